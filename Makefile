@@ -1,0 +1,145 @@
+# Cronix build. Plain make + pkg-config; every module under src/<m>/ becomes
+# a static library libcx_<m>.a, the program links them all, and each test
+# suite links only the modules it names (so one module's breakage does not
+# stop another module's tests from building).
+#
+#   make                 release build: build/cronix
+#   make run             install deps, build, start `cronix standalone`
+#   make test            install deps, sanitizer build, run every test
+#   make fuzz            run the libFuzzer targets for longer (FUZZ_SECONDS)
+#   make bench           benchmarks with the peer comparisons (README)
+#   make format          clang-format every C file
+#
+# BUILD=dir and MODE=release|san select the output tree and flavour.
+
+BUILD ?= build
+MODE ?= release
+CC ?= cc
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 300
+
+PKGS := libcurl jansson sqlite3 libmariadb libmicrohttpd openssl libcrypt
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+CFLAGS_release := -O2 -g
+CFLAGS_san := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined
+LDFLAGS_san := -fsanitize=address,undefined
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Isrc -Itests \
+               $(PKG_CFLAGS)
+ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS_$(MODE)) $(CFLAGS)
+ALL_LDFLAGS := -pthread $(LDFLAGS_$(MODE)) $(LDFLAGS)
+LDLIBS := $(PKG_LIBS) -lm
+
+MODULES := $(sort $(patsubst src/%/,%,$(dir $(wildcard src/*/*.c))))
+LIB_MODULES := $(filter-out cli,$(MODULES))
+lib = $(foreach m,$(1),$(BUILD)/lib/libcx_$(m).a)
+objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+.PHONY: all tests test run fuzz fuzz-build bench format clean deps-build \
+        deps-test deps-bench
+all: $(BUILD)/cronix
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+define module_lib
+$(BUILD)/lib/libcx_$(1).a: $(call objs,$(wildcard src/$(1)/*.c))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach m,$(LIB_MODULES),$(eval $(call module_lib,$(m))))
+
+$(BUILD)/cronix: $(call objs,$(wildcard src/cli/*.c)) $(call lib,$(LIB_MODULES))
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) \
+	  -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(LDLIBS)
+
+# ---- tests -----------------------------------------------------------------
+# tests/unit/<m>/*.c        -> $(BUILD)/tests/unit-<m>, linking <m> and util
+#                              (add more with DEPS_unit_<m> := ...)
+# tests/integration/<a>/*.c -> $(BUILD)/tests/integration-<a>, linking the
+#                              modules in DEPS_integration_<a> (default: all)
+# Both link tests/support (the harness and the service starters).
+
+DEPS_unit_sched := sched util
+DEPS_unit_store := store util
+DEPS_unit_coord := coord util
+DEPS_integration_smoke := util
+
+SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/unit/*/*.c \
+            tests/integration/*/*.c))))
+suite_bin = $(BUILD)/tests/$(subst /,-,$(1))
+suite_deps = $(or $(DEPS_$(subst /,_,$(1))),$(if $(filter unit/%,$(1)),\
+  $(patsubst unit/%,%,$(1)) util,$(LIB_MODULES)))
+SUPPORT_OBJS := $(call objs,$(wildcard tests/support/*.c))
+
+define suite_rule
+$(call suite_bin,$(1)): $(call objs,$(wildcard tests/$(1)/*.c)) \
+    $(SUPPORT_OBJS) $(call lib,$(call suite_deps,$(1)))
+	@mkdir -p $$(dir $$@)
+	$(CC) $(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) \
+	  -Wl,--start-group $$(filter %.a,$$^) -Wl,--end-group $(LDLIBS)
+endef
+$(foreach s,$(SUITES),$(eval $(call suite_rule,$(s))))
+
+tests: $(BUILD)/cronix $(foreach s,$(SUITES),$(call suite_bin,$(s)))
+
+# ---- fuzzing (clang + libFuzzer) ------------------------------------------
+# tests/fuzz/<t>.c links the sources of the modules in FUZZ_DEPS_<t>.
+FUZZ_DEPS_cron_parse := cron util
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=undefined
+
+define fuzz_rule
+$(BUILD)/fuzz/$(1): tests/fuzz/$(1).c $(foreach m,$(FUZZ_DEPS_$(1)),\
+    $(wildcard src/$(m)/*.c src/$(m)/*.h))
+	@mkdir -p $$(dir $$@)
+	$(FUZZ_CC) $(BASE_CFLAGS) -Wno-unused-command-line-argument $(FUZZ_FLAGS) \
+	  -o $$@ $$(filter %.c,$$^) $(LDLIBS)
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
+
+fuzz-build: $(foreach t,$(FUZZ_TARGETS),$(BUILD)/fuzz/$(t))
+
+fuzz: deps-test
+	$(MAKE) BUILD=build/fuzz-long fuzz-build
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz-corpus/$$t && \
+	  build/fuzz-long/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -print_final_stats=1 build/fuzz-corpus/$$t tests/fuzz/corpus/$$t \
+	    || exit 1; \
+	done
+
+# ---- the README commands ---------------------------------------------------
+deps-build:
+	@bash scripts/install-deps.sh build
+deps-test:
+	@bash scripts/install-deps.sh build test
+deps-bench:
+	@bash scripts/install-deps.sh build test bench
+
+run: deps-build
+	@$(MAKE) --no-print-directory BUILD=build MODE=release all
+	./build/cronix standalone
+
+test: deps-test
+	@$(MAKE) --no-print-directory -j2 BUILD=build/san MODE=san tests
+	@$(MAKE) --no-print-directory -j2 BUILD=build/san fuzz-build
+	@bash scripts/run-tests.sh build/san
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory -j2 BUILD=build MODE=release all
+	@bash bench/run.sh build
+
+format:
+	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Cronix needs for one purpose, and only those
+# that are missing, so both README commands can call it every time.
+#   scripts/install-deps.sh build   compile and run cronix
+#   scripts/install-deps.sh test    + real etcd, MariaDB, clang/libFuzzer
+#   scripts/install-deps.sh bench   + Go and robfig/cron for the peer bench
+# Purposes add up: `install-deps.sh test bench`.
+# Works as root or through sudo; does nothing (and needs neither) when all
+# packages are present.
+set -euo pipefail
+
+build_pkgs=(gcc make pkg-config libcurl4-openssl-dev libmicrohttpd-dev
+  libjansson-dev libsqlite3-dev libmariadb-dev libssl-dev libcrypt-dev
+  tzdata ca-certificates)
+test_pkgs=(etcd-server etcd-client mariadb-server mariadb-client clang
+  libclang-rt-14-dev curl python3 python3-aiosmtpd openssl procps)
+bench_pkgs=(golang-go golang-github-robfig-cron-dev)
+
+want=("${build_pkgs[@]}")
+for purpose in "$@"; do
+  case "$purpose" in
+  build) ;;
+  test) want+=("${test_pkgs[@]}") ;;
+  bench) want+=("${bench_pkgs[@]}") ;;
+  *) echo "install-deps: unknown purpose '$purpose' (build|test|bench)" >&2
+     exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+      grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "install-deps: need root or sudo to install: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+  >/dev/null
+echo "install-deps: done"

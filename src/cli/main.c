@@ -1,0 +1,65 @@
+/*
+ * cronix: the one binary. Parses the command line and hands over to the
+ * module that does the work; no logic of its own beyond wiring.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cron/cron.h"
+#include "util/util.h"
+
+static const char usage[] =
+    "usage: cronix <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  standalone              admin + one node in one process (SQLite)\n"
+    "  admin                   dispatch center: HTTP API, placement, failover\n"
+    "  node                    executor: runs the jobs placed on it\n"
+    "  cron next EXPR [--from RFC3339] [--count N] [--tz ZONE]\n"
+    "                          print the next N fire times (default 5)\n"
+    "  cron check EXPR [--tz ZONE]\n"
+    "                          validate an expression (exit 0, or 2 + reason)\n"
+    "  user add NAME --role admin|operator|viewer\n"
+    "                          create a user directly in the store\n"
+    "  version                 print the version\n"
+    "\n"
+    "`cronix COMMAND --help` describes one command.\n";
+
+static int not_built(const char *cmd)
+{
+  fprintf(stderr, "cronix %s: not built yet in this version\n", cmd);
+  return 2;
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+      strcmp(cmd, "help") == 0) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+    printf("cronix %s\n", CX_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "cron") == 0)
+    return cx_cli_cron(argc - 1, argv + 1);
+  if (strcmp(cmd, "standalone") == 0 || strcmp(cmd, "admin") == 0 ||
+      strcmp(cmd, "node") == 0 || strcmp(cmd, "user") == 0) {
+    if (argc > 2 &&
+        (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+      fputs(usage, stdout);
+      return 0;
+    }
+    return not_built(cmd);
+  }
+  fprintf(stderr, "cronix: unknown command '%s'\n\n%s", cmd, usage);
+  return 2;
+}

@@ -1,0 +1,90 @@
+/*
+ * The Cronix test harness.
+ *
+ * A suite is one binary; each TEST() in it runs in its own forked process,
+ * in its own process group, with a fresh temporary directory and a timeout.
+ * When the test ends (passed, failed, crashed or timed out) the runner kills
+ * the whole process group, so servers a test started never outlive it, and
+ * removes the directory. Output of a test is shown only when it fails.
+ *
+ *   TEST(cron_parse_rejects_zero_step) { ASSERT_EQ(...); }
+ *   TEST_TIMEOUT(store_survives_restart, 120) { ... }
+ *
+ * Run a suite with no arguments for every test, or with substrings to run
+ * the matching ones; `--list` prints the names. The last line is
+ * "N passed, N failed" (and ", N skipped" when some were).
+ */
+#ifndef CX_TEST_H
+#define CX_TEST_H
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <string.h>
+
+void cx_test_register(const char *name, void (*fn)(void), int timeout_s);
+_Noreturn void cx_test_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Ends the current test as skipped, with a reason. Use only for a real
+ * missing capability (make test installs everything, so CI skips nothing). */
+_Noreturn void cx_test_skip(const char *why);
+/* The test's own temporary directory (removed after the test). */
+const char *cx_test_tmpdir(void);
+/* Path of the directory holding the suite binaries (for helper programs:
+ * e.g. "build/san/tests"); the cronix binary is one level up. */
+const char *cx_test_bindir(void);
+
+#define TEST_TIMEOUT(name, secs)                                               \
+  static void name(void);                                                      \
+  __attribute__((constructor)) static void name##__register(void)              \
+  {                                                                            \
+    cx_test_register(#name, name, (secs));                                     \
+  }                                                                            \
+  static void name(void)
+
+#define TEST(name) TEST_TIMEOUT(name, 30)
+
+#define ASSERT(cond)                                                           \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      cx_test_fail(__FILE__, __LINE__, "assertion failed: %s", #cond);         \
+  } while (0)
+
+#define ASSERT_MSG(cond, ...)                                                  \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      cx_test_fail(__FILE__, __LINE__, __VA_ARGS__);                           \
+  } while (0)
+
+#define ASSERT_EQ(a, b)                                                        \
+  do {                                                                         \
+    int64_t cx__a = (int64_t)(a), cx__b = (int64_t)(b);                        \
+    if (cx__a != cx__b)                                                        \
+      cx_test_fail(__FILE__, __LINE__, "%s == %s: %" PRId64 " != %" PRId64,    \
+                   #a, #b, cx__a, cx__b);                                      \
+  } while (0)
+
+#define ASSERT_OP(a, op, b)                                                    \
+  do {                                                                         \
+    int64_t cx__a = (int64_t)(a), cx__b = (int64_t)(b);                        \
+    if (!(cx__a op cx__b))                                                     \
+      cx_test_fail(__FILE__, __LINE__, "%s %s %s: %" PRId64 " vs %" PRId64,    \
+                   #a, #op, #b, cx__a, cx__b);                                 \
+  } while (0)
+
+#define ASSERT_STREQ(a, b)                                                     \
+  do {                                                                         \
+    const char *cx__a = (a), *cx__b = (b);                                     \
+    if (cx__a == NULL || cx__b == NULL || strcmp(cx__a, cx__b) != 0)           \
+      cx_test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,   \
+                   cx__a ? cx__a : "(null)", cx__b ? cx__b : "(null)");        \
+  } while (0)
+
+#define ASSERT_CONTAINS(hay, needle)                                           \
+  do {                                                                         \
+    const char *cx__h = (hay), *cx__n = (needle);                              \
+    if (cx__h == NULL || strstr(cx__h, cx__n) == NULL)                         \
+      cx_test_fail(__FILE__, __LINE__, "%s contains \"%s\": got \"%s\"", #hay, \
+                   cx__n, cx__h ? cx__h : "(null)");                           \
+  } while (0)
+
+#endif
