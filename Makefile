@@ -39,7 +39,7 @@ LIB_MODULES := $(filter-out cli,$(MODULES))
 lib = $(foreach m,$(1),$(BUILD)/lib/libcx_$(m).a)
 objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all tests test run fuzz fuzz-build bench format clean deps-build \
+.PHONY: all tests test run fuzz fuzz-build bench bench-build format clean deps-build \
         deps-test deps-bench
 all: $(BUILD)/cronix
 
@@ -88,6 +88,21 @@ $(foreach s,$(SUITES),$(eval $(call suite_rule,$(s))))
 
 tests: $(BUILD)/cronix $(foreach s,$(SUITES),$(call suite_bin,$(s)))
 
+# ---- benchmarks -------------------------------------------------------------
+# bench/<name>.c -> $(BUILD)/bench/<name>, linked with every module and
+# tests/support (so a benchmark can start real servers like a test does).
+# bench/run.sh runs them all and the peer harnesses (bench/go/...).
+BENCH_PROGS := $(patsubst bench/%.c,%,$(wildcard bench/*.c))
+define bench_rule
+$(BUILD)/bench/$(1): $(call objs,bench/$(1).c) \
+    $(filter-out %/test.o,$(SUPPORT_OBJS)) $(call lib,$(LIB_MODULES))
+	@mkdir -p $$(dir $$@)
+	$(CC) $(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) \
+	  -Wl,--start-group $$(filter %.a,$$^) -Wl,--end-group $(LDLIBS)
+endef
+$(foreach b,$(BENCH_PROGS),$(eval $(call bench_rule,$(b))))
+bench-build: $(foreach b,$(BENCH_PROGS),$(BUILD)/bench/$(b))
+
 # ---- fuzzing (clang + libFuzzer) ------------------------------------------
 # tests/fuzz/<t>.c links the sources of the modules in FUZZ_DEPS_<t>.
 FUZZ_DEPS_cron_parse := cron util
@@ -133,7 +148,7 @@ test: deps-test
 	@bash scripts/run-tests.sh build/san
 
 bench: deps-bench
-	@$(MAKE) --no-print-directory -j2 BUILD=build MODE=release all
+	@$(MAKE) --no-print-directory -j2 BUILD=build MODE=release all bench-build
 	@bash bench/run.sh build
 
 format:
