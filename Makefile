@@ -43,9 +43,12 @@ objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
         deps-test deps-bench
 all: $(BUILD)/cronix
 
+# V=1 shows whole command lines.
+Q := $(if $(V),,@)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 define module_lib
 $(BUILD)/lib/libcx_$(1).a: $(call objs,$(wildcard src/$(1)/*.c))
@@ -69,6 +72,7 @@ DEPS_unit_sched := sched util
 DEPS_unit_store := store util
 DEPS_unit_coord := coord util
 DEPS_integration_smoke := util
+DEPS_integration_cli := util
 
 SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/unit/*/*.c \
             tests/integration/*/*.c))))
