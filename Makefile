@@ -94,12 +94,13 @@ tests: $(BUILD)/cronix $(foreach s,$(SUITES),$(call suite_bin,$(s)))
 
 # ---- benchmarks -------------------------------------------------------------
 # bench/<name>.c -> $(BUILD)/bench/<name>, linked with every module and
-# tests/support (so a benchmark can start real servers like a test does).
+# tests/support/services.c (so a benchmark can start real servers like a test
+# does; a bench program defines cx_test_tmpdir() itself).
 # bench/run.sh runs them all and the peer harnesses (bench/go/...).
 BENCH_PROGS := $(patsubst bench/%.c,%,$(wildcard bench/*.c))
 define bench_rule
 $(BUILD)/bench/$(1): $(call objs,bench/$(1).c) \
-    $(filter-out %/test.o,$(SUPPORT_OBJS)) $(call lib,$(LIB_MODULES))
+    $(call objs,$(wildcard tests/support/services.c)) $(call lib,$(LIB_MODULES))
 	@mkdir -p $$(dir $$@)
 	$(CC) $(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) \
 	  -Wl,--start-group $$(filter %.a,$$^) -Wl,--end-group $(LDLIBS)
