@@ -143,9 +143,12 @@ deps-test:
 deps-bench:
 	@bash scripts/install-deps.sh build test bench
 
+# Until the admin exists (issue 4) there is nothing to start: show the help.
 run: deps-build
-	@$(MAKE) --no-print-directory BUILD=build MODE=release all
-	./build/cronix standalone
+	@$(MAKE) --no-print-directory -j2 BUILD=build MODE=release all
+	@./build/cronix --help
+	@echo
+	@echo "build/cronix is built; 'cronix standalone' arrives with the admin."
 
 test: deps-test
 	@$(MAKE) --no-print-directory -j2 BUILD=build/san MODE=san tests
