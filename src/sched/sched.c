@@ -3,20 +3,25 @@
  *
  * Layout, chosen for memory per entry and cache misses per operation:
  *
- *   ents[]   a slab of entries {job_id, data, heap position}; freed slots
- *            form a free list, so a fire or a replace never mallocs.
+ *   ents[]   a slab of entries {job_id, data}; freed slots form a free
+ *            list (linked through pos[]), so a fire or a replace never
+ *            mallocs.
+ *   pos[]    per entry, its position in the heap: the back-link that
+ *            makes remove and replace O(log n). A separate 4-byte array
+ *            rather than a field, so the writes every heap move makes
+ *            land in 4 MB instead of 24 MB at 1M entries (fewer cache
+ *            misses), and an entry is 16 bytes.
  *   heap[]   a 4-ary min-heap of 16-byte nodes {at, seq, entry index},
  *            ordered by (at, seq). The key sits in the node itself, so a
  *            sift compares without touching the entries, and the array
  *            is placed so that each group of four siblings fills exactly
- *            one 64-byte cache line. An entry's `pos` is its back-link
- *            into the heap, which makes remove and replace O(log n).
+ *            one 64-byte cache line.
  *   slots[]  an open-addressing hash (linear probing, backward-shift
  *            deletion, so no tombstones) of 4-byte entry indices, keyed
  *            by job id through a seeded 64-bit mixer.
  *
  * This follows libuv's heap-inl.h design (rule 14) in what it is for:
- * the heap link lives with the entry, equal instants fire FIFO by a start
+ * each entry has its heap link, equal instants fire FIFO by a start
  * counter, huge instants are clamped, and a fired entry may be deleted or
  * re-added from its own callback. It departs in the representation: libuv
  * embeds three pointers per node (24 bytes) in caller-owned timers; here
@@ -54,8 +59,6 @@ struct node {
 struct entry {
   int64_t id;
   void *data;
-  uint32_t pos;  /* heap position when live; next free index when free */
-  uint32_t live; /* 1 when in the heap (for cx_sched_verify) */
 };
 
 struct cx_sched {
@@ -65,6 +68,7 @@ struct cx_sched {
   struct node *heap; /* see heap_alloc for the alignment trick */
   void *heap_raw;
   struct entry *ents;
+  uint32_t *pos; /* per entry: heap position if live, else next free */
   uint32_t n;    /* live entries == heap size */
   uint32_t cap;  /* capacity of ents[] and heap[] */
   uint32_t used; /* ents[] high-water mark */
@@ -176,7 +180,7 @@ static int node_less(const struct node *a, const struct node *b)
 static void heap_set(struct cx_sched *s, uint32_t pos, struct node nd)
 {
   s->heap[pos] = nd;
-  s->ents[nd.idx].pos = pos;
+  s->pos[nd.idx] = pos;
 }
 
 static void sift_up(struct cx_sched *s, uint32_t pos)
@@ -261,7 +265,7 @@ static void renumber(struct cx_sched *s)
   qsort(s->heap, s->n, sizeof(struct node), node_cmp);
   for (i = 0; i < s->n; i++) {
     s->heap[i].seq = i;
-    s->ents[s->heap[i].idx].pos = i;
+    s->pos[s->heap[i].idx] = i;
   }
   s->seq = s->n;
 }
@@ -281,6 +285,7 @@ static int ents_reserve(struct cx_sched *s, size_t want, int exact)
 {
   size_t newcap = exact ? want : s->cap ? s->cap : MIN_CAP;
   struct entry *ne;
+  uint32_t *np;
   struct node *nh;
   void *raw;
 
@@ -293,12 +298,17 @@ static int ents_reserve(struct cx_sched *s, size_t want, int exact)
   nh = heap_alloc((uint32_t)newcap, &raw);
   if (nh == NULL)
     return -ENOMEM;
+  /* A realloc that succeeds is kept even if a later step fails: the
+   * arrays are only larger than cap says, which is harmless. */
   ne = cx_realloc(s->ents, newcap * sizeof(*ne));
-  if (ne == NULL) {
+  if (ne != NULL)
+    s->ents = ne;
+  np = ne ? cx_realloc(s->pos, newcap * sizeof(*np)) : NULL;
+  if (np == NULL) {
     cx_free(raw);
     return -ENOMEM;
   }
-  s->ents = ne;
+  s->pos = np;
   if (s->n > 0)
     memcpy(nh, s->heap, (size_t)s->n * sizeof(*nh));
   cx_free(s->heap_raw);
@@ -333,9 +343,8 @@ static void entry_release(struct cx_sched *s, uint32_t pos, uint32_t slot)
   uint32_t idx = s->heap[pos].idx;
   slot_delete(s, slot);
   heap_remove_at(s, pos);
-  s->ents[idx].live = 0;
   s->ents[idx].data = NULL;
-  s->ents[idx].pos = s->free_head;
+  s->pos[idx] = s->free_head;
   s->free_head = idx;
 }
 
@@ -394,6 +403,7 @@ void cx_sched_destroy(struct cx_sched *s)
   cx_free(s->slots);
   cx_free(s->heap_raw);
   cx_free(s->ents);
+  cx_free(s->pos);
   cx_free(s);
 }
 
@@ -427,8 +437,8 @@ int cx_sched_put(struct cx_sched *s, int64_t job_id, int64_t at_ms, void *data,
     if (replaced != NULL)
       *replaced = s->ents[idx].data;
     s->ents[idx].data = data;
-    seq = next_seq(s);      /* may renumber, moving nodes: */
-    pos = s->ents[idx].pos; /* read the position after it */
+    seq = next_seq(s); /* may renumber, moving nodes: */
+    pos = s->pos[idx]; /* read the position after it */
     s->heap[pos].at = at_ms;
     s->heap[pos].seq = seq;
     heap_fix(s, pos);
@@ -444,13 +454,12 @@ int cx_sched_put(struct cx_sched *s, int64_t job_id, int64_t at_ms, void *data,
     seq = next_seq(s); /* before the new node exists: it may renumber */
     if (s->free_head != NONE) {
       idx = s->free_head;
-      s->free_head = s->ents[idx].pos;
+      s->free_head = s->pos[idx];
     } else {
       idx = s->used++;
     }
     s->ents[idx].id = job_id;
     s->ents[idx].data = data;
-    s->ents[idx].live = 1;
     slot_insert(s, idx);
     pos = s->n++;
     s->heap[pos].at = at_ms;
@@ -484,13 +493,13 @@ static int lookup(struct cx_sched *s, int64_t job_id, int take, int64_t *at_out,
   }
   idx = s->slots[slot] - 1;
   if (at_out != NULL)
-    *at_out = s->heap[s->ents[idx].pos].at;
+    *at_out = s->heap[s->pos[idx]].at;
   if (data_out != NULL)
     *data_out = s->ents[idx].data;
   /* A remove does not wake a sleeping run(): its deadline can only be
    * too early now, and it re-checks when it wakes. */
   if (take)
-    entry_release(s, s->ents[idx].pos, slot);
+    entry_release(s, s->pos[idx], slot);
 out:
   pthread_mutex_unlock(&s->mu);
   return rc;
@@ -537,7 +546,7 @@ size_t cx_sched_mem_bytes(struct cx_sched *s)
   pthread_mutex_lock(&s->mu);
   if (s->heap_raw != NULL)
     b += (size_t)s->cap * sizeof(struct node) + CACHE_LINE;
-  b += (size_t)s->cap * sizeof(struct entry);
+  b += (size_t)s->cap * (sizeof(struct entry) + sizeof(uint32_t));
   if (s->slots != NULL)
     b += ((size_t)s->slot_mask + 1) * sizeof(uint32_t);
   pthread_mutex_unlock(&s->mu);
@@ -642,7 +651,7 @@ static int verify_locked(struct cx_sched *s, char *err)
 
   for (i = 0; i < s->n; i++) {
     uint32_t idx = s->heap[i].idx;
-    if (idx >= s->used || !s->ents[idx].live || s->ents[idx].pos != i) {
+    if (idx >= s->used || s->pos[idx] != i) {
       cx_err_set(err, "heap[%u] -> entry %u: bad back-link", i, idx);
       return CX_EPROTO;
     }
@@ -663,7 +672,7 @@ static int verify_locked(struct cx_sched *s, char *err)
     }
   }
   for (i = 0; i < s->used; i++)
-    live += s->ents[i].live;
+    live += s->pos[i] < s->n && s->heap[s->pos[i]].idx == i;
   if (s->slots != NULL)
     for (i = 0; i <= s->slot_mask; i++)
       filled += s->slots[i] != 0;

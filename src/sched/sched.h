@@ -8,7 +8,7 @@
  * Costs (n = entries): put, replace and remove are O(log n) expected (a
  * hash from id to entry plus a 4-ary min-heap with back-links), next_at is
  * O(1), each fire is one O(log n) pop. Nothing ever scans or sorts all
- * entries per tick. Memory is about 40 bytes per entry plus the growth
+ * entries per tick. Memory is 36 bytes per entry plus the growth
  * slack of the arrays and a hash of 4-byte slots (cx_sched_mem_bytes).
  *
  * Order: by instant, and entries due at the same instant fire in the order

@@ -807,3 +807,69 @@ TEST(sched_second_concurrent_run_is_busy)
   rec_free(&r);
   cx_sched_destroy(s);
 }
+
+struct producer {
+  pthread_t th;
+  struct cx_sched *s;
+  int64_t first_id;
+  int count;
+};
+
+static void *produce(void *arg)
+{
+  struct producer *p = arg;
+  uint64_t st = (uint64_t)p->first_id;
+  for (int i = 0; i < p->count; i++) {
+    int64_t id = p->first_id + i;
+    /* Put, then half the time replace or remove-and-put again. */
+    ASSERT_EQ(cx_sched_put(p->s, id, cx_wall_ms() + 3600000, NULL, NULL), 0);
+    if (rng_next(&st) % 2)
+      ASSERT_EQ(cx_sched_remove(p->s, id, NULL), 0);
+    ASSERT_EQ(cx_sched_put(p->s, id,
+                           cx_wall_ms() + (int64_t)(rng_next(&st) % 30),
+                           (void *)(uintptr_t)id, NULL),
+              0);
+  }
+  return NULL;
+}
+
+TEST(sched_run_with_concurrent_producers_fires_each_once)
+{
+  /* Two threads put, replace and remove while run() fires: every id fires
+   * exactly once, with its last data, never before its instant. */
+  enum { PER = 5000 };
+  struct cx_sched *s = new_sched();
+  struct producer p[2];
+  struct runner t;
+  struct rec r;
+  char *seen = calloc(2 * PER, 1);
+
+  rec_init(&r, s);
+  r.stop_after = 2 * PER;
+  runner_start(&t, s, &r);
+  for (int i = 0; i < 2; i++) {
+    p[i].s = s;
+    p[i].first_id = (int64_t)i * PER;
+    p[i].count = PER;
+    ASSERT_EQ(pthread_create(&p[i].th, NULL, produce, &p[i]), 0);
+  }
+  for (int i = 0; i < 2; i++)
+    ASSERT_EQ(pthread_join(p[i].th, NULL), 0);
+  wait_done(&r);
+  runner_join(&t);
+  ASSERT_EQ(t.rc, 0);
+  ASSERT_EQ(r.n, 2 * PER);
+  ASSERT_EQ(r.early, 0);
+  for (size_t i = 0; i < r.n; i++) {
+    int64_t id = r.v[i].id;
+    ASSERT(id >= 0 && id < 2 * PER && !seen[id]);
+    ASSERT_EQ((uintptr_t)r.v[i].data, (uintptr_t)id);
+    seen[id] = 1;
+  }
+  ASSERT_EQ(cx_sched_count(s), 0);
+  assert_valid(s);
+  fprintf(stderr, "info: max lateness %" PRId64 " ms\n", r.late_max);
+  free(seen);
+  rec_free(&r);
+  cx_sched_destroy(s);
+}
