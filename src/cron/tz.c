@@ -824,7 +824,8 @@ static int read_file(const char *path, const char *name, unsigned char **data,
   struct stat st;
   size_t got = 0;
 
-  fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO planted in the database must not hang us. */
+  fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     cx_err_set(err, "unknown time zone '%s' (%s: %s)", name, path,
                strerror(errno));
@@ -968,6 +969,40 @@ static int zone_get_file_locked(const char *path, const struct cx_tz **out)
   return 0;
 }
 
+/* A host zone given as a POSIX TZ string ("JST-9", "EST5EDT,M3.2.0,M11.1.0")
+ * rather than a file, as glibc also accepts in $TZ. Named "localtime". */
+static int zone_from_posix_locked(const char *rule, const struct cx_tz **out)
+{
+  struct cx_tz *z = NULL;
+  const char *what;
+  size_t pos;
+  struct tz_footer f;
+
+  if (strlen(rule) > TZ_MAX_FOOTER || footer_parse(rule, &f, &what, &pos) != 0)
+    return CX_EPARSE;
+  z = cx_calloc(1, sizeof *z);
+  if (z != NULL) {
+    z->trans = cx_malloc(0);
+    z->tidx = cx_malloc(0);
+    z->chg = cx_malloc(0);
+    z->types = cx_calloc(1, sizeof *z->types);
+  }
+  if (z == NULL || !z->trans || !z->tidx || !z->chg || !z->types) {
+    zone_free(z);
+    return -ENOMEM;
+  }
+  snprintf(z->name, sizeof z->name, "localtime");
+  z->ntypes = 1;
+  z->types[0] = f.std;
+  footer_finish(&f);
+  z->foot = f;
+  z->has_footer = 1;
+  z->next = tz_cache;
+  tz_cache = z;
+  *out = z;
+  return 0;
+}
+
 /* Tries one candidate name for the host zone. */
 static int host_try(const char *name, const char *source,
                     const struct cx_tz **out)
@@ -1010,8 +1045,13 @@ static const struct cx_tz *host_zone_locked(void)
         return z;
       if (zone_get_file_locked(tz, &z) == 0)
         return z;
-    } else if (host_try(tz, "$TZ", &z) == 0) {
-      return z;
+    } else {
+      char err[CX_ERR_LEN];
+      if (name_valid(tz, err) == 0 && zone_get_locked(tz, &z, err) == 0)
+        return z;
+      if (zone_from_posix_locked(tz, &z) == 0)
+        return z;
+      CX_LOG(CX_LOG_WARN, "tz", "host zone from $TZ ignored: %s", err);
     }
   }
 
@@ -1096,9 +1136,10 @@ void cx_tz_cleanup(void)
 
 size_t cx_time_format(int64_t t, const struct cx_tz *tz, char *buf, size_t len)
 {
-  /* Years 0000..9999 only; the bounds leave a day for the offset. */
-  static const int64_t lo = -62167219200 + 86400; /* 0000-01-02 */
-  static const int64_t hi = 253402300799 - 86400; /* 9999-12-30 */
+  /* Years 0000..9999 only. The wide bounds just keep t + offset from
+   * overflowing; the year check below is the real limit. */
+  static const int64_t lo = -62167219200 - 2 * 86400; /* ~0000-01-01 */
+  static const int64_t hi = 253402300799 + 2 * 86400; /* ~9999-12-31 */
   struct cx_civil c;
 
   if (len > 0)
@@ -1111,6 +1152,8 @@ size_t cx_time_format(int64_t t, const struct cx_tz *tz, char *buf, size_t len)
   int32_t mins = off >= 0 ? (off + 30) / 60 : -((-off + 30) / 60);
   int32_t amins = mins < 0 ? -mins : mins;
   cx_civil_from_seconds(t + (int64_t)mins * 60, &c);
+  if (c.year < 0 || c.year > 9999)
+    return 0;
   int n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", c.year,
                    c.month, c.day, c.hour, c.min, c.sec, mins < 0 ? '-' : '+',
                    (int)(amins / 60), (int)(amins % 60));

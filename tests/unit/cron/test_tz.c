@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,11 +64,12 @@ static long glibc_off(int64_t t)
  *  - every offset change glibc shows between two samples lies inside the
  *    sampled step, i.e. the period of the later sample starts after the
  *    earlier sample (no change is missed). */
-static void compare_with_glibc(const struct cx_tz *z, int64_t from, int64_t to)
+static void compare_step(const struct cx_tz *z, int64_t from, int64_t to,
+                         int64_t step)
 {
   struct tm tm;
   long prev = glibc_off(from);
-  for (int64_t t = from; t < to; t += 6 * HOUR) {
+  for (int64_t t = from; t < to; t += step) {
     struct cx_tz_period p;
     glibc_at(t, &tm);
     cx_tz_period_at(z, t, &p);
@@ -80,7 +82,7 @@ static void compare_with_glibc(const struct cx_tz *z, int64_t from, int64_t to)
                cx_tz_name(z), (long long)t, p.abbr, tm.tm_zone);
     ASSERT(p.start <= t && t < p.end);
     if (tm.tm_gmtoff != prev)
-      ASSERT_MSG(p.start > t - 6 * HOUR, "%s: change before %lld missed",
+      ASSERT_MSG(p.start > t - step, "%s: change before %lld missed",
                  cx_tz_name(z), (long long)t);
     prev = tm.tm_gmtoff;
   }
@@ -103,6 +105,11 @@ static void compare_with_glibc(const struct cx_tz *z, int64_t from, int64_t to)
                (long long)p.end);
     t = p.end;
   }
+}
+
+static void compare_with_glibc(const struct cx_tz *z, int64_t from, int64_t to)
+{
+  compare_step(z, from, to, 6 * HOUR);
 }
 
 static void oracle(const char *name)
@@ -968,6 +975,11 @@ TEST(tz_format_refuses_small_buffers_and_far_years)
   ASSERT_EQ(cx_time_format(0, NULL, buf, 25), 0);
   ASSERT_STREQ(buf, "");
   ASSERT_EQ(cx_time_format(0, NULL, buf, 26), 25);
+  ASSERT_EQ(cx_time_format(-62167219200, NULL, buf, sizeof buf), 25);
+  ASSERT_STREQ(buf, "0000-01-01T00:00:00+00:00");
+  ASSERT_EQ(
+      cx_time_format(-62167219200, zone("America/New_York"), buf, sizeof buf),
+      0); /* local year -1 */
   ASSERT_EQ(cx_time_format(INT64_MAX, NULL, buf, sizeof buf), 0);
   ASSERT_EQ(
       cx_time_format(INT64_MIN, zone("America/New_York"), buf, sizeof buf), 0);
@@ -1017,33 +1029,32 @@ TEST(tz_parse_accepts_rfc3339_variants)
 
 TEST(tz_parse_rejects_malformed_and_out_of_range)
 {
-  static const char *bad[] =
-      {
-          "",
-          "2026-13-01T00:00:00Z",      /* month 13 */
-          "2026-00-01T00:00:00Z",      /* month 0 */
-          "2026-02-30T00:00:00Z",      /* Feb 30 */
-          "2023-02-29T00:00:00Z",      /* not a leap year */
-          "2026-04-31T00:00:00Z",      /* April 31 */
-          "2026-01-00T00:00:00Z",      /* day 0 */
-          "2026-01-01T24:00:00Z",      /* hour 24 */
-          "2026-01-01T00:60:00Z",      /* minute 60 */
-          "2026-01-01T00:00:60Z",      /* leap second */
-          "2026-01-01T00:00:00+24:00", /* offset hour 24 */
-          "2026-01-01T00:00:00+01:60", /* offset minute 60 */
-          "2026-01-01T00:00:00",       /* no offset */
-          "2026-01-01T00:00:00+0100",  /* offset without colon */
-          "2026-01-01T00:00:00+01",    /* short offset */
-          "2026-01-01T00:00:00Zjunk",  /* trailing text */
-          "2026-01-01T00:00:00.Z",     /* empty fraction */
-          "2026-1-01T00:00:00Z",       /* short month */
-          "26-01-01T00:00:00Z",        /* short year */
-          "2026-01-01X00:00:00Z",      /* bad separator */
-          "2026-01-01T00:00Z",         /* no seconds */
-          "+2026-01-01T00:00:00Z",     /* sign */
-          "2026-01-01T00:00:00."
-          "000000000000000000000000000000000000000000000000Z", /* > 64 bytes */
-      };
+  static const char *bad[] = {
+      "",
+      "2026-13-01T00:00:00Z",      /* month 13 */
+      "2026-00-01T00:00:00Z",      /* month 0 */
+      "2026-02-30T00:00:00Z",      /* Feb 30 */
+      "2023-02-29T00:00:00Z",      /* not a leap year */
+      "2026-04-31T00:00:00Z",      /* April 31 */
+      "2026-01-00T00:00:00Z",      /* day 0 */
+      "2026-01-01T24:00:00Z",      /* hour 24 */
+      "2026-01-01T00:60:00Z",      /* minute 60 */
+      "2026-01-01T00:00:60Z",      /* leap second */
+      "2026-01-01T00:00:00+24:00", /* offset hour 24 */
+      "2026-01-01T00:00:00+01:60", /* offset minute 60 */
+      "2026-01-01T00:00:00",       /* no offset */
+      "2026-01-01T00:00:00+0100",  /* offset without colon */
+      "2026-01-01T00:00:00+01",    /* short offset */
+      "2026-01-01T00:00:00Zjunk",  /* trailing text */
+      "2026-01-01T00:00:00.Z",     /* empty fraction */
+      "2026-1-01T00:00:00Z",       /* short month */
+      "26-01-01T00:00:00Z",        /* short year */
+      "2026-01-01X00:00:00Z",      /* bad separator */
+      "2026-01-01T00:00Z",         /* no seconds */
+      "+2026-01-01T00:00:00Z",     /* sign */
+      "2026-01-01T00:00:00."
+      "000000000000000000000000000000000000000000000000Z", /* > 64 bytes */
+  };
   for (size_t i = 0; i < CX_ARRAY_LEN(bad); i++) {
     int64_t t = 42;
     ASSERT_MSG(cx_time_parse(bad[i], &t) == CX_EPARSE, "accepted %s", bad[i]);
@@ -1051,4 +1062,56 @@ TEST(tz_parse_rejects_malformed_and_out_of_range)
   }
   int64_t t;
   ASSERT_EQ(cx_time_parse(NULL, &t), CX_EPARSE);
+}
+
+TEST(tz_host_zone_from_posix_tz_string)
+{
+  /* Not a file: read as a POSIX rule, as glibc does. */
+  ASSERT_EQ(setenv("TZ", "<+0330>-3:30<+0430>,J79/24,J263/24", 1), 0);
+  const struct cx_tz *z = zone(NULL);
+  ASSERT_STREQ(cx_tz_name(z), "localtime");
+  glibc_zone("<+0330>-3:30<+0430>,J79/24,J263/24");
+  compare_with_glibc(z, utc(2000, 1, 1, 0, 0, 0), utc(2060, 1, 1, 0, 0, 0));
+}
+
+/* ---- every zone on the host -------------------------------------------- */
+
+static int is_tzif(const char *path)
+{
+  char magic[4];
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return 0;
+  size_t n = fread(magic, 1, 4, f);
+  fclose(f);
+  return n == 4 && memcmp(magic, "TZif", 4) == 0;
+}
+
+static int zones_checked;
+
+static int check_one_zone(const char *path, const struct stat *st, int flag,
+                          struct FTW *ftw)
+{
+  static const char root[] = "/usr/share/zoneinfo/";
+  const char *name = path + strlen(root);
+  (void)st;
+  (void)ftw;
+  if (flag != FTW_F || strncmp(path, root, strlen(root)) != 0 ||
+      strncmp(name, "posix/", 6) == 0 || strncmp(name, "right/", 6) == 0 ||
+      strchr(name, '.') != NULL || !is_tzif(path))
+    return 0;
+  const struct cx_tz *z = zone(name);
+  glibc_zone(name);
+  compare_step(z, utc(1900, 1, 1, 0, 0, 0), utc(2100, 1, 1, 0, 0, 0),
+               5 * DAY + 7 * HOUR);
+  zones_checked++;
+  return 0;
+}
+
+TEST_TIMEOUT(tz_every_host_zone_matches_glibc, 300)
+{
+  /* Every TZif file of the host database, 1900..2100: sampled offsets,
+   * abbreviations and isdst, and every period boundary at b-1 and b. */
+  ASSERT_EQ(nftw("/usr/share/zoneinfo", check_one_zone, 16, FTW_PHYS), 0);
+  ASSERT_OP(zones_checked, >, 300);
 }
