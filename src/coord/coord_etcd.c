@@ -1,0 +1,1296 @@
+/*
+ * coord etcd backend: etcd v3 through its gRPC-JSON gateway (/v3/...) over
+ * HTTP/1.1 with libcurl and jansson. Facts relied on are in
+ * shared/reference/tech.md §1: keys/values are base64, int64s come back as
+ * strings, default fields are left out of replies, stream messages are
+ * newline-framed, a keep-alive is one POST, a compacted watch start gets
+ * `canceled` + `compact_revision`.
+ *
+ * Unary calls take an easy handle from a small mutex-protected pool (so a
+ * thread never shares a connection with another at the same time) and try
+ * the endpoints in turn starting with the last one that answered. A write
+ * that may have reached the server is retried on another endpoint only
+ * where repeating it is harmless (put, delete, lease calls); a txn is
+ * retried only when the connection was never made.
+ *
+ * Each watch has its own thread, easy handle and multi handle (so cancel
+ * can wake it at once with curl_multi_wakeup). It resumes from the last
+ * delivered revision + 1 after any disconnect, re-lists the prefix after a
+ * compaction, and treats a stream silent for watch_idle_ms as dead.
+ */
+#include "coord-int.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+#define MAX_ENDPOINTS 16
+#define MAX_ENDPOINT_LEN 1024
+#define POOL_MAX 8
+
+struct etcd {
+  struct cx__coord_conf conf;
+  char *eps[MAX_ENDPOINTS];
+  int nep;
+  _Atomic int cur; /* the endpoint that answered last */
+  pthread_mutex_t mu;
+  CURL *pool[POOL_MAX];
+  int npool;
+  char *token; /* auth token, NULL without auth */
+};
+
+/* ---- base64 (standard alphabet, padded) -------------------------------- */
+
+static const char b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *b64_encode(const void *data, size_t len, size_t *outlen)
+{
+  const unsigned char *p = data;
+  size_t n = (len + 2) / 3 * 4;
+  char *out = cx_malloc(n + 1), *o = out;
+  if (out == NULL)
+    return NULL;
+  size_t i = 0;
+  for (; i + 2 < len; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+    *o++ = b64chars[v >> 18 & 63];
+    *o++ = b64chars[v >> 12 & 63];
+    *o++ = b64chars[v >> 6 & 63];
+    *o++ = b64chars[v & 63];
+  }
+  if (i < len) {
+    uint32_t v = (uint32_t)p[i] << 16;
+    if (i + 1 < len)
+      v |= (uint32_t)p[i + 1] << 8;
+    *o++ = b64chars[v >> 18 & 63];
+    *o++ = b64chars[v >> 12 & 63];
+    *o++ = i + 1 < len ? b64chars[v >> 6 & 63] : '=';
+    *o++ = '=';
+  }
+  *o = '\0';
+  *outlen = n;
+  return out;
+}
+
+static int b64_val(unsigned char c)
+{
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '+')
+    return 62;
+  if (c == '/')
+    return 63;
+  return -1;
+}
+
+/* Decodes into a fresh NUL-terminated buffer. CX_EPROTO on bad input. */
+static int b64_decode(const char *s, size_t len, char **out, size_t *outlen)
+{
+  if (len % 4 != 0)
+    return CX_EPROTO;
+  char *buf = cx_malloc(len / 4 * 3 + 1);
+  if (buf == NULL)
+    return -ENOMEM;
+  size_t o = 0;
+  for (size_t i = 0; i < len; i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; k++) {
+      unsigned char c = (unsigned char)s[i + k];
+      if (c == '=' && i + 4 == len && k >= 2) {
+        v[k] = 0;
+        pad++;
+      } else if (pad || (v[k] = b64_val(c)) < 0) {
+        cx_free(buf);
+        return CX_EPROTO;
+      }
+    }
+    uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
+                 (uint32_t)v[2] << 6 | (uint32_t)v[3];
+    buf[o++] = (char)(x >> 16);
+    if (pad < 2)
+      buf[o++] = (char)(x >> 8 & 0xff);
+    if (pad < 1)
+      buf[o++] = (char)(x & 0xff);
+  }
+  buf[o] = '\0';
+  *out = buf;
+  *outlen = o;
+  return 0;
+}
+
+/* ---- JSON helpers ------------------------------------------------------ */
+
+/* int64 field sent as a string (or a number); missing = 0. */
+static int j_i64(const json_t *obj, const char *name, int64_t *out)
+{
+  json_t *v = json_object_get(obj, name);
+  *out = 0;
+  if (v == NULL || json_is_null(v))
+    return 0;
+  if (json_is_integer(v)) {
+    *out = (int64_t)json_integer_value(v);
+    return 0;
+  }
+  if (json_is_string(v) &&
+      cx_parse_int64(json_string_value(v), INT64_MIN, INT64_MAX, out) == 0)
+    return 0;
+  return CX_EPROTO;
+}
+
+/* base64 bytes field; missing = empty. */
+static int j_bytes(const json_t *obj, const char *name, char **out, size_t *len)
+{
+  json_t *v = json_object_get(obj, name);
+  if (v == NULL || json_is_null(v))
+    return b64_decode("", 0, out, len);
+  if (!json_is_string(v))
+    return CX_EPROTO;
+  return b64_decode(json_string_value(v), json_string_length(v), out, len);
+}
+
+static int j_set_b64(json_t *obj, const char *name, const void *data,
+                     size_t len)
+{
+  size_t n;
+  char *s = b64_encode(data, len, &n);
+  if (s == NULL)
+    return -ENOMEM;
+  int rc = json_object_set_new(obj, name, json_stringn(s, n));
+  cx_free(s);
+  return rc == 0 ? 0 : -ENOMEM;
+}
+
+static int j_set_i64(json_t *obj, const char *name, int64_t v)
+{
+  char s[32];
+  snprintf(s, sizeof s, "%" PRId64, v);
+  return json_object_set_new(obj, name, json_string(s)) == 0 ? 0 : -ENOMEM;
+}
+
+/* Sets key (and range_end for a prefix) the way etcd expects. */
+static int j_set_range(json_t *obj, const void *key, size_t klen, int prefix)
+{
+  if (prefix && klen == 0) {
+    /* The whole key space: key "\0", range_end "\0". */
+    if (j_set_b64(obj, "key", "", 1) || j_set_b64(obj, "range_end", "", 1))
+      return -ENOMEM;
+    return 0;
+  }
+  if (j_set_b64(obj, "key", key, klen))
+    return -ENOMEM;
+  if (prefix) {
+    unsigned char *end = cx_malloc(klen);
+    if (end == NULL)
+      return -ENOMEM;
+    size_t elen = cx__coord_prefix_end(key, klen, end);
+    int rc = j_set_b64(obj, "range_end", end, elen);
+    cx_free(end);
+    return rc;
+  }
+  return 0;
+}
+
+static int64_t header_rev(const json_t *reply)
+{
+  int64_t rev = 0;
+  j_i64(json_object_get(reply, "header"), "revision", &rev);
+  return rev;
+}
+
+/* Appends one etcd KeyValue to kvs. */
+static int push_kv(struct cx_coord_kvs *kvs, const json_t *kv)
+{
+  char *k = NULL, *v = NULL;
+  size_t kl = 0, vl = 0;
+  int64_t cr, mr, ver, lease;
+  int rc;
+  if (!json_is_object(kv))
+    return CX_EPROTO;
+  if ((rc = j_bytes(kv, "key", &k, &kl)) ||
+      (rc = j_bytes(kv, "value", &v, &vl)))
+    goto out;
+  if (j_i64(kv, "create_revision", &cr) || j_i64(kv, "mod_revision", &mr) ||
+      j_i64(kv, "version", &ver) || j_i64(kv, "lease", &lease)) {
+    rc = CX_EPROTO;
+    goto out;
+  }
+  rc = cx__coord_kvs_push(kvs, k, kl, v, vl, cr, mr, ver, lease);
+out:
+  cx_free(k);
+  cx_free(v);
+  return rc;
+}
+
+/* ---- HTTP -------------------------------------------------------------- */
+
+struct sink {
+  struct cx_buf buf;
+  size_t cap;
+  int too_big;
+};
+
+static size_t sink_write(char *p, size_t size, size_t n, void *ud)
+{
+  struct sink *s = ud;
+  size_t len = size * n;
+  if (s->buf.len + len > s->cap) {
+    s->too_big = 1;
+    return 0;
+  }
+  cx_buf_append(&s->buf, p, len);
+  return cx_buf_failed(&s->buf) ? 0 : len;
+}
+
+static void curl_init_once(void)
+{
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static CURL *pool_get(struct etcd *e)
+{
+  CURL *h = NULL;
+  pthread_mutex_lock(&e->mu);
+  if (e->npool > 0)
+    h = e->pool[--e->npool];
+  pthread_mutex_unlock(&e->mu);
+  return h ? h : curl_easy_init();
+}
+
+static void pool_put(struct etcd *e, CURL *h)
+{
+  pthread_mutex_lock(&e->mu);
+  if (e->npool < POOL_MAX) {
+    e->pool[e->npool++] = h;
+    h = NULL;
+  }
+  pthread_mutex_unlock(&e->mu);
+  if (h)
+    curl_easy_cleanup(h);
+}
+
+/* Options common to unary calls and watches. */
+static void setup_handle(struct etcd *e, CURL *h, const char *url,
+                         struct curl_slist *hdrs, const char *body, size_t len)
+{
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_POST, 1L);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                   (long)e->conf.connect_timeout_ms);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (e->conf.cfg.ca_file)
+    curl_easy_setopt(h, CURLOPT_CAINFO, e->conf.cfg.ca_file);
+  if (e->conf.cfg.cert_file)
+    curl_easy_setopt(h, CURLOPT_SSLCERT, e->conf.cfg.cert_file);
+  if (e->conf.cfg.key_file)
+    curl_easy_setopt(h, CURLOPT_SSLKEY, e->conf.cfg.key_file);
+}
+
+static struct curl_slist *make_headers(struct etcd *e, int with_token)
+{
+  struct curl_slist *h =
+      curl_slist_append(NULL, "Content-Type: application/json");
+  if (h == NULL)
+    return NULL;
+  /* No "Expect: 100-continue" round trip for big bodies. */
+  struct curl_slist *t = curl_slist_append(h, "Expect:");
+  if (t == NULL)
+    goto fail;
+  if (with_token) {
+    pthread_mutex_lock(&e->mu);
+    struct cx_buf b = {0};
+    if (e->token) {
+      cx_buf_puts(&b, "Authorization: ");
+      cx_buf_puts(&b, e->token);
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (b.len) {
+      t = cx_buf_failed(&b) ? NULL : curl_slist_append(h, b.data);
+      cx_buf_free(&b);
+      if (t == NULL)
+        goto fail;
+    }
+  }
+  return h;
+fail:
+  curl_slist_free_all(h);
+  return NULL;
+}
+
+static int contains(const char *s, const char *needle)
+{
+  return s && strstr(s, needle) != NULL;
+}
+
+/* Error classes for the retry logic. */
+enum { RETRY_NO, RETRY_NEXT, RETRY_REAUTH };
+
+/* Maps an etcd error reply to a code; *retry says what to do. */
+static int map_error(long status, const json_t *j, const char *where,
+                     int *retry, char *err)
+{
+  int64_t code = 0;
+  const char *msg = NULL;
+  json_t *ev = json_object_get(j, "error");
+  if (json_is_object(ev)) { /* in-band stream error */
+    j_i64(ev, "grpc_code", &code);
+    msg = json_string_value(json_object_get(ev, "message"));
+  } else {
+    j_i64(j, "code", &code);
+    msg = json_string_value(json_object_get(j, "message"));
+    if (msg == NULL)
+      msg = json_string_value(ev);
+  }
+  if (msg == NULL)
+    msg = "(no message)";
+  *retry = RETRY_NO;
+  cx_err_set(err, "etcd %s: HTTP %ld: %s", where, status, msg);
+  if (code == 16 || status == 401 || contains(msg, "invalid auth token") ||
+      contains(msg, "user name is empty")) {
+    *retry = RETRY_REAUTH;
+    return CX_EAUTH;
+  }
+  if (contains(msg, "authentication failed") || code == 7 ||
+      contains(msg, "permission denied") || contains(msg, "auth"))
+    return CX_EAUTH;
+  if (code == 5)
+    return CX_ENOTFOUND;
+  if (contains(msg, "compacted"))
+    return CX_ECOMPACTED;
+  if (contains(msg, "too large") || code == 8)
+    return CX_ETOOBIG;
+  if (code == 14 || status == 503 || contains(msg, "no leader") ||
+      contains(msg, "timed out")) {
+    *retry = RETRY_NEXT;
+    return CX_EUNAVAIL;
+  }
+  if (code == 3 || code == 11 || status == 400)
+    return CX_EPARSE;
+  return CX_EPROTO;
+}
+
+/* Connection-level failures where the request cannot have been applied. */
+static int never_sent(CURLcode cc)
+{
+  return cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+         cc == CURLE_COULDNT_RESOLVE_PROXY || cc == CURLE_SSL_CONNECT_ERROR ||
+         cc == CURLE_UNSUPPORTED_PROTOCOL;
+}
+
+static int authenticate(struct etcd *e, int idx, char *err);
+
+/* POSTs body to path; on success *out is the parsed reply. safe = the
+ * request may be repeated after a failure mid-flight. */
+static int call_ex(struct etcd *e, const char *path, json_t *body, int safe,
+                   int with_token, json_t **out, char *err)
+{
+  char *payload = json_dumps(body, JSON_COMPACT);
+  CURL *h = NULL;
+  struct sink s = {{0}, e->conf.max_reply_bytes, 0};
+  int rc = CX_EUNAVAIL, reauthed = 0;
+  char url[MAX_ENDPOINT_LEN + 64];
+
+  *out = NULL;
+  if (payload == NULL || (h = pool_get(e)) == NULL) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  int start = e->cur;
+  for (int tries = 0; tries < e->nep;) {
+    int idx = (start + tries) % e->nep;
+    struct curl_slist *hdrs = make_headers(e, with_token);
+    if (hdrs == NULL) {
+      rc = -ENOMEM;
+      break;
+    }
+    snprintf(url, sizeof url, "%s%s", e->eps[idx], path);
+    cx_buf_reset(&s.buf);
+    s.too_big = 0;
+    setup_handle(e, h, url, hdrs, payload, strlen(payload));
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)e->conf.request_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    CURLcode cc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdrs);
+    if (cc != CURLE_OK) {
+      if (s.too_big) {
+        cx_err_set(err, "etcd %s: reply larger than %zu bytes", url,
+                   e->conf.max_reply_bytes);
+        rc = CX_ETOOBIG;
+        break;
+      }
+      cx_err_set(err, "etcd %s: %s", url, curl_easy_strerror(cc));
+      rc = cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : CX_EUNAVAIL;
+      if (rc == CX_EUNAVAIL && (safe || never_sent(cc))) {
+        tries++;
+        continue;
+      }
+      break;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(s.buf.data ? s.buf.data : "", s.buf.len, 0, &jerr);
+    if (j == NULL || !json_is_object(j)) {
+      json_decref(j);
+      cx_err_set(err, "etcd %s: HTTP %ld: reply is not a JSON object (%s)", url,
+                 status, j ? "wrong type" : jerr.text);
+      rc = CX_EPROTO;
+      if (status == 404 || status >= 500) { /* not an etcd gateway? */
+        tries++;
+        continue;
+      }
+      break;
+    }
+    if (status == 200 && !json_is_string(json_object_get(j, "error"))) {
+      e->cur = idx;
+      *out = j;
+      rc = 0;
+      break;
+    }
+    int retry;
+    rc = map_error(status, j, url, &retry, err);
+    json_decref(j);
+    if (retry == RETRY_REAUTH && e->conf.cfg.username && with_token &&
+        !reauthed) {
+      reauthed = 1;
+      int arc = authenticate(e, idx, err);
+      if (arc == 0)
+        continue;
+      rc = arc;
+      break;
+    }
+    if (retry == RETRY_NEXT) {
+      tries++;
+      continue;
+    }
+    break;
+  }
+out:
+  if (h)
+    pool_put(e, h);
+  free(payload);
+  cx_buf_free(&s.buf);
+  return rc;
+}
+
+static int call(struct etcd *e, const char *path, json_t *body, int safe,
+                json_t **out, char *err)
+{
+  return call_ex(e, path, body, safe, 1, out, err);
+}
+
+static int authenticate(struct etcd *e, int idx, char *err)
+{
+  json_t *body = json_object(), *reply = NULL;
+  int rc = -ENOMEM;
+  (void)idx;
+  if (body == NULL ||
+      json_object_set_new(body, "name", json_string(e->conf.cfg.username)) ||
+      json_object_set_new(
+          body, "password",
+          json_string(e->conf.cfg.password ? e->conf.cfg.password : "")))
+    goto out;
+  rc = call_ex(e, "/v3/auth/authenticate", body, 1, 0, &reply, err);
+  if (rc == CX_EPARSE || rc == CX_EPROTO) {
+    /* "authentication failed, invalid user ID or password" is code 3. */
+    rc = CX_EAUTH;
+  }
+  if (rc != 0)
+    goto out;
+  const char *tok = json_string_value(json_object_get(reply, "token"));
+  if (tok == NULL || tok[0] == '\0' || strlen(tok) > 4096 ||
+      strpbrk(tok, "\r\n")) {
+    cx_err_set(err, "etcd auth: no usable token in the reply");
+    rc = CX_EPROTO;
+    goto out;
+  }
+  char *t = cx_strdup(tok);
+  if (t == NULL) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  pthread_mutex_lock(&e->mu);
+  cx_free(e->token);
+  e->token = t;
+  pthread_mutex_unlock(&e->mu);
+  rc = 0;
+out:
+  json_decref(body);
+  json_decref(reply);
+  return rc;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+static int check_endpoint(const char *ep, char *err)
+{
+  for (const char *p = ep; *p; p++) {
+    if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+      cx_err_set(err,
+                 "coord endpoint \"%s\": contains a space or control "
+                 "character",
+                 ep);
+      return CX_EPARSE;
+    }
+  }
+  if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
+    cx_err_set(err,
+               "coord endpoint \"%s\": must start with http:// or "
+               "https://",
+               ep);
+    return CX_EPARSE;
+  }
+  CURLU *u = curl_url();
+  if (u == NULL)
+    return -ENOMEM;
+  int rc = 0;
+  char *host = NULL, *path = NULL, *query = NULL;
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, ep, 0);
+  if (uc != CURLUE_OK) {
+    cx_err_set(err, "coord endpoint \"%s\": %s", ep, curl_url_strerror(uc));
+    rc = CX_EPARSE;
+    goto out;
+  }
+  curl_url_get(u, CURLUPART_HOST, &host, 0);
+  curl_url_get(u, CURLUPART_PATH, &path, 0);
+  curl_url_get(u, CURLUPART_QUERY, &query, 0);
+  if (host == NULL || host[0] == '\0') {
+    cx_err_set(err, "coord endpoint \"%s\": no host", ep);
+    rc = CX_EPARSE;
+  } else if ((path && strcmp(path, "/") != 0) || query) {
+    cx_err_set(err,
+               "coord endpoint \"%s\": must be scheme://host:port "
+               "without a path or query",
+               ep);
+    rc = CX_EPARSE;
+  }
+out:
+  curl_free(host);
+  curl_free(path);
+  curl_free(query);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+static int parse_endpoints(struct etcd *e, const char *list, char *err)
+{
+  const char *p = list;
+  while (*p) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    while (len && (*p == ' ' || *p == '\t')) {
+      p++;
+      len--;
+    }
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+      len--;
+    while (len && p[len - 1] == '/')
+      len--;
+    if (len == 0) {
+      cx_err_set(err, "coord endpoints \"%s\": empty entry", list);
+      return CX_EPARSE;
+    }
+    if (len > MAX_ENDPOINT_LEN || e->nep == MAX_ENDPOINTS) {
+      cx_err_set(err,
+                 "coord endpoints: more than %d entries or one longer "
+                 "than %d bytes",
+                 MAX_ENDPOINTS, MAX_ENDPOINT_LEN);
+      return CX_EPARSE;
+    }
+    char *ep = cx_strndup(p, len);
+    if (ep == NULL)
+      return -ENOMEM;
+    e->eps[e->nep++] = ep;
+    int rc = check_endpoint(ep, err);
+    if (rc)
+      return rc;
+    if (comma == NULL)
+      break;
+    p = comma + 1;
+    if (*p == '\0') {
+      cx_err_set(err, "coord endpoints \"%s\": trailing comma", list);
+      return CX_EPARSE;
+    }
+  }
+  if (e->nep == 0) {
+    cx_err_set(err, "coord endpoints: none given");
+    return CX_EPARSE;
+  }
+  return 0;
+}
+
+static void etcd_close(void *impl)
+{
+  struct etcd *e = impl;
+  if (e == NULL)
+    return;
+  for (int i = 0; i < e->npool; i++)
+    curl_easy_cleanup(e->pool[i]);
+  for (int i = 0; i < e->nep; i++)
+    cx_free(e->eps[i]);
+  cx_free(e->token);
+  pthread_mutex_destroy(&e->mu);
+  cx_free(e);
+}
+
+static int etcd_open(const struct cx__coord_conf *conf, void **impl, char *err)
+{
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, curl_init_once);
+  struct etcd *e = cx_calloc(1, sizeof *e);
+  if (e == NULL)
+    return -ENOMEM;
+  e->conf = *conf;
+  pthread_mutex_init(&e->mu, NULL);
+  int rc = parse_endpoints(e, conf->cfg.endpoints, err);
+  if (rc == 0 && conf->cfg.username) {
+    if (conf->cfg.username[0] == '\0') {
+      cx_err_set(err, "coord username: empty");
+      rc = CX_EPARSE;
+    } else {
+      rc = authenticate(e, 0, err);
+    }
+  }
+  if (rc != 0) {
+    etcd_close(e);
+    return rc;
+  }
+  *impl = e;
+  return 0;
+}
+
+/* ---- KV ---------------------------------------------------------------- */
+
+static int etcd_range(void *impl, const void *key, size_t key_len, int prefix,
+                      struct cx_coord_kvs *out, char *err)
+{
+  struct etcd *e = impl;
+  json_t *body = json_object(), *reply = NULL;
+  int rc = -ENOMEM;
+  if (body == NULL || j_set_range(body, key, key_len, prefix))
+    goto out;
+  if ((rc = call(e, "/v3/kv/range", body, 1, &reply, err)))
+    goto out;
+  out->revision = header_rev(reply);
+  json_t *kvs = json_object_get(reply, "kvs");
+  if (kvs && !json_is_array(kvs)) {
+    rc = CX_EPROTO;
+    goto out;
+  }
+  for (size_t i = 0; i < json_array_size(kvs) && rc == 0; i++)
+    rc = push_kv(out, json_array_get(kvs, i));
+  if (rc == CX_EPROTO)
+    cx_err_set(err, "etcd range: malformed kv in the reply");
+out:
+  json_decref(body);
+  json_decref(reply);
+  return rc;
+}
+
+static int build_put(json_t *obj, const void *key, size_t key_len,
+                     const void *value, size_t value_len, int64_t lease)
+{
+  if (j_set_b64(obj, "key", key, key_len) ||
+      j_set_b64(obj, "value", value, value_len))
+    return -ENOMEM;
+  if (lease && j_set_i64(obj, "lease", lease))
+    return -ENOMEM;
+  return 0;
+}
+
+static int etcd_put(void *impl, const void *key, size_t key_len,
+                    const void *value, size_t value_len, int64_t lease,
+                    int64_t *rev, char *err)
+{
+  struct etcd *e = impl;
+  json_t *body = json_object(), *reply = NULL;
+  int rc = -ENOMEM;
+  if (body == NULL || build_put(body, key, key_len, value, value_len, lease))
+    goto out;
+  if ((rc = call(e, "/v3/kv/put", body, 1, &reply, err)))
+    goto out;
+  if (rev)
+    *rev = header_rev(reply);
+out:
+  json_decref(body);
+  json_decref(reply);
+  return rc;
+}
+
+static int etcd_del(void *impl, const void *key, size_t key_len, int prefix,
+                    int64_t *deleted, int64_t *rev, char *err)
+{
+  struct etcd *e = impl;
+  json_t *body = json_object(), *reply = NULL;
+  int rc = -ENOMEM;
+  if (body == NULL || j_set_range(body, key, key_len, prefix))
+    goto out;
+  if ((rc = call(e, "/v3/kv/deleterange", body, 1, &reply, err)))
+    goto out;
+  if (j_i64(reply, "deleted", deleted)) {
+    cx_err_set(err, "etcd deleterange: bad \"deleted\"");
+    rc = CX_EPROTO;
+  }
+  *rev = header_rev(reply);
+out:
+  json_decref(body);
+  json_decref(reply);
+  return rc;
+}
+
+static int etcd_compact(void *impl, int64_t rev, char *err)
+{
+  struct etcd *e = impl;
+  json_t *body = json_object(), *reply = NULL;
+  int rc = -ENOMEM;
+  if (body == NULL || j_set_i64(body, "revision", rev) ||
+      json_object_set_new(body, "physical", json_true()))
+    goto out;
+  rc = call(e, "/v3/kv/compaction", body, 0, &reply, err);
+out:
+  json_decref(body);
+  json_decref(reply);
+  return rc;
+}
+
+static json_t *txn_ops(const struct cx_coord_op *ops, size_t n)
+{
+  json_t *arr = json_array();
+  for (size_t i = 0; arr && i < n; i++) {
+    const struct cx_coord_op *o = &ops[i];
+    json_t *req = json_object(), *wrap = json_object();
+    int bad = req == NULL || wrap == NULL;
+    if (!bad && o->type == CX_COORD_OP_PUT)
+      bad = build_put(req, o->key, o->key_len, o->value ? o->value : "",
+                      o->value_len, o->lease) != 0 ||
+            json_object_set_new(wrap, "request_put", req) != 0;
+    else if (!bad)
+      bad = j_set_range(req, o->key, o->key_len,
+                        o->type == CX_COORD_OP_DELETE_PREFIX) != 0 ||
+            json_object_set_new(wrap, "request_delete_range", req) != 0;
+    else
+      json_decref(req);
+    if (bad || json_array_append_new(arr, wrap) != 0) {
+      json_decref(arr);
+      return NULL;
+    }
+  }
+  return arr;
+}
+
+static json_t *txn_cmp(const struct cx_coord_cmp *m)
+{
+  static const char *const targets[] = {"CREATE", "MOD", "VERSION", "VALUE"};
+  static const char *const fields[] = {"create_revision", "mod_revision",
+                                       "version", "value"};
+  static const char *const results[] = {"EQUAL", "NOT_EQUAL", "LESS",
+                                        "GREATER"};
+  json_t *c = json_object();
+  if (c == NULL || j_set_b64(c, "key", m->key, m->key_len) ||
+      json_object_set_new(c, "target", json_string(targets[m->target])) ||
+      json_object_set_new(c, "result", json_string(results[m->op])))
+    goto fail;
+  if (m->target == CX_COORD_VALUE) {
+    if (j_set_b64(c, "value", m->value ? m->value : "", m->value_len))
+      goto fail;
+  } else if (j_set_i64(c, fields[m->target], m->num)) {
+    goto fail;
+  }
+  return c;
+fail:
+  json_decref(c);
+  return NULL;
+}
+
+static int etcd_txn(void *impl, const struct cx_coord_txn *t, int *succeeded,
+                    int64_t *rev, char *err)
+{
+  struct etcd *e = impl;
+  json_t *body = json_object(), *reply = NULL, *cmps = json_array();
+  int rc = -ENOMEM;
+  if (body == NULL || cmps == NULL)
+    goto out;
+  for (size_t i = 0; i < t->ncmps; i++)
+    if (json_array_append_new(cmps, txn_cmp(&t->cmps[i])) != 0)
+      goto out;
+  if (json_object_set(body, "compare", cmps) ||
+      json_object_set_new(body, "success", txn_ops(t->success, t->nsuccess)) ||
+      json_object_set_new(body, "failure", txn_ops(t->failure, t->nfailure)))
+    goto out;
+  if ((rc = call(e, "/v3/kv/txn", body, 0, &reply, err)))
+    goto out;
+  *succeeded = json_is_true(json_object_get(reply, "succeeded"));
+  *rev = header_rev(reply);
+out:
+  json_decref(cmps);
+  json_decref(body);
+  json_decref(reply);
+  return rc;
+}
+
+/* ---- leases ------------------------------------------------------------ */
+
+static int etcd_lease_grant(void *impl, int64_t ttl, int64_t *id,
+                            int64_t *granted, char *err)
+{
+  struct etcd *e = impl;
+  json_t *body = json_object(), *reply = NULL;
+  int rc = -ENOMEM;
+  if (body == NULL || j_set_i64(body, "TTL", ttl))
+    goto out;
+  if ((rc = call(e, "/v3/lease/grant", body, 1, &reply, err)))
+    goto out;
+  const char *emsg = json_string_value(json_object_get(reply, "error"));
+  if (emsg && emsg[0]) {
+    cx_err_set(err, "etcd lease grant: %s", emsg);
+    rc = CX_EUNAVAIL;
+  } else if (j_i64(reply, "ID", id) || j_i64(reply, "TTL", granted) ||
+             *id <= 0 || *granted <= 0) {
+    cx_err_set(err, "etcd lease grant: reply without a valid ID/TTL");
+    rc = CX_EPROTO;
+  }
+out:
+  json_decref(body);
+  json_decref(reply);
+  return rc;
+}
+
+static int etcd_lease_keepalive(void *impl, int64_t id, int64_t *ttl, char *err)
+{
+  struct etcd *e = impl;
+  json_t *body = json_object(), *reply = NULL;
+  int rc = -ENOMEM;
+  *ttl = 0;
+  if (body == NULL || j_set_i64(body, "ID", id))
+    goto out;
+  if ((rc = call(e, "/v3/lease/keepalive", body, 1, &reply, err)))
+    goto out;
+  json_t *res = json_object_get(reply, "result");
+  if (json_is_object(json_object_get(reply, "error"))) {
+    int retry;
+    rc = map_error(200, reply, "lease keepalive", &retry, err);
+    if (rc == CX_EPARSE || rc == CX_EPROTO)
+      rc = CX_EUNAVAIL;
+  } else if (!json_is_object(res) || j_i64(res, "TTL", ttl)) {
+    cx_err_set(err, "etcd lease keepalive: malformed reply");
+    rc = CX_EPROTO;
+  } else if (*ttl <= 0) {
+    cx_err_set(err, "lease %" PRId64 " not found", id);
+    rc = CX_ENOTFOUND;
+  }
+out:
+  json_decref(body);
+  json_decref(reply);
+  return rc;
+}
+
+static int etcd_lease_revoke(void *impl, int64_t id, char *err)
+{
+  struct etcd *e = impl;
+  json_t *body = json_object(), *reply = NULL;
+  int rc = -ENOMEM;
+  if (body == NULL || j_set_i64(body, "ID", id))
+    goto out;
+  rc = call(e, "/v3/lease/revoke", body, 1, &reply, err);
+out:
+  json_decref(body);
+  json_decref(reply);
+  return rc;
+}
+
+/* ---- watches ----------------------------------------------------------- */
+
+struct ewatch {
+  struct etcd *e;
+  char *prefix;
+  size_t plen;
+  int64_t next_rev; /* next revision to deliver; 0 = "from now" */
+  struct cx_coord_watch_cbs cbs;
+  void *arg;
+  _Atomic int stop;
+  pthread_t thread;
+  CURL *h;
+  CURLM *m;
+  /* per connection */
+  struct cx_buf line;
+  cx_mono last_data;
+  int connected;  /* `created` seen */
+  int resync;     /* compaction seen: re-list before reconnecting */
+  int broken;     /* stream said something that ends it */
+  int progressed; /* any message since connecting */
+};
+
+static void set_connected(struct ewatch *w, int on)
+{
+  if (w->connected == on)
+    return;
+  w->connected = on;
+  if (w->cbs.state)
+    w->cbs.state(w->arg, on);
+}
+
+static int deliver_event(struct ewatch *w, const json_t *ev)
+{
+  json_t *kv = json_object_get(ev, "kv");
+  json_t *prev = json_object_get(ev, "prev_kv");
+  const char *type = json_string_value(json_object_get(ev, "type"));
+  struct cx_coord_event out = {0};
+  char *k = NULL, *v = NULL, *pv = NULL;
+  size_t kl = 0, vl = 0, pl = 0;
+  int rc = CX_EPROTO;
+
+  if (!json_is_object(kv))
+    goto out;
+  if (j_bytes(kv, "key", &k, &kl) || j_bytes(kv, "value", &v, &vl) ||
+      j_i64(kv, "mod_revision", &out.mod_rev) ||
+      j_i64(kv, "create_revision", &out.create_rev) ||
+      j_i64(kv, "version", &out.version) || j_i64(kv, "lease", &out.lease))
+    goto out;
+  if (json_is_object(prev) && j_bytes(prev, "value", &pv, &pl))
+    goto out;
+  if (out.mod_rev <= 0)
+    goto out;
+  rc = 0;
+  if (out.mod_rev < w->next_rev)
+    goto out; /* already delivered before a reconnect */
+  out.type = type && strcmp(type, "DELETE") == 0 ? CX_COORD_EV_DELETE
+                                                 : CX_COORD_EV_PUT;
+  out.key = k;
+  out.key_len = kl;
+  out.value = out.type == CX_COORD_EV_PUT ? v : "";
+  out.value_len = out.type == CX_COORD_EV_PUT ? vl : 0;
+  out.prev_value = pv;
+  out.prev_value_len = pl;
+  if (!w->stop)
+    w->cbs.event(w->arg, &out);
+  /* Events of one revision arrive in one message, so the next revision is
+   * safe to resume from once this message has been fully delivered; until
+   * then resume from this one (deduplicated above only by revision, so
+   * advance only at the end of the message). */
+out:
+  cx_free(k);
+  cx_free(v);
+  cx_free(pv);
+  return rc;
+}
+
+/* One newline-framed message. Returns 0 to keep streaming, -1 to end. */
+static int watch_message(struct ewatch *w, const char *s, size_t len)
+{
+  json_error_t jerr;
+  json_t *j = json_loadb(s, len, 0, &jerr);
+  int rc = -1;
+  if (j == NULL || !json_is_object(j)) {
+    CX_LOG(CX_LOG_WARN, "coord", "etcd watch: unparsable message (%s)",
+           j ? "not an object" : jerr.text);
+    goto out;
+  }
+  json_t *res = json_object_get(j, "result");
+  if (!json_is_object(res)) {
+    char err[CX_ERR_LEN];
+    int retry;
+    map_error(200, j, "watch", &retry, err);
+    CX_LOG(CX_LOG_WARN, "coord", "%s", err);
+    if (retry == RETRY_REAUTH && w->e->conf.cfg.username)
+      authenticate(w->e, 0, NULL);
+    goto out;
+  }
+  if (json_is_true(json_object_get(res, "canceled"))) {
+    int64_t crev = 0;
+    j_i64(res, "compact_revision", &crev);
+    if (crev > 0) {
+      CX_LOG(CX_LOG_INFO, "coord",
+             "etcd watch: revision %" PRId64 " compacted (at %" PRId64
+             "); re-listing",
+             w->next_rev, crev);
+      w->resync = 1;
+    } else {
+      const char *why =
+          json_string_value(json_object_get(res, "cancel_reason"));
+      CX_LOG(CX_LOG_WARN, "coord", "etcd watch canceled: %s",
+             why ? why : "(no reason)");
+      if (contains(why, "auth") && w->e->conf.cfg.username)
+        authenticate(w->e, 0, NULL);
+    }
+    goto out;
+  }
+  if (json_is_true(json_object_get(res, "created"))) {
+    if (w->next_rev == 0)
+      w->next_rev = header_rev(res) + 1;
+    set_connected(w, 1);
+  }
+  json_t *evs = json_object_get(res, "events");
+  if (evs && !json_is_array(evs))
+    goto out;
+  int64_t last = 0;
+  for (size_t i = 0; i < json_array_size(evs); i++) {
+    json_t *ev = json_array_get(evs, i);
+    if (deliver_event(w, ev) != 0) {
+      CX_LOG(CX_LOG_WARN, "coord", "etcd watch: malformed event");
+      goto out;
+    }
+    int64_t mr = 0;
+    j_i64(json_object_get(ev, "kv"), "mod_revision", &mr);
+    if (mr > last)
+      last = mr;
+  }
+  if (last >= w->next_rev)
+    w->next_rev = last + 1;
+  rc = 0;
+out:
+  json_decref(j);
+  return rc;
+}
+
+static size_t watch_write(char *p, size_t size, size_t n, void *ud)
+{
+  struct ewatch *w = ud;
+  size_t len = size * n;
+  w->last_data = cx_mono_now();
+  w->progressed = 1;
+  if (w->line.len + len > w->e->conf.max_reply_bytes) {
+    CX_LOG(CX_LOG_WARN, "coord", "etcd watch: message larger than %zu bytes",
+           w->e->conf.max_reply_bytes);
+    return 0;
+  }
+  cx_buf_append(&w->line, p, len);
+  if (cx_buf_failed(&w->line))
+    return 0;
+  size_t start = 0;
+  for (size_t i = w->line.len - len; i < w->line.len; i++) {
+    if (w->line.data[i] != '\n')
+      continue;
+    if (i > start && watch_message(w, w->line.data + start, i - start) != 0) {
+      w->broken = 1;
+      return 0;
+    }
+    if (w->stop || w->resync)
+      return 0;
+    start = i + 1;
+  }
+  if (start > 0) {
+    memmove(w->line.data, w->line.data + start, w->line.len - start);
+    w->line.len -= start;
+    w->line.data[w->line.len] = '\0';
+  }
+  return len;
+}
+
+/* Re-lists the prefix after a compaction and hands it to the caller. */
+static int watch_relist(struct ewatch *w)
+{
+  struct cx_coord_kvs kvs = {0};
+  char err[CX_ERR_LEN] = "";
+  int rc = etcd_range(w->e, w->prefix, w->plen, 1, &kvs, err);
+  if (rc == 0) {
+    w->next_rev = kvs.revision + 1;
+    w->resync = 0;
+    if (!w->stop)
+      w->cbs.resync(w->arg, &kvs);
+  } else {
+    CX_LOG(CX_LOG_WARN, "coord", "etcd watch re-list: %s", err);
+  }
+  cx_coord_kvs_free(&kvs);
+  return rc;
+}
+
+/* Waits up to ms, returning early when the watch is cancelled. */
+static void watch_sleep(struct ewatch *w, int ms)
+{
+  cx_mono until = cx_mono_now() + (cx_mono)ms * 1000;
+  while (!w->stop) {
+    cx_mono now = cx_mono_now();
+    if (now >= until)
+      break;
+    curl_multi_poll(w->m, NULL, 0, (int)((until - now) / 1000) + 1, NULL);
+  }
+}
+
+static char *watch_body(struct ewatch *w)
+{
+  json_t *req = json_object(), *body = json_object();
+  char *s = NULL;
+  if (req == NULL || body == NULL || j_set_range(req, w->prefix, w->plen, 1) ||
+      json_object_set_new(req, "prev_kv", json_true()) ||
+      json_object_set_new(req, "progress_notify", json_true()) ||
+      (w->next_rev > 0 && j_set_i64(req, "start_revision", w->next_rev)))
+    goto out;
+  if (json_object_set(body, "create_request", req) == 0)
+    s = json_dumps(body, JSON_COMPACT);
+out:
+  json_decref(req);
+  json_decref(body);
+  return s;
+}
+
+/* One connection: stream until it ends, is cancelled or goes silent. */
+static void watch_connect(struct ewatch *w, int idx)
+{
+  struct etcd *e = w->e;
+  char url[MAX_ENDPOINT_LEN + 64];
+  char *body = watch_body(w);
+  struct curl_slist *hdrs = make_headers(e, 1);
+  if (body == NULL || hdrs == NULL)
+    goto out;
+  snprintf(url, sizeof url, "%s/v3/watch", e->eps[idx]);
+  cx_buf_reset(&w->line);
+  w->broken = 0;
+  w->progressed = 0;
+  w->last_data = cx_mono_now();
+  setup_handle(e, w->h, url, hdrs, body, strlen(body));
+  curl_easy_setopt(w->h, CURLOPT_TIMEOUT_MS, 0L);
+  curl_easy_setopt(w->h, CURLOPT_WRITEFUNCTION, watch_write);
+  curl_easy_setopt(w->h, CURLOPT_WRITEDATA, w);
+  curl_multi_add_handle(w->m, w->h);
+  int running = 1;
+  while (running && !w->stop) {
+    if (curl_multi_perform(w->m, &running) != CURLM_OK)
+      break;
+    if (!running)
+      break;
+    cx_mono now = cx_mono_now();
+    if (now - w->last_data > (cx_mono)e->conf.watch_idle_ms * 1000) {
+      CX_LOG(CX_LOG_WARN, "coord",
+             "etcd watch on %s silent for %d ms; reconnecting", e->eps[idx],
+             e->conf.watch_idle_ms);
+      break;
+    }
+    curl_multi_poll(w->m, NULL, 0, 500, NULL);
+  }
+  int msgs;
+  CURLMsg *msg;
+  while ((msg = curl_multi_info_read(w->m, &msgs)) != NULL) {
+    if (msg->msg == CURLMSG_DONE && msg->data.result != CURLE_OK &&
+        msg->data.result != CURLE_WRITE_ERROR && !w->stop)
+      CX_LOG(CX_LOG_INFO, "coord", "etcd watch on %s: %s", e->eps[idx],
+             curl_easy_strerror(msg->data.result));
+  }
+  long status = 0;
+  curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 0 && status != 200 && !w->stop)
+    CX_LOG(CX_LOG_WARN, "coord", "etcd watch on %s: HTTP %ld", e->eps[idx],
+           status);
+  curl_multi_remove_handle(w->m, w->h);
+  curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, NULL);
+out:
+  curl_slist_free_all(hdrs);
+  free(body);
+}
+
+static void *watch_main(void *arg)
+{
+  struct ewatch *w = arg;
+  struct etcd *e = w->e;
+  int backoff = 100, idx = e->cur;
+
+  while (!w->stop) {
+    if (w->resync) {
+      set_connected(w, 0);
+      if (watch_relist(w) != 0) {
+        watch_sleep(w, backoff);
+        backoff = backoff < 2000 ? backoff * 2 : 2000;
+      }
+      continue;
+    }
+    watch_connect(w, idx);
+    if (w->stop)
+      break;
+    if (w->resync)
+      continue;
+    set_connected(w, 0);
+    if (w->progressed) {
+      backoff = 100;
+    } else {
+      idx = (idx + 1) % e->nep; /* this endpoint did not answer */
+      backoff = backoff < 2000 ? backoff * 2 : 2000;
+    }
+    watch_sleep(w, backoff);
+  }
+  set_connected(w, 0);
+  return NULL;
+}
+
+static void ewatch_free(struct ewatch *w)
+{
+  if (w->m)
+    curl_multi_cleanup(w->m);
+  if (w->h)
+    curl_easy_cleanup(w->h);
+  cx_buf_free(&w->line);
+  cx_free(w->prefix);
+  cx_free(w);
+}
+
+static int etcd_watch(void *impl, const struct cx__coord_watch_args *a,
+                      void **out, char *err)
+{
+  struct ewatch *w = cx_calloc(1, sizeof *w);
+  if (w == NULL)
+    return -ENOMEM;
+  w->e = impl;
+  w->plen = a->prefix_len;
+  w->cbs = a->cbs;
+  w->arg = a->arg;
+  w->next_rev = a->start_rev;
+  w->prefix = cx_malloc(a->prefix_len);
+  w->h = curl_easy_init();
+  w->m = curl_multi_init();
+  if (w->prefix == NULL || w->h == NULL || w->m == NULL) {
+    ewatch_free(w);
+    return -ENOMEM;
+  }
+  memcpy(w->prefix, a->prefix, a->prefix_len);
+  int rc = pthread_create(&w->thread, NULL, watch_main, w);
+  if (rc != 0) {
+    cx_err_set(err, "watch thread: %s", strerror(rc));
+    ewatch_free(w);
+    return -rc;
+  }
+  *out = w;
+  return 0;
+}
+
+static void etcd_watch_cancel(void *impl)
+{
+  struct ewatch *w = impl;
+  w->stop = 1;
+  curl_multi_wakeup(w->m);
+  pthread_join(w->thread, NULL);
+  ewatch_free(w);
+}
+
+const struct cx_coord_ops cx__coord_etcd_ops = {
+    .name = "etcd",
+    .open = etcd_open,
+    .close = etcd_close,
+    .range = etcd_range,
+    .put = etcd_put,
+    .del = etcd_del,
+    .txn = etcd_txn,
+    .compact = etcd_compact,
+    .lease_grant = etcd_lease_grant,
+    .lease_keepalive = etcd_lease_keepalive,
+    .lease_revoke = etcd_lease_revoke,
+    .watch = etcd_watch,
+    .watch_cancel = etcd_watch_cancel,
+};
