@@ -419,12 +419,12 @@ int cx_svc_http(const char *method, const char *url, const char *body,
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, ""); /* an empty body */
 
   cc = curl_easy_perform(h);
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
   if (cc != CURLE_OK) {
     set_err(err, "%s %s: %s", method, url,
             cerr[0] != '\0' ? cerr : curl_easy_strerror(cc));
     rc = CX_EUNAVAIL;
   } else {
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     if (s.cut) {
       set_err(err, "%s %s: response longer than %zu bytes", method, url,
               resp_cap > 0 ? resp_cap - 1 : 0);
@@ -532,7 +532,7 @@ int cx_svc_proc_start(struct cx_svc_proc *p, char *err)
   pid_t parent = getpid(), pid;
   ssize_t n;
 
-  if (p->pid > 0) {
+  if (cx_svc_proc_alive(p)) {
     set_err(err, "%s: already running (pid %d)", p->name, (int)p->pid);
     return -EALREADY;
   }

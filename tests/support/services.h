@@ -83,8 +83,11 @@ int cx_svc_port_is_free(int port);
  * body may be NULL (no body). The response body goes NUL-terminated into
  * resp[resp_cap] (resp may be NULL when resp_cap is 0); a longer body is
  * cut and the call returns CX_ETOOBIG after filling resp. *status gets the
- * HTTP status (0 if there was no response). Errors: CX_EUNAVAIL on a
- * transport failure (refused, timeout), -ENOMEM. */
+ * HTTP status (0 if no response header arrived). Errors: CX_EUNAVAIL on a
+ * transport failure (refused, timeout; after a timeout resp still holds
+ * what arrived, which samples a stream such as a watch), -ENOMEM.
+ * libcurl is initialised on first use: make the first call (or any
+ * cx_svc_*_start) before starting threads that use libcurl. */
 int cx_svc_http(const char *method, const char *url, const char *body,
                 long timeout_ms, long *status, char *resp, size_t resp_cap,
                 char *err);
@@ -172,12 +175,12 @@ struct cx_svc_etcd {
   struct cx_svc_etcd_member m[CX_SVC_ETCD_MAX_MEMBERS];
 };
 
-/* Starts a new cluster of opts->members members (a fresh data dir each)
- * and waits until every member answers GET /health with "health":"true"
- * (bounded by start_timeout_ms). On failure everything started is killed
- * and the error quotes the failing member's log. Errors: -EINVAL (bad
- * options), -ENOENT (no etcd binary), -ETIMEDOUT, CX_EUNAVAIL (a member
- * exited), -errno. */
+/* Starts a new cluster of opts->members members (a fresh data dir each;
+ * e is overwritten, so it must not hold running members) and waits until every
+ * member answers GET /health with "health":"true" (bounded by
+ * start_timeout_ms). On failure everything started is killed and the error
+ * quotes the failing member's log. Errors: -EINVAL (bad options), -ENOENT (no
+ * etcd binary), -ETIMEDOUT, CX_EUNAVAIL (a member exited), -errno. */
 int cx_svc_etcd_start(struct cx_svc_etcd *e,
                       const struct cx_svc_etcd_opts *opts, char *err);
 
@@ -219,13 +222,16 @@ struct cx_svc_mariadb_opts {
 
 /* Caller-allocated; every field is read-only for callers. */
 struct cx_svc_mariadb {
-  char host[16];                 /* "127.0.0.1" */
-  int port;                      /* TCP port */
-  char user[16];                 /* "cronix" */
-  char password[16];             /* "secret" */
-  char database[32];             /* "cronix_test" */
-  char url[128];                 /* mysql://user:password@host:port/database */
-  char socket[108];              /* unix socket (root access, see _admin) */
+  char host[16];     /* "127.0.0.1" */
+  int port;          /* TCP port */
+  char user[16];     /* "cronix" */
+  char password[16]; /* "secret" */
+  char database[32]; /* "cronix_test" */
+  char url[128];     /* mysql://user:password@host:port/database */
+  /* Unix socket for root (see _admin): dir/mysqld.sock, or, when that
+   * path would pass the 107-byte limit, /tmp/cx-mdb-<pid>-<k>.sock (a
+   * later start removes such files whose process is gone). */
+  char socket[108];
   char dir[CX_SVC_PATH_LEN];     /* <tmp>/mariadb-<k> */
   char datadir[CX_SVC_PATH_LEN]; /* dir/data */
   int timeout_ms;

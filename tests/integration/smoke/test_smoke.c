@@ -409,6 +409,38 @@ TEST_TIMEOUT(smoke_etcd_paused_member_answers_again_after_resume, 120)
   cx_svc_etcd_destroy(&etcd);
 }
 
+TEST_TIMEOUT(smoke_etcd_progress_notify_interval_reaches_etcd, 120)
+{
+  struct cx_svc_etcd_opts o = {.progress_notify_interval = "100ms"};
+  char url[128], resp[16384], err[CX_ERR_LEN];
+  const char *body = "{\"create_request\":{\"key\":\"L2Nyb24v\","
+                     "\"range_end\":\"L2Nyb24w\",\"progress_notify\":true}}";
+  long status = 0;
+  int created = 0, progress = 0;
+  start_etcd(&o);
+  snprintf(url, sizeof url, "%s/v3/watch", etcd.m[0].endpoint);
+  /* A watch stream never ends by itself: sample it for 5 s. With etcd's
+   * default interval (10 minutes) no progress message would come. */
+  ASSERT_EQ(
+      cx_svc_http("POST", url, body, 5000, &status, resp, sizeof resp, err),
+      CX_EUNAVAIL);
+  ASSERT_EQ(status, 200); /* the stream began, then the timeout cut it */
+  for (char *line = resp, *nl; *line != '\0'; line = nl + 1) {
+    nl = strchr(line, '\n');
+    if (nl == NULL)
+      break;
+    *nl = '\0';
+    if (strstr(line, "\"created\":true") != NULL)
+      created++;
+    else if (strstr(line, "\"result\":{\"header\"") != NULL &&
+             strstr(line, "\"events\"") == NULL)
+      progress++;
+  }
+  ASSERT_EQ(created, 1);
+  ASSERT_OP(progress, >=, 1);
+  cx_svc_etcd_destroy(&etcd);
+}
+
 TEST_TIMEOUT(smoke_etcd_start_failure_quotes_server_log, 120)
 {
   struct cx_svc_etcd_opts o = {.log_level = "bogus"}; /* etcd exits */
