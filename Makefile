@@ -73,6 +73,7 @@ DEPS_unit_store := store util
 DEPS_unit_coord := coord util
 DEPS_integration_smoke := util
 DEPS_integration_cli := util
+DEPS_integration_coord := coord util
 
 SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/unit/*/*.c \
             tests/integration/*/*.c))))
