@@ -57,6 +57,9 @@
 #define FOOT_LOOKBACK (400 * 86400) /* > longest gap between two events */
 #define FOOT_MAX_SCAN 402           /* chunks: one 400-year cycle and more */
 #define FOOT_MAX_EVENTS 24
+/* Footer transitions up to this year are precomputed into the table at
+ * load (binary search); later instants use the lazy footer code. */
+#define FOOT_TABLE_END_YEAR 2300
 
 struct tz_type {
   int32_t off; /* seconds east of UTC */
@@ -83,10 +86,10 @@ struct tz_footer {
 
 struct cx_tz {
   char name[TZ_MAX_NAME + 1];
-  size_t n;            /* transitions */
-  int64_t *trans;      /* n instants, strictly ascending */
-  unsigned char *tidx; /* n type indexes, each < ntypes */
-  size_t ntypes;       /* >= 1 */
+  size_t n;       /* transitions */
+  int64_t *trans; /* n instants, strictly ascending */
+  uint16_t *tidx; /* n type indexes, each < ntypes */
+  size_t ntypes;  /* >= 1 */
   struct tz_type *types;
   size_t nchg;  /* transitions that change the offset ... */
   int64_t *chg; /* ... their instants, ascending */
@@ -578,7 +581,7 @@ static int tzif_data(const unsigned char *p, const struct tzif_counts *c,
   z->n = c->time;
   z->ntypes = c->type;
   z->trans = cx_malloc(z->n * sizeof *z->trans);
-  z->tidx = cx_malloc(z->n);
+  z->tidx = cx_malloc(z->n * sizeof *z->tidx);
   z->types = cx_calloc(z->ntypes, sizeof *z->types);
   z->chg = cx_malloc(z->n * sizeof *z->chg);
   if (!z->trans || !z->tidx || !z->types || !z->chg) {
@@ -629,6 +632,58 @@ static int tzif_data(const unsigned char *p, const struct tzif_counts *c,
     z->types[i].is_dst = e[4];
     snprintf(z->types[i].abbr, sizeof z->types[i].abbr, "%s",
              (const char *)chars + ai);
+  }
+  return 0;
+}
+
+/* Appends the footer's transitions from the last table transition up to
+ * FOOT_TABLE_END_YEAR to the table, so that lookups there are binary
+ * searches (about 20 ns instead of about 1 us). Zones without transitions
+ * keep the lazy path. Returns 0 or -ENOMEM (z stays consistent). */
+static int zone_extend(struct cx_tz *z)
+{
+  struct foot_event ev[FOOT_MAX_EVENTS];
+  if (!z->has_footer || !z->foot.has_dst || z->n == 0)
+    return 0;
+  int64_t last = z->trans[z->n - 1];
+  int64_t end = cx_days_from_civil(FOOT_TABLE_END_YEAR, 1, 1) * 86400;
+  int last_year = year_of(last);
+  if (last >= end || last_year < FOOT_TABLE_END_YEAR - 1000)
+    return 0; /* nothing to add, or too much: stay lazy */
+  size_t cap = z->n + 2 * (size_t)(FOOT_TABLE_END_YEAR - last_year + 4);
+  int64_t *trans = cx_realloc(z->trans, cap * sizeof *trans);
+  if (trans == NULL)
+    return -ENOMEM;
+  z->trans = trans;
+  uint16_t *tidx = cx_realloc(z->tidx, cap * sizeof *tidx);
+  if (tidx == NULL)
+    return -ENOMEM;
+  z->tidx = tidx;
+  int64_t *chg = cx_realloc(z->chg, cap * sizeof *chg);
+  if (chg == NULL)
+    return -ENOMEM;
+  z->chg = chg;
+  struct tz_type *types = cx_realloc(z->types, (z->ntypes + 2) * sizeof *types);
+  if (types == NULL)
+    return -ENOMEM;
+  z->types = types;
+
+  uint16_t std_i = (uint16_t)z->ntypes, dst_i = (uint16_t)(z->ntypes + 1);
+  z->types[std_i] = z->foot.std;
+  z->types[dst_i] = z->foot.dst;
+  z->ntypes += 2;
+  int cur = foot_state(&z->foot, last);
+  z->tidx[z->n - 1] = cur ? dst_i : std_i; /* the footer rules from here */
+  for (int64_t lo = last; lo < end - 1; lo += FOOT_CHUNK) {
+    size_t k = foot_list(&z->foot, lo + 1, min64(lo + FOOT_CHUNK, end - 1), ev);
+    for (size_t i = 0; i < k && z->n < cap; i++) {
+      if ((i + 1 < k && ev[i + 1].t == ev[i].t) || ev[i].kind == cur)
+        continue; /* not the last of its group, or no change of state */
+      cur = ev[i].kind;
+      z->trans[z->n] = ev[i].t;
+      z->tidx[z->n] = cur ? dst_i : std_i;
+      z->n++;
+    }
   }
   return 0;
 }
@@ -897,6 +952,11 @@ static int zone_load(const char *path, const char *name, struct cx_tz **out,
   rc = tzif_parse(data, len, z, err);
   if (rc != 0)
     goto out;
+  rc = zone_extend(z);
+  if (rc != 0) {
+    cx_err_set(err, "time zone '%s': out of memory", name);
+    goto out;
+  }
   zone_index_changes(z);
   *out = z;
   z = NULL;

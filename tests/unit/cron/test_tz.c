@@ -355,6 +355,21 @@ TEST(tz_footer_matches_glibc_to_2100)
     oracle_future(zones[i]);
 }
 
+TEST(tz_footer_matches_glibc_across_the_precomputed_span)
+{
+  /* Footer transitions are precomputed up to 2300 and evaluated lazily
+   * after that: both sides of the seam, and the seam itself, must agree. */
+  static const char *zones[] = {"America/New_York", "Australia/Sydney",
+                                "Europe/Dublin", "Australia/Lord_Howe"};
+  for (size_t i = 0; i < CX_ARRAY_LEN(zones); i++) {
+    const struct cx_tz *z = zone(zones[i]);
+    glibc_zone(zones[i]);
+    compare_with_glibc(z, utc(2290, 1, 1, 0, 0, 0), utc(2320, 1, 1, 0, 0, 0));
+    compare_step(z, utc(2320, 1, 1, 0, 0, 0), utc(3000, 1, 1, 0, 0, 0),
+                 3 * DAY + 5 * HOUR);
+  }
+}
+
 /* ---- footers built by hand, with glibc reading the same TZ string ------ */
 
 /* Writes a TZif file (version `ver`, '2'..'4' or 0) with the given
