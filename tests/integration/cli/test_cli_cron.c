@@ -68,7 +68,7 @@ TEST(cli_cron_next_cron_tz_prefix_wins_over_flag)
 {
   struct cx_test_output o;
   cx_test_run(CRONIX("cron", "next", "CRON_TZ=Asia/Tokyo 0 9 * * *", "--count",
-                     "1", "--from", "2026-01-01T00:00:00Z", "--tz", "UTC"),
+                     "1", "--from", "2025-12-31T12:00:00Z", "--tz", "UTC"),
               10, &o);
   ASSERT_EQ(o.status, 0);
   ASSERT_STREQ(o.out, "2026-01-01T09:00:00+09:00\n");
