@@ -8,8 +8,10 @@
  * Costs (n = entries): put, replace and remove are O(log n) expected (a
  * hash from id to entry plus a 4-ary min-heap with back-links), next_at is
  * O(1), each fire is one O(log n) pop. Nothing ever scans or sorts all
- * entries per tick. Memory is 36 bytes per entry plus the growth
- * slack of the arrays and a hash of 4-byte slots (cx_sched_mem_bytes).
+ * entries per tick. Memory is 36 bytes per entry plus the growth slack of
+ * the arrays (doubling; cx_sched_reserve avoids it) and a hash of 4-byte
+ * slots at load <= 3/4: about 46 bytes per entry at 1M
+ * (cx_sched_mem_bytes).
  *
  * Order: by instant, and entries due at the same instant fire in the order
  * they were put (FIFO; a replace counts as a new put, like restarting a
@@ -22,11 +24,11 @@
  *     earliest entry is due (a put from another thread that makes an
  *     earlier entry wakes it) and returns after cx_sched_stop().
  *
- * Every function is thread-safe: one mutex guards the structure and it is
- * released while a callback runs, so callbacks may call put/remove/stop
- * (including on the entry being fired: it was already removed). The data
- * pointers are the caller's; the scheduler never dereferences or frees
- * them.
+ * Every function but destroy is thread-safe: one mutex guards the
+ * structure and is released while a callback runs, so callbacks may call
+ * put/remove/stop (including on the entry being fired: it was already
+ * removed). The data pointers are the caller's; the scheduler never
+ * dereferences or frees them.
  */
 #ifndef CX_SCHED_H
 #define CX_SCHED_H
@@ -42,8 +44,10 @@
 /* Most entries one scheduler holds (put returns CX_ETOOBIG beyond). */
 #define CX_SCHED_MAX_ENTRIES ((size_t)1 << 30)
 
-/* Longest single sleep of cx_sched_run(), in ms: it re-reads the wall
- * clock at least this often, so a step of the host clock is noticed. */
+/* Longest single sleep of cx_sched_run(), in ms of the wall clock. The
+ * sleep ends at an absolute CLOCK_REALTIME instant, so the kernel already
+ * ends it early when the clock steps past it; the cap bounds how long the
+ * loop goes without re-reading the clock in any case. */
 #define CX_SCHED_MAX_WAIT_MS 1000
 
 struct cx_sched; /* opaque */
