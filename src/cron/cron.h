@@ -87,48 +87,73 @@ int cx_cron_is_fixed_time(const struct cx_cron *c);
 
 /* ---- time zones (src/cron/tz.c) ---------------------------------------- */
 
-/* A period of constant UTC offset: [start, end) in unix seconds. start is
- * INT64_MIN before the first transition, end is INT64_MAX after the last. */
+/* A period of constant UTC offset: [start, end) in unix seconds, maximal:
+ * transitions that change only the abbreviation or isdst are not period
+ * boundaries. start is INT64_MIN before the first change, end is INT64_MAX
+ * after the last. offset, is_dst and abbr are those in effect at the
+ * instant asked about. */
 struct cx_tz_period {
   int64_t start;
   int64_t end;
-  int32_t offset; /* seconds east of UTC */
+  int32_t offset; /* seconds east of UTC, |offset| < 24 h */
   int is_dst;
   char abbr[16];
 };
 
 /* Looks a zone up by IANA name ("Europe/London", "UTC") in the system tz
- * database (/usr/share/zoneinfo, or $TZDIR). NULL or "" gives the default
- * zone. Zones are loaded once and cached for the life of the process; the
- * returned pointer is never invalidated before cx_tz_cleanup. Names with
- * "..", a leading '/', or characters outside [A-Za-z0-9/_+-] are refused.
- * Returns 0, CX_ENOTFOUND (no such zone) or CX_EPARSE (bad name or a
- * corrupt file), with a message in err. Thread-safe. */
+ * database ($TZDIR, else /usr/share/zoneinfo; TZif versions 1-4, files up
+ * to 256 KiB). "UTC" is built in and works without a database.
+ *
+ * NULL or "" gives the default zone: the one set with cx_tz_set_default,
+ * else the host's, found once: $TZ (":Area/City", "Area/City", a path, or
+ * a POSIX rule such as "JST-9"; "" means UTC), else /etc/timezone, else
+ * the name after "zoneinfo/" in the /etc/localtime link, else the
+ * /etc/localtime file itself (named "localtime"), else UTC.
+ *
+ * Zones are loaded once and cached for the life of the process; *out is
+ * borrowed and stays valid until cx_tz_cleanup. Names longer than 128
+ * bytes, with "..", a leading '/', or characters outside [A-Za-z0-9/_+-]
+ * are refused. Returns 0; CX_ENOTFOUND (no such zone, or the file cannot
+ * be opened); CX_EPARSE (bad name, or a corrupt file: bad magic, counts
+ * beyond the file, bad indexes, a bad TZ footer, leap-second "right/"
+ * zones, offsets of 24 h or more); -ENOMEM. A message naming the zone goes
+ * in err (may be NULL). *out is NULL on failure. Thread-safe. */
 int cx_tz_get(const char *name, const struct cx_tz **out, char *err);
 /* The zone's name as given (or the host zone's name, "localtime" if the
- * host zone has no name). */
+ * host zone has no name). tz NULL = UTC. */
 const char *cx_tz_name(const struct cx_tz *tz);
-/* The period containing instant t. Thread-safe. */
+/* The period containing instant t (any int64). O(log n) in the zone's
+ * table; past the table the zone's POSIX footer rule is applied (years
+ * up to 2300 are precomputed at load, later ones cost O(1) per year
+ * scanned). tz NULL = UTC. Thread-safe. */
 void cx_tz_period_at(const struct cx_tz *tz, int64_t t,
                      struct cx_tz_period *out);
-/* Offset in seconds east of UTC at instant t. */
+/* Offset in seconds east of UTC at instant t (the period's offset). */
 int32_t cx_tz_offset(const struct cx_tz *tz, int64_t t);
-/* Sets the zone that NULL/"" means (system.default_timezone). Call before
- * starting threads. Returns as cx_tz_get. */
+/* Sets the zone that NULL/"" means (system.default_timezone); NULL or ""
+ * goes back to the host's zone. Call before starting threads. Returns as
+ * cx_tz_get; on failure the default is unchanged. */
 int cx_tz_set_default(const char *name, char *err);
-/* Frees every cached zone. Only at exit, when no thread uses a zone. */
+/* Frees every cached zone and forgets the default and host zones. Only at
+ * exit, when no thread uses a zone. */
 void cx_tz_cleanup(void);
 
 /* ---- RFC 3339 ---------------------------------------------------------- */
 
 /* Formats instant t as "2026-03-08T03:00:00-04:00" using the offset of tz
- * at t (tz NULL = UTC, printed as "+00:00"). buf needs 32 bytes. Returns
- * the length written. */
-size_t cx_time_format(int64_t t, const struct cx_tz *tz, char *buf,
-                      size_t len);
+ * at t (tz NULL = UTC, printed as "+00:00"). An offset with seconds (LMT,
+ * e.g. New York's -4:56:02 before 1883) is rounded to the nearest minute
+ * and the clock is printed for the rounded offset, so the text still names
+ * exactly t. buf needs 26 bytes (32 is plenty). Returns the length written
+ * (25), or 0 with buf set to "" when len is too small or the local year is
+ * outside 0000..9999. Thread-safe. */
+size_t cx_time_format(int64_t t, const struct cx_tz *tz, char *buf, size_t len);
 /* Parses "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" (also ' ' or 't'
- * for 'T', 'z' for 'Z'). The fraction is dropped (floor to the second,
- * which keeps "strictly after" exact). Returns 0 or CX_EPARSE. */
+ * for 'T', 'z' for 'Z'; "-00:00" is UTC), at most 64 bytes. Every field
+ * must be in range for its month (no Feb 30, hour 24, second 60, offset
+ * hour 24). The fraction is dropped (floor to the second, which keeps
+ * "strictly after" exact). Returns 0, or CX_EPARSE leaving *t untouched.
+ * Thread-safe. */
 int cx_time_parse(const char *s, int64_t *t);
 
 #endif
