@@ -1,0 +1,161 @@
+/*
+ * store: the schema, as versioned migrations for both dialects (SPEC §6).
+ *
+ * Version 1 is the initial schema; version 2 adds the run log's
+ * claim_token (the idempotency key that lets a claim be re-sent after a
+ * lost connection or from a node's spool without recording a run twice).
+ * Append new migrations at the end; never edit an applied one. Each
+ * back-end applies them under a lock and records each in cronix_schema.
+ *
+ * MySQL notes: utf8mb4 everywhere; names and uuids use utf8mb4_bin so
+ * uniqueness is exact (as in SQLite); big texts are MEDIUMTEXT. DDL is not
+ * transactional in MySQL, so every migration is a single statement per
+ * table (CREATE TABLE with its indexes inline; one ALTER per change).
+ */
+#include "store/store-int.h"
+
+/* ---- version 1: initial schema ----------------------------------------- */
+
+static const char *const v1_sqlite[] = {
+    "CREATE TABLE cronix_job ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " name TEXT NOT NULL, command TEXT NOT NULL, type INTEGER NOT NULL,"
+    " spec TEXT NOT NULL, timeout INTEGER NOT NULL DEFAULT 0,"
+    " retry_times INTEGER NOT NULL DEFAULT 0,"
+    " retry_interval INTEGER NOT NULL DEFAULT 0,"
+    " allocation INTEGER NOT NULL, run_on TEXT NOT NULL DEFAULT '',"
+    " notify_status INTEGER NOT NULL DEFAULT 2,"
+    " notify_type INTEGER NOT NULL DEFAULT 0,"
+    " notify_to_array TEXT NOT NULL DEFAULT '[]',"
+    " note TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL, timezone TEXT NOT NULL DEFAULT '',"
+    " enabled INTEGER NOT NULL DEFAULT 1,"
+    " concurrency TEXT NOT NULL DEFAULT 'forbid',"
+    " misfire TEXT NOT NULL DEFAULT 'run_once',"
+    " starting_deadline INTEGER NOT NULL DEFAULT 600,"
+    " http_method TEXT NOT NULL DEFAULT 'GET',"
+    " http_headers TEXT NOT NULL DEFAULT '{}',"
+    " http_body TEXT NOT NULL DEFAULT '', env TEXT NOT NULL DEFAULT '{}',"
+    " workdir TEXT NOT NULL DEFAULT '')",
+    "CREATE UNIQUE INDEX cronix_job_name ON cronix_job(name)",
+    "CREATE INDEX cronix_job_run_on ON cronix_job(run_on)",
+    "CREATE TABLE cronix_job_log ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, job_id INTEGER NOT NULL,"
+    " name TEXT NOT NULL DEFAULT '', node_uuid TEXT NOT NULL DEFAULT '',"
+    " hostname TEXT NOT NULL DEFAULT '', ip TEXT NOT NULL DEFAULT '',"
+    " command TEXT NOT NULL DEFAULT '', spec TEXT NOT NULL DEFAULT '',"
+    " `trigger` TEXT NOT NULL DEFAULT 'cron', scheduled_at INTEGER NULL,"
+    " start_time INTEGER NOT NULL DEFAULT 0,"
+    " end_time INTEGER NOT NULL DEFAULT 0,"
+    " success INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL DEFAULT 'running',"
+    " exit_code INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0, output TEXT NOT NULL DEFAULT '')",
+    "CREATE UNIQUE INDEX cronix_job_log_fire"
+    " ON cronix_job_log(job_id, scheduled_at)",
+    "CREATE INDEX cronix_job_log_start ON cronix_job_log(start_time)",
+    "CREATE INDEX cronix_job_log_job_start"
+    " ON cronix_job_log(job_id, start_time)",
+    "CREATE TABLE cronix_node ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE,"
+    " hostname TEXT NOT NULL DEFAULT '', ip TEXT NOT NULL DEFAULT '',"
+    " pid INTEGER NOT NULL DEFAULT 0, version TEXT NOT NULL DEFAULT '',"
+    " status INTEGER NOT NULL DEFAULT 1, up INTEGER NOT NULL DEFAULT 0,"
+    " down INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE cronix_user ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT NOT NULL UNIQUE,"
+    " password_hash TEXT NOT NULL, email TEXT NOT NULL DEFAULT '',"
+    " feishu_id TEXT NOT NULL DEFAULT '', role TEXT NOT NULL,"
+    " created INTEGER NOT NULL, updated INTEGER NOT NULL)",
+    "CREATE TABLE cronix_token ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE,"
+    " user_id INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " expires INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL)",
+    "CREATE INDEX cronix_token_user ON cronix_token(user_id)",
+    NULL};
+
+#define MY_TABLE " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+static const char *const v1_mysql[] = {
+    "CREATE TABLE IF NOT EXISTS cronix_job ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " name VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+    " command MEDIUMTEXT NOT NULL, type INT NOT NULL,"
+    " spec VARCHAR(1024) NOT NULL, timeout INT NOT NULL DEFAULT 0,"
+    " retry_times INT NOT NULL DEFAULT 0,"
+    " retry_interval INT NOT NULL DEFAULT 0, allocation INT NOT NULL,"
+    " run_on VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    "  NOT NULL DEFAULT '',"
+    " notify_status INT NOT NULL DEFAULT 2,"
+    " notify_type INT NOT NULL DEFAULT 0,"
+    " notify_to_array TEXT NOT NULL, note TEXT NOT NULL,"
+    " created BIGINT NOT NULL, updated BIGINT NOT NULL,"
+    " timezone VARCHAR(64) NOT NULL DEFAULT '',"
+    " enabled TINYINT NOT NULL DEFAULT 1,"
+    " concurrency VARCHAR(16) NOT NULL DEFAULT 'forbid',"
+    " misfire VARCHAR(16) NOT NULL DEFAULT 'run_once',"
+    " starting_deadline INT NOT NULL DEFAULT 600,"
+    " http_method VARCHAR(16) NOT NULL DEFAULT 'GET',"
+    " http_headers MEDIUMTEXT NOT NULL, http_body MEDIUMTEXT NOT NULL,"
+    " env MEDIUMTEXT NOT NULL, workdir VARCHAR(1024) NOT NULL DEFAULT '',"
+    " UNIQUE KEY cronix_job_name (name), KEY cronix_job_run_on "
+    "(run_on))" MY_TABLE,
+    "CREATE TABLE IF NOT EXISTS cronix_job_log ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, job_id BIGINT NOT NULL,"
+    " name VARCHAR(128) NOT NULL DEFAULT '',"
+    " node_uuid VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    "  NOT NULL DEFAULT '',"
+    " hostname VARCHAR(255) NOT NULL DEFAULT '',"
+    " ip VARCHAR(64) NOT NULL DEFAULT '', command MEDIUMTEXT NOT NULL,"
+    " spec VARCHAR(1024) NOT NULL DEFAULT '',"
+    " `trigger` VARCHAR(16) NOT NULL DEFAULT 'cron',"
+    " scheduled_at BIGINT NULL, start_time BIGINT NOT NULL DEFAULT 0,"
+    " end_time BIGINT NOT NULL DEFAULT 0, success TINYINT NOT NULL DEFAULT 0,"
+    " status VARCHAR(16) NOT NULL DEFAULT 'running',"
+    " exit_code INT NOT NULL DEFAULT 0, attempts INT NOT NULL DEFAULT 0,"
+    " output MEDIUMTEXT NOT NULL,"
+    " UNIQUE KEY cronix_job_log_fire (job_id, scheduled_at),"
+    " KEY cronix_job_log_start (start_time),"
+    " KEY cronix_job_log_job_start (job_id, start_time))" MY_TABLE,
+    "CREATE TABLE IF NOT EXISTS cronix_node ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " uuid VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+    " hostname VARCHAR(255) NOT NULL DEFAULT '',"
+    " ip VARCHAR(64) NOT NULL DEFAULT '', pid INT NOT NULL DEFAULT 0,"
+    " version VARCHAR(64) NOT NULL DEFAULT '',"
+    " status INT NOT NULL DEFAULT 1, up BIGINT NOT NULL DEFAULT 0,"
+    " down BIGINT NOT NULL DEFAULT 0, UNIQUE KEY cronix_node_uuid "
+    "(uuid))" MY_TABLE,
+    "CREATE TABLE IF NOT EXISTS cronix_user ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " username VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    "  NOT NULL, password_hash VARCHAR(255) NOT NULL,"
+    " email VARCHAR(255) NOT NULL DEFAULT '',"
+    " feishu_id VARCHAR(128) NOT NULL DEFAULT '',"
+    " role VARCHAR(16) NOT NULL, created BIGINT NOT NULL,"
+    " updated BIGINT NOT NULL, UNIQUE KEY cronix_user_name "
+    "(username))" MY_TABLE,
+    "CREATE TABLE IF NOT EXISTS cronix_token ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " hash CHAR(64) CHARACTER SET ascii NOT NULL, user_id BIGINT NOT NULL,"
+    " kind VARCHAR(16) NOT NULL, expires BIGINT NOT NULL DEFAULT 0,"
+    " created BIGINT NOT NULL, UNIQUE KEY cronix_token_hash (hash),"
+    " KEY cronix_token_user (user_id))" MY_TABLE,
+    NULL};
+
+/* ---- version 2: claim tokens ------------------------------------------- */
+
+static const char *const v2_sqlite[] = {
+    "ALTER TABLE cronix_job_log ADD COLUMN claim_token TEXT NULL",
+    "CREATE UNIQUE INDEX cronix_job_log_claim ON cronix_job_log(claim_token)",
+    NULL};
+static const char *const v2_mysql[] = {
+    "ALTER TABLE cronix_job_log ADD COLUMN claim_token CHAR(32)"
+    " CHARACTER SET ascii NULL,"
+    " ADD UNIQUE KEY cronix_job_log_claim (claim_token)",
+    NULL};
+
+const struct cx__migration cx__migrations[] = {
+    {1, {v1_sqlite, v1_mysql}},
+    {2, {v2_sqlite, v2_mysql}},
+};
+const int cx__migrations_n = (int)CX_ARRAY_LEN(cx__migrations);

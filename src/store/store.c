@@ -1,0 +1,1721 @@
+/*
+ * store: opening (back-end dispatch from the URL scheme), the shared
+ * validation, and every operation of store.h written once as prepared SQL
+ * over the back-end vtable (store-int.h).
+ *
+ * SQL is made only of constant text: filters that may be absent pick one of
+ * a fixed set of statement variants (a bit per filter), never pasted input.
+ *
+ * Retry policy (CX__Q_RETRY, used by the MySQL back-end after a lost
+ * connection): reads; run claims (the claim_token makes a re-sent claim
+ * recognisable: a duplicate on our own token is our first insert); run
+ * finish, node upsert/status, user update, pause/resume, move (a repeat
+ * sets the same values); deletes and purges (a repeat deletes nothing
+ * more — a retried delete may then report CX_ENOTFOUND for a row it did
+ * delete). Not retried, reported as CX_EUNAVAIL "may have applied": job
+ * and user create, job update (the optimistic check would fail on its own
+ * first write), token create.
+ */
+#include "store/store-int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- opening ----------------------------------------------------------- */
+
+int cx__store_open_at(const char *url, int target, struct cx_store **out,
+                      char *err)
+{
+  struct cx__url u;
+  struct cx_store *s = NULL;
+  int version = 0;
+  int rc;
+  *out = NULL;
+  rc = cx__url_parse(url, &u, err);
+  if (rc != 0)
+    return rc;
+  s = cx_calloc(1, sizeof *s);
+  if (s == NULL) {
+    rc = -ENOMEM;
+    goto err;
+  }
+  s->ops =
+      u.scheme == CX__SQLITE ? &cx__store_sqlite_ops : &cx__store_mysql_ops;
+  cx_store_url_redact(url, s->url, sizeof s->url);
+  rc = s->ops->open(s, &u, err);
+  if (rc != 0)
+    goto err;
+  rc = s->ops->migrate(s, cx__migrations, cx__migrations_n, target, &version,
+                       err);
+  if (rc != 0)
+    goto err;
+  CX_LOG(CX_LOG_DEBUG, "store", "opened %s (schema version %d)", s->url,
+         version);
+  cx__url_free(&u);
+  *out = s;
+  return 0;
+err:
+  if (s != NULL && s->be != NULL)
+    s->ops->close(s);
+  cx_free(s);
+  cx__url_free(&u);
+  return rc;
+}
+
+int cx_store_open(const char *url, struct cx_store **out, char *err)
+{
+  return cx__store_open_at(url, cx__migrations[cx__migrations_n - 1].version,
+                           out, err);
+}
+
+void cx_store_close(struct cx_store *s)
+{
+  if (s == NULL)
+    return;
+  if (s->be != NULL)
+    s->ops->close(s);
+  cx_free(s);
+}
+
+const char *cx_store_backend(const struct cx_store *s)
+{
+  return s->ops->name;
+}
+
+const char *cx_store_url(const struct cx_store *s)
+{
+  return s->url;
+}
+
+int cx_store_ping(struct cx_store *s, char *err)
+{
+  return s->ops->ping(s, err);
+}
+
+/* ---- values, rows and lists -------------------------------------------- */
+
+static struct cx__val vint(int64_t i)
+{
+  struct cx__val v = {CX__V_INT, i, NULL, 0};
+  return v;
+}
+
+/* Text, or def when s is NULL. */
+static struct cx__val vstr(const char *s, const char *def)
+{
+  struct cx__val v = {CX__V_TEXT, 0, NULL, 0};
+  if (s == NULL)
+    s = def;
+  if (s == NULL) {
+    v.type = CX__V_NULL;
+    return v;
+  }
+  v.s = s;
+  v.len = strlen(s);
+  return v;
+}
+
+static struct cx__val vnull(void)
+{
+  struct cx__val v = {CX__V_NULL, 0, NULL, 0};
+  return v;
+}
+
+static int64_t col_int(const struct cx__val *v)
+{
+  if (v->type == CX__V_INT)
+    return v->i;
+  if (v->type == CX__V_TEXT) {
+    /* DECIMAL sums and the like arrive as text. */
+    char buf[32];
+    size_t n = v->len < sizeof buf - 1 ? v->len : sizeof buf - 1;
+    memcpy(buf, v->s, n);
+    buf[n] = '\0';
+    char *dot = strchr(buf, '.');
+    if (dot != NULL)
+      *dot = '\0';
+    int64_t x = 0;
+    if (cx_parse_int64(buf, INT64_MIN, INT64_MAX, &x) == 0)
+      return x;
+  }
+  return 0;
+}
+
+/* A fetched text column as a new string ("" for NULL). Sets *oom. */
+static char *col_str(const struct cx__val *v, int *oom)
+{
+  char *s = v->type == CX__V_TEXT ? cx_strndup(v->s, v->len) : cx_strdup("");
+  if (s == NULL)
+    *oom = 1;
+  return s;
+}
+
+typedef int (*map_fn)(void *item, const struct cx__val *c, int n);
+
+/* Collects rows into a growable array of items of `size` bytes. */
+struct collect {
+  char *items;
+  size_t n, cap, size;
+  map_fn map;
+  void (*clear)(void *item);
+};
+
+static int collect_row(void *ctx, const struct cx__val *c, int n)
+{
+  struct collect *k = ctx;
+  if (k->n == k->cap) {
+    size_t cap = k->cap ? k->cap * 2 : 16;
+    char *p = cx_realloc(k->items, cap * k->size);
+    if (p == NULL)
+      return -ENOMEM;
+    k->items = p;
+    k->cap = cap;
+  }
+  void *item = k->items + k->n * k->size;
+  memset(item, 0, k->size);
+  int rc = k->map(item, c, n);
+  if (rc != 0) {
+    k->clear(item);
+    return rc;
+  }
+  k->n++;
+  return 0;
+}
+
+/* Clears n items of `size` bytes each, then frees the array. */
+static void free_items(void *items, size_t n, size_t size,
+                       void (*clear)(void *item))
+{
+  for (size_t i = 0; i < n; i++)
+    clear((char *)items + i * size);
+  cx_free(items);
+}
+
+static void collect_free(struct collect *k)
+{
+  free_items(k->items, k->n, k->size, k->clear);
+  k->items = NULL;
+  k->n = 0;
+}
+
+/* What a list query collects: item size, row mapper, item destructor. */
+struct kind {
+  size_t size;
+  map_fn map;
+  void (*clear)(void *item);
+};
+
+static int exec(struct cx_store *s, const struct cx__stmt *q,
+                const struct cx__val *p, int np, cx__row_fn fn, void *ctx,
+                struct cx__exec_result *res, char *err);
+
+/* Runs q collecting every row as a `kind` item into k (freed on error). */
+static int list_query(struct cx_store *s, const struct kind *kd,
+                      const struct cx__stmt *q, const struct cx__val *p, int np,
+                      struct collect *k, char *err)
+{
+  k->size = kd->size;
+  k->map = kd->map;
+  k->clear = kd->clear;
+  int rc = exec(s, q, p, np, collect_row, k, NULL, err);
+  if (rc != 0)
+    collect_free(k);
+  return rc;
+}
+
+/* Runs q expecting at most one row, copied into out (zeroed first).
+ * CX_ENOTFOUND with "<what>: not found" when there is none. */
+static int find_one(struct cx_store *s, const struct kind *kd,
+                    const struct cx__stmt *q, const struct cx__val *p, int np,
+                    void *out, const char *what, char *err)
+{
+  struct collect k = {0};
+  memset(out, 0, kd->size);
+  int rc = list_query(s, kd, q, p, np, &k, err);
+  if (rc != 0)
+    return rc;
+  if (k.n == 0) {
+    cx_free(k.items);
+    cx_err_set(err, "%s: not found", what);
+    return CX_ENOTFOUND;
+  }
+  memcpy(out, k.items, kd->size);
+  cx_free(k.items);
+  return 0;
+}
+
+/* A single integer result (COUNT, MAX, ...); NULL gives *isnull = 1. */
+struct one_int {
+  int64_t v;
+  int rows, isnull;
+};
+
+static int one_int_row(void *ctx, const struct cx__val *c, int n)
+{
+  struct one_int *o = ctx;
+  if (n < 1)
+    return -EIO;
+  o->rows++;
+  o->isnull = c[0].type == CX__V_NULL;
+  o->v = col_int(&c[0]);
+  return 0;
+}
+
+static int exec(struct cx_store *s, const struct cx__stmt *q,
+                const struct cx__val *p, int np, cx__row_fn fn, void *ctx,
+                struct cx__exec_result *res, char *err)
+{
+  return s->ops->exec(s, q, p, np, fn, ctx, res, err);
+}
+
+static int query_int(struct cx_store *s, const struct cx__stmt *q,
+                     const struct cx__val *p, int np, struct one_int *o,
+                     char *err)
+{
+  memset(o, 0, sizeof *o);
+  return exec(s, q, p, np, one_int_row, o, NULL, err);
+}
+
+/* Page arithmetic shared by every search. */
+static void page_of(int page, int page_size, int64_t *limit, int64_t *offset)
+{
+  if (page < 1)
+    page = 1;
+  if (page_size <= 0)
+    page_size = CX_STORE_PAGE_DEFAULT;
+  if (page_size > CX_STORE_PAGE_MAX)
+    page_size = CX_STORE_PAGE_MAX;
+  *limit = page_size;
+  *offset = (int64_t)(page - 1) * page_size;
+}
+
+/* "%name%" with LIKE's metacharacters escaped by '!' (ESCAPE '!'). */
+static char *like_pattern(const char *name)
+{
+  struct cx_buf b = {0};
+  cx_buf_puts(&b, "%");
+  for (const char *c = name; *c; c++) {
+    if (*c == '%' || *c == '_' || *c == '!')
+      cx_buf_puts(&b, "!");
+    cx_buf_append(&b, c, 1);
+  }
+  cx_buf_puts(&b, "%");
+  return cx_buf_steal(&b);
+}
+
+/* ---- validation -------------------------------------------------------- */
+
+/* Checks one text field: valid UTF-8 without NUL, at most max_chars
+ * characters (0 = no limit) and CX_STORE_TEXT_MAX bytes. NULL is fine
+ * unless required. */
+static int check_text(const char *field, const char *v, size_t max_chars,
+                      int required, char *err)
+{
+  if (v == NULL) {
+    if (!required)
+      return 0;
+    cx_err_set(err, "%s: required", field);
+    return CX_EPARSE;
+  }
+  size_t len = strlen(v);
+  if (required && len == 0) {
+    cx_err_set(err, "%s: must not be empty", field);
+    return CX_EPARSE;
+  }
+  if (len > CX_STORE_TEXT_MAX) {
+    cx_err_set(err, "%s: longer than %d bytes", field, CX_STORE_TEXT_MAX);
+    return CX_ETOOBIG;
+  }
+  if (!cx__utf8_valid(v, len)) {
+    cx_err_set(err, "%s: not valid UTF-8", field);
+    return CX_EPARSE;
+  }
+  if (max_chars > 0 && cx__utf8_chars(v, len) > max_chars) {
+    cx_err_set(err, "%s: longer than %zu characters", field, max_chars);
+    return CX_ETOOBIG;
+  }
+  return 0;
+}
+
+#define CHECK(field, v, max, req)                                              \
+  do {                                                                         \
+    int cx__rc = check_text((field), (v), (max), (req), err);                  \
+    if (cx__rc != 0)                                                           \
+      return cx__rc;                                                           \
+  } while (0)
+
+static int job_check(const struct cx_job *j, char *err)
+{
+  CHECK("name", j->name, 128, 1);
+  CHECK("command", j->command, 0, 1);
+  CHECK("spec", j->spec, 1024, 1);
+  CHECK("run_on", j->run_on, 64, 0);
+  CHECK("notify_to_array", j->notify_to_array, 16384, 0);
+  CHECK("note", j->note, 1024, 0);
+  CHECK("timezone", j->timezone, 64, 0);
+  CHECK("concurrency", j->concurrency, 16, 0);
+  CHECK("misfire", j->misfire, 16, 0);
+  CHECK("http_method", j->http_method, 16, 0);
+  CHECK("http_headers", j->http_headers, 0, 0);
+  CHECK("http_body", j->http_body, 0, 0);
+  CHECK("env", j->env, 0, 0);
+  CHECK("workdir", j->workdir, 1024, 0);
+  if (j->type != CX_JOB_CMD && j->type != CX_JOB_HTTP) {
+    cx_err_set(err, "type: must be 1 (cmd) or 2 (http)");
+    return CX_EPARSE;
+  }
+  if (j->allocation != CX_ALLOC_MANUAL && j->allocation != CX_ALLOC_AUTO) {
+    cx_err_set(err, "allocation: must be 1 (manual) or 2 (auto)");
+    return CX_EPARSE;
+  }
+  return 0;
+}
+
+/* ---- statements -------------------------------------------------------- */
+
+enum {
+  Q_SCHEMA_VERSION,
+  Q_JOB_INSERT,
+  Q_JOB_UPDATE,
+  Q_JOB_UPDATED,
+  Q_JOB_ENABLE,
+  Q_JOB_MOVE,
+  Q_JOB_DELETE,
+  Q_JOB_FIND,
+  Q_JOB_LIST_ALL,
+  Q_JOB_LIST_NODE,
+  Q_JOB_COUNT_BY_NODE,
+  Q_RUN_INSERT,
+  Q_RUN_BY_TOKEN,
+  Q_RUN_FINISH,
+  Q_RUN_FIND,
+  Q_RUN_PURGE,
+  Q_RUN_LAST_SCHED,
+  Q_RUN_COUNTS,
+  Q_NODE_UPSERT,
+  Q_NODE_ID,
+  Q_NODE_STATUS,
+  Q_NODE_FIND,
+  Q_NODE_SEARCH,
+  Q_NODE_COUNT,
+  Q_NODE_DELETE,
+  Q_USER_INSERT,
+  Q_USER_UPDATE,
+  Q_USER_DELETE,
+  Q_USER_TOKENS_DELETE,
+  Q_USER_FIND,
+  Q_USER_FIND_NAME,
+  Q_USER_SEARCH,
+  Q_USER_COUNT,
+  Q_TOKEN_INSERT,
+  Q_TOKEN_FIND,
+  Q_TOKEN_DELETE,
+  Q_TOKEN_PURGE,
+  Q_FIXED_END,
+  /* Search variants: a bit per optional filter, list then count. */
+  Q_JOB_SEARCH = Q_FIXED_END,       /* 16 list + 16 count */
+  Q_RUN_SEARCH = Q_JOB_SEARCH + 32, /* 8 list + 8 count */
+  Q_END = Q_RUN_SEARCH + 16
+};
+_Static_assert(Q_END < CX__STMT_MAX - 1, "raise CX__STMT_MAX");
+
+#define R CX__Q_RETRY
+#define Q1(id, sql, flags)                                                     \
+  static const struct cx__stmt q_##id = {Q_##id, {sql, NULL}, flags}
+#define Q2(id, lite, my, flags)                                                \
+  static const struct cx__stmt q_##id = {Q_##id, {lite, my}, flags}
+
+#define JOB_COLS                                                               \
+  "id, name, command, type, spec, timeout, retry_times, retry_interval,"       \
+  " allocation, run_on, notify_status, notify_type, notify_to_array, note,"    \
+  " created, updated, timezone, enabled, concurrency, misfire,"                \
+  " starting_deadline, http_method, http_headers, http_body, env, workdir"
+#define JOB_SET                                                                \
+  "name = ?, command = ?, type = ?, spec = ?, timeout = ?, retry_times = ?,"   \
+  " retry_interval = ?, allocation = ?, run_on = ?, notify_status = ?,"        \
+  " notify_type = ?, notify_to_array = ?, note = ?, timezone = ?,"             \
+  " enabled = ?, concurrency = ?, misfire = ?, starting_deadline = ?,"         \
+  " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?"
+#define BUMP "updated = CASE WHEN updated < ? THEN ? ELSE updated + 1 END"
+#define RUN_COLS                                                               \
+  "id, job_id, name, node_uuid, hostname, ip, command, spec, `trigger`,"       \
+  " scheduled_at, start_time, end_time, success, status, exit_code,"           \
+  " attempts, output, claim_token"
+#define NODE_COLS "id, uuid, hostname, ip, pid, version, status, up, down"
+#define USER_COLS                                                              \
+  "id, username, password_hash, email, feishu_id, role, created, updated"
+
+Q1(SCHEMA_VERSION, "SELECT MAX(version) FROM cronix_schema", R);
+Q1(JOB_INSERT,
+   "INSERT INTO cronix_job (name, command, type, spec, timeout, retry_times,"
+   " retry_interval, allocation, run_on, notify_status, notify_type,"
+   " notify_to_array, note, timezone, enabled, concurrency, misfire,"
+   " starting_deadline, http_method, http_headers, http_body, env, workdir,"
+   " created, updated)"
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   0);
+Q1(JOB_UPDATE,
+   "UPDATE cronix_job SET " JOB_SET ", updated = ? WHERE id = ? AND"
+   " updated = ?",
+   0);
+Q1(JOB_UPDATED, "SELECT updated, run_on FROM cronix_job WHERE id = ?", R);
+Q1(JOB_ENABLE, "UPDATE cronix_job SET enabled = ?, " BUMP " WHERE id = ?", R);
+Q1(JOB_MOVE,
+   "UPDATE cronix_job SET run_on = ?, " BUMP " WHERE id = ? AND run_on = ?", R);
+Q1(JOB_DELETE, "DELETE FROM cronix_job WHERE id = ?", R);
+Q1(JOB_FIND, "SELECT " JOB_COLS " FROM cronix_job WHERE id = ?", R);
+Q1(JOB_LIST_ALL,
+   "SELECT " JOB_COLS " FROM cronix_job WHERE (? = 0 OR allocation = ?)"
+   " ORDER BY id",
+   R);
+Q1(JOB_LIST_NODE,
+   "SELECT " JOB_COLS " FROM cronix_job WHERE run_on = ? AND"
+   " (? = 0 OR allocation = ?) ORDER BY id",
+   R);
+Q1(JOB_COUNT_BY_NODE,
+   "SELECT run_on, COUNT(*) FROM cronix_job GROUP BY run_on ORDER BY run_on",
+   R);
+Q1(RUN_INSERT,
+   "INSERT INTO cronix_job_log (job_id, name, node_uuid, hostname, ip,"
+   " command, spec, `trigger`, scheduled_at, start_time, end_time, success,"
+   " status, exit_code, attempts, output, claim_token)"
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   R);
+Q1(RUN_BY_TOKEN, "SELECT id FROM cronix_job_log WHERE claim_token = ?", R);
+Q1(RUN_FINISH,
+   "UPDATE cronix_job_log SET status = ?, success = ?, exit_code = ?,"
+   " end_time = ?, attempts = ?, output = ? WHERE id = ?",
+   R);
+Q1(RUN_FIND, "SELECT " RUN_COLS " FROM cronix_job_log WHERE id = ?", R);
+Q2(RUN_PURGE,
+   "DELETE FROM cronix_job_log WHERE id IN (SELECT id FROM cronix_job_log"
+   " WHERE start_time < ? ORDER BY start_time LIMIT ?)",
+   "DELETE FROM cronix_job_log WHERE start_time < ? ORDER BY start_time"
+   " LIMIT ?",
+   R);
+Q1(RUN_LAST_SCHED,
+   "SELECT MAX(scheduled_at) FROM cronix_job_log WHERE job_id = ?", R);
+Q1(RUN_COUNTS,
+   "SELECT COUNT(*), COALESCE(SUM(success = 1), 0),"
+   " COALESCE(SUM(status IN ('failed', 'timeout', 'killed', 'lost')), 0),"
+   " COALESCE(SUM(status = 'running'), 0)"
+   " FROM cronix_job_log WHERE start_time >= ? AND start_time < ?",
+   R);
+Q2(NODE_UPSERT,
+   "INSERT INTO cronix_node (uuid, hostname, ip, pid, version, status, up,"
+   " down) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(uuid) DO UPDATE SET"
+   " hostname = excluded.hostname, ip = excluded.ip, pid = excluded.pid,"
+   " version = excluded.version, status = excluded.status,"
+   " up = excluded.up, down = excluded.down",
+   "INSERT INTO cronix_node (uuid, hostname, ip, pid, version, status, up,"
+   " down) VALUES (?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE"
+   " hostname = VALUES(hostname), ip = VALUES(ip), pid = VALUES(pid),"
+   " version = VALUES(version), status = VALUES(status), up = VALUES(up),"
+   " down = VALUES(down)",
+   R);
+Q1(NODE_ID, "SELECT id FROM cronix_node WHERE uuid = ?", R);
+Q1(NODE_STATUS,
+   "UPDATE cronix_node SET status = ?, up = CASE WHEN ? = 1 THEN ? ELSE up"
+   " END, down = CASE WHEN ? = 2 THEN ? ELSE down END WHERE uuid = ?",
+   R);
+Q1(NODE_FIND, "SELECT " NODE_COLS " FROM cronix_node WHERE uuid = ?", R);
+Q1(NODE_SEARCH,
+   "SELECT " NODE_COLS " FROM cronix_node WHERE (? = 0 OR status = ?)"
+   " ORDER BY id LIMIT ? OFFSET ?",
+   R);
+Q1(NODE_COUNT, "SELECT COUNT(*) FROM cronix_node WHERE (? = 0 OR status = ?)",
+   R);
+Q1(NODE_DELETE, "DELETE FROM cronix_node WHERE uuid = ?", R);
+Q1(USER_INSERT,
+   "INSERT INTO cronix_user (username, password_hash, email, feishu_id,"
+   " role, created, updated) VALUES (?,?,?,?,?,?,?)",
+   0);
+Q1(USER_UPDATE,
+   "UPDATE cronix_user SET username = ?, password_hash = ?, email = ?,"
+   " feishu_id = ?, role = ?, updated = ? WHERE id = ?",
+   R);
+Q1(USER_DELETE, "DELETE FROM cronix_user WHERE id = ?", R);
+Q1(USER_TOKENS_DELETE, "DELETE FROM cronix_token WHERE user_id = ?", R);
+Q1(USER_FIND, "SELECT " USER_COLS " FROM cronix_user WHERE id = ?", R);
+Q1(USER_FIND_NAME, "SELECT " USER_COLS " FROM cronix_user WHERE username = ?",
+   R);
+Q1(USER_SEARCH,
+   "SELECT " USER_COLS " FROM cronix_user WHERE (? IS NULL OR username LIKE"
+   " ? ESCAPE '!') ORDER BY id LIMIT ? OFFSET ?",
+   R);
+Q1(USER_COUNT,
+   "SELECT COUNT(*) FROM cronix_user WHERE (? IS NULL OR username LIKE ?"
+   " ESCAPE '!')",
+   R);
+Q1(TOKEN_INSERT,
+   "INSERT INTO cronix_token (hash, user_id, kind, expires, created)"
+   " VALUES (?,?,?,?,?)",
+   0);
+Q1(TOKEN_FIND,
+   "SELECT id, user_id, kind, expires, created FROM cronix_token WHERE"
+   " hash = ?",
+   R);
+Q1(TOKEN_DELETE, "DELETE FROM cronix_token WHERE hash = ?", R);
+Q1(TOKEN_PURGE, "DELETE FROM cronix_token WHERE expires > 0 AND expires <= ?",
+   R);
+
+/* Search variants, built once from constant fragments. */
+#define JOB_F_NAME 1
+#define JOB_F_TYPE 2
+#define JOB_F_RUN_ON 4
+#define JOB_F_ENABLED 8
+#define RUN_F_JOB 1
+#define RUN_F_NODE 2
+#define RUN_F_SUCCESS 4
+#define SQL_LEN 768
+
+static struct cx__stmt search_q[Q_END - Q_FIXED_END];
+static char search_sql[Q_END - Q_FIXED_END][SQL_LEN];
+static pthread_once_t search_once = PTHREAD_ONCE_INIT;
+
+/* Appends constant text to a search statement (no allocation, so the
+ * one-time build cannot fail; the texts are build-time constants sized by
+ * SQL_LEN, checked by an abort that no input can reach). */
+static void sql_cat(char *dst, size_t *len, const char *src)
+{
+  size_t n = strlen(src);
+  if (*len + n >= SQL_LEN)
+    abort();
+  memcpy(dst + *len, src, n + 1);
+  *len += n;
+}
+
+static void build_one(int id, const char *head, const char *const *conds,
+                      int nconds, unsigned mask, const char *tail)
+{
+  int k = id - Q_FIXED_END;
+  size_t len = 0;
+  const char *sep = " WHERE ";
+  sql_cat(search_sql[k], &len, head);
+  for (int i = 0; i < nconds; i++) {
+    if ((mask & (1u << i)) == 0)
+      continue;
+    sql_cat(search_sql[k], &len, sep);
+    sql_cat(search_sql[k], &len, conds[i]);
+    sep = " AND ";
+  }
+  sql_cat(search_sql[k], &len, tail);
+  search_q[k].id = id;
+  search_q[k].sql[0] = search_sql[k];
+  search_q[k].flags = CX__Q_RETRY;
+}
+
+static void build_search(void)
+{
+  static const char *const job_conds[] = {
+      "LOWER(name) LIKE LOWER(?) ESCAPE '!'", "type = ?", "run_on = ?",
+      "enabled = ?"};
+  /* The time range is always bound ([INT64_MIN, INT64_MAX) when open) so
+   * the (job_id, start_time) and (start_time) indexes serve the order. */
+  static const char *const run_conds[] = {"job_id = ?", "node_uuid = ?",
+                                          "success = ?",
+                                          "start_time >= ? AND start_time < ?"};
+  for (unsigned m = 0; m < 16; m++) {
+    build_one(Q_JOB_SEARCH + (int)m, "SELECT " JOB_COLS " FROM cronix_job",
+              job_conds, 4, m, " ORDER BY id LIMIT ? OFFSET ?");
+    build_one(Q_JOB_SEARCH + 16 + (int)m, "SELECT COUNT(*) FROM cronix_job",
+              job_conds, 4, m, "");
+  }
+  for (unsigned m = 0; m < 8; m++) {
+    build_one(Q_RUN_SEARCH + (int)m, "SELECT " RUN_COLS " FROM cronix_job_log",
+              run_conds, 4, m | 8,
+              " ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?");
+    build_one(Q_RUN_SEARCH + 8 + (int)m, "SELECT COUNT(*) FROM cronix_job_log",
+              run_conds, 4, m | 8, "");
+  }
+}
+
+static const struct cx__stmt *search_stmt(int id)
+{
+  pthread_once(&search_once, build_search);
+  return &search_q[id - Q_FIXED_END];
+}
+
+/* ---- schema ------------------------------------------------------------ */
+
+int cx_store_schema_version(struct cx_store *s, int *version, char *err)
+{
+  struct one_int o;
+  int rc = query_int(s, &q_SCHEMA_VERSION, NULL, 0, &o, err);
+  if (rc == 0)
+    *version = (int)o.v;
+  return rc;
+}
+
+/* ---- jobs -------------------------------------------------------------- */
+
+void cx_job_init(struct cx_job *j)
+{
+  memset(j, 0, sizeof *j);
+  j->type = CX_JOB_CMD;
+  j->allocation = CX_ALLOC_AUTO;
+  j->notify_status = 2;
+  j->enabled = 1;
+  j->starting_deadline = 600;
+}
+
+void cx_job_clear(struct cx_job *j)
+{
+  if (j == NULL)
+    return;
+  char **f[] = {&j->name,        &j->command,         &j->spec,
+                &j->run_on,      &j->notify_to_array, &j->note,
+                &j->timezone,    &j->concurrency,     &j->misfire,
+                &j->http_method, &j->http_headers,    &j->http_body,
+                &j->env,         &j->workdir};
+  for (size_t i = 0; i < CX_ARRAY_LEN(f); i++)
+    cx_free(*f[i]);
+  memset(j, 0, sizeof *j);
+}
+
+static void job_clear_v(void *p)
+{
+  cx_job_clear(p);
+}
+
+void cx_job_list_free(struct cx_job_list *l)
+{
+  if (l == NULL)
+    return;
+  free_items(l->items, l->n, sizeof *l->items, job_clear_v);
+  memset(l, 0, sizeof *l);
+}
+
+static int job_from_row(void *item, const struct cx__val *c, int n)
+{
+  struct cx_job *j = item;
+  int oom = 0;
+  if (n != 26)
+    return -EIO;
+  j->id = col_int(&c[0]);
+  j->name = col_str(&c[1], &oom);
+  j->command = col_str(&c[2], &oom);
+  j->type = (int)col_int(&c[3]);
+  j->spec = col_str(&c[4], &oom);
+  j->timeout = (int)col_int(&c[5]);
+  j->retry_times = (int)col_int(&c[6]);
+  j->retry_interval = (int)col_int(&c[7]);
+  j->allocation = (int)col_int(&c[8]);
+  j->run_on = col_str(&c[9], &oom);
+  j->notify_status = (int)col_int(&c[10]);
+  j->notify_type = (int)col_int(&c[11]);
+  j->notify_to_array = col_str(&c[12], &oom);
+  j->note = col_str(&c[13], &oom);
+  j->created = col_int(&c[14]);
+  j->updated = col_int(&c[15]);
+  j->timezone = col_str(&c[16], &oom);
+  j->enabled = (int)col_int(&c[17]);
+  j->concurrency = col_str(&c[18], &oom);
+  j->misfire = col_str(&c[19], &oom);
+  j->starting_deadline = (int)col_int(&c[20]);
+  j->http_method = col_str(&c[21], &oom);
+  j->http_headers = col_str(&c[22], &oom);
+  j->http_body = col_str(&c[23], &oom);
+  j->env = col_str(&c[24], &oom);
+  j->workdir = col_str(&c[25], &oom);
+  return oom ? -ENOMEM : 0;
+}
+
+static const struct kind job_kind = {sizeof(struct cx_job), job_from_row,
+                                     job_clear_v};
+
+/* The 23 settable fields, in JOB_SET / JOB_INSERT order. */
+static int job_params(const struct cx_job *j, struct cx__val *p)
+{
+  int k = 0;
+  p[k++] = vstr(j->name, NULL);
+  p[k++] = vstr(j->command, NULL);
+  p[k++] = vint(j->type);
+  p[k++] = vstr(j->spec, NULL);
+  p[k++] = vint(j->timeout);
+  p[k++] = vint(j->retry_times);
+  p[k++] = vint(j->retry_interval);
+  p[k++] = vint(j->allocation);
+  p[k++] = vstr(j->run_on, "");
+  p[k++] = vint(j->notify_status);
+  p[k++] = vint(j->notify_type);
+  p[k++] = vstr(j->notify_to_array, "[]");
+  p[k++] = vstr(j->note, "");
+  p[k++] = vstr(j->timezone, "");
+  p[k++] = vint(j->enabled ? 1 : 0);
+  p[k++] = vstr(j->concurrency, "forbid");
+  p[k++] = vstr(j->misfire, "run_once");
+  p[k++] = vint(j->starting_deadline);
+  p[k++] = vstr(j->http_method, "GET");
+  p[k++] = vstr(j->http_headers, "{}");
+  p[k++] = vstr(j->http_body, "");
+  p[k++] = vstr(j->env, "{}");
+  p[k++] = vstr(j->workdir, "");
+  return k;
+}
+
+static void name_taken(int rc, const char *what, const char *name, char *err)
+{
+  if (rc == CX_EEXISTS)
+    cx_err_set(err, "%s: \"%.128s\" is taken", what, name);
+}
+
+int cx_store_job_create(struct cx_store *s, struct cx_job *j, char *err)
+{
+  struct cx__val p[25];
+  struct cx__exec_result res;
+  int rc = job_check(j, err);
+  if (rc != 0)
+    return rc;
+  int64_t now = cx_wall_s();
+  int k = job_params(j, p);
+  p[k++] = vint(now);
+  p[k++] = vint(now);
+  rc = exec(s, &q_JOB_INSERT, p, k, NULL, NULL, &res, err);
+  name_taken(rc, "name", j->name, err);
+  if (rc != 0)
+    return rc;
+  j->id = res.insert_id;
+  j->created = now;
+  j->updated = now;
+  return 0;
+}
+
+/* After an UPDATE matched nothing: absent (CX_ENOTFOUND) or changed. */
+static int job_missing_or_stale(struct cx_store *s, int64_t id, char *err)
+{
+  struct one_int o;
+  struct cx__val p = vint(id);
+  int rc = query_int(s, &q_JOB_UPDATED, &p, 1, &o, err);
+  if (rc != 0)
+    return rc;
+  if (o.rows == 0) {
+    cx_err_set(err, "job %lld: not found", (long long)id);
+    return CX_ENOTFOUND;
+  }
+  cx_err_set(err, "job %lld: changed since it was read (updated %lld)",
+             (long long)id, (long long)o.v);
+  return CX_ECONFLICT;
+}
+
+int cx_store_job_update(struct cx_store *s, struct cx_job *j, char *err)
+{
+  struct cx__val p[26];
+  struct cx__exec_result res;
+  int rc = job_check(j, err);
+  if (rc != 0)
+    return rc;
+  int64_t now = cx_wall_s();
+  int64_t next = now > j->updated ? now : j->updated + 1;
+  int k = job_params(j, p);
+  p[k++] = vint(next);
+  p[k++] = vint(j->id);
+  p[k++] = vint(j->updated);
+  rc = exec(s, &q_JOB_UPDATE, p, k, NULL, NULL, &res, err);
+  name_taken(rc, "name", j->name, err);
+  if (rc != 0)
+    return rc;
+  if (res.affected == 0)
+    return job_missing_or_stale(s, j->id, err);
+  j->updated = next;
+  return 0;
+}
+
+static int not_found(int64_t affected, const char *what, int64_t id, char *err)
+{
+  if (affected > 0)
+    return 0;
+  cx_err_set(err, "%s %lld: not found", what, (long long)id);
+  return CX_ENOTFOUND;
+}
+
+int cx_store_job_set_enabled(struct cx_store *s, int64_t id, int enabled,
+                             char *err)
+{
+  int64_t now = cx_wall_s();
+  struct cx__val p[] = {vint(enabled ? 1 : 0), vint(now), vint(now), vint(id)};
+  struct cx__exec_result res;
+  int rc = exec(s, &q_JOB_ENABLE, p, 4, NULL, NULL, &res, err);
+  return rc != 0 ? rc : not_found(res.affected, "job", id, err);
+}
+
+struct job_where {
+  int rows;
+  char *run_on;
+};
+
+static int job_where_row(void *ctx, const struct cx__val *c, int n)
+{
+  struct job_where *w = ctx;
+  int oom = 0;
+  if (n != 2)
+    return -EIO;
+  w->rows++;
+  cx_free(w->run_on);
+  w->run_on = col_str(&c[1], &oom);
+  return oom ? -ENOMEM : 0;
+}
+
+int cx_store_job_move(struct cx_store *s, int64_t id, const char *from_node,
+                      const char *to_node, char *err)
+{
+  CHECK("run_on", to_node, 64, 0);
+  CHECK("from_node", from_node, 64, 0);
+  int64_t now = cx_wall_s();
+  struct cx__val p[] = {vstr(to_node, ""), vint(now), vint(now), vint(id),
+                        vstr(from_node, "")};
+  struct cx__exec_result res;
+  struct job_where w = {0, NULL};
+  int rc = exec(s, &q_JOB_MOVE, p, 5, NULL, NULL, &res, err);
+  if (rc != 0 || res.affected > 0)
+    return rc;
+  /* Nothing matched: gone, moved elsewhere, or our own earlier (retried)
+   * move already put it there. */
+  struct cx__val q = vint(id);
+  rc = exec(s, &q_JOB_UPDATED, &q, 1, job_where_row, &w, NULL, err);
+  if (rc == 0 && w.rows == 0) {
+    cx_err_set(err, "job %lld: not found", (long long)id);
+    rc = CX_ENOTFOUND;
+  } else if (rc == 0 && strcmp(w.run_on, to_node ? to_node : "") != 0) {
+    cx_err_set(err, "job %lld: on node \"%s\", not \"%s\"", (long long)id,
+               w.run_on, from_node ? from_node : "");
+    rc = CX_ECONFLICT;
+  }
+  cx_free(w.run_on);
+  return rc;
+}
+
+int cx_store_job_delete(struct cx_store *s, int64_t id, char *err)
+{
+  struct cx__val p = vint(id);
+  struct cx__exec_result res;
+  int rc = exec(s, &q_JOB_DELETE, &p, 1, NULL, NULL, &res, err);
+  return rc != 0 ? rc : not_found(res.affected, "job", id, err);
+}
+
+int cx_store_job_find(struct cx_store *s, int64_t id, struct cx_job *out,
+                      char *err)
+{
+  struct cx__val p = vint(id);
+  return find_one(s, &job_kind, &q_JOB_FIND, &p, 1, out, "job", err);
+}
+
+int cx_store_job_search(struct cx_store *s, const struct cx_job_filter *f,
+                        struct cx_job_list *out, char *err)
+{
+  struct cx__val p[6];
+  struct collect k = {0};
+  struct one_int o;
+  char *pat = NULL;
+  unsigned mask = 0;
+  int np = 0, rc;
+  int64_t limit, offset;
+  memset(out, 0, sizeof *out);
+  CHECK("name", f->name, 0, 0);
+  CHECK("run_on", f->run_on, 0, 0);
+  if (f->name != NULL && f->name[0] != '\0') {
+    pat = like_pattern(f->name);
+    if (pat == NULL)
+      return -ENOMEM;
+    mask |= JOB_F_NAME;
+    p[np++] = vstr(pat, NULL);
+  }
+  if (f->type != 0) {
+    mask |= JOB_F_TYPE;
+    p[np++] = vint(f->type);
+  }
+  if (f->run_on != NULL) {
+    mask |= JOB_F_RUN_ON;
+    p[np++] = vstr(f->run_on, NULL);
+  }
+  if (f->enabled >= 0) {
+    mask |= JOB_F_ENABLED;
+    p[np++] = vint(f->enabled ? 1 : 0);
+  }
+  rc = query_int(s, search_stmt(Q_JOB_SEARCH + 16 + (int)mask), p, np, &o, err);
+  if (rc != 0)
+    goto err;
+  out->total = o.v;
+  page_of(f->page, f->page_size, &limit, &offset);
+  p[np++] = vint(limit);
+  p[np++] = vint(offset);
+  rc = list_query(s, &job_kind, search_stmt(Q_JOB_SEARCH + (int)mask), p, np,
+                  &k, err);
+  if (rc != 0)
+    goto err;
+  out->items = (struct cx_job *)k.items;
+  out->n = k.n;
+err:
+  cx_free(pat);
+  return rc;
+}
+
+int cx_store_job_list(struct cx_store *s, const char *run_on, int allocation,
+                      struct cx_job_list *out, char *err)
+{
+  struct collect k = {0};
+  struct cx__val p[3];
+  int rc;
+  memset(out, 0, sizeof *out);
+  CHECK("run_on", run_on, 0, 0);
+  if (run_on != NULL) {
+    p[0] = vstr(run_on, NULL);
+    p[1] = vint(allocation);
+    p[2] = vint(allocation);
+    rc = list_query(s, &job_kind, &q_JOB_LIST_NODE, p, 3, &k, err);
+  } else {
+    p[0] = vint(allocation);
+    p[1] = vint(allocation);
+    rc = list_query(s, &job_kind, &q_JOB_LIST_ALL, p, 2, &k, err);
+  }
+  if (rc != 0)
+    return rc;
+  out->items = (struct cx_job *)k.items;
+  out->n = k.n;
+  out->total = (int64_t)k.n;
+  return 0;
+}
+
+static int node_jobs_row(void *item, const struct cx__val *c, int n)
+{
+  struct cx_node_jobs *v = item;
+  int oom = 0;
+  if (n != 2)
+    return -EIO;
+  v->run_on = col_str(&c[0], &oom);
+  v->count = col_int(&c[1]);
+  return oom ? -ENOMEM : 0;
+}
+
+static void node_jobs_clear(void *item)
+{
+  struct cx_node_jobs *v = item;
+  cx_free(v->run_on);
+  v->run_on = NULL;
+}
+
+void cx_node_jobs_free(struct cx_node_jobs *v, size_t n)
+{
+  free_items(v, v ? n : 0, sizeof *v, node_jobs_clear);
+}
+
+int cx_store_job_count_by_node(struct cx_store *s, struct cx_node_jobs **out,
+                               size_t *n, char *err)
+{
+  struct collect k = {0};
+  k.size = sizeof(struct cx_node_jobs);
+  k.map = node_jobs_row;
+  k.clear = node_jobs_clear;
+  *out = NULL;
+  *n = 0;
+  int rc = exec(s, &q_JOB_COUNT_BY_NODE, NULL, 0, collect_row, &k, NULL, err);
+  if (rc != 0) {
+    collect_free(&k);
+    return rc;
+  }
+  *out = (struct cx_node_jobs *)k.items;
+  *n = k.n;
+  return 0;
+}
+
+/* ---- run log ----------------------------------------------------------- */
+
+void cx_run_clear(struct cx_run *r)
+{
+  if (r == NULL)
+    return;
+  char **f[] = {&r->name, &r->node_uuid, &r->hostname, &r->ip,    &r->command,
+                &r->spec, &r->trigger,   &r->status,   &r->output};
+  for (size_t i = 0; i < CX_ARRAY_LEN(f); i++)
+    cx_free(*f[i]);
+  memset(r, 0, sizeof *r);
+}
+
+static void run_clear_v(void *p)
+{
+  cx_run_clear(p);
+}
+
+void cx_run_list_free(struct cx_run_list *l)
+{
+  if (l == NULL)
+    return;
+  free_items(l->items, l->n, sizeof *l->items, run_clear_v);
+  memset(l, 0, sizeof *l);
+}
+
+static int run_from_row(void *item, const struct cx__val *c, int n)
+{
+  struct cx_run *r = item;
+  int oom = 0;
+  if (n != 18)
+    return -EIO;
+  r->id = col_int(&c[0]);
+  r->job_id = col_int(&c[1]);
+  r->name = col_str(&c[2], &oom);
+  r->node_uuid = col_str(&c[3], &oom);
+  r->hostname = col_str(&c[4], &oom);
+  r->ip = col_str(&c[5], &oom);
+  r->command = col_str(&c[6], &oom);
+  r->spec = col_str(&c[7], &oom);
+  r->trigger = col_str(&c[8], &oom);
+  r->has_scheduled_at = c[9].type != CX__V_NULL;
+  r->scheduled_at = col_int(&c[9]);
+  r->start_time = col_int(&c[10]);
+  r->end_time = col_int(&c[11]);
+  r->success = (int)col_int(&c[12]);
+  r->status = col_str(&c[13], &oom);
+  r->exit_code = (int)col_int(&c[14]);
+  r->attempts = (int)col_int(&c[15]);
+  r->output = col_str(&c[16], &oom);
+  r->output_len = c[16].type == CX__V_TEXT ? c[16].len : 0;
+  if (c[17].type == CX__V_TEXT && c[17].len < sizeof r->claim_token) {
+    memcpy(r->claim_token, c[17].s, c[17].len);
+    r->claim_token[c[17].len] = '\0';
+  }
+  return oom ? -ENOMEM : 0;
+}
+
+static const struct kind run_kind = {sizeof(struct cx_run), run_from_row,
+                                     run_clear_v};
+
+static int run_check(const struct cx_run *r, char *err)
+{
+  CHECK("name", r->name, 128, 0);
+  CHECK("node_uuid", r->node_uuid, 64, 0);
+  CHECK("hostname", r->hostname, 255, 0);
+  CHECK("ip", r->ip, 64, 0);
+  CHECK("command", r->command, 0, 0);
+  CHECK("spec", r->spec, 1024, 0);
+  CHECK("trigger", r->trigger, 16, 0);
+  CHECK("status", r->status, 16, 0);
+  if (r->output_len > CX_STORE_TEXT_MAX) {
+    cx_err_set(err, "output: longer than %d bytes", CX_STORE_TEXT_MAX);
+    return CX_ETOOBIG;
+  }
+  return 0;
+}
+
+/* The output as stored: sanitized (see store.h). *tofree gets the copy. */
+static int output_val(const struct cx_run *r, struct cx__val *v, char **tofree,
+                      char *err)
+{
+  size_t len = r->output ? r->output_len : 0;
+  *tofree = NULL;
+  if (len == 0) {
+    *v = vstr("", NULL);
+    return 0;
+  }
+  if (cx__utf8_valid(r->output, len)) {
+    v->type = CX__V_TEXT;
+    v->s = r->output;
+    v->len = len;
+    return 0;
+  }
+  int rc = cx__utf8_sanitize(r->output, len, tofree, &v->len);
+  if (rc != 0)
+    return rc;
+  if (v->len > 3 * (size_t)CX_STORE_TEXT_MAX) {
+    cx_err_set(err, "output: too long once sanitized");
+    cx_free(*tofree);
+    *tofree = NULL;
+    return CX_ETOOBIG;
+  }
+  v->type = CX__V_TEXT;
+  v->s = *tofree;
+  return 0;
+}
+
+static int run_by_token(struct cx_store *s, const char *token, int64_t *id,
+                        char *err)
+{
+  struct one_int o;
+  struct cx__val p = vstr(token, NULL);
+  int rc = query_int(s, &q_RUN_BY_TOKEN, &p, 1, &o, err);
+  if (rc == 0 && o.rows == 0)
+    rc = CX_ENOTFOUND;
+  if (rc == 0)
+    *id = o.v;
+  return rc;
+}
+
+int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
+                       char *err)
+{
+  struct cx__val p[17];
+  struct cx__exec_result res;
+  char *out = NULL;
+  int rc = run_check(r, err);
+  if (rc != 0)
+    return rc;
+  if (r->claim_token[0] == '\0') {
+    rc = cx__claim_token(r->claim_token);
+    if (rc != 0)
+      return rc;
+  } else if (strnlen(r->claim_token, sizeof r->claim_token) != 32 ||
+             strspn(r->claim_token, "0123456789abcdef") != 32) {
+    cx_err_set(err, "claim_token: must be 32 lowercase hex digits");
+    return CX_EPARSE;
+  }
+  rc = output_val(r, &p[15], &out, err);
+  if (rc != 0)
+    return rc;
+  p[0] = vint(r->job_id);
+  p[1] = vstr(r->name, "");
+  p[2] = vstr(r->node_uuid, "");
+  p[3] = vstr(r->hostname, "");
+  p[4] = vstr(r->ip, "");
+  p[5] = vstr(r->command, "");
+  p[6] = vstr(r->spec, "");
+  p[7] = vstr(r->trigger, "cron");
+  p[8] = r->has_scheduled_at ? vint(r->scheduled_at) : vnull();
+  p[9] = vint(r->start_time);
+  p[10] = vint(r->end_time);
+  p[11] = vint(r->success ? 1 : 0);
+  p[12] = vstr(r->status, "running");
+  p[13] = vint(r->exit_code);
+  p[14] = vint(r->attempts);
+  p[16] = vstr(r->claim_token, NULL);
+  rc = exec(s, &q_RUN_INSERT, p, 17, NULL, NULL, &res, err);
+  cx_free(out);
+  if (rc == 0) {
+    *id = res.insert_id;
+    return 0;
+  }
+  if (rc != CX_EEXISTS)
+    return rc;
+  /* A duplicate: our own claim sent twice (same token) is a success. */
+  rc = run_by_token(s, r->claim_token, id, err);
+  if (rc != CX_ENOTFOUND)
+    return rc;
+  cx_err_set(err, "job %lld fire %lld: already claimed", (long long)r->job_id,
+             (long long)r->scheduled_at);
+  return CX_EEXISTS;
+}
+
+int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err)
+{
+  struct cx__val p[7];
+  struct cx__exec_result res;
+  char *out = NULL;
+  CHECK("status", r->status, 16, 1);
+  int rc = run_check(r, err);
+  if (rc == 0)
+    rc = output_val(r, &p[5], &out, err);
+  if (rc != 0)
+    return rc;
+  p[0] = vstr(r->status, NULL);
+  p[1] = vint(r->success ? 1 : 0);
+  p[2] = vint(r->exit_code);
+  p[3] = vint(r->end_time);
+  p[4] = vint(r->attempts);
+  p[6] = vint(r->id);
+  rc = exec(s, &q_RUN_FINISH, p, 7, NULL, NULL, &res, err);
+  cx_free(out);
+  return rc != 0 ? rc : not_found(res.affected, "run", r->id, err);
+}
+
+int cx_store_run_find(struct cx_store *s, int64_t id, struct cx_run *out,
+                      char *err)
+{
+  struct cx__val p = vint(id);
+  return find_one(s, &run_kind, &q_RUN_FIND, &p, 1, out, "run", err);
+}
+
+int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
+                        struct cx_run_list *out, char *err)
+{
+  struct cx__val p[7];
+  struct collect k = {0};
+  struct one_int o;
+  unsigned mask = 0;
+  int np = 0, rc;
+  int64_t limit, offset;
+  memset(out, 0, sizeof *out);
+  CHECK("node_uuid", f->node_uuid, 0, 0);
+  if (f->job_id != 0) {
+    mask |= RUN_F_JOB;
+    p[np++] = vint(f->job_id);
+  }
+  if (f->node_uuid != NULL) {
+    mask |= RUN_F_NODE;
+    p[np++] = vstr(f->node_uuid, NULL);
+  }
+  if (f->success >= 0) {
+    mask |= RUN_F_SUCCESS;
+    p[np++] = vint(f->success ? 1 : 0);
+  }
+  p[np++] = vint(f->from != 0 ? f->from : INT64_MIN);
+  p[np++] = vint(f->to != 0 ? f->to : INT64_MAX);
+  rc = query_int(s, search_stmt(Q_RUN_SEARCH + 8 + (int)mask), p, np, &o, err);
+  if (rc != 0)
+    return rc;
+  out->total = o.v;
+  page_of(f->page, f->page_size, &limit, &offset);
+  p[np++] = vint(limit);
+  p[np++] = vint(offset);
+  rc = list_query(s, &run_kind, search_stmt(Q_RUN_SEARCH + (int)mask), p, np,
+                  &k, err);
+  if (rc != 0)
+    return rc;
+  out->items = (struct cx_run *)k.items;
+  out->n = k.n;
+  return 0;
+}
+
+int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
+                       int64_t max_rows, int64_t *deleted, char *err)
+{
+  int64_t total = 0;
+  int rc = 0;
+  if (days < 0 || days > 100000) {
+    cx_err_set(err, "days: must be 0..100000");
+    return CX_EPARSE;
+  }
+  int64_t cutoff = now_ms - (int64_t)days * 86400 * 1000;
+  for (;;) {
+    int64_t batch = CX_STORE_PURGE_BATCH;
+    if (max_rows > 0 && max_rows - total < batch)
+      batch = max_rows - total;
+    if (batch <= 0)
+      break;
+    struct cx__val p[] = {vint(cutoff), vint(batch)};
+    struct cx__exec_result res;
+    rc = exec(s, &q_RUN_PURGE, p, 2, NULL, NULL, &res, err);
+    if (rc != 0)
+      break;
+    total += res.affected;
+    if (res.affected < batch)
+      break;
+  }
+  if (deleted != NULL)
+    *deleted = total;
+  return rc;
+}
+
+int cx_store_run_last_scheduled(struct cx_store *s, int64_t job_id, int64_t *at,
+                                char *err)
+{
+  struct one_int o;
+  struct cx__val p = vint(job_id);
+  int rc = query_int(s, &q_RUN_LAST_SCHED, &p, 1, &o, err);
+  if (rc != 0)
+    return rc;
+  if (o.rows == 0 || o.isnull) {
+    cx_err_set(err, "job %lld: no scheduled run recorded", (long long)job_id);
+    return CX_ENOTFOUND;
+  }
+  *at = o.v;
+  return 0;
+}
+
+static int counts_row(void *ctx, const struct cx__val *c, int n)
+{
+  struct cx_run_counts *o = ctx;
+  if (n != 4)
+    return -EIO;
+  o->total = col_int(&c[0]);
+  o->success = col_int(&c[1]);
+  o->failed = col_int(&c[2]);
+  o->running = col_int(&c[3]);
+  return 0;
+}
+
+int cx_store_run_counts(struct cx_store *s, int64_t from_ms, int64_t to_ms,
+                        struct cx_run_counts *out, char *err)
+{
+  struct cx__val p[] = {vint(from_ms), vint(to_ms)};
+  memset(out, 0, sizeof *out);
+  return exec(s, &q_RUN_COUNTS, p, 2, counts_row, out, NULL, err);
+}
+
+/* ---- nodes ------------------------------------------------------------- */
+
+void cx_node_clear(struct cx_node *n)
+{
+  if (n == NULL)
+    return;
+  cx_free(n->uuid);
+  cx_free(n->hostname);
+  cx_free(n->ip);
+  cx_free(n->version);
+  memset(n, 0, sizeof *n);
+}
+
+static void node_clear_v(void *p)
+{
+  cx_node_clear(p);
+}
+
+void cx_node_list_free(struct cx_node_list *l)
+{
+  if (l == NULL)
+    return;
+  free_items(l->items, l->n, sizeof *l->items, node_clear_v);
+  memset(l, 0, sizeof *l);
+}
+
+static int node_from_row(void *item, const struct cx__val *c, int n)
+{
+  struct cx_node *o = item;
+  int oom = 0;
+  if (n != 9)
+    return -EIO;
+  o->id = col_int(&c[0]);
+  o->uuid = col_str(&c[1], &oom);
+  o->hostname = col_str(&c[2], &oom);
+  o->ip = col_str(&c[3], &oom);
+  o->pid = (int)col_int(&c[4]);
+  o->version = col_str(&c[5], &oom);
+  o->status = (int)col_int(&c[6]);
+  o->up = col_int(&c[7]);
+  o->down = col_int(&c[8]);
+  return oom ? -ENOMEM : 0;
+}
+
+static const struct kind node_kind = {sizeof(struct cx_node), node_from_row,
+                                      node_clear_v};
+
+int cx_store_node_upsert(struct cx_store *s, struct cx_node *n, char *err)
+{
+  CHECK("uuid", n->uuid, 64, 1);
+  CHECK("hostname", n->hostname, 255, 0);
+  CHECK("ip", n->ip, 64, 0);
+  CHECK("version", n->version, 64, 0);
+  struct cx__val p[] = {vstr(n->uuid, NULL),  vstr(n->hostname, ""),
+                        vstr(n->ip, ""),      vint(n->pid),
+                        vstr(n->version, ""), vint(n->status),
+                        vint(n->up),          vint(n->down)};
+  struct one_int o;
+  int rc = exec(s, &q_NODE_UPSERT, p, 8, NULL, NULL, NULL, err);
+  if (rc == 0)
+    rc = query_int(s, &q_NODE_ID, p, 1, &o, err);
+  if (rc == 0)
+    n->id = o.v;
+  return rc;
+}
+
+int cx_store_node_set_status(struct cx_store *s, const char *uuid, int status,
+                             int64_t at, char *err)
+{
+  CHECK("uuid", uuid, 64, 1);
+  if (status != CX_NODE_UP && status != CX_NODE_DOWN) {
+    cx_err_set(err, "status: must be 1 (up) or 2 (down)");
+    return CX_EPARSE;
+  }
+  struct cx__val p[] = {vint(status), vint(status), vint(at),
+                        vint(status), vint(at),     vstr(uuid, NULL)};
+  struct cx__exec_result res;
+  int rc = exec(s, &q_NODE_STATUS, p, 6, NULL, NULL, &res, err);
+  if (rc == 0 && res.affected == 0) {
+    cx_err_set(err, "node \"%.64s\": not found", uuid);
+    rc = CX_ENOTFOUND;
+  }
+  return rc;
+}
+
+int cx_store_node_find(struct cx_store *s, const char *uuid,
+                       struct cx_node *out, char *err)
+{
+  memset(out, 0, sizeof *out);
+  CHECK("uuid", uuid, 64, 1);
+  struct cx__val p = vstr(uuid, NULL);
+  return find_one(s, &node_kind, &q_NODE_FIND, &p, 1, out, "node", err);
+}
+
+int cx_store_node_search(struct cx_store *s, int status, int page,
+                         int page_size, struct cx_node_list *out, char *err)
+{
+  struct collect k = {0};
+  struct one_int o;
+  int64_t limit, offset;
+  memset(out, 0, sizeof *out);
+  page_of(page, page_size, &limit, &offset);
+  struct cx__val p[] = {vint(status), vint(status), vint(limit), vint(offset)};
+  int rc = query_int(s, &q_NODE_COUNT, p, 2, &o, err);
+  if (rc == 0)
+    rc = list_query(s, &node_kind, &q_NODE_SEARCH, p, 4, &k, err);
+  if (rc != 0)
+    return rc;
+  out->items = (struct cx_node *)k.items;
+  out->n = k.n;
+  out->total = o.v;
+  return 0;
+}
+
+int cx_store_node_delete(struct cx_store *s, const char *uuid, char *err)
+{
+  CHECK("uuid", uuid, 64, 1);
+  struct cx__val p = vstr(uuid, NULL);
+  struct cx__exec_result res;
+  int rc = exec(s, &q_NODE_DELETE, &p, 1, NULL, NULL, &res, err);
+  if (rc == 0 && res.affected == 0) {
+    cx_err_set(err, "node \"%.64s\": not found", uuid);
+    rc = CX_ENOTFOUND;
+  }
+  return rc;
+}
+
+/* ---- users and tokens -------------------------------------------------- */
+
+void cx_user_clear(struct cx_user *u)
+{
+  if (u == NULL)
+    return;
+  cx_free(u->username);
+  cx_free(u->password_hash);
+  cx_free(u->email);
+  cx_free(u->feishu_id);
+  cx_free(u->role);
+  memset(u, 0, sizeof *u);
+}
+
+static void user_clear_v(void *p)
+{
+  cx_user_clear(p);
+}
+
+void cx_user_list_free(struct cx_user_list *l)
+{
+  if (l == NULL)
+    return;
+  free_items(l->items, l->n, sizeof *l->items, user_clear_v);
+  memset(l, 0, sizeof *l);
+}
+
+static int user_from_row(void *item, const struct cx__val *c, int n)
+{
+  struct cx_user *u = item;
+  int oom = 0;
+  if (n != 8)
+    return -EIO;
+  u->id = col_int(&c[0]);
+  u->username = col_str(&c[1], &oom);
+  u->password_hash = col_str(&c[2], &oom);
+  u->email = col_str(&c[3], &oom);
+  u->feishu_id = col_str(&c[4], &oom);
+  u->role = col_str(&c[5], &oom);
+  u->created = col_int(&c[6]);
+  u->updated = col_int(&c[7]);
+  return oom ? -ENOMEM : 0;
+}
+
+static const struct kind user_kind = {sizeof(struct cx_user), user_from_row,
+                                      user_clear_v};
+
+static int user_check(const struct cx_user *u, char *err)
+{
+  CHECK("username", u->username, 64, 1);
+  CHECK("password_hash", u->password_hash, 255, 1);
+  CHECK("email", u->email, 255, 0);
+  CHECK("feishu_id", u->feishu_id, 128, 0);
+  CHECK("role", u->role, 16, 1);
+  return 0;
+}
+
+int cx_store_user_create(struct cx_store *s, struct cx_user *u, char *err)
+{
+  int rc = user_check(u, err);
+  if (rc != 0)
+    return rc;
+  int64_t now = cx_wall_s();
+  struct cx__val p[] = {vstr(u->username, NULL),
+                        vstr(u->password_hash, NULL),
+                        vstr(u->email, ""),
+                        vstr(u->feishu_id, ""),
+                        vstr(u->role, NULL),
+                        vint(now),
+                        vint(now)};
+  struct cx__exec_result res;
+  rc = exec(s, &q_USER_INSERT, p, 7, NULL, NULL, &res, err);
+  name_taken(rc, "username", u->username, err);
+  if (rc != 0)
+    return rc;
+  u->id = res.insert_id;
+  u->created = u->updated = now;
+  return 0;
+}
+
+int cx_store_user_update(struct cx_store *s, struct cx_user *u, char *err)
+{
+  int rc = user_check(u, err);
+  if (rc != 0)
+    return rc;
+  int64_t now = cx_wall_s();
+  struct cx__val p[] = {vstr(u->username, NULL),
+                        vstr(u->password_hash, NULL),
+                        vstr(u->email, ""),
+                        vstr(u->feishu_id, ""),
+                        vstr(u->role, NULL),
+                        vint(now),
+                        vint(u->id)};
+  struct cx__exec_result res;
+  rc = exec(s, &q_USER_UPDATE, p, 7, NULL, NULL, &res, err);
+  name_taken(rc, "username", u->username, err);
+  if (rc == 0)
+    rc = not_found(res.affected, "user", u->id, err);
+  if (rc == 0)
+    u->updated = now;
+  return rc;
+}
+
+int cx_store_user_delete(struct cx_store *s, int64_t id, char *err)
+{
+  struct cx__val p = vint(id);
+  struct cx__exec_result res;
+  /* Tokens first: a user without a row can then never authenticate even
+   * if the second statement fails. */
+  int rc = exec(s, &q_USER_TOKENS_DELETE, &p, 1, NULL, NULL, NULL, err);
+  if (rc == 0)
+    rc = exec(s, &q_USER_DELETE, &p, 1, NULL, NULL, &res, err);
+  return rc != 0 ? rc : not_found(res.affected, "user", id, err);
+}
+
+int cx_store_user_find(struct cx_store *s, int64_t id, struct cx_user *out,
+                       char *err)
+{
+  struct cx__val p = vint(id);
+  return find_one(s, &user_kind, &q_USER_FIND, &p, 1, out, "user", err);
+}
+
+int cx_store_user_find_by_name(struct cx_store *s, const char *username,
+                               struct cx_user *out, char *err)
+{
+  memset(out, 0, sizeof *out);
+  CHECK("username", username, 64, 1);
+  struct cx__val p = vstr(username, NULL);
+  return find_one(s, &user_kind, &q_USER_FIND_NAME, &p, 1, out, "user", err);
+}
+
+int cx_store_user_search(struct cx_store *s, const char *name, int page,
+                         int page_size, struct cx_user_list *out, char *err)
+{
+  struct collect k = {0};
+  struct one_int o;
+  int64_t limit, offset;
+  char *pat = NULL;
+  memset(out, 0, sizeof *out);
+  CHECK("name", name, 0, 0);
+  if (name != NULL && name[0] != '\0') {
+    pat = like_pattern(name);
+    if (pat == NULL)
+      return -ENOMEM;
+  }
+  page_of(page, page_size, &limit, &offset);
+  struct cx__val p[] = {vstr(pat, NULL), vstr(pat, NULL), vint(limit),
+                        vint(offset)};
+  int rc = query_int(s, &q_USER_COUNT, p, 2, &o, err);
+  if (rc == 0)
+    rc = list_query(s, &user_kind, &q_USER_SEARCH, p, 4, &k, err);
+  cx_free(pat);
+  if (rc != 0)
+    return rc;
+  out->items = (struct cx_user *)k.items;
+  out->n = k.n;
+  out->total = o.v;
+  return 0;
+}
+
+int cx_store_user_count(struct cx_store *s, int64_t *n, char *err)
+{
+  struct one_int o;
+  struct cx__val p[] = {vnull(), vnull()};
+  int rc = query_int(s, &q_USER_COUNT, p, 2, &o, err);
+  if (rc == 0)
+    *n = o.v;
+  return rc;
+}
+
+static int token_hash_of(const char *token, char hash[65], char *err)
+{
+  if (token == NULL || token[0] == '\0' || strlen(token) > 1024) {
+    cx_err_set(err, "token: must be 1..1024 bytes");
+    return CX_EPARSE;
+  }
+  return cx__token_hash(token, hash);
+}
+
+int cx_store_token_create(struct cx_store *s, const char *token,
+                          int64_t user_id, const char *kind, int64_t expires,
+                          char *err)
+{
+  char hash[65];
+  int rc = token_hash_of(token, hash, err);
+  if (rc != 0)
+    return rc;
+  if (kind == NULL ||
+      (strcmp(kind, "session") != 0 && strcmp(kind, "api") != 0)) {
+    cx_err_set(err, "kind: must be session or api");
+    return CX_EPARSE;
+  }
+  struct cx__val p[] = {vstr(hash, NULL), vint(user_id), vstr(kind, NULL),
+                        vint(expires), vint(cx_wall_s())};
+  return exec(s, &q_TOKEN_INSERT, p, 5, NULL, NULL, NULL, err);
+}
+
+static int token_row(void *ctx, const struct cx__val *c, int n)
+{
+  struct cx_token *t = ctx;
+  if (n != 5)
+    return -EIO;
+  t->id = col_int(&c[0]);
+  t->user_id = col_int(&c[1]);
+  size_t len = c[2].type == CX__V_TEXT ? c[2].len : 0;
+  if (len >= sizeof t->kind)
+    len = sizeof t->kind - 1;
+  if (len > 0)
+    memcpy(t->kind, c[2].s, len);
+  t->kind[len] = '\0';
+  t->expires = col_int(&c[3]);
+  t->created = col_int(&c[4]);
+  return 0;
+}
+
+int cx_store_token_lookup(struct cx_store *s, const char *token, int64_t now,
+                          struct cx_token *out, char *err)
+{
+  char hash[65];
+  memset(out, 0, sizeof *out);
+  int rc = token_hash_of(token, hash, err);
+  if (rc != 0)
+    return rc;
+  struct cx__val p = vstr(hash, NULL);
+  rc = exec(s, &q_TOKEN_FIND, &p, 1, token_row, out, NULL, err);
+  if (rc != 0)
+    return rc;
+  if (out->id == 0 || (out->expires > 0 && out->expires <= now)) {
+    memset(out, 0, sizeof *out);
+    cx_err_set(err, "token: unknown or expired");
+    return CX_ENOTFOUND;
+  }
+  return 0;
+}
+
+int cx_store_token_delete(struct cx_store *s, const char *token, char *err)
+{
+  char hash[65];
+  int rc = token_hash_of(token, hash, err);
+  if (rc != 0)
+    return rc;
+  struct cx__val p = vstr(hash, NULL);
+  struct cx__exec_result res;
+  rc = exec(s, &q_TOKEN_DELETE, &p, 1, NULL, NULL, &res, err);
+  if (rc == 0 && res.affected == 0) {
+    cx_err_set(err, "token: not found");
+    rc = CX_ENOTFOUND;
+  }
+  return rc;
+}
+
+int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,
+                         char *err)
+{
+  struct cx__val p = vint(now);
+  struct cx__exec_result res;
+  int rc = exec(s, &q_TOKEN_PURGE, &p, 1, NULL, NULL, &res, err);
+  if (rc == 0 && deleted != NULL)
+    *deleted = res.affected;
+  return rc;
+}

@@ -1,0 +1,366 @@
+/*
+ * store: the SQL store (SPEC §6) behind one interface, with two back-ends
+ * picked at run time from the URL scheme: SQLite (standalone) and
+ * MySQL/MariaDB (MariaDB Connector/C). Callers never know which one they
+ * have; both pass the same test suite.
+ *
+ * Records are plain structs. A struct the store fills (find, search) owns
+ * its strings: release them with the matching *_clear / *_list_free. A
+ * struct the caller passes in is only read; its strings stay the caller's.
+ * NULL string fields passed in mean "the default" (see each struct).
+ *
+ * Errors (all functions return 0 or a negative code, see util.h):
+ *   CX_EPARSE    a field is invalid (message names it): bad UTF-8, bad value
+ *   CX_ETOOBIG   a field is longer than its column allows (message names it)
+ *   CX_ENOTFOUND no such row
+ *   CX_EEXISTS    unique key taken (job name, username, node uuid, a claimed
+ *                fire: see cx_store_run_claim, where it is a normal outcome)
+ *   CX_ECONFLICT optimistic update lost (the row changed since it was read)
+ *   CX_EUNAVAIL  the database cannot be reached (after one reconnect);
+ *                for writes the message says whether it may have applied
+ *   CX_EAUTH     wrong database credentials (at open)
+ *   -EIO         any other database error (message has the server's text)
+ * The optional `err` buffer (CX_ERR_LEN bytes) receives a message a person
+ * can act on. Passwords never appear in it or in the log.
+ *
+ * Thread-safety: every function taking a struct cx_store may be called from
+ * any number of threads at once (SQLite: one connection behind a mutex;
+ * MySQL: a pool, one connection per call).
+ *
+ * Text: every text field must be valid UTF-8 without NUL (CX_EPARSE
+ * otherwise) — except a run's `output`, which may hold any bytes: invalid
+ * UTF-8 sequences are stored as U+FFFD and NUL bytes as U+2400 (the
+ * visible "NUL" symbol), on both back-ends alike, because MySQL's utf8mb4
+ * columns reject invalid text in strict mode.
+ */
+#ifndef CX_STORE_H
+#define CX_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cx_store;
+
+/* Page sizes: a page_size <= 0 means the default, above the cap the cap. */
+#define CX_STORE_PAGE_DEFAULT 20
+#define CX_STORE_PAGE_MAX 500
+/* Longest value of a big text column (command, http_body, output, ...). */
+#define CX_STORE_TEXT_MAX (1024 * 1024 + 1024)
+/* Rows deleted per statement by cx_store_run_purge. */
+#define CX_STORE_PURGE_BATCH 1000
+
+/* ---- opening ----------------------------------------------------------- */
+
+/* Opens the store named by url and brings its schema up to date (the
+ * migrations in cronix_schema; safe when several processes start at once).
+ *   sqlite://PATH   PATH relative ("sqlite://var/cronix.db") or absolute
+ *                   ("sqlite:///var/lib/cronix/cronix.db"); taken as is.
+ *   mysql://[user[:pass]@]host[:port]/db[?opt=v&...]   (also mariadb://)
+ *                   user, pass, db and option values are percent-decoded;
+ *                   host may be [v6addr]; port defaults to 3306. Options:
+ *                   tls=off|required|verify (verify checks the server's
+ *                   certificate and name), ca=, cert=, key= (PEM files),
+ *                   connect_timeout=, read_timeout=, write_timeout= (s),
+ *                   pool= (connections, 1..64, default 4).
+ * On success *out is the store (close it with cx_store_close).
+ * Errors: CX_EPARSE (malformed URL, message says what), CX_EAUTH,
+ * CX_EUNAVAIL, -EIO, -ENOMEM. */
+int cx_store_open(const char *url, struct cx_store **out, char *err);
+/* Closes the store and frees it. Accepts NULL. No call may be running. */
+void cx_store_close(struct cx_store *s);
+/* "sqlite" or "mysql". */
+const char *cx_store_backend(const struct cx_store *s);
+/* The URL with any password replaced by "***", for logs (borrowed). */
+const char *cx_store_url(const struct cx_store *s);
+/* Writes url with its password replaced by "***" into out (always
+ * NUL-terminated, truncated to outlen). Usable before opening. */
+void cx_store_url_redact(const char *url, char *out, size_t outlen);
+/* The schema version in use (the number of migrations applied). */
+int cx_store_schema_version(struct cx_store *s, int *version, char *err);
+/* A cheap round trip to the database (for /healthz). */
+int cx_store_ping(struct cx_store *s, char *err);
+
+/* ---- jobs (cronix_job) ------------------------------------------------- */
+
+enum { CX_JOB_CMD = 1, CX_JOB_HTTP = 2 };
+enum { CX_ALLOC_MANUAL = 1, CX_ALLOC_AUTO = 2 };
+
+/* A job: the fields of SPEC §3. JSON-typed fields are JSON text as is
+ * (the store does not parse them). On input NULL strings take the default
+ * shown; name, command and spec are required. */
+struct cx_job {
+  int64_t id; /* set by the store on create */
+  char *name; /* 1..128 characters */
+  char *command;
+  int type; /* CX_JOB_CMD | CX_JOB_HTTP */
+  char *spec;
+  int timeout;              /* s, 0 = none */
+  int retry_times;          /* 0..100 */
+  int retry_interval;       /* s */
+  int allocation;           /* CX_ALLOC_* */
+  char *run_on;             /* node uuid, default "" */
+  int notify_status;        /* 1 on failure, 2 off */
+  int notify_type;          /* 1 email, 2 Feishu, 0 none */
+  char *notify_to_array;    /* JSON array of user ids, default "[]" */
+  char *note;               /* <= 1024 characters, default "" */
+  int64_t created, updated; /* unix s, set by the store */
+  char *timezone;           /* default "" (= system default zone) */
+  int enabled;              /* 0 / 1 */
+  char *concurrency;        /* default "forbid" */
+  char *misfire;            /* default "run_once" */
+  int starting_deadline;    /* s */
+  char *http_method;        /* default "GET" */
+  char *http_headers;       /* JSON object, default "{}" */
+  char *http_body;          /* default "" */
+  char *env;                /* JSON object, default "{}" */
+  char *workdir;            /* default "" */
+};
+
+struct cx_job_list {
+  struct cx_job *items;
+  size_t n;
+  int64_t total; /* rows matching the filter, across all pages */
+};
+
+/* Job search filter; zero-initialise, then set what you need. */
+struct cx_job_filter {
+  int page;           /* from 1; <= 0 means 1 */
+  int page_size;      /* <= 0 default 20; capped at 500 */
+  const char *name;   /* substring (ASCII case-insensitive), NULL = any */
+  int type;           /* 0 = any */
+  const char *run_on; /* NULL = any */
+  int enabled;        /* -1 = any, 0, 1 (note: zero-initialised = 0!) */
+};
+
+/* Count of jobs on one node (cx_store_job_count_by_node). */
+struct cx_node_jobs {
+  char *run_on;
+  int64_t count;
+};
+
+/* Sets every field to its default (enabled = 1, notify_status = 2,
+ * starting_deadline = 600, filter-style NULL strings). */
+void cx_job_init(struct cx_job *j);
+/* Frees the strings a store call put in j and zeroes it. Accepts NULL. */
+void cx_job_clear(struct cx_job *j);
+void cx_job_list_free(struct cx_job_list *l);
+
+/* Creates a job; on success j->id, j->created and j->updated are set (the
+ * rest of j is unchanged). CX_EEXISTS when the name is taken. A write lost
+ * with the connection is not retried (CX_EUNAVAIL: it may have applied). */
+int cx_store_job_create(struct cx_store *s, struct cx_job *j, char *err);
+/* Replaces every field of job j->id, provided its `updated` still equals
+ * j->updated (optimistic check). On success j->updated is the new value,
+ * which always grows (old + 1 if the clock has not moved on).
+ * CX_ENOTFOUND, CX_ECONFLICT (stale), CX_EEXISTS (name taken). */
+int cx_store_job_update(struct cx_store *s, struct cx_job *j, char *err);
+/* Sets `enabled` of one job (pause/resume), bumping `updated`. */
+int cx_store_job_set_enabled(struct cx_store *s, int64_t id, int enabled,
+                             char *err);
+/* Moves a job to another node (failover), only if it is still on
+ * from_node: CX_ECONFLICT otherwise. Bumps `updated`. */
+int cx_store_job_move(struct cx_store *s, int64_t id, const char *from_node,
+                      const char *to_node, char *err);
+/* Deletes a job (its run log stays). CX_ENOTFOUND if absent. */
+int cx_store_job_delete(struct cx_store *s, int64_t id, char *err);
+/* Fills *out (to be released with cx_job_clear). CX_ENOTFOUND. */
+int cx_store_job_find(struct cx_store *s, int64_t id, struct cx_job *out,
+                      char *err);
+/* One page of jobs matching f, ordered by id; out->total counts them all. */
+int cx_store_job_search(struct cx_store *s, const struct cx_job_filter *f,
+                        struct cx_job_list *out, char *err);
+/* Every job on node run_on, or (run_on NULL) every job; allocation 0 =
+ * any, else only that allocation. Ordered by id, not paged: for failover
+ * and reconciliation. */
+int cx_store_job_list(struct cx_store *s, const char *run_on, int allocation,
+                      struct cx_job_list *out, char *err);
+/* Job counts grouped by run_on (nodes without jobs are absent). Free *out
+ * with cx_node_jobs_free(*out, *n). */
+int cx_store_job_count_by_node(struct cx_store *s, struct cx_node_jobs **out,
+                               size_t *n, char *err);
+void cx_node_jobs_free(struct cx_node_jobs *v, size_t n);
+
+/* ---- run log (cronix_job_log) ------------------------------------------ */
+
+/* One run. On input (claim) NULL strings are "" except status ("running")
+ * and trigger ("cron"). */
+struct cx_run {
+  int64_t id;
+  int64_t job_id;
+  char *name, *node_uuid, *hostname, *ip, *command, *spec;
+  char *trigger;                /* cron | once | retry | misfire */
+  int has_scheduled_at;         /* 0: scheduled_at is NULL (once runs) */
+  int64_t scheduled_at;         /* the cron fire time, unix s */
+  int64_t start_time, end_time; /* unix ms; end_time 0 = not finished */
+  int success;                  /* 1 / 0 */
+  char *status; /* running|success|failed|timeout|killed|skipped|lost */
+  int exit_code;
+  int attempts;
+  char *output;      /* any bytes (see the top of this file); NUL-terminated */
+  size_t output_len; /* on input: bytes of output to store */
+  /* Idempotency key of the claim: 32 hex digits. Leave it empty and the
+   * store makes one; a node flushing its spool sets the one it kept, so a
+   * record sent twice is stored once. Filled on return either way. */
+  char claim_token[33];
+};
+
+struct cx_run_list {
+  struct cx_run *items;
+  size_t n;
+  int64_t total;
+};
+
+/* Run-log filter; zero-initialise, then set what you need. */
+struct cx_run_filter {
+  int page, page_size;   /* as for jobs */
+  int64_t job_id;        /* 0 = any */
+  const char *node_uuid; /* NULL = any */
+  int success;           /* -1 = any, 0, 1 */
+  int64_t from, to;      /* start_time range in ms, [from, to); 0 = open */
+};
+
+struct cx_run_counts {
+  int64_t total, success, failed, running;
+};
+
+void cx_run_clear(struct cx_run *r);
+void cx_run_list_free(struct cx_run_list *l);
+
+/* Claims a fire: inserts r as a new row. With r->has_scheduled_at, the
+ * pair (job_id, scheduled_at) is unique across the cluster: if another
+ * claim has it, returns CX_EEXISTS ("already claimed" — a normal outcome,
+ * not an error to log). Runs without scheduled_at never conflict.
+ * On success *id is the run's id (and r->claim_token is set).
+ * Safe to retry: the same claim_token is recognised as the same claim, so
+ * a claim re-sent after a lost connection (by the store, once, or by the
+ * caller) returns the first row's id instead of CX_EEXISTS. */
+int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
+                       char *err);
+/* Records the end (or progress) of run r->id: status, success, exit_code,
+ * end_time, attempts, output. Idempotent. CX_ENOTFOUND. */
+int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err);
+int cx_store_run_find(struct cx_store *s, int64_t id, struct cx_run *out,
+                      char *err);
+/* One page of runs, newest first (start_time, then id, descending). */
+int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
+                        struct cx_run_list *out, char *err);
+/* Deletes runs that started more than days days before now_ms, in
+ * statements of at most CX_STORE_PURGE_BATCH rows; stops after max_rows
+ * (0 = no limit) so a caller can spread the work. *deleted (optional)
+ * counts the rows removed. */
+int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
+                       int64_t max_rows, int64_t *deleted, char *err);
+/* The latest scheduled_at recorded for a job (misfire handling).
+ * CX_ENOTFOUND when the job has no scheduled run. */
+int cx_store_run_last_scheduled(struct cx_store *s, int64_t job_id, int64_t *at,
+                                char *err);
+/* Counts of runs that started in [from_ms, to_ms) (/statis). */
+int cx_store_run_counts(struct cx_store *s, int64_t from_ms, int64_t to_ms,
+                        struct cx_run_counts *out, char *err);
+
+/* ---- nodes (cronix_node) ----------------------------------------------- */
+
+enum { CX_NODE_UP = 1, CX_NODE_DOWN = 2 };
+
+struct cx_node {
+  int64_t id;
+  char *uuid, *hostname, *ip;
+  int pid;
+  char *version;
+  int status;       /* CX_NODE_UP | CX_NODE_DOWN */
+  int64_t up, down; /* unix s of the last change to each state */
+};
+
+struct cx_node_list {
+  struct cx_node *items;
+  size_t n;
+  int64_t total;
+};
+
+void cx_node_clear(struct cx_node *n);
+void cx_node_list_free(struct cx_node_list *l);
+
+/* Inserts or updates (by uuid) every field of n; n->id is set. */
+int cx_store_node_upsert(struct cx_store *s, struct cx_node *n, char *err);
+/* Sets status and, for CX_NODE_UP `up` / for CX_NODE_DOWN `down`, to at.
+ * CX_ENOTFOUND. */
+int cx_store_node_set_status(struct cx_store *s, const char *uuid, int status,
+                             int64_t at, char *err);
+int cx_store_node_find(struct cx_store *s, const char *uuid,
+                       struct cx_node *out, char *err);
+/* Nodes ordered by id; status 0 = any. */
+int cx_store_node_search(struct cx_store *s, int status, int page,
+                         int page_size, struct cx_node_list *out, char *err);
+int cx_store_node_delete(struct cx_store *s, const char *uuid, char *err);
+
+/* ---- users (cronix_user) and tokens (cronix_token) --------------------- */
+
+struct cx_user {
+  int64_t id;
+  char *username;      /* 1..64 characters */
+  char *password_hash; /* from cx_store_password_hash */
+  char *email, *feishu_id;
+  char *role; /* admin | operator | viewer */
+  int64_t created, updated;
+};
+
+struct cx_user_list {
+  struct cx_user *items;
+  size_t n;
+  int64_t total;
+};
+
+void cx_user_clear(struct cx_user *u);
+void cx_user_list_free(struct cx_user_list *l);
+
+/* Hashes a password with yescrypt (libcrypt, a fresh random salt) into out
+ * (CX_STORE_HASH_LEN bytes). -EINVAL for an empty or > 1024 byte password.
+ * Slow on purpose (tens of ms). */
+#define CX_STORE_HASH_LEN 256
+int cx_store_password_hash(const char *password, char *out, char *err);
+/* 1 when password matches hash, 0 otherwise (also for a malformed hash).
+ * Compares in constant time. */
+int cx_store_password_verify(const char *password, const char *hash);
+
+/* Creates a user (u->id, created, updated set). CX_EEXISTS if the name is
+ * taken. Not retried after a lost connection. */
+int cx_store_user_create(struct cx_store *s, struct cx_user *u, char *err);
+/* Replaces username, password_hash, email, feishu_id and role of u->id. */
+int cx_store_user_update(struct cx_store *s, struct cx_user *u, char *err);
+/* Deletes the user and every token of the user. */
+int cx_store_user_delete(struct cx_store *s, int64_t id, char *err);
+int cx_store_user_find(struct cx_store *s, int64_t id, struct cx_user *out,
+                       char *err);
+int cx_store_user_find_by_name(struct cx_store *s, const char *username,
+                               struct cx_user *out, char *err);
+/* Users ordered by id; name = substring filter or NULL. */
+int cx_store_user_search(struct cx_store *s, const char *name, int page,
+                         int page_size, struct cx_user_list *out, char *err);
+int cx_store_user_count(struct cx_store *s, int64_t *n, char *err);
+
+/* Tokens are stored only as the SHA-256 of the token text. */
+struct cx_token {
+  int64_t id;
+  int64_t user_id;
+  char kind[16];   /* "session" | "api" */
+  int64_t expires; /* unix s, 0 = never */
+  int64_t created;
+};
+
+/* Writes a new random token (256 bits, hex) into out (65 bytes). */
+#define CX_STORE_TOKEN_LEN 65
+int cx_store_token_generate(char *out);
+/* Stores the hash of token for user_id. kind "session" or "api". */
+int cx_store_token_create(struct cx_store *s, const char *token,
+                          int64_t user_id, const char *kind, int64_t expires,
+                          char *err);
+/* Finds the token; CX_ENOTFOUND when unknown or expired at now (unix s). */
+int cx_store_token_lookup(struct cx_store *s, const char *token, int64_t now,
+                          struct cx_token *out, char *err);
+/* Deletes one token (logout). CX_ENOTFOUND. */
+int cx_store_token_delete(struct cx_store *s, const char *token, char *err);
+/* Deletes every token with 0 < expires <= now; *deleted optional. */
+int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,
+                         char *err);
+
+#endif

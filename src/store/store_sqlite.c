@@ -1,0 +1,274 @@
+/*
+ * store: the SQLite back-end (standalone mode).
+ *
+ * One connection, opened SQLITE_OPEN_FULLMUTEX, behind our own mutex: each
+ * exec holds it from bind to the last row, so the statement cache (one
+ * sqlite3_stmt per statement id) is never shared, and there is exactly one
+ * writer. WAL journal (readers in other processes don't block us), a busy
+ * timeout for other processes (e.g. `cronix user add` next to a running
+ * standalone), synchronous=FULL so an acknowledged run record survives a
+ * power cut. No foreign keys: run logs outlive their jobs on purpose, and
+ * user deletion removes tokens explicitly (store.c).
+ */
+#include "store/store-int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#define BUSY_TIMEOUT_MS 5000
+#define MAX_COLS 32
+
+struct lite {
+  sqlite3 *db;
+  pthread_mutex_t lock;
+  sqlite3_stmt *cache[CX__STMT_MAX];
+};
+
+/* Maps an SQLite result code to a Cronix code and message. */
+static int lite_error(sqlite3 *db, int rc, const char *what, char *err)
+{
+  int base = rc & 0xff;
+  const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    cx_err_set(err, "sqlite: %s: %s", what, msg);
+    return CX_EEXISTS;
+  }
+  cx_err_set(err, "sqlite: %s: %s", what, msg);
+  switch (base) {
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+  case SQLITE_CANTOPEN:
+  case SQLITE_READONLY:
+    return CX_EUNAVAIL;
+  case SQLITE_NOMEM:
+    return -ENOMEM;
+  case SQLITE_TOOBIG:
+    return CX_ETOOBIG;
+  case SQLITE_FULL:
+    return -ENOSPC;
+  case SQLITE_CONSTRAINT:
+    return CX_EPARSE;
+  default:
+    return -EIO;
+  }
+}
+
+static int lite_simple(sqlite3 *db, const char *sql, char *err)
+{
+  char *msg = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+  if (rc != SQLITE_OK) {
+    int e = lite_error(db, sqlite3_extended_errcode(db), "schema", err);
+    sqlite3_free(msg);
+    return e;
+  }
+  return 0;
+}
+
+static int lite_open(struct cx_store *s, const struct cx__url *u, char *err)
+{
+  struct lite *l = cx_calloc(1, sizeof *l);
+  int rc;
+  if (l == NULL)
+    return -ENOMEM;
+  pthread_mutex_init(&l->lock, NULL);
+  s->be = l;
+  rc = sqlite3_open_v2(
+      u->path, &l->db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    cx_err_set(err, "sqlite: cannot open \"%s\": %s", u->path,
+               l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
+    return CX_EUNAVAIL;
+  }
+  sqlite3_extended_result_codes(l->db, 1);
+  sqlite3_busy_timeout(l->db, BUSY_TIMEOUT_MS);
+  rc = lite_simple(l->db, "PRAGMA journal_mode=WAL", err);
+  if (rc == 0)
+    rc = lite_simple(l->db, "PRAGMA synchronous=FULL", err);
+  if (rc != 0) /* typically "file is not a database" */
+    cx_err_set(err, "sqlite: cannot use \"%s\": %s", u->path,
+               sqlite3_errmsg(l->db));
+  return rc;
+}
+
+static void lite_close(struct cx_store *s)
+{
+  struct lite *l = s->be;
+  for (int i = 0; i < CX__STMT_MAX; i++)
+    sqlite3_finalize(l->cache[i]);
+  sqlite3_close_v2(l->db);
+  pthread_mutex_destroy(&l->lock);
+  cx_free(l);
+  s->be = NULL;
+}
+
+static int lite_migrate(struct cx_store *s, const struct cx__migration *m,
+                        int n, int target, int *version, char *err)
+{
+  struct lite *l = s->be;
+  sqlite3_stmt *st = NULL;
+  int rc, cur = 0;
+  pthread_mutex_lock(&l->lock);
+  /* BEGIN IMMEDIATE takes the write lock: a second process starting at the
+   * same time waits (busy timeout) and then sees the new version. */
+  rc = lite_simple(l->db, "BEGIN IMMEDIATE", err);
+  if (rc != 0)
+    goto out;
+  rc = lite_simple(l->db,
+                   "CREATE TABLE IF NOT EXISTS cronix_schema (version INTEGER"
+                   " PRIMARY KEY, applied INTEGER NOT NULL)",
+                   err);
+  if (rc != 0)
+    goto err;
+  if (sqlite3_prepare_v2(l->db,
+                         "SELECT COALESCE(MAX(version), 0) FROM "
+                         "cronix_schema",
+                         -1, &st, NULL) != SQLITE_OK ||
+      sqlite3_step(st) != SQLITE_ROW) {
+    rc = lite_error(l->db, sqlite3_extended_errcode(l->db), "schema", err);
+    goto err;
+  }
+  cur = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  st = NULL;
+  for (int i = 0; i < n; i++) {
+    if (m[i].version <= cur || m[i].version > target)
+      continue;
+    for (const char *const *q = m[i].sql[CX__SQLITE]; *q; q++) {
+      rc = lite_simple(l->db, *q, err);
+      if (rc != 0)
+        goto err;
+    }
+    if (sqlite3_prepare_v2(l->db, "INSERT INTO cronix_schema VALUES (?, ?)", -1,
+                           &st, NULL) != SQLITE_OK) {
+      rc = lite_error(l->db, sqlite3_extended_errcode(l->db), "schema", err);
+      goto err;
+    }
+    sqlite3_bind_int(st, 1, m[i].version);
+    sqlite3_bind_int64(st, 2, cx_wall_s());
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      rc = lite_error(l->db, sqlite3_extended_errcode(l->db), "schema", err);
+      goto err;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    CX_LOG(CX_LOG_INFO, "store", "sqlite: schema migrated to version %d",
+           m[i].version);
+    cur = m[i].version;
+  }
+  rc = lite_simple(l->db, "COMMIT", err);
+  if (rc == 0)
+    *version = cur;
+  goto out;
+err:
+  sqlite3_finalize(st);
+  sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+  pthread_mutex_unlock(&l->lock);
+  return rc;
+}
+
+static int lite_bind(sqlite3_stmt *st, const struct cx__val *p, int np)
+{
+  int rc = SQLITE_OK;
+  for (int i = 0; i < np && rc == SQLITE_OK; i++) {
+    switch (p[i].type) {
+    case CX__V_INT:
+      rc = sqlite3_bind_int64(st, i + 1, p[i].i);
+      break;
+    case CX__V_TEXT:
+      rc = sqlite3_bind_text64(st, i + 1, p[i].s, p[i].len, SQLITE_STATIC,
+                               SQLITE_UTF8);
+      break;
+    default:
+      rc = sqlite3_bind_null(st, i + 1);
+    }
+  }
+  return rc;
+}
+
+static int lite_exec(struct cx_store *s, const struct cx__stmt *q,
+                     const struct cx__val *p, int np, cx__row_fn fn, void *ctx,
+                     struct cx__exec_result *res, char *err)
+{
+  struct lite *l = s->be;
+  struct cx__val cols[MAX_COLS];
+  int rc = 0, src;
+  pthread_mutex_lock(&l->lock);
+  sqlite3_stmt *st = l->cache[q->id];
+  if (st == NULL) {
+    src = sqlite3_prepare_v3(l->db, q->sql[0], -1, SQLITE_PREPARE_PERSISTENT,
+                             &st, NULL);
+    if (src != SQLITE_OK) {
+      rc = lite_error(l->db, src, "prepare", err);
+      goto out;
+    }
+    l->cache[q->id] = st;
+  }
+  src = lite_bind(st, p, np);
+  if (src != SQLITE_OK) {
+    rc = lite_error(l->db, src, "bind", err);
+    goto done;
+  }
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    int n = sqlite3_column_count(st);
+    if (n > MAX_COLS)
+      n = MAX_COLS;
+    for (int i = 0; i < n; i++) {
+      int t = sqlite3_column_type(st, i);
+      cols[i].type = t == SQLITE_NULL      ? CX__V_NULL
+                     : t == SQLITE_INTEGER ? CX__V_INT
+                                           : CX__V_TEXT;
+      cols[i].i = cols[i].type == CX__V_INT ? sqlite3_column_int64(st, i) : 0;
+      cols[i].s = NULL;
+      cols[i].len = 0;
+      if (cols[i].type == CX__V_TEXT) {
+        cols[i].s = (const char *)sqlite3_column_text(st, i);
+        cols[i].len = (size_t)sqlite3_column_bytes(st, i);
+        if (cols[i].s == NULL) {
+          rc = -ENOMEM;
+          goto done;
+        }
+      }
+    }
+    if (fn != NULL) {
+      rc = fn(ctx, cols, n);
+      if (rc != 0)
+        goto done;
+    }
+  }
+  if (src != SQLITE_DONE) {
+    rc = lite_error(l->db, sqlite3_extended_errcode(l->db), "exec", err);
+    goto done;
+  }
+  if (res != NULL) {
+    res->affected = sqlite3_changes64(l->db);
+    res->insert_id = sqlite3_last_insert_rowid(l->db);
+  }
+done:
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+out:
+  pthread_mutex_unlock(&l->lock);
+  return rc;
+}
+
+static int lite_ping(struct cx_store *s, char *err)
+{
+  static const struct cx__stmt q = {
+      CX__STMT_MAX - 1, {"SELECT 1", NULL}, CX__Q_RETRY};
+  return lite_exec(s, &q, NULL, 0, NULL, NULL, NULL, err);
+}
+
+const struct cx_store_ops cx__store_sqlite_ops = {
+    .name = "sqlite",
+    .dialect = CX__SQLITE,
+    .open = lite_open,
+    .close = lite_close,
+    .migrate = lite_migrate,
+    .exec = lite_exec,
+    .ping = lite_ping,
+};
