@@ -71,6 +71,8 @@ $(BUILD)/cronix: $(call objs,$(wildcard src/cli/*.c)) $(call lib,$(LIB_MODULES))
 DEPS_unit_sched := sched util
 DEPS_unit_store := store util
 DEPS_unit_coord := coord util
+DEPS_unit_node := node util
+DEPS_unit_http := http util
 DEPS_integration_smoke := util
 DEPS_integration_cli := util
 DEPS_integration_coord := coord util
@@ -112,6 +114,7 @@ bench-build: $(foreach b,$(BENCH_PROGS),$(BUILD)/bench/$(b))
 # ---- fuzzing (clang + libFuzzer) ------------------------------------------
 # tests/fuzz/<t>.c links the sources of the modules in FUZZ_DEPS_<t>.
 FUZZ_DEPS_cron_parse := cron util
+FUZZ_DEPS_http_request := http util
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=undefined

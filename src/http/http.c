@@ -1,0 +1,1161 @@
+/*
+ * http: libmicrohttpd glue, the router, the request pipeline and the reply
+ * envelope (see http.h for the contract).
+ *
+ * One struct cx_http_req lives per request. Over a socket it is created in
+ * MHD's URI-log callback (the only place that sees the raw request target,
+ * query string included), driven by the access handler in three steps --
+ * begin (headers known: route, query, Content-Length), feed (body chunks)
+ * and finish (JSON, handler) -- and freed in the completion callback, which
+ * also writes the access-log line and bumps the counters. cx_http_dispatch
+ * drives the same three steps from memory.
+ *
+ * A reply decided before the body is read (404, 405, 413 by Content-Length,
+ * a bad query) is queued at once; libmicrohttpd then sends it without
+ * reading the body and closes the connection, so a client pushing a huge
+ * body is neither buffered nor left hanging. A chunked body (no
+ * Content-Length) that grows past the limit has its connection closed:
+ * libmicrohttpd 0.9.75 refuses to queue a reply mid-upload (the code still
+ * tries first, for versions that allow it). Its bytes are never stored.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <microhttpd.h>
+
+#include "http/http.h"
+
+/* Statuses counted per route; the last slot counts every other status. */
+static const int k_statuses[] = {200, 400, 401, 403, 404,
+                                 405, 409, 413, 500, 503};
+#define N_SLOTS (CX_ARRAY_LEN(k_statuses) + 1)
+
+struct route {
+  char method[16];
+  char path[CX_HTTP_MAX_PATH + 1];
+  unsigned flags;
+  cx_http_handler fn;
+  void *ctx;
+  _Atomic uint64_t counts[N_SLOTS];
+};
+
+struct cx_http {
+  char *host; /* NULL = any address */
+  unsigned port_req;
+  unsigned threads, timeout_s, max_conns;
+  size_t max_body;
+  struct route routes[CX_HTTP_MAX_ROUTES];
+  size_t n_routes;
+  _Atomic uint64_t unmatched[N_SLOTS];
+  struct MHD_Daemon *d;
+  unsigned port;
+  int started;
+};
+
+struct param {
+  char *name;
+  char *value;
+};
+
+struct cx_http_req {
+  struct cx_http *h;
+  const struct route *route;
+  char *method;     /* owned copy; NULL before begin */
+  char *target;     /* owned copy of the request target, split at '?' */
+  const char *path; /* into target */
+  const char *query;
+  struct param params[CX_HTTP_MAX_PARAMS];
+  size_t n_params;
+  struct cx_http_header *hdrs; /* array owned, strings borrowed */
+  size_t n_hdrs;
+  struct cx_buf body;
+  size_t body_seen;
+  int body_over;
+  json_t *json;
+  char remote[64];
+  cx_mono start;
+  int begun;                 /* begin ran */
+  int queued;                /* (socket) the reply was handed to MHD */
+  struct cx_http_output out; /* out.status 0 = no reply yet */
+};
+
+/* ---- the code table ----------------------------------------------------- */
+
+int cx_http_code_status(int code)
+{
+  switch (code) {
+  case CX_HTTP_OK:
+    return 200;
+#define CX__HTTP_CODE_STATUS(name, c, status, msg)                             \
+  case c:                                                                      \
+    return status;
+    CX_HTTP_CODE_MAP(CX__HTTP_CODE_STATUS)
+#undef CX__HTTP_CODE_STATUS
+  }
+  return 0;
+}
+
+const char *cx_http_code_msg(int code)
+{
+  switch (code) {
+  case CX_HTTP_OK:
+    return "ok";
+#define CX__HTTP_CODE_MSG(name, c, status, msg)                                \
+  case c:                                                                      \
+    return msg;
+    CX_HTTP_CODE_MAP(CX__HTTP_CODE_MSG)
+#undef CX__HTTP_CODE_MSG
+  }
+  return NULL;
+}
+
+/* ---- small text helpers ------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+  unsigned char c = s[0];
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xbf;
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xc2 && c <= 0xdf)
+    len = 2;
+  else if (c >= 0xe0 && c <= 0xef) {
+    len = 3;
+    if (c == 0xe0)
+      lo = 0xa0;
+    else if (c == 0xed)
+      hi = 0x9f; /* no surrogates */
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4;
+    if (c == 0xf0)
+      lo = 0x90;
+    else if (c == 0xf4)
+      hi = 0x8f;
+  } else
+    return 0;
+  if (n < len || s[1] < lo || s[1] > hi)
+    return 0;
+  for (size_t i = 2; i < len; i++)
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+  return len;
+}
+
+static int utf8_valid(const char *s, size_t n)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    size_t k = utf8_seq(p + i, n - i);
+    if (k == 0)
+      return 0;
+    i += k;
+  }
+  return 1;
+}
+
+/* Copies s into out as valid UTF-8 of at most max bytes: invalid bytes
+ * become '?', the cut falls between characters. */
+static void utf8_clean(const char *s, size_t max, struct cx_buf *out)
+{
+  const unsigned char *p = (const unsigned char *)s;
+  size_t n = strlen(s), i = 0;
+  while (i < n) {
+    size_t k = utf8_seq(p + i, n - i);
+    if (out->len + (k ? k : 1) > max)
+      break;
+    if (k == 0) {
+      cx_buf_append(out, "?", 1);
+      i++;
+    } else {
+      cx_buf_append(out, p + i, k);
+      i += k;
+    }
+  }
+  if (out->data == NULL)
+    cx_buf_append(out, "", 0);
+}
+
+/* Does s hold a byte that must not reach a header line? */
+static int has_ctl(const char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      return 1;
+  return 0;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+static void out_body_clear(struct cx_http_output *o)
+{
+  cx_free(o->content_type);
+  cx_free(o->body);
+  o->content_type = NULL;
+  o->body = NULL;
+  o->body_len = 0;
+  o->status = 0;
+}
+
+void cx_http_output_free(struct cx_http_output *out)
+{
+  if (out == NULL)
+    return;
+  out_body_clear(out);
+  for (size_t i = 0; i < out->n_headers; i++) {
+    cx_free((char *)out->headers[i].name);
+    cx_free((char *)out->headers[i].value);
+  }
+  out->n_headers = 0;
+}
+
+/* Installs a reply, taking ownership of body (cx_malloc'd, NUL-ended). */
+static int set_reply(struct cx_http_req *r, int status, const char *ctype,
+                     char *body, size_t len)
+{
+  char *ct = cx_strdup(ctype);
+  if (ct == NULL) {
+    cx_free(body);
+    return -ENOMEM;
+  }
+  out_body_clear(&r->out);
+  r->out.status = status;
+  r->out.content_type = ct;
+  r->out.body = body;
+  r->out.body_len = len;
+  return 0;
+}
+
+/* Last resort when memory runs out: out.status 500 with a NULL body is
+ * sent as this constant. */
+static const char k_internal[] = "{\"code\":1303,\"msg\":\"internal error\"}";
+
+static void set_internal(struct cx_http_req *r)
+{
+  char *b = cx_strdup(k_internal);
+  if (b == NULL || set_reply(r, 500, CX_HTTP_CT_JSON, b, strlen(k_internal))) {
+    out_body_clear(&r->out);
+    r->out.status = 500; /* body NULL: the socket path sends k_internal */
+  }
+}
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+  struct cx_buf *b = data;
+  cx_buf_append(b, buf, size);
+  return cx_buf_failed(b) ? -1 : 0;
+}
+
+/* Serialises and installs an envelope. Takes ownership of data. */
+static int reply_envelope(struct cx_http_req *r, int code, const char *msg,
+                          const char *field, json_t *data, int with_data)
+{
+  struct cx_buf b = {0}, clean = {0};
+  int rc = -ENOMEM;
+  int status = cx_http_code_status(code);
+  json_t *o = json_object();
+  if (status == 0) { /* not in the table: a programming error */
+    code = CX_HTTP_INTERNAL;
+    status = 500;
+    msg = NULL;
+    field = NULL;
+  }
+  if (msg == NULL)
+    msg = cx_http_code_msg(code);
+  utf8_clean(msg, CX_HTTP_MAX_MSG, &clean);
+  if (o == NULL || cx_buf_failed(&clean))
+    goto err;
+  if (json_object_set_new(o, "code", json_integer(code)) ||
+      json_object_set_new(o, "msg", json_string(clean.data)))
+    goto err;
+  if (field != NULL) {
+    struct cx_buf f = {0};
+    utf8_clean(field, CX_HTTP_MAX_MSG, &f);
+    int bad = cx_buf_failed(&f) ||
+              json_object_set_new(o, "field", json_string(f.data));
+    cx_buf_free(&f);
+    if (bad)
+      goto err;
+  }
+  if (with_data || data != NULL) {
+    json_t *d = data ? data : json_null();
+    data = NULL;
+    if (json_object_set_new(o, "data", d))
+      goto err;
+  }
+  if (json_dump_callback(o, dump_cb, &b, JSON_COMPACT) != 0 ||
+      cx_buf_failed(&b))
+    goto err;
+  size_t len = b.len;
+  rc = set_reply(r, status, CX_HTTP_CT_JSON, cx_buf_steal(&b), len);
+err:
+  json_decref(data);
+  json_decref(o);
+  cx_buf_free(&b);
+  cx_buf_free(&clean);
+  if (rc != 0)
+    set_internal(r);
+  return rc;
+}
+
+int cx_http_reply_ok(struct cx_http_req *req, json_t *data)
+{
+  return reply_envelope(req, CX_HTTP_OK, "ok", NULL, data, 1);
+}
+
+static int reply_errorv(struct cx_http_req *req, int code, const char *field,
+                        json_t *data, const char *fmt, va_list ap)
+{
+  char msg[CX_HTTP_MAX_MSG + 1];
+  if (fmt != NULL)
+    vsnprintf(msg, sizeof msg, fmt, ap);
+  if (code == CX_HTTP_OK) /* an error must not say ok */
+    code = CX_HTTP_INTERNAL;
+  return reply_envelope(req, code, fmt ? msg : NULL, field, data, 0);
+}
+
+int cx_http_reply_error(struct cx_http_req *req, int code, const char *field,
+                        const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = reply_errorv(req, code, field, NULL, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int cx_http_reply_error_data(struct cx_http_req *req, int code,
+                             const char *field, json_t *data, const char *fmt,
+                             ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = reply_errorv(req, code, field, data, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int cx_http_reply_raw(struct cx_http_req *req, int status,
+                      const char *content_type, const void *body, size_t len)
+{
+  if (status < 100 || status > 599 || content_type == NULL ||
+      has_ctl(content_type) || (body == NULL && len > 0))
+    return CX_EPARSE;
+  char *copy = cx_malloc(len + 1);
+  if (copy == NULL) {
+    set_internal(req);
+    return -ENOMEM;
+  }
+  if (len > 0)
+    memcpy(copy, body, len);
+  copy[len] = '\0';
+  int rc = set_reply(req, status, content_type, copy, len);
+  if (rc != 0)
+    set_internal(req);
+  return rc;
+}
+
+int cx_http_reply_header(struct cx_http_req *req, const char *name,
+                         const char *value)
+{
+  struct cx_http_output *o = &req->out;
+  if (name == NULL || value == NULL || name[0] == '\0' || has_ctl(name) ||
+      has_ctl(value) || strpbrk(name, ": ") != NULL)
+    return CX_EPARSE;
+  if (o->n_headers >= CX_HTTP_MAX_REPLY_HEADERS)
+    return CX_ETOOBIG;
+  char *n = cx_strdup(name), *v = cx_strdup(value);
+  if (n == NULL || v == NULL) {
+    cx_free(n);
+    cx_free(v);
+    return -ENOMEM;
+  }
+  o->headers[o->n_headers].name = n;
+  o->headers[o->n_headers].value = v;
+  o->n_headers++;
+  return 0;
+}
+
+/* ---- request accessors -------------------------------------------------- */
+
+const char *cx_http_req_method(const struct cx_http_req *req)
+{
+  return req->method ? req->method : "";
+}
+
+const char *cx_http_req_path(const struct cx_http_req *req)
+{
+  return req->path ? req->path : "";
+}
+
+const char *cx_http_req_remote(const struct cx_http_req *req)
+{
+  return req->remote[0] ? req->remote : "-";
+}
+
+const char *cx_http_req_header(const struct cx_http_req *req, const char *name)
+{
+  for (size_t i = 0; i < req->n_hdrs; i++)
+    if (req->hdrs[i].name && strcasecmp(req->hdrs[i].name, name) == 0)
+      return req->hdrs[i].value;
+  return NULL;
+}
+
+size_t cx_http_req_query_count(const struct cx_http_req *req)
+{
+  return req->n_params;
+}
+
+int cx_http_req_query_at(const struct cx_http_req *req, size_t i,
+                         const char **name, const char **value)
+{
+  if (i >= req->n_params)
+    return CX_ENOTFOUND;
+  if (name)
+    *name = req->params[i].name;
+  if (value)
+    *value = req->params[i].value;
+  return 0;
+}
+
+const char *cx_http_req_query(const struct cx_http_req *req, const char *name)
+{
+  for (size_t i = 0; i < req->n_params; i++)
+    if (strcmp(req->params[i].name, name) == 0)
+      return req->params[i].value;
+  return NULL;
+}
+
+const char *cx_http_req_body(const struct cx_http_req *req, size_t *len)
+{
+  if (len)
+    *len = req->body.data ? req->body.len : 0;
+  return req->body.data ? req->body.data : "";
+}
+
+json_t *cx_http_req_json(const struct cx_http_req *req)
+{
+  return req->json;
+}
+
+/* ---- the pipeline ------------------------------------------------------- */
+
+static int hexval(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Decodes s[0..n) ('+' = space, %XX) into a new string. Returns 0,
+ * CX_EPARSE (bad escape, %00, invalid UTF-8) or -ENOMEM. */
+static int query_decode(const char *s, size_t n, char **out)
+{
+  char *d = cx_malloc(n + 1);
+  size_t j = 0;
+  if (d == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c == '+')
+      c = ' ';
+    else if (c == '%') {
+      int hi = i + 1 < n ? hexval(s[i + 1]) : -1;
+      int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+      if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+        cx_free(d);
+        return CX_EPARSE;
+      }
+      c = (char)(hi << 4 | lo);
+      i += 2;
+    }
+    d[j++] = c;
+  }
+  d[j] = '\0';
+  if (!utf8_valid(d, j)) {
+    cx_free(d);
+    return CX_EPARSE;
+  }
+  *out = d;
+  return 0;
+}
+
+/* Splits and decodes r->query into r->params; replies 400 on bad input. */
+static int parse_query(struct cx_http_req *r)
+{
+  const char *q = r->query;
+  size_t qlen = strlen(q);
+  if (qlen > CX_HTTP_MAX_QUERY) {
+    cx_http_reply_error(r, CX_HTTP_BAD_INPUT, NULL,
+                        "query string too long (%zu bytes, max %d)", qlen,
+                        CX_HTTP_MAX_QUERY);
+    return -1;
+  }
+  while (*q) {
+    size_t seg = strcspn(q, "&");
+    if (seg > 0) {
+      const char *eq = memchr(q, '=', seg);
+      size_t nlen = eq ? (size_t)(eq - q) : seg;
+      struct param *p = &r->params[r->n_params];
+      int rc;
+      if (r->n_params >= CX_HTTP_MAX_PARAMS) {
+        cx_http_reply_error(r, CX_HTTP_BAD_INPUT, NULL,
+                            "too many query parameters (max %d)",
+                            CX_HTTP_MAX_PARAMS);
+        return -1;
+      }
+      if (nlen == 0) {
+        cx_http_reply_error(r, CX_HTTP_BAD_INPUT, NULL,
+                            "query parameter with an empty name");
+        return -1;
+      }
+      rc = query_decode(q, nlen, &p->name);
+      if (rc == 0) {
+        rc = eq ? query_decode(eq + 1, seg - nlen - 1, &p->value)
+                : query_decode("", 0, &p->value);
+        if (rc != 0) {
+          cx_free(p->name);
+          p->name = NULL;
+        }
+      }
+      if (rc == -ENOMEM) {
+        set_internal(r);
+        return -1;
+      }
+      if (rc != 0) {
+        cx_http_reply_error(r, CX_HTTP_BAD_INPUT, NULL,
+                            "query parameter %zu: bad percent-escape, %%00 "
+                            "or invalid UTF-8",
+                            r->n_params + 1);
+        return -1;
+      }
+      r->n_params++;
+    }
+    q += seg;
+    if (*q == '&')
+      q++;
+  }
+  return 0;
+}
+
+static struct cx_http_req *req_new(struct cx_http *h, const char *uri)
+{
+  struct cx_http_req *r = cx_calloc(1, sizeof *r);
+  if (r == NULL)
+    return NULL;
+  r->h = h;
+  r->start = cx_mono_now();
+  r->target = cx_strdup(uri ? uri : "");
+  if (r->target == NULL) {
+    cx_free(r);
+    return NULL;
+  }
+  char *qm = strchr(r->target, '?');
+  if (qm != NULL)
+    *qm = '\0';
+  r->path = r->target;
+  r->query = qm ? qm + 1 : "";
+  return r;
+}
+
+static void req_free(struct cx_http_req *r)
+{
+  if (r == NULL)
+    return;
+  for (size_t i = 0; i < r->n_params; i++) {
+    cx_free(r->params[i].name);
+    cx_free(r->params[i].value);
+  }
+  cx_free(r->hdrs);
+  cx_buf_free(&r->body);
+  json_decref(r->json);
+  cx_free(r->method);
+  cx_free(r->target);
+  cx_http_output_free(&r->out);
+  cx_free(r);
+}
+
+/* Headers are known: route, method, Content-Length, query. Any reply set
+ * here is sent without reading the body. content_length < 0 = unknown. */
+static void req_begin(struct cx_http_req *r, const char *method,
+                      int64_t content_length)
+{
+  struct cx_http *h = r->h;
+  char allow[128] = "";
+  size_t alen = 0;
+  r->begun = 1;
+  r->method = cx_strdup(method ? method : "");
+  if (r->method == NULL) {
+    set_internal(r);
+    return;
+  }
+  for (size_t i = 0; i < h->n_routes; i++) {
+    const struct route *rt = &h->routes[i];
+    if (strcmp(rt->path, r->path) != 0)
+      continue;
+    if (strcmp(rt->method, r->method) == 0) {
+      r->route = rt;
+      break;
+    }
+    int n = snprintf(allow + alen, sizeof allow - alen, "%s%s",
+                     alen ? ", " : "", rt->method);
+    if (n > 0 && (size_t)n < sizeof allow - alen)
+      alen += (size_t)n;
+  }
+  if (r->route == NULL) {
+    if (alen == 0) {
+      cx_http_reply_error(r, CX_HTTP_NO_ROUTE, NULL, "no such route: %.*s",
+                          CX_HTTP_MAX_PATH, r->path);
+    } else {
+      cx_http_reply_error(r, CX_HTTP_BAD_METHOD, NULL,
+                          "method %.16s not allowed here (allowed: %s)",
+                          r->method, allow);
+      if (cx_http_reply_header(r, "Allow", allow) != 0)
+        set_internal(r);
+    }
+    return;
+  }
+  if (content_length >= 0 && (uint64_t)content_length > h->max_body) {
+    cx_http_reply_error(r, CX_HTTP_TOO_LARGE, NULL,
+                        "body too large (%" PRId64 " bytes, limit %zu)",
+                        content_length, h->max_body);
+    return;
+  }
+  if (parse_query(r) != 0)
+    return;
+  if ((r->route->flags & CX_HTTP_F_BODY) && content_length > 0) {
+    /* Reserve once; the limit check above bounds it. */
+    cx_buf_append(&r->body, "", 0);
+    if (r->body.data && r->body.cap < (size_t)content_length + 1) {
+      void *p = cx_realloc(r->body.data, (size_t)content_length + 1);
+      if (p != NULL) {
+        r->body.data = p;
+        r->body.cap = (size_t)content_length + 1;
+      }
+    }
+  }
+}
+
+/* A body chunk arrived. Returns 1 when the body has just gone over the
+ * limit (nothing more is stored). */
+static int req_feed(struct cx_http_req *r, const char *data, size_t len)
+{
+  if (r->out.status != 0 || r->body_over)
+    return 0;
+  if (len > r->h->max_body - r->body_seen) {
+    r->body_over = 1;
+    r->body_seen = r->h->max_body + 1;
+    cx_buf_free(&r->body);
+    return 1;
+  }
+  r->body_seen += len;
+  if (r->route->flags & CX_HTTP_F_BODY)
+    cx_buf_append(&r->body, data, len);
+  return 0;
+}
+
+/* The whole request is in: check and parse the body, run the handler. */
+static void req_finish(struct cx_http_req *r)
+{
+  unsigned flags;
+  if (r->out.status != 0)
+    return;
+  if (r->body_over) {
+    cx_http_reply_error(r, CX_HTTP_TOO_LARGE, NULL,
+                        "body too large (limit %zu bytes)", r->h->max_body);
+    return;
+  }
+  if (cx_buf_failed(&r->body)) {
+    set_internal(r);
+    return;
+  }
+  flags = r->route->flags;
+  if ((flags & CX_HTTP_F_JSON) == CX_HTTP_F_JSON) {
+    json_error_t e;
+    if (r->body.len == 0)
+      r->json = json_object();
+    else
+      r->json = json_loadb(r->body.data, r->body.len,
+                           JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
+    if (r->json == NULL) {
+      if (r->body.len == 0) {
+        set_internal(r);
+        return;
+      }
+      cx_http_reply_error(r, CX_HTTP_BAD_INPUT, NULL,
+                          "malformed JSON at line %d, column %d: %s", e.line,
+                          e.column, e.text);
+      return;
+    }
+    if (!json_is_object(r->json)) {
+      cx_http_reply_error(r, CX_HTTP_BAD_INPUT, NULL,
+                          "the body must be a JSON object");
+      return;
+    }
+  }
+  r->route->fn(r, r->route->ctx);
+  if (r->out.status == 0)
+    cx_http_reply_error(r, CX_HTTP_INTERNAL, NULL,
+                        "handler for %s %s gave no reply", r->route->method,
+                        r->route->path);
+}
+
+static size_t status_slot(int status)
+{
+  for (size_t i = 0; i < CX_ARRAY_LEN(k_statuses); i++)
+    if (k_statuses[i] == status)
+      return i;
+  return N_SLOTS - 1;
+}
+
+/* Copies s for a log line: printable ASCII only, at most max bytes. */
+static void log_safe(char *dst, size_t cap, const char *s, size_t max)
+{
+  size_t j = 0;
+  for (; s && *s && j + 1 < cap && j < max; s++)
+    dst[j++] = (*s > 0x20 && *s < 0x7f) ? *s : '?';
+  dst[j] = '\0';
+  if (j == 0 && cap > 1) {
+    dst[0] = '-';
+    dst[1] = '\0';
+  }
+}
+
+/* Counts the request under r->out.status (0 = no reply decided, e.g. a
+ * timeout: not counted) and writes its access-log line; why says how a
+ * request ended that was not answered normally (NULL = it was). */
+static void req_account(struct cx_http_req *r, const char *why)
+{
+  char method[24], path[CX_HTTP_MAX_PATH + 40];
+  int status = r->out.status;
+  if (status != 0) {
+    _Atomic uint64_t *c =
+        r->route ? ((struct route *)r->route)->counts : r->h->unmatched;
+    atomic_fetch_add_explicit(&c[status_slot(status)], 1, memory_order_relaxed);
+  }
+  log_safe(method, sizeof method, r->method, 16);
+  log_safe(path, sizeof path, r->path, CX_HTTP_MAX_PATH + 32);
+  int64_t ms = (cx_mono_now() - r->start) / 1000;
+  if (status != 0 && why == NULL)
+    CX_LOG(CX_LOG_INFO, "http", "%s %s %d %zu bytes %" PRId64 " ms from %s",
+           method, path, status,
+           r->out.body ? r->out.body_len : sizeof k_internal - 1, ms,
+           cx_http_req_remote(r));
+  else if (status != 0)
+    CX_LOG(CX_LOG_INFO, "http", "%s %s %d not sent (%s) %" PRId64 " ms from %s",
+           method, path, status, why, ms, cx_http_req_remote(r));
+  else
+    CX_LOG(CX_LOG_INFO, "http", "%s %s - (%s) %" PRId64 " ms from %s", method,
+           path, why ? why : "no reply", ms, cx_http_req_remote(r));
+}
+
+/* ---- in-memory dispatch ------------------------------------------------- */
+
+int cx_http_dispatch(struct cx_http *h, const struct cx_http_input *in,
+                     struct cx_http_output *out)
+{
+  struct cx_http_req *r;
+  memset(out, 0, sizeof *out);
+  r = req_new(h, in->uri);
+  if (r == NULL)
+    return -ENOMEM;
+  if (in->remote)
+    log_safe(r->remote, sizeof r->remote, in->remote, sizeof r->remote);
+  if (in->n_headers > 0) {
+    r->hdrs = cx_calloc(in->n_headers, sizeof *r->hdrs);
+    if (r->hdrs == NULL) {
+      req_free(r);
+      return -ENOMEM;
+    }
+    memcpy(r->hdrs, in->headers, in->n_headers * sizeof *r->hdrs);
+    r->n_hdrs = in->n_headers;
+  }
+  req_begin(r, in->method, (int64_t)in->body_len);
+  if (r->out.status == 0) {
+    req_feed(r, in->body, in->body_len);
+    req_finish(r);
+  }
+  req_account(r, NULL);
+  *out = r->out;
+  memset(&r->out, 0, sizeof r->out);
+  req_free(r);
+  if (out->body == NULL) { /* the out-of-memory 500 */
+    out->body = cx_strdup(k_internal);
+    out->content_type = cx_strdup(CX_HTTP_CT_JSON);
+    out->body_len = sizeof k_internal - 1;
+    if (out->body == NULL || out->content_type == NULL) {
+      cx_http_output_free(out);
+      return -ENOMEM;
+    }
+  }
+  return 0;
+}
+
+/* ---- libmicrohttpd glue ------------------------------------------------- */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+  struct cx_http_req *r = req_new(cls, uri);
+  const union MHD_ConnectionInfo *ci;
+  if (r == NULL)
+    return NULL;
+  ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (ci != NULL && ci->client_addr != NULL) {
+    const struct sockaddr *sa = ci->client_addr;
+    socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in);
+    if (getnameinfo(sa, sl, r->remote, sizeof r->remote, NULL, 0,
+                    NI_NUMERICHOST) != 0)
+      r->remote[0] = '\0';
+  }
+  return r;
+}
+
+struct hdr_walk {
+  struct cx_http_req *r;
+  size_t cap;
+};
+
+static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind,
+                                 const char *key, const char *value)
+{
+  struct hdr_walk *w = cls;
+  (void)kind;
+  if (w->r->n_hdrs >= w->cap)
+    return MHD_NO;
+  w->r->hdrs[w->r->n_hdrs].name = key;
+  w->r->hdrs[w->r->n_hdrs].value = value ? value : "";
+  w->r->n_hdrs++;
+  return MHD_YES;
+}
+
+static enum MHD_Result queue_reply(struct MHD_Connection *c,
+                                   struct cx_http_req *r)
+{
+  struct MHD_Response *resp;
+  enum MHD_Result ok;
+  const struct cx_http_output *o = &r->out;
+  if (o->body != NULL)
+    resp = MHD_create_response_from_buffer(o->body_len, o->body,
+                                           MHD_RESPMEM_MUST_COPY);
+  else
+    resp = MHD_create_response_from_buffer(
+        sizeof k_internal - 1, (void *)k_internal, MHD_RESPMEM_PERSISTENT);
+  if (resp == NULL)
+    return MHD_NO;
+  ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                               o->content_type ? o->content_type
+                                               : CX_HTTP_CT_JSON);
+  for (size_t i = 0; ok == MHD_YES && i < o->n_headers; i++)
+    ok = MHD_add_response_header(resp, o->headers[i].name, o->headers[i].value);
+  if (ok == MHD_YES)
+    ok = MHD_queue_response(c, (unsigned)o->status, resp);
+  MHD_destroy_response(resp);
+  if (ok == MHD_YES)
+    r->queued = 1;
+  return ok;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
+                                 const char *url, const char *method,
+                                 const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
+{
+  struct cx_http_req *r = *con_cls;
+  (void)cls;
+  (void)url;
+  (void)version;
+  if (r == NULL)
+    return MHD_NO; /* out of memory in on_uri */
+  if (!r->begun) {
+    int n = MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL);
+    const char *cl;
+    int64_t len = -1;
+    if (n > 0) {
+      struct hdr_walk w = {r, (size_t)n};
+      r->hdrs = cx_calloc((size_t)n, sizeof *r->hdrs);
+      if (r->hdrs == NULL)
+        return MHD_NO;
+      MHD_get_connection_values(c, MHD_HEADER_KIND, on_header, &w);
+    }
+    cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl == NULL || cx_parse_int64(cl, 0, INT64_MAX, &len) != 0)
+      len = -1;
+    req_begin(r, method, len);
+    if (r->out.status != 0)
+      return queue_reply(c, r);
+    return MHD_YES;
+  }
+  if (*upload_size > 0) {
+    int over = r->queued ? 0 : req_feed(r, upload, *upload_size);
+    *upload_size = 0;
+    if (over) {
+      req_finish(r); /* sets the 413 */
+      if (queue_reply(c, r) != MHD_YES)
+        return MHD_NO; /* MHD would not answer now: close instead */
+    }
+    return MHD_YES;
+  }
+  if (r->queued)
+    return MHD_YES;
+  req_finish(r);
+  return queue_reply(c, r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+  struct cx_http_req *r = *con_cls;
+  static const char *const why[] = {
+      [MHD_REQUEST_TERMINATED_COMPLETED_OK] = "completed",
+      [MHD_REQUEST_TERMINATED_WITH_ERROR] = "error",
+      [MHD_REQUEST_TERMINATED_TIMEOUT_REACHED] = "timeout",
+      [MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN] = "shutdown",
+      [MHD_REQUEST_TERMINATED_READ_ERROR] = "read error",
+      [MHD_REQUEST_TERMINATED_CLIENT_ABORT] = "client abort",
+  };
+  (void)cls;
+  (void)c;
+  if (r == NULL)
+    return;
+  if (r->queued && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+    req_account(r, NULL);
+  else
+    req_account(r, (unsigned)toe < CX_ARRAY_LEN(why) && why[toe] ? why[toe]
+                                                                 : "closed");
+  req_free(r);
+  *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+  char line[512];
+  (void)cls;
+  vsnprintf(line, sizeof line, fmt, ap);
+  size_t n = strlen(line);
+  while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+    line[--n] = '\0';
+  CX_LOG(CX_LOG_WARN, "http", "libmicrohttpd: %s", line);
+}
+
+/* ---- the server --------------------------------------------------------- */
+
+/* Splits "host:port", "[v6]:port" or ":port". */
+static int parse_listen(const char *s, char **host, unsigned *port, char *err)
+{
+  const char *h, *he, *p;
+  int64_t v;
+  *host = NULL;
+  if (s[0] == '[') {
+    he = strchr(s, ']');
+    if (he == NULL || he[1] != ':') {
+      cx_err_set(err, "listen: '%s': expected [address]:port", s);
+      return CX_EPARSE;
+    }
+    h = s + 1;
+    p = he + 2;
+  } else {
+    he = strrchr(s, ':');
+    if (he == NULL || memchr(s, ':', (size_t)(he - s)) != NULL) {
+      cx_err_set(err, "listen: '%s': expected host:port, [v6]:port or :port",
+                 s);
+      return CX_EPARSE;
+    }
+    h = s;
+    p = he + 1;
+  }
+  if (cx_parse_int64(p, 0, 65535, &v) != 0) {
+    cx_err_set(err, "listen: '%s': port must be 0..65535", s);
+    return CX_EPARSE;
+  }
+  *port = (unsigned)v;
+  if (he > h) {
+    *host = cx_strndup(h, (size_t)(he - h));
+    if (*host == NULL)
+      return -ENOMEM;
+  }
+  return 0;
+}
+
+int cx_http_create(const struct cx_http_opts *opts, struct cx_http **out,
+                   char *err)
+{
+  struct cx_http_opts o = {0};
+  struct cx_http *h;
+  int rc;
+  if (opts != NULL)
+    o = *opts;
+  h = cx_calloc(1, sizeof *h);
+  if (h == NULL) {
+    cx_err_set(err, "out of memory");
+    return -ENOMEM;
+  }
+  rc = parse_listen(o.listen ? o.listen : "127.0.0.1:8089", &h->host,
+                    &h->port_req, err);
+  if (rc != 0) {
+    if (rc == -ENOMEM)
+      cx_err_set(err, "out of memory");
+    cx_free(h);
+    return rc;
+  }
+  h->threads = o.threads ? o.threads : 2;
+  h->timeout_s = o.timeout_s ? o.timeout_s : 30;
+  h->max_conns = o.max_connections ? o.max_connections : 512;
+  h->max_body = o.max_body ? o.max_body : CX_HTTP_MAX_BODY_DEFAULT;
+  *out = h;
+  return 0;
+}
+
+int cx_http_route(struct cx_http *h, const char *method, const char *path,
+                  unsigned flags, cx_http_handler fn, void *ctx)
+{
+  struct route *rt;
+  if (h->started)
+    return -EBUSY;
+  if (method == NULL || path == NULL || fn == NULL || method[0] == '\0' ||
+      strlen(method) >= sizeof rt->method || path[0] != '/' ||
+      strlen(path) > CX_HTTP_MAX_PATH || strchr(path, '?') || has_ctl(method) ||
+      has_ctl(path))
+    return CX_EPARSE;
+  for (size_t i = 0; i < h->n_routes; i++)
+    if (strcmp(h->routes[i].method, method) == 0 &&
+        strcmp(h->routes[i].path, path) == 0)
+      return CX_EPARSE;
+  if (h->n_routes >= CX_HTTP_MAX_ROUTES)
+    return CX_ETOOBIG;
+  rt = &h->routes[h->n_routes++];
+  snprintf(rt->method, sizeof rt->method, "%s", method);
+  snprintf(rt->path, sizeof rt->path, "%s", path);
+  rt->flags = flags;
+  rt->fn = fn;
+  rt->ctx = ctx;
+  return 0;
+}
+
+static struct MHD_Daemon *start_daemon(struct cx_http *h, unsigned flags,
+                                       const struct sockaddr *sa)
+{
+  struct MHD_OptionItem ops[] = {
+      {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
+      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+      {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)h->timeout_s, NULL},
+      {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)h->max_conns, NULL},
+      {h->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+       (intptr_t)h->threads, NULL},
+      {MHD_OPTION_END, 0, NULL},
+      {MHD_OPTION_END, 0, NULL},
+  };
+  if (sa != NULL) { /* goes where the pool size would or after it */
+    size_t i = h->threads > 1 ? 5 : 4;
+    ops[i].option = MHD_OPTION_SOCK_ADDR;
+    ops[i].value = 0;
+    ops[i].ptr_value = (void *)sa;
+  }
+  return MHD_start_daemon(flags, (uint16_t)h->port_req, NULL, NULL, on_access,
+                          h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+                          MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+}
+
+int cx_http_start(struct cx_http *h, char *err)
+{
+  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  const union MHD_DaemonInfo *di;
+  if (h->started)
+    return -EBUSY;
+  if (h->host == NULL) {
+    h->d = start_daemon(h, flags | MHD_USE_DUAL_STACK, NULL);
+    if (h->d == NULL) /* no IPv6 on this host: IPv4 only */
+      h->d = start_daemon(h, flags, NULL);
+  } else {
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int g = getaddrinfo(h->host, NULL, &hints, &ai);
+    if (g != 0 || ai == NULL) {
+      cx_err_set(err, "listen: cannot resolve '%s': %s", h->host,
+                 gai_strerror(g));
+      return CX_EPARSE;
+    }
+    if (ai->ai_family == AF_INET6) {
+      ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port =
+          htons((uint16_t)h->port_req);
+      flags |= MHD_USE_IPv6;
+    } else {
+      ((struct sockaddr_in *)ai->ai_addr)->sin_port =
+          htons((uint16_t)h->port_req);
+    }
+    h->d = start_daemon(h, flags, ai->ai_addr);
+    freeaddrinfo(ai);
+  }
+  if (h->d == NULL) {
+    cx_err_set(err, "cannot listen on %s:%u (address in use or not local?)",
+               h->host ? h->host : "*", h->port_req);
+    return CX_EUNAVAIL;
+  }
+  di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+  h->port = di ? di->port : h->port_req;
+  h->started = 1;
+  CX_LOG(CX_LOG_INFO, "http", "listening on %s%s%s:%u (%u threads)",
+         h->host && strchr(h->host, ':') ? "[" : "", h->host ? h->host : "*",
+         h->host && strchr(h->host, ':') ? "]" : "", h->port, h->threads);
+  return 0;
+}
+
+unsigned cx_http_port(const struct cx_http *h)
+{
+  return h && h->d ? h->port : 0;
+}
+
+void cx_http_stop(struct cx_http *h)
+{
+  if (h == NULL || h->d == NULL)
+    return;
+  MHD_stop_daemon(h->d);
+  h->d = NULL;
+  h->port = 0;
+}
+
+void cx_http_destroy(struct cx_http *h)
+{
+  if (h == NULL)
+    return;
+  cx_http_stop(h);
+  cx_free(h->host);
+  cx_free(h);
+}
+
+void cx_http_stats_each(const struct cx_http *h, cx_http_stat_fn fn, void *ctx)
+{
+  struct cx_http *m = (struct cx_http *)h; /* atomics are read-only here */
+  for (size_t i = 0; i <= h->n_routes; i++) {
+    _Atomic uint64_t *c = i < h->n_routes ? m->routes[i].counts : m->unmatched;
+    for (size_t s = 0; s < N_SLOTS; s++) {
+      uint64_t v = atomic_load_explicit(&c[s], memory_order_relaxed);
+      if (v == 0)
+        continue;
+      if (i < h->n_routes)
+        fn(h->routes[i].method, h->routes[i].path,
+           s < CX_ARRAY_LEN(k_statuses) ? k_statuses[s] : 0, v, ctx);
+      else
+        fn(NULL, NULL, s < CX_ARRAY_LEN(k_statuses) ? k_statuses[s] : 0, v,
+           ctx);
+    }
+  }
+}
