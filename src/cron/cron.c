@@ -215,32 +215,44 @@ static int at_end(const struct cursor *k, char *err)
   return CX_EPARSE;
 }
 
+/* Bits lo..hi (< 64) every step. */
+static uint64_t range_mask(int lo, int hi, int step)
+{
+  if (step == 1)
+    return (hi == 63 ? ~0ULL : (1ULL << (hi + 1)) - 1) & (~0ULL << lo);
+  uint64_t m = 0;
+  for (int v = lo; v <= hi; v += step)
+    m |= 1ULL << v;
+  return m;
+}
+
 static void set_bits(struct cx_cron *c, int fi, int lo, int hi, int step)
 {
-  for (int v = lo; v <= hi; v += step) {
-    switch (fi) {
-    case F_SEC:
-      c->sec |= 1ULL << v;
-      break;
-    case F_MIN:
-      c->min |= 1ULL << v;
-      break;
-    case F_HOUR:
-      c->hour |= 1U << v;
-      break;
-    case F_DOM:
-      c->dom |= 1U << v;
-      break;
-    case F_MONTH:
-      c->month |= (uint16_t)(1U << v);
-      break;
-    case F_DOW:
-      c->dow |= (uint8_t)(1U << (v % 7));
-      break;
-    default:
+  if (fi == F_YEAR) {
+    for (int v = lo; v <= hi; v += step)
       c->years[(v - YEAR_MIN) / 64] |= 1ULL << ((v - YEAR_MIN) % 64);
-      break;
-    }
+    return;
+  }
+  uint64_t m = range_mask(lo, hi, step);
+  switch (fi) {
+  case F_SEC:
+    c->sec |= m;
+    break;
+  case F_MIN:
+    c->min |= m;
+    break;
+  case F_HOUR:
+    c->hour |= (uint32_t)m;
+    break;
+  case F_DOM:
+    c->dom |= (uint32_t)m;
+    break;
+  case F_MONTH:
+    c->month |= (uint16_t)m;
+    break;
+  default: /* dow: 7 is Sunday */
+    c->dow |= (uint8_t)((m | m >> 7) & 0x7F);
+    break;
   }
 }
 
@@ -604,12 +616,12 @@ static int parse_fields(const char *s, size_t n, struct cx_cron *c, char *err)
   c->dom_star = dom[0] == '*' || (len[F_DOM - first] == 1 && dom[0] == '?');
   c->dow_star = dow[0] == '*' || (len[F_DOW - first] == 1 && dow[0] == '?');
   c->fixed = start[F_MIN - first][0] != '*' && start[F_HOUR - first][0] != '*';
+  /* wk[w]: day d matches when weekday (w + d - 1) % 7 is in dow: rotate
+   * the 7 weekday bits by w, then repeat the week across the month. */
   for (int w = 0; w < 7; w++) {
-    uint32_t m = 0;
-    for (int d = 1; d <= 31; d++)
-      if (c->dow & (1U << ((w + d - 1) % 7)))
-        m |= 1U << d;
-    c->wk[w] = m;
+    uint64_t r = ((uint64_t)c->dow >> w | (uint64_t)c->dow << (7 - w)) & 0x7F;
+    uint64_t m = r | r << 7 | r << 14 | r << 21 | r << 28;
+    c->wk[w] = (uint32_t)(m << 1);
   }
   return 0;
 }
@@ -925,6 +937,7 @@ int cx_cron_next(const struct cx_cron *c, int64_t after, int64_t *next)
   int max_year = t.year + CX_CRON_HORIZON_YEARS;
   int64_t horizon = after + (int64_t)CX_CRON_HORIZON_YEARS * 366 * 86400;
   int64_t a = after + 1;
+  int64_t prev_llo = INT64_MAX, prev_m = INT64_MIN;
   struct cx_tz_period p;
   cx_tz_period_at(c->tz, a, &p);
   for (;;) {
@@ -938,9 +951,14 @@ int cx_cron_next(const struct cx_cron *c, int64_t after, int64_t *next)
       if (op > o && p.start + op > llo)
         llo = p.start + op;
     }
-    int64_t m = next_match(c, llo, max_year);
+    /* The smallest match >= prev_llo was prev_m, so for any start in
+     * [prev_llo, prev_m] it is still prev_m: no need to search again. */
+    int64_t m = llo >= prev_llo && llo <= prev_m ? prev_m
+                                                 : next_match(c, llo, max_year);
     if (m == NO_MATCH)
       return CX_ENEVER;
+    prev_llo = llo;
+    prev_m = m;
     if (p.end == INT64_MAX || m < p.end + o) {
       *next = m - o;
       return 0;

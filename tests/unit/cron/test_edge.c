@@ -234,6 +234,11 @@ static const struct cron_row dst_rows[] = {
      "2018-11-04T01:00:00-02:00", "CRON_TZ prefix overrides opts"},
     {"TZ=America/New_York 0 9 * * *", "Europe/London", "2026-01-05T00:00:00Z",
      "2026-01-05T09:00:00-05:00", "TZ= prefix overrides opts"},
+    {"0 0 29 2 *", NY, "2096-03-01T00:00:00-05:00",
+     "2104-02-29T00:00:00-05:00,2108-02-29T00:00:00-05:00",
+     "rare fire across 16 DST periods (2100 not leap)"},
+    {"0 0 30 2 *", NY, "2026-01-01T00:00:00-05:00", "NONE",
+     "never, in a DST zone"},
     {"0 12 * * *", "Asia/Kolkata", "2026-01-01T00:00:00Z",
      "2026-01-01T12:00:00+05:30", "fixed offset zone"},
 };
