@@ -61,17 +61,24 @@ struct cx_cron_opts {
 };
 
 /* Parses expr. On success *out owns a new schedule (free with
- * cx_cron_free) and 0 is returned. On failure returns CX_EPARSE and, if
- * err is not NULL, writes a message naming the field and the problem, e.g.
- * "dow: unknown name 'fry'" or "minute: step 0 must be >= 1". A
- * well-formed expression that can never fire (feb 30) still parses; see
- * cx_cron_check. opts may be NULL. Thread-safe. */
+ * cx_cron_free) and 0 is returned. On failure *out is NULL and it returns
+ * CX_EPARSE (or -ENOMEM) and, if err is not NULL, writes a message naming
+ * the field and the problem, e.g. "dow: unknown name 'fry'" or
+ * "hour: step 0 must be 1..24"; an unknown zone gives cx_tz_get's message.
+ * Limits: CX_CRON_MAX_EXPR bytes, numbers of at most 4 digits, at most 128
+ * list items per field, steps 1..span of the field, L-N with N <= 30.
+ * @every totals are truncated to whole seconds (as robfig/cron does) after
+ * checking they reach 1 s. A well-formed expression that can never fire
+ * (feb 30) still parses; see cx_cron_check. opts may be NULL. One
+ * allocation. Thread-safe. */
 int cx_cron_parse(const char *expr, const struct cx_cron_opts *opts,
                   struct cx_cron **out, char *err);
+/* Frees c; NULL is fine. */
 void cx_cron_free(struct cx_cron *c);
 
 /* The first fire strictly after `after` (unix s). Returns 0 and sets *next,
- * or CX_ENEVER when there is none within CX_CRON_HORIZON_YEARS. */
+ * or CX_ENEVER when there is none within CX_CRON_HORIZON_YEARS (or `after`
+ * lies outside years 1..9999). Never allocates; thread-safe. */
 int cx_cron_next(const struct cx_cron *c, int64_t after, int64_t *next);
 
 /* Parses and checks that the expression fires at least once after `now`;
