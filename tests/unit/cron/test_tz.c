@@ -122,62 +122,62 @@ static void oracle(const char *name)
 
 /* ---- glibc oracle, 1970..2037 ------------------------------------------ */
 
-TEST(tz_matches_glibc_new_york)
+TEST(cron_tz_matches_glibc_new_york)
 {
   oracle("America/New_York");
 }
 
-TEST(tz_matches_glibc_london)
+TEST(cron_tz_matches_glibc_london)
 {
   oracle("Europe/London");
 }
 
-TEST(tz_matches_glibc_lord_howe)
+TEST(cron_tz_matches_glibc_lord_howe)
 {
   oracle("Australia/Lord_Howe");
 }
 
-TEST(tz_matches_glibc_sao_paulo)
+TEST(cron_tz_matches_glibc_sao_paulo)
 {
   oracle("America/Sao_Paulo");
 }
 
-TEST(tz_matches_glibc_kolkata)
+TEST(cron_tz_matches_glibc_kolkata)
 {
   oracle("Asia/Kolkata");
 }
 
-TEST(tz_matches_glibc_chatham)
+TEST(cron_tz_matches_glibc_chatham)
 {
   oracle("Pacific/Chatham");
 }
 
-TEST(tz_matches_glibc_dublin_negative_dst)
+TEST(cron_tz_matches_glibc_dublin_negative_dst)
 {
   oracle("Europe/Dublin");
 }
 
-TEST(tz_matches_glibc_casablanca)
+TEST(cron_tz_matches_glibc_casablanca)
 {
   oracle("Africa/Casablanca");
 }
 
-TEST(tz_matches_glibc_apia)
+TEST(cron_tz_matches_glibc_apia)
 {
   oracle("Pacific/Apia");
 }
 
-TEST(tz_matches_glibc_tehran)
+TEST(cron_tz_matches_glibc_tehran)
 {
   oracle("Asia/Tehran");
 }
 
-TEST(tz_matches_glibc_st_johns)
+TEST(cron_tz_matches_glibc_st_johns)
 {
   oracle("America/St_Johns");
 }
 
-TEST(tz_matches_glibc_utc)
+TEST(cron_tz_matches_glibc_utc)
 {
   oracle("UTC");
 }
@@ -200,7 +200,7 @@ static struct cx_tz_period period(const char *name, int64_t t)
   return p;
 }
 
-TEST(tz_new_york_2026_edt_period_is_exact)
+TEST(cron_tz_new_york_2026_edt_period_is_exact)
 {
   int64_t on = utc(2026, 3, 8, 7, 0, 0), off = utc(2026, 11, 1, 6, 0, 0);
   struct cx_tz_period p = period("America/New_York", on);
@@ -214,7 +214,7 @@ TEST(tz_new_york_2026_edt_period_is_exact)
   ASSERT_EQ(p.end, off);
 }
 
-TEST(tz_new_york_2026_est_periods_end_and_start_at_the_shifts)
+TEST(cron_tz_new_york_2026_est_periods_end_and_start_at_the_shifts)
 {
   int64_t on = utc(2026, 3, 8, 7, 0, 0), off = utc(2026, 11, 1, 6, 0, 0);
   struct cx_tz_period before = period("America/New_York", on - 1);
@@ -228,7 +228,7 @@ TEST(tz_new_york_2026_est_periods_end_and_start_at_the_shifts)
   ASSERT_EQ(after.end, utc(2027, 3, 14, 7, 0, 0));
 }
 
-TEST(tz_lord_howe_shifts_by_thirty_minutes)
+TEST(cron_tz_lord_howe_shifts_by_thirty_minutes)
 {
   /* DST (+11) ends 2026-04-05 02:00 local, starts 2026-10-04 02:00 (+10:30)
    */
@@ -241,7 +241,7 @@ TEST(tz_lord_howe_shifts_by_thirty_minutes)
   ASSERT_EQ(cx_tz_offset(zone("Australia/Lord_Howe"), start), 11 * HOUR);
 }
 
-TEST(tz_sao_paulo_2018_midnight_jump)
+TEST(cron_tz_sao_paulo_2018_midnight_jump)
 {
   /* 2018-11-04 00:00 -03 became 01:00 -02: 03:00Z. */
   int64_t jump = utc(2018, 11, 4, 3, 0, 0);
@@ -251,7 +251,7 @@ TEST(tz_sao_paulo_2018_midnight_jump)
   ASSERT_EQ(cx_tz_offset(zone("America/Sao_Paulo"), jump - 1), -3 * HOUR);
 }
 
-TEST(tz_sao_paulo_after_2019_is_one_endless_period)
+TEST(cron_tz_sao_paulo_after_2019_is_one_endless_period)
 {
   /* DST was abolished; the last change (2019-02-17 00:00 -02 -> 23:00 -03
    * the day before) starts a period that never ends (footer "<-03>3"). */
@@ -262,7 +262,7 @@ TEST(tz_sao_paulo_after_2019_is_one_endless_period)
   ASSERT_STREQ(p.abbr, "-03");
 }
 
-TEST(tz_new_york_2060_follows_the_footer_rule)
+TEST(cron_tz_new_york_2060_follows_the_footer_rule)
 {
   /* Second Sunday of March 02:00 EST to first Sunday of November 02:00
    * EDT, computed by hand. */
@@ -279,7 +279,7 @@ TEST(tz_new_york_2060_follows_the_footer_rule)
   ASSERT_EQ(p.start, first_sunday(2059, 11) * DAY + 6 * HOUR);
 }
 
-TEST(tz_sydney_2050_dst_spans_the_year_end)
+TEST(cron_tz_sydney_2050_dst_spans_the_year_end)
 {
   /* AEST-10AEDT,M10.1.0,M4.1.0/3: DST from the first Sunday of October
    * 02:00 AEST to the first Sunday of April 03:00 AEDT (16:00Z the day
@@ -294,7 +294,7 @@ TEST(tz_sydney_2050_dst_spans_the_year_end)
   ASSERT_STREQ(p.abbr, "AEDT");
 }
 
-TEST(tz_dublin_winter_is_negative_dst)
+TEST(cron_tz_dublin_winter_is_negative_dst)
 {
   struct cx_tz_period w = period("Europe/Dublin", utc(2055, 1, 10, 0, 0, 0));
   struct cx_tz_period s = period("Europe/Dublin", utc(2055, 7, 10, 0, 0, 0));
@@ -308,7 +308,7 @@ TEST(tz_dublin_winter_is_negative_dst)
   ASSERT_EQ(s.start, (first_sunday(2055, 4) - 7) * DAY + HOUR);
 }
 
-TEST(tz_abbreviation_only_change_is_not_a_boundary)
+TEST(cron_tz_abbreviation_only_change_is_not_a_boundary)
 {
   /* London 1968-10-27: BST turned from DST into standard time, both +1. */
   int64_t flip = utc(1968, 10, 26, 23, 0, 0);
@@ -322,7 +322,7 @@ TEST(tz_abbreviation_only_change_is_not_a_boundary)
   ASSERT_EQ(b.end, utc(1971, 10, 31, 2, 0, 0));
 }
 
-TEST(tz_apia_skips_december_30_2011)
+TEST(cron_tz_apia_skips_december_30_2011)
 {
   int64_t jump = utc(2011, 12, 30, 10, 0, 0);
   struct cx_tz_period p = period("Pacific/Apia", jump);
@@ -340,7 +340,7 @@ static void oracle_future(const char *name)
   compare_with_glibc(z, utc(2036, 1, 1, 0, 0, 0), utc(2100, 1, 1, 0, 0, 0));
 }
 
-TEST(tz_footer_matches_glibc_to_2100)
+TEST(cron_tz_footer_matches_glibc_to_2100)
 {
   /* glibc 2.36 applies the same footer; the New York 2060 and Sydney 2050
    * tests above check it against hand-computed rules. */
@@ -355,7 +355,7 @@ TEST(tz_footer_matches_glibc_to_2100)
     oracle_future(zones[i]);
 }
 
-TEST(tz_footer_matches_glibc_across_the_precomputed_span)
+TEST(cron_tz_footer_matches_glibc_across_the_precomputed_span)
 {
   /* Footer transitions are precomputed up to 2300 and evaluated lazily
    * after that: both sides of the seam, and the seam itself, must agree. */
@@ -484,47 +484,47 @@ static void footer_oracle(const char *rule, int32_t std_off)
   compare_with_glibc(z, utc(1970, 1, 1, 0, 0, 0), utc(2100, 1, 1, 0, 0, 0));
 }
 
-TEST(tz_footer_us_rule)
+TEST(cron_tz_footer_us_rule)
 {
   footer_oracle("EST5EDT,M3.2.0,M11.1.0", -5 * HOUR);
 }
 
-TEST(tz_footer_quoted_names_and_half_hours)
+TEST(cron_tz_footer_quoted_names_and_half_hours)
 {
   footer_oracle("<+1030>-10:30<+11>-11,M10.1.0,M4.1.0", 10 * HOUR + 1800);
 }
 
-TEST(tz_footer_without_dst)
+TEST(cron_tz_footer_without_dst)
 {
   footer_oracle("<-03>3", -3 * HOUR);
 }
 
-TEST(tz_footer_southern_rule_with_time)
+TEST(cron_tz_footer_southern_rule_with_time)
 {
   footer_oracle("AEST-10AEDT,M10.1.0,M4.1.0/3", 10 * HOUR);
 }
 
-TEST(tz_footer_negative_dst)
+TEST(cron_tz_footer_negative_dst)
 {
   footer_oracle("IST-1GMT0,M10.5.0,M3.5.0/1", HOUR);
 }
 
-TEST(tz_footer_julian_day_forms)
+TEST(cron_tz_footer_julian_day_forms)
 {
   footer_oracle("XXX3YYY,J60/2,J300/1:30", -3 * HOUR);
 }
 
-TEST(tz_footer_zero_based_day_forms)
+TEST(cron_tz_footer_zero_based_day_forms)
 {
   footer_oracle("XXX3YYY,59/2,299/2", -3 * HOUR);
 }
 
-TEST(tz_footer_negative_rule_time)
+TEST(cron_tz_footer_negative_rule_time)
 {
   footer_oracle("<-02>2<-01>,M3.5.0/-1,M10.5.0/0", -2 * HOUR);
 }
 
-TEST(tz_footer_dst_all_year)
+TEST(cron_tz_footer_dst_all_year)
 {
   /* zic's encoding of permanent DST (RFC 8536 3.3.1): DST ends each year
    * exactly when it starts the next, so it is one period forever. glibc
@@ -548,7 +548,7 @@ TEST(tz_footer_dst_all_year)
   }
 }
 
-TEST(tz_footer_extreme_rule_hours)
+TEST(cron_tz_footer_extreme_rule_hours)
 {
   footer_oracle("<-0330>3:30<-0230>2:30,M1.1.0/167,M12.5.6/-167",
                 -3 * HOUR - 1800);
@@ -578,7 +578,7 @@ static void expect_corrupt(const void *data, size_t len, const char *needle)
   ASSERT_CONTAINS(err, needle);
 }
 
-TEST(tz_sample_zone_loads)
+TEST(cron_tz_sample_zone_loads)
 {
   /* The base the corruption tests start from is itself valid. */
   unsigned char buf[512];
@@ -590,7 +590,7 @@ TEST(tz_sample_zone_loads)
   ASSERT_EQ(cx_tz_offset(z, utc(2040, 7, 1, 0, 0, 0)), -4 * HOUR);
 }
 
-TEST(tz_version1_file_uses_its_last_type_forever)
+TEST(cron_tz_version1_file_uses_its_last_type_forever)
 {
   static const int64_t times[] = {1000000};
   static const unsigned char idx[] = {1};
@@ -606,7 +606,7 @@ TEST(tz_version1_file_uses_its_last_type_forever)
   ASSERT_EQ(cx_tz_offset(zone("Old/Zone"), 999999), HOUR);
 }
 
-TEST(tz_rejects_wrong_magic)
+TEST(cron_tz_rejects_wrong_magic)
 {
   unsigned char buf[512];
   size_t len = sample_zone(buf);
@@ -614,7 +614,7 @@ TEST(tz_rejects_wrong_magic)
   expect_corrupt(buf, len, "magic");
 }
 
-TEST(tz_rejects_every_truncation)
+TEST(cron_tz_rejects_every_truncation)
 {
   unsigned char buf[512];
   size_t len = sample_zone(buf);
@@ -622,7 +622,7 @@ TEST(tz_rejects_every_truncation)
     expect_corrupt(buf, n, "");
 }
 
-TEST(tz_rejects_huge_counts)
+TEST(cron_tz_rejects_huge_counts)
 {
   unsigned char buf[512];
   size_t len = sample_zone(buf);
@@ -630,7 +630,7 @@ TEST(tz_rejects_huge_counts)
   expect_corrupt(buf, len, "truncated");
 }
 
-TEST(tz_rejects_out_of_range_type_index)
+TEST(cron_tz_rejects_out_of_range_type_index)
 {
   unsigned char buf[512];
   size_t len = sample_zone(buf);
@@ -642,7 +642,7 @@ TEST(tz_rejects_out_of_range_type_index)
   expect_corrupt(buf, len, "type 7");
 }
 
-TEST(tz_rejects_zero_types)
+TEST(cron_tz_rejects_zero_types)
 {
   unsigned char buf[512];
   size_t len = sample_zone(buf);
@@ -650,7 +650,7 @@ TEST(tz_rejects_zero_types)
   expect_corrupt(buf, len, "typecnt");
 }
 
-TEST(tz_rejects_descending_transitions)
+TEST(cron_tz_rejects_descending_transitions)
 {
   static const int64_t times[] = {2000, 1000};
   static const unsigned char idx[] = {1, 0};
@@ -660,7 +660,7 @@ TEST(tz_rejects_descending_transitions)
   expect_corrupt(buf, len, "not after");
 }
 
-TEST(tz_rejects_abbreviation_index_past_the_table)
+TEST(cron_tz_rejects_abbreviation_index_past_the_table)
 {
   unsigned char buf[512];
   size_t len = sample_zone(buf);
@@ -669,7 +669,7 @@ TEST(tz_rejects_abbreviation_index_past_the_table)
   expect_corrupt(buf, len, "abbreviation index");
 }
 
-TEST(tz_rejects_offsets_beyond_a_day)
+TEST(cron_tz_rejects_offsets_beyond_a_day)
 {
   static const struct tzb_type types[] = {{25 * HOUR, 0}};
   unsigned char buf[512];
@@ -677,7 +677,7 @@ TEST(tz_rejects_offsets_beyond_a_day)
   expect_corrupt(buf, len, "offset");
 }
 
-TEST(tz_rejects_leap_second_zones)
+TEST(cron_tz_rejects_leap_second_zones)
 {
   /* A v1 file with one leap-second record ("right/" zones count seconds
    * differently from unix time). */
@@ -689,7 +689,7 @@ TEST(tz_rejects_leap_second_zones)
   expect_corrupt(buf, len + 8, "leap-second");
 }
 
-TEST(tz_rejects_bad_footers)
+TEST(cron_tz_rejects_bad_footers)
 {
   static const char *bad[] = {
       "EST5EDT,M13.1.0,M11.1.0",    /* month 13 */
@@ -713,7 +713,7 @@ TEST(tz_rejects_bad_footers)
   }
 }
 
-TEST(tz_rejects_files_over_256k)
+TEST(cron_tz_rejects_files_over_256k)
 {
   size_t big = 300 * 1024;
   unsigned char *buf = calloc(1, big);
@@ -723,7 +723,7 @@ TEST(tz_rejects_files_over_256k)
   free(buf);
 }
 
-TEST(tz_random_corruption_never_crashes)
+TEST(cron_tz_random_corruption_never_crashes)
 {
   /* Flip bytes of a valid file at random (fixed seed): each load either
    * fails with CX_EPARSE or gives a zone whose periods are consistent. */
@@ -755,7 +755,7 @@ TEST(tz_random_corruption_never_crashes)
 
 /* ---- names and lookup -------------------------------------------------- */
 
-TEST(tz_rejects_bad_names)
+TEST(cron_tz_rejects_bad_names)
 {
   static const char *bad[] = {
       "../etc/passwd",
@@ -776,7 +776,7 @@ TEST(tz_rejects_bad_names)
   }
 }
 
-TEST(tz_rejects_names_over_128_bytes)
+TEST(cron_tz_rejects_names_over_128_bytes)
 {
   char name[200];
   memset(name, 'a', sizeof name);
@@ -789,7 +789,7 @@ TEST(tz_rejects_names_over_128_bytes)
   ASSERT_EQ(cx_tz_get(name, &z, err), CX_ENOTFOUND);
 }
 
-TEST(tz_unknown_zone_is_not_found)
+TEST(cron_tz_unknown_zone_is_not_found)
 {
   const struct cx_tz *z;
   char err[CX_ERR_LEN];
@@ -798,7 +798,7 @@ TEST(tz_unknown_zone_is_not_found)
   ASSERT_EQ(cx_tz_get("America", &z, err), CX_ENOTFOUND); /* a directory */
 }
 
-TEST(tz_utc_works_without_a_database)
+TEST(cron_tz_utc_works_without_a_database)
 {
   ASSERT_EQ(setenv("TZDIR", cx_test_tmpdir(), 1), 0); /* empty dir */
   const struct cx_tz *z = zone("UTC");
@@ -812,7 +812,7 @@ TEST(tz_utc_works_without_a_database)
   ASSERT_EQ(cx_tz_get("Europe/London", &other, NULL), CX_ENOTFOUND);
 }
 
-TEST(tz_zones_are_cached_until_cleanup)
+TEST(cron_tz_zones_are_cached_until_cleanup)
 {
   unsigned char buf[512];
   size_t len = sample_zone(buf);
@@ -831,7 +831,7 @@ static void *get_many(void *arg)
 {
   const struct cx_tz **out = arg;
   static const char *names[] = {"Europe/Paris", "Asia/Tokyo", "America/Chicago",
-                                "Europe/Paris"};
+                                "Europe/Paris", NULL};
   for (int i = 0; i < 200; i++) {
     for (size_t k = 0; k < CX_ARRAY_LEN(names); k++) {
       if (cx_tz_get(names[k], &out[k], NULL) != 0)
@@ -843,10 +843,11 @@ static void *get_many(void *arg)
   return NULL;
 }
 
-TEST(tz_concurrent_lookups_share_one_zone)
+TEST(cron_tz_concurrent_lookups_share_one_zone)
 {
   pthread_t th[4];
-  const struct cx_tz *got[4][4];
+  ASSERT_EQ(setenv("TZ", "Asia/Kolkata", 1), 0);
+  const struct cx_tz *got[4][5];
   for (int i = 0; i < 4; i++)
     ASSERT_EQ(pthread_create(&th[i], NULL, get_many, got[i]), 0);
   for (int i = 0; i < 4; i++) {
@@ -855,33 +856,34 @@ TEST(tz_concurrent_lookups_share_one_zone)
     ASSERT(rv == NULL);
   }
   for (int i = 1; i < 4; i++)
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 5; k++)
       ASSERT(got[i][k] == got[0][k]);
   ASSERT(got[0][0] == got[0][3]);
+  ASSERT_STREQ(cx_tz_name(got[0][4]), "Asia/Kolkata"); /* the host zone */
 }
 
 /* ---- the default and host zones ---------------------------------------- */
 
-TEST(tz_host_zone_from_tz_with_colon)
+TEST(cron_tz_host_zone_from_tz_with_colon)
 {
   ASSERT_EQ(setenv("TZ", ":America/New_York", 1), 0);
   ASSERT_STREQ(cx_tz_name(zone(NULL)), "America/New_York");
   ASSERT(zone("") == zone("America/New_York"));
 }
 
-TEST(tz_host_zone_from_tz_without_colon)
+TEST(cron_tz_host_zone_from_tz_without_colon)
 {
   ASSERT_EQ(setenv("TZ", "Asia/Kolkata", 1), 0);
   ASSERT_EQ(cx_tz_offset(zone(NULL), 0), 5 * HOUR + 1800);
 }
 
-TEST(tz_host_zone_from_tz_path)
+TEST(cron_tz_host_zone_from_tz_path)
 {
   ASSERT_EQ(setenv("TZ", ":/usr/share/zoneinfo/Europe/Berlin", 1), 0);
   ASSERT_STREQ(cx_tz_name(zone(NULL)), "Europe/Berlin");
 }
 
-TEST(tz_host_zone_empty_tz_is_utc)
+TEST(cron_tz_host_zone_empty_tz_is_utc)
 {
   ASSERT_EQ(setenv("TZ", "", 1), 0);
   ASSERT_STREQ(cx_tz_name(zone(NULL)), "UTC");
@@ -900,7 +902,7 @@ static void etc_timezone(char *out, size_t len)
   out[strcspn(out, " \t\r\n")] = '\0';
 }
 
-TEST(tz_host_zone_without_tz_reads_etc_timezone)
+TEST(cron_tz_host_zone_without_tz_reads_etc_timezone)
 {
   char want[256];
   etc_timezone(want, sizeof want);
@@ -928,7 +930,7 @@ TEST(tz_host_zone_without_tz_reads_etc_timezone)
   ASSERT_EQ(cx_tz_offset(z, utc(2026, 7, 1, 0, 0, 0)), -4 * HOUR);
 }
 
-TEST(tz_host_zone_ignores_unknown_tz)
+TEST(cron_tz_host_zone_ignores_unknown_tz)
 {
   char want[256];
   etc_timezone(want, sizeof want);
@@ -938,7 +940,7 @@ TEST(tz_host_zone_ignores_unknown_tz)
   ASSERT_STREQ(cx_tz_name(zone(NULL)), want);
 }
 
-TEST(tz_set_default_overrides_the_host)
+TEST(cron_tz_set_default_overrides_the_host)
 {
   ASSERT_EQ(setenv("TZ", "America/New_York", 1), 0);
   ASSERT_EQ(cx_tz_set_default("Asia/Tokyo", NULL), 0);
@@ -960,7 +962,7 @@ static const char *fmt(int64_t t, const char *zname)
   return buf;
 }
 
-TEST(tz_format_uses_the_offset_in_effect)
+TEST(cron_tz_format_uses_the_offset_in_effect)
 {
   int64_t on = utc(2026, 3, 8, 7, 0, 0);
   ASSERT_STREQ(fmt(on, "America/New_York"), "2026-03-08T03:00:00-04:00");
@@ -971,7 +973,7 @@ TEST(tz_format_uses_the_offset_in_effect)
   ASSERT_STREQ(fmt(on, "Pacific/Chatham"), "2026-03-08T20:45:00+13:45");
 }
 
-TEST(tz_format_rounds_offsets_with_seconds)
+TEST(cron_tz_format_rounds_offsets_with_seconds)
 {
   /* New York LMT is -4:56:02: printed as -04:56 with the clock for -04:56,
    * so the text still names exactly the same instant. */
@@ -984,7 +986,7 @@ TEST(tz_format_rounds_offsets_with_seconds)
   ASSERT_EQ(back, t);
 }
 
-TEST(tz_format_refuses_small_buffers_and_far_years)
+TEST(cron_tz_format_refuses_small_buffers_and_far_years)
 {
   char buf[64];
   ASSERT_EQ(cx_time_format(0, NULL, buf, 25), 0);
@@ -1002,7 +1004,7 @@ TEST(tz_format_refuses_small_buffers_and_far_years)
             0);
 }
 
-TEST(tz_format_parse_round_trip)
+TEST(cron_tz_format_parse_round_trip)
 {
   static const char *zones[] = {"America/New_York", "Australia/Lord_Howe",
                                 "America/St_Johns", "Pacific/Chatham",
@@ -1018,7 +1020,7 @@ TEST(tz_format_parse_round_trip)
   }
 }
 
-TEST(tz_parse_accepts_rfc3339_variants)
+TEST(cron_tz_parse_accepts_rfc3339_variants)
 {
   static const struct {
     const char *s;
@@ -1042,7 +1044,7 @@ TEST(tz_parse_accepts_rfc3339_variants)
   }
 }
 
-TEST(tz_parse_rejects_malformed_and_out_of_range)
+TEST(cron_tz_parse_rejects_malformed_and_out_of_range)
 {
   static const char *bad[] = {
       "",
@@ -1079,7 +1081,7 @@ TEST(tz_parse_rejects_malformed_and_out_of_range)
   ASSERT_EQ(cx_time_parse(NULL, &t), CX_EPARSE);
 }
 
-TEST(tz_host_zone_from_posix_tz_string)
+TEST(cron_tz_host_zone_from_posix_tz_string)
 {
   /* Not a file: read as a POSIX rule, as glibc does. */
   ASSERT_EQ(setenv("TZ", "<+0330>-3:30<+0430>,J79/24,J263/24", 1), 0);
@@ -1123,10 +1125,41 @@ static int check_one_zone(const char *path, const struct stat *st, int flag,
   return 0;
 }
 
-TEST_TIMEOUT(tz_every_host_zone_matches_glibc, 300)
+TEST_TIMEOUT(cron_tz_every_host_zone_matches_glibc, 300)
 {
   /* Every TZif file of the host database, 1900..2100: sampled offsets,
    * abbreviations and isdst, and every period boundary at b-1 and b. */
   ASSERT_EQ(nftw("/usr/share/zoneinfo", check_one_zone, 16, FTW_PHYS), 0);
   ASSERT_OP(zones_checked, >, 300);
+}
+
+/* ---- allocation failures ----------------------------------------------- */
+
+/* LeakSanitizer's on-demand check, present only in sanitizer builds (the
+ * harness ends tests with _exit, which skips the automatic one). */
+extern void __lsan_do_leak_check(void) __attribute__((weak));
+
+TEST(cron_tz_load_survives_every_allocation_failure)
+{
+  /* Fail the 1st, 2nd, ... allocation of a load: each attempt must fail
+   * cleanly with -ENOMEM and leak nothing, until one succeeds. */
+  int rc = -1;
+  for (long n = 1; n < 100 && rc != 0; n++) {
+    const struct cx_tz *z = NULL;
+    char err[CX_ERR_LEN] = "";
+    cx_alloc_fail_after(n);
+    rc = cx_tz_get("America/New_York", &z, err);
+    cx_alloc_fail_after(0);
+    if (rc != 0) {
+      ASSERT_EQ(rc, -ENOMEM);
+      ASSERT_CONTAINS(err, "out of memory");
+      ASSERT(z == NULL);
+    }
+  }
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(cx_tz_offset(zone("America/New_York"), utc(2060, 7, 1, 0, 0, 0)),
+            -4 * HOUR);
+  cx_tz_cleanup();
+  if (__lsan_do_leak_check != NULL)
+    __lsan_do_leak_check();
 }
