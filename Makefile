@@ -72,7 +72,6 @@ DEPS_unit_sched := sched util
 DEPS_unit_store := store util
 DEPS_unit_coord := coord util
 DEPS_unit_node := node util
-DEPS_unit_node := node util
 DEPS_unit_http := http util
 DEPS_integration_smoke := util
 DEPS_integration_cli := util
