@@ -239,6 +239,12 @@ static const struct cron_row dst_rows[] = {
      "rare fire across 16 DST periods (2100 not leap)"},
     {"0 0 30 2 *", NY, "2026-01-01T00:00:00-05:00", "NONE",
      "never, in a DST zone"},
+    {"0 12 * * *", "Pacific/Apia", "2011-12-29T13:00:00-10:00",
+     "2011-12-31T00:00:00+14:00,2011-12-31T12:00:00+14:00",
+     "Apia skipped all of 2011-12-30: a fixed-time fire runs after the jump"},
+    {"0 * * * *", "Pacific/Apia", "2011-12-29T23:30:00-10:00",
+     "2011-12-31T00:00:00+14:00,2011-12-31T01:00:00+14:00",
+     "Apia, wildcard: the skipped day's hours never fire"},
     {"0 12 * * *", "Asia/Kolkata", "2026-01-01T00:00:00Z",
      "2026-01-01T12:00:00+05:30", "fixed offset zone"},
 };

@@ -7,9 +7,12 @@
  * cx_tz_offset, and finds the first matching instant. cx_cron_next must
  * agree: the same instant, or nothing inside the window.
  *
- * Zones: UTC, and America/New_York with wildcard-mode expressions only
- * (minute or hour starting with '*'), where "real time" semantics apply
- * and a brute force over instants is the definition. Deterministic seed.
+ * Zones: UTC, and America/New_York with wildcard-mode expressions (minute
+ * or hour starting with '*'), where "real time" semantics apply and a
+ * brute force over instants is the definition. Fixed-time expressions in
+ * New York and Lord Howe are checked against the ISC rule's definition
+ * instead: each matching local minute fires at its first occurrence, or at
+ * the end of the gap it falls in. Deterministic seeds.
  */
 #include <stdio.h>
 #include <string.h>
@@ -63,13 +66,18 @@ static void mark(struct model *m, int fi, int lo, int hi, int step)
     m->set[fi][fi == 5 ? v % 7 : v] = 1;
 }
 
-/* One field. star_only: the field must start with '*'. */
-static int gen_field(char *b, size_t n, int fi, struct model *m, int star_only)
+enum { ANY, STAR, NO_STAR };
+
+/* One field; shape: ANY, STAR (starts with '*'), NO_STAR (does not). */
+static int gen_field(char *b, size_t n, int fi, struct model *m, int shape)
 {
+  int star_only = shape == STAR;
   static const int lo_of[6] = {0, 0, 0, 1, 1, 0};
   static const int hi_of[6] = {59, 59, 23, 31, 12, 6};
   int lo = lo_of[fi], hi = hi_of[fi], span = hi - lo + 1;
-  int k = star_only ? (int)rnd(2) : (int)rnd(10);
+  int k = star_only          ? (int)rnd(2)
+          : shape == NO_STAR ? 2 + (int)rnd(8)
+                             : (int)rnd(10);
   if (fi == 3 && !star_only && rnd(5) == 0) { /* dom extras / ? */
     switch (rnd(5)) {
     case 0:
@@ -173,12 +181,15 @@ static int gen_field(char *b, size_t n, int fi, struct model *m, int star_only)
   }
 }
 
-/* Builds an expression; wildcard: minute or hour starts with '*'. */
-static void gen_expr(char *b, size_t n, struct model *m, int wildcard)
+enum { MODE_ANY, MODE_WILDCARD, MODE_FIXED };
+
+/* Builds an expression. MODE_WILDCARD: minute or hour starts with '*';
+ * MODE_FIXED: neither does (5 fields, so the brute force steps minutes). */
+static void gen_expr(char *b, size_t n, struct model *m, int mode)
 {
   memset(m, 0, sizeof *m);
-  m->six = rnd(3) == 0;
-  int star_field = wildcard ? 1 + (int)rnd(2) : -1; /* 1 min, 2 hour */
+  m->six = mode != MODE_FIXED && rnd(3) == 0;
+  int star_field = mode == MODE_WILDCARD ? 1 + (int)rnd(2) : -1;
   int len = 0;
   if (!m->six)
     m->set[0][0] = 1;
@@ -187,8 +198,10 @@ static void gen_expr(char *b, size_t n, struct model *m, int wildcard)
       len += snprintf(b + len, n - (size_t)len, " ");
     /* Keep day and month fields loose so fires land inside the window. */
     int loose = (fi == 3 || fi == 4) && rnd(3) != 0;
-    len +=
-        gen_field(b + len, n - (size_t)len, fi, m, fi == star_field || loose);
+    int shape = fi == star_field || loose ? STAR : ANY;
+    if (mode == MODE_FIXED && (fi == 1 || fi == 2))
+      shape = NO_STAR;
+    len += gen_field(b + len, n - (size_t)len, fi, m, shape);
   }
 }
 
@@ -261,7 +274,47 @@ static int64_t brute_next(const struct model *m, const struct cx_tz *tz,
   return -1;
 }
 
-static void run_oracle(const char *zone, int wildcard, int count,
+/* Where local time L first occurs, or -- L in a gap -- the first instant
+ * after the jump. Tries the offsets in force 14 h either side. */
+static int64_t local_to_instant(const struct cx_tz *tz, int64_t L)
+{
+  int32_t cand[2] = {cx_tz_offset(tz, L - 50400), cx_tz_offset(tz, L + 50400)};
+  int64_t best = INT64_MAX;
+  for (int i = 0; i < 2; i++) {
+    int64_t t = L - cand[i];
+    if (cx_tz_offset(tz, t) == cand[i] && t < best)
+      best = t;
+  }
+  if (best != INT64_MAX)
+    return best;
+  struct cx_tz_period p;
+  cx_tz_period_at(tz, L - (cand[0] < cand[1] ? cand[0] : cand[1]), &p);
+  return p.start;
+}
+
+/* The ISC rule by its definition: every matching local minute maps to an
+ * instant as above; the fire is the smallest mapped instant in
+ * (after, limit]. Local minutes are enumerated one by one. */
+static int64_t brute_fixed(const struct model *m, const struct cx_tz *tz,
+                           int64_t after, int64_t limit)
+{
+  int64_t best = -1;
+  int64_t L = (after + cx_tz_offset(tz, after) - 3 * 3600) / 60 * 60;
+  int64_t end = limit + cx_tz_offset(tz, limit) + 3 * 3600;
+  for (; L <= end; L += 60) {
+    struct cx_civil c;
+    cx_civil_from_seconds(L, &c);
+    if (!(m->set[1][c.min] && m->set[2][c.hour] && m->set[4][c.month] &&
+          day_matches(m, c.year, c.month, c.day)))
+      continue;
+    int64_t t = local_to_instant(tz, L);
+    if (t > after && t <= limit && (best < 0 || t < best))
+      best = t;
+  }
+  return best;
+}
+
+static void run_oracle(const char *zone, int mode, int count,
                        const int64_t *bases, int nbases)
 {
   const struct cx_tz *tz = NULL;
@@ -271,18 +324,21 @@ static void run_oracle(const char *zone, int wildcard, int count,
   for (int i = 0; i < count; i++) {
     char expr[256];
     struct model m;
-    gen_expr(expr, sizeof expr, &m, wildcard);
+    gen_expr(expr, sizeof expr, &m, mode);
     struct cx_cron_opts o = {zone, 0};
     struct cx_cron *c = NULL;
     int rc = cx_cron_parse(expr, &o, &c, err);
     ASSERT_MSG(rc == 0, "generated '%s' did not parse: %s", expr, err);
-    ASSERT_EQ(cx_cron_is_fixed_time(c) && wildcard, 0);
-    int64_t window = m.six ? 3 * 3600 : 4 * 86400;
+    if (mode != MODE_ANY)
+      ASSERT_EQ(cx_cron_is_fixed_time(c), mode == MODE_FIXED);
+    int64_t window = m.six ? 3 * 3600 : (mode == MODE_FIXED ? 2 : 4) * 86400;
     int64_t t = bases[rnd((uint32_t)nbases)] + (int64_t)rnd(2 * 86400) - 86400 -
                 (m.six ? 0 : (int64_t)rnd(2) * 86400);
     int64_t limit = t + window;
     for (int k = 0; k < 4; k++) {
-      int64_t want = brute_next(&m, tz, t, limit), got = 0;
+      int64_t want = mode == MODE_FIXED ? brute_fixed(&m, tz, t, limit)
+                                        : brute_next(&m, tz, t, limit);
+      int64_t got = 0;
       rc = cx_cron_next(c, t, &got);
       checked++;
       if (want < 0) {
@@ -324,12 +380,33 @@ static const int64_t ny_bases[] = {
 TEST_TIMEOUT(cron_oracle_utc, 120)
 {
   rng_state = 0x243f6a8885a308d3ULL;
-  run_oracle("UTC", 0, 1500, utc_bases, (int)CX_ARRAY_LEN(utc_bases));
+  run_oracle("UTC", MODE_ANY, 1500, utc_bases, (int)CX_ARRAY_LEN(utc_bases));
 }
 
 TEST_TIMEOUT(cron_oracle_new_york_wildcard, 120)
 {
   rng_state = 0x13198a2e03707344ULL;
-  run_oracle("America/New_York", 1, 1500, ny_bases,
+  run_oracle("America/New_York", MODE_WILDCARD, 1500, ny_bases,
              (int)CX_ARRAY_LEN(ny_bases));
+}
+
+/* Fixed-time expressions in zones with DST: the ISC rule, checked against
+ * its definition over local minutes. */
+TEST_TIMEOUT(cron_oracle_new_york_fixed_time, 120)
+{
+  rng_state = 0xa4093822299f31d0ULL;
+  run_oracle("America/New_York", MODE_FIXED, 600, ny_bases,
+             (int)CX_ARRAY_LEN(ny_bases));
+}
+
+static const int64_t lord_howe_bases[] = {
+    1775314800LL, /* 2026-04-04T15:00Z: 02:00 -> 01:30 */
+    1791041400LL, /* 2026-10-03T15:30Z: 02:00 -> 02:30 */
+};
+
+TEST_TIMEOUT(cron_oracle_lord_howe_fixed_time, 120)
+{
+  rng_state = 0x082efa98ec4e6c89ULL;
+  run_oracle("Australia/Lord_Howe", MODE_FIXED, 300, lord_howe_bases,
+             (int)CX_ARRAY_LEN(lord_howe_bases));
 }
