@@ -636,19 +636,7 @@ static void req_begin(struct cx_http_req *r, const char *method,
                         content_length, h->max_body);
     return;
   }
-  if (parse_query(r) != 0)
-    return;
-  if ((r->route->flags & CX_HTTP_F_BODY) && content_length > 0) {
-    /* Reserve once; the limit check above bounds it. */
-    cx_buf_append(&r->body, "", 0);
-    if (r->body.data && r->body.cap < (size_t)content_length + 1) {
-      void *p = cx_realloc(r->body.data, (size_t)content_length + 1);
-      if (p != NULL) {
-        r->body.data = p;
-        r->body.cap = (size_t)content_length + 1;
-      }
-    }
-  }
+  parse_query(r); /* replies itself on bad input */
 }
 
 /* A body chunk arrived. Returns 1 when the body has just gone over the
