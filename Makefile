@@ -76,6 +76,7 @@ DEPS_unit_http := http util
 DEPS_integration_smoke := util
 DEPS_integration_cli := util
 DEPS_integration_coord := coord util
+DEPS_integration_store := store util
 
 SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/unit/*/*.c \
             tests/integration/*/*.c))))
