@@ -116,6 +116,7 @@ bench-build: $(foreach b,$(BENCH_PROGS),$(BUILD)/bench/$(b))
 # tests/fuzz/<t>.c links the sources of the modules in FUZZ_DEPS_<t>.
 FUZZ_DEPS_cron_parse := cron util
 FUZZ_DEPS_http_request := http util
+FUZZ_DEPS_tz_file := cron util
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=undefined
