@@ -4,14 +4,17 @@
  *   - a TZif reader (RFC 8536, versions 1 to 4): the 64-bit block of v2+
  *     files, every count and index checked against the file before use;
  *   - the POSIX TZ footer ("EST5EDT,M3.2.0,M11.1.0") that gives the
- *     offsets after the last transition, evaluated lazily year by year;
+ *     offsets after the last transition: its transitions up to 2300 are
+ *     added to the table at load, later years are evaluated lazily;
  *   - periods of constant UTC offset, for the cron search (cron.c);
  *   - zone lookup by IANA name, a process-wide cache, the default zone and
  *     host-zone detection ($TZ, /etc/timezone, /etc/localtime);
  *   - RFC 3339 formatting and parsing.
  *
  * Nothing here calls setenv("TZ"), tzset or localtime: a zone is plain data
- * read once and shared read-only between threads afterwards.
+ * read once and shared read-only between threads afterwards. Files with
+ * leap-second records ("right/" zones) are refused: their transition times
+ * are not unix time.
  *
  * Footer semantics. Each year y of a footer rule yields two events, "DST
  * starts" at start(y) and "DST ends" at end(y), as UTC instants. The state
@@ -41,7 +44,8 @@
 #define TZ_MAX_NAME 128
 #define TZ_ABBR_LEN 16
 /* |UTC offset| must stay below 24 h: RFC 3339 can print nothing larger and
- * no zone has ever come close (the record is +15:13:42, Manila LMT). */
+ * no zone has come close (the record is Asia/Manila's LMT before 1845,
+ * -15:56:08). */
 #define TZ_MAX_OFFSET (24 * 3600 - 1)
 #define TZ_MAX_RULE_HOURS 167 /* RFC 8536 3.3.1 (version 3) */
 #define TZ_MAX_FOOTER 512
@@ -315,13 +319,20 @@ static int parse_num(struct tzs *s, int max, int *out)
   return 0;
 }
 
+/* Consumes ch if it is next; returns 1 if it was. */
+static int skip_char(struct tzs *s, char ch)
+{
+  if (*s->p != ch)
+    return 0;
+  s->p++;
+  return 1;
+}
+
 /* [+-]hh[:mm[:ss]] -> seconds; hours up to max_h. */
-static int parse_hms(struct tzs *s, int max_h, int allow_sign, int32_t *out)
+static int parse_hms(struct tzs *s, int max_h, int32_t *out)
 {
   int sign = 1, h, m = 0, sec = 0;
   if (*s->p == '+' || *s->p == '-') {
-    if (!allow_sign)
-      return -1;
     sign = *s->p == '-' ? -1 : 1;
     s->p++;
   }
@@ -371,7 +382,7 @@ static int parse_abbr(struct tzs *s, char out[TZ_ABBR_LEN])
 static int parse_offset(struct tzs *s, int32_t *east)
 {
   int32_t west;
-  if (parse_hms(s, 24, 1, &west) != 0 || west > TZ_MAX_OFFSET ||
+  if (parse_hms(s, 24, &west) != 0 || west > TZ_MAX_OFFSET ||
       west < -TZ_MAX_OFFSET)
     return -1;
   *east = -west;
@@ -389,8 +400,8 @@ static int parse_rule(struct tzs *s, struct tz_rule *r)
     r->day = a;
   } else if (*s->p == 'M') {
     s->p++;
-    if (parse_num(s, 12, &a) != 0 || a < 1 || *s->p++ != '.' ||
-        parse_num(s, 5, &b) != 0 || b < 1 || *s->p++ != '.' ||
+    if (parse_num(s, 12, &a) != 0 || a < 1 || !skip_char(s, '.') ||
+        parse_num(s, 5, &b) != 0 || b < 1 || !skip_char(s, '.') ||
         parse_num(s, 6, &c) != 0)
       return -1;
     r->kind = RULE_MWD;
@@ -406,7 +417,7 @@ static int parse_rule(struct tzs *s, struct tz_rule *r)
   r->time = 2 * 3600;
   if (*s->p == '/') {
     s->p++;
-    if (parse_hms(s, TZ_MAX_RULE_HOURS, 1, &r->time) != 0)
+    if (parse_hms(s, TZ_MAX_RULE_HOURS, &r->time) != 0)
       return -1;
   }
   return 0;
