@@ -27,6 +27,10 @@ struct cx__capture {
   uint64_t total;
 };
 
+/* Test hook: when set, cmd attempts behave as if pidfd_open() were
+ * unavailable (seccomp, old kernels) and poll waitpid(WNOHANG) instead. */
+extern atomic_int cx__exec_no_pidfd;
+
 /* Allocates the buffer (limit already clamped). 0 or -ENOMEM. */
 int cx__capture_init(struct cx__capture *c, size_t limit);
 void cx__capture_add(struct cx__capture *c, const char *p, size_t n);

@@ -24,6 +24,8 @@
 
 extern char **environ;
 
+atomic_int cx__exec_no_pidfd;
+
 #define LOG_COMP "exec"
 #define READ_CHUNK 65536
 #define FALLBACK_POLL_MS 10     /* waitpid polling when pidfd_open fails */
@@ -774,8 +776,27 @@ static void drain_pipe(struct run_state *s, struct cx__capture *cap)
 /* Leaves the group empty: SIGTERM (unless already stopping), SIGKILL at
  * kill_at, then a bounded wait for the SIGKILLed. Returns 1 if anything
  * of the group was still alive when the shell had gone. */
+/* When the node is pid 1 (a container without an init) or a child
+ * subreaper, the orphans of the group become its children: reap those,
+ * and only those (P_PGID: nobody else's children are in this group). */
+static void reap_orphans(pid_t pgid)
+{
+  for (;;) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PGID, (id_t)pgid, &si, WEXITED | WNOHANG) < 0) {
+      if (errno == EINTR)
+        continue;
+      return; /* ECHILD: none of ours in the group */
+    }
+    if (si.si_pid == 0)
+      return; /* some alive, none exited yet */
+  }
+}
+
 static int cleanup_group(struct run_state *s)
 {
+  reap_orphans(s->pid);
   if (cx_exec_group_alive(s->pid) <= 0)
     return 0;
   int64_t now = now_ms();
@@ -802,7 +823,9 @@ static int cleanup_group(struct run_state *s)
       break;
     }
     cx_sleep_us(GROUP_POLL_US);
+    reap_orphans(s->pid);
   }
+  reap_orphans(s->pid);
   return 1;
 }
 
@@ -879,7 +902,9 @@ int cx_exec_run_cmd(struct cx_exec *x, const struct cx_exec_opts *opts,
   s.pid = pid;
   s.out_fd = sp.out_rd;
   sp.out_rd = -1;
-  s.pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  s.pidfd = atomic_load(&cx__exec_no_pidfd)
+                ? -1
+                : (int)syscall(SYS_pidfd_open, pid, 0);
   s.grace_ms = opts && opts->kill_grace_ms > 0 ? opts->kill_grace_ms
                                                : CX_EXEC_KILL_GRACE_DEFAULT_MS;
   s.drain_ms =

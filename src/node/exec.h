@@ -35,6 +35,10 @@
  *     function returns (like systemd's KillMode=control-group). A job that
  *     really wants a process to outlive it must start it in its own
  *     session (`setsid prog &`), which is also how daemons detach.
+ *     "Still there" means alive: zombies do not count (cx_exec_group_alive),
+ *     since a slow-reaping pid 1 may keep them for seconds. When the node
+ *     itself is pid 1 or a subreaper, the group's orphans are its children
+ *     and are reaped with waitid(P_PGID, pgid): only that group's.
  *   - timeout (and cx_exec_kill): SIGTERM to the whole group, SIGKILL after
  *     kill_grace_ms, then the same drain and cleanup; a job that closed
  *     its stdout is still timed and killed (the shell's exit, not the

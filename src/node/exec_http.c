@@ -188,7 +188,7 @@ int cx_exec_run_http(struct cx_exec *x, const struct cx_exec_opts *opts,
   struct cx__capture cap = {0};
   struct curl_slist *hdrs = NULL;
   char errbuf[CURL_ERROR_SIZE] = "";
-  const char *method;
+  const char *method = NULL;
   CURL *e = NULL;
   CURLM *m = NULL;
   CURLcode cc = CURLE_OK;

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "node/exec-int.h"
@@ -477,6 +479,23 @@ TEST(node_exec_background_pipe_holder_does_not_block)
   cx_exec_result_free(&res);
 }
 
+TEST(node_exec_orphans_reaped_when_subreaper)
+{
+  struct cx_exec_result res;
+  siginfo_t si;
+  /* As pid 1 in a container would: the group's orphans come to us. */
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+  ASSERT_EQ(run_cmd(NULL, "sleep 100 & sleep 100 & echo done", 0, &res), 0);
+  ASSERT_EQ(res.status, CX_EXEC_SUCCESS);
+  ASSERT_EQ(res.leftovers, 1);
+  /* No child of ours is left in the group, not even a zombie. */
+  memset(&si, 0, sizeof si);
+  ASSERT_EQ(waitid(P_PGID, (id_t)res.pgid, &si, WEXITED | WNOHANG), -1);
+  ASSERT_EQ(errno, ECHILD);
+  ASSERT_EQ(kill(-res.pgid, 0), -1);
+  cx_exec_result_free(&res);
+}
+
 TEST(node_exec_setsid_child_escapes_cleanup)
 {
   struct cx_exec_result res;
@@ -557,7 +576,7 @@ static int runs(pid_t pid, const char *comm)
   return strcmp(buf, comm) == 0;
 }
 
-TEST(node_exec_only_stdio_fds_inherited)
+TEST_TIMEOUT(node_exec_only_stdio_fds_inherited, 40)
 {
   struct killer_arg a = {0};
   pthread_t t;
@@ -571,7 +590,15 @@ TEST(node_exec_only_stdio_fds_inherited)
   while (atomic_load(&a.sp.calls) == 0 ||
          !runs((pid_t)atomic_load(&a.sp.pid), "sleep"))
     cx_sleep_us(1000);
-  list_fds((pid_t)atomic_load(&a.sp.pid), fds, sizeof fds);
+  /* The exec closes close-on-exec fds just after the name changes, and
+   * sleep's start-up may open a locale file for a moment: wait (up to
+   * 10 s) for the steady state. A leaked fd would stay for good. */
+  for (int i = 0; i < 1000; i++) {
+    list_fds((pid_t)atomic_load(&a.sp.pid), fds, sizeof fds);
+    if (strcmp(fds, "0 1 2") == 0)
+      break;
+    cx_sleep_us(10000);
+  }
   cx_exec_kill(a.x);
   ASSERT_EQ(pthread_join(t, NULL), 0);
   ASSERT_STREQ(fds, "0 1 2");
@@ -675,6 +702,24 @@ TEST(node_exec_16_concurrent_attempts)
     cx_exec_result_free(&a[i].res);
     cx_exec_destroy(a[i].x);
   }
+}
+
+TEST(node_exec_without_pidfd_same_outcomes)
+{
+  struct cx_exec_result res;
+  atomic_store(&cx__exec_no_pidfd, 1);
+  ASSERT_EQ(run_cmd(NULL, "echo hi; exit 4", 0, &res), 0);
+  ASSERT_EQ(res.status, CX_EXEC_FAILED);
+  ASSERT_EQ(res.exit_code, 4);
+  ASSERT_STREQ(res.output, "hi\n");
+  cx_exec_result_free(&res);
+  run_timeout("sleep 100 & sleep 100; wait", 300, 2000, 300, &res);
+  cx_exec_result_free(&res);
+  ASSERT_EQ(run_cmd(NULL, "sleep 100 & echo done", 0, &res), 0);
+  ASSERT_EQ(res.status, CX_EXEC_SUCCESS);
+  ASSERT_EQ(res.leftovers, 1);
+  ASSERT_EQ(cx_exec_group_alive(res.pgid), 0);
+  cx_exec_result_free(&res);
 }
 
 TEST(node_exec_group_alive_reports_live_group)
