@@ -42,8 +42,9 @@ struct cx_coord_ops {
   int (*compact)(void *impl, int64_t rev, char *err);
   int (*lease_grant)(void *impl, int64_t ttl, int64_t *id, int64_t *granted,
                      char *err);
-  /* CX_ENOTFOUND when the lease is gone. */
-  int (*lease_keepalive)(void *impl, int64_t id, int64_t *ttl, char *err);
+  /* CX_ENOTFOUND when the lease is gone. timeout_ms 0 = the default. */
+  int (*lease_keepalive)(void *impl, int64_t id, int timeout_ms, int64_t *ttl,
+                         char *err);
   int (*lease_revoke)(void *impl, int64_t id, char *err);
   int (*watch)(void *impl, const struct cx__coord_watch_args *a, void **w,
                char *err);

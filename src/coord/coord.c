@@ -458,9 +458,15 @@ static void *keepalive_main(void *arg)
       continue;
     }
     int64_t id = due->id, ttl = 0;
+    /* Never wait on one renewal past the lease's end: a loss must be
+     * reported while it can still matter (at least 500 ms per try). */
+    int64_t left_ms = (due->expires - now) / 1000;
+    int timeout_ms = c->conf.request_timeout_ms;
+    if (left_ms < timeout_ms)
+      timeout_ms = left_ms > 500 ? (int)left_ms : 500;
     pthread_mutex_unlock(&c->mu);
     err[0] = '\0';
-    int rc = c->ops->lease_keepalive(c->impl, id, &ttl, err);
+    int rc = c->ops->lease_keepalive(c->impl, id, timeout_ms, &ttl, err);
     now = cx_mono_now();
     pthread_mutex_lock(&c->mu);
     /* The lease may have been revoked meanwhile: look it up again. */
@@ -559,7 +565,7 @@ int cx_coord_lease_keepalive(struct cx_coord *c, int64_t lease, int64_t *ttl,
                              char *err)
 {
   int64_t t = 0;
-  int rc = c->ops->lease_keepalive(c->impl, lease, &t, err);
+  int rc = c->ops->lease_keepalive(c->impl, lease, 0, &t, err);
   if (rc == 0 && t <= 0) {
     cx_err_set(err, "lease %" PRId64 " not found", lease);
     rc = CX_ENOTFOUND;

@@ -150,10 +150,11 @@ struct cx_coord_op {
 };
 
 /* If every compare holds, applies `success`, else `failure`, atomically at
- * one revision. A compare on a missing key sees create/mod/version 0 and an
- * empty value. At most CX_COORD_MAX_TXN_OPS ops per branch, no key put
- * twice in one branch (CX_EPARSE). *succeeded gets 1/0; *rev (optional)
- * the store revision after the txn. */
+ * one revision. A compare on a missing key sees create/mod/version 0, and
+ * a VALUE compare on a missing key never holds (etcd's rule). At most
+ * CX_COORD_MAX_TXN_OPS ops per branch, no key put twice in one branch
+ * (CX_EPARSE). *succeeded gets 1/0; *rev (optional) the store revision after
+ * the txn. */
 struct cx_coord_txn {
   const struct cx_coord_cmp *cmps;
   size_t ncmps;

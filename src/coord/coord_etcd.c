@@ -398,9 +398,10 @@ static int never_sent(CURLcode cc)
 static int authenticate(struct etcd *e, int idx, char *err);
 
 /* POSTs body to path; on success *out is the parsed reply. safe = the
- * request may be repeated after a failure mid-flight. */
+ * request may be repeated after a failure mid-flight. timeout_ms 0 = the
+ * configured request timeout. */
 static int call_ex(struct etcd *e, const char *path, json_t *body, int safe,
-                   int with_token, json_t **out, char *err)
+                   int with_token, int timeout_ms, json_t **out, char *err)
 {
   char *payload = json_dumps(body, JSON_COMPACT);
   CURL *h = NULL;
@@ -425,7 +426,9 @@ static int call_ex(struct etcd *e, const char *path, json_t *body, int safe,
     cx_buf_reset(&s.buf);
     s.too_big = 0;
     setup_handle(e, h, url, hdrs, payload, strlen(payload));
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)e->conf.request_timeout_ms);
+    curl_easy_setopt(
+        h, CURLOPT_TIMEOUT_MS,
+        (long)(timeout_ms > 0 ? timeout_ms : e->conf.request_timeout_ms));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     CURLcode cc = curl_easy_perform(h);
@@ -496,7 +499,7 @@ out:
 static int call(struct etcd *e, const char *path, json_t *body, int safe,
                 json_t **out, char *err)
 {
-  return call_ex(e, path, body, safe, 1, out, err);
+  return call_ex(e, path, body, safe, 1, 0, out, err);
 }
 
 static int authenticate(struct etcd *e, int idx, char *err)
@@ -510,7 +513,7 @@ static int authenticate(struct etcd *e, int idx, char *err)
           body, "password",
           json_string(e->conf.cfg.password ? e->conf.cfg.password : "")))
     goto out;
-  rc = call_ex(e, "/v3/auth/authenticate", body, 1, 0, &reply, err);
+  rc = call_ex(e, "/v3/auth/authenticate", body, 1, 0, 0, &reply, err);
   if (rc == CX_EPARSE || rc == CX_EPROTO) {
     /* "authentication failed, invalid user ID or password" is code 3. */
     rc = CX_EAUTH;
@@ -875,7 +878,8 @@ out:
   return rc;
 }
 
-static int etcd_lease_keepalive(void *impl, int64_t id, int64_t *ttl, char *err)
+static int etcd_lease_keepalive(void *impl, int64_t id, int timeout_ms,
+                                int64_t *ttl, char *err)
 {
   struct etcd *e = impl;
   json_t *body = json_object(), *reply = NULL;
@@ -883,7 +887,8 @@ static int etcd_lease_keepalive(void *impl, int64_t id, int64_t *ttl, char *err)
   *ttl = 0;
   if (body == NULL || j_set_i64(body, "ID", id))
     goto out;
-  if ((rc = call(e, "/v3/lease/keepalive", body, 1, &reply, err)))
+  if ((rc = call_ex(e, "/v3/lease/keepalive", body, 1, 1, timeout_ms, &reply,
+                    err)))
     goto out;
   json_t *res = json_object_get(reply, "result");
   if (json_is_object(json_object_get(reply, "error"))) {

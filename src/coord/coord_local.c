@@ -564,9 +564,10 @@ static int local_lease_grant(void *impl, int64_t ttl, int64_t *id,
   return 0;
 }
 
-static int local_lease_keepalive(void *impl, int64_t id, int64_t *ttl,
-                                 char *err)
+static int local_lease_keepalive(void *impl, int64_t id, int timeout_ms,
+                                 int64_t *ttl, char *err)
 {
+  (void)timeout_ms;
   struct local *l = impl;
   int rc = 0;
   pthread_mutex_lock(&l->mu);
@@ -711,7 +712,8 @@ static void *watch_main(void *arg)
       continue;
     }
     if (nb == 0) {
-      w->next_rev = upto + 1;
+      if (upto + 1 > w->next_rev) /* never back: start_rev may be ahead */
+        w->next_rev = upto + 1;
       pthread_cond_wait(&l->cv, &l->mu);
       continue;
     }
@@ -721,7 +723,8 @@ static void *watch_main(void *arg)
         deliver(w, &batch[k]);
       ev_free(&batch[k]);
     }
-    w->next_rev = upto + 1;
+    if (upto + 1 > w->next_rev)
+      w->next_rev = upto + 1;
     pthread_mutex_lock(&l->mu);
   }
   pthread_mutex_unlock(&l->mu);
