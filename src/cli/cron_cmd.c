@@ -82,8 +82,7 @@ int cx_cli_cron(int argc, char **argv)
     fprintf(stderr, "cronix cron %s: missing EXPR\n", sub);
     return 2;
   }
-  if (count_s != NULL &&
-      cx_parse_int64(count_s, 1, MAX_COUNT, &count) != 0) {
+  if (count_s != NULL && cx_parse_int64(count_s, 1, MAX_COUNT, &count) != 0) {
     fprintf(stderr, "cronix cron next: --count must be 1..%d, got '%s'\n",
             MAX_COUNT, count_s);
     return 2;

@@ -21,6 +21,8 @@ static const char usage[] =
     "                          print the next N fire times (default 5)\n"
     "  cron check EXPR [--tz ZONE]\n"
     "                          validate an expression (exit 0, or 2 + reason)\n"
+    "  config sample           print every setting, documented\n"
+    "  config show [OPTIONS]   print the effective settings\n"
     "  user add NAME --role admin|operator|viewer\n"
     "                          create a user directly in the store\n"
     "  version                 print the version\n"
@@ -51,6 +53,8 @@ int main(int argc, char **argv)
   }
   if (strcmp(cmd, "cron") == 0)
     return cx_cli_cron(argc - 1, argv + 1);
+  if (strcmp(cmd, "config") == 0)
+    return cx_cli_config(argc - 1, argv + 1);
   if (strcmp(cmd, "standalone") == 0 || strcmp(cmd, "admin") == 0 ||
       strcmp(cmd, "node") == 0 || strcmp(cmd, "user") == 0) {
     if (argc > 2 &&
