@@ -683,6 +683,7 @@ struct run_state {
   int stopping;     /* SIGTERM sent to the group */
   int killed9;      /* SIGKILL sent to the group */
   enum cx_exec_status reason; /* TIMEOUT or KILLED once stopping */
+  int lost;                   /* the exit status could not be had */
 };
 
 static void group_signal(struct run_state *s, int sig)
@@ -717,8 +718,17 @@ static void wait_shell(struct run_state *s, struct cx__capture *cap, int *st)
       group_signal(s, SIGKILL);
       s->killed9 = 1;
     }
-    if (wait_retry(s->pid, st, WNOHANG) == s->pid)
+    pid_t r = (pid_t)wait_retry(s->pid, st, WNOHANG);
+    if (r == s->pid)
       return;
+    if (r < 0) {
+      /* ECHILD: reaped elsewhere (SIGCHLD set to SIG_IGN, or a wait(-1)
+       * in other code). The exit status is lost; the shell is gone. */
+      CX_LOG(CX_LOG_ERROR, LOG_COMP, "waitpid(%ld): %s", (long)s->pid,
+             strerror(errno));
+      s->lost = 1;
+      return;
+    }
 
     int64_t wait = -1;
     if (!s->stopping && s->deadline != INT64_MAX)
@@ -740,13 +750,13 @@ static void wait_shell(struct run_state *s, struct cx__capture *cap, int *st)
       pf[n++] = (struct pollfd){.fd = s->pidfd, .events = POLLIN};
     i_wake = n;
     pf[n++] = (struct pollfd){.fd = s->x->wake_fd, .events = POLLIN};
-    int r = poll(pf, (nfds_t)n, (int)wait);
-    if (r < 0 && errno != EINTR) {
+    int pr = poll(pf, (nfds_t)n, (int)wait);
+    if (pr < 0 && errno != EINTR) {
       /* Only ENOMEM is plausible: back off and keep going. */
       cx_sleep_us(10000);
       continue;
     }
-    if (r <= 0)
+    if (pr <= 0)
       continue;
     if (i_out >= 0 && pf[i_out].revents)
       pipe_read(&s->out_fd, cap);
@@ -773,9 +783,6 @@ static void drain_pipe(struct run_state *s, struct cx__capture *cap)
   close_fd(&s->out_fd);
 }
 
-/* Leaves the group empty: SIGTERM (unless already stopping), SIGKILL at
- * kill_at, then a bounded wait for the SIGKILLed. Returns 1 if anything
- * of the group was still alive when the shell had gone. */
 /* When the node is pid 1 (a container without an init) or a child
  * subreaper, the orphans of the group become its children: reap those,
  * and only those (P_PGID: nobody else's children are in this group). */
@@ -794,6 +801,9 @@ static void reap_orphans(pid_t pgid)
   }
 }
 
+/* Leaves the group empty: SIGTERM (unless already stopping), SIGKILL at
+ * kill_at, then a bounded wait for the SIGKILLed. Returns 1 if anything
+ * of the group was still alive when the shell had gone. */
 static int cleanup_group(struct run_state *s)
 {
   reap_orphans(s->pid);
@@ -919,14 +929,19 @@ int cx_exec_run_cmd(struct cx_exec *x, const struct cx_exec_opts *opts,
   res->leftovers = cleanup_group(&s);
   close_fd(&s.pidfd);
 
-  if (WIFEXITED(st)) {
+  if (s.lost) {
+    snprintf(res->error, sizeof res->error,
+             "exit status lost: pid %ld was reaped elsewhere (is SIGCHLD "
+             "ignored?)",
+             (long)pid);
+  } else if (WIFEXITED(st)) {
     res->exit_code = WEXITSTATUS(st);
   } else if (WIFSIGNALED(st)) {
     res->term_signal = WTERMSIG(st);
   }
   if (s.reason == CX_EXEC_TIMEOUT || s.reason == CX_EXEC_KILLED)
     res->status = s.reason;
-  else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+  else if (!s.lost && WIFEXITED(st) && WEXITSTATUS(st) == 0)
     res->status = CX_EXEC_SUCCESS;
   else
     res->status = CX_EXEC_FAILED;

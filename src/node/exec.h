@@ -43,6 +43,10 @@
  *     kill_grace_ms, then the same drain and cleanup; a job that closed
  *     its stdout is still timed and killed (the shell's exit, not the
  *     pipe's EOF, ends the attempt).
+ *   - so a run function returns at most drain_ms + kill_grace_ms (+ up to
+ *     2 s for SIGKILLed processes to go) after the shell exits, or after
+ *     timeout + kill_grace_ms. The one unbounded case is a shell the
+ *     kernel cannot kill (stuck in uninterruptible I/O): it is waited for.
  *
  * http attempts (cx_exec_run_http) use libcurl: method, headers, body,
  * timeout; http and https only (also across redirects, which are off
@@ -164,8 +168,10 @@ struct cx_exec_result {
   pid_t pid, pgid;          /* cmd: the shell (pgid == pid); http: 0 */
   int leftovers;            /* cmd: 1 if processes of the group were still there
                                after the shell exited (they were then killed) */
-  char error[CX_ERR_LEN];   /* why, for ERROR (and the transport error of
-                               a FAILED http attempt); else "" */
+  char error[CX_ERR_LEN];   /* why, for ERROR; also the transport error
+                               of a FAILED http attempt, or why a cmd's
+                               exit status is unknown (FAILED: SIGCHLD
+                               ignored by the process); else "" */
 };
 
 /* Called on the running thread right after the shell was exec'd (never

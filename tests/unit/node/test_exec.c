@@ -496,6 +496,19 @@ TEST(node_exec_orphans_reaped_when_subreaper)
   cx_exec_result_free(&res);
 }
 
+TEST(node_exec_sigchld_ignored_does_not_hang)
+{
+  struct cx_exec_result res;
+  /* With SIGCHLD ignored the kernel reaps the shell itself: the attempt
+   * must still end, as failed with the reason, not spin or hang. */
+  signal(SIGCHLD, SIG_IGN);
+  ASSERT_EQ(run_cmd(NULL, "echo out", 0, &res), 0);
+  ASSERT_EQ(res.status, CX_EXEC_FAILED);
+  ASSERT_STREQ(res.output, "out\n");
+  ASSERT_CONTAINS(res.error, "SIGCHLD");
+  cx_exec_result_free(&res);
+}
+
 TEST(node_exec_setsid_child_escapes_cleanup)
 {
   struct cx_exec_result res;
