@@ -146,7 +146,9 @@ struct cx_exec_http {
                                        without CR, LF or other controls
                                        (TAB allowed) */
   size_t nheaders;
-  const char *body; /* body_len bytes (NULL when 0) */
+  const char *body; /* body_len bytes (NULL when 0); without a
+                       Content-Type header libcurl sends a body as
+                       application/x-www-form-urlencoded */
   size_t body_len;
   int64_t timeout_ms; /* whole request; 0 = opts.http_max_ms */
 };
@@ -162,7 +164,8 @@ struct cx_exec_result {
   int term_signal; /* cmd: the signal that ended the shell, else 0 */
   int64_t start_ms, end_ms; /* wall clock, ms since the epoch */
   char *output;             /* captured output, NUL-terminated (the NUL is not
-                               counted), never NULL after a run; may hold NULs */
+                               counted); may hold NULs; NULL only after an
+                               ERROR -ENOMEM */
   size_t output_len;        /* <= the output limit */
   uint64_t output_total;    /* bytes the job wrote in all */
   pid_t pid, pgid;          /* cmd: the shell (pgid == pid); http: 0 */

@@ -735,6 +735,64 @@ TEST(node_exec_without_pidfd_same_outcomes)
   cx_exec_result_free(&res);
 }
 
+/* Fails each allocation of an attempt in turn: every run either works
+ * or is an ERROR -ENOMEM with nothing leaked (ASan checks at exit) and no
+ * process left behind. */
+TEST(node_exec_allocation_failures_cmd)
+{
+  struct cx_exec_kv env[] = {{"A", "1"}};
+  struct cx_exec_cmd cmd = {.command = "echo $A", .env = env, .nenv = 1};
+  int worked = 0;
+  for (long n = 1; n < 20 && !worked; n++) {
+    struct cx_exec *x;
+    struct cx_exec_result res;
+    ASSERT_EQ(cx_exec_create(&x), 0);
+    cx_alloc_fail_after(n);
+    int rc = cx_exec_run_cmd(x, NULL, &cmd, NULL, NULL, &res, NULL);
+    cx_alloc_fail_after(0);
+    if (rc == 0) {
+      ASSERT_EQ(res.status, CX_EXEC_SUCCESS);
+      ASSERT_STREQ(res.output, "1\n");
+      worked = 1;
+    } else {
+      ASSERT_EQ(rc, -ENOMEM);
+      ASSERT_EQ(res.status, CX_EXEC_ERROR);
+      ASSERT_EQ(res.pid, 0);
+    }
+    cx_exec_result_free(&res);
+    cx_exec_destroy(x);
+  }
+  ASSERT(worked);
+}
+
+TEST(node_exec_allocation_failures_http)
+{
+  struct cx_exec_kv hdrs[] = {{"X-A", "1"}, {"X-B", ""}};
+  struct cx_exec_http req = {.url = "http://127.0.0.1:1/",
+                             .headers = hdrs,
+                             .nheaders = 2,
+                             .timeout_ms = 2000};
+  int worked = 0;
+  for (long n = 1; n < 20 && !worked; n++) {
+    struct cx_exec *x;
+    struct cx_exec_result res;
+    ASSERT_EQ(cx_exec_create(&x), 0);
+    cx_alloc_fail_after(n);
+    int rc = cx_exec_run_http(x, NULL, &req, &res, NULL);
+    cx_alloc_fail_after(0);
+    if (rc == 0) {
+      ASSERT_EQ(res.status, CX_EXEC_FAILED); /* nothing listens on :1 */
+      worked = 1;
+    } else {
+      ASSERT_EQ(rc, -ENOMEM);
+      ASSERT_EQ(res.status, CX_EXEC_ERROR);
+    }
+    cx_exec_result_free(&res);
+    cx_exec_destroy(x);
+  }
+  ASSERT(worked);
+}
+
 TEST(node_exec_group_alive_reports_live_group)
 {
   ASSERT_EQ(cx_exec_group_alive(getpgrp()), 1);
