@@ -5,11 +5,16 @@
  * live watch, a paused server (silent watch, keep-alive gap), auth, bad and
  * dead endpoints, fail-over.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "coord/coord.h"
+#include "support/run.h"
 #include "support/services.h"
 #include "support/test.h"
 #include "util/util.h"
@@ -393,4 +398,232 @@ CASE(client_survives_a_server_restart)
   ASSERT_STREQ(v, "2");
   cx_free(v);
   cx_coord_close(c);
+}
+
+static void etcdctl(const char *user, const char *a1, const char *a2)
+{
+  char ep[96];
+  snprintf(ep, sizeof ep, "--endpoints=%s", etcd.m[0].endpoint);
+  char *argv[8];
+  int n = 0;
+  argv[n++] = "/usr/bin/etcdctl";
+  argv[n++] = ep;
+  if (user)
+    argv[n++] = (char *)user;
+  argv[n++] = (char *)a1;
+  argv[n++] = (char *)a2;
+  argv[n] = NULL;
+  struct cx_test_output o;
+  cx_test_run(argv, 30, &o);
+  ASSERT_MSG(o.status == 0, "etcdctl %s %s: %s%s", a1, a2, o.out, o.err);
+  cx_test_output_free(&o);
+}
+
+CASE(auth_reauthenticates_when_the_token_is_invalidated)
+{
+  if (!etcd_up)
+    etcd_start();
+  gateway("/v3/auth/user/add", "{\"name\":\"root\",\"password\":\"s3cret\"}");
+  gateway("/v3/auth/user/grant", "{\"user\":\"root\",\"role\":\"root\"}");
+  gateway("/v3/auth/enable", "{}");
+  struct cx_coord_cfg cfg = {0};
+  cfg.endpoints = etcd.endpoints;
+  cfg.username = "root";
+  cfg.password = "s3cret";
+  struct cx_coord *c = open_with(&cfg);
+  put_s(c, "/ra", "1");
+  /* Disabling auth drops every issued token; enabling it again leaves the
+   * client holding a token the server no longer knows. */
+  etcdctl("--user=root:s3cret", "auth", "disable");
+  etcdctl(NULL, "auth", "enable");
+  put_s(c, "/ra", "2");
+  char *v = get_s(c, "/ra");
+  ASSERT_STREQ(v, "2");
+  cx_free(v);
+  cx_coord_close(c);
+}
+
+CASE(cluster_member_loss_fails_over_without_losing_events)
+{
+  static struct cx_svc_etcd cl;
+  struct cx_svc_etcd_opts o = {0};
+  char err[CX_ERR_LEN] = "";
+  o.members = 3;
+  ASSERT_MSG(cx_svc_etcd_start(&cl, &o, err) == 0, "%s", err);
+  struct cx_coord_cfg cfg = {0};
+  cfg.endpoints = cl.endpoints;
+  cfg.request_timeout_ms = 3000;
+  struct cx_coord *c = open_with(&cfg);
+  struct collector col;
+  col_init(&col);
+  struct cx_coord_watch *w = watch_prefix(c, "/m/", current_rev(c) + 1, &col);
+  int64_t revs[30];
+  char k[16], v[16];
+  for (int i = 0; i < 30; i++) {
+    if (i == 10) /* the member both the client and the watch talk to */
+      ASSERT_MSG(cx_svc_etcd_member_kill(&cl, 0, err) == 0, "%s", err);
+    snprintf(k, sizeof k, "/m/%d", i % 7);
+    snprintf(v, sizeof v, "v%d", i);
+    int rc;
+    cx_mono until = cx_mono_now() + 30 * 1000000LL;
+    while ((rc = cx_coord_put(c, S(k), S(v), 0, &revs[i], err)) != 0 &&
+           cx_mono_now() < until)
+      cx_sleep_us(200000);
+    ASSERT_MSG(rc == 0, "put %s: %s", k, err);
+  }
+  ASSERT_EQ(col_wait(&col, &col.n, 30, 30), 30);
+  cx_sleep_us(500000);
+  cx_coord_watch_cancel(w);
+  ASSERT_EQ(col.n, 30);
+  for (int i = 0; i < 30; i++) {
+    snprintf(v, sizeof v, "v%d", i);
+    ASSERT_STREQ(col.r[i].val, v);
+    ASSERT_EQ(col.r[i].rev, revs[i]);
+  }
+  ASSERT_OP(col.downs, >=, 1);
+  col_free(&col);
+  cx_coord_close(c);
+  cx_svc_etcd_destroy(&cl);
+}
+
+CASE(replies_over_the_cap_are_refused)
+{
+  if (!etcd_up)
+    etcd_start();
+  struct cx_coord_cfg cfg = {0};
+  cfg.endpoints = etcd.endpoints;
+  cfg.max_reply_bytes = 4096;
+  struct cx_coord *c = open_with(&cfg);
+  char big[8192];
+  memset(big, 'b', sizeof big);
+  char err[CX_ERR_LEN] = "";
+  ASSERT_EQ(cx_coord_put(c, S("/cap"), big, sizeof big, 0, NULL, err), 0);
+  struct cx_coord_kvs kvs;
+  ASSERT_EQ(cx_coord_get(c, S("/cap"), &kvs, err), CX_ETOOBIG);
+  ASSERT_CONTAINS(err, "4096");
+  put_s(c, "/small", "ok"); /* the handle is still fine */
+  cx_coord_close(c);
+}
+
+/* ---- a server that answers garbage ------------------------------------- */
+
+struct canned {
+  int fd;
+  const char *reply; /* the whole HTTP response */
+};
+
+static void *canned_main(void *arg)
+{
+  struct canned *s = arg;
+  for (;;) {
+    int c = accept(s->fd, NULL, NULL);
+    if (c < 0)
+      return NULL;
+    char buf[65536];
+    size_t len = 0;
+    /* Read headers and the Content-Length body, then answer and close. */
+    for (;;) {
+      ssize_t n = read(c, buf + len, sizeof buf - 1 - len);
+      if (n <= 0)
+        break;
+      len += (size_t)n;
+      buf[len] = '\0';
+      char *end = strstr(buf, "\r\n\r\n");
+      char *cl = strcasestr(buf, "content-length:");
+      if (end && cl &&
+          (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10) <= len)
+        break;
+    }
+    ssize_t w = write(c, s->reply, strlen(s->reply));
+    (void)w;
+    close(c);
+  }
+}
+
+static void canned_start(struct canned *s, char *ep, size_t cap)
+{
+  struct sockaddr_in a = {0};
+  socklen_t alen = sizeof a;
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  s->fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT(s->fd >= 0);
+  ASSERT_EQ(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
+  ASSERT_EQ(listen(s->fd, 16), 0);
+  ASSERT_EQ(getsockname(s->fd, (struct sockaddr *)&a, &alen), 0);
+  snprintf(ep, cap, "http://127.0.0.1:%d", ntohs(a.sin_port));
+  pthread_t t;
+  ASSERT_EQ(pthread_create(&t, NULL, canned_main, s), 0);
+  pthread_detach(t);
+}
+
+#define HTTP200 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+
+static int garbage_get(const char *body, char *err)
+{
+  static char reply[4096];
+  snprintf(reply, sizeof reply,
+           HTTP200 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+           strlen(body), body);
+  struct canned s = {-1, reply};
+  char ep[64];
+  canned_start(&s, ep, sizeof ep);
+  struct cx_coord_cfg cfg = {0};
+  cfg.endpoints = ep;
+  struct cx_coord *c = open_with(&cfg);
+  struct cx_coord_kvs kvs;
+  int rc = cx_coord_get(c, S("/k"), &kvs, err);
+  if (rc == 0)
+    cx_coord_kvs_free(&kvs);
+  cx_coord_close(c);
+  shutdown(s.fd, SHUT_RDWR);
+  return rc;
+}
+
+CASE(garbage_replies_are_protocol_errors)
+{
+  static const char *const bodies[] = {
+      "not json",
+      "[1,2]",
+      "{\"kvs\":{}}",
+      "{\"kvs\":[7]}",
+      "{\"kvs\":[{\"key\":\"!!!!\"}]}",
+      "{\"kvs\":[{\"key\":\"aw==\",\"value\":\"a\"}]}",
+      "{\"kvs\":[{\"key\":\"aw==\",\"mod_revision\":\"12x\"}]}",
+      "{\"kvs\":[{\"key\":\"aw==\",\"version\":{}}]}",
+      "{\"kvs\":[{\"key\":\"aw==\",\"lease\":\"99999999999999999999\"}]}",
+  };
+  for (size_t i = 0; i < CX_ARRAY_LEN(bodies); i++) {
+    char err[CX_ERR_LEN] = "";
+    int rc = garbage_get(bodies[i], err);
+    ASSERT_MSG(rc == CX_EPROTO, "%s -> %s (%s)", bodies[i], cx_err_name(rc),
+               err);
+  }
+}
+
+CASE(garbage_watch_stream_is_dropped_and_retried)
+{
+  /* A stream that sends a broken line: the watch must neither crash nor
+   * deliver anything, and must keep retrying until cancelled. */
+  static const char reply[] = HTTP200
+      "Connection: close\r\n\r\n"
+      "{\"result\":{\"created\":true,\"header\":{\"revision\":\"5\"}}}\n"
+      "{\"result\":{\"events\":[{\"kv\":{\"key\":\"%%%\"}}]}}\n"
+      "{\"result\":{\"events\":[{\"kv\":{\"key\":\"L2cvYQ==\","
+      "\"mod_revision\":\"9\"}}]}}\n";
+  struct canned s = {-1, reply};
+  char ep[64];
+  canned_start(&s, ep, sizeof ep);
+  struct cx_coord_cfg cfg = {0};
+  cfg.endpoints = ep;
+  struct cx_coord *c = open_with(&cfg);
+  struct collector col;
+  col_init(&col);
+  struct cx_coord_watch *w = watch_prefix(c, "/g/", 0, &col);
+  ASSERT_OP(col_wait(&col, &col.downs, 2, 20), >=, 2); /* retried */
+  cx_coord_watch_cancel(w);
+  ASSERT_EQ(col.n, 0); /* nothing after the broken event was believed */
+  col_free(&col);
+  cx_coord_close(c);
+  shutdown(s.fd, SHUT_RDWR);
 }
