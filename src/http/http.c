@@ -11,12 +11,12 @@
  * drives the same three steps from memory.
  *
  * A reply decided before the body is read (404, 405, 413 by Content-Length,
- * a bad query) is queued at once; libmicrohttpd then sends it without
- * reading the body and closes the connection, so a client pushing a huge
- * body is neither buffered nor left hanging. A chunked body (no
- * Content-Length) that grows past the limit has its connection closed:
- * libmicrohttpd 0.9.75 refuses to queue a reply mid-upload (the code still
- * tries first, for versions that allow it). Its bytes are never stored.
+ * a bad query) is sent at once when no body is on its way (none, or the
+ * client waits for "100 Continue"); otherwise the body is read and dropped,
+ * up to CX_HTTP_MAX_DRAIN bytes, and the reply follows it -- closing on a
+ * client still writing would reset the connection before it read our
+ * reply. Past that bound the connection is closed. Nothing past the body
+ * limit is ever stored.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -52,6 +52,7 @@ struct cx_http {
   char *host; /* NULL = any address */
   unsigned port_req;
   unsigned threads, timeout_s, max_conns;
+  int per_conn;
   size_t max_body;
   struct route routes[CX_HTTP_MAX_ROUTES];
   size_t n_routes;
@@ -79,6 +80,7 @@ struct cx_http_req {
   size_t n_hdrs;
   struct cx_buf body;
   size_t body_seen;
+  size_t drained; /* body bytes read and dropped after a decided reply */
   int body_over;
   json_t *json;
   char remote[64];
@@ -724,18 +726,22 @@ static void log_safe(char *dst, size_t cap, const char *s, size_t max)
   }
 }
 
-/* Counts the request under r->out.status (0 = no reply decided, e.g. a
- * timeout: not counted) and writes its access-log line; why says how a
- * request ended that was not answered normally (NULL = it was). */
-static void req_account(struct cx_http_req *r, const char *why)
+/* Counts a reply under its route and status (when it is handed over, so a
+ * client that has read its reply finds it counted). */
+static void req_count(struct cx_http_req *r)
+{
+  _Atomic uint64_t *c =
+      r->route ? ((struct route *)r->route)->counts : r->h->unmatched;
+  atomic_fetch_add_explicit(&c[status_slot(r->out.status)], 1,
+                            memory_order_relaxed);
+}
+
+/* Writes the access-log line of a request; why says how a request ended
+ * that was not answered normally (NULL = it was). */
+static void req_log(struct cx_http_req *r, const char *why)
 {
   char method[24], path[CX_HTTP_MAX_PATH + 40];
   int status = r->out.status;
-  if (status != 0) {
-    _Atomic uint64_t *c =
-        r->route ? ((struct route *)r->route)->counts : r->h->unmatched;
-    atomic_fetch_add_explicit(&c[status_slot(status)], 1, memory_order_relaxed);
-  }
   log_safe(method, sizeof method, r->method, 16);
   log_safe(path, sizeof path, r->path, CX_HTTP_MAX_PATH + 32);
   int64_t ms = (cx_mono_now() - r->start) / 1000;
@@ -778,7 +784,8 @@ int cx_http_dispatch(struct cx_http *h, const struct cx_http_input *in,
     req_feed(r, in->body, in->body_len);
     req_finish(r);
   }
-  req_account(r, NULL);
+  req_count(r);
+  req_log(r, NULL);
   *out = r->out;
   memset(&r->out, 0, sizeof r->out);
   req_free(r);
@@ -854,9 +861,29 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c,
   if (ok == MHD_YES)
     ok = MHD_queue_response(c, (unsigned)o->status, resp);
   MHD_destroy_response(resp);
-  if (ok == MHD_YES)
+  if (ok == MHD_YES) {
     r->queued = 1;
+    req_count(r);
+  }
   return ok;
+}
+
+/* A reply was decided before the body (404, 405, 413, bad query). Sending
+ * it at once and closing would make the kernel reset a connection the
+ * client is still writing to -- and most clients then report the reset, not
+ * our reply. So: answer at once when no body is coming or the client waits
+ * for "100 Continue" (it then sends nothing); otherwise read and drop a
+ * body of up to CX_HTTP_MAX_DRAIN bytes and answer after it. Larger ones
+ * are answered at once (and may see a reset). */
+static int may_drain(struct cx_http_req *r, int64_t content_length)
+{
+  const char *expect = cx_http_req_header(r, "Expect");
+  int chunked = cx_http_req_header(r, "Transfer-Encoding") != NULL;
+  if (expect != NULL && strcasecmp(expect, "100-continue") == 0)
+    return 0;
+  if (content_length > 0)
+    return (uint64_t)content_length <= CX_HTTP_MAX_DRAIN;
+  return content_length < 0 && chunked;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
@@ -886,17 +913,22 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
     if (cl == NULL || cx_parse_int64(cl, 0, INT64_MAX, &len) != 0)
       len = -1;
     req_begin(r, method, len);
-    if (r->out.status != 0)
+    if (r->out.status != 0 && !may_drain(r, len))
       return queue_reply(c, r);
     return MHD_YES;
   }
   if (*upload_size > 0) {
-    int over = r->queued ? 0 : req_feed(r, upload, *upload_size);
+    size_t n = *upload_size;
     *upload_size = 0;
-    if (over) {
+    if (r->queued)
+      return MHD_YES;
+    if (r->out.status != 0) { /* decided: drop the body, answer at its end */
+      r->drained += n;
+      return r->drained > CX_HTTP_MAX_DRAIN ? MHD_NO : MHD_YES;
+    }
+    if (req_feed(r, upload, n)) {
       req_finish(r); /* sets the 413 */
-      if (queue_reply(c, r) != MHD_YES)
-        return MHD_NO; /* MHD would not answer now: close instead */
+      r->drained = r->body_seen;
     }
     return MHD_YES;
   }
@@ -923,10 +955,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   if (r == NULL)
     return;
   if (r->queued && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-    req_account(r, NULL);
+    req_log(r, NULL);
   else
-    req_account(r, (unsigned)toe < CX_ARRAY_LEN(why) && why[toe] ? why[toe]
-                                                                 : "closed");
+    req_log(r, (unsigned)toe < CX_ARRAY_LEN(why) && why[toe] ? why[toe]
+                                                             : "closed");
   req_free(r);
   *con_cls = NULL;
 }
@@ -1002,7 +1034,10 @@ int cx_http_create(const struct cx_http_opts *opts, struct cx_http **out,
     cx_free(h);
     return rc;
   }
-  h->threads = o.threads ? o.threads : 2;
+  h->threads = o.threads ? o.threads : 4;
+  h->per_conn = o.thread_per_connection != 0;
+  if (h->per_conn)
+    h->threads = 1; /* the listener; connections get their own */
   h->timeout_s = o.timeout_s ? o.timeout_s : 30;
   h->max_conns = o.max_connections ? o.max_connections : 512;
   h->max_body = o.max_body ? o.max_body : CX_HTTP_MAX_BODY_DEFAULT;
@@ -1063,6 +1098,8 @@ static struct MHD_Daemon *start_daemon(struct cx_http *h, unsigned flags,
 int cx_http_start(struct cx_http *h, char *err)
 {
   unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  if (h->per_conn)
+    flags |= MHD_USE_THREAD_PER_CONNECTION;
   const union MHD_DaemonInfo *di;
   if (h->started)
     return -EBUSY;
@@ -1100,9 +1137,11 @@ int cx_http_start(struct cx_http *h, char *err)
   di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
   h->port = di ? di->port : h->port_req;
   h->started = 1;
-  CX_LOG(CX_LOG_INFO, "http", "listening on %s%s%s:%u (%u threads)",
+  CX_LOG(CX_LOG_INFO, "http", "listening on %s%s%s:%u (%s%u)",
          h->host && strchr(h->host, ':') ? "[" : "", h->host ? h->host : "*",
-         h->host && strchr(h->host, ':') ? "]" : "", h->port, h->threads);
+         h->host && strchr(h->host, ':') ? "]" : "", h->port,
+         h->per_conn ? "thread per connection, max " : "threads: ",
+         h->per_conn ? h->max_conns : h->threads);
   return 0;
 }
 

@@ -15,10 +15,15 @@
  * ... -> cx_http_stop -> cx_http_destroy. The route table is frozen by
  * cx_http_start, so serving needs no lock on it.
  *
- * Threads: handlers run on libmicrohttpd's threads (a pool of
- * opts.threads), several at once, one request per call. A handler must be
- * thread-safe with respect to its ctx; the request object it is given is
- * its own until it returns and must not be kept. Counters are atomic.
+ * Threads: handlers run on libmicrohttpd's threads, several at once, one
+ * request per call. A handler must be thread-safe with respect to its ctx;
+ * the request object it is given is its own until it returns and must not
+ * be kept. Counters are atomic. Two threading models (opts):
+ *   - a pool of opts.threads workers (epoll), each polling its share of
+ *     the connections: cheapest per request, but a handler that blocks
+ *     (store, etcd) also holds up the other connections of its worker;
+ *   - opts.thread_per_connection: one thread per connection (bounded by
+ *     max_connections), so a slow handler delays only its own client.
  *
  * The pipeline (route lookup, query and body checks, JSON parsing, handler
  * dispatch, envelope) is also reachable without sockets through
@@ -93,6 +98,10 @@ const char *cx_http_code_msg(int code);
 #define CX_HTTP_MAX_MSG 512    /* bytes of an error msg (longer is cut) */
 #define CX_HTTP_MAX_ROUTES 128 /* routes per server */
 #define CX_HTTP_MAX_PATH 128   /* bytes of a registered route path */
+/* A request answered before its body was read (404, 405, 413...) still has
+ * up to this many body bytes read and dropped, so the client is not reset
+ * while sending and reads the reply; past it the connection is closed. */
+#define CX_HTTP_MAX_DRAIN (8 * 1024 * 1024)
 #define CX_HTTP_MAX_REPLY_HEADERS 8
 
 /* ---- the server -------------------------------------------------------- */
@@ -105,19 +114,21 @@ struct cx_http_opts {
    * where the host allows). host may be a name; port 0 picks a free port
    * (see cx_http_port). NULL = "127.0.0.1:8089" (SPEC §2). */
   const char *listen;
-  unsigned threads;         /* worker threads; 0 = 2 */
-  unsigned timeout_s;       /* idle connection timeout; 0 = 30 s */
-  unsigned max_connections; /* concurrent connections; 0 = 512 */
-  size_t max_body;          /* request body limit; 0 = 1 MiB */
+  unsigned threads;          /* pool size; 0 = 4 (ignored per-connection) */
+  int thread_per_connection; /* 1 = a thread per connection, no pool */
+  unsigned timeout_s;        /* idle connection timeout; 0 = 30 s */
+  unsigned max_connections;  /* concurrent connections; 0 = 512 */
+  size_t max_body;           /* request body limit; 0 = 1 MiB */
 };
 
 /* Route flags. */
 enum {
   /* Keep the raw body for cx_http_req_body (otherwise it is read and
-   * dropped; the size limit applies either way: a Content-Length over it
-   * gets 413/1203 before any of the body is read, and a chunked body that
-   * grows past it has its connection closed -- libmicrohttpd 0.9.75
-   * cannot queue a reply in the middle of an upload). */
+   * dropped). The size limit applies either way: past it the body is no
+   * longer stored, the answer is 413/1203 -- at once for a client that
+   * waits for "100 Continue", after reading and dropping the rest for
+   * bodies up to CX_HTTP_MAX_DRAIN -- and larger bodies get their
+   * connection closed. */
   CX_HTTP_F_BODY = 1 << 0,
   /* The body must be a JSON object (implies CX_HTTP_F_BODY): the pipeline
    * parses it before the handler runs and answers 400/1001 itself when it
@@ -167,10 +178,11 @@ void cx_http_destroy(struct cx_http *h);
  * registration order. method and path are NULL for requests no route
  * matched (404/1204 and requests cut short before routing). status is one
  * of 200 400 401 403 404 405 409 413 500 503, or 0 for any other status.
- * A request is counted under the status decided for it, even when the
- * connection then failed; requests with no status decided (timeouts,
- * aborts before the request was complete) are not counted. Counts are
- * read atomically one by one (not a consistent snapshot). Thread-safe. */
+ * A request is counted when its reply is handed to the server, so one
+ * answered request is counted once, before its client can read the reply;
+ * requests never answered (timeouts, aborts, bodies past
+ * CX_HTTP_MAX_DRAIN) are not. Counts are read atomically one by one (not a
+ * consistent snapshot). Thread-safe. */
 typedef void (*cx_http_stat_fn)(const char *method, const char *path,
                                 int status, uint64_t count, void *ctx);
 void cx_http_stats_each(const struct cx_http *h, cx_http_stat_fn fn, void *ctx);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -130,14 +131,43 @@ static void h_multi(struct cx_http_req *req, void *ctx)
   cx_http_reply_ok(req, NULL);
 }
 
+/* GET /meet: waits (10 s at most) until a second request is inside this
+ * handler at the same time; data = {"met": bool}. */
+static pthread_mutex_t meet_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t meet_cv = PTHREAD_COND_INITIALIZER;
+static int meet_n;
+
+static void h_meet(struct cx_http_req *req, void *ctx)
+{
+  struct timespec until;
+  (void)ctx;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 10;
+  pthread_mutex_lock(&meet_mu);
+  meet_n++;
+  pthread_cond_broadcast(&meet_cv);
+  while (meet_n < 2 && pthread_cond_timedwait(&meet_cv, &meet_mu, &until) == 0)
+    ;
+  int met = meet_n >= 2;
+  pthread_mutex_unlock(&meet_mu);
+  cx_http_reply_ok(req, json_pack("{s:b}", "met", met));
+}
+
+static struct cx_http *new_server_opts(struct cx_http_opts *o);
+
 static struct cx_http *new_server(const char *listen, unsigned timeout_s)
 {
   struct cx_http_opts o = {0};
-  struct cx_http *h = NULL;
-  char err[CX_ERR_LEN] = "";
   o.listen = listen;
   o.timeout_s = timeout_s;
-  ASSERT_MSG(cx_http_create(&o, &h, err) == 0, "create: %s", err);
+  return new_server_opts(&o);
+}
+
+static struct cx_http *new_server_opts(struct cx_http_opts *o)
+{
+  struct cx_http *h = NULL;
+  char err[CX_ERR_LEN] = "";
+  ASSERT_MSG(cx_http_create(o, &h, err) == 0, "create: %s", err);
   ASSERT_EQ(cx_http_route(h, "GET", "/echo", 0, h_echo, NULL), 0);
   ASSERT_EQ(cx_http_route(h, "POST", "/json", CX_HTTP_F_JSON, h_json, NULL), 0);
   ASSERT_EQ(cx_http_route(h, "POST", "/raw", CX_HTTP_F_BODY, h_raw, NULL), 0);
@@ -150,6 +180,7 @@ static struct cx_http *new_server(const char *listen, unsigned timeout_s)
   ASSERT_EQ(cx_http_route(h, "GET", "/inject", 0, h_inject, NULL), 0);
   ASSERT_EQ(cx_http_route(h, "PUT", "/multi", 0, h_multi, NULL), 0);
   ASSERT_EQ(cx_http_route(h, "DELETE", "/multi", 0, h_multi, NULL), 0);
+  ASSERT_EQ(cx_http_route(h, "GET", "/meet", 0, h_meet, NULL), 0);
   return h;
 }
 
@@ -315,6 +346,29 @@ TEST(http_wrong_method_405_with_allow_header)
   request(cx_http_port(h), "DELETE", "/multi", NULL, 0, NULL, &r);
   ASSERT_EQ(r.status, 200);
   resp_free(&r);
+  cx_http_destroy(h);
+}
+
+/* An answer decided before the body (here 404 and 405) still reaches a
+ * client that is busy sending one: the body is read and dropped first. */
+TEST(http_early_answer_reaches_client_sending_a_body)
+{
+  struct cx_http *h = start_server(0);
+  struct resp r;
+  size_t n = CX_HTTP_MAX_DRAIN; /* the client is still writing */
+  char *body = malloc(n);
+  ASSERT(body != NULL);
+  memset(body, 'd', n);
+  for (int i = 0; i < 5; i++) {
+    request(cx_http_port(h), "POST", "/nowhere", body, (long)n, NULL, &r);
+    ASSERT_MSG(r.status == 404, "status %ld curl %d", r.status, (int)r.rc);
+    ASSERT_EQ(jcode(&r), 1204);
+    resp_free(&r);
+    request(cx_http_port(h), "PUT", "/json", body, (long)n, NULL, &r);
+    ASSERT_MSG(r.status == 405, "status %ld curl %d", r.status, (int)r.rc);
+    resp_free(&r);
+  }
+  free(body);
   cx_http_destroy(h);
 }
 
@@ -788,6 +842,9 @@ static void *worker_main(void *arg)
     const char *got = json_string_value(json_object_get(jdata(&r), "first_id"));
     if (r.status == 200 && got && strcmp(got, want) == 0)
       w->ok++;
+    else
+      printf("worker %d request %d: status %ld curl %d body %s\n", w->id, i,
+             r.status, (int)r.rc, r.body.data ? r.body.data : "");
     resp_free(&r);
   }
   return NULL;
@@ -802,9 +859,8 @@ static void count_stat(const char *method, const char *path, int status,
     *n += count;
 }
 
-TEST_TIMEOUT(http_concurrent_clients_all_answered, 120)
+static void run_workers(struct cx_http *h)
 {
-  struct cx_http *h = start_server(0);
   pthread_t t[8];
   struct worker w[8];
   cx_log_set_level(CX_LOG_WARN); /* 1600 access lines are noise here */
@@ -819,6 +875,71 @@ TEST_TIMEOUT(http_concurrent_clients_all_answered, 120)
   uint64_t n = 0;
   cx_http_stats_each(h, count_stat, &n);
   ASSERT_EQ(n, 1600);
+}
+
+TEST_TIMEOUT(http_concurrent_clients_all_answered, 120)
+{
+  struct cx_http *h = start_server(0);
+  run_workers(h);
+  cx_http_destroy(h);
+}
+
+static struct cx_http *start_per_connection(void)
+{
+  struct cx_http_opts o = {.listen = "127.0.0.1:0", .thread_per_connection = 1};
+  struct cx_http *h = new_server_opts(&o);
+  char err[CX_ERR_LEN] = "";
+  ASSERT_MSG(cx_http_start(h, err) == 0, "start: %s", err);
+  return h;
+}
+
+TEST_TIMEOUT(http_concurrent_clients_thread_per_connection, 120)
+{
+  struct cx_http *h = start_per_connection();
+  run_workers(h);
+  cx_http_destroy(h);
+}
+
+struct meet_arg {
+  unsigned port;
+  int met;
+};
+
+static void *meet_main(void *arg)
+{
+  struct meet_arg *m = arg;
+  struct resp r;
+  request(m->port, "GET", "/meet", NULL, 0, NULL, &r);
+  m->met = r.status == 200 && json_is_true(json_object_get(jdata(&r), "met"));
+  resp_free(&r);
+  return NULL;
+}
+
+/* Per-connection threads: a handler that blocks delays nobody else, and
+ * two handlers really run at the same time. */
+TEST(http_thread_per_connection_runs_handlers_concurrently)
+{
+  struct cx_http *h = start_per_connection();
+  struct meet_arg a = {cx_http_port(h), 0};
+  pthread_t t;
+  struct resp r;
+  ASSERT_EQ(pthread_create(&t, NULL, meet_main, &a), 0);
+  for (;;) { /* wait until the first /meet is inside its handler */
+    pthread_mutex_lock(&meet_mu);
+    int in = meet_n;
+    pthread_mutex_unlock(&meet_mu);
+    if (in)
+      break;
+    cx_sleep_us(1000);
+  }
+  request(cx_http_port(h), "GET", "/okx", NULL, 0, NULL, &r);
+  ASSERT_EQ(r.status, 200);
+  resp_free(&r);
+  request(cx_http_port(h), "GET", "/meet", NULL, 0, NULL, &r);
+  ASSERT(json_is_true(json_object_get(jdata(&r), "met")));
+  resp_free(&r);
+  pthread_join(t, NULL);
+  ASSERT(a.met);
   cx_http_destroy(h);
 }
 
