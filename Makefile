@@ -71,6 +71,7 @@ $(BUILD)/cronix: $(call objs,$(wildcard src/cli/*.c)) $(call lib,$(LIB_MODULES))
 DEPS_unit_sched := sched util
 DEPS_unit_store := store util
 DEPS_unit_coord := coord util
+DEPS_unit_job := job store cron util
 DEPS_unit_node := node util
 DEPS_unit_http := http util
 DEPS_integration_smoke := util

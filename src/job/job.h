@@ -1,0 +1,64 @@
+/*
+ * job: a job's JSON form and its validation (SPEC §3, §5.1), shared by the
+ * admin (API bodies, replies) and the node (etcd values), so both read a
+ * job the same way. The record itself is struct cx_job of store.h.
+ *
+ * JSON field names are the column names. On input every field is checked
+ * for type and range; an unknown field is an error (a typo such as
+ * "retry_time" must not be silently ignored), except the read-only fields
+ * a reply carries (created, updated is used for the optimistic check,
+ * next, node_state), so a /job/find reply can be posted back as an update.
+ */
+#ifndef CX_JOB_H
+#define CX_JOB_H
+
+#include <jansson.h>
+
+#include "store/store.h"
+#include "util/util.h"
+
+/* Size of the buffer that receives the name of the offending field. */
+#define CX_JOB_FIELD_LEN 64
+
+#define CX_JOB_MAX_NAME 128      /* characters, after trimming */
+#define CX_JOB_MAX_COMMAND 65536 /* bytes */
+#define CX_JOB_MAX_NOTE 1024     /* characters */
+#define CX_JOB_MAX_TIMEOUT (31 * 86400)
+#define CX_JOB_MAX_RETRIES 100
+#define CX_JOB_MAX_INTERVAL 86400
+#define CX_JOB_MAX_DEADLINE (7 * 86400)
+#define CX_JOB_MAX_NOTIFY_TO 100
+#define CX_JOB_MAX_MAP 128 /* env / http_headers entries */
+
+/* Which rule a job broke (the admin maps them to SPEC §4's codes). */
+enum cx_job_invalid {
+  CX_JOB_BAD_FIELD = 1, /* 400/1001 */
+  CX_JOB_BAD_SPEC = 2,  /* 400/1002 */
+};
+
+/* Fills j (which the caller has cx_job_init'ed) from a JSON object: the
+ * fields present replace j's values, so an update can start from the stored
+ * job. Does not check required fields or cross-field rules: see
+ * cx_job_validate. Returns 0 or CX_EPARSE with the field name in field
+ * (CX_JOB_FIELD_LEN) and a message in err; -ENOMEM. */
+int cx_job_from_json(const json_t *obj, struct cx_job *j, char *field,
+                     char *err);
+
+/* Checks a complete job: required fields (name, command, type, spec,
+ * allocation), the spec through the cron engine (it must fire after now,
+ * in the job's timezone, anchored at created), an http(s) URL for http
+ * jobs, the notification settings. Does not check node liveness or the
+ * cmd_auto_allocation rule (placement does). Returns 0, or CX_EPARSE with
+ * *why, field and err set. */
+int cx_job_validate(const struct cx_job *j, int64_t now,
+                    enum cx_job_invalid *why, char *field, char *err);
+
+/* The job as JSON (a new reference; NULL on allocation failure). JSON-text
+ * fields (notify_to_array, http_headers, env) become arrays/objects and
+ * enabled a boolean. */
+json_t *cx_job_to_json(const struct cx_job *j);
+
+/* Copies src into dst (dst is overwritten, not freed first). -ENOMEM. */
+int cx_job_copy(struct cx_job *dst, const struct cx_job *src);
+
+#endif

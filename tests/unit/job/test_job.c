@@ -1,0 +1,246 @@
+/* job: JSON decoding with per-field errors, validation, encoding. */
+#include <jansson.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "job/job.h"
+#include "support/test.h"
+
+#define NOW 1795000000 /* 2026-11-19 */
+
+static json_t *parse(const char *text)
+{
+  json_error_t e;
+  json_t *v = json_loads(text, JSON_ALLOW_NUL, &e);
+  ASSERT_MSG(v != NULL, "bad test JSON: %s", e.text);
+  return v;
+}
+
+/* Decodes text into a fresh job; returns the decode result. */
+static int decode(const char *text, struct cx_job *j, char *field, char *err)
+{
+  json_t *v = parse(text);
+  cx_job_init(j);
+  field[0] = err[0] = '\0';
+  int rc = cx_job_from_json(v, j, field, err);
+  json_decref(v);
+  return rc;
+}
+
+static const char seed_job[] =
+    "{\"name\":\"  backup \",\"command\":\"echo hi\",\"type\":1,"
+    "\"spec\":\"0 0 0 * * *\",\"allocation\":1,\"run_on\":\"node-a\","
+    "\"timeout\":60,\"retry_times\":3,\"retry_interval\":0,"
+    "\"notify_status\":1,\"notify_type\":1,\"notify_to_array\":[1,2],"
+    "\"note\":\"nightly\",\"timezone\":\"Asia/Shanghai\",\"enabled\":true,"
+    "\"concurrency\":\"Replace\",\"misfire\":\"skip\","
+    "\"starting_deadline\":30,\"env\":{\"A\":\"1\"},\"workdir\":\"/tmp\"}";
+
+TEST(job_decode_seed_example_and_validate)
+{
+  struct cx_job j;
+  char field[CX_JOB_FIELD_LEN], err[CX_ERR_LEN];
+  enum cx_job_invalid why;
+  ASSERT_EQ(decode(seed_job, &j, field, err), 0);
+  ASSERT_STREQ(j.name, "backup"); /* trimmed */
+  ASSERT_EQ(j.type, CX_JOB_CMD);
+  ASSERT_EQ(j.retry_times, 3);
+  ASSERT_STREQ(j.notify_to_array, "[1,2]");
+  ASSERT_STREQ(j.concurrency, "replace"); /* normalised */
+  ASSERT_STREQ(j.env, "{\"A\":\"1\"}");
+  ASSERT_EQ(cx_job_validate(&j, NOW, &why, field, err), 0);
+  cx_job_clear(&j);
+}
+
+TEST(job_decode_rejects_each_bad_field_by_name)
+{
+  static const struct {
+    const char *json, *field, *msg;
+  } cases[] = {
+      {"{\"type\":\"1\"}", "type", "integer"},
+      {"{\"type\":3}", "type", "out of range"},
+      {"{\"timeout\":-1}", "timeout", "out of range"},
+      {"{\"timeout\":99999999999999999}", "timeout", "out of range"},
+      {"{\"retry_times\":101}", "retry_times", "out of range"},
+      {"{\"allocation\":0}", "allocation", "out of range"},
+      {"{\"name\":5}", "name", "string"},
+      {"{\"name\":\"a\\u0000b\"}", "name", "NUL"},
+      {"{\"name\":\"a\\nb\"}", "name", "control"},
+      {"{\"note\":1.5}", "note", "string"},
+      {"{\"enabled\":\"yes\"}", "enabled", "true or false"},
+      {"{\"concurrency\":\"sometimes\"}", "concurrency", "forbid, allow"},
+      {"{\"misfire\":\"later\"}", "misfire", "run_once, skip"},
+      {"{\"http_method\":\"FETCH\"}", "http_method", "GET"},
+      {"{\"notify_to_array\":[1,\"2\"]}", "notify_to_array", "positive"},
+      {"{\"notify_to_array\":[0]}", "notify_to_array", "positive"},
+      {"{\"notify_to_array\":{}}", "notify_to_array", "array"},
+      {"{\"env\":{\"1A\":\"x\"}}", "env", "invalid name"},
+      {"{\"env\":{\"A\":1}}", "env", "string"},
+      {"{\"env\":[]}", "env", "object"},
+      {"{\"http_headers\":{\"X-A\":\"a\\r\\nInjected: 1\"}}", "http_headers",
+       "line break"},
+      {"{\"http_headers\":{\"Bad Header\":\"x\"}}", "http_headers",
+       "invalid name"},
+      {"{\"retry_time\":3}", "retry_time", "unknown field"},
+      {"{\"id\":0}", "id", "out of range"},
+      {"{\"id\":\"7\"}", "id", "integer"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct cx_job j;
+    char field[CX_JOB_FIELD_LEN], err[CX_ERR_LEN];
+    ASSERT_MSG(decode(cases[i].json, &j, field, err) == CX_EPARSE,
+               "case %zu (%s) accepted", i, cases[i].json);
+    ASSERT_STREQ(field, cases[i].field);
+    ASSERT_CONTAINS(err, cases[i].msg);
+    cx_job_clear(&j);
+  }
+}
+
+TEST(job_decode_length_limits_count_characters)
+{
+  struct cx_job j;
+  char field[CX_JOB_FIELD_LEN], err[CX_ERR_LEN];
+  /* 128 three-byte characters are fine; 129 are not. */
+  char json[2048] = "{\"name\":\"";
+  for (int i = 0; i < 128; i++)
+    strcat(json, "\xe4\xbb\xbb");
+  strcat(json, "\"}");
+  ASSERT_EQ(decode(json, &j, field, err), 0);
+  cx_job_clear(&j);
+  json[strlen(json) - 2] = '\0';
+  strcat(json, "x\"}");
+  ASSERT_EQ(decode(json, &j, field, err), CX_EPARSE);
+  ASSERT_STREQ(field, "name");
+  cx_job_clear(&j);
+}
+
+TEST(job_decode_null_keeps_current_value)
+{
+  struct cx_job j;
+  char field[CX_JOB_FIELD_LEN], err[CX_ERR_LEN];
+  ASSERT_EQ(decode("{\"concurrency\":null,\"timeout\":null}", &j, field, err),
+            0);
+  ASSERT(j.concurrency == NULL); /* still the default: unset */
+  ASSERT_EQ(j.timeout, 0);
+  cx_job_clear(&j);
+}
+
+TEST(job_validate_required_and_cross_field_rules)
+{
+  static const struct {
+    const char *json, *field;
+    enum cx_job_invalid why;
+  } cases[] = {
+      {"{\"command\":\"x\",\"type\":1,\"spec\":\"* * * * *\","
+       "\"allocation\":2}",
+       "name", CX_JOB_BAD_FIELD},
+      {"{\"name\":\"   \",\"command\":\"x\",\"type\":1,\"spec\":\"* * * * *\","
+       "\"allocation\":2}",
+       "name", CX_JOB_BAD_FIELD},
+      {"{\"name\":\"a\",\"type\":1,\"spec\":\"* * * * *\",\"allocation\":2}",
+       "command", CX_JOB_BAD_FIELD},
+      {"{\"name\":\"a\",\"command\":\"x\",\"type\":1,\"allocation\":2}", "spec",
+       CX_JOB_BAD_FIELD},
+      {"{\"name\":\"a\",\"command\":\"x\",\"type\":1,\"spec\":\"* * * * *\","
+       "\"allocation\":1}",
+       "run_on", CX_JOB_BAD_FIELD},
+      {"{\"name\":\"a\",\"command\":\"ftp://x\",\"type\":2,"
+       "\"spec\":\"* * * * *\",\"allocation\":2}",
+       "command", CX_JOB_BAD_FIELD},
+      {"{\"name\":\"a\",\"command\":\"http:// x\",\"type\":2,"
+       "\"spec\":\"* * * * *\",\"allocation\":2}",
+       "command", CX_JOB_BAD_FIELD},
+      {"{\"name\":\"a\",\"command\":\"x\",\"type\":1,\"spec\":\"61 * * * *\","
+       "\"allocation\":2}",
+       "spec", CX_JOB_BAD_SPEC},
+      {"{\"name\":\"a\",\"command\":\"x\",\"type\":1,\"spec\":\"0 0 30 2 *\","
+       "\"allocation\":2}",
+       "spec", CX_JOB_BAD_SPEC},
+      {"{\"name\":\"a\",\"command\":\"x\",\"type\":1,\"spec\":\"* * * * *\","
+       "\"allocation\":2,\"timezone\":\"Mars/Base\"}",
+       "timezone", CX_JOB_BAD_FIELD},
+      {"{\"name\":\"a\",\"command\":\"x\",\"type\":1,\"spec\":\"* * * * *\","
+       "\"allocation\":2,\"notify_status\":1}",
+       "notify_type", CX_JOB_BAD_FIELD},
+      {"{\"name\":\"a\",\"command\":\"x\",\"type\":1,\"spec\":\"* * * * *\","
+       "\"allocation\":2,\"workdir\":\"relative\"}",
+       "workdir", CX_JOB_BAD_FIELD},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct cx_job j;
+    char field[CX_JOB_FIELD_LEN], err[CX_ERR_LEN];
+    enum cx_job_invalid why = 0;
+    ASSERT_EQ(decode(cases[i].json, &j, field, err), 0);
+    j.type = j.type ? j.type : 0;
+    ASSERT_MSG(cx_job_validate(&j, NOW, &why, field, err) == CX_EPARSE,
+               "case %zu valid", i);
+    ASSERT_STREQ(field, cases[i].field);
+    ASSERT_EQ(why, cases[i].why);
+    cx_job_clear(&j);
+  }
+}
+
+TEST(job_validate_spec_message_comes_from_the_parser)
+{
+  struct cx_job j;
+  char field[CX_JOB_FIELD_LEN], err[CX_ERR_LEN];
+  enum cx_job_invalid why;
+  ASSERT_EQ(decode("{\"name\":\"a\",\"command\":\"x\",\"type\":1,"
+                   "\"spec\":\"* * * * fry\",\"allocation\":2}",
+                   &j, field, err),
+            0);
+  ASSERT_EQ(cx_job_validate(&j, NOW, &why, field, err), CX_EPARSE);
+  ASSERT_CONTAINS(err, "spec: ");
+  ASSERT_CONTAINS(err, "fry");
+  cx_job_clear(&j);
+}
+
+TEST(job_json_round_trip)
+{
+  struct cx_job j, k;
+  char field[CX_JOB_FIELD_LEN], err[CX_ERR_LEN];
+  ASSERT_EQ(decode(seed_job, &j, field, err), 0);
+  j.id = 42;
+  j.created = NOW;
+  j.updated = NOW + 5;
+  json_t *o = cx_job_to_json(&j);
+  ASSERT(o != NULL);
+  ASSERT(json_is_array(json_object_get(o, "notify_to_array")));
+  ASSERT(json_is_true(json_object_get(o, "enabled")));
+  ASSERT_STREQ(json_string_value(json_object_get(o, "http_method")), "GET");
+  ASSERT_EQ(json_integer_value(json_object_get(o, "id")), 42);
+  /* Reply-only fields may come back in. */
+  json_object_set_new(o, "next", json_array());
+  cx_job_init(&k);
+  ASSERT_EQ(cx_job_from_json(o, &k, field, err), 0);
+  ASSERT_EQ(k.id, 42);
+  ASSERT_EQ(k.updated, NOW + 5);
+  ASSERT_STREQ(k.name, j.name);
+  ASSERT_STREQ(k.env, j.env);
+  ASSERT_STREQ(k.notify_to_array, j.notify_to_array);
+  ASSERT_STREQ(k.timezone, "Asia/Shanghai");
+  json_decref(o);
+  struct cx_job c;
+  ASSERT_EQ(cx_job_copy(&c, &k), 0);
+  ASSERT(c.name != k.name);
+  ASSERT_STREQ(c.name, k.name);
+  cx_job_clear(&c);
+  cx_job_clear(&k);
+  cx_job_clear(&j);
+}
+
+TEST(job_decode_survives_allocation_failures)
+{
+  json_t *v = parse(seed_job);
+  for (long n = 1; n < 40; n++) {
+    struct cx_job j;
+    char field[CX_JOB_FIELD_LEN], err[CX_ERR_LEN];
+    cx_job_init(&j);
+    cx_alloc_fail_after(n);
+    int rc = cx_job_from_json(v, &j, field, err);
+    cx_alloc_fail_after(0);
+    ASSERT(rc == 0 || rc == -ENOMEM);
+    cx_job_clear(&j);
+  }
+  json_decref(v);
+}
