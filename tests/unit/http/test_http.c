@@ -241,6 +241,23 @@ static CURL *new_easy(const char *url)
   return c;
 }
 
+/* Runs c (and frees it and hl) into *r: status, headers, body, JSON. */
+static void perform(CURL *c, struct curl_slist *hl, struct resp *r)
+{
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_write);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
+  if (hl != NULL)
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+  r->rc = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+  curl_easy_cleanup(c);
+  curl_slist_free_all(hl);
+  if (r->body.data)
+    r->json = json_loadb(r->body.data, r->body.len, 0, NULL);
+}
+
 static void request(unsigned port, const char *method, const char *target,
                     const void *body, long blen, const char *header,
                     struct resp *r)
@@ -258,17 +275,7 @@ static void request(unsigned port, const char *method, const char *target,
   hl = curl_slist_append(hl, "Expect:"); /* send bodies at once */
   if (header)
     hl = curl_slist_append(hl, header);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_write);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
-  r->rc = curl_easy_perform(c);
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-  curl_easy_cleanup(c);
-  curl_slist_free_all(hl);
-  if (r->body.data)
-    r->json = json_loadb(r->body.data, r->body.len, 0, NULL);
+  perform(c, hl, r);
 }
 
 static void resp_free(struct resp *r)
@@ -681,15 +688,9 @@ TEST(http_body_over_limit_with_expect_100_gets_413_unsent)
   CURL *c = new_easy(url);
   curl_easy_setopt(c, CURLOPT_POST, 1L);
   curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)src.left);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
   curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
   curl_easy_setopt(c, CURLOPT_READDATA, &src);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-  r.rc = curl_easy_perform(c);
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_easy_cleanup(c);
-  curl_slist_free_all(hl);
+  perform(c, hl, &r);
   ASSERT_EQ(r.rc, CURLE_OK);
   ASSERT_EQ(r.status, 413);
   ASSERT_EQ(src.left, 2 * CX_HTTP_MAX_BODY_DEFAULT); /* nothing was read */
@@ -710,15 +711,9 @@ TEST(http_chunked_body_over_limit_never_reaches_handler)
   hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
   hl = curl_slist_append(hl, "Expect:");
   curl_easy_setopt(c, CURLOPT_POST, 1L);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
   curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
   curl_easy_setopt(c, CURLOPT_READDATA, &src);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-  r.rc = curl_easy_perform(c);
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_easy_cleanup(c);
-  curl_slist_free_all(hl);
+  perform(c, hl, &r);
   /* Either a 413 or a closed connection; never the handler's 200. */
   ASSERT_MSG(r.status == 413 || (r.status == 0 && r.rc != CURLE_OK),
              "status %ld curl %d", r.status, (int)r.rc);
@@ -1154,14 +1149,9 @@ TEST(http_listen_ipv6_loopback)
   close(s);
   ASSERT_MSG(cx_http_start(h, err) == 0, "%s", err);
   snprintf(url, sizeof url, "http://[::1]:%u/echo", cx_http_port(h));
-  CURL *c = new_easy(url);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
-  ASSERT_EQ(curl_easy_perform(c), CURLE_OK);
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_easy_cleanup(c);
+  perform(new_easy(url), NULL, &r);
+  ASSERT_EQ(r.rc, CURLE_OK);
   ASSERT_EQ(r.status, 200);
-  r.json = json_loads(r.body.data, 0, NULL);
   ASSERT_STREQ(json_string_value(json_object_get(jdata(&r), "remote")), "::1");
   resp_free(&r);
   cx_http_destroy(h);
