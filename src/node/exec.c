@@ -576,12 +576,11 @@ static int spawn_start(struct spawn *sp, pid_t *pid, struct cx_exec_result *res,
   sp->max_fd = 65536;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536)
     sp->max_fd = (int)rl.rlim_cur;
-  sp->null_fd = fd_above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (sp->null_fd < 0) {
-    rc = sp->null_fd == -1 ? -errno : sp->null_fd;
-    sp->null_fd = -1;
+  rc = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  rc = rc < 0 ? -errno : fd_above_stdio(rc);
+  if (rc < 0)
     return cx__exec_fail(res, err, rc, "open /dev/null: %s", strerror(-rc));
-  }
+  sp->null_fd = rc;
   rc = pipe_above_stdio(fds);
   if (rc < 0)
     return cx__exec_fail(res, err, rc, "output pipe: %s", strerror(-rc));

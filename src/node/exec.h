@@ -122,7 +122,9 @@ struct cx_exec_opts {
   int64_t kill_grace_ms;       /* SIGTERM -> SIGKILL; 0 = 5000 */
   int64_t drain_ms;            /* read after the shell exits; 0 = 100 */
   const char *const *base_env; /* "K=V" list, NULL-terminated; NULL =
-                                  the process environment (environ) */
+                                  the process environment (environ), which
+                                  then must not change (setenv) while
+                                  attempts start */
   int64_t http_max_ms;         /* cap for http timeout 0; 0 = 1 h */
   int http_max_redirects;      /* 0 = don't follow; else up to this (<= 20) */
 };

@@ -173,9 +173,9 @@ TEST(node_exec_workdir_used)
 {
   struct cx_exec *x;
   struct cx_exec_result res;
-  char want[PATH_MAX + 2];
-  ASSERT(realpath(cx_test_tmpdir(), want) != NULL);
-  strcat(want, "\n");
+  char real[PATH_MAX], want[PATH_MAX + 2];
+  ASSERT(realpath(cx_test_tmpdir(), real) != NULL);
+  snprintf(want, sizeof want, "%s\n", real);
   struct cx_exec_cmd cmd = {.command = "pwd -P", .workdir = cx_test_tmpdir()};
 
   ASSERT_EQ(cx_exec_create(&x), 0);
