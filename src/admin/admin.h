@@ -1,0 +1,45 @@
+/*
+ * admin: the dispatch center (SPEC §4, §5, §10): the HTTP API, placement
+ * and publication of jobs, users and sessions. It sees the store and the
+ * coordination service only through their interfaces, so the same code
+ * runs in `cronix admin` (MariaDB + etcd) and `cronix standalone` (SQLite +
+ * in-process coordination).
+ */
+#ifndef CX_ADMIN_H
+#define CX_ADMIN_H
+
+#include "config/config.h"
+#include "coord/coord.h"
+#include "store/store.h"
+
+struct cx_admin;
+
+struct cx_admin_opts {
+  const struct cx_config *cfg; /* borrowed; lives longer than the admin */
+  struct cx_store *store;      /* borrowed */
+  struct cx_coord *coord;      /* borrowed */
+  const char *listen;          /* NULL = cfg->listen ("host:0" for tests) */
+};
+
+/* Creates the admin and registers its routes (nothing listens yet).
+ * Returns 0 or a negative code with a message in err. */
+int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
+                    char *err);
+/* Starts serving HTTP. */
+int cx_admin_start(struct cx_admin *a, char *err);
+/* The port the API listens on (after start). */
+unsigned cx_admin_port(const struct cx_admin *a);
+/* Stops serving; in-flight requests finish first. */
+void cx_admin_stop(struct cx_admin *a);
+/* Accepts NULL. Stops first if needed. */
+void cx_admin_destroy(struct cx_admin *a);
+
+/* First start (SPEC §4): when the store has no users, creates user `admin`
+ * with a random password and an API token, writes
+ * <data_dir>/initial-admin.txt (mode 0600, lines `username = admin`,
+ * `password = ...`, `token = ...`) and sets *created = 1. With users
+ * present it does nothing (*created = 0). */
+int cx_admin_bootstrap(struct cx_store *store, const char *data_dir,
+                       int *created, char *err);
+
+#endif
