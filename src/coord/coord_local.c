@@ -151,8 +151,10 @@ static void hist_compact(struct local *l, int64_t rev)
     ev_free(&l->hist[i]);
     i++;
   }
-  memmove(l->hist, l->hist + i, (l->hn - i) * sizeof *l->hist);
-  l->hn -= i;
+  if (i > 0) {
+    memmove(l->hist, l->hist + i, (l->hn - i) * sizeof *l->hist);
+    l->hn -= i;
+  }
   if (rev > l->compact_rev)
     l->compact_rev = rev;
 }
@@ -199,48 +201,80 @@ static void hist_add(struct local *l, int type, const struct lkv *kv,
 
 /* ---- write primitives (lock held; `rev` is the revision being written) -- */
 
-static int do_put(struct local *l, int64_t rev, const char *key, size_t klen,
-                  const char *val, size_t vlen, int64_t lease)
+/* A put's allocations, made before anything changes so that a txn is
+ * applied whole or not at all. */
+struct prep {
+  struct lkv *fresh; /* used if the key does not exist when applied */
+  char *val;
+};
+
+static void prep_free(struct prep *p)
+{
+  if (p->fresh)
+    cx_free(p->fresh->key);
+  cx_free(p->fresh);
+  cx_free(p->val);
+  p->fresh = NULL;
+  p->val = NULL;
+}
+
+static int prep_put(const char *key, size_t klen, const char *val, size_t vlen,
+                    struct prep *p)
+{
+  p->val = memdup0(val, vlen);
+  p->fresh = cx_calloc(1, sizeof *p->fresh);
+  if (p->fresh)
+    p->fresh->key = memdup0(key, klen);
+  if (p->val == NULL || p->fresh == NULL || p->fresh->key == NULL) {
+    prep_free(p);
+    return -ENOMEM;
+  }
+  p->fresh->klen = klen;
+  return 0;
+}
+
+/* Room for `more` new keys in the sorted array. */
+static int reserve_keys(struct local *l, size_t more)
+{
+  if (l->n + more <= l->cap)
+    return 0;
+  size_t cap = l->cap ? l->cap : 64;
+  while (cap < l->n + more)
+    cap *= 2;
+  struct lkv **p = cx_realloc(l->kvs, cap * sizeof *p);
+  if (p == NULL)
+    return -ENOMEM;
+  l->kvs = p;
+  l->cap = cap;
+  return 0;
+}
+
+/* Applies a prepared put (takes p's memory); cannot fail once
+ * reserve_keys made room. */
+static void do_put(struct local *l, int64_t rev, size_t vlen, int64_t lease,
+                   struct prep *p)
 {
   size_t pos;
-  struct lkv *kv = find(l, key, klen, &pos);
-  char *nv = memdup0(val, vlen);
-  if (nv == NULL)
-    return -ENOMEM;
+  struct lkv *kv = find(l, p->fresh->key, p->fresh->klen, &pos);
   if (kv == NULL) {
-    if (l->n == l->cap) {
-      size_t cap = l->cap ? l->cap * 2 : 64;
-      struct lkv **p = cx_realloc(l->kvs, cap * sizeof *p);
-      if (p == NULL) {
-        cx_free(nv);
-        return -ENOMEM;
-      }
-      l->kvs = p;
-      l->cap = cap;
-    }
-    kv = cx_calloc(1, sizeof *kv);
-    if (kv == NULL || (kv->key = memdup0(key, klen)) == NULL) {
-      cx_free(kv);
-      cx_free(nv);
-      return -ENOMEM;
-    }
-    kv->klen = klen;
+    kv = p->fresh;
+    p->fresh = NULL;
     kv->create = rev;
     memmove(l->kvs + pos + 1, l->kvs + pos, (l->n - pos) * sizeof *l->kvs);
     l->kvs[pos] = kv;
     l->n++;
-    kv->val = NULL;
   }
   char *old = kv->val;
   size_t oldlen = kv->vlen;
-  kv->val = nv;
+  kv->val = p->val;
+  p->val = NULL;
   kv->vlen = vlen;
   kv->mod = rev;
   kv->version++;
   kv->lease = lease;
   hist_add(l, CX_COORD_EV_PUT, kv, old, oldlen, old != NULL);
   cx_free(old);
-  return 0;
+  prep_free(p);
 }
 
 static void do_del_at(struct local *l, int64_t rev, size_t pos)
@@ -424,8 +458,12 @@ static int local_put(void *impl, const void *key, size_t key_len,
     cx_err_set(err, "lease %" PRId64 " not found", lease);
     rc = CX_ENOTFOUND;
   } else {
-    rc = do_put(l, l->rev + 1, key, key_len, value, value_len, lease);
+    struct prep p;
+    rc = prep_put(key, key_len, value, value_len, &p);
+    if (rc == 0 && (rc = reserve_keys(l, 1)) != 0)
+      prep_free(&p);
     if (rc == 0) {
+      do_put(l, l->rev + 1, value_len, lease, &p);
       l->rev++;
       pthread_cond_broadcast(&l->cv);
     }
@@ -520,13 +558,29 @@ static int local_txn(void *impl, const struct cx_coord_txn *t, int *succeeded,
       goto out;
     }
   }
+  /* Allocate everything first: past this point nothing can fail. */
+  struct prep preps[CX_COORD_MAX_TXN_OPS] = {{0}};
+  size_t nputs = 0;
+  for (size_t i = 0; i < n && rc == 0; i++)
+    if (ops[i].type == CX_COORD_OP_PUT) {
+      rc =
+          prep_put(ops[i].key, ops[i].key_len, ops[i].value ? ops[i].value : "",
+                   ops[i].value_len, &preps[i]);
+      nputs++;
+    }
+  if (rc == 0)
+    rc = reserve_keys(l, nputs);
+  if (rc != 0) {
+    for (size_t i = 0; i < n; i++)
+      prep_free(&preps[i]);
+    goto out;
+  }
   int64_t wrev = l->rev + 1, changed = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) {
+  for (size_t i = 0; i < n; i++) {
     const struct cx_coord_op *o = &ops[i];
     if (o->type == CX_COORD_OP_PUT) {
-      rc = do_put(l, wrev, o->key, o->key_len, o->value ? o->value : "",
-                  o->value_len, o->lease);
-      changed += rc == 0;
+      do_put(l, wrev, o->value_len, o->lease, &preps[i]);
+      changed++;
     } else {
       changed += do_del(l, wrev, o->key, o->key_len,
                         o->type == CX_COORD_OP_DELETE_PREFIX);

@@ -1,5 +1,6 @@
 /* coord: the shared suite (cases.inc) on the in-process backend, plus
  * behaviour only it has (automatic history compaction). */
+#include <errno.h>
 #include <stdio.h>
 
 #include "coord/coord.h"
@@ -91,5 +92,67 @@ TEST(coord_local_watch_batches_span_many_revisions)
   cx_coord_watch_cancel(wb);
   col_free(&a);
   col_free(&b);
+  cx_coord_close(c);
+}
+
+/* One pass of everything, tolerating -ENOMEM anywhere. */
+static void exercise(struct cx_coord *c)
+{
+  struct cx_coord_kvs kvs;
+  struct cx_coord_watch *w = NULL;
+  struct cx_coord_watch_cbs cbs = {count_event, ignore_resync, NULL};
+  int64_t id = 0;
+  int ok;
+  int rc = cx_coord_watch(c, S("/o/"), 1, &cbs, NULL, &w, NULL);
+  ASSERT(rc == 0 || rc == -ENOMEM);
+  int put_rc = cx_coord_put(c, S("/o/a"), S("1"), 0, NULL, NULL);
+  ASSERT(put_rc == 0 || put_rc == -ENOMEM);
+  rc = cx_coord_lease_grant(c, 30, 1, NULL, NULL, &id, NULL, NULL);
+  ASSERT(rc == 0 || rc == -ENOMEM);
+  struct cx_coord_op ops[] = {{CX_COORD_OP_PUT, S("/o/b"), S("2"), 0},
+                              {CX_COORD_OP_DELETE, S("/o/a"), NULL, 0, 0}};
+  struct cx_coord_txn t = {NULL, 0, ops, 2, NULL, 0};
+  rc = cx_coord_txn(c, &t, &ok, NULL, NULL);
+  ASSERT(rc == 0 || rc == -ENOMEM);
+  if (rc == -ENOMEM) {
+    /* All or nothing: stop failing and look. */
+    cx_alloc_fail_after(0);
+    ASSERT(!exists(c, "/o/b"));
+    ASSERT_EQ(exists(c, "/o/a"), put_rc == 0);
+  }
+  rc = cx_coord_range(c, S("/o/"), &kvs, NULL);
+  ASSERT(rc == 0 || rc == -ENOMEM);
+  if (rc == 0)
+    cx_coord_kvs_free(&kvs);
+  rc = cx_coord_get(c, S("/o/b"), &kvs, NULL);
+  ASSERT(rc == 0 || rc == -ENOMEM || rc == CX_ENOTFOUND);
+  if (rc == 0)
+    cx_coord_kvs_free(&kvs);
+  if (id)
+    cx_coord_lease_revoke(c, id, NULL);
+  cx_coord_watch_cancel(w);
+}
+
+TEST(coord_local_survives_allocation_failures)
+{
+  for (long n = 1; n < 120; n++) {
+    struct cx_coord *c = NULL;
+    struct cx_coord_cfg cfg = {0};
+    cx_alloc_fail_after(n);
+    int rc = cx_coord_open(&cfg, &c, NULL);
+    if (rc == 0) {
+      exercise(c);
+      cx_coord_close(c);
+    } else {
+      ASSERT_EQ(rc, -ENOMEM);
+    }
+    cx_alloc_fail_after(0);
+  }
+  /* And after all that, a healthy handle works normally. */
+  struct cx_coord *c = case_open();
+  put_s(c, "/after", "ok");
+  char *v = get_s(c, "/after");
+  ASSERT_STREQ(v, "ok");
+  cx_free(v);
   cx_coord_close(c);
 }
