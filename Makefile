@@ -74,10 +74,12 @@ DEPS_unit_coord := coord util
 DEPS_unit_job := job store cron util
 DEPS_unit_node := node util
 DEPS_unit_http := http util
+DEPS_unit_notify := notify util
 DEPS_integration_smoke := util
 DEPS_integration_cli := util
 DEPS_integration_coord := coord util
 DEPS_integration_store := store util
+DEPS_integration_notify := notify util
 
 SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/unit/*/*.c \
             tests/integration/*/*.c))))
