@@ -627,3 +627,129 @@ CASE(garbage_watch_stream_is_dropped_and_retried)
   cx_coord_close(c);
   shutdown(s.fd, SHUT_RDWR);
 }
+
+/* ---- TLS with client certificates --------------------------------------- */
+
+static void sh_run(const char *dir, const char *cmd)
+{
+  char script[2048];
+  snprintf(script, sizeof script, "cd '%s' && %s", dir, cmd);
+  char *argv[] = {"/bin/sh", "-c", script, NULL};
+  struct cx_test_output o;
+  cx_test_run(argv, 60, &o);
+  ASSERT_MSG(o.status == 0, "%s: %s%s", cmd, o.out, o.err);
+  cx_test_output_free(&o);
+}
+
+/* A CA, a server cert for 127.0.0.1 and a client cert, all made here. */
+static void make_certs(const char *d)
+{
+  static const char *const steps[] = {
+      "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,"
+      "clientAuth\\n' > srv.ext && printf 'extendedKeyUsage=clientAuth\\n' > "
+      "cli.ext",
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+      "-nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=cx-test-ca",
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+      "-nodes -keyout other.key -out other.crt -days 2 -subj /CN=other-ca",
+      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+      "-keyout srv.key -out srv.csr -subj /CN=127.0.0.1",
+      "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key "
+      "-CAcreateserial -out srv.crt -days 2 -extfile srv.ext",
+      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+      "-keyout cli.key -out cli.csr -subj /CN=cronix",
+      "openssl x509 -req -in cli.csr -CA ca.crt -CAkey ca.key "
+      "-CAcreateserial -out cli.crt -days 2 -extfile cli.ext",
+  };
+  for (size_t i = 0; i < CX_ARRAY_LEN(steps); i++)
+    sh_run(d, steps[i]);
+}
+
+CASE(tls_client_certificate_is_required_and_used)
+{
+  char d[CX_SVC_PATH_LEN], err[CX_ERR_LEN] = "";
+  ASSERT_MSG(cx_svc_dir_make("etcd-tls", d, sizeof d, err) == 0, "%s", err);
+  make_certs(d);
+  int cport = 0, pport = 0;
+  ASSERT_EQ(cx_svc_port_alloc(&cport, err), 0);
+  ASSERT_EQ(cx_svc_port_alloc(&pport, err), 0);
+  char a[12][CX_SVC_PATH_LEN + 64];
+  snprintf(a[0], sizeof a[0], "--data-dir=%s/data", d);
+  snprintf(a[1], sizeof a[1], "--listen-client-urls=https://127.0.0.1:%d",
+           cport);
+  snprintf(a[2], sizeof a[2], "--advertise-client-urls=https://127.0.0.1:%d",
+           cport);
+  snprintf(a[3], sizeof a[3], "--listen-peer-urls=http://127.0.0.1:%d", pport);
+  snprintf(a[4], sizeof a[4],
+           "--initial-advertise-peer-urls=http://127.0.0.1:%d", pport);
+  snprintf(a[5], sizeof a[5], "--initial-cluster=t=http://127.0.0.1:%d", pport);
+  snprintf(a[6], sizeof a[6], "--cert-file=%s/srv.crt", d);
+  snprintf(a[7], sizeof a[7], "--key-file=%s/srv.key", d);
+  snprintf(a[8], sizeof a[8], "--trusted-ca-file=%s/ca.crt", d);
+  snprintf(a[9], sizeof a[9], "%s/etcd.log", d);
+  const char *argv[] = {"etcd",
+                        "--name=t",
+                        a[0],
+                        a[1],
+                        a[2],
+                        a[3],
+                        a[4],
+                        a[5],
+                        a[6],
+                        a[7],
+                        a[8],
+                        "--client-cert-auth",
+                        "--log-level=warn",
+                        NULL};
+  static struct cx_svc_proc p;
+  ASSERT_MSG(cx_svc_proc_set_argv(&p, "etcd tls", a[9], argv, err) == 0, "%s",
+             err);
+  ASSERT_MSG(cx_svc_proc_start(&p, err) == 0, "%s", err);
+
+  char ep[64], ca[CX_SVC_PATH_LEN + 16], crt[CX_SVC_PATH_LEN + 16],
+      key[CX_SVC_PATH_LEN + 16], other[CX_SVC_PATH_LEN + 16];
+  snprintf(ep, sizeof ep, "https://127.0.0.1:%d", cport);
+  snprintf(ca, sizeof ca, "%s/ca.crt", d);
+  snprintf(crt, sizeof crt, "%s/cli.crt", d);
+  snprintf(key, sizeof key, "%s/cli.key", d);
+  snprintf(other, sizeof other, "%s/other.crt", d);
+  struct cx_coord_cfg cfg = {0};
+  cfg.endpoints = ep;
+  cfg.ca_file = ca;
+  cfg.cert_file = crt;
+  cfg.key_file = key;
+  struct cx_coord *c = open_with(&cfg);
+  int rc;
+  cx_mono until = cx_mono_now() + 30 * 1000000LL;
+  while ((rc = cx_coord_put(c, S("/tls"), S("yes"), 0, NULL, err)) != 0 &&
+         cx_mono_now() < until)
+    cx_sleep_us(200000);
+  if (rc != 0)
+    cx_svc_log_dump(a[9], 4096);
+  ASSERT_MSG(rc == 0, "put over TLS: %s", err);
+  char *v = get_s(c, "/tls");
+  ASSERT_STREQ(v, "yes");
+  cx_free(v);
+  struct collector col;
+  col_init(&col);
+  struct cx_coord_watch *w = watch_prefix(c, "/tls", 1, &col);
+  ASSERT_EQ(col_wait(&col, &col.n, 1, 20), 1);
+  cx_coord_watch_cancel(w);
+  col_free(&col);
+  cx_coord_close(c);
+
+  /* Without the client certificate the server refuses the handshake. */
+  cfg.cert_file = cfg.key_file = NULL;
+  c = open_with(&cfg);
+  ASSERT_EQ(cx_coord_put(c, S("/tls"), S("no"), 0, NULL, err), CX_EUNAVAIL);
+  cx_coord_close(c);
+  /* A server not signed by the configured CA is not trusted. */
+  cfg.cert_file = crt;
+  cfg.key_file = key;
+  cfg.ca_file = other;
+  c = open_with(&cfg);
+  ASSERT_EQ(cx_coord_put(c, S("/tls"), S("no"), 0, NULL, err), CX_EUNAVAIL);
+  ASSERT_CONTAINS(err, "SSL");
+  cx_coord_close(c);
+  cx_svc_proc_stop(&p, 5000, NULL);
+}
