@@ -42,7 +42,7 @@ struct cx__stmt {
   const char *sql[2]; /* by dialect; sql[1] NULL = same as sql[0] */
   int flags;
 };
-#define CX__STMT_MAX 96
+#define CX__STMT_MAX 128
 
 struct cx__exec_result {
   int64_t affected;  /* rows changed (matched, for UPDATE) */

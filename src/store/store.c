@@ -416,8 +416,8 @@ enum {
   Q_FIXED_END,
   /* Search variants: a bit per optional filter, list then count. */
   Q_JOB_SEARCH = Q_FIXED_END,       /* 16 list + 16 count */
-  Q_RUN_SEARCH = Q_JOB_SEARCH + 32, /* 8 list + 8 count */
-  Q_END = Q_RUN_SEARCH + 16
+  Q_RUN_SEARCH = Q_JOB_SEARCH + 32, /* 8 list + 8 count + 8 capped count */
+  Q_END = Q_RUN_SEARCH + 24
 };
 _Static_assert(Q_END < CX__STMT_MAX - 4, "raise CX__STMT_MAX");
 
@@ -629,6 +629,9 @@ static void build_search(void)
               " ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?");
     build_one(Q_RUN_SEARCH + 8 + (int)m, "SELECT COUNT(*) FROM cronix_job_log",
               run_conds, 4, m | 8, "");
+    build_one(Q_RUN_SEARCH + 16 + (int)m,
+              "SELECT COUNT(*) FROM (SELECT 1 FROM cronix_job_log", run_conds,
+              4, m | 8, " LIMIT ?) capped");
   }
 }
 
@@ -1227,7 +1230,7 @@ int cx_store_run_find(struct cx_store *s, int64_t id, struct cx_run *out,
 int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
                         struct cx_run_list *out, char *err)
 {
-  struct cx__val p[7];
+  struct cx__val p[8];
   struct collect k = {0};
   struct one_int o;
   unsigned mask = 0;
@@ -1249,7 +1252,19 @@ int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
   }
   p[np++] = vint(f->from != 0 ? f->from : INT64_MIN);
   p[np++] = vint(f->to != 0 ? f->to : INT64_MAX);
-  rc = query_int(s, search_stmt(Q_RUN_SEARCH + 8 + (int)mask), p, np, &o, err);
+  if (f->count_limit > 0) {
+    /* Count one more than the cap to know whether there are more. */
+    p[np] = vint(f->count_limit + 1);
+    rc = query_int(s, search_stmt(Q_RUN_SEARCH + 16 + (int)mask), p, np + 1, &o,
+                   err);
+    if (rc == 0 && o.v > f->count_limit) {
+      o.v = f->count_limit;
+      out->total_capped = 1;
+    }
+  } else {
+    rc =
+        query_int(s, search_stmt(Q_RUN_SEARCH + 8 + (int)mask), p, np, &o, err);
+  }
   if (rc != 0)
     return rc;
   out->total = o.v;

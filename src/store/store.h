@@ -207,7 +207,8 @@ struct cx_run {
 struct cx_run_list {
   struct cx_run *items;
   size_t n;
-  int64_t total;
+  int64_t total;    /* matching rows (see count_limit) */
+  int total_capped; /* 1: more than count_limit rows match; total = cap */
 };
 
 /* Run-log filter; zero-initialise, then set what you need. */
@@ -217,6 +218,10 @@ struct cx_run_filter {
   const char *node_uuid; /* NULL = any */
   int success;           /* -1 = any, 0, 1 */
   int64_t from, to;      /* start_time range in ms, [from, to); 0 = open */
+  /* 0: total counts every matching row (exact; on MySQL that costs a scan
+   * of the matches, ~0.2 s per million rows). N > 0: count at most N, and
+   * set total_capped when there are more (a UI shows "N+"). */
+  int64_t count_limit;
 };
 
 struct cx_run_counts {
