@@ -216,7 +216,7 @@ static int one_query(struct cx_store *s, enum query q, unsigned *seed,
   unsigned r = *seed >> 8;
   int rc;
   if (q == Q_JOBS || q == Q_JOBS_NAME) {
-    struct cx_job_filter f = {.enabled = -1, .page_size = 20};
+    struct cx_job_filter f = {.page_size = 20};
     struct cx_job_list l;
     f.page = 1 + (int)(r % 1000);
     if (q == Q_JOBS_NAME) {
@@ -228,7 +228,7 @@ static int one_query(struct cx_store *s, enum query q, unsigned *seed,
     rc = cx_store_job_search(s, &f, &l, err);
     cx_job_list_free(&l);
   } else {
-    struct cx_run_filter f = {.success = -1, .page_size = 20};
+    struct cx_run_filter f = {.page_size = 20};
     struct cx_run_list l;
     f.page = 1 + (int)(r % 100);
     if (q == Q_RUNS_CAPPED)

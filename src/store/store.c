@@ -352,7 +352,7 @@ static int job_check(const struct cx_job *j, char *err)
   CHECK("command", j->command, 0, 1);
   CHECK("spec", j->spec, 1024, 1);
   CHECK("run_on", j->run_on, 64, 0);
-  CHECK("notify_to_array", j->notify_to_array, 16384, 0);
+  CHECK("notify_to_array", j->notify_to_array, 8192, 0);
   CHECK("note", j->note, 1024, 0);
   CHECK("timezone", j->timezone, 64, 0);
   CHECK("concurrency", j->concurrency, 16, 0);
@@ -933,9 +933,9 @@ int cx_store_job_search(struct cx_store *s, const struct cx_job_filter *f,
     mask |= JOB_F_RUN_ON;
     p[np++] = vstr(f->run_on, NULL);
   }
-  if (f->enabled >= 0) {
+  if (f->enabled != CX_STORE_ANY) {
     mask |= JOB_F_ENABLED;
-    p[np++] = vint(f->enabled ? 1 : 0);
+    p[np++] = vint(f->enabled == CX_STORE_YES);
   }
   rc = query_int(s, search_stmt(Q_JOB_SEARCH + 16 + (int)mask), p, np, &o, err);
   if (rc != 0)
@@ -1246,9 +1246,9 @@ int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
     mask |= RUN_F_NODE;
     p[np++] = vstr(f->node_uuid, NULL);
   }
-  if (f->success >= 0) {
+  if (f->success != CX_STORE_ANY) {
     mask |= RUN_F_SUCCESS;
-    p[np++] = vint(f->success ? 1 : 0);
+    p[np++] = vint(f->success == CX_STORE_YES);
   }
   p[np++] = vint(f->from != 0 ? f->from : INT64_MIN);
   p[np++] = vint(f->to != 0 ? f->to : INT64_MAX);

@@ -41,6 +41,9 @@
 
 struct cx_store;
 
+/* Yes/no filters; the zero value means "any". */
+enum { CX_STORE_ANY = 0, CX_STORE_YES = 1, CX_STORE_NO = 2 };
+
 /* Page sizes: a page_size <= 0 means the default, above the cap the cap. */
 #define CX_STORE_PAGE_DEFAULT 20
 #define CX_STORE_PAGE_MAX 500
@@ -129,7 +132,7 @@ struct cx_job_filter {
   const char *name;   /* substring (ASCII case-insensitive), NULL = any */
   int type;           /* 0 = any */
   const char *run_on; /* NULL = any */
-  int enabled;        /* -1 = any, 0, 1 (note: zero-initialised = 0!) */
+  int enabled;        /* CX_STORE_ANY | CX_STORE_YES | CX_STORE_NO */
 };
 
 /* Count of jobs on one node (cx_store_job_count_by_node). */
@@ -216,7 +219,7 @@ struct cx_run_filter {
   int page, page_size;   /* as for jobs */
   int64_t job_id;        /* 0 = any */
   const char *node_uuid; /* NULL = any */
-  int success;           /* -1 = any, 0, 1 */
+  int success;           /* CX_STORE_ANY | CX_STORE_YES | CX_STORE_NO */
   int64_t from, to;      /* start_time range in ms, [from, to); 0 = open */
   /* 0: total counts every matching row (exact; on MySQL that costs a scan
    * of the matches, ~0.2 s per million rows). N > 0: count at most N, and
@@ -238,7 +241,9 @@ void cx_run_list_free(struct cx_run_list *l);
  * On success *id is the run's id (and r->claim_token is set).
  * Safe to retry: the same claim_token is recognised as the same claim, so
  * a claim re-sent after a lost connection (by the store, once, or by the
- * caller) returns the first row's id instead of CX_EEXISTS. */
+ * caller) returns the first row's id instead of CX_EEXISTS. The row is
+ * then left as it was: a node flushing a finished run from its spool
+ * follows up with cx_store_run_finish on the returned id. */
 int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
                        char *err);
 /* Records the end (or progress) of run r->id: status, success, exit_code,

@@ -233,7 +233,7 @@ TEST(store_sqlite_survives_allocation_failures)
   for (long n = 1; n < 40; n++) {
     struct cx_job got;
     struct cx_run_list l;
-    struct cx_run_filter f = {.success = -1};
+    struct cx_run_filter f = {0};
     char err[CX_ERR_LEN];
     cx_alloc_fail_after(n);
     int rc1 = cx_store_job_find(s, job, &got, err);
