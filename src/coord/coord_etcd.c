@@ -1192,9 +1192,16 @@ static void watch_connect(struct ewatch *w, int idx)
   }
   long status = 0;
   curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
-  if (status != 0 && status != 200 && !w->stop)
-    CX_LOG(CX_LOG_WARN, "coord", "etcd watch on %s: HTTP %ld", e->eps[idx],
-           status);
+  if (status != 0 && status != 200 && !w->stop) {
+    /* An unframed error reply (no newline) is still in the buffer. */
+    const char *rest = w->line.data ? w->line.data : "";
+    CX_LOG(CX_LOG_WARN, "coord", "etcd watch on %s: HTTP %ld %.200s",
+           e->eps[idx], status, rest);
+    if (e->conf.cfg.username &&
+        (status == 401 || contains(rest, "invalid auth token") ||
+         contains(rest, "user name is empty")))
+      authenticate(e, idx, NULL);
+  }
   curl_multi_remove_handle(w->m, w->h);
   curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, NULL);
 out:
@@ -1223,10 +1230,10 @@ static void *watch_main(void *arg)
     if (w->resync)
       continue;
     set_connected(w, 0);
-    if (w->progressed) {
+    if (w->progressed && !w->broken) {
       backoff = 100;
     } else {
-      idx = (idx + 1) % e->nep; /* this endpoint did not answer */
+      idx = (idx + 1) % e->nep; /* no answer, or a bad one: try another */
       backoff = backoff < 2000 ? backoff * 2 : 2000;
     }
     watch_sleep(w, backoff);

@@ -443,6 +443,38 @@ CASE(auth_reauthenticates_when_the_token_is_invalidated)
   cx_coord_close(c);
 }
 
+CASE(auth_watch_reauthenticates_after_a_restart)
+{
+  if (!etcd_up)
+    etcd_start();
+  gateway("/v3/auth/user/add", "{\"name\":\"root\",\"password\":\"s3cret\"}");
+  gateway("/v3/auth/user/grant", "{\"user\":\"root\",\"role\":\"root\"}");
+  gateway("/v3/auth/enable", "{}");
+  struct cx_coord_cfg cfg = {0};
+  cfg.endpoints = etcd.endpoints;
+  cfg.username = "root";
+  cfg.password = "s3cret";
+  struct cx_coord *c = open_with(&cfg);
+  struct collector col;
+  col_init(&col);
+  struct cx_coord_watch *w = watch_prefix(c, "/rw/", current_rev(c) + 1, &col);
+  put_s(c, "/rw/a", "1");
+  ASSERT_EQ(col_wait(&col, &col.n, 1, 20), 1);
+  /* Tokens live in the server's memory: after a restart the watch's token
+   * is unknown, and only the watch itself can notice (the writer below is
+   * another client, so no unary call refreshes c's token for it). */
+  char err[CX_ERR_LEN] = "";
+  ASSERT_MSG(cx_svc_etcd_restart(&etcd, err) == 0, "%s", err);
+  struct cx_coord *writer = open_with(&cfg);
+  put_s(writer, "/rw/b", "2");
+  ASSERT_EQ(col_wait(&col, &col.n, 2, 30), 2);
+  ASSERT_STREQ(col.r[1].key, "/rw/b");
+  cx_coord_watch_cancel(w);
+  col_free(&col);
+  cx_coord_close(writer);
+  cx_coord_close(c);
+}
+
 CASE(cluster_member_loss_fails_over_without_losing_events)
 {
   static struct cx_svc_etcd cl;
