@@ -96,7 +96,8 @@ def main():
         def check(server, session, envelope, mechanism, data):
             ok = (data.login.decode() == user and
                   data.password.decode() == pw)
-            return AuthResult(success=ok, auth_data=data if ok else None)
+            return AuthResult(success=ok, handled=False,
+                              auth_data=data if ok else None)
         kw["authenticator"] = check
         kw["auth_required"] = True
         kw["auth_require_tls"] = False
