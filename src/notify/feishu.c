@@ -168,11 +168,14 @@ char *cx__feishu_body(const struct cx_notify *n, const struct cx__notify_msg *m,
     free(s); /* jansson allocates with malloc */
     if (keep == 0)
       break;
-    /* escaping may expand a byte up to 6 times: cut by the excess, and at
-     * least by a quarter so the loop ends quickly */
-    keep = len - max + 64 > keep / 4
-               ? (keep > len - max + 64 ? keep - (len - max + 64) : 0)
-               : keep - keep / 4;
+    /* cut by the excess (escaping may expand a byte up to 6 times, so
+     * this can take a few rounds), and by at least a quarter */
+    {
+      size_t step = len - max + 64;
+      if (step < keep / 4)
+        step = keep / 4;
+      keep = step >= keep ? 0 : keep - step;
+    }
   }
   *rc = CX_ETOOBIG;
   return NULL;

@@ -696,15 +696,13 @@ static void *worker(void *arg)
     struct cx__notify_msg *m, *pick = NULL;
     cx_mono now = cx_mono_now(), next = INT64_MAX;
     char answer[CX_NOTIFY_ANSWER_LEN] = "", err[CX_ERR_LEN] = "";
-    int rc, busy = 0;
+    int rc;
 
     if (atomic_load(&n->abort))
       break;
     for (m = n->head; m != NULL; m = m->next) {
-      if (m->in_flight) {
-        busy = 1;
+      if (m->in_flight)
         continue;
-      }
       if (m->not_before <= now) {
         pick = m;
         break;
@@ -716,7 +714,6 @@ static void *worker(void *arg)
       struct timespec ts;
       if (n->stopping && n->head == NULL)
         break;
-      (void)busy;
       if (next == INT64_MAX) {
         pthread_cond_wait(&n->cv, &n->mu);
         continue;

@@ -90,7 +90,13 @@ enum cx_notify_starttls {
 
 /* Configuration. Strings are copied by cx_notify_create; NULL or "" means
  * unset, a zero number means the default. A channel without its URL is
- * off: messages for it are skipped with a log line. */
+ * off: messages for it are skipped with a log line. The config file's
+ * names (README "Notifications"): notify.email.{smtp_url, smtp_starttls,
+ * username, password, from, tls_verify, ca_file, timeout},
+ * notify.feishu.{webhook_url, secret, timeout, tls_verify, ca_file},
+ * notify.{queue_size, workers, retries, backoff, output_max} and
+ * server.public_url; tls_verify = false is tls_insecure = 1 here, so that
+ * a zeroed struct verifies. */
 struct cx_notify_conf {
   struct {
     const char *smtp_url; /* smtp://host[:port][/ehlo] or smtps://... */
@@ -167,7 +173,7 @@ int cx_notify_create(const struct cx_notify_conf *conf, struct cx_notify **out,
                      char *err);
 
 /* Stops accepting, lets the workers send what is queued for up to
- * drain_ms (waiting retries are tried at once), then aborts transfers in
+ * drain_ms (retries keep their backoff), then aborts transfers in
  * flight, counts what is left as dropped (logged) and frees everything.
  * Accepts NULL. */
 void cx_notify_destroy(struct cx_notify *n, int drain_ms);
@@ -198,7 +204,7 @@ int cx_notify_node_down(struct cx_notify *n, int type, const char *const *to,
 int cx_notify_send_test(struct cx_notify *n, int type, const char *const *to,
                         size_t n_to, char *answer, size_t cap, char *err);
 
-/* Copies the counters (for /metrics). */
+/* Copies the counters (for /metrics); n must not be NULL. */
 void cx_notify_stats_get(struct cx_notify *n, struct cx_notify_stats *out);
 
 /* Feishu signature: base64(HMAC-SHA256(key = "<timestamp>\n<secret>",

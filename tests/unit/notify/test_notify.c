@@ -2,6 +2,7 @@
  * vector), text cleaning, RFC 2047 headers, the RFC 5322 message, the
  * Feishu body under hostile input, configuration checks, and "nothing to
  * send" paths. */
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -475,5 +476,40 @@ TEST(notify_node_down_lists_jobs_capped)
   ASSERT(strstr(t.data, "job-50\n") == NULL);
   cx_buf_free(&t);
   cx__notify_msg_free(m);
+  cx_notify_destroy(n, 0);
+}
+
+/* Every allocation of building a message and its two renderings fails in
+ * turn: each step reports -ENOMEM (or succeeds), never crashes or leaks
+ * (the sanitizer build checks leaks at exit). */
+TEST(notify_build_survives_each_allocation_failing)
+{
+  struct cx_notify *n = mk("s");
+  const char *const to[] = {"ou_a", "ou_b"};
+  const char *jobs[] = {"j1", "j2"};
+  struct cx_notify_run r = hostile_run("some output\nlast\n", 17);
+  struct cx_notify_node d = {"u", "h", 1, jobs, 2};
+  int completed = 0;
+  for (long k = 1; k < 400 && !completed; k++) {
+    int rc = 0, rc2 = 0;
+    struct cx_buf b = {0};
+    cx_alloc_fail_after(k);
+    struct cx__notify_msg *m =
+        cx__notify_msg_run(n, CX_NOTIFY_FEISHU, to, 2, &r, &rc);
+    struct cx__notify_msg *m2 =
+        cx__notify_msg_node(n, CX_NOTIFY_FEISHU, to, 2, &d, &rc2);
+    char *body = m ? cx__feishu_body(n, m, 1, 20000, &rc) : NULL;
+    int mb = m2 ? cx__mail_build(n, m2, 1, &b) : -ENOMEM;
+    cx_alloc_fail_after(0);
+    ASSERT(m != NULL || rc == -ENOMEM);
+    ASSERT(m2 != NULL || rc2 == -ENOMEM);
+    ASSERT(mb == 0 || mb == -ENOMEM);
+    completed = m && m2 && body && mb == 0;
+    free(body);
+    cx_buf_free(&b);
+    cx__notify_msg_free(m);
+    cx__notify_msg_free(m2);
+  }
+  ASSERT(completed);
   cx_notify_destroy(n, 0);
 }
