@@ -61,6 +61,19 @@ int cx__feishu_id_ok(const char *s)
 
 /* ---- body -------------------------------------------------------------- */
 
+/* Frees a json_dumps result with jansson's own free function (main may
+ * install other allocators than malloc). */
+static void dump_free(char *s)
+{
+  json_malloc_t m;
+  json_free_t f;
+
+  if (s == NULL)
+    return;
+  json_get_alloc_funcs(&m, &f);
+  f(s);
+}
+
 /* Appends a paragraph [{"tag":"text","text":t}]; 0 or -1. */
 static int para_text(json_t *paras, const char *t)
 {
@@ -165,7 +178,7 @@ char *cx__feishu_body(const struct cx_notify *n, const struct cx__notify_msg *m,
       *rc = 0;
       return s;
     }
-    free(s); /* jansson allocates with malloc */
+    dump_free(s);
     if (keep == 0)
       break;
     /* cut by the excess (escaping may expand a byte up to 6 times, so
@@ -354,7 +367,7 @@ int cx__feishu_send(struct cx_notify *n, const struct cx__notify_msg *m,
 done:
   curl_easy_cleanup(h);
   curl_slist_free_all(hdr);
-  free(body);
+  dump_free(body);
   cx_buf_free(&reply);
   return rc;
 }

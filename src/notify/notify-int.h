@@ -129,7 +129,8 @@ void cx__mail_header_words(struct cx_buf *out, const char *name,
 /* 1 if s looks like a feishu user id (open_id/user_id/union_id). */
 int cx__feishu_id_ok(const char *s);
 /* The JSON body for m, signed at timestamp ts when n has a secret, at
- * most max bytes (the output is cut to fit). NULL with *rc on failure. */
+ * most max bytes (the output is cut to fit), from json_dumps: free it with
+ * jansson's free function. NULL with *rc on failure. */
 char *cx__feishu_body(const struct cx_notify *n, const struct cx__notify_msg *m,
                       int64_t ts, size_t max, int *rc);
 /* One attempt, after waiting for the rate limiter. Same codes as mail. */
