@@ -142,6 +142,20 @@ static size_t hook_wait(struct hook *h, size_t want, int timeout_ms)
   }
 }
 
+/* Waits (bounded) until a request has reached the handler. */
+static void hook_wait_started(struct hook *h)
+{
+  for (int k = 0; k < 1000; k++) {
+    pthread_mutex_lock(&h->mu);
+    size_t started = h->started;
+    pthread_mutex_unlock(&h->mu);
+    if (started > 0)
+      return;
+    cx_sleep_us(10000);
+  }
+  ASSERT_MSG(0, "no request reached the server");
+}
+
 static void hook_stop(struct hook *h)
 {
   gate(h, 0);
@@ -420,16 +434,8 @@ TEST(notify_feishu_full_queue_drops_the_oldest)
     snprintf(names[i], sizeof names[i], "job-%d", i);
     struct cx_notify_run r = run_named(names[i]);
     ASSERT_EQ(cx_notify_run_failed(n, CX_NOTIFY_FEISHU, ids, 1, &r), 0);
-    if (i == 0) { /* wait until job-0 is at the server */
-      for (int k = 0; k < 1000; k++) {
-        pthread_mutex_lock(&h.mu);
-        size_t started = h.started;
-        pthread_mutex_unlock(&h.mu);
-        if (started > 0)
-          break;
-        cx_sleep_us(10000);
-      }
-    }
+    if (i == 0) /* wait until job-0 is at the server */
+      hook_wait_started(&h);
   }
   struct cx_notify_stats st;
   cx_notify_stats_get(n, &st);
@@ -472,6 +478,25 @@ TEST(notify_feishu_no_recipient_sends_nothing)
   ASSERT_EQ(cx_notify_run_failed(n, CX_NOTIFY_FEISHU, bad, 2, &r), 0);
   ASSERT_EQ(cx_notify_run_failed(n, 3, ids, 2, &r), 0);
   cx_notify_destroy(n, 1000);
+  ASSERT_EQ(h.n, 0);
+  hook_stop(&h);
+}
+
+TEST(notify_feishu_shutdown_deadline_aborts_a_stuck_send)
+{
+  struct hook h;
+  hook_start(&h, NULL, 0);
+  gate(&h, 1); /* the server never answers while closed */
+  struct cx_notify *n = mk(&h, NULL, 10, 3); /* attempt timeout 10 s */
+  struct cx_notify_run r = run_named("stuck");
+  for (int i = 0; i < 3; i++)
+    ASSERT_EQ(cx_notify_run_failed(n, CX_NOTIFY_FEISHU, ids, 1, &r), 0);
+  hook_wait_started(&h);
+  cx_mono t0 = cx_mono_now();
+  cx_notify_destroy(n, 300);
+  /* the transfer is aborted (curl's progress callback runs at least once a
+   * second), not waited out for its 10 s timeout */
+  ASSERT_OP(cx_mono_now() - t0, <, 8000000);
   ASSERT_EQ(h.n, 0);
   hook_stop(&h);
 }
