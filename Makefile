@@ -120,6 +120,7 @@ bench-build: $(foreach b,$(BENCH_PROGS),$(BUILD)/bench/$(b))
 FUZZ_DEPS_cron_parse := cron util
 FUZZ_DEPS_http_request := http util
 FUZZ_DEPS_tz_file := cron util
+FUZZ_DEPS_store_url := store util
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=undefined

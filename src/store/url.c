@@ -284,11 +284,18 @@ int cx__url_parse(const char *url, struct cx__url *u, char *err)
     return rc;
   }
   const char *colon = strstr(url, "://");
-  if (colon != NULL)
+  /* Quote the scheme only when it looks like one (no credentials in it). */
+  size_t slen = colon ? strspn(url, "abcdefghijklmnopqrstuvwxyz"
+                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+                      : 0;
+  if (colon != NULL && url + slen == colon && slen > 0 && slen <= 20)
     cx_err_set(err,
                "store url: unknown scheme \"%.*s\" (want sqlite or "
                "mysql)",
-               (int)(colon - url > 20 ? 20 : colon - url), url);
+               (int)slen, url);
+  else if (colon != NULL)
+    cx_err_set(err, "store url: malformed scheme (want sqlite://PATH or "
+                    "mysql://user:pass@host:port/db)");
   else
     cx_err_set(err, "store url: no scheme (want sqlite://PATH or "
                     "mysql://user:pass@host:port/db)");

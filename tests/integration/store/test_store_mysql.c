@@ -234,6 +234,80 @@ TEST_TIMEOUT(store_mysql_killed_connections_reconnect, 120)
   cx_store_close(s);
 }
 
+struct killer {
+  volatile int *stop;
+  int kills;
+};
+
+static void *kill_loop(void *arg)
+{
+  struct killer *k = arg;
+  char err[CX_ERR_LEN];
+  while (!*k->stop) {
+    if (cx_svc_mariadb_admin(&db,
+                             "BEGIN NOT ATOMIC FOR c IN (SELECT id FROM "
+                             "information_schema.processlist WHERE user = "
+                             "'cronix') DO KILL CONNECTION c.id; END FOR; "
+                             "END",
+                             err) == 0)
+      k->kills++;
+    cx_sleep_us(2 * 1000);
+  }
+  return NULL;
+}
+
+TEST_TIMEOUT(store_mysql_claims_under_connection_kills_stay_exact, 180)
+{
+  /* Connections are killed every few ms while claims of fresh fires go
+   * on. A claim re-sent after a kill may find its own first insert: the
+   * claim token must turn that into success, never "already claimed".
+   * Every acknowledged claim is stored once, with its own fire. */
+  struct cx_store *s;
+  char err[CX_ERR_LEN] = "";
+  static int64_t acked[1000], sched[1000];
+  int nacked = 0, unavail = 0, claimed_by_other = 0;
+  volatile int stop = 0;
+  struct killer k = {&stop, 0};
+  pthread_t t;
+  OPEN_OK(my_url(), &s);
+  int64_t job = create_job(s, "killed", "A", CX_JOB_CMD, 1, CX_ALLOC_AUTO);
+  ASSERT_EQ(pthread_create(&t, NULL, kill_loop, &k), 0);
+  for (int i = 0; i < 1000; i++) {
+    struct cx_run r;
+    int64_t id;
+    fill_run(&r, job, 1700000000 + i * 60, i, "A");
+    int rc = cx_store_run_claim(s, &r, &id, err);
+    if (rc == 0) {
+      sched[nacked] = 1700000000 + i * 60;
+      acked[nacked++] = id;
+    } else if (rc == CX_EEXISTS) {
+      claimed_by_other++;
+    } else {
+      ASSERT_MSG(rc == CX_EUNAVAIL, "claim: %s (%s)", cx_err_name(rc), err);
+      unavail++;
+    }
+  }
+  stop = 1;
+  pthread_join(t, NULL);
+  ASSERT_OP(k.kills, >, 0);
+  ASSERT_EQ(claimed_by_other, 0);
+  ASSERT_OP(nacked, >, 0);
+  for (int i = 0; i < nacked; i++) {
+    struct cx_run r;
+    OK(cx_store_run_find(s, acked[i], &r, err));
+    ASSERT_EQ(r.scheduled_at, sched[i]);
+    cx_run_clear(&r);
+  }
+  struct cx_run_filter f = {.job_id = job};
+  struct cx_run_list l;
+  OK(cx_store_run_search(s, &f, &l, err));
+  /* Rows = acknowledged + possibly some whose reply was lost twice. */
+  ASSERT_OP(l.total, >=, nacked);
+  ASSERT_OP(l.total, <=, nacked + unavail);
+  cx_run_list_free(&l);
+  cx_store_close(s);
+}
+
 TEST_TIMEOUT(store_mysql_down_then_back, 120)
 {
   struct cx_store *s;
