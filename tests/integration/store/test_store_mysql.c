@@ -201,15 +201,20 @@ TEST_TIMEOUT(store_mysql_restart_under_load_loses_no_acknowledged_write, 180)
 }
 
 /* Kills every connection of the test user from the server side. */
+static int kill_conns(char *err)
+{
+  return cx_svc_mariadb_admin(&db,
+                              "BEGIN NOT ATOMIC FOR c IN (SELECT id FROM "
+                              "information_schema.processlist WHERE "
+                              "user = 'cronix') DO KILL CONNECTION c.id; "
+                              "END FOR; END",
+                              err);
+}
+
 static void kill_all(void)
 {
   char err[CX_ERR_LEN] = "";
-  int rc = cx_svc_mariadb_admin(&db,
-                                "BEGIN NOT ATOMIC FOR c IN (SELECT id FROM "
-                                "information_schema.processlist WHERE "
-                                "user = 'cronix') DO KILL CONNECTION c.id; "
-                                "END FOR; END",
-                                err);
+  int rc = kill_conns(err);
   ASSERT_MSG(rc == 0, "kill: %s", err);
 }
 
@@ -244,12 +249,7 @@ static void *kill_loop(void *arg)
   struct killer *k = arg;
   char err[CX_ERR_LEN];
   while (!*k->stop) {
-    if (cx_svc_mariadb_admin(&db,
-                             "BEGIN NOT ATOMIC FOR c IN (SELECT id FROM "
-                             "information_schema.processlist WHERE user = "
-                             "'cronix') DO KILL CONNECTION c.id; END FOR; "
-                             "END",
-                             err) == 0)
+    if (kill_conns(err) == 0)
       k->kills++;
     cx_sleep_us(2 * 1000);
   }
