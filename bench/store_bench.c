@@ -187,9 +187,9 @@ static void load(struct cx_store *s, const struct cx__stmt *q, int64_t total,
     int rc = s->ops->exec(s, q, p, 2, NULL, NULL, &res, err);
     if (rc != 0)
       die(what, rc, err);
-    printf("  loading %s: %lld / %lld (%.1f s)\n", what, (long long)to,
-           (long long)total, (double)(cx_mono_now() - t0) / 1e6);
-    fflush(stdout);
+    fprintf(stderr, "  loading %s: %lld / %lld (%.1f s)\n", what, (long long)to,
+            (long long)total, (double)(cx_mono_now() - t0) / 1e6);
+    fflush(stderr);
   }
 }
 
@@ -284,11 +284,12 @@ static void bench_backend(const char *url, const char *loader_url,
   if (rc != 0)
     die("open", rc, err);
   res->backend = cx_store_backend(s);
-  printf("[%s] claim+finish, 1 writer, %d s\n", res->backend, seconds);
-  fflush(stdout);
+  fprintf(stderr, "[%s] claim+finish, 1 writer, %d s\n", res->backend, seconds);
+  fflush(stderr);
   res->rps1 = claim_finish(s, 1, seconds, 900001);
-  printf("[%s] claim+finish, 4 writers, %d s\n", res->backend, seconds);
-  fflush(stdout);
+  fprintf(stderr, "[%s] claim+finish, 4 writers, %d s\n", res->backend,
+          seconds);
+  fflush(stderr);
   res->rps4 = claim_finish(s, 4, seconds, 900010);
   /* A one-connection handle for the loader so each chunk is one
    * statement on one connection. */
@@ -304,8 +305,8 @@ static void bench_backend(const char *url, const char *loader_url,
       "job search", "job search + name", "run-log search (exact total)",
       "run-log search (total capped at 10k)", "run-log search + job_id"};
   for (int q = 0; q < NQ; q++) {
-    printf("[%s] %s latency\n", res->backend, names[q]);
-    fflush(stdout);
+    fprintf(stderr, "[%s] %s latency\n", res->backend, names[q]);
+    fflush(stderr);
     res->lat[q] = measure(s, (enum query)q, 5.0);
   }
   cx_store_close(s);
@@ -348,8 +349,8 @@ int main(int argc, char **argv)
   if (want_mysql) {
     static struct cx_svc_mariadb db;
     char err[CX_ERR_LEN] = "", loader[256];
-    printf("[mysql] starting MariaDB\n");
-    fflush(stdout);
+    fprintf(stderr, "[mysql] starting MariaDB\n");
+    fflush(stderr);
     int rc = cx_svc_mariadb_start(&db, NULL, err);
     if (rc != 0)
       die("mariadb", rc, err);
@@ -358,35 +359,37 @@ int main(int argc, char **argv)
     cx_svc_mariadb_destroy(&db);
   }
 
-  printf("\n# store benchmark (%ld cores); search with %d jobs and %d "
-         "run-log rows\n",
-         sysconf(_SC_NPROCESSORS_ONLN), JOBS, LOG_ROWS);
-  printf("%-34s", "measurement");
+  printf("## store: claim+finish throughput, and search latency with %d "
+         "jobs and %d run-log rows (%ld cores; MariaDB from the test "
+         "harness, innodb_flush_log_at_trx_commit=2; SQLite WAL, "
+         "synchronous=FULL)\n",
+         JOBS, LOG_ROWS, sysconf(_SC_NPROCESSORS_ONLN));
+  printf("| measurement |");
   for (int i = 0; i < nr; i++)
-    printf(" %18s", r[i].backend);
-  printf("\n");
-  printf("%-34s", "claim+finish, 1 writer (runs/s)");
+    printf(" %s |", r[i].backend);
+  printf("\n|---|");
   for (int i = 0; i < nr; i++)
-    printf(" %18.0f", r[i].rps1);
-  printf("\n%-34s", "claim+finish, 4 writers (runs/s)");
+    printf("---:|");
+  printf("\n| claim+finish, 1 writer (runs/s) |");
   for (int i = 0; i < nr; i++)
-    printf(" %18.0f", r[i].rps4);
-  const char *names[] = {
-      "job search p50/p99 (ms)", "job search+name p50/p99 (ms)",
-      "run-log search p50/p99 (ms)", "run-log search, cap 10k p50/p99",
-      "run-log search+job p50/p99 (ms)"};
+    printf(" %.0f |", r[i].rps1);
+  printf("\n| claim+finish, 4 writers (runs/s) |");
+  for (int i = 0; i < nr; i++)
+    printf(" %.0f |", r[i].rps4);
+  const char *names[] = {"job search, page of 20 (p50 / p99 ms)",
+                         "job search + name filter (p50 / p99 ms)",
+                         "run-log search, exact total (p50 / p99 ms)",
+                         "run-log search, total capped at 10k (p50 / p99 ms)",
+                         "run-log search + job_id (p50 / p99 ms)"};
   for (int q = 0; q < NQ; q++) {
-    printf("\n%-34s", names[q]);
-    for (int i = 0; i < nr; i++) {
-      char cell[40];
-      snprintf(cell, sizeof cell, "%.2f / %.2f", r[i].lat[q].p50_ms,
-               r[i].lat[q].p99_ms);
-      printf(" %18s", cell);
-    }
+    printf("\n| %s |", names[q]);
+    for (int i = 0; i < nr; i++)
+      printf(" %.2f / %.2f |", r[i].lat[q].p50_ms, r[i].lat[q].p99_ms);
   }
-  printf("\n%-34s", "bulk load 100k+1M rows (s)");
+  printf("\n| bulk load of the 100k + 1M rows, not via the API (s) |");
   for (int i = 0; i < nr; i++)
-    printf(" %18.1f", r[i].load_s);
+    printf(" %.1f |", r[i].load_s);
   printf("\n");
+  fflush(stdout);
   return 0;
 }

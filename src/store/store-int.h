@@ -43,6 +43,9 @@ struct cx__stmt {
   int flags;
 };
 #define CX__STMT_MAX 128
+/* Ids from CX__STMT_MAX - CX__STMT_RESERVED up belong to the back-ends
+ * (ping, migrations) and to tools such as the benchmark's loader. */
+#define CX__STMT_RESERVED 8
 
 struct cx__exec_result {
   int64_t affected;  /* rows changed (matched, for UPDATE) */

@@ -419,7 +419,7 @@ enum {
   Q_RUN_SEARCH = Q_JOB_SEARCH + 32, /* 8 list + 8 count + 8 capped count */
   Q_END = Q_RUN_SEARCH + 24
 };
-_Static_assert(Q_END < CX__STMT_MAX - 4, "raise CX__STMT_MAX");
+_Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
 
 #define R CX__Q_RETRY
 #define Q1(id, sql, flags)                                                     \
