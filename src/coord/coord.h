@@ -47,7 +47,11 @@ struct cx_coord_cfg {
   int connect_timeout_ms; /* 0 = 3000 */
   int request_timeout_ms; /* unary requests; 0 = 5000 */
   /* A watch that receives nothing (not even a progress notification) for
-   * this long is reconnected (resuming where it was). 0 = 30000. */
+   * this long is reconnected (resuming where it was). 0 = 30000. Run etcd
+   * with --experimental-watch-progress-notify-interval below this (say
+   * 10s): progress keeps idle watches connected and their resume point
+   * current (the default 10m means a reconnect per idle interval, and a
+   * re-list if the resume point was compacted meanwhile). */
   int watch_idle_ms;
   size_t max_reply_bytes; /* cap on one reply or watch message; 0 = 64 MiB */
   /* In-process backend: events kept for watches from an old revision;
