@@ -158,7 +158,9 @@ struct cx_coord_op {
  * a VALUE compare on a missing key never holds (etcd's rule). At most
  * CX_COORD_MAX_TXN_OPS ops per branch, no key put twice in one branch
  * (CX_EPARSE). *succeeded gets 1/0; *rev (optional) the store revision after
- * the txn. */
+ * the txn. A txn is never repeated behind the caller's back: CX_EUNAVAIL
+ * after the request may have reached the server means the outcome is
+ * unknown (read back to find out). */
 struct cx_coord_txn {
   const struct cx_coord_cmp *cmps;
   size_t ncmps;

@@ -296,6 +296,9 @@ static void setup_handle(struct etcd *e, CURL *h, const char *url,
                    (long)e->conf.connect_timeout_ms);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  /* Endpoints are cluster-internal: an http_proxy meant for the outside
+   * world must not silently sit between a node and etcd. */
+  curl_easy_setopt(h, CURLOPT_PROXY, "");
   if (e->conf.cfg.ca_file)
     curl_easy_setopt(h, CURLOPT_CAINFO, e->conf.cfg.ca_file);
   if (e->conf.cfg.cert_file)
@@ -482,7 +485,8 @@ static int call_ex(struct etcd *e, const char *path, json_t *body, int safe,
       rc = arc;
       break;
     }
-    if (retry == RETRY_NEXT) {
+    /* "request timed out" may still commit: only repeat what is safe. */
+    if (retry == RETRY_NEXT && safe) {
       tries++;
       continue;
     }
