@@ -11,7 +11,8 @@
  * the endpoints in turn starting with the last one that answered. A write
  * that may have reached the server is retried on another endpoint only
  * where repeating it is harmless (put, delete, lease calls); a txn is
- * retried only when the connection was never made.
+ * retried only when the connection was never made. Lease keep-alives use
+ * a handle (so a connection) of their own.
  *
  * Each watch has its own thread, easy handle and multi handle (so cancel
  * can wake it at once with curl_multi_wakeup). It resumes from the last
@@ -44,6 +45,10 @@ struct etcd {
   CURL *pool[POOL_MAX];
   int npool;
   char *token; /* auth token, NULL without auth */
+  /* Lease keep-alives have a connection of their own, so a renewal never
+   * waits for a free pooled handle or behind a big range. */
+  pthread_mutex_t ka_mu;
+  CURL *ka;
 };
 
 /* ---- base64 (standard alphabet, padded) -------------------------------- */
@@ -402,18 +407,19 @@ static int authenticate(struct etcd *e, int idx, char *err);
 
 /* POSTs body to path; on success *out is the parsed reply. safe = the
  * request may be repeated after a failure mid-flight. timeout_ms 0 = the
- * configured request timeout. */
+ * configured request timeout. own: a handle to use instead of the pool. */
 static int call_ex(struct etcd *e, const char *path, json_t *body, int safe,
-                   int with_token, int timeout_ms, json_t **out, char *err)
+                   int with_token, int timeout_ms, CURL *own, json_t **out,
+                   char *err)
 {
   char *payload = json_dumps(body, JSON_COMPACT);
-  CURL *h = NULL;
+  CURL *h = own;
   struct sink s = {{0}, e->conf.max_reply_bytes, 0};
   int rc = CX_EUNAVAIL, reauthed = 0;
   char url[MAX_ENDPOINT_LEN + 64];
 
   *out = NULL;
-  if (payload == NULL || (h = pool_get(e)) == NULL) {
+  if (payload == NULL || (h == NULL && (h = pool_get(e)) == NULL)) {
     rc = -ENOMEM;
     goto out;
   }
@@ -493,7 +499,7 @@ static int call_ex(struct etcd *e, const char *path, json_t *body, int safe,
     break;
   }
 out:
-  if (h)
+  if (h && h != own)
     pool_put(e, h);
   free(payload);
   cx_buf_free(&s.buf);
@@ -503,7 +509,7 @@ out:
 static int call(struct etcd *e, const char *path, json_t *body, int safe,
                 json_t **out, char *err)
 {
-  return call_ex(e, path, body, safe, 1, 0, out, err);
+  return call_ex(e, path, body, safe, 1, 0, NULL, out, err);
 }
 
 static int authenticate(struct etcd *e, int idx, char *err)
@@ -517,7 +523,7 @@ static int authenticate(struct etcd *e, int idx, char *err)
           body, "password",
           json_string(e->conf.cfg.password ? e->conf.cfg.password : "")))
     goto out;
-  rc = call_ex(e, "/v3/auth/authenticate", body, 1, 0, 0, &reply, err);
+  rc = call_ex(e, "/v3/auth/authenticate", body, 1, 0, 0, NULL, &reply, err);
   if (rc == CX_EPARSE || rc == CX_EPROTO) {
     /* "authentication failed, invalid user ID or password" is code 3. */
     rc = CX_EAUTH;
@@ -656,6 +662,9 @@ static void etcd_close(void *impl)
   for (int i = 0; i < e->nep; i++)
     cx_free(e->eps[i]);
   cx_free(e->token);
+  if (e->ka)
+    curl_easy_cleanup(e->ka);
+  pthread_mutex_destroy(&e->ka_mu);
   pthread_mutex_destroy(&e->mu);
   cx_free(e);
 }
@@ -669,7 +678,9 @@ static int etcd_open(const struct cx__coord_conf *conf, void **impl, char *err)
     return -ENOMEM;
   e->conf = *conf;
   pthread_mutex_init(&e->mu, NULL);
-  int rc = parse_endpoints(e, conf->cfg.endpoints, err);
+  pthread_mutex_init(&e->ka_mu, NULL);
+  e->ka = curl_easy_init();
+  int rc = e->ka ? parse_endpoints(e, conf->cfg.endpoints, err) : -ENOMEM;
   if (rc == 0 && conf->cfg.username) {
     if (conf->cfg.username[0] == '\0') {
       cx_err_set(err, "coord username: empty");
@@ -891,8 +902,11 @@ static int etcd_lease_keepalive(void *impl, int64_t id, int timeout_ms,
   *ttl = 0;
   if (body == NULL || j_set_i64(body, "ID", id))
     goto out;
-  if ((rc = call_ex(e, "/v3/lease/keepalive", body, 1, 1, timeout_ms, &reply,
-                    err)))
+  pthread_mutex_lock(&e->ka_mu);
+  rc = call_ex(e, "/v3/lease/keepalive", body, 1, 1, timeout_ms, e->ka, &reply,
+               err);
+  pthread_mutex_unlock(&e->ka_mu);
+  if (rc != 0)
     goto out;
   json_t *res = json_object_get(reply, "result");
   if (json_is_object(json_object_get(reply, "error"))) {
