@@ -80,6 +80,7 @@ DEPS_integration_cli := util
 DEPS_integration_coord := coord util
 DEPS_integration_store := store util
 DEPS_integration_notify := notify util
+DEPS_integration_admin_user := admin job http store coord config cron util
 
 SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/unit/*/*.c \
             tests/integration/*/*.c))))
@@ -120,6 +121,7 @@ bench-build: $(foreach b,$(BENCH_PROGS),$(BUILD)/bench/$(b))
 FUZZ_DEPS_cron_parse := cron util
 FUZZ_DEPS_http_request := http util
 FUZZ_DEPS_tz_file := cron util
+FUZZ_DEPS_admin_request := admin job http store coord config cron util
 FUZZ_DEPS_store_url := store util
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \

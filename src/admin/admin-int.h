@@ -79,6 +79,21 @@ int cx__admin_paging(struct cx_http_req *req, const json_t *body, int *page,
 void cx__admin_reply_page(struct cx_http_req *req, json_t *list, int64_t total,
                           int page, int page_size);
 
+/* Replies 400/1001 naming the first member of body that is not in allowed
+ * (a NULL-terminated list) and returns -1; 0 when all are known. */
+int cx__admin_json_only(struct cx_http_req *req, const json_t *body,
+                        const char *const *allowed);
+
+/* One route of a route file: POST routes take a JSON object body
+ * (CX_HTTP_F_JSON), others no body. ctx of the handler is the admin. */
+struct cx__admin_route {
+  const char *method, *path;
+  cx_http_handler fn;
+};
+/* Registers n routes; 0 or cx_http_route's error. */
+int cx__admin_register(struct cx_admin *a, const struct cx__admin_route *r,
+                       size_t n);
+
 /* Route registration, one per route file. Return 0 or a negative code. */
 int cx__admin_routes_jobs(struct cx_admin *a);
 int cx__admin_routes_users(struct cx_admin *a);

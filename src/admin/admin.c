@@ -188,6 +188,36 @@ void cx__admin_reply_page(struct cx_http_req *req, json_t *list, int64_t total,
   cx_http_reply_ok(req, data);
 }
 
+int cx__admin_json_only(struct cx_http_req *req, const json_t *body,
+                        const char *const *allowed)
+{
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)body, k, v)
+  {
+    size_t i = 0;
+    while (allowed[i] != NULL && strcmp(allowed[i], k) != 0)
+      i++;
+    if (allowed[i] == NULL) {
+      cx_http_reply_error(req, CX_HTTP_BAD_INPUT, k, "%s: unknown field", k);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int cx__admin_register(struct cx_admin *a, const struct cx__admin_route *r,
+                       size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    unsigned flags = strcmp(r[i].method, "POST") == 0 ? CX_HTTP_F_JSON : 0;
+    int rc = cx_http_route(a->http, r[i].method, r[i].path, flags, r[i].fn, a);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
 int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
                     char *err)
 {

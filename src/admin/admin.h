@@ -42,4 +42,25 @@ void cx_admin_destroy(struct cx_admin *a);
 int cx_admin_bootstrap(struct cx_store *store, const char *data_dir,
                        int *created, char *err);
 
+/* A user to create (cronix user add, POST /user/add); strings borrowed.
+ * username (1..64 characters, valid UTF-8, no control characters, no
+ * leading/trailing space), password (8..1024 bytes) and role (admin,
+ * operator, viewer) are required; email (name@domain) and feishu_id
+ * (letters, digits, '_', '-'; <= 128) may be NULL or "". */
+struct cx_admin_user_spec {
+  const char *username, *password, *email, *feishu_id, *role;
+};
+
+/* Size of the buffer that receives the name of an offending field. */
+#define CX_ADMIN_FIELD_LEN 32
+
+/* Checks spec with the rules of /user/add and stores the user with a slow
+ * salted password hash; *id (optional) gets its id. Returns 0; CX_EPARSE
+ * with the field's name in field (CX_ADMIN_FIELD_LEN bytes) and a message
+ * in err; CX_EEXISTS (username taken, field "username"); the store's errors
+ * otherwise. Thread-safe. */
+int cx_admin_user_create(struct cx_store *store,
+                         const struct cx_admin_user_spec *spec, int64_t *id,
+                         char *field, char *err);
+
 #endif

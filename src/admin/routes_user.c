@@ -1,8 +1,841 @@
-/* Placeholder: the user routes arrive in their own change. */
+/*
+ * admin: sessions and users (SPEC §4) -- POST /login, POST /logout and the
+ * /user/... routes, plus cx_admin_user_create, which `cronix user add` shares
+ * so a user made from the shell passes exactly the checks of /user/add.
+ *
+ * Decisions (the reference got each of these wrong, crony_spec §8.26-27):
+ *   - Login answers the same 401/1101 "wrong username or password" for an
+ *     unknown user and a wrong password, and spends the same slow hash on
+ *     both (an unknown user is checked against a dummy hash), so neither
+ *     the reply nor its timing tells which names exist. Failures are logged
+ *     with the username and remote address, never the password.
+ *   - Guessing is throttled per username, in memory, per admin process:
+ *     after LOCK_AFTER failures in a row (within FAIL_WINDOW_S of each
+ *     other) the name is locked for LOCK_BASE_S, doubling with every further
+ *     failure up to LOCK_MAX_S; while locked, /login answers 401/1101 "too
+ *     many failed logins" without checking the password. Unknown names are
+ *     tracked alike (a lock does not reveal that a name exists). A success
+ *     clears the count. Refusing rather than sleeping keeps the HTTP worker
+ *     threads free. Several admins each keep their own count.
+ *   - Roles: /user/... needs admin, except /user/change_pw (anyone, for
+ *     themselves, with old_password; an admin may set another user's
+ *     password without it) and /user/find of one's own id (or no id).
+ *   - /user/update never takes a password (400 naming "password": use
+ *     change_pw, so a password can never be stored unhashed).
+ *   - Nobody can delete or demote the last admin (409/1202). The check and
+ *     the change run under one process-wide lock; two admin processes
+ *     demoting the last two admins at the same instant could still race.
+ *   - Replies never carry password hashes; unknown body fields are 400.
+ *   - /logout revokes the token it was called with, whatever its kind.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
 #include "admin/admin-int.h"
+
+#define LOCK_AFTER 5
+#define FAIL_WINDOW_S (15 * 60)
+#define LOCK_BASE_S 60
+#define LOCK_MAX_S (15 * 60)
+#define LOCK_SLOTS 1024
+#define MAX_IDS 100
+
+/* ---- field rules (shared with `cronix user add`) ----------------------- */
+
+/* Decodes one UTF-8 sequence at s (n bytes left): the code point, or -1
+ * for an invalid, overlong or surrogate sequence. *len gets its length. */
+static long utf8_next(const unsigned char *s, size_t n, size_t *len)
+{
+  unsigned char c = s[0];
+  size_t k;
+  long cp, min;
+  if (c < 0x80) {
+    *len = 1;
+    return c;
+  }
+  if ((c & 0xe0) == 0xc0) {
+    k = 2, cp = c & 0x1f, min = 0x80;
+  } else if ((c & 0xf0) == 0xe0) {
+    k = 3, cp = c & 0x0f, min = 0x800;
+  } else if ((c & 0xf8) == 0xf0) {
+    k = 4, cp = c & 0x07, min = 0x10000;
+  } else {
+    return -1;
+  }
+  if (k > n)
+    return -1;
+  for (size_t i = 1; i < k; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return -1;
+    cp = cp << 6 | (s[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return -1;
+  *len = k;
+  return cp;
+}
+
+static int check_username(const char *s, char *err)
+{
+  size_t n = strlen(s), chars = 0, len;
+  if (n == 0) {
+    cx_err_set(err, "username: must not be empty");
+    return CX_EPARSE;
+  }
+  if (s[0] == ' ' || s[n - 1] == ' ') {
+    cx_err_set(err, "username: must not start or end with a space");
+    return CX_EPARSE;
+  }
+  for (size_t i = 0; i < n; i += len) {
+    long cp = utf8_next((const unsigned char *)s + i, n - i, &len);
+    if (cp < 0) {
+      cx_err_set(err, "username: not valid UTF-8");
+      return CX_EPARSE;
+    }
+    if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == 0x2028 ||
+        cp == 0x2029) {
+      cx_err_set(err, "username: control characters are not allowed");
+      return CX_EPARSE;
+    }
+    if (++chars > 64) {
+      cx_err_set(err, "username: longer than 64 characters");
+      return CX_EPARSE;
+    }
+  }
+  return 0;
+}
+
+static int check_password(const char *s, char *err)
+{
+  size_t n = strlen(s);
+  if (n < 8 || n > 1024) {
+    cx_err_set(err, "password: must be 8..1024 bytes (got %zu)", n);
+    return CX_EPARSE;
+  }
+  return 0;
+}
+
+static int is_alnum(unsigned char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9');
+}
+
+/* local@domain, as notifications accept it: the local part is 1..64 bytes
+ * of RFC 5322 atext with single inner dots, the domain dot-separated
+ * labels of letters, digits and inner hyphens. "" = no email. */
+static int check_email(const char *s, char *err)
+{
+  size_t n = strlen(s);
+  const char *at = strrchr(s, '@');
+  if (n == 0)
+    return 0;
+  if (n > 254 || at == NULL || at == s || at - s > 64)
+    goto bad;
+  for (const char *p = s; p < at; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '.') {
+      if (p == s || p + 1 == at || p[1] == '.')
+        goto bad;
+    } else if (!is_alnum(c) && strchr("!#$%&'*+/=?^_`{|}~-", c) == NULL) {
+      goto bad;
+    }
+  }
+  const char *label = at + 1;
+  for (const char *p = at + 1;; p++) {
+    if (*p == '.' || *p == '\0') {
+      size_t ll = (size_t)(p - label);
+      if (ll == 0 || ll > 63 || label[0] == '-' || p[-1] == '-')
+        goto bad;
+      if (*p == '\0')
+        break;
+      label = p + 1;
+    } else if (!is_alnum((unsigned char)*p) && *p != '-') {
+      goto bad;
+    }
+  }
+  return 0;
+bad:
+  cx_err_set(err, "email: not an address of the form name@example.com");
+  return CX_EPARSE;
+}
+
+/* Feishu open_id / user_id: letters, digits, '_' and '-'. "" = none. */
+static int check_feishu_id(const char *s, char *err)
+{
+  size_t n = strlen(s);
+  if (n > 128) {
+    cx_err_set(err, "feishu_id: longer than 128 bytes");
+    return CX_EPARSE;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!is_alnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-') {
+      cx_err_set(err, "feishu_id: only letters, digits, '_' and '-'");
+      return CX_EPARSE;
+    }
+  return 0;
+}
+
+static int check_role(const char *s, char *err)
+{
+  if (cx__admin_role_parse(s) == CX_ROLE_NONE) {
+    cx_err_set(err, "role: must be admin, operator or viewer");
+    return CX_EPARSE;
+  }
+  return 0;
+}
+
+/* Checks every field of spec that is set; on failure names it. */
+static int check_spec(const struct cx_admin_user_spec *u, int need_all,
+                      char *field, char *err)
+{
+  static const char *const names[] = {"username", "password", "email",
+                                      "feishu_id", "role"};
+  const char *vals[] = {u->username, u->password, u->email, u->feishu_id,
+                        u->role};
+  int (*const fns[])(const char *, char *) = {
+      check_username, check_password, check_email, check_feishu_id, check_role};
+  for (size_t i = 0; i < CX_ARRAY_LEN(names); i++) {
+    int rc = 0;
+    if (vals[i] != NULL)
+      rc = fns[i](vals[i], err);
+    else if (need_all && (i < 2 || i == 4)) {
+      cx_err_set(err, "%s: required", names[i]);
+      rc = CX_EPARSE;
+    }
+    if (rc != 0) {
+      snprintf(field, CX_ADMIN_FIELD_LEN, "%s", names[i]);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+int cx_admin_user_create(struct cx_store *store,
+                         const struct cx_admin_user_spec *spec, int64_t *id,
+                         char *field, char *err)
+{
+  char hash[CX_STORE_HASH_LEN];
+  field[0] = '\0';
+  int rc = check_spec(spec, 1, field, err);
+  if (rc != 0)
+    return rc;
+  if ((rc = cx_store_password_hash(spec->password, hash, err)) != 0)
+    return rc;
+  struct cx_user u = {0};
+  u.username = (char *)spec->username;
+  u.password_hash = hash;
+  u.email = (char *)(spec->email ? spec->email : "");
+  u.feishu_id = (char *)(spec->feishu_id ? spec->feishu_id : "");
+  u.role = (char *)spec->role;
+  rc = cx_store_user_create(store, &u, err);
+  explicit_bzero(hash, sizeof hash);
+  if (rc == CX_EEXISTS) {
+    snprintf(field, CX_ADMIN_FIELD_LEN, "username");
+    cx_err_set(err, "username: '%s' is taken", spec->username);
+  }
+  if (rc == 0 && id != NULL)
+    *id = u.id;
+  return rc;
+}
+
+/* ---- login throttling ------------------------------------------------- */
+
+struct lock_slot {
+  char name[257]; /* usernames reach /login with up to 256 bytes */
+  int fails;
+  int64_t last_fail; /* unix s */
+  int64_t until;     /* locked before this instant */
+};
+
+static struct {
+  pthread_mutex_t mu;
+  uint64_t seed;
+  struct lock_slot slot[LOCK_SLOTS];
+} g_lock = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Serialises "is this the last admin?" checks with the change they guard. */
+static pthread_mutex_t g_admins_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static char g_dummy_hash[CX_STORE_HASH_LEN];
+
+static void init_once(void)
+{
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+    seed = (uint64_t)cx_mono_now();
+  g_lock.seed = seed | 1;
+  /* Unknown users are checked against this, so they cost the same time. */
+  if (cx_store_password_hash("cronix-dummy-password", g_dummy_hash, NULL) != 0)
+    g_dummy_hash[0] = '\0';
+}
+
+static struct lock_slot *lock_slot_of(const char *name)
+{
+  uint64_t h = g_lock.seed;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+    h = (h ^ *p) * 0x100000001b3ULL;
+  h ^= h >> 29;
+  return &g_lock.slot[h % LOCK_SLOTS];
+}
+
+/* Seconds the name stays locked (0 = may try now). */
+static int64_t lock_remaining(const char *name, int64_t now)
+{
+  int64_t left = 0;
+  pthread_mutex_lock(&g_lock.mu);
+  struct lock_slot *s = lock_slot_of(name);
+  if (strcmp(s->name, name) == 0 && s->until > now)
+    left = s->until - now;
+  pthread_mutex_unlock(&g_lock.mu);
+  return left;
+}
+
+static void lock_record(const char *name, int ok, int64_t now)
+{
+  pthread_mutex_lock(&g_lock.mu);
+  struct lock_slot *s = lock_slot_of(name);
+  if (strcmp(s->name, name) != 0) {
+    if (ok) {
+      pthread_mutex_unlock(&g_lock.mu);
+      return;
+    }
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+  }
+  if (ok) {
+    memset(s, 0, sizeof *s);
+  } else {
+    if (now - s->last_fail > FAIL_WINDOW_S)
+      s->fails = 0;
+    s->fails++;
+    s->last_fail = now;
+    if (s->fails >= LOCK_AFTER) {
+      int64_t d = LOCK_BASE_S;
+      for (int i = LOCK_AFTER; i < s->fails && d < LOCK_MAX_S; i++)
+        d *= 2;
+      s->until = now + (d < LOCK_MAX_S ? d : LOCK_MAX_S);
+    }
+  }
+  pthread_mutex_unlock(&g_lock.mu);
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static json_t *user_json(const struct cx_user *u)
+{
+  return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I}", "id",
+                   (json_int_t)u->id, "username", u->username, "email",
+                   u->email ? u->email : "", "feishu_id",
+                   u->feishu_id ? u->feishu_id : "", "role", u->role, "created",
+                   (json_int_t)u->created, "updated", (json_int_t)u->updated);
+}
+
+static void reply_user(struct cx_http_req *req, const struct cx_user *u)
+{
+  json_t *j = user_json(u);
+  if (j == NULL)
+    cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
+  else
+    cx_http_reply_ok(req, j);
+}
+
+/* Reads a required string member; -1 after replying. */
+static int need_str(struct cx_http_req *req, const json_t *body,
+                    const char *name, size_t max, const char **out)
+{
+  int rc = cx__admin_json_str(req, body, name, max, out);
+  if (rc == 0) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, name, "%s: required", name);
+    return -1;
+  }
+  return rc < 0 ? -1 : 0;
+}
+
+/* Reads the required `id` member (1..INT64_MAX); -1 after replying. */
+static int need_id(struct cx_http_req *req, const json_t *body, int64_t *id)
+{
+  int rc = cx__admin_json_int(req, body, "id", 1, INT64_MAX, id);
+  if (rc == 0)
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "id", "id: required");
+  return rc == 1 ? 0 : -1;
+}
+
+/* Reads user id into u; on failure replies (404 naming it, or 503) and
+ * returns -1. */
+static int find_user(struct cx_admin *a, struct cx_http_req *req, int64_t id,
+                     struct cx_user *u)
+{
+  char err[CX_ERR_LEN] = "", what[64];
+  int rc = cx_store_user_find(a->store, id, u, err);
+  if (rc == 0)
+    return 0;
+  snprintf(what, sizeof what, "user %lld", (long long)id);
+  cx__admin_reply_backend_error(req, rc, what, err);
+  return -1;
+}
+
+/* Number of admins among all users, excluding the ids in skip. */
+static int count_admins(struct cx_store *st, const int64_t *skip, size_t nskip,
+                        int64_t *out, char *err)
+{
+  int64_t n = 0;
+  for (int page = 1;; page++) {
+    struct cx_user_list l;
+    int rc = cx_store_user_search(st, NULL, page, CX_STORE_PAGE_MAX, &l, err);
+    if (rc != 0)
+      return rc;
+    for (size_t i = 0; i < l.n; i++) {
+      int skipped = 0;
+      for (size_t k = 0; k < nskip; k++)
+        skipped |= skip[k] == l.items[i].id;
+      if (!skipped && cx__admin_role_parse(l.items[i].role) == CX_ROLE_ADMIN)
+        n++;
+    }
+    size_t got = l.n;
+    cx_user_list_free(&l);
+    if (got < CX_STORE_PAGE_MAX)
+      break;
+  }
+  *out = n;
+  return 0;
+}
+
+/* ---- /login, /logout ---------------------------------------------------- */
+
+static void h_login(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"username", "password", NULL};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  const char *name = NULL, *pw = NULL;
+  char err[CX_ERR_LEN] = "", token[CX_STORE_TOKEN_LEN];
+  struct cx_user u = {0};
+  int64_t now = cx_wall_s();
+
+  pthread_once(&g_once, init_once);
+  if (cx__admin_json_only(req, body, allowed) < 0 ||
+      need_str(req, body, "username", 256, &name) < 0 ||
+      need_str(req, body, "password", 1024, &pw) < 0)
+    return;
+  int64_t left = lock_remaining(name, now);
+  if (left > 0) {
+    CX_LOG(CX_LOG_WARN, "admin",
+           "login refused for '%.64s' from %s: locked "
+           "for %lld s after failed attempts",
+           name, cx_http_req_remote(req), (long long)left);
+    cx_http_reply_error(req, CX_HTTP_UNAUTHORIZED, NULL,
+                        "too many failed logins for this user; retry in "
+                        "%lld s",
+                        (long long)left);
+    return;
+  }
+  int rc = CX_ENOTFOUND;
+  if (strlen(name) <= 64 && check_username(name, NULL) == 0)
+    rc = cx_store_user_find_by_name(a->store, name, &u, err);
+  if (rc != 0 && rc != CX_ENOTFOUND && rc != CX_EPARSE && rc != CX_ETOOBIG) {
+    cx__admin_reply_backend_error(req, rc, "user", err);
+    return;
+  }
+  int ok =
+      cx_store_password_verify(pw, rc == 0 ? u.password_hash : g_dummy_hash) &&
+      rc == 0;
+  lock_record(name, ok, now);
+  if (!ok) {
+    CX_LOG(CX_LOG_WARN, "admin", "login failed for '%.64s' from %s", name,
+           cx_http_req_remote(req));
+    cx_user_clear(&u);
+    cx_http_reply_error(req, CX_HTTP_UNAUTHORIZED, NULL,
+                        "wrong username or password");
+    return;
+  }
+  int64_t expires = now + a->cfg->session_ttl;
+  rc = cx_store_token_generate(token);
+  if (rc == 0)
+    rc = cx_store_token_create(a->store, token, u.id, "session", expires, err);
+  if (rc != 0) {
+    cx_user_clear(&u);
+    cx__admin_reply_backend_error(req, rc, "session", err);
+    return;
+  }
+  CX_LOG(CX_LOG_INFO, "admin", "login: user %lld '%s' from %s", (long long)u.id,
+         u.username, cx_http_req_remote(req));
+  json_t *data = json_pack("{s:s, s:I, s:o}", "token", token, "expires",
+                           (json_int_t)expires, "user", user_json(&u));
+  explicit_bzero(token, sizeof token);
+  cx_user_clear(&u);
+  if (data == NULL)
+    cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
+  else
+    cx_http_reply_ok(req, data);
+}
+
+static void h_logout(struct cx_http_req *req, void *ctx)
+{
+  struct cx_admin *a = ctx;
+  char err[CX_ERR_LEN] = "";
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, NULL) < 0)
+    return;
+  const char *h = cx_http_req_header(req, "Authorization");
+  int rc = cx_store_token_delete(a->store, h + 7, err);
+  if (rc != 0 && rc != CX_ENOTFOUND) {
+    cx__admin_reply_backend_error(req, rc, "token", err);
+    return;
+  }
+  cx_http_reply_ok(req, NULL);
+}
+
+/* ---- /user/... ---------------------------------------------------------- */
+
+static void h_user_add(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"username",  "password", "email",
+                                        "feishu_id", "role",     NULL};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  struct cx_admin_user_spec spec = {0};
+  char err[CX_ERR_LEN] = "", field[CX_ADMIN_FIELD_LEN] = "";
+  int64_t id = 0;
+
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0 ||
+      cx__admin_json_only(req, body, allowed) < 0 ||
+      cx__admin_json_str(req, body, "username", 1024, &spec.username) < 0 ||
+      cx__admin_json_str(req, body, "password", 1024, &spec.password) < 0 ||
+      cx__admin_json_str(req, body, "email", 1024, &spec.email) < 0 ||
+      cx__admin_json_str(req, body, "feishu_id", 1024, &spec.feishu_id) < 0 ||
+      cx__admin_json_str(req, body, "role", 64, &spec.role) < 0)
+    return;
+  int rc = cx_admin_user_create(a->store, &spec, &id, field, err);
+  if (rc == CX_EPARSE || rc == CX_ETOOBIG || rc == -EINVAL) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, field[0] ? field : NULL, "%s",
+                        err);
+    return;
+  }
+  if (rc == CX_EEXISTS) {
+    cx_http_reply_error(req, CX_HTTP_CONFLICT, "username", "%s", err);
+    return;
+  }
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, "user", err);
+    return;
+  }
+  struct cx_user u = {0};
+  rc = cx_store_user_find(a->store, id, &u, err);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, "user", err);
+    return;
+  }
+  reply_user(req, &u);
+  cx_user_clear(&u);
+}
+
+/* Reads `id` or `ids` of /user/del into ids[MAX_IDS]; -1 after replying. */
+static int read_ids(struct cx_http_req *req, const json_t *body, int64_t *ids,
+                    size_t *n)
+{
+  json_t *arr = json_object_get(body, "ids");
+  *n = 0;
+  if (json_object_get(body, "id") != NULL) {
+    if (arr != NULL) {
+      cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "ids",
+                          "give either id or ids, not both");
+      return -1;
+    }
+    if (need_id(req, body, &ids[0]) < 0)
+      return -1;
+    *n = 1;
+    return 0;
+  }
+  if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+      json_array_size(arr) > MAX_IDS) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "ids",
+                        "ids: required, an array of 1..%d user ids", MAX_IDS);
+    return -1;
+  }
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    json_t *v = json_array_get(arr, i);
+    if (!json_is_integer(v) || json_integer_value(v) < 1) {
+      cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "ids",
+                          "ids: item %zu is not a positive integer", i);
+      return -1;
+    }
+    int64_t id = json_integer_value(v);
+    int dup = 0;
+    for (size_t k = 0; k < *n; k++)
+      dup |= ids[k] == id;
+    if (!dup)
+      ids[(*n)++] = id;
+  }
+  return 0;
+}
+
+static void h_user_del(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"id", "ids", NULL};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  int64_t ids[MAX_IDS], admins = 0;
+  size_t n = 0;
+  char err[CX_ERR_LEN] = "", what[64];
+  int rc = 0, removes_admin = 0;
+
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0 ||
+      cx__admin_json_only(req, body, allowed) < 0 ||
+      read_ids(req, body, ids, &n) < 0)
+    return;
+  pthread_mutex_lock(&g_admins_mu);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    struct cx_user u = {0};
+    rc = cx_store_user_find(a->store, ids[i], &u, err);
+    if (rc == 0)
+      removes_admin |= cx__admin_role_parse(u.role) == CX_ROLE_ADMIN;
+    snprintf(what, sizeof what, "user %lld", (long long)ids[i]);
+    cx_user_clear(&u);
+  }
+  if (rc == 0 && removes_admin)
+    rc = count_admins(a->store, ids, n, &admins, err);
+  if (rc == 0 && removes_admin && admins == 0) {
+    pthread_mutex_unlock(&g_admins_mu);
+    cx_http_reply_error(req, CX_HTTP_CONFLICT, "ids",
+                        "that would delete the last admin");
+    return;
+  }
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    snprintf(what, sizeof what, "user %lld", (long long)ids[i]);
+    rc = cx_store_user_delete(a->store, ids[i], err);
+  }
+  pthread_mutex_unlock(&g_admins_mu);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, what, err);
+    return;
+  }
+  CX_LOG(CX_LOG_INFO, "admin", "deleted %zu user(s)", n);
+  cx_http_reply_ok(req, json_pack("{s:I}", "deleted", (json_int_t)n));
+}
+
+static void h_user_update(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"id",        "username", "email",
+                                        "feishu_id", "role",     "created",
+                                        "updated",   NULL};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  struct cx_admin_user_spec spec = {0};
+  char err[CX_ERR_LEN] = "", field[CX_ADMIN_FIELD_LEN] = "";
+  struct cx_user u = {0};
+  int64_t id = 0, admins = 0;
+
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0)
+    return;
+  if (json_object_get(body, "password") != NULL) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "password",
+                        "password: not changed here, use /user/change_pw");
+    return;
+  }
+  if (cx__admin_json_only(req, body, allowed) < 0 ||
+      need_id(req, body, &id) < 0 ||
+      cx__admin_json_str(req, body, "username", 1024, &spec.username) < 0 ||
+      cx__admin_json_str(req, body, "email", 1024, &spec.email) < 0 ||
+      cx__admin_json_str(req, body, "feishu_id", 1024, &spec.feishu_id) < 0 ||
+      cx__admin_json_str(req, body, "role", 64, &spec.role) < 0)
+    return;
+  if (check_spec(&spec, 0, field, err) != 0) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, field, "%s", err);
+    return;
+  }
+  pthread_mutex_lock(&g_admins_mu);
+  int rc = cx_store_user_find(a->store, id, &u, err);
+  if (rc == 0 && spec.role != NULL &&
+      cx__admin_role_parse(u.role) == CX_ROLE_ADMIN &&
+      cx__admin_role_parse(spec.role) != CX_ROLE_ADMIN) {
+    rc = count_admins(a->store, &id, 1, &admins, err);
+    if (rc == 0 && admins == 0) {
+      pthread_mutex_unlock(&g_admins_mu);
+      cx_user_clear(&u);
+      cx_http_reply_error(req, CX_HTTP_CONFLICT, "role",
+                          "role: cannot demote the last admin");
+      return;
+    }
+  }
+  char *keep[3] = {u.username, u.email, u.feishu_id};
+  char *keep_role = u.role;
+  if (rc == 0) {
+    if (spec.username)
+      u.username = (char *)spec.username;
+    if (spec.email)
+      u.email = (char *)spec.email;
+    if (spec.feishu_id)
+      u.feishu_id = (char *)spec.feishu_id;
+    if (spec.role)
+      u.role = (char *)spec.role;
+    rc = cx_store_user_update(a->store, &u, err);
+  }
+  pthread_mutex_unlock(&g_admins_mu);
+  if (rc == 0) {
+    /* The reply's strings are the request's: put ours back before freeing
+     * after replying. */
+    reply_user(req, &u);
+  } else if (rc == CX_EEXISTS) {
+    cx_http_reply_error(req, CX_HTTP_CONFLICT, "username",
+                        "username: '%s' is taken", u.username);
+  } else {
+    char what[64];
+    snprintf(what, sizeof what, "user %lld", (long long)id);
+    cx__admin_reply_backend_error(req, rc, what, err);
+  }
+  u.username = keep[0];
+  u.email = keep[1];
+  u.feishu_id = keep[2];
+  u.role = keep_role;
+  cx_user_clear(&u);
+}
+
+static void h_user_change_pw(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"id", "old_password", "new_password",
+                                        NULL};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  struct cx__admin_who who;
+  const char *old_pw = NULL, *new_pw = NULL;
+  char err[CX_ERR_LEN] = "", hash[CX_STORE_HASH_LEN];
+  int64_t id = 0;
+  struct cx_user u = {0};
+
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) < 0 ||
+      cx__admin_json_only(req, body, allowed) < 0 ||
+      cx__admin_json_int(req, body, "id", 1, INT64_MAX, &id) < 0 ||
+      cx__admin_json_str(req, body, "old_password", 1024, &old_pw) < 0 ||
+      need_str(req, body, "new_password", 1024, &new_pw) < 0)
+    return;
+  if (id == 0)
+    id = who.user_id;
+  int self = id == who.user_id;
+  if (!self && who.role < CX_ROLE_ADMIN) {
+    cx_http_reply_error(req, CX_HTTP_FORBIDDEN, "id",
+                        "only an admin may change another user's password");
+    return;
+  }
+  if (self && old_pw == NULL) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "old_password",
+                        "old_password: required to change your own password");
+    return;
+  }
+  if (check_password(new_pw, err) != 0) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "new_password", "new_%s", err);
+    return;
+  }
+  if (find_user(a, req, id, &u) < 0)
+    return;
+  if (self && !cx_store_password_verify(old_pw, u.password_hash)) {
+    cx_user_clear(&u);
+    CX_LOG(CX_LOG_WARN, "admin",
+           "change_pw: wrong old password for user %lld "
+           "from %s",
+           (long long)id, cx_http_req_remote(req));
+    cx_http_reply_error(req, CX_HTTP_UNAUTHORIZED, "old_password",
+                        "old_password: wrong password");
+    return;
+  }
+  int rc = cx_store_password_hash(new_pw, hash, err);
+  char *old_hash = u.password_hash;
+  if (rc == 0) {
+    u.password_hash = hash;
+    rc = cx_store_user_update(a->store, &u, err);
+    u.password_hash = old_hash;
+  }
+  explicit_bzero(hash, sizeof hash);
+  cx_user_clear(&u);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, "user", err);
+    return;
+  }
+  CX_LOG(CX_LOG_INFO, "admin", "password of user %lld changed by user %lld",
+         (long long)id, (long long)who.user_id);
+  cx_http_reply_ok(req, NULL);
+}
+
+static void h_user_find(struct cx_http_req *req, void *ctx)
+{
+  struct cx_admin *a = ctx;
+  struct cx__admin_who who;
+  int64_t id = 0;
+  struct cx_user u = {0};
+
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) < 0)
+    return;
+  const char *q = cx_http_req_query(req, "id");
+  if (q == NULL || q[0] == '\0')
+    id = who.user_id;
+  else if (cx_parse_int64(q, 1, INT64_MAX, &id) != 0) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "id",
+                        "id: must be a positive integer");
+    return;
+  }
+  if (id != who.user_id && who.role < CX_ROLE_ADMIN) {
+    cx_http_reply_error(req, CX_HTTP_FORBIDDEN, NULL,
+                        "role %s may only look up itself (needs admin)",
+                        cx__admin_role_name(who.role));
+    return;
+  }
+  if (find_user(a, req, id, &u) < 0)
+    return;
+  reply_user(req, &u);
+  cx_user_clear(&u);
+}
+
+static void h_user_search(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"page", "page_size", "username", NULL};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  const char *name = NULL;
+  char err[CX_ERR_LEN] = "";
+  int page, size;
+  struct cx_user_list l;
+
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0 ||
+      cx__admin_json_only(req, body, allowed) < 0 ||
+      cx__admin_paging(req, body, &page, &size) < 0 ||
+      cx__admin_json_str(req, body, "username", 256, &name) < 0)
+    return;
+  int rc = cx_store_user_search(a->store, name, page, size, &l, err);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, "users", err);
+    return;
+  }
+  json_t *list = json_array();
+  for (size_t i = 0; list != NULL && i < l.n; i++)
+    if (json_array_append_new(list, user_json(&l.items[i])) != 0) {
+      json_decref(list);
+      list = NULL;
+    }
+  int64_t total = l.total;
+  cx_user_list_free(&l);
+  if (list == NULL) {
+    cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
+    return;
+  }
+  cx__admin_reply_page(req, list, total, page, size);
+}
 
 int cx__admin_routes_users(struct cx_admin *a)
 {
-  (void)a;
-  return 0;
+  static const struct cx__admin_route routes[] = {
+      {"POST", "/login", h_login},
+      {"POST", "/logout", h_logout},
+      {"POST", "/user/add", h_user_add},
+      {"POST", "/user/del", h_user_del},
+      {"POST", "/user/update", h_user_update},
+      {"POST", "/user/change_pw", h_user_change_pw},
+      {"GET", "/user/find", h_user_find},
+      {"POST", "/user/search", h_user_search},
+  };
+  pthread_once(&g_once, init_once);
+  return cx__admin_register(a, routes, CX_ARRAY_LEN(routes));
 }

@@ -14,6 +14,8 @@ struct cx_config;
 int cx_cli_cron(int argc, char **argv);
 /* `cronix config sample|show ...` */
 int cx_cli_config(int argc, char **argv);
+/* `cronix user add NAME --role ROLE ...` */
+int cx_cli_user(int argc, char **argv);
 
 /* Fills cfg from defaults, --config FILE, CRONIX_* variables and the
  * common flags in argv[1..] (argv[0] names the command, for messages).

@@ -55,8 +55,10 @@ int main(int argc, char **argv)
     return cx_cli_cron(argc - 1, argv + 1);
   if (strcmp(cmd, "config") == 0)
     return cx_cli_config(argc - 1, argv + 1);
+  if (strcmp(cmd, "user") == 0)
+    return cx_cli_user(argc - 1, argv + 1);
   if (strcmp(cmd, "standalone") == 0 || strcmp(cmd, "admin") == 0 ||
-      strcmp(cmd, "node") == 0 || strcmp(cmd, "user") == 0) {
+      strcmp(cmd, "node") == 0) {
     if (argc > 2 &&
         (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
       fputs(usage, stdout);
