@@ -123,6 +123,7 @@ FUZZ_DEPS_http_request := http util
 FUZZ_DEPS_tz_file := cron util
 FUZZ_DEPS_admin_request := admin job http store coord config cron util
 FUZZ_DEPS_store_url := store util
+FUZZ_DEPS_coord_reply := coord util
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=undefined

@@ -66,6 +66,14 @@ int cx__coord_kvs_push(struct cx_coord_kvs *kvs, const void *key,
                        int64_t create_rev, int64_t mod_rev, int64_t version,
                        int64_t lease);
 
+/* Test hook (tests/fuzz/coord_reply.c): parses data as an etcd range reply
+ * into range_out (returning that result), then feeds it to a watch's
+ * stream parser in chunks of `chunk` bytes, calling cbs as a live watch
+ * would (no network; the stream ends where a connection would). */
+int cx__coord_etcd_replay(const char *data, size_t len, size_t chunk,
+                          const struct cx_coord_watch_cbs *cbs, void *arg,
+                          struct cx_coord_kvs *range_out);
+
 /* A condition variable on CLOCK_MONOTONIC, and a wait on it until a
  * cx_mono deadline (spurious and early wake-ups are the caller's loop's). */
 void cx__coord_cond_init(pthread_cond_t *cv);

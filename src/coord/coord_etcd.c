@@ -699,6 +699,21 @@ static int etcd_open(const struct cx__coord_conf *conf, void **impl, char *err)
 
 /* ---- KV ---------------------------------------------------------------- */
 
+/* Fills out from a range reply. */
+static int parse_range(const json_t *reply, struct cx_coord_kvs *out, char *err)
+{
+  int rc = 0;
+  out->revision = header_rev(reply);
+  json_t *kvs = json_object_get(reply, "kvs");
+  if (kvs && !json_is_array(kvs))
+    rc = CX_EPROTO;
+  for (size_t i = 0; i < json_array_size(kvs) && rc == 0; i++)
+    rc = push_kv(out, json_array_get(kvs, i));
+  if (rc == CX_EPROTO)
+    cx_err_set(err, "etcd range: malformed kvs in the reply");
+  return rc;
+}
+
 static int etcd_range(void *impl, const void *key, size_t key_len, int prefix,
                       struct cx_coord_kvs *out, char *err)
 {
@@ -709,16 +724,7 @@ static int etcd_range(void *impl, const void *key, size_t key_len, int prefix,
     goto out;
   if ((rc = call(e, "/v3/kv/range", body, 1, &reply, err)))
     goto out;
-  out->revision = header_rev(reply);
-  json_t *kvs = json_object_get(reply, "kvs");
-  if (kvs && !json_is_array(kvs)) {
-    rc = CX_EPROTO;
-    goto out;
-  }
-  for (size_t i = 0; i < json_array_size(kvs) && rc == 0; i++)
-    rc = push_kv(out, json_array_get(kvs, i));
-  if (rc == CX_EPROTO)
-    cx_err_set(err, "etcd range: malformed kv in the reply");
+  rc = parse_range(reply, out, err);
 out:
   json_decref(body);
   json_decref(reply);
@@ -1319,6 +1325,39 @@ static void etcd_watch_cancel(void *impl)
   curl_multi_wakeup(w->m);
   pthread_join(w->thread, NULL);
   ewatch_free(w);
+}
+
+/* ---- test hook ---------------------------------------------------------- */
+
+int cx__coord_etcd_replay(const char *data, size_t len, size_t chunk,
+                          const struct cx_coord_watch_cbs *cbs, void *arg,
+                          struct cx_coord_kvs *range_out)
+{
+  json_error_t jerr;
+  json_t *j = json_loadb(data, len, 0, &jerr);
+  int rc = CX_EPROTO;
+  if (json_is_object(j))
+    rc = parse_range(j, range_out, NULL);
+  json_decref(j);
+
+  struct etcd e = {0};
+  struct ewatch w = {0};
+  e.conf.max_reply_bytes = 1 << 20;
+  w.e = &e;
+  w.cbs = *cbs;
+  w.arg = arg;
+  if (chunk == 0)
+    chunk = 1;
+  for (size_t off = 0; off < len;) {
+    size_t n = len - off < chunk ? len - off : chunk;
+    if (watch_write((char *)data + off, 1, n, &w) != n)
+      break; /* the connection would end here */
+    off += n;
+    if (w.resync)
+      break;
+  }
+  cx_buf_free(&w.line);
+  return rc;
 }
 
 const struct cx_coord_ops cx__coord_etcd_ops = {
