@@ -62,5 +62,9 @@ struct cx_admin_user_spec {
 int cx_admin_user_create(struct cx_store *store,
                          const struct cx_admin_user_spec *spec, int64_t *id,
                          char *field, char *err);
+/* The checks of cx_admin_user_create alone, without a store: 0 or
+ * CX_EPARSE with field and err set as there. Thread-safe. */
+int cx_admin_user_check(const struct cx_admin_user_spec *spec, char *field,
+                        char *err);
 
 #endif

@@ -329,7 +329,8 @@ static void h_node_del(struct cx_http_req *req, void *ctx)
 /* ---- statistics --------------------------------------------------------- */
 
 /* The instant (unix s) of local midnight starting the day that is `back`
- * days before the day containing now, in tz; *civil gets that date. */
+ * days before the day containing now (-1 = tomorrow), in tz; *civil gets
+ * that date. */
 static int64_t day_start(const struct cx_tz *tz, int64_t now, int back,
                          struct cx_civil *civil)
 {
@@ -371,8 +372,7 @@ static int run_days(struct cx_admin *a, int days, json_t **out, char *err)
     struct cx_civil c0, c1;
     struct cx_run_counts rc = {0};
     int64_t from = day_start(tz, now, back, &c0);
-    int64_t to = back == 0 ? day_start(tz, now + 86400 + 7200, 0, &c1)
-                           : day_start(tz, now, back - 1, &c1);
+    int64_t to = day_start(tz, now, back - 1, &c1); /* next midnight */
     int r = cx_store_run_counts(a->store, from * 1000, to * 1000, &rc, err);
     if (r != 0) {
       json_decref(arr);

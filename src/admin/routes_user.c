@@ -215,13 +215,19 @@ static int check_spec(const struct cx_admin_user_spec *u, int need_all,
   return 0;
 }
 
+int cx_admin_user_check(const struct cx_admin_user_spec *spec, char *field,
+                        char *err)
+{
+  field[0] = '\0';
+  return check_spec(spec, 1, field, err);
+}
+
 int cx_admin_user_create(struct cx_store *store,
                          const struct cx_admin_user_spec *spec, int64_t *id,
                          char *field, char *err)
 {
   char hash[CX_STORE_HASH_LEN];
-  field[0] = '\0';
-  int rc = check_spec(spec, 1, field, err);
+  int rc = cx_admin_user_check(spec, field, err);
   if (rc != 0)
     return rc;
   if ((rc = cx_store_password_hash(spec->password, hash, err)) != 0)

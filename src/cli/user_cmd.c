@@ -131,6 +131,11 @@ int cx_cli_user(int argc, char **argv)
     token[0] = '\0';
   }
   spec.password = password;
+  if (cx_admin_user_check(&spec, field, err) != 0) {
+    fprintf(stderr, "cronix user add: %s\n", err);
+    rc = 2;
+    goto out;
+  }
 
   if ((rc = cx_cli_load_config(nrest, rest, &cfg)) != 0)
     goto out;
