@@ -1189,14 +1189,14 @@ static void watch_connect(struct ewatch *w, int idx)
 {
   struct etcd *e = w->e;
   char url[MAX_ENDPOINT_LEN + 64];
+  w->broken = 0;
+  w->progressed = 0;
   char *body = watch_body(w);
   struct curl_slist *hdrs = make_headers(e, 1);
   if (body == NULL || hdrs == NULL)
     goto out;
   snprintf(url, sizeof url, "%s/v3/watch", e->eps[idx]);
   cx_buf_reset(&w->line);
-  w->broken = 0;
-  w->progressed = 0;
   w->last_data = cx_mono_now();
   setup_handle(e, w->h, url, hdrs, body, strlen(body));
   curl_easy_setopt(w->h, CURLOPT_TIMEOUT_MS, 0L);
