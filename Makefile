@@ -80,6 +80,7 @@ DEPS_integration_cli := util
 DEPS_integration_coord := coord util
 DEPS_integration_store := store util
 DEPS_integration_notify := notify util
+DEPS_integration_admin_job := admin http job cron store coord config util
 DEPS_integration_admin_user := admin job http store coord config cron util
 
 SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/unit/*/*.c \

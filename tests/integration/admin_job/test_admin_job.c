@@ -1,0 +1,1174 @@
+/*
+ * The job routes over real HTTP (libcurl) against an admin created in this
+ * process on port 0, on both backend pairs: SQLite + in-process
+ * coordination (standalone's pair) and a real MariaDB + a real etcd
+ * started for the test. Every case runs on both (CASE below makes the two
+ * tests). Fake nodes are <prefix>/node/<uuid> keys put under a lease.
+ *
+ * "Unchanged" is checked by a snapshot: every job row (as JSON) plus every
+ * key under <prefix>/job/ with its mod revision, taken before and after.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin.h"
+#include "config/config.h"
+#include "coord/coord.h"
+#include "job/job.h"
+#include "store/store.h"
+#include "integration/admin_job/proxy.h"
+#include "support/services.h"
+#include "support/test.h"
+
+#define PREFIX "/cronix"
+
+struct fx {
+  int dist;
+  struct cx_svc_etcd etcd;
+  struct cx_svc_mariadb db;
+  struct cx_proxy *proxy;
+  struct cx_config cfg;
+  struct cx_store *store;
+  struct cx_coord *coord;
+  struct cx_admin *admin;
+  unsigned port;
+  char op[CX_STORE_TOKEN_LEN], viewer[CX_STORE_TOKEN_LEN];
+  int64_t lease;
+};
+static struct fx F;
+
+static void make_user(const char *name, const char *role, char *token)
+{
+  char err[CX_ERR_LEN];
+  struct cx_user u = {0};
+  u.username = (char *)name;
+  u.password_hash = (char *)"$y$j9T$notused$notused";
+  u.role = (char *)role;
+  u.email = (char *)"";
+  u.feishu_id = (char *)"";
+  ASSERT_MSG(cx_store_user_create(F.store, &u, err) == 0, "%s", err);
+  ASSERT(cx_store_token_generate(token) == 0);
+  ASSERT_MSG(cx_store_token_create(F.store, token, u.id, "api", 0, err) == 0,
+             "%s", err);
+}
+
+static void setup(int dist)
+{
+  char err[CX_ERR_LEN], url[1024];
+  memset(&F, 0, sizeof F);
+  F.dist = dist;
+  curl_global_init(CURL_GLOBAL_ALL);
+  struct cx_coord_cfg ccfg = {.request_timeout_ms = 1500,
+                              .connect_timeout_ms = 1000};
+  if (dist) {
+    ASSERT_MSG(cx_svc_etcd_start(&F.etcd, NULL, err) == 0, "%s", err);
+    ASSERT_MSG(cx_svc_mariadb_start(&F.db, NULL, err) == 0, "%s", err);
+    /* The admin reaches etcd through a proxy that can pause etcd at the
+     * exact moment a write arrives (see the atomicity cases). */
+    ASSERT_MSG(cx_proxy_start(F.etcd.m[0].client_port, &F.proxy, err) == 0,
+               "%s", err);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", cx_proxy_port(F.proxy));
+    ccfg.endpoints = url;
+    ASSERT_MSG(cx_store_open(F.db.url, &F.store, err) == 0, "%s", err);
+  } else {
+    snprintf(url, sizeof url, "sqlite://%s/cronix.db", cx_test_tmpdir());
+    ASSERT_MSG(cx_store_open(url, &F.store, err) == 0, "%s", err);
+    ccfg.endpoints = NULL;
+  }
+  ASSERT_MSG(cx_coord_open(&ccfg, &F.coord, err) == 0, "%s", err);
+  ASSERT(cx_config_init(&F.cfg) == 0);
+  ASSERT(cx_config_set(&F.cfg, "system.default_timezone", "UTC", err) == 0);
+  struct cx_admin_opts o = {.cfg = &F.cfg,
+                            .store = F.store,
+                            .coord = F.coord,
+                            .listen = "127.0.0.1:0"};
+  ASSERT_MSG(cx_admin_create(&o, &F.admin, err) == 0, "%s", err);
+  ASSERT_MSG(cx_admin_start(F.admin, err) == 0, "%s", err);
+  F.port = cx_admin_port(F.admin);
+  make_user("op", "operator", F.op);
+  make_user("viewer", "viewer", F.viewer);
+  ASSERT_MSG(cx_coord_lease_grant(F.coord, 120, 0, NULL, NULL, &F.lease, NULL,
+                                  err) == 0,
+             "%s", err);
+}
+
+static void teardown(void)
+{
+  cx_admin_destroy(F.admin);
+  cx_coord_close(F.coord);
+  cx_store_close(F.store);
+  cx_config_free(&F.cfg);
+  cx_proxy_stop(F.proxy);
+  if (F.dist) {
+    cx_svc_etcd_destroy(&F.etcd);
+    cx_svc_mariadb_destroy(&F.db);
+  }
+}
+
+/* Each case runs on both pairs. */
+#define CASE(name)                                                             \
+  static void case_##name(void);                                               \
+  TEST_TIMEOUT(admin_job_local_##name, 60)                                     \
+  {                                                                            \
+    setup(0);                                                                  \
+    case_##name();                                                             \
+    teardown();                                                                \
+  }                                                                            \
+  TEST_TIMEOUT(admin_job_dist_##name, 180)                                     \
+  {                                                                            \
+    setup(1);                                                                  \
+    case_##name();                                                             \
+    teardown();                                                                \
+  }                                                                            \
+  static void case_##name(void)
+
+/* Cases that need a real etcd and MariaDB to stop. */
+#define DIST_CASE(name) TEST_TIMEOUT(admin_job_dist_##name, 180)
+
+/* ---- fake nodes and coordination ---------------------------------------- */
+
+static void node_up(const char *uuid)
+{
+  char key[256], err[CX_ERR_LEN];
+  snprintf(key, sizeof key, PREFIX "/node/%s", uuid);
+  ASSERT_MSG(
+      cx_coord_put(F.coord, key, strlen(key), "{}", 2, F.lease, NULL, err) == 0,
+      "%s", err);
+}
+
+static void node_down(const char *uuid)
+{
+  char key[256], err[CX_ERR_LEN];
+  snprintf(key, sizeof key, PREFIX "/node/%s", uuid);
+  ASSERT(cx_coord_delete(F.coord, key, strlen(key), NULL, NULL, err) == 0);
+}
+
+/* The value of a key as JSON (NULL when absent); *mod_rev optional. */
+static json_t *coord_json(const char *key, int64_t *mod_rev)
+{
+  char err[CX_ERR_LEN];
+  struct cx_coord_kvs kvs;
+  int rc = cx_coord_get(F.coord, key, strlen(key), &kvs, err);
+  if (rc == CX_ENOTFOUND)
+    return NULL;
+  ASSERT_MSG(rc == 0, "%s", err);
+  json_t *v = json_loadb(kvs.kvs[0].value, kvs.kvs[0].value_len, 0, NULL);
+  if (mod_rev)
+    *mod_rev = kvs.kvs[0].mod_rev;
+  cx_coord_kvs_free(&kvs);
+  ASSERT(v != NULL);
+  return v;
+}
+
+static json_t *job_key_json(const char *node, int64_t id)
+{
+  char key[256];
+  snprintf(key, sizeof key, PREFIX "/job/%s/%lld", node, (long long)id);
+  return coord_json(key, NULL);
+}
+
+static void assert_key(const char *node, int64_t id)
+{
+  json_t *k = job_key_json(node, id);
+  ASSERT_MSG(k != NULL, "no key for job %lld on %s", (long long)id, node);
+  json_decref(k);
+}
+
+static size_t count_prefix(const char *prefix)
+{
+  char err[CX_ERR_LEN];
+  struct cx_coord_kvs kvs;
+  ASSERT_MSG(cx_coord_range(F.coord, prefix, strlen(prefix), &kvs, err) == 0,
+             "%s", err);
+  size_t n = kvs.n;
+  cx_coord_kvs_free(&kvs);
+  return n;
+}
+
+static int64_t coord_rev(void)
+{
+  char err[CX_ERR_LEN];
+  struct cx_coord_kvs kvs;
+  ASSERT(cx_coord_range(F.coord, "/", 1, &kvs, err) == 0);
+  int64_t r = kvs.revision;
+  cx_coord_kvs_free(&kvs);
+  return r;
+}
+
+/* Every job row and every job key, as text. Caller frees. */
+static char *snapshot(void)
+{
+  char err[CX_ERR_LEN];
+  struct cx_job_list l = {0};
+  struct cx_coord_kvs kvs;
+  struct cx_buf b = {0};
+
+  ASSERT_MSG(cx_store_job_list(F.store, NULL, 0, &l, err) == 0, "%s", err);
+  for (size_t i = 0; i < l.n; i++) {
+    json_t *o = cx_job_to_json(&l.items[i]);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    cx_buf_printf(&b, "row %s\n", s);
+    free(s);
+    json_decref(o);
+  }
+  cx_job_list_free(&l);
+  ASSERT(cx_coord_range(F.coord, PREFIX "/", strlen(PREFIX "/"), &kvs, err) ==
+         0);
+  for (size_t i = 0; i < kvs.n; i++)
+    if (strstr(kvs.kvs[i].key, "/node/") == NULL)
+      cx_buf_printf(&b, "key %s %lld %s\n", kvs.kvs[i].key,
+                    (long long)kvs.kvs[i].mod_rev, kvs.kvs[i].value);
+  cx_coord_kvs_free(&kvs);
+  ASSERT(!cx_buf_failed(&b));
+  return b.data ? cx_buf_steal(&b) : cx_strdup("");
+}
+
+/* Fails unless the stores still hold exactly the snapshot before (freed). */
+static void assert_unchanged(char *before)
+{
+  char *after = snapshot();
+  ASSERT_STREQ(after, before);
+  free(before);
+  free(after);
+}
+
+/* ---- HTTP ------------------------------------------------------------------
+ */
+
+struct resp {
+  long status;
+  struct cx_buf body;
+  json_t *json;
+};
+
+static size_t on_write(char *p, size_t sz, size_t n, void *ud)
+{
+  cx_buf_append(ud, p, sz * n);
+  return sz * n;
+}
+
+/* One request; token NULL = no Authorization header. The reply is kept in
+ * a static slot released by the next call. */
+static struct resp R;
+
+static struct resp *call_len(const char *method, const char *target,
+                             const char *token, const char *body, size_t blen)
+{
+  char url[4096], auth[128];
+  struct curl_slist *hl = NULL;
+
+  cx_buf_free(&R.body);
+  json_decref(R.json);
+  memset(&R, 0, sizeof R);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u%s", F.port, target);
+  CURL *c = curl_easy_init();
+  ASSERT(c != NULL);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  if (body != NULL) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
+  }
+  hl = curl_slist_append(hl, "Expect:");
+  hl = curl_slist_append(hl, "Content-Type: application/json");
+  if (token != NULL) {
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    hl = curl_slist_append(hl, auth);
+  }
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &R.body);
+  CURLcode rc = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &R.status);
+  curl_easy_cleanup(c);
+  curl_slist_free_all(hl);
+  ASSERT_MSG(rc == CURLE_OK, "curl: %s", curl_easy_strerror(rc));
+  R.json = R.body.data ? json_loadb(R.body.data, R.body.len, 0, NULL) : NULL;
+  ASSERT_MSG(R.json != NULL, "reply is not JSON: %s",
+             R.body.data ? R.body.data : "");
+  return &R;
+}
+
+static struct resp *call(const char *method, const char *target,
+                         const char *token, const char *body)
+{
+  return call_len(method, target, token, body, body ? strlen(body) : 0);
+}
+
+static struct resp *post(const char *path, const char *body)
+{
+  return call("POST", path, F.op, body);
+}
+
+static int64_t rcode(void)
+{
+  return json_integer_value(json_object_get(R.json, "code"));
+}
+
+static const char *rfield(void)
+{
+  const char *f = json_string_value(json_object_get(R.json, "field"));
+  return f ? f : "";
+}
+
+static const char *rmsg(void)
+{
+  const char *f = json_string_value(json_object_get(R.json, "msg"));
+  return f ? f : "";
+}
+
+static json_t *rdata(void)
+{
+  return json_object_get(R.json, "data");
+}
+
+#define EXPECT(want_status, want_code)                                         \
+  ASSERT_MSG(R.status == (want_status) && rcode() == (want_code),              \
+             "want %d/%d, got %ld: %s", (want_status), (want_code), R.status,  \
+             R.body.data ? R.body.data : "")
+
+static int64_t dint(const char *name)
+{
+  return json_integer_value(json_object_get(rdata(), name));
+}
+
+static const char *dstr(const char *name)
+{
+  return json_string_value(json_object_get(rdata(), name));
+}
+
+/* Adds an http job (auto) called name; returns its id. */
+static int64_t add_http(const char *name)
+{
+  char body[512];
+  snprintf(body, sizeof body,
+           "{\"name\":\"%s\",\"type\":2,\"command\":\"http://127.0.0.1:1/x\","
+           "\"spec\":\"*/5 * * * *\",\"allocation\":2}",
+           name);
+  post("/job/add", body);
+  EXPECT(200, 0);
+  return dint("id");
+}
+
+static int64_t add_cmd_on(const char *name, const char *node)
+{
+  char body[512];
+  snprintf(body, sizeof body,
+           "{\"name\":\"%s\",\"type\":1,\"command\":\"echo hi\","
+           "\"spec\":\"0 3 * * *\",\"allocation\":1,\"run_on\":\"%s\","
+           "\"note\":\"keep me\",\"timeout\":30}",
+           name, node);
+  post("/job/add", body);
+  EXPECT(200, 0);
+  return dint("id");
+}
+
+static int store_has(int64_t id)
+{
+  char err[CX_ERR_LEN];
+  struct cx_job j;
+  memset(&j, 0, sizeof j);
+  int rc = cx_store_job_find(F.store, id, &j, err);
+  cx_job_clear(&j);
+  ASSERT_MSG(rc == 0 || rc == CX_ENOTFOUND, "%s", err);
+  return rc == 0;
+}
+
+static int64_t store_count(void)
+{
+  char err[CX_ERR_LEN];
+  struct cx_job_list l = {0};
+  struct cx_job_filter f = {0};
+  ASSERT_MSG(cx_store_job_search(F.store, &f, &l, err) == 0, "%s", err);
+  int64_t n = l.total;
+  cx_job_list_free(&l);
+  return n;
+}
+
+/* ---- /job/add: create ---------------------------------------------------- */
+
+CASE(add_auto_http_publishes_row_and_key)
+{
+  node_up("n1");
+  int64_t id = add_http("web");
+  ASSERT_OP(id, >, 0);
+  ASSERT_STREQ(dstr("run_on"), "n1");
+  ASSERT_OP(dint("created"), >, 0);
+  json_t *next = json_object_get(rdata(), "next");
+  ASSERT_EQ(json_array_size(next), 5);
+  ASSERT_CONTAINS(json_string_value(json_array_get(next, 0)), "+00:00");
+  json_t *k = job_key_json("n1", id);
+  ASSERT(k != NULL);
+  ASSERT_STREQ(json_string_value(json_object_get(k, "name")), "web");
+  ASSERT_EQ(json_integer_value(json_object_get(k, "id")), id);
+  json_decref(k);
+  ASSERT(store_has(id));
+}
+
+CASE(add_next_times_in_job_zone)
+{
+  node_up("n1");
+  post("/job/add", "{\"name\":\"tz\",\"type\":2,\"command\":\"http://h/\","
+                   "\"spec\":\"0 9 * * *\",\"allocation\":2,"
+                   "\"timezone\":\"Asia/Tokyo\"}");
+  EXPECT(200, 0);
+  const char *t0 =
+      json_string_value(json_array_get(json_object_get(rdata(), "next"), 0));
+  ASSERT_CONTAINS(t0, "T09:00:00+09:00");
+}
+
+CASE(add_auto_picks_least_loaded_then_lowest)
+{
+  node_up("n2");
+  node_up("n1");
+  add_cmd_on("pinned", "n1");
+  int64_t a = add_http("a");
+  ASSERT_STREQ(dstr("run_on"), "n2"); /* n1 has 1, n2 has 0 */
+  (void)a;
+  add_http("b");
+  ASSERT_STREQ(dstr("run_on"), "n1"); /* 1 : 1, lowest uuid */
+}
+
+CASE(add_manual_dead_or_unknown_node_is_1003)
+{
+  node_up("n1");
+  char *before = snapshot();
+  post("/job/add", "{\"name\":\"x\",\"type\":1,\"command\":\"true\","
+                   "\"spec\":\"* * * * *\",\"allocation\":1,"
+                   "\"run_on\":\"ghost\"}");
+  EXPECT(400, 1003);
+  ASSERT_STREQ(rfield(), "run_on");
+  post("/job/add", "{\"name\":\"x\",\"type\":1,\"command\":\"true\","
+                   "\"spec\":\"* * * * *\",\"allocation\":1,"
+                   "\"run_on\":\"../node/n1\"}");
+  EXPECT(400, 1003);
+  node_down("n1");
+  post("/job/add", "{\"name\":\"x\",\"type\":1,\"command\":\"true\","
+                   "\"spec\":\"* * * * *\",\"allocation\":1,"
+                   "\"run_on\":\"n1\"}");
+  EXPECT(400, 1003);
+  assert_unchanged(before);
+}
+
+CASE(add_cmd_auto_refused_unless_configured)
+{
+  node_up("n1");
+  const char *body = "{\"name\":\"c\",\"type\":1,\"command\":\"true\","
+                     "\"spec\":\"* * * * *\",\"allocation\":2}";
+  post("/job/add", body);
+  EXPECT(400, 1004);
+  ASSERT_STREQ(rfield(), "allocation");
+  ASSERT_EQ(store_count(), 0);
+  F.cfg.cmd_auto_allocation = 1;
+  post("/job/add", body);
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("run_on"), "n1");
+}
+
+CASE(add_no_alive_node_is_1301)
+{
+  post("/job/add", "{\"name\":\"w\",\"type\":2,\"command\":\"http://h/\","
+                   "\"spec\":\"* * * * *\",\"allocation\":2}");
+  EXPECT(503, 1301);
+  ASSERT_EQ(store_count(), 0);
+  ASSERT_EQ(count_prefix(PREFIX "/job/"), 0);
+}
+
+CASE(add_bad_spec_is_1002_with_parser_message)
+{
+  node_up("n1");
+  post("/job/add", "{\"name\":\"w\",\"type\":2,\"command\":\"http://h/\","
+                   "\"spec\":\"*/0 * * * *\",\"allocation\":2}");
+  EXPECT(400, 1002);
+  ASSERT_STREQ(rfield(), "spec");
+  ASSERT_CONTAINS(rmsg(), "step");
+  post("/job/add", "{\"name\":\"w\",\"type\":2,\"command\":\"http://h/\","
+                   "\"spec\":\"0 0 30 2 *\",\"allocation\":2}");
+  EXPECT(400, 1002);
+  ASSERT_EQ(store_count(), 0);
+}
+
+CASE(add_bad_fields_are_1001_naming_the_field)
+{
+  static const struct {
+    const char *body, *field;
+  } cases[] = {
+      {"{\"type\":2,\"command\":\"http://h/\",\"spec\":\"* * * * *\","
+       "\"allocation\":2}",
+       "name"},
+      {"{\"name\":\"a\",\"type\":3,\"command\":\"http://h/\","
+       "\"spec\":\"* * * * *\",\"allocation\":2}",
+       "type"},
+      {"{\"name\":\"a\",\"type\":2,\"command\":\"ftp://h/\","
+       "\"spec\":\"* * * * *\",\"allocation\":2}",
+       "command"},
+      {"{\"name\":\"a\",\"type\":2,\"command\":\"http://h/\","
+       "\"spec\":\"* * * * *\",\"allocation\":2,\"retry_times\":101}",
+       "retry_times"},
+      {"{\"name\":\"a\",\"type\":2,\"command\":\"http://h/\","
+       "\"spec\":\"* * * * *\",\"allocation\":2,\"timeout\":-1}",
+       "timeout"},
+      {"{\"name\":\"a\",\"type\":2,\"command\":\"http://h/\","
+       "\"spec\":\"* * * * *\",\"allocation\":2,\"retry_time\":1}",
+       "retry_time"},
+      {"{\"name\":\"a\",\"type\":2,\"command\":\"http://h/\","
+       "\"spec\":\"* * * * *\",\"allocation\":2,\"timezone\":\"Mars/Base\"}",
+       "timezone"},
+      {"{\"name\":\"a\",\"type\":2,\"command\":\"http://h/\","
+       "\"spec\":\"* * * * *\",\"allocation\":7}",
+       "allocation"},
+      {"{\"name\":\"a\",\"type\":1,\"command\":\"true\","
+       "\"spec\":\"* * * * *\",\"allocation\":1}",
+       "run_on"},
+      {"{\"id\":\"7\",\"name\":\"a\"}", "id"},
+  };
+  node_up("n1");
+  char *before = snapshot();
+  for (size_t i = 0; i < CX_ARRAY_LEN(cases); i++) {
+    post("/job/add", cases[i].body);
+    ASSERT_MSG(R.status == 400 && rcode() == 1001, "case %zu: %ld %s", i,
+               R.status, R.body.data);
+    ASSERT_MSG(strcmp(rfield(), cases[i].field) == 0, "case %zu: field %s", i,
+               rfield());
+  }
+  assert_unchanged(before);
+}
+
+CASE(add_name_taken_is_1202)
+{
+  node_up("n1");
+  add_http("dup");
+  char *before = snapshot();
+  post("/job/add", "{\"name\":\"dup\",\"type\":2,\"command\":\"http://h/\","
+                   "\"spec\":\"* * * * *\",\"allocation\":2}");
+  EXPECT(409, 1202);
+  ASSERT_STREQ(rfield(), "name");
+  assert_unchanged(before);
+}
+
+/* ---- /job/add: update ---------------------------------------------------- */
+
+CASE(update_keeps_absent_fields_and_republishes)
+{
+  char body[256];
+  node_up("n1");
+  int64_t id = add_cmd_on("u", "n1");
+  snprintf(body, sizeof body, "{\"id\":%lld,\"spec\":\"*/7 * * * *\"}",
+           (long long)id);
+  post("/job/add", body);
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("note"), "keep me");
+  ASSERT_EQ(dint("timeout"), 30);
+  ASSERT_STREQ(dstr("spec"), "*/7 * * * *");
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "next")), 5);
+  json_t *k = job_key_json("n1", id);
+  ASSERT_STREQ(json_string_value(json_object_get(k, "spec")), "*/7 * * * *");
+  ASSERT_STREQ(json_string_value(json_object_get(k, "note")), "keep me");
+  json_decref(k);
+}
+
+CASE(update_find_reply_posted_back_works)
+{
+  char target[64];
+  node_up("n1");
+  int64_t id = add_cmd_on("rt", "n1");
+  snprintf(target, sizeof target, "/job/find?id=%lld", (long long)id);
+  call("GET", target, F.viewer, NULL);
+  EXPECT(200, 0);
+  json_t *d = json_incref(rdata());
+  json_object_set_new(d, "note", json_string("changed"));
+  char *s = json_dumps(d, JSON_COMPACT);
+  json_decref(d);
+  post("/job/add", s);
+  free(s);
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("note"), "changed");
+}
+
+CASE(update_stale_is_1202)
+{
+  char body[256];
+  node_up("n1");
+  int64_t id = add_cmd_on("s", "n1");
+  int64_t upd = dint("updated");
+  snprintf(body, sizeof body, "{\"id\":%lld,\"note\":\"a\",\"updated\":%lld}",
+           (long long)id, (long long)upd);
+  post("/job/add", body);
+  EXPECT(200, 0);
+  char *before = snapshot();
+  post("/job/add", body); /* same, now stale `updated` */
+  EXPECT(409, 1202);
+  ASSERT_STREQ(rfield(), "updated");
+  assert_unchanged(before);
+}
+
+CASE(update_missing_job_is_1201)
+{
+  post("/job/add", "{\"id\":999999,\"note\":\"x\"}");
+  EXPECT(404, 1201);
+}
+
+CASE(update_move_between_nodes_is_one_txn)
+{
+  char body[256];
+  node_up("n1");
+  node_up("n2");
+  int64_t id = add_cmd_on("mv", "n1");
+  int64_t rev0 = coord_rev();
+  snprintf(body, sizeof body, "{\"id\":%lld,\"run_on\":\"n2\"}", (long long)id);
+  post("/job/add", body);
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("run_on"), "n2");
+  ASSERT(job_key_json("n1", id) == NULL);
+  int64_t mod = 0;
+  char key[128];
+  snprintf(key, sizeof key, PREFIX "/job/n2/%lld", (long long)id);
+  json_decref(coord_json(key, &mod));
+  /* The delete of the old key and the put of the new one happened at one
+   * revision: the store moved by exactly one. */
+  ASSERT_EQ(coord_rev(), rev0 + 1);
+  ASSERT_EQ(mod, rev0 + 1);
+}
+
+CASE(update_to_dead_node_is_1003_and_changes_nothing)
+{
+  char body[256];
+  node_up("n1");
+  int64_t id = add_cmd_on("mv2", "n1");
+  char *before = snapshot();
+  snprintf(body, sizeof body, "{\"id\":%lld,\"run_on\":\"n9\"}", (long long)id);
+  post("/job/add", body);
+  EXPECT(400, 1003);
+  assert_unchanged(before);
+}
+
+CASE(update_auto_keeps_alive_node)
+{
+  char body[256];
+  node_up("n1");
+  int64_t id = add_http("keep");
+  node_up("n0"); /* now lower and emptier, but the job stays */
+  snprintf(body, sizeof body, "{\"id\":%lld,\"note\":\"x\"}", (long long)id);
+  post("/job/add", body);
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("run_on"), "n1");
+  node_down("n1");
+  post("/job/add", body);
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("run_on"), "n0");
+  ASSERT(job_key_json("n1", id) == NULL);
+  assert_key("n0", id);
+}
+
+/* ---- /job/del ------------------------------------------------------------ */
+
+CASE(del_removes_rows_and_keys)
+{
+  char body[128];
+  node_up("n1");
+  int64_t a = add_http("d1"), b = add_http("d2"), c = add_http("d3");
+  snprintf(body, sizeof body, "{\"ids\":[%lld,%lld]}", (long long)a,
+           (long long)b);
+  post("/job/del", body);
+  EXPECT(200, 0);
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "deleted")), 2);
+  ASSERT(!store_has(a) && !store_has(b) && store_has(c));
+  ASSERT(job_key_json("n1", a) == NULL && job_key_json("n1", b) == NULL);
+  assert_key("n1", c);
+}
+
+CASE(del_missing_id_is_1201_and_deletes_nothing)
+{
+  char body[128];
+  node_up("n1");
+  int64_t a = add_http("d1");
+  char *before = snapshot();
+  snprintf(body, sizeof body, "{\"ids\":[%lld,424242]}", (long long)a);
+  post("/job/del", body);
+  EXPECT(404, 1201);
+  assert_unchanged(before);
+  post("/job/del", "{\"ids\":[]}");
+  EXPECT(400, 1001);
+  post("/job/del", "{\"ids\":[0]}");
+  EXPECT(400, 1001);
+  post("/job/del", "{\"ids\":\"1\"}");
+  EXPECT(400, 1001);
+}
+
+/* ---- /job/find ----------------------------------------------------------- */
+
+CASE(find_gives_next_and_node_state)
+{
+  char target[64];
+  node_up("n1");
+  int64_t id = add_http("f");
+  snprintf(target, sizeof target, "/job/find?id=%lld", (long long)id);
+  call("GET", target, F.viewer, NULL);
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("node_state"), "alive");
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "next")), 5);
+  ASSERT_STREQ(dstr("name"), "f");
+  node_down("n1");
+  call("GET", target, F.viewer, NULL);
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("node_state"), "dead");
+  call("GET", "/job/find?id=987654", F.viewer, NULL);
+  EXPECT(404, 1201);
+  call("GET", "/job/find?id=abc", F.viewer, NULL);
+  EXPECT(400, 1001);
+  call("GET", "/job/find?id=99999999999999999999999", F.viewer, NULL);
+  EXPECT(400, 1001);
+  call("GET", "/job/find", F.viewer, NULL);
+  EXPECT(400, 1001);
+}
+
+/* ---- /job/search --------------------------------------------------------- */
+
+CASE(search_pages_in_id_order_with_filters)
+{
+  char name[32];
+  node_up("n1");
+  int64_t first = 0;
+  for (int i = 0; i < 25; i++) {
+    snprintf(name, sizeof name, "%s-%02d", i % 2 ? "odd" : "even", i);
+    int64_t id = add_http(name);
+    if (i == 0)
+      first = id;
+  }
+  call("POST", "/job/search", F.viewer, "{\"page\":2,\"page_size\":10}");
+  EXPECT(200, 0);
+  json_t *list = json_object_get(rdata(), "list");
+  ASSERT_EQ(json_array_size(list), 10);
+  ASSERT_EQ(dint("total"), 25);
+  ASSERT_EQ(dint("page"), 2);
+  ASSERT_EQ(dint("page_size"), 10);
+  for (size_t i = 0; i < 10; i++)
+    ASSERT_EQ(
+        json_integer_value(json_object_get(json_array_get(list, i), "id")),
+        first + 10 + (int64_t)i);
+  call("POST", "/job/search", F.viewer, "{\"page\":3,\"page_size\":10}");
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "list")), 5);
+  call("POST", "/job/search", F.viewer, "{\"name\":\"odd\"}");
+  EXPECT(200, 0);
+  ASSERT_EQ(dint("total"), 12);
+  ASSERT_EQ(dint("page_size"), 20);
+  call("POST", "/job/search", F.viewer, "{\"page_size\":100000}");
+  EXPECT(200, 0);
+  ASSERT_EQ(dint("page_size"), 500);
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "list")), 25);
+  char body[64];
+  snprintf(body, sizeof body, "{\"ids\":[%lld]}", (long long)first);
+  post("/job/pause", body);
+  EXPECT(200, 0);
+  call("POST", "/job/search", F.viewer, "{\"enabled\":false}");
+  ASSERT_EQ(dint("total"), 1);
+  call("POST", "/job/search", F.viewer, "{\"run_on\":\"n1\",\"type\":2}");
+  ASSERT_EQ(dint("total"), 25);
+  call("POST", "/job/search", F.viewer, "{\"run_on\":\"n2\"}");
+  ASSERT_EQ(dint("total"), 0);
+  call("POST", "/job/search", F.viewer, "{\"page\":0}");
+  EXPECT(400, 1001);
+  call("POST", "/job/search", F.viewer, "{\"page_size\":-5}");
+  EXPECT(400, 1001);
+  call("POST", "/job/search", F.viewer, "{\"type\":\"2\"}");
+  EXPECT(400, 1001);
+  call("POST", "/job/search", F.viewer, "{\"enabled\":\"yes\"}");
+  EXPECT(400, 1001);
+  call("POST", "/job/search", F.viewer, "{\"nmae\":\"x\"}");
+  EXPECT(400, 1001);
+}
+
+/* ---- /job/log ------------------------------------------------------------ */
+
+static int64_t add_run(int64_t job_id, const char *node, int64_t start_ms,
+                       int success, const char *out, size_t out_len)
+{
+  char err[CX_ERR_LEN];
+  struct cx_run r;
+  int64_t id;
+  memset(&r, 0, sizeof r);
+  r.job_id = job_id;
+  r.name = (char *)"j";
+  r.node_uuid = (char *)node;
+  r.has_scheduled_at = 1;
+  r.scheduled_at = start_ms / 1000;
+  r.start_time = start_ms;
+  ASSERT_MSG(cx_store_run_claim(F.store, &r, &id, err) == 0, "%s", err);
+  r.id = id;
+  r.end_time = start_ms + 5;
+  r.success = success;
+  r.status = (char *)(success ? "success" : "failed");
+  r.exit_code = success ? 0 : 3;
+  r.attempts = 1;
+  r.output = (char *)out;
+  r.output_len = out_len;
+  ASSERT_MSG(cx_store_run_finish(F.store, &r, err) == 0, "%s", err);
+  return id;
+}
+
+CASE(log_pages_newest_first_with_filters)
+{
+  char body[256];
+  node_up("n1");
+  int64_t job = add_http("logged");
+  static const char bin[] = "ok\xff\xfe\0end\xc3";
+  int64_t base = 1700000000000;
+  add_run(job, "n1", base, 1, "first", 5);
+  add_run(job, "n2", base + 60000, 0, bin, sizeof bin - 1);
+  add_run(job + 1000, "n1", base + 120000, 1, "other", 5);
+  snprintf(body, sizeof body, "{\"job_id\":%lld}", (long long)job);
+  call("POST", "/job/log", F.viewer, body);
+  EXPECT(200, 0);
+  ASSERT_EQ(dint("total"), 2);
+  json_t *list = json_object_get(rdata(), "list");
+  json_t *e0 = json_array_get(list, 0);
+  ASSERT_EQ(json_integer_value(json_object_get(e0, "start_time")),
+            base + 60000);
+  ASSERT_EQ(json_integer_value(json_object_get(e0, "scheduled_at")),
+            (base + 60000) / 1000);
+  ASSERT_STREQ(json_string_value(json_object_get(e0, "status")), "failed");
+  ASSERT_EQ(json_integer_value(json_object_get(e0, "exit_code")), 3);
+  ASSERT(json_is_false(json_object_get(e0, "success")));
+  ASSERT_STREQ(json_string_value(json_object_get(e0, "node_uuid")), "n2");
+  const char *o = json_string_value(json_object_get(e0, "output"));
+  ASSERT(o != NULL);
+  ASSERT(strncmp(o, "ok", 2) == 0);
+  ASSERT_CONTAINS(o, "end");
+  snprintf(body, sizeof body, "{\"job_id\":%lld,\"success\":true}",
+           (long long)job);
+  call("POST", "/job/log", F.viewer, body);
+  ASSERT_EQ(dint("total"), 1);
+  call("POST", "/job/log", F.viewer, "{\"node_uuid\":\"n1\"}");
+  ASSERT_EQ(dint("total"), 2);
+  snprintf(body, sizeof body, "{\"from\":%lld,\"to\":%lld}",
+           (long long)base + 1, (long long)base + 120000);
+  call("POST", "/job/log", F.viewer, body);
+  ASSERT_EQ(dint("total"), 1);
+  call("POST", "/job/log", F.viewer,
+       "{\"from\":\"2023-11-14T22:14:00Z\",\"page_size\":1,\"page\":2}");
+  EXPECT(200, 0);
+  ASSERT_EQ(dint("total"), 2);
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "list")), 1);
+  call("POST", "/job/log", F.viewer, "{\"from\":\"yesterday\"}");
+  EXPECT(400, 1001);
+  call("POST", "/job/log", F.viewer, "{\"job_id\":-1}");
+  EXPECT(400, 1001);
+}
+
+/* ---- /job/once, /job/kill ------------------------------------------------ */
+
+static void trigger_case(const char *route, const char *kind)
+{
+  char body[256], key[256];
+  node_up("n1");
+  node_up("n2");
+  int64_t id = add_cmd_on("t", "n1");
+  snprintf(body, sizeof body, "{\"job_id\":%lld}", (long long)id);
+  post(route, body);
+  EXPECT(200, 0);
+  const char *rid = dstr("request_id");
+  ASSERT(rid != NULL && strlen(rid) == 32);
+  char rid_copy[40];
+  snprintf(rid_copy, sizeof rid_copy, "%s", rid);
+  snprintf(key, sizeof key, PREFIX "/%s/n1/%lld", kind, (long long)id);
+  json_t *v = coord_json(key, NULL);
+  ASSERT(v != NULL);
+  ASSERT_STREQ(json_string_value(json_object_get(v, "request_id")), rid_copy);
+  ASSERT_OP(json_integer_value(json_object_get(v, "at")), >, 0);
+  json_decref(v);
+  /* under a lease */
+  char err[CX_ERR_LEN];
+  struct cx_coord_kvs kvs;
+  ASSERT(cx_coord_get(F.coord, key, strlen(key), &kvs, err) == 0);
+  ASSERT_OP(kvs.kvs[0].lease, !=, 0);
+  int64_t ttl = 0;
+  ASSERT(cx_coord_lease_keepalive(F.coord, kvs.kvs[0].lease, &ttl, err) == 0);
+  ASSERT_OP(ttl, <=, 60);
+  ASSERT_OP(ttl, >, 0);
+  cx_coord_kvs_free(&kvs);
+  snprintf(body, sizeof body, "{\"job_id\":%lld,\"node_uuid\":\"n2\"}",
+           (long long)id);
+  post(route, body);
+  EXPECT(200, 0);
+  snprintf(key, sizeof key, PREFIX "/%s/n2/%lld", kind, (long long)id);
+  v = coord_json(key, NULL);
+  ASSERT(v != NULL);
+  json_decref(v);
+  snprintf(body, sizeof body, "{\"job_id\":%lld,\"node_uuid\":\"n7\"}",
+           (long long)id);
+  post(route, body);
+  EXPECT(400, 1003);
+  ASSERT_STREQ(rfield(), "node_uuid");
+  post(route, "{\"job_id\":777777}");
+  EXPECT(404, 1201);
+  post(route, "{}");
+  EXPECT(400, 1001);
+  call("POST", route, F.viewer, body);
+  EXPECT(403, 1102);
+  node_down("n1");
+  snprintf(body, sizeof body, "{\"job_id\":%lld}", (long long)id);
+  post(route, body);
+  EXPECT(400, 1003);
+}
+
+CASE(once_writes_leased_trigger_key)
+{
+  trigger_case("/job/once", "once");
+}
+
+CASE(kill_writes_leased_trigger_key)
+{
+  trigger_case("/job/kill", "kill");
+}
+
+/* ---- /job/pause, /job/resume --------------------------------------------- */
+
+CASE(pause_resume_set_enabled_in_store_and_key)
+{
+  char body[64], target[64];
+  node_up("n1");
+  int64_t id = add_http("p");
+  snprintf(body, sizeof body, "{\"ids\":[%lld]}", (long long)id);
+  post("/job/pause", body);
+  EXPECT(200, 0);
+  json_t *k = job_key_json("n1", id);
+  ASSERT(json_is_false(json_object_get(k, "enabled")));
+  json_decref(k);
+  snprintf(target, sizeof target, "/job/find?id=%lld", (long long)id);
+  call("GET", target, F.viewer, NULL);
+  ASSERT(json_is_false(json_object_get(rdata(), "enabled")));
+  post("/job/resume", body);
+  EXPECT(200, 0);
+  k = job_key_json("n1", id);
+  ASSERT(json_is_true(json_object_get(k, "enabled")));
+  json_decref(k);
+  post("/job/pause", "{\"ids\":[31337]}");
+  EXPECT(404, 1201);
+}
+
+/* ---- roles and credentials ----------------------------------------------- */
+
+CASE(roles_and_credentials)
+{
+  node_up("n1");
+  const char *body = "{\"name\":\"r\",\"type\":2,\"command\":\"http://h/\","
+                     "\"spec\":\"* * * * *\",\"allocation\":2}";
+  call("POST", "/job/add", F.viewer, body);
+  EXPECT(403, 1102);
+  call("POST", "/job/add", NULL, body);
+  EXPECT(401, 1101);
+  call("POST", "/job/add", "0123456789abcdef", body);
+  EXPECT(401, 1101);
+  call("POST", "/job/del", F.viewer, "{\"ids\":[1]}");
+  EXPECT(403, 1102);
+  call("POST", "/job/pause", F.viewer, "{\"ids\":[1]}");
+  EXPECT(403, 1102);
+  call("POST", "/job/search", NULL, "{}");
+  EXPECT(401, 1101);
+  call("GET", "/job/find?id=1", NULL, NULL);
+  EXPECT(401, 1101);
+  ASSERT_EQ(store_count(), 0);
+  call("POST", "/job/search", F.viewer, "{}");
+  EXPECT(200, 0);
+  call("POST", "/job/log", F.viewer, "{}");
+  EXPECT(200, 0);
+}
+
+/* ---- bad input ------------------------------------------------------------
+ */
+
+CASE(bad_input_gets_its_code_and_changes_nothing)
+{
+  static const struct {
+    const char *path, *body;
+    int status, code;
+  } cases[] = {
+      {"/job/add", "{\"name\":", 400, 1001},
+      {"/job/add", "{\"name\":\"a\",}", 400, 1001},
+      {"/job/add", "[1,2]", 400, 1001},
+      {"/job/add", "nul", 400, 1001},
+      {"/job/add", "{\"name\":\"a\",\"name\":\"b\"}", 400, 1001},
+      {"/job/add", "{\"name\":5,\"type\":2}", 400, 1001},
+      {"/job/add", "{\"name\":\"a\",\"type\":2.5}", 400, 1001},
+      {"/job/add", "{\"name\":\"a\",\"type\":99999999999999999999999}", 400,
+       1001},
+      {"/job/add", "{\"name\":\"a\",\"timeout\":-5}", 400, 1001},
+      {"/job/add", "{\"id\":-3}", 400, 1001},
+      {"/job/add", "{\"id\":9223372036854775807}", 404, 1201},
+      {"/job/add",
+       "{\"name\":\"x'; DROP TABLE cronix_job; --\",\"type\":2,"
+       "\"command\":\"http://h/\",\"spec\":\"* * * * *\",\"allocation\":2,"
+       "\"run_on\":\"\",\"note\":\"x\\u0000y\"}",
+       400, 1001},
+      {"/job/add",
+       "{\"name\":\"a\\u0007b\",\"type\":2,\"command\":\"http://h/\","
+       "\"spec\":\"* * * * *\",\"allocation\":2}",
+       400, 1001},
+      {"/job/add", "{\"name\":\"\xc3\x28\"}", 400, 1001},
+      {"/job/add",
+       "{\"name\":\"a\",\"type\":2,\"command\":\"http://h/\","
+       "\"spec\":\"* * * * * * * *\",\"allocation\":2}",
+       400, 1002},
+      {"/job/search", "{\"page\":1e400}", 400, 1001},
+      {"/job/search", "{\"page\":-1}", 400, 1001},
+      {"/job/search", "{\"name\":[\"a\"]}", 400, 1001},
+      {"/job/log", "{\"job_id\":\"1 OR 1=1\"}", 400, 1001},
+      {"/job/log", "{\"to\":18446744073709551616}", 400, 1001},
+      {"/job/once", "{\"job_id\":1,\"node_uuid\":7}", 400, 1001},
+      {"/job/kill", "{\"job_id\":true}", 400, 1001},
+      {"/job/pause", "{\"ids\":[1,\"2\"]}", 400, 1001},
+      {"/job/resume", "{}", 400, 1001},
+      {"/job/del", "{\"ids\":[-1]}", 400, 1001},
+  };
+  node_up("n1");
+  add_http("existing");
+  char *before = snapshot();
+  for (size_t i = 0; i < CX_ARRAY_LEN(cases); i++) {
+    post(cases[i].path, cases[i].body);
+    ASSERT_MSG(R.status == cases[i].status && rcode() == cases[i].code,
+               "case %zu (%s %s): %ld %s", i, cases[i].path, cases[i].body,
+               R.status, R.body.data);
+  }
+  /* Truncated bodies of a valid request. */
+  const char *full = "{\"name\":\"t\",\"type\":2,\"command\":\"http://h/\","
+                     "\"spec\":\"* * * * *\",\"allocation\":2}";
+  for (size_t n = 1; n < strlen(full); n += 7) {
+    call_len("POST", "/job/add", F.op, full, n);
+    EXPECT(400, 1001);
+  }
+  /* 2 MiB body. */
+  size_t big = 2 * 1024 * 1024;
+  char *b = malloc(big + 64);
+  ASSERT(b != NULL);
+  memcpy(b, "{\"name\":\"", 9);
+  memset(b + 9, 'a', big);
+  memcpy(b + 9 + big, "\"}", 3);
+  call_len("POST", "/job/add", F.op, b, big + 11);
+  EXPECT(413, 1203);
+  free(b);
+  assert_unchanged(before);
+}
+
+CASE(sql_looking_and_multibyte_names_are_stored_verbatim)
+{
+  node_up("n1");
+  const char *names[] = {"x'); DROP TABLE cronix_job; --", "任务-日报 🚀",
+                         "Ünïcødé \\\" quote"};
+  for (size_t i = 0; i < CX_ARRAY_LEN(names); i++) {
+    json_t *o =
+        json_pack("{s:s, s:i, s:s, s:s, s:i}", "name", names[i], "type", 2,
+                  "command", "http://h/", "spec", "* * * * *", "allocation", 2);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    post("/job/add", s);
+    free(s);
+    EXPECT(200, 0);
+    ASSERT_STREQ(dstr("name"), names[i]);
+    json_t *k = job_key_json("n1", dint("id"));
+    ASSERT_STREQ(json_string_value(json_object_get(k, "name")), names[i]);
+    json_decref(k);
+  }
+  ASSERT_EQ(store_count(), 3);
+}
+
+/* ---- atomicity against real services --------------------------------------
+ */
+
+static const char *const add_body =
+    "{\"name\":\"atomic\",\"type\":2,\"command\":\"http://h/\","
+    "\"spec\":\"* * * * *\",\"allocation\":2}";
+
+DIST_CASE(etcd_down_before_add_is_1302_and_nothing_stored)
+{
+  char err[CX_ERR_LEN];
+  setup(1);
+  node_up("n1");
+  ASSERT(cx_svc_etcd_stop(&F.etcd, err) == 0);
+  post("/job/add", add_body);
+  EXPECT(503, 1302);
+  ASSERT_EQ(store_count(), 0);
+  ASSERT_MSG(cx_svc_etcd_restart(&F.etcd, err) == 0, "%s", err);
+  ASSERT_EQ(count_prefix(PREFIX "/job/"), 0);
+  teardown();
+}
+
+DIST_CASE(mariadb_down_before_add_is_1302_and_nothing_published)
+{
+  char err[CX_ERR_LEN];
+  setup(1);
+  node_up("n1");
+  ASSERT(cx_svc_mariadb_stop(&F.db, err) == 0);
+  post("/job/add", add_body);
+  EXPECT(503, 1302);
+  ASSERT_EQ(count_prefix(PREFIX "/job/"), 0);
+  ASSERT_MSG(cx_svc_mariadb_restart(&F.db, err) == 0, "%s", err);
+  ASSERT_EQ(store_count(), 0);
+  teardown();
+}
+
+/* etcd is paused (SIGSTOP) the moment the put arrives, after the row was
+ * written: the put times out, the row is rolled back. */
+DIST_CASE(etcd_paused_at_put_rolls_the_row_back)
+{
+  char err[CX_ERR_LEN];
+  setup(1);
+  node_up("n1");
+  cx_proxy_trap(F.proxy, "/v3/kv/put", &F.etcd.m[0].proc);
+  post("/job/add", add_body);
+  EXPECT(503, 1302);
+  ASSERT(cx_proxy_trapped(F.proxy));
+  ASSERT_EQ(store_count(), 0);
+  ASSERT(cx_svc_proc_signal(&F.etcd.m[0].proc, SIGCONT, err) == 0);
+  ASSERT_MSG(cx_svc_etcd_wait_healthy(&F.etcd, 0, 20000, err) == 0, "%s", err);
+  ASSERT_EQ(store_count(), 0);
+  /* Nothing else changed and the API works again. */
+  post("/job/add", add_body);
+  EXPECT(200, 0);
+  teardown();
+}
+
+/* A move whose txn cannot reach etcd leaves the job where it was, in both
+ * stores. */
+DIST_CASE(etcd_paused_at_move_keeps_the_job_in_place)
+{
+  char err[CX_ERR_LEN], body[128];
+  setup(1);
+  node_up("n1");
+  node_up("n2");
+  int64_t id = add_cmd_on("mv", "n1");
+  char *before = snapshot();
+  cx_proxy_trap(F.proxy, "/v3/kv/txn", &F.etcd.m[0].proc);
+  snprintf(body, sizeof body, "{\"id\":%lld,\"run_on\":\"n2\"}", (long long)id);
+  post("/job/add", body);
+  EXPECT(503, 1302);
+  ASSERT(cx_proxy_trapped(F.proxy));
+  ASSERT(cx_svc_proc_signal(&F.etcd.m[0].proc, SIGCONT, err) == 0);
+  ASSERT_MSG(cx_svc_etcd_wait_healthy(&F.etcd, 0, 20000, err) == 0, "%s", err);
+  struct cx_job j;
+  memset(&j, 0, sizeof j);
+  ASSERT(cx_store_job_find(F.store, id, &j, err) == 0);
+  ASSERT_STREQ(j.run_on, "n1");
+  cx_job_clear(&j);
+  /* The txn either never applied or applied whole: never both keys, never
+   * none. */
+  json_t *k1 = job_key_json("n1", id), *k2 = job_key_json("n2", id);
+  ASSERT((k1 != NULL) != (k2 != NULL));
+  json_decref(k1);
+  json_decref(k2);
+  if (k1 != NULL) {
+    char *after = snapshot();
+    /* the row was written back (updated bumped): compare the keys only */
+    ASSERT(strstr(after, "key " PREFIX "/job/n1/") != NULL);
+    free(after);
+  }
+  free(before);
+  teardown();
+}
