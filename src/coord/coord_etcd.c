@@ -138,6 +138,16 @@ static int b64_decode(const char *s, size_t len, char **out, size_t *outlen)
 
 /* ---- JSON helpers ------------------------------------------------------ */
 
+/* Frees json_dumps output with jansson's own free, in case the program
+ * installed its allocators. */
+static void jfree(void *p)
+{
+  json_malloc_t m;
+  json_free_t f;
+  json_get_alloc_funcs(&m, &f);
+  f(p);
+}
+
 /* int64 field sent as a string (or a number); missing = 0. */
 static int j_i64(const json_t *obj, const char *name, int64_t *out)
 {
@@ -501,7 +511,7 @@ static int call_ex(struct etcd *e, const char *path, json_t *body, int safe,
 out:
   if (h && h != own)
     pool_put(e, h);
-  free(payload);
+  jfree(payload);
   cx_buf_free(&s.buf);
   return rc;
 }
@@ -1242,7 +1252,7 @@ static void watch_connect(struct ewatch *w, int idx)
   curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, NULL);
 out:
   curl_slist_free_all(hdrs);
-  free(body);
+  jfree(body);
 }
 
 static void *watch_main(void *arg)
