@@ -5,12 +5,19 @@
  * hands due entries to a callback together with the instant they were
  * scheduled for, so lateness and misfires are the caller's decision.
  *
- * Costs (n = entries): put, replace and remove are O(log n) expected (a
- * hash from id to entry plus a 4-ary min-heap with back-links), next_at is
- * O(1), each fire is one O(log n) pop. Nothing ever scans or sorts all
- * entries per tick. Memory is 36 bytes per entry plus the growth slack of
- * the arrays (doubling; cx_sched_reserve avoids it) and a hash of 4-byte
- * slots at load <= 3/4: about 46 bytes per entry at 1M
+ * Costs (n = entries, k = distinct instants held, k <= n): entries due at
+ * the same instant hang on one FIFO list, and only the distinct instants
+ * are ordered (a 4-ary min-heap), so put, replace and remove are O(1)
+ * expected plus one O(log k) heap step when they create or empty an
+ * instant; next_at is O(1); a fire is O(1) plus one O(log k) pop when it
+ * empties its instant. Every instant distinct (the worst case) is O(log n)
+ * per operation; a cron workload (whole seconds, thousands of entries per
+ * second) fires in O(1). Nothing ever scans or sorts all entries per tick.
+ * Memory: 28 bytes per entry plus an id hash of 8-byte slots at load
+ * <= 3/4, plus 28 bytes per distinct instant (heap node, back-link, hash
+ * slot at load <= 3/4), arrays grown by doubling (cx_sched_reserve sizes
+ * the entries exactly): about 46 bytes per entry at 1M entries over a few
+ * thousand instants, about 85 when all 1M instants differ
  * (cx_sched_mem_bytes).
  *
  * Order: by instant, and entries due at the same instant fire in the order
@@ -70,9 +77,11 @@ int cx_sched_create(struct cx_sched **out);
 void cx_sched_destroy(struct cx_sched *s);
 
 /* Preallocates room for n entries so that puts up to n allocate nothing
- * (and memory has no growth slack). Returns 0, -EINVAL (s NULL),
- * CX_ETOOBIG (n > CX_SCHED_MAX_ENTRIES) or -ENOMEM; on failure the
- * entries are unchanged (part of the growth may have been kept). */
+ * for entries (and their memory has no growth slack); the table of
+ * distinct instants still grows, by doubling, when a put brings an instant
+ * no entry has. Returns 0, -EINVAL (s NULL), CX_ETOOBIG
+ * (n > CX_SCHED_MAX_ENTRIES) or -ENOMEM; on failure the entries are
+ * unchanged (part of the growth may have been kept). */
 int cx_sched_reserve(struct cx_sched *s, size_t n);
 
 /* Adds the entry of job_id due at at_ms, or atomically replaces the
@@ -83,7 +92,9 @@ int cx_sched_reserve(struct cx_sched *s, size_t n);
  * can release what it owns. Wakes a sleeping cx_sched_run() if the entry is
  * due before the instant it sleeps until.
  * Returns 0; -EINVAL (s NULL); CX_ETOOBIG (CX_SCHED_MAX_ENTRIES reached);
- * -ENOMEM. On failure nothing changed and *replaced is NULL. */
+ * -ENOMEM (an add, or a replace that moves an entry sharing its instant to
+ * an instant no entry has, may need room). On failure nothing changed and
+ * *replaced is NULL. */
 int cx_sched_put(struct cx_sched *s, int64_t job_id, int64_t at_ms, void *data,
                  void **replaced);
 
@@ -135,14 +146,16 @@ int cx_sched_run(struct cx_sched *s, cx_sched_fire_cb cb, void *ctx);
  * callback); not async-signal-safe. */
 void cx_sched_stop(struct cx_sched *s);
 
-/* Checks every internal invariant (heap order, back-links, hash) in O(n).
- * Returns 0, -EINVAL (s NULL) or CX_EPROTO naming the broken invariant in
- * err (optional, CX_ERR_LEN bytes). For tests and debugging. */
+/* Checks every internal invariant (heap order and back-links, the
+ * instant lists, both hashes) in O(n). Returns 0, -EINVAL (s NULL) or
+ * CX_EPROTO naming the broken invariant in err (optional, CX_ERR_LEN
+ * bytes). For tests and debugging. */
 int cx_sched_verify(struct cx_sched *s, char *err);
 
-/* Test hook: sets the counter that orders ties to next. The counter is 32
- * bits; when it runs out the scheduler renumbers its entries (O(n log n),
- * once per 2^32 puts), and this hook lets a test reach that point. */
+/* Test hook kept from the heap-of-entries design, where a 32-bit counter
+ * ordered ties and ran out once per 2^32 puts. Ties are now ordered by the
+ * instant lists themselves, with no counter to run out: this does
+ * nothing. */
 void cx_sched_test_set_counter(struct cx_sched *s, uint32_t next);
 
 #endif

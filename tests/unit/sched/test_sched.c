@@ -1,8 +1,9 @@
 /*
  * sched: the timer core. Ordering, replace and remove through the virtual
- * clock (cx_sched_run_due), callbacks that change the scheduler, a
- * randomized 1M-operation run against a reference model, clamping, the
- * tie-counter renumbering, allocation failures, memory per entry, and the
+ * clock (cx_sched_run_due), callbacks that change the scheduler (also the
+ * instant being fired), instants appearing and going away, randomized runs
+ * against a reference model (shared and distinct instants), FIFO across
+ * many puts, allocation failures, memory per entry, and the
  * real-clock loop (cross-thread put, stop). Real-clock tests assert only
  * "fired, and not before its time"; lateness is printed as information.
  */
@@ -388,19 +389,183 @@ TEST(sched_callback_readding_due_entry_does_not_loop)
   cx_sched_destroy(s);
 }
 
+/* ---- entries sharing an instant ------------------------------------------ */
+
+/* Acts on the scheduler from the callback of chosen ids, checking every
+ * invariant while the instant being fired is half done. */
+struct tie_ctx {
+  struct rec r;
+  int bad; /* a verify from a callback failed */
+};
+
+static void tie_cb(void *ctx, int64_t id, int64_t at, void *data)
+{
+  struct tie_ctx *t = ctx;
+  struct cx_sched *s = t->r.s;
+  rec_cb(&t->r, id, at, data);
+  if (id == 0) /* an earlier instant, due now: fires before the ties */
+    ASSERT_EQ(cx_sched_put(s, 30, 50, NULL, NULL), 0);
+  if (id == 2) {
+    ASSERT_EQ(cx_sched_remove(s, 5, NULL), 0); /* not fired yet */
+    ASSERT_EQ(cx_sched_remove(s, 3, NULL), 0); /* the very next one */
+    ASSERT_EQ(cx_sched_remove(s, 1, NULL), CX_ENOTFOUND); /* fired */
+    ASSERT_EQ(cx_sched_put(s, 7, 100, NULL, NULL), 0);    /* behind the ties */
+    ASSERT_EQ(cx_sched_put(s, 20, 100, NULL, NULL), 0);   /* new, behind 7 */
+  }
+  t->bad |= cx_sched_verify(s, NULL) != 0;
+}
+
+TEST(sched_same_instant_callbacks_change_their_own_instant)
+{
+  /* Ten entries at one instant, two at a later one. Callbacks remove
+   * unfired entries of the instant being fired, re-put one (it goes behind
+   * its ties), add one at that instant and one at an earlier due instant;
+   * the run fires exactly the (at, put order) sequence of what is left,
+   * within the budget of the 12 entries held when it began. */
+  struct cx_sched *s = new_sched();
+  struct tie_ctx t = {0};
+
+  rec_init(&t.r, s);
+  for (int i = 0; i < 10; i++)
+    ASSERT_EQ(cx_sched_put(s, i, 100, NULL, NULL), 0);
+  ASSERT_EQ(cx_sched_put(s, 10, 200, NULL, NULL), 0);
+  ASSERT_EQ(cx_sched_put(s, 11, 200, NULL, NULL), 0);
+  ASSERT_EQ(cx_sched_run_due(s, 200, tie_cb, &t), 12);
+  assert_fired(
+      &t.r, (int64_t[]){0, 30, 1, 2, 4, 6, 8, 9, 7, 20, 10, 11},
+      (int64_t[]){100, 50, 100, 100, 100, 100, 100, 100, 100, 100, 200, 200},
+      12);
+  ASSERT_EQ(t.r.self_rm_rc, CX_ENOTFOUND);
+  ASSERT_EQ(t.bad, 0);
+  ASSERT_EQ(cx_sched_count(s), 0);
+  ASSERT_EQ(cx_sched_next_at(s), INT64_MAX);
+  assert_valid(s);
+  rec_free(&t.r);
+  cx_sched_destroy(s);
+}
+
+static void remove_rest_cb(void *ctx, int64_t id, int64_t at, void *data)
+{
+  struct rec *r = ctx;
+  rec_cb(r, id, at, data);
+  if (id == 0)
+    for (int64_t i = 1; i < 5; i++)
+      ASSERT_EQ(cx_sched_remove(r->s, i, NULL), 0);
+}
+
+TEST(sched_callback_removing_rest_of_its_instant_drops_it)
+{
+  /* The first fire removes every other entry of its instant: the instant
+   * goes away mid-run and the next one is the earliest. */
+  struct cx_sched *s = new_sched();
+  struct rec r;
+
+  rec_init(&r, s);
+  for (int i = 0; i < 5; i++)
+    ASSERT_EQ(cx_sched_put(s, i, 100, NULL, NULL), 0);
+  ASSERT_EQ(cx_sched_put(s, 9, 300, NULL, NULL), 0);
+  ASSERT_EQ(cx_sched_run_due(s, 100, remove_rest_cb, &r), 1);
+  ASSERT_EQ(cx_sched_count(s), 1);
+  ASSERT_EQ(cx_sched_next_at(s), 300);
+  assert_valid(s);
+  ASSERT_EQ(cx_sched_run_due(s, 299, remove_rest_cb, &r), 0);
+  ASSERT_EQ(cx_sched_run_due(s, 300, remove_rest_cb, &r), 1);
+  assert_fired(&r, (int64_t[]){0, 9}, (int64_t[]){100, 300}, 2);
+  ASSERT_EQ(cx_sched_count(s), 0);
+  rec_free(&r);
+  cx_sched_destroy(s);
+}
+
+TEST(sched_last_removal_drops_instant)
+{
+  /* An instant lives while it has entries: removing or moving its last
+   * one makes the next instant the earliest; putting at it again makes a
+   * fresh instant, with a fresh FIFO order. */
+  struct cx_sched *s = new_sched();
+  struct rec r;
+  int64_t at = 0;
+
+  rec_init(&r, s);
+  for (int i = 1; i <= 3; i++)
+    ASSERT_EQ(cx_sched_put(s, i, 100, NULL, NULL), 0);
+  ASSERT_EQ(cx_sched_put(s, 4, 200, NULL, NULL), 0);
+  ASSERT_EQ(cx_sched_put(s, 5, 300, NULL, NULL), 0);
+  ASSERT_EQ(cx_sched_remove(s, 2, NULL), 0);
+  ASSERT_EQ(cx_sched_remove(s, 1, NULL), 0);
+  ASSERT_EQ(cx_sched_next_at(s), 100);
+  ASSERT_EQ(cx_sched_put(s, 3, 300, NULL, NULL), 0); /* last one moves */
+  ASSERT_EQ(cx_sched_next_at(s), 200);
+  assert_valid(s);
+  ASSERT_EQ(cx_sched_put(s, 4, 250, NULL, NULL), 0); /* alone: re-keyed */
+  ASSERT_EQ(cx_sched_get(s, 4, &at, NULL), 0);
+  ASSERT_EQ(at, 250);
+  ASSERT_EQ(cx_sched_next_at(s), 250);
+  ASSERT_EQ(cx_sched_put(s, 6, 100, NULL, NULL), 0); /* 100 again */
+  ASSERT_EQ(cx_sched_put(s, 1, 100, NULL, NULL), 0);
+  ASSERT_EQ(cx_sched_next_at(s), 100);
+  assert_valid(s);
+  ASSERT_EQ(cx_sched_run_due(s, INT64_MAX, rec_cb, &r), 5);
+  assert_fired(&r, (int64_t[]){6, 1, 4, 5, 3},
+               (int64_t[]){100, 100, 250, 300, 300}, 5);
+  ASSERT_EQ(cx_sched_next_at(s), INT64_MAX);
+  assert_valid(s);
+  rec_free(&r);
+  cx_sched_destroy(s);
+}
+
+TEST(sched_replace_to_new_instant_out_of_memory_changes_nothing)
+{
+  /* A replace that takes an entry out of a shared instant to an instant
+   * no entry has is the one replace that may allocate (a new instant).
+   * Keep id 1 sharing its instant and move it with every allocation
+   * failing until the instant table is full and one move fails: that put
+   * returns -ENOMEM and changes nothing. */
+  struct cx_sched *s = new_sched();
+  int a = 0, b = 0, failed = 0;
+  int64_t at = 0, where = 100;
+  void *got = NULL;
+
+  ASSERT_EQ(cx_sched_put(s, 1, where, &a, NULL), 0);
+  for (int k = 0; k < 1000 && !failed; k++) {
+    void *old = &old;
+    int rc;
+    ASSERT_EQ(cx_sched_put(s, 1000 + k, where, NULL, NULL), 0); /* share */
+    cx_alloc_fail_after(1);
+    rc = cx_sched_put(s, 1, 1000000 + k, &b, &old);
+    cx_alloc_fail_after(0);
+    if (rc == 0) {
+      ASSERT(old == &a);
+      ASSERT_EQ(cx_sched_put(s, 1, where = 1000000 + k, &a, NULL), 0);
+      continue;
+    }
+    failed = 1;
+    ASSERT_EQ(rc, -ENOMEM);
+    ASSERT(old == NULL);
+    ASSERT_EQ(cx_sched_get(s, 1, &at, &got), 0);
+    ASSERT_EQ(at, where);
+    ASSERT(got == &a);
+    ASSERT_EQ(cx_sched_count(s), (size_t)k + 2);
+    assert_valid(s);
+    ASSERT_EQ(cx_sched_put(s, 1, 1000000 + k, &b, NULL), 0); /* retry */
+  }
+  ASSERT_EQ(failed, 1);
+  assert_valid(s);
+  cx_sched_destroy(s);
+}
+
 /* ---- randomized run against a reference model ---------------------------- */
 
-TEST_TIMEOUT(sched_matches_reference_model_1m_entries, 300)
+/* ids entries put, then ops random puts (adds and replaces), removes,
+ * gets and virtual-clock steps over those ids, checked against plain
+ * arrays (deterministic seed); then a full drain must come out in exactly
+ * the model's (at, put order). Instants are multiples of grain ms over
+ * about two days. */
+static void model_run(int ids, int ops, int64_t grain)
 {
-  /* 1M entries put, then 2M random puts (adds and replaces), removes,
-   * gets and virtual-clock steps over those 1M ids, checked against plain
-   * arrays (deterministic seed); then a full drain must come out in
-   * exactly the model's (at, put order). */
-  enum { IDS = 1000000, OPS = 2000000 };
   struct cx_sched *s = new_sched();
-  int64_t *at = calloc(IDS, sizeof(*at));
-  uint64_t *seq = calloc(IDS, sizeof(*seq));
-  char *live = calloc(IDS, 1);
+  int64_t *at = calloc(ids, sizeof(*at));
+  uint64_t *seq = calloc(ids, sizeof(*seq));
+  char *live = calloc(ids, 1);
   struct want *w = NULL;
   struct rec r;
   uint64_t st = 20261124, put_seq = 0;
@@ -411,14 +576,14 @@ TEST_TIMEOUT(sched_matches_reference_model_1m_entries, 300)
   /* The 32-bit tie counter runs out halfway: the renumbering of a large,
    * random heap must keep the model's order too. */
   cx_sched_test_set_counter(s, UINT32_MAX - 1500000);
-  for (int op = -IDS; op < OPS; op++) {
+  for (int op = -ids; op < ops; op++) {
     uint64_t x = rng_next(&st);
-    int64_t id = op < 0 ? op + IDS : (int64_t)(x % IDS);
+    int64_t id = op < 0 ? op + ids : (int64_t)(x % ids);
     unsigned kind = op < 0 ? 0 : (unsigned)((x >> 32) % 100);
     if (kind < 60) { /* put: instants from the past to ~2 days ahead */
       int64_t when = now - 5000 + (int64_t)(rng_next(&st) % 172800000);
       void *old = &old;
-      when -= when % 1000; /* whole seconds: many ties */
+      when -= when % grain;
       ASSERT_EQ(cx_sched_put(s, id, when, &live[id], &old), 0);
       ASSERT(old == (live[id] ? (void *)&live[id] : NULL));
       live_n += !live[id];
@@ -447,7 +612,7 @@ TEST_TIMEOUT(sched_matches_reference_model_1m_entries, 300)
       ASSERT_OP(n, >=, 0);
       for (size_t i = first; i < r.n; i++) {
         int64_t fid = r.v[i].id;
-        ASSERT(fid >= 0 && fid < IDS && live[fid]);
+        ASSERT(fid >= 0 && fid < ids && live[fid]);
         ASSERT_EQ(r.v[i].at, at[fid]);
         ASSERT_OP(r.v[i].at, <=, now);
         if (i > first)
@@ -469,14 +634,14 @@ TEST_TIMEOUT(sched_matches_reference_model_1m_entries, 300)
   fprintf(stderr,
           "info: %" PRId64 " fired, %" PRId64 " replaced, %" PRId64 " live\n",
           fired, replaced, live_n);
-  ASSERT_OP(fired, >, OPS / 10);
-  ASSERT_OP(replaced, >, OPS / 20);
-  ASSERT_OP(live_n, >, IDS / 20);
+  ASSERT_OP(fired, >, ops / 10);
+  ASSERT_OP(replaced, >, ops / 20);
+  ASSERT_OP(live_n, >, ids / 20);
 
   /* Drain everything and compare with the sorted model. */
   w = calloc((size_t)live_n + 1, sizeof(*w));
   ASSERT(w != NULL);
-  for (int64_t id = 0, k = 0; id < IDS; id++)
+  for (int64_t id = 0, k = 0; id < ids; id++)
     if (live[id]) {
       w[k].at = at[id];
       w[k].seq = seq[id];
@@ -496,6 +661,21 @@ TEST_TIMEOUT(sched_matches_reference_model_1m_entries, 300)
   free(seq);
   free(live);
   cx_sched_destroy(s);
+}
+
+TEST_TIMEOUT(sched_matches_reference_model_1m_entries, 300)
+{
+  /* 1M entries and 2M operations at whole seconds: about six entries per
+   * instant, so ties, shared instants and their lists carry the load. */
+  model_run(1000000, 2000000, 1000);
+}
+
+TEST_TIMEOUT(sched_matches_reference_model_distinct_instants, 300)
+{
+  /* Millisecond instants over two days: nearly every instant distinct, so
+   * every put creates an instant and every fire or remove drops one (the
+   * heap-bound worst case). */
+  model_run(300000, 600000, 1);
 }
 
 /* ---- limits -------------------------------------------------------------- */
