@@ -15,8 +15,13 @@
  *     failure up to LOCK_MAX_S; while locked, /login answers 401/1101 "too
  *     many failed logins" without checking the password. Unknown names are
  *     tracked alike (a lock does not reveal that a name exists). A success
- *     clears the count. Refusing rather than sleeping keeps the HTTP worker
- *     threads free. Several admins each keep their own count.
+ *     clears the count. Names live in a fixed table of 4-way buckets (keyed
+ *     by a randomly seeded hash) whose oldest unlocked entry makes room for
+ *     a new name, so spraying names cannot evict a lock; it can push out a
+ *     name with a few failures not yet locked, which costs the sprayer
+ *     thousands of slow hashes per reset. Refusing rather than sleeping
+ *     keeps the HTTP worker threads free. Several admins each keep their
+ *     own count.
  *   - Roles: /user/... needs admin, except /user/change_pw (anyone, for
  *     themselves, with old_password; an admin may set another user's
  *     password without it) and /user/find of one's own id (or no id).
@@ -42,6 +47,7 @@
 #define LOCK_BASE_S 60
 #define LOCK_MAX_S (15 * 60)
 #define LOCK_SLOTS 1024
+#define LOCK_WAYS 4 /* slots per bucket */
 #define MAX_IDS 100
 
 /* ---- field rules (shared with `cronix user add`) ----------------------- */
@@ -252,7 +258,7 @@ int cx_admin_user_create(struct cx_store *store,
 /* ---- login throttling ------------------------------------------------- */
 
 struct lock_slot {
-  char name[257]; /* usernames reach /login with up to 256 bytes */
+  char name[257]; /* usernames reach /login with up to 256 bytes; "" free */
   int fails;
   int64_t last_fail; /* unix s */
   int64_t until;     /* locked before this instant */
@@ -281,13 +287,30 @@ static void init_once(void)
     g_dummy_hash[0] = '\0';
 }
 
-static struct lock_slot *lock_slot_of(const char *name)
+/* The slot tracking name, or (create) a slot for it: a free one, else the
+ * one of its bucket with the oldest failure that is not locked now. NULL
+ * when absent (or, creating, when every slot of the bucket is locked). */
+static struct lock_slot *lock_slot_of(const char *name, int create, int64_t now)
 {
   uint64_t h = g_lock.seed;
   for (const unsigned char *p = (const unsigned char *)name; *p; p++)
     h = (h ^ *p) * 0x100000001b3ULL;
   h ^= h >> 29;
-  return &g_lock.slot[h % LOCK_SLOTS];
+  struct lock_slot *b =
+                       &g_lock.slot[(h % (LOCK_SLOTS / LOCK_WAYS)) * LOCK_WAYS],
+                   *victim = NULL;
+  for (int i = 0; i < LOCK_WAYS; i++) {
+    if (strcmp(b[i].name, name) == 0 && b[i].name[0] != '\0')
+      return &b[i];
+    if (b[i].until <= now &&
+        (victim == NULL || b[i].last_fail < victim->last_fail))
+      victim = &b[i];
+  }
+  if (!create || victim == NULL)
+    return NULL;
+  memset(victim, 0, sizeof *victim);
+  snprintf(victim->name, sizeof victim->name, "%s", name);
+  return victim;
 }
 
 /* Seconds the name stays locked (0 = may try now). */
@@ -295,8 +318,8 @@ static int64_t lock_remaining(const char *name, int64_t now)
 {
   int64_t left = 0;
   pthread_mutex_lock(&g_lock.mu);
-  struct lock_slot *s = lock_slot_of(name);
-  if (strcmp(s->name, name) == 0 && s->until > now)
+  struct lock_slot *s = lock_slot_of(name, 0, now);
+  if (s != NULL && s->until > now)
     left = s->until - now;
   pthread_mutex_unlock(&g_lock.mu);
   return left;
@@ -305,18 +328,10 @@ static int64_t lock_remaining(const char *name, int64_t now)
 static void lock_record(const char *name, int ok, int64_t now)
 {
   pthread_mutex_lock(&g_lock.mu);
-  struct lock_slot *s = lock_slot_of(name);
-  if (strcmp(s->name, name) != 0) {
-    if (ok) {
-      pthread_mutex_unlock(&g_lock.mu);
-      return;
-    }
+  struct lock_slot *s = lock_slot_of(name, !ok, now);
+  if (s != NULL && ok) {
     memset(s, 0, sizeof *s);
-    snprintf(s->name, sizeof s->name, "%s", name);
-  }
-  if (ok) {
-    memset(s, 0, sizeof *s);
-  } else {
+  } else if (s != NULL) {
     if (now - s->last_fail > FAIL_WINDOW_S)
       s->fails = 0;
     s->fails++;
