@@ -38,10 +38,10 @@
  * Every instant distinct (the worst case) makes each operation one heap
  * operation, O(log n), as a heap of entries would.
  *
- * Memory: 28 bytes per entry plus 8-byte hash slots at load <= 3/4, plus
- * 28 bytes per distinct instant (node, back-link, hash slot); the instant
- * arrays grow by doubling independently of the entries (cron instants are
- * whole seconds, so a cron workload has far fewer instants than entries).
+ * Memory: 28 bytes per entry and 20 per distinct instant, each with an
+ * 8-byte hash slot at load <= 3/4; the instant arrays grow by doubling
+ * independently of the entries (cron instants are whole seconds, so a cron
+ * workload has far fewer instants than entries).
  *
  * FIFO among ties comes from the lists themselves: a put appends, a
  * replace re-appends. Callbacks run with the mutex released; a fired entry
@@ -391,17 +391,6 @@ static void list_unlink(struct cx_sched *s, uint32_t e)
 
 /* ---- capacity ------------------------------------------------------------ */
 
-/* Grows an array of count elements of size sz to newcap; on failure the
- * old one is kept. Returns 0 or -ENOMEM. */
-static int grow(void **p, size_t newcap, size_t sz)
-{
-  void *np = cx_realloc(*p, newcap * sz);
-  if (np == NULL)
-    return -ENOMEM;
-  *p = np;
-  return 0;
-}
-
 static size_t next_cap(size_t cap, size_t min, size_t want, int exact)
 {
   size_t c = exact ? want : cap ? cap : min;
@@ -415,6 +404,8 @@ static size_t next_cap(size_t cap, size_t min, size_t want, int exact)
  * fails: it is only larger than cap says, which is harmless. */
 static int ents_reserve(struct cx_sched *s, size_t want, int exact)
 {
+  struct entry *ne;
+  uint32_t *ni;
   size_t newcap;
   int rc;
   if (want > CX_SCHED_MAX_ENTRIES)
@@ -423,12 +414,16 @@ static int ents_reserve(struct cx_sched *s, size_t want, int exact)
   if (rc != 0 || want <= s->cap)
     return rc;
   newcap = next_cap(s->cap, MIN_CAP, want, exact);
-  rc = grow((void **)&s->ents, newcap, sizeof(*s->ents));
-  if (rc == 0)
-    rc = grow((void **)&s->eins, newcap, sizeof(*s->eins));
-  if (rc == 0)
-    s->cap = (uint32_t)newcap;
-  return rc;
+  ne = cx_realloc(s->ents, newcap * sizeof(*ne));
+  if (ne == NULL)
+    return -ENOMEM;
+  s->ents = ne;
+  ni = cx_realloc(s->eins, newcap * sizeof(*ni));
+  if (ni == NULL)
+    return -ENOMEM;
+  s->eins = ni;
+  s->cap = (uint32_t)newcap;
+  return 0;
 }
 
 /* Room for one more instant (doubling). */
@@ -436,6 +431,7 @@ static int ins_reserve(struct cx_sched *s)
 {
   size_t want = (size_t)s->ni + 1, newcap;
   struct node *nh;
+  uint32_t *np;
   void *raw;
   int rc = table_reserve(s, AT, want);
 
@@ -445,11 +441,12 @@ static int ins_reserve(struct cx_sched *s)
   nh = heap_alloc((uint32_t)newcap, &raw);
   if (nh == NULL)
     return -ENOMEM;
-  rc = grow((void **)&s->ipos, newcap, sizeof(*s->ipos));
-  if (rc != 0) {
+  np = cx_realloc(s->ipos, newcap * sizeof(*np));
+  if (np == NULL) {
     cx_free(raw);
-    return rc;
+    return -ENOMEM;
   }
+  s->ipos = np;
   if (s->ni > 0)
     memcpy(nh, s->heap, (size_t)s->ni * sizeof(*nh));
   cx_free(s->heap_raw);
