@@ -105,16 +105,98 @@ static int node_alive(struct cx_admin *a, const char *uuid, int *alive,
   return rc == CX_ENOTFOUND ? 0 : rc;
 }
 
+/* Job counts per node, for auto placement. Counting every job (GROUP BY
+ * over the whole table) on each add would cost O(jobs) per add; the counts
+ * are read at most every LOAD_TTL_US instead and kept current in between
+ * by this process's own placements (load_bump). Other admins' placements
+ * and deletions show at the next refresh: the balance may be off for up
+ * to LOAD_TTL_US, never longer. Shared by the admins of one process (a
+ * different store forces a refresh). */
+#define LOAD_TTL_US 2000000
+struct load_entry {
+  char uuid[MAX_UUID + 1];
+  int64_t count;
+};
+static struct {
+  pthread_mutex_t mu;
+  const struct cx_store *store;
+  cx_mono at;
+  struct load_entry *v;
+  size_t n, cap;
+} load = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* With load.mu held. */
+static struct load_entry *load_find(const char *uuid, int add)
+{
+  for (size_t i = 0; i < load.n; i++)
+    if (strcmp(load.v[i].uuid, uuid) == 0)
+      return &load.v[i];
+  if (!add || strlen(uuid) > MAX_UUID)
+    return NULL;
+  if (load.n == load.cap) {
+    size_t cap = load.cap ? load.cap * 2 : 16;
+    struct load_entry *v = cx_realloc(load.v, cap * sizeof *v);
+    if (v == NULL)
+      return NULL;
+    load.v = v;
+    load.cap = cap;
+  }
+  struct load_entry *e = &load.v[load.n++];
+  snprintf(e->uuid, sizeof e->uuid, "%s", uuid);
+  e->count = 0;
+  return e;
+}
+
+/* With load.mu held: re-reads the counts when stale. */
+static int load_refresh(struct cx_admin *a, char *err)
+{
+  struct cx_node_jobs *counts = NULL;
+  size_t n = 0;
+  cx_mono now = cx_mono_now();
+  if (load.store == a->store && load.at != 0 && now - load.at < LOAD_TTL_US)
+    return 0;
+  int rc = cx_store_job_count_by_node(a->store, &counts, &n, err);
+  if (rc != 0)
+    return rc;
+  load.n = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct load_entry *e = load_find(counts[i].run_on, 1);
+    if (e != NULL)
+      e->count = counts[i].count;
+  }
+  cx_node_jobs_free(counts, n);
+  load.store = a->store;
+  load.at = now;
+  return 0;
+}
+
+/* Counts one more job on node (a placement this process made). */
+static void load_bump(const char *node)
+{
+  pthread_mutex_lock(&load.mu);
+  struct load_entry *e = load_find(node, 1);
+  if (e != NULL)
+    e->count++;
+  pthread_mutex_unlock(&load.mu);
+}
+
+/* Forces a re-read at the next placement (after deletions, moves). */
+static void load_forget(void)
+{
+  pthread_mutex_lock(&load.mu);
+  load.at = 0;
+  pthread_mutex_unlock(&load.mu);
+}
+
 /* The alive node with the fewest jobs, ties to the lowest uuid, into out
- * (MAX_UUID + 1 bytes). CX_ENOTFOUND when no node is alive; *what names
- * the backend of any other failure. */
+ * (MAX_UUID + 1 bytes), counted at once as one more job there.
+ * CX_ENOTFOUND when no node is alive; *what names the backend of any other
+ * failure. */
 static int pick_node(struct cx_admin *a, char *out, const char **what,
                      char *err)
 {
   char prefix[KEY_LEN];
   struct cx_coord_kvs live = {0};
-  struct cx_node_jobs *counts = NULL;
-  size_t ncounts = 0;
   int64_t best = -1;
   int rc;
 
@@ -122,27 +204,34 @@ static int pick_node(struct cx_admin *a, char *out, const char **what,
   *what = "coordination";
   if ((rc = cx_coord_range(a->coord, prefix, pl, &live, err)) != 0)
     return rc;
+  if (live.n == 0) {
+    cx_coord_kvs_free(&live);
+    return CX_ENOTFOUND;
+  }
   *what = "store";
-  if (live.n > 0 &&
-      (rc = cx_store_job_count_by_node(a->store, &counts, &ncounts, err)) != 0)
+  pthread_mutex_lock(&load.mu);
+  if ((rc = load_refresh(a, err)) != 0)
     goto done;
   rc = CX_ENOTFOUND;
   for (size_t i = 0; i < live.n; i++) {
     const char *uuid = live.kvs[i].key + pl;
     if (live.kvs[i].key_len <= pl || !uuid_ok(uuid))
       continue;
-    int64_t n = 0;
-    for (size_t k = 0; k < ncounts; k++)
-      if (strcmp(counts[k].run_on, uuid) == 0)
-        n = counts[k].count;
+    struct load_entry *e = load_find(uuid, 0);
+    int64_t n = e ? e->count : 0;
     if (best < 0 || n < best) { /* keys are sorted: ties keep the lowest */
       best = n;
       snprintf(out, MAX_UUID + 1, "%s", uuid);
       rc = 0;
     }
   }
+  if (rc == 0) {
+    struct load_entry *e = load_find(out, 1);
+    if (e != NULL)
+      e->count++;
+  }
 done:
-  cx_node_jobs_free(counts, ncounts);
+  pthread_mutex_unlock(&load.mu);
   cx_coord_kvs_free(&live);
   return rc;
 }
@@ -385,7 +474,8 @@ static int set_run_on(struct cx_http_req *req, struct cx_job *j,
 }
 
 /* Chooses j->run_on per SPEC §5.2. prev_node: the node of the stored job
- * (update) or NULL. Replies and returns -1 on refusal. */
+ * (update; an auto job stays there while it is alive) or NULL (create).
+ * Replies and returns -1 on refusal. */
 static int place(struct cx_admin *a, struct cx_http_req *req, struct cx_job *j,
                  const char *prev_node)
 {
@@ -402,6 +492,8 @@ static int place(struct cx_admin *a, struct cx_http_req *req, struct cx_job *j,
                           j->run_on);
       return -1;
     }
+    if (prev_node == NULL)
+      load_bump(j->run_on);
     return 0;
   }
   if (j->type == CX_JOB_CMD && !a->cfg->cmd_auto_allocation) {
@@ -520,7 +612,7 @@ static void job_update(struct cx_admin *a, struct cx_http_req *req,
         field, "%s", err);
     goto out;
   }
-  if (place(a, req, &j, j.allocation == CX_ALLOC_AUTO ? old.run_on : NULL) != 0)
+  if (place(a, req, &j, old.run_on) != 0)
     goto out;
   rc = cx_store_job_update(a->store, &j, err);
   if (rc == CX_ECONFLICT) {
@@ -558,6 +650,8 @@ static void job_update(struct cx_admin *a, struct cx_http_req *req,
                           (long long)id, cerr[0] ? cerr : cx_strerror(rc));
     goto out;
   }
+  if (strcmp(old.run_on, j.run_on) != 0)
+    load_forget(); /* the old node has one job less */
   reply_job(req, &j, NULL);
 out:
   pthread_mutex_unlock(mu);
@@ -665,6 +759,7 @@ static void h_job_del(struct cx_http_req *req, void *ctx)
     }
     json_array_append_new(deleted, json_integer(ids[done]));
   }
+  load_forget();
   cx_http_reply_ok(req, json_pack("{s:O}", "deleted", deleted));
 out:
   json_decref(deleted);

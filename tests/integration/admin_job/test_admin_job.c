@@ -437,6 +437,23 @@ CASE(add_auto_picks_least_loaded_then_lowest)
   ASSERT_STREQ(dstr("run_on"), "n1"); /* 1 : 1, lowest uuid */
 }
 
+CASE(add_auto_spreads_jobs_evenly)
+{
+  char name[16];
+  int per[3] = {0, 0, 0};
+  node_up("n1");
+  node_up("n2");
+  node_up("n3");
+  for (int i = 0; i < 9; i++) {
+    snprintf(name, sizeof name, "s%d", i);
+    add_http(name);
+    per[dstr("run_on")[1] - '1']++;
+  }
+  ASSERT_EQ(per[0], 3);
+  ASSERT_EQ(per[1], 3);
+  ASSERT_EQ(per[2], 3);
+}
+
 CASE(add_manual_dead_or_unknown_node_is_1003)
 {
   node_up("n1");
