@@ -1,0 +1,142 @@
+/*
+ * node internals shared by node.c (table, pool, runs), node_coord.c
+ * (registration, watches, maintenance) and spool.c (run records, spool).
+ * Not part of the module's interface.
+ */
+#ifndef CX_NODE_INT_H
+#define CX_NODE_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node/exec.h"
+#include "node/node.h"
+#include "store/store.h"
+
+struct cx_coord_kvs;
+struct cx_coord_watch;
+struct cx_sched;
+struct cx_cron;
+
+/* A job as published, parsed once; shared (refcounted) by the table and
+ * the runs that use it, so an update never changes a running run. */
+struct cx__ndef {
+  atomic_int refs;
+  struct cx_job job;
+  struct cx_cron *cron;
+  json_t *envj, *hdrj; /* own the strings env/hdr point into */
+  struct cx_exec_kv *env, *hdr;
+  size_t nenv, nhdr;
+  int64_t *notify_to;
+  size_t nnotify;
+};
+
+struct cx__nslot {
+  struct cx__nslot *next;
+  int64_t id;
+  uint64_t gen; /* rebuild generation that last saw it */
+  struct cx__ndef *def;
+};
+
+enum { CX__ITEM_RUN = 1, CX__ITEM_MISFIRE, CX__ITEM_SKIP };
+
+/* One fire on its way through the pool. */
+struct cx__nitem {
+  struct cx__nitem *next;          /* queue */
+  struct cx__nitem *anext, *aprev; /* active list (RUN, MISFIRE) */
+  int kind;
+  struct cx__ndef *def;
+  const char *trigger; /* static string */
+  int has_sched;
+  int64_t sched_s;
+  int64_t queued_ms;
+  struct cx_exec *x;
+  int killed; /* under n->mu */
+};
+
+/* Settings that SIGHUP may change; copied per run. */
+struct cx__nsettings {
+  char shell[1024];
+  int64_t output_limit;
+  int64_t retry_base_s;
+  int64_t kill_grace_s;
+  int64_t shutdown_grace_s;
+  char workdir[1024];
+};
+
+struct cx_noded {
+  struct cx_store *store;
+  struct cx_coord *coord;
+  struct cx_notify *notify;
+  char uuid[37];
+  char hostname[256];
+  char ip[64];
+  char version[64];
+  char prefix[512];
+  char data_dir[2048];
+  int64_t ttl;
+  int nworkers;
+
+  pthread_mutex_t setmu;
+  struct cx__nsettings set;
+
+  pthread_mutex_t mu;
+  pthread_cond_t qcond, kick, idle, mcond;
+  struct cx__nslot **buckets;
+  size_t nbuckets, njobs;
+  uint64_t gen;
+  struct cx__nitem *qhead, *qtail;
+  struct cx__nitem *active;
+  size_t nactive;
+  struct cx_noded_stats st;
+  int stopping, draining, workers_quit, maint_quit;
+
+  atomic_int fenced;  /* lease lost, not yet re-registered */
+  atomic_llong lease; /* current lease id (0 = none) */
+  int row_ok;         /* node row upserted */
+  struct cx_coord_watch *wjob, *wonce, *wkill;
+
+  struct cx_sched *sched;
+  pthread_t *workers;
+  int nstarted;
+  pthread_t sched_thread, maint_thread;
+  int sched_started, maint_started, started, stopped;
+
+  /* spool */
+  pthread_mutex_t spmu;
+  int sp_fd;
+  char sp_path[2100];
+  uint64_t sp_pending, sp_spooled, sp_flushed;
+};
+
+/* node.c */
+void cx__noded_settings(struct cx_noded *n, struct cx__nsettings *out);
+void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
+                       size_t len, int arriving);
+void cx__noded_job_del(struct cx_noded *n, int64_t id);
+void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
+                       size_t plen, int arriving);
+int cx__noded_once(struct cx_noded *n, int64_t id);
+int cx__noded_kill(struct cx_noded *n, int64_t id);
+
+/* node_coord.c */
+int cx__noded_register(struct cx_noded *n, char *err);
+void cx__noded_unregister(struct cx_noded *n);
+int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err);
+void cx__noded_unwatch(struct cx_noded *n);
+void *cx__noded_maint_main(void *arg);
+
+/* spool.c */
+int cx__noded_spool_open(struct cx_noded *n, char *err);
+void cx__noded_spool_close(struct cx_noded *n);
+/* Writes a finished record: claim (with r->claim_token) + finish, or
+ * finish only when claimed; to the spool when the store is down. 0 when
+ * stored or spooled. */
+int cx__noded_record(struct cx_noded *n, struct cx_run *r, int claimed);
+void cx__noded_record_bad(struct cx_noded *n, int64_t id, const char *why);
+void cx__noded_token(char out[33]);
+
+#endif

@@ -1,0 +1,301 @@
+/*
+ * node/node_coord: the node's side of SPEC §7: registration under a
+ * kept-alive lease (node key + cronix_node row), the watches of its job,
+ * once and kill prefixes, and the maintenance thread that re-registers and
+ * re-lists after a lost lease (fail closed until then), retries the node row
+ * and flushes the spool.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coord/coord.h"
+#include "node/node-int.h"
+#include "store/store.h"
+
+#define LOGC "node"
+
+enum { W_JOB, W_ONCE, W_KILL };
+
+static int prefix_of(const struct cx_noded *n, int kind, char *buf, size_t cap)
+{
+  static const char *const names[] = {"job", "once", "kill"};
+  int len = snprintf(buf, cap, "%s/%s/%s/", n->prefix, names[kind], n->uuid);
+  return len > 0 && (size_t)len < cap ? len : -1;
+}
+
+/* The job id at the end of key, or 0. */
+static int64_t key_id(const struct cx_noded *n, int kind, const char *key,
+                      size_t key_len)
+{
+  char p[1024], tail[32];
+  int64_t id;
+  int pl = prefix_of(n, kind, p, sizeof p);
+  if (pl < 0 || key_len <= (size_t)pl || key_len - (size_t)pl >= sizeof tail ||
+      memcmp(key, p, (size_t)pl) != 0)
+    return 0;
+  memcpy(tail, key + pl, key_len - (size_t)pl);
+  tail[key_len - (size_t)pl] = '\0';
+  if (cx_parse_int64(tail, 1, INT64_MAX, &id) != 0)
+    return 0;
+  return id;
+}
+
+static void on_lease_lost(void *arg, int64_t lease, int reason)
+{
+  struct cx_noded *n = arg;
+  if (atomic_load(&n->lease) != lease)
+    return;
+  atomic_store(&n->fenced, 1);
+  CX_LOG(CX_LOG_ERROR, LOGC,
+         "lease %llx lost (%s): no new runs until re-registered",
+         (unsigned long long)lease, cx_strerror(reason));
+  pthread_mutex_lock(&n->mu);
+  n->st.lease_losses++;
+  pthread_cond_broadcast(&n->mcond);
+  pthread_mutex_unlock(&n->mu);
+}
+
+static int row_upsert(struct cx_noded *n, int status)
+{
+  char err[CX_ERR_LEN];
+  struct cx_node row = {
+      .uuid = n->uuid,
+      .hostname = n->hostname,
+      .ip = n->ip,
+      .pid = (int)getpid(),
+      .version = n->version,
+      .status = status,
+      .up = cx_wall_s(),
+  };
+  int rc = cx_store_node_upsert(n->store, &row, err);
+  if (rc != 0)
+    CX_LOG(CX_LOG_WARN, LOGC, "node row: %s (retrying)", err);
+  return rc;
+}
+
+int cx__noded_register(struct cx_noded *n, char *err)
+{
+  int64_t lease = 0;
+  char key[1024], val[1024];
+  int rc = cx_coord_lease_grant(n->coord, n->ttl, 1, on_lease_lost, n, &lease,
+                                NULL, err);
+  if (rc != 0)
+    return rc;
+  atomic_store(&n->lease, lease);
+  int kl = snprintf(key, sizeof key, "%s/node/%s", n->prefix, n->uuid);
+  json_t *o =
+      json_pack("{s:s,s:s,s:s,s:I,s:s,s:I}", "uuid", n->uuid, "hostname",
+                n->hostname, "ip", n->ip, "pid", (json_int_t)getpid(),
+                "version", n->version, "up", (json_int_t)cx_wall_s());
+  char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  if (o)
+    json_decref(o);
+  if (text == NULL)
+    return -ENOMEM;
+  snprintf(val, sizeof val, "%s", text);
+  free(text);
+  rc = cx_coord_put(n->coord, key, (size_t)kl, val, strlen(val), lease, NULL,
+                    err);
+  if (rc != 0)
+    return rc;
+  if (!n->row_ok)
+    n->row_ok = row_upsert(n, CX_NODE_UP) == 0;
+  else
+    cx_store_node_set_status(n->store, n->uuid, CX_NODE_UP, cx_wall_s(), NULL);
+  return 0;
+}
+
+void cx__noded_unregister(struct cx_noded *n)
+{
+  char err[CX_ERR_LEN];
+  if (cx_store_node_set_status(n->store, n->uuid, CX_NODE_DOWN, cx_wall_s(),
+                               err) != 0)
+    CX_LOG(CX_LOG_WARN, LOGC, "marking the node down: %s", err);
+  int64_t lease = atomic_exchange(&n->lease, 0);
+  if (lease != 0 && cx_coord_lease_revoke(n->coord, lease, err) != 0)
+    CX_LOG(CX_LOG_WARN, LOGC, "revoking the lease: %s", err);
+}
+
+/* ---- watches ------------------------------------------------------------- */
+
+static void job_event(void *arg, const struct cx_coord_event *ev)
+{
+  struct cx_noded *n = arg;
+  int64_t id = key_id(n, W_JOB, ev->key, ev->key_len);
+  if (id == 0) {
+    CX_LOG(CX_LOG_WARN, LOGC, "ignoring job key %.*s", (int)ev->key_len,
+           ev->key);
+    return;
+  }
+  if (ev->type == CX_COORD_EV_PUT)
+    cx__noded_job_put(n, id, ev->value, ev->value_len, 0);
+  else
+    cx__noded_job_del(n, id);
+}
+
+static void job_resync(void *arg, const struct cx_coord_kvs *kvs)
+{
+  struct cx_noded *n = arg;
+  char p[1024];
+  int pl = prefix_of(n, W_JOB, p, sizeof p);
+  CX_LOG(CX_LOG_INFO, LOGC, "job watch resync: %zu jobs", kvs->n);
+  cx__noded_rebuild(n, kvs, (size_t)pl, 0);
+}
+
+static void once_kill_one(struct cx_noded *n, int kind, const char *key,
+                          size_t key_len)
+{
+  int64_t id = key_id(n, kind, key, key_len);
+  if (atomic_load(&n->fenced))
+    return; /* acted on after the re-list */
+  if (id == 0) {
+    CX_LOG(CX_LOG_WARN, LOGC, "ignoring key %.*s", (int)key_len, key);
+  } else if (kind == W_ONCE) {
+    int rc = cx__noded_once(n, id);
+    if (rc != 0)
+      CX_LOG(CX_LOG_WARN, LOGC, "once for job %lld: %s", (long long)id,
+             cx_strerror(rc));
+  } else {
+    int k = cx__noded_kill(n, id);
+    CX_LOG(CX_LOG_INFO, LOGC, "kill job %lld: %d runs", (long long)id, k);
+  }
+  cx_coord_delete(n->coord, key, key_len, NULL, NULL, NULL);
+}
+
+static void once_event(void *arg, const struct cx_coord_event *ev)
+{
+  if (ev->type == CX_COORD_EV_PUT)
+    once_kill_one(arg, W_ONCE, ev->key, ev->key_len);
+}
+
+static void kill_event(void *arg, const struct cx_coord_event *ev)
+{
+  if (ev->type == CX_COORD_EV_PUT)
+    once_kill_one(arg, W_KILL, ev->key, ev->key_len);
+}
+
+static void once_resync(void *arg, const struct cx_coord_kvs *kvs)
+{
+  for (size_t i = 0; i < kvs->n; i++)
+    once_kill_one(arg, W_ONCE, kvs->kvs[i].key, kvs->kvs[i].key_len);
+}
+
+static void kill_resync(void *arg, const struct cx_coord_kvs *kvs)
+{
+  for (size_t i = 0; i < kvs->n; i++)
+    once_kill_one(arg, W_KILL, kvs->kvs[i].key, kvs->kvs[i].key_len);
+}
+
+static int watch_one(struct cx_noded *n, int kind, int arriving,
+                     struct cx_coord_watch **w, char *err)
+{
+  static const struct cx_coord_watch_cbs cbs[] = {
+      {.event = job_event, .resync = job_resync},
+      {.event = once_event, .resync = once_resync},
+      {.event = kill_event, .resync = kill_resync},
+  };
+  char p[1024];
+  struct cx_coord_kvs kvs;
+  int pl = prefix_of(n, kind, p, sizeof p);
+  if (pl < 0) {
+    cx_err_set(err, "etcd prefix too long");
+    return CX_ETOOBIG;
+  }
+  int rc = cx_coord_range(n->coord, p, (size_t)pl, &kvs, err);
+  if (rc != 0)
+    return rc;
+  if (kind == W_JOB) {
+    cx__noded_rebuild(n, &kvs, (size_t)pl, arriving);
+    if (n->sched_started == 0) {
+      /* before the scheduler runs, nothing to do */
+    }
+  } else {
+    for (size_t i = 0; i < kvs.n; i++)
+      once_kill_one(n, kind, kvs.kvs[i].key, kvs.kvs[i].key_len);
+  }
+  int64_t rev = kvs.revision + 1;
+  cx_coord_kvs_free(&kvs);
+  return cx_coord_watch(n->coord, p, (size_t)pl, rev, &cbs[kind], n, w, err);
+}
+
+int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err)
+{
+  int rc;
+  if ((rc = watch_one(n, W_JOB, arriving, &n->wjob, err)) != 0 ||
+      (rc = watch_one(n, W_ONCE, 0, &n->wonce, err)) != 0 ||
+      (rc = watch_one(n, W_KILL, 0, &n->wkill, err)) != 0)
+    cx__noded_unwatch(n);
+  return rc;
+}
+
+void cx__noded_unwatch(struct cx_noded *n)
+{
+  cx_coord_watch_cancel(n->wjob);
+  cx_coord_watch_cancel(n->wonce);
+  cx_coord_watch_cancel(n->wkill);
+  n->wjob = n->wonce = n->wkill = NULL;
+}
+
+/* ---- maintenance --------------------------------------------------------- */
+
+static void refence(struct cx_noded *n)
+{
+  char err[CX_ERR_LEN] = "";
+  cx__noded_unwatch(n);
+  int64_t old = atomic_exchange(&n->lease, 0);
+  if (old != 0)
+    cx_coord_lease_revoke(n->coord, old, NULL);
+  int rc = cx__noded_register(n, err);
+  if (rc == 0) {
+    /* Runs may start again before the re-list so that the misfire pass of
+     * the re-list sees the node unfenced. */
+    atomic_store(&n->fenced, 0);
+    rc = cx__noded_watch_all(n, 1, err);
+    if (rc != 0)
+      atomic_store(&n->fenced, 1);
+  }
+  if (rc != 0) {
+    CX_LOG(CX_LOG_WARN, LOGC, "re-registering: %s (retrying)", err);
+    return;
+  }
+  CX_LOG(CX_LOG_INFO, LOGC, "re-registered and re-listed after a lost lease");
+}
+
+void *cx__noded_maint_main(void *arg)
+{
+  struct cx_noded *n = arg;
+  for (;;) {
+    pthread_mutex_lock(&n->mu);
+    if (!n->maint_quit && !atomic_load(&n->fenced)) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += 1;
+      pthread_cond_timedwait(&n->mcond, &n->mu, &ts);
+    }
+    int quit = n->maint_quit;
+    pthread_mutex_unlock(&n->mu);
+    if (quit)
+      break;
+    if (atomic_load(&n->fenced)) {
+      refence(n);
+      if (atomic_load(&n->fenced)) {
+        pthread_mutex_lock(&n->mu);
+        if (!n->maint_quit) {
+          struct timespec ts;
+          clock_gettime(CLOCK_REALTIME, &ts);
+          ts.tv_sec += 1;
+          pthread_cond_timedwait(&n->mcond, &n->mu, &ts);
+        }
+        pthread_mutex_unlock(&n->mu);
+      }
+    }
+    if (!n->row_ok)
+      n->row_ok = row_upsert(n, CX_NODE_UP) == 0;
+    cx_noded_flush(n);
+  }
+  return NULL;
+}
