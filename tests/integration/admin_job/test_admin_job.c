@@ -1189,3 +1189,41 @@ DIST_CASE(etcd_paused_at_move_keeps_the_job_in_place)
   free(before);
   teardown();
 }
+
+/* A pause whose publication times out is undone in the store. */
+DIST_CASE(etcd_paused_at_pause_keeps_the_job_enabled)
+{
+  char err[CX_ERR_LEN], body[64];
+  setup(1);
+  node_up("n1");
+  int64_t id = add_http("p");
+  cx_proxy_trap(F.proxy, "/v3/kv/put", &F.etcd.m[0].proc);
+  snprintf(body, sizeof body, "{\"ids\":[%lld]}", (long long)id);
+  post("/job/pause", body);
+  EXPECT(503, 1302);
+  ASSERT(cx_proxy_trapped(F.proxy));
+  ASSERT(cx_svc_proc_signal(&F.etcd.m[0].proc, SIGCONT, err) == 0);
+  struct cx_job j;
+  memset(&j, 0, sizeof j);
+  ASSERT(cx_store_job_find(F.store, id, &j, err) == 0);
+  ASSERT_EQ(j.enabled, 1);
+  cx_job_clear(&j);
+  teardown();
+}
+
+/* A delete that cannot reach etcd keeps the row (and its key). */
+DIST_CASE(etcd_down_at_del_keeps_row_and_key)
+{
+  char err[CX_ERR_LEN], body[64];
+  setup(1);
+  node_up("n1");
+  int64_t id = add_http("d");
+  ASSERT(cx_svc_etcd_stop(&F.etcd, err) == 0);
+  snprintf(body, sizeof body, "{\"ids\":[%lld]}", (long long)id);
+  post("/job/del", body);
+  EXPECT(503, 1302);
+  ASSERT(store_has(id));
+  ASSERT_MSG(cx_svc_etcd_restart(&F.etcd, err) == 0, "%s", err);
+  assert_key("n1", id);
+  teardown();
+}
