@@ -359,12 +359,21 @@ static void row(const char *setup, const char *what, struct result r)
   fflush(stdout);
 }
 
+/* An integer setting from the environment, def when unset; dies when
+ * malformed or out of [min, max]. */
+static int64_t env_int(const char *name, int64_t min, int64_t max, int64_t def)
+{
+  const char *v = getenv(name);
+  int64_t x = def;
+  if (v != NULL && cx_parse_int64(v, min, max, &x) != 0)
+    die(name, "not an integer in range");
+  return x;
+}
+
 int main(int argc, char **argv)
 {
-  int seconds =
-      getenv("BENCH_API_SECONDS") ? atoi(getenv("BENCH_API_SECONDS")) : 5;
-  int clients =
-      getenv("BENCH_API_CLIENTS") ? atoi(getenv("BENCH_API_CLIENTS")) : 8;
+  int seconds = (int)env_int("BENCH_API_SECONDS", 1, 3600, 5);
+  int clients = (int)env_int("BENCH_API_CLIENTS", 1, 256, 8);
   int want[2] = {argc < 2, argc < 2};
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "standalone") == 0)
@@ -374,14 +383,9 @@ int main(int argc, char **argv)
     else
       die("usage", "api_bench [standalone|distributed]...");
   }
-  if (getenv("BENCH_API_PAGES") && atoi(getenv("BENCH_API_PAGES")) > 0)
-    pages = atoi(getenv("BENCH_API_PAGES"));
+  pages = (int)env_int("BENCH_API_PAGES", 1, 1000000, 5000);
   if (getenv("BENCH_API_HTTP_THREADS"))
     http_threads = getenv("BENCH_API_HTTP_THREADS");
-  if (seconds < 1)
-    seconds = 1;
-  if (clients < 1 || clients > 256)
-    clients = 8;
   char err[CX_ERR_LEN] = "";
   if (cx_svc_dir_make("api-bench", tmpdir, sizeof tmpdir, err) != 0)
     die("temporary directory", err);
