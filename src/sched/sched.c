@@ -118,7 +118,9 @@ struct cx_sched {
 
   int stop;            /* a stop was requested */
   int running;         /* a thread is inside cx_sched_run */
-  int64_t sleep_until; /* instant run() sleeps until; INT64_MAX if awake */
+  int64_t sleep_until; /* instant run() sleeps until; INT64_MIN if none
+                        * sleeps (run() re-reads the heap under the mutex
+                        * before it sleeps, so no put needs to wake it) */
 };
 
 /* ---- hash tables --------------------------------------------------------- */
@@ -508,7 +510,7 @@ int cx_sched_create(struct cx_sched **out)
   pthread_condattr_destroy(&ca);
   s->free_head = NONE;
   s->ifree = NONE;
-  s->sleep_until = INT64_MAX;
+  s->sleep_until = INT64_MIN;
   s->seed = mix((uint64_t)(uintptr_t)s ^ (uint64_t)cx_mono_now());
   *out = s;
   return 0;
@@ -794,7 +796,7 @@ int cx_sched_run(struct cx_sched *s, cx_sched_fire_cb cb, void *ctx)
     ts.tv_nsec = (long)(until - floor_div(until, 1000) * 1000) * 1000000L;
     s->sleep_until = until;
     pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-    s->sleep_until = INT64_MAX;
+    s->sleep_until = INT64_MIN;
   }
   s->stop = 0;
   s->running = 0;
