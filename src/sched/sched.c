@@ -11,9 +11,9 @@
  *            freed slots form a free list through next, so a fire or a
  *            replace never mallocs. 24 bytes.
  *   eins[]   per entry, the instant it hangs on (NONE when free). Only
- *            remove, replace and get read it, so it lives apart and the
- *            fire path reads one 24-byte entry per fire. (A 32-byte entry
- *            holding it, cache-line aligned, measured no faster at 1M.)
+ *            remove, replace and get read it (put and fire write it), so
+ *            it lives apart and entries stay 24 bytes. (A 32-byte entry
+ *            holding it measured within noise of this at 1M.)
  *   heap[]   a 4-ary min-heap of the distinct instants, 16-byte nodes
  *            {at, head entry, instant index}, ordered by at (distinct, so
  *            no tie counter). Placed so that each group of four siblings
