@@ -116,6 +116,8 @@ struct cx_sched {
   struct table tab[2];
   uint64_t seed;
 
+  cx_sched_idle_cb idle; /* deferred work before sleeping (optional) */
+  void *idle_ctx;
   int stop;            /* a stop was requested */
   int running;         /* a thread is inside cx_sched_run */
   int64_t sleep_until; /* instant run() sleeps until; INT64_MIN if none
@@ -789,6 +791,15 @@ int cx_sched_run(struct cx_sched *s, cx_sched_fire_cb cb, void *ctx)
       fire_due(s, now, cb, ctx, 1);
       continue;
     }
+    if (s->idle != NULL) {
+      cx_sched_idle_cb idle = s->idle;
+      void *ictx = s->idle_ctx;
+      pthread_mutex_unlock(&s->mu);
+      int more = idle(ictx);
+      pthread_mutex_lock(&s->mu);
+      if (more || s->stop) /* idle may have stopped the loop */
+        continue;
+    }
     until = s->ni > 0 ? s->heap[0].at : INT64_MAX;
     if (until > now + CX_SCHED_MAX_WAIT_MS)
       until = now + CX_SCHED_MAX_WAIT_MS;
@@ -898,10 +909,10 @@ int cx_sched_verify(struct cx_sched *s, char *err)
   return rc;
 }
 
-void cx_sched_test_set_counter(struct cx_sched *s, uint32_t next)
+void cx_sched_set_idle(struct cx_sched *s, cx_sched_idle_cb idle, void *ctx)
 {
-  /* Ties are ordered by the instant lists, not by a counter: nothing to
-   * set. Kept so that callers of the old hook still build. */
-  (void)s;
-  (void)next;
+  pthread_mutex_lock(&s->mu);
+  s->idle = idle;
+  s->idle_ctx = ctx;
+  pthread_mutex_unlock(&s->mu);
 }

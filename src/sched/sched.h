@@ -152,10 +152,17 @@ void cx_sched_stop(struct cx_sched *s);
  * bytes). For tests and debugging. */
 int cx_sched_verify(struct cx_sched *s, char *err);
 
-/* Test hook kept from the heap-of-entries design, where a 32-bit counter
- * ordered ties and ran out once per 2^32 puts. Ties are now ordered by the
- * instant lists themselves, with no counter to run out: this does
- * nothing. */
-void cx_sched_test_set_counter(struct cx_sched *s, uint32_t next);
+/* Deferred work for the real-clock loop. When cx_sched_run has fired
+ * everything due and is about to sleep, it calls idle(ctx) with the lock
+ * released; idle returns 1 if it has more to do (the loop then fires what
+ * has come due meanwhile and calls it again) or 0 (the loop sleeps). Keep
+ * each call short (a bounded chunk of work): due entries wait for it.
+ * The point: a fire callback only hands its fire over, and the slower work
+ * of every fire of an instant -- computing next fires, re-arming -- runs
+ * after the whole batch, so the last entry of a crowded instant is not
+ * late by the others' work. NULL idle removes the hook. Set it before
+ * cx_sched_run starts. */
+typedef int (*cx_sched_idle_cb)(void *ctx);
+void cx_sched_set_idle(struct cx_sched *s, cx_sched_idle_cb idle, void *ctx);
 
 #endif

@@ -701,24 +701,20 @@ TEST(sched_huge_at_is_clamped)
   cx_sched_destroy(s);
 }
 
-TEST(sched_tie_counter_wrap_keeps_fifo)
+TEST(sched_fifo_across_interleaved_instants_and_replace)
 {
-  /* Written for the heap of entries, whose 32-bit tie counter ran out and
-   * renumbered here. Ties are now the order of the instant lists and the
-   * counter hook does nothing; the test still pins FIFO across two
-   * interleaved instants and a replace behind its ties. */
+  /* FIFO across two interleaved instants, and a replace goes behind its
+   * ties. */
   struct cx_sched *s = new_sched();
   struct rec r;
   int64_t ids[40], ats[40];
   size_t k = 0;
 
   rec_init(&r, s);
-  cx_sched_test_set_counter(s, UINT32_MAX - 10);
-  for (int i = 0; i < 20; i++) /* crosses the wrap at i == 10 */
+  for (int i = 0; i < 20; i++)
     ASSERT_EQ(cx_sched_put(s, i, 100 + (i % 2) * 100, NULL, NULL), 0);
   assert_valid(s);
   ASSERT_EQ(cx_sched_put(s, 4, 100, NULL, NULL), 0); /* replace: behind */
-  cx_sched_test_set_counter(s, UINT32_MAX - 1);
   for (int i = 20; i < 30; i++)
     ASSERT_EQ(cx_sched_put(s, i, 100, NULL, NULL), 0);
   assert_valid(s);
@@ -1054,5 +1050,51 @@ TEST(sched_run_with_concurrent_producers_fires_each_once)
   fprintf(stderr, "info: max lateness %" PRId64 " ms\n", r.late_max);
   free(seen);
   rec_free(&r);
+  cx_sched_destroy(s);
+}
+
+struct idle_ctx {
+  struct cx_sched *s;
+  int fired, idle_calls, work_left;
+  int fired_before_idle; /* fires seen by the first idle call */
+};
+
+static void idle_fire_cb(void *ctx, int64_t id, int64_t at_ms, void *data)
+{
+  struct idle_ctx *c = ctx;
+  (void)id;
+  (void)at_ms;
+  (void)data;
+  c->fired++;
+}
+
+static int idle_cb(void *ctx)
+{
+  struct idle_ctx *c = ctx;
+  if (c->idle_calls++ == 0)
+    c->fired_before_idle = c->fired;
+  if (c->work_left > 0) {
+    c->work_left--;
+    return 1;
+  }
+  if (c->fired == 50)
+    cx_sched_stop(c->s);
+  return 0;
+}
+
+TEST(sched_run_calls_idle_after_the_batch_until_it_is_done)
+{
+  /* 50 entries due at once: all fire before the first idle call, and the
+   * loop keeps calling idle while it reports more work. */
+  struct cx_sched *s = new_sched();
+  struct idle_ctx c = {.s = s, .work_left = 5};
+  int64_t now = cx_wall_ms();
+  for (int i = 0; i < 50; i++)
+    ASSERT_EQ(cx_sched_put(s, i, now - 10, NULL, NULL), 0);
+  cx_sched_set_idle(s, idle_cb, &c);
+  ASSERT_EQ(cx_sched_run(s, idle_fire_cb, &c), 0);
+  ASSERT_EQ(c.fired, 50);
+  ASSERT_EQ(c.fired_before_idle, 50);
+  ASSERT_OP(c.idle_calls, >=, 6);
   cx_sched_destroy(s);
 }
