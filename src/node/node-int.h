@@ -38,6 +38,7 @@ struct cx__nslot {
   struct cx__nslot *next;
   int64_t id;
   uint64_t gen; /* rebuild generation that last saw it */
+  int active;   /* its runs queued or running (RUN and MISFIRE items) */
   struct cx__ndef *def;
 };
 
@@ -79,6 +80,8 @@ struct cx_noded {
   char data_dir[2048];
   int64_t ttl;
   int nworkers;
+  void (*fire_hook)(void *, int64_t, int64_t, int64_t);
+  void *fire_hook_arg;
 
   pthread_mutex_t setmu;
   struct cx__nsettings set;

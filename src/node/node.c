@@ -276,6 +276,9 @@ static void active_link(struct cx_noded *n, struct cx__nitem *it)
     n->active->aprev = it;
   n->active = it;
   n->nactive++;
+  struct cx__nslot *s = slot_find(n, it->def->job.id);
+  if (s)
+    s->active++;
 }
 
 static void active_unlink(struct cx_noded *n, struct cx__nitem *it)
@@ -287,15 +290,18 @@ static void active_unlink(struct cx_noded *n, struct cx__nitem *it)
   if (it->anext)
     it->anext->aprev = it->aprev;
   n->nactive--;
+  struct cx__nslot *s = slot_find(n, it->def->job.id);
+  if (s && s->active > 0)
+    s->active--;
 }
 
+/* Runs of job_id queued or running: O(1) through its slot. A slot removed
+ * and added again while runs go on starts from 0 (the old runs are then
+ * not counted: a forbid job deleted and re-created may overlap once). */
 static int active_of(struct cx_noded *n, int64_t job_id)
 {
-  int k = 0;
-  for (struct cx__nitem *a = n->active; a; a = a->anext)
-    if (a->def->job.id == job_id)
-      k++;
-  return k;
+  struct cx__nslot *s = slot_find(n, job_id);
+  return s ? s->active : 0;
 }
 
 static void item_free(struct cx__nitem *it)
@@ -397,6 +403,8 @@ static void on_fire(void *ctx, int64_t job_id, int64_t at_ms, void *data)
   else
     fire_locked(n, d, CX__ITEM_RUN, "cron", 1, at_s);
   pthread_mutex_unlock(&n->mu);
+  if (n->fire_hook)
+    n->fire_hook(n->fire_hook_arg, job_id, at_ms, cx_wall_ms());
 }
 
 /* ---- misfire ------------------------------------------------------------- */
@@ -999,6 +1007,8 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   n->store = o->store;
   n->coord = o->coord;
   n->notify = o->notify;
+  n->fire_hook = o->fire_hook;
+  n->fire_hook_arg = o->fire_hook_arg;
   snprintf(n->version, sizeof n->version, "%s", o->version ? o->version : "");
   snprintf(n->data_dir, sizeof n->data_dir, "%s", o->cfg->data_dir);
   snprintf(n->prefix, sizeof n->prefix, "%s", o->cfg->etcd_prefix);

@@ -60,6 +60,11 @@ struct cx_noded_opts {
   struct cx_coord *coord;      /* required; borrowed */
   struct cx_notify *notify;    /* optional; borrowed */
   const char *version;         /* for the node key/row; NULL = "" */
+  /* Optional, for benchmarks and tests: called on the scheduler thread for
+   * each cron fire with the instant it was due and the wall-clock ms at
+   * which the node handed it on. Must not block. */
+  void (*fire_hook)(void *arg, int64_t job_id, int64_t at_ms, int64_t fired_ms);
+  void *fire_hook_arg;
 };
 
 struct cx_noded_stats {
