@@ -607,6 +607,14 @@ static void build_one(int id, const char *head, const char *const *conds,
   search_q[k].flags = CX__Q_RETRY;
 }
 
+/* MySQL walks the unfiltered page on the id-only index (migration 3);
+ * left alone it takes the clustered primary key, whose leaves are whole
+ * rows. Filtered searches need the rows anyway. */
+static const char job_page_mysql[] =
+    "SELECT " JOB_COLS " FROM cronix_job JOIN (SELECT id FROM cronix_job"
+    " FORCE INDEX (cronix_job_page) ORDER BY id LIMIT ? OFFSET ?) pg"
+    " USING (id) ORDER BY id";
+
 static void build_search(void)
 {
   static const char *const job_conds[] = {
@@ -618,11 +626,17 @@ static void build_search(void)
                                           "success = ?",
                                           "start_time >= ? AND start_time < ?"};
   for (unsigned m = 0; m < 16; m++) {
-    build_one(Q_JOB_SEARCH + (int)m, "SELECT " JOB_COLS " FROM cronix_job",
-              job_conds, 4, m, " ORDER BY id LIMIT ? OFFSET ?");
+    /* Deferred join: the OFFSET walk reads ids only; whole rows are read
+     * for the page alone. */
+    build_one(Q_JOB_SEARCH + (int)m,
+              "SELECT " JOB_COLS " FROM cronix_job JOIN (SELECT id FROM"
+              " cronix_job",
+              job_conds, 4, m,
+              " ORDER BY id LIMIT ? OFFSET ?) pg USING (id) ORDER BY id");
     build_one(Q_JOB_SEARCH + 16 + (int)m, "SELECT COUNT(*) FROM cronix_job",
               job_conds, 4, m, "");
   }
+  search_q[Q_JOB_SEARCH - Q_FIXED_END].sql[CX__MYSQL] = job_page_mysql;
   for (unsigned m = 0; m < 8; m++) {
     build_one(Q_RUN_SEARCH + (int)m, "SELECT " RUN_COLS " FROM cronix_job_log",
               run_conds, 4, m | 8,
@@ -937,10 +951,13 @@ int cx_store_job_search(struct cx_store *s, const struct cx_job_filter *f,
     mask |= JOB_F_ENABLED;
     p[np++] = vint(f->enabled == CX_STORE_YES);
   }
-  rc = query_int(s, search_stmt(Q_JOB_SEARCH + 16 + (int)mask), p, np, &o, err);
-  if (rc != 0)
-    goto err;
-  out->total = o.v;
+  if (!f->skip_total) {
+    rc = query_int(s, search_stmt(Q_JOB_SEARCH + 16 + (int)mask), p, np, &o,
+                   err);
+    if (rc != 0)
+      goto err;
+    out->total = o.v;
+  }
   page_of(f->page, f->page_size, &limit, &offset);
   p[np++] = vint(limit);
   p[np++] = vint(offset);
@@ -950,6 +967,10 @@ int cx_store_job_search(struct cx_store *s, const struct cx_job_filter *f,
     goto err;
   out->items = (struct cx_job *)k.items;
   out->n = k.n;
+  if (f->skip_total)
+    out->total = (int64_t)k.n < limit && (k.n > 0 || offset == 0)
+                     ? offset + (int64_t)k.n
+                     : -1;
 err:
   cx_free(pat);
   return rc;

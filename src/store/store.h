@@ -133,6 +133,10 @@ struct cx_job_filter {
   int type;           /* 0 = any */
   const char *run_on; /* NULL = any */
   int enabled;        /* CX_STORE_ANY | CX_STORE_YES | CX_STORE_NO */
+  /* 1 = skip the COUNT (the caller knows the total): out->total is then
+   * exact only when the page is short and not past the end (the rows
+   * before it plus its own), else -1. */
+  int skip_total;
 };
 
 /* Count of jobs on one node (cx_store_job_count_by_node). */
@@ -169,7 +173,9 @@ int cx_store_job_delete(struct cx_store *s, int64_t id, char *err);
 /* Fills *out (to be released with cx_job_clear). CX_ENOTFOUND. */
 int cx_store_job_find(struct cx_store *s, int64_t id, struct cx_job *out,
                       char *err);
-/* One page of jobs matching f, ordered by id; out->total counts them all. */
+/* One page of jobs matching f, ordered by id; out->total counts them all
+ * (see skip_total). The page walks the id index only and reads whole rows
+ * just for the page itself (a deferred join), so deep pages stay cheap. */
 int cx_store_job_search(struct cx_store *s, const struct cx_job_filter *f,
                         struct cx_job_list *out, char *err);
 /* Every job on node run_on, or (run_on NULL) every job; allocation 0 =

@@ -9,6 +9,14 @@
  * standalone), synchronous=FULL so an acknowledged run record survives a
  * power cut. No foreign keys: run logs outlive their jobs on purpose, and
  * user deletion removes tokens explicitly (store.c).
+ *
+ * Reads (statements beginning with SELECT) go to READERS more connections,
+ * opened at the first read, each behind its own mutex with its own
+ * statement cache: WAL lets them read while the main connection writes,
+ * so reads (the API's searches, token checks) do not queue behind one
+ * another or behind writes. Every write commits before its exec returns,
+ * so a read that starts afterwards sees it. A reader that cannot be
+ * opened leaves reads on the main connection.
  */
 #include "store/store-int.h"
 
@@ -20,10 +28,23 @@
 #define BUSY_TIMEOUT_MS 5000
 #define MAX_COLS 32
 
+#define READERS 2
+
+struct conn {
+  sqlite3 *db;
+  pthread_mutex_t lock;
+  sqlite3_stmt *cache[CX__STMT_MAX];
+};
+
 struct lite {
   sqlite3 *db;
   pthread_mutex_t lock;
   sqlite3_stmt *cache[CX__STMT_MAX];
+  char *path;
+  pthread_once_t rd_once;
+  struct conn rd[READERS];
+  int nrd; /* readers opened */
+  unsigned next;
 };
 
 /* Maps an SQLite result code to a Cronix code and message. */
@@ -74,7 +95,11 @@ static int lite_open(struct cx_store *s, const struct cx__url *u, char *err)
   if (l == NULL)
     return -ENOMEM;
   pthread_mutex_init(&l->lock, NULL);
+  pthread_once_t once = PTHREAD_ONCE_INIT;
+  l->rd_once = once;
   s->be = l;
+  if ((l->path = cx_strdup(u->path)) == NULL)
+    return -ENOMEM;
   rc = sqlite3_open_v2(
       u->path, &l->db,
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
@@ -100,6 +125,13 @@ static void lite_close(struct cx_store *s)
   for (int i = 0; i < CX__STMT_MAX; i++)
     sqlite3_finalize(l->cache[i]);
   sqlite3_close_v2(l->db);
+  for (int r = 0; r < l->nrd; r++) {
+    for (int i = 0; i < CX__STMT_MAX; i++)
+      sqlite3_finalize(l->rd[r].cache[i]);
+    sqlite3_close_v2(l->rd[r].db);
+    pthread_mutex_destroy(&l->rd[r].lock);
+  }
+  cx_free(l->path);
   pthread_mutex_destroy(&l->lock);
   cx_free(l);
   s->be = NULL;
@@ -190,6 +222,62 @@ static int lite_bind(sqlite3_stmt *st, const struct cx__val *p, int np)
   return rc;
 }
 
+/* The store whose readers open_readers opens (pthread_once passes no
+ * argument; the init runs on the calling thread). */
+static __thread struct lite *opening;
+
+static void open_readers(void)
+{
+  struct lite *l = opening;
+  for (int i = 0; i < READERS; i++) {
+    struct conn *c = &l->rd[i];
+    if (sqlite3_open_v2(l->path, &c->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+      CX_LOG(CX_LOG_WARN, "store", "sqlite: no reader connection: %s",
+             c->db ? sqlite3_errmsg(c->db) : "out of memory");
+      sqlite3_close_v2(c->db);
+      c->db = NULL;
+      break;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    pthread_mutex_init(&c->lock, NULL);
+    l->nrd++;
+  }
+}
+
+/* The connection for q: a free reader for a SELECT (else any reader), the
+ * main connection for the rest. Returned locked. */
+static void pick_conn(struct lite *l, const struct cx__stmt *q, sqlite3 **db,
+                      pthread_mutex_t **lock, sqlite3_stmt ***cache)
+{
+  *db = l->db;
+  *lock = &l->lock;
+  *cache = l->cache;
+  if (strncmp(q->sql[0], "SELECT", 6) == 0) {
+    opening = l;
+    pthread_once(&l->rd_once, open_readers);
+    if (l->nrd > 0) {
+      unsigned start = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
+      struct conn *c = &l->rd[start % (unsigned)l->nrd];
+      for (int i = 0; i < l->nrd; i++) {
+        struct conn *t = &l->rd[(start + (unsigned)i) % (unsigned)l->nrd];
+        if (pthread_mutex_trylock(&t->lock) == 0) {
+          *db = t->db;
+          *lock = &t->lock;
+          *cache = t->cache;
+          return;
+        }
+      }
+      *db = c->db;
+      *lock = &c->lock;
+      *cache = c->cache;
+    }
+  }
+  pthread_mutex_lock(*lock);
+}
+
 static int lite_exec(struct cx_store *s, const struct cx__stmt *q,
                      const struct cx__val *p, int np, cx__row_fn fn, void *ctx,
                      struct cx__exec_result *res, char *err)
@@ -197,20 +285,23 @@ static int lite_exec(struct cx_store *s, const struct cx__stmt *q,
   struct lite *l = s->be;
   struct cx__val cols[MAX_COLS];
   int rc = 0, src;
-  pthread_mutex_lock(&l->lock);
-  sqlite3_stmt *st = l->cache[q->id];
+  sqlite3 *db;
+  pthread_mutex_t *lock;
+  sqlite3_stmt **cache;
+  pick_conn(l, q, &db, &lock, &cache);
+  sqlite3_stmt *st = cache[q->id];
   if (st == NULL) {
-    src = sqlite3_prepare_v3(l->db, q->sql[0], -1, SQLITE_PREPARE_PERSISTENT,
-                             &st, NULL);
+    src = sqlite3_prepare_v3(db, q->sql[0], -1, SQLITE_PREPARE_PERSISTENT, &st,
+                             NULL);
     if (src != SQLITE_OK) {
-      rc = lite_error(l->db, src, "prepare", err);
+      rc = lite_error(db, src, "prepare", err);
       goto out;
     }
-    l->cache[q->id] = st;
+    cache[q->id] = st;
   }
   src = lite_bind(st, p, np);
   if (src != SQLITE_OK) {
-    rc = lite_error(l->db, src, "bind", err);
+    rc = lite_error(db, src, "bind", err);
     goto done;
   }
   while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -241,18 +332,18 @@ static int lite_exec(struct cx_store *s, const struct cx__stmt *q,
     }
   }
   if (src != SQLITE_DONE) {
-    rc = lite_error(l->db, sqlite3_extended_errcode(l->db), "exec", err);
+    rc = lite_error(db, sqlite3_extended_errcode(db), "exec", err);
     goto done;
   }
   if (res != NULL) {
-    res->affected = sqlite3_changes64(l->db);
-    res->insert_id = sqlite3_last_insert_rowid(l->db);
+    res->affected = sqlite3_changes64(db);
+    res->insert_id = sqlite3_last_insert_rowid(db);
   }
 done:
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
 out:
-  pthread_mutex_unlock(&l->lock);
+  pthread_mutex_unlock(lock);
   return rc;
 }
 
