@@ -13,6 +13,30 @@
 #include "admin/admin.h"
 #include "http/http.h"
 
+/* Auth cache (admin.c): SHA-256 of a bearer token -> who it is, for
+ * server.auth_cache_ttl seconds. 4-way sets, oldest entry replaced. */
+#define CX__AUTH_SETS 64
+#define CX__AUTH_WAYS 4
+struct cx__auth_entry {
+  unsigned char hash[32];
+  int64_t user_id;
+  int role;
+  int64_t expires; /* the token's expiry, unix s; 0 = never */
+  cx_mono at;      /* when read from the store; 0 = empty */
+  char username[128];
+};
+
+/* Alive nodes (alive.c): the uuids under <prefix>/node/, kept by a watch. */
+struct cx__alive {
+  pthread_mutex_t mu;
+  struct cx_coord_watch *watch;
+  int connected; /* the watch streams */
+  int synced;    /* the set was read whole at least once (at revision rev) */
+  int64_t rev;
+  char **uuids; /* sorted, owned */
+  size_t n, cap;
+};
+
 struct cx_admin {
   const struct cx_config *cfg;
   struct cx_store *store;
@@ -20,6 +44,20 @@ struct cx_admin {
   struct cx_http *http;
   char prefix[256]; /* coordination key prefix without a trailing '/' */
   int started;
+  pthread_mutex_t auth_mu;
+  uint64_t auth_gen; /* bumped by every flush: fills begun before are dropped */
+  struct cx__auth_entry auth[CX__AUTH_SETS][CX__AUTH_WAYS];
+  struct cx__alive alive;
+  /* /job/search totals (routes_job.c): bumped by every local job write. */
+  pthread_mutex_t total_mu;
+  uint64_t job_gen;
+  struct cx__total_entry {
+    char key[600];
+    int64_t total;
+    uint64_t gen;
+    cx_mono at;
+  } totals[16];
+  unsigned totals_next;
 };
 
 /* Roles, ordered: a higher role may do what a lower one may. */
@@ -47,6 +85,23 @@ struct cx__admin_who {
  * returns 0. */
 int cx__admin_auth(struct cx_admin *a, struct cx_http_req *req,
                    enum cx_role need, struct cx__admin_who *who);
+
+/* Forgets every cached token (auth cache): call after /logout and after
+ * any change to a user (delete, update, role, password), whatever its
+ * outcome. Tokens of this admin are then re-read from the store at once;
+ * another admin process's change shows within server.auth_cache_ttl. */
+void cx__admin_auth_flush(struct cx_admin *a);
+
+/* Alive nodes, kept from a watch on <prefix>/node/ (alive.c); with the
+ * watch not streaming, both read the coordination service directly. */
+int cx__admin_alive_start(struct cx_admin *a, char *err);
+void cx__admin_alive_stop(struct cx_admin *a);
+/* *alive = 1 when node uuid is registered. 0 or a coordination error. */
+int cx__admin_node_alive(struct cx_admin *a, const char *uuid, int *alive,
+                         char *err);
+/* The alive uuids, sorted, into *out (free each and the array with
+ * cx_free); 0 or a coordination error. */
+int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err);
 
 /* Replies with the §4 error matching a store or coord failure code rc:
  * CX_ENOTFOUND 404/1201, CX_EEXISTS / CX_ECONFLICT 409/1202, CX_EUNAVAIL

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,22 +30,88 @@ const char *cx__admin_role_name(enum cx_role r)
   return r >= CX_ROLE_NONE && r <= CX_ROLE_ADMIN ? role_names[r] : "none";
 }
 
-int cx__admin_auth(struct cx_admin *a, struct cx_http_req *req,
-                   enum cx_role need, struct cx__admin_who *who)
+/* The auth cache. A hit skips the token and user lookups (two store round
+ * trips per request). Trade-off: a logout, user deletion or role change
+ * made through ANOTHER admin process takes effect here within
+ * server.auth_cache_ttl (default 1 s); through this admin, at once (every
+ * such route flushes). A token's expiry is checked on every hit, so an
+ * expired token is refused exactly at its expiry. Only successful lookups
+ * are cached, so a new token works at once. A fill that began before a
+ * flush is dropped (auth_gen), so a stale read cannot outlive a flush. */
+static int token_sha(const char *token, unsigned char out[32])
+{
+  unsigned int n = 0;
+  return EVP_Digest(token, strlen(token), out, &n, EVP_sha256(), NULL) == 1 &&
+                 n == 32
+             ? 0
+             : -EIO;
+}
+
+static int auth_cached(struct cx_admin *a, const unsigned char h[32],
+                       struct cx__admin_who *who, int64_t *expires)
+{
+  cx_mono ttl = (cx_mono)a->cfg->auth_cache_ttl * 1000000;
+  cx_mono now = cx_mono_now();
+  int hit = 0;
+  pthread_mutex_lock(&a->auth_mu);
+  struct cx__auth_entry *set = a->auth[h[0] % CX__AUTH_SETS];
+  for (int i = 0; i < CX__AUTH_WAYS; i++) {
+    struct cx__auth_entry *e = &set[i];
+    if (e->at != 0 && now - e->at < ttl && memcmp(e->hash, h, 32) == 0) {
+      who->user_id = e->user_id;
+      who->role = (enum cx_role)e->role;
+      memcpy(who->username, e->username, sizeof who->username);
+      *expires = e->expires;
+      hit = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&a->auth_mu);
+  return hit;
+}
+
+static void auth_fill(struct cx_admin *a, const unsigned char h[32],
+                      const struct cx__admin_who *who, int64_t expires,
+                      uint64_t gen)
+{
+  pthread_mutex_lock(&a->auth_mu);
+  if (gen == a->auth_gen) {
+    struct cx__auth_entry *set = a->auth[h[0] % CX__AUTH_SETS], *e = &set[0];
+    for (int i = 0; i < CX__AUTH_WAYS; i++) {
+      if (memcmp(set[i].hash, h, 32) == 0 || set[i].at == 0) {
+        e = &set[i];
+        break;
+      }
+      if (set[i].at < e->at)
+        e = &set[i];
+    }
+    memcpy(e->hash, h, 32);
+    e->user_id = who->user_id;
+    e->role = (int)who->role;
+    e->expires = expires;
+    memcpy(e->username, who->username, sizeof e->username);
+    e->at = cx_mono_now();
+  }
+  pthread_mutex_unlock(&a->auth_mu);
+}
+
+void cx__admin_auth_flush(struct cx_admin *a)
+{
+  pthread_mutex_lock(&a->auth_mu);
+  a->auth_gen++;
+  memset(a->auth, 0, sizeof a->auth);
+  pthread_mutex_unlock(&a->auth_mu);
+}
+
+/* Reads token's user from the store into who; on failure replies. */
+static int auth_lookup(struct cx_admin *a, struct cx_http_req *req,
+                       const char *token, struct cx__admin_who *who,
+                       int64_t *expires)
 {
   char err[CX_ERR_LEN];
   struct cx_token tok;
   struct cx_user user;
-  const char *h = cx_http_req_header(req, "Authorization");
-
-  if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0' ||
-      strlen(h + 7) > 256) {
-    cx_http_reply_error(req, CX_HTTP_UNAUTHORIZED, NULL,
-                        "missing credentials: send Authorization: Bearer "
-                        "<token> (POST /login gives one)");
-    return -1;
-  }
-  int rc = cx_store_token_lookup(a->store, h + 7, cx_wall_s(), &tok, err);
+  int rc = cx_store_token_lookup(a->store, token, cx_wall_s(), &tok, err);
   if (rc == CX_ENOTFOUND) {
     cx_http_reply_error(req, CX_HTTP_UNAUTHORIZED, NULL,
                         "invalid or expired token");
@@ -65,18 +132,51 @@ int cx__admin_auth(struct cx_admin *a, struct cx_http_req *req,
     cx__admin_reply_backend_error(req, rc, "user", err);
     return -1;
   }
-  enum cx_role role = cx__admin_role_parse(user.role);
-  if (who != NULL) {
-    who->user_id = user.id;
-    who->role = role;
-    snprintf(who->username, sizeof who->username, "%s",
-             user.username ? user.username : "");
-  }
+  who->user_id = user.id;
+  who->role = cx__admin_role_parse(user.role);
+  snprintf(who->username, sizeof who->username, "%s",
+           user.username ? user.username : "");
+  *expires = tok.expires;
   cx_user_clear(&user);
-  if (role < need) {
+  return 0;
+}
+
+int cx__admin_auth(struct cx_admin *a, struct cx_http_req *req,
+                   enum cx_role need, struct cx__admin_who *who)
+{
+  struct cx__admin_who w;
+  unsigned char h[32];
+  int64_t expires = 0;
+  const char *hdr = cx_http_req_header(req, "Authorization");
+
+  if (hdr == NULL || strncasecmp(hdr, "Bearer ", 7) != 0 || hdr[7] == '\0' ||
+      strlen(hdr + 7) > 256) {
+    cx_http_reply_error(req, CX_HTTP_UNAUTHORIZED, NULL,
+                        "missing credentials: send Authorization: Bearer "
+                        "<token> (POST /login gives one)");
+    return -1;
+  }
+  memset(&w, 0, sizeof w);
+  int cache = a->cfg->auth_cache_ttl > 0 && token_sha(hdr + 7, h) == 0;
+  if (!cache || !auth_cached(a, h, &w, &expires)) {
+    pthread_mutex_lock(&a->auth_mu);
+    uint64_t gen = a->auth_gen;
+    pthread_mutex_unlock(&a->auth_mu);
+    if (auth_lookup(a, req, hdr + 7, &w, &expires) != 0)
+      return -1;
+    if (cache)
+      auth_fill(a, h, &w, expires, gen);
+  } else if (expires > 0 && expires <= cx_wall_s()) {
+    cx_http_reply_error(req, CX_HTTP_UNAUTHORIZED, NULL,
+                        "invalid or expired token");
+    return -1;
+  }
+  if (who != NULL)
+    *who = w;
+  if (w.role < need) {
     cx_http_reply_error(req, CX_HTTP_FORBIDDEN, NULL,
                         "role %s may not do this (needs %s)",
-                        cx__admin_role_name(role), cx__admin_role_name(need));
+                        cx__admin_role_name(w.role), cx__admin_role_name(need));
     return -1;
   }
   return 0;
@@ -230,6 +330,9 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   a->cfg = opts->cfg;
   a->store = opts->store;
   a->coord = opts->coord;
+  pthread_mutex_init(&a->auth_mu, NULL);
+  pthread_mutex_init(&a->total_mu, NULL);
+  pthread_mutex_init(&a->alive.mu, NULL);
   snprintf(a->prefix, sizeof a->prefix, "%s", opts->cfg->etcd_prefix);
   size_t pl = strlen(a->prefix);
   while (pl > 0 && a->prefix[pl - 1] == '/')
@@ -258,7 +361,12 @@ err:
 
 int cx_admin_start(struct cx_admin *a, char *err)
 {
-  int rc = cx_http_start(a->http, err);
+  int rc = cx__admin_alive_start(a, err);
+  if (rc != 0)
+    return rc;
+  rc = cx_http_start(a->http, err);
+  if (rc != 0)
+    cx__admin_alive_stop(a);
   if (rc == 0) {
     a->started = 1;
     CX_LOG(CX_LOG_INFO, "admin", "API listening on port %u",
@@ -276,6 +384,7 @@ void cx_admin_stop(struct cx_admin *a)
 {
   if (a != NULL && a->started) {
     cx_http_stop(a->http);
+    cx__admin_alive_stop(a);
     a->started = 0;
   }
 }
@@ -286,6 +395,9 @@ void cx_admin_destroy(struct cx_admin *a)
     return;
   cx_admin_stop(a);
   cx_http_destroy(a->http);
+  pthread_mutex_destroy(&a->auth_mu);
+  pthread_mutex_destroy(&a->total_mu);
+  pthread_mutex_destroy(&a->alive.mu);
   cx_free(a);
 }
 

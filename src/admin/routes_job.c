@@ -63,6 +63,8 @@ static pthread_mutex_t *job_lock(int64_t id)
   return &job_locks[(uint64_t)id % JOB_LOCKS];
 }
 
+static void totals_forget(struct cx_admin *a);
+
 /* ---- keys and nodes ------------------------------------------------------ */
 
 /* A node uuid usable as a key component: 1..64 of [A-Za-z0-9._-]. */
@@ -84,25 +86,14 @@ static size_t job_key(const struct cx_admin *a, char *buf, const char *node,
   return cx__admin_key(a, buf, KEY_LEN, "job/%s/%lld", node, (long long)id);
 }
 
-/* *alive = 1 when <prefix>/node/<uuid> exists. A malformed uuid is simply
- * not alive. Returns 0 or the coordination error. */
+/* *alive = 1 when <prefix>/node/<uuid> exists (alive.c keeps the set
+ * from a watch). A malformed uuid is simply not alive. Returns 0 or the
+ * coordination error. */
 static int node_alive(struct cx_admin *a, const char *uuid, int *alive,
                       char *err)
 {
-  char key[KEY_LEN];
-  struct cx_coord_kvs kvs;
-  size_t kl;
-
   *alive = 0;
-  if (!uuid_ok(uuid) ||
-      (kl = cx__admin_key(a, key, sizeof key, "node/%s", uuid)) == 0)
-    return 0;
-  int rc = cx_coord_get(a->coord, key, kl, &kvs, err);
-  if (rc == 0) {
-    *alive = 1;
-    cx_coord_kvs_free(&kvs);
-  }
-  return rc == CX_ENOTFOUND ? 0 : rc;
+  return uuid_ok(uuid) ? cx__admin_node_alive(a, uuid, alive, err) : 0;
 }
 
 /* Job counts per node, for auto placement. Counting every job (GROUP BY
@@ -195,17 +186,16 @@ static void load_forget(void)
 static int pick_node(struct cx_admin *a, char *out, const char **what,
                      char *err)
 {
-  char prefix[KEY_LEN];
-  struct cx_coord_kvs live = {0};
+  char **live = NULL;
+  size_t n = 0;
   int64_t best = -1;
   int rc;
 
-  size_t pl = cx__admin_key(a, prefix, sizeof prefix, "node/");
   *what = "coordination";
-  if ((rc = cx_coord_range(a->coord, prefix, pl, &live, err)) != 0)
+  if ((rc = cx__admin_alive_list(a, &live, &n, err)) != 0)
     return rc;
-  if (live.n == 0) {
-    cx_coord_kvs_free(&live);
+  if (n == 0) {
+    cx_free(live);
     return CX_ENOTFOUND;
   }
   *what = "store";
@@ -213,14 +203,14 @@ static int pick_node(struct cx_admin *a, char *out, const char **what,
   if ((rc = load_refresh(a, err)) != 0)
     goto done;
   rc = CX_ENOTFOUND;
-  for (size_t i = 0; i < live.n; i++) {
-    const char *uuid = live.kvs[i].key + pl;
-    if (live.kvs[i].key_len <= pl || !uuid_ok(uuid))
+  for (size_t i = 0; i < n; i++) {
+    const char *uuid = live[i];
+    if (!uuid_ok(uuid))
       continue;
     struct load_entry *e = load_find(uuid, 0);
-    int64_t n = e ? e->count : 0;
-    if (best < 0 || n < best) { /* keys are sorted: ties keep the lowest */
-      best = n;
+    int64_t c = e ? e->count : 0;
+    if (best < 0 || c < best) { /* sorted: ties keep the lowest */
+      best = c;
       snprintf(out, MAX_UUID + 1, "%s", uuid);
       rc = 0;
     }
@@ -232,7 +222,9 @@ static int pick_node(struct cx_admin *a, char *out, const char **what,
   }
 done:
   pthread_mutex_unlock(&load.mu);
-  cx_coord_kvs_free(&live);
+  for (size_t i = 0; i < n; i++)
+    cx_free(live[i]);
+  cx_free(live);
   return rc;
 }
 
@@ -674,6 +666,7 @@ static void h_job_add(struct cx_http_req *req, void *ctx)
     return;
   if (id > 0) {
     job_update(a, req, body, id);
+    totals_forget(a);
     return;
   }
   cx_job_init(&j);
@@ -696,6 +689,7 @@ static void h_job_add(struct cx_http_req *req, void *ctx)
   if (place(a, req, &j, NULL) != 0)
     goto out;
   job_create(a, req, &j);
+  totals_forget(a);
 out:
   cx_job_clear(&j);
 }
@@ -762,6 +756,7 @@ static void h_job_del(struct cx_http_req *req, void *ctx)
   load_forget();
   cx_http_reply_ok(req, json_pack("{s:O}", "deleted", deleted));
 out:
+  totals_forget(a);
   json_decref(deleted);
   cx_free(ids);
 }
@@ -828,6 +823,138 @@ static json_t *enc_cx_job_to_json(const void *j)
 
 /* ---- POST /job/search ---------------------------------------------------- */
 
+/* Totals of /job/search per filter, cached for TOTAL_TTL_US: counting every
+ * matching row on each page costs O(jobs). Every job write through this
+ * admin (add, update, del, pause, resume) invalidates them at once
+ * (job_gen); another admin process's writes show within TOTAL_TTL_US. A
+ * short page corrects the total from its own rows. */
+#define TOTAL_TTL_US 1000000
+
+/* 1 and *total when key has a fresh total; else 0 and *gen to fill with. */
+static int total_get(struct cx_admin *a, const char *key, int64_t *total,
+                     uint64_t *gen)
+{
+  cx_mono now = cx_mono_now();
+  int hit = 0;
+  pthread_mutex_lock(&a->total_mu);
+  *gen = a->job_gen;
+  for (size_t i = 0; i < CX_ARRAY_LEN(a->totals) && !hit; i++) {
+    struct cx__total_entry *e = &a->totals[i];
+    if (e->at != 0 && e->gen == a->job_gen && now - e->at < TOTAL_TTL_US &&
+        strcmp(e->key, key) == 0) {
+      *total = e->total;
+      hit = 1;
+    }
+  }
+  pthread_mutex_unlock(&a->total_mu);
+  return hit;
+}
+
+static void total_put(struct cx_admin *a, const char *key, int64_t total,
+                      uint64_t gen)
+{
+  pthread_mutex_lock(&a->total_mu);
+  if (gen == a->job_gen) {
+    struct cx__total_entry *e = NULL;
+    for (size_t i = 0; i < CX_ARRAY_LEN(a->totals) && e == NULL; i++)
+      if (strcmp(a->totals[i].key, key) == 0)
+        e = &a->totals[i];
+    if (e == NULL)
+      e = &a->totals[a->totals_next++ % CX_ARRAY_LEN(a->totals)];
+    snprintf(e->key, sizeof e->key, "%s", key);
+    e->total = total;
+    e->gen = gen;
+    e->at = cx_mono_now();
+  }
+  pthread_mutex_unlock(&a->total_mu);
+}
+
+/* The compact JSON text of each job, by (id, created, updated): encoding
+ * a page of jobs through jansson was half the cost of a search. Every
+ * write of a job moves `updated` forward (store.h), so a row read from the
+ * store with the same id, created and updated has the same text; nothing
+ * needs invalidating, and stale entries are simply overwritten. Bounded:
+ * one entry per slot, JSON_SLOTS slots of at most JSON_MAX bytes each. */
+#define JSON_SLOTS 4096
+#define JSON_MAX 4096
+struct json_slot {
+  int64_t id, created, updated;
+  char *text; /* cx_malloc'd, NUL-terminated; NULL = empty */
+  size_t len;
+};
+static struct {
+  pthread_mutex_t mu[16];
+  struct json_slot slot[JSON_SLOTS];
+} jcache = {.mu = {[0 ... 15] = PTHREAD_MUTEX_INITIALIZER}};
+
+/* Appends the JSON of j to b, from the cache or freshly encoded. */
+static void append_job_json(struct cx_buf *b, const struct cx_job *j)
+{
+  size_t k = (size_t)((uint64_t)j->id % JSON_SLOTS);
+  pthread_mutex_t *mu = &jcache.mu[k % 16];
+  struct json_slot *e = &jcache.slot[k];
+  pthread_mutex_lock(mu);
+  if (e->text != NULL && e->id == j->id && e->created == j->created &&
+      e->updated == j->updated) {
+    cx_buf_append(b, e->text, e->len);
+    pthread_mutex_unlock(mu);
+    return;
+  }
+  pthread_mutex_unlock(mu);
+  json_t *o = cx_job_to_json(j);
+  char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  if (text == NULL) {
+    b->failed = 1;
+    return;
+  }
+  size_t len = strlen(text);
+  cx_buf_append(b, text, len);
+  char *copy = len <= JSON_MAX ? cx_strdup(text) : NULL;
+  json_free_t jfree = NULL;
+  json_get_alloc_funcs(NULL, &jfree);
+  jfree(text); /* json_dumps allocates with jansson's allocator */
+  if (copy == NULL)
+    return;
+  pthread_mutex_lock(mu);
+  cx_free(e->text);
+  e->id = j->id;
+  e->created = j->created;
+  e->updated = j->updated;
+  e->text = copy;
+  e->len = len;
+  pthread_mutex_unlock(mu);
+}
+
+/* Replies the §4 page envelope of l, composed as text (same bytes as
+ * cx__admin_reply_page over cx_job_to_json). */
+static void reply_job_page(struct cx_http_req *req, const struct cx_job_list *l,
+                           int64_t total, int page, int page_size)
+{
+  struct cx_buf b = {0};
+  cx_buf_printf(&b, "{\"code\":0,\"msg\":\"ok\",\"data\":{\"list\":[");
+  for (size_t i = 0; i < l->n && !cx_buf_failed(&b); i++) {
+    if (i > 0)
+      cx_buf_append(&b, ",", 1);
+    append_job_json(&b, &l->items[i]);
+  }
+  cx_buf_printf(&b, "],\"total\":%lld,\"page\":%d,\"page_size\":%d}}",
+                (long long)total, page, page_size);
+  if (cx_buf_failed(&b))
+    reply_oom(req);
+  else
+    cx_http_reply_raw(req, 200, CX_HTTP_CT_JSON, b.data, b.len);
+  cx_buf_free(&b);
+}
+
+/* Every job write through this admin calls this (whatever its outcome). */
+static void totals_forget(struct cx_admin *a)
+{
+  pthread_mutex_lock(&a->total_mu);
+  a->job_gen++;
+  pthread_mutex_unlock(&a->total_mu);
+}
+
 static void h_job_search(struct cx_http_req *req, void *ctx)
 {
   static const char *const allowed[] = {"page",   "page_size", "name", "type",
@@ -853,13 +980,24 @@ static void h_job_search(struct cx_http_req *req, void *ctx)
     f.name = NULL;
   if (f.run_on != NULL && f.run_on[0] == '\0')
     f.run_on = NULL;
+  char key[sizeof a->totals[0].key];
+  int64_t total = -1;
+  uint64_t gen = 0;
+  int keyed = snprintf(key, sizeof key, "%d|%d|%s|%s", f.type, f.enabled,
+                       f.run_on ? f.run_on : "",
+                       f.name ? f.name : "") < (int)sizeof key;
+  if (keyed)
+    f.skip_total = total_get(a, key, &total, &gen);
   int rc = cx_store_job_search(a->store, &f, &l, err);
   if (rc != 0) {
     cx__admin_reply_backend_error(req, rc, "store", err);
     return;
   }
-  reply_items(req, l.items, l.n, sizeof *l.items, enc_cx_job_to_json, l.total,
-              f.page, f.page_size);
+  if (!f.skip_total || l.total >= 0) /* counted, or exact from a short page */
+    total = l.total;
+  if (keyed && !f.skip_total)
+    total_put(a, key, total, gen);
+  reply_job_page(req, &l, total, f.page, f.page_size);
   cx_job_list_free(&l);
 }
 
@@ -1173,6 +1311,7 @@ static void set_enabled(struct cx_http_req *req, struct cx_admin *a,
   }
   cx_http_reply_ok(req, json_pack("{s:O}", "list", list));
 out:
+  totals_forget(a);
   json_decref(list);
   cx_free(ids);
 }

@@ -504,6 +504,7 @@ static void h_logout(struct cx_http_req *req, void *ctx)
     return;
   const char *h = cx_http_req_header(req, "Authorization");
   int rc = cx_store_token_delete(a->store, h + 7, err);
+  cx__admin_auth_flush(a);
   if (rc != 0 && rc != CX_ENOTFOUND) {
     cx__admin_reply_backend_error(req, rc, "token", err);
     return;
@@ -630,6 +631,7 @@ static void h_user_del(struct cx_http_req *req, void *ctx)
     snprintf(what, sizeof what, "user %lld", (long long)ids[i]);
     rc = cx_store_user_delete(a->store, ids[i], err);
   }
+  cx__admin_auth_flush(a);
   pthread_mutex_unlock(&g_admins_mu);
   if (rc != 0) {
     cx__admin_reply_backend_error(req, rc, what, err);
@@ -695,6 +697,7 @@ static void h_user_update(struct cx_http_req *req, void *ctx)
     if (spec.role)
       u.role = (char *)spec.role;
     rc = cx_store_user_update(a->store, &u, err);
+    cx__admin_auth_flush(a);
   }
   pthread_mutex_unlock(&g_admins_mu);
   if (rc == 0) {
@@ -768,6 +771,7 @@ static void h_user_change_pw(struct cx_http_req *req, void *ctx)
   if (rc == 0) {
     u.password_hash = hash;
     rc = cx_store_user_update(a->store, &u, err);
+    cx__admin_auth_flush(a);
     u.password_hash = old_hash;
   }
   explicit_bzero(hash, sizeof hash);

@@ -40,6 +40,9 @@ static const struct cx_config_setting settings[] = {
       "base URL of the admin as users reach it, for links in alerts"),
     I("server.http_threads", http_threads, "4", 1, 256, NULL,
       "HTTP worker threads of the admin"),
+    I("server.auth_cache_ttl", auth_cache_ttl, "1s", 0, 60, "s",
+      "how long an admin trusts a token it has checked; another admin "
+      "process's logout or role change takes effect within this (0 = off)"),
     I("server.session_ttl", session_ttl, "24h", 60, 366 * 86400, "s",
       "how long a login session lasts"),
     B("server.metrics_public", metrics_public, "true",

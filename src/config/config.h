@@ -28,8 +28,9 @@ struct cx_config {
   char *data_dir;   /* SQLite file, node id, spool, initial token */
   char *public_url; /* base URL for links in alerts; "" = none */
   int64_t http_threads;
-  int64_t session_ttl; /* seconds a login session lasts */
-  int metrics_public;  /* 1 = /metrics needs no token */
+  int64_t session_ttl;    /* seconds a login session lasts */
+  int64_t auth_cache_ttl; /* seconds a checked token is trusted; 0 = off */
+  int metrics_public;     /* 1 = /metrics needs no token */
   /* [store] */
   char *store_url; /* "" = sqlite://<data_dir>/cronix.db */
   /* [etcd] */

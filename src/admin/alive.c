@@ -1,0 +1,312 @@
+/*
+ * admin: the set of alive nodes (uuids under <prefix>/node/, SPEC §7),
+ * kept in memory from a watch so that placement and the once/kill/manual
+ * checks cost no coordination round trip.
+ *
+ * Decisions:
+ *   - The set is trusted only while the watch streams (state callback; the
+ *     in-process backend never disconnects) and after one full read (a
+ *     range at start, or at the first connection when etcd was down then).
+ *     Otherwise every check reads the coordination service as before.
+ *   - A node missing from the set is confirmed by a direct read before it
+ *     is called dead, so a node that registered a moment ago is usable at
+ *     once. A node whose key was deleted is seen dead as soon as the watch
+ *     delivers the deletion (normally milliseconds; bounded by the watch's
+ *     reconnect: a silent watch reconnects after watch_idle_ms, and a lost
+ *     one stops being trusted at once).
+ *   - Events at or below the revision of the last full read are already in
+ *     it and are skipped.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "admin/admin-int.h"
+
+#define MAX_UUID 64
+
+static int cmp_str(const void *x, const void *y)
+{
+  return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The uuid of key under the node prefix, or NULL. */
+static const char *key_uuid(const struct cx_admin *a, const char *key,
+                            size_t key_len)
+{
+  size_t pl = strlen(a->prefix);
+  if (key_len <= pl + 6 || key_len - pl - 6 > MAX_UUID ||
+      memcmp(key, a->prefix, pl) != 0 || memcmp(key + pl, "/node/", 6) != 0 ||
+      memchr(key + pl + 6, '/', key_len - pl - 6) != NULL ||
+      memchr(key, '\0', key_len) != NULL)
+    return NULL;
+  return key + pl + 6;
+}
+
+/* With mu held. Index of uuid, or -(insertion point) - 1. */
+static long set_find(const struct cx__alive *s, const char *uuid)
+{
+  size_t lo = 0, hi = s->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = strcmp(s->uuids[mid], uuid);
+    if (c == 0)
+      return (long)mid;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return -(long)lo - 1;
+}
+
+/* With mu held. On no memory the set is marked untrusted. */
+static void set_add(struct cx__alive *s, const char *uuid)
+{
+  long i = set_find(s, uuid);
+  if (i >= 0)
+    return;
+  size_t at = (size_t)(-i - 1);
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 16;
+    char **v = cx_realloc(s->uuids, cap * sizeof *v);
+    if (v == NULL) {
+      s->synced = 0;
+      return;
+    }
+    s->uuids = v;
+    s->cap = cap;
+  }
+  char *u = cx_strdup(uuid);
+  if (u == NULL) {
+    s->synced = 0;
+    return;
+  }
+  memmove(s->uuids + at + 1, s->uuids + at, (s->n - at) * sizeof *s->uuids);
+  s->uuids[at] = u;
+  s->n++;
+}
+
+static void set_remove(struct cx__alive *s, const char *uuid)
+{
+  long i = set_find(s, uuid);
+  if (i < 0)
+    return;
+  cx_free(s->uuids[i]);
+  memmove(s->uuids + i, s->uuids + i + 1,
+          (s->n - (size_t)i - 1) * sizeof *s->uuids);
+  s->n--;
+}
+
+static void set_clear(struct cx__alive *s)
+{
+  for (size_t i = 0; i < s->n; i++)
+    cx_free(s->uuids[i]);
+  s->n = 0;
+}
+
+/* With mu held: the set becomes exactly kvs. */
+static void set_load(struct cx_admin *a, const struct cx_coord_kvs *kvs)
+{
+  struct cx__alive *s = &a->alive;
+  char uuid[MAX_UUID + 1];
+  set_clear(s);
+  s->synced = 1;
+  s->rev = kvs->revision;
+  for (size_t i = 0; i < kvs->n; i++) {
+    const char *u = key_uuid(a, kvs->kvs[i].key, kvs->kvs[i].key_len);
+    if (u == NULL)
+      continue;
+    size_t ul = kvs->kvs[i].key_len - (size_t)(u - kvs->kvs[i].key);
+    memcpy(uuid, u, ul);
+    uuid[ul] = '\0';
+    set_add(s, uuid);
+  }
+}
+
+static void on_event(void *arg, const struct cx_coord_event *ev)
+{
+  struct cx_admin *a = arg;
+  char uuid[MAX_UUID + 1];
+  const char *u = key_uuid(a, ev->key, ev->key_len);
+  if (u == NULL)
+    return;
+  size_t ul = ev->key_len - (size_t)(u - ev->key);
+  memcpy(uuid, u, ul);
+  uuid[ul] = '\0';
+  pthread_mutex_lock(&a->alive.mu);
+  if (ev->mod_rev > a->alive.rev) {
+    if (ev->type == CX_COORD_EV_PUT)
+      set_add(&a->alive, uuid);
+    else
+      set_remove(&a->alive, uuid);
+  }
+  pthread_mutex_unlock(&a->alive.mu);
+}
+
+static void on_resync(void *arg, const struct cx_coord_kvs *kvs)
+{
+  struct cx_admin *a = arg;
+  pthread_mutex_lock(&a->alive.mu);
+  set_load(a, kvs);
+  pthread_mutex_unlock(&a->alive.mu);
+}
+
+/* A full read of the node prefix into the set (0 or coordination error). */
+static int alive_read(struct cx_admin *a, char *err)
+{
+  char prefix[300];
+  struct cx_coord_kvs kvs = {0};
+  size_t pl = cx__admin_key(a, prefix, sizeof prefix, "node/");
+  int rc = cx_coord_range(a->coord, prefix, pl, &kvs, err);
+  if (rc != 0)
+    return rc;
+  pthread_mutex_lock(&a->alive.mu);
+  set_load(a, &kvs);
+  pthread_mutex_unlock(&a->alive.mu);
+  cx_coord_kvs_free(&kvs);
+  return 0;
+}
+
+static void on_state(void *arg, int connected)
+{
+  struct cx_admin *a = arg;
+  char err[CX_ERR_LEN];
+  pthread_mutex_lock(&a->alive.mu);
+  int synced = a->alive.synced;
+  a->alive.connected = 0;
+  pthread_mutex_unlock(&a->alive.mu);
+  /* Connected without a full read yet (etcd was down at start): read now;
+   * events already applied are newer and win by revision order. */
+  if (connected && !synced && alive_read(a, err) != 0)
+    return;
+  pthread_mutex_lock(&a->alive.mu);
+  a->alive.connected = connected;
+  pthread_mutex_unlock(&a->alive.mu);
+}
+
+int cx__admin_alive_start(struct cx_admin *a, char *err)
+{
+  char prefix[300];
+  char e2[CX_ERR_LEN];
+  size_t pl = cx__admin_key(a, prefix, sizeof prefix, "node/");
+  struct cx_coord_watch_cbs cbs = {
+      .event = on_event, .resync = on_resync, .state = on_state};
+  int local = strcmp(cx_coord_backend(a->coord), "local") == 0;
+
+  if (pl == 0) {
+    cx_err_set(err, "etcd.prefix too long");
+    return -ENAMETOOLONG;
+  }
+  pthread_mutex_lock(&a->alive.mu);
+  set_clear(&a->alive);
+  a->alive.synced = 0;
+  a->alive.connected = 0;
+  a->alive.rev = 0;
+  pthread_mutex_unlock(&a->alive.mu);
+  /* etcd down now: the watch starts from "now" and the first connection
+   * reads the whole prefix (on_state). */
+  int64_t from = alive_read(a, e2) == 0 ? a->alive.rev + 1 : 0;
+  int rc =
+      cx_coord_watch(a->coord, prefix, pl, from, &cbs, a, &a->alive.watch, err);
+  if (rc != 0)
+    return rc;
+  if (local) { /* in-process: streaming from the start, never lost */
+    pthread_mutex_lock(&a->alive.mu);
+    a->alive.connected = 1;
+    pthread_mutex_unlock(&a->alive.mu);
+  }
+  return 0;
+}
+
+void cx__admin_alive_stop(struct cx_admin *a)
+{
+  cx_coord_watch_cancel(a->alive.watch);
+  a->alive.watch = NULL;
+  pthread_mutex_lock(&a->alive.mu);
+  set_clear(&a->alive);
+  cx_free(a->alive.uuids);
+  a->alive.uuids = NULL;
+  a->alive.cap = 0;
+  a->alive.connected = a->alive.synced = 0;
+  pthread_mutex_unlock(&a->alive.mu);
+}
+
+int cx__admin_node_alive(struct cx_admin *a, const char *uuid, int *alive,
+                         char *err)
+{
+  char key[300];
+  struct cx_coord_kvs kvs;
+  size_t kl;
+
+  *alive = 0;
+  if (uuid == NULL || uuid[0] == '\0' || strlen(uuid) > MAX_UUID ||
+      strchr(uuid, '/') != NULL ||
+      (kl = cx__admin_key(a, key, sizeof key, "node/%s", uuid)) == 0)
+    return 0;
+  pthread_mutex_lock(&a->alive.mu);
+  int hit =
+      a->alive.connected && a->alive.synced && set_find(&a->alive, uuid) >= 0;
+  pthread_mutex_unlock(&a->alive.mu);
+  if (hit) {
+    *alive = 1;
+    return 0;
+  }
+  int rc = cx_coord_get(a->coord, key, kl, &kvs, err);
+  if (rc == 0) {
+    *alive = 1;
+    cx_coord_kvs_free(&kvs);
+  }
+  return rc == CX_ENOTFOUND ? 0 : rc;
+}
+
+int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err)
+{
+  char **v = NULL;
+  size_t k = 0;
+  int rc = 0;
+
+  *out = NULL;
+  *n = 0;
+  pthread_mutex_lock(&a->alive.mu);
+  int use = a->alive.connected && a->alive.synced && a->alive.n > 0;
+  if (use) {
+    v = cx_calloc(a->alive.n, sizeof *v);
+    for (; v != NULL && k < a->alive.n; k++)
+      if ((v[k] = cx_strdup(a->alive.uuids[k])) == NULL)
+        break;
+    if (v == NULL || k < a->alive.n)
+      rc = -ENOMEM;
+  }
+  pthread_mutex_unlock(&a->alive.mu);
+  if (!use) { /* not trusted, or empty (a node may have just registered) */
+    char prefix[300];
+    struct cx_coord_kvs kvs = {0};
+    size_t pl = cx__admin_key(a, prefix, sizeof prefix, "node/");
+    if ((rc = cx_coord_range(a->coord, prefix, pl, &kvs, err)) != 0)
+      return rc;
+    v = kvs.n ? cx_calloc(kvs.n, sizeof *v) : NULL;
+    if (kvs.n > 0 && v == NULL)
+      rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < kvs.n; i++) {
+      const char *u = key_uuid(a, kvs.kvs[i].key, kvs.kvs[i].key_len);
+      if (u == NULL)
+        continue;
+      if ((v[k] = cx_strdup(u)) == NULL)
+        rc = -ENOMEM;
+      else
+        k++;
+    }
+    cx_coord_kvs_free(&kvs);
+    if (rc == 0 && k > 1)
+      qsort(v, k, sizeof *v, cmp_str);
+  }
+  if (rc != 0) {
+    for (size_t i = 0; v != NULL && i < k; i++)
+      cx_free(v[i]);
+    cx_free(v);
+    return rc;
+  }
+  *out = v;
+  *n = k;
+  return 0;
+}
