@@ -69,7 +69,7 @@ static int kv_parse(const char *text, const char *field, json_t **keep,
   *keep = NULL;
   *out = NULL;
   *nout = 0;
-  if (text == NULL || text[0] == '\0')
+  if (text == NULL || text[0] == '\0' || strcmp(text, "{}") == 0)
     return 0;
   json_t *o = json_loads(text, 0, NULL);
   if (!json_is_object(o)) {
@@ -108,7 +108,9 @@ static int ids_parse(const char *text, int64_t **out, size_t *nout)
 {
   *out = NULL;
   *nout = 0;
-  json_t *a = text ? json_loads(text, 0, NULL) : NULL;
+  if (text == NULL || strcmp(text, "[]") == 0)
+    return 0;
+  json_t *a = json_loads(text, 0, NULL);
   if (!json_is_array(a)) {
     if (a)
       json_decref(a);
@@ -324,9 +326,9 @@ static void queue_push(struct cx_noded *n, struct cx__nitem *it)
   pthread_cond_signal(&n->qcond);
 }
 
-/* Makes an item for def (under n->mu). kind RUN and MISFIRE items get an
- * exec handle and join the active list at once, so forbid and kill see
- * queued runs too. */
+/* Makes an item for def (under n->mu). kind RUN and MISFIRE items join the
+ * active list at once, so forbid and kill see queued runs too; their exec
+ * handle is made by the worker (a kill before that only sets `killed`). */
 static struct cx__nitem *item_new(struct cx_noded *n, struct cx__ndef *d,
                                   int kind, const char *trigger, int has_sched,
                                   int64_t sched_s)
@@ -334,10 +336,6 @@ static struct cx__nitem *item_new(struct cx_noded *n, struct cx__ndef *d,
   struct cx__nitem *it = cx_calloc(1, sizeof *it);
   if (it == NULL)
     return NULL;
-  if (kind != CX__ITEM_SKIP && cx_exec_create(&it->x) != 0) {
-    cx_free(it);
-    return NULL;
-  }
   def_ref(d);
   it->def = d;
   it->kind = kind;
@@ -367,7 +365,8 @@ static void fire_locked(struct cx_noded *n, struct cx__ndef *d, int kind,
     for (struct cx__nitem *a = n->active; a; a = a->anext) {
       if (a->def->job.id == d->job.id) {
         a->killed = 1;
-        cx_exec_kill(a->x);
+        if (a->x)
+          cx_exec_kill(a->x);
       }
     }
     pthread_cond_broadcast(&n->kick);
@@ -546,7 +545,8 @@ int cx__noded_kill(struct cx_noded *n, int64_t id)
   for (struct cx__nitem *a = n->active; a; a = a->anext) {
     if (a->def->job.id == id) {
       a->killed = 1;
-      cx_exec_kill(a->x);
+      if (a->x)
+        cx_exec_kill(a->x);
       k++;
     }
   }
@@ -743,6 +743,17 @@ static void do_run(struct cx_noded *n, struct cx__nitem *it)
     if (rc == 0 && last >= it->sched_s)
       return; /* it did run (or was claimed) */
   }
+  struct cx_exec *x = NULL;
+  if (cx_exec_create(&x) != 0) {
+    CX_LOG(CX_LOG_ERROR, LOGC, "job %lld: no exec handle, fire dropped",
+           (long long)j->id);
+    return;
+  }
+  pthread_mutex_lock(&n->mu);
+  it->x = x;
+  if (it->killed)
+    cx_exec_kill(x);
+  pthread_mutex_unlock(&n->mu);
   cx__noded_settings(n, &set);
   run_fill(n, it, &r);
   int rc = cx_store_run_claim(n->store, &r, &id, err);
@@ -1153,7 +1164,8 @@ void cx_noded_stop(struct cx_noded *n)
   n->draining = 1;
   for (struct cx__nitem *a = n->active; a; a = a->anext) {
     a->killed = 1;
-    cx_exec_kill(a->x);
+    if (a->x)
+      cx_exec_kill(a->x);
   }
   pthread_cond_broadcast(&n->kick);
   n->workers_quit = 1;
