@@ -816,11 +816,6 @@ static void reply_items(struct cx_http_req *req, const void *items, size_t n,
     cx__admin_reply_page(req, list, total, page, page_size);
 }
 
-static json_t *enc_cx_job_to_json(const void *j)
-{
-  return cx_job_to_json(j);
-}
-
 /* ---- POST /job/search ---------------------------------------------------- */
 
 /* Totals of /job/search per filter, cached for TOTAL_TTL_US: counting every
