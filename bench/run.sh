@@ -60,7 +60,7 @@ if want timer && [ -x "$build/bench/sched_bench" ]; then
   done
 fi
 
-for b in store coord api; do
+for b in store coord api node; do
   if want "$b" && [ -x "$build/bench/${b}_bench" ]; then
     say ""
     "$build/bench/${b}_bench" | tee -a "$out"
