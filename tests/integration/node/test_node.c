@@ -932,3 +932,51 @@ TEST_TIMEOUT(node_sigkill_restart_same_uuid_no_duplicates, 120)
   cx_svc_mariadb_destroy(&db);
   cx_svc_etcd_destroy(&etcd);
 }
+
+/* ---- lease loss: fail closed, re-register, re-list (real etcd) ----------- */
+
+TEST_TIMEOUT(node_lease_lost_reregisters_and_keeps_running, 90)
+{
+  static struct cx_svc_etcd etcd;
+  char err[CX_ERR_LEN], key[128];
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  struct cx_coord_kvs kvs;
+  ASSERT_MSG(cx_svc_etcd_start(&etcd, NULL, err) == 0, "%s", err);
+  fx_up(&f, NULL, etcd.endpoints, "n");
+  job_base(&j, 80, "true", "* * * * * *");
+  put_job(&f, &j);
+  ASSERT(wait_runs(&f, 80, 1, 10, &l) >= 1);
+  cx_run_list_free(&l);
+  snprintf(key, sizeof key, "/cronix/node/%s", f.uuid);
+  ASSERT(cx_coord_get(f.coord, key, strlen(key), &kvs, err) == 0);
+  int64_t lease = kvs.kvs[0].lease;
+  cx_coord_kvs_free(&kvs);
+  /* Someone else revokes the node's lease (as an expiry would). */
+  struct cx_coord *other;
+  struct cx_coord_cfg cc = {.endpoints = etcd.endpoints};
+  ASSERT(cx_coord_open(&cc, &other, err) == 0);
+  ASSERT_MSG(cx_coord_lease_revoke(other, lease, err) == 0, "%s", err);
+  cx_coord_close(other);
+  struct cx_noded_stats st;
+  int64_t lease2 = 0;
+  for (int i = 0; i < 200; i++) {
+    if (cx_coord_get(f.coord, key, strlen(key), &kvs, NULL) == 0) {
+      lease2 = kvs.kvs[0].lease;
+      cx_coord_kvs_free(&kvs);
+      if (lease2 != lease)
+        break;
+    }
+    cx_sleep_us(100000);
+  }
+  ASSERT_MSG(lease2 != 0 && lease2 != lease, "node key not re-registered");
+  cx_noded_stats_get(f.node, &st);
+  ASSERT_EQ(st.lease_losses, 1);
+  size_t before = runs(&f, 80, &l);
+  cx_run_list_free(&l);
+  ASSERT(wait_runs(&f, 80, before + 2, 10, &l) >= before + 2);
+  cx_run_list_free(&l);
+  fx_down(&f);
+  cx_svc_etcd_destroy(&etcd);
+}
