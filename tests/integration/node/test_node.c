@@ -980,3 +980,37 @@ TEST_TIMEOUT(node_lease_lost_reregisters_and_keeps_running, 90)
   fx_down(&f);
   cx_svc_etcd_destroy(&etcd);
 }
+
+/* ---- stop: drain within the grace, kill and record the rest -------------- */
+
+TEST(node_stop_drains_then_kills_and_records)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  fx_up(&f, NULL, NULL, "n"); /* node.shutdown_grace = 2s */
+  job_base(&j, 90, "sleep 1; echo done", yearly);
+  put_once(&f, &j);
+  job_base(&j, 91, "sleep 100", yearly);
+  put_once(&f, &j);
+  struct cx_noded_stats st;
+  for (int i = 0; i < 50; i++) {
+    cx_noded_stats_get(f.node, &st);
+    if (st.active == 2)
+      break;
+    cx_sleep_us(50000);
+  }
+  cx_sleep_us(300000);
+  int64_t t0 = cx_wall_ms();
+  cx_noded_stop(f.node);
+  int64_t took = cx_wall_ms() - t0;
+  ASSERT_MSG(took < 10000, "stop took %lld ms", (long long)took);
+  ASSERT_EQ(runs(&f, 90, &l), 1);
+  ASSERT_STREQ(first_done(&l)->status, "success");
+  ASSERT_STREQ(first_done(&l)->output, "done\n");
+  cx_run_list_free(&l);
+  ASSERT_EQ(runs(&f, 91, &l), 1);
+  ASSERT_STREQ(first_done(&l)->status, "killed");
+  cx_run_list_free(&l);
+  fx_down(&f);
+}
