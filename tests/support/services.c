@@ -1083,9 +1083,14 @@ static int mdb_install(struct cx_svc_mariadb *m, const char *user, char *err)
 {
   struct cx_svc_proc inst;
   char a_dd[CX_SVC_PATH_LEN + 64], a_user[96], log[CX_SVC_PATH_LEN];
+  char a_tmp[CX_SVC_PATH_LEN + 64];
+  /* Its own tmpdir: a starting mariadbd deletes every "#sql*" file in its
+   * tmpdir, so servers sharing /tmp destroy each other's temporary tables
+   * (seen as "Error on delete of '/tmp/#sql-temptable-...'"). */
   const char *argv[] = {"mariadb-install-db",
                         "--no-defaults",
                         a_dd,
+                        a_tmp,
                         "--auth-root-authentication-method=normal",
                         "--skip-test-db",
                         a_user,
@@ -1098,6 +1103,7 @@ static int mdb_install(struct cx_svc_mariadb *m, const char *user, char *err)
 
   memset(&inst, 0, sizeof inst);
   snprintf(a_dd, sizeof a_dd, "--datadir=%s", m->datadir);
+  snprintf(a_tmp, sizeof a_tmp, "--tmpdir=%s", m->dir);
   snprintf(a_user, sizeof a_user, "--user=%s", user);
   if (fmt_to(log, sizeof log, "%s/install.log", m->dir) != 0) {
     set_err(err, "MariaDB directory path too long");
