@@ -33,6 +33,7 @@ struct cx__alive {
   int connected; /* the watch streams */
   int synced;    /* the set was read whole at least once (at revision rev) */
   int64_t rev;
+  int64_t seen; /* the newest revision the set reflects */
   char **uuids; /* sorted, owned */
   size_t n, cap;
 };
@@ -99,6 +100,9 @@ void cx__admin_alive_stop(struct cx_admin *a);
 /* *alive = 1 when node uuid is registered. 0 or a coordination error. */
 int cx__admin_node_alive(struct cx_admin *a, const char *uuid, int *alive,
                          char *err);
+/* The newest coordination revision the alive set reflects (tests wait
+ * for a node's deletion to be seen with it). */
+int64_t cx__admin_alive_seen(struct cx_admin *a);
 /* The alive uuids, sorted, into *out (free each and the array with
  * cx_free); 0 or a coordination error. */
 int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err);

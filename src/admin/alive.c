@@ -112,6 +112,8 @@ static void set_load(struct cx_admin *a, const struct cx_coord_kvs *kvs)
   set_clear(s);
   s->synced = 1;
   s->rev = kvs->revision;
+  if (s->seen < kvs->revision)
+    s->seen = kvs->revision;
   for (size_t i = 0; i < kvs->n; i++) {
     const char *u = key_uuid(a, kvs->kvs[i].key, kvs->kvs[i].key_len);
     if (u == NULL)
@@ -140,6 +142,8 @@ static void on_event(void *arg, const struct cx_coord_event *ev)
     else
       set_remove(&a->alive, uuid);
   }
+  if (a->alive.seen < ev->mod_rev)
+    a->alive.seen = ev->mod_rev;
   pthread_mutex_unlock(&a->alive.mu);
 }
 
@@ -202,6 +206,7 @@ int cx__admin_alive_start(struct cx_admin *a, char *err)
   a->alive.synced = 0;
   a->alive.connected = 0;
   a->alive.rev = 0;
+  a->alive.seen = 0;
   pthread_mutex_unlock(&a->alive.mu);
   /* etcd down now: the watch starts from "now" and the first connection
    * reads the whole prefix (on_state). */
@@ -229,6 +234,14 @@ void cx__admin_alive_stop(struct cx_admin *a)
   a->alive.cap = 0;
   a->alive.connected = a->alive.synced = 0;
   pthread_mutex_unlock(&a->alive.mu);
+}
+
+int64_t cx__admin_alive_seen(struct cx_admin *a)
+{
+  pthread_mutex_lock(&a->alive.mu);
+  int64_t r = a->alive.seen;
+  pthread_mutex_unlock(&a->alive.mu);
+  return r;
 }
 
 int cx__admin_node_alive(struct cx_admin *a, const char *uuid, int *alive,

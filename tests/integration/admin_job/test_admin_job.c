@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/admin-int.h" /* cx__admin_alive_seen */
 #include "admin/admin.h"
 #include "config/config.h"
 #include "coord/coord.h"
@@ -141,11 +142,20 @@ static void node_up(const char *uuid)
       "%s", err);
 }
 
+/* Deletes the node's key and waits (up to 10 s) until the admin's alive
+ * set, kept by a watch, has seen the deletion: the admin learns of a dead
+ * node within a bounded time, not at the same instant. */
 static void node_down(const char *uuid)
 {
   char key[256], err[CX_ERR_LEN];
+  int64_t rev = 0;
   snprintf(key, sizeof key, PREFIX "/node/%s", uuid);
-  ASSERT(cx_coord_delete(F.coord, key, strlen(key), NULL, NULL, err) == 0);
+  ASSERT(cx_coord_delete(F.coord, key, strlen(key), NULL, &rev, err) == 0);
+  cx_mono until = cx_mono_now() + 10 * 1000000;
+  while (cx__admin_alive_seen(F.admin) < rev && cx_mono_now() < until)
+    cx_sleep_us(2000);
+  ASSERT_MSG(cx__admin_alive_seen(F.admin) >= rev,
+             "the admin has not seen revision %lld after 10 s", (long long)rev);
 }
 
 /* The value of a key as JSON (NULL when absent); *mod_rev optional. */
