@@ -80,8 +80,8 @@ DEPS_integration_cli := util
 DEPS_integration_coord := coord util
 DEPS_integration_store := store util
 DEPS_integration_notify := notify util
-DEPS_integration_admin_job := admin http job cron store coord config util
-DEPS_integration_admin_user := admin job http store coord config cron util
+DEPS_integration_admin_job := admin http job cron store coord config notify util
+DEPS_integration_admin_user := admin job http store coord config cron notify util
 
 SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/unit/*/*.c \
             tests/integration/*/*.c))))
@@ -122,7 +122,7 @@ bench-build: $(foreach b,$(BENCH_PROGS),$(BUILD)/bench/$(b))
 FUZZ_DEPS_cron_parse := cron util
 FUZZ_DEPS_http_request := http util
 FUZZ_DEPS_tz_file := cron util
-FUZZ_DEPS_admin_request := admin job http store coord config cron util
+FUZZ_DEPS_admin_request := admin job http store coord config cron notify util
 FUZZ_DEPS_store_url := store util
 FUZZ_DEPS_coord_reply := coord util
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))

@@ -45,6 +45,7 @@ struct cx_admin {
   struct cx_http *http;
   char prefix[256]; /* coordination key prefix without a trailing '/' */
   int started;
+  struct cx__cluster *cluster; /* cluster.c (election, failover, ...) */
   pthread_mutex_t auth_mu;
   uint64_t auth_gen; /* bumped by every flush: fills begun before are dropped */
   struct cx__auth_entry auth[CX__AUTH_SETS][CX__AUTH_WAYS];

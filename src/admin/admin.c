@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "admin/admin-int.h"
+#include "admin/cluster.h"
 
 static const char *const role_names[] = {"none", "viewer", "operator", "admin"};
 
@@ -365,6 +366,8 @@ int cx_admin_start(struct cx_admin *a, char *err)
   if (rc != 0)
     return rc;
   rc = cx_http_start(a->http, err);
+  if (rc == 0 && (rc = cx__cluster_start(a, err)) != 0)
+    cx_http_stop(a->http);
   if (rc != 0)
     cx__admin_alive_stop(a);
   if (rc == 0) {
@@ -383,6 +386,7 @@ unsigned cx_admin_port(const struct cx_admin *a)
 void cx_admin_stop(struct cx_admin *a)
 {
   if (a != NULL && a->started) {
+    cx__cluster_stop(a);
     cx_http_stop(a->http);
     cx__admin_alive_stop(a);
     a->started = 0;
@@ -394,6 +398,7 @@ void cx_admin_destroy(struct cx_admin *a)
   if (a == NULL)
     return;
   cx_admin_stop(a);
+  cx__cluster_free(a);
   cx_http_destroy(a->http);
   pthread_mutex_destroy(&a->auth_mu);
   pthread_mutex_destroy(&a->total_mu);

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "admin/admin-int.h"
+#include "admin/cluster.h"
 #include "cron/cron.h"
 
 #define MAX_NODES 100000
@@ -314,15 +315,17 @@ static void h_node_del(struct cx_http_req *req, void *ctx)
     cx__admin_reply_backend_error(req, rc, what, err);
     return;
   }
-  /* TODO(cluster issue): the node's jobs keep run_on = uuid in the store
-   * and their keys under <prefix>/job/<uuid>/; the leader's reconciler
-   * fails jobs on dead nodes over (SPEC §10), a deleted node included. */
+  /* The node's jobs keep run_on = uuid in the store and their keys under
+   * <prefix>/job/<uuid>/ until the leader places them (cluster.c): the
+   * leader is woken here; on another admin its next reconciliation (at
+   * most a minute) does it. */
   rc = cx_store_node_delete(a->store, uuid, err);
   if (rc != 0) {
     cx__admin_reply_backend_error(req, rc, what, err);
     return;
   }
   CX_LOG(CX_LOG_INFO, "admin", "deleted dead node %s", uuid);
+  cx__cluster_kick(a);
   cx_http_reply_ok(req, NULL);
 }
 
@@ -605,6 +608,7 @@ static void h_metrics(struct cx_http_req *req, void *ctx)
                     (long long)json_integer_value(json_object_get(d, k[i])));
     json_decref(days);
   }
+  cx__cluster_metrics(a, &b);
   if (cx_buf_failed(&b)) {
     cx_buf_free(&b);
     cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");

@@ -18,6 +18,7 @@
 
 #include "admin/admin-int.h" /* cx__admin_alive_seen */
 #include "admin/admin.h"
+#include "admin/cluster.h"
 #include "config/config.h"
 #include "coord/coord.h"
 #include "job/job.h"
@@ -89,6 +90,9 @@ static void setup(int dist)
                             .coord = F.coord,
                             .listen = "127.0.0.1:0"};
   ASSERT_MSG(cx_admin_create(&o, &F.admin, err) == 0, "%s", err);
+  /* The API alone: no failover or reconciliation racing the cases. */
+  ASSERT(cx_admin_cluster_set(F.admin,
+                              &(struct cx_admin_cluster_opts){.off = 1}) == 0);
   ASSERT_MSG(cx_admin_start(F.admin, err) == 0, "%s", err);
   F.port = cx_admin_port(F.admin);
   make_user("op", "operator", F.op);

@@ -1,0 +1,1200 @@
+/*
+ * admin: the cluster duties (SPEC §10) -- leader election, node failover,
+ * the unassigned sweep, reconciliation, log retention. See cluster.h.
+ *
+ * One worker thread per admin. While a follower it campaigns: a leased
+ * create-if-absent txn on <prefix>/leader, again whenever a watch on that
+ * key sees it deleted (and at least every second). While leader it serves
+ * the queue that a watch on <prefix>/node/ fills (dead nodes, appearing
+ * nodes, resyncs) and the timers (reconciliation, retention). The leader
+ * steps down at once when its lease is lost or the key is seen deleted or
+ * re-created by someone else.
+ *
+ * Guard. Every coordination write of the leader is one txn whose first
+ * compare is CREATE(<prefix>/leader) == the revision it won with. A leader
+ * that was deposed (lease expired while it was paused) cannot write, even
+ * before it notices. Store writes are guarded by their own compare
+ * (cx_store_job_move only if the row is still on the dead node), so two
+ * leaders for a moment never move one job twice; a move whose txn was
+ * refused is undone in the store (only if still where it put it) and the
+ * real leader's reconciliation settles the rest.
+ *
+ * Unassigned jobs. A job with no alive node to go to keeps run_on = its
+ * dead node, in the store and in coordination (its key stays under the
+ * dead node): nothing is lost, the node gets it back if it returns with
+ * the same uuid, and the sweep -- run when a node key appears and in every
+ * reconciliation -- moves it as soon as any node is alive. Manual jobs
+ * stay pinned to their node; the node's death is alerted to the admins.
+ *
+ * Reconciliation (the store is the truth; see routes_job.c's header for
+ * the drift it repairs): read every job key first, then every row, so a
+ * row is never older than the key compared with it; each repair is a txn
+ * that also compares the key's mod revision from the snapshot (create 0
+ * when absent), so a repair never overwrites an API write that happened
+ * after the snapshot -- it is skipped and the next round looks again.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin/admin-int.h"
+#include "admin/cluster.h"
+#include "job/job.h"
+#include "notify/notify.h"
+
+#define KEY_LEN 512
+#define MAX_UUID 64
+#define PURGE_BATCH 10000 /* rows per cx_store_run_purge call */
+#define IDLE_MS 1000      /* longest sleep of the worker */
+
+struct cx__cluster {
+  struct cx_admin *a;
+  struct cx_admin_cluster_opts o;
+  pthread_mutex_t mu; /* everything below, except work_mu's own */
+  pthread_cond_t cv;
+  pthread_mutex_t work_mu; /* serialises the leader's work */
+  pthread_t th;
+  int running, stop, wake;
+  char id[160];
+  char lkey[KEY_LEN];
+  size_t lkey_len;
+  int64_t lease;   /* current lease; 0 = none */
+  int leader;      /* leads now */
+  int64_t rev;     /* create revision of the leader key while leading */
+  int64_t won_rev; /* the last revision won (kept after stepping down) */
+  char **dead;     /* dead node uuids queued by the watch */
+  size_t ndead, capdead;
+  int sweep, resync;
+  struct cx_coord_watch *wnode, *wleader;
+  struct cx_admin_cluster_stats st;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static struct cx__cluster *cl_of(struct cx_admin *a)
+{
+  return a->cluster;
+}
+
+static int64_t now_ms(void)
+{
+  return cx_mono_now() / 1000;
+}
+
+/* Node uuid from "<prefix>/<kind>/<uuid>[/...]" into out; 0 if not one. */
+static int key_uuid(const struct cx_admin *a, const char *kind, const char *key,
+                    size_t klen, char *out, size_t cap)
+{
+  size_t pl = strlen(a->prefix), kl = strlen(kind);
+  if (klen < pl + kl + 3 || memcmp(key, a->prefix, pl) != 0 || key[pl] != '/' ||
+      memcmp(key + pl + 1, kind, kl) != 0 || key[pl + 1 + kl] != '/')
+    return 0;
+  const char *u = key + pl + kl + 2, *end = key + klen;
+  const char *slash = memchr(u, '/', (size_t)(end - u));
+  size_t ul = (size_t)((slash ? slash : end) - u);
+  if (ul == 0 || ul >= cap || ul > MAX_UUID)
+    return 0;
+  memcpy(out, u, ul);
+  out[ul] = '\0';
+  return 1;
+}
+
+/* Job id from "<prefix>/job/<uuid>/<id>"; 0 if the key is not one. */
+static int64_t key_job_id(const char *key, size_t klen)
+{
+  const char *end = key + klen, *p = end;
+  while (p > key && p[-1] >= '0' && p[-1] <= '9')
+    p--;
+  if (p == end || p == key || p[-1] != '/' || end - p > 18)
+    return 0;
+  int64_t v = 0;
+  for (; p < end; p++)
+    v = v * 10 + (*p - '0');
+  return v;
+}
+
+static char *job_value(const struct cx_job *j)
+{
+  json_t *o = cx_job_to_json(j);
+  char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  return s; /* free() */
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+  return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The alive node uuids, sorted (free with strv_free). */
+struct strv {
+  char **v;
+  size_t n;
+};
+
+static void strv_free(struct strv *s)
+{
+  for (size_t i = 0; i < s->n; i++)
+    cx_free(s->v[i]);
+  cx_free(s->v);
+  s->v = NULL;
+  s->n = 0;
+}
+
+static int strv_has(const struct strv *s, const char *u)
+{
+  return u != NULL && bsearch(&u, s->v, s->n, sizeof *s->v, cmp_str) != NULL;
+}
+
+static int alive_read(struct cx_admin *a, struct strv *out, char *err)
+{
+  char key[KEY_LEN];
+  struct cx_coord_kvs kvs;
+  size_t kl = cx__admin_key(a, key, sizeof key, "node/");
+  int rc = cx_coord_range(a->coord, key, kl, &kvs, err);
+  out->v = NULL;
+  out->n = 0;
+  if (rc != 0)
+    return rc;
+  out->v = cx_calloc(kvs.n + 1, sizeof *out->v);
+  if (out->v == NULL) {
+    cx_coord_kvs_free(&kvs);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < kvs.n; i++) {
+    char u[MAX_UUID + 1];
+    if (key_uuid(a, "node", kvs.kvs[i].key, kvs.kvs[i].key_len, u, sizeof u) &&
+        (out->v[out->n] = cx_strdup(u)) != NULL)
+      out->n++;
+  }
+  cx_coord_kvs_free(&kvs);
+  qsort(out->v, out->n, sizeof *out->v, cmp_str);
+  return 0;
+}
+
+/* ---- guarded writes ----------------------------------------------------- */
+
+/* One txn: CREATE(leader) == rev, then extra compares (may be none); ops on
+ * success. 0 if applied; CX_ECONFLICT if not (the guard or an extra
+ * compare); backend errors. A refusal by the guard steps down. */
+static int gtxn(struct cx__cluster *cl, int64_t rev,
+                const struct cx_coord_cmp *extra, size_t nextra,
+                const struct cx_coord_op *ops, size_t nops, char *err)
+{
+  struct cx_admin *a = cl->a;
+  struct cx_coord_cmp cmps[4] = {{
+      .key = cl->lkey,
+      .key_len = cl->lkey_len,
+      .target = CX_COORD_CREATE,
+      .op = CX_COORD_EQUAL,
+      .num = rev,
+  }};
+  for (size_t i = 0; i < nextra && i < 3; i++)
+    cmps[1 + i] = extra[i];
+  struct cx_coord_txn t = {.cmps = cmps,
+                           .ncmps = 1 + (nextra < 3 ? nextra : 3),
+                           .success = ops,
+                           .nsuccess = nops};
+  int ok = 0;
+  int rc = cx_coord_txn(a->coord, &t, &ok, NULL, err);
+  if (rc != 0)
+    return rc;
+  if (ok)
+    return 0;
+  struct cx_coord_kvs kvs;
+  rc = cx_coord_get(a->coord, cl->lkey, cl->lkey_len, &kvs, err);
+  int64_t cur = rc == 0 ? kvs.kvs[0].create_rev : 0;
+  if (rc == 0)
+    cx_coord_kvs_free(&kvs);
+  if ((rc == 0 || rc == CX_ENOTFOUND) && cur != rev) {
+    pthread_mutex_lock(&cl->mu);
+    cl->st.refused++;
+    if (cl->leader && cl->rev == rev) {
+      cl->leader = 0;
+      cl->rev = 0;
+      CX_LOG(CX_LOG_WARN, "cluster",
+             "leader write refused: leader key revision %lld is not ours "
+             "(%lld); stepping down",
+             (long long)cur, (long long)rev);
+    }
+    pthread_mutex_unlock(&cl->mu);
+    cx_err_set(err, "not the leader (revision guard)");
+  } else {
+    cx_err_set(err, "key changed since it was read");
+  }
+  return CX_ECONFLICT;
+}
+
+static int64_t lead_rev(struct cx__cluster *cl)
+{
+  pthread_mutex_lock(&cl->mu);
+  int64_t r = cl->leader && !cl->stop ? cl->rev : 0;
+  pthread_mutex_unlock(&cl->mu);
+  return r;
+}
+
+static void count(struct cx__cluster *cl, uint64_t *c)
+{
+  pthread_mutex_lock(&cl->mu);
+  (*c)++;
+  pthread_mutex_unlock(&cl->mu);
+}
+
+/* ---- failover ----------------------------------------------------------- */
+
+/* Store first (only if still on from), then delete old + put new key in
+ * one guarded txn; a refused txn undoes the store move. */
+static int move_job(struct cx__cluster *cl, int64_t rev, int64_t id,
+                    const char *from, const char *to, char *err)
+{
+  struct cx_admin *a = cl->a;
+  struct cx_job j;
+  char okey[KEY_LEN], nkey[KEY_LEN];
+  /* Still the leader? (a read-only guarded txn): a deposed leader then
+   * leaves the store alone. The guarded move below closes the window. */
+  int rc = gtxn(cl, rev, NULL, 0, NULL, 0, err);
+  if (rc != 0)
+    return rc;
+  rc = cx_store_job_move(a->store, id, from, to, err);
+  if (rc != 0)
+    return rc;
+  memset(&j, 0, sizeof j);
+  rc = cx_store_job_find(a->store, id, &j, err);
+  if (rc != 0)
+    return rc; /* the reconciler publishes the moved row */
+  char *val = job_value(&j);
+  size_t ol =
+      cx__admin_key(a, okey, sizeof okey, "job/%s/%lld", from, (long long)id);
+  size_t nl =
+      cx__admin_key(a, nkey, sizeof nkey, "job/%s/%lld", to, (long long)id);
+  if (val == NULL || ol == 0 || nl == 0) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  struct cx_coord_op ops[2] = {
+      {.type = CX_COORD_OP_DELETE, .key = okey, .key_len = ol},
+      {.type = CX_COORD_OP_PUT,
+       .key = nkey,
+       .key_len = nl,
+       .value = val,
+       .value_len = strlen(val)},
+  };
+  rc = gtxn(cl, rev, NULL, 0, ops, 2, err);
+  if (rc == CX_ECONFLICT) {
+    char e2[CX_ERR_LEN];
+    if (cx_store_job_move(a->store, id, to, from, e2) != 0)
+      CX_LOG(CX_LOG_WARN, "cluster", "job %lld: undoing a refused move: %s",
+             (long long)id, e2);
+  }
+  if (rc == 0) {
+    count(cl, &cl->st.failovers);
+    CX_LOG(CX_LOG_INFO, "cluster", "job %lld (%s) moved from node %s to %s",
+           (long long)id, j.name ? j.name : "", from, to);
+  }
+out:
+  free(val);
+  cx_job_clear(&j);
+  return rc;
+}
+
+/* Least loaded alive node by store counts (ties: lowest uuid). */
+struct load {
+  struct strv alive;
+  int64_t *n;
+};
+
+static int load_read(struct cx_admin *a, struct load *l, char *err)
+{
+  struct cx_node_jobs *v = NULL;
+  size_t nv = 0;
+  int rc = alive_read(a, &l->alive, err);
+  l->n = NULL;
+  if (rc != 0)
+    return rc;
+  l->n = cx_calloc(l->alive.n + 1, sizeof *l->n);
+  if (l->n == NULL) {
+    strv_free(&l->alive);
+    return -ENOMEM;
+  }
+  rc = cx_store_job_count_by_node(a->store, &v, &nv, err);
+  if (rc != 0) {
+    strv_free(&l->alive);
+    cx_free(l->n);
+    return rc;
+  }
+  for (size_t i = 0; i < nv; i++)
+    for (size_t k = 0; k < l->alive.n; k++)
+      if (strcmp(l->alive.v[k], v[i].run_on) == 0)
+        l->n[k] = v[i].count;
+  cx_node_jobs_free(v, nv);
+  return 0;
+}
+
+static void load_free(struct load *l)
+{
+  strv_free(&l->alive);
+  cx_free(l->n);
+}
+
+static long load_pick(const struct load *l)
+{
+  long best = -1;
+  for (size_t k = 0; k < l->alive.n; k++)
+    if (best < 0 || l->n[k] < l->n[best])
+      best = (long)k;
+  return best;
+}
+
+/* Sends the node-down alert to every user with role admin. */
+static void alert_admins(struct cx__cluster *cl, const char *uuid,
+                         const char *const *names, size_t nn)
+{
+  struct cx_admin *a = cl->a;
+  struct cx_user_list ul = {0};
+  char err[CX_ERR_LEN];
+  CX_LOG(CX_LOG_WARN, "cluster",
+         "node %s is down holding %zu manual job(s); they wait for it", uuid,
+         nn);
+  if (cl->o.notify == NULL)
+    return;
+  const char **mail = NULL, **feishu = NULL;
+  size_t nm = 0, nf = 0;
+  if (cx_store_user_search(a->store, NULL, 1, CX_STORE_PAGE_MAX, &ul, err) !=
+      0) {
+    CX_LOG(CX_LOG_WARN, "cluster", "node-down alert: reading users: %s", err);
+    return;
+  }
+  mail = cx_calloc(ul.n + 1, sizeof *mail);
+  feishu = cx_calloc(ul.n + 1, sizeof *feishu);
+  if (mail != NULL && feishu != NULL) {
+    for (size_t i = 0; i < ul.n; i++) {
+      const struct cx_user *u = &ul.items[i];
+      if (u->role == NULL || strcmp(u->role, "admin") != 0)
+        continue;
+      if (u->email != NULL && u->email[0] != '\0')
+        mail[nm++] = u->email;
+      if (u->feishu_id != NULL && u->feishu_id[0] != '\0')
+        feishu[nf++] = u->feishu_id;
+    }
+    struct cx_notify_node nd = {.node_uuid = uuid,
+                                .hostname = "",
+                                .last_seen = -1,
+                                .jobs = names,
+                                .n_jobs = nn};
+    if (nm > 0)
+      cx_notify_node_down(cl->o.notify, CX_NOTIFY_EMAIL, mail, nm, &nd);
+    if (nf > 0)
+      cx_notify_node_down(cl->o.notify, CX_NOTIFY_FEISHU, feishu, nf, &nd);
+  }
+  cx_free(mail);
+  cx_free(feishu);
+  cx_user_list_free(&ul);
+}
+
+/* Moves every movable job off node uuid (if it is dead). */
+static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
+                         int alert, char *err)
+{
+  struct cx_admin *a = cl->a;
+  struct load l;
+  struct cx_job_list jl = {0};
+  const char **manual = NULL;
+  size_t nman = 0, stuck = 0;
+  int rc = load_read(a, &l, err);
+  if (rc != 0)
+    return rc;
+  if (strv_has(&l.alive, uuid))
+    goto out; /* it came back */
+  rc = cx_store_job_list(a->store, uuid, 0, &jl, err);
+  if (rc != 0)
+    goto out;
+  manual = cx_calloc(jl.n + 1, sizeof *manual);
+  if (manual == NULL) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < jl.n; i++) {
+    const struct cx_job *j = &jl.items[i];
+    if (j->allocation != CX_ALLOC_AUTO ||
+        (j->type == CX_JOB_CMD && !a->cfg->cmd_auto_allocation)) {
+      manual[nman++] = j->name;
+      continue;
+    }
+    long k = load_pick(&l);
+    if (k < 0) {
+      stuck++;
+      continue;
+    }
+    char e2[CX_ERR_LEN] = "";
+    int mrc = move_job(cl, rev, j->id, uuid, l.alive.v[k], e2);
+    if (mrc == 0) {
+      l.n[k]++;
+    } else if (mrc == CX_ECONFLICT && lead_rev(cl) != rev) {
+      rc = CX_ECONFLICT; /* deposed: stop */
+      cx_err_set(err, "%s", e2);
+      goto out;
+    } else if (mrc != CX_ECONFLICT) {
+      CX_LOG(CX_LOG_WARN, "cluster", "job %lld: moving off node %s: %s",
+             (long long)j->id, uuid, e2);
+    }
+  }
+  if (stuck > 0) {
+    pthread_mutex_lock(&cl->mu);
+    cl->st.unassigned += stuck;
+    pthread_mutex_unlock(&cl->mu);
+    CX_LOG(CX_LOG_WARN, "cluster",
+           "node %s is down and no node is alive: %zu job(s) wait unassigned",
+           uuid, stuck);
+  }
+  if (alert && nman > 0)
+    alert_admins(cl, uuid, manual, nman);
+out:
+  cx_free(manual);
+  cx_job_list_free(&jl);
+  load_free(&l);
+  return rc;
+}
+
+/* Fails over every node that holds jobs in the store and is not alive. */
+static int sweep(struct cx__cluster *cl, int64_t rev, char *err)
+{
+  struct cx_admin *a = cl->a;
+  struct cx_node_jobs *v = NULL;
+  size_t nv = 0;
+  struct strv alive;
+  int rc = alive_read(a, &alive, err);
+  if (rc != 0)
+    return rc;
+  if (alive.n == 0) {
+    strv_free(&alive);
+    return 0; /* nowhere to go */
+  }
+  rc = cx_store_job_count_by_node(a->store, &v, &nv, err);
+  for (size_t i = 0; rc == 0 && i < nv; i++)
+    if (!strv_has(&alive, v[i].run_on))
+      rc = failover_node(cl, rev, v[i].run_on, 0, err);
+  cx_node_jobs_free(v, nv);
+  strv_free(&alive);
+  return rc;
+}
+
+static void node_dead(struct cx__cluster *cl, int64_t rev, const char *uuid)
+{
+  char err[CX_ERR_LEN] = "";
+  int rc = cx_store_node_set_status(cl->a->store, uuid, CX_NODE_DOWN,
+                                    cx_wall_s(), err);
+  if (rc != 0 && rc != CX_ENOTFOUND)
+    CX_LOG(CX_LOG_WARN, "cluster", "node %s: marking it down: %s", uuid, err);
+  CX_LOG(CX_LOG_INFO, "cluster", "node %s is down: failing its jobs over",
+         uuid);
+  rc = failover_node(cl, rev, uuid, 1, err);
+  if (rc != 0)
+    CX_LOG(CX_LOG_WARN, "cluster",
+           "node %s: failover incomplete (%s); reconciliation retries", uuid,
+           err);
+}
+
+/* ---- reconciliation ----------------------------------------------------- */
+
+struct kref {
+  int64_t id;
+  size_t i; /* index into kvs */
+};
+
+static int cmp_kref(const void *x, const void *y)
+{
+  const struct kref *p = x, *q = y;
+  if (p->id != q->id)
+    return p->id < q->id ? -1 : 1;
+  return p->i < q->i ? -1 : p->i > q->i;
+}
+
+/* A repair: one guarded txn comparing the key's snapshot mod revision. */
+static int repair(struct cx__cluster *cl, int64_t rev, const char *key,
+                  size_t kl, int64_t mod_rev, const char *val, uint64_t *ctr,
+                  const char *what)
+{
+  char err[CX_ERR_LEN] = "";
+  struct cx_coord_cmp c = {.key = key,
+                           .key_len = kl,
+                           .target = mod_rev ? CX_COORD_MOD : CX_COORD_CREATE,
+                           .op = CX_COORD_EQUAL,
+                           .num = mod_rev};
+  struct cx_coord_op op = {.type = val ? CX_COORD_OP_PUT : CX_COORD_OP_DELETE,
+                           .key = key,
+                           .key_len = kl,
+                           .value = val,
+                           .value_len = val ? strlen(val) : 0};
+  int rc = gtxn(cl, rev, &c, 1, &op, 1, err);
+  if (rc == 0) {
+    count(cl, ctr);
+    CX_LOG(CX_LOG_INFO, "cluster", "reconcile: %s %.*s", what, (int)kl, key);
+  } else if (rc != CX_ECONFLICT || lead_rev(cl) == rev) {
+    CX_LOG(CX_LOG_INFO, "cluster", "reconcile: %s %.*s skipped: %s", what,
+           (int)kl, key, err);
+  }
+  return rc == CX_ECONFLICT && lead_rev(cl) != rev ? rc : 0;
+}
+
+/* The row's key, compared with the keys that carry its id. */
+static int reconcile_row(struct cx__cluster *cl, int64_t rev,
+                         const struct cx_job *j, const struct cx_coord_kvs *kvs,
+                         const struct kref *kr, size_t nk)
+{
+  struct cx_admin *a = cl->a;
+  char key[KEY_LEN], u[MAX_UUID + 1];
+  int have = 0, rc = 0;
+  char *val = NULL;
+  for (size_t i = 0; i < nk && rc == 0; i++) {
+    const struct cx_coord_kv *kv = &kvs->kvs[kr[i].i];
+    if (key_uuid(a, "job", kv->key, kv->key_len, u, sizeof u) &&
+        j->run_on != NULL && strcmp(u, j->run_on) == 0) {
+      have = 1;
+      if (val == NULL && (val = job_value(j)) == NULL)
+        return -ENOMEM;
+      if (kv->value_len == strlen(val) &&
+          memcmp(kv->value, val, kv->value_len) == 0)
+        continue;
+      json_t *x = json_loadb(kv->value, kv->value_len, 0, NULL),
+             *y = json_loads(val, 0, NULL);
+      int same = x != NULL && y != NULL && json_equal(x, y);
+      json_decref(x);
+      json_decref(y);
+      if (!same)
+        rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, val,
+                    &cl->st.fix_rewritten, "rewrote");
+    } else {
+      rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, NULL,
+                  &cl->st.fix_removed, "removed (its row is on another node)");
+    }
+  }
+  if (rc == 0 && !have && j->run_on != NULL && j->run_on[0] != '\0') {
+    size_t kl = cx__admin_key(a, key, sizeof key, "job/%s/%lld", j->run_on,
+                              (long long)j->id);
+    if (val == NULL)
+      val = job_value(j);
+    if (val == NULL || kl == 0)
+      rc = -ENOMEM;
+    else
+      rc = repair(cl, rev, key, kl, 0, val, &cl->st.fix_published, "published");
+  }
+  free(val);
+  return rc;
+}
+
+static int reconcile_jobs(struct cx__cluster *cl, int64_t rev, char *err)
+{
+  struct cx_admin *a = cl->a;
+  char key[KEY_LEN];
+  struct cx_coord_kvs kvs = {0};
+  struct cx_job_list jl = {0};
+  struct kref *kr = NULL;
+  size_t nk = 0;
+  size_t kl = cx__admin_key(a, key, sizeof key, "job/");
+  int rc = cx_coord_range(a->coord, key, kl, &kvs, err); /* keys first */
+  if (rc != 0)
+    return rc;
+  rc = cx_store_job_list(a->store, NULL, 0, &jl, err);
+  if (rc != 0)
+    goto out;
+  kr = cx_calloc(kvs.n + 1, sizeof *kr);
+  if (kr == NULL) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < kvs.n; i++) {
+    int64_t id = key_job_id(kvs.kvs[i].key, kvs.kvs[i].key_len);
+    char u[MAX_UUID + 1];
+    if (id <= 0 ||
+        !key_uuid(a, "job", kvs.kvs[i].key, kvs.kvs[i].key_len, u, sizeof u))
+      id = 0; /* malformed: no row can own it */
+    kr[nk++] = (struct kref){.id = id, .i = i};
+  }
+  qsort(kr, nk, sizeof *kr, cmp_kref);
+  size_t k = 0, r = 0;
+  while (rc == 0 && (k < nk || r < jl.n)) {
+    int64_t kid = k < nk ? kr[k].id : INT64_MAX;
+    int64_t rid = r < jl.n ? jl.items[r].id : INT64_MAX;
+    size_t k2 = k;
+    if (kid < rid) { /* keys without a row */
+      while (k2 < nk && kr[k2].id == kid) {
+        const struct cx_coord_kv *kv = &kvs.kvs[kr[k2].i];
+        rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, NULL,
+                    &cl->st.fix_removed, "removed (no row)");
+        k2++;
+      }
+      k = k2;
+      continue;
+    }
+    while (k2 < nk && kr[k2].id == rid)
+      k2++;
+    rc = reconcile_row(cl, rev, &jl.items[r], &kvs, kr + k, k2 - k);
+    k = k2;
+    r++;
+  }
+  if (rc == CX_ECONFLICT)
+    cx_err_set(err, "deposed during reconciliation");
+out:
+  cx_free(kr);
+  cx_job_list_free(&jl);
+  cx_coord_kvs_free(&kvs);
+  return rc;
+}
+
+/* Proc keys of dead nodes; node rows still up whose key is gone. */
+static int reconcile_nodes(struct cx__cluster *cl, int64_t rev, char *err)
+{
+  struct cx_admin *a = cl->a;
+  char key[KEY_LEN], u[MAX_UUID + 1];
+  struct cx_coord_kvs kvs;
+  struct strv alive;
+  int rc = alive_read(a, &alive, err);
+  if (rc != 0)
+    return rc;
+  size_t kl = cx__admin_key(a, key, sizeof key, "proc/");
+  rc = cx_coord_range(a->coord, key, kl, &kvs, err);
+  if (rc != 0)
+    goto out;
+  for (size_t i = 0; rc == 0 && i < kvs.n; i++) {
+    const struct cx_coord_kv *kv = &kvs.kvs[i];
+    if (key_uuid(a, "proc", kv->key, kv->key_len, u, sizeof u) &&
+        strv_has(&alive, u))
+      continue;
+    rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, NULL,
+                &cl->st.fix_proc, "removed stale proc key");
+  }
+  cx_coord_kvs_free(&kvs);
+  for (int page = 1; rc == 0; page++) {
+    struct cx_node_list nl = {0};
+    if (cx_store_node_search(a->store, CX_NODE_UP, page, CX_STORE_PAGE_MAX, &nl,
+                             err) != 0)
+      break;
+    for (size_t i = 0; i < nl.n; i++)
+      if (!strv_has(&alive, nl.items[i].uuid)) {
+        CX_LOG(CX_LOG_INFO, "cluster", "reconcile: node %s marked down",
+               nl.items[i].uuid);
+        cx_store_node_set_status(a->store, nl.items[i].uuid, CX_NODE_DOWN,
+                                 cx_wall_s(), NULL);
+      }
+    size_t n = nl.n;
+    cx_node_list_free(&nl);
+    if (n < CX_STORE_PAGE_MAX)
+      break;
+  }
+out:
+  strv_free(&alive);
+  return rc;
+}
+
+static int reconcile(struct cx__cluster *cl, int64_t rev, char *err)
+{
+  cx_mono t0 = cx_mono_now();
+  int rc = reconcile_jobs(cl, rev, err);
+  if (rc == 0)
+    rc = sweep(cl, rev, err);
+  if (rc == 0)
+    rc = reconcile_nodes(cl, rev, err);
+  if (rc == 0) {
+    pthread_mutex_lock(&cl->mu);
+    cl->st.reconciles++;
+    cl->st.last_reconcile_ms = (double)(cx_mono_now() - t0) / 1000.0;
+    pthread_mutex_unlock(&cl->mu);
+  }
+  return rc;
+}
+
+/* ---- log retention ------------------------------------------------------ */
+
+static void purge(struct cx__cluster *cl)
+{
+  struct cx_admin *a = cl->a;
+  int64_t days = a->cfg->log_retention_days, total = 0;
+  char err[CX_ERR_LEN] = "";
+  if (days <= 0)
+    return;
+  for (;;) {
+    int64_t d = 0;
+    int rc = cx_store_run_purge(a->store, (int)days, cx_wall_ms(), PURGE_BATCH,
+                                &d, err);
+    total += d;
+    if (rc != 0) {
+      CX_LOG(CX_LOG_WARN, "cluster", "log retention: %s", err);
+      break;
+    }
+    if (d < PURGE_BATCH || lead_rev(cl) == 0)
+      break;
+  }
+  if (total > 0) {
+    pthread_mutex_lock(&cl->mu);
+    cl->st.purged += (uint64_t)total;
+    pthread_mutex_unlock(&cl->mu);
+    CX_LOG(CX_LOG_INFO, "cluster",
+           "log retention: removed %lld run(s) older than %lld day(s)",
+           (long long)total, (long long)days);
+  }
+}
+
+/* ---- election ----------------------------------------------------------- */
+
+static void step_down(struct cx__cluster *cl, const char *why)
+{
+  if (cl->leader) {
+    CX_LOG(CX_LOG_WARN, "cluster", "stepping down as leader: %s", why);
+    cl->leader = 0;
+    cl->rev = 0;
+  }
+  cl->wake = 1;
+  pthread_cond_signal(&cl->cv);
+}
+
+static void on_lease_lost(void *arg, int64_t lease, int reason)
+{
+  struct cx__cluster *cl = arg;
+  pthread_mutex_lock(&cl->mu);
+  if (lease == cl->lease) {
+    cl->lease = 0;
+    step_down(cl, reason == CX_ELEASE ? "lease gone" : "lease not renewed");
+  }
+  pthread_mutex_unlock(&cl->mu);
+}
+
+static void on_leader_event(void *arg, const struct cx_coord_event *ev)
+{
+  struct cx__cluster *cl = arg;
+  pthread_mutex_lock(&cl->mu);
+  if (ev->type == CX_COORD_EV_DELETE) {
+    if (cl->leader && ev->mod_rev > cl->rev)
+      step_down(cl, "leader key deleted");
+    cl->wake = 1;
+    pthread_cond_signal(&cl->cv);
+  } else if (cl->leader && ev->create_rev != cl->rev && ev->mod_rev > cl->rev) {
+    step_down(cl, "leader key taken by another admin");
+  }
+  pthread_mutex_unlock(&cl->mu);
+}
+
+static void on_leader_resync(void *arg, const struct cx_coord_kvs *kvs)
+{
+  struct cx__cluster *cl = arg;
+  pthread_mutex_lock(&cl->mu);
+  if (cl->leader && (kvs->n == 0 || kvs->kvs[0].create_rev != cl->rev))
+    step_down(cl, "leader key not ours after resync");
+  cl->wake = 1;
+  pthread_cond_signal(&cl->cv);
+  pthread_mutex_unlock(&cl->mu);
+}
+
+static void on_node_event(void *arg, const struct cx_coord_event *ev)
+{
+  struct cx__cluster *cl = arg;
+  char u[MAX_UUID + 1];
+  if (!key_uuid(cl->a, "node", ev->key, ev->key_len, u, sizeof u))
+    return;
+  pthread_mutex_lock(&cl->mu);
+  if (cl->leader) {
+    if (ev->type == CX_COORD_EV_PUT) {
+      if (ev->version == 1)
+        cl->sweep = 1;
+    } else if (cl->ndead < 100000) {
+      if (cl->ndead == cl->capdead) {
+        size_t nc = cl->capdead ? cl->capdead * 2 : 8;
+        char **nv = cx_calloc(nc, sizeof *nv);
+        if (nv != NULL) {
+          if (cl->ndead)
+            memcpy(nv, cl->dead, cl->ndead * sizeof *nv);
+          cx_free(cl->dead);
+          cl->dead = nv;
+          cl->capdead = nc;
+        }
+      }
+      if (cl->ndead < cl->capdead && (cl->dead[cl->ndead] = cx_strdup(u)))
+        cl->ndead++;
+      else
+        cl->resync = 1; /* out of memory: reconcile instead */
+    }
+    cl->wake = 1;
+    pthread_cond_signal(&cl->cv);
+  }
+  pthread_mutex_unlock(&cl->mu);
+}
+
+static void on_node_resync(void *arg, const struct cx_coord_kvs *kvs)
+{
+  struct cx__cluster *cl = arg;
+  (void)kvs;
+  pthread_mutex_lock(&cl->mu);
+  cl->resync = 1;
+  cl->wake = 1;
+  pthread_cond_signal(&cl->cv);
+  pthread_mutex_unlock(&cl->mu);
+}
+
+/* One campaign: a lease (kept alive) and a create-if-absent txn. */
+static void campaign(struct cx__cluster *cl)
+{
+  struct cx_admin *a = cl->a;
+  char err[CX_ERR_LEN] = "";
+  int64_t lease;
+  pthread_mutex_lock(&cl->mu);
+  lease = cl->lease;
+  pthread_mutex_unlock(&cl->mu);
+  if (lease == 0) {
+    int64_t ttl = cl->o.leader_ttl_s > 0
+                      ? cl->o.leader_ttl_s
+                      : (a->cfg->node_ttl > 0 ? a->cfg->node_ttl : 10);
+    if (cx_coord_lease_grant(a->coord, ttl, 1, on_lease_lost, cl, &lease, NULL,
+                             err) != 0) {
+      CX_LOG(CX_LOG_DEBUG, "cluster", "campaign: lease: %s", err);
+      return;
+    }
+    pthread_mutex_lock(&cl->mu);
+    cl->lease = lease;
+    pthread_mutex_unlock(&cl->mu);
+  }
+  struct cx_coord_cmp c = {.key = cl->lkey,
+                           .key_len = cl->lkey_len,
+                           .target = CX_COORD_CREATE,
+                           .op = CX_COORD_EQUAL,
+                           .num = 0};
+  struct cx_coord_op op = {.type = CX_COORD_OP_PUT,
+                           .key = cl->lkey,
+                           .key_len = cl->lkey_len,
+                           .value = cl->id,
+                           .value_len = strlen(cl->id),
+                           .lease = lease};
+  struct cx_coord_txn t = {
+      .cmps = &c, .ncmps = 1, .success = &op, .nsuccess = 1};
+  int ok = 0;
+  if (cx_coord_txn(a->coord, &t, &ok, NULL, err) != 0) {
+    CX_LOG(CX_LOG_DEBUG, "cluster", "campaign: %s", err);
+    /* a lease that expired while unreachable is replaced next time */
+    if (cx_coord_lease_keepalive(a->coord, lease, NULL, err) == CX_ENOTFOUND) {
+      pthread_mutex_lock(&cl->mu);
+      if (cl->lease == lease)
+        cl->lease = 0;
+      pthread_mutex_unlock(&cl->mu);
+    }
+    return;
+  }
+  if (!ok)
+    return;
+  struct cx_coord_kvs kvs;
+  if (cx_coord_get(a->coord, cl->lkey, cl->lkey_len, &kvs, err) != 0)
+    return; /* the watch or the lease tells what happened */
+  const struct cx_coord_kv *kv = &kvs.kvs[0];
+  pthread_mutex_lock(&cl->mu);
+  if (kv->lease == lease && kv->value_len == strlen(cl->id) &&
+      memcmp(kv->value, cl->id, kv->value_len) == 0 && cl->lease == lease &&
+      !cl->stop) {
+    cl->leader = 1;
+    cl->rev = cl->won_rev = kv->create_rev;
+    cl->st.elections_won++;
+    for (size_t i = 0; i < cl->ndead; i++)
+      cx_free(cl->dead[i]);
+    cl->ndead = 0;
+    cl->sweep = 0;
+    cl->resync = 1; /* reconcile at once */
+    CX_LOG(CX_LOG_INFO, "cluster", "%s is the leader (revision %lld)", cl->id,
+           (long long)cl->rev);
+  }
+  pthread_mutex_unlock(&cl->mu);
+  cx_coord_kvs_free(&kvs);
+}
+
+static void wait_ms(struct cx__cluster *cl, int64_t ms)
+{
+  if (cl->wake || cl->stop)
+    return;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  pthread_cond_timedwait(&cl->cv, &cl->mu, &ts);
+}
+
+static void *worker(void *arg)
+{
+  struct cx__cluster *cl = arg;
+  int64_t next_rec = 0, next_purge = 0;
+  int64_t rec_ms = cl->o.reconcile_ms > 0 ? cl->o.reconcile_ms : 60000;
+  int64_t purge_ms = cl->o.purge_ms > 0 ? cl->o.purge_ms : 3600000;
+  pthread_mutex_lock(&cl->mu);
+  while (!cl->stop) {
+    cl->wake = 0;
+    if (!cl->leader) {
+      pthread_mutex_unlock(&cl->mu);
+      campaign(cl);
+      pthread_mutex_lock(&cl->mu);
+      if (!cl->leader)
+        wait_ms(cl, IDLE_MS);
+      else
+        next_purge = 0;
+      continue;
+    }
+    int64_t rev = cl->rev;
+    char **dead = cl->dead;
+    size_t ndead = cl->ndead;
+    int sw = cl->sweep, rs = cl->resync;
+    cl->dead = NULL;
+    cl->ndead = cl->capdead = 0;
+    cl->sweep = cl->resync = 0;
+    pthread_mutex_unlock(&cl->mu);
+
+    char err[CX_ERR_LEN] = "";
+    pthread_mutex_lock(&cl->work_mu);
+    for (size_t i = 0; i < ndead; i++) {
+      if (lead_rev(cl) == rev)
+        node_dead(cl, rev, dead[i]);
+      cx_free(dead[i]);
+    }
+    cx_free(dead);
+    if (sw && lead_rev(cl) == rev && sweep(cl, rev, err) != 0)
+      CX_LOG(CX_LOG_WARN, "cluster", "unassigned sweep: %s", err);
+    int64_t t = now_ms();
+    if ((rs || t >= next_rec) && lead_rev(cl) == rev) {
+      if (reconcile(cl, rev, err) != 0)
+        CX_LOG(CX_LOG_WARN, "cluster", "reconciliation: %s", err);
+      next_rec = now_ms() + rec_ms;
+    }
+    if (t >= next_purge && lead_rev(cl) == rev) {
+      purge(cl);
+      next_purge = now_ms() + purge_ms;
+    }
+    pthread_mutex_unlock(&cl->work_mu);
+
+    pthread_mutex_lock(&cl->mu);
+    int64_t due = (next_rec < next_purge ? next_rec : next_purge) - now_ms();
+    if (cl->ndead == 0 && !cl->sweep && !cl->resync)
+      wait_ms(cl, due < 1 ? 1 : (due > IDLE_MS ? IDLE_MS : due));
+  }
+  pthread_mutex_unlock(&cl->mu);
+  return NULL;
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+static struct cx__cluster *cl_get(struct cx_admin *a)
+{
+  if (a->cluster != NULL)
+    return a->cluster;
+  struct cx__cluster *cl = cx_calloc(1, sizeof *cl);
+  if (cl == NULL)
+    return NULL;
+  cl->a = a;
+  pthread_mutex_init(&cl->mu, NULL);
+  pthread_mutex_init(&cl->work_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&cl->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  a->cluster = cl;
+  return cl;
+}
+
+int cx_admin_cluster_set(struct cx_admin *a,
+                         const struct cx_admin_cluster_opts *o)
+{
+  struct cx__cluster *cl = cl_get(a);
+  if (cl == NULL)
+    return -ENOMEM;
+  cl->o = *o;
+  return 0;
+}
+
+void cx_admin_cluster_stats(struct cx_admin *a,
+                            struct cx_admin_cluster_stats *out)
+{
+  struct cx__cluster *cl = cl_of(a);
+  memset(out, 0, sizeof *out);
+  if (cl == NULL)
+    return;
+  pthread_mutex_lock(&cl->mu);
+  *out = cl->st;
+  out->leader = cl->leader;
+  out->leader_rev = cl->rev;
+  pthread_mutex_unlock(&cl->mu);
+}
+
+int cx_admin_cluster_reconcile(struct cx_admin *a, char *err)
+{
+  struct cx__cluster *cl = cl_of(a);
+  int64_t rev = cl ? lead_rev(cl) : 0;
+  if (rev == 0) {
+    cx_err_set(err, "not the leader");
+    return CX_ECONFLICT;
+  }
+  pthread_mutex_lock(&cl->work_mu);
+  int rc = reconcile(cl, rev, err);
+  pthread_mutex_unlock(&cl->work_mu);
+  return rc;
+}
+
+int cx_admin_cluster_move(struct cx_admin *a, int64_t id, const char *from,
+                          const char *to, char *err)
+{
+  struct cx__cluster *cl = cl_of(a);
+  int64_t rev;
+  if (cl == NULL)
+    return CX_ECONFLICT;
+  pthread_mutex_lock(&cl->mu);
+  rev = cl->won_rev; /* as a leader that has not yet noticed its deposal */
+  pthread_mutex_unlock(&cl->mu);
+  if (rev == 0) {
+    cx_err_set(err, "never was the leader");
+    return CX_ECONFLICT;
+  }
+  pthread_mutex_lock(&cl->work_mu);
+  int rc = move_job(cl, rev, id, from, to, err);
+  pthread_mutex_unlock(&cl->work_mu);
+  return rc;
+}
+
+int cx__cluster_start(struct cx_admin *a, char *err)
+{
+  struct cx__cluster *cl = cl_get(a);
+  char host[128] = "", key[KEY_LEN];
+  unsigned char rnd[6] = {0};
+  int rc;
+  if (cl == NULL)
+    return -ENOMEM;
+  if (cl->running || cl->o.off)
+    return 0;
+  gethostname(host, sizeof host - 1);
+  FILE *f = fopen("/dev/urandom", "rb");
+  if (f != NULL) {
+    if (fread(rnd, 1, sizeof rnd, f) != sizeof rnd)
+      memset(rnd, 0, sizeof rnd);
+    fclose(f);
+  }
+  snprintf(cl->id, sizeof cl->id, "%s:%ld:%02x%02x%02x%02x%02x%02x", host,
+           (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+  cl->lkey_len = cx__admin_key(a, cl->lkey, sizeof cl->lkey, "leader");
+  cl->stop = 0;
+  struct cx_coord_watch_cbs lc = {.event = on_leader_event,
+                                  .resync = on_leader_resync};
+  rc = cx_coord_watch(a->coord, cl->lkey, cl->lkey_len, 0, &lc, cl,
+                      &cl->wleader, err);
+  if (rc != 0)
+    return rc;
+  size_t kl = cx__admin_key(a, key, sizeof key, "node/");
+  struct cx_coord_watch_cbs nc = {.event = on_node_event,
+                                  .resync = on_node_resync};
+  rc = cx_coord_watch(a->coord, key, kl, 0, &nc, cl, &cl->wnode, err);
+  if (rc != 0)
+    goto fail;
+  rc = pthread_create(&cl->th, NULL, worker, cl);
+  if (rc != 0) {
+    rc = -rc;
+    cx_err_set(err, "cluster thread: %s", strerror(-rc));
+    goto fail;
+  }
+  cl->running = 1;
+  return 0;
+fail:
+  cx_coord_watch_cancel(cl->wnode);
+  cx_coord_watch_cancel(cl->wleader);
+  cl->wnode = cl->wleader = NULL;
+  return rc;
+}
+
+void cx__cluster_stop(struct cx_admin *a)
+{
+  struct cx__cluster *cl = cl_of(a);
+  if (cl == NULL || !cl->running)
+    return;
+  pthread_mutex_lock(&cl->mu);
+  cl->stop = 1;
+  cl->wake = 1;
+  pthread_cond_signal(&cl->cv);
+  pthread_mutex_unlock(&cl->mu);
+  pthread_join(cl->th, NULL);
+  cx_coord_watch_cancel(cl->wnode);
+  cx_coord_watch_cancel(cl->wleader);
+  cl->wnode = cl->wleader = NULL;
+  pthread_mutex_lock(&cl->mu);
+  int64_t lease = cl->lease;
+  cl->lease = 0;
+  cl->leader = 0;
+  cl->rev = 0;
+  for (size_t i = 0; i < cl->ndead; i++)
+    cx_free(cl->dead[i]);
+  cx_free(cl->dead);
+  cl->dead = NULL;
+  cl->ndead = cl->capdead = 0;
+  pthread_mutex_unlock(&cl->mu);
+  if (lease != 0) /* the key goes with it: a follower takes over at once */
+    cx_coord_lease_revoke(a->coord, lease, NULL);
+  cl->running = 0;
+}
+
+void cx__cluster_free(struct cx_admin *a)
+{
+  struct cx__cluster *cl = cl_of(a);
+  if (cl == NULL)
+    return;
+  cx__cluster_stop(a);
+  pthread_mutex_destroy(&cl->mu);
+  pthread_mutex_destroy(&cl->work_mu);
+  pthread_cond_destroy(&cl->cv);
+  cx_free(cl);
+  a->cluster = NULL;
+}
+
+void cx__cluster_kick(struct cx_admin *a)
+{
+  struct cx__cluster *cl = cl_of(a);
+  if (cl == NULL)
+    return;
+  pthread_mutex_lock(&cl->mu);
+  if (cl->leader) {
+    cl->sweep = 1;
+    cl->wake = 1;
+    pthread_cond_signal(&cl->cv);
+  }
+  pthread_mutex_unlock(&cl->mu);
+}
+
+void cx__cluster_metrics(struct cx_admin *a, struct cx_buf *b)
+{
+  struct cx_admin_cluster_stats s;
+  cx_admin_cluster_stats(a, &s);
+  cx_buf_printf(b,
+                "# HELP cronix_leader 1 while this admin is the leader.\n"
+                "# TYPE cronix_leader gauge\ncronix_leader %d\n",
+                s.leader);
+  cx_buf_printf(b,
+                "# HELP cronix_failover_jobs_total Jobs moved off dead "
+                "nodes by this admin.\n# TYPE cronix_failover_jobs_total "
+                "counter\ncronix_failover_jobs_total %llu\n",
+                (unsigned long long)s.failovers);
+  cx_buf_printf(
+      b,
+      "# HELP cronix_reconcile_repairs_total Repairs made by "
+      "reconciliation, by kind.\n# TYPE "
+      "cronix_reconcile_repairs_total counter\n"
+      "cronix_reconcile_repairs_total{kind=\"rewritten\"} %llu\n"
+      "cronix_reconcile_repairs_total{kind=\"published\"} %llu\n"
+      "cronix_reconcile_repairs_total{kind=\"removed\"} %llu\n"
+      "cronix_reconcile_repairs_total{kind=\"proc\"} %llu\n",
+      (unsigned long long)s.fix_rewritten, (unsigned long long)s.fix_published,
+      (unsigned long long)s.fix_removed, (unsigned long long)s.fix_proc);
+  cx_buf_printf(b,
+                "# HELP cronix_reconcile_runs_total Reconciliation rounds "
+                "completed.\n# TYPE cronix_reconcile_runs_total counter\n"
+                "cronix_reconcile_runs_total %llu\n",
+                (unsigned long long)s.reconciles);
+  cx_buf_printf(b,
+                "# HELP cronix_leader_refused_total Leader writes refused by "
+                "the revision guard.\n# TYPE cronix_leader_refused_total "
+                "counter\ncronix_leader_refused_total %llu\n",
+                (unsigned long long)s.refused);
+}

@@ -1,0 +1,639 @@
+/*
+ * Integration tests of the admin's cluster duties (src/admin/cluster.c,
+ * SPEC §10): election, takeover, node failover, the unassigned sweep,
+ * reconciliation, the leader revision guard and log retention.
+ *
+ * Each case runs on both pairs: SQLite + in-process coordination, and
+ * MariaDB + a real etcd on loopback (tests/support/services.h). Two admins
+ * share the store; each has its own coordination handle (its own leases
+ * and connections). Nodes are fake: a lease-backed <prefix>/node/<uuid>
+ * key written by the test, "killed" by revoking its lease.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "admin/admin.h"
+#include "admin/cluster.h"
+#include "config/config.h"
+#include "coord/coord.h"
+#include "job/job.h"
+#include "store/store.h"
+#include "support/services.h"
+#include "support/test.h"
+
+#define PREFIX "/cronix"
+#define TTL 2 /* s: the leader lease in these tests */
+
+struct fx {
+  int dist;
+  struct cx_svc_etcd etcd;
+  struct cx_svc_mariadb db;
+  struct cx_config cfg;
+  struct cx_store *store;
+  struct cx_coord *coord; /* the test's own */
+  struct cx_coord *ac[2]; /* one per admin */
+  struct cx_admin *admin[2];
+  char endpoints[1024];
+};
+static struct fx F;
+
+static void open_coord(struct cx_coord **c)
+{
+  char err[CX_ERR_LEN];
+  struct cx_coord_cfg ccfg = {.endpoints = F.dist ? F.endpoints : NULL,
+                              .request_timeout_ms = 2000,
+                              .connect_timeout_ms = 1000};
+  if (!F.dist && F.coord != NULL) { /* in-process: one shared space */
+    *c = F.coord;
+    return;
+  }
+  ASSERT_MSG(cx_coord_open(&ccfg, c, err) == 0, "%s", err);
+}
+
+static void setup(int dist)
+{
+  char err[CX_ERR_LEN], url[1024];
+  memset(&F, 0, sizeof F);
+  F.dist = dist;
+  curl_global_init(CURL_GLOBAL_ALL);
+  if (dist) {
+    ASSERT_MSG(cx_svc_etcd_start(&F.etcd, NULL, err) == 0, "%s", err);
+    ASSERT_MSG(cx_svc_mariadb_start(&F.db, NULL, err) == 0, "%s", err);
+    snprintf(F.endpoints, sizeof F.endpoints, "%s", F.etcd.endpoints);
+    ASSERT_MSG(cx_store_open(F.db.url, &F.store, err) == 0, "%s", err);
+  } else {
+    snprintf(url, sizeof url, "sqlite://%s/cronix.db", cx_test_tmpdir());
+    ASSERT_MSG(cx_store_open(url, &F.store, err) == 0, "%s", err);
+  }
+  open_coord(&F.coord);
+  ASSERT(cx_config_init(&F.cfg) == 0);
+  ASSERT(cx_config_set(&F.cfg, "system.default_timezone", "UTC", err) == 0);
+}
+
+/* Creates and starts admin i; reconcile_ms 0 = an hour (tests drive it). */
+static void admin_up(int i, int64_t reconcile_ms)
+{
+  char err[CX_ERR_LEN];
+  open_coord(&F.ac[i]);
+  struct cx_admin_opts o = {.cfg = &F.cfg,
+                            .store = F.store,
+                            .coord = F.ac[i],
+                            .listen = "127.0.0.1:0"};
+  ASSERT_MSG(cx_admin_create(&o, &F.admin[i], err) == 0, "%s", err);
+  struct cx_admin_cluster_opts co = {.leader_ttl_s = TTL,
+                                     .reconcile_ms =
+                                         reconcile_ms ? reconcile_ms : 3600000};
+  ASSERT(cx_admin_cluster_set(F.admin[i], &co) == 0);
+  ASSERT_MSG(cx_admin_start(F.admin[i], err) == 0, "%s", err);
+}
+
+static void admin_down(int i)
+{
+  cx_admin_destroy(F.admin[i]);
+  F.admin[i] = NULL;
+  if (F.ac[i] != F.coord)
+    cx_coord_close(F.ac[i]);
+  F.ac[i] = NULL;
+}
+
+static void teardown(void)
+{
+  for (int i = 0; i < 2; i++)
+    if (F.admin[i] != NULL)
+      admin_down(i);
+  cx_coord_close(F.coord);
+  cx_store_close(F.store);
+  cx_config_free(&F.cfg);
+  if (F.dist) {
+    cx_svc_etcd_destroy(&F.etcd);
+    cx_svc_mariadb_destroy(&F.db);
+  }
+}
+
+#define CASE(name)                                                             \
+  static void case_##name(void);                                               \
+  TEST_TIMEOUT(cluster_local_##name, 60)                                       \
+  {                                                                            \
+    setup(0);                                                                  \
+    case_##name();                                                             \
+    teardown();                                                                \
+  }                                                                            \
+  TEST_TIMEOUT(cluster_dist_##name, 120)                                       \
+  {                                                                            \
+    setup(1);                                                                  \
+    case_##name();                                                             \
+    teardown();                                                                \
+  }                                                                            \
+  static void case_##name(void)
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static int is_leader(int i)
+{
+  struct cx_admin_cluster_stats s;
+  if (F.admin[i] == NULL)
+    return 0;
+  cx_admin_cluster_stats(F.admin[i], &s);
+  return s.leader;
+}
+
+/* Waits (up to secs) until exactly one running admin leads; its index. */
+static int wait_leader(int secs)
+{
+  for (int t = 0; t < secs * 20; t++) {
+    int n = 0, who = -1;
+    for (int i = 0; i < 2; i++)
+      if (is_leader(i)) {
+        n++;
+        who = i;
+      }
+    if (n == 1)
+      return who;
+    cx_sleep_us(50000);
+  }
+  ASSERT_MSG(0, "no single leader after %d s", secs);
+  return -1;
+}
+
+static struct cx_admin_cluster_stats stats(int i)
+{
+  struct cx_admin_cluster_stats s;
+  cx_admin_cluster_stats(F.admin[i], &s);
+  return s;
+}
+
+/* A fake node: its key under its own lease (returned). */
+static int64_t node_up(const char *uuid)
+{
+  char key[256], err[CX_ERR_LEN];
+  int64_t lease;
+  ASSERT_MSG(
+      cx_coord_lease_grant(F.coord, 120, 0, NULL, NULL, &lease, NULL, err) == 0,
+      "%s", err);
+  snprintf(key, sizeof key, PREFIX "/node/%s", uuid);
+  ASSERT_MSG(
+      cx_coord_put(F.coord, key, strlen(key), "{}", 2, lease, NULL, err) == 0,
+      "%s", err);
+  struct cx_node n = {.uuid = (char *)uuid,
+                      .hostname = (char *)"h",
+                      .ip = (char *)"127.0.0.1",
+                      .pid = 1,
+                      .version = (char *)"t",
+                      .status = CX_NODE_UP,
+                      .up = cx_wall_s()};
+  ASSERT_MSG(cx_store_node_upsert(F.store, &n, err) == 0, "%s", err);
+  return lease;
+}
+
+static void node_kill(int64_t lease)
+{
+  char err[CX_ERR_LEN];
+  ASSERT_MSG(cx_coord_lease_revoke(F.coord, lease, err) == 0, "%s", err);
+}
+
+static char *value_of(const struct cx_job *j)
+{
+  json_t *o = cx_job_to_json(j);
+  char *s = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  return s;
+}
+
+static size_t job_key(char *buf, size_t len, const char *node, int64_t id)
+{
+  return (size_t)snprintf(buf, len, PREFIX "/job/%s/%lld", node, (long long)id);
+}
+
+/* A job row and its key, as the API leaves them. */
+static int64_t add_job(const char *name, int type, int alloc, const char *node)
+{
+  char err[CX_ERR_LEN], key[256];
+  struct cx_job j;
+  cx_job_init(&j);
+  j.name = (char *)name;
+  j.type = type;
+  j.command = (char *)(type == CX_JOB_HTTP ? "http://127.0.0.1:9/x" : "true");
+  j.spec = (char *)"*/5 * * * * *";
+  j.allocation = alloc;
+  j.run_on = (char *)node;
+  ASSERT_MSG(cx_store_job_create(F.store, &j, err) == 0, "%s", err);
+  char *v = value_of(&j);
+  size_t kl = job_key(key, sizeof key, node, j.id);
+  ASSERT_MSG(cx_coord_put(F.coord, key, kl, v, strlen(v), 0, NULL, err) == 0,
+             "%s", err);
+  free(v);
+  return j.id;
+}
+
+/* run_on of job id in the store ("" if the row is gone), static buffer. */
+static const char *row_node(int64_t id)
+{
+  static char out[128];
+  char err[CX_ERR_LEN];
+  struct cx_job j;
+  memset(&j, 0, sizeof j);
+  out[0] = '\0';
+  if (cx_store_job_find(F.store, id, &j, err) == 0)
+    snprintf(out, sizeof out, "%s", j.run_on);
+  cx_job_clear(&j);
+  return out;
+}
+
+static int key_exists(const char *node, int64_t id)
+{
+  char key[256], err[CX_ERR_LEN];
+  struct cx_coord_kvs kvs;
+  size_t kl = job_key(key, sizeof key, node, id);
+  int rc = cx_coord_get(F.coord, key, kl, &kvs, err);
+  if (rc == 0)
+    cx_coord_kvs_free(&kvs);
+  ASSERT_MSG(rc == 0 || rc == CX_ENOTFOUND, "%s", err);
+  return rc == 0;
+}
+
+/* Number of keys under <prefix>/job/ carrying job id. */
+static int keys_of(int64_t id)
+{
+  char err[CX_ERR_LEN], suf[32];
+  struct cx_coord_kvs kvs;
+  int n = 0;
+  ASSERT(cx_coord_range(F.coord, PREFIX "/job/", strlen(PREFIX "/job/"), &kvs,
+                        err) == 0);
+  int sl = snprintf(suf, sizeof suf, "/%lld", (long long)id);
+  for (size_t i = 0; i < kvs.n; i++)
+    if (kvs.kvs[i].key_len > (size_t)sl &&
+        memcmp(kvs.kvs[i].key + kvs.kvs[i].key_len - (size_t)sl, suf,
+               (size_t)sl) == 0)
+      n++;
+  cx_coord_kvs_free(&kvs);
+  return n;
+}
+
+/* The store row and etcd agree: exactly one key, under the row's node,
+ * holding the row. */
+static void assert_agree(int64_t id)
+{
+  char key[256], err[CX_ERR_LEN];
+  struct cx_job j;
+  struct cx_coord_kvs kvs;
+  memset(&j, 0, sizeof j);
+  ASSERT_MSG(cx_store_job_find(F.store, id, &j, err) == 0, "%s", err);
+  ASSERT_EQ(keys_of(id), 1);
+  size_t kl = job_key(key, sizeof key, j.run_on, id);
+  ASSERT_MSG(cx_coord_get(F.coord, key, kl, &kvs, err) == 0,
+             "job %lld: no key under %s", (long long)id, j.run_on);
+  json_t *a = json_loadb(kvs.kvs[0].value, kvs.kvs[0].value_len, 0, NULL),
+         *b = cx_job_to_json(&j);
+  ASSERT_MSG(a != NULL && json_equal(a, b), "job %lld: key differs from row",
+             (long long)id);
+  json_decref(a);
+  json_decref(b);
+  cx_coord_kvs_free(&kvs);
+  cx_job_clear(&j);
+}
+
+/* Waits up to secs for job id's row to leave node `from`. */
+static int wait_moved(int64_t id, const char *from, int secs)
+{
+  for (int t = 0; t < secs * 20; t++) {
+    if (strcmp(row_node(id), from) != 0 && keys_of(id) == 1 &&
+        !key_exists(from, id))
+      return 1;
+    cx_sleep_us(50000);
+  }
+  return 0;
+}
+
+static int leader_lease(int64_t *create_rev)
+{
+  char err[CX_ERR_LEN];
+  struct cx_coord_kvs kvs;
+  int rc = cx_coord_get(F.coord, PREFIX "/leader", strlen(PREFIX "/leader"),
+                        &kvs, err);
+  if (rc == CX_ENOTFOUND)
+    return 0;
+  ASSERT_MSG(rc == 0, "%s", err);
+  int64_t lease = kvs.kvs[0].lease;
+  if (create_rev)
+    *create_rev = kvs.kvs[0].create_rev;
+  cx_coord_kvs_free(&kvs);
+  return (int)(lease != 0);
+}
+
+/* ---- election ------------------------------------------------------------ */
+
+CASE(two_admins_elect_exactly_one_leader)
+{
+  admin_up(0, 0);
+  admin_up(1, 0);
+  int who = wait_leader(10);
+  int64_t rev;
+  ASSERT(leader_lease(&rev));
+  ASSERT_EQ(stats(who).leader_rev, rev);
+  cx_sleep_us(1500000); /* past a keep-alive: still one, the same */
+  ASSERT(is_leader(who));
+  ASSERT(!is_leader(1 - who));
+  ASSERT_EQ(stats(1 - who).elections_won, 0);
+}
+
+CASE(destroyed_leader_is_replaced)
+{
+  admin_up(0, 0);
+  admin_up(1, 0);
+  int who = wait_leader(10);
+  admin_down(who);
+  /* The destroyed admin revoked its lease: the key went at once. */
+  ASSERT_EQ(wait_leader(TTL + 3), 1 - who);
+  ASSERT_EQ(stats(1 - who).elections_won, 1);
+}
+
+CASE(leader_whose_lease_is_revoked_steps_down)
+{
+  char err[CX_ERR_LEN];
+  admin_up(0, 0);
+  admin_up(1, 0);
+  int who = wait_leader(10);
+  struct cx_coord_kvs kvs;
+  ASSERT(cx_coord_get(F.coord, PREFIX "/leader", strlen(PREFIX "/leader"), &kvs,
+                      err) == 0);
+  int64_t lease = kvs.kvs[0].lease, old_rev = kvs.kvs[0].create_rev;
+  cx_coord_kvs_free(&kvs);
+  node_kill(lease); /* as if it expired */
+  /* Someone leads again (either admin: the old one may win a new lease),
+   * with a new key revision, and never both. */
+  int64_t rev = 0;
+  for (int t = 0; t < (TTL + 3) * 20; t++) {
+    int n = is_leader(0) + is_leader(1);
+    ASSERT(n <= 1);
+    if (n == 1 && leader_lease(&rev) && rev != old_rev)
+      break;
+    cx_sleep_us(50000);
+  }
+  ASSERT(rev != 0 && rev != old_rev);
+  who = wait_leader(2);
+  ASSERT_EQ(stats(who).leader_rev, rev);
+}
+
+/* ---- failover ------------------------------------------------------------ */
+
+CASE(dead_node_auto_jobs_move_to_least_loaded)
+{
+  char err[CX_ERR_LEN];
+  F.cfg.cmd_auto_allocation = 0;
+  int64_t l1 = node_up("n1");
+  node_up("n2");
+  node_up("n3");
+  int64_t a[3];
+  for (int i = 0; i < 3; i++) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "a%d", i);
+    a[i] = add_job(nm, CX_JOB_HTTP, CX_ALLOC_AUTO, "n1");
+  }
+  int64_t man = add_job("man", CX_JOB_HTTP, CX_ALLOC_MANUAL, "n1");
+  int64_t cmd = add_job("cmd", CX_JOB_CMD, CX_ALLOC_AUTO, "n1");
+  add_job("b0", CX_JOB_HTTP, CX_ALLOC_AUTO, "n2");
+  add_job("b1", CX_JOB_HTTP, CX_ALLOC_AUTO, "n2");
+  admin_up(0, 0);
+  admin_up(1, 0);
+  int who = wait_leader(10);
+  node_kill(l1);
+  for (int i = 0; i < 3; i++) {
+    ASSERT_MSG(wait_moved(a[i], "n1", 10), "job a%d not moved", i);
+    assert_agree(a[i]);
+  }
+  /* n3 (0 jobs) takes two, then n2 and n3 tie at 2: the lowest uuid. */
+  int on2 = 0, on3 = 0;
+  for (int i = 0; i < 3; i++) {
+    on2 += strcmp(row_node(a[i]), "n2") == 0;
+    on3 += strcmp(row_node(a[i]), "n3") == 0;
+  }
+  ASSERT_EQ(on2, 1);
+  ASSERT_EQ(on3, 2);
+  /* Manual jobs and cmd jobs (cmd_auto_allocation off) stay pinned with
+   * their keys: a node coming back with the same uuid has them. */
+  ASSERT(strcmp(row_node(man), "n1") == 0 && key_exists("n1", man));
+  ASSERT(strcmp(row_node(cmd), "n1") == 0 && key_exists("n1", cmd));
+  struct cx_node n;
+  memset(&n, 0, sizeof n);
+  ASSERT_MSG(cx_store_node_find(F.store, "n1", &n, err) == 0, "%s", err);
+  ASSERT_EQ(n.status, CX_NODE_DOWN);
+  cx_node_clear(&n);
+  ASSERT_EQ(stats(who).failovers, 3);
+}
+
+CASE(cmd_auto_jobs_move_when_allowed)
+{
+  F.cfg.cmd_auto_allocation = 1;
+  int64_t l1 = node_up("n1");
+  node_up("n2");
+  int64_t cmd = add_job("cmd", CX_JOB_CMD, CX_ALLOC_AUTO, "n1");
+  admin_up(0, 0);
+  wait_leader(10);
+  node_kill(l1);
+  ASSERT(wait_moved(cmd, "n1", 10));
+  ASSERT(strcmp(row_node(cmd), "n2") == 0);
+  assert_agree(cmd);
+}
+
+CASE(jobs_wait_unassigned_until_a_node_appears)
+{
+  int64_t l1 = node_up("n1");
+  int64_t id = add_job("a", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1");
+  admin_up(0, 0);
+  wait_leader(10);
+  node_kill(l1);
+  for (int t = 0; t < 200 && stats(0).unassigned == 0; t++)
+    cx_sleep_us(50000);
+  ASSERT(stats(0).unassigned >= 1);
+  /* Nowhere to go: it keeps its dead node, row and key. */
+  ASSERT(strcmp(row_node(id), "n1") == 0);
+  assert_agree(id);
+  node_up("n9");
+  ASSERT(wait_moved(id, "n1", 10));
+  ASSERT(strcmp(row_node(id), "n9") == 0);
+  assert_agree(id);
+}
+
+CASE(sweep_places_jobs_of_a_node_never_seen_dying)
+{
+  /* A dead node's jobs found by the sweep (here: the node was dead before
+   * the leader started, so no DELETE event was seen). */
+  node_up("n2");
+  int64_t id = add_job("a", CX_JOB_HTTP, CX_ALLOC_AUTO, "gone");
+  admin_up(0, 0);
+  wait_leader(10);
+  ASSERT(wait_moved(id, "gone", 10));
+  ASSERT(strcmp(row_node(id), "n2") == 0);
+  assert_agree(id);
+}
+
+/* ---- the revision guard -------------------------------------------------- */
+
+CASE(deposed_leader_move_is_refused)
+{
+  char err[CX_ERR_LEN];
+  node_up("n1");
+  node_up("n2");
+  int64_t id = add_job("a", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1");
+  admin_up(0, 0);
+  wait_leader(10);
+  admin_up(1, 0);
+  /* Depose admin 0 behind its back: its key goes, admin 1 wins. */
+  struct cx_coord_kvs kvs;
+  ASSERT(cx_coord_get(F.coord, PREFIX "/leader", strlen(PREFIX "/leader"), &kvs,
+                      err) == 0);
+  int64_t lease = kvs.kvs[0].lease;
+  cx_coord_kvs_free(&kvs);
+  node_kill(lease);
+  for (int t = 0; t < 200 && !is_leader(1); t++) {
+    if (is_leader(0)) { /* admin 0 won again: depose it again */
+      ASSERT(cx_coord_get(F.coord, PREFIX "/leader", strlen(PREFIX "/leader"),
+                          &kvs, err) == 0);
+      lease = kvs.kvs[0].lease;
+      cx_coord_kvs_free(&kvs);
+      cx_coord_lease_revoke(F.coord, lease, NULL);
+    }
+    cx_sleep_us(50000);
+  }
+  ASSERT(is_leader(1));
+  uint64_t refused = stats(0).refused;
+  /* Admin 0 acts with the revision it won with, as a paused leader would. */
+  ASSERT_EQ(cx_admin_cluster_move(F.admin[0], id, "n1", "n2", err),
+            CX_ECONFLICT);
+  ASSERT_EQ(stats(0).refused, refused + 1);
+  /* Nothing moved: neither the row nor the keys. */
+  ASSERT(strcmp(row_node(id), "n1") == 0);
+  assert_agree(id);
+  /* The real leader's same move goes through. */
+  ASSERT_MSG(cx_admin_cluster_move(F.admin[1], id, "n1", "n2", err) == 0, "%s",
+             err);
+  assert_agree(id);
+  ASSERT(strcmp(row_node(id), "n2") == 0);
+  /* And a second (duplicate) move of it is refused by the store compare. */
+  ASSERT_EQ(cx_admin_cluster_move(F.admin[1], id, "n1", "n3", err),
+            CX_ECONFLICT);
+  ASSERT(strcmp(row_node(id), "n2") == 0);
+}
+
+/* ---- reconciliation ------------------------------------------------------ */
+
+CASE(reconcile_repairs_each_drift_and_counts_it)
+{
+  char err[CX_ERR_LEN], key[256];
+  node_up("n1");
+  node_up("n2");
+  int64_t changed = add_job("changed", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1");
+  int64_t unpub = add_job("unpub", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1");
+  int64_t wrong = add_job("wrong", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1");
+  int64_t fine = add_job("fine", CX_JOB_HTTP, CX_ALLOC_AUTO, "n2");
+  admin_up(0, 0);
+  wait_leader(10);
+  for (int t = 0; t < 200 && stats(0).reconciles == 0; t++)
+    cx_sleep_us(50000);
+  struct cx_admin_cluster_stats s0 = stats(0);
+  ASSERT(s0.reconciles >= 1);
+
+  /* 1. a key whose value differs from its row */
+  size_t kl = job_key(key, sizeof key, "n1", changed);
+  ASSERT(cx_coord_put(F.coord, key, kl, "{\"x\":1}", 7, 0, NULL, err) == 0);
+  /* 2. a row without its key */
+  kl = job_key(key, sizeof key, "n1", unpub);
+  ASSERT(cx_coord_delete(F.coord, key, kl, NULL, NULL, err) == 0);
+  /* 3. a key without a row */
+  kl = job_key(key, sizeof key, "n2", 999999);
+  ASSERT(cx_coord_put(F.coord, key, kl, "{}", 2, 0, NULL, err) == 0);
+  /* 4. a key under another node than its row (and none under the row's) */
+  kl = job_key(key, sizeof key, "n1", wrong);
+  ASSERT(cx_coord_delete(F.coord, key, kl, NULL, NULL, err) == 0);
+  kl = job_key(key, sizeof key, "n2", wrong);
+  ASSERT(cx_coord_put(F.coord, key, kl, "{}", 2, 0, NULL, err) == 0);
+  /* 5. a proc key of a node that is not alive */
+  const char *proc = PREFIX "/proc/dead1/5/123";
+  ASSERT(cx_coord_put(F.coord, proc, strlen(proc), "{}", 2, 0, NULL, err) == 0);
+
+  ASSERT_MSG(cx_admin_cluster_reconcile(F.admin[0], err) == 0, "%s", err);
+  struct cx_admin_cluster_stats s1 = stats(0);
+  ASSERT_EQ(s1.fix_rewritten - s0.fix_rewritten, 1);
+  ASSERT_EQ(s1.fix_published - s0.fix_published, 2); /* unpub, wrong */
+  ASSERT_EQ(s1.fix_removed - s0.fix_removed, 2);     /* 999999, wrong@n2 */
+  ASSERT_EQ(s1.fix_proc - s0.fix_proc, 1);
+  assert_agree(changed);
+  assert_agree(unpub);
+  assert_agree(wrong);
+  assert_agree(fine);
+  ASSERT_EQ(keys_of(999999), 0);
+  struct cx_coord_kvs kvs;
+  ASSERT_EQ(cx_coord_get(F.coord, proc, strlen(proc), &kvs, err), CX_ENOTFOUND);
+  /* A second round finds nothing to do. */
+  ASSERT_MSG(cx_admin_cluster_reconcile(F.admin[0], err) == 0, "%s", err);
+  struct cx_admin_cluster_stats s2 = stats(0);
+  ASSERT_EQ(s2.fix_rewritten + s2.fix_published + s2.fix_removed + s2.fix_proc,
+            s1.fix_rewritten + s1.fix_published + s1.fix_removed + s1.fix_proc);
+}
+
+CASE(reconcile_runs_periodically)
+{
+  char err[CX_ERR_LEN], key[256];
+  node_up("n1");
+  int64_t id = add_job("a", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1");
+  admin_up(0, 300); /* every 0.3 s */
+  wait_leader(10);
+  size_t kl = job_key(key, sizeof key, "n1", id);
+  ASSERT(cx_coord_delete(F.coord, key, kl, NULL, NULL, err) == 0);
+  for (int t = 0; t < 200 && !key_exists("n1", id); t++)
+    cx_sleep_us(50000);
+  assert_agree(id);
+}
+
+CASE(follower_does_not_reconcile)
+{
+  char err[CX_ERR_LEN];
+  admin_up(0, 0);
+  admin_up(1, 0);
+  int who = wait_leader(10);
+  ASSERT_EQ(cx_admin_cluster_reconcile(F.admin[1 - who], err), CX_ECONFLICT);
+  ASSERT_EQ(stats(1 - who).reconciles, 0);
+}
+
+/* ---- log retention ------------------------------------------------------- */
+
+static void add_run(int64_t job_id, int64_t start_ms)
+{
+  char err[CX_ERR_LEN];
+  struct cx_run r;
+  int64_t id;
+  memset(&r, 0, sizeof r);
+  r.job_id = job_id;
+  r.name = (char *)"j";
+  r.node_uuid = (char *)"n1";
+  r.has_scheduled_at = 1;
+  r.scheduled_at = start_ms / 1000;
+  r.start_time = start_ms;
+  ASSERT_MSG(cx_store_run_claim(F.store, &r, &id, err) == 0, "%s", err);
+}
+
+CASE(leader_purges_runs_past_retention)
+{
+  char err[CX_ERR_LEN];
+  F.cfg.log_retention_days = 7;
+  int64_t now = cx_wall_ms(), day = 86400000;
+  for (int i = 0; i < 5; i++)
+    add_run(1, now - 10 * day - i * 1000); /* old */
+  for (int i = 0; i < 3; i++)
+    add_run(1, now - 1 * day - i * 1000); /* kept */
+  admin_up(0, 0);
+  wait_leader(10);
+  for (int t = 0; t < 200 && stats(0).purged < 5; t++)
+    cx_sleep_us(50000);
+  ASSERT_EQ(stats(0).purged, 5);
+  struct cx_run_filter f = {.page = 1, .page_size = 100};
+  struct cx_run_list rl = {0};
+  ASSERT_MSG(cx_store_run_search(F.store, &f, &rl, err) == 0, "%s", err);
+  ASSERT_EQ(rl.total, 3);
+  for (size_t i = 0; i < rl.n; i++)
+    ASSERT(rl.items[i].start_time > now - 7 * day);
+  cx_run_list_free(&rl);
+}
