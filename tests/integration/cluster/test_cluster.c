@@ -637,3 +637,33 @@ CASE(leader_purges_runs_past_retention)
     ASSERT(rl.items[i].start_time > now - 7 * day);
   cx_run_list_free(&rl);
 }
+
+/* ---- /metrics ------------------------------------------------------------ */
+
+CASE(metrics_show_leadership_and_repairs)
+{
+  char err[CX_ERR_LEN], url[128], key[256];
+  static char resp[65536];
+  long status = 0;
+  node_up("n1");
+  int64_t id = add_job("a", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1");
+  F.cfg.metrics_public = 1;
+  admin_up(0, 0);
+  wait_leader(10);
+  size_t kl = job_key(key, sizeof key, "n1", id);
+  ASSERT(cx_coord_delete(F.coord, key, kl, NULL, NULL, err) == 0);
+  ASSERT_MSG(cx_admin_cluster_reconcile(F.admin[0], err) == 0, "%s", err);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/metrics",
+           cx_admin_port(F.admin[0]));
+  ASSERT_MSG(
+      cx_svc_http("GET", url, NULL, 5000, &status, resp, sizeof resp, err) == 0,
+      "%s", err);
+  ASSERT_EQ(status, 200);
+  ASSERT(strstr(resp, "\ncronix_leader 1\n") != NULL);
+  char want[96];
+  snprintf(want, sizeof want,
+           "cronix_reconcile_repairs_total{kind=\"published\"} %llu\n",
+           (unsigned long long)stats(0).fix_published);
+  ASSERT(stats(0).fix_published >= 1);
+  ASSERT_MSG(strstr(resp, want) != NULL, "no \"%s\" in %s", want, resp);
+}
