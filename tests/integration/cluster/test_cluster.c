@@ -504,7 +504,7 @@ CASE(deposed_leader_move_is_refused)
   /* Admin 0 acts with the revision it won with, as a paused leader would. */
   ASSERT_EQ(cx_admin_cluster_move(F.admin[0], id, "n1", "n2", err),
             CX_ECONFLICT);
-  ASSERT_EQ(stats(0).refused, refused + 1);
+  ASSERT(stats(0).refused >= refused + 1); /* its worker may add more */
   /* Nothing moved: neither the row nor the keys. */
   ASSERT(strcmp(row_node(id), "n1") == 0);
   assert_agree(id);
