@@ -21,6 +21,41 @@ int cx_cli_user(int argc, char **argv);
  * common flags in argv[1..] (argv[0] names the command, for messages).
  * Returns 0, or the exit code after printing why (cfg is then freed). */
 int cx_cli_load_config(int argc, char **argv, struct cx_config *cfg);
+/* `cronix admin ...` */
+int cx_cli_admin(int argc, char **argv);
+/* `cronix standalone ...` (src/cli/standalone_cmd.c) */
+int cx_cli_standalone(int argc, char **argv);
+/* `cronix node ...` (src/cli/node_cmd.c) */
+int cx_cli_node(int argc, char **argv);
+
+/* Start-up steps shared by the daemon commands (src/cli/admin_cmd.c).
+ * Each prints why it failed and returns an exit code (0 = go on). */
+struct cx_store;
+struct cx_coord;
+/* Log level, default zone, data_dir. */
+int cx_cli_prepare(const struct cx_config *cfg, const char *cmd);
+/* Opens the store and the coordination backend named by cfg. */
+int cx_cli_open_backends(const struct cx_config *cfg, const char *cmd,
+                         struct cx_store **store, struct cx_coord **coord);
+/* Creates the first admin user if there is none and says where. */
+int cx_cli_bootstrap(const struct cx_config *cfg, struct cx_store *store,
+                     const char *cmd);
+/* Blocks SIGTERM, SIGINT and SIGHUP in this thread and every thread it
+ * starts later (call before starting any); ignores SIGPIPE. */
+#include <signal.h>
+void cx_cli_block_signals(sigset_t *set);
+/* Waits for SIGTERM or SIGINT (returned); logs SIGHUP and goes on. */
+int cx_cli_wait_signal(const sigset_t *set, const char *cmd);
+
+/* The notifier's settings from cfg (pointers borrowed from cfg). */
+struct cx_notify_conf;
+void cx_cli_notify_conf(const struct cx_config *cfg, struct cx_notify_conf *n);
+/* Creates the notifier when a channel is configured (*out stays NULL when
+ * none is). */
+struct cx_notify;
+int cx_cli_notify_open(const struct cx_config *cfg, const char *cmd,
+                       struct cx_notify **out);
+
 /* Help text of the flags cx_cli_load_config understands. */
 extern const char cx_cli_config_flags_help[];
 

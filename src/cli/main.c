@@ -2,6 +2,7 @@
  * cronix: the one binary. Parses the command line and hands over to the
  * module that does the work; no logic of its own beyond wiring.
  */
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +30,6 @@ static const char usage[] =
     "\n"
     "`cronix COMMAND --help` describes one command.\n";
 
-static int not_built(const char *cmd)
-{
-  fprintf(stderr, "cronix %s: not built yet in this version\n", cmd);
-  return 2;
-}
-
 int main(int argc, char **argv)
 {
   if (argc < 2) {
@@ -42,6 +37,8 @@ int main(int argc, char **argv)
     return 2;
   }
   const char *cmd = argv[1];
+  /* libcurl's global state is set up once, before any thread starts. */
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
       strcmp(cmd, "help") == 0) {
     fputs(usage, stdout);
@@ -57,15 +54,12 @@ int main(int argc, char **argv)
     return cx_cli_config(argc - 1, argv + 1);
   if (strcmp(cmd, "user") == 0)
     return cx_cli_user(argc - 1, argv + 1);
-  if (strcmp(cmd, "standalone") == 0 || strcmp(cmd, "admin") == 0 ||
-      strcmp(cmd, "node") == 0) {
-    if (argc > 2 &&
-        (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-      fputs(usage, stdout);
-      return 0;
-    }
-    return not_built(cmd);
-  }
+  if (strcmp(cmd, "node") == 0)
+    return cx_cli_node(argc - 1, argv + 1);
+  if (strcmp(cmd, "admin") == 0)
+    return cx_cli_admin(argc - 1, argv + 1);
+  if (strcmp(cmd, "standalone") == 0)
+    return cx_cli_standalone(argc - 1, argv + 1);
   fprintf(stderr, "cronix: unknown command '%s'\n\n%s", cmd, usage);
   return 2;
 }

@@ -1,0 +1,108 @@
+/*
+ * `cronix node`: the execution node as its own process (SPEC §9): opens the
+ * store and etcd, runs the node until SIGTERM/SIGINT (then drains and exits
+ * 0); SIGHUP re-reads the configuration and applies what a running node can
+ * change (node.shell, output_limit, retry_base, kill_grace, shutdown_grace,
+ * workdir, log.level).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "coord/coord.h"
+#include "cron/cron.h"
+#include "node/node.h"
+#include "notify/notify.h"
+#include "store/store.h"
+#include "util/util.h"
+
+static const char node_usage[] =
+    "usage: cronix node [OPTIONS]\n"
+    "\n"
+    "Runs an execution node: registers in etcd, runs the jobs placed on it\n"
+    "and records every run in the store. Needs the shared store\n"
+    "(--store mysql://...) and etcd (--etcd). SIGTERM drains and exits;\n"
+    "SIGHUP reloads the node.* settings.\n"
+    "\n"
+    "options:\n";
+
+int cx_cli_node(int argc, char **argv)
+{
+  struct cx_config cfg;
+  struct cx_store *store = NULL;
+  struct cx_coord *coord = NULL;
+  struct cx_notify *notify = NULL;
+  struct cx_noded *node = NULL;
+  char err[CX_ERR_LEN] = "";
+  sigset_t set;
+  int rc;
+
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      printf("%s%s", node_usage, cx_cli_config_flags_help);
+      return 0;
+    }
+  }
+  if ((rc = cx_cli_load_config(argc, argv, &cfg)) != 0)
+    return rc;
+  if (cfg.etcd_endpoints[0] == '\0') {
+    fprintf(stderr, "cronix node: etcd.endpoints is empty: a node takes its "
+                    "jobs from etcd (--etcd http://127.0.0.1:2379); for one "
+                    "machine use `cronix standalone`\n");
+    cx_config_free(&cfg);
+    return 2;
+  }
+  cx_cli_block_signals(&set);
+  if ((rc = cx_cli_prepare(&cfg, "node")) != 0 ||
+      (rc = cx_cli_open_backends(&cfg, "node", &store, &coord)) != 0 ||
+      (rc = cx_cli_notify_open(&cfg, "node", &notify)) != 0)
+    goto out;
+  struct cx_noded_opts opts = {.cfg = &cfg,
+                               .store = store,
+                               .coord = coord,
+                               .notify = notify,
+                               .version = CX_VERSION};
+  if (cx_noded_create(&opts, &node, err) != 0 ||
+      cx_noded_start(node, err) != 0) {
+    fprintf(stderr, "cronix node: %s\n", err);
+    rc = 1;
+    goto out;
+  }
+  printf("cronix node: %s running\n", cx_noded_uuid(node));
+  fflush(stdout);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0)
+      continue;
+    if (sig != SIGHUP) {
+      CX_LOG(CX_LOG_INFO, "node", "%s: draining and shutting down",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+    struct cx_config ncfg;
+    if (cx_cli_load_config(argc, argv, &ncfg) != 0) {
+      CX_LOG(CX_LOG_WARN, "node", "SIGHUP: configuration not reloaded");
+      continue;
+    }
+    enum cx_log_level level;
+    if (cx_log_level_parse(ncfg.log_level, &level) == 0)
+      cx_log_set_level(level);
+    cx_noded_reload(node, &ncfg);
+    cx_config_free(&ncfg);
+    CX_LOG(CX_LOG_INFO, "node",
+           "SIGHUP: node settings reloaded (etcd, store and max_concurrent "
+           "need a restart)");
+  }
+  cx_noded_stop(node);
+  rc = 0;
+out:
+  cx_noded_destroy(node);
+  cx_notify_destroy(notify, 5000);
+  cx_coord_close(coord);
+  cx_store_close(store);
+  cx_config_free(&cfg);
+  cx_tz_cleanup();
+  return rc;
+}
