@@ -157,12 +157,11 @@ deps-test:
 deps-bench:
 	@bash scripts/install-deps.sh build test bench
 
-# Until the admin exists (issue 4) there is nothing to start: show the help.
+# Starts the admin and one node in one process on SQLite (./var); it prints
+# the API address and where the first admin's credentials are. Ctrl-C stops.
 run: deps-build
 	@$(MAKE) --no-print-directory -j2 BUILD=build MODE=release all
-	@./build/cronix --help
-	@echo
-	@echo "build/cronix is built; 'cronix standalone' arrives with the admin."
+	./build/cronix standalone $(RUN_ARGS)
 
 test: deps-test
 	@$(MAKE) --no-print-directory -j2 BUILD=build/san MODE=san tests
