@@ -15,131 +15,8 @@
 
 #include "notify/notify.h"
 #include "support/services.h"
+#include "support/smtp_sink.h"
 #include "support/test.h"
-
-#define PYTHON "/usr/bin/python3"
-
-struct sink {
-  struct cx_svc_proc proc;
-  char dir[CX_SVC_PATH_LEN];
-  int port;
-  char url[128]; /* smtp://127.0.0.1:P/helo.cronix.test */
-  char cert[CX_SVC_PATH_LEN + 16];
-};
-
-/* The sink script: next to this source file, found from the working
- * directory (the repo root when run by make/CI) or from the build dir. */
-static void script_path(char *out, size_t cap)
-{
-  static const char rel[] = "tests/integration/notify/smtp_sink.py";
-  const char *bases[] = {".", "..", "../..", "../../.."};
-  if (access(rel, R_OK) == 0) {
-    snprintf(out, cap, "%s", rel);
-    return;
-  }
-  for (size_t i = 0; i < CX_ARRAY_LEN(bases); i++) {
-    snprintf(out, cap, "%s/%s/%s", cx_test_bindir(), bases[i], rel);
-    if (access(out, R_OK) == 0)
-      return;
-  }
-  ASSERT_MSG(0, "cannot find %s", rel);
-}
-
-static int file_exists(const char *dir, const char *name)
-{
-  char p[CX_SVC_PATH_LEN + 64];
-  snprintf(p, sizeof p, "%s/%s", dir, name);
-  return access(p, F_OK) == 0;
-}
-
-/* Starts the sink with extra options (NULL-terminated). */
-static void sink_start(struct sink *s, const char *const *extra)
-{
-  char err[CX_ERR_LEN], script[CX_SVC_PATH_LEN], port[16],
-      log[CX_SVC_PATH_LEN + 16];
-  const char *argv[CX_SVC_MAX_ARGS + 1];
-  size_t a = 0;
-
-  if (access(PYTHON, X_OK) != 0)
-    cx_test_skip(PYTHON " is missing (install python3-aiosmtpd)");
-  memset(s, 0, sizeof *s);
-  script_path(script, sizeof script);
-  ASSERT_MSG(cx_svc_port_alloc(&s->port, err) == 0, "%s", err);
-  ASSERT_MSG(cx_svc_dir_make("smtp", s->dir, sizeof s->dir, err) == 0, "%s",
-             err);
-  snprintf(port, sizeof port, "%d", s->port);
-  snprintf(log, sizeof log, "%s/sink.log", s->dir);
-  snprintf(s->url, sizeof s->url, "smtp://127.0.0.1:%d/helo.cronix.test",
-           s->port);
-  snprintf(s->cert, sizeof s->cert, "%s/cert.pem", s->dir);
-  argv[a++] = PYTHON;
-  argv[a++] = script;
-  argv[a++] = "--port";
-  argv[a++] = port;
-  argv[a++] = "--dir";
-  argv[a++] = s->dir;
-  for (size_t i = 0; extra && extra[i]; i++)
-    argv[a++] = extra[i];
-  argv[a] = NULL;
-  ASSERT_MSG(cx_svc_proc_set_argv(&s->proc, "smtp sink", log, argv, err) == 0,
-             "%s", err);
-  ASSERT_MSG(cx_svc_proc_start(&s->proc, err) == 0, "%s", err);
-  for (int i = 0; i < 1500 && !file_exists(s->dir, "ready"); i++) {
-    if (!cx_svc_proc_alive(&s->proc)) {
-      cx_svc_log_dump(log, 4096);
-      ASSERT_MSG(0, "smtp sink exited");
-    }
-    cx_sleep_us(10000);
-  }
-  if (!file_exists(s->dir, "ready")) {
-    cx_svc_log_dump(log, 4096);
-    ASSERT_MSG(0, "smtp sink not ready after 15 s");
-  }
-}
-
-static void sink_stop(struct sink *s)
-{
-  cx_svc_proc_stop(&s->proc, 5000, NULL);
-}
-
-/* Number of messages received so far. */
-static int sink_count(const struct sink *s)
-{
-  int n = 0;
-  char name[32];
-  for (;;) {
-    snprintf(name, sizeof name, "%d.env", n + 1);
-    if (!file_exists(s->dir, name))
-      return n;
-    n++;
-  }
-}
-
-static int sink_wait(const struct sink *s, int want, int timeout_ms)
-{
-  for (int i = 0; i < timeout_ms / 10; i++) {
-    if (sink_count(s) >= want)
-      break;
-    cx_sleep_us(10000);
-  }
-  return sink_count(s);
-}
-
-static char *slurp(const struct sink *s, int k, const char *ext)
-{
-  char p[CX_SVC_PATH_LEN + 32];
-  struct cx_buf b = {0};
-  char tmp[4096];
-  snprintf(p, sizeof p, "%s/%d.%s", s->dir, k, ext);
-  FILE *f = fopen(p, "rb");
-  ASSERT_MSG(f != NULL, "open %s", p);
-  size_t r;
-  while ((r = fread(tmp, 1, sizeof tmp, f)) > 0)
-    cx_buf_append(&b, tmp, r);
-  fclose(f);
-  cx_buf_append(&b, "", 0);
-  return cx_buf_steal(&b);
-}
 
 /* A header's value, unfolded (CRLF SP removed), or NULL. */
 static char *header(const char *msg, const char *name)
@@ -269,9 +146,9 @@ static void wait_done(struct cx_notify *n, uint64_t want,
 
 TEST_TIMEOUT(notify_email_arrives_with_facts_headers_and_recipients, 60)
 {
-  struct sink s;
+  struct cx_test_smtp s;
   static const char *const plain[] = {NULL};
-  sink_start(&s, plain);
+  cx_test_smtp_start(&s, plain);
   struct cx_notify_conf c = {0};
   c.email.starttls = CX_NOTIFY_STARTTLS_OFF;
   struct cx_notify *n = mk(s.url, &c);
@@ -279,17 +156,17 @@ TEST_TIMEOUT(notify_email_arrives_with_facts_headers_and_recipients, 60)
                             "bob@cronix.test"};
   struct cx_notify_run r = the_run();
   ASSERT_EQ(cx_notify_run_failed(n, CX_NOTIFY_EMAIL, to, 3, &r), 0);
-  cx_notify_destroy(n, 10000);  /* drains: the message is sent by now */
-  ASSERT_EQ(sink_count(&s), 1); /* exactly one */
+  cx_notify_destroy(n, 10000);          /* drains: the message is sent by now */
+  ASSERT_EQ(cx_test_smtp_count(&s), 1); /* exactly one */
 
-  char *env = slurp(&s, 1, "env");
+  char *env = cx_test_smtp_read(&s, 1, "env");
   ASSERT_CONTAINS(env, "helo: helo.cronix.test\n");
   ASSERT_CONTAINS(env, "from: cron@cronix.test\n");
   ASSERT_CONTAINS(env, "rcpt: alice@cronix.test\nrcpt: bob@cronix.test\n");
   ASSERT(strstr(env, "no email") == NULL);
   ASSERT_CONTAINS(env, "tls: no\n");
 
-  char *msg = slurp(&s, 1, "eml");
+  char *msg = cx_test_smtp_read(&s, 1, "eml");
   char *v = header(msg, "Subject");
   char *subj = decode_subject(v);
   ASSERT_STREQ(subj, "[cronix] job \"备份-数据库\" failed on host1");
@@ -326,14 +203,14 @@ TEST_TIMEOUT(notify_email_arrives_with_facts_headers_and_recipients, 60)
   free(v);
   free(msg);
   free(env);
-  sink_stop(&s);
+  cx_test_smtp_stop(&s);
 }
 
 TEST_TIMEOUT(notify_email_starttls_verified_with_the_ca_file, 60)
 {
-  struct sink s;
+  struct cx_test_smtp s;
   static const char *const opt[] = {"--require-starttls", NULL};
-  sink_start(&s, opt);
+  cx_test_smtp_start(&s, opt);
   struct cx_notify_conf c = {0};
   c.email.starttls = CX_NOTIFY_STARTTLS_REQUIRED;
   c.email.ca_file = s.cert;
@@ -345,18 +222,18 @@ TEST_TIMEOUT(notify_email_starttls_verified_with_the_ca_file, 60)
   ASSERT_MSG(rc == 0, "%s", err);
   ASSERT_CONTAINS(answer, "250");
   ASSERT_CONTAINS(answer, "queued as sink-1");
-  char *env = slurp(&s, 1, "env");
+  char *env = cx_test_smtp_read(&s, 1, "env");
   ASSERT_CONTAINS(env, "tls: yes\n");
   free(env);
   cx_notify_destroy(n, 1000);
-  sink_stop(&s);
+  cx_test_smtp_stop(&s);
 }
 
 TEST_TIMEOUT(notify_email_starttls_without_verification_works, 60)
 {
-  struct sink s;
+  struct cx_test_smtp s;
   static const char *const opt[] = {"--starttls", NULL};
-  sink_start(&s, opt);
+  cx_test_smtp_start(&s, opt);
   struct cx_notify_conf c = {0};
   c.email.tls_insecure = 1; /* try: STARTTLS is offered, so it is used */
   struct cx_notify *n = mk(s.url, &c);
@@ -366,18 +243,18 @@ TEST_TIMEOUT(notify_email_starttls_without_verification_works, 60)
   ASSERT_EQ(cx_notify_run_failed(n, CX_NOTIFY_EMAIL, to, 1, &r), 0);
   wait_done(n, 1, &st);
   ASSERT_EQ(st.sent, 1);
-  char *env = slurp(&s, 1, "env");
+  char *env = cx_test_smtp_read(&s, 1, "env");
   ASSERT_CONTAINS(env, "tls: yes\n");
   free(env);
   cx_notify_destroy(n, 1000);
-  sink_stop(&s);
+  cx_test_smtp_stop(&s);
 }
 
 TEST_TIMEOUT(notify_email_unverifiable_certificate_fails_cleanly, 60)
 {
-  struct sink s;
+  struct cx_test_smtp s;
   static const char *const opt[] = {"--starttls", NULL};
-  sink_start(&s, opt);
+  cx_test_smtp_start(&s, opt);
   struct cx_notify_conf c = {0};
   c.retries = 3;
   struct cx_notify *n = mk(s.url, &c); /* verify on, no CA file */
@@ -392,16 +269,16 @@ TEST_TIMEOUT(notify_email_unverifiable_certificate_fails_cleanly, 60)
   wait_done(n, 1, &st);
   ASSERT_EQ(st.failed, 1); /* permanent: not retried */
   ASSERT_EQ(st.retried, 0);
-  ASSERT_EQ(sink_count(&s), 0);
+  ASSERT_EQ(cx_test_smtp_count(&s), 0);
   cx_notify_destroy(n, 1000);
-  sink_stop(&s);
+  cx_test_smtp_stop(&s);
 }
 
 TEST_TIMEOUT(notify_email_required_starttls_not_offered_is_permanent, 60)
 {
-  struct sink s;
+  struct cx_test_smtp s;
   static const char *const plain[] = {NULL};
-  sink_start(&s, plain);
+  cx_test_smtp_start(&s, plain);
   struct cx_notify_conf c = {0};
   c.email.starttls = CX_NOTIFY_STARTTLS_REQUIRED;
   struct cx_notify *n = mk(s.url, &c);
@@ -409,16 +286,16 @@ TEST_TIMEOUT(notify_email_required_starttls_not_offered_is_permanent, 60)
   char err[CX_ERR_LEN];
   ASSERT_EQ(cx_notify_send_test(n, CX_NOTIFY_EMAIL, to, 1, NULL, 0, err),
             CX_EPROTO);
-  ASSERT_EQ(sink_count(&s), 0);
+  ASSERT_EQ(cx_test_smtp_count(&s), 0);
   cx_notify_destroy(n, 1000);
-  sink_stop(&s);
+  cx_test_smtp_stop(&s);
 }
 
 TEST_TIMEOUT(notify_email_smtps_implicit_tls, 60)
 {
-  struct sink s;
+  struct cx_test_smtp s;
   static const char *const opt[] = {"--implicit-tls", NULL};
-  sink_start(&s, opt);
+  cx_test_smtp_start(&s, opt);
   char url[160];
   snprintf(url, sizeof url, "smtps://127.0.0.1:%d/helo.cronix.test", s.port);
   struct cx_notify_conf c = {0};
@@ -428,16 +305,16 @@ TEST_TIMEOUT(notify_email_smtps_implicit_tls, 60)
   char err[CX_ERR_LEN];
   int rc = cx_notify_send_test(n, CX_NOTIFY_EMAIL, to, 1, NULL, 0, err);
   ASSERT_MSG(rc == 0, "%s", err);
-  ASSERT_EQ(sink_count(&s), 1);
+  ASSERT_EQ(cx_test_smtp_count(&s), 1);
   cx_notify_destroy(n, 1000);
-  sink_stop(&s);
+  cx_test_smtp_stop(&s);
 }
 
 TEST_TIMEOUT(notify_email_auth_login_and_denial, 60)
 {
-  struct sink s;
+  struct cx_test_smtp s;
   static const char *const opt[] = {"--auth", "mailer:pa55", NULL};
-  sink_start(&s, opt);
+  cx_test_smtp_start(&s, opt);
   struct cx_notify_conf c = {0};
   c.email.starttls = CX_NOTIFY_STARTTLS_OFF;
   c.email.username = "mailer";
@@ -447,7 +324,7 @@ TEST_TIMEOUT(notify_email_auth_login_and_denial, 60)
   char err[CX_ERR_LEN];
   int rc = cx_notify_send_test(n, CX_NOTIFY_EMAIL, to, 1, NULL, 0, err);
   ASSERT_MSG(rc == 0, "%s", err);
-  char *env = slurp(&s, 1, "env");
+  char *env = cx_test_smtp_read(&s, 1, "env");
   ASSERT_CONTAINS(env, "auth: mailer\n");
   free(env);
   cx_notify_destroy(n, 1000);
@@ -455,16 +332,16 @@ TEST_TIMEOUT(notify_email_auth_login_and_denial, 60)
   n = mk(s.url, &c);
   ASSERT_EQ(cx_notify_send_test(n, CX_NOTIFY_EMAIL, to, 1, NULL, 0, err),
             CX_EAUTH);
-  ASSERT_EQ(sink_count(&s), 1);
+  ASSERT_EQ(cx_test_smtp_count(&s), 1);
   cx_notify_destroy(n, 1000);
-  sink_stop(&s);
+  cx_test_smtp_stop(&s);
 }
 
 TEST_TIMEOUT(notify_email_refused_recipient_does_not_block_others, 60)
 {
-  struct sink s;
+  struct cx_test_smtp s;
   static const char *const opt[] = {"--reject-rcpt", "gone@cronix.test", NULL};
-  sink_start(&s, opt);
+  cx_test_smtp_start(&s, opt);
   struct cx_notify_conf c = {0};
   c.email.starttls = CX_NOTIFY_STARTTLS_OFF;
   struct cx_notify *n = mk(s.url, &c);
@@ -475,12 +352,12 @@ TEST_TIMEOUT(notify_email_refused_recipient_does_not_block_others, 60)
   ASSERT_EQ(cx_notify_run_failed(n, CX_NOTIFY_EMAIL, to, 3, &r), 0);
   wait_done(n, 1, &st);
   ASSERT_EQ(st.sent, 1);
-  char *env = slurp(&s, 1, "env");
+  char *env = cx_test_smtp_read(&s, 1, "env");
   ASSERT_CONTAINS(env, "rcpt: a@cronix.test\nrcpt: b@cronix.test\n");
   ASSERT(strstr(env, "gone@") == NULL);
   free(env);
   cx_notify_destroy(n, 1000);
-  sink_stop(&s);
+  cx_test_smtp_stop(&s);
 }
 
 TEST_TIMEOUT(notify_email_server_down_retries_then_logged_loss, 60)
@@ -524,17 +401,17 @@ TEST_TIMEOUT(notify_email_server_down_retries_then_logged_loss, 60)
 
 TEST_TIMEOUT(notify_email_node_down_alert_arrives, 60)
 {
-  struct sink s;
+  struct cx_test_smtp s;
   static const char *const plain[] = {NULL};
-  sink_start(&s, plain);
+  cx_test_smtp_start(&s, plain);
   struct cx_notify *n = mk(s.url, NULL);
   const char *const admins[] = {"admin@cronix.test"};
   const char *const jobs[] = {"backup", "report"};
   struct cx_notify_node d = {"0b6e-node", "host1", 1795000000, jobs, 2};
   ASSERT_EQ(cx_notify_node_down(n, CX_NOTIFY_EMAIL, admins, 1, &d), 0);
   cx_notify_destroy(n, 10000);
-  ASSERT_EQ(sink_wait(&s, 1, 1000), 1);
-  char *msg = slurp(&s, 1, "eml");
+  ASSERT_EQ(cx_test_smtp_wait(&s, 1, 1000), 1);
+  char *msg = cx_test_smtp_read(&s, 1, "eml");
   char *subj = header(msg, "Subject");
   ASSERT_STREQ(subj, "[cronix] node host1 is down");
   char *body = body_text(msg);
@@ -544,5 +421,5 @@ TEST_TIMEOUT(notify_email_node_down_alert_arrives, 60)
   free(body);
   free(subj);
   free(msg);
-  sink_stop(&s);
+  cx_test_smtp_stop(&s);
 }
