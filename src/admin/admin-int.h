@@ -46,6 +46,7 @@ struct cx_admin {
   char prefix[256]; /* coordination key prefix without a trailing '/' */
   int started;
   struct cx__cluster *cluster; /* cluster.c (election, failover, ...) */
+  struct cx_notify *notify;    /* borrowed; NULL = no channel configured */
   pthread_mutex_t auth_mu;
   uint64_t auth_gen; /* bumped by every flush: fills begun before are dropped */
   struct cx__auth_entry auth[CX__AUTH_SETS][CX__AUTH_WAYS];
@@ -158,5 +159,6 @@ int cx__admin_register(struct cx_admin *a, const struct cx__admin_route *r,
 int cx__admin_routes_jobs(struct cx_admin *a);
 int cx__admin_routes_users(struct cx_admin *a);
 int cx__admin_routes_nodes(struct cx_admin *a);
+int cx__admin_routes_notify(struct cx_admin *a);
 
 #endif

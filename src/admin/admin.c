@@ -331,6 +331,7 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   a->cfg = opts->cfg;
   a->store = opts->store;
   a->coord = opts->coord;
+  a->notify = opts->notify;
   pthread_mutex_init(&a->auth_mu, NULL);
   pthread_mutex_init(&a->total_mu, NULL);
   pthread_mutex_init(&a->alive.mu, NULL);
@@ -348,7 +349,8 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
     goto err;
   if ((rc = cx__admin_routes_users(a)) != 0 ||
       (rc = cx__admin_routes_jobs(a)) != 0 ||
-      (rc = cx__admin_routes_nodes(a)) != 0) {
+      (rc = cx__admin_routes_nodes(a)) != 0 ||
+      (rc = cx__admin_routes_notify(a)) != 0) {
     cx_err_set(err, "registering routes: %s", cx_strerror(rc));
     goto err;
   }

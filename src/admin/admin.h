@@ -13,12 +13,14 @@
 #include "store/store.h"
 
 struct cx_admin;
+struct cx_notify;
 
 struct cx_admin_opts {
   const struct cx_config *cfg; /* borrowed; lives longer than the admin */
   struct cx_store *store;      /* borrowed */
   struct cx_coord *coord;      /* borrowed */
   const char *listen;          /* NULL = cfg->listen ("host:0" for tests) */
+  struct cx_notify *notify; /* borrowed, optional: POST /notify/test */
 };
 
 /* Creates the admin and registers its routes (nothing listens yet).

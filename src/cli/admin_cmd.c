@@ -155,7 +155,8 @@ int cx_cli_admin(int argc, char **argv)
       (rc = cx_cli_notify_open(&cfg, "admin", &notify)) != 0 ||
       (rc = cx_cli_bootstrap(&cfg, store, "admin")) != 0)
     goto out;
-  struct cx_admin_opts opts = {.cfg = &cfg, .store = store, .coord = coord};
+  struct cx_admin_opts opts = {
+      .cfg = &cfg, .store = store, .coord = coord, .notify = notify};
   struct cx_admin_cluster_opts copts = {.notify = notify};
   if (cx_admin_create(&opts, &admin, err) != 0 ||
       cx_admin_cluster_set(admin, &copts) != 0 ||

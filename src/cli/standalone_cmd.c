@@ -67,7 +67,8 @@ int cx_cli_standalone(int argc, char **argv)
     fprintf(stderr, "cronix standalone: node: %s\n", err);
     goto out;
   }
-  struct cx_admin_opts aopts = {.cfg = &cfg, .store = store, .coord = coord};
+  struct cx_admin_opts aopts = {
+      .cfg = &cfg, .store = store, .coord = coord, .notify = notify};
   struct cx_admin_cluster_opts copts = {.notify = notify};
   if (cx_admin_create(&aopts, &admin, err) != 0 ||
       cx_admin_cluster_set(admin, &copts) != 0 ||

@@ -1,0 +1,110 @@
+/*
+ * POST /notify/test {notify_type, notify_to_array} (role admin): sends one
+ * test message through the configured channel to the given users, now and
+ * without retries, and reports the server's answer, so an operator can
+ * check the notify.* settings before a real failure needs them.
+ */
+#include <string.h>
+
+#include "admin/admin-int.h"
+#include "notify/notify.h"
+
+#define MAX_TO CX_NOTIFY_MAX_RCPT
+
+static void notify_test(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"notify_type", "notify_to_array", NULL};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  int64_t type = 0;
+  char err[CX_ERR_LEN] = "", answer[CX_NOTIFY_ANSWER_LEN] = "";
+  struct cx_user users[MAX_TO];
+  const char *to[MAX_TO];
+  size_t nusers = 0, nto = 0;
+
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) != 0 ||
+      cx__admin_json_only(req, body, allowed) != 0)
+    return;
+  if (cx__admin_json_int(req, body, "notify_type", 1, 2, &type) <= 0) {
+    if (type == 0 && json_object_get(body, "notify_type") == NULL)
+      cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "notify_type",
+                          "notify_type: required, 1 (email) or 2 (Feishu)");
+    return;
+  }
+  json_t *ids = json_object_get(body, "notify_to_array");
+  if (!json_is_array(ids) || json_array_size(ids) == 0 ||
+      json_array_size(ids) > MAX_TO) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "notify_to_array",
+                        "notify_to_array: 1..%d user ids", MAX_TO);
+    return;
+  }
+  if (a->notify == NULL) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "notify_type",
+                        "no notification channel is configured "
+                        "(notify.email.smtp_url, notify.feishu.webhook_url)");
+    return;
+  }
+  json_t *skipped = json_array();
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v)
+  {
+    if (!json_is_integer(v) || json_integer_value(v) < 1) {
+      cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "notify_to_array",
+                          "notify_to_array: entries must be positive "
+                          "integers");
+      goto out;
+    }
+    struct cx_user *u = &users[nusers];
+    memset(u, 0, sizeof *u);
+    int rc = cx_store_user_find(a->store, json_integer_value(v), u, err);
+    if (rc == CX_ENOTFOUND) {
+      json_array_append_new(skipped, json_integer(json_integer_value(v)));
+      continue;
+    }
+    if (rc != 0) {
+      cx__admin_reply_backend_error(req, rc, "user", err);
+      goto out;
+    }
+    nusers++;
+    const char *addr = type == 1 ? u->email : u->feishu_id;
+    if (addr != NULL && addr[0] != '\0')
+      to[nto++] = addr;
+    else
+      json_array_append_new(skipped, json_integer(u->id));
+  }
+  if (nto == 0) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "notify_to_array",
+                        "none of these users has %s",
+                        type == 1 ? "an email address" : "a feishu_id");
+    goto out;
+  }
+  int rc = cx_notify_send_test(a->notify, (int)type, to, nto, answer,
+                               sizeof answer, err);
+  json_t *data = json_pack("{s:s, s:I, s:O}", "answer", answer, "sent_to",
+                           (json_int_t)nto, "skipped", skipped);
+  if (rc == 0) {
+    cx_http_reply_ok(req, data);
+  } else {
+    /* The channel refused or did not answer: nothing of ours is wrong, so
+     * this is the "service unavailable" of §4, with the server's words. */
+    CX_LOG(CX_LOG_WARN, "admin", "notify test (type %d) failed: %s", (int)type,
+           err);
+    cx_http_reply_error_data(
+        req, rc == CX_EPARSE ? CX_HTTP_BAD_INPUT : CX_HTTP_UNAVAIL,
+        rc == CX_EPARSE ? "notify_type" : NULL, data,
+        "test message not delivered: %s", err);
+  }
+out:
+  json_decref(skipped);
+  for (size_t k = 0; k < nusers; k++)
+    cx_user_clear(&users[k]);
+}
+
+int cx__admin_routes_notify(struct cx_admin *a)
+{
+  static const struct cx__admin_route routes[] = {
+      {"POST", "/notify/test", notify_test},
+  };
+  return cx__admin_register(a, routes, CX_ARRAY_LEN(routes));
+}

@@ -1,0 +1,208 @@
+/*
+ * POST /notify/test against a real SMTP server (aiosmtpd on loopback):
+ * the admin resolves user ids to addresses, the message arrives, the
+ * server's answer comes back; and every refusal says why.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "admin/admin.h"
+#include "config/config.h"
+#include "coord/coord.h"
+#include "notify/notify.h"
+#include "store/store.h"
+#include "support/smtp_sink.h"
+#include "support/test.h"
+
+struct env {
+  struct cx_config cfg;
+  struct cx_store *store;
+  struct cx_coord *coord;
+  struct cx_notify *notify;
+  struct cx_admin *admin;
+  char base[64];
+  char admin_tok[CX_STORE_TOKEN_LEN], viewer_tok[CX_STORE_TOKEN_LEN];
+  int64_t ops_id, nomail_id;
+};
+static struct env E;
+
+static int64_t mk_user(const char *name, const char *role, const char *email,
+                       char *tok)
+{
+  char err[CX_ERR_LEN] = "", field[CX_ADMIN_FIELD_LEN];
+  int64_t id = 0;
+  struct cx_admin_user_spec s = {.username = name,
+                                 .password = "a-long-password",
+                                 .role = role,
+                                 .email = email};
+  ASSERT_MSG(cx_admin_user_create(E.store, &s, &id, field, err) == 0, "%s",
+             err);
+  if (tok != NULL) {
+    ASSERT_EQ(cx_store_token_generate(tok), 0);
+    ASSERT_EQ(cx_store_token_create(E.store, tok, id, "api", 0, err), 0);
+  }
+  return id;
+}
+
+/* smtp_url NULL: the admin has no notifier. */
+static void setup(const char *smtp_url)
+{
+  char err[CX_ERR_LEN] = "", url[512];
+  memset(&E, 0, sizeof E);
+  snprintf(url, sizeof url, "sqlite://%s/cronix.db", cx_test_tmpdir());
+  ASSERT_EQ(cx_config_init(&E.cfg), 0);
+  ASSERT_EQ(cx_config_set(&E.cfg, "server.data_dir", cx_test_tmpdir(), err), 0);
+  ASSERT_MSG(cx_config_finish(&E.cfg, err) == 0, "%s", err);
+  ASSERT_MSG(cx_store_open(url, &E.store, err) == 0, "%s", err);
+  struct cx_coord_cfg cc = {.endpoints = ""};
+  ASSERT_MSG(cx_coord_open(&cc, &E.coord, err) == 0, "%s", err);
+  if (smtp_url != NULL) {
+    struct cx_notify_conf nc = {0};
+    nc.email.smtp_url = smtp_url;
+    nc.email.from = "Cronix <cron@cronix.test>";
+    nc.email.starttls = CX_NOTIFY_STARTTLS_OFF;
+    nc.email.timeout_ms = 5000;
+    ASSERT_MSG(cx_notify_create(&nc, &E.notify, err) == 0, "%s", err);
+  }
+  struct cx_admin_opts o = {.cfg = &E.cfg,
+                            .store = E.store,
+                            .coord = E.coord,
+                            .notify = E.notify,
+                            .listen = "127.0.0.1:0"};
+  ASSERT_MSG(cx_admin_create(&o, &E.admin, err) == 0, "%s", err);
+  ASSERT_MSG(cx_admin_start(E.admin, err) == 0, "%s", err);
+  snprintf(E.base, sizeof E.base, "http://127.0.0.1:%u",
+           cx_admin_port(E.admin));
+  mk_user("root", "admin", "root@cronix.test", E.admin_tok);
+  mk_user("watcher", "viewer", "", E.viewer_tok);
+  E.ops_id = mk_user("ops", "operator", "ops@cronix.test", NULL);
+  E.nomail_id = mk_user("nomail", "operator", "", NULL);
+}
+
+static void teardown(void)
+{
+  cx_admin_destroy(E.admin);
+  cx_notify_destroy(E.notify, 1000);
+  cx_coord_close(E.coord);
+  cx_store_close(E.store);
+  cx_config_free(&E.cfg);
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *ctx)
+{
+  cx_buf_append(ctx, p, size * n);
+  return size * n;
+}
+
+/* POSTs body to /notify/test; asserts the status and code; returns the
+ * reply (json_decref it). */
+static json_t *post(const char *token, const char *body, long want_status,
+                    int want_code)
+{
+  char url[128], auth[128];
+  struct cx_buf b = {0};
+  struct curl_slist *h = NULL;
+  long status = 0;
+  CURL *c = curl_easy_init();
+  snprintf(url, sizeof url, "%s/notify/test", E.base);
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+  h = curl_slist_append(h, auth);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+  ASSERT_EQ(curl_easy_perform(c), CURLE_OK);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  cx_buf_puts(&b, "");
+  json_t *j = json_loads(b.data, 0, NULL);
+  ASSERT_MSG(j != NULL, "not JSON: %s", b.data);
+  ASSERT_MSG(status == want_status &&
+                 json_integer_value(json_object_get(j, "code")) == want_code,
+             "want %ld/%d, got %ld: %s", want_status, want_code, status,
+             b.data);
+  cx_buf_free(&b);
+  return j;
+}
+
+TEST_TIMEOUT(admin_notify_test_email_arrives_with_the_servers_answer, 60)
+{
+  struct cx_test_smtp sink;
+  char body[256];
+  cx_test_smtp_start(&sink, NULL);
+  setup(sink.url);
+  /* ops has an address, nomail has none, 999 does not exist. */
+  snprintf(body, sizeof body,
+           "{\"notify_type\":1,\"notify_to_array\":[%lld,%lld,999]}",
+           (long long)E.ops_id, (long long)E.nomail_id);
+  json_t *j = post(E.admin_tok, body, 200, 0);
+  json_t *d = json_object_get(j, "data");
+  ASSERT_CONTAINS(json_string_value(json_object_get(d, "answer")), "250");
+  ASSERT_EQ(json_integer_value(json_object_get(d, "sent_to")), 1);
+  ASSERT_EQ(json_array_size(json_object_get(d, "skipped")), 2);
+  json_decref(j);
+  ASSERT_EQ(cx_test_smtp_wait(&sink, 1, 10000), 1);
+  char *env = cx_test_smtp_read(&sink, 1, "env");
+  ASSERT_CONTAINS(env, "ops@cronix.test");
+  ASSERT(strstr(env, "root@cronix.test") == NULL);
+  cx_free(env);
+  teardown();
+  cx_test_smtp_stop(&sink);
+}
+
+TEST_TIMEOUT(admin_notify_test_refusals_name_their_reason, 60)
+{
+  struct cx_test_smtp sink;
+  char body[256];
+  cx_test_smtp_start(&sink, NULL);
+  setup(sink.url);
+  snprintf(body, sizeof body, "{\"notify_type\":1,\"notify_to_array\":[%lld]}",
+           (long long)E.ops_id);
+  json_decref(post(E.viewer_tok, body, 403, 1102));
+  json_decref(post("not-a-token", body, 401, 1101));
+  json_decref(post(E.admin_tok, "{\"notify_to_array\":[1]}", 400, 1001));
+  json_decref(post(E.admin_tok, "{\"notify_type\":3,\"notify_to_array\":[1]}",
+                   400, 1001));
+  json_decref(post(E.admin_tok, "{\"notify_type\":1,\"notify_to_array\":[]}",
+                   400, 1001));
+  json_decref(post(E.admin_tok,
+                   "{\"notify_type\":1,\"notify_to_array\":[\"x\"]}", 400,
+                   1001));
+  json_decref(post(E.admin_tok,
+                   "{\"notify_type\":1,\"notify_to_array\":[1],\"x\":1}", 400,
+                   1001));
+  /* Only users without an address: nothing to send to. */
+  snprintf(body, sizeof body, "{\"notify_type\":1,\"notify_to_array\":[%lld]}",
+           (long long)E.nomail_id);
+  json_t *j = post(E.admin_tok, body, 400, 1001);
+  ASSERT_CONTAINS(json_string_value(json_object_get(j, "msg")), "email");
+  json_decref(j);
+  /* Feishu is not configured on this admin. */
+  snprintf(body, sizeof body, "{\"notify_type\":2,\"notify_to_array\":[%lld]}",
+           (long long)E.ops_id);
+  json_decref(post(E.admin_tok, body, 400, 1001));
+  ASSERT_EQ(cx_test_smtp_count(&sink), 0);
+  /* The mail server down: 503 with the reason, nothing hangs. */
+  cx_test_smtp_stop(&sink);
+  snprintf(body, sizeof body, "{\"notify_type\":1,\"notify_to_array\":[%lld]}",
+           (long long)E.ops_id);
+  json_decref(post(E.admin_tok, body, 503, 1302));
+  teardown();
+}
+
+TEST_TIMEOUT(admin_notify_test_without_a_channel_says_what_to_configure, 30)
+{
+  setup(NULL);
+  json_t *j = post(E.admin_tok, "{\"notify_type\":1,\"notify_to_array\":[1]}",
+                   400, 1001);
+  ASSERT_CONTAINS(json_string_value(json_object_get(j, "msg")),
+                  "notify.email.smtp_url");
+  json_decref(j);
+  teardown();
+}
