@@ -1,0 +1,239 @@
+/*
+ * Failure alerts end to end (SPEC §11): a job added through the admin API
+ * fails on a real node, is retried, and after the LAST attempt exactly one
+ * email reaches a real SMTP server (aiosmtpd on loopback) addressed to the
+ * users in notify_to_array. What `cronix standalone` runs: SQLite, the
+ * in-process coordination backend, the node and the admin in one process.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "admin/admin.h"
+#include "config/config.h"
+#include "coord/coord.h"
+#include "node/node.h"
+#include "notify/notify.h"
+#include "store/store.h"
+#include "support/smtp_sink.h"
+#include "support/test.h"
+
+struct env {
+  struct cx_test_smtp sink;
+  struct cx_config cfg;
+  struct cx_store *store;
+  struct cx_coord *coord;
+  struct cx_notify *notify;
+  struct cx_noded *node;
+  struct cx_admin *admin;
+  char base[64];
+  char tok[CX_STORE_TOKEN_LEN];
+  int64_t ops_id, dev_id;
+};
+static struct env E;
+
+static int64_t mk_user(const char *name, const char *role, const char *email,
+                       char *tok)
+{
+  char err[CX_ERR_LEN] = "", field[CX_ADMIN_FIELD_LEN];
+  int64_t id = 0;
+  struct cx_admin_user_spec s = {.username = name,
+                                 .password = "a-long-password",
+                                 .role = role,
+                                 .email = email};
+  ASSERT_MSG(cx_admin_user_create(E.store, &s, &id, field, err) == 0, "%s",
+             err);
+  if (tok != NULL) {
+    ASSERT_EQ(cx_store_token_generate(tok), 0);
+    ASSERT_EQ(cx_store_token_create(E.store, tok, id, "api", 0, err), 0);
+  }
+  return id;
+}
+
+static void setup(void)
+{
+  char err[CX_ERR_LEN] = "", url[512];
+  memset(&E, 0, sizeof E);
+  cx_test_smtp_start(&E.sink, NULL);
+  snprintf(url, sizeof url, "sqlite://%s/cronix.db", cx_test_tmpdir());
+  ASSERT_EQ(cx_config_init(&E.cfg), 0);
+  ASSERT_EQ(cx_config_set(&E.cfg, "server.data_dir", cx_test_tmpdir(), err), 0);
+  ASSERT_EQ(cx_config_set(&E.cfg, "store.url", url, err), 0);
+  ASSERT_MSG(cx_config_finish(&E.cfg, err) == 0, "%s", err);
+  ASSERT_MSG(cx_store_open(url, &E.store, err) == 0, "%s", err);
+  struct cx_coord_cfg cc = {.endpoints = ""};
+  ASSERT_MSG(cx_coord_open(&cc, &E.coord, err) == 0, "%s", err);
+  struct cx_notify_conf nc = {0};
+  nc.email.smtp_url = E.sink.url;
+  nc.email.from = "Cronix <cron@cronix.test>";
+  nc.email.starttls = CX_NOTIFY_STARTTLS_OFF;
+  nc.email.timeout_ms = 5000;
+  ASSERT_MSG(cx_notify_create(&nc, &E.notify, err) == 0, "%s", err);
+  struct cx_noded_opts no = {.cfg = &E.cfg,
+                             .store = E.store,
+                             .coord = E.coord,
+                             .notify = E.notify,
+                             .version = "test"};
+  ASSERT_MSG(cx_noded_create(&no, &E.node, err) == 0, "%s", err);
+  ASSERT_MSG(cx_noded_start(E.node, err) == 0, "%s", err);
+  struct cx_admin_opts ao = {.cfg = &E.cfg,
+                             .store = E.store,
+                             .coord = E.coord,
+                             .notify = E.notify,
+                             .listen = "127.0.0.1:0"};
+  ASSERT_MSG(cx_admin_create(&ao, &E.admin, err) == 0, "%s", err);
+  ASSERT_MSG(cx_admin_start(E.admin, err) == 0, "%s", err);
+  snprintf(E.base, sizeof E.base, "http://127.0.0.1:%u",
+           cx_admin_port(E.admin));
+  mk_user("root", "admin", "root@cronix.test", E.tok);
+  E.ops_id = mk_user("ops", "operator", "ops@cronix.test", NULL);
+  E.dev_id = mk_user("dev", "viewer", "dev@cronix.test", NULL);
+}
+
+static void teardown(void)
+{
+  cx_admin_destroy(E.admin);
+  cx_noded_stop(E.node);
+  cx_noded_destroy(E.node);
+  cx_notify_destroy(E.notify, 2000);
+  cx_coord_close(E.coord);
+  cx_store_close(E.store);
+  cx_config_free(&E.cfg);
+  cx_test_smtp_stop(&E.sink);
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *ctx)
+{
+  cx_buf_append(ctx, p, size * n);
+  return size * n;
+}
+
+/* POST path with body; asserts a 200 envelope and returns its data. */
+static json_t *api(const char *path, const char *body)
+{
+  char url[256], auth[128];
+  struct cx_buf b = {0};
+  struct curl_slist *h = NULL;
+  long status = 0;
+  CURL *c = curl_easy_init();
+  snprintf(url, sizeof url, "%s%s", E.base, path);
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", E.tok);
+  h = curl_slist_append(h, auth);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+  ASSERT_EQ(curl_easy_perform(c), CURLE_OK);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  cx_buf_puts(&b, "");
+  json_t *j = json_loads(b.data, 0, NULL);
+  ASSERT_MSG(j != NULL && status == 200, "%s: %ld %s", path, status, b.data);
+  json_t *d = json_incref(json_object_get(j, "data"));
+  json_decref(j);
+  cx_buf_free(&b);
+  return d;
+}
+
+/* Adds a job on this node firing once, at the next second s with
+ * s % 60 == fire_sec (>= 3 s ahead), in UTC; returns its id. */
+static int64_t add_job(const char *name, const char *command, int notify,
+                       int64_t *fire_at)
+{
+  char body[1024];
+  int64_t now = cx_wall_s(), at = now + 3;
+  struct cx_civil c;
+  cx_civil_from_seconds(at, &c);
+  *fire_at = at;
+  snprintf(body, sizeof body,
+           "{\"name\":\"%s\",\"command\":\"%s\",\"type\":1,"
+           "\"spec\":\"%d %d %d %d %d * %d\",\"timezone\":\"UTC\","
+           "\"allocation\":1,\"run_on\":\"%s\",\"retry_times\":2,"
+           "\"retry_interval\":1,\"notify_status\":%d,\"notify_type\":1,"
+           "\"notify_to_array\":[%lld,%lld]}",
+           name, command, c.sec, c.min, c.hour, c.day, c.month, c.year,
+           cx_noded_uuid(E.node), notify, (long long)E.ops_id,
+           (long long)E.dev_id);
+  json_t *d = api("/job/add", body);
+  int64_t id = json_integer_value(json_object_get(d, "id"));
+  json_decref(d);
+  return id;
+}
+
+/* Waits (bounded) until job id has a finished run; returns it. */
+static json_t *wait_run(int64_t id, int timeout_s)
+{
+  char body[128];
+  snprintf(body, sizeof body, "{\"job_id\":%lld,\"page_size\":5}",
+           (long long)id);
+  for (int i = 0; i < timeout_s * 10; i++) {
+    json_t *d = api("/job/log", body);
+    json_t *first = json_array_get(json_object_get(d, "list"), 0);
+    if (first != NULL &&
+        json_integer_value(json_object_get(first, "end_time")) > 0) {
+      json_t *r = json_incref(first);
+      json_decref(d);
+      return r;
+    }
+    json_decref(d);
+    cx_sleep_us(100000);
+  }
+  ASSERT_MSG(0, "job %lld: no finished run after %d s", (long long)id,
+             timeout_s);
+  return NULL;
+}
+
+TEST_TIMEOUT(notify_e2e_failing_job_sends_one_email_after_the_last_attempt, 90)
+{
+  int64_t at;
+  setup();
+  int64_t id = add_job("nightly-backup", "echo disk full; exit 3", 1, &at);
+  json_t *run = wait_run(id, 30);
+  ASSERT_STREQ(json_string_value(json_object_get(run, "status")), "failed");
+  ASSERT_EQ(json_integer_value(json_object_get(run, "attempts")), 3);
+  ASSERT_EQ(json_integer_value(json_object_get(run, "scheduled_at")), at);
+  int64_t end_ms = json_integer_value(json_object_get(run, "end_time"));
+  json_decref(run);
+  /* The message arrived after the last attempt ended: the earlier
+   * attempts' failures did not alert. */
+  ASSERT_EQ(cx_test_smtp_wait(&E.sink, 1, 15000), 1);
+  char path[CX_SVC_PATH_LEN + 16];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/1.eml", E.sink.dir);
+  ASSERT_EQ(stat(path, &st), 0);
+  ASSERT_OP((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000,
+            >=, end_ms);
+  cx_sleep_us(3000000); /* no second message trails behind */
+  ASSERT_EQ(cx_test_smtp_count(&E.sink), 1);
+  char *env = cx_test_smtp_read(&E.sink, 1, "env");
+  ASSERT_CONTAINS(env, "ops@cronix.test");
+  ASSERT_CONTAINS(env, "dev@cronix.test");
+  ASSERT(strstr(env, "root@cronix.test") == NULL);
+  cx_free(env);
+  char *eml = cx_test_smtp_read(&E.sink, 1, "eml");
+  ASSERT_CONTAINS(eml, "nightly-backup");
+  cx_free(eml);
+  teardown();
+}
+
+TEST_TIMEOUT(notify_e2e_success_and_notify_off_send_nothing, 90)
+{
+  int64_t at1, at2;
+  setup();
+  int64_t ok = add_job("fine", "true", 1, &at1);
+  int64_t quiet = add_job("quiet-failure", "exit 5", 2, &at2);
+  json_t *r1 = wait_run(ok, 30), *r2 = wait_run(quiet, 30);
+  ASSERT_STREQ(json_string_value(json_object_get(r1, "status")), "success");
+  ASSERT_STREQ(json_string_value(json_object_get(r2, "status")), "failed");
+  json_decref(r1);
+  json_decref(r2);
+  cx_sleep_us(3000000);
+  ASSERT_EQ(cx_test_smtp_count(&E.sink), 0);
+  teardown();
+}
