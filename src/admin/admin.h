@@ -20,7 +20,7 @@ struct cx_admin_opts {
   struct cx_store *store;      /* borrowed */
   struct cx_coord *coord;      /* borrowed */
   const char *listen;          /* NULL = cfg->listen ("host:0" for tests) */
-  struct cx_notify *notify; /* borrowed, optional: POST /notify/test */
+  struct cx_notify *notify;    /* borrowed, optional: POST /notify/test */
 };
 
 /* Creates the admin and registers its routes (nothing listens yet).

@@ -28,7 +28,28 @@ int cx_cli_standalone(int argc, char **argv);
 /* `cronix node ...` (src/cli/node_cmd.c) */
 int cx_cli_node(int argc, char **argv);
 
-/* Start-up steps shared by the daemon commands (src/cli/admin_cmd.c).
+/* What a daemon command holds (src/cli/daemon.c). */
+#include <signal.h>
+
+#include "config/config.h"
+struct cx_cli_daemon {
+  struct cx_config cfg;
+  struct cx_store *store;
+  struct cx_coord *coord;
+  struct cx_notify *notify; /* NULL when no channel is configured */
+  sigset_t signals;         /* blocked; wait with cx_cli_wait_signal */
+  int cfg_loaded;
+};
+/* Prints usage for --help (returns -1: exit 0), loads the configuration,
+ * requires etcd when need_etcd, blocks signals, prepares data_dir and the
+ * default zone, opens the store, the coordination backend and the
+ * notifier. Returns 0 to go on, or the exit code after printing why.
+ * Always pair with cx_cli_daemon_close. */
+int cx_cli_daemon_open(struct cx_cli_daemon *d, int argc, char **argv,
+                       const char *cmd, const char *usage, int need_etcd);
+void cx_cli_daemon_close(struct cx_cli_daemon *d);
+
+/* Start-up steps shared by the daemon commands (src/cli/daemon.c).
  * Each prints why it failed and returns an exit code (0 = go on). */
 struct cx_store;
 struct cx_coord;
@@ -42,7 +63,6 @@ int cx_cli_bootstrap(const struct cx_config *cfg, struct cx_store *store,
                      const char *cmd);
 /* Blocks SIGTERM, SIGINT and SIGHUP in this thread and every thread it
  * starts later (call before starting any); ignores SIGPIPE. */
-#include <signal.h>
 void cx_cli_block_signals(sigset_t *set);
 /* Waits for SIGTERM or SIGINT (returned); logs SIGHUP and goes on. */
 int cx_cli_wait_signal(const sigset_t *set, const char *cmd);

@@ -30,39 +30,17 @@ static const char node_usage[] =
 
 int cx_cli_node(int argc, char **argv)
 {
-  struct cx_config cfg;
-  struct cx_store *store = NULL;
-  struct cx_coord *coord = NULL;
-  struct cx_notify *notify = NULL;
+  struct cx_cli_daemon d;
   struct cx_noded *node = NULL;
   char err[CX_ERR_LEN] = "";
-  sigset_t set;
-  int rc;
+  int rc = cx_cli_daemon_open(&d, argc, argv, "node", node_usage, 1);
 
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      printf("%s%s", node_usage, cx_cli_config_flags_help);
-      return 0;
-    }
-  }
-  if ((rc = cx_cli_load_config(argc, argv, &cfg)) != 0)
-    return rc;
-  if (cfg.etcd_endpoints[0] == '\0') {
-    fprintf(stderr, "cronix node: etcd.endpoints is empty: a node takes its "
-                    "jobs from etcd (--etcd http://127.0.0.1:2379); for one "
-                    "machine use `cronix standalone`\n");
-    cx_config_free(&cfg);
-    return 2;
-  }
-  cx_cli_block_signals(&set);
-  if ((rc = cx_cli_prepare(&cfg, "node")) != 0 ||
-      (rc = cx_cli_open_backends(&cfg, "node", &store, &coord)) != 0 ||
-      (rc = cx_cli_notify_open(&cfg, "node", &notify)) != 0)
+  if (rc != 0)
     goto out;
-  struct cx_noded_opts opts = {.cfg = &cfg,
-                               .store = store,
-                               .coord = coord,
-                               .notify = notify,
+  struct cx_noded_opts opts = {.cfg = &d.cfg,
+                               .store = d.store,
+                               .coord = d.coord,
+                               .notify = d.notify,
                                .version = CX_VERSION};
   if (cx_noded_create(&opts, &node, err) != 0 ||
       cx_noded_start(node, err) != 0) {
@@ -74,7 +52,7 @@ int cx_cli_node(int argc, char **argv)
   fflush(stdout);
   for (;;) {
     int sig = 0;
-    if (sigwait(&set, &sig) != 0)
+    if (sigwait(&d.signals, &sig) != 0)
       continue;
     if (sig != SIGHUP) {
       CX_LOG(CX_LOG_INFO, "node", "%s: draining and shutting down",
@@ -96,13 +74,8 @@ int cx_cli_node(int argc, char **argv)
            "need a restart)");
   }
   cx_noded_stop(node);
-  rc = 0;
 out:
   cx_noded_destroy(node);
-  cx_notify_destroy(notify, 5000);
-  cx_coord_close(coord);
-  cx_store_close(store);
-  cx_config_free(&cfg);
-  cx_tz_cleanup();
-  return rc;
+  cx_cli_daemon_close(&d);
+  return rc < 0 ? 0 : rc;
 }

@@ -30,36 +30,20 @@ static const char standalone_usage[] =
 
 int cx_cli_standalone(int argc, char **argv)
 {
-  struct cx_config cfg;
-  struct cx_store *store = NULL;
-  struct cx_coord *coord = NULL;
-  struct cx_notify *notify = NULL;
+  struct cx_cli_daemon d;
   struct cx_admin *admin = NULL;
   struct cx_noded *node = NULL;
   char err[CX_ERR_LEN] = "";
-  sigset_t set;
-  int rc;
+  int rc =
+      cx_cli_daemon_open(&d, argc, argv, "standalone", standalone_usage, 0);
 
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      printf("%s%s", standalone_usage, cx_cli_config_flags_help);
-      return 0;
-    }
-  }
-  if ((rc = cx_cli_load_config(argc, argv, &cfg)) != 0)
-    return rc;
-  cx_cli_block_signals(&set);
-  if ((rc = cx_cli_prepare(&cfg, "standalone")) != 0 ||
-      (rc = cx_cli_open_backends(&cfg, "standalone", &store, &coord)) != 0 ||
-      (rc = cx_cli_notify_open(&cfg, "standalone", &notify)) != 0 ||
-      (rc = cx_cli_bootstrap(&cfg, store, "standalone")) != 0)
+  if (rc != 0 || (rc = cx_cli_bootstrap(&d.cfg, d.store, "standalone")) != 0)
     goto out;
-
   /* The node first, so the admin's first placement finds it alive. */
-  struct cx_noded_opts nopts = {.cfg = &cfg,
-                                .store = store,
-                                .coord = coord,
-                                .notify = notify,
+  struct cx_noded_opts nopts = {.cfg = &d.cfg,
+                                .store = d.store,
+                                .coord = d.coord,
+                                .notify = d.notify,
                                 .version = CX_VERSION};
   rc = 1;
   if (cx_noded_create(&nopts, &node, err) != 0 ||
@@ -68,8 +52,8 @@ int cx_cli_standalone(int argc, char **argv)
     goto out;
   }
   struct cx_admin_opts aopts = {
-      .cfg = &cfg, .store = store, .coord = coord, .notify = notify};
-  struct cx_admin_cluster_opts copts = {.notify = notify};
+      .cfg = &d.cfg, .store = d.store, .coord = d.coord, .notify = d.notify};
+  struct cx_admin_cluster_opts copts = {.notify = d.notify};
   if (cx_admin_create(&aopts, &admin, err) != 0 ||
       cx_admin_cluster_set(admin, &copts) != 0 ||
       cx_admin_start(admin, err) != 0) {
@@ -81,20 +65,16 @@ int cx_cli_standalone(int argc, char **argv)
          "%s/initial-admin.txt\n"
          "  try: curl -s -X POST http://%s/login -d "
          "'{\"username\":\"admin\",\"password\":\"...\"}'\n",
-         cfg.listen, cx_admin_port(admin), cx_noded_uuid(node), cfg.data_dir,
-         cfg.data_dir, cfg.listen);
+         d.cfg.listen, cx_admin_port(admin), cx_noded_uuid(node),
+         d.cfg.data_dir, d.cfg.data_dir, d.cfg.listen);
   fflush(stdout);
-  cx_cli_wait_signal(&set, "standalone");
+  cx_cli_wait_signal(&d.signals, "standalone");
   cx_admin_stop(admin);
   cx_noded_stop(node); /* drains running runs (node.shutdown_grace) */
   rc = 0;
 out:
   cx_admin_destroy(admin);
   cx_noded_destroy(node);
-  cx_notify_destroy(notify, 5000);
-  cx_coord_close(coord);
-  cx_store_close(store);
-  cx_config_free(&cfg);
-  cx_tz_cleanup();
-  return rc;
+  cx_cli_daemon_close(&d);
+  return rc < 0 ? 0 : rc;
 }

@@ -64,8 +64,9 @@ void cx_log_write(enum cx_log_level level, const char *component,
   if ((int)level < 0 || level > CX_LOG_ERROR)
     level = CX_LOG_ERROR;
   cx_civil_from_seconds(ms / 1000, &c);
-  n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s %s: ",
-               c.year, c.month, c.day, c.hour, c.min, c.sec, (int)(ms % 1000),
+  n = snprintf(line, sizeof line,
+               "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s %s: ", c.year, c.month,
+               c.day, c.hour, c.min, c.sec, (int)(ms % 1000),
                level_names[level], component);
   if (n < 0)
     n = 0;

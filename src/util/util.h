@@ -63,7 +63,8 @@ enum cx_log_level {
   CX_LOG_OFF = 4
 };
 
-extern volatile int cx__log_level; /* read by CX_LOG; set via cx_log_set_level */
+extern volatile int
+    cx__log_level; /* read by CX_LOG; set via cx_log_set_level */
 
 /* Logs one line "TIME LEVEL component: message" to the log fd (stderr by
  * default). The level is checked before the arguments are evaluated. */

@@ -56,9 +56,9 @@ void cx_test_run(char *const argv[], int timeout_s, struct cx_test_output *o)
   int open_fds = 2, killed = 0;
   while (open_fds > 0) {
     clock_gettime(CLOCK_MONOTONIC, &now);
-    long left_ms = (long)timeout_s * 1000 -
-                   ((now.tv_sec - start.tv_sec) * 1000 +
-                    (now.tv_nsec - start.tv_nsec) / 1000000);
+    long left_ms =
+        (long)timeout_s * 1000 - ((now.tv_sec - start.tv_sec) * 1000 +
+                                  (now.tv_nsec - start.tv_nsec) / 1000000);
     if (left_ms <= 0) {
       kill(pid, SIGKILL);
       killed = 1;

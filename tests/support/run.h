@@ -7,9 +7,9 @@
 #include <stddef.h>
 
 struct cx_test_output {
-  int status;   /* exit code, or 128 + signal, or -1 if it could not run */
-  char *out;    /* stdout, NUL-terminated (free with cx_test_output_free) */
-  char *err;    /* stderr, NUL-terminated */
+  int status; /* exit code, or 128 + signal, or -1 if it could not run */
+  char *out;  /* stdout, NUL-terminated (free with cx_test_output_free) */
+  char *err;  /* stderr, NUL-terminated */
   size_t out_len, err_len;
 };
 

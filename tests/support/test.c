@@ -210,8 +210,8 @@ int main(int argc, char **argv)
 {
   char self[PATH_MAX];
   int passed = 0, failed = 0, skipped = 0;
-  const char *suite = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1
-                                            : argv[0];
+  const char *suite =
+      strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 
   snprintf(self, sizeof self, "%s", argv[0]);
   snprintf(bindir, sizeof bindir, "%s", dirname(self));

@@ -39,8 +39,8 @@ TEST(cli_cron_next_prints_five_by_default)
 TEST(cli_cron_next_count_and_seconds_field)
 {
   struct cx_test_output o;
-  cx_test_run(CRONIX("cron", "next", "*/20 * * * * *", "--count", "4",
-                     "--from", "2026-06-30T23:59:30Z", "--tz", "UTC"),
+  cx_test_run(CRONIX("cron", "next", "*/20 * * * * *", "--count", "4", "--from",
+                     "2026-06-30T23:59:30Z", "--tz", "UTC"),
               10, &o);
   ASSERT_EQ(o.status, 0);
   ASSERT_STREQ(o.out, "2026-06-30T23:59:40+00:00\n"

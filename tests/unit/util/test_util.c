@@ -63,8 +63,7 @@ TEST(util_parse_int64_bounds_and_junk)
   ASSERT_EQ(v, 42);
   ASSERT_EQ(cx_parse_int64("-9223372036854775808", INT64_MIN, 0, &v), 0);
   ASSERT_EQ(v, INT64_MIN);
-  ASSERT_EQ(cx_parse_int64("9223372036854775808", 0, INT64_MAX, &v),
-            CX_EPARSE);
+  ASSERT_EQ(cx_parse_int64("9223372036854775808", 0, INT64_MAX, &v), CX_EPARSE);
   ASSERT_EQ(cx_parse_int64("99999999999999999999999", 0, INT64_MAX, &v),
             CX_EPARSE);
   ASSERT_EQ(cx_parse_int64("", 0, 1, &v), CX_EPARSE);

@@ -1,0 +1,198 @@
+/*
+ * What the daemon commands (admin, node, standalone) share: loading the
+ * configuration, the data dir and default zone, opening the store, the
+ * coordination backend and the notifier, the first admin user, signals.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "admin/admin.h"
+#include "cli/cli.h"
+#include "config/config.h"
+#include "coord/coord.h"
+#include "cron/cron.h"
+#include "notify/notify.h"
+#include "store/store.h"
+#include "util/util.h"
+
+int cx_cli_prepare(const struct cx_config *cfg, const char *cmd)
+{
+  char err[CX_ERR_LEN];
+  enum cx_log_level level = CX_LOG_INFO;
+
+  cx_log_level_parse(cfg->log_level, &level); /* checked by config_finish */
+  cx_log_set_level(level);
+  if (cx_tz_set_default(cfg->default_timezone, err) != 0) {
+    fprintf(stderr, "cronix %s: system.default_timezone: %s\n", cmd, err);
+    return 2;
+  }
+  if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+    fprintf(stderr, "cronix %s: server.data_dir %s: %s\n", cmd, cfg->data_dir,
+            strerror(errno));
+    return 1;
+  }
+  return 0;
+}
+
+int cx_cli_open_backends(const struct cx_config *cfg, const char *cmd,
+                         struct cx_store **store, struct cx_coord **coord)
+{
+  char err[CX_ERR_LEN], redacted[1024];
+  struct cx_coord_cfg ccfg = {
+      .endpoints = cfg->etcd_endpoints,
+      .username = cfg->etcd_username[0] ? cfg->etcd_username : NULL,
+      .password = cfg->etcd_password[0] ? cfg->etcd_password : NULL,
+      .ca_file = cfg->etcd_ca[0] ? cfg->etcd_ca : NULL,
+      .cert_file = cfg->etcd_cert[0] ? cfg->etcd_cert : NULL,
+      .key_file = cfg->etcd_key[0] ? cfg->etcd_key : NULL,
+  };
+
+  *store = NULL;
+  *coord = NULL;
+  cx_store_url_redact(cfg->store_url, redacted, sizeof redacted);
+  if (cx_store_open(cfg->store_url, store, err) != 0) {
+    fprintf(stderr, "cronix %s: store %s: %s\n", cmd, redacted, err);
+    return 1;
+  }
+  CX_LOG(CX_LOG_INFO, cmd, "store %s (%s)", redacted, cx_store_backend(*store));
+  if (cx_coord_open(&ccfg, coord, err) != 0) {
+    fprintf(stderr, "cronix %s: coordination %s: %s\n", cmd,
+            cfg->etcd_endpoints[0] ? cfg->etcd_endpoints : "(in-process)", err);
+    cx_store_close(*store);
+    *store = NULL;
+    return 1;
+  }
+  CX_LOG(CX_LOG_INFO, cmd, "coordination %s (%s)",
+         cfg->etcd_endpoints[0] ? cfg->etcd_endpoints : "in-process",
+         cx_coord_backend(*coord));
+  return 0;
+}
+
+int cx_cli_bootstrap(const struct cx_config *cfg, struct cx_store *store,
+                     const char *cmd)
+{
+  char err[CX_ERR_LEN];
+  int created = 0;
+  if (cx_admin_bootstrap(store, cfg->data_dir, &created, err) != 0) {
+    fprintf(stderr, "cronix %s: creating the first admin user: %s\n", cmd, err);
+    return 1;
+  }
+  if (created)
+    printf("first start: created user 'admin'; its password and an API "
+           "token are in %s/initial-admin.txt (mode 0600)\n",
+           cfg->data_dir);
+  return 0;
+}
+
+void cx_cli_block_signals(sigset_t *set)
+{
+  sigemptyset(set);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int cx_cli_wait_signal(const sigset_t *set, const char *cmd)
+{
+  for (;;) {
+    int sig = 0;
+    if (sigwait(set, &sig) != 0)
+      continue;
+    if (sig == SIGHUP) {
+      CX_LOG(CX_LOG_INFO, cmd,
+             "SIGHUP: settings are read at start; restart to apply changes");
+      continue;
+    }
+    CX_LOG(CX_LOG_INFO, cmd, "%s: shutting down",
+           sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    return sig;
+  }
+}
+
+void cx_cli_notify_conf(const struct cx_config *cfg, struct cx_notify_conf *n)
+{
+  memset(n, 0, sizeof *n);
+  n->email.smtp_url = cfg->email_smtp_url[0] ? cfg->email_smtp_url : NULL;
+  n->email.username = cfg->email_username[0] ? cfg->email_username : NULL;
+  n->email.password = cfg->email_password[0] ? cfg->email_password : NULL;
+  n->email.from = cfg->email_from[0] ? cfg->email_from : NULL;
+  n->email.starttls =
+      strcmp(cfg->email_starttls, "required") == 0 ? CX_NOTIFY_STARTTLS_REQUIRED
+      : strcmp(cfg->email_starttls, "off") == 0    ? CX_NOTIFY_STARTTLS_OFF
+                                                   : CX_NOTIFY_STARTTLS_TRY;
+  n->email.tls_insecure = !cfg->email_tls_verify;
+  n->email.ca_file = cfg->email_ca_file[0] ? cfg->email_ca_file : NULL;
+  n->email.timeout_ms = (int)cfg->notify_timeout * 1000;
+  n->feishu.webhook_url =
+      cfg->feishu_webhook_url[0] ? cfg->feishu_webhook_url : NULL;
+  n->feishu.secret = cfg->feishu_secret[0] ? cfg->feishu_secret : NULL;
+  n->feishu.timeout_ms = (int)cfg->notify_timeout * 1000;
+  n->public_url = cfg->public_url[0] ? cfg->public_url : NULL;
+  n->queue_size = (int)cfg->notify_queue_size;
+  n->retries = (int)cfg->notify_retries;
+}
+
+int cx_cli_notify_open(const struct cx_config *cfg, const char *cmd,
+                       struct cx_notify **out)
+{
+  char err[CX_ERR_LEN];
+  struct cx_notify_conf c;
+
+  *out = NULL;
+  if (cfg->email_smtp_url[0] == '\0' && cfg->feishu_webhook_url[0] == '\0')
+    return 0; /* no channel configured: nothing to send through */
+  cx_cli_notify_conf(cfg, &c);
+  if (cx_notify_create(&c, out, err) != 0) {
+    fprintf(stderr, "cronix %s: notifications: %s\n", cmd, err);
+    return 2;
+  }
+  return 0;
+}
+
+int cx_cli_daemon_open(struct cx_cli_daemon *d, int argc, char **argv,
+                       const char *cmd, const char *usage, int need_etcd)
+{
+  int rc;
+
+  memset(d, 0, sizeof *d);
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      printf("%s%s", usage, cx_cli_config_flags_help);
+      return -1;
+    }
+  }
+  if ((rc = cx_cli_load_config(argc, argv, &d->cfg)) != 0)
+    return rc;
+  d->cfg_loaded = 1;
+  if (need_etcd && d->cfg.etcd_endpoints[0] == '\0') {
+    fprintf(stderr,
+            "cronix %s: etcd.endpoints is empty: it needs etcd (--etcd "
+            "http://127.0.0.1:2379); for one machine use `cronix "
+            "standalone`\n",
+            cmd);
+    return 2;
+  }
+  cx_cli_block_signals(&d->signals);
+  if ((rc = cx_cli_prepare(&d->cfg, cmd)) != 0 ||
+      (rc = cx_cli_open_backends(&d->cfg, cmd, &d->store, &d->coord)) != 0 ||
+      (rc = cx_cli_notify_open(&d->cfg, cmd, &d->notify)) != 0)
+    return rc;
+  return 0;
+}
+
+void cx_cli_daemon_close(struct cx_cli_daemon *d)
+{
+  cx_notify_destroy(d->notify, 5000);
+  cx_coord_close(d->coord);
+  cx_store_close(d->store);
+  if (d->cfg_loaded)
+    cx_config_free(&d->cfg);
+  cx_tz_cleanup();
+  memset(d, 0, sizeof *d);
+}
