@@ -7,6 +7,8 @@
 #   make run             install deps, build, start `cronix standalone`
 #   make test            install deps, sanitizer build, run every test
 #   make fuzz            run the libFuzzer targets for longer (FUZZ_SECONDS)
+#   make chaos           the cluster chaos test for CHAOS_SECONDS (default
+#                        1800), printing its summary table
 #   make bench           benchmarks with the peer comparisons (README)
 #   make format          clang-format every C file
 #
@@ -17,6 +19,8 @@ MODE ?= release
 CC ?= cc
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 300
+CHAOS_SECONDS ?= 1800
+CHAOS_BUILD ?= build/san
 
 PKGS := libcurl jansson sqlite3 libmariadb libmicrohttpd openssl libcrypt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -39,7 +43,7 @@ LIB_MODULES := $(filter-out cli,$(MODULES))
 lib = $(foreach m,$(1),$(BUILD)/lib/libcx_$(m).a)
 objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all tests test run fuzz fuzz-build bench bench-build format clean deps-build \
+.PHONY: all tests test chaos run fuzz fuzz-build bench bench-build format clean deps-build \
         deps-test deps-bench
 all: $(BUILD)/cronix
 
@@ -169,6 +173,19 @@ test: deps-test
 	@$(MAKE) --no-print-directory -j2 BUILD=build/san MODE=san tests
 	@$(MAKE) --no-print-directory -j2 BUILD=build/san fuzz-build
 	@bash scripts/run-tests.sh build/san
+
+# The chaos test of issue 7 (tests/integration/chaos) for CHAOS_SECONDS, on
+# the sanitizer build; `make test` runs the same test for 120 s. The summary
+# table is printed whether it passes or not (CHAOS_SEED=N replays a run's
+# fault schedule; CHAOS_BUILD=dir builds and runs elsewhere).
+chaos: deps-test
+	@$(MAKE) --no-print-directory -j2 BUILD=$(CHAOS_BUILD) MODE=san \
+	  $(CHAOS_BUILD)/cronix $(CHAOS_BUILD)/tests/integration-chaos
+	@CX_CRONIX_BIN=$(CURDIR)/$(CHAOS_BUILD)/cronix \
+	  CX_CHAOS_SECONDS=$(CHAOS_SECONDS) CX_CHAOS_SEED=$(CHAOS_SEED) \
+	  CX_CHAOS_REPORT=$(CURDIR)/$(CHAOS_BUILD)/chaos-report.txt \
+	  $(CHAOS_BUILD)/tests/integration-chaos; rc=$$?; \
+	  cat $(CHAOS_BUILD)/chaos-report.txt; exit $$rc
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory -j2 BUILD=build MODE=release all bench-build
