@@ -408,14 +408,16 @@ static void on_fire(void *ctx, int64_t job_id, int64_t at_ms, void *data)
 
 /* ---- misfire ------------------------------------------------------------- */
 
-/* The latest fire of d in [max(now - deadline, created), now], or 0. */
+/* The latest fire of d in [max(now - deadline, created + 1), now], or 0.
+ * `created` is whole seconds: a fire in the second of creation came
+ * before the job existed. */
 static int64_t misfire_candidate(const struct cx__ndef *d, int64_t now_s)
 {
   if (d->job.misfire && strcmp(d->job.misfire, "skip") == 0)
     return 0;
   int64_t from = now_s - d->job.starting_deadline;
-  if (from < d->job.created)
-    from = d->job.created;
+  if (from <= d->job.created)
+    from = d->job.created + 1;
   int64_t t = from - 1, last = 0, f;
   for (int i = 0; i < 100000; i++) {
     if (cx_cron_next(d->cron, t, &f) != 0 || f > now_s)
