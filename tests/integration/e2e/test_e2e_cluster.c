@@ -1,0 +1,162 @@
+/*
+ * The e2e cases (cases.inc) on real `cronix admin` + `cronix node`
+ * processes with MariaDB and etcd, and the failures only a cluster has:
+ * MariaDB down for 10 s, the node killed with SIGKILL and restarted.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "e2e.h"
+#include "util/util.h"
+
+#define E2E_ENV E2E_CLUSTER
+#define E2E_NAME cluster
+#include "cases.inc"
+
+/* Checks the runs of job id: no scheduled_at twice, and every second
+ * from the first to the last present (the job fires each second). what
+ * names the case. Returns the number of runs. */
+static int check_every_second_once(int64_t id, const char *what, int64_t *first,
+                                   int64_t *last)
+{
+  json_t *l = e2e_runs(id, 500);
+  size_t n = json_array_size(l), i;
+  int64_t lo = INT64_MAX, hi = 0;
+  json_t *r;
+  CHECK(n > 0 && n < 500, "%s: %zu runs", what, n);
+  json_array_foreach(l, i, r)
+  {
+    int64_t sa = e2e_int(r, "scheduled_at");
+    CHECK(sa > 0, "%s: run %lld without scheduled_at (trigger %s)", what,
+          (long long)e2e_int(r, "id"), e2e_str(r, "trigger"));
+    lo = sa < lo ? sa : lo;
+    hi = sa > hi ? sa : hi;
+  }
+  CHECK(hi - lo < 1000, "%s: span %lld s", what, (long long)(hi - lo));
+  char seen[1000] = {0};
+  json_array_foreach(l, i, r)
+  {
+    int64_t sa = e2e_int(r, "scheduled_at");
+    CHECK(!seen[sa - lo], "%s: scheduled_at %lld recorded twice", what,
+          (long long)sa);
+    seen[sa - lo] = 1;
+  }
+  for (int64_t t = lo; t <= hi; t++)
+    CHECK(seen[t - lo], "%s: no run for the fire at %lld (runs %lld..%lld)",
+          what, (long long)t, (long long)lo, (long long)hi);
+  json_decref(l);
+  *first = lo;
+  *last = hi;
+  return (int)n;
+}
+
+CASE(mariadb_down_10s_every_fire_recorded_once, 150)
+{
+  char err[CX_ERR_LEN] = "";
+  int64_t lo, hi;
+  e2e_up(E2E_ENV);
+  int64_t id = e2e_job_put(0, "tick", "* * * * * *", 1, "echo tick", NULL);
+  json_decref(e2e_wait_runs(id, 2, 20, "mariadb: before the outage"));
+  int64_t down_at = cx_wall_s();
+  CHECK(cx_svc_mariadb_stop(&E.db, err) == 0, "mariadb stop: %s", err);
+  cx_sleep_us(10 * 1000000);
+  CHECK(cx_svc_mariadb_restart(&E.db, err) == 0, "mariadb restart: %s", err);
+  int64_t up_at = cx_wall_s();
+  /* wait until the fires of the outage are in the log (the spool flushed)
+   * and a few after it */
+  int64_t until = cx_wall_ms() + 60000;
+  int complete = 0;
+  while (!complete && cx_wall_ms() < until) {
+    char body[96];
+    snprintf(body, sizeof body, "{\"job_id\":%lld,\"page_size\":500}",
+             (long long)id);
+    json_t *d = e2e_api_try("/job/log", body);
+    size_t i, n = 0;
+    json_t *r;
+    json_array_foreach(json_object_get(d, "list"), i, r)
+    {
+      int64_t sa = e2e_int(r, "scheduled_at");
+      n += sa >= down_at && sa <= up_at + 2;
+    }
+    json_decref(d);
+    complete = (int64_t)n >= up_at + 2 - down_at + 1;
+    if (!complete)
+      cx_sleep_us(500000);
+  }
+  e2e_job_action("pause", id);
+  cx_sleep_us(2500000); /* the last fires finish and are recorded */
+  check_every_second_once(id, "mariadb down 10 s", &lo, &hi);
+  CHECK(lo < down_at && hi > up_at + 1,
+        "mariadb down 10 s: runs cover %lld..%lld, the outage was "
+        "%lld..%lld",
+        (long long)lo, (long long)hi, (long long)down_at, (long long)up_at);
+  e2e_down();
+}
+
+CASE(node_sigkill_restart_same_uuid_no_duplicate_fires, 120)
+{
+  char err[CX_ERR_LEN] = "", uuid[64];
+  e2e_up(E2E_ENV);
+  snprintf(uuid, sizeof uuid, "%s", E.node_uuid);
+  int64_t id = e2e_job_put(0, "tick", "* * * * * *", 1, "echo tick", NULL);
+  json_decref(e2e_wait_runs(id, 2, 20, "sigkill: before the kill"));
+  CHECK(cx_svc_proc_signal(&E.node, SIGKILL, err) == 0, "SIGKILL: %s", err);
+  while (cx_svc_proc_alive(&E.node))
+    cx_sleep_us(20000);
+  cx_sleep_us(1000000);
+  int64_t restart_at = cx_wall_s();
+  e2e_node_start();
+
+  /* the same node comes back, alone, alive */
+  int64_t until = cx_wall_ms() + 30000;
+  int ok = 0;
+  while (!ok && cx_wall_ms() < until) {
+    json_t *d = e2e_api("/node/search", "{}");
+    json_t *l = json_object_get(d, "list");
+    json_t *n0 = json_array_get(l, 0);
+    ok = json_array_size(l) == 1 && strcmp(e2e_str(n0, "uuid"), uuid) == 0 &&
+         json_is_true(json_object_get(n0, "alive")) &&
+         e2e_int(n0, "pid") == E.node.pid;
+    json_decref(d);
+    if (!ok)
+      cx_sleep_us(200000);
+  }
+  CHECK(ok, "sigkill: node %s not back alone and alive (pid %d) in 30 s", uuid,
+        (int)E.node.pid);
+
+  /* the job keeps running on it */
+  until = cx_wall_ms() + 30000;
+  int later = 0;
+  while (later < 3 && cx_wall_ms() < until) {
+    json_t *l = e2e_runs(id, 100);
+    size_t i;
+    json_t *r;
+    later = 0;
+    json_array_foreach(l, i, r) later +=
+        e2e_int(r, "scheduled_at") > restart_at + 1 &&
+        e2e_int(r, "end_time") > 0 &&
+        strcmp(e2e_str(r, "node_uuid"), uuid) == 0;
+    json_decref(l);
+    cx_sleep_us(200000);
+  }
+  CHECK(later >= 3, "sigkill: %d runs after the restart in 30 s", later);
+  e2e_job_action("pause", id);
+  cx_sleep_us(2500000);
+  /* no fire recorded twice; the fires while no node ran are the misfire
+   * policy's business, so only duplicates are checked across the gap */
+  json_t *l = e2e_runs(id, 500);
+  size_t i, k;
+  json_t *a, *b;
+  json_array_foreach(l, i, a) json_array_foreach(l, k, b)
+  {
+    if (k <= i || json_is_null(json_object_get(a, "scheduled_at")))
+      continue;
+    CHECK(e2e_int(a, "scheduled_at") != e2e_int(b, "scheduled_at"),
+          "sigkill: scheduled_at %lld recorded twice",
+          (long long)e2e_int(a, "scheduled_at"));
+  }
+  json_decref(l);
+  e2e_down();
+}
