@@ -118,8 +118,9 @@ int e2e_procs(const char *marker);
  * returns the last count. */
 int e2e_wait_procs(const char *marker, int want_zero, int timeout_s);
 
-/* A tiny HTTP server on 127.0.0.1 in a thread: GET /ok answers 200 "ok",
- * GET /err answers 500 "bad!". */
+/* A tiny HTTP server on 127.0.0.1, a thread per connection: GET /ok
+ * answers 200 "ok", GET /err 500 "bad!", GET /slow 200 "ok" after 2 s,
+ * GET /never nothing for 30 s. */
 struct e2e_http {
   int fd, port;
   pthread_t th;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,26 +437,44 @@ int e2e_wait_procs(const char *marker, int want_zero, int timeout_s)
 
 /* ---- HTTP server --------------------------------------------------------- */
 
+/* One connection: answers by path after reading the request. */
+static void *http_conn(void *arg)
+{
+  int c = (int)(intptr_t)arg;
+  char buf[4096];
+  ssize_t n = read(c, buf, sizeof buf - 1);
+  const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                     "Connection: close\r\n\r\nok";
+  if (n > 0) {
+    buf[n] = '\0';
+    if (strncmp(buf, "GET /err", 8) == 0)
+      resp = "HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n"
+             "Connection: close\r\n\r\nbad!";
+    else if (strncmp(buf, "GET /slow", 9) == 0)
+      cx_sleep_us(2000000);
+    else if (strncmp(buf, "GET /never", 10) == 0) {
+      cx_sleep_us(30000000); /* longer than the job's timeout */
+      resp = "";
+    }
+    ssize_t w = write(c, resp, strlen(resp));
+    (void)w;
+  }
+  close(c);
+  return NULL;
+}
+
 static void *http_main(void *arg)
 {
   struct e2e_http *s = arg;
-  char buf[4096];
   for (;;) {
-    int c = accept(s->fd, NULL, NULL);
+    int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
     if (c < 0)
       return NULL;
-    ssize_t n = read(c, buf, sizeof buf - 1);
-    if (n > 0) {
-      buf[n] = '\0';
-      const char *resp = strncmp(buf, "GET /err", 8) == 0
-                             ? "HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n"
-                               "Connection: close\r\n\r\nbad!"
-                             : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
-                               "Connection: close\r\n\r\nok";
-      ssize_t w = write(c, resp, strlen(resp));
-      (void)w;
-    }
-    close(c);
+    pthread_t t;
+    if (pthread_create(&t, NULL, http_conn, (void *)(intptr_t)c) == 0)
+      pthread_detach(t);
+    else
+      close(c);
   }
 }
 
