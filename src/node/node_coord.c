@@ -146,6 +146,31 @@ static void job_resync(void *arg, const struct cx_coord_kvs *kvs)
   cx__noded_rebuild(n, kvs, (size_t)pl, 0);
 }
 
+/* A once key can arrive before its job: the three prefixes are separate
+ * watches, and `/job/add` followed at once by `/job/once` writes the job key
+ * a revision earlier. Read the job's key now instead of dropping the
+ * request; the job watch delivers the same PUT later, which is harmless. */
+static int once_unseen_job(struct cx_noded *n, int64_t id)
+{
+  char key[1024], err[CX_ERR_LEN];
+  struct cx_coord_kvs kvs = {0};
+  int pl = prefix_of(n, W_JOB, key, sizeof key);
+  int kl = pl < 0 ? -1
+                  : snprintf(key + pl, sizeof key - (size_t)pl, "%lld",
+                             (long long)id);
+  if (kl < 0 || (size_t)(pl + kl) >= sizeof key)
+    return CX_ENOTFOUND;
+  int rc = cx_coord_get(n->coord, key, (size_t)(pl + kl), &kvs, err);
+  if (rc == 0 && kvs.n == 1) {
+    cx__noded_job_put(n, id, kvs.kvs[0].value, kvs.kvs[0].value_len, 0);
+    rc = cx__noded_once(n, id);
+  } else if (rc == 0) {
+    rc = CX_ENOTFOUND;
+  }
+  cx_coord_kvs_free(&kvs);
+  return rc;
+}
+
 static void once_kill_one(struct cx_noded *n, int kind, const char *key,
                           size_t key_len)
 {
@@ -156,6 +181,8 @@ static void once_kill_one(struct cx_noded *n, int kind, const char *key,
     CX_LOG(CX_LOG_WARN, LOGC, "ignoring key %.*s", (int)key_len, key);
   } else if (kind == W_ONCE) {
     int rc = cx__noded_once(n, id);
+    if (rc == CX_ENOTFOUND)
+      rc = once_unseen_job(n, id);
     if (rc != 0)
       CX_LOG(CX_LOG_WARN, LOGC, "once for job %lld: %s", (long long)id,
              cx_strerror(rc));

@@ -81,12 +81,6 @@ json_t *e2e_api_try(const char *path, const char *body);
  * Returns the job id. */
 int64_t e2e_job_put(int64_t id, const char *name, const char *spec, int type,
                     const char *command, const char *extra);
-/* Waits 1 s so that the node has received a job just added before a
- * once key for it is written. Needed because the node watches job, once
- * and kill keys separately and drops a once whose job it does not know
- * yet ("once for job N: not found"), though the admin wrote the job
- * first: see the issue-5 e2e report. */
-void e2e_settle(void);
 /* POST /job/once, /job/kill, /job/pause, /job/resume for one job. */
 void e2e_job_action(const char *action, int64_t id);
 

@@ -294,11 +294,6 @@ int64_t e2e_job_put(int64_t id, const char *name, const char *spec, int type,
   return got;
 }
 
-void e2e_settle(void)
-{
-  cx_sleep_us(1000000);
-}
-
 void e2e_job_action(const char *action, int64_t id)
 {
   char path[64], body[96];
