@@ -466,6 +466,9 @@ static void *keepalive_main(void *arg)
       timeout_ms = left_ms > 500 ? (int)left_ms : 500;
     pthread_mutex_unlock(&c->mu);
     err[0] = '\0';
+    /* The server counts the TTL from when it receives the renewal, so the
+     * send time plus TTL is a lower bound of the lease's real end. */
+    cx_mono sent = cx_mono_now();
     int rc = c->ops->lease_keepalive(c->impl, id, timeout_ms, &ttl, err);
     now = cx_mono_now();
     pthread_mutex_lock(&c->mu);
@@ -479,8 +482,8 @@ static void *keepalive_main(void *arg)
     int reason = 0;
     if (rc == 0 && ttl > 0) {
       l->ttl = ttl;
-      l->expires = now + ttl * 1000000LL;
-      l->next = now + ttl * 1000000LL / 3;
+      l->expires = sent + ttl * 1000000LL;
+      l->next = sent + ttl * 1000000LL / 3;
     } else if (rc == 0 || rc == CX_ENOTFOUND) {
       reason = CX_ELEASE;
     } else if (now >= l->expires) {
@@ -523,17 +526,17 @@ int cx_coord_lease_grant(struct cx_coord *c, int64_t ttl_s, int keepalive,
   }
   if (keepalive && (l = cx_calloc(1, sizeof *l)) == NULL)
     return -ENOMEM;
+  cx_mono sent = cx_mono_now();
   int rc = c->ops->lease_grant(c->impl, ttl_s, &id, &granted, err);
   if (rc != 0) {
     cx_free(l);
     return rc;
   }
   if (keepalive) {
-    cx_mono now = cx_mono_now();
     l->id = id;
     l->ttl = granted;
-    l->expires = now + granted * 1000000LL;
-    l->next = now + granted * 1000000LL / 3;
+    l->expires = sent + granted * 1000000LL;
+    l->next = sent + granted * 1000000LL / 3;
     l->lost = lost;
     l->arg = arg;
     pthread_mutex_lock(&c->mu);
@@ -565,14 +568,39 @@ int cx_coord_lease_keepalive(struct cx_coord *c, int64_t lease, int64_t *ttl,
                              char *err)
 {
   int64_t t = 0;
+  cx_mono sent = cx_mono_now();
   int rc = c->ops->lease_keepalive(c->impl, lease, 0, &t, err);
   if (rc == 0 && t <= 0) {
     cx_err_set(err, "lease %" PRId64 " not found", lease);
     rc = CX_ENOTFOUND;
   }
+  if (rc == 0) { /* a kept-alive lease is now known held for longer */
+    pthread_mutex_lock(&c->mu);
+    for (struct ka_lease *l = c->leases; l; l = l->next_l) {
+      if (l->id == lease && l->expires < sent + t * 1000000LL) {
+        l->expires = sent + t * 1000000LL;
+        break;
+      }
+    }
+    pthread_mutex_unlock(&c->mu);
+  }
   if (rc == 0 && ttl)
     *ttl = t;
   return rc;
+}
+
+int64_t cx_coord_lease_held_until(struct cx_coord *c, int64_t lease)
+{
+  int64_t until = 0;
+  pthread_mutex_lock(&c->mu);
+  for (struct ka_lease *l = c->leases; l; l = l->next_l) {
+    if (l->id == lease) {
+      until = l->expires;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  return until;
 }
 
 int cx_coord_lease_revoke(struct cx_coord *c, int64_t lease, char *err)

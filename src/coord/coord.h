@@ -189,12 +189,23 @@ int cx_coord_lease_grant(struct cx_coord *c, int64_t ttl_s, int keepalive,
                          cx_coord_lease_lost_fn lost, void *arg, int64_t *lease,
                          int64_t *granted_ttl, char *err);
 /* One explicit renewal: *ttl (optional) gets the remaining TTL.
- * CX_ENOTFOUND when the lease is gone. */
+ * CX_ENOTFOUND when the lease is gone. A kept-alive lease's held-until
+ * time (below) moves forward with it. */
 int cx_coord_lease_keepalive(struct cx_coord *c, int64_t lease, int64_t *ttl,
                              char *err);
 /* Revokes a lease (its keys are deleted) and stops its keep-alive; the lost
  * callback is not called. CX_ENOTFOUND if it does not exist. */
 int cx_coord_lease_revoke(struct cx_coord *c, int64_t lease, char *err);
+/* Until when this handle knows a kept-alive lease is held, in microseconds
+ * on CLOCK_MONOTONIC (util.h's cx_mono_now): the moment the last successful
+ * renewal (or the grant) was SENT plus the TTL granted, so never later than
+ * the server's own expiry. 0 when the lease is not kept alive here (lost,
+ * revoked, never granted by this handle). A holder that must not act
+ * without its lease (a node starting runs) compares this with the clock:
+ * after a stop (SIGSTOP, a stalled thread) it knows at once that the lease
+ * may be gone, before the keep-alive thread has had a chance to find out.
+ * Thread-safe. */
+int64_t cx_coord_lease_held_until(struct cx_coord *c, int64_t lease);
 
 /* ---- watches ------------------------------------------------------------- */
 

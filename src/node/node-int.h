@@ -54,6 +54,7 @@ struct cx__nitem {
   int has_sched;
   int64_t sched_s;
   int64_t queued_ms;
+  int64_t lease; /* the node's lease when fired: runs only under it */
   struct cx_exec *x;
   int killed; /* under n->mu */
 };
@@ -97,9 +98,10 @@ struct cx_noded {
   struct cx_noded_stats st;
   int stopping, draining, workers_quit, maint_quit;
 
-  atomic_int fenced;  /* lease lost, not yet re-registered */
-  atomic_llong lease; /* current lease id (0 = none) */
-  int row_ok;         /* node row upserted */
+  atomic_int fenced;        /* lease lost, not yet re-registered */
+  atomic_llong lease;       /* current lease id (0 = none) */
+  pthread_mutex_t lease_mu; /* one lease check at a time */
+  int row_ok;               /* node row upserted */
   struct cx_coord_watch *wjob, *wonce, *wkill;
 
   struct cx_sched *sched;
@@ -131,6 +133,10 @@ void cx__noded_unregister(struct cx_noded *n);
 int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err);
 void cx__noded_unwatch(struct cx_noded *n);
 void *cx__noded_maint_main(void *arg);
+/* 1 when the node may start a run now: not fenced and its lease known held
+ * (past the last renewal's TTL it asks etcd once; a lease found gone fences
+ * the node). May block for one coord request; not under n->mu. */
+int cx__noded_lease_held(struct cx_noded *n);
 
 /* spool.c */
 int cx__noded_spool_open(struct cx_noded *n, char *err);

@@ -343,6 +343,7 @@ static struct cx__nitem *item_new(struct cx_noded *n, struct cx__ndef *d,
   it->has_sched = has_sched;
   it->sched_s = sched_s;
   it->queued_ms = cx_wall_ms();
+  it->lease = atomic_load(&n->lease);
   if (kind != CX__ITEM_SKIP)
     active_link(n, it);
   return it;
@@ -866,10 +867,17 @@ static void *worker_main(void *arg)
     if (n->qhead == NULL)
       n->qtail = NULL;
     pthread_mutex_unlock(&n->mu);
-    if (it->kind == CX__ITEM_SKIP)
+    /* A fire may have waited here while the process was stopped: fail
+     * closed unless the lease is still ours (SPEC §10). */
+    if (it->lease != atomic_load(&n->lease) || !cx__noded_lease_held(n)) {
+      pthread_mutex_lock(&n->mu);
+      n->st.fenced++;
+      pthread_mutex_unlock(&n->mu);
+    } else if (it->kind == CX__ITEM_SKIP) {
       do_skip(n, it);
-    else
+    } else {
       do_run(n, it);
+    }
     pthread_mutex_lock(&n->mu);
     if (it->kind != CX__ITEM_SKIP)
       active_unlink(n, it);
@@ -1009,6 +1017,7 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   pthread_mutex_init(&n->mu, NULL);
   pthread_mutex_init(&n->setmu, NULL);
   pthread_mutex_init(&n->spmu, NULL);
+  pthread_mutex_init(&n->lease_mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_REALTIME);
@@ -1208,6 +1217,7 @@ void cx_noded_destroy(struct cx_noded *n)
   pthread_mutex_destroy(&n->mu);
   pthread_mutex_destroy(&n->setmu);
   pthread_mutex_destroy(&n->spmu);
+  pthread_mutex_destroy(&n->lease_mu);
   pthread_cond_destroy(&n->qcond);
   pthread_cond_destroy(&n->kick);
   pthread_cond_destroy(&n->idle);

@@ -11,7 +11,11 @@
  *   - Fail closed: from the moment the lease is lost no fire is started
  *     (fires due meanwhile are dropped, counted in stats.fenced); the node
  *     re-grants a lease, re-registers and re-lists its jobs, and the jobs
- *     then get the misfire treatment below.
+ *     then get the misfire treatment below. "Lost" is judged before each
+ *     run starts, not only when the keep-alive thread reports it: past the
+ *     last renewal's send time + TTL (a SIGSTOPped or starved process) the
+ *     worker asks etcd before claiming, and a fire queued under an earlier
+ *     lease never runs under a later one.
  *   - Store down: the claim cannot be arbitrated. The node keeps running its
  *     schedule (SPEC §9.7) and spools the whole record (with a locally made
  *     claim_token) to <data_dir>/spool.jsonl, one JSON record per line,
@@ -21,7 +25,8 @@
  *     exactly once unless the job also failed over during the outage; if
  *     the flush then finds the fire claimed by another node, the record is
  *     still kept, as an unscheduled row whose output says it was a duplicate
- *     (nothing lost, the double run visible).
+ *     (nothing lost, the double run visible). A spooled "skipped" record
+ *     whose fire was claimed elsewhere is dropped: nothing ran here.
  *   - Misfire: when a job arrives (start, failover, re-list), the latest
  *     fire in [now - starting_deadline, now] that is after the job's
  *     created time and after the last recorded scheduled_at runs once

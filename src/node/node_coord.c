@@ -47,9 +47,8 @@ static int64_t key_id(const struct cx_noded *n, int kind, const char *key,
 static void on_lease_lost(void *arg, int64_t lease, int reason)
 {
   struct cx_noded *n = arg;
-  if (atomic_load(&n->lease) != lease)
+  if (atomic_load(&n->lease) != lease || atomic_exchange(&n->fenced, 1))
     return;
-  atomic_store(&n->fenced, 1);
   CX_LOG(CX_LOG_ERROR, LOGC,
          "lease %llx lost (%s): no new runs until re-registered",
          (unsigned long long)lease, cx_strerror(reason));
@@ -57,6 +56,31 @@ static void on_lease_lost(void *arg, int64_t lease, int reason)
   n->st.lease_losses++;
   pthread_cond_broadcast(&n->mcond);
   pthread_mutex_unlock(&n->mu);
+}
+
+int cx__noded_lease_held(struct cx_noded *n)
+{
+  char err[CX_ERR_LEN] = "";
+  int64_t lease = atomic_load(&n->lease);
+  if (atomic_load(&n->fenced) || lease == 0)
+    return 0;
+  if (cx_mono_now() < cx_coord_lease_held_until(n->coord, lease))
+    return 1;
+  /* Past the last renewal's TTL: the keep-alive thread is late (a busy
+   * machine) or the process was stopped. Ask etcd rather than guess. */
+  pthread_mutex_lock(&n->lease_mu);
+  int held = !atomic_load(&n->fenced) && atomic_load(&n->lease) == lease;
+  if (held && cx_mono_now() >= cx_coord_lease_held_until(n->coord, lease)) {
+    int rc = cx_coord_lease_keepalive(n->coord, lease, NULL, err);
+    held = rc == 0;
+    if (rc == CX_ENOTFOUND)
+      on_lease_lost(n, lease, CX_ELEASE);
+    else if (rc != 0)
+      CX_LOG(CX_LOG_WARN, LOGC, "lease %llx not confirmed: %s",
+             (unsigned long long)lease, err);
+  }
+  pthread_mutex_unlock(&n->lease_mu);
+  return held;
 }
 
 static int row_upsert(struct cx_noded *n, int status)
