@@ -4,6 +4,9 @@
 #   BENCH_TIMER_SECONDS   measured seconds per timer-core size (default 30)
 #   BENCH_SIZES           timer-core sizes (default "10000 100000 1000000")
 #   BENCH_ONLY            run only sections whose name contains this
+#   BENCH_TAKEOVER_TRIALS leader takeovers measured (default 20)
+#   BENCH_RECONCILE_JOBS  jobs in the reconciliation round (default 20000)
+#   BENCH_FAILOVER_TRIALS node failovers per node.ttl (default 50)
 set -euo pipefail
 build=${1:-build}
 secs=${BENCH_TIMER_SECONDS:-30}
@@ -66,6 +69,34 @@ for b in store coord api node; do
     "$build/bench/${b}_bench" | tee -a "$out"
   fi
 done
+
+# cluster (issue 7): leader takeover and reconciliation in process, node
+# failover with real `cronix admin` / `cronix node` processes ($build/cronix).
+if want cluster && [ -x "$build/bench/cluster_bench" ]; then
+  say ""
+  say "## cluster: real etcd (1 member) and MariaDB on loopback"
+  t=$(mktemp)
+  "$build/bench/cluster_bench" takeover "${BENCH_TAKEOVER_TRIALS:-20}" >"$t"
+  say "| leader takeover after SIGKILL of the leader admin | trials | p50 ms | p99 ms | max ms |"
+  say "|---|---:|---:|---:|---:|"
+  say "| leader TTL $(val takeover_ttl_s "$t") s | $(val takeover_trials "$t") | $(val takeover_p50_ms "$t") | $(val takeover_p99_ms "$t") | $(val takeover_max_ms "$t") |"
+  "$build/bench/cluster_bench" reconcile "${BENCH_RECONCILE_JOBS:-20000}" >"$t"
+  say ""
+  say "| reconciliation round | jobs | clean ms | keys deleted | repaired | with repairs ms |"
+  say "|---|---:|---:|---:|---:|---:|"
+  say "| MariaDB + etcd | $(val reconcile_jobs "$t") | $(val reconcile_clean_ms "$t") | $(val reconcile_drift_keys "$t") | $(val reconcile_drift_repaired "$t") | $(val reconcile_drift_ms "$t") |"
+  say ""
+  say "Node failover: SIGKILL of a node owning jobs -> each of its jobs' first run elsewhere (30 http jobs \`* * * * * *\`, 3 nodes, 1 admin). Trial delay = its slowest job."
+  say "| node.ttl | trials | trial p50 ms | trial p99 ms | trial max ms | job p50 ms | job p99 ms | kill->node key deleted p50 / p99 ms | key deleted->last job moved p50 / p99 ms | job moved->request p50 / p99 ms | p99 <= TTL + 1 s |"
+  say "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  for ttl in 5 2; do
+    "$build/bench/cluster_bench" failover "${BENCH_FAILOVER_TRIALS:-50}" "$ttl" >"$t"
+    p99=$(val trial_delay_p99_ms "$t")
+    met=$(awk -v a="$p99" -v l=$(((ttl + 1) * 1000)) 'BEGIN { print (a != "" && a <= l) ? "met" : "missed" }')
+    say "| $ttl s | $(val trials "$t") | $(val trial_delay_p50_ms "$t") | $p99 | $(val trial_delay_max_ms "$t") | $(val job_delay_p50_ms "$t") | $(val job_delay_p99_ms "$t") | $(val kill_to_key_delete_p50_ms "$t") / $(val kill_to_key_delete_p99_ms "$t") | $(val key_delete_to_last_move_p50_ms "$t") / $(val key_delete_to_last_move_p99_ms "$t") | $(val move_to_first_request_p50_ms "$t") / $(val move_to_first_request_p99_ms "$t") | $met |"
+  done
+  rm -f "$t"
+fi
 
 echo
 echo "results kept in $out"
