@@ -20,6 +20,7 @@ struct cx_coord_kvs;
 struct cx_coord_watch;
 struct cx_sched;
 struct cx_cron;
+struct cx__procop;
 
 /* A job as published, parsed once; shared (refcounted) by the table and
  * the runs that use it, so an update never changes a running run. */
@@ -110,6 +111,15 @@ struct cx_noded {
   pthread_t sched_thread, maint_thread;
   int sched_started, maint_started, started, stopped;
 
+  /* proc keys (procs.c) */
+  pthread_mutex_t pmu;
+  pthread_cond_t pcond;
+  struct cx__procop *phead, *ptail;
+  size_t plen;
+  uint64_t pdropped;
+  int pquit, pstarted;
+  pthread_t pthread;
+
   /* spool */
   pthread_mutex_t spmu;
   int sp_fd;
@@ -137,6 +147,13 @@ void *cx__noded_maint_main(void *arg);
  * (past the last renewal's TTL it asks etcd once; a lease found gone fences
  * the node). May block for one coord request; not under n->mu. */
 int cx__noded_lease_held(struct cx_noded *n);
+
+/* procs.c: proc keys written in order by one thread, never waited on */
+int cx__noded_procs_start(struct cx_noded *n, char *err);
+void cx__noded_procs_stop(struct cx_noded *n); /* drops what is queued */
+void cx__noded_proc_put(struct cx_noded *n, const char *key, size_t key_len,
+                        const char *val, size_t val_len, int64_t lease);
+void cx__noded_proc_del(struct cx_noded *n, const char *key, size_t key_len);
 
 /* spool.c */
 int cx__noded_spool_open(struct cx_noded *n, char *err);

@@ -588,16 +588,16 @@ static void proc_put(struct spawn_ctx *sc, const char *tail)
                     (long long)sc->run_id, (long long)cx_wall_s(),
                     (long long)(it->has_sched ? it->sched_s : 0), sc->attempt);
   int64_t lease = atomic_load(&n->lease);
-  if (vl > 0 && lease != 0 &&
-      cx_coord_put(n->coord, sc->key, sc->key_len, val, (size_t)vl, lease, NULL,
-                   NULL) != 0)
-    CX_LOG(CX_LOG_WARN, LOGC, "proc key %s not written", sc->key);
+  if (vl > 0 && (size_t)vl < sizeof val && lease != 0)
+    cx__noded_proc_put(n, sc->key, sc->key_len, val, (size_t)vl, lease);
+  else
+    sc->key_len = 0;
 }
 
 static void proc_del(struct spawn_ctx *sc)
 {
   if (sc->key_len)
-    cx_coord_delete(sc->n->coord, sc->key, sc->key_len, NULL, NULL, NULL);
+    cx__noded_proc_del(sc->n, sc->key, sc->key_len);
   sc->key_len = 0;
 }
 
@@ -1018,6 +1018,7 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   pthread_mutex_init(&n->setmu, NULL);
   pthread_mutex_init(&n->spmu, NULL);
   pthread_mutex_init(&n->lease_mu, NULL);
+  pthread_mutex_init(&n->pmu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_REALTIME);
@@ -1025,6 +1026,7 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   pthread_cond_init(&n->kick, &ca);
   pthread_cond_init(&n->idle, &ca);
   pthread_cond_init(&n->mcond, &ca);
+  pthread_cond_init(&n->pcond, &ca);
   pthread_condattr_destroy(&ca);
   n->store = o->store;
   n->coord = o->coord;
@@ -1091,6 +1093,8 @@ int cx_noded_start(struct cx_noded *n, char *err)
   if ((rc = cx__noded_register(n, err)) != 0)
     return rc;
   if ((rc = cx__noded_watch_all(n, 0, err)) != 0)
+    return rc;
+  if ((rc = cx__noded_procs_start(n, err)) != 0)
     return rc;
   n->workers = cx_calloc((size_t)n->nworkers, sizeof *n->workers);
   if (n->workers == NULL)
@@ -1190,6 +1194,7 @@ void cx_noded_stop(struct cx_noded *n)
   for (int i = 0; i < n->nstarted; i++)
     pthread_join(n->workers[i], NULL);
   n->nstarted = 0;
+  cx__noded_procs_stop(n);
   if (n->started) {
     cx_noded_flush(n);
     cx__noded_unregister(n);
@@ -1218,6 +1223,8 @@ void cx_noded_destroy(struct cx_noded *n)
   pthread_mutex_destroy(&n->setmu);
   pthread_mutex_destroy(&n->spmu);
   pthread_mutex_destroy(&n->lease_mu);
+  pthread_mutex_destroy(&n->pmu);
+  pthread_cond_destroy(&n->pcond);
   pthread_cond_destroy(&n->qcond);
   pthread_cond_destroy(&n->kick);
   pthread_cond_destroy(&n->idle);

@@ -455,6 +455,48 @@ TEST(node_once_runs_now_and_deletes_the_key)
   fx_down(&f);
 }
 
+/* Keys under <prefix>/proc/<uuid>/<job>/ (in-process coord). */
+static size_t proc_keys(struct fx *f, int64_t id, char *val, size_t cap)
+{
+  char p[256];
+  struct cx_coord_kvs kvs;
+  snprintf(p, sizeof p, "/cronix/proc/%s/%lld/", f->uuid, (long long)id);
+  ASSERT(cx_coord_range(f->coord, p, strlen(p), &kvs, NULL) == 0);
+  size_t k = kvs.n;
+  if (k > 0 && val)
+    snprintf(val, cap, "%.*s", (int)kvs.kvs[0].value_len, kvs.kvs[0].value);
+  cx_coord_kvs_free(&kvs);
+  return k;
+}
+
+/* SPEC §7: a running process is visible under proc/ while it runs (the key
+ * is written by the node's proc-key thread, off the run path) and gone once
+ * the run is recorded. */
+TEST(node_proc_key_while_running_then_gone)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char val[512] = "";
+  fx_up(&f, NULL, NULL, "n");
+  job_base(&j, 16, "sleep 2", yearly);
+  put_once(&f, &j);
+  size_t seen = 0;
+  for (int i = 0; i < 100 && seen == 0; i++) {
+    seen = proc_keys(&f, 16, val, sizeof val);
+    cx_sleep_us(50000);
+  }
+  ASSERT_EQ(seen, 1);
+  ASSERT_CONTAINS(val, "\"job_id\":16");
+  ASSERT_CONTAINS(val, "\"attempt\":1");
+  ASSERT(wait_runs(&f, 16, 1, 10, &l) == 1);
+  cx_run_list_free(&l);
+  for (int i = 0; i < 50 && proc_keys(&f, 16, NULL, 0) > 0; i++)
+    cx_sleep_us(100000);
+  ASSERT_EQ(proc_keys(&f, 16, NULL, 0), 0);
+  fx_down(&f);
+}
+
 TEST(node_kill_key_kills_and_records_killed)
 {
   struct fx f;
