@@ -43,6 +43,7 @@
 
 #include "admin/admin-int.h"
 #include "admin/cluster.h"
+#include "cron/cron.h"
 #include "job/job.h"
 #include "notify/notify.h"
 
@@ -249,15 +250,17 @@ static void count(struct cx__cluster *cl, uint64_t *c)
 /* Store first (only if still on from), then delete old + put new key in
  * one guarded txn; a refused txn undoes the store move. */
 static int move_job(struct cx__cluster *cl, int64_t rev, int64_t id,
-                    const char *from, const char *to, char *err)
+                    const char *from, const char *to, int precheck, char *err)
 {
   struct cx_admin *a = cl->a;
   struct cx_job j;
   char okey[KEY_LEN], nkey[KEY_LEN];
+  int rc = 0;
   /* Still the leader? (a read-only guarded txn): a deposed leader then
-   * leaves the store alone. The guarded move below closes the window. */
-  int rc = gtxn(cl, rev, NULL, 0, NULL, 0, err);
-  if (rc != 0)
+   * leaves the store alone. The guarded move below closes the window (a
+   * refused one puts the row back, with `updated` bumped). A failover
+   * checks once per node instead, one round trip less per job. */
+  if (precheck && (rc = gtxn(cl, rev, NULL, 0, NULL, 0, err)) != 0)
     return rc;
   rc = cx_store_job_move(a->store, id, from, to, err);
   if (rc != 0)
@@ -396,6 +399,42 @@ static void alert_admins(struct cx__cluster *cl, const char *uuid,
 }
 
 /* Moves every movable job off node uuid (if it is dead). */
+/* A job of a dead node and its next fire: the moves go soonest fire first,
+ * so a job due in a second does not wait behind one due in an hour. */
+struct due {
+  size_t i;
+  int64_t next; /* INT64_MAX: never, or the spec does not parse */
+};
+
+static int cmp_due(const void *x, const void *y)
+{
+  const struct due *p = x, *q = y;
+  if (p->next != q->next)
+    return p->next < q->next ? -1 : 1;
+  return p->i < q->i ? -1 : p->i > q->i;
+}
+
+static struct due *soonest_first(const struct cx_job_list *jl)
+{
+  struct due *d = cx_calloc(jl->n + 1, sizeof *d);
+  int64_t now = cx_wall_s();
+  if (d == NULL)
+    return NULL;
+  for (size_t i = 0; i < jl->n; i++) {
+    const struct cx_job *j = &jl->items[i];
+    struct cx_cron_opts opts = {.timezone = j->timezone, .anchor = j->created};
+    struct cx_cron *c = NULL;
+    d[i].i = i;
+    d[i].next = INT64_MAX;
+    if (j->spec != NULL && cx_cron_parse(j->spec, &opts, &c, NULL) == 0 &&
+        cx_cron_next(c, now - 1, &d[i].next) != 0)
+      d[i].next = INT64_MAX;
+    cx_cron_free(c);
+  }
+  qsort(d, jl->n, sizeof *d, cmp_due);
+  return d;
+}
+
 static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
                          int alert, char *err)
 {
@@ -403,6 +442,7 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
   struct load l;
   struct cx_job_list jl = {0};
   const char **manual = NULL;
+  struct due *order = NULL;
   size_t nman = 0, stuck = 0;
   int rc = load_read(a, &l, err);
   if (rc != 0)
@@ -417,12 +457,26 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
     rc = -ENOMEM;
     goto out;
   }
-  for (size_t i = 0; i < jl.n; i++) {
-    const struct cx_job *j = &jl.items[i];
+  /* Still the leader? (a read-only guarded txn): a deposed leader leaves
+   * the store alone. */
+  if ((rc = gtxn(cl, rev, NULL, 0, NULL, 0, err)) != 0)
+    goto out;
+  order = soonest_first(&jl);
+  if (order == NULL) {
+    rc = -ENOMEM;
+    goto out;
+  }
+  for (size_t o = 0; o < jl.n; o++) {
+    const struct cx_job *j = &jl.items[order[o].i];
     if (j->allocation != CX_ALLOC_AUTO ||
         (j->type == CX_JOB_CMD && !a->cfg->cmd_auto_allocation)) {
       manual[nman++] = j->name;
       continue;
+    }
+    if (lead_rev(cl) != rev) {
+      rc = CX_ECONFLICT;
+      cx_err_set(err, "no longer the leader");
+      goto out;
     }
     long k = load_pick(&l);
     if (k < 0) {
@@ -430,7 +484,7 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
       continue;
     }
     char e2[CX_ERR_LEN] = "";
-    int mrc = move_job(cl, rev, j->id, uuid, l.alive.v[k], e2);
+    int mrc = move_job(cl, rev, j->id, uuid, l.alive.v[k], 0, e2);
     if (mrc == 0) {
       l.n[k]++;
     } else if (mrc == CX_ECONFLICT && lead_rev(cl) != rev) {
@@ -453,6 +507,7 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
   if (alert && nman > 0)
     alert_admins(cl, uuid, manual, nman);
 out:
+  cx_free(order);
   cx_free(manual);
   cx_job_list_free(&jl);
   load_free(&l);
@@ -1053,7 +1108,7 @@ int cx_admin_cluster_move(struct cx_admin *a, int64_t id, const char *from,
     return CX_ECONFLICT;
   }
   pthread_mutex_lock(&cl->work_mu);
-  int rc = move_job(cl, rev, id, from, to, err);
+  int rc = move_job(cl, rev, id, from, to, 1, err);
   pthread_mutex_unlock(&cl->work_mu);
   return rc;
 }

@@ -208,7 +208,8 @@ static size_t job_key(char *buf, size_t len, const char *node, int64_t id)
 }
 
 /* A job row and its key, as the API leaves them. */
-static int64_t add_job(const char *name, int type, int alloc, const char *node)
+static int64_t add_job_spec(const char *name, int type, int alloc,
+                            const char *node, const char *spec)
 {
   char err[CX_ERR_LEN], key[256];
   struct cx_job j;
@@ -216,7 +217,7 @@ static int64_t add_job(const char *name, int type, int alloc, const char *node)
   j.name = (char *)name;
   j.type = type;
   j.command = (char *)(type == CX_JOB_HTTP ? "http://127.0.0.1:9/x" : "true");
-  j.spec = (char *)"*/5 * * * * *";
+  j.spec = (char *)spec;
   j.allocation = alloc;
   j.run_on = (char *)node;
   ASSERT_MSG(cx_store_job_create(F.store, &j, err) == 0, "%s", err);
@@ -226,6 +227,11 @@ static int64_t add_job(const char *name, int type, int alloc, const char *node)
              "%s", err);
   free(v);
   return j.id;
+}
+
+static int64_t add_job(const char *name, int type, int alloc, const char *node)
+{
+  return add_job_spec(name, type, alloc, node, "*/5 * * * * *");
 }
 
 /* run_on of job id in the store ("" if the row is gone), static buffer. */
@@ -422,6 +428,44 @@ CASE(dead_node_auto_jobs_move_to_least_loaded)
   ASSERT_EQ(n.status, CX_NODE_DOWN);
   cx_node_clear(&n);
   ASSERT_EQ(stats(who).failovers, 3);
+}
+
+/* The revision of job id's key under node (0 if none). */
+static int64_t key_rev(const char *node, int64_t id)
+{
+  char key[256];
+  struct cx_coord_kvs kvs;
+  int64_t rev = 0;
+  size_t kl = job_key(key, sizeof key, node, id);
+  if (cx_coord_get(F.coord, key, kl, &kvs, NULL) == 0) {
+    rev = kvs.kvs[0].mod_rev;
+    cx_coord_kvs_free(&kvs);
+  }
+  return rev;
+}
+
+/* A dead node's jobs move soonest fire first: the every-second job is not
+ * kept waiting behind jobs due next month or next year. */
+CASE(failover_moves_soonest_fire_first)
+{
+  int64_t l1 = node_up("n1");
+  node_up("n2");
+  int64_t yearly =
+      add_job_spec("y", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "0 0 0 1 1 *");
+  int64_t monthly =
+      add_job_spec("m", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "0 0 0 1 * *");
+  int64_t secs =
+      add_job_spec("s", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "* * * * * *");
+  admin_up(0, 0);
+  wait_leader(10);
+  node_kill(l1);
+  ASSERT(wait_moved(yearly, "n1", 10) && wait_moved(monthly, "n1", 10) &&
+         wait_moved(secs, "n1", 10));
+  int64_t ry = key_rev("n2", yearly), rm = key_rev("n2", monthly),
+          rs = key_rev("n2", secs);
+  ASSERT_MSG(rs > 0 && rs < rm && rm < ry,
+             "move revisions: every second %lld, monthly %lld, yearly %lld",
+             (long long)rs, (long long)rm, (long long)ry);
 }
 
 CASE(cmd_auto_jobs_move_when_allowed)
