@@ -188,8 +188,14 @@ static int run_one(const struct test *t, const char *suite)
     print_file_tail(logpath, 16000);
     result = 1;
   }
+  /* CX_TEST_KEEP=1 keeps a failed test's directory (logs of the servers
+   * and daemons it ran) for a post-mortem. */
+  const char *keep = getenv("CX_TEST_KEEP");
+  if (result == 1 && keep && keep[0] == '1')
+    printf("kept %s\n", tmpdir);
+  else
+    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   fflush(stdout);
-  nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   return result;
 }
 
