@@ -91,7 +91,7 @@ DEPS_integration_admin_job := admin http job cron store coord config notify util
 DEPS_integration_admin_user := admin job http store coord config cron notify util
 
 SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/unit/*/*.c \
-            tests/integration/*/*.c))))
+            tests/integration/*/*.c tests/chaos/*.c))))
 suite_bin = $(BUILD)/tests/$(subst /,-,$(1))
 suite_deps = $(or $(DEPS_$(subst /,_,$(1))),$(if $(filter unit/%,$(1)),\
   $(patsubst unit/%,%,$(1)) util,$(LIB_MODULES)))
@@ -175,17 +175,17 @@ test: deps-test
 	@$(MAKE) --no-print-directory -j2 BUILD=build/san fuzz-build
 	@bash scripts/run-tests.sh build/san
 
-# The chaos test of issue 7 (tests/integration/chaos) for CHAOS_SECONDS, on
+# The chaos test of issue 7 (tests/chaos) for CHAOS_SECONDS, on
 # the sanitizer build (`make test` runs it for 120 s). The summary table is
 # printed whether it passes or not (CHAOS_SEED=N replays a run's fault
 # schedule; CHAOS_BUILD=dir builds and runs elsewhere).
 chaos: deps-test
 	@$(MAKE) --no-print-directory -j2 BUILD=$(CHAOS_BUILD) MODE=san \
-	  $(CHAOS_BUILD)/cronix $(CHAOS_BUILD)/tests/integration-chaos
+	  $(CHAOS_BUILD)/cronix $(CHAOS_BUILD)/tests/chaos
 	@CX_CRONIX_BIN=$(CURDIR)/$(CHAOS_BUILD)/cronix \
 	  CX_CHAOS_SECONDS=$(CHAOS_SECONDS) CX_CHAOS_SEED=$(CHAOS_SEED) \
 	  CX_CHAOS_REPORT=$(CURDIR)/$(CHAOS_BUILD)/chaos-report.txt \
-	  $(CHAOS_BUILD)/tests/integration-chaos; rc=$$?; \
+	  $(CHAOS_BUILD)/tests/chaos; rc=$$?; \
 	  cat $(CHAOS_BUILD)/chaos-report.txt; exit $$rc
 
 bench: deps-bench

@@ -12,13 +12,13 @@ export CX_CRONIX_BIN=$PWD/$build/cronix
 export CX_CHAOS_REPORT=$PWD/$build/chaos-report.txt
 rm -f "$CX_CHAOS_REPORT"
 
-for bin in "$build"/tests/unit-* "$build"/tests/integration-*; do
+for bin in "$build"/tests/unit-* "$build"/tests/integration-* "$build"/tests/chaos; do
   [ -x "$bin" ] || continue
   log=$(mktemp)
   "$bin" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   # The chaos test's summary table (per fault kind), pass or fail.
-  if [ "${bin##*/}" = integration-chaos ] && [ -s "$CX_CHAOS_REPORT" ]; then
+  if [ "${bin##*/}" = chaos ] && [ -s "$CX_CHAOS_REPORT" ]; then
     cat "$CX_CHAOS_REPORT"
   fi
   out=$(tail -n 1 "$log")
