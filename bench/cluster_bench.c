@@ -7,6 +7,17 @@
  *   cluster_bench reconcile [JOBS]    one reconciliation round over JOBS
  *       jobs (MariaDB + etcd, all on one alive node): clean, and with 1% of
  *       the keys deleted (each republished).
+ *   cluster_bench failover [TRIALS] [TTL_S]   node failover with real
+ *       processes: one `cronix admin` and 3 `cronix node` ($CX_CRONIX_BIN,
+ *       else BUILD/cronix beside this program) with node.ttl = TTL_S (5),
+ *       on etcd and MariaDB; 30 http jobs firing every second call this
+ *       program's HTTP server (job index in the path). Each trial SIGKILLs
+ *       a node that owns jobs; a job's delay is the kill -> its first
+ *       request after the kill (so from another node), the trial's is the
+ *       slowest of them; the victim is restarted and the cluster settles
+ *       before the next one. A watch on etcd splits the delay (kill ->
+ *       node key deleted -> job key put under another node -> request),
+ *       and 40 unrenewed leases measure etcd's own expiry lag.
  *
  * Prints "key value" lines. Servers run on loopback in a fresh directory
  * under $TMPDIR (left in place, as tests/support/services.h does for
