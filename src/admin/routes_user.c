@@ -27,6 +27,16 @@
  *     password without it) and /user/find of one's own id (or no id).
  *   - /user/update never takes a password (400 naming "password": use
  *     change_pw, so a password can never be stored unhashed).
+ *   - A password change (change_pw, by the user or by an admin) ends every
+ *     SESSION of that user except the one that asked for it (self-change
+ *     only), on this admin at once (cache flushed), elsewhere within
+ *     server.auth_cache_ttl. API tokens stay: they are not obtained with
+ *     the password (only `cronix user add --token` makes them), so a
+ *     password that leaked could not have minted one, and automation
+ *     should survive a routine password rotation. Deleting the user ends
+ *     them all. If ending the sessions fails after the new hash is stored,
+ *     the reply is 503/1302 saying the password did change; repeating the
+ *     change retries.
  *   - Nobody can delete or demote the last admin (409/1202). The check and
  *     the change run under one process-wide lock; two admin processes
  *     demoting the last two admins at the same instant could still race.
@@ -771,17 +781,38 @@ static void h_user_change_pw(struct cx_http_req *req, void *ctx)
   if (rc == 0) {
     u.password_hash = hash;
     rc = cx_store_user_update(a->store, &u, err);
-    cx__admin_auth_flush(a);
     u.password_hash = old_hash;
   }
   explicit_bzero(hash, sizeof hash);
   cx_user_clear(&u);
   if (rc != 0) {
+    cx__admin_auth_flush(a);
     cx__admin_reply_backend_error(req, rc, "user", err);
     return;
   }
-  CX_LOG(CX_LOG_INFO, "admin", "password of user %lld changed by user %lld",
-         (long long)id, (long long)who.user_id);
+  /* After the new hash is stored, so a login with the old password that
+   * raced the change loses its session too; before the flush, so this
+   * admin's cache cannot keep one alive. */
+  const char *keep = self ? cx_http_req_header(req, "Authorization") + 7 : NULL;
+  int64_t ended = 0;
+  rc = cx_store_token_delete_user(a->store, id, "session", keep, &ended, err);
+  cx__admin_auth_flush(a);
+  if (rc != 0) {
+    CX_LOG(CX_LOG_ERROR, "admin",
+           "password of user %lld changed, but its other sessions "
+           "could not be ended: %s",
+           (long long)id, err);
+    cx_http_reply_error(req, CX_HTTP_UNAVAIL, NULL,
+                        "the password was changed, but the user's other "
+                        "sessions could not be ended (%s); change it again "
+                        "to retry",
+                        err);
+    return;
+  }
+  CX_LOG(CX_LOG_INFO, "admin",
+         "password of user %lld changed by user %lld; %lld other "
+         "session(s) ended",
+         (long long)id, (long long)who.user_id, (long long)ended);
   cx_http_reply_ok(req, NULL);
 }
 

@@ -412,6 +412,7 @@ enum {
   Q_TOKEN_INSERT,
   Q_TOKEN_FIND,
   Q_TOKEN_DELETE,
+  Q_TOKEN_DELETE_USER,
   Q_TOKEN_PURGE,
   Q_FIXED_END,
   /* Search variants: a bit per optional filter, list then count. */
@@ -558,6 +559,10 @@ Q1(TOKEN_FIND,
    " hash = ?",
    R);
 Q1(TOKEN_DELETE, "DELETE FROM cronix_token WHERE hash = ?", R);
+Q1(TOKEN_DELETE_USER,
+   "DELETE FROM cronix_token WHERE user_id = ? AND (? IS NULL OR kind = ?)"
+   " AND (? IS NULL OR hash <> ?)",
+   R);
 Q1(TOKEN_PURGE, "DELETE FROM cronix_token WHERE expires > 0 AND expires <= ?",
    R);
 
@@ -1742,6 +1747,32 @@ int cx_store_token_delete(struct cx_store *s, const char *token, char *err)
     cx_err_set(err, "token: not found");
     rc = CX_ENOTFOUND;
   }
+  return rc;
+}
+
+int cx_store_token_delete_user(struct cx_store *s, int64_t user_id,
+                               const char *kind, const char *keep_token,
+                               int64_t *deleted, char *err)
+{
+  char hash[65];
+  int rc = 0;
+  if (deleted != NULL)
+    *deleted = 0;
+  if (kind != NULL && strcmp(kind, "session") != 0 &&
+      strcmp(kind, "api") != 0) {
+    cx_err_set(err, "kind: must be session or api");
+    return CX_EPARSE;
+  }
+  if (keep_token != NULL && (rc = token_hash_of(keep_token, hash, err)) != 0)
+    return rc;
+  /* A NULL kind or keep_token binds SQL NULL: that condition holds. */
+  struct cx__val k = vstr(kind, NULL);
+  struct cx__val h = vstr(keep_token != NULL ? hash : NULL, NULL);
+  struct cx__val p[] = {vint(user_id), k, k, h, h};
+  struct cx__exec_result res;
+  rc = exec(s, &q_TOKEN_DELETE_USER, p, 5, NULL, NULL, &res, err);
+  if (rc == 0 && deleted != NULL)
+    *deleted = res.affected;
   return rc;
 }
 

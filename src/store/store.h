@@ -375,6 +375,15 @@ int cx_store_token_lookup(struct cx_store *s, const char *token, int64_t now,
                           struct cx_token *out, char *err);
 /* Deletes one token (logout). CX_ENOTFOUND. */
 int cx_store_token_delete(struct cx_store *s, const char *token, char *err);
+/* Deletes every token of user_id of the given kind ("session" or "api";
+ * NULL = both) except keep_token (NULL = keep none), e.g. to end a user's
+ * other sessions when the password changes. *deleted (optional) counts the
+ * tokens removed; a user with none to delete is not an error (0 rows).
+ * Errors: CX_EPARSE (bad kind, or keep_token not 1..1024 bytes),
+ * CX_EUNAVAIL, -EIO. Safe to retry. */
+int cx_store_token_delete_user(struct cx_store *s, int64_t user_id,
+                               const char *kind, const char *keep_token,
+                               int64_t *deleted, char *err);
 /* Deletes every token with 0 < expires <= now; *deleted optional. */
 int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,
                          char *err);
