@@ -166,9 +166,23 @@ static const char *const v3_sqlite[] = {
 static const char *const v3_mysql[] = {
     "ALTER TABLE cronix_job ADD KEY cronix_job_page (id)", NULL};
 
+/* ---- version 4: runs still open, by node --------------------------------- */
+
+/* When a node dies, its runs left "running" are marked lost
+ * (cx_store_run_mark_lost); few rows are running, so this index finds them
+ * without reading the log. */
+static const char *const v4_sqlite[] = {
+    "CREATE INDEX cronix_job_log_open ON cronix_job_log(status, node_uuid)",
+    NULL};
+static const char *const v4_mysql[] = {
+    "ALTER TABLE cronix_job_log ADD KEY cronix_job_log_open (status, "
+    "node_uuid)",
+    NULL};
+
 const struct cx__migration cx__migrations[] = {
     {1, {v1_sqlite, v1_mysql}},
     {2, {v2_sqlite, v2_mysql}},
     {3, {v3_sqlite, v3_mysql}},
+    {4, {v4_sqlite, v4_mysql}},
 };
 const int cx__migrations_n = (int)CX_ARRAY_LEN(cx__migrations);

@@ -393,6 +393,7 @@ enum {
   Q_RUN_FIND,
   Q_RUN_PURGE,
   Q_RUN_LAST_SCHED,
+  Q_RUN_MARK_LOST,
   Q_RUN_COUNTS,
   Q_NODE_UPSERT,
   Q_NODE_ID,
@@ -498,6 +499,10 @@ Q2(RUN_PURGE,
    R);
 Q1(RUN_LAST_SCHED,
    "SELECT MAX(scheduled_at) FROM cronix_job_log WHERE job_id = ?", R);
+Q1(RUN_MARK_LOST,
+   "UPDATE cronix_job_log SET status = 'lost', success = 0, end_time = ?,"
+   " output = ? WHERE status = 'running' AND node_uuid = ? AND start_time < ?",
+   R);
 Q1(RUN_COUNTS,
    "SELECT COUNT(*), COALESCE(SUM(success = 1), 0),"
    " COALESCE(SUM(status IN ('failed', 'timeout', 'killed', 'lost')), 0),"
@@ -1244,6 +1249,21 @@ int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err)
   rc = exec(s, &q_RUN_FINISH, p, 7, NULL, NULL, &res, err);
   cx_free(out);
   return rc != 0 ? rc : not_found(res.affected, "run", r->id, err);
+}
+
+int cx_store_run_mark_lost(struct cx_store *s, const char *node_uuid,
+                           int64_t started_before, const char *why,
+                           int64_t *marked, char *err)
+{
+  CHECK("node_uuid", node_uuid, 64, 1);
+  CHECK("why", why, 4096, 0);
+  struct cx__val p[] = {vint(cx_wall_ms()), vstr(why, ""), vstr(node_uuid, ""),
+                        vint(started_before)};
+  struct cx__exec_result res;
+  int rc = exec(s, &q_RUN_MARK_LOST, p, 4, NULL, NULL, &res, err);
+  if (rc == 0 && marked != NULL)
+    *marked = res.affected;
+  return rc;
 }
 
 int cx_store_run_find(struct cx_store *s, int64_t id, struct cx_run *out,

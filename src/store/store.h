@@ -270,6 +270,14 @@ int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
  * CX_ENOTFOUND when the job has no scheduled run. */
 int cx_store_run_last_scheduled(struct cx_store *s, int64_t job_id, int64_t *at,
                                 char *err);
+/* Marks the runs of node_uuid still "running" that started before
+ * started_before (ms) as "lost" (success 0, end_time now, output why): the
+ * node died, so nobody will record how they ended. A run that was in fact
+ * still going (a partitioned node) overwrites this when it finishes.
+ * *marked (optional) gets the number of runs marked. Safe to retry. */
+int cx_store_run_mark_lost(struct cx_store *s, const char *node_uuid,
+                           int64_t started_before, const char *why,
+                           int64_t *marked, char *err);
 /* Counts of runs that started in [from_ms, to_ms) (/statis). */
 int cx_store_run_counts(struct cx_store *s, int64_t from_ms, int64_t to_ms,
                         struct cx_run_counts *out, char *err);
