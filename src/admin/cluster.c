@@ -537,6 +537,29 @@ static int sweep(struct cx__cluster *cl, int64_t rev, char *err)
   return rc;
 }
 
+/* A dead node's runs still "running" will never be finished by it: mark
+ * them lost (a partitioned node that comes back overwrites this with the
+ * real end). */
+static void close_runs(struct cx__cluster *cl, const char *uuid)
+{
+  char err[CX_ERR_LEN] = "", why[200];
+  int64_t marked = 0;
+  snprintf(why, sizeof why,
+           "lost: node %s went down (its lease ended) while this run was "
+           "going; how it ended is unknown",
+           uuid);
+  if (cx_store_run_mark_lost(cl->a->store, uuid, cx_wall_ms(), why, &marked,
+                             err) != 0) {
+    CX_LOG(CX_LOG_WARN, "cluster", "node %s: closing its runs: %s", uuid, err);
+  } else if (marked > 0) {
+    CX_LOG(CX_LOG_INFO, "cluster", "node %s: %lld running run(s) marked lost",
+           uuid, (long long)marked);
+    pthread_mutex_lock(&cl->mu);
+    cl->st.lost_runs += (uint64_t)marked;
+    pthread_mutex_unlock(&cl->mu);
+  }
+}
+
 static void node_dead(struct cx__cluster *cl, int64_t rev, const char *uuid)
 {
   char err[CX_ERR_LEN] = "";
@@ -544,6 +567,7 @@ static void node_dead(struct cx__cluster *cl, int64_t rev, const char *uuid)
                                     cx_wall_s(), err);
   if (rc != 0 && rc != CX_ENOTFOUND)
     CX_LOG(CX_LOG_WARN, "cluster", "node %s: marking it down: %s", uuid, err);
+  close_runs(cl, uuid);
   CX_LOG(CX_LOG_INFO, "cluster", "node %s is down: failing its jobs over",
          uuid);
   rc = failover_node(cl, rev, uuid, 1, err);
@@ -734,6 +758,7 @@ static int reconcile_nodes(struct cx__cluster *cl, int64_t rev, char *err)
                nl.items[i].uuid);
         cx_store_node_set_status(a->store, nl.items[i].uuid, CX_NODE_DOWN,
                                  cx_wall_s(), NULL);
+        close_runs(cl, nl.items[i].uuid);
       }
     size_t n = nl.n;
     cx_node_list_free(&nl);
@@ -1242,6 +1267,11 @@ void cx__cluster_metrics(struct cx_admin *a, struct cx_buf *b)
       "cronix_reconcile_repairs_total{kind=\"proc\"} %llu\n",
       (unsigned long long)s.fix_rewritten, (unsigned long long)s.fix_published,
       (unsigned long long)s.fix_removed, (unsigned long long)s.fix_proc);
+  cx_buf_printf(b,
+                "# HELP cronix_lost_runs_total Runs of dead nodes marked "
+                "lost by this admin.\n# TYPE cronix_lost_runs_total counter\n"
+                "cronix_lost_runs_total %llu\n",
+                (unsigned long long)s.lost_runs);
   cx_buf_printf(b,
                 "# HELP cronix_reconcile_runs_total Reconciliation rounds "
                 "completed.\n# TYPE cronix_reconcile_runs_total counter\n"

@@ -40,6 +40,7 @@ struct cx_admin_cluster_stats {
   uint64_t fix_published; /* rows published (key was missing) */
   uint64_t fix_removed;   /* keys removed (no row, or row elsewhere) */
   uint64_t fix_proc;      /* stale proc keys of dead nodes removed */
+  uint64_t lost_runs;     /* dead nodes' running runs marked lost */
   uint64_t refused;       /* leader writes refused by the revision guard */
   uint64_t purged;        /* run rows removed by log retention */
   double last_reconcile_ms;

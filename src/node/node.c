@@ -1087,9 +1087,30 @@ static void *sched_main(void *arg)
   return NULL;
 }
 
+/* Runs this node left "running" when it last died (SIGKILL, power loss):
+ * nobody will finish them. The spool flush that follows overwrites the
+ * ones whose end it did record. */
+static void close_orphans(struct cx_noded *n)
+{
+  char err[CX_ERR_LEN] = "", why[160];
+  int64_t marked = 0;
+  snprintf(why, sizeof why,
+           "lost: node %s stopped while this run was going (restarted at "
+           "%lld); how it ended is unknown",
+           n->uuid, (long long)cx_wall_s());
+  if (cx_store_run_mark_lost(n->store, n->uuid, cx_wall_ms(), why, &marked,
+                             err) != 0)
+    CX_LOG(CX_LOG_WARN, LOGC, "runs left running by the last start: %s", err);
+  else if (marked > 0)
+    CX_LOG(CX_LOG_WARN, LOGC,
+           "%lld run(s) left running by the last start marked lost",
+           (long long)marked);
+}
+
 int cx_noded_start(struct cx_noded *n, char *err)
 {
   int rc;
+  close_orphans(n);
   if ((rc = cx__noded_register(n, err)) != 0)
     return rc;
   if ((rc = cx__noded_watch_all(n, 0, err)) != 0)

@@ -468,6 +468,47 @@ CASE(failover_moves_soonest_fire_first)
              (long long)rs, (long long)rm, (long long)ry);
 }
 
+/* A dead node's runs still "running" are marked lost (nobody will finish
+ * them); another node's running run is left alone. */
+CASE(dead_node_running_runs_marked_lost)
+{
+  char err[CX_ERR_LEN];
+  int64_t l1 = node_up("n1");
+  node_up("n2");
+  struct cx_run r;
+  int64_t ids[2];
+  const char *nodes[2] = {"n1", "n2"};
+  for (int i = 0; i < 2; i++) {
+    memset(&r, 0, sizeof r);
+    r.job_id = 40 + i;
+    r.node_uuid = (char *)nodes[i];
+    r.has_scheduled_at = 1;
+    r.scheduled_at = cx_wall_s();
+    r.start_time = cx_wall_ms() - 1000;
+    ASSERT_MSG(cx_store_run_claim(F.store, &r, &ids[i], err) == 0, "%s", err);
+  }
+  admin_up(0, 0);
+  wait_leader(10);
+  node_kill(l1);
+  for (int t = 0; t < 200; t++) {
+    ASSERT(cx_store_run_find(F.store, ids[0], &r, err) == 0);
+    int lost = strcmp(r.status, "lost") == 0;
+    cx_run_clear(&r);
+    if (lost)
+      break;
+    cx_sleep_us(50000);
+  }
+  ASSERT(cx_store_run_find(F.store, ids[0], &r, err) == 0);
+  ASSERT_STREQ(r.status, "lost");
+  ASSERT_CONTAINS(r.output, "n1");
+  ASSERT_OP(r.end_time, >, 0);
+  cx_run_clear(&r);
+  ASSERT(cx_store_run_find(F.store, ids[1], &r, err) == 0);
+  ASSERT_STREQ(r.status, "running");
+  cx_run_clear(&r);
+  ASSERT_EQ(stats(0).lost_runs, 1);
+}
+
 CASE(cmd_auto_jobs_move_when_allowed)
 {
   F.cfg.cmd_auto_allocation = 1;

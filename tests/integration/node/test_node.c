@@ -995,6 +995,57 @@ static size_t cron_rows_in(struct cx_store *store, int64_t id, int64_t from_s,
   return k;
 }
 
+/* A `cronix node` process on a real etcd and SQLite, for the tests that
+ * signal it (static in the test: the service handles are large). */
+struct pnode {
+  struct cx_svc_etcd etcd;
+  struct cx_store *store;
+  struct cx_coord *coord;
+  char dir[600], url[700], uuid[40];
+  pid_t pid;
+};
+
+static void pnode_up(struct pnode *p, const char *sub)
+{
+  char err[CX_ERR_LEN];
+  ASSERT_MSG(cx_svc_etcd_start(&p->etcd, NULL, err) == 0, "%s", err);
+  snprintf(p->dir, sizeof p->dir, "%s/%s", cx_test_tmpdir(), sub);
+  mkdir(p->dir, 0700);
+  snprintf(p->url, sizeof p->url, "sqlite://%s/cronix.db", p->dir);
+  ASSERT_MSG(cx_store_open(p->url, &p->store, err) == 0, "%s", err);
+  struct cx_coord_cfg cc = {.endpoints = p->etcd.endpoints};
+  ASSERT(cx_coord_open(&cc, &p->coord, err) == 0);
+  p->pid = node_spawn(p->dir, p->url, p->etcd.endpoints);
+  ASSERT(read_uuid(p->dir, p->uuid) == 0);
+}
+
+/* Writes <prefix>/<kind>/<uuid>/<id> (kind job: j's JSON; else "{}"). */
+static void pnode_put(struct pnode *p, const char *kind, const struct cx_job *j)
+{
+  char err[CX_ERR_LEN], key[256];
+  json_t *o = strcmp(kind, "job") == 0 ? cx_job_to_json(j) : json_object();
+  char *text = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  snprintf(key, sizeof key, "/cronix/%s/%s/%lld", kind, p->uuid,
+           (long long)j->id);
+  ASSERT_MSG(cx_coord_put(p->coord, key, strlen(key), text, strlen(text), 0,
+                          NULL, err) == 0,
+             "%s", err);
+  free(text);
+}
+
+/* SIGTERM; the node must drain and exit 0. */
+static void pnode_down(struct pnode *p)
+{
+  int status = 0;
+  kill(p->pid, SIGTERM);
+  waitpid(p->pid, &status, 0);
+  ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  cx_coord_close(p->coord);
+  cx_store_close(p->store);
+  cx_svc_etcd_destroy(&p->etcd);
+}
+
 /* SIGSTOP past the TTL then SIGCONT (a partition as the node sees it): the
  * timers that fell due while stopped fire at once on resume, before the
  * keep-alive thread has learnt that the lease expired. None of them may
@@ -1002,57 +1053,76 @@ static size_t cron_rows_in(struct cx_store *store, int64_t id, int64_t from_s,
  * closed), then re-register and go on. */
 TEST_TIMEOUT(node_resumed_past_ttl_starts_nothing_missed, 90)
 {
-  static struct cx_svc_etcd etcd;
-  char err[CX_ERR_LEN], dir[600], url[700], uuid[40], key[256];
-  struct cx_store *store;
-  struct cx_coord *coord;
-  ASSERT_MSG(cx_svc_etcd_start(&etcd, NULL, err) == 0, "%s", err);
-  snprintf(dir, sizeof dir, "%s/stopped-node", cx_test_tmpdir());
-  mkdir(dir, 0700);
-  snprintf(url, sizeof url, "sqlite://%s/cronix.db", dir);
-  ASSERT_MSG(cx_store_open(url, &store, err) == 0, "%s", err);
-  struct cx_coord_cfg cc = {.endpoints = etcd.endpoints};
-  ASSERT(cx_coord_open(&cc, &coord, err) == 0);
-  pid_t pid = node_spawn(dir, url, etcd.endpoints);
-  ASSERT(read_uuid(dir, uuid) == 0);
+  static struct pnode p;
   struct cx_job j;
+  pnode_up(&p, "stopped-node");
   job_base(&j, 90, "true", "* * * * * *"); /* misfire skip */
-  json_t *o = cx_job_to_json(&j);
-  char *text = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
-  snprintf(key, sizeof key, "/cronix/job/%s/90", uuid);
-  ASSERT(cx_coord_put(coord, key, strlen(key), text, strlen(text), 0, NULL,
-                      err) == 0);
-  free(text);
+  pnode_put(&p, "job", &j);
   int64_t t = cx_wall_s();
-  for (int i = 0; i < 100 && cron_rows_in(store, 90, t, t + 100) < 2; i++)
+  for (int i = 0; i < 100 && cron_rows_in(p.store, 90, t, t + 100) < 2; i++)
     cx_sleep_us(100000);
-  ASSERT(cron_rows_in(store, 90, t, t + 100) >= 2);
+  ASSERT(cron_rows_in(p.store, 90, t, t + 100) >= 2);
 
-  kill(pid, SIGSTOP);
+  kill(p.pid, SIGSTOP);
   int64_t stopped_s = cx_wall_s();
   cx_sleep_us(6 * 1000000); /* node.ttl is 3 s */
   int64_t resumed_s = cx_wall_s();
-  kill(pid, SIGCONT);
+  kill(p.pid, SIGCONT);
 
   /* Back to work under a new lease: fires after the resume run. */
   size_t after = 0;
   for (int i = 0; i < 150 && after < 2; i++) {
-    after = cron_rows_in(store, 90, resumed_s + 1, resumed_s + 100);
+    after = cron_rows_in(p.store, 90, resumed_s + 1, resumed_s + 100);
     cx_sleep_us(100000);
   }
   ASSERT_MSG(after >= 2, "only %zu runs after the resume", after);
   /* The fires due while stopped (after the second it stopped in, up to the
    * second it resumed in) ran nowhere: misfire is skip and nothing else
    * holds the job. */
-  ASSERT_EQ(cron_rows_in(store, 90, stopped_s + 1, resumed_s), 0);
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  cx_coord_close(coord);
-  cx_store_close(store);
-  cx_svc_etcd_destroy(&etcd);
+  ASSERT_EQ(cron_rows_in(p.store, 90, stopped_s + 1, resumed_s), 0);
+  pnode_down(&p);
+}
+
+/* A node SIGKILLed in the middle of a run comes back and closes that run
+ * as lost: nobody else will record how it ended. */
+TEST_TIMEOUT(node_restart_marks_its_orphaned_run_lost, 90)
+{
+  static struct pnode p;
+  char err[CX_ERR_LEN];
+  struct cx_job j;
+  pnode_up(&p, "orphan-node");
+  job_base(&j, 91, "sleep 8", yearly);
+  pnode_put(&p, "job", &j);
+  cx_sleep_us(300000);
+  pnode_put(&p, "once", &j);
+  struct cx_run_filter flt = {.job_id = 91, .page_size = 10};
+  struct cx_run_list l = {0};
+  for (int i = 0; i < 100; i++) {
+    ASSERT(cx_store_run_search(p.store, &flt, &l, err) == 0);
+    if (l.n == 1 && strcmp(l.items[0].status, "running") == 0)
+      break;
+    cx_run_list_free(&l);
+    cx_sleep_us(100000);
+  }
+  ASSERT_MSG(l.n == 1, "the once run never started");
+  int64_t run_id = l.items[0].id;
+  cx_run_list_free(&l);
+  kill(p.pid, SIGKILL);
+  waitpid(p.pid, NULL, 0);
+  p.pid = node_spawn(p.dir, p.url, p.etcd.endpoints);
+  struct cx_run r;
+  memset(&r, 0, sizeof r);
+  for (int i = 0; i < 100; i++) {
+    ASSERT(cx_store_run_find(p.store, run_id, &r, err) == 0);
+    if (strcmp(r.status, "running") != 0)
+      break;
+    cx_run_clear(&r);
+    cx_sleep_us(100000);
+  }
+  ASSERT_STREQ(r.status, "lost");
+  ASSERT_CONTAINS(r.output, p.uuid);
+  cx_run_clear(&r);
+  pnode_down(&p);
 }
 
 /* ---- lease loss: fail closed, re-register, re-list (real etcd) ----------- */
