@@ -377,51 +377,15 @@ static void fo_resync(void *arg, const struct cx_coord_kvs *kvs)
   (void)arg, (void)kvs;
 }
 
-struct fo_sink {
-  char *buf;
-  size_t len, cap;
-};
-
-static size_t fo_body(char *p, size_t sz, size_t n, void *arg)
-{
-  struct fo_sink *s = arg;
-  size_t k = sz * n, room = s->cap - 1 - s->len, c = k < room ? k : room;
-  memcpy(s->buf + s->len, p, c);
-  s->len += c;
-  s->buf[s->len] = '\0';
-  return k;
-}
-
-/* One API call to the admin with the bench's token; the HTTP status. */
+/* One API call to the admin with the bench's token; the HTTP status (0: no
+ * answer). A body longer than cap is cut. */
 static long fo_api(const char *method, const char *path, const char *body,
                    char *resp, size_t cap)
 {
-  char url[256], auth[200];
+  char url[256];
   long status = 0;
-  struct fo_sink s = {resp, 0, cap};
-  struct curl_slist *h = NULL;
-  CURL *c = curl_easy_init();
-  if (c == NULL)
-    return 0;
-  resp[0] = '\0';
   snprintf(url, sizeof url, "http://127.0.0.1:%d%s", F.admin_port, path);
-  snprintf(auth, sizeof auth, "Authorization: Bearer %s", F.token);
-  h = curl_slist_append(h, auth);
-  h = curl_slist_append(h, "Content-Type: application/json");
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fo_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-  if (body != NULL)
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  if (curl_easy_perform(c) == CURLE_OK)
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(c);
+  cx_svc_http_auth(method, url, F.token, body, 10000, &status, resp, cap, NULL);
   return status;
 }
 

@@ -40,7 +40,6 @@
  * The summary table (per fault kind and overall) goes to stderr and, when
  * CX_CHAOS_REPORT names a file, to that file (`make chaos` prints it).
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -247,51 +246,15 @@ static void node_start(int i)
 
 /* ---- the API ------------------------------------------------------------- */
 
-struct sink {
-  char *buf;
-  size_t len, cap;
-};
-
-static size_t on_body(char *p, size_t sz, size_t n, void *arg)
-{
-  struct sink *s = arg;
-  size_t k = sz * n, room = s->cap - 1 - s->len;
-  memcpy(s->buf + s->len, p, k < room ? k : room);
-  s->len += k < room ? k : room;
-  s->buf[s->len] = '\0';
-  return k;
-}
-
-/* One authenticated API call to admin i; the HTTP status (0: no answer). */
+/* One authenticated API call to admin i; the HTTP status (0: no answer).
+ * A body longer than cap is cut. */
 static long api(int i, const char *method, const char *path, const char *body,
                 char *resp, size_t cap)
 {
-  char url[256], auth[200];
+  char url[256];
   long status = 0;
-  struct sink s = {resp, 0, cap};
-  CURL *c = curl_easy_init();
-  struct curl_slist *h = NULL;
-  if (c == NULL)
-    return 0;
-  resp[0] = '\0';
   snprintf(url, sizeof url, "http://127.0.0.1:%d%s", C.admin_port[i], path);
-  snprintf(auth, sizeof auth, "Authorization: Bearer %s", C.token);
-  h = curl_slist_append(h, auth);
-  h = curl_slist_append(h, "Content-Type: application/json");
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-  if (body != NULL)
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  if (curl_easy_perform(c) == CURLE_OK)
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(c);
+  cx_svc_http_auth(method, url, C.token, body, 10000, &status, resp, cap, NULL);
   return status;
 }
 

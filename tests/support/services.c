@@ -384,6 +384,14 @@ int cx_svc_http(const char *method, const char *url, const char *body,
                 long timeout_ms, long *status, char *resp, size_t resp_cap,
                 char *err)
 {
+  return cx_svc_http_auth(method, url, NULL, body, timeout_ms, status, resp,
+                          resp_cap, err);
+}
+
+int cx_svc_http_auth(const char *method, const char *url, const char *token,
+                     const char *body, long timeout_ms, long *status,
+                     char *resp, size_t resp_cap, char *err)
+{
   struct sink s = {resp, resp_cap, 0, 0};
   char cerr[CURL_ERROR_SIZE] = "";
   struct curl_slist *hdrs = NULL;
@@ -407,12 +415,22 @@ int cx_svc_http(const char *method, const char *url, const char *body,
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+  if (token != NULL) {
+    char auth[512];
+    if (fmt_to(auth, sizeof auth, "Authorization: Bearer %s", token) != 0) {
+      curl_easy_cleanup(h);
+      set_err(err, "token too long");
+      return CX_ETOOBIG;
+    }
+    hdrs = curl_slist_append(hdrs, auth);
+  }
   if (body != NULL) {
-    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
   }
+  if (hdrs != NULL)
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
   if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
   else if (strcmp(method, "POST") == 0 && body == NULL)

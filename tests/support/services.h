@@ -91,6 +91,11 @@ int cx_svc_port_is_free(int port);
 int cx_svc_http(const char *method, const char *url, const char *body,
                 long timeout_ms, long *status, char *resp, size_t resp_cap,
                 char *err);
+/* The same with "Authorization: Bearer <token>" (token NULL: none), for
+ * the Cronix admin API. */
+int cx_svc_http_auth(const char *method, const char *url, const char *token,
+                     const char *body, long timeout_ms, long *status,
+                     char *resp, size_t resp_cap, char *err);
 
 /* Makes a new, empty directory <base>/<prefix>-<n> (base as described at
  * the top) and writes its path to out[cap]. */
