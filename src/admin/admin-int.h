@@ -80,6 +80,7 @@ struct cx__admin_who {
   int64_t user_id;
   enum cx_role role;
   char username[128];
+  const char *token; /* the bearer token, inside the request's header */
 };
 
 /* Checks the request's `Authorization: Bearer <token>` and the role. On

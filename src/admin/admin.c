@@ -172,6 +172,7 @@ int cx__admin_auth(struct cx_admin *a, struct cx_http_req *req,
                         "invalid or expired token");
     return -1;
   }
+  w.token = hdr + 7; /* set here, never cached: it lives in this request */
   if (who != NULL)
     *who = w;
   if (w.role < need) {

@@ -510,10 +510,10 @@ static void h_logout(struct cx_http_req *req, void *ctx)
 {
   struct cx_admin *a = ctx;
   char err[CX_ERR_LEN] = "";
-  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, NULL) < 0)
+  struct cx__admin_who who;
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) < 0)
     return;
-  const char *h = cx_http_req_header(req, "Authorization");
-  int rc = cx_store_token_delete(a->store, h + 7, err);
+  int rc = cx_store_token_delete(a->store, who.token, err);
   cx__admin_auth_flush(a);
   if (rc != 0 && rc != CX_ENOTFOUND) {
     cx__admin_reply_backend_error(req, rc, "token", err);
@@ -793,7 +793,7 @@ static void h_user_change_pw(struct cx_http_req *req, void *ctx)
   /* After the new hash is stored, so a login with the old password that
    * raced the change loses its session too; before the flush, so this
    * admin's cache cannot keep one alive. */
-  const char *keep = self ? cx_http_req_header(req, "Authorization") + 7 : NULL;
+  const char *keep = self ? who.token : NULL;
   int64_t ended = 0;
   rc = cx_store_token_delete_user(a->store, id, "session", keep, &ended, err);
   cx__admin_auth_flush(a);
