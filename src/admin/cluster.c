@@ -398,7 +398,6 @@ static void alert_admins(struct cx__cluster *cl, const char *uuid,
   cx_user_list_free(&ul);
 }
 
-/* Moves every movable job off node uuid (if it is dead). */
 /* A job of a dead node and its next fire: the moves go soonest fire first,
  * so a job due in a second does not wait behind one due in an hour. */
 struct due {
@@ -435,6 +434,7 @@ static struct due *soonest_first(const struct cx_job_list *jl)
   return d;
 }
 
+/* Moves every movable job off node uuid (if it is dead). */
 static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
                          int alert, char *err)
 {

@@ -564,6 +564,15 @@ int cx_coord_lease_grant(struct cx_coord *c, int64_t ttl_s, int keepalive,
   return 0;
 }
 
+/* The kept-alive lease id, or NULL (c->mu held). */
+static struct ka_lease *ka_find(struct cx_coord *c, int64_t id)
+{
+  struct ka_lease *l = c->leases;
+  while (l != NULL && l->id != id)
+    l = l->next_l;
+  return l;
+}
+
 int cx_coord_lease_keepalive(struct cx_coord *c, int64_t lease, int64_t *ttl,
                              char *err)
 {
@@ -576,12 +585,9 @@ int cx_coord_lease_keepalive(struct cx_coord *c, int64_t lease, int64_t *ttl,
   }
   if (rc == 0) { /* a kept-alive lease is now known held for longer */
     pthread_mutex_lock(&c->mu);
-    for (struct ka_lease *l = c->leases; l; l = l->next_l) {
-      if (l->id == lease && l->expires < sent + t * 1000000LL) {
-        l->expires = sent + t * 1000000LL;
-        break;
-      }
-    }
+    struct ka_lease *l = ka_find(c, lease);
+    if (l != NULL && l->expires < sent + t * 1000000LL)
+      l->expires = sent + t * 1000000LL;
     pthread_mutex_unlock(&c->mu);
   }
   if (rc == 0 && ttl)
@@ -591,14 +597,9 @@ int cx_coord_lease_keepalive(struct cx_coord *c, int64_t lease, int64_t *ttl,
 
 int64_t cx_coord_lease_held_until(struct cx_coord *c, int64_t lease)
 {
-  int64_t until = 0;
   pthread_mutex_lock(&c->mu);
-  for (struct ka_lease *l = c->leases; l; l = l->next_l) {
-    if (l->id == lease) {
-      until = l->expires;
-      break;
-    }
-  }
+  struct ka_lease *l = ka_find(c, lease);
+  int64_t until = l != NULL ? l->expires : 0;
   pthread_mutex_unlock(&c->mu);
   return until;
 }

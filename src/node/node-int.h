@@ -116,7 +116,6 @@ struct cx_noded {
   pthread_cond_t pcond;
   struct cx__procop *phead, *ptail;
   size_t plen;
-  uint64_t pdropped;
   int pquit, pstarted;
   pthread_t pthread;
 

@@ -6,7 +6,7 @@
  * its proc key held a worker, and a node's queue of fires grew behind it).
  * Operations go out in order; a delete whose put has not been sent yet
  * cancels both. The queue is bounded: past CX__PROC_QUEUE_MAX a put is
- * dropped (logged, counted), a delete is always kept. Keys are under the
+ * dropped (logged), a delete is always kept. Keys are under the
  * node's lease, so whatever is left when the node stops goes with its
  * revoke.
  */
@@ -35,6 +35,27 @@ static void op_free(struct cx__procop *op)
   cx_free(op->key);
   cx_free(op->val);
   cx_free(op);
+}
+
+/* A put (val != NULL) or a delete of key, or NULL when out of memory. */
+static struct cx__procop *op_new(const char *key, size_t key_len,
+                                 const char *val, size_t val_len)
+{
+  struct cx__procop *op = cx_calloc(1, sizeof *op);
+  if (op == NULL || (op->key = cx_malloc(key_len)) == NULL ||
+      (val != NULL && (op->val = cx_malloc(val_len ? val_len : 1)) == NULL)) {
+    op_free(op);
+    CX_LOG(CX_LOG_WARN, LOGC, "proc key %.*s: out of memory", (int)key_len,
+           key);
+    return NULL;
+  }
+  memcpy(op->key, key, key_len);
+  op->key_len = key_len;
+  if (val != NULL)
+    memcpy(op->val, val, val_len);
+  op->val_len = val_len;
+  op->del = val == NULL;
+  return op;
 }
 
 static void *procs_main(void *arg)
@@ -114,22 +135,12 @@ static void enqueue(struct cx_noded *n, struct cx__procop *op)
 void cx__noded_proc_put(struct cx_noded *n, const char *key, size_t key_len,
                         const char *val, size_t val_len, int64_t lease)
 {
-  struct cx__procop *op = cx_calloc(1, sizeof *op);
-  if (op == NULL || (op->key = cx_malloc(key_len)) == NULL ||
-      (op->val = cx_malloc(val_len ? val_len : 1)) == NULL) {
-    op_free(op);
-    CX_LOG(CX_LOG_WARN, LOGC, "proc key %.*s: out of memory", (int)key_len,
-           key);
+  struct cx__procop *op = op_new(key, key_len, val, val_len);
+  if (op == NULL)
     return;
-  }
-  memcpy(op->key, key, key_len);
-  memcpy(op->val, val, val_len);
-  op->key_len = key_len;
-  op->val_len = val_len;
   op->lease = lease;
   pthread_mutex_lock(&n->pmu);
   if (n->plen >= CX__PROC_QUEUE_MAX || n->pquit) {
-    n->pdropped++;
     pthread_mutex_unlock(&n->pmu);
     CX_LOG(CX_LOG_WARN, LOGC, "proc key %.*s dropped: %d writes queued",
            (int)key_len, key, CX__PROC_QUEUE_MAX);
@@ -161,17 +172,9 @@ void cx__noded_proc_del(struct cx_noded *n, const char *key, size_t key_len)
     }
   }
   pthread_mutex_unlock(&n->pmu);
-  struct cx__procop *op = cx_calloc(1, sizeof *op);
-  if (op == NULL || (op->key = cx_malloc(key_len)) == NULL) {
-    op_free(op);
-    /* the key goes with the lease at the latest */
-    CX_LOG(CX_LOG_WARN, LOGC, "proc key %.*s: out of memory", (int)key_len,
-           key);
-    return;
-  }
-  memcpy(op->key, key, key_len);
-  op->key_len = key_len;
-  op->del = 1;
+  struct cx__procop *op = op_new(key, key_len, NULL, 0);
+  if (op == NULL)
+    return; /* the key goes with the lease at the latest */
   pthread_mutex_lock(&n->pmu);
   if (n->pquit) {
     pthread_mutex_unlock(&n->pmu);
