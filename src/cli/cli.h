@@ -18,7 +18,8 @@ int cx_cli_config(int argc, char **argv);
 int cx_cli_user(int argc, char **argv);
 
 /* Fills cfg from defaults, --config FILE, CRONIX_* variables and the
- * common flags in argv[1..] (argv[0] names the command, for messages).
+ * common flags in argv[1..] (argv[0] names the command, for messages and
+ * for which flags it takes: "node" and "user add" refuse --listen).
  * Returns 0, or the exit code after printing why (cfg is then freed). */
 int cx_cli_load_config(int argc, char **argv, struct cx_config *cfg);
 /* `cronix admin ...` */
@@ -76,7 +77,10 @@ struct cx_notify;
 int cx_cli_notify_open(const struct cx_config *cfg, const char *cmd,
                        struct cx_notify **out);
 
-/* Help text of the flags cx_cli_load_config understands. */
-extern const char cx_cli_config_flags_help[];
+/* Prints the help of the flags cx_cli_load_config understands for cmd
+ * (its argv[0]: "admin", "node", "user add", ...; --listen only where the
+ * command serves HTTP). */
+#include <stdio.h>
+void cx_cli_config_flags_print(FILE *f, const char *cmd);
 
 #endif

@@ -10,14 +10,19 @@
 #include "util/util.h"
 
 #define MAX_COUNT 10000
+/* The instants cx_cron_next answers for (years 1..9999 UTC); before or
+ * after them it finds nothing, which would look like "never fires". */
+#define FROM_MIN (-62135596800LL)     /* 0001-01-01T00:00:00Z */
+#define FROM_MAX (253402300799LL - 1) /* 9999-12-31T23:59:58Z */
 
 static const char cron_usage[] =
     "usage: cronix cron next EXPR [--from RFC3339] [--count N] [--tz ZONE]\n"
     "       cronix cron check EXPR [--tz ZONE]\n"
     "\n"
     "next   prints the next N (default 5) fire times strictly after --from\n"
-    "       (default: now), one RFC 3339 line each in the expression's zone;\n"
-    "       stops early if the schedule never fires again.\n"
+    "       (default: now; years 0001..9999), one RFC 3339 line each in the\n"
+    "       expression's zone; stops early, with a note on stderr, if the\n"
+    "       schedule never fires again.\n"
     "check  exits 0 if EXPR is valid and fires again, else prints why and\n"
     "       exits 2.\n"
     "--tz   the IANA zone EXPR is read in unless it has a CRON_TZ= prefix\n"
@@ -95,6 +100,13 @@ int cx_cli_cron(int argc, char **argv)
             from);
     return 2;
   }
+  if (after < FROM_MIN || after > FROM_MAX) {
+    fprintf(stderr,
+            "cronix cron next: --from must be between "
+            "0001-01-01T00:00:00Z and 9999-12-31T23:59:58Z, got '%s'\n",
+            from ? from : "now");
+    return 2;
+  }
   if (tz != NULL && tz[0] != '\0') {
     const struct cx_tz *zone;
     if (cx_tz_get(tz, &zone, err) != 0) {
@@ -122,9 +134,17 @@ int cx_cli_cron(int argc, char **argv)
   for (int64_t i = 0; i < count; i++) {
     char line[64];
     int64_t next;
-    if (cx_cron_next(c, after, &next) != 0)
-      break; /* never fires again: stop early (SPEC §2) */
-    cx_time_format(next, cx_cron_tz(c), line, sizeof line);
+    if (cx_cron_next(c, after, &next) != 0 ||
+        cx_time_format(next, cx_cron_tz(c), line, sizeof line) == 0) {
+      /* Never fires again: stop early (SPEC §2), and say so where a
+       * script reading the times does not see it. */
+      cx_time_format(after, cx_cron_tz(c), line, sizeof line);
+      fprintf(stderr,
+              "cronix cron next: no fire after %s within %d years (or "
+              "before year 10000)\n",
+              line, CX_CRON_HORIZON_YEARS);
+      break;
+    }
     puts(line);
     after = next;
   }

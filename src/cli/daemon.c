@@ -163,7 +163,8 @@ int cx_cli_daemon_open(struct cx_cli_daemon *d, int argc, char **argv,
   memset(d, 0, sizeof *d);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      printf("%s%s", usage, cx_cli_config_flags_help);
+      fputs(usage, stdout);
+      cx_cli_config_flags_print(stdout, cmd);
       return -1;
     }
   }

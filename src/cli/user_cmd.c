@@ -64,8 +64,8 @@ int cx_cli_user(int argc, char **argv)
   if (argc < 2 || strcmp(argv[1], "add") != 0) {
     int help = argc >= 2 &&
                (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
-    fprintf(help ? stdout : stderr, "%s\n%s", user_usage,
-            cx_cli_config_flags_help);
+    fprintf(help ? stdout : stderr, "%s\n", user_usage);
+    cx_cli_config_flags_print(help ? stdout : stderr, "user add");
     return help ? 0 : 2;
   }
   rest[nrest++] = "user add";
@@ -73,7 +73,8 @@ int cx_cli_user(int argc, char **argv)
     const char *a = argv[i];
     const char **slot = NULL;
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      printf("%s\n%s", user_usage, cx_cli_config_flags_help);
+      printf("%s\n", user_usage);
+      cx_cli_config_flags_print(stdout, "user add");
       return 0;
     }
     if (strcmp(a, "--role") == 0)

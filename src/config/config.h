@@ -3,7 +3,9 @@
  *
  * Settings come from, in rising precedence: built-in defaults, a config file
  * (INI: `key = value` under `[section]`; `notify.email.smtp_url` is
- * `smtp_url = ...` under `[notify.email]`), environment variables
+ * `smtp_url = ...` under `[notify.email]`; comments are lines starting with
+ * # or ;, and ` #` / ` ;` after a value; "..." or '...' quote a value
+ * literally), environment variables
  * CRONIX_<SECTION>_<KEY> (dots become underscores, upper case:
  * CRONIX_NOTIFY_EMAIL_SMTP_URL), and command-line flags for the common ones
  * (the cli calls cx_config_set for those). One table in config.c lists
@@ -111,8 +113,9 @@ void cx_config_env_name(const char *name, char *buf, size_t len);
 
 /* Writes the documented sample file (every setting at its default). */
 void cx_config_write_sample(FILE *f);
-/* Writes the effective settings as INI; passwords and secrets are shown
- * only as "(set, hidden)". */
+/* Writes the effective settings as INI that loads back to the same values
+ * (strings quoted where needed); passwords and secrets are shown only as
+ * "(set, hidden)". */
 void cx_config_write(const struct cx_config *c, FILE *f);
 
 #endif

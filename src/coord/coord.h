@@ -46,12 +46,13 @@ struct cx_coord_cfg {
   const char *key_file;   /* its private key (optional) */
   int connect_timeout_ms; /* 0 = 3000 */
   int request_timeout_ms; /* unary requests; 0 = 5000 */
-  /* A watch that receives nothing (not even a progress notification) for
-   * this long is reconnected (resuming where it was). 0 = 30000. Run etcd
-   * with --experimental-watch-progress-notify-interval below this (say
-   * 10s): progress keeps idle watches connected and their resume point
-   * current (the default 10m means a reconnect per idle interval, and a
-   * re-list if the resume point was compacted meanwhile). */
+  /* A watch that receives nothing for this long checks that its server
+   * still serves (a one-key read on the same endpoint, bounded by
+   * request_timeout_ms) and reconnects elsewhere only if it does not; the
+   * stream's TCP keep-alive starts after this idle time too. 0 = 30000.
+   * Works with a stock etcd. --experimental-watch-progress-notify-interval
+   * (say 10s) is still worth setting: progress keeps an idle watch's resume
+   * point current, so a reconnect after a compaction needs no re-list. */
   int watch_idle_ms;
   size_t max_reply_bytes; /* cap on one reply or watch message; 0 = 64 MiB */
   /* In-process backend: events kept for watches from an old revision;
@@ -240,7 +241,8 @@ struct cx_coord_watch_cbs {
  * typically: range, then watch from kvs.revision + 1). Callbacks run on the
  * watch's own thread, never concurrently for one watch. Disconnects are
  * resumed from the last delivered revision + 1 (on another endpoint if
- * needed); a watch silent for watch_idle_ms is reconnected. cbs is copied;
+ * needed); a watch silent for watch_idle_ms probes its server and is
+ * reconnected if the server does not answer. cbs is copied;
  * event and resync are required. */
 int cx_coord_watch(struct cx_coord *c, const void *prefix, size_t prefix_len,
                    int64_t start_rev, const struct cx_coord_watch_cbs *cbs,

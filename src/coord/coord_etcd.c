@@ -17,7 +17,8 @@
  * Each watch has its own thread, easy handle and multi handle (so cancel
  * can wake it at once with curl_multi_wakeup). It resumes from the last
  * delivered revision + 1 after any disconnect, re-lists the prefix after a
- * compaction, and treats a stream silent for watch_idle_ms as dead.
+ * compaction, and probes the server when the stream has been silent for
+ * watch_idle_ms (see "Liveness" above watch_connect).
  */
 #include "coord-int.h"
 
@@ -977,6 +978,13 @@ struct ewatch {
   int resync;     /* compaction seen: re-list before reconnecting */
   int broken;     /* stream said something that ends it */
   int progressed; /* any message since connecting */
+  /* liveness probe (watch_probe_start) */
+  CURL *ph;
+  struct sink probe_reply;
+  struct curl_slist *probe_hdrs;
+  char *probe_body;
+  int probing;        /* ph is in the multi handle */
+  cx_mono checked_at; /* last data on the stream or last good probe */
 };
 
 static void set_connected(struct ewatch *w, int on)
@@ -1194,7 +1202,122 @@ out:
   return s;
 }
 
-/* One connection: stream until it ends, is cancelled or goes silent. */
+/*
+ * Liveness. An idle watch hears nothing from etcd unless etcd was started
+ * with --experimental-watch-progress-notify-interval short; a stock etcd
+ * (Debian's etcd-server) sends progress only every 10 minutes, and after an
+ * event not before the next tick but one, so silence of up to ~20 minutes
+ * is normal. Treating 30 s of silence as death made every idle watch warn
+ * and reconnect twice a minute. What a silent watch can actually suffer:
+ *
+ *   - the member stopped or hangs (SIGSTOP, stuck disk, dead host): the
+ *     watch's TCP connection stays open, and a hung process's kernel even
+ *     answers TCP keep-alives;
+ *   - the member lost its cluster (partition, no leader): it stays up but
+ *     gets no new revisions, so the watch says nothing;
+ *   - a middlebox dropped the connection without a reset.
+ *
+ * Over the gateway the watch stream is one-way once the request body is
+ * sent (tech.md §1.4), so a progress_request cannot be asked for later. So
+ * after watch_idle_ms of silence the watch sends a probe on a second
+ * connection to the SAME endpoint: a linearizable range of one key (the
+ * prefix itself; count only). It must go through the member's raft
+ * ReadIndex, so it fails or times out (request_timeout_ms) when the member
+ * is down, hung or without a leader -- then the watch warns and moves to the
+ * next endpoint, resuming from its revision. A good answer costs etcd one
+ * index lookup and restarts the quiet period; nothing is logged. The third
+ * case is for TCP keep-alive on the watch's own connection, probing after
+ * watch_idle_ms idle (then every third of it): a dropped connection errors
+ * out within about four idle periods. libcurl's low-speed limit was no
+ * option: it is the same "silence = death" rule again.
+ *
+ * What the probe cannot see is a stream stuck inside a healthy member (an
+ * etcd bug). For that, a stream with no message at all for STALE_MS (longer
+ * than two stock progress intervals) is re-watched from its revision, at
+ * INFO: on a stock etcd a healthy stream is never that quiet.
+ */
+#define STALE_MS (25 * 60 * 1000)
+
+/* Sends the probe (see above) without waiting for it. */
+static void watch_probe_start(struct ewatch *w, int idx)
+{
+  struct etcd *e = w->e;
+  char url[MAX_ENDPOINT_LEN + 64];
+  json_t *body = json_object();
+  curl_slist_free_all(w->probe_hdrs);
+  jfree(w->probe_body);
+  w->probe_body = NULL;
+  w->probe_hdrs = make_headers(e, 1);
+  if (body == NULL || w->probe_hdrs == NULL ||
+      j_set_range(body, w->plen ? w->prefix : "", w->plen ? w->plen : 1, 0) ||
+      json_object_set_new(body, "count_only", json_true()) ||
+      (w->probe_body = json_dumps(body, JSON_COMPACT)) == NULL) {
+    json_decref(body);
+    w->checked_at = cx_mono_now(); /* out of memory: try again later */
+    return;
+  }
+  json_decref(body);
+  snprintf(url, sizeof url, "%s/v3/kv/range", e->eps[idx]);
+  cx_buf_reset(&w->probe_reply.buf);
+  w->probe_reply.too_big = 0;
+  setup_handle(e, w->ph, url, w->probe_hdrs, w->probe_body,
+               strlen(w->probe_body));
+  curl_easy_setopt(w->ph, CURLOPT_TIMEOUT_MS, (long)e->conf.request_timeout_ms);
+  curl_easy_setopt(w->ph, CURLOPT_WRITEFUNCTION, sink_write);
+  curl_easy_setopt(w->ph, CURLOPT_WRITEDATA, &w->probe_reply);
+  if (curl_multi_add_handle(w->m, w->ph) == CURLM_OK)
+    w->probing = 1;
+}
+
+static void watch_probe_stop(struct ewatch *w)
+{
+  if (w->probing)
+    curl_multi_remove_handle(w->m, w->ph);
+  w->probing = 0;
+}
+
+/* The probe's answer: 0 = the member serves, -1 = give up this stream. */
+static int watch_probe_done(struct ewatch *w, int idx, CURLcode cc)
+{
+  struct etcd *e = w->e;
+  char err[CX_ERR_LEN] = "";
+  long status = 0;
+  int rc = -1;
+  watch_probe_stop(w);
+  curl_easy_getinfo(w->ph, CURLINFO_RESPONSE_CODE, &status);
+  json_t *j =
+      cc == CURLE_OK
+          ? json_loadb(w->probe_reply.buf.data ? w->probe_reply.buf.data : "",
+                       w->probe_reply.buf.len, 0, NULL)
+          : NULL;
+  if (cc != CURLE_OK) {
+    cx_err_set(err, "%s", curl_easy_strerror(cc));
+  } else if (!json_is_object(j)) {
+    cx_err_set(err, "HTTP %ld, not a JSON object", status);
+  } else if (status == 200 && json_object_get(j, "error") == NULL) {
+    rc = 0;
+  } else {
+    int retry;
+    map_error(status, j, "range", &retry, err);
+    if (retry == RETRY_REAUTH && e->conf.cfg.username) {
+      /* It answered; the token expired. Renew it for the next call. */
+      authenticate(e, idx, NULL);
+      rc = 0;
+    }
+  }
+  json_decref(j);
+  if (rc == 0)
+    w->checked_at = cx_mono_now();
+  else
+    CX_LOG(CX_LOG_WARN, "coord",
+           "etcd watch on %s: silent for %d ms and the server does not "
+           "answer a read (%s); reconnecting",
+           e->eps[idx], e->conf.watch_idle_ms, err);
+  return rc;
+}
+
+/* One connection: stream until it ends, is cancelled, or its server stops
+ * answering (see "Liveness" above). */
 static void watch_connect(struct ewatch *w, int idx)
 {
   struct etcd *e = w->e;
@@ -1207,35 +1330,56 @@ static void watch_connect(struct ewatch *w, int idx)
     goto out;
   snprintf(url, sizeof url, "%s/v3/watch", e->eps[idx]);
   cx_buf_reset(&w->line);
-  w->last_data = cx_mono_now();
+  w->last_data = w->checked_at = cx_mono_now();
   setup_handle(e, w->h, url, hdrs, body, strlen(body));
   curl_easy_setopt(w->h, CURLOPT_TIMEOUT_MS, 0L);
+  long ka_s = e->conf.watch_idle_ms >= 2000 ? e->conf.watch_idle_ms / 1000 : 1;
+  curl_easy_setopt(w->h, CURLOPT_TCP_KEEPIDLE, ka_s);
+  curl_easy_setopt(w->h, CURLOPT_TCP_KEEPINTVL, ka_s >= 3 ? ka_s / 3 : 1L);
   curl_easy_setopt(w->h, CURLOPT_WRITEFUNCTION, watch_write);
   curl_easy_setopt(w->h, CURLOPT_WRITEDATA, w);
   curl_multi_add_handle(w->m, w->h);
-  int running = 1;
-  while (running && !w->stop) {
+  cx_mono idle = (cx_mono)e->conf.watch_idle_ms * 1000;
+  cx_mono stale =
+      (cx_mono)STALE_MS * 1000 > 2 * idle ? (cx_mono)STALE_MS * 1000 : 2 * idle;
+  int running = 1, done = 0;
+  while (!done && !w->stop) {
     if (curl_multi_perform(w->m, &running) != CURLM_OK)
       break;
-    if (!running)
+    int msgs;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(w->m, &msgs)) != NULL) {
+      if (msg->msg != CURLMSG_DONE)
+        continue;
+      if (msg->easy_handle == w->ph) {
+        if (watch_probe_done(w, idx, msg->data.result) != 0)
+          w->broken = done = 1;
+        continue;
+      }
+      done = 1; /* the stream ended */
+      if (msg->data.result != CURLE_OK &&
+          msg->data.result != CURLE_WRITE_ERROR && !w->stop)
+        CX_LOG(CX_LOG_INFO, "coord", "etcd watch on %s: %s", e->eps[idx],
+               curl_easy_strerror(msg->data.result));
+    }
+    if (done)
       break;
     cx_mono now = cx_mono_now();
-    if (now - w->last_data > (cx_mono)e->conf.watch_idle_ms * 1000) {
-      CX_LOG(CX_LOG_WARN, "coord",
-             "etcd watch on %s silent for %d ms; reconnecting", e->eps[idx],
-             e->conf.watch_idle_ms);
+    cx_mono quiet = w->last_data > w->checked_at ? w->last_data : w->checked_at;
+    if (!w->probing && now - quiet > idle)
+      watch_probe_start(w, idx);
+    if (now - w->last_data > stale) {
+      CX_LOG(CX_LOG_INFO, "coord",
+             "etcd watch on %s: no message for %lld s though the server "
+             "answers; re-watching from revision %" PRId64,
+             e->eps[idx], (long long)((now - w->last_data) / 1000000),
+             w->next_rev);
       break;
     }
-    curl_multi_poll(w->m, NULL, 0, 500, NULL);
+    int wait_ms = e->conf.watch_idle_ms < 500 ? e->conf.watch_idle_ms : 500;
+    curl_multi_poll(w->m, NULL, 0, wait_ms, NULL);
   }
-  int msgs;
-  CURLMsg *msg;
-  while ((msg = curl_multi_info_read(w->m, &msgs)) != NULL) {
-    if (msg->msg == CURLMSG_DONE && msg->data.result != CURLE_OK &&
-        msg->data.result != CURLE_WRITE_ERROR && !w->stop)
-      CX_LOG(CX_LOG_INFO, "coord", "etcd watch on %s: %s", e->eps[idx],
-             curl_easy_strerror(msg->data.result));
-  }
+  watch_probe_stop(w);
   long status = 0;
   curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
   if (status != 0 && status != 200 && !w->stop) {
@@ -1294,6 +1438,11 @@ static void ewatch_free(struct ewatch *w)
     curl_multi_cleanup(w->m);
   if (w->h)
     curl_easy_cleanup(w->h);
+  if (w->ph)
+    curl_easy_cleanup(w->ph);
+  curl_slist_free_all(w->probe_hdrs);
+  jfree(w->probe_body);
+  cx_buf_free(&w->probe_reply.buf);
   cx_buf_free(&w->line);
   cx_free(w->prefix);
   cx_free(w);
@@ -1312,8 +1461,10 @@ static int etcd_watch(void *impl, const struct cx__coord_watch_args *a,
   w->next_rev = a->start_rev;
   w->prefix = cx_malloc(a->prefix_len);
   w->h = curl_easy_init();
+  w->ph = curl_easy_init();
   w->m = curl_multi_init();
-  if (w->prefix == NULL || w->h == NULL || w->m == NULL) {
+  w->probe_reply.cap = 64 * 1024; /* a count-only range reply is tiny */
+  if (w->prefix == NULL || w->h == NULL || w->ph == NULL || w->m == NULL) {
     ewatch_free(w);
     return -ENOMEM;
   }

@@ -4,14 +4,8 @@
  */
 #include <stdlib.h>
 
-#include "support/run.h"
+#include "cli.h"
 #include "support/test.h"
-
-#define CRONIX(...)                                                            \
-  (char *const[])                                                              \
-  {                                                                            \
-    (char *)cx_test_cronix_bin(), __VA_ARGS__, NULL                            \
-  }
 
 static int count_lines(const char *s)
 {
@@ -86,7 +80,27 @@ TEST(cli_cron_next_stops_early_when_schedule_ends)
   ASSERT_EQ(count_lines(o.out), 2);
   ASSERT_STREQ(o.out, "2030-01-01T00:00:00+00:00\n"
                       "2031-01-01T00:00:00+00:00\n");
+  ASSERT_CONTAINS(o.err, "no fire after 2031-01-01T00:00:00+00:00");
   cx_test_output_free(&o);
+}
+
+TEST(cli_cron_next_refuses_from_outside_years_1_to_9999)
+{
+  /* The engine answers for years 1..9999 only; outside them it used to
+   * print nothing and exit 0, as if the schedule never fired. */
+  static const char *const bad[] = {"0000-01-01T00:00:00Z",
+                                    "0001-01-01T00:00:00+01:00",
+                                    "9999-12-31T23:59:59Z"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    cli_expect(CRONIX("cron", "next", "* * * * *", "--from", (char *)bad[i]), 2,
+               NULL, "--from must be between 0001-01-01T00:00:00Z");
+  /* The first second of year 1 is fine, and so is a time before 1970. */
+  cli_expect(CRONIX("cron", "next", "0 0 1 1 *", "--count", "1", "--from",
+                    "0001-01-01T00:00:00Z", "--tz", "UTC"),
+             0, "0002-01-01T00:00:00+00:00\n", NULL);
+  cli_expect(CRONIX("cron", "next", "0 0 1 1 *", "--count", "1", "--from",
+                    "1969-06-01T00:00:00Z", "--tz", "UTC"),
+             0, "1970-01-01T00:00:00+00:00\n", NULL);
 }
 
 TEST(cli_cron_next_invalid_expression_exits_2_with_reason)

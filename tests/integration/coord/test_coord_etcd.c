@@ -279,6 +279,64 @@ CASE(watchdog_reconnects_a_silent_watch)
   cx_coord_close(c);
 }
 
+/* Reads the whole file at path into buf (NUL-terminated, cut at cap). */
+static void read_text(const char *path, char *buf, size_t cap)
+{
+  FILE *f = fopen(path, "r");
+  ASSERT_MSG(f != NULL, "%s", path);
+  size_t n = fread(buf, 1, cap - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+}
+
+CASE(stock_etcd_idle_watch_is_probed_not_reconnected)
+{
+  /* etcd as Debian ships it: no progress-notify flag, so an idle watch
+   * hears nothing for up to 20 minutes (progress every 10 min). Silence is
+   * normal there: the watch must stay connected and quiet, probing the
+   * server instead, and still notice a server that stopped answering. */
+  char err[CX_ERR_LEN] = "", log[CX_SVC_PATH_LEN + 16], text[65536];
+  ASSERT_MSG(cx_svc_etcd_start(&etcd, NULL, err) == 0, "%s", err);
+  etcd_up = 1;
+  snprintf(log, sizeof log, "%s/coord.log", cx_test_tmpdir());
+  FILE *lf = fopen(log, "w");
+  ASSERT(lf != NULL);
+  cx_log_set_fd(fileno(lf));
+  struct cx_coord_cfg cfg = {0};
+  cfg.endpoints = etcd.endpoints;
+  cfg.watch_idle_ms = 200; /* a probe after 200 ms of silence */
+  cfg.request_timeout_ms = 1000;
+  struct cx_coord *c = open_with(&cfg);
+  struct collector col;
+  col_init(&col);
+  struct cx_coord_watch *w =
+      watch_prefix(c, "/stock/", current_rev(c) + 1, &col);
+  int64_t r1 = put_s(c, "/stock/a", "1");
+  ASSERT_EQ(col_wait(&col, &col.n, 1, 20), 1);
+  cx_sleep_us(3000000); /* 15 probe intervals of silence */
+  int64_t r2 = put_s(c, "/stock/b", "2");
+  ASSERT_EQ(col_wait(&col, &col.n, 2, 20), 2);
+  ASSERT_EQ(col.downs, 0);
+  read_text(log, text, sizeof text);
+  ASSERT_MSG(strstr(text, "WARN") == NULL, "an idle watch warned:\n%s", text);
+  /* A paused server keeps the TCP connection (and TCP keep-alives)
+   * answered by the kernel: only the probe can tell. */
+  ASSERT_EQ(cx_svc_etcd_member_pause(&etcd, 0, err), 0);
+  ASSERT_MSG(col_wait(&col, &col.downs, 1, 20) >= 1,
+             "a watch on a stopped server was never declared dead");
+  ASSERT_EQ(cx_svc_etcd_member_resume(&etcd, 0, err), 0);
+  int64_t r3 = put_s(c, "/stock/c", "3");
+  ASSERT_EQ(col_wait(&col, &col.n, 3, 30), 3);
+  cx_coord_watch_cancel(w);
+  ASSERT_EQ(col.r[0].rev, r1);
+  ASSERT_EQ(col.r[1].rev, r2);
+  ASSERT_EQ(col.r[2].rev, r3);
+  col_free(&col);
+  cx_coord_close(c);
+  cx_log_set_fd(2);
+  fclose(lf);
+}
+
 /* ---- leases ------------------------------------------------------------- */
 
 static int wait_lost(struct lost_rec *l, int timeout_s)

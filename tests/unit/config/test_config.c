@@ -202,3 +202,93 @@ TEST(config_sample_file_is_current_and_loads)
   ASSERT_EQ(c.node_ttl, 5);
   cx_config_free(&c);
 }
+
+/* Inits c and loads text into it as a config file, which must succeed. */
+static void load_text(struct cx_config *c, const char *text)
+{
+  char err[CX_ERR_LEN] = "";
+  const char *path = write_file("t.ini", text);
+  ASSERT_EQ(cx_config_init(c), 0);
+  ASSERT_MSG(cx_config_load_file(c, path, err) == 0, "%s\n%s", err, text);
+}
+
+TEST(config_file_inline_comments_end_values)
+{
+  /* ` ;` or ` #` after a value starts a comment, for every type; a value
+   * made only of a comment is empty. */
+  struct cx_config c;
+  load_text(&c, "[server]\n"
+                "public_url = https://cron.example.org   ; run links\n"
+                "http_threads = 8 # workers\n"
+                "metrics_public = false\t; closed\n"
+                "[node]\n"
+                "ttl = 10s   ; lease\n"
+                "workdir =   ; data_dir\n"
+                "[notify.feishu]\n"
+                "secret = # unsigned\n");
+  ASSERT_STREQ(c.public_url, "https://cron.example.org");
+  ASSERT_EQ(c.http_threads, 8);
+  ASSERT_EQ(c.metrics_public, 0);
+  ASSERT_EQ(c.node_ttl, 10);
+  ASSERT_STREQ(c.node_workdir, "");
+  ASSERT_STREQ(c.feishu_secret, "");
+  cx_config_free(&c);
+}
+
+TEST(config_file_hash_without_space_and_quoted_stay_in_value)
+{
+  struct cx_config c;
+  load_text(&c, "[server]\n"
+                "public_url = http://x/#a ; the fragment stays\n"
+                "[notify.email]\n"
+                "password = \"pa ss #1 ;x\"  # quoted: all kept\n"
+                "from = 'Cron \"ops\" <c@x>'\n"
+                "username = a;b#c\n");
+  ASSERT_STREQ(c.public_url, "http://x/#a");
+  ASSERT_STREQ(c.email_password, "pa ss #1 ;x");
+  ASSERT_STREQ(c.email_from, "Cron \"ops\" <c@x>");
+  ASSERT_STREQ(c.email_username, "a;b#c");
+  cx_config_free(&c);
+}
+
+TEST(config_file_bad_quotes_are_errors)
+{
+  static const char *const bad[] = {
+      "[node]\nshell = \"/bin/sh\n",
+      "[node]\nshell = \"/bin/sh\" -x\n",
+  };
+  for (size_t i = 0; i < CX_ARRAY_LEN(bad); i++) {
+    struct cx_config c;
+    char err[CX_ERR_LEN] = "";
+    const char *path = write_file("q.ini", bad[i]);
+    ASSERT_EQ(cx_config_init(&c), 0);
+    ASSERT_MSG(cx_config_load_file(&c, path, err) != 0, "case %zu accepted", i);
+    ASSERT_CONTAINS(err, ":2: ");
+    cx_config_free(&c);
+  }
+}
+
+TEST(config_write_reads_back_values_with_comment_marks)
+{
+  /* `config show` output is itself a config file: values that hold a
+   * comment mark or edge spaces come out quoted. */
+  struct cx_config c, d;
+  char err[CX_ERR_LEN] = "", *text = NULL;
+  size_t len = 0;
+  ASSERT_EQ(cx_config_init(&c), 0);
+  ASSERT_EQ(cx_config_set(&c, "node.shell", "/bin/sh ;x", err), 0);
+  ASSERT_EQ(cx_config_set(&c, "node.workdir", "#dir", err), 0);
+  ASSERT_EQ(cx_config_set(&c, "server.public_url", " http://x/#a", err), 0);
+  ASSERT_EQ(cx_config_set(&c, "notify.email.from", "\"a\" #b", err), 0);
+  FILE *f = open_memstream(&text, &len);
+  cx_config_write(&c, f);
+  fclose(f);
+  load_text(&d, text);
+  ASSERT_STREQ(d.node_shell, "/bin/sh ;x");
+  ASSERT_STREQ(d.node_workdir, "#dir");
+  ASSERT_STREQ(d.public_url, " http://x/#a");
+  ASSERT_STREQ(d.email_from, "\"a\" #b");
+  free(text);
+  cx_config_free(&c);
+  cx_config_free(&d);
+}
