@@ -12,8 +12,9 @@
  *     is called dead, so a node that registered a moment ago is usable at
  *     once. A node whose key was deleted is seen dead as soon as the watch
  *     delivers the deletion (normally milliseconds; bounded by the watch's
- *     reconnect: a silent watch reconnects after watch_idle_ms, and a lost
- *     one stops being trusted at once).
+ *     liveness: a silent watch probes its server after watch_idle_ms and
+ *     reconnects only if the probe fails, within watch_idle_ms plus the
+ *     request timeout; a lost one stops being trusted at once).
  *   - Events at or below the revision of the last full read are already in
  *     it and are skipped.
  */

@@ -90,13 +90,14 @@ enum cx_notify_starttls {
 
 /* Configuration. Strings are copied by cx_notify_create; NULL or "" means
  * unset, a zero number means the default. A channel without its URL is
- * off: messages for it are skipped with a log line. The config file's
- * names (README "Notifications"): notify.email.{smtp_url, smtp_starttls,
- * username, password, from, tls_verify, ca_file, timeout},
- * notify.feishu.{webhook_url, secret, timeout, tls_verify, ca_file},
- * notify.{queue_size, workers, retries, backoff, output_max} and
- * server.public_url; tls_verify = false is tls_insecure = 1 here, so that
- * a zeroed struct verifies. */
+ * off: messages for it are skipped with a log line. The settings that
+ * fill it (src/config's table, README "Notifications"):
+ * notify.email.{smtp_url, starttls, username, password, from, tls_verify,
+ * ca_file}, notify.feishu.{webhook_url, secret}, notify.{timeout,
+ * retries, queue_size} and server.public_url; the other members (workers,
+ * backoff, output_max, per-channel timeouts and Feishu TLS options) have
+ * no setting and keep their defaults. tls_verify = false is
+ * tls_insecure = 1 here, so that a zeroed struct verifies. */
 struct cx_notify_conf {
   struct {
     const char *smtp_url; /* smtp://host[:port][/ehlo] or smtps://... */
