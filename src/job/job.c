@@ -6,6 +6,7 @@
 #include "job/job.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <string.h>
 

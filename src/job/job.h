@@ -1,7 +1,8 @@
 /*
  * job: a job's JSON form and its validation (SPEC §3, §5.1), shared by the
  * admin (API bodies, replies) and the node (etcd values), so both read a
- * job the same way. The record itself is struct cx_job of store.h.
+ * job the same way. The record itself, struct cx_job, is defined here; the
+ * store keeps it (store.h) but does not own its shape.
  *
  * JSON field names are the column names. On input every field is checked
  * for type and range; an unknown field is an error (a typo such as
@@ -13,9 +14,49 @@
 #define CX_JOB_H
 
 #include <jansson.h>
+#include <stdint.h>
 
-#include "store/store.h"
 #include "util/util.h"
+
+enum { CX_JOB_CMD = 1, CX_JOB_HTTP = 2 };
+enum { CX_ALLOC_MANUAL = 1, CX_ALLOC_AUTO = 2 };
+
+/* A job: the fields of SPEC §3. JSON-typed fields are JSON text as is
+ * (the store does not parse them). On input NULL strings take the default
+ * shown; name, command and spec are required. */
+struct cx_job {
+  int64_t id; /* set by the store on create */
+  char *name; /* 1..128 characters */
+  char *command;
+  int type; /* CX_JOB_CMD | CX_JOB_HTTP */
+  char *spec;
+  int timeout;              /* s, 0 = none */
+  int retry_times;          /* 0..100 */
+  int retry_interval;       /* s */
+  int allocation;           /* CX_ALLOC_* */
+  char *run_on;             /* node uuid, default "" */
+  int notify_status;        /* 1 on failure, 2 off */
+  int notify_type;          /* 1 email, 2 Feishu, 0 none */
+  char *notify_to_array;    /* JSON array of user ids, default "[]" */
+  char *note;               /* <= 1024 characters, default "" */
+  int64_t created, updated; /* unix s, set by the store */
+  char *timezone;           /* default "" (= system default zone) */
+  int enabled;              /* 0 / 1 */
+  char *concurrency;        /* default "forbid" */
+  char *misfire;            /* default "run_once" */
+  int starting_deadline;    /* s */
+  char *http_method;        /* default "GET" */
+  char *http_headers;       /* JSON object, default "{}" */
+  char *http_body;          /* default "" */
+  char *env;                /* JSON object, default "{}" */
+  char *workdir;            /* default "" */
+};
+
+/* Sets every field to its default (enabled = 1, notify_status = 2,
+ * starting_deadline = 600, filter-style NULL strings). */
+void cx_job_init(struct cx_job *j);
+/* Frees the strings a store call put in j and zeroes it. Accepts NULL. */
+void cx_job_clear(struct cx_job *j);
 
 /* Size of the buffer that receives the name of the offending field. */
 #define CX_JOB_FIELD_LEN 64
