@@ -337,6 +337,8 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
   if (j->allocation != CX_ALLOC_MANUAL && j->allocation != CX_ALLOC_AUTO)
     return bad(field, err, "allocation", "required: 1 (manual) or 2 (auto)%s",
                NULL);
+  if (j->spec == NULL || j->spec[0] == '\0')
+    return bad(field, err, "spec", "required%s", NULL);
   if (j->allocation == CX_ALLOC_MANUAL &&
       (j->run_on == NULL || j->run_on[0] == '\0'))
     return bad(field, err, "run_on", "required when allocation is 1 (manual)%s",
@@ -357,8 +359,6 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
     if (cx_tz_get(j->timezone, &tz, cron_err) != 0)
       return bad(field, err, "timezone", "%s", cron_err);
   }
-  if (j->spec == NULL || j->spec[0] == '\0')
-    return bad(field, err, "spec", "required%s", NULL);
   struct cx_cron_opts opts = {.timezone = j->timezone,
                               .anchor = j->created ? j->created : now};
   if (cx_cron_check(j->spec, &opts, now, cron_err) != 0) {

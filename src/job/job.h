@@ -23,7 +23,8 @@ enum { CX_ALLOC_MANUAL = 1, CX_ALLOC_AUTO = 2 };
 
 /* A job: the fields of SPEC §3. JSON-typed fields are JSON text as is
  * (the store does not parse them). On input NULL strings take the default
- * shown; name, command and spec are required. */
+ * shown; name, type, command, spec and allocation are required (0 / NULL
+ * = not given). */
 struct cx_job {
   int64_t id; /* set by the store on create */
   char *name; /* 1..128 characters */
@@ -52,8 +53,9 @@ struct cx_job {
   char *workdir;            /* default "" */
 };
 
-/* Sets every field to its default (enabled = 1, notify_status = 2,
- * starting_deadline = 600, filter-style NULL strings). */
+/* Sets every optional field to its default (enabled = 1, notify_status =
+ * 2, starting_deadline = 600, NULL strings) and leaves the required ones
+ * unset (type = allocation = 0, NULL name, command, spec). */
 void cx_job_init(struct cx_job *j);
 /* Frees the strings a store call put in j and zeroes it. Accepts NULL. */
 void cx_job_clear(struct cx_job *j);
@@ -86,11 +88,11 @@ int cx_job_from_json(const json_t *obj, struct cx_job *j, char *field,
                      char *err);
 
 /* Checks a complete job: required fields (name, command, type, spec,
- * allocation), the spec through the cron engine (it must fire after now,
- * in the job's timezone, anchored at created), an http(s) URL for http
- * jobs, the notification settings. Does not check node liveness or the
- * cmd_auto_allocation rule (placement does). Returns 0, or CX_EPARSE with
- * *why, field and err set. */
+ * allocation: NULL, "" or 0 is "required"), the spec through the cron engine
+ * (it must fire after now, in the job's timezone, anchored at created), an
+ * http(s) URL for http jobs, the notification settings. Does not check node
+ * liveness or the cmd_auto_allocation rule (placement does). Returns 0, or
+ * CX_EPARSE with *why, field and err set. */
 int cx_job_validate(const struct cx_job *j, int64_t now,
                     enum cx_job_invalid *why, char *field, char *err);
 

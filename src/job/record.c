@@ -9,9 +9,10 @@
 
 void cx_job_init(struct cx_job *j)
 {
+  /* type and allocation stay 0: required fields have no default, so a job
+   * that never names them fails cx_job_validate instead of silently
+   * becoming a cmd job or an auto-placed one. */
   memset(j, 0, sizeof *j);
-  j->type = CX_JOB_CMD;
-  j->allocation = CX_ALLOC_AUTO;
   j->notify_status = 2;
   j->enabled = 1;
   j->starting_deadline = 600;

@@ -585,6 +585,40 @@ CASE(add_name_taken_is_1202)
   assert_unchanged(before);
 }
 
+/* SPEC §3: name, type, command, spec and allocation are required. A new
+ * job missing one (absent or null) is 400/1001 naming it, and nothing is
+ * stored or published. type and allocation used to default to 1 and 2:
+ * a job without type became a cmd job (and was refused as 1004), one
+ * without allocation was auto-placed and created. */
+CASE(add_each_required_field_missing_is_1001_naming_it)
+{
+  static const char *const required[] = {"name", "type", "command", "spec",
+                                         "allocation"};
+  node_up("n1");
+  char *before = snapshot();
+  for (size_t i = 0; i < CX_ARRAY_LEN(required); i++) {
+    for (int as_null = 0; as_null < 2; as_null++) {
+      json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:i}", "name", "req", "type",
+                            CX_JOB_HTTP, "command", "http://h/", "spec",
+                            "* * * * *", "allocation", CX_ALLOC_AUTO);
+      if (as_null)
+        json_object_set_new(o, required[i], json_null());
+      else
+        json_object_del(o, required[i]);
+      char *body = json_dumps(o, JSON_COMPACT);
+      json_decref(o);
+      post("/job/add", body);
+      free(body);
+      ASSERT_MSG(R.status == 400 && rcode() == 1001,
+                 "without %s (null %d): %ld %s", required[i], as_null, R.status,
+                 R.body.data);
+      ASSERT_STREQ(rfield(), required[i]);
+      ASSERT_CONTAINS(rmsg(), "required");
+    }
+  }
+  assert_unchanged(before);
+}
+
 /* ---- /job/add: update ---------------------------------------------------- */
 
 CASE(update_keeps_absent_fields_and_republishes)
@@ -604,6 +638,48 @@ CASE(update_keeps_absent_fields_and_republishes)
   ASSERT_STREQ(json_string_value(json_object_get(k, "spec")), "*/7 * * * *");
   ASSERT_STREQ(json_string_value(json_object_get(k, "note")), "keep me");
   json_decref(k);
+}
+
+/* An update (id given) changes only the fields it names: every other
+ * field, the required ones included, keeps its stored value -- also
+ * `enabled` of a paused job. */
+CASE(update_naming_one_field_keeps_every_other)
+{
+  char body[256], target[64];
+  node_up("n1");
+  post("/job/add",
+       "{\"name\":\"keep\",\"type\":1,\"command\":\"echo hi\","
+       "\"spec\":\"0 3 * * *\",\"allocation\":1,\"run_on\":\"n1\","
+       "\"timeout\":30,\"retry_times\":2,\"retry_interval\":5,"
+       "\"notify_status\":1,\"notify_type\":1,\"notify_to_array\":[3],"
+       "\"note\":\"n\",\"timezone\":\"Asia/Shanghai\",\"enabled\":false,"
+       "\"concurrency\":\"allow\",\"misfire\":\"skip\","
+       "\"starting_deadline\":60,\"env\":{\"A\":\"1\"},\"workdir\":\"/tmp\"}");
+  EXPECT(200, 0);
+  int64_t id = dint("id");
+  snprintf(target, sizeof target, "/job/find?id=%lld", (long long)id);
+  call("GET", target, F.viewer, NULL);
+  EXPECT(200, 0);
+  json_t *before = json_incref(rdata());
+  snprintf(body, sizeof body, "{\"id\":%lld,\"note\":\"changed\"}",
+           (long long)id);
+  post("/job/add", body);
+  EXPECT(200, 0);
+  call("GET", target, F.viewer, NULL);
+  EXPECT(200, 0);
+  json_t *after = rdata();
+  ASSERT_STREQ(json_string_value(json_object_get(after, "note")), "changed");
+  const char *k;
+  json_t *v;
+  json_object_foreach(before, k, v)
+  {
+    if (strcmp(k, "note") == 0 || strcmp(k, "updated") == 0 ||
+        strcmp(k, "next") == 0) /* from the clock */
+      continue;
+    ASSERT_MSG(json_equal(v, json_object_get(after, k)),
+               "update of note changed %s", k);
+  }
+  json_decref(before);
 }
 
 CASE(update_find_reply_posted_back_works)
@@ -1289,6 +1365,7 @@ CASE(search_total_sees_another_writer_within_a_bounded_time)
   struct cx_job j;
   cx_job_init(&j);
   j.name = (char *)"elsewhere";
+  j.type = CX_JOB_CMD;
   j.command = (char *)"echo hi";
   j.spec = (char *)"0 3 * * *";
   j.allocation = CX_ALLOC_MANUAL;

@@ -180,6 +180,38 @@ TEST(job_validate_required_and_cross_field_rules)
   }
 }
 
+/* The five required fields of SPEC §3 have no defaults: a new job missing
+ * any one of them (absent or null) is refused naming it. type and
+ * allocation used to default to 1 and 2 before validation. */
+TEST(job_validate_each_required_field_missing_is_named)
+{
+  static const char *const required[] = {"name", "type", "command", "spec",
+                                         "allocation"};
+  for (size_t i = 0; i < CX_ARRAY_LEN(required); i++) {
+    for (int as_null = 0; as_null < 2; as_null++) {
+      json_t *o = parse("{\"name\":\"a\",\"type\":2,"
+                        "\"command\":\"http://h/\",\"spec\":\"* * * * *\","
+                        "\"allocation\":2}");
+      if (as_null)
+        json_object_set_new(o, required[i], json_null());
+      else
+        json_object_del(o, required[i]);
+      struct cx_job j;
+      char field[CX_JOB_FIELD_LEN] = "", err[CX_ERR_LEN] = "";
+      enum cx_job_invalid why = 0;
+      cx_job_init(&j);
+      ASSERT_EQ(cx_job_from_json(o, &j, field, err), 0);
+      ASSERT_MSG(cx_job_validate(&j, NOW, &why, field, err) == CX_EPARSE,
+                 "a job without %s (null: %d) is valid", required[i], as_null);
+      ASSERT_STREQ(field, required[i]);
+      ASSERT_EQ(why, CX_JOB_BAD_FIELD);
+      ASSERT_CONTAINS(err, "required");
+      cx_job_clear(&j);
+      json_decref(o);
+    }
+  }
+}
+
 TEST(job_validate_spec_message_comes_from_the_parser)
 {
   struct cx_job j;
