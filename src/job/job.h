@@ -59,19 +59,48 @@ struct cx_job {
 void cx_job_init(struct cx_job *j);
 /* Frees the strings a store call put in j and zeroes it. Accepts NULL. */
 void cx_job_clear(struct cx_job *j);
+/* Copies src into dst (dst is overwritten, not freed first). -ENOMEM. */
+int cx_job_copy(struct cx_job *dst, const struct cx_job *src);
 
 /* Size of the buffer that receives the name of the offending field. */
 #define CX_JOB_FIELD_LEN 64
 
-#define CX_JOB_MAX_NAME 128      /* characters, after trimming */
-#define CX_JOB_MAX_COMMAND 65536 /* bytes */
-#define CX_JOB_MAX_NOTE 1024     /* characters */
+/* ---- limits --------------------------------------------------------------
+ * One row per field in record.c's table; these are its numbers. The store
+ * refuses a job over them with the same table (cx_job_check_limits), and
+ * its columns (store/migrate.c) hold at least this much, so validation
+ * always answers first: a too-long value is the client's 400, never a
+ * store failure. Text limits are bytes unless marked characters (UTF-8
+ * code points; MySQL's VARCHAR(n) counts those). */
+#define CX_JOB_MAX_NAME 128         /* characters, after trimming */
+#define CX_JOB_MAX_COMMAND 65536    /* bytes */
+#define CX_JOB_MAX_SPEC 1024        /* bytes (the cron parser's limit) */
+#define CX_JOB_MAX_RUN_ON 64        /* bytes: a node uuid */
+#define CX_JOB_MAX_NOTE 1024        /* characters */
+#define CX_JOB_MAX_TIMEZONE 64      /* bytes: an IANA zone name */
+#define CX_JOB_MAX_ENUM 16          /* concurrency, misfire, http_method */
+#define CX_JOB_MAX_HTTP_BODY 65536  /* bytes */
+#define CX_JOB_MAX_WORKDIR 1024     /* bytes: an absolute path */
+#define CX_JOB_MAX_MAP 128          /* env / http_headers entries */
+#define CX_JOB_MAX_MAP_KEY 256      /* bytes of an env / header name */
+#define CX_JOB_MAX_MAP_VALUE 8192   /* bytes of an env / header value */
+#define CX_JOB_MAX_MAP_TEXT 65536   /* bytes of the whole env / headers JSON */
+#define CX_JOB_MAX_NOTIFY_TO 100    /* user ids */
+#define CX_JOB_MAX_NOTIFY_TEXT 4096 /* bytes of notify_to_array's JSON */
 #define CX_JOB_MAX_TIMEOUT (31 * 86400)
 #define CX_JOB_MAX_RETRIES 100
 #define CX_JOB_MAX_INTERVAL 86400
 #define CX_JOB_MAX_DEADLINE (7 * 86400)
-#define CX_JOB_MAX_NOTIFY_TO 100
-#define CX_JOB_MAX_MAP 128 /* env / http_headers entries */
+
+/* The limit of text field `name` (a JSON member / column name): *max in
+ * bytes, or in characters when *chars is 1. CX_ENOTFOUND for a field that
+ * is not text. */
+int cx_job_limit(const char *name, size_t *max, int *chars);
+/* Checks every text field of j against its limit (NULL fields pass).
+ * Returns 0, or CX_ETOOBIG with the first field over its limit in field
+ * (CX_JOB_FIELD_LEN, may be NULL) and "<field>: longer than N bytes" (or
+ * characters) in err. Does not check UTF-8 or anything else. */
+int cx_job_check_limits(const struct cx_job *j, char *field, char *err);
 
 /* Which rule a job broke (the admin maps them to SPEC §4's codes). */
 enum cx_job_invalid {
@@ -88,11 +117,11 @@ int cx_job_from_json(const json_t *obj, struct cx_job *j, char *field,
                      char *err);
 
 /* Checks a complete job: required fields (name, command, type, spec,
- * allocation: NULL, "" or 0 is "required"), the spec through the cron engine
- * (it must fire after now, in the job's timezone, anchored at created), an
- * http(s) URL for http jobs, the notification settings. Does not check node
- * liveness or the cmd_auto_allocation rule (placement does). Returns 0, or
- * CX_EPARSE with *why, field and err set. */
+ * allocation: NULL, "" or 0 is "required"), the limits above, the spec through
+ * the cron engine (it must fire after now, in the job's timezone, anchored at
+ * created), an http(s) URL for http jobs, the notification settings. Does not
+ * check node liveness or the cmd_auto_allocation rule (placement does). Returns
+ * 0, or CX_EPARSE with *why, field and err set. */
 int cx_job_validate(const struct cx_job *j, int64_t now,
                     enum cx_job_invalid *why, char *field, char *err);
 
@@ -100,8 +129,5 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
  * fields (notify_to_array, http_headers, env) become arrays/objects and
  * enabled a boolean. */
 json_t *cx_job_to_json(const struct cx_job *j);
-
-/* Copies src into dst (dst is overwritten, not freed first). -ENOMEM. */
-int cx_job_copy(struct cx_job *dst, const struct cx_job *src);
 
 #endif

@@ -11,7 +11,8 @@
  *
  * Errors (all functions return 0 or a negative code, see util.h):
  *   CX_EPARSE    a field is invalid (message names it): bad UTF-8, bad value
- *   CX_ETOOBIG   a field is longer than its column allows (message names it)
+ *   CX_ETOOBIG   a field is longer than its column allows (message names it;
+ *                a job's limits are the job module's: cx_job_check_limits)
  *   CX_ENOTFOUND no such row
  *   CX_EEXISTS    unique key taken (job name, username, node uuid, a claimed
  *                fire: see cx_store_run_claim, where it is a normal outcome)
