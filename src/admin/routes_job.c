@@ -231,7 +231,8 @@ done:
 /* ---- JSON of a job ------------------------------------------------------- */
 
 /* Adds "next": the next NEXT_FIRES fire times after now, RFC 3339 in the
- * job's zone ([] if the spec no longer parses or never fires). */
+ * job's zone ([] if the spec no longer parses or never fires, and for a
+ * paused job, which fires at none of them), and "paused" = !enabled. */
 static int add_next(json_t *o, const struct cx_job *j)
 {
   struct cx_cron_opts opts = {.timezone = j->timezone, .anchor = j->created};
@@ -241,7 +242,8 @@ static int add_next(json_t *o, const struct cx_job *j)
 
   if (arr == NULL)
     return -ENOMEM;
-  if (j->spec != NULL && cx_cron_parse(j->spec, &opts, &c, NULL) == 0) {
+  if (j->enabled && j->spec != NULL &&
+      cx_cron_parse(j->spec, &opts, &c, NULL) == 0) {
     for (int i = 0; i < NEXT_FIRES && cx_cron_next(c, t, &t) == 0; i++) {
       char buf[32];
       if (cx_time_format(t, cx_cron_tz(c), buf, sizeof buf) == 0)
@@ -250,7 +252,10 @@ static int add_next(json_t *o, const struct cx_job *j)
     }
     cx_cron_free(c);
   }
-  return json_object_set_new(o, "next", arr) == 0 ? 0 : -ENOMEM;
+  if (json_object_set_new(o, "next", arr) != 0 ||
+      json_object_set_new(o, "paused", json_boolean(!j->enabled)) != 0)
+    return -ENOMEM;
+  return 0;
 }
 
 /* The job as stored with "next" and, when node_state is not NULL, that

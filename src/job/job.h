@@ -8,7 +8,8 @@
  * for type and range; an unknown field is an error (a typo such as
  * "retry_time" must not be silently ignored), except the read-only fields
  * a reply carries (created, updated is used for the optimistic check,
- * next, node_state), so a /job/find reply can be posted back as an update.
+ * next, paused, node_state), so a /job/find reply can be posted back as an
+ * update. paused is read-only: enabled is what pauses a job.
  */
 #ifndef CX_JOB_H
 #define CX_JOB_H

@@ -66,6 +66,7 @@ const struct cx__job_field cx__job_fields[] = {
     /* Reply-only fields: accepted so a reply can be posted back. */
     {"next", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},
     {"node_state", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},
+    {"paused", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},
 };
 #undef OFF
 #undef INT

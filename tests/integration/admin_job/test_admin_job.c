@@ -915,6 +915,42 @@ CASE(find_gives_next_and_node_state)
   EXPECT(400, 1001);
 }
 
+/* A paused job (enabled false) does not fire, so /job/find shows no next
+ * fire times and says it is paused; resumed, the times come back. The
+ * reply still posts back as an update (paused is read-only, like next).
+ * It used to list five fire times that would never happen. */
+CASE(find_paused_job_has_no_next_times)
+{
+  char body[64], target[64];
+  node_up("n1");
+  int64_t id = add_http("sleepy");
+  ASSERT(json_is_false(json_object_get(rdata(), "paused")));
+  snprintf(body, sizeof body, "{\"ids\":[%lld]}", (long long)id);
+  snprintf(target, sizeof target, "/job/find?id=%lld", (long long)id);
+  post("/job/pause", body);
+  EXPECT(200, 0);
+  call("GET", target, F.viewer, NULL);
+  EXPECT(200, 0);
+  ASSERT(json_is_false(json_object_get(rdata(), "enabled")));
+  ASSERT(json_is_true(json_object_get(rdata(), "paused")));
+  json_t *next = json_object_get(rdata(), "next");
+  ASSERT(json_is_array(next));
+  ASSERT_EQ(json_array_size(next), 0);
+  /* Posted back as it is: accepted, still paused. */
+  char *s = json_dumps(rdata(), JSON_COMPACT);
+  post("/job/add", s);
+  free(s);
+  EXPECT(200, 0);
+  ASSERT(json_is_true(json_object_get(rdata(), "paused")));
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "next")), 0);
+  post("/job/resume", body);
+  EXPECT(200, 0);
+  call("GET", target, F.viewer, NULL);
+  EXPECT(200, 0);
+  ASSERT(json_is_false(json_object_get(rdata(), "paused")));
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "next")), 5);
+}
+
 /* ---- /job/search --------------------------------------------------------- */
 
 CASE(search_pages_in_id_order_with_filters)
