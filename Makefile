@@ -73,7 +73,7 @@ $(BUILD)/cronix: $(call objs,$(wildcard src/cli/*.c)) $(call lib,$(LIB_MODULES))
 # Both link tests/support (the harness and the service starters).
 
 DEPS_unit_sched := sched util
-DEPS_unit_store := store util
+DEPS_unit_store := store job util
 DEPS_unit_coord := coord util
 DEPS_unit_job := job store cron util
 DEPS_unit_node := node util
@@ -85,7 +85,7 @@ DEPS_integration_cli := util
 DEPS_integration_notify_e2e := admin node sched http job cron store coord config notify util
 DEPS_integration_admin_notify := admin http job cron store coord config notify util
 DEPS_integration_coord := coord util
-DEPS_integration_store := store util
+DEPS_integration_store := store job util
 DEPS_integration_notify := notify util
 DEPS_integration_admin_job := admin http job cron store coord config notify util
 DEPS_integration_admin_user := admin job http store coord config cron notify util
@@ -130,7 +130,7 @@ FUZZ_DEPS_cron_parse := cron util
 FUZZ_DEPS_http_request := http util
 FUZZ_DEPS_tz_file := cron util
 FUZZ_DEPS_admin_request := admin job http store coord config cron notify util
-FUZZ_DEPS_store_url := store util
+FUZZ_DEPS_store_url := store job cron util
 FUZZ_DEPS_coord_reply := coord util
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \

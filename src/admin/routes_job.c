@@ -231,7 +231,8 @@ done:
 /* ---- JSON of a job ------------------------------------------------------- */
 
 /* Adds "next": the next NEXT_FIRES fire times after now, RFC 3339 in the
- * job's zone ([] if the spec no longer parses or never fires). */
+ * job's zone ([] if the spec no longer parses or never fires, and for a
+ * paused job, which fires at none of them), and "paused" = !enabled. */
 static int add_next(json_t *o, const struct cx_job *j)
 {
   struct cx_cron_opts opts = {.timezone = j->timezone, .anchor = j->created};
@@ -241,7 +242,8 @@ static int add_next(json_t *o, const struct cx_job *j)
 
   if (arr == NULL)
     return -ENOMEM;
-  if (j->spec != NULL && cx_cron_parse(j->spec, &opts, &c, NULL) == 0) {
+  if (j->enabled && j->spec != NULL &&
+      cx_cron_parse(j->spec, &opts, &c, NULL) == 0) {
     for (int i = 0; i < NEXT_FIRES && cx_cron_next(c, t, &t) == 0; i++) {
       char buf[32];
       if (cx_time_format(t, cx_cron_tz(c), buf, sizeof buf) == 0)
@@ -250,7 +252,10 @@ static int add_next(json_t *o, const struct cx_job *j)
     }
     cx_cron_free(c);
   }
-  return json_object_set_new(o, "next", arr) == 0 ? 0 : -ENOMEM;
+  if (json_object_set_new(o, "next", arr) != 0 ||
+      json_object_set_new(o, "paused", json_boolean(!j->enabled)) != 0)
+    return -ENOMEM;
+  return 0;
 }
 
 /* The job as stored with "next" and, when node_state is not NULL, that
@@ -405,26 +410,6 @@ static int read_yesno(struct cx_http_req *req, const json_t *body,
   return -1;
 }
 
-/* Rejects members not in the allowed list (a typo must not be ignored). */
-static int only_fields(struct cx_http_req *req, const json_t *body,
-                       const char *const *allowed)
-{
-  const char *k;
-  json_t *v;
-  json_object_foreach((json_t *)body, k, v)
-  {
-    size_t i = 0;
-    while (allowed[i] && strcmp(allowed[i], k) != 0)
-      i++;
-    if (allowed[i] == NULL) {
-      cx_http_reply_error(req, CX_HTTP_BAD_INPUT, NULL, "unknown field %.64s",
-                          k);
-      return -1;
-    }
-  }
-  return 0;
-}
-
 /* The common part of /job/del, /job/pause, /job/resume: an operator, a
  * body {ids}, and every id naming a job (all or nothing: a missing id is
  * 404 before anything changes). Replies and returns -1 on failure;
@@ -435,7 +420,8 @@ static int ids_request(struct cx_admin *a, struct cx_http_req *req,
   static const char *const allowed[] = {"ids", NULL};
   json_t *body = cx_http_req_json(req);
   if (cx__admin_auth(a, req, CX_ROLE_OPERATOR, NULL) != 0 ||
-      only_fields(req, body, allowed) != 0 || read_ids(req, body, ids, n))
+      cx__admin_json_only(req, body, allowed) != 0 ||
+      read_ids(req, body, ids, n))
     return -1;
   if (ids_exist(a, req, *ids, *n) != 0) {
     cx_free(*ids);
@@ -963,7 +949,7 @@ static void h_job_search(struct cx_http_req *req, void *ctx)
 
   memset(&f, 0, sizeof f);
   if (cx__admin_auth(a, req, CX_ROLE_VIEWER, NULL) != 0 ||
-      only_fields(req, body, allowed) != 0 ||
+      cx__admin_json_only(req, body, allowed) != 0 ||
       cx__admin_paging(req, body, &f.page, &f.page_size) != 0 ||
       cx__admin_json_str(req, body, "name", 512, &f.name) < 0 ||
       cx__admin_json_int(req, body, "type", 0, CX_JOB_HTTP, &type) < 0 ||
@@ -1118,7 +1104,7 @@ static void h_job_log(struct cx_http_req *req, void *ctx)
 
   memset(&f, 0, sizeof f);
   if (cx__admin_auth(a, req, CX_ROLE_VIEWER, NULL) != 0 ||
-      only_fields(req, body, allowed) != 0 ||
+      cx__admin_json_only(req, body, allowed) != 0 ||
       cx__admin_paging(req, body, &f.page, &f.page_size) != 0 ||
       cx__admin_json_int(req, body, "job_id", 1, INT64_MAX, &f.job_id) < 0 ||
       cx__admin_json_str(req, body, "node_uuid", MAX_UUID, &f.node_uuid) < 0 ||
@@ -1165,7 +1151,7 @@ static void trigger(struct cx_http_req *req, struct cx_admin *a,
 
   memset(&j, 0, sizeof j);
   if (cx__admin_auth(a, req, CX_ROLE_OPERATOR, NULL) != 0 ||
-      only_fields(req, body, allowed) != 0 ||
+      cx__admin_json_only(req, body, allowed) != 0 ||
       cx__admin_json_str(req, body, "node_uuid", MAX_UUID, &node) < 0)
     return;
   rc = cx__admin_json_int(req, body, "job_id", 1, INT64_MAX, &job_id);

@@ -1,89 +1,22 @@
 /*
- * Job JSON decoding, encoding and validation. Every field has one row in
- * `fields` below: its JSON name, kind, bounds and where it lives in
- * struct cx_job, so decoding and encoding cannot drift apart.
+ * Job JSON decoding, encoding and validation, driven by the field table
+ * of record.c (cx__job_fields): its JSON name, kind, bounds, length limit
+ * and where it lives in struct cx_job, so decoding, encoding and the
+ * store's checks cannot drift apart.
  */
-#include "job/job.h"
+#include "job/job-int.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "cron/cron.h"
 
-enum kind {
-  K_INT,     /* int field within [min, max] */
-  K_STR,     /* string, at most max bytes (or characters, see chars) */
-  K_ENUM,    /* string from a fixed list */
-  K_BOOL,    /* true/false (or 0/1) into an int */
-  K_IDS,     /* array of positive integers, kept as JSON text */
-  K_MAP,     /* object of string -> string, kept as JSON text */
-  K_ID64,    /* int64: id, created, updated */
-  K_IGNORED, /* read-only reply fields accepted and dropped */
-};
-
-struct field {
-  const char *name;
-  enum kind kind;
-  size_t offset;
-  int64_t min, max;
-  const char *const *choices; /* K_ENUM */
-  int chars;                  /* K_STR: max counts UTF-8 characters */
-};
-
-/* The first choice of each list is the default (SPEC §3). */
-static const char *const concurrency_choices[] = {"forbid", "allow", "replace",
-                                                  NULL};
-static const char *const misfire_choices[] = {"run_once", "skip", NULL};
-static const char *const method_choices[] = {
-    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", NULL};
-
-#define OFF(f) offsetof(struct cx_job, f)
-static const struct field fields[] = {
-    {"id", K_ID64, OFF(id), 1, INT64_MAX, NULL, 0},
-    {"name", K_STR, OFF(name), 0, CX_JOB_MAX_NAME, NULL, 1},
-    {"command", K_STR, OFF(command), 0, CX_JOB_MAX_COMMAND, NULL, 0},
-    {"type", K_INT, OFF(type), CX_JOB_CMD, CX_JOB_HTTP, NULL, 0},
-    {"spec", K_STR, OFF(spec), 0, CX_CRON_MAX_EXPR, NULL, 0},
-    {"timeout", K_INT, OFF(timeout), 0, CX_JOB_MAX_TIMEOUT, NULL, 0},
-    {"retry_times", K_INT, OFF(retry_times), 0, CX_JOB_MAX_RETRIES, NULL, 0},
-    {"retry_interval", K_INT, OFF(retry_interval), 0, CX_JOB_MAX_INTERVAL, NULL,
-     0},
-    {"allocation", K_INT, OFF(allocation), CX_ALLOC_MANUAL, CX_ALLOC_AUTO, NULL,
-     0},
-    {"run_on", K_STR, OFF(run_on), 0, 64, NULL, 0},
-    {"notify_status", K_INT, OFF(notify_status), 1, 2, NULL, 0},
-    {"notify_type", K_INT, OFF(notify_type), 0, 2, NULL, 0},
-    {"notify_to_array", K_IDS, OFF(notify_to_array), 1, INT64_MAX, NULL, 0},
-    {"note", K_STR, OFF(note), 0, CX_JOB_MAX_NOTE, NULL, 1},
-    {"created", K_ID64, OFF(created), 0, INT64_MAX, NULL, 0},
-    {"updated", K_ID64, OFF(updated), 0, INT64_MAX, NULL, 0},
-    {"timezone", K_STR, OFF(timezone), 0, 128, NULL, 0},
-    {"enabled", K_BOOL, OFF(enabled), 0, 1, NULL, 0},
-    {"concurrency", K_ENUM, OFF(concurrency), 0, 0, concurrency_choices, 0},
-    {"misfire", K_ENUM, OFF(misfire), 0, 0, misfire_choices, 0},
-    {"starting_deadline", K_INT, OFF(starting_deadline), 0, CX_JOB_MAX_DEADLINE,
-     NULL, 0},
-    {"http_method", K_ENUM, OFF(http_method), 0, 0, method_choices, 0},
-    {"http_headers", K_MAP, OFF(http_headers), 0, CX_JOB_MAX_MAP, NULL, 0},
-    {"http_body", K_STR, OFF(http_body), 0, CX_JOB_MAX_COMMAND, NULL, 0},
-    {"env", K_MAP, OFF(env), 0, CX_JOB_MAX_MAP, NULL, 0},
-    {"workdir", K_STR, OFF(workdir), 0, 4096, NULL, 0},
-    /* Reply-only fields: accepted so a reply can be posted back. */
-    {"next", K_IGNORED, 0, 0, 0, NULL, 0},
-    {"node_state", K_IGNORED, 0, 0, 0, NULL, 0},
-};
-#undef OFF
+_Static_assert(CX_JOB_MAX_SPEC <= CX_CRON_MAX_EXPR,
+               "a spec the job accepts must be one the parser reads");
 
 #define FIELD_PTR(j, f) ((char *)(j) + (f)->offset)
-
-static size_t utf8_chars(const char *s)
-{
-  size_t n = 0;
-  for (; *s; s++)
-    n += ((unsigned char)*s & 0xC0) != 0x80;
-  return n;
-}
 
 static int set_str(char **slot, const char *v, size_t len)
 {
@@ -108,10 +41,30 @@ static int bad(char *field, char *err, const char *name, const char *fmt,
   return CX_EPARSE;
 }
 
+#define XSTR2(x) #x
+#define XSTR(x) XSTR2(x)
+
+/* Stores v's JSON text (the column's form) in *slot, within f's limit. */
+static int set_json_text(const struct cx__job_field *f, const json_t *v,
+                         size_t flags, char **slot, char *field, char *err)
+{
+  char *text = json_dumps(v, flags);
+  if (text == NULL)
+    return -ENOMEM;
+  size_t len = strlen(text);
+  int rc = CX_EPARSE;
+  if (cx__job_fits(f, text, len))
+    rc = set_str(slot, text, len);
+  else
+    cx__job_too_long(f, field, err);
+  free(text); /* json_dumps allocates with jansson's allocator */
+  return rc;
+}
+
 /* Header names are HTTP tokens; env names are shell identifiers. */
 static int valid_map_key(const char *field, const char *k)
 {
-  if (*k == '\0' || strlen(k) > 256)
+  if (*k == '\0' || strlen(k) > CX_JOB_MAX_MAP_KEY)
     return 0;
   if (strcmp(field, "env") == 0) {
     if (!(isalpha((unsigned char)*k) || *k == '_'))
@@ -127,8 +80,8 @@ static int valid_map_key(const char *field, const char *k)
   return 1;
 }
 
-static int decode_map(const struct field *f, const json_t *v, char **slot,
-                      char *field, char *err)
+static int decode_map(const struct cx__job_field *f, const json_t *v,
+                      char **slot, char *field, char *err)
 {
   const char *k;
   json_t *val;
@@ -136,7 +89,8 @@ static int decode_map(const struct field *f, const json_t *v, char **slot,
   if (!json_is_object(v))
     return bad(field, err, f->name, "must be an object of strings%s", NULL);
   if ((int64_t)json_object_size(v) > f->max)
-    return bad(field, err, f->name, "more than 128 entries%s", NULL);
+    return bad(field, err, f->name,
+               "more than " XSTR(CX_JOB_MAX_MAP) " entries%s", NULL);
   json_object_foreach((json_t *)v, k, val)
   {
     if (!valid_map_key(f->name, k))
@@ -145,54 +99,47 @@ static int decode_map(const struct field *f, const json_t *v, char **slot,
       return bad(field, err, f->name, "value of '%s' must be a string", k);
     const char *s = json_string_value(val);
     size_t len = json_string_length(val);
-    if (strlen(s) != len || len > 8192)
+    if (strlen(s) != len || len > CX_JOB_MAX_MAP_VALUE)
       return bad(field, err, f->name,
-                 "value of '%s' has a NUL byte or is over 8192 bytes", k);
+                 "value of '%s' has a NUL byte or is over " XSTR(
+                     CX_JOB_MAX_MAP_VALUE) " bytes",
+                 k);
     if (strcmp(f->name, "http_headers") == 0 && strpbrk(s, "\r\n") != NULL)
       return bad(field, err, f->name, "value of '%s' has a line break", k);
   }
-  char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-  if (text == NULL)
-    return -ENOMEM;
-  int rc = set_str(slot, text, strlen(text));
-  free(text);
-  return rc;
+  return set_json_text(f, v, JSON_COMPACT | JSON_SORT_KEYS, slot, field, err);
 }
 
-static int decode_ids(const struct field *f, const json_t *v, char **slot,
-                      char *field, char *err)
+static int decode_ids(const struct cx__job_field *f, const json_t *v,
+                      char **slot, char *field, char *err)
 {
   size_t i;
   json_t *e;
 
   if (!json_is_array(v))
     return bad(field, err, f->name, "must be an array of user ids%s", NULL);
-  if (json_array_size(v) > CX_JOB_MAX_NOTIFY_TO)
-    return bad(field, err, f->name, "more than 100 user ids%s", NULL);
+  if ((int64_t)json_array_size(v) > f->max)
+    return bad(field, err, f->name,
+               "more than " XSTR(CX_JOB_MAX_NOTIFY_TO) " user ids%s", NULL);
   json_array_foreach(v, i, e)
   {
     if (!json_is_integer(e) || json_integer_value(e) < 1)
       return bad(field, err, f->name, "entries must be positive integers%s",
                  NULL);
   }
-  char *text = json_dumps(v, JSON_COMPACT);
-  if (text == NULL)
-    return -ENOMEM;
-  int rc = set_str(slot, text, strlen(text));
-  free(text);
-  return rc;
+  return set_json_text(f, v, JSON_COMPACT, slot, field, err);
 }
 
-static int decode_field(const struct field *f, const json_t *v,
+static int decode_field(const struct cx__job_field *f, const json_t *v,
                         struct cx_job *j, char *field, char *err)
 {
   char *p = FIELD_PTR(j, f);
 
   switch (f->kind) {
-  case K_IGNORED:
+  case CX__K_IGNORED:
     return 0;
-  case K_INT:
-  case K_ID64: {
+  case CX__K_INT:
+  case CX__K_ID64: {
     if (!json_is_integer(v))
       return bad(field, err, f->name, "must be an integer%s", NULL);
     json_int_t x = json_integer_value(v);
@@ -202,13 +149,13 @@ static int decode_field(const struct field *f, const json_t *v,
                (long long)f->max);
       return bad(field, err, f->name, "out of range %s", range);
     }
-    if (f->kind == K_INT)
+    if (f->kind == CX__K_INT)
       *(int *)p = (int)x;
     else
       *(int64_t *)p = (int64_t)x;
     return 0;
   }
-  case K_BOOL:
+  case CX__K_BOOL:
     if (json_is_boolean(v))
       *(int *)p = json_is_true(v);
     else if (json_is_integer(v) &&
@@ -217,7 +164,7 @@ static int decode_field(const struct field *f, const json_t *v,
     else
       return bad(field, err, f->name, "must be true or false%s", NULL);
     return 0;
-  case K_STR: {
+  case CX__K_STR: {
     if (!json_is_string(v))
       return bad(field, err, f->name, "must be a string%s", NULL);
     const char *s = json_string_value(v);
@@ -235,22 +182,13 @@ static int decode_field(const struct field *f, const json_t *v,
           return bad(field, err, f->name, "contains a control character%s",
                      NULL);
     }
-    char *tmp = cx_strndup(s, len);
-    if (tmp == NULL)
-      return -ENOMEM;
-    size_t size = f->chars ? utf8_chars(tmp) : len;
-    if ((int64_t)size > f->max) {
-      cx_free(tmp);
-      char lim[48];
-      snprintf(lim, sizeof lim, "%lld %s", (long long)f->max,
-               f->chars ? "characters" : "bytes");
-      return bad(field, err, f->name, "longer than %s", lim);
+    if (!cx__job_fits(f, s, len)) {
+      cx__job_too_long(f, field, err);
+      return CX_EPARSE;
     }
-    cx_free(*(char **)p);
-    *(char **)p = tmp;
-    return 0;
+    return set_str((char **)p, s, len);
   }
-  case K_ENUM: {
+  case CX__K_ENUM: {
     if (!json_is_string(v))
       return bad(field, err, f->name, "must be a string%s", NULL);
     const char *s = json_string_value(v);
@@ -266,9 +204,9 @@ static int decode_field(const struct field *f, const json_t *v,
     }
     return bad(field, err, f->name, "must be one of %s", list);
   }
-  case K_IDS:
+  case CX__K_IDS:
     return decode_ids(f, v, (char **)p, field, err);
-  case K_MAP:
+  case CX__K_MAP:
     return decode_map(f, v, (char **)p, field, err);
   }
   return CX_EPARSE;
@@ -284,16 +222,16 @@ int cx_job_from_json(const json_t *obj, struct cx_job *j, char *field,
     return bad(field, err, "body", "must be a JSON object%s", NULL);
   json_object_foreach((json_t *)obj, key, v)
   {
-    const struct field *f = NULL;
-    for (size_t i = 0; i < CX_ARRAY_LEN(fields) && f == NULL; i++)
-      if (strcmp(fields[i].name, key) == 0)
-        f = &fields[i];
+    const struct cx__job_field *f = NULL;
+    for (size_t i = 0; i < cx__job_nfields && f == NULL; i++)
+      if (strcmp(cx__job_fields[i].name, key) == 0)
+        f = &cx__job_fields[i];
     if (f == NULL) {
       char name[CX_JOB_FIELD_LEN];
       snprintf(name, sizeof name, "%s", key);
       return bad(field, err, name, "unknown field%s", NULL);
     }
-    if (json_is_null(v) && f->kind != K_ID64)
+    if (json_is_null(v) && f->kind != CX__K_ID64)
       continue; /* null = keep the current or default value */
     int rc = decode_field(f, v, j, field, err);
     if (rc != 0)
@@ -336,6 +274,10 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
   if (j->allocation != CX_ALLOC_MANUAL && j->allocation != CX_ALLOC_AUTO)
     return bad(field, err, "allocation", "required: 1 (manual) or 2 (auto)%s",
                NULL);
+  if (j->spec == NULL || j->spec[0] == '\0')
+    return bad(field, err, "spec", "required%s", NULL);
+  if (cx_job_check_limits(j, field, err) != 0)
+    return CX_EPARSE;
   if (j->allocation == CX_ALLOC_MANUAL &&
       (j->run_on == NULL || j->run_on[0] == '\0'))
     return bad(field, err, "run_on", "required when allocation is 1 (manual)%s",
@@ -356,8 +298,6 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
     if (cx_tz_get(j->timezone, &tz, cron_err) != 0)
       return bad(field, err, "timezone", "%s", cron_err);
   }
-  if (j->spec == NULL || j->spec[0] == '\0')
-    return bad(field, err, "spec", "required%s", NULL);
   struct cx_cron_opts opts = {.timezone = j->timezone,
                               .anchor = j->created ? j->created : now};
   if (cx_cron_check(j->spec, &opts, now, cron_err) != 0) {
@@ -372,38 +312,38 @@ json_t *cx_job_to_json(const struct cx_job *j)
   json_t *o = json_object();
   if (o == NULL)
     return NULL;
-  for (size_t i = 0; i < CX_ARRAY_LEN(fields); i++) {
-    const struct field *f = &fields[i];
+  for (size_t i = 0; i < cx__job_nfields; i++) {
+    const struct cx__job_field *f = &cx__job_fields[i];
     const char *p = (const char *)j + f->offset;
     json_t *v = NULL;
     switch (f->kind) {
-    case K_IGNORED:
+    case CX__K_IGNORED:
       continue;
-    case K_INT:
+    case CX__K_INT:
       v = json_integer(*(const int *)p);
       break;
-    case K_ID64:
+    case CX__K_ID64:
       v = json_integer(*(const int64_t *)p);
       break;
-    case K_BOOL:
+    case CX__K_BOOL:
       v = json_boolean(*(const int *)p);
       break;
-    case K_STR: {
+    case CX__K_STR: {
       const char *s = *(char *const *)p;
       v = json_string(s ? s : "");
       break;
     }
-    case K_ENUM: {
+    case CX__K_ENUM: {
       const char *s = *(char *const *)p;
       v = json_string(s && s[0] ? s : f->choices[0]);
       break;
     }
-    case K_IDS:
-    case K_MAP: {
+    case CX__K_IDS:
+    case CX__K_MAP: {
       const char *s = *(char *const *)p;
       v = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
       if (v == NULL)
-        v = f->kind == K_IDS ? json_array() : json_object();
+        v = f->kind == CX__K_IDS ? json_array() : json_object();
       break;
     }
     }
@@ -413,28 +353,4 @@ json_t *cx_job_to_json(const struct cx_job *j)
     }
   }
   return o;
-}
-
-int cx_job_copy(struct cx_job *dst, const struct cx_job *src)
-{
-  *dst = *src;
-  for (size_t i = 0; i < CX_ARRAY_LEN(fields); i++) {
-    const struct field *f = &fields[i];
-    if (f->kind != K_STR && f->kind != K_ENUM && f->kind != K_IDS &&
-        f->kind != K_MAP)
-      continue;
-    char **slot = (char **)FIELD_PTR(dst, f);
-    if (*slot != NULL && (*slot = cx_strdup(*slot)) == NULL) {
-      /* Undo: free what was copied so far, leave dst empty. */
-      for (size_t k = 0; k < i; k++) {
-        const struct field *g = &fields[k];
-        if (g->kind == K_STR || g->kind == K_ENUM || g->kind == K_IDS ||
-            g->kind == K_MAP)
-          cx_free(*(char **)FIELD_PTR(dst, g));
-      }
-      memset(dst, 0, sizeof *dst);
-      return -ENOMEM;
-    }
-  }
-  return 0;
 }

@@ -1,34 +1,107 @@
 /*
  * job: a job's JSON form and its validation (SPEC §3, §5.1), shared by the
  * admin (API bodies, replies) and the node (etcd values), so both read a
- * job the same way. The record itself is struct cx_job of store.h.
+ * job the same way. The record itself, struct cx_job, is defined here; the
+ * store keeps it (store.h) but does not own its shape.
  *
  * JSON field names are the column names. On input every field is checked
  * for type and range; an unknown field is an error (a typo such as
  * "retry_time" must not be silently ignored), except the read-only fields
  * a reply carries (created, updated is used for the optimistic check,
- * next, node_state), so a /job/find reply can be posted back as an update.
+ * next, paused, node_state), so a /job/find reply can be posted back as an
+ * update. paused is read-only: enabled is what pauses a job.
  */
 #ifndef CX_JOB_H
 #define CX_JOB_H
 
 #include <jansson.h>
+#include <stdint.h>
 
-#include "store/store.h"
 #include "util/util.h"
+
+enum { CX_JOB_CMD = 1, CX_JOB_HTTP = 2 };
+enum { CX_ALLOC_MANUAL = 1, CX_ALLOC_AUTO = 2 };
+
+/* A job: the fields of SPEC §3. JSON-typed fields are JSON text as is
+ * (the store does not parse them). On input NULL strings take the default
+ * shown; name, type, command, spec and allocation are required (0 / NULL
+ * = not given). */
+struct cx_job {
+  int64_t id; /* set by the store on create */
+  char *name; /* 1..128 characters */
+  char *command;
+  int type; /* CX_JOB_CMD | CX_JOB_HTTP */
+  char *spec;
+  int timeout;              /* s, 0 = none */
+  int retry_times;          /* 0..100 */
+  int retry_interval;       /* s */
+  int allocation;           /* CX_ALLOC_* */
+  char *run_on;             /* node uuid, default "" */
+  int notify_status;        /* 1 on failure, 2 off */
+  int notify_type;          /* 1 email, 2 Feishu, 0 none */
+  char *notify_to_array;    /* JSON array of user ids, default "[]" */
+  char *note;               /* <= 1024 characters, default "" */
+  int64_t created, updated; /* unix s, set by the store */
+  char *timezone;           /* default "" (= system default zone) */
+  int enabled;              /* 0 / 1 */
+  char *concurrency;        /* default "forbid" */
+  char *misfire;            /* default "run_once" */
+  int starting_deadline;    /* s */
+  char *http_method;        /* default "GET" */
+  char *http_headers;       /* JSON object, default "{}" */
+  char *http_body;          /* default "" */
+  char *env;                /* JSON object, default "{}" */
+  char *workdir;            /* default "" */
+};
+
+/* Sets every optional field to its default (enabled = 1, notify_status =
+ * 2, starting_deadline = 600, NULL strings) and leaves the required ones
+ * unset (type = allocation = 0, NULL name, command, spec). */
+void cx_job_init(struct cx_job *j);
+/* Frees the strings a store call put in j and zeroes it. Accepts NULL. */
+void cx_job_clear(struct cx_job *j);
+/* Copies src into dst (dst is overwritten, not freed first). -ENOMEM. */
+int cx_job_copy(struct cx_job *dst, const struct cx_job *src);
 
 /* Size of the buffer that receives the name of the offending field. */
 #define CX_JOB_FIELD_LEN 64
 
-#define CX_JOB_MAX_NAME 128      /* characters, after trimming */
-#define CX_JOB_MAX_COMMAND 65536 /* bytes */
-#define CX_JOB_MAX_NOTE 1024     /* characters */
+/* ---- limits --------------------------------------------------------------
+ * One row per field in record.c's table; these are its numbers. The store
+ * refuses a job over them with the same table (cx_job_check_limits), and
+ * its columns (store/migrate.c) hold at least this much, so validation
+ * always answers first: a too-long value is the client's 400, never a
+ * store failure. Text limits are bytes unless marked characters (UTF-8
+ * code points; MySQL's VARCHAR(n) counts those). */
+#define CX_JOB_MAX_NAME 128         /* characters, after trimming */
+#define CX_JOB_MAX_COMMAND 65536    /* bytes */
+#define CX_JOB_MAX_SPEC 1024        /* bytes (the cron parser's limit) */
+#define CX_JOB_MAX_RUN_ON 64        /* bytes: a node uuid */
+#define CX_JOB_MAX_NOTE 1024        /* characters */
+#define CX_JOB_MAX_TIMEZONE 64      /* bytes: an IANA zone name */
+#define CX_JOB_MAX_ENUM 16          /* concurrency, misfire, http_method */
+#define CX_JOB_MAX_HTTP_BODY 65536  /* bytes */
+#define CX_JOB_MAX_WORKDIR 1024     /* bytes: an absolute path */
+#define CX_JOB_MAX_MAP 128          /* env / http_headers entries */
+#define CX_JOB_MAX_MAP_KEY 256      /* bytes of an env / header name */
+#define CX_JOB_MAX_MAP_VALUE 8192   /* bytes of an env / header value */
+#define CX_JOB_MAX_MAP_TEXT 65536   /* bytes of the whole env / headers JSON */
+#define CX_JOB_MAX_NOTIFY_TO 100    /* user ids */
+#define CX_JOB_MAX_NOTIFY_TEXT 4096 /* bytes of notify_to_array's JSON */
 #define CX_JOB_MAX_TIMEOUT (31 * 86400)
 #define CX_JOB_MAX_RETRIES 100
 #define CX_JOB_MAX_INTERVAL 86400
 #define CX_JOB_MAX_DEADLINE (7 * 86400)
-#define CX_JOB_MAX_NOTIFY_TO 100
-#define CX_JOB_MAX_MAP 128 /* env / http_headers entries */
+
+/* The limit of text field `name` (a JSON member / column name): *max in
+ * bytes, or in characters when *chars is 1. CX_ENOTFOUND for a field that
+ * is not text. */
+int cx_job_limit(const char *name, size_t *max, int *chars);
+/* Checks every text field of j against its limit (NULL fields pass).
+ * Returns 0, or CX_ETOOBIG with the first field over its limit in field
+ * (CX_JOB_FIELD_LEN, may be NULL) and "<field>: longer than N bytes" (or
+ * characters) in err. Does not check UTF-8 or anything else. */
+int cx_job_check_limits(const struct cx_job *j, char *field, char *err);
 
 /* Which rule a job broke (the admin maps them to SPEC §4's codes). */
 enum cx_job_invalid {
@@ -45,11 +118,11 @@ int cx_job_from_json(const json_t *obj, struct cx_job *j, char *field,
                      char *err);
 
 /* Checks a complete job: required fields (name, command, type, spec,
- * allocation), the spec through the cron engine (it must fire after now,
- * in the job's timezone, anchored at created), an http(s) URL for http
- * jobs, the notification settings. Does not check node liveness or the
- * cmd_auto_allocation rule (placement does). Returns 0, or CX_EPARSE with
- * *why, field and err set. */
+ * allocation: NULL, "" or 0 is "required"), the limits above, the spec through
+ * the cron engine (it must fire after now, in the job's timezone, anchored at
+ * created), an http(s) URL for http jobs, the notification settings. Does not
+ * check node liveness or the cmd_auto_allocation rule (placement does). Returns
+ * 0, or CX_EPARSE with *why, field and err set. */
 int cx_job_validate(const struct cx_job *j, int64_t now,
                     enum cx_job_invalid *why, char *field, char *err);
 
@@ -57,8 +130,5 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
  * fields (notify_to_array, http_headers, env) become arrays/objects and
  * enabled a boolean. */
 json_t *cx_job_to_json(const struct cx_job *j);
-
-/* Copies src into dst (dst is overwritten, not freed first). -ENOMEM. */
-int cx_job_copy(struct cx_job *dst, const struct cx_job *src);
 
 #endif

@@ -11,7 +11,8 @@
  *
  * Errors (all functions return 0 or a negative code, see util.h):
  *   CX_EPARSE    a field is invalid (message names it): bad UTF-8, bad value
- *   CX_ETOOBIG   a field is longer than its column allows (message names it)
+ *   CX_ETOOBIG   a field is longer than its column allows (message names it;
+ *                a job's limits are the job module's: cx_job_check_limits)
  *   CX_ENOTFOUND no such row
  *   CX_EEXISTS    unique key taken (job name, username, node uuid, a claimed
  *                fire: see cx_store_run_claim, where it is a normal outcome)
@@ -38,6 +39,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "job/job.h" /* struct cx_job */
 
 struct cx_store;
 
@@ -85,40 +88,6 @@ int cx_store_ping(struct cx_store *s, char *err);
 
 /* ---- jobs (cronix_job) ------------------------------------------------- */
 
-enum { CX_JOB_CMD = 1, CX_JOB_HTTP = 2 };
-enum { CX_ALLOC_MANUAL = 1, CX_ALLOC_AUTO = 2 };
-
-/* A job: the fields of SPEC §3. JSON-typed fields are JSON text as is
- * (the store does not parse them). On input NULL strings take the default
- * shown; name, command and spec are required. */
-struct cx_job {
-  int64_t id; /* set by the store on create */
-  char *name; /* 1..128 characters */
-  char *command;
-  int type; /* CX_JOB_CMD | CX_JOB_HTTP */
-  char *spec;
-  int timeout;              /* s, 0 = none */
-  int retry_times;          /* 0..100 */
-  int retry_interval;       /* s */
-  int allocation;           /* CX_ALLOC_* */
-  char *run_on;             /* node uuid, default "" */
-  int notify_status;        /* 1 on failure, 2 off */
-  int notify_type;          /* 1 email, 2 Feishu, 0 none */
-  char *notify_to_array;    /* JSON array of user ids, default "[]" */
-  char *note;               /* <= 1024 characters, default "" */
-  int64_t created, updated; /* unix s, set by the store */
-  char *timezone;           /* default "" (= system default zone) */
-  int enabled;              /* 0 / 1 */
-  char *concurrency;        /* default "forbid" */
-  char *misfire;            /* default "run_once" */
-  int starting_deadline;    /* s */
-  char *http_method;        /* default "GET" */
-  char *http_headers;       /* JSON object, default "{}" */
-  char *http_body;          /* default "" */
-  char *env;                /* JSON object, default "{}" */
-  char *workdir;            /* default "" */
-};
-
 struct cx_job_list {
   struct cx_job *items;
   size_t n;
@@ -145,11 +114,6 @@ struct cx_node_jobs {
   int64_t count;
 };
 
-/* Sets every field to its default (enabled = 1, notify_status = 2,
- * starting_deadline = 600, filter-style NULL strings). */
-void cx_job_init(struct cx_job *j);
-/* Frees the strings a store call put in j and zeroes it. Accepts NULL. */
-void cx_job_clear(struct cx_job *j);
 void cx_job_list_free(struct cx_job_list *l);
 
 /* Creates a job; on success j->id, j->created and j->updated are set (the

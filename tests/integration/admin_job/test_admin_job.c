@@ -10,11 +10,13 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin/admin-int.h" /* cx__admin_alive_seen */
 #include "admin/admin.h"
@@ -585,6 +587,116 @@ CASE(add_name_taken_is_1202)
   assert_unchanged(before);
 }
 
+/* SPEC §3: name, type, command, spec and allocation are required. A new
+ * job missing one (absent or null) is 400/1001 naming it, and nothing is
+ * stored or published. type and allocation used to default to 1 and 2:
+ * a job without type became a cmd job (and was refused as 1004), one
+ * without allocation was auto-placed and created. */
+CASE(add_each_required_field_missing_is_1001_naming_it)
+{
+  static const char *const required[] = {"name", "type", "command", "spec",
+                                         "allocation"};
+  node_up("n1");
+  char *before = snapshot();
+  for (size_t i = 0; i < CX_ARRAY_LEN(required); i++) {
+    for (int as_null = 0; as_null < 2; as_null++) {
+      json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:i}", "name", "req", "type",
+                            CX_JOB_HTTP, "command", "http://h/", "spec",
+                            "* * * * *", "allocation", CX_ALLOC_AUTO);
+      if (as_null)
+        json_object_set_new(o, required[i], json_null());
+      else
+        json_object_del(o, required[i]);
+      char *body = json_dumps(o, JSON_COMPACT);
+      json_decref(o);
+      post("/job/add", body);
+      free(body);
+      ASSERT_MSG(R.status == 400 && rcode() == 1001,
+                 "without %s (null %d): %ld %s", required[i], as_null, R.status,
+                 R.body.data);
+      ASSERT_STREQ(rfield(), required[i]);
+      ASSERT_CONTAINS(rmsg(), "required");
+    }
+  }
+  assert_unchanged(before);
+}
+
+/* Log lines written while capturing (cx_log_set_fd to a file). */
+static int log_fd = -1;
+static char log_path[512];
+
+static void log_capture(void)
+{
+  snprintf(log_path, sizeof log_path, "%s/captured.log", cx_test_tmpdir());
+  log_fd = open(log_path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
+  ASSERT(log_fd >= 0);
+  cx_log_set_fd(log_fd);
+}
+
+/* Ends the capture; returns what was logged (caller frees). */
+static char *log_captured(void)
+{
+  cx_log_set_fd(2);
+  struct cx_buf b = {0};
+  char chunk[4096];
+  ssize_t n;
+  ASSERT(lseek(log_fd, 0, SEEK_SET) == 0);
+  while ((n = read(log_fd, chunk, sizeof chunk)) > 0)
+    cx_buf_append(&b, chunk, (size_t)n);
+  close(log_fd);
+  log_fd = -1;
+  ASSERT(!cx_buf_failed(&b));
+  return b.data ? cx_buf_steal(&b) : cx_strdup("");
+}
+
+/* Every text field has one limit, the job module's, which the store uses
+ * too: a value over it is the client's error (400/1001 naming the field),
+ * on create and on update, and nothing is stored or logged as an error.
+ * It used to pass validation and be refused by the store: 503/1302 "store
+ * unavailable" with an ERROR log (workdir over the column's 1024, a
+ * timezone over its 64 -- a real zone padded with slashes). */
+CASE(add_overlong_text_fields_are_1001_naming_them)
+{
+  char workdir[2001], tz[66];
+  workdir[0] = '/';
+  memset(workdir + 1, 'w', sizeof workdir - 2);
+  workdir[sizeof workdir - 1] = '\0';
+  /* "Asia" + 56 slashes + "Tokyo": 65 bytes that name a real zone. */
+  snprintf(tz, sizeof tz, "Asia%.*sTokyo", 56,
+           "////////////////////////////////////////////////////////////");
+  ASSERT_EQ(strlen(tz), 65);
+  node_up("n1");
+  int64_t id = add_cmd_on("long", "n1");
+  const struct {
+    const char *field, *value;
+  } cases[] = {{"workdir", workdir}, {"timezone", tz}};
+  char *before = snapshot();
+  log_capture();
+  for (size_t i = 0; i < CX_ARRAY_LEN(cases); i++) {
+    for (int update = 0; update < 2; update++) {
+      json_t *o =
+          json_pack("{s:s, s:i, s:s, s:s, s:i, s:s}", "name", "long2", "type",
+                    CX_JOB_CMD, "command", "true", "spec", "0 3 * * *",
+                    "allocation", CX_ALLOC_MANUAL, "run_on", "n1");
+      if (update)
+        json_object_set_new(o, "id", json_integer(id));
+      json_object_set_new(o, cases[i].field, json_string(cases[i].value));
+      char *body = json_dumps(o, JSON_COMPACT);
+      json_decref(o);
+      post("/job/add", body);
+      free(body);
+      ASSERT_MSG(R.status == 400 && rcode() == 1001, "%s (update %d): %ld %s",
+                 cases[i].field, update, R.status, R.body.data);
+      ASSERT_STREQ(rfield(), cases[i].field);
+      ASSERT_CONTAINS(rmsg(), "longer than");
+    }
+  }
+  char *logged = log_captured();
+  ASSERT_MSG(strstr(logged, " ERROR ") == NULL, "logged: %s", logged);
+  free(logged);
+  assert_unchanged(before);
+}
+
 /* ---- /job/add: update ---------------------------------------------------- */
 
 CASE(update_keeps_absent_fields_and_republishes)
@@ -604,6 +716,48 @@ CASE(update_keeps_absent_fields_and_republishes)
   ASSERT_STREQ(json_string_value(json_object_get(k, "spec")), "*/7 * * * *");
   ASSERT_STREQ(json_string_value(json_object_get(k, "note")), "keep me");
   json_decref(k);
+}
+
+/* An update (id given) changes only the fields it names: every other
+ * field, the required ones included, keeps its stored value -- also
+ * `enabled` of a paused job. */
+CASE(update_naming_one_field_keeps_every_other)
+{
+  char body[256], target[64];
+  node_up("n1");
+  post("/job/add",
+       "{\"name\":\"keep\",\"type\":1,\"command\":\"echo hi\","
+       "\"spec\":\"0 3 * * *\",\"allocation\":1,\"run_on\":\"n1\","
+       "\"timeout\":30,\"retry_times\":2,\"retry_interval\":5,"
+       "\"notify_status\":1,\"notify_type\":1,\"notify_to_array\":[3],"
+       "\"note\":\"n\",\"timezone\":\"Asia/Shanghai\",\"enabled\":false,"
+       "\"concurrency\":\"allow\",\"misfire\":\"skip\","
+       "\"starting_deadline\":60,\"env\":{\"A\":\"1\"},\"workdir\":\"/tmp\"}");
+  EXPECT(200, 0);
+  int64_t id = dint("id");
+  snprintf(target, sizeof target, "/job/find?id=%lld", (long long)id);
+  call("GET", target, F.viewer, NULL);
+  EXPECT(200, 0);
+  json_t *before = json_incref(rdata());
+  snprintf(body, sizeof body, "{\"id\":%lld,\"note\":\"changed\"}",
+           (long long)id);
+  post("/job/add", body);
+  EXPECT(200, 0);
+  call("GET", target, F.viewer, NULL);
+  EXPECT(200, 0);
+  json_t *after = rdata();
+  ASSERT_STREQ(json_string_value(json_object_get(after, "note")), "changed");
+  const char *k;
+  json_t *v;
+  json_object_foreach(before, k, v)
+  {
+    if (strcmp(k, "note") == 0 || strcmp(k, "updated") == 0 ||
+        strcmp(k, "next") == 0) /* from the clock */
+      continue;
+    ASSERT_MSG(json_equal(v, json_object_get(after, k)),
+               "update of note changed %s", k);
+  }
+  json_decref(before);
 }
 
 CASE(update_find_reply_posted_back_works)
@@ -759,6 +913,42 @@ CASE(find_gives_next_and_node_state)
   EXPECT(400, 1001);
   call("GET", "/job/find", F.viewer, NULL);
   EXPECT(400, 1001);
+}
+
+/* A paused job (enabled false) does not fire, so /job/find shows no next
+ * fire times and says it is paused; resumed, the times come back. The
+ * reply still posts back as an update (paused is read-only, like next).
+ * It used to list five fire times that would never happen. */
+CASE(find_paused_job_has_no_next_times)
+{
+  char body[64], target[64];
+  node_up("n1");
+  int64_t id = add_http("sleepy");
+  ASSERT(json_is_false(json_object_get(rdata(), "paused")));
+  snprintf(body, sizeof body, "{\"ids\":[%lld]}", (long long)id);
+  snprintf(target, sizeof target, "/job/find?id=%lld", (long long)id);
+  post("/job/pause", body);
+  EXPECT(200, 0);
+  call("GET", target, F.viewer, NULL);
+  EXPECT(200, 0);
+  ASSERT(json_is_false(json_object_get(rdata(), "enabled")));
+  ASSERT(json_is_true(json_object_get(rdata(), "paused")));
+  json_t *next = json_object_get(rdata(), "next");
+  ASSERT(json_is_array(next));
+  ASSERT_EQ(json_array_size(next), 0);
+  /* Posted back as it is: accepted, still paused. */
+  char *s = json_dumps(rdata(), JSON_COMPACT);
+  post("/job/add", s);
+  free(s);
+  EXPECT(200, 0);
+  ASSERT(json_is_true(json_object_get(rdata(), "paused")));
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "next")), 0);
+  post("/job/resume", body);
+  EXPECT(200, 0);
+  call("GET", target, F.viewer, NULL);
+  EXPECT(200, 0);
+  ASSERT(json_is_false(json_object_get(rdata(), "paused")));
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "next")), 5);
 }
 
 /* ---- /job/search --------------------------------------------------------- */
@@ -1088,6 +1278,40 @@ CASE(bad_input_gets_its_code_and_changes_nothing)
   assert_unchanged(before);
 }
 
+/* An unknown body member is answered the same way on every job route (as
+ * on the user and node routes): 400/1001, `field` = the member's name,
+ * "<name>: unknown field". Most job routes used to leave `field` out. */
+CASE(unknown_fields_are_1001_naming_them_on_every_route)
+{
+  static const char *const paths[] = {"/job/add",   "/job/del",   "/job/search",
+                                      "/job/log",   "/job/once",  "/job/kill",
+                                      "/job/pause", "/job/resume"};
+  node_up("n1");
+  int64_t id = add_http("known");
+  char *before = snapshot();
+  for (size_t i = 0; i < CX_ARRAY_LEN(paths); i++) {
+    char body[128];
+    snprintf(body, sizeof body, "{\"ids\":[%lld],\"retry_time\":1}",
+             (long long)id);
+    if (strcmp(paths[i], "/job/add") == 0 ||
+        strcmp(paths[i], "/job/once") == 0 ||
+        strcmp(paths[i], "/job/kill") == 0)
+      snprintf(body, sizeof body, "{\"%s\":%lld,\"retry_time\":1}",
+               strcmp(paths[i], "/job/add") == 0 ? "id" : "job_id",
+               (long long)id);
+    else if (strcmp(paths[i], "/job/search") == 0 ||
+             strcmp(paths[i], "/job/log") == 0)
+      snprintf(body, sizeof body, "{\"page\":1,\"retry_time\":1}");
+    post(paths[i], body);
+    ASSERT_MSG(R.status == 400 && rcode() == 1001, "%s: %ld %s", paths[i],
+               R.status, R.body.data);
+    ASSERT_MSG(strcmp(rfield(), "retry_time") == 0, "%s: field '%s' in %s",
+               paths[i], rfield(), R.body.data);
+    ASSERT_STREQ(rmsg(), "retry_time: unknown field");
+  }
+  assert_unchanged(before);
+}
+
 CASE(sql_looking_and_multibyte_names_are_stored_verbatim)
 {
   node_up("n1");
@@ -1289,6 +1513,7 @@ CASE(search_total_sees_another_writer_within_a_bounded_time)
   struct cx_job j;
   cx_job_init(&j);
   j.name = (char *)"elsewhere";
+  j.type = CX_JOB_CMD;
   j.command = (char *)"echo hi";
   j.spec = (char *)"0 3 * * *";
   j.allocation = CX_ALLOC_MANUAL;

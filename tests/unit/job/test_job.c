@@ -2,6 +2,7 @@
 #include <jansson.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "job/job.h"
 #include "support/test.h"
@@ -114,6 +115,133 @@ TEST(job_decode_length_limits_count_characters)
   cx_job_clear(&j);
 }
 
+/* Every string field's limit comes from one table (cx_job_limit reads
+ * it): a value at the limit decodes, one unit over is refused naming the
+ * field. Limits in characters count a 2-byte character once. */
+TEST(job_limits_one_table_for_decode_validate_and_store)
+{
+  static const struct {
+    const char *field;
+    size_t max;
+    int chars;
+  } want[] = {
+      {"name", CX_JOB_MAX_NAME, 1},
+      {"command", CX_JOB_MAX_COMMAND, 0},
+      {"spec", CX_JOB_MAX_SPEC, 0},
+      {"run_on", CX_JOB_MAX_RUN_ON, 0},
+      {"note", CX_JOB_MAX_NOTE, 1},
+      {"timezone", CX_JOB_MAX_TIMEZONE, 0},
+      {"http_body", CX_JOB_MAX_HTTP_BODY, 0},
+      {"workdir", CX_JOB_MAX_WORKDIR, 0},
+  };
+  for (size_t i = 0; i < CX_ARRAY_LEN(want); i++) {
+    size_t max = 0;
+    int chars = -1;
+    ASSERT_EQ(cx_job_limit(want[i].field, &max, &chars), 0);
+    ASSERT_EQ(max, want[i].max);
+    ASSERT_EQ(chars, want[i].chars);
+    /* At the limit (in 2-byte characters where characters count). */
+    const char *unit = chars ? "\xc3\xa9" : "a";
+    for (size_t extra = 0; extra < 2; extra++) {
+      struct cx_buf v = {0};
+      for (size_t k = 0; k < max + extra; k++)
+        cx_buf_puts(&v, unit);
+      json_t *o = json_object();
+      json_object_set_new(o, want[i].field, json_string(v.data));
+      struct cx_job j;
+      char field[CX_JOB_FIELD_LEN] = "", err[CX_ERR_LEN] = "";
+      cx_job_init(&j);
+      int rc = cx_job_from_json(o, &j, field, err);
+      if (extra == 0) {
+        ASSERT_MSG(rc == 0, "%s at its limit: %s", want[i].field, err);
+      } else {
+        ASSERT_EQ(rc, CX_EPARSE);
+        ASSERT_STREQ(field, want[i].field);
+        ASSERT_CONTAINS(err, "longer than");
+      }
+      cx_job_clear(&j);
+      json_decref(o);
+      cx_buf_free(&v);
+    }
+  }
+  size_t max;
+  int chars;
+  ASSERT_EQ(cx_job_limit("timeout", &max, &chars), CX_ENOTFOUND);
+  ASSERT_EQ(cx_job_limit("no_such", &max, &chars), CX_ENOTFOUND);
+}
+
+/* A job built in code (the store's view): cx_job_check_limits names the
+ * first field over its limit with CX_ETOOBIG, and cx_job_validate refuses
+ * it as a bad field. */
+TEST(job_check_limits_names_the_field)
+{
+  char dir[CX_JOB_MAX_WORKDIR + 2];
+  dir[0] = '/';
+  memset(dir + 1, 'd', sizeof dir - 2);
+  dir[sizeof dir - 1] = '\0';
+  struct cx_job j;
+  cx_job_init(&j);
+  j.name = (char *)"a";
+  j.type = CX_JOB_CMD;
+  j.command = (char *)"true";
+  j.spec = (char *)"* * * * *";
+  j.allocation = CX_ALLOC_AUTO;
+  char field[CX_JOB_FIELD_LEN] = "", err[CX_ERR_LEN] = "";
+  enum cx_job_invalid why = 0;
+  ASSERT_EQ(cx_job_check_limits(&j, field, err), 0);
+  ASSERT_EQ(cx_job_validate(&j, NOW, &why, field, err), 0);
+  j.workdir = dir;
+  ASSERT_EQ(cx_job_check_limits(&j, field, err), CX_ETOOBIG);
+  ASSERT_STREQ(field, "workdir");
+  ASSERT_CONTAINS(err, "workdir: longer than 1024 bytes");
+  ASSERT_EQ(cx_job_validate(&j, NOW, &why, field, err), CX_EPARSE);
+  ASSERT_STREQ(field, "workdir");
+  ASSERT_EQ(why, CX_JOB_BAD_FIELD);
+  dir[CX_JOB_MAX_WORKDIR] = '\0'; /* exactly the limit */
+  ASSERT_EQ(cx_job_check_limits(&j, field, err), 0);
+}
+
+/* env and http_headers: entries, name and value sizes, and the whole JSON
+ * text (what the store keeps and the node reads) each have a limit. */
+TEST(job_map_limits)
+{
+  struct cx_job j;
+  char field[CX_JOB_FIELD_LEN], err[CX_ERR_LEN];
+  char *value = cx_malloc(CX_JOB_MAX_MAP_VALUE + 2);
+  memset(value, 'v', CX_JOB_MAX_MAP_VALUE + 1);
+  value[CX_JOB_MAX_MAP_VALUE + 1] = '\0';
+  for (const char *const *m =
+           (const char *const[]){"env", "http_headers", NULL};
+       *m; m++) {
+    /* One value over its limit. */
+    json_t *o = json_pack("{s:{s:s}}", *m, "A", value);
+    cx_job_init(&j);
+    ASSERT_EQ(cx_job_from_json(o, &j, field, err), CX_EPARSE);
+    ASSERT_STREQ(field, *m);
+    ASSERT_CONTAINS(err, "8192");
+    cx_job_clear(&j);
+    json_decref(o);
+    /* Values each within theirs, together over the text limit. */
+    value[CX_JOB_MAX_MAP_VALUE] = '\0';
+    json_t *map = json_object();
+    for (int k = 0; k * CX_JOB_MAX_MAP_VALUE <= CX_JOB_MAX_MAP_TEXT; k++) {
+      char key[16];
+      snprintf(key, sizeof key, "K%d", k);
+      json_object_set_new(map, key, json_string(value));
+    }
+    o = json_object();
+    json_object_set_new(o, *m, map);
+    cx_job_init(&j);
+    ASSERT_EQ(cx_job_from_json(o, &j, field, err), CX_EPARSE);
+    ASSERT_STREQ(field, *m);
+    ASSERT_CONTAINS(err, "longer than 65536 bytes");
+    cx_job_clear(&j);
+    json_decref(o);
+    value[CX_JOB_MAX_MAP_VALUE] = 'v';
+  }
+  cx_free(value);
+}
+
 TEST(job_decode_null_keeps_current_value)
 {
   struct cx_job j;
@@ -177,6 +305,38 @@ TEST(job_validate_required_and_cross_field_rules)
     ASSERT_STREQ(field, cases[i].field);
     ASSERT_EQ(why, cases[i].why);
     cx_job_clear(&j);
+  }
+}
+
+/* The five required fields of SPEC §3 have no defaults: a new job missing
+ * any one of them (absent or null) is refused naming it. type and
+ * allocation used to default to 1 and 2 before validation. */
+TEST(job_validate_each_required_field_missing_is_named)
+{
+  static const char *const required[] = {"name", "type", "command", "spec",
+                                         "allocation"};
+  for (size_t i = 0; i < CX_ARRAY_LEN(required); i++) {
+    for (int as_null = 0; as_null < 2; as_null++) {
+      json_t *o = parse("{\"name\":\"a\",\"type\":2,"
+                        "\"command\":\"http://h/\",\"spec\":\"* * * * *\","
+                        "\"allocation\":2}");
+      if (as_null)
+        json_object_set_new(o, required[i], json_null());
+      else
+        json_object_del(o, required[i]);
+      struct cx_job j;
+      char field[CX_JOB_FIELD_LEN] = "", err[CX_ERR_LEN] = "";
+      enum cx_job_invalid why = 0;
+      cx_job_init(&j);
+      ASSERT_EQ(cx_job_from_json(o, &j, field, err), 0);
+      ASSERT_MSG(cx_job_validate(&j, NOW, &why, field, err) == CX_EPARSE,
+                 "a job without %s (null: %d) is valid", required[i], as_null);
+      ASSERT_STREQ(field, required[i]);
+      ASSERT_EQ(why, CX_JOB_BAD_FIELD);
+      ASSERT_CONTAINS(err, "required");
+      cx_job_clear(&j);
+      json_decref(o);
+    }
   }
 }
 
