@@ -415,12 +415,10 @@ static int random_password(char *out, size_t len)
   static const char alphabet[] =
       "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
   unsigned char raw[24];
-  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -errno;
-  ssize_t n = read(fd, raw, sizeof raw);
-  close(fd);
-  if (n != (ssize_t)sizeof raw || len < sizeof raw + 1)
+  int rc = cx_random_bytes(raw, sizeof raw);
+  if (rc != 0)
+    return rc;
+  if (len < sizeof raw + 1)
     return -EIO;
   for (size_t i = 0; i < sizeof raw; i++)
     out[i] = alphabet[raw[i] % (sizeof alphabet - 1)];

@@ -989,15 +989,7 @@ static void wait_ms(struct cx__cluster *cl, int64_t ms)
 {
   if (cl->wake || cl->stop)
     return;
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  pthread_cond_timedwait(&cl->cv, &cl->mu, &ts);
+  cx_cond_wait_ms(&cl->cv, &cl->mu, ms);
 }
 
 static void *worker(void *arg)
@@ -1071,11 +1063,7 @@ static struct cx__cluster *cl_get(struct cx_admin *a)
   cl->a = a;
   pthread_mutex_init(&cl->mu, NULL);
   pthread_mutex_init(&cl->work_mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&cl->cv, &ca);
-  pthread_condattr_destroy(&ca);
+  cx_cond_init_mono(&cl->cv);
   a->cluster = cl;
   return cl;
 }
@@ -1142,21 +1130,16 @@ int cx__cluster_start(struct cx_admin *a, char *err)
 {
   struct cx__cluster *cl = cl_get(a);
   char host[128] = "", key[KEY_LEN];
-  unsigned char rnd[6] = {0};
+  char rnd[13];
   int rc;
   if (cl == NULL)
     return -ENOMEM;
   if (cl->running || cl->o.off)
     return 0;
   gethostname(host, sizeof host - 1);
-  FILE *f = fopen("/dev/urandom", "rb");
-  if (f != NULL) {
-    if (fread(rnd, 1, sizeof rnd, f) != sizeof rnd)
-      memset(rnd, 0, sizeof rnd);
-    fclose(f);
-  }
-  snprintf(cl->id, sizeof cl->id, "%s:%ld:%02x%02x%02x%02x%02x%02x", host,
-           (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+  if (cx_random_hex(rnd, 6) != 0)
+    snprintf(rnd, sizeof rnd, "000000000000");
+  snprintf(cl->id, sizeof cl->id, "%s:%ld:%s", host, (long)getpid(), rnd);
   cl->lkey_len = cx__admin_key(a, cl->lkey, sizeof cl->lkey, "leader");
   cl->stop = 0;
   struct cx_coord_watch_cbs lc = {.event = on_leader_event,

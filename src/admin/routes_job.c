@@ -998,35 +998,6 @@ static void h_job_search(struct cx_http_req *req, void *ctx)
 
 /* ---- POST /job/log ------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (len bytes left), 0 if none:
- * no overlong forms, surrogates or code points past U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-  unsigned c = s[0];
-  size_t n;
-  unsigned cp, min;
-  if (c < 0x80)
-    return 1;
-  if ((c & 0xE0) == 0xC0)
-    n = 2, cp = c & 0x1F, min = 0x80;
-  else if ((c & 0xF0) == 0xE0)
-    n = 3, cp = c & 0x0F, min = 0x800;
-  else if ((c & 0xF8) == 0xF0)
-    n = 4, cp = c & 0x07, min = 0x10000;
-  else
-    return 0;
-  if (n > len)
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = cp << 6 | (s[i] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return n;
-}
-
 /* A JSON string from bytes that may not be valid UTF-8 (run output,
  * whatever the store held): invalid bytes become U+FFFD. */
 static json_t *utf8_string(const char *s, size_t len)
@@ -1037,17 +1008,7 @@ static json_t *utf8_string(const char *s, size_t len)
   if (v != NULL)
     return v;
   struct cx_buf b = {0};
-  const unsigned char *u = (const unsigned char *)s;
-  for (size_t i = 0; i < len;) {
-    size_t n = utf8_seq(u + i, len - i);
-    if (n > 0) {
-      cx_buf_append(&b, s + i, n);
-      i += n;
-    } else {
-      cx_buf_puts(&b, "\xEF\xBF\xBD");
-      i++;
-    }
-  }
+  cx_utf8_clean(&b, s, len, CX_UTF8_REPL, SIZE_MAX);
   v = cx_buf_failed(&b) ? NULL : json_stringn(b.data ? b.data : "", b.len);
   cx_buf_free(&b);
   return v;

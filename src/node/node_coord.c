@@ -20,8 +20,8 @@
 
 enum { W_JOB, W_ONCE, W_KILL };
 
-static int prefix_of(const struct cx_noded *n, int kind, char *buf, size_t cap)
-{
+static int prefix_of(const struct cx_noded *n, int kind, char *buf,
+                     size_t cap) {
   static const char *const names[] = {"job", "once", "kill"};
   int len = snprintf(buf, cap, "%s/%s/%s/", n->prefix, names[kind], n->uuid);
   return len > 0 && (size_t)len < cap ? len : -1;
@@ -29,8 +29,7 @@ static int prefix_of(const struct cx_noded *n, int kind, char *buf, size_t cap)
 
 /* The job id at the end of key, or 0. */
 static int64_t key_id(const struct cx_noded *n, int kind, const char *key,
-                      size_t key_len)
-{
+                      size_t key_len) {
   char p[1024], tail[32];
   int64_t id;
   int pl = prefix_of(n, kind, p, sizeof p);
@@ -44,8 +43,7 @@ static int64_t key_id(const struct cx_noded *n, int kind, const char *key,
   return id;
 }
 
-static void on_lease_lost(void *arg, int64_t lease, int reason)
-{
+static void on_lease_lost(void *arg, int64_t lease, int reason) {
   struct cx_noded *n = arg;
   if (atomic_load(&n->lease) != lease || atomic_exchange(&n->fenced, 1))
     return;
@@ -58,8 +56,7 @@ static void on_lease_lost(void *arg, int64_t lease, int reason)
   pthread_mutex_unlock(&n->mu);
 }
 
-int cx__noded_lease_held(struct cx_noded *n)
-{
+int cx__noded_lease_held(struct cx_noded *n) {
   char err[CX_ERR_LEN] = "";
   int64_t lease = atomic_load(&n->lease);
   if (atomic_load(&n->fenced) || lease == 0)
@@ -83,8 +80,7 @@ int cx__noded_lease_held(struct cx_noded *n)
   return held;
 }
 
-static int row_upsert(struct cx_noded *n, int status)
-{
+static int row_upsert(struct cx_noded *n, int status) {
   char err[CX_ERR_LEN];
   struct cx_node row = {
       .uuid = n->uuid,
@@ -101,8 +97,7 @@ static int row_upsert(struct cx_noded *n, int status)
   return rc;
 }
 
-int cx__noded_register(struct cx_noded *n, char *err)
-{
+int cx__noded_register(struct cx_noded *n, char *err) {
   int64_t lease = 0;
   char key[1024], val[1024];
   int rc = cx_coord_lease_grant(n->coord, n->ttl, 1, on_lease_lost, n, &lease,
@@ -133,8 +128,7 @@ int cx__noded_register(struct cx_noded *n, char *err)
   return 0;
 }
 
-void cx__noded_unregister(struct cx_noded *n)
-{
+void cx__noded_unregister(struct cx_noded *n) {
   char err[CX_ERR_LEN];
   if (cx_store_node_set_status(n->store, n->uuid, CX_NODE_DOWN, cx_wall_s(),
                                err) != 0)
@@ -146,8 +140,7 @@ void cx__noded_unregister(struct cx_noded *n)
 
 /* ---- watches ------------------------------------------------------------- */
 
-static void job_event(void *arg, const struct cx_coord_event *ev)
-{
+static void job_event(void *arg, const struct cx_coord_event *ev) {
   struct cx_noded *n = arg;
   int64_t id = key_id(n, W_JOB, ev->key, ev->key_len);
   if (id == 0) {
@@ -161,8 +154,7 @@ static void job_event(void *arg, const struct cx_coord_event *ev)
     cx__noded_job_del(n, id);
 }
 
-static void job_resync(void *arg, const struct cx_coord_kvs *kvs)
-{
+static void job_resync(void *arg, const struct cx_coord_kvs *kvs) {
   struct cx_noded *n = arg;
   char p[1024];
   int pl = prefix_of(n, W_JOB, p, sizeof p);
@@ -174,8 +166,7 @@ static void job_resync(void *arg, const struct cx_coord_kvs *kvs)
  * watches, and `/job/add` followed at once by `/job/once` writes the job key
  * a revision earlier. Read the job's key now instead of dropping the
  * request; the job watch delivers the same PUT later, which is harmless. */
-static int once_unseen_job(struct cx_noded *n, int64_t id)
-{
+static int once_unseen_job(struct cx_noded *n, int64_t id) {
   char key[1024], err[CX_ERR_LEN];
   struct cx_coord_kvs kvs = {0};
   int pl = prefix_of(n, W_JOB, key, sizeof key);
@@ -196,8 +187,7 @@ static int once_unseen_job(struct cx_noded *n, int64_t id)
 }
 
 static void once_kill_one(struct cx_noded *n, int kind, const char *key,
-                          size_t key_len)
-{
+                          size_t key_len) {
   int64_t id = key_id(n, kind, key, key_len);
   if (atomic_load(&n->fenced))
     return; /* acted on after the re-list */
@@ -217,33 +207,28 @@ static void once_kill_one(struct cx_noded *n, int kind, const char *key,
   cx_coord_delete(n->coord, key, key_len, NULL, NULL, NULL);
 }
 
-static void once_event(void *arg, const struct cx_coord_event *ev)
-{
+static void once_event(void *arg, const struct cx_coord_event *ev) {
   if (ev->type == CX_COORD_EV_PUT)
     once_kill_one(arg, W_ONCE, ev->key, ev->key_len);
 }
 
-static void kill_event(void *arg, const struct cx_coord_event *ev)
-{
+static void kill_event(void *arg, const struct cx_coord_event *ev) {
   if (ev->type == CX_COORD_EV_PUT)
     once_kill_one(arg, W_KILL, ev->key, ev->key_len);
 }
 
-static void once_resync(void *arg, const struct cx_coord_kvs *kvs)
-{
+static void once_resync(void *arg, const struct cx_coord_kvs *kvs) {
   for (size_t i = 0; i < kvs->n; i++)
     once_kill_one(arg, W_ONCE, kvs->kvs[i].key, kvs->kvs[i].key_len);
 }
 
-static void kill_resync(void *arg, const struct cx_coord_kvs *kvs)
-{
+static void kill_resync(void *arg, const struct cx_coord_kvs *kvs) {
   for (size_t i = 0; i < kvs->n; i++)
     once_kill_one(arg, W_KILL, kvs->kvs[i].key, kvs->kvs[i].key_len);
 }
 
 static int watch_one(struct cx_noded *n, int kind, int arriving,
-                     struct cx_coord_watch **w, char *err)
-{
+                     struct cx_coord_watch **w, char *err) {
   static const struct cx_coord_watch_cbs cbs[] = {
       {.event = job_event, .resync = job_resync},
       {.event = once_event, .resync = once_resync},
@@ -273,8 +258,7 @@ static int watch_one(struct cx_noded *n, int kind, int arriving,
   return cx_coord_watch(n->coord, p, (size_t)pl, rev, &cbs[kind], n, w, err);
 }
 
-int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err)
-{
+int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err) {
   int rc;
   if ((rc = watch_one(n, W_JOB, arriving, &n->wjob, err)) != 0 ||
       (rc = watch_one(n, W_ONCE, 0, &n->wonce, err)) != 0 ||
@@ -283,8 +267,7 @@ int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err)
   return rc;
 }
 
-void cx__noded_unwatch(struct cx_noded *n)
-{
+void cx__noded_unwatch(struct cx_noded *n) {
   cx_coord_watch_cancel(n->wjob);
   cx_coord_watch_cancel(n->wonce);
   cx_coord_watch_cancel(n->wkill);
@@ -293,8 +276,7 @@ void cx__noded_unwatch(struct cx_noded *n)
 
 /* ---- maintenance --------------------------------------------------------- */
 
-static void refence(struct cx_noded *n)
-{
+static void refence(struct cx_noded *n) {
   char err[CX_ERR_LEN] = "";
   cx__noded_unwatch(n);
   int64_t old = atomic_exchange(&n->lease, 0);
@@ -316,16 +298,12 @@ static void refence(struct cx_noded *n)
   CX_LOG(CX_LOG_INFO, LOGC, "re-registered and re-listed after a lost lease");
 }
 
-void *cx__noded_maint_main(void *arg)
-{
+void *cx__noded_maint_main(void *arg) {
   struct cx_noded *n = arg;
   for (;;) {
     pthread_mutex_lock(&n->mu);
     if (!n->maint_quit && !atomic_load(&n->fenced)) {
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_sec += 1;
-      pthread_cond_timedwait(&n->mcond, &n->mu, &ts);
+      cx_cond_wait_ms(&n->mcond, &n->mu, 1000);
     }
     int quit = n->maint_quit;
     pthread_mutex_unlock(&n->mu);
@@ -336,10 +314,7 @@ void *cx__noded_maint_main(void *arg)
       if (atomic_load(&n->fenced)) {
         pthread_mutex_lock(&n->mu);
         if (!n->maint_quit) {
-          struct timespec ts;
-          clock_gettime(CLOCK_REALTIME, &ts);
-          ts.tv_sec += 1;
-          pthread_cond_timedwait(&n->mcond, &n->mu, &ts);
+          cx_cond_wait_ms(&n->mcond, &n->mu, 1000);
         }
         pthread_mutex_unlock(&n->mu);
       }
