@@ -12,6 +12,7 @@
 
 #include "admin/admin.h"
 #include "http/http.h"
+#include "keys/keys.h"
 
 /* Auth cache (admin.c): SHA-256 of a bearer token -> who it is, for
  * server.auth_cache_ttl seconds. 4-way sets, oldest entry replaced. */
@@ -117,11 +118,10 @@ int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err);
 void cx__admin_reply_backend_error(struct cx_http_req *req, int rc,
                                    const char *what, const char *detail);
 
-/* Builds a coordination key "<prefix>/<fmt...>" into buf (len bytes).
- * Returns the key length, or 0 if it does not fit. */
-size_t cx__admin_key(const struct cx_admin *a, char *buf, size_t len,
-                     const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* 1 if key[0..len) is a coordination key of kind under this admin's
+ * prefix (keys.h's layout and uuid rule), parsed into *out; 0 if not. */
+int cx__admin_key_is(const struct cx_admin *a, enum cx_key_kind kind,
+                     const char *key, size_t len, struct cx_key *out);
 
 /* Reads an optional integer member of a JSON body within [min, max]:
  * returns 0 (absent: *out untouched) or 1 (set); on a wrong type or range

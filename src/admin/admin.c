@@ -206,19 +206,10 @@ void cx__admin_reply_backend_error(struct cx_http_req *req, int rc,
   }
 }
 
-size_t cx__admin_key(const struct cx_admin *a, char *buf, size_t len,
-                     const char *fmt, ...)
+int cx__admin_key_is(const struct cx_admin *a, enum cx_key_kind kind,
+                     const char *key, size_t len, struct cx_key *out)
 {
-  va_list ap;
-  int n = snprintf(buf, len, "%s/", a->prefix);
-  if (n < 0 || (size_t)n >= len)
-    return 0;
-  va_start(ap, fmt);
-  int m = vsnprintf(buf + n, len - (size_t)n, fmt, ap);
-  va_end(ap);
-  if (m < 0 || (size_t)(n + m) >= len)
-    return 0;
-  return (size_t)(n + m);
+  return cx_key_parse(a->prefix, key, len, out) == 0 && out->kind == kind;
 }
 
 int cx__admin_json_int(struct cx_http_req *req, const json_t *body,

@@ -47,8 +47,6 @@
 #include "job/job.h"
 #include "notify/notify.h"
 
-#define KEY_LEN 512
-#define MAX_UUID 64
 #define PURGE_BATCH 10000 /* rows per cx_store_run_purge call */
 #define IDLE_MS 1000      /* longest sleep of the worker */
 
@@ -61,7 +59,7 @@ struct cx__cluster {
   pthread_t th;
   int running, stop, wake;
   char id[160];
-  char lkey[KEY_LEN];
+  char lkey[CX_KEY_LEN];
   size_t lkey_len;
   int64_t lease;   /* current lease; 0 = none */
   int leader;      /* leads now */
@@ -86,36 +84,15 @@ static int64_t now_ms(void)
   return cx_mono_now() / 1000;
 }
 
-/* Node uuid from "<prefix>/<kind>/<uuid>[/...]" into out; 0 if not one. */
-static int key_uuid(const struct cx_admin *a, const char *kind, const char *key,
-                    size_t klen, char *out, size_t cap)
+/* The uuid of key if it is a key of kind, into out; 0 if not one. */
+static int key_uuid(const struct cx_admin *a, enum cx_key_kind kind,
+                    const char *key, size_t klen, char out[CX_KEY_UUID_MAX + 1])
 {
-  size_t pl = strlen(a->prefix), kl = strlen(kind);
-  if (klen < pl + kl + 3 || memcmp(key, a->prefix, pl) != 0 || key[pl] != '/' ||
-      memcmp(key + pl + 1, kind, kl) != 0 || key[pl + 1 + kl] != '/')
+  struct cx_key k;
+  if (!cx__admin_key_is(a, kind, key, klen, &k))
     return 0;
-  const char *u = key + pl + kl + 2, *end = key + klen;
-  const char *slash = memchr(u, '/', (size_t)(end - u));
-  size_t ul = (size_t)((slash ? slash : end) - u);
-  if (ul == 0 || ul >= cap || ul > MAX_UUID)
-    return 0;
-  memcpy(out, u, ul);
-  out[ul] = '\0';
+  memcpy(out, k.uuid, sizeof k.uuid);
   return 1;
-}
-
-/* Job id from "<prefix>/job/<uuid>/<id>"; 0 if the key is not one. */
-static int64_t key_job_id(const char *key, size_t klen)
-{
-  const char *end = key + klen, *p = end;
-  while (p > key && p[-1] >= '0' && p[-1] <= '9')
-    p--;
-  if (p == end || p == key || p[-1] != '/' || end - p > 18)
-    return 0;
-  int64_t v = 0;
-  for (; p < end; p++)
-    v = v * 10 + (*p - '0');
-  return v;
 }
 
 static char *job_value(const struct cx_job *j)
@@ -153,9 +130,9 @@ static int strv_has(const struct strv *s, const char *u)
 
 static int alive_read(struct cx_admin *a, struct strv *out, char *err)
 {
-  char key[KEY_LEN];
+  char key[CX_KEY_LEN];
   struct cx_coord_kvs kvs;
-  size_t kl = cx__admin_key(a, key, sizeof key, "node/");
+  size_t kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_NODE, NULL);
   int rc = cx_coord_range(a->coord, key, kl, &kvs, err);
   out->v = NULL;
   out->n = 0;
@@ -167,8 +144,8 @@ static int alive_read(struct cx_admin *a, struct strv *out, char *err)
     return -ENOMEM;
   }
   for (size_t i = 0; i < kvs.n; i++) {
-    char u[MAX_UUID + 1];
-    if (key_uuid(a, "node", kvs.kvs[i].key, kvs.kvs[i].key_len, u, sizeof u) &&
+    char u[CX_KEY_UUID_MAX + 1];
+    if (key_uuid(a, CX_KEY_NODE, kvs.kvs[i].key, kvs.kvs[i].key_len, u) &&
         (out->v[out->n] = cx_strdup(u)) != NULL)
       out->n++;
   }
@@ -254,7 +231,7 @@ static int move_job(struct cx__cluster *cl, int64_t rev, int64_t id,
 {
   struct cx_admin *a = cl->a;
   struct cx_job j;
-  char okey[KEY_LEN], nkey[KEY_LEN];
+  char okey[CX_KEY_LEN], nkey[CX_KEY_LEN];
   int rc = 0;
   /* Still the leader? (a read-only guarded txn): a deposed leader then
    * leaves the store alone. The guarded move below closes the window (a
@@ -271,9 +248,9 @@ static int move_job(struct cx__cluster *cl, int64_t rev, int64_t id,
     return rc; /* the reconciler publishes the moved row */
   char *val = job_value(&j);
   size_t ol =
-      cx__admin_key(a, okey, sizeof okey, "job/%s/%lld", from, (long long)id);
+      cx_key_build(okey, sizeof okey, a->prefix, CX_KEY_JOB, from, id, NULL);
   size_t nl =
-      cx__admin_key(a, nkey, sizeof nkey, "job/%s/%lld", to, (long long)id);
+      cx_key_build(nkey, sizeof nkey, a->prefix, CX_KEY_JOB, to, id, NULL);
   if (val == NULL || ol == 0 || nl == 0) {
     rc = -ENOMEM;
     goto out;
@@ -625,13 +602,13 @@ static int reconcile_row(struct cx__cluster *cl, int64_t rev,
                          const struct kref *kr, size_t nk)
 {
   struct cx_admin *a = cl->a;
-  char key[KEY_LEN], u[MAX_UUID + 1];
+  char key[CX_KEY_LEN], u[CX_KEY_UUID_MAX + 1];
   int have = 0, rc = 0;
   char *val = NULL;
   for (size_t i = 0; i < nk && rc == 0; i++) {
     const struct cx_coord_kv *kv = &kvs->kvs[kr[i].i];
-    if (key_uuid(a, "job", kv->key, kv->key_len, u, sizeof u) &&
-        j->run_on != NULL && strcmp(u, j->run_on) == 0) {
+    if (key_uuid(a, CX_KEY_JOB, kv->key, kv->key_len, u) && j->run_on != NULL &&
+        strcmp(u, j->run_on) == 0) {
       have = 1;
       if (val == NULL && (val = job_value(j)) == NULL)
         return -ENOMEM;
@@ -652,8 +629,8 @@ static int reconcile_row(struct cx__cluster *cl, int64_t rev,
     }
   }
   if (rc == 0 && !have && j->run_on != NULL && j->run_on[0] != '\0') {
-    size_t kl = cx__admin_key(a, key, sizeof key, "job/%s/%lld", j->run_on,
-                              (long long)j->id);
+    size_t kl = cx_key_build(key, sizeof key, a->prefix, CX_KEY_JOB, j->run_on,
+                             j->id, NULL);
     if (val == NULL)
       val = job_value(j);
     if (val == NULL || kl == 0)
@@ -668,12 +645,12 @@ static int reconcile_row(struct cx__cluster *cl, int64_t rev,
 static int reconcile_jobs(struct cx__cluster *cl, int64_t rev, char *err)
 {
   struct cx_admin *a = cl->a;
-  char key[KEY_LEN];
+  char key[CX_KEY_LEN];
   struct cx_coord_kvs kvs = {0};
   struct cx_job_list jl = {0};
   struct kref *kr = NULL;
   size_t nk = 0;
-  size_t kl = cx__admin_key(a, key, sizeof key, "job/");
+  size_t kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_JOB, NULL);
   int rc = cx_coord_range(a->coord, key, kl, &kvs, err); /* keys first */
   if (rc != 0)
     return rc;
@@ -686,11 +663,10 @@ static int reconcile_jobs(struct cx__cluster *cl, int64_t rev, char *err)
     goto out;
   }
   for (size_t i = 0; i < kvs.n; i++) {
-    int64_t id = key_job_id(kvs.kvs[i].key, kvs.kvs[i].key_len);
-    char u[MAX_UUID + 1];
-    if (id <= 0 ||
-        !key_uuid(a, "job", kvs.kvs[i].key, kvs.kvs[i].key_len, u, sizeof u))
-      id = 0; /* malformed: no row can own it */
+    struct cx_key k;
+    int64_t id = 0; /* malformed: no row can own it */
+    if (cx__admin_key_is(a, CX_KEY_JOB, kvs.kvs[i].key, kvs.kvs[i].key_len, &k))
+      id = k.id;
     kr[nk++] = (struct kref){.id = id, .i = i};
   }
   qsort(kr, nk, sizeof *kr, cmp_kref);
@@ -728,19 +704,19 @@ out:
 static int reconcile_nodes(struct cx__cluster *cl, int64_t rev, char *err)
 {
   struct cx_admin *a = cl->a;
-  char key[KEY_LEN], u[MAX_UUID + 1];
+  char key[CX_KEY_LEN], u[CX_KEY_UUID_MAX + 1];
   struct cx_coord_kvs kvs;
   struct strv alive;
   int rc = alive_read(a, &alive, err);
   if (rc != 0)
     return rc;
-  size_t kl = cx__admin_key(a, key, sizeof key, "proc/");
+  size_t kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_PROC, NULL);
   rc = cx_coord_range(a->coord, key, kl, &kvs, err);
   if (rc != 0)
     goto out;
   for (size_t i = 0; rc == 0 && i < kvs.n; i++) {
     const struct cx_coord_kv *kv = &kvs.kvs[i];
-    if (key_uuid(a, "proc", kv->key, kv->key_len, u, sizeof u) &&
+    if (key_uuid(a, CX_KEY_PROC, kv->key, kv->key_len, u) &&
         strv_has(&alive, u))
       continue;
     rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, NULL,
@@ -871,8 +847,8 @@ static void on_leader_resync(void *arg, const struct cx_coord_kvs *kvs)
 static void on_node_event(void *arg, const struct cx_coord_event *ev)
 {
   struct cx__cluster *cl = arg;
-  char u[MAX_UUID + 1];
-  if (!key_uuid(cl->a, "node", ev->key, ev->key_len, u, sizeof u))
+  char u[CX_KEY_UUID_MAX + 1];
+  if (!key_uuid(cl->a, CX_KEY_NODE, ev->key, ev->key_len, u))
     return;
   pthread_mutex_lock(&cl->mu);
   if (cl->leader) {
@@ -1129,7 +1105,7 @@ int cx_admin_cluster_move(struct cx_admin *a, int64_t id, const char *from,
 int cx__cluster_start(struct cx_admin *a, char *err)
 {
   struct cx__cluster *cl = cl_get(a);
-  char host[128] = "", key[KEY_LEN];
+  char host[128] = "", key[CX_KEY_LEN];
   char rnd[13];
   int rc;
   if (cl == NULL)
@@ -1140,7 +1116,8 @@ int cx__cluster_start(struct cx_admin *a, char *err)
   if (cx_random_hex(rnd, 6) != 0)
     snprintf(rnd, sizeof rnd, "000000000000");
   snprintf(cl->id, sizeof cl->id, "%s:%ld:%s", host, (long)getpid(), rnd);
-  cl->lkey_len = cx__admin_key(a, cl->lkey, sizeof cl->lkey, "leader");
+  cl->lkey_len = cx_key_build(cl->lkey, sizeof cl->lkey, a->prefix,
+                              CX_KEY_LEADER, NULL, 0, NULL);
   cl->stop = 0;
   struct cx_coord_watch_cbs lc = {.event = on_leader_event,
                                   .resync = on_leader_resync};
@@ -1148,7 +1125,7 @@ int cx__cluster_start(struct cx_admin *a, char *err)
                       &cl->wleader, err);
   if (rc != 0)
     return rc;
-  size_t kl = cx__admin_key(a, key, sizeof key, "node/");
+  size_t kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_NODE, NULL);
   struct cx_coord_watch_cbs nc = {.event = on_node_event,
                                   .resync = on_node_resync};
   rc = cx_coord_watch(a->coord, key, kl, 0, &nc, cl, &cl->wnode, err);

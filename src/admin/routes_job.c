@@ -48,9 +48,7 @@
 #define MAX_IDS 1000   /* ids per /job/del, /job/pause, /job/resume */
 #define NEXT_FIRES 5   /* fire times in /job/add and /job/find replies */
 #define TRIGGER_TTL 60 /* s: lease of once/kill keys */
-#define MAX_UUID 64    /* bytes of a node uuid */
 #define JOB_LOCKS 64   /* stripes of the per-job lock */
-#define KEY_LEN 512
 
 /* One admin process serialises the writes to one job (store + coord) so
  * they land in the same order in both. Shared by every admin in the
@@ -67,23 +65,10 @@ static void totals_forget(struct cx_admin *a);
 
 /* ---- keys and nodes ------------------------------------------------------ */
 
-/* A node uuid usable as a key component: 1..64 of [A-Za-z0-9._-]. */
-static int uuid_ok(const char *u)
-{
-  size_t n = u ? strlen(u) : 0;
-  if (n == 0 || n > MAX_UUID || strcmp(u, ".") == 0 || strcmp(u, "..") == 0)
-    return 0;
-  for (; *u; u++)
-    if (!((*u >= 'a' && *u <= 'z') || (*u >= 'A' && *u <= 'Z') ||
-          (*u >= '0' && *u <= '9') || *u == '.' || *u == '_' || *u == '-'))
-      return 0;
-  return 1;
-}
-
 static size_t job_key(const struct cx_admin *a, char *buf, const char *node,
                       int64_t id)
 {
-  return cx__admin_key(a, buf, KEY_LEN, "job/%s/%lld", node, (long long)id);
+  return cx_key_build(buf, CX_KEY_LEN, a->prefix, CX_KEY_JOB, node, id, NULL);
 }
 
 /* *alive = 1 when <prefix>/node/<uuid> exists (alive.c keeps the set
@@ -93,7 +78,7 @@ static int node_alive(struct cx_admin *a, const char *uuid, int *alive,
                       char *err)
 {
   *alive = 0;
-  return uuid_ok(uuid) ? cx__admin_node_alive(a, uuid, alive, err) : 0;
+  return cx_key_uuid_ok(uuid) ? cx__admin_node_alive(a, uuid, alive, err) : 0;
 }
 
 /* Job counts per node, for auto placement. Counting every job (GROUP BY
@@ -105,7 +90,7 @@ static int node_alive(struct cx_admin *a, const char *uuid, int *alive,
  * different store forces a refresh). */
 #define LOAD_TTL_US 2000000
 struct load_entry {
-  char uuid[MAX_UUID + 1];
+  char uuid[CX_KEY_UUID_MAX + 1];
   int64_t count;
 };
 static struct {
@@ -122,7 +107,7 @@ static struct load_entry *load_find(const char *uuid, int add)
   for (size_t i = 0; i < load.n; i++)
     if (strcmp(load.v[i].uuid, uuid) == 0)
       return &load.v[i];
-  if (!add || strlen(uuid) > MAX_UUID)
+  if (!add || strlen(uuid) > CX_KEY_UUID_MAX)
     return NULL;
   if (load.n == load.cap) {
     size_t cap = load.cap ? load.cap * 2 : 16;
@@ -180,7 +165,7 @@ static void load_forget(void)
 }
 
 /* The alive node with the fewest jobs, ties to the lowest uuid, into out
- * (MAX_UUID + 1 bytes), counted at once as one more job there.
+ * (CX_KEY_UUID_MAX + 1 bytes), counted at once as one more job there.
  * CX_ENOTFOUND when no node is alive; *what names the backend of any other
  * failure. */
 static int pick_node(struct cx_admin *a, char *out, const char **what,
@@ -205,13 +190,13 @@ static int pick_node(struct cx_admin *a, char *out, const char **what,
   rc = CX_ENOTFOUND;
   for (size_t i = 0; i < n; i++) {
     const char *uuid = live[i];
-    if (!uuid_ok(uuid))
+    if (!cx_key_uuid_ok(uuid))
       continue;
     struct load_entry *e = load_find(uuid, 0);
     int64_t c = e ? e->count : 0;
     if (best < 0 || c < best) { /* sorted: ties keep the lowest */
       best = c;
-      snprintf(out, MAX_UUID + 1, "%s", uuid);
+      snprintf(out, CX_KEY_UUID_MAX + 1, "%s", uuid);
       rc = 0;
     }
   }
@@ -284,7 +269,7 @@ static void reply_job(struct cx_http_req *req, const struct cx_job *j,
 static int publish(struct cx_admin *a, const struct cx_job *j,
                    const char *old_node, char *err)
 {
-  char key[KEY_LEN], old[KEY_LEN];
+  char key[CX_KEY_LEN], old[CX_KEY_LEN];
   struct cx_coord_op ops[2];
   size_t nops = 0;
   int ok = 0;
@@ -322,7 +307,7 @@ static int publish(struct cx_admin *a, const struct cx_job *j,
 /* Best-effort removal of a job's key (compensation). */
 static void unpublish(struct cx_admin *a, const char *node, int64_t id)
 {
-  char key[KEY_LEN], err[CX_ERR_LEN];
+  char key[CX_KEY_LEN], err[CX_ERR_LEN];
   size_t kl = node && node[0] ? job_key(a, key, node, id) : 0;
   if (kl > 0 && cx_coord_delete(a->coord, key, kl, NULL, NULL, err) != 0)
     CX_LOG(CX_LOG_ERROR, "admin",
@@ -471,7 +456,7 @@ static int set_run_on(struct cx_http_req *req, struct cx_job *j,
 static int place(struct cx_admin *a, struct cx_http_req *req, struct cx_job *j,
                  const char *prev_node)
 {
-  char err[CX_ERR_LEN] = "", uuid[MAX_UUID + 1];
+  char err[CX_ERR_LEN] = "", uuid[CX_KEY_UUID_MAX + 1];
   const char *what = "coordination";
   int alive = 0, rc;
 
@@ -713,7 +698,7 @@ static void h_job_del(struct cx_http_req *req, void *ctx)
   for (; done < n; done++) {
     struct cx_job j;
     pthread_mutex_t *mu = job_lock(ids[done]);
-    char key[KEY_LEN], cerr[CX_ERR_LEN] = "";
+    char key[CX_KEY_LEN], cerr[CX_ERR_LEN] = "";
     int rc;
 
     memset(&j, 0, sizeof j);
@@ -967,7 +952,7 @@ static void h_job_search(struct cx_http_req *req, void *ctx)
       cx__admin_paging(req, body, &f.page, &f.page_size) != 0 ||
       cx__admin_json_str(req, body, "name", 512, &f.name) < 0 ||
       cx__admin_json_int(req, body, "type", 0, CX_JOB_HTTP, &type) < 0 ||
-      cx__admin_json_str(req, body, "run_on", MAX_UUID, &f.run_on) < 0 ||
+      cx__admin_json_str(req, body, "run_on", CX_KEY_UUID_MAX, &f.run_on) < 0 ||
       read_yesno(req, body, "enabled", &f.enabled) != 0)
     return;
   f.type = (int)type;
@@ -1082,7 +1067,8 @@ static void h_job_log(struct cx_http_req *req, void *ctx)
       only_fields(req, body, allowed) != 0 ||
       cx__admin_paging(req, body, &f.page, &f.page_size) != 0 ||
       cx__admin_json_int(req, body, "job_id", 1, INT64_MAX, &f.job_id) < 0 ||
-      cx__admin_json_str(req, body, "node_uuid", MAX_UUID, &f.node_uuid) < 0 ||
+      cx__admin_json_str(req, body, "node_uuid", CX_KEY_UUID_MAX,
+                         &f.node_uuid) < 0 ||
       read_yesno(req, body, "success", &f.success) != 0 ||
       read_time_ms(req, body, "from", &f.from) != 0 ||
       read_time_ms(req, body, "to", &f.to) != 0)
@@ -1101,24 +1087,14 @@ static void h_job_log(struct cx_http_req *req, void *ctx)
 
 /* ---- POST /job/once, /job/kill ------------------------------------------- */
 
-/* A random request id: 32 hex digits (128 bits). */
-static int request_id(char *out /* 33 bytes */)
-{
-  char tok[CX_STORE_TOKEN_LEN];
-  int rc = cx_store_token_generate(tok);
-  if (rc == 0)
-    snprintf(out, 33, "%.32s", tok);
-  return rc;
-}
-
 /* Writes <prefix>/<kind>/<node>/<job_id> = {request_id, at} under a fresh
  * TRIGGER_TTL lease. */
 static void trigger(struct cx_http_req *req, struct cx_admin *a,
-                    const char *kind)
+                    enum cx_key_kind kind)
 {
   static const char *const allowed[] = {"job_id", "node_uuid", NULL};
   json_t *body = cx_http_req_json(req);
-  char err[CX_ERR_LEN] = "", key[KEY_LEN], rid[33];
+  char err[CX_ERR_LEN] = "", key[CX_KEY_LEN], rid[33];
   const char *node = NULL;
   int64_t job_id = 0, lease = 0;
   struct cx_job j;
@@ -1127,7 +1103,7 @@ static void trigger(struct cx_http_req *req, struct cx_admin *a,
   memset(&j, 0, sizeof j);
   if (cx__admin_auth(a, req, CX_ROLE_OPERATOR, NULL) != 0 ||
       only_fields(req, body, allowed) != 0 ||
-      cx__admin_json_str(req, body, "node_uuid", MAX_UUID, &node) < 0)
+      cx__admin_json_str(req, body, "node_uuid", CX_KEY_UUID_MAX, &node) < 0)
     return;
   rc = cx__admin_json_int(req, body, "job_id", 1, INT64_MAX, &job_id);
   if (rc < 0)
@@ -1160,9 +1136,9 @@ static void trigger(struct cx_http_req *req, struct cx_admin *a,
                         node);
     goto out;
   }
-  size_t kl = cx__admin_key(a, key, sizeof key, "%s/%s/%lld", kind, node,
-                            (long long)job_id);
-  if (request_id(rid) != 0 || kl == 0) {
+  size_t kl =
+      cx_key_build(key, sizeof key, a->prefix, kind, node, job_id, NULL);
+  if (cx_random_hex(rid, 16) != 0 || kl == 0) { /* 128 bits */
     cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "no request id");
     goto out;
   }
@@ -1198,12 +1174,12 @@ out:
 
 static void h_job_once(struct cx_http_req *req, void *ctx)
 {
-  trigger(req, ctx, "once");
+  trigger(req, ctx, CX_KEY_ONCE);
 }
 
 static void h_job_kill(struct cx_http_req *req, void *ctx)
 {
-  trigger(req, ctx, "kill");
+  trigger(req, ctx, CX_KEY_KILL);
 }
 
 /* ---- POST /job/pause, /job/resume ---------------------------------------- */

@@ -11,12 +11,12 @@
  * coord or exec call is made under n->mu (cx_exec_kill excepted: it only
  * writes an eventfd).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -39,7 +39,8 @@
 
 /* ---- job definitions ---------------------------------------------------- */
 
-static void def_unref(struct cx__ndef *d) {
+static void def_unref(struct cx__ndef *d)
+{
   if (d == NULL || atomic_fetch_sub(&d->refs, 1) != 1)
     return;
   cx_job_clear(&d->job);
@@ -54,12 +55,16 @@ static void def_unref(struct cx__ndef *d) {
   cx_free(d);
 }
 
-static void def_ref(struct cx__ndef *d) { atomic_fetch_add(&d->refs, 1); }
+static void def_ref(struct cx__ndef *d)
+{
+  atomic_fetch_add(&d->refs, 1);
+}
 
 /* Turns a JSON object text of string values into kv pairs borrowing from
  * *keep. */
 static int kv_parse(const char *text, const char *field, json_t **keep,
-                    struct cx_exec_kv **out, size_t *nout, char *err) {
+                    struct cx_exec_kv **out, size_t *nout, char *err)
+{
   *keep = NULL;
   *out = NULL;
   *nout = 0;
@@ -80,7 +85,8 @@ static int kv_parse(const char *text, const char *field, json_t **keep,
   }
   const char *k;
   json_t *v;
-  json_object_foreach(o, k, v) {
+  json_object_foreach(o, k, v)
+  {
     if (!json_is_string(v)) {
       cx_err_set(err, "%s: value of '%s' is not a string", field, k);
       cx_free(kv);
@@ -97,7 +103,8 @@ static int kv_parse(const char *text, const char *field, json_t **keep,
   return 0;
 }
 
-static int ids_parse(const char *text, int64_t **out, size_t *nout) {
+static int ids_parse(const char *text, int64_t **out, size_t *nout)
+{
   *out = NULL;
   *nout = 0;
   if (text == NULL || strcmp(text, "[]") == 0)
@@ -128,7 +135,8 @@ static int ids_parse(const char *text, int64_t **out, size_t *nout) {
 
 /* Parses and validates a job value published for id. */
 static int def_make(const char *val, size_t len, int64_t id,
-                    struct cx__ndef **out, char *err) {
+                    struct cx__ndef **out, char *err)
+{
   char field[CX_JOB_FIELD_LEN] = "", msg[CX_ERR_LEN] = "";
   enum cx_job_invalid why;
   json_error_t jerr;
@@ -186,12 +194,14 @@ fail:
 
 /* ---- job table (chained hash by id) -------------------------------------- */
 
-static size_t slot_hash(int64_t id, size_t mask) {
+static size_t slot_hash(int64_t id, size_t mask)
+{
   uint64_t x = (uint64_t)id * 0x9E3779B97F4A7C15ull;
   return (size_t)(x >> 17) & mask;
 }
 
-static struct cx__nslot *slot_find(struct cx_noded *n, int64_t id) {
+static struct cx__nslot *slot_find(struct cx_noded *n, int64_t id)
+{
   if (n->nbuckets == 0)
     return NULL;
   for (struct cx__nslot *s = n->buckets[slot_hash(id, n->nbuckets - 1)]; s;
@@ -201,7 +211,8 @@ static struct cx__nslot *slot_find(struct cx_noded *n, int64_t id) {
   return NULL;
 }
 
-static int table_grow(struct cx_noded *n) {
+static int table_grow(struct cx_noded *n)
+{
   size_t nb = n->nbuckets ? n->nbuckets * 2 : 1024;
   struct cx__nslot **b = cx_calloc(nb, sizeof *b);
   if (b == NULL)
@@ -221,7 +232,8 @@ static int table_grow(struct cx_noded *n) {
   return 0;
 }
 
-static struct cx__nslot *slot_add(struct cx_noded *n, int64_t id) {
+static struct cx__nslot *slot_add(struct cx_noded *n, int64_t id)
+{
   if (n->njobs + 1 > n->nbuckets && table_grow(n) != 0)
     return NULL;
   struct cx__nslot *s = cx_calloc(1, sizeof *s);
@@ -236,7 +248,8 @@ static struct cx__nslot *slot_add(struct cx_noded *n, int64_t id) {
 }
 
 /* Removes the slot of id; returns its def (the caller unrefs). */
-static struct cx__ndef *slot_del(struct cx_noded *n, int64_t id) {
+static struct cx__ndef *slot_del(struct cx_noded *n, int64_t id)
+{
   if (n->nbuckets == 0)
     return NULL;
   struct cx__nslot **pp = &n->buckets[slot_hash(id, n->nbuckets - 1)];
@@ -256,7 +269,8 @@ static struct cx__ndef *slot_del(struct cx_noded *n, int64_t id) {
 
 /* ---- queue and active runs (under n->mu) --------------------------------- */
 
-static void active_link(struct cx_noded *n, struct cx__nitem *it) {
+static void active_link(struct cx_noded *n, struct cx__nitem *it)
+{
   it->aprev = NULL;
   it->anext = n->active;
   if (n->active)
@@ -268,7 +282,8 @@ static void active_link(struct cx_noded *n, struct cx__nitem *it) {
     s->active++;
 }
 
-static void active_unlink(struct cx_noded *n, struct cx__nitem *it) {
+static void active_unlink(struct cx_noded *n, struct cx__nitem *it)
+{
   if (it->aprev)
     it->aprev->anext = it->anext;
   else
@@ -284,12 +299,14 @@ static void active_unlink(struct cx_noded *n, struct cx__nitem *it) {
 /* Runs of job_id queued or running: O(1) through its slot. A slot removed
  * and added again while runs go on starts from 0 (the old runs are then
  * not counted: a forbid job deleted and re-created may overlap once). */
-static int active_of(struct cx_noded *n, int64_t job_id) {
+static int active_of(struct cx_noded *n, int64_t job_id)
+{
   struct cx__nslot *s = slot_find(n, job_id);
   return s ? s->active : 0;
 }
 
-static void item_free(struct cx__nitem *it) {
+static void item_free(struct cx__nitem *it)
+{
   if (it == NULL)
     return;
   cx_exec_destroy(it->x);
@@ -297,7 +314,8 @@ static void item_free(struct cx__nitem *it) {
   cx_free(it);
 }
 
-static void queue_push(struct cx_noded *n, struct cx__nitem *it) {
+static void queue_push(struct cx_noded *n, struct cx__nitem *it)
+{
   it->next = NULL;
   if (n->qtail)
     n->qtail->next = it;
@@ -312,7 +330,8 @@ static void queue_push(struct cx_noded *n, struct cx__nitem *it) {
  * handle is made by the worker (a kill before that only sets `killed`). */
 static struct cx__nitem *item_new(struct cx_noded *n, struct cx__ndef *d,
                                   int kind, const char *trigger, int has_sched,
-                                  int64_t sched_s) {
+                                  int64_t sched_s)
+{
   struct cx__nitem *it = cx_calloc(1, sizeof *it);
   if (it == NULL)
     return NULL;
@@ -331,7 +350,8 @@ static struct cx__nitem *item_new(struct cx_noded *n, struct cx__ndef *d,
 
 /* A fire of d at sched_s (under n->mu), applying concurrency. */
 static void fire_locked(struct cx_noded *n, struct cx__ndef *d, int kind,
-                        const char *trigger, int has_sched, int64_t sched_s) {
+                        const char *trigger, int has_sched, int64_t sched_s)
+{
   const char *conc = d->job.concurrency ? d->job.concurrency : "forbid";
   int running = active_of(n, d->job.id);
   if (running > 0 && strcmp(conc, "forbid") == 0) {
@@ -363,7 +383,8 @@ static void fire_locked(struct cx_noded *n, struct cx__ndef *d, int kind,
 
 /* ---- scheduler callback -------------------------------------------------- */
 
-static void on_fire(void *ctx, int64_t job_id, int64_t at_ms, void *data) {
+static void on_fire(void *ctx, int64_t job_id, int64_t at_ms, void *data)
+{
   struct cx_noded *n = ctx;
   (void)data;
   pthread_mutex_lock(&n->mu);
@@ -390,7 +411,8 @@ static void on_fire(void *ctx, int64_t job_id, int64_t at_ms, void *data) {
 /* The latest fire of d in [max(now - deadline, created + 1), now], or 0.
  * `created` is whole seconds: a fire in the second of creation came
  * before the job existed. */
-static int64_t misfire_candidate(const struct cx__ndef *d, int64_t now_s) {
+static int64_t misfire_candidate(const struct cx__ndef *d, int64_t now_s)
+{
   if (d->job.misfire && strcmp(d->job.misfire, "skip") == 0)
     return 0;
   int64_t from = now_s - d->job.starting_deadline;
@@ -409,7 +431,8 @@ static int64_t misfire_candidate(const struct cx__ndef *d, int64_t now_s) {
 /* ---- upsert / remove ----------------------------------------------------- */
 
 void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
-                       size_t len, int arriving) {
+                       size_t len, int arriving)
+{
   char err[CX_ERR_LEN] = "";
   struct cx__ndef *d = NULL;
   int rc = def_make(val, len, id, &d, err);
@@ -452,7 +475,8 @@ void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
   def_unref(old);
 }
 
-void cx__noded_job_del(struct cx_noded *n, int64_t id) {
+void cx__noded_job_del(struct cx_noded *n, int64_t id)
+{
   pthread_mutex_lock(&n->mu);
   struct cx__ndef *old = slot_del(n, id);
   pthread_mutex_unlock(&n->mu);
@@ -460,15 +484,15 @@ void cx__noded_job_del(struct cx_noded *n, int64_t id) {
 }
 
 void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
-                       size_t plen, int arriving) {
+                       int arriving)
+{
   pthread_mutex_lock(&n->mu);
   n->gen++;
   pthread_mutex_unlock(&n->mu);
   for (size_t i = 0; i < kvs->n; i++) {
-    int64_t id;
     const struct cx_coord_kv *kv = &kvs->kvs[i];
-    if (kv->key_len <= plen ||
-        cx_parse_int64(kv->key + plen, 1, INT64_MAX, &id) != 0)
+    int64_t id = cx__noded_key_id(n, CX_KEY_JOB, kv->key, kv->key_len);
+    if (id == 0)
       continue;
     cx__noded_job_put(n, id, kv->value, kv->value_len, arriving);
   }
@@ -494,7 +518,8 @@ void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
 }
 
 /* Once key: run job id now. Returns 0, or CX_ENOTFOUND for an unknown job. */
-int cx__noded_once(struct cx_noded *n, int64_t id) {
+int cx__noded_once(struct cx_noded *n, int64_t id)
+{
   int rc = 0;
   pthread_mutex_lock(&n->mu);
   struct cx__nslot *s = slot_find(n, id);
@@ -514,7 +539,8 @@ int cx__noded_once(struct cx_noded *n, int64_t id) {
 }
 
 /* Kill key: kills every queued or running run of job id; returns how many. */
-int cx__noded_kill(struct cx_noded *n, int64_t id) {
+int cx__noded_kill(struct cx_noded *n, int64_t id)
+{
   int k = 0;
   pthread_mutex_lock(&n->mu);
   for (struct cx__nitem *a = n->active; a; a = a->anext) {
@@ -537,20 +563,18 @@ struct spawn_ctx {
   struct cx__nitem *it;
   int64_t run_id;
   int attempt;
-  char key[512];
+  char key[CX_KEY_LEN];
   size_t key_len;
 };
 
-static void proc_put(struct spawn_ctx *sc, const char *tail) {
+static void proc_put(struct spawn_ctx *sc, const char *tail)
+{
   struct cx_noded *n = sc->n;
   struct cx__nitem *it = sc->it;
-  int len = snprintf(sc->key, sizeof sc->key, "%s/proc/%s/%lld/%s", n->prefix,
-                     n->uuid, (long long)it->def->job.id, tail);
-  if (len < 0 || (size_t)len >= sizeof sc->key) {
-    sc->key_len = 0;
+  sc->key_len = cx_key_build(sc->key, sizeof sc->key, n->prefix, CX_KEY_PROC,
+                             n->uuid, it->def->job.id, tail);
+  if (sc->key_len == 0)
     return;
-  }
-  sc->key_len = (size_t)len;
   char val[512];
   int vl = snprintf(val, sizeof val,
                     "{\"pid\":%s,\"job_id\":%lld,\"run_id\":%lld,"
@@ -565,13 +589,15 @@ static void proc_put(struct spawn_ctx *sc, const char *tail) {
     sc->key_len = 0;
 }
 
-static void proc_del(struct spawn_ctx *sc) {
+static void proc_del(struct spawn_ctx *sc)
+{
   if (sc->key_len)
     cx__noded_proc_del(sc->n, sc->key, sc->key_len);
   sc->key_len = 0;
 }
 
-static void on_spawn(void *ctx, pid_t pid, pid_t pgid) {
+static void on_spawn(void *ctx, pid_t pid, pid_t pgid)
+{
   struct spawn_ctx *sc = ctx;
   char tail[32];
   (void)pgid;
@@ -581,7 +607,8 @@ static void on_spawn(void *ctx, pid_t pid, pid_t pgid) {
 
 /* Waits ms or until the item is killed or the node drains. 1 if woken by a
  * kill. */
-static int retry_wait(struct cx_noded *n, struct cx__nitem *it, int64_t ms) {
+static int retry_wait(struct cx_noded *n, struct cx__nitem *it, int64_t ms)
+{
   cx_mono until = cx_mono_now() + ms * 1000;
   int killed;
   pthread_mutex_lock(&n->mu);
@@ -595,7 +622,8 @@ static int retry_wait(struct cx_noded *n, struct cx__nitem *it, int64_t ms) {
 }
 
 static void run_fill(struct cx_noded *n, const struct cx__nitem *it,
-                     struct cx_run *r) {
+                     struct cx_run *r)
+{
   const struct cx_job *j = &it->def->job;
   memset(r, 0, sizeof *r);
   r->job_id = j->id;
@@ -614,7 +642,8 @@ static void run_fill(struct cx_noded *n, const struct cx__nitem *it,
 }
 
 static void notify_failure(struct cx_noded *n, const struct cx__nitem *it,
-                           const struct cx_run *r, int http_status) {
+                           const struct cx_run *r, int http_status)
+{
   const struct cx_job *j = &it->def->job;
   if (n->notify == NULL || j->notify_status != 1 || it->def->nnotify == 0)
     return;
@@ -660,7 +689,8 @@ out:
   cx_free(to);
 }
 
-static const char *status_of(enum cx_exec_status s) {
+static const char *status_of(enum cx_exec_status s)
+{
   switch (s) {
   case CX_EXEC_SUCCESS:
     return "success";
@@ -673,7 +703,8 @@ static const char *status_of(enum cx_exec_status s) {
   }
 }
 
-static void do_skip(struct cx_noded *n, struct cx__nitem *it) {
+static void do_skip(struct cx_noded *n, struct cx__nitem *it)
+{
   struct cx_run r;
   static const char msg[] =
       "skipped: the previous run is still going (concurrency forbid)";
@@ -689,7 +720,8 @@ static void do_skip(struct cx_noded *n, struct cx__nitem *it) {
   }
 }
 
-static void do_run(struct cx_noded *n, struct cx__nitem *it) {
+static void do_run(struct cx_noded *n, struct cx__nitem *it)
+{
   struct cx_run r;
   struct cx__nsettings set;
   char err[CX_ERR_LEN] = "";
@@ -809,7 +841,8 @@ static void do_run(struct cx_noded *n, struct cx__nitem *it) {
   cx_exec_result_free(&res);
 }
 
-static void *worker_main(void *arg) {
+static void *worker_main(void *arg)
+{
   struct cx_noded *n = arg;
   pthread_mutex_lock(&n->mu);
   for (;;) {
@@ -847,7 +880,8 @@ static void *worker_main(void *arg) {
 
 /* ---- identity ------------------------------------------------------------ */
 
-static int uuid_load(const char *dir, char out[37], char *err) {
+static int uuid_load(const char *dir, char out[37], char *err)
+{
   char path[4096];
   unsigned char b[16];
   int fd, rc = 0;
@@ -909,7 +943,8 @@ static int uuid_load(const char *dir, char out[37], char *err) {
   return rc;
 }
 
-static void host_ip(char *host, size_t hl, char *ip, size_t il) {
+static void host_ip(char *host, size_t hl, char *ip, size_t il)
+{
   struct ifaddrs *ifa = NULL;
   if (gethostname(host, hl) != 0)
     snprintf(host, hl, "unknown");
@@ -931,13 +966,15 @@ static void host_ip(char *host, size_t hl, char *ip, size_t il) {
 
 /* ---- settings ------------------------------------------------------------ */
 
-void cx__noded_settings(struct cx_noded *n, struct cx__nsettings *out) {
+void cx__noded_settings(struct cx_noded *n, struct cx__nsettings *out)
+{
   pthread_mutex_lock(&n->setmu);
   *out = n->set;
   pthread_mutex_unlock(&n->setmu);
 }
 
-void cx_noded_reload(struct cx_noded *n, const struct cx_config *cfg) {
+void cx_noded_reload(struct cx_noded *n, const struct cx_config *cfg)
+{
   struct cx__nsettings s = {0};
   snprintf(s.shell, sizeof s.shell, "%s", cfg->node_shell);
   s.output_limit = cfg->node_output_limit;
@@ -954,7 +991,8 @@ void cx_noded_reload(struct cx_noded *n, const struct cx_config *cfg) {
 /* ---- create / start / stop ----------------------------------------------- */
 
 int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
-                    char *err) {
+                    char *err)
+{
   int rc;
   *out = NULL;
   if (o == NULL || o->cfg == NULL || o->store == NULL || o->coord == NULL) {
@@ -1003,13 +1041,18 @@ fail:
   return rc;
 }
 
-const char *cx_noded_uuid(const struct cx_noded *n) { return n->uuid; }
+const char *cx_noded_uuid(const struct cx_noded *n)
+{
+  return n->uuid;
+}
 
-int cx_noded_next_fire(struct cx_noded *n, int64_t job_id, int64_t *at_ms) {
+int cx_noded_next_fire(struct cx_noded *n, int64_t job_id, int64_t *at_ms)
+{
   return cx_sched_get(n->sched, job_id, at_ms, NULL);
 }
 
-void cx_noded_stats_get(struct cx_noded *n, struct cx_noded_stats *out) {
+void cx_noded_stats_get(struct cx_noded *n, struct cx_noded_stats *out)
+{
   pthread_mutex_lock(&n->mu);
   *out = n->st;
   out->jobs = n->njobs;
@@ -1022,7 +1065,8 @@ void cx_noded_stats_get(struct cx_noded *n, struct cx_noded_stats *out) {
   pthread_mutex_unlock(&n->spmu);
 }
 
-static void *sched_main(void *arg) {
+static void *sched_main(void *arg)
+{
   struct cx_noded *n = arg;
   cx_sched_run(n->sched, on_fire, n);
   return NULL;
@@ -1031,7 +1075,8 @@ static void *sched_main(void *arg) {
 /* Runs this node left "running" when it last died (SIGKILL, power loss):
  * nobody will finish them. The spool flush that follows overwrites the
  * ones whose end it did record. */
-static void close_orphans(struct cx_noded *n) {
+static void close_orphans(struct cx_noded *n)
+{
   char err[CX_ERR_LEN] = "", why[160];
   int64_t marked = 0;
   snprintf(why, sizeof why,
@@ -1047,7 +1092,8 @@ static void close_orphans(struct cx_noded *n) {
            (long long)marked);
 }
 
-int cx_noded_start(struct cx_noded *n, char *err) {
+int cx_noded_start(struct cx_noded *n, char *err)
+{
   int rc;
   close_orphans(n);
   if ((rc = cx__noded_register(n, err)) != 0)
@@ -1083,7 +1129,8 @@ int cx_noded_start(struct cx_noded *n, char *err) {
   return 0;
 }
 
-void cx_noded_stop(struct cx_noded *n) {
+void cx_noded_stop(struct cx_noded *n)
+{
   if (n == NULL || n->stopped)
     return;
   n->stopped = 1;
@@ -1155,7 +1202,8 @@ void cx_noded_stop(struct cx_noded *n) {
   CX_LOG(CX_LOG_INFO, LOGC, "node %s stopped", n->uuid);
 }
 
-void cx_noded_destroy(struct cx_noded *n) {
+void cx_noded_destroy(struct cx_noded *n)
+{
   if (n == NULL)
     return;
   cx_noded_stop(n);

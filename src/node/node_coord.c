@@ -18,32 +18,28 @@
 
 #define LOGC "node"
 
+/* The watched prefixes: the key kinds under <prefix>/<kind>/<uuid>/. */
 enum { W_JOB, W_ONCE, W_KILL };
+static const enum cx_key_kind w_kind[] = {CX_KEY_JOB, CX_KEY_ONCE, CX_KEY_KILL};
 
-static int prefix_of(const struct cx_noded *n, int kind, char *buf,
-                     size_t cap) {
-  static const char *const names[] = {"job", "once", "kill"};
-  int len = snprintf(buf, cap, "%s/%s/%s/", n->prefix, names[kind], n->uuid);
-  return len > 0 && (size_t)len < cap ? len : -1;
+static int prefix_of(const struct cx_noded *n, int kind, char *buf, size_t cap)
+{
+  size_t len = cx_key_dir(buf, cap, n->prefix, w_kind[kind], n->uuid);
+  return len > 0 ? (int)len : -1;
 }
 
-/* The job id at the end of key, or 0. */
-static int64_t key_id(const struct cx_noded *n, int kind, const char *key,
-                      size_t key_len) {
-  char p[1024], tail[32];
-  int64_t id;
-  int pl = prefix_of(n, kind, p, sizeof p);
-  if (pl < 0 || key_len <= (size_t)pl || key_len - (size_t)pl >= sizeof tail ||
-      memcmp(key, p, (size_t)pl) != 0)
+int64_t cx__noded_key_id(const struct cx_noded *n, enum cx_key_kind kind,
+                         const char *key, size_t key_len)
+{
+  struct cx_key k;
+  if (cx_key_parse(n->prefix, key, key_len, &k) != 0 || k.kind != kind ||
+      strcmp(k.uuid, n->uuid) != 0)
     return 0;
-  memcpy(tail, key + pl, key_len - (size_t)pl);
-  tail[key_len - (size_t)pl] = '\0';
-  if (cx_parse_int64(tail, 1, INT64_MAX, &id) != 0)
-    return 0;
-  return id;
+  return k.id;
 }
 
-static void on_lease_lost(void *arg, int64_t lease, int reason) {
+static void on_lease_lost(void *arg, int64_t lease, int reason)
+{
   struct cx_noded *n = arg;
   if (atomic_load(&n->lease) != lease || atomic_exchange(&n->fenced, 1))
     return;
@@ -56,7 +52,8 @@ static void on_lease_lost(void *arg, int64_t lease, int reason) {
   pthread_mutex_unlock(&n->mu);
 }
 
-int cx__noded_lease_held(struct cx_noded *n) {
+int cx__noded_lease_held(struct cx_noded *n)
+{
   char err[CX_ERR_LEN] = "";
   int64_t lease = atomic_load(&n->lease);
   if (atomic_load(&n->fenced) || lease == 0)
@@ -80,7 +77,8 @@ int cx__noded_lease_held(struct cx_noded *n) {
   return held;
 }
 
-static int row_upsert(struct cx_noded *n, int status) {
+static int row_upsert(struct cx_noded *n, int status)
+{
   char err[CX_ERR_LEN];
   struct cx_node row = {
       .uuid = n->uuid,
@@ -97,15 +95,17 @@ static int row_upsert(struct cx_noded *n, int status) {
   return rc;
 }
 
-int cx__noded_register(struct cx_noded *n, char *err) {
+int cx__noded_register(struct cx_noded *n, char *err)
+{
   int64_t lease = 0;
-  char key[1024], val[1024];
+  char key[CX_KEY_LEN], val[1024];
   int rc = cx_coord_lease_grant(n->coord, n->ttl, 1, on_lease_lost, n, &lease,
                                 NULL, err);
   if (rc != 0)
     return rc;
   atomic_store(&n->lease, lease);
-  int kl = snprintf(key, sizeof key, "%s/node/%s", n->prefix, n->uuid);
+  size_t kl =
+      cx_key_build(key, sizeof key, n->prefix, CX_KEY_NODE, n->uuid, 0, NULL);
   json_t *o =
       json_pack("{s:s,s:s,s:s,s:I,s:s,s:I}", "uuid", n->uuid, "hostname",
                 n->hostname, "ip", n->ip, "pid", (json_int_t)getpid(),
@@ -117,8 +117,7 @@ int cx__noded_register(struct cx_noded *n, char *err) {
     return -ENOMEM;
   snprintf(val, sizeof val, "%s", text);
   free(text);
-  rc = cx_coord_put(n->coord, key, (size_t)kl, val, strlen(val), lease, NULL,
-                    err);
+  rc = cx_coord_put(n->coord, key, kl, val, strlen(val), lease, NULL, err);
   if (rc != 0)
     return rc;
   if (!n->row_ok)
@@ -128,7 +127,8 @@ int cx__noded_register(struct cx_noded *n, char *err) {
   return 0;
 }
 
-void cx__noded_unregister(struct cx_noded *n) {
+void cx__noded_unregister(struct cx_noded *n)
+{
   char err[CX_ERR_LEN];
   if (cx_store_node_set_status(n->store, n->uuid, CX_NODE_DOWN, cx_wall_s(),
                                err) != 0)
@@ -140,9 +140,10 @@ void cx__noded_unregister(struct cx_noded *n) {
 
 /* ---- watches ------------------------------------------------------------- */
 
-static void job_event(void *arg, const struct cx_coord_event *ev) {
+static void job_event(void *arg, const struct cx_coord_event *ev)
+{
   struct cx_noded *n = arg;
-  int64_t id = key_id(n, W_JOB, ev->key, ev->key_len);
+  int64_t id = cx__noded_key_id(n, CX_KEY_JOB, ev->key, ev->key_len);
   if (id == 0) {
     CX_LOG(CX_LOG_WARN, LOGC, "ignoring job key %.*s", (int)ev->key_len,
            ev->key);
@@ -154,28 +155,26 @@ static void job_event(void *arg, const struct cx_coord_event *ev) {
     cx__noded_job_del(n, id);
 }
 
-static void job_resync(void *arg, const struct cx_coord_kvs *kvs) {
+static void job_resync(void *arg, const struct cx_coord_kvs *kvs)
+{
   struct cx_noded *n = arg;
-  char p[1024];
-  int pl = prefix_of(n, W_JOB, p, sizeof p);
   CX_LOG(CX_LOG_INFO, LOGC, "job watch resync: %zu jobs", kvs->n);
-  cx__noded_rebuild(n, kvs, (size_t)pl, 0);
+  cx__noded_rebuild(n, kvs, 0);
 }
 
 /* A once key can arrive before its job: the three prefixes are separate
  * watches, and `/job/add` followed at once by `/job/once` writes the job key
  * a revision earlier. Read the job's key now instead of dropping the
  * request; the job watch delivers the same PUT later, which is harmless. */
-static int once_unseen_job(struct cx_noded *n, int64_t id) {
-  char key[1024], err[CX_ERR_LEN];
+static int once_unseen_job(struct cx_noded *n, int64_t id)
+{
+  char key[CX_KEY_LEN], err[CX_ERR_LEN];
   struct cx_coord_kvs kvs = {0};
-  int pl = prefix_of(n, W_JOB, key, sizeof key);
-  int kl = pl < 0 ? -1
-                  : snprintf(key + pl, sizeof key - (size_t)pl, "%lld",
-                             (long long)id);
-  if (kl < 0 || (size_t)(pl + kl) >= sizeof key)
+  size_t kl =
+      cx_key_build(key, sizeof key, n->prefix, CX_KEY_JOB, n->uuid, id, NULL);
+  if (kl == 0)
     return CX_ENOTFOUND;
-  int rc = cx_coord_get(n->coord, key, (size_t)(pl + kl), &kvs, err);
+  int rc = cx_coord_get(n->coord, key, kl, &kvs, err);
   if (rc == 0 && kvs.n == 1) {
     cx__noded_job_put(n, id, kvs.kvs[0].value, kvs.kvs[0].value_len, 0);
     rc = cx__noded_once(n, id);
@@ -187,8 +186,9 @@ static int once_unseen_job(struct cx_noded *n, int64_t id) {
 }
 
 static void once_kill_one(struct cx_noded *n, int kind, const char *key,
-                          size_t key_len) {
-  int64_t id = key_id(n, kind, key, key_len);
+                          size_t key_len)
+{
+  int64_t id = cx__noded_key_id(n, w_kind[kind], key, key_len);
   if (atomic_load(&n->fenced))
     return; /* acted on after the re-list */
   if (id == 0) {
@@ -207,34 +207,39 @@ static void once_kill_one(struct cx_noded *n, int kind, const char *key,
   cx_coord_delete(n->coord, key, key_len, NULL, NULL, NULL);
 }
 
-static void once_event(void *arg, const struct cx_coord_event *ev) {
+static void once_event(void *arg, const struct cx_coord_event *ev)
+{
   if (ev->type == CX_COORD_EV_PUT)
     once_kill_one(arg, W_ONCE, ev->key, ev->key_len);
 }
 
-static void kill_event(void *arg, const struct cx_coord_event *ev) {
+static void kill_event(void *arg, const struct cx_coord_event *ev)
+{
   if (ev->type == CX_COORD_EV_PUT)
     once_kill_one(arg, W_KILL, ev->key, ev->key_len);
 }
 
-static void once_resync(void *arg, const struct cx_coord_kvs *kvs) {
+static void once_resync(void *arg, const struct cx_coord_kvs *kvs)
+{
   for (size_t i = 0; i < kvs->n; i++)
     once_kill_one(arg, W_ONCE, kvs->kvs[i].key, kvs->kvs[i].key_len);
 }
 
-static void kill_resync(void *arg, const struct cx_coord_kvs *kvs) {
+static void kill_resync(void *arg, const struct cx_coord_kvs *kvs)
+{
   for (size_t i = 0; i < kvs->n; i++)
     once_kill_one(arg, W_KILL, kvs->kvs[i].key, kvs->kvs[i].key_len);
 }
 
 static int watch_one(struct cx_noded *n, int kind, int arriving,
-                     struct cx_coord_watch **w, char *err) {
+                     struct cx_coord_watch **w, char *err)
+{
   static const struct cx_coord_watch_cbs cbs[] = {
       {.event = job_event, .resync = job_resync},
       {.event = once_event, .resync = once_resync},
       {.event = kill_event, .resync = kill_resync},
   };
-  char p[1024];
+  char p[CX_KEY_LEN];
   struct cx_coord_kvs kvs;
   int pl = prefix_of(n, kind, p, sizeof p);
   if (pl < 0) {
@@ -245,7 +250,7 @@ static int watch_one(struct cx_noded *n, int kind, int arriving,
   if (rc != 0)
     return rc;
   if (kind == W_JOB) {
-    cx__noded_rebuild(n, &kvs, (size_t)pl, arriving);
+    cx__noded_rebuild(n, &kvs, arriving);
     if (n->sched_started == 0) {
       /* before the scheduler runs, nothing to do */
     }
@@ -258,7 +263,8 @@ static int watch_one(struct cx_noded *n, int kind, int arriving,
   return cx_coord_watch(n->coord, p, (size_t)pl, rev, &cbs[kind], n, w, err);
 }
 
-int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err) {
+int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err)
+{
   int rc;
   if ((rc = watch_one(n, W_JOB, arriving, &n->wjob, err)) != 0 ||
       (rc = watch_one(n, W_ONCE, 0, &n->wonce, err)) != 0 ||
@@ -267,7 +273,8 @@ int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err) {
   return rc;
 }
 
-void cx__noded_unwatch(struct cx_noded *n) {
+void cx__noded_unwatch(struct cx_noded *n)
+{
   cx_coord_watch_cancel(n->wjob);
   cx_coord_watch_cancel(n->wonce);
   cx_coord_watch_cancel(n->wkill);
@@ -276,7 +283,8 @@ void cx__noded_unwatch(struct cx_noded *n) {
 
 /* ---- maintenance --------------------------------------------------------- */
 
-static void refence(struct cx_noded *n) {
+static void refence(struct cx_noded *n)
+{
   char err[CX_ERR_LEN] = "";
   cx__noded_unwatch(n);
   int64_t old = atomic_exchange(&n->lease, 0);
@@ -298,7 +306,8 @@ static void refence(struct cx_noded *n) {
   CX_LOG(CX_LOG_INFO, LOGC, "re-registered and re-listed after a lost lease");
 }
 
-void *cx__noded_maint_main(void *arg) {
+void *cx__noded_maint_main(void *arg)
+{
   struct cx_noded *n = arg;
   for (;;) {
     pthread_mutex_lock(&n->mu);
