@@ -69,11 +69,12 @@ size_t cx_key_dir(char *buf, size_t cap, const char *prefix,
              cap);
 }
 
-/* A job id: 1..INT64_MAX as plain digits (no sign, no spaces). */
+/* A job id: 1..INT64_MAX as plain digits (no sign, no spaces, no leading
+ * zero), so that a parsed key is exactly the one cx_key_build makes. */
 static int parse_id(const char *s, size_t n, int64_t *out)
 {
   char tmp[24];
-  if (n == 0 || n >= sizeof tmp)
+  if (n == 0 || n >= sizeof tmp || s[0] == '0')
     return CX_EPARSE;
   for (size_t i = 0; i < n; i++)
     if (s[i] < '0' || s[i] > '9')
@@ -91,47 +92,51 @@ int cx_key_parse(const char *prefix, const char *key, size_t len,
   if (len <= pl + 1 || memcmp(key, prefix, pl) != 0 || key[pl] != '/' ||
       memchr(key, '\0', len) != NULL)
     return CX_EPARSE;
+  /* The parts after the prefix: kind, uuid, id, tail (a trailing '/'
+   * makes an empty last part). */
+  static const size_t nparts[] = {
+      [CX_KEY_JOB] = 3,  [CX_KEY_NODE] = 2, [CX_KEY_PROC] = 4,
+      [CX_KEY_ONCE] = 3, [CX_KEY_KILL] = 3, [CX_KEY_LEADER] = 1,
+  };
+  struct {
+    const char *p;
+    size_t n;
+  } part[4];
+  size_t np = 0;
   const char *p = key + pl + 1, *end = key + len;
-  /* The kind: up to the next '/' (the leader key has none). */
-  const char *slash = memchr(p, '/', (size_t)(end - p));
-  size_t kl = (size_t)((slash ? slash : end) - p);
+  for (;;) {
+    const char *slash = memchr(p, '/', (size_t)(end - p));
+    if (np == CX_ARRAY_LEN(part))
+      return CX_EPARSE;
+    part[np].p = p;
+    part[np++].n = (size_t)((slash ? slash : end) - p);
+    if (slash == NULL)
+      break;
+    p = slash + 1;
+  }
   int kind = -1;
   for (size_t i = 0; i < CX_ARRAY_LEN(kind_name); i++)
-    if (strlen(kind_name[i]) == kl && memcmp(p, kind_name[i], kl) == 0)
+    if (strlen(kind_name[i]) == part[0].n &&
+        memcmp(part[0].p, kind_name[i], part[0].n) == 0)
       kind = (int)i;
-  if (kind < 0)
+  if (kind < 0 || np != nparts[kind])
     return CX_EPARSE;
   out->kind = (enum cx_key_kind)kind;
-  if (kind == CX_KEY_LEADER)
-    return slash == NULL ? 0 : CX_EPARSE;
-  if (slash == NULL)
-    return CX_EPARSE;
-  /* The uuid. */
-  p = slash + 1;
-  slash = memchr(p, '/', (size_t)(end - p));
-  size_t ul = (size_t)((slash ? slash : end) - p);
-  if (ul == 0 || ul > CX_KEY_UUID_MAX)
-    return CX_EPARSE;
-  memcpy(out->uuid, p, ul);
-  out->uuid[ul] = '\0';
-  if (!cx_key_uuid_ok(out->uuid))
-    return CX_EPARSE;
-  if (kind == CX_KEY_NODE)
-    return slash == NULL ? 0 : CX_EPARSE;
-  if (slash == NULL)
-    return CX_EPARSE;
-  /* The job id, and a proc key's tail. */
-  p = slash + 1;
-  slash = memchr(p, '/', (size_t)(end - p));
-  if ((kind == CX_KEY_PROC) != (slash != NULL))
-    return CX_EPARSE;
-  if (parse_id(p, (size_t)((slash ? slash : end) - p), &out->id) != 0)
-    return CX_EPARSE;
-  if (kind == CX_KEY_PROC) {
-    out->tail = slash + 1;
-    out->tail_len = (size_t)(end - out->tail);
-    if (out->tail_len == 0 || memchr(out->tail, '/', out->tail_len) != NULL)
+  if (np >= 2) {
+    if (part[1].n == 0 || part[1].n > CX_KEY_UUID_MAX)
       return CX_EPARSE;
+    memcpy(out->uuid, part[1].p, part[1].n);
+    out->uuid[part[1].n] = '\0';
+    if (!cx_key_uuid_ok(out->uuid))
+      return CX_EPARSE;
+  }
+  if (np >= 3 && parse_id(part[2].p, part[2].n, &out->id) != 0)
+    return CX_EPARSE;
+  if (np == 4) {
+    if (part[3].n == 0)
+      return CX_EPARSE;
+    out->tail = part[3].p;
+    out->tail_len = part[3].n;
   }
   return 0;
 }

@@ -65,8 +65,9 @@ size_t cx_key_dir(char *buf, size_t cap, const char *prefix,
 /* Parses key[0..len) (not necessarily NUL-terminated) under prefix into
  * out. 0, or CX_EPARSE for anything but one of the layouts above exactly:
  * another prefix, a missing part, a trailing '/', a uuid failing
- * cx_key_uuid_ok, an id that is not 1..INT64_MAX in plain decimal, a NUL
- * byte. */
+ * cx_key_uuid_ok, an id that is not 1..INT64_MAX in plain decimal (no
+ * sign, no leading zero: a parsed key is the one cx_key_build makes), a
+ * NUL byte. */
 int cx_key_parse(const char *prefix, const char *key, size_t len,
                  struct cx_key *out);
 

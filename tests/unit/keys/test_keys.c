@@ -122,6 +122,7 @@ TEST(keys_parse_refuses_hostile_keys)
       "/cronix/job/" U "/+1",                  /* sign */
       "/cronix/job/" U "/ 1",                  /* space */
       "/cronix/job/" U "/0",                   /* not an id */
+      "/cronix/job/" U "/042",                 /* not as built */
       "/cronix/job/" U "/9223372036854775808", /* past INT64_MAX */
       "/cronix/job/" U "/99999999999999999999999",
       "/cronix/job/a b/1",        /* uuid rule */
