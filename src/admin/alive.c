@@ -248,7 +248,8 @@ int cx__admin_node_alive(struct cx_admin *a, const char *uuid, int *alive,
   return rc == CX_ENOTFOUND ? 0 : rc;
 }
 
-int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err)
+int cx__admin_alive_list(struct cx_admin *a, int fresh, char ***out, size_t *n,
+                         char *err)
 {
   char **v = NULL;
   size_t k = 0;
@@ -257,7 +258,7 @@ int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err)
   *out = NULL;
   *n = 0;
   pthread_mutex_lock(&a->alive.mu);
-  int use = a->alive.connected && a->alive.synced && a->alive.n > 0;
+  int use = !fresh && a->alive.connected && a->alive.synced && a->alive.n > 0;
   if (use) {
     v = cx_calloc(a->alive.n, sizeof *v);
     for (; v != NULL && k < a->alive.n; k++)

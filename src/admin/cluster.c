@@ -26,7 +26,7 @@
  * reconciliation -- moves it as soon as any node is alive. Manual jobs
  * stay pinned to their node; the node's death is alerted to the admins.
  *
- * Reconciliation (the store is the truth; see routes_job.c's header for
+ * Reconciliation (the store is the truth; see jobs.c's header for
  * the drift it repairs): read every job key first, then every row, so a
  * row is never older than the key compared with it; each repair is a txn
  * that also compares the key's mod revision from the snapshot (create 0
@@ -95,14 +95,6 @@ static int key_uuid(const struct cx_admin *a, enum cx_key_kind kind,
   return 1;
 }
 
-static char *job_value(const struct cx_job *j)
-{
-  json_t *o = cx_job_to_json(j);
-  char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-  json_decref(o);
-  return s; /* free() */
-}
-
 static int cmp_str(const void *x, const void *y)
 {
   return strcmp(*(char *const *)x, *(char *const *)y);
@@ -125,33 +117,14 @@ static void strv_free(struct strv *s)
 
 static int strv_has(const struct strv *s, const char *u)
 {
-  return u != NULL && bsearch(&u, s->v, s->n, sizeof *s->v, cmp_str) != NULL;
+  /* v is NULL when nothing is alive: bsearch must not see it */
+  return u != NULL && s->n > 0 &&
+         bsearch(&u, s->v, s->n, sizeof *s->v, cmp_str) != NULL;
 }
 
 static int alive_read(struct cx_admin *a, struct strv *out, char *err)
 {
-  char key[CX_KEY_LEN];
-  struct cx_coord_kvs kvs;
-  size_t kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_NODE, NULL);
-  int rc = cx_coord_range(a->coord, key, kl, &kvs, err);
-  out->v = NULL;
-  out->n = 0;
-  if (rc != 0)
-    return rc;
-  out->v = cx_calloc(kvs.n + 1, sizeof *out->v);
-  if (out->v == NULL) {
-    cx_coord_kvs_free(&kvs);
-    return -ENOMEM;
-  }
-  for (size_t i = 0; i < kvs.n; i++) {
-    char u[CX_KEY_UUID_MAX + 1];
-    if (key_uuid(a, CX_KEY_NODE, kvs.kvs[i].key, kvs.kvs[i].key_len, u) &&
-        (out->v[out->n] = cx_strdup(u)) != NULL)
-      out->n++;
-  }
-  cx_coord_kvs_free(&kvs);
-  qsort(out->v, out->n, sizeof *out->v, cmp_str);
-  return 0;
+  return cx__admin_alive_list(a, 1, &out->v, &out->n, err);
 }
 
 /* ---- guarded writes ----------------------------------------------------- */
@@ -222,16 +195,39 @@ static void count(struct cx__cluster *cl, uint64_t *c)
   pthread_mutex_unlock(&cl->mu);
 }
 
+/* The guard of the leader's job writes through jobs.c: its revision and,
+ * for a repair, the snapshot revision of the key written last. */
+struct guard {
+  struct cx__cluster *cl;
+  int64_t rev;
+  int cmp;         /* compare the last op's key with mod_rev */
+  int64_t mod_rev; /* 0: the key must be absent */
+};
+
+/* cx__jobs_txn_fn: the leader's revision-guarded txn. */
+static int guarded(void *arg, const struct cx_coord_op *ops, size_t nops,
+                   char *err)
+{
+  const struct guard *g = arg;
+  const struct cx_coord_op *last = &ops[nops - 1];
+  struct cx_coord_cmp c = {.key = last->key,
+                           .key_len = last->key_len,
+                           .target =
+                               g->mod_rev ? CX_COORD_MOD : CX_COORD_CREATE,
+                           .op = CX_COORD_EQUAL,
+                           .num = g->mod_rev};
+  return gtxn(g->cl, g->rev, &c, g->cmp ? 1 : 0, ops, nops, err);
+}
+
 /* ---- failover ----------------------------------------------------------- */
 
-/* Store first (only if still on from), then delete old + put new key in
- * one guarded txn; a refused txn undoes the store move. */
+/* Moves job id from dead node from to node to (jobs.c: store first, then
+ * the key move in one guarded txn; a refused txn undoes the store move). */
 static int move_job(struct cx__cluster *cl, int64_t rev, int64_t id,
                     const char *from, const char *to, int precheck, char *err)
 {
-  struct cx_admin *a = cl->a;
+  struct guard g = {.cl = cl, .rev = rev};
   struct cx_job j;
-  char okey[CX_KEY_LEN], nkey[CX_KEY_LEN];
   int rc = 0;
   /* Still the leader? (a read-only guarded txn): a deposed leader then
    * leaves the store alone. The guarded move below closes the window (a
@@ -239,94 +235,15 @@ static int move_job(struct cx__cluster *cl, int64_t rev, int64_t id,
    * checks once per node instead, one round trip less per job. */
   if (precheck && (rc = gtxn(cl, rev, NULL, 0, NULL, 0, err)) != 0)
     return rc;
-  rc = cx_store_job_move(a->store, id, from, to, err);
-  if (rc != 0)
-    return rc;
   memset(&j, 0, sizeof j);
-  rc = cx_store_job_find(a->store, id, &j, err);
-  if (rc != 0)
-    return rc; /* the reconciler publishes the moved row */
-  char *val = job_value(&j);
-  size_t ol =
-      cx_key_build(okey, sizeof okey, a->prefix, CX_KEY_JOB, from, id, NULL);
-  size_t nl =
-      cx_key_build(nkey, sizeof nkey, a->prefix, CX_KEY_JOB, to, id, NULL);
-  if (val == NULL || ol == 0 || nl == 0) {
-    rc = -ENOMEM;
-    goto out;
-  }
-  struct cx_coord_op ops[2] = {
-      {.type = CX_COORD_OP_DELETE, .key = okey, .key_len = ol},
-      {.type = CX_COORD_OP_PUT,
-       .key = nkey,
-       .key_len = nl,
-       .value = val,
-       .value_len = strlen(val)},
-  };
-  rc = gtxn(cl, rev, NULL, 0, ops, 2, err);
-  if (rc == CX_ECONFLICT) {
-    char e2[CX_ERR_LEN];
-    if (cx_store_job_move(a->store, id, to, from, e2) != 0)
-      CX_LOG(CX_LOG_WARN, "cluster", "job %lld: undoing a refused move: %s",
-             (long long)id, e2);
-  }
+  rc = cx__jobs_move(cl->a, id, from, to, guarded, &g, &j, err);
   if (rc == 0) {
     count(cl, &cl->st.failovers);
     CX_LOG(CX_LOG_INFO, "cluster", "job %lld (%s) moved from node %s to %s",
            (long long)id, j.name ? j.name : "", from, to);
   }
-out:
-  free(val);
   cx_job_clear(&j);
   return rc;
-}
-
-/* Least loaded alive node by store counts (ties: lowest uuid). */
-struct load {
-  struct strv alive;
-  int64_t *n;
-};
-
-static int load_read(struct cx_admin *a, struct load *l, char *err)
-{
-  struct cx_node_jobs *v = NULL;
-  size_t nv = 0;
-  int rc = alive_read(a, &l->alive, err);
-  l->n = NULL;
-  if (rc != 0)
-    return rc;
-  l->n = cx_calloc(l->alive.n + 1, sizeof *l->n);
-  if (l->n == NULL) {
-    strv_free(&l->alive);
-    return -ENOMEM;
-  }
-  rc = cx_store_job_count_by_node(a->store, &v, &nv, err);
-  if (rc != 0) {
-    strv_free(&l->alive);
-    cx_free(l->n);
-    return rc;
-  }
-  for (size_t i = 0; i < nv; i++)
-    for (size_t k = 0; k < l->alive.n; k++)
-      if (strcmp(l->alive.v[k], v[i].run_on) == 0)
-        l->n[k] = v[i].count;
-  cx_node_jobs_free(v, nv);
-  return 0;
-}
-
-static void load_free(struct load *l)
-{
-  strv_free(&l->alive);
-  cx_free(l->n);
-}
-
-static long load_pick(const struct load *l)
-{
-  long best = -1;
-  for (size_t k = 0; k < l->alive.n; k++)
-    if (best < 0 || l->n[k] < l->n[best])
-      best = (long)k;
-  return best;
 }
 
 /* Sends the node-down alert to every user with role admin. */
@@ -416,15 +333,16 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
                          int alert, char *err)
 {
   struct cx_admin *a = cl->a;
-  struct load l;
+  struct cx__placement l;
   struct cx_job_list jl = {0};
   const char **manual = NULL;
   struct due *order = NULL;
   size_t nman = 0, stuck = 0;
-  int rc = load_read(a, &l, err);
+  const char *what;
+  int rc = cx__jobs_placement(a, 1, &l, &what, err);
   if (rc != 0)
     return rc;
-  if (strv_has(&l.alive, uuid))
+  if (cx__jobs_placement_has(&l, uuid))
     goto out; /* it came back */
   rc = cx_store_job_list(a->store, uuid, 0, &jl, err);
   if (rc != 0)
@@ -455,15 +373,15 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
       cx_err_set(err, "no longer the leader");
       goto out;
     }
-    long k = load_pick(&l);
+    long k = cx__jobs_pick(&l);
     if (k < 0) {
       stuck++;
       continue;
     }
     char e2[CX_ERR_LEN] = "";
-    int mrc = move_job(cl, rev, j->id, uuid, l.alive.v[k], 0, e2);
+    int mrc = move_job(cl, rev, j->id, uuid, l.alive[k], 0, e2);
     if (mrc == 0) {
-      l.n[k]++;
+      l.jobs[k]++;
     } else if (mrc == CX_ECONFLICT && lead_rev(cl) != rev) {
       rc = CX_ECONFLICT; /* deposed: stop */
       cx_err_set(err, "%s", e2);
@@ -487,7 +405,7 @@ out:
   cx_free(order);
   cx_free(manual);
   cx_job_list_free(&jl);
-  load_free(&l);
+  cx__jobs_placement_free(&l);
   return rc;
 }
 
@@ -569,23 +487,19 @@ static int cmp_kref(const void *x, const void *y)
   return p->i < q->i ? -1 : p->i > q->i;
 }
 
-/* A repair: one guarded txn comparing the key's snapshot mod revision. */
+/* A repair: one guarded txn comparing the key's snapshot mod revision,
+ * deleting key (j NULL) or publishing row j there (through jobs.c; key is
+ * then j's own key). */
 static int repair(struct cx__cluster *cl, int64_t rev, const char *key,
-                  size_t kl, int64_t mod_rev, const char *val, uint64_t *ctr,
-                  const char *what)
+                  size_t kl, int64_t mod_rev, const struct cx_job *j,
+                  uint64_t *ctr, const char *what)
 {
   char err[CX_ERR_LEN] = "";
-  struct cx_coord_cmp c = {.key = key,
-                           .key_len = kl,
-                           .target = mod_rev ? CX_COORD_MOD : CX_COORD_CREATE,
-                           .op = CX_COORD_EQUAL,
-                           .num = mod_rev};
-  struct cx_coord_op op = {.type = val ? CX_COORD_OP_PUT : CX_COORD_OP_DELETE,
-                           .key = key,
-                           .key_len = kl,
-                           .value = val,
-                           .value_len = val ? strlen(val) : 0};
-  int rc = gtxn(cl, rev, &c, 1, &op, 1, err);
+  struct guard g = {.cl = cl, .rev = rev, .cmp = 1, .mod_rev = mod_rev};
+  struct cx_coord_op op = {
+      .type = CX_COORD_OP_DELETE, .key = key, .key_len = kl};
+  int rc = j ? cx__jobs_publish(cl->a, j, NULL, guarded, &g, err)
+             : guarded(&g, &op, 1, err);
   if (rc == 0) {
     count(cl, ctr);
     CX_LOG(CX_LOG_INFO, "cluster", "reconcile: %s %.*s", what, (int)kl, key);
@@ -610,7 +524,7 @@ static int reconcile_row(struct cx__cluster *cl, int64_t rev,
     if (key_uuid(a, CX_KEY_JOB, kv->key, kv->key_len, u) && j->run_on != NULL &&
         strcmp(u, j->run_on) == 0) {
       have = 1;
-      if (val == NULL && (val = job_value(j)) == NULL)
+      if (val == NULL && (val = cx__jobs_value(j)) == NULL)
         return -ENOMEM;
       if (kv->value_len == strlen(val) &&
           memcmp(kv->value, val, kv->value_len) == 0)
@@ -621,7 +535,7 @@ static int reconcile_row(struct cx__cluster *cl, int64_t rev,
       json_decref(x);
       json_decref(y);
       if (!same)
-        rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, val,
+        rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, j,
                     &cl->st.fix_rewritten, "rewrote");
     } else {
       rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, NULL,
@@ -631,12 +545,10 @@ static int reconcile_row(struct cx__cluster *cl, int64_t rev,
   if (rc == 0 && !have && j->run_on != NULL && j->run_on[0] != '\0') {
     size_t kl = cx_key_build(key, sizeof key, a->prefix, CX_KEY_JOB, j->run_on,
                              j->id, NULL);
-    if (val == NULL)
-      val = job_value(j);
-    if (val == NULL || kl == 0)
+    if (kl == 0)
       rc = -ENOMEM;
     else
-      rc = repair(cl, rev, key, kl, 0, val, &cl->st.fix_published, "published");
+      rc = repair(cl, rev, key, kl, 0, j, &cl->st.fix_published, "published");
   }
   free(val);
   return rc;
