@@ -76,19 +76,19 @@ DEPS_unit_sched := sched util
 DEPS_unit_store := store job util
 DEPS_unit_coord := coord util
 DEPS_unit_job := job store cron util
-DEPS_unit_node := node util
+DEPS_unit_node := node keys util
 DEPS_unit_http := http util
 DEPS_unit_notify := notify util
 DEPS_integration_smoke := util
 DEPS_integration_e2e := util
 DEPS_integration_cli := util
-DEPS_integration_notify_e2e := admin node sched http job cron store coord config notify util
-DEPS_integration_admin_notify := admin http job cron store coord config notify util
+DEPS_integration_notify_e2e := admin node sched http job cron store coord config notify keys util
+DEPS_integration_admin_notify := admin http job cron store coord config notify keys util
 DEPS_integration_coord := coord util
 DEPS_integration_store := store job util
 DEPS_integration_notify := notify util
-DEPS_integration_admin_job := admin http job cron store coord config notify util
-DEPS_integration_admin_user := admin job http store coord config cron notify util
+DEPS_integration_admin_job := admin http job cron store coord config notify keys util
+DEPS_integration_admin_user := admin job http store coord config cron notify keys util
 
 SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/unit/*/*.c \
             tests/integration/*/*.c tests/chaos/*.c))))
@@ -129,7 +129,7 @@ bench-build: $(foreach b,$(BENCH_PROGS),$(BUILD)/bench/$(b))
 FUZZ_DEPS_cron_parse := cron util
 FUZZ_DEPS_http_request := http util
 FUZZ_DEPS_tz_file := cron util
-FUZZ_DEPS_admin_request := admin job http store coord config cron notify util
+FUZZ_DEPS_admin_request := admin job http store coord config cron notify keys util
 FUZZ_DEPS_store_url := store job cron util
 FUZZ_DEPS_coord_reply := coord util
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))

@@ -12,6 +12,7 @@
 
 #include "admin/admin.h"
 #include "http/http.h"
+#include "keys/keys.h"
 
 /* Auth cache (admin.c): SHA-256 of a bearer token -> who it is, for
  * server.auth_cache_ttl seconds. 4-way sets, oldest entry replaced. */
@@ -107,8 +108,83 @@ int cx__admin_node_alive(struct cx_admin *a, const char *uuid, int *alive,
  * for a node's deletion to be seen with it). */
 int64_t cx__admin_alive_seen(struct cx_admin *a);
 /* The alive uuids, sorted, into *out (free each and the array with
- * cx_free); 0 or a coordination error. */
-int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err);
+ * cx_free); 0 or a coordination error. fresh: read the coordination
+ * service now (the leader's failover must not act on a watch that lags);
+ * else the watched set when it streams. */
+int cx__admin_alive_list(struct cx_admin *a, int fresh, char ***out, size_t *n,
+                         char *err);
+
+/* ---- the job write protocol (jobs.c; see its header) ------------------- */
+
+struct cx_job;
+struct cx_coord_op;
+
+/* The striped lock that serialises one job's writes in this process. */
+pthread_mutex_t *cx__jobs_lock(int64_t id);
+
+/* Where auto jobs can go: the alive nodes (sorted) and their job counts. */
+struct cx__placement {
+  char **alive;
+  size_t n;
+  int64_t *jobs; /* per alive node (fresh only) */
+  int cached;    /* counts from the process's cache (API placements) */
+};
+/* Reads the alive set and the job counts: fresh (the leader) reads both
+ * now; else the watched set and the counts cache (at most 2 s old, kept
+ * current by this process's placements). 0 or a backend error (*what:
+ * "coordination" or "store"). Free with cx__jobs_placement_free. */
+int cx__jobs_placement(struct cx_admin *a, int fresh, struct cx__placement *p,
+                       const char **what, char *err);
+/* The index of the node with the fewest jobs, ties to the lowest uuid; -1
+ * when none is alive. A cached placement counts the pick at once (a fresh
+ * one leaves that to the caller: p->jobs[k]++ once the move is made). */
+long cx__jobs_pick(struct cx__placement *p);
+int cx__jobs_placement_has(const struct cx__placement *p, const char *uuid);
+void cx__jobs_placement_free(struct cx__placement *p);
+/* Counts one more job on node (a manual placement of this process). */
+void cx__jobs_placed(const char *node);
+/* Forces a re-read of the counts cache (after deletions and moves). */
+void cx__jobs_load_forget(void);
+
+/* The job's published value (its JSON, compact); free() it. NULL on
+ * allocation failure. */
+char *cx__jobs_value(const struct cx_job *j);
+/* Runs ops as one coordination transaction: 0 applied, CX_ECONFLICT
+ * refused, or a backend error (cluster.c's leader-guarded txn). */
+typedef int (*cx__jobs_txn_fn)(void *arg, const struct cx_coord_op *ops,
+                               size_t nops, char *err);
+/* Puts j's key <prefix>/job/<j->run_on>/<id>, deleting the key under
+ * old_node (NULL or "": none) in the same transaction when it differs.
+ * txn NULL: an unguarded put or txn. */
+int cx__jobs_publish(struct cx_admin *a, const struct cx_job *j,
+                     const char *old_node, cx__jobs_txn_fn txn, void *arg,
+                     char *err);
+/* Best-effort removal of a job's key (a compensation); logs failures. */
+void cx__jobs_unpublish(struct cx_admin *a, const char *node, int64_t id);
+
+/* The writes, each with its compensation (jobs.c's header). They return 0
+ * or the failing code; *in_coord tells a coordination failure (the store
+ * write was undone) from a store one (nothing changed). */
+/* Inserts j (placed; id, created and updated are set) and publishes it. */
+int cx__jobs_create(struct cx_admin *a, struct cx_job *j, int *in_coord,
+                    char *err);
+/* Writes j over old (the stored row; its `updated` is overwritten), the
+ * caller holding cx__jobs_lock(j->id). CX_ECONFLICT: stale `updated`;
+ * CX_EEXISTS: name taken. */
+int cx__jobs_update(struct cx_admin *a, struct cx_job *j, struct cx_job *old,
+                    int *in_coord, char *err);
+/* Deletes job id's key, then its row. CX_ENOTFOUND when already gone. */
+int cx__jobs_delete(struct cx_admin *a, int64_t id, char *err);
+/* Sets enabled and publishes; out gets the job as now stored (caller
+ * zeroes it before and clears it after). CX_ENOTFOUND when gone. */
+int cx__jobs_set_enabled(struct cx_admin *a, int64_t id, int enabled,
+                         struct cx_job *out, char *err);
+/* Moves job id from node from to node to (store only if still on from),
+ * then its key in one txn through txn; a refused txn moves the row back.
+ * out gets the moved job (caller zeroes it before and clears it after). */
+int cx__jobs_move(struct cx_admin *a, int64_t id, const char *from,
+                  const char *to, cx__jobs_txn_fn txn, void *arg,
+                  struct cx_job *out, char *err);
 
 /* Replies with the §4 error matching a store or coord failure code rc:
  * CX_ENOTFOUND 404/1201, CX_EEXISTS / CX_ECONFLICT 409/1202, CX_EUNAVAIL
@@ -117,11 +193,10 @@ int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err);
 void cx__admin_reply_backend_error(struct cx_http_req *req, int rc,
                                    const char *what, const char *detail);
 
-/* Builds a coordination key "<prefix>/<fmt...>" into buf (len bytes).
- * Returns the key length, or 0 if it does not fit. */
-size_t cx__admin_key(const struct cx_admin *a, char *buf, size_t len,
-                     const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* 1 if key[0..len) is a coordination key of kind under this admin's
+ * prefix (keys.h's layout and uuid rule), parsed into *out; 0 if not. */
+int cx__admin_key_is(const struct cx_admin *a, enum cx_key_kind kind,
+                     const char *key, size_t len, struct cx_key *out);
 
 /* Reads an optional integer member of a JSON body within [min, max]:
  * returns 0 (absent: *out untouched) or 1 (set); on a wrong type or range

@@ -206,19 +206,10 @@ void cx__admin_reply_backend_error(struct cx_http_req *req, int rc,
   }
 }
 
-size_t cx__admin_key(const struct cx_admin *a, char *buf, size_t len,
-                     const char *fmt, ...)
+int cx__admin_key_is(const struct cx_admin *a, enum cx_key_kind kind,
+                     const char *key, size_t len, struct cx_key *out)
 {
-  va_list ap;
-  int n = snprintf(buf, len, "%s/", a->prefix);
-  if (n < 0 || (size_t)n >= len)
-    return 0;
-  va_start(ap, fmt);
-  int m = vsnprintf(buf + n, len - (size_t)n, fmt, ap);
-  va_end(ap);
-  if (m < 0 || (size_t)(n + m) >= len)
-    return 0;
-  return (size_t)(n + m);
+  return cx_key_parse(a->prefix, key, len, out) == 0 && out->kind == kind;
 }
 
 int cx__admin_json_int(struct cx_http_req *req, const json_t *body,
@@ -415,12 +406,10 @@ static int random_password(char *out, size_t len)
   static const char alphabet[] =
       "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
   unsigned char raw[24];
-  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -errno;
-  ssize_t n = read(fd, raw, sizeof raw);
-  close(fd);
-  if (n != (ssize_t)sizeof raw || len < sizeof raw + 1)
+  int rc = cx_random_bytes(raw, sizeof raw);
+  if (rc != 0)
+    return rc;
+  if (len < sizeof raw + 1)
     return -EIO;
   for (size_t i = 0; i < sizeof raw; i++)
     out[i] = alphabet[raw[i] % (sizeof alphabet - 1)];

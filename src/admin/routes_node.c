@@ -75,23 +75,6 @@ static struct node_view *nodes_add(struct nodes *ns)
   return nv;
 }
 
-/* The uuid part of "<prefix>/<kind>/<uuid>[/...]" into out; 0 if none. */
-static int key_uuid(const struct cx_admin *a, const char *kind,
-                    const struct cx_coord_kv *kv, char *out, size_t len)
-{
-  char pre[300];
-  size_t pl = cx__admin_key(a, pre, sizeof pre, "%s/", kind);
-  if (pl == 0 || kv->key_len <= pl || memcmp(kv->key, pre, pl) != 0)
-    return 0;
-  const char *u = kv->key + pl, *end = memchr(u, '/', kv->key_len - pl);
-  size_t ul = end ? (size_t)(end - u) : kv->key_len - pl;
-  if (ul == 0 || ul >= len || memchr(u, '\0', ul) != NULL)
-    return 0;
-  memcpy(out, u, ul);
-  out[ul] = '\0';
-  return 1;
-}
-
 /* A string member of a node key's JSON value, copied ("" if absent). */
 static char *value_str(json_t *v, const char *name)
 {
@@ -104,7 +87,8 @@ static char *value_str(json_t *v, const char *name)
 static int nodes_read(struct cx_admin *a, struct nodes *ns, const char **what,
                       char *err)
 {
-  char key[300], uuid[128];
+  char key[CX_KEY_LEN];
+  struct cx_key k;
   struct cx_coord_kvs live = {0}, procs = {0};
   struct cx_node_jobs *counts = NULL;
   size_t ncounts = 0;
@@ -136,17 +120,19 @@ static int nodes_read(struct cx_admin *a, struct nodes *ns, const char **what,
     *what = "node jobs";
     rc = cx_store_job_count_by_node(a->store, &counts, &ncounts, err);
   }
-  size_t kl = cx__admin_key(a, key, sizeof key, "node/");
+  size_t kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_NODE, NULL);
   if (rc == 0) {
     *what = "coordination";
     rc = cx_coord_range(a->coord, key, kl, &live, err);
   }
-  kl = cx__admin_key(a, key, sizeof key, "proc/");
+  kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_PROC, NULL);
   if (rc == 0)
     rc = cx_coord_range(a->coord, key, kl, &procs, err);
   for (size_t i = 0; rc == 0 && i < live.n; i++) {
-    if (!key_uuid(a, "node", &live.kvs[i], uuid, sizeof uuid))
+    const struct cx_coord_kv *kv = &live.kvs[i];
+    if (!cx__admin_key_is(a, CX_KEY_NODE, kv->key, kv->key_len, &k))
       continue;
+    const char *uuid = k.uuid;
     struct node_view *nv = nodes_find(ns, uuid);
     json_t *v = json_loadb(live.kvs[i].value, live.kvs[i].value_len, 0, NULL);
     if (nv == NULL) {
@@ -173,9 +159,10 @@ static int nodes_read(struct cx_admin *a, struct nodes *ns, const char **what,
     json_decref(v);
   }
   for (size_t i = 0; rc == 0 && i < procs.n; i++) {
-    if (!key_uuid(a, "proc", &procs.kvs[i], uuid, sizeof uuid))
+    const struct cx_coord_kv *kv = &procs.kvs[i];
+    if (!cx__admin_key_is(a, CX_KEY_PROC, kv->key, kv->key_len, &k))
       continue;
-    struct node_view *nv = nodes_find(ns, uuid);
+    struct node_view *nv = nodes_find(ns, k.uuid);
     if (nv != NULL)
       nv->running++;
   }
@@ -257,27 +244,12 @@ static void h_node_search(struct cx_http_req *req, void *ctx)
   cx__admin_reply_page(req, list, total, page, size);
 }
 
-/* A node uuid as the node makes them: 1..64 of [A-Za-z0-9._-]. */
-static int uuid_ok(const char *s)
-{
-  size_t n = strlen(s);
-  if (n == 0 || n > 64)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-      return 0;
-  }
-  return 1;
-}
-
 static void h_node_del(struct cx_http_req *req, void *ctx)
 {
   struct cx_admin *a = ctx;
   json_t *body = cx_http_req_json(req);
   const char *uuid = NULL;
-  char err[CX_ERR_LEN] = "", key[300], what[96];
+  char err[CX_ERR_LEN] = "", key[CX_KEY_LEN], what[96];
   struct cx_node n = {0};
   struct cx_coord_kvs kvs;
 
@@ -290,7 +262,7 @@ static void h_node_del(struct cx_http_req *req, void *ctx)
   }
   if (cx__admin_json_str(req, body, "uuid", 64, &uuid) < 0)
     return;
-  if (!uuid_ok(uuid)) {
+  if (!cx_key_uuid_ok(uuid)) {
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "uuid",
                         "uuid: 1..64 of letters, digits, '.', '_', '-'");
     return;
@@ -302,7 +274,8 @@ static void h_node_del(struct cx_http_req *req, void *ctx)
     cx__admin_reply_backend_error(req, rc, what, err);
     return;
   }
-  size_t kl = cx__admin_key(a, key, sizeof key, "node/%s", uuid);
+  size_t kl =
+      cx_key_build(key, sizeof key, a->prefix, CX_KEY_NODE, uuid, 0, NULL);
   rc = cx_coord_get(a->coord, key, kl, &kvs, err);
   if (rc == 0) {
     cx_coord_kvs_free(&kvs);
@@ -477,14 +450,15 @@ static void h_statis_week(struct cx_http_req *req, void *ctx)
 /* Probes store and coordination; fills data, returns 1 when both answer. */
 static int probe(struct cx_admin *a, json_t *data)
 {
-  char err[CX_ERR_LEN] = "", key[300];
+  char err[CX_ERR_LEN] = "", key[CX_KEY_LEN];
   struct cx_coord_kvs kvs;
   int rc = cx_store_ping(a->store, err);
   json_object_set_new(data, "store",
                       json_pack("{s:b, s:s, s:s}", "ok", rc == 0, "backend",
                                 cx_store_backend(a->store), "error",
                                 rc == 0 ? "" : err));
-  size_t kl = cx__admin_key(a, key, sizeof key, "leader");
+  size_t kl =
+      cx_key_build(key, sizeof key, a->prefix, CX_KEY_LEADER, NULL, 0, NULL);
   char cerr[CX_ERR_LEN] = "";
   int crc = cx_coord_get(a->coord, key, kl, &kvs, cerr);
   if (crc == 0)

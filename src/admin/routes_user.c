@@ -48,7 +48,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include "admin/admin-int.h"
 
@@ -62,39 +61,6 @@
 
 /* ---- field rules (shared with `cronix user add`) ----------------------- */
 
-/* Decodes one UTF-8 sequence at s (n bytes left): the code point, or -1
- * for an invalid, overlong or surrogate sequence. *len gets its length. */
-static long utf8_next(const unsigned char *s, size_t n, size_t *len)
-{
-  unsigned char c = s[0];
-  size_t k;
-  long cp, min;
-  if (c < 0x80) {
-    *len = 1;
-    return c;
-  }
-  if ((c & 0xe0) == 0xc0) {
-    k = 2, cp = c & 0x1f, min = 0x80;
-  } else if ((c & 0xf0) == 0xe0) {
-    k = 3, cp = c & 0x0f, min = 0x800;
-  } else if ((c & 0xf8) == 0xf0) {
-    k = 4, cp = c & 0x07, min = 0x10000;
-  } else {
-    return -1;
-  }
-  if (k > n)
-    return -1;
-  for (size_t i = 1; i < k; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return -1;
-    cp = cp << 6 | (s[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return -1;
-  *len = k;
-  return cp;
-}
-
 static int check_username(const char *s, char *err)
 {
   size_t n = strlen(s), chars = 0, len;
@@ -107,8 +73,9 @@ static int check_username(const char *s, char *err)
     return CX_EPARSE;
   }
   for (size_t i = 0; i < n; i += len) {
-    long cp = utf8_next((const unsigned char *)s + i, n - i, &len);
-    if (cp < 0) {
+    uint32_t cp = 0;
+    len = cx_utf8_next(s + i, n - i, &cp);
+    if (len == 0) {
       cx_err_set(err, "username: not valid UTF-8");
       return CX_EPARSE;
     }
@@ -289,7 +256,7 @@ static char g_dummy_hash[CX_STORE_HASH_LEN];
 static void init_once(void)
 {
   uint64_t seed = 0;
-  if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+  if (cx_random_bytes(&seed, sizeof seed) != 0)
     seed = (uint64_t)cx_mono_now();
   g_lock.seed = seed | 1;
   /* Unknown users are checked against this, so they cost the same time. */

@@ -122,69 +122,11 @@ const char *cx_http_code_msg(int code)
 
 /* ---- small text helpers ------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-  unsigned char c = s[0];
-  size_t len;
-  unsigned char lo = 0x80, hi = 0xbf;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf)
-    len = 2;
-  else if (c >= 0xe0 && c <= 0xef) {
-    len = 3;
-    if (c == 0xe0)
-      lo = 0xa0;
-    else if (c == 0xed)
-      hi = 0x9f; /* no surrogates */
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4;
-    if (c == 0xf0)
-      lo = 0x90;
-    else if (c == 0xf4)
-      hi = 0x8f;
-  } else
-    return 0;
-  if (n < len || s[1] < lo || s[1] > hi)
-    return 0;
-  for (size_t i = 2; i < len; i++)
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-  return len;
-}
-
-static int utf8_valid(const char *s, size_t n)
-{
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < n) {
-    size_t k = utf8_seq(p + i, n - i);
-    if (k == 0)
-      return 0;
-    i += k;
-  }
-  return 1;
-}
-
 /* Copies s into out as valid UTF-8 of at most max bytes: invalid bytes
  * become '?', the cut falls between characters. */
 static void utf8_clean(const char *s, size_t max, struct cx_buf *out)
 {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t n = strlen(s), i = 0;
-  while (i < n) {
-    size_t k = utf8_seq(p + i, n - i);
-    if (out->len + (k ? k : 1) > max)
-      break;
-    if (k == 0) {
-      cx_buf_append(out, "?", 1);
-      i++;
-    } else {
-      cx_buf_append(out, p + i, k);
-      i += k;
-    }
-  }
+  cx_utf8_clean(out, s, strlen(s), "?", max);
   if (out->data == NULL)
     cx_buf_append(out, "", 0);
 }
@@ -489,7 +431,7 @@ static int query_decode(const char *s, size_t n, char **out)
     d[j++] = c;
   }
   d[j] = '\0';
-  if (!utf8_valid(d, j)) {
+  if (!cx_utf8_valid(d, j)) {
     cx_free(d);
     return CX_EPARSE;
   }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keys/keys.h"
 #include "node/exec.h"
 #include "node/node.h"
 #include "store/store.h"
@@ -132,11 +133,14 @@ void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
                        size_t len, int arriving);
 void cx__noded_job_del(struct cx_noded *n, int64_t id);
 void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
-                       size_t plen, int arriving);
+                       int arriving);
 int cx__noded_once(struct cx_noded *n, int64_t id);
 int cx__noded_kill(struct cx_noded *n, int64_t id);
 
 /* node_coord.c */
+/* The job id of key if it is n's key of kind (job, once, kill), else 0. */
+int64_t cx__noded_key_id(const struct cx_noded *n, enum cx_key_kind kind,
+                         const char *key, size_t key_len);
 int cx__noded_register(struct cx_noded *n, char *err);
 void cx__noded_unregister(struct cx_noded *n);
 int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err);

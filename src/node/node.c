@@ -21,7 +21,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -485,16 +484,15 @@ void cx__noded_job_del(struct cx_noded *n, int64_t id)
 }
 
 void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
-                       size_t plen, int arriving)
+                       int arriving)
 {
   pthread_mutex_lock(&n->mu);
   n->gen++;
   pthread_mutex_unlock(&n->mu);
   for (size_t i = 0; i < kvs->n; i++) {
-    int64_t id;
     const struct cx_coord_kv *kv = &kvs->kvs[i];
-    if (kv->key_len <= plen ||
-        cx_parse_int64(kv->key + plen, 1, INT64_MAX, &id) != 0)
+    int64_t id = cx__noded_key_id(n, CX_KEY_JOB, kv->key, kv->key_len);
+    if (id == 0)
       continue;
     cx__noded_job_put(n, id, kv->value, kv->value_len, arriving);
   }
@@ -565,7 +563,7 @@ struct spawn_ctx {
   struct cx__nitem *it;
   int64_t run_id;
   int attempt;
-  char key[512];
+  char key[CX_KEY_LEN];
   size_t key_len;
 };
 
@@ -573,13 +571,10 @@ static void proc_put(struct spawn_ctx *sc, const char *tail)
 {
   struct cx_noded *n = sc->n;
   struct cx__nitem *it = sc->it;
-  int len = snprintf(sc->key, sizeof sc->key, "%s/proc/%s/%lld/%s", n->prefix,
-                     n->uuid, (long long)it->def->job.id, tail);
-  if (len < 0 || (size_t)len >= sizeof sc->key) {
-    sc->key_len = 0;
+  sc->key_len = cx_key_build(sc->key, sizeof sc->key, n->prefix, CX_KEY_PROC,
+                             n->uuid, it->def->job.id, tail);
+  if (sc->key_len == 0)
     return;
-  }
-  sc->key_len = (size_t)len;
   char val[512];
   int vl = snprintf(val, sizeof val,
                     "{\"pid\":%s,\"job_id\":%lld,\"run_id\":%lld,"
@@ -614,19 +609,12 @@ static void on_spawn(void *ctx, pid_t pid, pid_t pgid)
  * kill. */
 static int retry_wait(struct cx_noded *n, struct cx__nitem *it, int64_t ms)
 {
-  int64_t until = cx_wall_ms() + ms;
+  cx_mono until = cx_mono_now() + ms * 1000;
   int killed;
   pthread_mutex_lock(&n->mu);
-  while (!(killed = it->killed) && !n->draining && cx_wall_ms() < until) {
-    int64_t left = until - cx_wall_ms();
-    if (left > 200)
-      left = 200;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long)(left % 1000) * 1000000L;
-    ts.tv_sec += left / 1000 + ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(&n->kick, &n->mu, &ts);
+  while (!(killed = it->killed) && !n->draining && cx_mono_now() < until) {
+    int64_t left = (until - cx_mono_now()) / 1000;
+    cx_cond_wait_ms(&n->kick, &n->mu, left > 200 ? 200 : left);
   }
   int stop = killed || n->draining;
   pthread_mutex_unlock(&n->mu);
@@ -925,7 +913,7 @@ static int uuid_load(const char *dir, char out[37], char *err)
     cx_err_set(err, "%s: %s", path, strerror(errno));
     return rc;
   }
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+  if (cx_random_bytes(b, sizeof b) != 0) {
     cx_err_set(err, "getrandom failed");
     return -EIO;
   }
@@ -1019,15 +1007,12 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   pthread_mutex_init(&n->spmu, NULL);
   pthread_mutex_init(&n->lease_mu, NULL);
   pthread_mutex_init(&n->pmu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_REALTIME);
-  pthread_cond_init(&n->qcond, &ca);
-  pthread_cond_init(&n->kick, &ca);
-  pthread_cond_init(&n->idle, &ca);
-  pthread_cond_init(&n->mcond, &ca);
-  pthread_cond_init(&n->pcond, &ca);
-  pthread_condattr_destroy(&ca);
+  /* Every timed wait here measures a duration: on the monotonic clock. */
+  cx_cond_init_mono(&n->qcond);
+  cx_cond_init_mono(&n->kick);
+  cx_cond_init_mono(&n->idle);
+  cx_cond_init_mono(&n->mcond);
+  cx_cond_init_mono(&n->pcond);
   n->store = o->store;
   n->coord = o->coord;
   n->notify = o->notify;
@@ -1185,15 +1170,9 @@ void cx_noded_stop(struct cx_noded *n)
   }
   struct cx__nsettings set;
   cx__noded_settings(n, &set);
-  int64_t until = cx_wall_ms() + set.shutdown_grace_s * 1000;
-  while (n->nactive > 0 && cx_wall_ms() < until) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 100 * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(&n->idle, &n->mu, &ts);
-  }
+  cx_mono until = cx_mono_now() + (cx_mono)set.shutdown_grace_s * 1000000;
+  while (n->nactive > 0 && cx_mono_now() < until)
+    cx_cond_wait_ms(&n->idle, &n->mu, 100);
   if (n->nactive > 0)
     CX_LOG(CX_LOG_WARN, LOGC, "shutdown grace over: killing %zu runs",
            n->nactive);

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,27 +23,13 @@
 
 void cx__noded_token(char out[33])
 {
-  static const char hex[] = "0123456789abcdef";
-  unsigned char b[16];
-  size_t got = 0;
-  while (got < sizeof b) {
-    ssize_t r = getrandom(b + got, sizeof b - got, 0);
-    if (r > 0)
-      got += (size_t)r;
-    else if (errno != EINTR)
-      break;
-  }
-  if (got < sizeof b) { /* no entropy source: time and a counter */
-    static atomic_ullong ctr;
-    uint64_t v[2] = {(uint64_t)cx_mono_now() ^ (uint64_t)getpid() << 40,
-                     atomic_fetch_add(&ctr, 1) ^ (uint64_t)cx_wall_ms()};
-    memcpy(b, v, sizeof b);
-  }
-  for (size_t i = 0; i < sizeof b; i++) {
-    out[2 * i] = hex[b[i] >> 4];
-    out[2 * i + 1] = hex[b[i] & 15];
-  }
-  out[32] = '\0';
+  if (cx_random_hex(out, 16) == 0)
+    return;
+  /* no entropy source: time and a counter */
+  static atomic_ullong ctr;
+  uint64_t v[2] = {(uint64_t)cx_mono_now() ^ (uint64_t)getpid() << 40,
+                   atomic_fetch_add(&ctr, 1) ^ (uint64_t)cx_wall_ms()};
+  cx_hex(v, sizeof v, out);
 }
 
 static size_t count_lines(int fd)

@@ -112,13 +112,7 @@ int cx__store_open_at(const char *url, int target, struct cx_store **out,
 extern const struct cx__migration cx__migrations[];
 extern const int cx__migrations_n;
 
-/* UTF-8 helpers (utf8.c). */
-/* 1 when s[0..len) is valid UTF-8 (no overlongs, surrogates, > U+10FFFF)
- * and has no NUL byte. */
-int cx__utf8_valid(const char *s, size_t len);
-/* Characters (code points) of valid UTF-8. */
-size_t cx__utf8_chars(const char *s, size_t len);
-/* Copies s with invalid sequences as U+FFFD and NUL as U+2400 into a new
+/* utf8.c: copies s with invalid sequences as U+FFFD and NUL as U+2400 into a new
  * NUL-terminated string (*out, *outlen). -ENOMEM. */
 int cx__utf8_sanitize(const char *s, size_t len, char **out, size_t *outlen);
 

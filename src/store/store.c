@@ -328,11 +328,11 @@ static int check_text(const char *field, const char *v, size_t max_chars,
     cx_err_set(err, "%s: longer than %d bytes", field, CX_STORE_TEXT_MAX);
     return CX_ETOOBIG;
   }
-  if (!cx__utf8_valid(v, len)) {
+  if (!cx_utf8_valid(v, len)) {
     cx_err_set(err, "%s: not valid UTF-8", field);
     return CX_EPARSE;
   }
-  if (max_chars > 0 && cx__utf8_chars(v, len) > max_chars) {
+  if (max_chars > 0 && cx_utf8_chars(v, len) > max_chars) {
     cx_err_set(err, "%s: longer than %zu characters", field, max_chars);
     return CX_ETOOBIG;
   }
@@ -1125,7 +1125,7 @@ static int output_val(const struct cx_run *r, struct cx__val *v, char **tofree,
     *v = vstr("", NULL);
     return 0;
   }
-  if (cx__utf8_valid(r->output, len)) {
+  if (memchr(r->output, 0, len) == NULL && cx_utf8_valid(r->output, len)) {
     v->type = CX__V_TEXT;
     v->s = r->output;
     v->len = len;

@@ -191,9 +191,7 @@ static int conn_open(struct my *m, struct myconn *c, char *err)
 
 static int pool_get(struct my *m, struct myconn **out, char *err)
 {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += POOL_WAIT_S;
+  cx_mono until = cx_mono_now() + (cx_mono)POOL_WAIT_S * 1000000;
   pthread_mutex_lock(&m->lock);
   for (;;) {
     struct myconn *pick = NULL;
@@ -210,12 +208,13 @@ static int pool_get(struct my *m, struct myconn **out, char *err)
       *out = pick;
       return 0;
     }
-    if (pthread_cond_timedwait(&m->freed, &m->lock, &until) == ETIMEDOUT) {
+    if (cx_mono_now() >= until) {
       pthread_mutex_unlock(&m->lock);
       cx_err_set(err, "mysql: all %d connections busy for %d s", m->n,
                  POOL_WAIT_S);
       return CX_EUNAVAIL;
     }
+    cx_cond_wait_until(&m->freed, &m->lock, until);
   }
 }
 
@@ -488,7 +487,7 @@ static int my_open(struct cx_store *s, const struct cx__url *u, char *err)
     return -ENOMEM;
   s->be = m;
   pthread_mutex_init(&m->lock, NULL);
-  pthread_cond_init(&m->freed, NULL);
+  cx_cond_init_mono(&m->freed);
   m->u = *u;
   m->u.path = NULL;
   m->u.user = dup_or_null(u->user, &oom);

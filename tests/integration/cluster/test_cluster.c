@@ -445,15 +445,19 @@ static int64_t key_rev(const char *node, int64_t id)
 }
 
 /* A dead node's jobs move soonest fire first: the every-second job is not
- * kept waiting behind jobs due next month or next year. */
+ * kept waiting behind jobs due next month or next year. Ids go against
+ * that order where they can (the every-second job last), so a move in id
+ * order fails. Every yearly fire is a monthly one, so in December the two
+ * are due at the same instant and the tie goes to the lower id: the
+ * monthly job is added first to keep the verdict the same all year. */
 CASE(failover_moves_soonest_fire_first)
 {
   int64_t l1 = node_up("n1");
   node_up("n2");
-  int64_t yearly =
-      add_job_spec("y", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "0 0 0 1 1 *");
   int64_t monthly =
       add_job_spec("m", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "0 0 0 1 * *");
+  int64_t yearly =
+      add_job_spec("y", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "0 0 0 1 1 *");
   int64_t secs =
       add_job_spec("s", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "* * * * * *");
   admin_up(0, 0);

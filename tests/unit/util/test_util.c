@@ -1,6 +1,8 @@
 /* util: calendar arithmetic, integer parsing, buffers, errors, alloc hook. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "support/test.h"
 #include "util/util.h"
@@ -122,4 +124,99 @@ TEST(util_errors_have_text_and_names)
   cx_err_set(err, "field %s", "name");
   ASSERT_STREQ(err, "field name");
   cx_err_set(NULL, "ignored");
+}
+
+TEST(util_utf8_valid_rejects_the_classics)
+{
+  ASSERT(cx_utf8_valid("plain", 5));
+  const char *ok = "中文 ✓ \xf0\x9f\x98\x80";
+  ASSERT(cx_utf8_valid(ok, strlen(ok)));
+  ASSERT(cx_utf8_valid("a\0b", 3));              /* NUL is the caller's */
+  ASSERT(!cx_utf8_valid("\xc0\x80", 2));         /* overlong NUL */
+  ASSERT(!cx_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+  ASSERT(!cx_utf8_valid("\xf0\x8f\xbf\xbf", 4)); /* overlong */
+  ASSERT(!cx_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+  ASSERT(!cx_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+  ASSERT(!cx_utf8_valid("\xf5\x80\x80\x80", 4)); /* no such lead */
+  ASSERT(!cx_utf8_valid("\xe4\xb8", 2));         /* cut */
+  ASSERT(!cx_utf8_valid("\x80", 1));             /* stray continuation */
+  ASSERT(cx_utf8_valid("\xed\x9f\xbf", 3));      /* U+D7FF */
+  ASSERT(cx_utf8_valid("\xf4\x8f\xbf\xbf", 4));  /* U+10FFFF */
+  ASSERT_EQ(cx_utf8_chars("中文ab", 8), 4);
+}
+
+TEST(util_utf8_next_decodes_code_points)
+{
+  uint32_t cp = 0;
+  ASSERT_EQ(cx_utf8_next("A", 1, &cp), 1);
+  ASSERT_EQ(cp, 0x41);
+  ASSERT_EQ(cx_utf8_next("\xe2\x80\xa8", 3, &cp), 3);
+  ASSERT_EQ(cp, 0x2028);
+  ASSERT_EQ(cx_utf8_next("\xf0\x9f\x98\x80", 4, &cp), 4);
+  ASSERT_EQ(cp, 0x1F600);
+  ASSERT_EQ(cx_utf8_next("\xf0\x9f\x98\x80", 3, NULL), 0); /* cut */
+  ASSERT_EQ(cx_utf8_next("x", 0, NULL), 0);
+}
+
+TEST(util_utf8_floor_and_ceil_stay_on_boundaries)
+{
+  const char *s = "a中b"; /* a, e4 b8 ad, b */
+  ASSERT_EQ(cx_utf8_floor(s, 5, 0), 0);
+  ASSERT_EQ(cx_utf8_floor(s, 5, 2), 1);
+  ASSERT_EQ(cx_utf8_floor(s, 5, 3), 1);
+  ASSERT_EQ(cx_utf8_floor(s, 5, 4), 4);
+  ASSERT_EQ(cx_utf8_floor(s, 5, 9), 5);
+  ASSERT_EQ(cx_utf8_ceil(s, 5, 2), 4);
+  ASSERT_EQ(cx_utf8_ceil(s, 5, 1), 1);
+  ASSERT_EQ(cx_utf8_ceil(s, 3, 2), 3); /* bounded by n */
+}
+
+TEST(util_utf8_clean_replaces_and_cuts_between_characters)
+{
+  struct cx_buf b = {0};
+  cx_utf8_clean(&b, "a\xff中\xe4\xb8", 7, CX_UTF8_REPL, SIZE_MAX);
+  ASSERT_STREQ(b.data, "a\xef\xbf\xbd中\xef\xbf\xbd\xef\xbf\xbd");
+  cx_buf_reset(&b);
+  cx_utf8_clean(&b, "ab\xff中", 6, "?", 5); /* 中 would pass 5 bytes */
+  ASSERT_STREQ(b.data, "ab?");
+  cx_buf_reset(&b);
+  cx_buf_puts(&b, "pre:"); /* max counts only the appended part */
+  cx_utf8_clean(&b, "abcdef", 6, "?", 3);
+  ASSERT_STREQ(b.data, "pre:abc");
+  cx_buf_free(&b);
+}
+
+TEST(util_random_bytes_and_hex_tokens)
+{
+  unsigned char a[32] = {0}, z[32] = {0};
+  ASSERT_EQ(cx_random_bytes(a, sizeof a), 0);
+  ASSERT(memcmp(a, z, sizeof a) != 0); /* 2^-256 to fail */
+  char h1[33], h2[33];
+  ASSERT_EQ(cx_random_hex(h1, 16), 0);
+  ASSERT_EQ(cx_random_hex(h2, 16), 0);
+  ASSERT_EQ(strlen(h1), 32);
+  ASSERT_EQ(strspn(h1, "0123456789abcdef"), 32);
+  ASSERT(strcmp(h1, h2) != 0);
+  char big[200];
+  ASSERT_EQ(cx_random_hex(big, 65), -EINVAL);
+  char hx[5];
+  cx_hex("\x01\xfe", 2, hx);
+  ASSERT_STREQ(hx, "01fe");
+}
+
+static pthread_mutex_t cond_mu = PTHREAD_MUTEX_INITIALIZER;
+
+TEST(util_cond_wait_ms_times_out_on_the_monotonic_clock)
+{
+  pthread_cond_t cv;
+  cx_cond_init_mono(&cv);
+  pthread_mutex_lock(&cond_mu);
+  cx_mono t0 = cx_mono_now();
+  while (cx_mono_now() - t0 < 20000) /* spurious wake-ups are allowed */
+    cx_cond_wait_ms(&cv, &cond_mu, 20);
+  cx_cond_wait_ms(&cv, &cond_mu, -5); /* past: returns at once */
+  cx_cond_wait_until(&cv, &cond_mu, 0);
+  pthread_mutex_unlock(&cond_mu);
+  ASSERT_OP(cx_mono_now() - t0, >=, 20000);
+  pthread_cond_destroy(&cv);
 }
