@@ -710,6 +710,8 @@ static const char *status_of(enum cx_exec_status s)
     return "timeout";
   case CX_EXEC_KILLED:
     return "killed";
+  case CX_EXEC_ERROR:
+    return "error"; /* no answer to judge: not started, or no http status */
   default:
     return "failed";
   }

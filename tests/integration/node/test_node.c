@@ -762,6 +762,39 @@ TEST_TIMEOUT(node_http_job_200_500_slow_never, 60)
   pthread_join(s.th, NULL);
 }
 
+/* An http job whose request gets no status at all is "error" with the
+ * reason in output, told apart from a 500 ("failed", exit_code 500). */
+TEST(node_http_job_refused_records_error_and_why)
+{
+  struct fx f;
+  struct cx_run_list l;
+  struct cx_job j;
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  socklen_t al = sizeof a;
+  char url[128];
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  /* A loopback port that was just free: bound, then closed unlistened. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+  getsockname(fd, (struct sockaddr *)&a, &al);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(a.sin_port));
+  close(fd);
+  fx_up(&f, NULL, NULL, "n");
+  job_base(&j, 44, url, yearly);
+  j.type = CX_JOB_HTTP;
+  j.timeout = 5;
+  put_once(&f, &j);
+  ASSERT(wait_runs(&f, 44, 1, 20, &l) == 1);
+  const struct cx_run *r = first_done(&l);
+  ASSERT_STREQ(r->status, "error");
+  ASSERT_EQ(r->success, 0);
+  ASSERT_EQ(r->exit_code, -1);
+  ASSERT_CONTAINS(r->output, "Connection refused");
+  ASSERT_CONTAINS(r->output, "(curl 7)");
+  cx_run_list_free(&l);
+  fx_down(&f);
+}
+
 /* ---- misfire ------------------------------------------------------------- */
 
 TEST(node_misfire_run_once_on_arrival)
