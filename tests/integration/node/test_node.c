@@ -38,13 +38,21 @@ struct fx {
   struct cx_noded *node;
   char dir[512];
   const char *uuid;
+  int shared; /* store and coord are shared_with's */
+  const struct fx *shared_with;
 };
 
-static void fx_up(struct fx *f, const char *store_url, const char *etcd,
-                  const char *sub)
+/* Starts a node; extra is NULL or a NULL-terminated list of setting,
+ * value pairs applied over the test defaults; with (or NULL) is a running
+ * fx whose store and coordination the node shares. */
+static void fx_start(struct fx *f, const char *store_url, const char *etcd,
+                     const char *sub, const char *const *extra,
+                     const struct fx *with)
 {
   char err[CX_ERR_LEN], url[700];
   memset(f, 0, sizeof *f);
+  f->shared = with != NULL;
+  f->shared_with = with;
   snprintf(f->dir, sizeof f->dir, "%s/%s", cx_test_tmpdir(), sub);
   mkdir(f->dir, 0700);
   ASSERT(cx_config_init(&f->cfg) == 0);
@@ -54,6 +62,9 @@ static void fx_up(struct fx *f, const char *store_url, const char *etcd,
              err);
   ASSERT(cx_config_set(&f->cfg, "node.shutdown_grace", "2s", err) == 0);
   ASSERT(cx_config_set(&f->cfg, "node.ttl", "5s", err) == 0);
+  for (size_t i = 0; extra && extra[i]; i += 2)
+    ASSERT_MSG(cx_config_set(&f->cfg, extra[i], extra[i + 1], err) == 0, "%s",
+               err);
   if (store_url == NULL) {
     snprintf(url, sizeof url, "sqlite://%s/cronix.db", f->dir);
     store_url = url;
@@ -61,9 +72,14 @@ static void fx_up(struct fx *f, const char *store_url, const char *etcd,
   ASSERT(cx_config_set(&f->cfg, "store.url", store_url, err) == 0);
   ASSERT_MSG(cx_config_finish(&f->cfg, err) == 0, "%s", err);
   cx_tz_set_default("UTC", err);
-  ASSERT_MSG(cx_store_open(store_url, &f->store, err) == 0, "%s", err);
-  struct cx_coord_cfg cc = {.endpoints = etcd};
-  ASSERT_MSG(cx_coord_open(&cc, &f->coord, err) == 0, "%s", err);
+  if (f->shared) {
+    f->store = f->shared_with->store;
+    f->coord = f->shared_with->coord;
+  } else {
+    ASSERT_MSG(cx_store_open(store_url, &f->store, err) == 0, "%s", err);
+    struct cx_coord_cfg cc = {.endpoints = etcd};
+    ASSERT_MSG(cx_coord_open(&cc, &f->coord, err) == 0, "%s", err);
+  }
   struct cx_noded_opts o = {
       .cfg = &f->cfg, .store = f->store, .coord = f->coord, .version = "t"};
   ASSERT_MSG(cx_noded_create(&o, &f->node, err) == 0, "%s", err);
@@ -71,11 +87,19 @@ static void fx_up(struct fx *f, const char *store_url, const char *etcd,
   f->uuid = cx_noded_uuid(f->node);
 }
 
+static void fx_up(struct fx *f, const char *store_url, const char *etcd,
+                  const char *sub)
+{
+  fx_start(f, store_url, etcd, sub, NULL, NULL);
+}
+
 static void fx_down(struct fx *f)
 {
   cx_noded_destroy(f->node);
-  cx_coord_close(f->coord);
-  cx_store_close(f->store);
+  if (!f->shared) {
+    cx_coord_close(f->coord);
+    cx_store_close(f->store);
+  }
   cx_config_free(&f->cfg);
 }
 
@@ -171,7 +195,34 @@ static const struct cx_run *first_done(const struct cx_run_list *l)
   return NULL;
 }
 
+static size_t count_status(const struct cx_run_list *l, const char *st)
+{
+  size_t k = 0;
+  for (size_t i = 0; i < l->n; i++)
+    k += strcmp(l->items[i].status, st) == 0;
+  return k;
+}
+
 static const char *yearly = "0 0 0 1 1 *";
+
+/* Waits until job id has a run that is still open after its first
+ * attempt (waiting for a retry); returns its id, or 0 after secs. */
+static int64_t wait_retry_pending(struct fx *f, int64_t id, int secs)
+{
+  struct cx_run_list l;
+  for (int i = 0; i < secs * 10; i++) {
+    runs(f, id, &l);
+    int64_t run = 0;
+    for (size_t k = 0; k < l.n; k++)
+      if (strcmp(l.items[k].status, "running") == 0 && l.items[k].attempts >= 1)
+        run = l.items[k].id;
+    cx_run_list_free(&l);
+    if (run > 0)
+      return run;
+    cx_sleep_us(100000);
+  }
+  return 0;
+}
 
 /* ---- identity ------------------------------------------------------------ */
 
@@ -324,7 +375,107 @@ TEST(node_retry_counts_attempts_and_waits)
   ASSERT_EQ(r->exit_code, 3);
   ASSERT_MSG(r->end_time - r->start_time >= 2000, "took %lld ms",
              (long long)(r->end_time - r->start_time));
+  /* Every attempt is kept, in order, each a second or more after the
+   * last one ended. */
+  struct cx_run_attempt *v = NULL;
+  size_t n = 0;
+  char err[CX_ERR_LEN];
+  ASSERT_MSG(cx_store_run_attempt_list(f.store, r->id, &v, &n, err) == 0, "%s",
+             err);
+  ASSERT_EQ(n, 3);
+  for (size_t i = 0; i < n; i++) {
+    ASSERT_EQ(v[i].attempt, (int)i + 1);
+    ASSERT_STREQ(v[i].status, "failed");
+    ASSERT_EQ(v[i].exit_code, 3);
+    ASSERT_STREQ(v[i].output, "try\n");
+    ASSERT_OP(v[i].end_time, >=, v[i].start_time);
+    if (i > 0)
+      ASSERT_OP(v[i].start_time - v[i - 1].end_time, >=, 900);
+  }
+  cx_run_attempts_free(v, n);
   cx_run_list_free(&l);
+  fx_down(&f);
+}
+
+/* Runs waiting for their retry hold no worker: with 2 workers and 3 runs
+ * waiting an hour for their retry, another job still fires and runs.
+ * (Before, each wait slept inside a worker and the node ran nothing
+ * else.) On stop, the waiting runs end with their last attempt. */
+TEST_TIMEOUT(node_retry_waits_hold_no_worker, 90)
+{
+  static const char *const two[] = {"node.max_concurrent", "2", NULL};
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  fx_start(&f, NULL, NULL, "n", two, NULL);
+  for (int64_t id = 60; id < 63; id++) {
+    job_base(&j, id, "echo no; exit 4", yearly);
+    j.retry_times = 1;
+    j.retry_interval = 3600;
+    put_once(&f, &j);
+  }
+  cx_sleep_us(1500000);
+  job_base(&j, 63, "echo ok", "* * * * * *");
+  put_job(&f, &j);
+  ASSERT(wait_runs(&f, 63, 3, 30, &l) >= 3);
+  ASSERT_EQ(count_status(&l, "success"), l.n - count_status(&l, "running"));
+  cx_run_list_free(&l);
+  for (int64_t id = 60; id < 63; id++) {
+    int64_t run = wait_retry_pending(&f, id, 10);
+    ASSERT_MSG(run > 0, "job %lld: no run waiting for its retry",
+               (long long)id);
+    struct cx_run_attempt *v = NULL;
+    size_t n = 0;
+    ASSERT(cx_store_run_attempt_list(f.store, run, &v, &n, NULL) == 0);
+    ASSERT_EQ(n, 1);
+    ASSERT_STREQ(v[0].status, "failed");
+    ASSERT_EQ(v[0].exit_code, 4);
+    cx_run_attempts_free(v, n);
+  }
+  cx_noded_stop(f.node);
+  for (int64_t id = 60; id < 63; id++) {
+    ASSERT_EQ(runs(&f, id, &l), 1);
+    const struct cx_run *r = first_done(&l);
+    ASSERT_STREQ(r->status, "failed");
+    ASSERT_EQ(r->attempts, 1);
+    ASSERT_EQ(r->exit_code, 4);
+    ASSERT_STREQ(r->output, "no\n");
+    ASSERT_OP(r->end_time, >, 0);
+    cx_run_list_free(&l);
+  }
+  fx_down(&f);
+}
+
+/* A kill key, or the job leaving the node, ends a run waiting for its
+ * retry at once, as killed, with its last attempt's output. */
+TEST_TIMEOUT(node_kill_or_delete_cancels_a_waiting_retry, 60)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char key[128];
+  fx_up(&f, NULL, NULL, "n");
+  for (int64_t id = 64; id < 66; id++) {
+    job_base(&j, id, "echo k; exit 5", yearly);
+    j.retry_times = 3;
+    j.retry_interval = 3600;
+    put_once(&f, &j);
+    ASSERT(wait_retry_pending(&f, id, 15) > 0);
+  }
+  put_raw(&f, "kill", 64, "{\"request_id\":\"k\",\"at\":1}");
+  snprintf(key, sizeof key, "/cronix/job/%s/65", f.uuid);
+  ASSERT(cx_coord_delete(f.coord, key, strlen(key), NULL, NULL, NULL) == 0);
+  for (int64_t id = 64; id < 66; id++) {
+    ASSERT_MSG(wait_runs(&f, id, 1, 15, &l) == 1, "job %lld still waiting",
+               (long long)id);
+    const struct cx_run *r = first_done(&l);
+    ASSERT_STREQ(r->status, "killed");
+    ASSERT_EQ(r->attempts, 1);
+    ASSERT_EQ(r->exit_code, 5);
+    ASSERT_CONTAINS(r->output, "k\n");
+    ASSERT_CONTAINS(r->output, "retry cancelled");
+    cx_run_list_free(&l);
+  }
   fx_down(&f);
 }
 
@@ -351,14 +502,6 @@ TEST(node_retry_stops_at_first_success)
 }
 
 /* ---- concurrency --------------------------------------------------------- */
-
-static size_t count_status(const struct cx_run_list *l, const char *st)
-{
-  size_t k = 0;
-  for (size_t i = 0; i < l->n; i++)
-    k += strcmp(l->items[i].status, st) == 0;
-  return k;
-}
 
 TEST_TIMEOUT(node_forbid_skips_and_records_the_skip, 40)
 {
