@@ -150,6 +150,11 @@ void cx__noded_job_del(struct cx_noded *n, int64_t id);
 void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
                        size_t plen, int arriving);
 int cx__noded_once(struct cx_noded *n, int64_t id);
+/* Runs j now, once, on this node without holding it (no table entry, no
+ * schedule): /job/once may name any alive node (SPEC §4). Recorded with
+ * this node's uuid, trigger once. 0, or the refusal of a bad job (then
+ * recorded like a bad job value), -ENOMEM. */
+int cx__noded_once_job(struct cx_noded *n, const struct cx_job *j);
 int cx__noded_kill(struct cx_noded *n, int64_t id);
 
 /* node_coord.c */

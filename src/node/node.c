@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -564,24 +565,55 @@ void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
   }
 }
 
+/* Queues a once run of d (under n->mu). */
+static int once_locked(struct cx_noded *n, struct cx__ndef *d)
+{
+  if (n->stopping)
+    return 0;
+  struct cx__nitem *it = item_new(n, d, CX__ITEM_RUN, "once", 0, 0);
+  if (it == NULL)
+    return -ENOMEM;
+  n->st.fired++;
+  queue_push(n, it);
+  return 0;
+}
+
 /* Once key: run job id now. Returns 0, or CX_ENOTFOUND for an unknown job. */
 int cx__noded_once(struct cx_noded *n, int64_t id)
 {
-  int rc = 0;
+  int rc;
   pthread_mutex_lock(&n->mu);
   struct cx__nslot *s = slot_find(n, id);
-  if (s == NULL || s->def == NULL) {
+  if (s == NULL || s->def == NULL)
     rc = CX_ENOTFOUND;
-  } else if (!n->stopping) {
-    struct cx__nitem *it = item_new(n, s->def, CX__ITEM_RUN, "once", 0, 0);
-    if (it) {
-      n->st.fired++;
-      queue_push(n, it);
-    } else {
-      rc = -ENOMEM;
-    }
-  }
+  else
+    rc = once_locked(n, s->def);
   pthread_mutex_unlock(&n->mu);
+  return rc;
+}
+
+int cx__noded_once_job(struct cx_noded *n, const struct cx_job *j)
+{
+  char err[CX_ERR_LEN] = "";
+  struct cx__ndef *d = NULL;
+  json_t *o = cx_job_to_json(j);
+  char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  if (o)
+    json_decref(o);
+  if (text == NULL)
+    return -ENOMEM;
+  int rc = def_make(text, strlen(text), j->id, &d, err);
+  free(text);
+  if (rc != 0) {
+    CX_LOG(CX_LOG_ERROR, LOGC, "once for job %lld refused: %s",
+           (long long)j->id, err);
+    cx__noded_record_bad(n, j->id, err);
+    return rc;
+  }
+  pthread_mutex_lock(&n->mu);
+  rc = once_locked(n, d);
+  pthread_mutex_unlock(&n->mu);
+  def_unref(d);
   return rc;
 }
 

@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
+#include "admin/cluster.h"
 #include "config/config.h"
 #include "coord/coord.h"
 #include "cron/cron.h"
@@ -91,6 +93,12 @@ static void fx_up(struct fx *f, const char *store_url, const char *etcd,
                   const char *sub)
 {
   fx_start(f, store_url, etcd, sub, NULL, NULL);
+}
+
+/* A second node on first's store and coordination (first outlives it). */
+static void fx_up_beside(struct fx *f, const struct fx *first, const char *sub)
+{
+  fx_start(f, first->cfg.store_url, NULL, sub, NULL, first);
 }
 
 static void fx_down(struct fx *f)
@@ -596,6 +604,88 @@ TEST(node_once_runs_now_and_deletes_the_key)
     cx_sleep_us(100000);
   ASSERT(!key_exists(&f, "once", 15));
   fx_down(&f);
+}
+
+/* An operator's API call to admin a: path, body; the reply's data (a new
+ * reference) after checking the HTTP status and the reply's code. */
+static json_t *api(struct cx_admin *a, const char *token, const char *path,
+                   const char *body, long want_status, int want_code)
+{
+  char url[128], resp[8192], err[CX_ERR_LEN];
+  long status = 0;
+  snprintf(url, sizeof url, "http://127.0.0.1:%u%s", cx_admin_port(a), path);
+  ASSERT_MSG(cx_svc_http_auth("POST", url, token, body, 10000, &status, resp,
+                              sizeof resp, err) == 0,
+             "%s: %s", path, err);
+  json_t *o = json_loads(resp, 0, NULL);
+  ASSERT_MSG(status == want_status && o != NULL &&
+                 json_integer_value(json_object_get(o, "code")) == want_code,
+             "%s: HTTP %ld %s", path, status, resp);
+  json_t *d = json_incref(json_object_get(o, "data"));
+  json_decref(o);
+  return d;
+}
+
+/* SPEC §4: /job/once naming a live node that does not hold the job runs
+ * it there, once, recorded with that node's uuid; the job's own node runs
+ * nothing. (Before, the other node ignored the key and nothing ran.) */
+TEST_TIMEOUT(node_once_on_a_node_that_does_not_hold_the_job, 60)
+{
+  struct fx a, b;
+  struct cx_admin *adm = NULL;
+  struct cx_run_list l;
+  char err[CX_ERR_LEN], tok[CX_STORE_TOKEN_LEN], body[512];
+  fx_up(&a, NULL, NULL, "a");
+  fx_up_beside(&b, &a, "b");
+  struct cx_admin_opts ao = {.cfg = &a.cfg,
+                             .store = a.store,
+                             .coord = a.coord,
+                             .listen = "127.0.0.1:0"};
+  ASSERT_MSG(cx_admin_create(&ao, &adm, err) == 0, "%s", err);
+  ASSERT(cx_admin_cluster_set(adm, &(struct cx_admin_cluster_opts){.off = 1}) ==
+         0);
+  ASSERT_MSG(cx_admin_start(adm, err) == 0, "%s", err);
+  struct cx_user u = {.username = "op",
+                      .password_hash = "$y$j9T$notused$notused",
+                      .role = "operator",
+                      .email = "",
+                      .feishu_id = ""};
+  ASSERT_MSG(cx_store_user_create(a.store, &u, err) == 0, "%s", err);
+  ASSERT(cx_store_token_generate(tok) == 0);
+  ASSERT(cx_store_token_create(a.store, tok, u.id, "api", 0, err) == 0);
+
+  snprintf(body, sizeof body,
+           "{\"name\":\"elsewhere\",\"command\":\"echo here\",\"type\":1,"
+           "\"spec\":\"0 0 0 1 1 *\",\"allocation\":1,\"run_on\":\"%s\"}",
+           a.uuid);
+  json_t *job = api(adm, tok, "/job/add", body, 200, 0);
+  int64_t id = json_integer_value(json_object_get(job, "id"));
+  json_decref(job);
+  ASSERT_OP(id, >, 0);
+  snprintf(body, sizeof body, "{\"job_id\":%lld,\"node_uuid\":\"%s\"}",
+           (long long)id, b.uuid);
+  json_decref(api(adm, tok, "/job/once", body, 200, 0));
+  ASSERT(wait_runs(&a, id, 1, 20, &l) == 1);
+  const struct cx_run *r = first_done(&l);
+  ASSERT_STREQ(r->node_uuid, b.uuid);
+  ASSERT_STREQ(r->trigger, "once");
+  ASSERT_STREQ(r->status, "success");
+  ASSERT_STREQ(r->output, "here\n");
+  cx_run_list_free(&l);
+  /* Once only, and node b did not take the job on: nothing more runs. */
+  cx_sleep_us(1500000);
+  ASSERT_EQ(runs(&a, id, &l), 1);
+  cx_run_list_free(&l);
+  int64_t at;
+  ASSERT_EQ(cx_noded_next_fire(b.node, id, &at), CX_ENOTFOUND);
+  ASSERT_EQ(cx_noded_next_fire(a.node, id, &at), 0);
+  /* A node that is not alive is refused. */
+  snprintf(body, sizeof body,
+           "{\"job_id\":%lld,\"node_uuid\":\"no-such-node\"}", (long long)id);
+  json_decref(api(adm, tok, "/job/once", body, 400, 1003));
+  cx_admin_destroy(adm);
+  fx_down(&b);
+  fx_down(&a);
 }
 
 /* Keys under <prefix>/proc/<uuid>/<job>/ (in-process coord). */
