@@ -1127,6 +1127,60 @@ TEST_TIMEOUT(node_mariadb_down_10s_every_run_recorded_once, 120)
   cx_svc_etcd_destroy(&etcd);
 }
 
+/* A run that retried while the store was down: its record and every
+ * attempt go to the spool and reach the store once it is back. */
+TEST_TIMEOUT(node_store_down_retried_run_keeps_attempts_via_spool, 120)
+{
+  static struct cx_svc_mariadb db;
+  char err[CX_ERR_LEN], url[256];
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  struct cx_noded_stats st;
+  ASSERT_MSG(cx_svc_mariadb_start(&db, NULL, err) == 0, "%s", err);
+  snprintf(url, sizeof url, "%s?connect_timeout=2&read_timeout=3", db.url);
+  fx_up(&f, url, NULL, "n");
+  job_base(&j, 70, "echo try; exit 2", yearly);
+  j.retry_times = 2;
+  j.retry_interval = 1;
+  put_job(&f, &j);
+  cx_sleep_us(300000);
+  ASSERT_MSG(cx_svc_mariadb_stop(&db, err) == 0, "%s", err);
+  once(&f, 70);
+  for (int i = 0; i < 600; i++) {
+    cx_noded_stats_get(f.node, &st);
+    if (st.runs > 0 && st.pending > 0)
+      break;
+    cx_sleep_us(100000);
+  }
+  ASSERT_MSG(st.runs > 0 && st.pending > 0, "runs %llu, pending %llu",
+             (unsigned long long)st.runs, (unsigned long long)st.pending);
+  ASSERT_MSG(cx_svc_mariadb_restart(&db, err) == 0, "%s", err);
+  for (int i = 0; i < 300 && st.pending > 0; i++) {
+    cx_sleep_us(100000);
+    cx_noded_stats_get(f.node, &st);
+  }
+  ASSERT_EQ(st.pending, 0);
+  ASSERT_EQ(runs(&f, 70, &l), 1);
+  const struct cx_run *r = first_done(&l);
+  ASSERT_STREQ(r->status, "failed");
+  ASSERT_EQ(r->attempts, 3);
+  struct cx_run_attempt *v = NULL;
+  size_t n = 0;
+  ASSERT_MSG(cx_store_run_attempt_list(f.store, r->id, &v, &n, err) == 0, "%s",
+             err);
+  ASSERT_EQ(n, 3);
+  for (size_t i = 0; i < n; i++) {
+    ASSERT_EQ(v[i].attempt, (int)i + 1);
+    ASSERT_EQ(v[i].exit_code, 2);
+    ASSERT_STREQ(v[i].output, "try\n");
+  }
+  cx_run_attempts_free(v, n);
+  cx_run_list_free(&l);
+  fx_down(&f);
+  cx_svc_mariadb_destroy(&db);
+}
+
 /* ---- SIGKILL and restart of a real `cronix node` --------------------------
  */
 
