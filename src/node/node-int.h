@@ -69,10 +69,11 @@ struct cx__nitem {
   struct cx_exec_result res;   /* the last attempt */
   struct cx_run_attempt *pend; /* attempts not stored yet, in order */
   size_t npend;
-  int64_t retry_key; /* under n->mu: its timer entry (< 0) while waiting */
-  int finish;        /* under n->mu: record it as it is, no more attempts */
-  int orphan;        /* under n->mu: its job left this node: no retry */
-  const char *cancel_why; /* under n->mu: why a waiting retry was dropped */
+  int64_t retry_key;    /* under n->mu: its timer entry (< 0) while waiting */
+  int finish;           /* under n->mu: record it as it is, no more attempts */
+  int orphan;           /* under n->mu: its job left this node: no retry */
+  int retry_cancelled;  /* under n->mu: a kill ended its wait for a retry */
+  const char *kill_why; /* under n->mu: why it was killed (static) */
 };
 
 /* Settings that SIGHUP may change; copied per run. */

@@ -344,10 +344,11 @@ static void item_kill_locked(struct cx_noded *n, struct cx__nitem *a,
                              const char *why)
 {
   a->killed = 1;
+  a->kill_why = why;
   if (a->x)
     cx_exec_kill(a->x);
   if (a->retry_key != 0) {
-    a->cancel_why = why;
+    a->retry_cancelled = 1;
     if (cx_sched_remove(n->sched, a->retry_key, NULL) == 0) {
       a->retry_key = 0;
       a->finish = 1;
@@ -357,8 +358,8 @@ static void item_kill_locked(struct cx_noded *n, struct cx__nitem *a,
 }
 
 /* Job id left this node (deleted, moved, refused; under n->mu): its runs
- * waiting for a retry end now, as killed; a run in an attempt finishes
- * that attempt and is not retried. */
+ * waiting for a retry (on the timer, or due and queued) end now, as
+ * killed; a run in an attempt finishes that attempt and is not retried. */
 static void job_left(struct cx_noded *n, int64_t id)
 {
   for (struct cx__nitem *a = n->active; a; a = a->anext) {
@@ -1002,7 +1003,7 @@ static void run_finish(struct cx_noded *n, struct cx__nitem *it)
   pthread_mutex_lock(&n->mu);
   if (it->killed && st != CX_EXEC_SUCCESS)
     st = CX_EXEC_KILLED;
-  why = it->cancel_why;
+  why = it->retry_cancelled ? it->kill_why : NULL;
   pthread_mutex_unlock(&n->mu);
   /* A retried run keeps each attempt; one that never retried is its own
    * single attempt (the store makes it from the row). */
@@ -1043,6 +1044,14 @@ static int do_run(struct cx_noded *n, struct cx__nitem *it)
   if (!it->started && run_start(n, it) != 0)
     return 0;
   pthread_mutex_lock(&n->mu);
+  if (it->attempt > 0 && !it->finish && (it->killed || it->orphan)) {
+    /* Killed, or its job left, while its retry was due and queued. */
+    it->retry_cancelled = 1;
+    if (!it->killed) {
+      it->killed = 1;
+      it->kill_why = "the job left this node";
+    }
+  }
   int more = !it->finish && !(it->killed && it->attempt > 0);
   pthread_mutex_unlock(&n->mu);
   if (more) {

@@ -509,6 +509,39 @@ TEST(node_retry_stops_at_first_success)
   fx_down(&f);
 }
 
+/* The same when the retry was already due but queued behind a busy
+ * worker: the job left the node, so the retry does not run. */
+TEST_TIMEOUT(node_delete_cancels_a_due_retry_still_queued, 60)
+{
+  static const char *const one[] = {"node.max_concurrent", "1", NULL};
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char key[128];
+  fx_start(&f, NULL, NULL, "n", one, NULL);
+  job_base(&j, 66, "echo q; exit 6", yearly);
+  j.retry_times = 2;
+  j.retry_interval = 5;
+  put_once(&f, &j);
+  ASSERT(wait_retry_pending(&f, 66, 15) > 0);
+  /* The only worker is busy when the retry comes due. */
+  job_base(&j, 67, "sleep 30", yearly);
+  put_once(&f, &j);
+  cx_sleep_us(6500000);
+  snprintf(key, sizeof key, "/cronix/job/%s/66", f.uuid);
+  ASSERT(cx_coord_delete(f.coord, key, strlen(key), NULL, NULL, NULL) == 0);
+  cx_sleep_us(300000);
+  put_raw(&f, "kill", 67, "{\"request_id\":\"k\",\"at\":1}");
+  ASSERT(wait_runs(&f, 66, 1, 15, &l) == 1);
+  const struct cx_run *r = first_done(&l);
+  ASSERT_STREQ(r->status, "killed");
+  ASSERT_EQ(r->attempts, 1);
+  ASSERT_CONTAINS(r->output, "q\n");
+  ASSERT_CONTAINS(r->output, "retry cancelled: the job left this node");
+  cx_run_list_free(&l);
+  fx_down(&f);
+}
+
 /* ---- concurrency --------------------------------------------------------- */
 
 TEST_TIMEOUT(node_forbid_skips_and_records_the_skip, 40)
