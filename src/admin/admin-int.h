@@ -1,8 +1,8 @@
 /*
  * Internal to src/admin: the admin's state and the helpers every route file
  * shares. Route files: routes_job.c (jobs, placement, publication),
- * routes_user.c (login, users), routes_node.c (nodes, statistics, health,
- * metrics).
+ * routes_run.c (one run and its attempts), routes_user.c (login, users),
+ * routes_node.c (nodes, statistics, health, metrics).
  */
 #ifndef CX_ADMIN_INT_H
 #define CX_ADMIN_INT_H
@@ -231,10 +231,19 @@ struct cx__admin_route {
 int cx__admin_register(struct cx_admin *a, const struct cx__admin_route *r,
                        size_t n);
 
+/* routes_job.c: a run-log row as JSON (the columns of SPEC §6, output
+ * as below); NULL when out of memory. */
+struct cx_run;
+json_t *cx__admin_run_json(const struct cx_run *r);
+/* A JSON string of bytes that may not be valid UTF-8 (run output):
+ * invalid bytes become U+FFFD. s NULL = "". NULL when out of memory. */
+json_t *cx__admin_json_bytes(const char *s, size_t len);
+
 /* Route registration, one per route file. Return 0 or a negative code. */
 int cx__admin_routes_jobs(struct cx_admin *a);
 int cx__admin_routes_users(struct cx_admin *a);
 int cx__admin_routes_nodes(struct cx_admin *a);
 int cx__admin_routes_notify(struct cx_admin *a);
+int cx__admin_routes_runs(struct cx_admin *a);
 
 #endif

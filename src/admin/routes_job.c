@@ -666,7 +666,7 @@ static void h_job_search(struct cx_http_req *req, void *ctx)
 
 /* A JSON string from bytes that may not be valid UTF-8 (run output,
  * whatever the store held): invalid bytes become U+FFFD. */
-static json_t *utf8_string(const char *s, size_t len)
+json_t *cx__admin_json_bytes(const char *s, size_t len)
 {
   if (s == NULL)
     return json_string("");
@@ -680,7 +680,7 @@ static json_t *utf8_string(const char *s, size_t len)
   return v;
 }
 
-static json_t *run_json(const struct cx_run *r)
+json_t *cx__admin_run_json(const struct cx_run *r)
 {
   json_t *o = json_pack(
       "{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:s, "
@@ -697,7 +697,7 @@ static json_t *run_json(const struct cx_run *r)
     return NULL;
   json_t *sa =
       r->has_scheduled_at ? json_integer(r->scheduled_at) : json_null();
-  json_t *out = utf8_string(r->output, r->output ? r->output_len : 0);
+  json_t *out = cx__admin_json_bytes(r->output, r->output ? r->output_len : 0);
   if (sa == NULL || out == NULL ||
       json_object_set_new(o, "scheduled_at", sa) != 0 ||
       json_object_set_new(o, "output", out) != 0) {
@@ -709,7 +709,7 @@ static json_t *run_json(const struct cx_run *r)
 
 static json_t *enc_run_json(const void *r)
 {
-  return run_json(r);
+  return cx__admin_run_json(r);
 }
 
 /* A time bound of /job/log: unix ms, or an RFC 3339 string. */

@@ -52,6 +52,8 @@
  * timeout; http and https only (also across redirects, which are off
  * unless opts.http_max_redirects > 0); 2xx = success; the response body is
  * captured like a command's output and the HTTP status is the exit code.
+ * No status at all (refused, DNS, TLS, reset) is ERROR, not FAILED, so a
+ * dead endpoint is told apart from one that answered 500.
  *
  * Output (both kinds) is kept head-and-tail: up to output_limit bytes are
  * kept as they are (binary included; the store sanitises later). Past
@@ -96,13 +98,16 @@
 /* How an attempt ended. */
 enum cx_exec_status {
   CX_EXEC_SUCCESS = 0, /* exit 0 / a 2xx response */
-  CX_EXEC_FAILED,      /* non-zero exit, died of a signal of its own, a
-                          non-2xx response, or the transport failed
-                          (refused, DNS, TLS): the target was tried */
+  CX_EXEC_FAILED,      /* non-zero exit, died of a signal of its own, or
+                          a non-2xx response: the target answered */
   CX_EXEC_TIMEOUT,     /* the attempt's timeout passed; it was killed */
   CX_EXEC_KILLED,      /* cx_exec_kill() ended it (or came before it) */
-  CX_EXEC_ERROR        /* it could not be tried: bad input, missing shell
-                          or workdir, no fds/memory; see result.error */
+  CX_EXEC_ERROR        /* no answer to judge: it could not be tried (bad
+                          input, missing shell or workdir, no fds/memory;
+                          the run function returns < 0), or an http
+                          request failed before any status (refused, DNS,
+                          TLS, reset, empty reply; returns 0); the reason
+                          is in result.error */
 };
 
 /* "success", "failed", "timeout", "killed", "error" (static storage). */
@@ -161,8 +166,9 @@ struct cx_exec_result {
   enum cx_exec_status status;
   int exit_code;   /* cmd: the shell's exit status (0..255), 127 when the
                       child could not exec/chdir, -1 if it died of a
-                      signal or never ran; http: the HTTP status, 0 if
-                      there was no response */
+                      signal or never ran; http: the HTTP status, -1
+                      for ERROR (no status), 0 for a timeout before
+                      one */
   int term_signal; /* cmd: the signal that ended the shell, else 0 */
   int64_t start_ms, end_ms; /* wall clock, ms since the epoch */
   char *output;             /* captured output, NUL-terminated (the NUL is not
@@ -173,10 +179,12 @@ struct cx_exec_result {
   pid_t pid, pgid;          /* cmd: the shell (pgid == pid); http: 0 */
   int leftovers;            /* cmd: 1 if processes of the group were still there
                                after the shell exited (they were then killed) */
-  char error[CX_ERR_LEN];   /* why, for ERROR; also the transport error
-                               of a FAILED http attempt, or why a cmd's
-                               exit status is unknown (FAILED: SIGCHLD
-                               ignored by the process); else "" */
+  char error[CX_ERR_LEN];   /* why, for ERROR ("... Connection refused
+                               (curl 7)" for http); also libcurl's reason
+                               for an http TIMEOUT or a transfer cut after
+                               the status (FAILED), or why a cmd's exit
+                               status is unknown (FAILED: SIGCHLD ignored
+                               by the process); else "" */
 };
 
 /* Called on the running thread right after the shell was exec'd (never
@@ -209,19 +217,21 @@ int cx_exec_killed(const struct cx_exec *x);
  * may be NULL (all defaults); on_spawn may be NULL. res is always filled
  * (free it with cx_exec_result_free, even after an error).
  * Returns 0 when the attempt was tried (status SUCCESS, FAILED, TIMEOUT or
- * KILLED), or negative with status ERROR and the reason in res->error and
- * err (optional, CX_ERR_LEN): CX_EPARSE / CX_ETOOBIG for bad input naming
- * the field, -ENOENT / -EACCES / ... when the shell or the workdir could
- * not be used (exit_code 127), -EMFILE, -ENOMEM, -EAGAIN (fork). When it
- * returns an error, on_spawn was not called. Thread-safe (distinct x). */
+ * KILLED; http also ERROR, see cx_exec_run_http), or negative with status ERROR
+ * and the reason in res->error and err (optional, CX_ERR_LEN): CX_EPARSE /
+ * CX_ETOOBIG for bad input naming the field, -ENOENT / -EACCES / ... when the
+ * shell or the workdir could not be used (exit_code 127), -EMFILE, -ENOMEM,
+ * -EAGAIN (fork). When it returns an error, on_spawn was not called.
+ * Thread-safe (distinct x). */
 int cx_exec_run_cmd(struct cx_exec *x, const struct cx_exec_opts *opts,
                     const struct cx_exec_cmd *cmd, cx_exec_spawn_cb on_spawn,
                     void *ctx, struct cx_exec_result *res, char *err);
 
-/* Runs one http attempt; like cx_exec_run_cmd (no callback). A transport
- * failure is FAILED with res->error set and exit_code 0; a timeout is
- * TIMEOUT. Errors (status ERROR): CX_EPARSE / CX_ETOOBIG for bad input,
- * -ENOMEM, CX_EUNAVAIL when libcurl cannot be set up. Thread-safe. */
+/* Runs one http attempt; like cx_exec_run_cmd (no callback). A request
+ * that failed before any status (refused, DNS, TLS, reset) returns 0 with
+ * status ERROR, exit_code -1 and the reason in res->error; a timeout is
+ * TIMEOUT. Errors (status ERROR, < 0): CX_EPARSE / CX_ETOOBIG for bad
+ * input, -ENOMEM, CX_EUNAVAIL when libcurl cannot be set up. Thread-safe. */
 int cx_exec_run_http(struct cx_exec *x, const struct cx_exec_opts *opts,
                      const struct cx_exec_http *req, struct cx_exec_result *res,
                      char *err);

@@ -46,7 +46,10 @@ struct cx__nslot {
 
 enum { CX__ITEM_RUN = 1, CX__ITEM_MISFIRE, CX__ITEM_SKIP };
 
-/* One fire on its way through the pool. */
+/* One fire on its way through the pool. A run that failed with retries
+ * left goes back on the timer (retry_key) instead of holding a worker
+ * through the wait, and comes back through the queue for its next
+ * attempt, still the same run (same claim, same row). */
 struct cx__nitem {
   struct cx__nitem *next;          /* queue */
   struct cx__nitem *anext, *aprev; /* active list (RUN, MISFIRE) */
@@ -59,6 +62,19 @@ struct cx__nitem {
   int64_t lease; /* the node's lease when fired: runs only under it */
   struct cx_exec *x;
   int killed; /* under n->mu */
+  /* The run, from its claim on (only the worker holding the item touches
+   * these, except where marked). */
+  int started, claimed;
+  int attempt;                 /* attempts done */
+  struct cx_run run;           /* its row; strings borrowed (def, node) */
+  struct cx_exec_result res;   /* the last attempt */
+  struct cx_run_attempt *pend; /* attempts not stored yet, in order */
+  size_t npend;
+  int64_t retry_key;    /* under n->mu: its timer entry (< 0) while waiting */
+  int finish;           /* under n->mu: record it as it is, no more attempts */
+  int orphan;           /* under n->mu: its job left this node: no retry */
+  int retry_cancelled;  /* under n->mu: a kill ended its wait for a retry */
+  const char *kill_why; /* under n->mu: why it was killed (static) */
 };
 
 /* Settings that SIGHUP may change; copied per run. */
@@ -90,15 +106,16 @@ struct cx_noded {
   struct cx__nsettings set;
 
   pthread_mutex_t mu;
-  pthread_cond_t qcond, kick, idle, mcond;
+  pthread_cond_t qcond, idle, mcond;
   struct cx__nslot **buckets;
   size_t nbuckets, njobs;
   uint64_t gen;
   struct cx__nitem *qhead, *qtail;
   struct cx__nitem *active;
   size_t nactive;
+  int64_t retry_seq; /* timer keys of waiting retries: -1, -2, ... */
   struct cx_noded_stats st;
-  int stopping, draining, workers_quit, maint_quit;
+  int stopping, workers_quit, maint_quit;
 
   atomic_int fenced;        /* lease lost, not yet re-registered */
   atomic_llong lease;       /* current lease id (0 = none) */
@@ -135,6 +152,11 @@ void cx__noded_job_del(struct cx_noded *n, int64_t id);
 void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
                        int arriving);
 int cx__noded_once(struct cx_noded *n, int64_t id);
+/* Runs j now, once, on this node without holding it (no table entry, no
+ * schedule): /job/once may name any alive node (SPEC §4). Recorded with
+ * this node's uuid, trigger once. 0, or the refusal of a bad job (then
+ * recorded like a bad job value), -ENOMEM. */
+int cx__noded_once_job(struct cx_noded *n, const struct cx_job *j);
 int cx__noded_kill(struct cx_noded *n, int64_t id);
 
 /* node_coord.c */
@@ -162,9 +184,11 @@ void cx__noded_proc_del(struct cx_noded *n, const char *key, size_t key_len);
 int cx__noded_spool_open(struct cx_noded *n, char *err);
 void cx__noded_spool_close(struct cx_noded *n);
 /* Writes a finished record: claim (with r->claim_token) + finish, or
- * finish only when claimed; to the spool when the store is down. 0 when
+ * finish only when claimed, then the natt attempts given (their run_id
+ * is set here); all of it to the spool when the store is down. 0 when
  * stored or spooled. */
-int cx__noded_record(struct cx_noded *n, struct cx_run *r, int claimed);
+int cx__noded_record(struct cx_noded *n, struct cx_run *r, int claimed,
+                     struct cx_run_attempt *att, size_t natt);
 void cx__noded_record_bad(struct cx_noded *n, int64_t id, const char *why);
 void cx__noded_token(char out[33]);
 

@@ -35,6 +35,16 @@
  *     running is recorded as a run with status "skipped"; replace = the
  *     running ones are killed (recorded "killed") and the fire starts;
  *     allow = overlap. Once runs ignore the policy.
+ *   - Retries: a failed attempt with retries left puts its run back on the
+ *     scheduler (keys below 0, beside the job ids) and frees the worker;
+ *     the run, still active (forbid skips, kill finds it), rejoins the
+ *     queue when due: same claim, same row. A kill, a replace or the job
+ *     leaving the node ends a waiting run as "killed"; stop ends it with
+ *     its last attempt. Each attempt of a run that retries is stored
+ *     (cx_store_run_attempt_put) as it ends.
+ *   - Once keys for a job the node does not hold (/job/once may name any
+ *     alive node) run the job as the store has it, once, without taking
+ *     it into the table.
  *   - An invalid job value is logged, recorded as a failed unscheduled run
  *     whose output says why (when the key names a job id), and unscheduled.
  *

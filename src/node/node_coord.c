@@ -162,10 +162,29 @@ static void job_resync(void *arg, const struct cx_coord_kvs *kvs)
   cx__noded_rebuild(n, kvs, 0);
 }
 
+/* A once key for a job this node does not hold: /job/once may name any
+ * alive node (SPEC §4), so the job is read from the store (the truth; the
+ * admin read the same row to write the key) and run here once. */
+static int once_from_store(struct cx_noded *n, int64_t id)
+{
+  char err[CX_ERR_LEN] = "";
+  struct cx_job j;
+  memset(&j, 0, sizeof j);
+  int rc = cx_store_job_find(n->store, id, &j, err);
+  if (rc == 0)
+    rc = cx__noded_once_job(n, &j);
+  else
+    CX_LOG(CX_LOG_WARN, LOGC, "once for job %lld: reading it: %s",
+           (long long)id, err);
+  cx_job_clear(&j);
+  return rc;
+}
+
 /* A once key can arrive before its job: the three prefixes are separate
  * watches, and `/job/add` followed at once by `/job/once` writes the job key
  * a revision earlier. Read the job's key now instead of dropping the
- * request; the job watch delivers the same PUT later, which is harmless. */
+ * request; the job watch delivers the same PUT later, which is harmless.
+ * No key at all: the job is another node's (once_from_store). */
 static int once_unseen_job(struct cx_noded *n, int64_t id)
 {
   char key[CX_KEY_LEN], err[CX_ERR_LEN];
@@ -178,8 +197,8 @@ static int once_unseen_job(struct cx_noded *n, int64_t id)
   if (rc == 0 && kvs.n == 1) {
     cx__noded_job_put(n, id, kvs.kvs[0].value, kvs.kvs[0].value_len, 0);
     rc = cx__noded_once(n, id);
-  } else if (rc == 0) {
-    rc = CX_ENOTFOUND;
+  } else if (rc == 0 || rc == CX_ENOTFOUND) {
+    rc = once_from_store(n, id);
   }
   cx_coord_kvs_free(&kvs);
   return rc;

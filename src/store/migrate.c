@@ -4,7 +4,8 @@
  * Version 1 is the initial schema; version 2 adds the run log's
  * claim_token (the idempotency key that lets a claim be re-sent after a
  * lost connection or from a node's spool without recording a run twice);
- * version 3 an id-only index on jobs for cheap paging.
+ * version 3 an id-only index on jobs for cheap paging; version 4 an index
+ * of open runs by node; version 5 the attempts of runs that retried.
  * Append new migrations at the end; never edit an applied one. Each
  * back-end applies them under a lock and records each in cronix_schema.
  *
@@ -179,10 +180,36 @@ static const char *const v4_mysql[] = {
     "node_uuid)",
     NULL};
 
+/* ---- version 5: every attempt of a run ---------------------------------- */
+
+/* A run's row keeps its last attempt; the attempts of runs that retried are
+ * kept here, one row each, keyed by (run_id, attempt) so a re-sent attempt
+ * is stored once. start_time is indexed for the retention purge. No
+ * foreign key: a run's attempts may arrive from a node's spool in any
+ * order, and the run log is purged by time anyway. */
+static const char *const v5_sqlite[] = {
+    "CREATE TABLE cronix_job_attempt ("
+    " run_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+    " start_time INTEGER NOT NULL DEFAULT 0,"
+    " end_time INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL DEFAULT '', exit_code INTEGER NOT NULL DEFAULT 0,"
+    " output TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, attempt))",
+    "CREATE INDEX cronix_job_attempt_start ON cronix_job_attempt(start_time)",
+    NULL};
+static const char *const v5_mysql[] = {
+    "CREATE TABLE IF NOT EXISTS cronix_job_attempt ("
+    " run_id BIGINT NOT NULL, attempt INT NOT NULL,"
+    " start_time BIGINT NOT NULL DEFAULT 0,"
+    " end_time BIGINT NOT NULL DEFAULT 0,"
+    " status VARCHAR(16) NOT NULL DEFAULT '',"
+    " exit_code INT NOT NULL DEFAULT 0, output MEDIUMTEXT NOT NULL,"
+    " PRIMARY KEY (run_id, attempt),"
+    " KEY cronix_job_attempt_start (start_time))" MY_TABLE,
+    NULL};
+
 const struct cx__migration cx__migrations[] = {
-    {1, {v1_sqlite, v1_mysql}},
-    {2, {v2_sqlite, v2_mysql}},
-    {3, {v3_sqlite, v3_mysql}},
-    {4, {v4_sqlite, v4_mysql}},
+    {1, {v1_sqlite, v1_mysql}}, {2, {v2_sqlite, v2_mysql}},
+    {3, {v3_sqlite, v3_mysql}}, {4, {v4_sqlite, v4_mysql}},
+    {5, {v5_sqlite, v5_mysql}},
 };
 const int cx__migrations_n = (int)CX_ARRAY_LEN(cx__migrations);

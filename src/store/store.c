@@ -402,6 +402,9 @@ enum {
   Q_RUN_LAST_SCHED,
   Q_RUN_MARK_LOST,
   Q_RUN_COUNTS,
+  Q_ATTEMPT_PUT,
+  Q_ATTEMPT_LIST,
+  Q_ATTEMPT_PURGE,
   Q_NODE_UPSERT,
   Q_NODE_ID,
   Q_NODE_STATUS,
@@ -512,9 +515,34 @@ Q1(RUN_MARK_LOST,
    R);
 Q1(RUN_COUNTS,
    "SELECT COUNT(*), COALESCE(SUM(success = 1), 0),"
-   " COALESCE(SUM(status IN ('failed', 'timeout', 'killed', 'lost')), 0),"
+   " COALESCE(SUM(status IN ('failed', 'timeout', 'killed', 'lost',"
+   " 'error')), 0),"
    " COALESCE(SUM(status = 'running'), 0)"
    " FROM cronix_job_log WHERE start_time >= ? AND start_time < ?",
+   R);
+#define ATTEMPT_VALS                                                           \
+  " (run_id, attempt, start_time, end_time, status, exit_code, output)"        \
+  " VALUES (?,?,?,?,?,?,?)"
+Q2(ATTEMPT_PUT,
+   "INSERT INTO cronix_job_attempt" ATTEMPT_VALS
+   " ON CONFLICT(run_id, attempt) DO UPDATE SET"
+   " start_time = excluded.start_time, end_time = excluded.end_time,"
+   " status = excluded.status, exit_code = excluded.exit_code,"
+   " output = excluded.output",
+   "INSERT INTO cronix_job_attempt" ATTEMPT_VALS
+   " ON DUPLICATE KEY UPDATE start_time = VALUES(start_time),"
+   " end_time = VALUES(end_time), status = VALUES(status),"
+   " exit_code = VALUES(exit_code), output = VALUES(output)",
+   R);
+Q1(ATTEMPT_LIST,
+   "SELECT run_id, attempt, start_time, end_time, status, exit_code, output"
+   " FROM cronix_job_attempt WHERE run_id = ? ORDER BY attempt",
+   R);
+Q2(ATTEMPT_PURGE,
+   "DELETE FROM cronix_job_attempt WHERE rowid IN (SELECT rowid FROM"
+   " cronix_job_attempt WHERE start_time < ? ORDER BY start_time LIMIT ?)",
+   "DELETE FROM cronix_job_attempt WHERE start_time < ? ORDER BY start_time"
+   " LIMIT ?",
    R);
 Q2(NODE_UPSERT,
    "INSERT INTO cronix_node (uuid, hostname, ip, pid, version, status, up,"
@@ -1115,23 +1143,27 @@ static int run_check(const struct cx_run *r, char *err)
   return 0;
 }
 
-/* The output as stored: sanitized (see store.h). *tofree gets the copy. */
-static int output_val(const struct cx_run *r, struct cx__val *v, char **tofree,
-                      char *err)
+/* An output as stored: sanitized (see store.h). *tofree gets the copy. */
+static int output_bytes_val(const char *output, size_t output_len,
+                            struct cx__val *v, char **tofree, char *err)
 {
-  size_t len = r->output ? r->output_len : 0;
+  size_t len = output ? output_len : 0;
   *tofree = NULL;
+  if (len > CX_STORE_TEXT_MAX) {
+    cx_err_set(err, "output: longer than %d bytes", CX_STORE_TEXT_MAX);
+    return CX_ETOOBIG;
+  }
   if (len == 0) {
     *v = vstr("", NULL);
     return 0;
   }
-  if (memchr(r->output, 0, len) == NULL && cx_utf8_valid(r->output, len)) {
+  if (memchr(output, 0, len) == NULL && cx_utf8_valid(output, len)) {
     v->type = CX__V_TEXT;
-    v->s = r->output;
+    v->s = output;
     v->len = len;
     return 0;
   }
-  int rc = cx__utf8_sanitize(r->output, len, tofree, &v->len);
+  int rc = cx__utf8_sanitize(output, len, tofree, &v->len);
   if (rc != 0)
     return rc;
   if (v->len > 3 * (size_t)CX_STORE_TEXT_MAX) {
@@ -1143,6 +1175,12 @@ static int output_val(const struct cx_run *r, struct cx__val *v, char **tofree,
   v->type = CX__V_TEXT;
   v->s = *tofree;
   return 0;
+}
+
+static int output_val(const struct cx_run *r, struct cx__val *v, char **tofree,
+                      char *err)
+{
+  return output_bytes_val(r->output, r->output_len, v, tofree, err);
 }
 
 static int run_by_token(struct cx_store *s, const char *token, int64_t *id,
@@ -1309,31 +1347,44 @@ int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
   return 0;
 }
 
+/* Deletes rows of q (params: cutoff, batch) in batches, at most max_rows
+ * (0 = no limit); *total counts them. */
+static int purge_batches(struct cx_store *s, const struct cx__stmt *q,
+                         int64_t cutoff, int64_t max_rows, int64_t *total,
+                         char *err)
+{
+  int rc = 0;
+  *total = 0;
+  for (;;) {
+    int64_t batch = CX_STORE_PURGE_BATCH;
+    if (max_rows > 0 && max_rows - *total < batch)
+      batch = max_rows - *total;
+    if (batch <= 0)
+      break;
+    struct cx__val p[] = {vint(cutoff), vint(batch)};
+    struct cx__exec_result res;
+    rc = exec(s, q, p, 2, NULL, NULL, &res, err);
+    if (rc != 0)
+      break;
+    *total += res.affected;
+    if (res.affected < batch)
+      break;
+  }
+  return rc;
+}
+
 int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
                        int64_t max_rows, int64_t *deleted, char *err)
 {
-  int64_t total = 0;
-  int rc = 0;
+  int64_t total = 0, attempts = 0;
   if (days < 0 || days > 100000) {
     cx_err_set(err, "days: must be 0..100000");
     return CX_EPARSE;
   }
   int64_t cutoff = now_ms - (int64_t)days * 86400 * 1000;
-  for (;;) {
-    int64_t batch = CX_STORE_PURGE_BATCH;
-    if (max_rows > 0 && max_rows - total < batch)
-      batch = max_rows - total;
-    if (batch <= 0)
-      break;
-    struct cx__val p[] = {vint(cutoff), vint(batch)};
-    struct cx__exec_result res;
-    rc = exec(s, &q_RUN_PURGE, p, 2, NULL, NULL, &res, err);
-    if (rc != 0)
-      break;
-    total += res.affected;
-    if (res.affected < batch)
-      break;
-  }
+  int rc = purge_batches(s, &q_RUN_PURGE, cutoff, max_rows, &total, err);
+  if (rc == 0)
+    rc = purge_batches(s, &q_ATTEMPT_PURGE, cutoff, max_rows, &attempts, err);
   if (deleted != NULL)
     *deleted = total;
   return rc;
@@ -1373,6 +1424,112 @@ int cx_store_run_counts(struct cx_store *s, int64_t from_ms, int64_t to_ms,
   struct cx__val p[] = {vint(from_ms), vint(to_ms)};
   memset(out, 0, sizeof *out);
   return exec(s, &q_RUN_COUNTS, p, 2, counts_row, out, NULL, err);
+}
+
+/* ---- attempts ---------------------------------------------------------- */
+
+void cx_run_attempt_clear(struct cx_run_attempt *a)
+{
+  if (a == NULL)
+    return;
+  cx_free(a->status);
+  cx_free(a->output);
+  memset(a, 0, sizeof *a);
+}
+
+static void attempt_clear_v(void *p)
+{
+  cx_run_attempt_clear(p);
+}
+
+void cx_run_attempts_free(struct cx_run_attempt *v, size_t n)
+{
+  if (v != NULL)
+    free_items(v, n, sizeof *v, attempt_clear_v);
+}
+
+static int attempt_from_row(void *item, const struct cx__val *c, int n)
+{
+  struct cx_run_attempt *a = item;
+  int oom = 0;
+  if (n != 7)
+    return -EIO;
+  a->run_id = col_int(&c[0]);
+  a->attempt = (int)col_int(&c[1]);
+  a->start_time = col_int(&c[2]);
+  a->end_time = col_int(&c[3]);
+  a->status = col_str(&c[4], &oom);
+  a->exit_code = (int)col_int(&c[5]);
+  a->output = col_str(&c[6], &oom);
+  a->output_len = c[6].type == CX__V_TEXT ? c[6].len : 0;
+  return oom ? -ENOMEM : 0;
+}
+
+static const struct kind attempt_kind = {sizeof(struct cx_run_attempt),
+                                         attempt_from_row, attempt_clear_v};
+
+int cx_store_run_attempt_put(struct cx_store *s, const struct cx_run_attempt *a,
+                             char *err)
+{
+  struct cx__val p[7];
+  char *out = NULL;
+  CHECK("status", a->status, 16, 1);
+  if (a->attempt < 1 || a->run_id < 1) {
+    cx_err_set(err, "%s: must be positive",
+               a->attempt < 1 ? "attempt" : "run_id");
+    return CX_EPARSE;
+  }
+  int rc = output_bytes_val(a->output, a->output_len, &p[6], &out, err);
+  if (rc != 0)
+    return rc;
+  p[0] = vint(a->run_id);
+  p[1] = vint(a->attempt);
+  p[2] = vint(a->start_time);
+  p[3] = vint(a->end_time);
+  p[4] = vstr(a->status, NULL);
+  p[5] = vint(a->exit_code);
+  rc = exec(s, &q_ATTEMPT_PUT, p, 7, NULL, NULL, NULL, err);
+  cx_free(out);
+  return rc;
+}
+
+int cx_store_run_attempt_list(struct cx_store *s, int64_t run_id,
+                              struct cx_run_attempt **out, size_t *n, char *err)
+{
+  struct collect k = {0};
+  struct cx_run r;
+  struct cx__val p = vint(run_id);
+  *out = NULL;
+  *n = 0;
+  int rc = cx_store_run_find(s, run_id, &r, err);
+  if (rc != 0)
+    return rc;
+  rc = list_query(s, &attempt_kind, &q_ATTEMPT_LIST, &p, 1, &k, err);
+  if (rc == 0 && k.n == 0 && r.attempts == 1 && r.end_time > 0) {
+    /* A run of one attempt: the run row is that attempt. */
+    struct cx_run_attempt *a = cx_calloc(1, sizeof *a);
+    if (a == NULL) {
+      rc = -ENOMEM;
+    } else {
+      a->run_id = r.id;
+      a->attempt = 1;
+      a->start_time = r.start_time;
+      a->end_time = r.end_time;
+      a->status = r.status;
+      a->exit_code = r.exit_code;
+      a->output = r.output;
+      a->output_len = r.output_len;
+      r.status = r.output = NULL;
+      k.items = (char *)a;
+      k.n = 1;
+    }
+  }
+  cx_run_clear(&r);
+  if (rc != 0)
+    return rc;
+  *out = (struct cx_run_attempt *)k.items;
+  *n = k.n;
+  return 0;
 }
 
 /* ---- nodes ------------------------------------------------------------- */

@@ -166,7 +166,9 @@ struct cx_run {
   int64_t scheduled_at;         /* the cron fire time, unix s */
   int64_t start_time, end_time; /* unix ms; end_time 0 = not finished */
   int success;                  /* 1 / 0 */
-  char *status; /* running|success|failed|timeout|killed|skipped|lost */
+  char *status; /* running|success|failed|timeout|killed|skipped|lost|
+                   error (an http request that got no status; a job
+                   that could not be started) */
   int exit_code;
   int attempts;
   char *output;      /* any bytes (see the top of this file); NUL-terminated */
@@ -227,7 +229,9 @@ int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
 /* Deletes runs that started more than days days before now_ms, in
  * statements of at most CX_STORE_PURGE_BATCH rows; stops after max_rows
  * (0 = no limit) so a caller can spread the work. *deleted (optional)
- * counts the rows removed. */
+ * counts the run rows removed. Attempts (cronix_job_attempt) that started
+ * before the same cutoff go too, in the same way and with their own
+ * max_rows budget (not counted in *deleted). */
 int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
                        int64_t max_rows, int64_t *deleted, char *err);
 /* The latest scheduled_at recorded for a job (misfire handling).
@@ -245,6 +249,40 @@ int cx_store_run_mark_lost(struct cx_store *s, const char *node_uuid,
 /* Counts of runs that started in [from_ms, to_ms) (/statis). */
 int cx_store_run_counts(struct cx_store *s, int64_t from_ms, int64_t to_ms,
                         struct cx_run_counts *out, char *err);
+
+/* ---- attempts (cronix_job_attempt) ------------------------------------- */
+
+/* One attempt of a run: a run retried k times had k + 1 attempts. */
+struct cx_run_attempt {
+  int64_t run_id;
+  int attempt;                  /* 1, 2, ... */
+  int64_t start_time, end_time; /* unix ms */
+  char *status;                 /* success|failed|timeout|killed|error */
+  int exit_code;
+  char *output;      /* any bytes, stored like a run's output */
+  size_t output_len; /* on input: bytes of output to store */
+};
+
+void cx_run_attempt_clear(struct cx_run_attempt *a);
+/* Clears n attempts and frees the array (NULL allowed). */
+void cx_run_attempts_free(struct cx_run_attempt *v, size_t n);
+
+/* Records attempt a->attempt of run a->run_id, or replaces it when that
+ * pair is already there: a re-sent attempt (a retried write, a spool
+ * flushed twice) is stored once. The run row is not checked. status
+ * 1..16 characters. CX_EPARSE / CX_ETOOBIG for a bad field. */
+int cx_store_run_attempt_put(struct cx_store *s, const struct cx_run_attempt *a,
+                             char *err);
+/* The attempts of run run_id, by attempt number, into *out (*n entries;
+ * free with cx_run_attempts_free). A run that never retried has no
+ * attempt rows (the node writes them only once a run retries, sparing
+ * every other run a write): when a finished run with attempts = 1 has
+ * none, its one attempt is made from the run row. A run still in its
+ * first attempt, or recorded before attempts were kept, may list none.
+ * CX_ENOTFOUND when run run_id does not exist. */
+int cx_store_run_attempt_list(struct cx_store *s, int64_t run_id,
+                              struct cx_run_attempt **out, size_t *n,
+                              char *err);
 
 /* ---- nodes (cronix_node) ----------------------------------------------- */
 

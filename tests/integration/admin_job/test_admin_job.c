@@ -1084,6 +1084,76 @@ CASE(log_pages_newest_first_with_filters)
   EXPECT(400, 1001);
 }
 
+/* ---- GET /job/run -------------------------------------------------------- */
+
+static void put_attempt(int64_t run, int k, const char *status, int exit_code,
+                        const char *out, size_t out_len)
+{
+  char err[CX_ERR_LEN];
+  struct cx_run_attempt t = {.run_id = run,
+                             .attempt = k,
+                             .start_time = 1700000000000 + k * 61000,
+                             .end_time = 1700000000000 + k * 61000 + 7,
+                             .status = (char *)status,
+                             .exit_code = exit_code,
+                             .output = (char *)out,
+                             .output_len = out_len};
+  ASSERT_MSG(cx_store_run_attempt_put(F.store, &t, err) == 0, "%s", err);
+}
+
+CASE(run_shows_the_run_and_every_attempt)
+{
+  char path[128];
+  static const char bin[] = "x\xff\0y";
+  node_up("n1");
+  int64_t job = add_http("retried");
+  int64_t run = add_run(job, "n1", 1700000061000, 0, "last", 4);
+  put_attempt(run, 1, "error", -1, "Connection refused (curl 7)", 27);
+  put_attempt(run, 2, "failed", 503, bin, sizeof bin - 1);
+  snprintf(path, sizeof path, "/job/run?id=%lld", (long long)run);
+  call("GET", path, F.viewer, NULL);
+  EXPECT(200, 0);
+  ASSERT_EQ(dint("id"), run);
+  ASSERT_EQ(dint("job_id"), job);
+  ASSERT_STREQ(dstr("status"), "failed");
+  ASSERT_STREQ(dstr("output"), "last");
+  json_t *l = json_object_get(rdata(), "attempt_list");
+  ASSERT_EQ(json_array_size(l), 2);
+  json_t *a1 = json_array_get(l, 0), *a2 = json_array_get(l, 1);
+  ASSERT_EQ(json_integer_value(json_object_get(a1, "attempt")), 1);
+  ASSERT_STREQ(json_string_value(json_object_get(a1, "status")), "error");
+  ASSERT_EQ(json_integer_value(json_object_get(a1, "exit_code")), -1);
+  ASSERT_EQ(json_integer_value(json_object_get(a1, "start_time")),
+            1700000061000);
+  ASSERT_EQ(json_integer_value(json_object_get(a1, "end_time")), 1700000061007);
+  ASSERT_STREQ(json_string_value(json_object_get(a1, "output")),
+               "Connection refused (curl 7)");
+  ASSERT_EQ(json_integer_value(json_object_get(a2, "attempt")), 2);
+  ASSERT_EQ(json_integer_value(json_object_get(a2, "exit_code")), 503);
+  const char *o = json_string_value(json_object_get(a2, "output"));
+  ASSERT(o != NULL && o[0] == 'x');
+  /* A run that never retried lists its one attempt: the run itself. */
+  int64_t once = add_run(job, "n1", 1700000200000, 1, "fine", 4);
+  snprintf(path, sizeof path, "/job/run?id=%lld", (long long)once);
+  call("GET", path, F.viewer, NULL);
+  EXPECT(200, 0);
+  l = json_object_get(rdata(), "attempt_list");
+  ASSERT_EQ(json_array_size(l), 1);
+  ASSERT_STREQ(
+      json_string_value(json_object_get(json_array_get(l, 0), "output")),
+      "fine");
+  /* Errors. */
+  call("GET", "/job/run?id=987654", F.viewer, NULL);
+  EXPECT(404, 1201);
+  call("GET", "/job/run?id=x", F.viewer, NULL);
+  EXPECT(400, 1001);
+  ASSERT_STREQ(rfield(), "id");
+  call("GET", "/job/run", F.viewer, NULL);
+  EXPECT(400, 1001);
+  call("GET", path, NULL, NULL);
+  EXPECT(401, 1101);
+}
+
 /* ---- /job/once, /job/kill ------------------------------------------------ */
 
 static void trigger_case(const char *route, const char *kind)

@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
+#include "admin/cluster.h"
 #include "config/config.h"
 #include "coord/coord.h"
 #include "cron/cron.h"
@@ -38,13 +40,21 @@ struct fx {
   struct cx_noded *node;
   char dir[512];
   const char *uuid;
+  int shared; /* store and coord are shared_with's */
+  const struct fx *shared_with;
 };
 
-static void fx_up(struct fx *f, const char *store_url, const char *etcd,
-                  const char *sub)
+/* Starts a node; extra is NULL or a NULL-terminated list of setting,
+ * value pairs applied over the test defaults; with (or NULL) is a running
+ * fx whose store and coordination the node shares. */
+static void fx_start(struct fx *f, const char *store_url, const char *etcd,
+                     const char *sub, const char *const *extra,
+                     const struct fx *with)
 {
   char err[CX_ERR_LEN], url[700];
   memset(f, 0, sizeof *f);
+  f->shared = with != NULL;
+  f->shared_with = with;
   snprintf(f->dir, sizeof f->dir, "%s/%s", cx_test_tmpdir(), sub);
   mkdir(f->dir, 0700);
   ASSERT(cx_config_init(&f->cfg) == 0);
@@ -54,6 +64,9 @@ static void fx_up(struct fx *f, const char *store_url, const char *etcd,
              err);
   ASSERT(cx_config_set(&f->cfg, "node.shutdown_grace", "2s", err) == 0);
   ASSERT(cx_config_set(&f->cfg, "node.ttl", "5s", err) == 0);
+  for (size_t i = 0; extra && extra[i]; i += 2)
+    ASSERT_MSG(cx_config_set(&f->cfg, extra[i], extra[i + 1], err) == 0, "%s",
+               err);
   if (store_url == NULL) {
     snprintf(url, sizeof url, "sqlite://%s/cronix.db", f->dir);
     store_url = url;
@@ -61,9 +74,14 @@ static void fx_up(struct fx *f, const char *store_url, const char *etcd,
   ASSERT(cx_config_set(&f->cfg, "store.url", store_url, err) == 0);
   ASSERT_MSG(cx_config_finish(&f->cfg, err) == 0, "%s", err);
   cx_tz_set_default("UTC", err);
-  ASSERT_MSG(cx_store_open(store_url, &f->store, err) == 0, "%s", err);
-  struct cx_coord_cfg cc = {.endpoints = etcd};
-  ASSERT_MSG(cx_coord_open(&cc, &f->coord, err) == 0, "%s", err);
+  if (f->shared) {
+    f->store = f->shared_with->store;
+    f->coord = f->shared_with->coord;
+  } else {
+    ASSERT_MSG(cx_store_open(store_url, &f->store, err) == 0, "%s", err);
+    struct cx_coord_cfg cc = {.endpoints = etcd};
+    ASSERT_MSG(cx_coord_open(&cc, &f->coord, err) == 0, "%s", err);
+  }
   struct cx_noded_opts o = {
       .cfg = &f->cfg, .store = f->store, .coord = f->coord, .version = "t"};
   ASSERT_MSG(cx_noded_create(&o, &f->node, err) == 0, "%s", err);
@@ -71,11 +89,25 @@ static void fx_up(struct fx *f, const char *store_url, const char *etcd,
   f->uuid = cx_noded_uuid(f->node);
 }
 
+static void fx_up(struct fx *f, const char *store_url, const char *etcd,
+                  const char *sub)
+{
+  fx_start(f, store_url, etcd, sub, NULL, NULL);
+}
+
+/* A second node on first's store and coordination (first outlives it). */
+static void fx_up_beside(struct fx *f, const struct fx *first, const char *sub)
+{
+  fx_start(f, first->cfg.store_url, NULL, sub, NULL, first);
+}
+
 static void fx_down(struct fx *f)
 {
   cx_noded_destroy(f->node);
-  cx_coord_close(f->coord);
-  cx_store_close(f->store);
+  if (!f->shared) {
+    cx_coord_close(f->coord);
+    cx_store_close(f->store);
+  }
   cx_config_free(&f->cfg);
 }
 
@@ -171,7 +203,34 @@ static const struct cx_run *first_done(const struct cx_run_list *l)
   return NULL;
 }
 
+static size_t count_status(const struct cx_run_list *l, const char *st)
+{
+  size_t k = 0;
+  for (size_t i = 0; i < l->n; i++)
+    k += strcmp(l->items[i].status, st) == 0;
+  return k;
+}
+
 static const char *yearly = "0 0 0 1 1 *";
+
+/* Waits until job id has a run that is still open after its first
+ * attempt (waiting for a retry); returns its id, or 0 after secs. */
+static int64_t wait_retry_pending(struct fx *f, int64_t id, int secs)
+{
+  struct cx_run_list l;
+  for (int i = 0; i < secs * 10; i++) {
+    runs(f, id, &l);
+    int64_t run = 0;
+    for (size_t k = 0; k < l.n; k++)
+      if (strcmp(l.items[k].status, "running") == 0 && l.items[k].attempts >= 1)
+        run = l.items[k].id;
+    cx_run_list_free(&l);
+    if (run > 0)
+      return run;
+    cx_sleep_us(100000);
+  }
+  return 0;
+}
 
 /* ---- identity ------------------------------------------------------------ */
 
@@ -324,7 +383,107 @@ TEST(node_retry_counts_attempts_and_waits)
   ASSERT_EQ(r->exit_code, 3);
   ASSERT_MSG(r->end_time - r->start_time >= 2000, "took %lld ms",
              (long long)(r->end_time - r->start_time));
+  /* Every attempt is kept, in order, each a second or more after the
+   * last one ended. */
+  struct cx_run_attempt *v = NULL;
+  size_t n = 0;
+  char err[CX_ERR_LEN];
+  ASSERT_MSG(cx_store_run_attempt_list(f.store, r->id, &v, &n, err) == 0, "%s",
+             err);
+  ASSERT_EQ(n, 3);
+  for (size_t i = 0; i < n; i++) {
+    ASSERT_EQ(v[i].attempt, (int)i + 1);
+    ASSERT_STREQ(v[i].status, "failed");
+    ASSERT_EQ(v[i].exit_code, 3);
+    ASSERT_STREQ(v[i].output, "try\n");
+    ASSERT_OP(v[i].end_time, >=, v[i].start_time);
+    if (i > 0)
+      ASSERT_OP(v[i].start_time - v[i - 1].end_time, >=, 900);
+  }
+  cx_run_attempts_free(v, n);
   cx_run_list_free(&l);
+  fx_down(&f);
+}
+
+/* Runs waiting for their retry hold no worker: with 2 workers and 3 runs
+ * waiting an hour for their retry, another job still fires and runs.
+ * (Before, each wait slept inside a worker and the node ran nothing
+ * else.) On stop, the waiting runs end with their last attempt. */
+TEST_TIMEOUT(node_retry_waits_hold_no_worker, 90)
+{
+  static const char *const two[] = {"node.max_concurrent", "2", NULL};
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  fx_start(&f, NULL, NULL, "n", two, NULL);
+  for (int64_t id = 60; id < 63; id++) {
+    job_base(&j, id, "echo no; exit 4", yearly);
+    j.retry_times = 1;
+    j.retry_interval = 3600;
+    put_once(&f, &j);
+  }
+  cx_sleep_us(1500000);
+  job_base(&j, 63, "echo ok", "* * * * * *");
+  put_job(&f, &j);
+  ASSERT(wait_runs(&f, 63, 3, 30, &l) >= 3);
+  ASSERT_EQ(count_status(&l, "success"), l.n - count_status(&l, "running"));
+  cx_run_list_free(&l);
+  for (int64_t id = 60; id < 63; id++) {
+    int64_t run = wait_retry_pending(&f, id, 10);
+    ASSERT_MSG(run > 0, "job %lld: no run waiting for its retry",
+               (long long)id);
+    struct cx_run_attempt *v = NULL;
+    size_t n = 0;
+    ASSERT(cx_store_run_attempt_list(f.store, run, &v, &n, NULL) == 0);
+    ASSERT_EQ(n, 1);
+    ASSERT_STREQ(v[0].status, "failed");
+    ASSERT_EQ(v[0].exit_code, 4);
+    cx_run_attempts_free(v, n);
+  }
+  cx_noded_stop(f.node);
+  for (int64_t id = 60; id < 63; id++) {
+    ASSERT_EQ(runs(&f, id, &l), 1);
+    const struct cx_run *r = first_done(&l);
+    ASSERT_STREQ(r->status, "failed");
+    ASSERT_EQ(r->attempts, 1);
+    ASSERT_EQ(r->exit_code, 4);
+    ASSERT_STREQ(r->output, "no\n");
+    ASSERT_OP(r->end_time, >, 0);
+    cx_run_list_free(&l);
+  }
+  fx_down(&f);
+}
+
+/* A kill key, or the job leaving the node, ends a run waiting for its
+ * retry at once, as killed, with its last attempt's output. */
+TEST_TIMEOUT(node_kill_or_delete_cancels_a_waiting_retry, 60)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char key[128];
+  fx_up(&f, NULL, NULL, "n");
+  for (int64_t id = 64; id < 66; id++) {
+    job_base(&j, id, "echo k; exit 5", yearly);
+    j.retry_times = 3;
+    j.retry_interval = 3600;
+    put_once(&f, &j);
+    ASSERT(wait_retry_pending(&f, id, 15) > 0);
+  }
+  put_raw(&f, "kill", 64, "{\"request_id\":\"k\",\"at\":1}");
+  snprintf(key, sizeof key, "/cronix/job/%s/65", f.uuid);
+  ASSERT(cx_coord_delete(f.coord, key, strlen(key), NULL, NULL, NULL) == 0);
+  for (int64_t id = 64; id < 66; id++) {
+    ASSERT_MSG(wait_runs(&f, id, 1, 15, &l) == 1, "job %lld still waiting",
+               (long long)id);
+    const struct cx_run *r = first_done(&l);
+    ASSERT_STREQ(r->status, "killed");
+    ASSERT_EQ(r->attempts, 1);
+    ASSERT_EQ(r->exit_code, 5);
+    ASSERT_CONTAINS(r->output, "k\n");
+    ASSERT_CONTAINS(r->output, "retry cancelled");
+    cx_run_list_free(&l);
+  }
   fx_down(&f);
 }
 
@@ -350,15 +509,40 @@ TEST(node_retry_stops_at_first_success)
   fx_down(&f);
 }
 
-/* ---- concurrency --------------------------------------------------------- */
-
-static size_t count_status(const struct cx_run_list *l, const char *st)
+/* The same when the retry was already due but queued behind a busy
+ * worker: the job left the node, so the retry does not run. */
+TEST_TIMEOUT(node_delete_cancels_a_due_retry_still_queued, 60)
 {
-  size_t k = 0;
-  for (size_t i = 0; i < l->n; i++)
-    k += strcmp(l->items[i].status, st) == 0;
-  return k;
+  static const char *const one[] = {"node.max_concurrent", "1", NULL};
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char key[128];
+  fx_start(&f, NULL, NULL, "n", one, NULL);
+  job_base(&j, 66, "echo q; exit 6", yearly);
+  j.retry_times = 2;
+  j.retry_interval = 5;
+  put_once(&f, &j);
+  ASSERT(wait_retry_pending(&f, 66, 15) > 0);
+  /* The only worker is busy when the retry comes due. */
+  job_base(&j, 67, "sleep 30", yearly);
+  put_once(&f, &j);
+  cx_sleep_us(6500000);
+  snprintf(key, sizeof key, "/cronix/job/%s/66", f.uuid);
+  ASSERT(cx_coord_delete(f.coord, key, strlen(key), NULL, NULL, NULL) == 0);
+  cx_sleep_us(300000);
+  put_raw(&f, "kill", 67, "{\"request_id\":\"k\",\"at\":1}");
+  ASSERT(wait_runs(&f, 66, 1, 15, &l) == 1);
+  const struct cx_run *r = first_done(&l);
+  ASSERT_STREQ(r->status, "killed");
+  ASSERT_EQ(r->attempts, 1);
+  ASSERT_CONTAINS(r->output, "q\n");
+  ASSERT_CONTAINS(r->output, "retry cancelled: the job left this node");
+  cx_run_list_free(&l);
+  fx_down(&f);
 }
+
+/* ---- concurrency --------------------------------------------------------- */
 
 TEST_TIMEOUT(node_forbid_skips_and_records_the_skip, 40)
 {
@@ -453,6 +637,88 @@ TEST(node_once_runs_now_and_deletes_the_key)
     cx_sleep_us(100000);
   ASSERT(!key_exists(&f, "once", 15));
   fx_down(&f);
+}
+
+/* An operator's API call to admin a: path, body; the reply's data (a new
+ * reference) after checking the HTTP status and the reply's code. */
+static json_t *api(struct cx_admin *a, const char *token, const char *path,
+                   const char *body, long want_status, int want_code)
+{
+  char url[128], resp[8192], err[CX_ERR_LEN];
+  long status = 0;
+  snprintf(url, sizeof url, "http://127.0.0.1:%u%s", cx_admin_port(a), path);
+  ASSERT_MSG(cx_svc_http_auth("POST", url, token, body, 10000, &status, resp,
+                              sizeof resp, err) == 0,
+             "%s: %s", path, err);
+  json_t *o = json_loads(resp, 0, NULL);
+  ASSERT_MSG(status == want_status && o != NULL &&
+                 json_integer_value(json_object_get(o, "code")) == want_code,
+             "%s: HTTP %ld %s", path, status, resp);
+  json_t *d = json_incref(json_object_get(o, "data"));
+  json_decref(o);
+  return d;
+}
+
+/* SPEC §4: /job/once naming a live node that does not hold the job runs
+ * it there, once, recorded with that node's uuid; the job's own node runs
+ * nothing. (Before, the other node ignored the key and nothing ran.) */
+TEST_TIMEOUT(node_once_on_a_node_that_does_not_hold_the_job, 60)
+{
+  struct fx a, b;
+  struct cx_admin *adm = NULL;
+  struct cx_run_list l;
+  char err[CX_ERR_LEN], tok[CX_STORE_TOKEN_LEN], body[512];
+  fx_up(&a, NULL, NULL, "a");
+  fx_up_beside(&b, &a, "b");
+  struct cx_admin_opts ao = {.cfg = &a.cfg,
+                             .store = a.store,
+                             .coord = a.coord,
+                             .listen = "127.0.0.1:0"};
+  ASSERT_MSG(cx_admin_create(&ao, &adm, err) == 0, "%s", err);
+  ASSERT(cx_admin_cluster_set(adm, &(struct cx_admin_cluster_opts){.off = 1}) ==
+         0);
+  ASSERT_MSG(cx_admin_start(adm, err) == 0, "%s", err);
+  struct cx_user u = {.username = "op",
+                      .password_hash = "$y$j9T$notused$notused",
+                      .role = "operator",
+                      .email = "",
+                      .feishu_id = ""};
+  ASSERT_MSG(cx_store_user_create(a.store, &u, err) == 0, "%s", err);
+  ASSERT(cx_store_token_generate(tok) == 0);
+  ASSERT(cx_store_token_create(a.store, tok, u.id, "api", 0, err) == 0);
+
+  snprintf(body, sizeof body,
+           "{\"name\":\"elsewhere\",\"command\":\"echo here\",\"type\":1,"
+           "\"spec\":\"0 0 0 1 1 *\",\"allocation\":1,\"run_on\":\"%s\"}",
+           a.uuid);
+  json_t *job = api(adm, tok, "/job/add", body, 200, 0);
+  int64_t id = json_integer_value(json_object_get(job, "id"));
+  json_decref(job);
+  ASSERT_OP(id, >, 0);
+  snprintf(body, sizeof body, "{\"job_id\":%lld,\"node_uuid\":\"%s\"}",
+           (long long)id, b.uuid);
+  json_decref(api(adm, tok, "/job/once", body, 200, 0));
+  ASSERT(wait_runs(&a, id, 1, 20, &l) == 1);
+  const struct cx_run *r = first_done(&l);
+  ASSERT_STREQ(r->node_uuid, b.uuid);
+  ASSERT_STREQ(r->trigger, "once");
+  ASSERT_STREQ(r->status, "success");
+  ASSERT_STREQ(r->output, "here\n");
+  cx_run_list_free(&l);
+  /* Once only, and node b did not take the job on: nothing more runs. */
+  cx_sleep_us(1500000);
+  ASSERT_EQ(runs(&a, id, &l), 1);
+  cx_run_list_free(&l);
+  int64_t at;
+  ASSERT_EQ(cx_noded_next_fire(b.node, id, &at), CX_ENOTFOUND);
+  ASSERT_EQ(cx_noded_next_fire(a.node, id, &at), 0);
+  /* A node that is not alive is refused. */
+  snprintf(body, sizeof body,
+           "{\"job_id\":%lld,\"node_uuid\":\"no-such-node\"}", (long long)id);
+  json_decref(api(adm, tok, "/job/once", body, 400, 1003));
+  cx_admin_destroy(adm);
+  fx_down(&b);
+  fx_down(&a);
 }
 
 /* Keys under <prefix>/proc/<uuid>/<job>/ (in-process coord). */
@@ -762,6 +1028,39 @@ TEST_TIMEOUT(node_http_job_200_500_slow_never, 60)
   pthread_join(s.th, NULL);
 }
 
+/* An http job whose request gets no status at all is "error" with the
+ * reason in output, told apart from a 500 ("failed", exit_code 500). */
+TEST(node_http_job_refused_records_error_and_why)
+{
+  struct fx f;
+  struct cx_run_list l;
+  struct cx_job j;
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  socklen_t al = sizeof a;
+  char url[128];
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  /* A loopback port that was just free: bound, then closed unlistened. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+  getsockname(fd, (struct sockaddr *)&a, &al);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(a.sin_port));
+  close(fd);
+  fx_up(&f, NULL, NULL, "n");
+  job_base(&j, 44, url, yearly);
+  j.type = CX_JOB_HTTP;
+  j.timeout = 5;
+  put_once(&f, &j);
+  ASSERT(wait_runs(&f, 44, 1, 20, &l) == 1);
+  const struct cx_run *r = first_done(&l);
+  ASSERT_STREQ(r->status, "error");
+  ASSERT_EQ(r->success, 0);
+  ASSERT_EQ(r->exit_code, -1);
+  ASSERT_CONTAINS(r->output, "Connection refused");
+  ASSERT_CONTAINS(r->output, "(curl 7)");
+  cx_run_list_free(&l);
+  fx_down(&f);
+}
+
 /* ---- misfire ------------------------------------------------------------- */
 
 TEST(node_misfire_run_once_on_arrival)
@@ -859,6 +1158,60 @@ TEST_TIMEOUT(node_mariadb_down_10s_every_run_recorded_once, 120)
   fx_down(&f);
   cx_svc_mariadb_destroy(&db);
   cx_svc_etcd_destroy(&etcd);
+}
+
+/* A run that retried while the store was down: its record and every
+ * attempt go to the spool and reach the store once it is back. */
+TEST_TIMEOUT(node_store_down_retried_run_keeps_attempts_via_spool, 120)
+{
+  static struct cx_svc_mariadb db;
+  char err[CX_ERR_LEN], url[256];
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  struct cx_noded_stats st;
+  ASSERT_MSG(cx_svc_mariadb_start(&db, NULL, err) == 0, "%s", err);
+  snprintf(url, sizeof url, "%s?connect_timeout=2&read_timeout=3", db.url);
+  fx_up(&f, url, NULL, "n");
+  job_base(&j, 70, "echo try; exit 2", yearly);
+  j.retry_times = 2;
+  j.retry_interval = 1;
+  put_job(&f, &j);
+  cx_sleep_us(300000);
+  ASSERT_MSG(cx_svc_mariadb_stop(&db, err) == 0, "%s", err);
+  once(&f, 70);
+  for (int i = 0; i < 600; i++) {
+    cx_noded_stats_get(f.node, &st);
+    if (st.runs > 0 && st.pending > 0)
+      break;
+    cx_sleep_us(100000);
+  }
+  ASSERT_MSG(st.runs > 0 && st.pending > 0, "runs %llu, pending %llu",
+             (unsigned long long)st.runs, (unsigned long long)st.pending);
+  ASSERT_MSG(cx_svc_mariadb_restart(&db, err) == 0, "%s", err);
+  for (int i = 0; i < 300 && st.pending > 0; i++) {
+    cx_sleep_us(100000);
+    cx_noded_stats_get(f.node, &st);
+  }
+  ASSERT_EQ(st.pending, 0);
+  ASSERT_EQ(runs(&f, 70, &l), 1);
+  const struct cx_run *r = first_done(&l);
+  ASSERT_STREQ(r->status, "failed");
+  ASSERT_EQ(r->attempts, 3);
+  struct cx_run_attempt *v = NULL;
+  size_t n = 0;
+  ASSERT_MSG(cx_store_run_attempt_list(f.store, r->id, &v, &n, err) == 0, "%s",
+             err);
+  ASSERT_EQ(n, 3);
+  for (size_t i = 0; i < n; i++) {
+    ASSERT_EQ(v[i].attempt, (int)i + 1);
+    ASSERT_EQ(v[i].exit_code, 2);
+    ASSERT_STREQ(v[i].output, "try\n");
+  }
+  cx_run_attempts_free(v, n);
+  cx_run_list_free(&l);
+  fx_down(&f);
+  cx_svc_mariadb_destroy(&db);
 }
 
 /* ---- SIGKILL and restart of a real `cronix node` --------------------------

@@ -795,7 +795,7 @@ TEST(node_exec_allocation_failures_cmd)
 
 TEST(node_exec_allocation_failures_http)
 {
-  alloc_walk(alloc_http, CX_EXEC_FAILED);
+  alloc_walk(alloc_http, CX_EXEC_ERROR);
 }
 
 TEST(node_exec_group_alive_reports_live_group)
@@ -1033,20 +1033,29 @@ TEST(node_exec_http_slow_times_out)
   server_stop(&s);
 }
 
-TEST(node_exec_http_never_answering_times_out)
+/* A socket bound to a free loopback port, listening when asked; the
+ * port's URL "/" goes to url. Returns the fd. */
+static int loopback_socket(int do_listen, char *url, size_t cap)
 {
   struct sockaddr_in sa = {.sin_family = AF_INET,
                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t sl = sizeof sa;
-  struct cx_exec_result res;
-  char url[128];
-  /* Listens (the kernel completes the handshake) but never accepts. */
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT(fd >= 0);
   ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-  ASSERT_EQ(listen(fd, 8), 0);
+  if (do_listen)
+    ASSERT_EQ(listen(fd, 8), 0);
   ASSERT_EQ(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-  url_of(url, sizeof url, ntohs(sa.sin_port), "/");
+  url_of(url, cap, ntohs(sa.sin_port), "/");
+  return fd;
+}
+
+TEST(node_exec_http_never_answering_times_out)
+{
+  struct cx_exec_result res;
+  char url[128];
+  /* Listens (the kernel completes the handshake) but never accepts. */
+  int fd = loopback_socket(1, url, sizeof url);
   struct cx_exec_http req = {.url = url, .timeout_ms = 300};
   ASSERT_EQ(run_http(NULL, &req, &res, NULL), 0);
   ASSERT_EQ(res.status, CX_EXEC_TIMEOUT);
@@ -1055,24 +1064,56 @@ TEST(node_exec_http_never_answering_times_out)
   close(fd);
 }
 
-TEST(node_exec_http_connection_refused_failed)
+/* No status ever arrived: ERROR (tried, rc 0), exit_code -1, and the
+ * reason -- libcurl's words, the system error and the curl code -- in
+ * res.error, so the run log can say why. */
+TEST(node_exec_http_connection_refused_is_error_with_reason)
 {
-  struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t sl = sizeof sa;
   struct cx_exec_result res;
   char url[128];
   /* A port that was just free: bound, then closed without listening. */
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-  ASSERT_EQ(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-  url_of(url, sizeof url, ntohs(sa.sin_port), "/");
+  int fd = loopback_socket(0, url, sizeof url);
   struct cx_exec_http req = {.url = url, .timeout_ms = 5000};
   ASSERT_EQ(run_http(NULL, &req, &res, NULL), 0);
   close(fd);
-  ASSERT_EQ(res.status, CX_EXEC_FAILED);
-  ASSERT_EQ(res.exit_code, 0);
-  ASSERT_CONTAINS(res.error, "onnect");
+  ASSERT_EQ(res.status, CX_EXEC_ERROR);
+  ASSERT_EQ(res.exit_code, -1);
+  ASSERT_CONTAINS(res.error, "Connection refused");
+  ASSERT_CONTAINS(res.error, "(curl 7)");
+  cx_exec_result_free(&res);
+}
+
+/* Accepts one connection, reads the request, and resets it (SO_LINGER 0)
+ * before any byte of a response. */
+static void *reset_one(void *arg)
+{
+  int lfd = *(int *)arg, c = accept(lfd, NULL, NULL);
+  if (c < 0)
+    return NULL;
+  char buf[4096];
+  ssize_t got = read(c, buf, sizeof buf);
+  (void)got;
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close(c);
+  return NULL;
+}
+
+TEST(node_exec_http_reset_before_status_is_error_with_reason)
+{
+  struct cx_exec_result res;
+  char url[128];
+  pthread_t t;
+  int fd = loopback_socket(1, url, sizeof url);
+  ASSERT_EQ(pthread_create(&t, NULL, reset_one, &fd), 0);
+  struct cx_exec_http req = {.url = url, .timeout_ms = 5000};
+  ASSERT_EQ(run_http(NULL, &req, &res, NULL), 0);
+  pthread_join(t, NULL);
+  close(fd);
+  ASSERT_EQ(res.status, CX_EXEC_ERROR);
+  ASSERT_EQ(res.exit_code, -1);
+  ASSERT_CONTAINS(res.error, "reset");
+  ASSERT_CONTAINS(res.error, "(curl 56)");
   cx_exec_result_free(&res);
 }
 
