@@ -448,24 +448,30 @@ static int64_t key_rev(const char *node, int64_t id)
  * kept waiting behind jobs due next month or next year. */
 CASE(failover_moves_soonest_fire_first)
 {
+  /* Next fires within a second, in 1-2 days and in 99-100 days, whatever
+   * today is (fixed "monthly" and "yearly" specs tie every December). */
+  char soon_spec[64], later_spec[64];
   int64_t l1 = node_up("n1");
   node_up("n2");
-  int64_t yearly =
-      add_job_spec("y", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "0 0 0 1 1 *");
-  int64_t monthly =
-      add_job_spec("m", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "0 0 0 1 * *");
+  int64_t later =
+      add_job_spec("l", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1",
+                   cx_test_spec_days_ahead(100, later_spec, sizeof later_spec));
+  int64_t soon =
+      add_job_spec("m", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1",
+                   cx_test_spec_days_ahead(2, soon_spec, sizeof soon_spec));
   int64_t secs =
       add_job_spec("s", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "* * * * * *");
   admin_up(0, 0);
   wait_leader(10);
   node_kill(l1);
-  ASSERT(wait_moved(yearly, "n1", 10) && wait_moved(monthly, "n1", 10) &&
+  ASSERT(wait_moved(later, "n1", 10) && wait_moved(soon, "n1", 10) &&
          wait_moved(secs, "n1", 10));
-  int64_t ry = key_rev("n2", yearly), rm = key_rev("n2", monthly),
+  int64_t rl = key_rev("n2", later), rm = key_rev("n2", soon),
           rs = key_rev("n2", secs);
-  ASSERT_MSG(rs > 0 && rs < rm && rm < ry,
-             "move revisions: every second %lld, monthly %lld, yearly %lld",
-             (long long)rs, (long long)rm, (long long)ry);
+  ASSERT_MSG(rs > 0 && rs < rm && rm < rl,
+             "move revisions: every second %lld, %s %lld, %s %lld",
+             (long long)rs, soon_spec, (long long)rm, later_spec,
+             (long long)rl);
 }
 
 /* A dead node's runs still "running" are marked lost (nobody will finish
