@@ -19,6 +19,7 @@
 #include "admin/cluster.h"
 #include "config/config.h"
 #include "coord/coord.h"
+#include "cron/cron.h"
 #include "job/job.h"
 #include "store/store.h"
 #include "support/services.h"
@@ -71,6 +72,9 @@ static void setup(int dist)
   open_coord(&F.coord);
   ASSERT(cx_config_init(&F.cfg) == 0);
   ASSERT(cx_config_set(&F.cfg, "system.default_timezone", "UTC", err) == 0);
+  /* What the daemon does with that setting (src/cli/daemon.c): the zone of
+   * jobs with none, else the host's zone leaks into "next" times. */
+  ASSERT_MSG(cx_tz_set_default("UTC", err) == 0, "%s", err);
 }
 
 /* Creates and starts admin i; reconcile_ms 0 = an hour (tests drive it). */
