@@ -72,6 +72,16 @@ const char *cx_test_bindir(void)
   return bindir;
 }
 
+const char *cx_test_spec_days_ahead(int days, char *buf, size_t cap)
+{
+  time_t t = time(NULL) + (time_t)days * 86400;
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  snprintf(buf, cap, "0 0 0 %d %d * %d", tm.tm_mday, tm.tm_mon + 1,
+           tm.tm_year + 1900);
+  return buf;
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag,
                     struct FTW *ftw)
 {
@@ -206,7 +216,8 @@ static int selected(const char *name, int argc, char **argv)
     if (argv[i][0] == '-')
       continue;
     any = 1;
-    if (strstr(name, argv[i]) != NULL)
+    if (argv[i][0] == '=' ? strcmp(name, argv[i] + 1) == 0
+                          : strstr(name, argv[i]) != NULL)
       return 1;
   }
   return !any;

@@ -23,6 +23,7 @@
 #include "admin/cluster.h"
 #include "config/config.h"
 #include "coord/coord.h"
+#include "cron/cron.h"
 #include "job/job.h"
 #include "store/store.h"
 #include "integration/admin_job/proxy.h"
@@ -87,6 +88,9 @@ static void setup(int dist)
   ASSERT_MSG(cx_coord_open(&ccfg, &F.coord, err) == 0, "%s", err);
   ASSERT(cx_config_init(&F.cfg) == 0);
   ASSERT(cx_config_set(&F.cfg, "system.default_timezone", "UTC", err) == 0);
+  /* What the daemon does with that setting (src/cli/daemon.c): the zone of
+   * jobs with none, else the host's zone leaks into "next" times. */
+  ASSERT_MSG(cx_tz_set_default("UTC", err) == 0, "%s", err);
   struct cx_admin_opts o = {.cfg = &F.cfg,
                             .store = F.store,
                             .coord = F.coord,

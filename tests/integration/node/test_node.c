@@ -211,7 +211,13 @@ static size_t count_status(const struct cx_run_list *l, const char *st)
   return k;
 }
 
-static const char *yearly = "0 0 0 1 1 *";
+/* A spec that fires by itself only half a year from now (runs come from
+ * once keys). "0 0 0 1 1 *" fired in any test running at New Year. */
+static const char *never(void)
+{
+  static char spec[64];
+  return cx_test_spec_days_ahead(180, spec, sizeof spec);
+}
 
 /* Waits until job id has a run that is still open after its first
  * attempt (waiting for a retry); returns its id, or 0 after secs. */
@@ -307,31 +313,46 @@ TEST_TIMEOUT(node_six_field_every_two_seconds_on_the_second, 40)
   fx_down(&f);
 }
 
+/* The first midnight after wall time t (s) in a zone off seconds east of
+ * UTC, in ms. */
+static int64_t next_midnight_ms(int64_t t, int64_t off)
+{
+  return (((t + off) / 86400 + 1) * 86400 - off) * 1000;
+}
+
+/* Waits until job id's next fire is the coming midnight of a zone off
+ * seconds east; the wanted midnight is taken from the clock before and
+ * after each look, so a day boundary passing meanwhile does not fail it. */
+static int64_t wait_next_midnight(struct fx *f, int64_t id, int64_t off)
+{
+  int64_t at = 0;
+  for (int i = 0; i < 100; i++) {
+    int64_t before = cx_wall_s();
+    int rc = cx_noded_next_fire(f->node, id, &at);
+    int64_t after = cx_wall_s();
+    if (rc == 0 && (at == next_midnight_ms(before, off) ||
+                    at == next_midnight_ms(after, off)))
+      return at;
+    cx_sleep_us(50000);
+  }
+  ASSERT_MSG(0, "job %lld: next fire %lld, want %lld", (long long)id,
+             (long long)at, (long long)next_midnight_ms(cx_wall_s(), off));
+  return 0;
+}
+
 TEST(node_daily_midnight_scheduled_for_next_midnight)
 {
   struct fx f;
   struct cx_job j;
-  int64_t at = 0;
   fx_up(&f, NULL, NULL, "n");
   job_base(&j, 8, "true", "0 0 * * *");
   j.timezone = "UTC";
   put_job(&f, &j);
-  for (int i = 0; i < 50 && cx_noded_next_fire(f.node, 8, &at) != 0; i++)
-    cx_sleep_us(50000);
-  int64_t now = cx_wall_s();
-  int64_t want = (now / 86400 + 1) * 86400;
-  ASSERT_EQ(at, want * 1000);
+  wait_next_midnight(&f, 8, 0);
   /* Asia/Shanghai midnight is 16:00 UTC. */
   j.timezone = "Asia/Shanghai";
   put_job(&f, &j);
-  int64_t w2 = ((now + 8 * 3600) / 86400 + 1) * 86400 - 8 * 3600;
-  for (int i = 0; i < 50; i++) {
-    cx_noded_next_fire(f.node, 8, &at);
-    if (at == w2 * 1000)
-      break;
-    cx_sleep_us(50000);
-  }
-  ASSERT_EQ(at, w2 * 1000);
+  wait_next_midnight(&f, 8, 8 * 3600);
   fx_down(&f);
 }
 
@@ -346,7 +367,7 @@ TEST(node_timeout_kills_whole_group_and_records_timeout)
   fx_up(&f, NULL, NULL, "n");
   snprintf(path, sizeof path, "%s/pgid", f.dir);
   snprintf(cmd, sizeof cmd, "echo $$ > %s; sleep 100 & sleep 100; wait", path);
-  job_base(&j, 9, cmd, yearly);
+  job_base(&j, 9, cmd, never());
   j.timeout = 1;
   put_once(&f, &j);
   ASSERT(wait_runs(&f, 9, 1, 15, &l) == 1);
@@ -372,7 +393,7 @@ TEST(node_retry_counts_attempts_and_waits)
   struct cx_job j;
   struct cx_run_list l;
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 10, "echo try; exit 3", yearly);
+  job_base(&j, 10, "echo try; exit 3", never());
   j.retry_times = 2;
   j.retry_interval = 1;
   put_once(&f, &j);
@@ -417,7 +438,7 @@ TEST_TIMEOUT(node_retry_waits_hold_no_worker, 90)
   struct cx_run_list l;
   fx_start(&f, NULL, NULL, "n", two, NULL);
   for (int64_t id = 60; id < 63; id++) {
-    job_base(&j, id, "echo no; exit 4", yearly);
+    job_base(&j, id, "echo no; exit 4", never());
     j.retry_times = 1;
     j.retry_interval = 3600;
     put_once(&f, &j);
@@ -464,7 +485,7 @@ TEST_TIMEOUT(node_kill_or_delete_cancels_a_waiting_retry, 60)
   char key[128];
   fx_up(&f, NULL, NULL, "n");
   for (int64_t id = 64; id < 66; id++) {
-    job_base(&j, id, "echo k; exit 5", yearly);
+    job_base(&j, id, "echo k; exit 5", never());
     j.retry_times = 3;
     j.retry_interval = 3600;
     put_once(&f, &j);
@@ -497,7 +518,7 @@ TEST(node_retry_stops_at_first_success)
   /* fails once, then succeeds (a marker file remembers the first try) */
   snprintf(cmd, sizeof cmd, "test -e %s/m && exit 0; touch %s/m; exit 1", f.dir,
            f.dir);
-  job_base(&j, 11, cmd, yearly);
+  job_base(&j, 11, cmd, never());
   j.retry_times = 5;
   j.retry_interval = 1;
   put_once(&f, &j);
@@ -519,13 +540,13 @@ TEST_TIMEOUT(node_delete_cancels_a_due_retry_still_queued, 60)
   struct cx_run_list l;
   char key[128];
   fx_start(&f, NULL, NULL, "n", one, NULL);
-  job_base(&j, 66, "echo q; exit 6", yearly);
+  job_base(&j, 66, "echo q; exit 6", never());
   j.retry_times = 2;
   j.retry_interval = 5;
   put_once(&f, &j);
   ASSERT(wait_retry_pending(&f, 66, 15) > 0);
   /* The only worker is busy when the retry comes due. */
-  job_base(&j, 67, "sleep 30", yearly);
+  job_base(&j, 67, "sleep 30", never());
   put_once(&f, &j);
   cx_sleep_us(6500000);
   snprintf(key, sizeof key, "/cronix/job/%s/66", f.uuid);
@@ -627,7 +648,7 @@ TEST(node_once_runs_now_and_deletes_the_key)
   struct cx_job j;
   struct cx_run_list l;
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 15, "echo once", yearly);
+  job_base(&j, 15, "echo once", never());
   put_once(&f, &j);
   ASSERT(wait_runs(&f, 15, 1, 10, &l) == 1);
   ASSERT_STREQ(first_done(&l)->output, "once\n");
@@ -745,7 +766,7 @@ TEST(node_proc_key_while_running_then_gone)
   struct cx_run_list l;
   char val[512] = "";
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 16, "sleep 2", yearly);
+  job_base(&j, 16, "sleep 2", never());
   put_once(&f, &j);
   size_t seen = 0;
   for (int i = 0; i < 100 && seen == 0; i++) {
@@ -769,7 +790,7 @@ TEST(node_kill_key_kills_and_records_killed)
   struct cx_job j;
   struct cx_run_list l;
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 16, "sleep 100", yearly);
+  job_base(&j, 16, "sleep 100", never());
   put_once(&f, &j);
   struct cx_noded_stats st;
   for (int i = 0; i < 50; i++) {
@@ -824,7 +845,7 @@ TEST(node_job_updated_while_running)
   struct cx_job j;
   struct cx_run_list l;
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 18, "sleep 2; echo old", yearly);
+  job_base(&j, 18, "sleep 2; echo old", never());
   put_once(&f, &j);
   cx_sleep_us(700000);
   j.command = "echo new";
@@ -845,7 +866,7 @@ TEST(node_delete_unschedules)
   struct cx_job j;
   int64_t at;
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 19, "true", yearly);
+  job_base(&j, 19, "true", never());
   put_job(&f, &j);
   for (int i = 0; i < 50 && cx_noded_next_fire(f.node, 19, &at) != 0; i++)
     cx_sleep_us(50000);
@@ -880,7 +901,7 @@ TEST(node_bad_job_is_recorded_and_node_survives)
   cx_noded_stats_get(f.node, &st);
   ASSERT_EQ(st.bad_jobs, 2);
   /* still works */
-  job_base(&j, 22, "echo fine", yearly);
+  job_base(&j, 22, "echo fine", never());
   put_once(&f, &j);
   ASSERT(wait_runs(&f, 22, 1, 10, &l) == 1);
   ASSERT_STREQ(first_done(&l)->output, "fine\n");
@@ -894,7 +915,7 @@ static const struct cx_run *once_run(struct fx *f, int64_t id, const char *cmd,
                                      int timeout, struct cx_run_list *l)
 {
   struct cx_job j;
-  job_base(&j, id, cmd, yearly);
+  job_base(&j, id, cmd, never());
   j.timeout = timeout;
   put_once(f, &j);
   ASSERT(wait_runs(f, id, 1, 20, l) == 1);
@@ -1002,7 +1023,7 @@ TEST_TIMEOUT(node_http_job_200_500_slow_never, 60)
     char url[128];
     struct cx_job j;
     snprintf(url, sizeof url, "http://127.0.0.1:%d/%s", s.port, paths[i]);
-    job_base(&j, 40 + i, url, yearly);
+    job_base(&j, 40 + i, url, never());
     j.type = CX_JOB_HTTP;
     j.timeout = 5 - 2 * (i == 3);
     put_job(&f, &j);
@@ -1046,7 +1067,7 @@ TEST(node_http_job_refused_records_error_and_why)
   snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(a.sin_port));
   close(fd);
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 44, url, yearly);
+  job_base(&j, 44, url, never());
   j.type = CX_JOB_HTTP;
   j.timeout = 5;
   put_once(&f, &j);
@@ -1173,7 +1194,7 @@ TEST_TIMEOUT(node_store_down_retried_run_keeps_attempts_via_spool, 120)
   ASSERT_MSG(cx_svc_mariadb_start(&db, NULL, err) == 0, "%s", err);
   snprintf(url, sizeof url, "%s?connect_timeout=2&read_timeout=3", db.url);
   fx_up(&f, url, NULL, "n");
-  job_base(&j, 70, "echo try; exit 2", yearly);
+  job_base(&j, 70, "echo try; exit 2", never());
   j.retry_times = 2;
   j.retry_interval = 1;
   put_job(&f, &j);
@@ -1444,7 +1465,7 @@ TEST_TIMEOUT(node_restart_marks_its_orphaned_run_lost, 90)
   char err[CX_ERR_LEN];
   struct cx_job j;
   pnode_up(&p, "orphan-node");
-  job_base(&j, 91, "sleep 8", yearly);
+  job_base(&j, 91, "sleep 8", never());
   pnode_put(&p, "job", &j);
   cx_sleep_us(300000);
   pnode_put(&p, "once", &j);
@@ -1534,9 +1555,9 @@ TEST(node_stop_drains_then_kills_and_records)
   struct cx_job j;
   struct cx_run_list l;
   fx_up(&f, NULL, NULL, "n"); /* node.shutdown_grace = 2s */
-  job_base(&j, 90, "sleep 1; echo done", yearly);
+  job_base(&j, 90, "sleep 1; echo done", never());
   put_once(&f, &j);
-  job_base(&j, 91, "sleep 100", yearly);
+  job_base(&j, 91, "sleep 100", never());
   put_once(&f, &j);
   struct cx_noded_stats st;
   for (int i = 0; i < 50; i++) {
