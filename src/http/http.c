@@ -1145,6 +1145,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
   }
   if (r->queued)
     return MHD_YES;
+  /* All of it arrived in time: a slow handler (a store timing out under
+   * /healthz) must not be cut by the deadline. */
+  conn_set_deadline(r->h, c, 0);
   req_finish(r);
   return queue_reply(c, r);
 }

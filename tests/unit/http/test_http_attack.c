@@ -38,6 +38,14 @@ static int gate(struct cx_http_req *req, void *ctx)
   return cx_http_req_set_note(req, "alice", 5);
 }
 
+/* A public route whose handler takes 2.5 s (a store timing out). */
+static void h_slow(struct cx_http_req *req, void *ctx)
+{
+  (void)ctx;
+  cx_sleep_us(2500000);
+  cx_http_reply_ok(req, NULL);
+}
+
 static struct cx_http *start(struct cx_http_opts *o)
 {
   struct cx_http *h = NULL;
@@ -48,6 +56,8 @@ static struct cx_http *start(struct cx_http_opts *o)
   ASSERT_EQ(cx_http_route(h, "POST", "/json", CX_HTTP_F_JSON, h_ok, NULL), 0);
   ASSERT_EQ(cx_http_route(h, "POST", "/open", CX_HTTP_F_JSON | CX_HTTP_F_PUBLIC,
                           h_ok, NULL),
+            0);
+  ASSERT_EQ(cx_http_route(h, "GET", "/slow", CX_HTTP_F_PUBLIC, h_slow, NULL),
             0);
   ASSERT_EQ(cx_http_set_gate(h, gate, NULL), 0);
   ASSERT_MSG(cx_http_start(h, err) == 0, "start: %s", err);
@@ -156,6 +166,20 @@ TEST(http_admitted_request_body_is_not_cut_by_the_head_deadline)
   ASSERT_OP(cx_raw_read_reply(fd, buf, sizeof buf, 10000), >, 0);
   ASSERT_EQ(cx_raw_status(buf), 200);
   ASSERT_CONTAINS(buf, "\"who\":\"alice\"");
+  close(fd);
+  cx_http_destroy(h);
+}
+
+TEST(http_head_deadline_does_not_cut_a_slow_handler)
+{
+  struct cx_http_opts o = {.head_timeout_s = 1, .timeout_s = 30};
+  struct cx_http *h = start(&o);
+  char buf[4096];
+  int fd = cx_raw_connect(NULL, cx_http_port(h));
+  const char req[] = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(cx_raw_send(fd, req, sizeof req - 1), 0);
+  ASSERT_OP(cx_raw_read_reply(fd, buf, sizeof buf, 15000), >, 0);
+  ASSERT_EQ(cx_raw_status(buf), 200);
   close(fd);
   cx_http_destroy(h);
 }
