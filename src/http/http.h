@@ -131,10 +131,11 @@ struct cx_http_opts {
    * at once); 0 = CX_HTTP_PER_IP_DEFAULT. */
   unsigned max_per_ip;
   /* A request's head must be complete within this many seconds of the
-   * connection opening (for a kept-alive connection: of its request line)
-   * -- an absolute deadline, not reset by trickled bytes. A request the
-   * gate has not admitted (public routes, refused ones, no gate) must also
-   * have its whole body within it. 0 = CX_HTTP_HEAD_TIMEOUT_DEFAULT. */
+   * connection opening (on a kept-alive connection: of the previous
+   * request's end, plus timeout_s) -- an absolute deadline, not reset by
+   * trickled bytes; past it the connection is closed. A request the gate
+   * has not admitted (public routes, refused ones, no gate) must also have
+   * its whole body in by then. 0 = CX_HTTP_HEAD_TIMEOUT_DEFAULT. */
   unsigned head_timeout_s;
   /* PEM certificate chain and private key files: both set = HTTPS only
    * (TLS 1.2+), every reply carrying Strict-Transport-Security; both NULL

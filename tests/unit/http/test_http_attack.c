@@ -184,6 +184,26 @@ TEST(http_head_deadline_does_not_cut_a_slow_handler)
   cx_http_destroy(h);
 }
 
+TEST(http_kept_alive_connection_may_idle_past_the_head_deadline)
+{
+  struct cx_http_opts o = {.head_timeout_s = 1, .timeout_s = 30};
+  struct cx_http *h = start(&o);
+  char buf[4096];
+  int fd = cx_raw_connect(NULL, cx_http_port(h));
+  const char req[] = "GET /ok HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                     "good\r\n\r\n";
+  for (int i = 0; i < 2; i++) {
+    ASSERT_EQ(cx_raw_send(fd, req, sizeof req - 1), 0);
+    ASSERT_OP(cx_raw_read_reply(fd, buf, sizeof buf, 10000), >, 0);
+    ASSERT_EQ(cx_raw_status(buf), 200);
+    if (i == 0)
+      cx_sleep_us(2500000); /* idle between requests, within timeout_s */
+  }
+  close(fd);
+  ASSERT_EQ(handled, 2);
+  cx_http_destroy(h);
+}
+
 /* ---- the gate ---------------------------------------------------------------
  */
 
