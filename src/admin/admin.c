@@ -149,7 +149,14 @@ int cx__admin_auth(struct cx_admin *a, struct cx_http_req *req,
   unsigned char h[32];
   int64_t expires = 0;
   const char *hdr = cx_http_req_header(req, "Authorization");
+  size_t note_len = 0;
+  const void *note = cx_http_req_note(req, &note_len);
 
+  if (note != NULL && note_len == sizeof w) {
+    /* the gate authenticated this request before its body was read */
+    memcpy(&w, note, sizeof w);
+    goto check_role;
+  }
   if (hdr == NULL || strncasecmp(hdr, "Bearer ", 7) != 0 || hdr[7] == '\0' ||
       strlen(hdr + 7) > 256) {
     cx_http_reply_error(req, CX_HTTP_UNAUTHORIZED, NULL,
@@ -173,6 +180,7 @@ int cx__admin_auth(struct cx_admin *a, struct cx_http_req *req,
     return -1;
   }
   w.token = hdr + 7; /* set here, never cached: it lives in this request */
+check_role:
   if (who != NULL)
     *who = w;
   if (w.role < need) {
@@ -299,11 +307,33 @@ int cx__admin_json_only(struct cx_http_req *req, const json_t *body,
   return 0;
 }
 
+/* The gate (cx_http_set_gate): every route but the public ones needs a
+ * valid token before its body is read, so nobody unauthenticated can make
+ * the admin buffer or parse a body. The role is the handler's to check;
+ * the identity found here is left in the request for it. */
+static int auth_gate(struct cx_http_req *req, void *ctx)
+{
+  struct cx__admin_who w;
+  if (cx__admin_auth(ctx, req, CX_ROLE_NONE, &w) != 0)
+    return -1;
+  return cx_http_req_set_note(req, &w, sizeof w) == 0 ? 0 : -1;
+}
+
+/* The routes anyone may call: logging in, the health probe, and /metrics
+ * when server.metrics_public says so. Every other route is gated. */
+static int is_public(const struct cx_admin *a, const char *path)
+{
+  return strcmp(path, "/login") == 0 || strcmp(path, "/healthz") == 0 ||
+         (strcmp(path, "/metrics") == 0 && a->cfg->metrics_public);
+}
+
 int cx__admin_register(struct cx_admin *a, const struct cx__admin_route *r,
                        size_t n)
 {
   for (size_t i = 0; i < n; i++) {
     unsigned flags = strcmp(r[i].method, "POST") == 0 ? CX_HTTP_F_JSON : 0;
+    if (is_public(a, r[i].path))
+      flags |= CX_HTTP_F_PUBLIC;
     int rc = cx_http_route(a->http, r[i].method, r[i].path, flags, r[i].fn, a);
     if (rc != 0)
       return rc;
@@ -335,10 +365,13 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   struct cx_http_opts hopts = {
       .listen = opts->listen ? opts->listen : opts->cfg->listen,
       .threads = (unsigned)opts->cfg->http_threads,
+      .tls_cert = opts->cfg->tls_cert[0] ? opts->cfg->tls_cert : NULL,
+      .tls_key = opts->cfg->tls_key[0] ? opts->cfg->tls_key : NULL,
   };
   rc = cx_http_create(&hopts, &a->http, err);
   if (rc != 0)
     goto err;
+  cx_http_set_gate(a->http, auth_gate, a);
   if ((rc = cx__admin_routes_users(a)) != 0 ||
       (rc = cx__admin_routes_jobs(a)) != 0 ||
       (rc = cx__admin_routes_nodes(a)) != 0 ||

@@ -47,6 +47,10 @@ static const struct cx_config_setting settings[] = {
       "how long a login session lasts"),
     B("server.metrics_public", metrics_public, "true",
       "serve /metrics without a token"),
+    S("server.tls_cert", tls_cert, "",
+      "PEM certificate (chain) file: with tls_key, the admin serves HTTPS "
+      "only, with HSTS; empty = plain HTTP"),
+    S("server.tls_key", tls_key, "", "PEM private key file of tls_cert"),
     S("store.url", store_url, "",
       "sqlite://PATH or mysql://user:pass@host:3306/db; empty = "
       "sqlite://<data_dir>/cronix.db (flag --store)"),
@@ -450,6 +454,13 @@ int cx_config_finish(struct cx_config *c, char *err)
       strcmp(c->email_starttls, "off") != 0) {
     cx_err_set(err, "notify.email.starttls: '%s' is not try, required or off",
                c->email_starttls);
+    return CX_EPARSE;
+  }
+  if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
+    cx_err_set(err,
+               "%s: set both server.tls_cert and server.tls_key, or "
+               "neither",
+               c->tls_cert[0] ? "server.tls_key" : "server.tls_cert");
     return CX_EPARSE;
   }
   if (c->data_dir[0] == '\0') {

@@ -33,6 +33,8 @@ struct cx_config {
   int64_t session_ttl;    /* seconds a login session lasts */
   int64_t auth_cache_ttl; /* seconds a checked token is trusted; 0 = off */
   int metrics_public;     /* 1 = /metrics needs no token */
+  char *tls_cert;         /* PEM file; "" = plain HTTP (both or neither) */
+  char *tls_key;
   /* [store] */
   char *store_url; /* "" = sqlite://<data_dir>/cronix.db */
   /* [etcd] */

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "support/test.h"
 #include "util/util.h"
@@ -219,4 +220,49 @@ TEST(util_cond_wait_ms_times_out_on_the_monotonic_clock)
   pthread_mutex_unlock(&cond_mu);
   ASSERT_OP(cx_mono_now() - t0, >=, 20000);
   pthread_cond_destroy(&cv);
+}
+
+/* Logs fmt's message through a pipe and returns the line written. */
+static void log_capture(char *out, size_t cap, const char *msg)
+{
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  cx_log_set_fd(p[1]);
+  cx_log_set_level(CX_LOG_INFO);
+  CX_LOG(CX_LOG_WARN, "test", "user '%s' said", msg);
+  cx_log_set_fd(2);
+  close(p[1]);
+  ssize_t n = read(p[0], out, cap - 1);
+  close(p[0]);
+  ASSERT_OP(n, >, 0);
+  out[n] = '\0';
+}
+
+TEST(util_log_escapes_control_bytes_in_messages)
+{
+  char line[4096], big[3000];
+  log_capture(line, sizeof line, "evil\x1b[2J\x1b]0;pwned\x07 \x7f tab\there");
+  /* one line, no control byte but its final newline */
+  size_t n = strlen(line);
+  ASSERT_EQ(line[n - 1], '\n');
+  for (size_t i = 0; i + 1 < n; i++)
+    ASSERT_MSG((unsigned char)line[i] >= 0x20 && line[i] != 0x7f,
+               "control byte 0x%02x at %zu in: %s", (unsigned char)line[i], i,
+               line);
+  ASSERT_CONTAINS(line, "WARN  test: user 'evil\\x1b[2J\\x1b]0;pwned\\x07 "
+                        "\\x7f tab\\x09here' said\n");
+  /* line breaks still fold to spaces: no forged second line */
+  log_capture(line, sizeof line, "a\nFAKE ERROR admin: b\r");
+  ASSERT_CONTAINS(line, "user 'a FAKE ERROR admin: b ' said\n");
+  /* UTF-8 passes through untouched */
+  log_capture(line, sizeof line, "J\xc3\xbcrgen");
+  ASSERT_CONTAINS(line, "user 'J\xc3\xbcrgen' said");
+  /* a message of nothing but escapes is cut, still one bounded line */
+  memset(big, 0x01, sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  log_capture(line, sizeof line, big);
+  n = strlen(line);
+  ASSERT_OP(n, <=, 2048);
+  ASSERT_EQ(line[n - 1], '\n');
+  ASSERT(strchr(line, 0x01) == NULL);
 }
