@@ -59,15 +59,15 @@ int cx_cli_open_backends(const struct cx_config *cfg, const char *cmd,
     return 1;
   }
   CX_LOG(CX_LOG_INFO, cmd, "store %s (%s)", redacted, cx_store_backend(*store));
+  cx_url_redact(cfg->etcd_endpoints[0] ? cfg->etcd_endpoints : "in-process",
+                CX_URL_REDACT_LIST, redacted, sizeof redacted);
   if (cx_coord_open(&ccfg, coord, err) != 0) {
-    fprintf(stderr, "cronix %s: coordination %s: %s\n", cmd,
-            cfg->etcd_endpoints[0] ? cfg->etcd_endpoints : "(in-process)", err);
+    fprintf(stderr, "cronix %s: coordination %s: %s\n", cmd, redacted, err);
     cx_store_close(*store);
     *store = NULL;
     return 1;
   }
-  CX_LOG(CX_LOG_INFO, cmd, "coordination %s (%s)",
-         cfg->etcd_endpoints[0] ? cfg->etcd_endpoints : "in-process",
+  CX_LOG(CX_LOG_INFO, cmd, "coordination %s (%s)", redacted,
          cx_coord_backend(*coord));
   return 0;
 }

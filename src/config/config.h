@@ -74,6 +74,14 @@ enum cx_config_type {
   CX_CONFIG_BOOL, /* true/false, yes/no, on/off, 1/0 */
 };
 
+/* How `config show` (cx_config_write) prints a setting's value. */
+enum cx_config_show {
+  CX_CONFIG_PLAIN = 0,
+  CX_CONFIG_HIDDEN,  /* a password or secret: "(set, hidden)" */
+  CX_CONFIG_URL,     /* URL(s): the password of the user info masked */
+  CX_CONFIG_WEBHOOK, /* a URL whose path or query holds a token: masked */
+};
+
 /* One row of the settings table (read-only). */
 struct cx_config_setting {
   const char *name; /* "notify.email.smtp_url" */
@@ -84,6 +92,7 @@ struct cx_config_setting {
   const char
       *unit; /* "s" (accepts s/m/h suffixes), "bytes" (k/KiB/M/MiB), or NULL */
   const char *doc;
+  enum cx_config_show show;
 };
 
 /* Sets every setting to its default. Returns 0 or -ENOMEM. */
@@ -114,8 +123,9 @@ void cx_config_env_name(const char *name, char *buf, size_t len);
 /* Writes the documented sample file (every setting at its default). */
 void cx_config_write_sample(FILE *f);
 /* Writes the effective settings as INI that loads back to the same values
- * (strings quoted where needed); passwords and secrets are shown only as
- * "(set, hidden)". */
+ * (strings quoted where needed), except secrets: passwords and signing
+ * secrets show as "(set, hidden)", URLs with their password masked, and
+ * webhook URLs with their token masked (the table's `show`). */
 void cx_config_write(const struct cx_config *c, FILE *f);
 
 #endif

@@ -526,7 +526,11 @@ static int url_ok(const char *u, const char *const *schemes, size_t n_sch,
         u[strlen(schemes[i])] != '\0' && u[strlen(schemes[i])] != '/')
       sch = 1;
   if (!sch) {
-    cx_err_set(err, "notify.%s: \"%.200s\" must start with %s%s%s", name, u,
+    /* Masked: a webhook's path holds its token, a URL may hold a
+     * password; the scheme, which is what is wrong, stays readable. */
+    char shown[256];
+    cx_url_redact(u, CX_URL_REDACT_PATH, shown, sizeof shown);
+    cx_err_set(err, "notify.%s: \"%s\" must start with %s%s%s", name, shown,
                schemes[0], n_sch > 1 ? " or " : "",
                n_sch > 1 ? schemes[1] : "");
     return CX_EPARSE;
