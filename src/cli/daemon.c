@@ -4,11 +4,13 @@
  * coordination backend and the notifier, the first admin user, signals.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "admin/admin.h"
 #include "cli/cli.h"
@@ -18,6 +20,61 @@
 #include "notify/notify.h"
 #include "store/store.h"
 #include "util/util.h"
+
+/* Refuses (exit code 2, after saying why and what to do) a data dir or
+ * database file that another user owns or that group or other may read:
+ * they hold the database, the node id, the spool and the first admin's
+ * credentials. */
+static int private_ok(const char *cmd, const char *what, const char *path,
+                      int dir)
+{
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    fprintf(stderr, "cronix %s: %s %s: %s\n", cmd, what, path, strerror(errno));
+    return 1;
+  }
+  if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+    fprintf(stderr, "cronix %s: %s %s: not a %s\n", cmd, what, path,
+            dir ? "directory" : "regular file");
+    return 2;
+  }
+  if (st.st_uid != geteuid()) {
+    fprintf(stderr,
+            "cronix %s: refusing to start: %s %s belongs to uid %u, not to "
+            "this user (uid %u); chown it or run cronix as its owner\n",
+            cmd, what, path, (unsigned)st.st_uid, (unsigned)geteuid());
+    return 2;
+  }
+  if ((st.st_mode & 077) != 0) {
+    fprintf(stderr,
+            "cronix %s: refusing to start: %s %s is open to group/other "
+            "(mode %04o) and holds credentials; run: chmod %s %s\n",
+            cmd, what, path, (unsigned)(st.st_mode & 07777),
+            dir ? "700" : "600", path);
+    return 2;
+  }
+  return 0;
+}
+
+int cx_cli_private_store(const struct cx_config *cfg, const char *cmd,
+                         int check)
+{
+  const char *path = cfg->store_url + 9;
+  if (strncmp(cfg->store_url, "sqlite://", 9) != 0 || path[0] == '\0' ||
+      strcmp(path, ":memory:") == 0)
+    return 0;
+  /* Created here, empty (a valid SQLite database), so it is 0600 from its
+   * first byte; SQLite gives its -wal and -shm files the same mode. */
+  int fd =
+      open(path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    close(fd);
+    return 0;
+  }
+  if (errno != EEXIST || !check)
+    return 0; /* e.g. no such directory: the store's open says why */
+  return private_ok(cmd, "database", path, 0);
+}
 
 int cx_cli_prepare(const struct cx_config *cfg, const char *cmd)
 {
@@ -35,7 +92,8 @@ int cx_cli_prepare(const struct cx_config *cfg, const char *cmd)
             strerror(errno));
     return 1;
   }
-  return 0;
+  int rc = private_ok(cmd, "server.data_dir", cfg->data_dir, 1);
+  return rc != 0 ? rc : cx_cli_private_store(cfg, cmd, 1);
 }
 
 int cx_cli_open_backends(const struct cx_config *cfg, const char *cmd,
@@ -77,13 +135,15 @@ int cx_cli_bootstrap(const struct cx_config *cfg, struct cx_store *store,
 {
   char err[CX_ERR_LEN];
   int created = 0;
-  if (cx_admin_bootstrap(store, cfg->data_dir, &created, err) != 0) {
+  if (cx_admin_bootstrap(store, cfg->data_dir, cfg->initial_token_ttl, &created,
+                         err) != 0) {
     fprintf(stderr, "cronix %s: creating the first admin user: %s\n", cmd, err);
     return 1;
   }
   if (created)
-    printf("first start: created user 'admin'; its password and an API "
-           "token are in %s/initial-admin.txt (mode 0600)\n",
+    printf("first start: created user 'admin'; its password and a token are "
+           "in %s/initial-admin.txt (mode 0600): log in, change the "
+           "password, then delete that file\n",
            cfg->data_dir);
   return 0;
 }

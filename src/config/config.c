@@ -47,6 +47,9 @@ static const struct cx_config_setting settings[] = {
       "process's logout or role change takes effect within this (0 = off)"),
     I("server.session_ttl", session_ttl, "24h", 60, 366 * 86400, "s",
       "how long a login session lasts"),
+    I("server.initial_token_ttl", initial_token_ttl, "24h", 0, 366 * 86400, "s",
+      "how long the first admin's token (initial-admin.txt) works; changing "
+      "that admin's password revokes it sooner (0 = no expiry)"),
     B("server.metrics_public", metrics_public, "true",
       "serve /metrics without a token"),
     SX("store.url", store_url, "",
@@ -77,8 +80,9 @@ static const struct cx_config_setting settings[] = {
       "SIGTERM to SIGKILL grace when a run is killed or times out"),
     I("node.shutdown_grace", node_shutdown_grace, "30s", 0, 86400, "s",
       "on SIGTERM, how long running runs may take before they are killed"),
-    S("node.workdir", node_workdir, "",
-      "default working directory of cmd jobs; empty = data_dir"),
+    S("node.workdir", node_workdir, "/",
+      "default working directory of cmd jobs (not data_dir: it holds the "
+      "database and credentials)"),
     B("system.cmd_auto_allocation", cmd_auto_allocation, "false",
       "may shell (cmd) jobs be placed automatically?"),
     S("system.default_timezone", default_timezone, "",

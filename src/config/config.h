@@ -30,9 +30,10 @@ struct cx_config {
   char *data_dir;   /* SQLite file, node id, spool, initial token */
   char *public_url; /* base URL for links in alerts; "" = none */
   int64_t http_threads;
-  int64_t session_ttl;    /* seconds a login session lasts */
-  int64_t auth_cache_ttl; /* seconds a checked token is trusted; 0 = off */
-  int metrics_public;     /* 1 = /metrics needs no token */
+  int64_t session_ttl;       /* seconds a login session lasts */
+  int64_t auth_cache_ttl;    /* seconds a checked token is trusted; 0 = off */
+  int64_t initial_token_ttl; /* seconds the first admin's token lasts */
+  int metrics_public;        /* 1 = /metrics needs no token */
   /* [store] */
   char *store_url; /* "" = sqlite://<data_dir>/cronix.db */
   /* [etcd] */
@@ -48,7 +49,7 @@ struct cx_config {
   int64_t node_retry_base;     /* seconds */
   int64_t node_kill_grace;     /* seconds between SIGTERM and SIGKILL */
   int64_t node_shutdown_grace; /* seconds runs may take to finish on stop */
-  char *node_workdir;          /* default workdir of cmd jobs; "" = data_dir */
+  char *node_workdir;          /* default workdir of cmd jobs; "" = "/" */
   /* [system] */
   int cmd_auto_allocation;
   char *default_timezone; /* "" = the host's zone */
