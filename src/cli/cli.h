@@ -55,14 +55,9 @@ void cx_cli_daemon_close(struct cx_cli_daemon *d);
 struct cx_store;
 struct cx_coord;
 /* Log level, default zone, data_dir (made 0700; refused when another
- * user owns it or group/other may read it), and the SQLite file as
- * cx_cli_private_store. */
+ * user owns it or group/other may read it) and the SQLite file (refused
+ * likewise). */
 int cx_cli_prepare(const struct cx_config *cfg, const char *cmd);
-/* With a SQLite store: creates its file 0600 when missing; when check,
- * refuses one another user owns or group/other may read (the daemons; a
- * one-shot command only creates). 0 or an exit code. */
-int cx_cli_private_store(const struct cx_config *cfg, const char *cmd,
-                         int check);
 /* Opens the store and the coordination backend named by cfg. */
 int cx_cli_open_backends(const struct cx_config *cfg, const char *cmd,
                          struct cx_store **store, struct cx_coord **coord);

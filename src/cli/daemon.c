@@ -4,7 +4,6 @@
  * coordination backend and the notifier, the first admin user, signals.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,23 +55,15 @@ static int private_ok(const char *cmd, const char *what, const char *path,
   return 0;
 }
 
-int cx_cli_private_store(const struct cx_config *cfg, const char *cmd,
-                         int check)
+/* With a SQLite store, its file as private_ok (the store creates a new
+ * one 0600). */
+static int private_store(const struct cx_config *cfg, const char *cmd)
 {
   const char *path = cfg->store_url + 9;
+  struct stat st;
   if (strncmp(cfg->store_url, "sqlite://", 9) != 0 || path[0] == '\0' ||
-      strcmp(path, ":memory:") == 0)
-    return 0;
-  /* Created here, empty (a valid SQLite database), so it is 0600 from its
-   * first byte; SQLite gives its -wal and -shm files the same mode. */
-  int fd =
-      open(path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd >= 0) {
-    close(fd);
-    return 0;
-  }
-  if (errno != EEXIST || !check)
-    return 0; /* e.g. no such directory: the store's open says why */
+      strcmp(path, ":memory:") == 0 || stat(path, &st) != 0)
+    return 0; /* no file yet, or none to be: the store's open says why */
   return private_ok(cmd, "database", path, 0);
 }
 
@@ -93,7 +84,7 @@ int cx_cli_prepare(const struct cx_config *cfg, const char *cmd)
     return 1;
   }
   int rc = private_ok(cmd, "server.data_dir", cfg->data_dir, 1);
-  return rc != 0 ? rc : cx_cli_private_store(cfg, cmd, 1);
+  return rc != 0 ? rc : private_store(cfg, cmd);
 }
 
 int cx_cli_open_backends(const struct cx_config *cfg, const char *cmd,

@@ -140,8 +140,6 @@ int cx_cli_user(int argc, char **argv)
 
   if ((rc = cx_cli_load_config(nrest, rest, &cfg)) != 0)
     goto out;
-  if ((rc = cx_cli_private_store(&cfg, "user add", 0)) != 0)
-    goto out_cfg;
   rc = cx_store_open(cfg.store_url, &store, err);
   if (rc != 0) {
     char shown[1024];
