@@ -59,7 +59,7 @@ static const struct cx_config_setting settings[] = {
     SX("etcd.endpoints", etcd_endpoints, "",
        "comma list of http(s)://host:port; empty = in-process coordination "
        "(standalone only) (flag --etcd)",
-       CX_CONFIG_URL),
+       CX_CONFIG_URLS),
     S("etcd.prefix", etcd_prefix, "/cronix", "key prefix in etcd"),
     S("etcd.username", etcd_username, "", "etcd user (auth enabled)"),
     SX("etcd.password", etcd_password, "", "etcd password", CX_CONFIG_HIDDEN),
@@ -549,10 +549,13 @@ void cx_config_write(const struct cx_config *c, FILE *f)
       char masked[MAX_VALUE + 1];
       if (s->show == CX_CONFIG_HIDDEN && v[0] != '\0') {
         fputs("(set, hidden)", f);
-      } else if (s->show == CX_CONFIG_URL || s->show == CX_CONFIG_WEBHOOK) {
+      } else if (s->show != CX_CONFIG_PLAIN && s->show != CX_CONFIG_HIDDEN) {
+        /* A list is split at commas; a single URL is not, so a ',' in its
+         * password cannot cut the password out of the masked part. */
         cx_url_redact(v,
-                      s->show == CX_CONFIG_URL ? CX_URL_REDACT_LIST
-                                               : CX_URL_REDACT_PATH,
+                      s->show == CX_CONFIG_URLS      ? CX_URL_REDACT_LIST
+                      : s->show == CX_CONFIG_WEBHOOK ? CX_URL_REDACT_PATH
+                                                     : 0,
                       masked, sizeof masked);
         write_string(f, masked);
       } else {

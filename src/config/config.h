@@ -79,7 +79,8 @@ enum cx_config_type {
 enum cx_config_show {
   CX_CONFIG_PLAIN = 0,
   CX_CONFIG_HIDDEN,  /* a password or secret: "(set, hidden)" */
-  CX_CONFIG_URL,     /* URL(s): the password of the user info masked */
+  CX_CONFIG_URL,     /* a URL: the password of the user info masked */
+  CX_CONFIG_URLS,    /* a comma list of URLs, each masked so */
   CX_CONFIG_WEBHOOK, /* a URL whose path or query holds a token: masked */
 };
 

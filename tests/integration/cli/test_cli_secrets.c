@@ -20,7 +20,7 @@ TEST(cli_config_show_masks_every_secret)
 {
   struct cx_test_output o;
   cx_test_run(
-      CRONIX("config", "show", "--store", "mysql://cx:SEKRIT1@db:3306/cronix",
+      CRONIX("config", "show", "--store", "mysql://cx:SEKRIT1,x@db:3306/cronix",
              "--etcd", "http://e1:2379,http://root:SEKRIT2@e2:2379", "--set",
              "etcd.password=SEKRIT3", "--set",
              "notify.email.smtp_url=smtp://mailer:SEKRIT4@mail:587", "--set",
