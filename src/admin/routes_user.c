@@ -388,6 +388,31 @@ static json_t *user_json(const struct cx_user *u)
                    (json_int_t)u->created, "updated", (json_int_t)u->updated);
 }
 
+static json_t *user_item(const void *item, int64_t arg)
+{
+  (void)arg;
+  return user_json(item);
+}
+
+/* Replies a page of n items (size bytes each), fn(item, arg) making each
+ * one's JSON. */
+static void reply_items(struct cx_http_req *req, const void *items, size_t n,
+                        size_t size, json_t *(*fn)(const void *, int64_t),
+                        int64_t arg, int64_t total, int page, int page_size)
+{
+  json_t *list = json_array();
+  for (size_t i = 0; list != NULL && i < n; i++)
+    if (json_array_append_new(list, fn((const char *)items + i * size, arg)) !=
+        0) {
+      json_decref(list);
+      list = NULL;
+    }
+  if (list == NULL)
+    cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
+  else
+    cx__admin_reply_page(req, list, total, page, page_size);
+}
+
 static void reply_user(struct cx_http_req *req, const struct cx_user *u)
 {
   json_t *j = user_json(u);
@@ -497,7 +522,9 @@ static void h_login(struct cx_http_req *req, void *ctx)
   if (strlen(name) <= 64 && check_username(name, NULL) == 0)
     rc = cx_store_user_find_by_name(a->store, name, &u, err);
   if (rc != 0 && rc != CX_ENOTFOUND && rc != CX_EPARSE && rc != CX_ETOOBIG) {
-    cx__admin_reply_backend_error(req, rc, "user", err);
+    /* Nobody is authenticated yet: the detail goes to the log only. */
+    CX_LOG(CX_LOG_ERROR, "admin", "login: user lookup: %s", err);
+    cx__admin_reply_backend_error(req, rc, "user", NULL);
     return;
   }
   int ok =
@@ -823,6 +850,13 @@ static void h_user_change_pw(struct cx_http_req *req, void *ctx)
   const char *keep = self ? who.token : NULL;
   int64_t ended = 0;
   rc = cx_store_token_delete_user(a->store, id, "session", keep, &ended, err);
+  /* The first admin's token was written to a file: a new password means
+   * the file's secrets are dead, even the one this request came with. */
+  int64_t initial = 0;
+  if (rc == 0)
+    rc = cx_store_token_delete_user(a->store, id, "initial", NULL, &initial,
+                                    err);
+  ended += initial;
   cx__admin_auth_flush(a);
   if (rc != 0) {
     CX_LOG(CX_LOG_ERROR, "admin",
@@ -892,19 +926,98 @@ static void h_user_search(struct cx_http_req *req, void *ctx)
     cx__admin_reply_backend_error(req, rc, "users", err);
     return;
   }
-  json_t *list = json_array();
-  for (size_t i = 0; list != NULL && i < l.n; i++)
-    if (json_array_append_new(list, user_json(&l.items[i])) != 0) {
-      json_decref(list);
-      list = NULL;
-    }
-  int64_t total = l.total;
+  reply_items(req, l.items, l.n, sizeof *l.items, user_item, 0, l.total, page,
+              size);
   cx_user_list_free(&l);
-  if (list == NULL) {
-    cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
+}
+
+/* ---- /user/token/search, /user/token/del ------------------------------- */
+
+/* A token as listed: never its text or hash (only the hash is stored, and
+ * the list must not help anyone guess). current = the caller's own. */
+static json_t *token_item(const void *item, int64_t current_id)
+{
+  const struct cx_token *t = item;
+  return json_pack("{s:I, s:I, s:s, s:I, s:I, s:b}", "id", (json_int_t)t->id,
+                   "user_id", (json_int_t)t->user_id, "kind", t->kind,
+                   "created", (json_int_t)t->created, "expires",
+                   (json_int_t)t->expires, "current", t->id == current_id);
+}
+
+static void h_token_search(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"page", "page_size", "user_id", NULL};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  struct cx__admin_who who;
+  struct cx_token me = {0};
+  struct cx_token_list l;
+  char err[CX_ERR_LEN] = "";
+  int64_t user_id = 0;
+  int page, size;
+
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) < 0 ||
+      cx__admin_json_only(req, body, allowed) < 0 ||
+      cx__admin_paging(req, body, &page, &size) < 0 ||
+      cx__admin_json_int(req, body, "user_id", 1, INT64_MAX, &user_id) < 0)
+    return;
+  if (who.role < CX_ROLE_ADMIN) {
+    if (user_id != 0 && user_id != who.user_id) {
+      cx_http_reply_error(req, CX_HTTP_FORBIDDEN, "user_id",
+                          "role %s may only list its own tokens (needs admin)",
+                          cx__admin_role_name(who.role));
+      return;
+    }
+    user_id = who.user_id;
+  }
+  int64_t now = cx_wall_s();
+  /* Which one is the caller's: best effort, the list works without it. */
+  cx_store_token_lookup(a->store, who.token, now, &me, NULL);
+  int rc = cx_store_token_search(a->store, user_id, now, page, size, &l, err);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, "tokens", err);
     return;
   }
-  cx__admin_reply_page(req, list, total, page, size);
+  reply_items(req, l.items, l.n, sizeof *l.items, token_item, me.id, l.total,
+              page, size);
+  cx_token_list_free(&l);
+}
+
+static void h_token_del(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"id", NULL};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  struct cx__admin_who who;
+  struct cx_token t;
+  char err[CX_ERR_LEN] = "", what[64];
+  int64_t id = 0;
+
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) < 0 ||
+      cx__admin_json_only(req, body, allowed) < 0 ||
+      need_id(req, body, &id) < 0)
+    return;
+  snprintf(what, sizeof what, "token %lld", (long long)id);
+  int rc = cx_store_token_find(a->store, id, &t, err);
+  if (rc == 0 && t.user_id != who.user_id && who.role < CX_ROLE_ADMIN) {
+    cx_http_reply_error(req, CX_HTTP_FORBIDDEN, "id",
+                        "role %s may only revoke its own tokens (needs admin)",
+                        cx__admin_role_name(who.role));
+    return;
+  }
+  if (rc == 0)
+    rc = cx_store_token_delete_id(a->store, id, err);
+  /* After the delete, so no request can refill the cache with it. */
+  cx__admin_auth_flush(a);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, what, err);
+    return;
+  }
+  CX_LOG(CX_LOG_INFO, "admin",
+         "token %lld (%s of user %lld) revoked by user "
+         "%lld",
+         (long long)id, t.kind, (long long)t.user_id, (long long)who.user_id);
+  cx_http_reply_ok(req, json_pack("{s:I}", "deleted", (json_int_t)1));
 }
 
 int cx__admin_routes_users(struct cx_admin *a)
@@ -918,6 +1031,8 @@ int cx__admin_routes_users(struct cx_admin *a)
       {"POST", "/user/change_pw", h_user_change_pw},
       {"GET", "/user/find", h_user_find},
       {"POST", "/user/search", h_user_search},
+      {"POST", "/user/token/search", h_token_search},
+      {"POST", "/user/token/del", h_token_del},
   };
   pthread_once(&g_once, init_once);
   return cx__admin_register(a, routes, CX_ARRAY_LEN(routes));

@@ -266,3 +266,52 @@ TEST(util_log_escapes_control_bytes_in_messages)
   ASSERT_EQ(line[n - 1], '\n');
   ASSERT(strchr(line, 0x01) == NULL);
 }
+
+TEST(util_url_redact_masks_passwords_and_webhook_tokens)
+{
+  /* input, flags, expected output (outlen 256). */
+  static const struct {
+    const char *in;
+    unsigned flags;
+    const char *want;
+  } cases[] = {
+      {"mysql://cronix:hunter2@db:3306/cronix?tls=verify", 0,
+       "mysql://cronix:***@db:3306/cronix?tls=verify"},
+      /* '@', ':' and '#' inside a password: masked whole. */
+      {"mysql://a:p@s:s#x@db/c", 0, "mysql://a:***@db/c"},
+      {"smtp://u:pw@mail.example.org:587", 0,
+       "smtp://u:***@mail.example.org:587"},
+      /* No password, no user info, no scheme: as is. */
+      {"mysql://cronix@db/c", 0, "mysql://cronix@db/c"},
+      {"http://127.0.0.1:2379", 0, "http://127.0.0.1:2379"},
+      {"sqlite:///var/x:y@z.db", 0, "sqlite:///var/x:y@z.db"},
+      {"", 0, ""},
+      {"u:pw@host", 0, "u:***@host"},
+      /* Lists: each item. */
+      {"http://a:1@h1:2379,http://h2:2379,http://b:2@h3", CX_URL_REDACT_LIST,
+       "http://a:***@h1:2379,http://h2:2379,http://b:***@h3"},
+      /* Webhooks: the token in the path, query values, fragments. */
+      {"https://open.feishu.cn/open-apis/bot/v2/hook/0f1e-2d3c",
+       CX_URL_REDACT_PATH, "https://open.feishu.cn/open-apis/bot/v2/hook/***"},
+      {"https://oapi.dingtalk.com/robot/send?access_token=abc&x=&y",
+       CX_URL_REDACT_PATH,
+       "https://oapi.dingtalk.com/robot/***?access_token=***&x=&***"},
+      {"https://u:p@h/a/?k=v#frag", CX_URL_REDACT_PATH,
+       "https://u:***@h/a/?k=***#***"},
+      {"https://h", CX_URL_REDACT_PATH, "https://h"},
+  };
+  char out[256];
+  for (size_t i = 0; i < CX_ARRAY_LEN(cases); i++) {
+    cx_url_redact(cases[i].in, cases[i].flags, out, sizeof out);
+    ASSERT_MSG(strcmp(out, cases[i].want) == 0, "%s -> %s, want %s",
+               cases[i].in, out, cases[i].want);
+  }
+  /* A cut never shows what was masked; a NULL URL is empty. */
+  for (size_t n = 1; n < 40; n++) {
+    cx_url_redact("mysql://u:secretpassword@h/d", 0, out, n);
+    ASSERT(strlen(out) < n);
+    ASSERT(strstr(out, "secr") == NULL);
+  }
+  cx_url_redact(NULL, 0, out, sizeof out);
+  ASSERT_STREQ(out, "");
+}
