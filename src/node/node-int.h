@@ -61,7 +61,8 @@ struct cx__nitem {
   int64_t queued_ms;
   int64_t lease; /* the node's lease when fired: runs only under it */
   struct cx_exec *x;
-  int killed; /* under n->mu */
+  struct cx_live *live; /* its output as it comes (claimed runs) */
+  int killed;           /* under n->mu */
   /* The run, from its claim on (only the worker holding the item touches
    * these, except where marked). */
   int started, claimed;
@@ -89,6 +90,8 @@ struct cx__nsettings {
 
 struct cx_noded {
   struct cx_store *store;
+  struct cx_live_table *live; /* running runs' output (live_owned: ours) */
+  int live_owned;
   struct cx_coord *coord;
   struct cx_notify *notify;
   char uuid[37];

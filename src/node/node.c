@@ -29,6 +29,7 @@
 #include "coord/coord.h"
 #include "cron/cron.h"
 #include "job/job.h"
+#include "live/live.h"
 #include "node/exec.h"
 #include "node/node-int.h"
 #include "node/node.h"
@@ -316,6 +317,7 @@ static void item_free(struct cx__nitem *it)
   if (it == NULL)
     return;
   pend_free(it);
+  cx_live_unref(it->live);
   cx_exec_result_free(&it->res);
   cx_exec_destroy(it->x);
   def_unref(it->def);
@@ -797,6 +799,21 @@ static void do_skip(struct cx_noded *n, struct cx__nitem *it)
 
 /* Claims the fire (or, store down, goes on to spool it). Returns 0 when
  * the run starts, -1 when there is nothing to run. */
+/* The output limit now (SIGHUP may change it), clamped as exec does, for
+ * a run's live output. */
+static size_t live_limit(struct cx_noded *n)
+{
+  struct cx__nsettings set;
+  cx__noded_settings(n, &set);
+  int64_t v =
+      set.output_limit ? set.output_limit : CX_EXEC_OUTPUT_LIMIT_DEFAULT;
+  if (v < CX_EXEC_OUTPUT_LIMIT_MIN)
+    v = CX_EXEC_OUTPUT_LIMIT_MIN;
+  if (v > CX_EXEC_OUTPUT_LIMIT_MAX)
+    v = CX_EXEC_OUTPUT_LIMIT_MAX;
+  return (size_t)v;
+}
+
 static int run_start(struct cx_noded *n, struct cx__nitem *it)
 {
   char err[CX_ERR_LEN] = "";
@@ -832,6 +849,7 @@ static int run_start(struct cx_noded *n, struct cx__nitem *it)
   it->started = 1;
   if (it->claimed) {
     it->run.id = id;
+    it->live = cx_live_open(n->live, id, live_limit(n)); /* NULL: none */
     pthread_mutex_lock(&n->mu);
     n->st.claimed++;
     pthread_mutex_unlock(&n->mu);
@@ -853,6 +871,7 @@ static void attempt_run(struct cx_noded *n, struct cx__nitem *it)
       .shell = set.shell,
       .output_limit = (size_t)set.output_limit,
       .kill_grace_ms = set.kill_grace_s * 1000,
+      .live = it->live,
   };
   cx_exec_result_free(&it->res);
   it->attempt++;
@@ -1022,6 +1041,8 @@ static void run_finish(struct cx_noded *n, struct cx__nitem *it)
     }
   }
   cx__noded_record(n, r, it->claimed, it->pend, it->npend);
+  /* After the record, so a follower told "ended" finds the stored run. */
+  cx_live_end(it->live, r->status, r->exit_code);
   pthread_mutex_lock(&n->mu);
   n->st.runs++;
   pthread_mutex_unlock(&n->mu);
@@ -1237,6 +1258,12 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   cx_cond_init_mono(&n->mcond);
   cx_cond_init_mono(&n->pcond);
   n->store = o->store;
+  n->live = o->live;
+  if (n->live == NULL) {
+    if ((rc = cx_live_table_create(&n->live)) != 0)
+      goto fail;
+    n->live_owned = 1;
+  }
   n->coord = o->coord;
   n->notify = o->notify;
   n->fire_hook = o->fire_hook;
@@ -1267,6 +1294,11 @@ fail:
 const char *cx_noded_uuid(const struct cx_noded *n)
 {
   return n->uuid;
+}
+
+struct cx_live_table *cx_noded_live(struct cx_noded *n)
+{
+  return n->live;
 }
 
 int cx_noded_next_fire(struct cx_noded *n, int64_t job_id, int64_t *at_ms)
@@ -1451,6 +1483,8 @@ void cx_noded_destroy(struct cx_noded *n)
   cx_free(n->workers);
   cx_sched_destroy(n->sched);
   cx__noded_spool_close(n);
+  if (n->live_owned)
+    cx_live_table_destroy(n->live);
   pthread_mutex_destroy(&n->mu);
   pthread_mutex_destroy(&n->setmu);
   pthread_mutex_destroy(&n->spmu);
