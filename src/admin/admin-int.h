@@ -48,6 +48,7 @@ struct cx_admin {
   int started;
   struct cx__cluster *cluster; /* cluster.c (election, failover, ...) */
   struct cx_notify *notify;    /* borrowed; NULL = no channel configured */
+  struct cx_live_table *live;  /* borrowed; runs running in this process */
   pthread_mutex_t auth_mu;
   uint64_t auth_gen; /* bumped by every flush: fills begun before are dropped */
   struct cx__auth_entry auth[CX__AUTH_SETS][CX__AUTH_WAYS];
@@ -245,5 +246,7 @@ int cx__admin_routes_users(struct cx_admin *a);
 int cx__admin_routes_nodes(struct cx_admin *a);
 int cx__admin_routes_notify(struct cx_admin *a);
 int cx__admin_routes_runs(struct cx_admin *a);
+/* routes_output.c: /job/output (live and stored output), /job/running. */
+int cx__admin_routes_output(struct cx_admin *a);
 
 #endif

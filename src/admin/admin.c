@@ -357,6 +357,7 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   a->store = opts->store;
   a->coord = opts->coord;
   a->notify = opts->notify;
+  a->live = opts->live;
   pthread_mutex_init(&a->auth_mu, NULL);
   pthread_mutex_init(&a->total_mu, NULL);
   pthread_mutex_init(&a->alive.mu, NULL);
@@ -379,7 +380,8 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
       (rc = cx__admin_routes_jobs(a)) != 0 ||
       (rc = cx__admin_routes_nodes(a)) != 0 ||
       (rc = cx__admin_routes_notify(a)) != 0 ||
-      (rc = cx__admin_routes_runs(a)) != 0) {
+      (rc = cx__admin_routes_runs(a)) != 0 ||
+      (rc = cx__admin_routes_output(a)) != 0) {
     cx_err_set(err, "registering routes: %s", cx_strerror(rc));
     goto err;
   }

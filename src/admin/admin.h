@@ -14,6 +14,7 @@
 
 struct cx_admin;
 struct cx_notify;
+struct cx_live_table;
 
 struct cx_admin_opts {
   const struct cx_config *cfg; /* borrowed; lives longer than the admin */
@@ -21,6 +22,9 @@ struct cx_admin_opts {
   struct cx_coord *coord;      /* borrowed */
   const char *listen;          /* NULL = cfg->listen ("host:0" for tests) */
   struct cx_notify *notify;    /* borrowed, optional: POST /notify/test */
+  /* borrowed, optional: the live output of runs running in this process
+   * (standalone: the node's, cx_noded_live) for /job/output. */
+  struct cx_live_table *live;
 };
 
 /* Creates the admin and registers its routes (nothing listens yet).

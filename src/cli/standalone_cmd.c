@@ -51,8 +51,11 @@ int cx_cli_standalone(int argc, char **argv)
     fprintf(stderr, "cronix standalone: node: %s\n", err);
     goto out;
   }
-  struct cx_admin_opts aopts = {
-      .cfg = &d.cfg, .store = d.store, .coord = d.coord, .notify = d.notify};
+  struct cx_admin_opts aopts = {.cfg = &d.cfg,
+                                .store = d.store,
+                                .coord = d.coord,
+                                .notify = d.notify,
+                                .live = cx_noded_live(node)};
   struct cx_admin_cluster_opts copts = {.notify = d.notify};
   if (cx_admin_create(&aopts, &admin, err) != 0 ||
       cx_admin_cluster_set(admin, &copts) != 0 ||
