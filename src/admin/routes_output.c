@@ -36,6 +36,8 @@
 #include <string.h>
 
 #include "admin/admin-int.h"
+#include "coord/coord.h"
+#include "keys/keys.h"
 #include "live/live.h"
 #include "store/store.h"
 
@@ -344,10 +346,84 @@ static void h_job_output(struct cx_http_req *req, void *ctx)
                         "too many followers of run %" PRId64, id);
 }
 
+/* ---- POST /job/running ---------------------------------------------------
+ * Body {"job_id"?: N, "node_uuid"?: "..."} (role viewer): the runs running
+ * now, read from the proc keys the nodes keep while an attempt runs (the
+ * same source as /node/search's counts, so standalone and cluster agree,
+ * and a node that died takes its keys with its lease). A run waiting
+ * between two attempts has no proc key and is not listed; neither is a
+ * run the node could not claim in the store (no run id to follow).
+ * Reply {"list":[{"run_id","job_id","node_uuid","pid","start",
+ * "scheduled_at","attempt"}], "total"}, ordered by node, job. */
+static void h_job_running(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"job_id", "node_uuid", NULL};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  const char *node = NULL;
+  int64_t job_id = 0;
+  char err[CX_ERR_LEN] = "", key[CX_KEY_LEN];
+  struct cx_coord_kvs procs = {0};
+  struct cx_key k;
+
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, NULL) != 0 ||
+      cx__admin_json_only(req, body, allowed) != 0 ||
+      cx__admin_json_int(req, body, "job_id", 1, INT64_MAX, &job_id) < 0 ||
+      cx__admin_json_str(req, body, "node_uuid", CX_KEY_UUID_MAX, &node) < 0)
+    return;
+  if (node != NULL && node[0] == '\0')
+    node = NULL;
+  if (node != NULL && !cx_key_uuid_ok(node)) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "node_uuid",
+                        "node_uuid: not a node uuid");
+    return;
+  }
+  size_t kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_PROC, node);
+  int rc = kl ? cx_coord_range(a->coord, key, kl, &procs, err) : -ENOMEM;
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, "coordination", err);
+    return;
+  }
+  json_t *list = json_array();
+  for (size_t i = 0; list != NULL && i < procs.n; i++) {
+    const struct cx_coord_kv *kv = &procs.kvs[i];
+    if (!cx__admin_key_is(a, CX_KEY_PROC, kv->key, kv->key_len, &k) ||
+        (job_id > 0 && k.id != job_id))
+      continue;
+    json_t *v = json_loadb(kv->value, kv->value_len, 0, NULL);
+    json_int_t run = json_integer_value(json_object_get(v, "run_id"));
+    json_t *e =
+        run > 0
+            ? json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I}", "run_id", run,
+                        "job_id", (json_int_t)k.id, "node_uuid", k.uuid, "pid",
+                        json_integer_value(json_object_get(v, "pid")), "start",
+                        json_integer_value(json_object_get(v, "start")),
+                        "scheduled_at",
+                        json_integer_value(json_object_get(v, "scheduled_at")),
+                        "attempt",
+                        json_integer_value(json_object_get(v, "attempt")))
+            : NULL;
+    json_decref(v);
+    if (run > 0 && (e == NULL || json_array_append_new(list, e) != 0)) {
+      json_decref(list);
+      list = NULL;
+    }
+  }
+  cx_coord_kvs_free(&procs);
+  json_t *o = list ? json_pack("{s:o, s:I}", "list", list, "total",
+                               (json_int_t)json_array_size(list))
+                   : NULL;
+  if (o == NULL)
+    cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
+  else
+    cx_http_reply_ok(req, o);
+}
+
 int cx__admin_routes_output(struct cx_admin *a)
 {
   static const struct cx__admin_route routes[] = {
       {"GET", "/job/output", h_job_output},
+      {"POST", "/job/running", h_job_running},
   };
   return cx__admin_register(a, routes, CX_ARRAY_LEN(routes));
 }
