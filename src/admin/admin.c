@@ -358,6 +358,11 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   a->coord = opts->coord;
   a->notify = opts->notify;
   a->live = opts->live;
+  if ((rc = cx__admin_proxy_init(a)) != 0) {
+    cx__admin_proxy_free(a);
+    cx_free(a);
+    return rc;
+  }
   pthread_mutex_init(&a->auth_mu, NULL);
   pthread_mutex_init(&a->total_mu, NULL);
   pthread_mutex_init(&a->alive.mu, NULL);
@@ -389,6 +394,7 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   return 0;
 err:
   cx_http_destroy(a->http);
+  cx__admin_proxy_free(a);
   cx_free(a);
   return rc;
 }
@@ -421,6 +427,7 @@ void cx_admin_stop(struct cx_admin *a)
   if (a != NULL && a->started) {
     cx__cluster_stop(a);
     cx_http_stop(a->http);
+    cx__admin_proxy_stop(a);
     cx__admin_alive_stop(a);
     a->started = 0;
   }
@@ -433,6 +440,7 @@ void cx_admin_destroy(struct cx_admin *a)
   cx_admin_stop(a);
   cx__cluster_free(a);
   cx_http_destroy(a->http);
+  cx__admin_proxy_free(a);
   pthread_mutex_destroy(&a->auth_mu);
   pthread_mutex_destroy(&a->total_mu);
   pthread_mutex_destroy(&a->alive.mu);

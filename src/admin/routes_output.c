@@ -17,6 +17,14 @@
  *   event: cut     data: {"missed":N}   bytes the cap (or a slow reader,
  *                                       below) skipped before the next chunk
  *   event: end     data: {"status":"...","exit_code":N}   then it closes
+ *   event: lost    data: {"status":"lost","exit_code":-1,"node_uuid":"..."}
+ *                  instead of end when the run's node went away (its key
+ *                  expired) or forgot the run: then it closes
+ * Cluster: a run running on another node is read from that node's
+ * listener through a copy in this admin (live_proxy.c), with the same
+ * offsets; without cluster.secret, or when the node has no listener, the
+ * stream waits on the store and sends the stored output when the run
+ * ends.
  * Every event's id is the offset after it: a client reconnecting with
  * Last-Event-ID (it wins over offset) or offset=id misses nothing and sees
  * nothing twice. Chunks end on a UTF-8 character boundary (a character
@@ -61,6 +69,7 @@ struct follow {
   size_t out_len;
   char status[CX_LIVE_STATUS_LEN];
   int exit_code;
+  char node[64]; /* the run's node (from the store), for "lost" */
   char chunk[CX_OUTPUT_PAGE];
 };
 
@@ -189,14 +198,20 @@ static int next_event(struct follow *f)
       return -1;
     cx_buf_append(&f->ev, "\n\n", 2);
   } else if (ended) {
+    int lost = strcmp(f->status, "lost") == 0;
     json_t *o =
         json_pack("{s:s, s:i}", "status", f->status, "exit_code", f->exit_code);
+    if (o != NULL && lost && f->node[0] &&
+        json_object_set_new(o, "node_uuid", json_string(f->node)) != 0) {
+      json_decref(o);
+      o = NULL;
+    }
     char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (t == NULL)
       return -1;
-    cx_buf_printf(&f->ev, "event: end\nid: %" PRIu64 "\ndata: %s\n\n", f->off,
-                  t);
+    cx_buf_printf(&f->ev, "event: %s\nid: %" PRIu64 "\ndata: %s\n\n",
+                  lost ? "lost" : "end", f->off, t);
     free(t);
     f->ended = 1;
   } else if (missed == 0) {
@@ -329,7 +344,16 @@ static void h_job_output(struct cx_http_req *req, void *ctx)
     }
     stored_set(f, &r);
     f->polled = cx_mono_now();
+    snprintf(f->node, sizeof f->node, "%s", r.node_uuid ? r.node_uuid : "");
     cx_run_clear(&r);
+    if (f->running) { /* on another node: its copy here, or lost */
+      int lost = 0;
+      f->live = cx__admin_live_remote(a, id, f->node, &lost);
+      if (lost) {
+        f->running = 0;
+        snprintf(f->status, sizeof f->status, "lost");
+      }
+    }
   }
   if (fs == NULL || strcmp(fs, "1") != 0) {
     reply_page(req, f);

@@ -27,6 +27,8 @@ struct cx_live {
   char *buf; /* head [0, head_cap), ring [head_cap, head_cap + ring_cap) */
   size_t head_cap, ring_cap;
   uint64_t total;
+  uint64_t valid_from; /* ring bytes before it were never written (a gap) */
+  uint64_t head_valid; /* head bytes from it on are a gap (UINT64_MAX: none) */
   int ended;
   char status[CX_LIVE_STATUS_LEN];
   int exit_code;
@@ -95,11 +97,8 @@ static void purge_locked(struct cx_live_table *t, int64_t id)
   }
 }
 
-struct cx_live *cx_live_open(struct cx_live_table *t, int64_t run_id,
-                             size_t limit)
+static struct cx_live *live_new(int64_t run_id, size_t limit)
 {
-  if (t == NULL || limit < 2)
-    return NULL;
   struct cx_live *l = cx_calloc(1, sizeof *l);
   if (l == NULL)
     return NULL;
@@ -114,11 +113,45 @@ struct cx_live *cx_live_open(struct cx_live_table *t, int64_t run_id,
   l->exit_code = -1;
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->cond, NULL);
+  l->head_valid = UINT64_MAX;
+  atomic_init(&l->refs, 2); /* the table's and the caller's */
+  return l;
+}
+
+struct cx_live *cx_live_open(struct cx_live_table *t, int64_t run_id,
+                             size_t limit)
+{
+  if (t == NULL || limit < 2)
+    return NULL;
+  struct cx_live *l = live_new(run_id, limit);
+  if (l == NULL)
+    return NULL;
   pthread_mutex_lock(&t->mu);
   purge_locked(t, run_id);
-  atomic_init(&l->refs, 2); /* the table's and the caller's */
   l->next = t->head;
   t->head = l;
+  pthread_mutex_unlock(&t->mu);
+  return l;
+}
+
+struct cx_live *cx_live_get(struct cx_live_table *t, int64_t run_id,
+                            size_t limit, int *created)
+{
+  struct cx_live *l;
+  *created = 0;
+  if (t == NULL || limit < 2)
+    return NULL;
+  pthread_mutex_lock(&t->mu);
+  purge_locked(t, 0);
+  for (l = t->head; l != NULL && l->run_id != run_id; l = l->next)
+    ;
+  if (l != NULL) {
+    atomic_fetch_add(&l->refs, 1);
+  } else if ((l = live_new(run_id, limit)) != NULL) {
+    l->next = t->head;
+    t->head = l;
+    *created = 1;
+  }
   pthread_mutex_unlock(&t->mu);
   return l;
 }
@@ -154,6 +187,11 @@ size_t cx_live_running(struct cx_live_table *t, int64_t *ids, size_t max)
   }
   pthread_mutex_unlock(&t->mu);
   return n;
+}
+
+void cx_live_ref(struct cx_live *l)
+{
+  atomic_fetch_add(&l->refs, 1);
 }
 
 void cx_live_unref(struct cx_live *l)
@@ -205,6 +243,26 @@ void cx_live_add(struct cx_live *l, const char *p, size_t n)
   pthread_mutex_unlock(&l->mu);
 }
 
+void cx_live_add_at(struct cx_live *l, uint64_t off, const char *p, size_t n)
+{
+  if (l == NULL)
+    return;
+  pthread_mutex_lock(&l->mu);
+  if (off > l->total) {
+    /* Lost bytes: the ring's older bytes stay readable only up to the
+     * gap, so mark everything before it as gone (simple, and gaps are
+     * rare: the copy fell behind its source's ring). */
+    if (l->total < l->head_cap && l->head_valid == UINT64_MAX)
+      l->head_valid = l->total;
+    l->total = off;
+    l->valid_from = off;
+  }
+  uint64_t skip = l->total - off;
+  pthread_mutex_unlock(&l->mu);
+  if (skip < n)
+    cx_live_add(l, p + skip, n - (size_t)skip);
+}
+
 void cx_live_end(struct cx_live *l, const char *status, int exit_code)
 {
   if (l == NULL)
@@ -225,8 +283,10 @@ size_t cx_live_read(struct cx_live *l, uint64_t *off, char *buf, size_t max,
   memset(st, 0, sizeof *st);
   pthread_mutex_lock(&l->mu);
   uint64_t o = *off;
-  if (o < l->total && o < l->head_cap) {
-    uint64_t end = l->total < l->head_cap ? l->total : l->head_cap;
+  uint64_t end = l->total < l->head_cap ? l->total : l->head_cap;
+  if (end > l->head_valid)
+    end = l->head_valid;
+  if (o < end) {
     got = (size_t)(end - o) < max ? (size_t)(end - o) : max;
     memcpy(buf, l->buf + o, got);
     o += got;
@@ -235,6 +295,8 @@ size_t cx_live_read(struct cx_live *l, uint64_t *off, char *buf, size_t max,
     uint64_t kept_from = l->total - l->ring_cap;
     if (l->total < l->head_cap + l->ring_cap)
       kept_from = l->head_cap;
+    if (kept_from < l->valid_from)
+      kept_from = l->valid_from;
     if (o < kept_from) {
       st->missed = kept_from - o;
       o = kept_from;

@@ -44,15 +44,26 @@ void cx_live_table_destroy(struct cx_live_table *t);
  * when out of memory. */
 struct cx_live *cx_live_open(struct cx_live_table *t, int64_t run_id,
                              size_t limit);
+/* run_id's live output with a reference; when there is none, a new one
+ * as cx_live_open makes (then *created = 1). NULL when out of memory. */
+struct cx_live *cx_live_get(struct cx_live_table *t, int64_t run_id,
+                            size_t limit, int *created);
 /* run_id's live output with a reference, or NULL. */
 struct cx_live *cx_live_find(struct cx_live_table *t, int64_t run_id);
 /* The ids of the runs not yet ended, up to max of them into ids; returns
  * how many there are (may exceed max). */
 size_t cx_live_running(struct cx_live_table *t, int64_t *ids, size_t max);
+/* Takes / drops a reference (the last one frees it). */
+void cx_live_ref(struct cx_live *l);
 void cx_live_unref(struct cx_live *l);
 
 /* Appends what the run wrote and wakes the watchers. NULL l is ignored. */
 void cx_live_add(struct cx_live *l, const char *p, size_t n);
+/* Appends n bytes that sit at absolute offset off (a copy of another
+ * live output): when off is past the end, the bytes between were lost and
+ * readers count them as missed; bytes before the end are not written
+ * again. */
+void cx_live_add_at(struct cx_live *l, uint64_t off, const char *p, size_t n);
 /* Marks the run ended with its status ("success", ...; cut to
  * CX_LIVE_STATUS_LEN - 1) and exit code, and wakes the watchers. */
 void cx_live_end(struct cx_live *l, const char *status, int exit_code);

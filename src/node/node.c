@@ -1275,6 +1275,8 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   while (pl > 0 && n->prefix[pl - 1] == '/')
     n->prefix[--pl] = '\0';
   n->ttl = o->cfg->node_ttl;
+  snprintf(n->live_listen, sizeof n->live_listen, "%s", o->cfg->node_listen);
+  snprintf(n->live_secret, sizeof n->live_secret, "%s", o->cfg->cluster_secret);
   n->nworkers = (int)o->cfg->node_max_concurrent;
   if (n->nworkers < 1)
     n->nworkers = 1;
@@ -1351,6 +1353,9 @@ int cx_noded_start(struct cx_noded *n, char *err)
 {
   int rc;
   close_orphans(n);
+  /* Before registering: the node key advertises the listener's port. */
+  if ((rc = cx__noded_live_start(n, n->live_listen, n->live_secret, err)) != 0)
+    return rc;
   if ((rc = cx__noded_register(n, err)) != 0)
     return rc;
   if ((rc = cx__noded_watch_all(n, 0, err)) != 0)
@@ -1459,6 +1464,7 @@ void cx_noded_stop(struct cx_noded *n)
     pthread_join(n->workers[i], NULL);
   n->nstarted = 0;
   cx__noded_procs_stop(n);
+  cx__noded_live_stop(n); /* the runs are over: followers had their end */
   if (n->started) {
     cx_noded_flush(n);
     cx__noded_unregister(n);
