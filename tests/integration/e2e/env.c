@@ -191,6 +191,10 @@ void e2e_node_start(void)
                         "node.ttl=2s",
                         "--set",
                         "node.shutdown_grace=2s",
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--set",
+                        "cluster.secret=" E2E_SECRET,
                         NULL};
   start_proc(&E.node, "node", argv);
 }
@@ -236,6 +240,8 @@ void e2e_up(enum e2e_kind k)
                           "node.ttl=2s",
                           "--set",
                           "system.cmd_auto_allocation=true",
+                          "--set",
+                          "cluster.secret=" E2E_SECRET,
                           NULL};
     start_proc(&E.main, "admin", argv);
     e2e_node_start();

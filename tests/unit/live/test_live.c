@@ -101,3 +101,31 @@ TEST(live_end_wakes_and_lingers)
   cx_live_unref(l);
   cx_live_table_destroy(t);
 }
+
+/* A copy fed with add_at: bytes past a gap are read after a "missed" of
+ * exactly the gap, nothing from before the gap is invented, and bytes
+ * already there are not written twice. */
+TEST(live_add_at_counts_gaps_as_missed)
+{
+  struct cx_live_table *t;
+  ASSERT_EQ(cx_live_table_create(&t), 0);
+  struct cx_live *l = cx_live_open(t, 1, 20); /* head 10, ring 10 */
+  ASSERT(l != NULL);
+  cx_live_add_at(l, 0, "0123456789abc", 13);
+  cx_live_add_at(l, 10, "abcdef", 6); /* overlaps: only "def" is new */
+  cx_live_add_at(l, 40, "XYZ", 3);    /* bytes 16..40 were lost */
+  char buf[64];
+  struct cx_live_state st;
+  uint64_t off = 0;
+  size_t got = cx_live_read(l, &off, buf, sizeof buf, &st);
+  ASSERT_EQ(got, 10);
+  ASSERT(memcmp(buf, "0123456789", 10) == 0);
+  got = cx_live_read(l, &off, buf, sizeof buf, &st);
+  ASSERT_EQ(st.missed, 30);
+  ASSERT_EQ(got, 3);
+  ASSERT(memcmp(buf, "XYZ", 3) == 0);
+  ASSERT_EQ(off, 43);
+  ASSERT_EQ(st.total, 43);
+  cx_live_unref(l);
+  cx_live_table_destroy(t);
+}
