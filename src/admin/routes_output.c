@@ -101,16 +101,48 @@ static json_t *text_json(const char *p, size_t n)
   return s;
 }
 
-/* Appends the chunk as a JSON string. */
+/* Appends the chunk as a JSON string, written directly: every follower
+ * encodes every chunk, so this is the stream's hot loop (jansson's
+ * json_t + dump costs several copies). Invalid UTF-8 -> \ufffd. */
 static int json_text(struct cx_buf *b, const char *p, size_t n)
 {
-  json_t *s = text_json(p, n);
-  char *t = s ? json_dumps(s, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-  json_decref(s);
-  if (t == NULL)
-    return -ENOMEM;
-  cx_buf_append(b, t, strlen(t));
-  free(t);
+  static const char hex[] = "0123456789abcdef";
+  size_t i = 0, plain = 0;
+  cx_buf_append(b, "\"", 1);
+  while (i < n) {
+    unsigned char c = (unsigned char)p[i];
+    size_t k = c >= 0x20 && c < 0x80 && c != '"' && c != '\\'
+                   ? 1
+                   : (c >= 0x80 ? cx_utf8_next(p + i, n - i, NULL) : 0);
+    if (k > 0) {
+      i += k;
+      continue;
+    }
+    cx_buf_append(b, p + plain, i - plain);
+    char esc[8] = {'\\', 0};
+    size_t el = 2;
+    if (c == '"' || c == '\\')
+      esc[1] = (char)c;
+    else if (c == '\n')
+      esc[1] = 'n';
+    else if (c == '\t')
+      esc[1] = 't';
+    else if (c == '\r')
+      esc[1] = 'r';
+    else if (c < 0x20) {
+      memcpy(esc + 1, "u00", 3);
+      esc[4] = hex[c >> 4];
+      esc[5] = hex[c & 15];
+      el = 6;
+    } else {
+      memcpy(esc + 1, "ufffd", 5); /* a byte that starts no character */
+      el = 6;
+    }
+    cx_buf_append(b, esc, el);
+    plain = ++i;
+  }
+  cx_buf_append(b, p + plain, n - plain);
+  cx_buf_append(b, "\"", 1);
   return cx_buf_failed(b) ? -ENOMEM : 0;
 }
 

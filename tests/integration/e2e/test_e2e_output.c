@@ -410,3 +410,36 @@ TEST_TIMEOUT(e2e_output_cluster_sigkilled_node_ends_the_stream_lost, 180)
   CHECK(cx_svc_proc_stop(&E.node, 5000, err) == 0, "%s", err);
   e2e_down();
 }
+
+/* Bytes that are not plain text: quotes, backslashes, controls and
+ * UTF-8 come through as JSON text; a byte that starts no character is
+ * U+FFFD but still counts as one byte of offset. */
+TEST_TIMEOUT(e2e_output_standalone_any_bytes_become_json_text, 90)
+{
+  e2e_up(E2E_STANDALONE);
+  int64_t run = ticker_start("printf 'caf\\303\\251 \\001 \\377 q\\042 "
+                             "b\\134 t\\t end\\n'; sleep 1");
+  struct sse s;
+  struct event ev;
+  struct cx_buf out = {0};
+  long long id = -1;
+  int end = 0;
+  sse_follow(&s, run, "", E.tok, -1);
+  while (!end && sse_next(&s, &ev, 20000)) {
+    if (strcmp(ev.name, "output") == 0) {
+      data_text(&ev, &out);
+      id = ev.id;
+    }
+    end = strcmp(ev.name, "end") == 0;
+    free(ev.data);
+  }
+  sse_close(&s);
+  CHECK(end, "no end event");
+  static const char want[] = "caf\xc3\xa9 \x01 \xef\xbf\xbd q\" b\\ t\t end\n";
+  CHECK(out.len == sizeof want - 1 && memcmp(out.data, want, out.len) == 0,
+        "text: \"%.*s\"", (int)out.len, out.data);
+  CHECK(id == 23, "offset after the output: %lld, want the 23 bytes written",
+        id);
+  cx_buf_free(&out);
+  e2e_down();
+}
