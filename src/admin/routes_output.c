@@ -52,6 +52,7 @@
 #define CX_OUTPUT_PAGE (64 * 1024)  /* bytes of output per page or event */
 #define KEEPALIVE_US (15 * 1000000) /* silence before a comment line */
 #define STORE_POLL_US 1000000       /* a running run with no live output */
+#define REMOTE_PAGE_WAIT_MS 1000    /* a page of a remote run's copy */
 
 struct follow {
   struct cx_admin *a;
@@ -64,6 +65,7 @@ struct follow {
   int ended; /* the end event is in ev */
   /* Stored mode. */
   int running; /* the store says running: poll it */
+  int remote;  /* live is this admin's copy of another node's window */
   cx_mono polled, last_sent;
   char *out;
   size_t out_len;
@@ -296,6 +298,8 @@ static void reply_page(struct cx_http_req *req, struct follow *f)
 {
   uint64_t start = f->off, missed;
   int ended;
+  if (f->remote) /* a copy just made has nothing yet: give it a moment */
+    cx_live_wait(f->live, f->off, REMOTE_PAGE_WAIT_MS);
   size_t got = next_chunk(f, &missed, &ended);
   json_t *text = text_json(f->chunk, got);
   int running = f->live ? !ended && !f->status[0] : f->running;
@@ -381,6 +385,7 @@ static void h_job_output(struct cx_http_req *req, void *ctx)
     if (f->running) { /* on another node: its copy here, or lost */
       int lost = 0;
       f->live = cx__admin_live_remote(a, id, f->node, &lost);
+      f->remote = f->live != NULL;
       if (lost) {
         f->running = 0;
         snprintf(f->status, sizeof f->status, "lost");
