@@ -1275,8 +1275,10 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   while (pl > 0 && n->prefix[pl - 1] == '/')
     n->prefix[--pl] = '\0';
   n->ttl = o->cfg->node_ttl;
-  snprintf(n->live_listen, sizeof n->live_listen, "%s", o->cfg->node_listen);
-  snprintf(n->live_secret, sizeof n->live_secret, "%s", o->cfg->cluster_secret);
+  snprintf(n->live_listen, sizeof n->live_listen, "%s",
+           o->cfg->node_listen ? o->cfg->node_listen : "");
+  snprintf(n->live_secret, sizeof n->live_secret, "%s",
+           o->cfg->cluster_secret ? o->cfg->cluster_secret : "");
   n->nworkers = (int)o->cfg->node_max_concurrent;
   if (n->nworkers < 1)
     n->nworkers = 1;
