@@ -174,6 +174,17 @@ TEST(job_limits_one_table_for_decode_validate_and_store)
   ASSERT_EQ(cx_job_limit("no_such", &max, &chars), CX_ENOTFOUND);
 }
 
+/* The least a valid cmd job has. */
+static void minimal_cmd_job(struct cx_job *j)
+{
+  cx_job_init(j);
+  j->name = (char *)"a";
+  j->type = CX_JOB_CMD;
+  j->command = (char *)"true";
+  j->spec = (char *)"* * * * *";
+  j->allocation = CX_ALLOC_AUTO;
+}
+
 /* A job built in code (the store's view): cx_job_check_limits names the
  * first field over its limit with CX_ETOOBIG, and cx_job_validate refuses
  * it as a bad field. */
@@ -184,12 +195,7 @@ TEST(job_check_limits_names_the_field)
   memset(dir + 1, 'd', sizeof dir - 2);
   dir[sizeof dir - 1] = '\0';
   struct cx_job j;
-  cx_job_init(&j);
-  j.name = (char *)"a";
-  j.type = CX_JOB_CMD;
-  j.command = (char *)"true";
-  j.spec = (char *)"* * * * *";
-  j.allocation = CX_ALLOC_AUTO;
+  minimal_cmd_job(&j);
   char field[CX_JOB_FIELD_LEN] = "", err[CX_ERR_LEN] = "";
   enum cx_job_invalid why = 0;
   ASSERT_EQ(cx_job_check_limits(&j, field, err), 0);
@@ -322,12 +328,7 @@ TEST(job_validate_run_as_is_a_user_name)
   struct cx_job j;
   char field[CX_JOB_FIELD_LEN] = "", err[CX_ERR_LEN] = "";
   enum cx_job_invalid why = 0;
-  cx_job_init(&j);
-  j.name = (char *)"a";
-  j.type = CX_JOB_CMD;
-  j.command = (char *)"true";
-  j.spec = (char *)"* * * * *";
-  j.allocation = CX_ALLOC_AUTO;
+  minimal_cmd_job(&j);
   j.run_as = (char *)"backup-1.x_y";
   ASSERT_EQ(cx_job_validate(&j, NOW, &why, field, err), 0);
   for (size_t i = 0; i < CX_ARRAY_LEN(bad); i++) {
