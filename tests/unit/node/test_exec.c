@@ -1349,33 +1349,6 @@ TEST(node_exec_limits_applied)
   cx_exec_destroy(x);
 }
 
-/* Live processes whose command line holds marker (zombies have none). */
-static int marked_alive(const char *marker)
-{
-  DIR *d = opendir("/proc");
-  int n = 0;
-  ASSERT(d != NULL);
-  for (struct dirent *de; (de = readdir(d)) != NULL;) {
-    char path[300], buf[4096];
-    if (de->d_name[0] < '1' || de->d_name[0] > '9')
-      continue;
-    snprintf(path, sizeof path, "/proc/%s/cmdline", de->d_name);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-      continue;
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    for (size_t i = 0; i < len; i++)
-      if (buf[i] == '\0')
-        buf[i] = ' ';
-    buf[len] = '\0';
-    if (strstr(buf, marker) != NULL && strstr(buf, "escape-") != buf)
-      n++;
-  }
-  closedir(d);
-  return n;
-}
-
 /* A test cgroup under this process's own (v2, or v1 "pids"). */
 static void test_cgroup(int v1, char *dir, size_t cap)
 {
@@ -1409,21 +1382,17 @@ static void escape_case(int v1, int by_kill)
   ASSERT_EQ(cx_exec_create(&a.x), 0);
   ASSERT_EQ(pthread_create(&t, NULL, run_thread, &a), 0);
   if (by_kill) {
-    while (marked_alive(marker) < 2)
+    while (cx_test_marked_procs(marker) < 2)
       cx_sleep_us(10000);
     cx_exec_kill(a.x);
   }
   ASSERT_EQ(pthread_join(t, NULL), 0);
   ASSERT_EQ(a.rc, 0);
   ASSERT_EQ(a.res.status, by_kill ? CX_EXEC_KILLED : CX_EXEC_TIMEOUT);
-  int left = marked_alive(marker);
+  int left = cx_test_marked_procs(marker);
   /* cleanup for a failing run, so no sleep 300 stays behind the test */
-  if (left) {
-    char pk[128];
-    snprintf(pk, sizeof pk, "pkill -KILL -f %s", marker);
-    if (system(pk) < 0) {
-    }
-  }
+  if (left)
+    cx_test_marked_kill(marker);
   ASSERT_EQ(left, 0);
   /* the run's cgroup is gone, the test's one is empty */
   char procs[PATH_MAX + 32];
