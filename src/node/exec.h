@@ -36,9 +36,11 @@
  *     the result. Then the group is cleaned up: any process still in the
  *     attempt's process group gets SIGTERM, and SIGKILL if it is still
  *     there after kill_grace_ms. The group is thus always empty when a run
- *     function returns (like systemd's KillMode=control-group). A job that
- *     really wants a process to outlive it must start it in its own
- *     session (`setsid prog &`), which is also how daemons detach.
+ *     function returns (like systemd's KillMode=control-group). With
+ *     opts.cgroup_dir the same holds for the attempt's cgroup, which
+ *     setsid() and double forks cannot leave: nothing of the attempt
+ *     outlives it. Without one, a process that started its own session
+ *     (`setsid prog &`) is not in the group and survives.
  *     "Still there" means alive: zombies do not count (cx_exec_group_alive),
  *     since a slow-reaping pid 1 may keep them for seconds. When the node
  *     itself is pid 1 or a subreaper, the group's orphans are its children
