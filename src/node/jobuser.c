@@ -15,8 +15,11 @@
 
 #include "config/config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +75,38 @@ static int on_list(const char *list, const char *name)
   return 0;
 }
 
+/* Removes cgroups left by nodes that died (SIGKILL) before removing
+ * theirs: cronix-<pid>-<n> of a pid that is gone, and its run-* below.
+ * rmdir only ever removes an empty cgroup, so a live one (a pid of
+ * another namespace) is safe. */
+static void cgroup_sweep(const char *base)
+{
+  DIR *d = opendir(base);
+  if (d == NULL)
+    return;
+  for (struct dirent *de; (de = readdir(d)) != NULL;) {
+    char dir[4096 + 300];
+    long pid = 0;
+    if (sscanf(de->d_name, "cronix-%ld-", &pid) != 1 || pid <= 0 ||
+        (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+      continue;
+    snprintf(dir, sizeof dir, "%s/%s", base, de->d_name);
+    DIR *r = opendir(dir);
+    for (struct dirent *re; r && (re = readdir(r)) != NULL;) {
+      char run[4096 + 600];
+      if (strncmp(re->d_name, "run-", 4) != 0)
+        continue;
+      snprintf(run, sizeof run, "%s/%s", dir, re->d_name);
+      rmdir(run);
+    }
+    if (r)
+      closedir(r);
+    if (rmdir(dir) == 0)
+      CX_LOG(CX_LOG_INFO, LOGC, "removed %s (left by a node that died)", dir);
+  }
+  closedir(d);
+}
+
 /* A cgroup of the node's own for its runs (node.cgroup auto), checked by
  * running `true` in it: mkdir alone does not prove a process may join. */
 static void cgroup_setup(struct cx__nuser *u, const char *setting)
@@ -88,8 +123,11 @@ static void cgroup_setup(struct cx__nuser *u, const char *setting)
            "session are not killed with it");
     return;
   }
-  int n = snprintf(u->cgroup, sizeof u->cgroup, "%s/cronix-%ld", base,
-                   (long)getpid());
+  cgroup_sweep(base);
+  /* pid and a count: nodes in one process (tests) get one each. */
+  static atomic_int seq;
+  int n = snprintf(u->cgroup, sizeof u->cgroup, "%s/cronix-%ld-%d", base,
+                   (long)getpid(), atomic_fetch_add(&seq, 1) + 1);
   if (n < 0 || (size_t)n >= sizeof u->cgroup ||
       (mkdir(u->cgroup, 0755) != 0 && errno != EEXIST)) {
     CX_LOG(CX_LOG_WARN, LOGC,
