@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grp.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -558,9 +557,14 @@ static _Noreturn void child_run(const struct spawn *sp)
   for (int i = 0; i < sp->nrl; i++)
     if (setrlimit(sp->rl_res[i], &sp->rl[i]) < 0)
       child_fail(sp->err_wr, STAGE_RLIMIT, errno);
-  /* Groups first: after setuid there is no right to change them. */
+  /* Groups first: after setuid there is no right to change them. Raw
+   * syscalls: glibc's wrappers broadcast the change to every thread of a
+   * multi-threaded process (setxid), which a child made with
+   * clone(CLONE_VM) would try on its parent's threads; the syscalls
+   * change this (single-threaded) process only. */
   if (sp->set_user &&
-      (setgroups(0, NULL) < 0 || setgid(sp->gid) < 0 || setuid(sp->uid) < 0))
+      (syscall(SYS_setgroups, 0, NULL) < 0 ||
+       syscall(SYS_setgid, sp->gid) < 0 || syscall(SYS_setuid, sp->uid) < 0))
     child_fail(sp->err_wr, STAGE_USER, errno);
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     child_fail(sp->err_wr, STAGE_NNP, errno);
