@@ -174,6 +174,8 @@ static void node_up(struct node *nd, struct cx_store *s, struct cx_coord *c,
       cx_config_set(&nd->cfg, "etcd.endpoints", etcd.endpoints, err) != 0 ||
       cx_config_set(&nd->cfg, "system.default_timezone", "UTC", err) != 0 ||
       cx_config_set(&nd->cfg, "log.level", "warn", err) != 0 ||
+      (geteuid() == 0 &&
+       cx_config_set(&nd->cfg, "node.run_as", "root", err) != 0) ||
       cx_config_finish(&nd->cfg, err) != 0)
     DIE("config: %s", err);
   struct cx_noded_opts o = {.cfg = &nd->cfg,

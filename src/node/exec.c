@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -384,7 +385,16 @@ int cx_exec_group_alive(pid_t pgid)
 
 /* ---- cmd attempts: spawning --------------------------------------------- */
 
-enum child_stage { STAGE_SETSID = 1, STAGE_DUP2, STAGE_CHDIR, STAGE_EXEC };
+enum child_stage {
+  STAGE_SETSID = 1,
+  STAGE_DUP2,
+  STAGE_CHDIR,
+  STAGE_EXEC,
+  STAGE_CGROUP,
+  STAGE_RLIMIT,
+  STAGE_USER,
+  STAGE_NNP
+};
 
 struct child_err {
   int stage;
@@ -399,6 +409,13 @@ struct spawn {
   char *env_mem;
   int null_fd, out_rd, out_wr, err_rd, err_wr;
   int max_fd; /* for the close-on-exec fallback loop */
+  int cg_fd;  /* the attempt's cgroup.procs, or -1 */
+  int set_user;
+  uid_t uid;
+  gid_t gid;
+  int nrl; /* rlimits to set */
+  int rl_res[4];
+  struct rlimit rl[4];
 };
 
 /* Moves fd to a number above stdio (so the child's dup2 onto 0..2 can
@@ -534,12 +551,57 @@ static _Noreturn void child_run(const struct spawn *sp)
     for (int fd = 3; fd < sp->max_fd; fd++)
       if (fd != sp->err_wr)
         fcntl(fd, F_SETFD, FD_CLOEXEC);
+  /* Into the cgroup before anything else can fork: "0" is the writer. */
+  if (sp->cg_fd >= 0 && write(sp->cg_fd, "0", 1) != 1)
+    child_fail(sp->err_wr, STAGE_CGROUP, errno);
+  for (int i = 0; i < sp->nrl; i++)
+    if (setrlimit(sp->rl_res[i], &sp->rl[i]) < 0)
+      child_fail(sp->err_wr, STAGE_RLIMIT, errno);
+  /* Groups first: after setuid there is no right to change them. Raw
+   * syscalls: glibc's wrappers broadcast the change to every thread of a
+   * multi-threaded process (setxid), which a child made with
+   * clone(CLONE_VM) would try on its parent's threads; the syscalls
+   * change this (single-threaded) process only. */
+  if (sp->set_user &&
+      (syscall(SYS_setgroups, 0, NULL) < 0 ||
+       syscall(SYS_setgid, sp->gid) < 0 || syscall(SYS_setuid, sp->uid) < 0))
+    child_fail(sp->err_wr, STAGE_USER, errno);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    child_fail(sp->err_wr, STAGE_NNP, errno);
   if (sp->workdir != NULL && chdir(sp->workdir) < 0)
     child_fail(sp->err_wr, STAGE_CHDIR, errno);
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   execve(sp->shell, sp->argv, sp->envp);
   child_fail(sp->err_wr, STAGE_EXEC, errno);
+}
+
+static void limit_add(struct spawn *sp, int resource, int64_t v, int64_t hard)
+{
+  if (v <= 0)
+    return;
+  sp->rl_res[sp->nrl] = resource;
+  sp->rl[sp->nrl].rlim_cur = (rlim_t)v;
+  sp->rl[sp->nrl].rlim_max = (rlim_t)hard;
+  sp->nrl++;
+}
+
+/* The user and the limits, computed before the fork (the child only
+ * makes the calls). */
+static void spawn_limits(struct spawn *sp, const struct cx_exec_cmd *cmd)
+{
+  const struct cx_exec_limits *l = &cmd->limits;
+  sp->set_user = cmd->set_user;
+  sp->uid = cmd->uid;
+  sp->gid = cmd->gid;
+  sp->nrl = 0;
+  limit_add(sp, RLIMIT_AS, l->memory_mb * 1024 * 1024,
+            l->memory_mb * 1024 * 1024);
+  limit_add(sp, RLIMIT_NPROC, l->nproc, l->nproc);
+  /* The hard limit a second later: SIGXCPU first, which a job may catch
+   * to clean up, then SIGKILL. */
+  limit_add(sp, RLIMIT_CPU, l->cpu_s, l->cpu_s + 1);
+  limit_add(sp, RLIMIT_NOFILE, l->nofile, l->nofile);
 }
 
 static void spawn_free(struct spawn *sp)
@@ -636,9 +698,16 @@ static int spawn_start(struct spawn *sp, pid_t *pid, struct cx_exec_result *res,
   case STAGE_EXEC:
     return cx__exec_fail(res, err, rc, "shell \"%.200s\": %s", sp->shell,
                          strerror(ce.err));
+  case STAGE_USER:
+    return cx__exec_fail(res, err, rc, "run as uid %ld gid %ld: %s",
+                         (long)sp->uid, (long)sp->gid, strerror(ce.err));
   default:
     return cx__exec_fail(res, err, rc, "child %s: %s",
-                         ce.stage == STAGE_SETSID ? "setsid" : "dup2",
+                         ce.stage == STAGE_SETSID   ? "setsid"
+                         : ce.stage == STAGE_CGROUP ? "join cgroup"
+                         : ce.stage == STAGE_RLIMIT ? "setrlimit"
+                         : ce.stage == STAGE_NNP    ? "no_new_privs"
+                                                    : "dup2",
                          strerror(ce.err));
   }
 }
@@ -683,13 +752,23 @@ struct run_state {
   int killed9;      /* SIGKILL sent to the group */
   enum cx_exec_status reason; /* TIMEOUT or KILLED once stopping */
   int lost;                   /* the exit status could not be had */
+  struct cx__cg *cg;          /* the attempt's cgroup (path "" = none) */
 };
 
+/* The group first (no pid of it can be reused while the shell is
+ * unreaped), then whatever of the cgroup left the group. */
 static void group_signal(struct run_state *s, int sig)
 {
   if (kill(-s->pid, sig) < 0 && errno != ESRCH)
     CX_LOG(CX_LOG_WARN, LOG_COMP, "kill(-%ld, %d): %s", (long)s->pid, sig,
            strerror(errno));
+  cx__cg_signal(s->cg, sig);
+}
+
+/* 1 while anything of the attempt is alive: its group or its cgroup. */
+static int run_alive(const struct run_state *s)
+{
+  return cx_exec_group_alive(s->pid) > 0 || cx__cg_alive(s->cg) > 0;
 }
 
 static void start_stopping(struct run_state *s, enum cx_exec_status why,
@@ -806,7 +885,7 @@ static void reap_orphans(pid_t pgid)
 static int cleanup_group(struct run_state *s)
 {
   reap_orphans(s->pid);
-  if (cx_exec_group_alive(s->pid) <= 0)
+  if (!run_alive(s))
     return 0;
   int64_t now = now_ms();
   if (!s->stopping) {
@@ -816,7 +895,7 @@ static int cleanup_group(struct run_state *s)
   }
   int64_t give_up = INT64_MAX;
   for (;;) {
-    if (cx_exec_group_alive(s->pid) <= 0)
+    if (!run_alive(s))
       break;
     now = now_ms();
     if (!s->killed9 && (now >= s->kill_at || atomic_load(&s->x->kill))) {
@@ -863,6 +942,15 @@ static int cmd_check(const struct cx_exec_opts *opts,
     return cx__exec_fail(res, err, CX_ETOOBIG, "workdir: too long");
   if (cmd->timeout_ms < 0)
     return cx__exec_fail(res, err, CX_EPARSE, "timeout: negative");
+  if (cmd->limits.memory_mb < 0 || cmd->limits.nproc < 0 ||
+      cmd->limits.cpu_s < 0 || cmd->limits.nofile < 0)
+    return cx__exec_fail(res, err, CX_EPARSE, "limits: negative");
+  if (cmd->limits.memory_mb > CX_EXEC_LIMIT_MAX ||
+      cmd->limits.nproc > CX_EXEC_LIMIT_MAX ||
+      cmd->limits.cpu_s > CX_EXEC_LIMIT_MAX ||
+      cmd->limits.nofile > CX_EXEC_LIMIT_MAX)
+    return cx__exec_fail(res, err, CX_EPARSE, "limits: above %lld",
+                         (long long)CX_EXEC_LIMIT_MAX);
   return cx__exec_kv_check(cmd->env, cmd->nenv, CX_EXEC_ENV_MAX,
                            CX_EXEC_ENV_NAME_MAX, CX_EXEC_ENV_VALUE_MAX,
                            env_name_ok, 0, "env", res, err);
@@ -872,8 +960,13 @@ int cx_exec_run_cmd(struct cx_exec *x, const struct cx_exec_opts *opts,
                     const struct cx_exec_cmd *cmd, cx_exec_spawn_cb on_spawn,
                     void *ctx, struct cx_exec_result *res, char *err)
 {
-  struct spawn sp = {
-      .null_fd = -1, .out_rd = -1, .out_wr = -1, .err_rd = -1, .err_wr = -1};
+  struct spawn sp = {.null_fd = -1,
+                     .out_rd = -1,
+                     .out_wr = -1,
+                     .err_rd = -1,
+                     .err_wr = -1,
+                     .cg_fd = -1};
+  struct cx__cg cg = {.procs_fd = -1};
   struct cx__capture cap = {0};
   struct run_state s;
   const char *shell;
@@ -901,6 +994,14 @@ int cx_exec_run_cmd(struct cx_exec *x, const struct cx_exec_opts *opts,
   sp.argv[1] = "-c";
   sp.argv[2] = (char *)cmd->command;
   sp.argv[3] = NULL;
+  spawn_limits(&sp, cmd);
+  if (opts != NULL && opts->cgroup_dir != NULL && opts->cgroup_dir[0]) {
+    char why[CX_ERR_LEN];
+    /* Not fatal: the process group still bounds what stays behind. */
+    if (cx__cg_create(&cg, opts->cgroup_dir, why) < 0)
+      CX_LOG(CX_LOG_WARN, LOG_COMP, "no cgroup for this attempt: %s", why);
+    sp.cg_fd = cg.procs_fd;
+  }
   rc = spawn_start(&sp, &pid, res, err);
   if (rc < 0)
     goto out;
@@ -920,6 +1021,7 @@ int cx_exec_run_cmd(struct cx_exec *x, const struct cx_exec_opts *opts,
       opts && opts->drain_ms > 0 ? opts->drain_ms : CX_EXEC_DRAIN_DEFAULT_MS;
   s.deadline = cmd->timeout_ms > 0 ? now_ms() + cmd->timeout_ms : INT64_MAX;
   s.kill_at = INT64_MAX;
+  s.cg = &cg;
   if (on_spawn != NULL)
     on_spawn(ctx, pid, pid);
 
@@ -949,6 +1051,7 @@ out:
   if (cap.buf != NULL)
     cx__capture_finish(&cap, res);
   spawn_free(&sp);
+  cx__cg_remove(&cg);
   res->end_ms = cx_wall_ms();
   cx__exec_end(x);
   return rc;

@@ -369,6 +369,7 @@ static int job_check(const struct cx_job *j, char *err)
   CHECK("http_body", j->http_body, 0, 0);
   CHECK("env", j->env, 0, 0);
   CHECK("workdir", j->workdir, 0, 0);
+  CHECK("run_as", j->run_as, 0, 0);
   if (j->type != CX_JOB_CMD && j->type != CX_JOB_HTTP) {
     cx_err_set(err, "type: must be 1 (cmd) or 2 (http)");
     return CX_EPARSE;
@@ -447,13 +448,16 @@ _Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
   "id, name, command, type, spec, timeout, retry_times, retry_interval,"       \
   " allocation, run_on, notify_status, notify_type, notify_to_array, note,"    \
   " created, updated, timezone, enabled, concurrency, misfire,"                \
-  " starting_deadline, http_method, http_headers, http_body, env, workdir"
+  " starting_deadline, http_method, http_headers, http_body, env, workdir,"    \
+  " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile"
 #define JOB_SET                                                                \
   "name = ?, command = ?, type = ?, spec = ?, timeout = ?, retry_times = ?,"   \
   " retry_interval = ?, allocation = ?, run_on = ?, notify_status = ?,"        \
   " notify_type = ?, notify_to_array = ?, note = ?, timezone = ?,"             \
   " enabled = ?, concurrency = ?, misfire = ?, starting_deadline = ?,"         \
-  " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?"
+  " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?,"   \
+  " run_as = ?, limit_memory_mb = ?, limit_nproc = ?, limit_cpu_s = ?,"        \
+  " limit_nofile = ?"
 #define BUMP "updated = CASE WHEN updated < ? THEN ? ELSE updated + 1 END"
 #define RUN_COLS                                                               \
   "id, job_id, name, node_uuid, hostname, ip, command, spec, `trigger`,"       \
@@ -469,8 +473,9 @@ Q1(JOB_INSERT,
    " retry_interval, allocation, run_on, notify_status, notify_type,"
    " notify_to_array, note, timezone, enabled, concurrency, misfire,"
    " starting_deadline, http_method, http_headers, http_body, env, workdir,"
+   " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"
    " created, updated)"
-   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
    0);
 Q1(JOB_UPDATE,
    "UPDATE cronix_job SET " JOB_SET ", updated = ? WHERE id = ? AND"
@@ -745,7 +750,7 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_job *j = item;
   int oom = 0;
-  if (n != 26)
+  if (n != 31)
     return -EIO;
   j->id = col_int(&c[0]);
   j->name = col_str(&c[1], &oom);
@@ -773,13 +778,18 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
   j->http_body = col_str(&c[23], &oom);
   j->env = col_str(&c[24], &oom);
   j->workdir = col_str(&c[25], &oom);
+  j->run_as = col_str(&c[26], &oom);
+  j->limit_memory_mb = (int)col_int(&c[27]);
+  j->limit_nproc = (int)col_int(&c[28]);
+  j->limit_cpu_s = (int)col_int(&c[29]);
+  j->limit_nofile = (int)col_int(&c[30]);
   return oom ? -ENOMEM : 0;
 }
 
 static const struct kind job_kind = {sizeof(struct cx_job), job_from_row,
                                      job_clear_v};
 
-/* The 23 settable fields, in JOB_SET / JOB_INSERT order. */
+/* The 28 settable fields, in JOB_SET / JOB_INSERT order. */
 static int job_params(const struct cx_job *j, struct cx__val *p)
 {
   int k = 0;
@@ -806,6 +816,11 @@ static int job_params(const struct cx_job *j, struct cx__val *p)
   p[k++] = vstr(j->http_body, "");
   p[k++] = vstr(j->env, "{}");
   p[k++] = vstr(j->workdir, "");
+  p[k++] = vstr(j->run_as, "");
+  p[k++] = vint(j->limit_memory_mb);
+  p[k++] = vint(j->limit_nproc);
+  p[k++] = vint(j->limit_cpu_s);
+  p[k++] = vint(j->limit_nofile);
   return k;
 }
 
@@ -817,7 +832,7 @@ static void name_taken(int rc, const char *what, const char *name, char *err)
 
 int cx_store_job_create(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[25];
+  struct cx__val p[30];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -855,7 +870,7 @@ static int job_missing_or_stale(struct cx_store *s, int64_t id, char *err)
 
 int cx_store_job_update(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[26];
+  struct cx__val p[31];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)

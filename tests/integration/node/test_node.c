@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,10 @@ static void fx_start(struct fx *f, const char *store_url, const char *etcd,
              err);
   ASSERT(cx_config_set(&f->cfg, "node.shutdown_grace", "2s", err) == 0);
   ASSERT(cx_config_set(&f->cfg, "node.ttl", "5s", err) == 0);
+  /* As root, jobs run as root unless a case says otherwise (they write
+   * into f->dir, which is 0700). */
+  if (geteuid() == 0)
+    ASSERT(cx_config_set(&f->cfg, "node.run_as", "root", err) == 0);
   for (size_t i = 0; extra && extra[i]; i += 2)
     ASSERT_MSG(cx_config_set(&f->cfg, extra[i], extra[i + 1], err) == 0, "%s",
                err);
@@ -1579,4 +1584,182 @@ TEST(node_stop_drains_then_kills_and_records)
   ASSERT_STREQ(first_done(&l)->status, "killed");
   cx_run_list_free(&l);
   fx_down(&f);
+}
+
+/* ---- jobs cannot become the scheduler (issue 13) ------------------------- */
+
+static void need_root(void)
+{
+  if (geteuid() != 0)
+    cx_test_skip("needs root (the node switches users only as root)");
+}
+
+/* What a job could do as root: read the first admin's token, the daemon's
+ * environment (CRONIX_* settings carry passwords), write the database.
+ * As node.run_as = nobody each attempt fails and changes nothing. */
+TEST_TIMEOUT(node_job_runs_unprivileged_and_cannot_read_the_node, 60)
+{
+  struct fx f;
+  struct cx_run_list l;
+  char cmd[4096], secret[700], db[700];
+  need_root();
+  setenv("CRONIX_TEST_PASSWORD", "hunter2-env", 1);
+  static const char *const extra[] = {"node.run_as", "nobody", "node.workdir",
+                                      "/", NULL};
+  fx_start(&f, NULL, NULL, "n", extra, NULL);
+  snprintf(secret, sizeof secret, "%s/initial-admin.txt", f.dir);
+  snprintf(db, sizeof db, "%s/cronix.db", f.dir);
+  FILE *fp = fopen(secret, "w");
+  ASSERT(fp != NULL);
+  fputs("token-abc\n", fp);
+  fclose(fp);
+  ASSERT_EQ(chmod(secret, 0600), 0);
+  struct stat before;
+  ASSERT_EQ(stat(db, &before), 0);
+  snprintf(cmd, sizeof cmd,
+           "id -u; id -G; echo \"env:$CRONIX_TEST_PASSWORD\"; "
+           "cat %s; cat /proc/%ld/environ; echo x >> %s; "
+           "echo x >> %s; ls %s; exit 0",
+           secret, (long)getpid(), secret, db, f.dir);
+  const struct cx_run *r = once_run(&f, 41, cmd, 10, &l);
+  ASSERT_STREQ(r->status, "success");
+  ASSERT(strncmp(r->output, "65534\n65534\nenv:\n", 17) == 0);
+  ASSERT_CONTAINS(r->output, "Permission denied");
+  ASSERT(strstr(r->output, "token-abc") == NULL);
+  ASSERT(strstr(r->output, "hunter2") == NULL);
+  ASSERT(strstr(r->output, "\ncronix.db\n") == NULL); /* not even ls */
+  cx_run_list_free(&l);
+  /* nothing changed */
+  char line[64] = "";
+  fp = fopen(secret, "r");
+  ASSERT(fp != NULL && fgets(line, sizeof line, fp) != NULL);
+  ASSERT(fgetc(fp) == EOF);
+  fclose(fp);
+  ASSERT_STREQ(line, "token-abc\n");
+  struct stat after;
+  ASSERT_EQ(stat(db, &after), 0);
+  ASSERT_EQ(after.st_mtime, before.st_mtime);
+  ASSERT_EQ(after.st_size, before.st_size);
+  fx_down(&f);
+}
+
+/* A job's run_as works only from node.run_as_allow; anything else is
+ * recorded as an error with the reason and does not run at all. */
+TEST_TIMEOUT(node_job_run_as_only_from_the_allow_list, 60)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char cmd[1024], mark[700];
+  need_root();
+  static const char *const extra[] = {
+      "node.run_as", "nobody",       "node.run_as_allow",
+      "daemon, bin", "node.workdir", "/",
+      NULL};
+  fx_start(&f, NULL, NULL, "n", extra, NULL);
+  snprintf(mark, sizeof mark, "/tmp/cx-runas-%ld", (long)getpid());
+  unlink(mark);
+  snprintf(cmd, sizeof cmd, "id -u; : > %s", mark);
+  job_base(&j, 42, cmd, never());
+  j.run_as = "root";
+  put_once(&f, &j);
+  ASSERT(wait_runs(&f, 42, 1, 20, &l) == 1);
+  ASSERT_STREQ(first_done(&l)->status, "error");
+  ASSERT_CONTAINS(first_done(&l)->output, "run_as \"root\"");
+  ASSERT_CONTAINS(first_done(&l)->output, "node.run_as_allow");
+  ASSERT(access(mark, F_OK) != 0); /* never ran */
+  cx_run_list_free(&l);
+  job_base(&j, 43, "id -u; echo $HOME $USER", never());
+  j.run_as = "daemon";
+  put_once(&f, &j);
+  ASSERT(wait_runs(&f, 43, 1, 20, &l) == 1);
+  ASSERT_STREQ(first_done(&l)->status, "success");
+  ASSERT_STREQ(first_done(&l)->output, "1\n/usr/sbin daemon\n");
+  cx_run_list_free(&l);
+  fx_down(&f);
+}
+
+/* Root without a user to run jobs as refuses to start, naming the fix. */
+TEST(node_as_root_refuses_to_start_without_a_job_user)
+{
+  char err[CX_ERR_LEN], url[700];
+  struct cx_config cfg;
+  struct cx_store *s;
+  struct cx_coord *c;
+  struct cx_noded *n = NULL;
+  need_root();
+  snprintf(url, sizeof url, "sqlite://%s/cronix.db", cx_test_tmpdir());
+  ASSERT(cx_config_init(&cfg) == 0);
+  ASSERT(cx_config_set(&cfg, "server.data_dir", cx_test_tmpdir(), err) == 0);
+  ASSERT(cx_config_set(&cfg, "store.url", url, err) == 0);
+  ASSERT(cx_config_set(&cfg, "node.run_as", "no-such-user-cx", err) == 0);
+  ASSERT_MSG(cx_config_finish(&cfg, err) == 0, "%s", err);
+  ASSERT(cx_store_open(url, &s, err) == 0);
+  struct cx_coord_cfg cc = {.endpoints = NULL};
+  ASSERT(cx_coord_open(&cc, &c, err) == 0);
+  struct cx_noded_opts o = {.cfg = &cfg, .store = s, .coord = c};
+  ASSERT(cx_noded_create(&o, &n, err) != 0);
+  ASSERT(n == NULL);
+  ASSERT_CONTAINS(err, "node.run_as");
+  ASSERT_CONTAINS(err, "no-such-user-cx");
+  /* the default is the "cronix" user: refused unless it exists */
+  ASSERT(cx_config_set(&cfg, "node.run_as", "", err) == 0);
+  int have = getpwnam("cronix") != NULL;
+  int rc = cx_noded_create(&o, &n, err);
+  if (have) {
+    ASSERT_EQ(rc, 0);
+    cx_noded_destroy(n);
+  } else {
+    ASSERT(rc != 0);
+    ASSERT_CONTAINS(err, "useradd --system");
+  }
+  cx_coord_close(c);
+  cx_store_close(s);
+  cx_config_free(&cfg);
+}
+
+/* A run's processes that left its session or double-forked die with it,
+ * on a timeout and on a kill. */
+static void escape_run(int by_kill)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char cmd[1024], marker[64];
+  need_root();
+  static const char *const extra[] = {"node.run_as", "nobody", "node.workdir",
+                                      "/", NULL};
+  fx_start(&f, NULL, NULL, "n", extra, NULL);
+  snprintf(marker, sizeof marker, "cxesc%ld%d", (long)getpid(), by_kill);
+  snprintf(cmd, sizeof cmd,
+           "setsid sh -c 'sleep 300; : %s' >/dev/null 2>&1 & "
+           "(sh -c 'sleep 300; : %s' >/dev/null 2>&1 &); sleep 300",
+           marker, marker);
+  job_base(&j, 44, cmd, never());
+  j.timeout = by_kill ? 0 : 1;
+  put_once(&f, &j);
+  if (by_kill) {
+    for (int i = 0; i < 200 && cx_test_marked_procs(marker) < 2; i++)
+      cx_sleep_us(50000);
+    ASSERT_EQ(cx_test_marked_procs(marker), 2);
+    put_raw(&f, "kill", 44, "{\"request_id\":\"k\",\"at\":1}");
+  }
+  ASSERT(wait_runs(&f, 44, 1, 20, &l) == 1);
+  ASSERT_STREQ(first_done(&l)->status, by_kill ? "killed" : "timeout");
+  cx_run_list_free(&l);
+  int left = cx_test_marked_procs(marker);
+  if (left)
+    cx_test_marked_kill(marker);
+  ASSERT_EQ(left, 0);
+  fx_down(&f);
+}
+
+TEST_TIMEOUT(node_timeout_kills_escaped_children, 60)
+{
+  escape_run(0);
+}
+
+TEST_TIMEOUT(node_kill_kills_escaped_children, 60)
+{
+  escape_run(1);
 }
