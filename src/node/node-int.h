@@ -70,6 +70,17 @@ struct cx__nsettings {
   char workdir[1024];
 };
 
+/* lateness.c: start lateness histogram and the falling-behind warning;
+ * zero-initialised with the node. Bucket CX__LATE_BUCKETS is +Inf. */
+#define CX__LATE_BUCKETS 12
+struct cx__late {
+  atomic_ullong bucket[CX__LATE_BUCKETS + 1];
+  atomic_llong sum_ms;
+  atomic_ullong late_since; /* runs over the threshold since the warning */
+  atomic_llong worst_since; /* the worst of them, ms */
+  atomic_llong warned_ms;   /* mono ms of the last warning, 0 = never */
+};
+
 struct cx_noded {
   struct cx_store *store;
   struct cx_coord *coord;
@@ -119,6 +130,8 @@ struct cx_noded {
   int pquit, pstarted;
   pthread_t pthread;
 
+  struct cx__late late;
+
   /* spool */
   pthread_mutex_t spmu;
   int sp_fd;
@@ -153,6 +166,10 @@ void cx__noded_procs_stop(struct cx_noded *n); /* drops what is queued */
 void cx__noded_proc_put(struct cx_noded *n, const char *key, size_t key_len,
                         const char *val, size_t val_len, int64_t lease);
 void cx__noded_proc_del(struct cx_noded *n, const char *key, size_t key_len);
+
+/* lateness.c: records one run's start lateness (ms), warns if late. */
+void cx__noded_late_observe(struct cx_noded *n, int64_t job_id,
+                            int64_t late_ms);
 
 /* spool.c */
 int cx__noded_spool_open(struct cx_noded *n, char *err);

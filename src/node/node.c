@@ -797,6 +797,8 @@ static void do_run(struct cx_noded *n, struct cx__nitem *it)
     }
     attempts = k + 1;
     sc.attempt = attempts;
+    if (k == 0 && it->has_sched)
+      cx__noded_late_observe(n, j->id, cx_wall_ms() - it->sched_s * 1000);
     if (j->type == CX_JOB_HTTP) {
       char tail[64];
       if (id > 0)
@@ -826,6 +828,8 @@ static void do_run(struct cx_noded *n, struct cx__nitem *it)
       cx_exec_run_cmd(it->x, &xo, &cmd, on_spawn, &sc, &res, NULL);
     }
     proc_del(&sc);
+    if (k == 0 && res.start_ms > 0)
+      r.start_time = res.start_ms; /* spawned or sent, not claimed */
     if (res.status == CX_EXEC_SUCCESS || res.status == CX_EXEC_KILLED ||
         it->killed)
       break;
