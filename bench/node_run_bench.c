@@ -22,7 +22,8 @@
  *
  *   node_run_bench [standalone|cluster]...   (default: both)
  *   BENCH_LIGHT_SECONDS (30), BENCH_BURST_SECONDS (60),
- *   BENCH_STEADY_SECONDS (20), BENCH_BURST_N (floor / 2)
+ *   BENCH_STEADY_SECONDS (20), BENCH_BURST_N (floor / 2),
+ *   BENCH_STEADY_JOBS (3 x floor): fixed sizes, to compare two builds
  *
  * Prints a Markdown table on stdout (progress on stderr).
  */
@@ -194,17 +195,23 @@ static int64_t *add_jobs(struct sut *s, int n, const char *tag,
   return ids;
 }
 
+/* POST /job/del of all ids, 1000 per request (the API's limit): the
+ * time of all requests. */
 static double del_jobs(struct sut *s, const int64_t *ids, int n)
 {
-  struct cx_buf b = {0};
-  double ms = 0;
-  cx_buf_puts(&b, "{\"ids\":[");
-  for (int i = 0; i < n; i++)
-    cx_buf_printf(&b, "%s%lld", i ? "," : "", (long long)ids[i]);
-  cx_buf_puts(&b, "]}");
-  json_decref(api(s, "/job/del", b.data, &ms));
-  cx_buf_free(&b);
-  return ms;
+  double total = 0;
+  for (int at = 0; at < n; at += 1000) {
+    struct cx_buf b = {0};
+    double ms = 0;
+    cx_buf_puts(&b, "{\"ids\":[");
+    for (int i = at; i < n && i < at + 1000; i++)
+      cx_buf_printf(&b, "%s%lld", i > at ? "," : "", (long long)ids[i]);
+    cx_buf_puts(&b, "]}");
+    json_decref(api(s, "/job/del", b.data, &ms));
+    cx_buf_free(&b);
+    total += ms;
+  }
+  return total;
 }
 
 /* Waits until the node has no run queued or running (at most secs). */
@@ -488,7 +495,8 @@ int main(int argc, char **argv)
     sut_up(s);
     light(s, light_s);
     burst(s, n, burst_s, floor_rate);
-    steady(s, (int)(3 * floor_rate), steady_s, floor_rate);
+    steady(s, env_int("BENCH_STEADY_JOBS", (int)(3 * floor_rate)), steady_s,
+           floor_rate);
     sut_down(s);
   }
   return 0;

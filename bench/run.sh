@@ -8,7 +8,8 @@
 #   BENCH_RECONCILE_JOBS  jobs in the reconciliation round (default 20000)
 #   BENCH_FAILOVER_TRIALS node failovers per node.ttl (default 50)
 #   BENCH_LIGHT_SECONDS, BENCH_BURST_SECONDS, BENCH_STEADY_SECONDS,
-#   BENCH_BURST_N         the node run-path scenarios (node_run_bench)
+#   BENCH_BURST_N, BENCH_STEADY_JOBS  the node run-path scenarios
+#                         (node_run_bench; see its header)
 set -euo pipefail
 build=${1:-build}
 secs=${BENCH_TIMER_SECONDS:-30}
