@@ -28,13 +28,14 @@ struct call {
   void *ctx;
   int rc;
   int done;
-  int fail; /* test hook: refuse this call */
+  int fail;          /* test hook: refuse this call */
+  pthread_cond_t cv; /* its caller waits here (a broadcast woke them all) */
   char err[CX_ERR_LEN];
 };
 
 struct cx__batcher {
   pthread_mutex_t mu;
-  pthread_cond_t work, done;
+  pthread_cond_t work;
   struct call *head, *tail;
   size_t queued;
   int started, failed_start, stop, hold;
@@ -135,9 +136,9 @@ static void *writer_main(void *arg)
     for (size_t i = 0; i < n; i++) {
       struct call *next = c->next;
       c->done = 1; /* c belongs to its caller again from here */
+      pthread_cond_signal(&c->cv);
       c = next;
     }
-    pthread_cond_broadcast(&b->done);
   }
   pthread_mutex_unlock(&b->mu);
   return NULL;
@@ -155,7 +156,6 @@ static struct cx__batcher *batcher(struct cx_store *s)
   if (b == NULL && (b = cx_calloc(1, sizeof *b)) != NULL) {
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->work, NULL);
-    pthread_cond_init(&b->done, NULL);
     __atomic_store_n(&s->batch, b, __ATOMIC_RELEASE);
   }
   pthread_mutex_unlock(&make_mu);
@@ -188,10 +188,12 @@ int cx__batch_run(struct cx_store *s, cx__batch_fn fn, void *ctx, char *err)
     b->head = &c;
   b->tail = &c;
   b->queued++;
+  pthread_cond_init(&c.cv, NULL);
   pthread_cond_signal(&b->work);
   while (!c.done)
-    pthread_cond_wait(&b->done, &b->mu);
+    pthread_cond_wait(&c.cv, &b->mu);
   pthread_mutex_unlock(&b->mu);
+  pthread_cond_destroy(&c.cv);
   if (err != NULL && c.err[0])
     cx_err_set(err, "%s", c.err);
   return c.rc;
@@ -212,7 +214,6 @@ void cx__batch_stop(struct cx_store *s)
     pthread_join(b->th, NULL);
   pthread_mutex_destroy(&b->mu);
   pthread_cond_destroy(&b->work);
-  pthread_cond_destroy(&b->done);
   cx_free(b);
   s->batch = NULL;
 }
