@@ -116,7 +116,8 @@ struct cx_store {
  * takes everything queued and runs it in one transaction, so concurrent
  * callers share one commit (one fsync). A caller is woken with its own
  * result only after that commit returned. While a batch commits, the next
- * one gathers: no timer, so a lone call is not delayed. A row outcome
+ * one gathers; a writer that was idle waits 1 ms for the calls arriving
+ * with the first (fires due at the same instant), no more. A row outcome
  * (0, CX_EEXISTS, CX_ENOTFOUND) does not disturb the batch; any other
  * error rolls the batch back and every call of it is redone alone through
  * ops->exec (all of them are retry-safe), so one bad row fails only its
