@@ -4,24 +4,29 @@
  * per attempt, and records the result (SPEC §3, §9.4-9.6).
  *
  * cmd attempts (cx_exec_run_cmd) run `shell -c command`:
- *   - spawned the way libuv's process.c does (STYLE rule 17): every fd the
- *     parent makes is O_CLOEXEC and above stdio; all signals are blocked
- *     across fork(); the child resets every disposition to SIG_DFL and
- *     clears its mask, calls setsid() (its own session and process group,
- *     pgid = pid, so kill(-pgid) reaches every descendant that did not
- *     leave the group), takes stdin from /dev/null and stdout+stderr from
- *     one pipe, marks every other inherited fd close-on-exec
- *     (close_range), joins the attempt's cgroup (opts.cgroup_dir), applies
- *     the limits, drops to the job's user (setgroups(0), setgid, setuid:
- *     cmd.set_user), sets PR_SET_NO_NEW_PRIVS (always: no setuid program
- *     can raise a job's privileges), chdir()s to the workdir (as the job's
- *     user), and execve()s the shell with an environment built from
- *     base_env plus the job's pairs. Any
- *     failure in the child is sent to the parent through a CLOEXEC pipe and
- *     the child leaves with _exit(127): a missing shell or workdir is
- *     status ERROR with a message, while a command the shell cannot find
- *     is the shell's own exit 127 (status FAILED).
- *     fork() is not serialised by a lock (libuv takes one): every fd this
+ *   - spawned the way libuv's process.c does (STYLE rule 17), but with
+ *     clone(CLONE_VM|CLONE_VFORK) on a stack of the calling thread, as
+ *     posix_spawn does, instead of fork(): forking the node (dozens of
+ *     threads, hundreds of mappings) cost more than the rest of a run and
+ *     serialised concurrent spawns on the memory map. Every fd the parent
+ *     makes is O_CLOEXEC and above stdio; all signals are blocked across
+ *     the clone; the child (own fd table, cwd and dispositions) resets
+ *     every disposition to SIG_DFL and clears its mask, calls setsid()
+ *     (its own session and process group, pgid = pid, so kill(-pgid)
+ *     reaches every descendant that did not leave the group), takes stdin
+ *     from /dev/null and stdout+stderr from one pipe, marks every other
+ *     inherited fd close-on-exec (close_range), joins the attempt's cgroup
+ *     (opts.cgroup_dir), applies the limits, drops to the job's user
+ *     (setgroups(0), setgid, setuid as raw syscalls: cmd.set_user),
+ *     sets PR_SET_NO_NEW_PRIVS (always: no setuid program can raise a
+ *     job's privileges), chdir()s to the workdir (as the job's user), and
+ *     execve()s the shell with an environment built from base_env plus the
+ *     job's pairs. A failure in the child is written with its stage into
+ *     memory the parent reads once the child is gone (the calling thread
+ *     is suspended until the exec or the child's _exit(127)): a missing
+ *     shell or workdir is status ERROR with a message, while a command the
+ *     shell cannot find is the shell's own exit 127 (status FAILED).
+ *     Spawning is not serialised by a lock (libuv takes one): every fd this
  *     module makes is created O_CLOEXEC atomically and the child also runs
  *     close_range(3, ~0, CLOSE_RANGE_CLOEXEC), so no fd made concurrently
  *     by another thread (even without O_CLOEXEC) can leak into a job.

@@ -110,6 +110,17 @@ struct cx__jobuser {
   const char *envp[CX__NUSER_ENV_MAX + 4]; /* base env for exec */
 };
 
+/* lateness.c: start lateness histogram and the falling-behind warning;
+ * zero-initialised with the node. Bucket CX__LATE_BUCKETS is +Inf. */
+#define CX__LATE_BUCKETS 12
+struct cx__late {
+  atomic_ullong bucket[CX__LATE_BUCKETS + 1];
+  atomic_llong sum_ms;
+  atomic_ullong late_since; /* runs over the threshold since the warning */
+  atomic_llong worst_since; /* the worst of them, ms */
+  atomic_llong warned_ms;   /* mono ms of the last warning, 0 = never */
+};
+
 struct cx_noded {
   struct cx_store *store;
   struct cx_coord *coord;
@@ -161,6 +172,7 @@ struct cx_noded {
   pthread_t pthread;
 
   struct cx__nuser user;
+  struct cx__late late;
 
   /* spool */
   pthread_mutex_t spmu;
@@ -214,6 +226,10 @@ void cx__nuser_fini(struct cx__nuser *u);
  * environment. 0, or CX_EPARSE / -errno with the reason in why. */
 int cx__nuser_job(const struct cx__nuser *u, const char *run_as,
                   struct cx__jobuser *out, char *why);
+
+/* lateness.c: records one run's start lateness (ms), warns if late. */
+void cx__noded_late_observe(struct cx_noded *n, int64_t job_id,
+                            int64_t late_ms);
 
 /* spool.c */
 int cx__noded_spool_open(struct cx_noded *n, char *err);

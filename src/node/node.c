@@ -858,6 +858,8 @@ static void attempt_run(struct cx_noded *n, struct cx__nitem *it)
   it->attempt++;
   struct spawn_ctx sc = {
       .n = n, .it = it, .run_id = it->run.id, .attempt = it->attempt};
+  if (it->attempt == 1 && it->has_sched)
+    cx__noded_late_observe(n, j->id, cx_wall_ms() - it->sched_s * 1000);
   if (j->type == CX_JOB_HTTP) {
     char tail[64];
     if (it->run.id > 0)
@@ -907,6 +909,8 @@ static void attempt_run(struct cx_noded *n, struct cx__nitem *it)
     cx_exec_run_cmd(it->x, &xo, &cmd, on_spawn, &sc, &it->res, NULL);
   }
   proc_del(&sc);
+  if (it->attempt == 1 && it->res.start_ms > 0)
+    it->run.start_time = it->res.start_ms; /* spawned or sent, not claimed */
 }
 
 /* Queues the last attempt to be stored (a copy: it->res is reused). */

@@ -363,6 +363,76 @@ TEST(node_daily_midnight_scheduled_for_next_midnight)
 
 /* ---- timeout, retry ------------------------------------------------------ */
 
+/* The node says how far behind it is: queue depth, runs active and the
+ * start lateness of every cron fire's first attempt (issue 12). */
+TEST_TIMEOUT(node_metrics_queue_depth_and_start_lateness, 40)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  struct cx_buf b = {0};
+  fx_up(&f, NULL, NULL, "n");
+  job_base(&j, 9, "true", "* * * * * *");
+  put_job(&f, &j);
+  size_t k = wait_runs(&f, 9, 2, 15, &l);
+  ASSERT_MSG(k >= 2, "only %zu runs", k);
+  cx_run_list_free(&l);
+  cx_noded_metrics(f.node, &b);
+  ASSERT(!cx_buf_failed(&b));
+  const char *t = b.data;
+  ASSERT_CONTAINS(t, "# TYPE cronix_node_queue_depth gauge\n");
+  ASSERT_CONTAINS(t, "\ncronix_node_queue_depth ");
+  ASSERT_CONTAINS(t, "\ncronix_node_runs_active ");
+  ASSERT_CONTAINS(t, "# TYPE cronix_node_start_lateness_seconds histogram\n");
+  const char *c = strstr(t, "\ncronix_node_start_lateness_seconds_count ");
+  const char *inf =
+      strstr(t, "cronix_node_start_lateness_seconds_bucket{le=\"+Inf\"} ");
+  ASSERT(c != NULL && inf != NULL);
+  long long count = strtoll(strchr(c + 1, ' ') + 1, NULL, 10);
+  long long all = strtoll(strrchr(inf, ' ') + 1, NULL, 10);
+  ASSERT_OP(count, >=, 2);
+  ASSERT_OP(all, ==, count);
+  cx_buf_free(&b);
+  fx_down(&f);
+}
+
+/* A node with more due work than workers warns, rate-limited: one worker,
+ * a job due every second that runs for 1.5 s, so each start is 0.5 s
+ * later than the one before; past 1 s late the log says so. */
+TEST_TIMEOUT(node_falling_behind_is_logged, 60)
+{
+  struct fx f;
+  struct cx_job j;
+  char path[600], text[8192];
+  snprintf(path, sizeof path, "%s/log.txt", cx_test_tmpdir());
+  int fd = open(path, O_CREAT | O_RDWR | O_APPEND | O_CLOEXEC, 0600);
+  ASSERT(fd >= 0);
+  cx_log_set_fd(fd);
+  static const char *const one_worker[] = {"node.max_concurrent", "1", NULL};
+  fx_start(&f, NULL, NULL, "n", one_worker, NULL);
+  job_base(&j, 10, "sleep 1.5", "* * * * * *");
+  j.concurrency = "allow";
+  put_job(&f, &j);
+  int found = 0;
+  for (int i = 0; i < 300 && !found; i++) {
+    cx_sleep_us(100000);
+    ssize_t r = pread(fd, text, sizeof text - 1, 0);
+    text[r > 0 ? r : 0] = '\0';
+    found = strstr(text, "falling behind: job 10 started") != NULL;
+  }
+  ASSERT_MSG(found, "no warning in: %s", text);
+  ASSERT_CONTAINS(text, "fires queued");
+  /* Rate-limited: one line although the next starts are later still. */
+  cx_sleep_us(3000000);
+  ssize_t r = pread(fd, text, sizeof text - 1, 0);
+  text[r > 0 ? r : 0] = '\0';
+  const char *first = strstr(text, "falling behind");
+  ASSERT(strstr(first + 1, "falling behind") == NULL);
+  cx_log_set_fd(2);
+  fx_down(&f);
+  close(fd);
+}
+
 TEST(node_timeout_kills_whole_group_and_records_timeout)
 {
   struct fx f;
