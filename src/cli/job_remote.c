@@ -173,7 +173,7 @@ static int job_ls(struct rc_ctx *c, int argc, char **argv)
       .ncol = wide ? 10 : 8,
       .head = {"ID", "NAME", "SCHEDULE", "ZONE", "NODE", "ENABLED", "LAST",
                "NEXT", "TYPE", "COMMAND"},
-      .shrink = {0, 1, 1, 1, 1, 0, 0, 0, 0, 1},
+      .shrink = {0, 1, 1, 1, 1, 0, 1, 1, 0, 1},
   };
   json_t *names = node_names(c);
   int64_t now = cx_wall_s();

@@ -584,12 +584,14 @@ void rc_table_print(struct rc_table *t, const struct rc_ctx *c)
     total += w[i] + (i + 1 < t->ncol ? 2 : 0);
   }
   /* Too wide: take a character at a time from the widest column that may
-   * shrink, down to 8 characters each. */
+   * shrink, down to its heading's width (at least 4). */
   while (limit > 0 && total > limit) {
     int widest = -1;
-    for (int i = 0; i < t->ncol; i++)
-      if (t->shrink[i] && w[i] > 8 && (widest < 0 || w[i] > w[widest]))
+    for (int i = 0; i < t->ncol; i++) {
+      size_t floor = width_of(t->head[i]) > 4 ? width_of(t->head[i]) : 4;
+      if (t->shrink[i] && w[i] > floor && (widest < 0 || w[i] > w[widest]))
         widest = i;
+    }
     if (widest < 0)
       break;
     w[widest]--;
