@@ -34,7 +34,7 @@ static const char usage[] =
     "  logout\n"
     "  job ls|get|add|edit|rm|pause|resume|run|kill|logs|next\n"
     "  job export|apply|import-crontab\n"
-    "  node ls|rm    user ls|add|rm|passwd\n"
+    "  node ls|rm    user ls|add|rm|passwd    token ls|rm\n"
     "exit codes: 0 ok, 1 refused by the server, 2 usage, 3 unreachable\n"
     "  version                 print the version\n"
     "\n"
@@ -77,6 +77,8 @@ int main(int argc, char **argv)
   }
   if (strcmp(cmd, "job") == 0)
     return rc_job(argc - 1, argv + 1);
+  if (strcmp(cmd, "token") == 0)
+    return rc_token(argc - 1, argv + 1);
   if (strcmp(cmd, "login") == 0)
     return rc_login(argc - 1, argv + 1);
   if (strcmp(cmd, "logout") == 0)

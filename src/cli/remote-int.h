@@ -147,6 +147,7 @@ int rc_job_import_crontab(struct rc_ctx *c, int argc, char **argv);
 int rc_apply_jobs(struct rc_ctx *c, const json_t *jobs, int dry_run, int prune);
 int rc_node_remote(int argc, char **argv);
 int rc_user_remote(int argc, char **argv);
+int rc_token(int argc, char **argv);
 /* 1 when `cronix user add ARGS` goes through the API: a server is known
  * (--server, --token, CRONIX_SERVER or a login) and no store flag is given. */
 int rc_user_add_is_remote(int argc, char **argv);

@@ -221,6 +221,19 @@ TEST_TIMEOUT(cli_client_login_logout_and_the_credentials_file, 120)
   ASSERT_EQ(o.status, 3);
   cx_test_output_free(&o);
 
+  /* token ls marks the session in use; a second session can be revoked
+   * with token rm, and is then refused. */
+  json_t *toks = expect_json(CRONIX("token", "ls", "-o", "json"));
+  size_t i;
+  json_t *t;
+  int current = 0;
+  json_array_foreach(toks, i, t)
+  {
+    current += json_is_true(json_object_get(t, "current"));
+  }
+  ASSERT_EQ(current, 1);
+  json_decref(toks);
+
   free(expect(CRONIX("logout"), 0));
   ASSERT(stat(cred, &st) != 0 && errno == ENOENT);
   /* Logged out: no server known (usage), and the old session is revoked
@@ -278,6 +291,22 @@ TEST_TIMEOUT(cli_client_exit_codes, 120)
   ASSERT_EQ(o.status, 3);
   ASSERT_CONTAINS(o.err, "cannot reach the server");
   cx_test_output_free(&o);
+  /* token rm revokes the token in use: the next call is refused. */
+  json_t *toks = expect_json(CRONIX("token", "ls", "-o", "json"));
+  size_t i;
+  json_t *t;
+  char id[24] = "";
+  json_array_foreach(toks, i, t)
+  {
+    if (json_is_true(json_object_get(t, "current")))
+      snprintf(id, sizeof id, "%lld", (long long)jint(t, "id"));
+  }
+  json_decref(toks);
+  ASSERT(id[0] != '\0');
+  free(expect(CRONIX("token", "rm", id), 0));
+  run(CRONIX("job", "ls"), &o);
+  ASSERT_EQ(o.status, 1);
+  cx_test_output_free(&o);
   down();
 }
 
@@ -320,8 +349,10 @@ TEST_TIMEOUT(cli_client_job_add_edit_run_rm_round_trip, 180)
   free(expect(CRONIX("job", "resume", id), 0));
   /* the table, cut to the terminal width */
   setenv("COLUMNS", "60", 1);
+  unsetenv("NO_COLOR"); /* not a terminal: no colour all the same */
   out = expect(CRONIX("job", "ls"), 0);
   unsetenv("COLUMNS");
+  ASSERT(strchr(out, '\033') == NULL);
   ASSERT_CONTAINS(out, "ID");
   for (char *p = out; *p;) {
     size_t n = strcspn(p, "\n");
