@@ -544,3 +544,25 @@ TEST_TIMEOUT(cli_client_import_crontab, 180)
   json_decref(ls);
   down();
 }
+
+TEST(cli_client_bash_completion_offers_real_commands)
+{
+  /* The completion's job commands are the binary's: each has --help. */
+  char *const argv[] = {
+      "/bin/bash", "-c",
+      "source contrib/completion/cronix.bash && COMP_WORDS=(cronix job '') "
+      "&& COMP_CWORD=2 && _cronix && echo \"${COMPREPLY[*]}\"",
+      NULL};
+  struct cx_test_output o;
+  cx_test_run(argv, 30, &o);
+  ASSERT_MSG(o.status == 0, "bash: %s", o.err);
+  ASSERT_CONTAINS(o.out, "import-crontab");
+  char *save = NULL, *words = strdup(o.out);
+  int n = 0;
+  for (char *w = strtok_r(words, " \n", &save); w != NULL;
+       w = strtok_r(NULL, " \n", &save), n++)
+    cli_expect(CRONIX("job", w, "--help"), 0, "usage: cronix", NULL);
+  ASSERT_OP(n, >=, 14);
+  free(words);
+  cx_test_output_free(&o);
+}
