@@ -517,8 +517,13 @@ void rc_table_row(struct rc_table *t, const char *const *cells,
     t->cap = cap;
   }
   for (int i = 0; i < t->ncol; i++) {
-    t->cells[t->nrows * t->ncol + i] =
-        cx_strdup(cells[i] != NULL && cells[i][0] ? cells[i] : "-");
+    char *cell = cx_strdup(cells[i] != NULL && cells[i][0] ? cells[i] : "-");
+    /* A value from the server must not drive the terminal (escape
+     * sequences) or break the row (newlines, tabs). */
+    for (unsigned char *p = (unsigned char *)cell; p != NULL && *p; p++)
+      if (*p < 0x20 || *p == 0x7f)
+        *p = '?';
+    t->cells[t->nrows * t->ncol + i] = cell;
     t->colors[t->nrows * t->ncol + i] =
         colors != NULL ? (unsigned char)colors[i] : RC_PLAIN;
   }

@@ -566,3 +566,54 @@ TEST(cli_client_bash_completion_offers_real_commands)
   free(words);
   cx_test_output_free(&o);
 }
+
+TEST_TIMEOUT(cli_client_users_nodes_and_hostile_values, 120)
+{
+  up();
+  /* user add through the API prints a generated password once */
+  char *out = expect(CRONIX("user", "add", "ops", "--role", "operator",
+                            "--email", "ops@example.org"),
+                     0);
+  ASSERT_CONTAINS(out, "username = ops\npassword = ");
+  free(out);
+  json_t *users = expect_json(CRONIX("user", "ls", "-o", "json"));
+  ASSERT_EQ(json_array_size(users), 2);
+  ASSERT_STREQ(jstr(json_array_get(users, 1), "role"), "operator");
+  json_decref(users);
+  char line[512];
+  const char *pw = write_file("newpw", "a-brand-new-password\n");
+  snprintf(line, sizeof line,
+           "'%s' user passwd ops --password-stdin < '%s' 2>/dev/null",
+           cx_test_cronix_bin(), pw);
+  ASSERT_EQ(shell(line), 0);
+  /* the new password logs in */
+  snprintf(line, sizeof line,
+           "'%s' login --server %s --username ops --password-stdin < '%s' "
+           "2>/dev/null",
+           cx_test_cronix_bin(), S.url, pw);
+  ASSERT_EQ(shell(line), 0);
+  free(expect(CRONIX("user", "rm", "ops"), 0));
+  users = expect_json(CRONIX("user", "ls", "-o", "json"));
+  ASSERT_EQ(json_array_size(users), 1);
+  json_decref(users);
+  /* node ls: the standalone's node, alive; rm of an alive node refused */
+  out = expect(CRONIX("node", "ls"), 0);
+  ASSERT_CONTAINS(out, S.node);
+  ASSERT_CONTAINS(out, "alive");
+  free(out);
+  struct cx_test_output o;
+  run(CRONIX("node", "rm", S.node), &o);
+  ASSERT_EQ(o.status, 1);
+  cx_test_output_free(&o);
+  /* a value with terminal escapes and a newline is shown inert */
+  free(expect(CRONIX("job", "add", "--name", "esc", "--spec", "0 1 * * *",
+                     "--command", "printf '\033]0;pwned\007'\necho x", "--node",
+                     S.node),
+              0));
+  unsetenv("NO_COLOR");
+  out = expect(CRONIX("job", "ls", "-o", "wide"), 0);
+  ASSERT(strchr(out, '\033') == NULL && strchr(out, '\007') == NULL);
+  ASSERT_CONTAINS(out, "printf '?]0;pwned?'?echo x");
+  free(out);
+  down();
+}
