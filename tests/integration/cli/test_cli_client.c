@@ -82,24 +82,41 @@ static int admin_value(const char *key, char *dst, size_t cap)
   return found;
 }
 
+/* Starts a cronix process (argv after the binary) logging to <tmp>/name.log. */
+static void start(struct cx_svc_proc *p, const char *name,
+                  const char *const *args)
+{
+  char err[CX_ERR_LEN], log[CX_SVC_PATH_LEN + 16];
+  const char *argv[24] = {cx_test_cronix_bin()};
+  for (int i = 0; args[i] != NULL && i < 22; i++)
+    argv[i + 1] = args[i];
+  snprintf(log, sizeof log, "%s/%s.log", cx_test_tmpdir(), name);
+  ASSERT_MSG(cx_svc_proc_set_argv(p, name, log, argv, err) == 0, "%s", err);
+  ASSERT_MSG(cx_svc_proc_start(p, err) == 0, "%s", err);
+}
+
+static void wait_ready(void);
+
 /* Starts the standalone, waits for its admin token and its alive node,
  * and points the client at it (CRONIX_SERVER, CRONIX_TOKEN). */
 static void up(void)
 {
-  char err[CX_ERR_LEN], listen[64], log[CX_SVC_PATH_LEN + 16];
+  char err[CX_ERR_LEN], listen[64];
   int port;
   memset(&S, 0, sizeof S);
   ASSERT_MSG(cx_svc_port_alloc(&port, err) == 0, "%s", err);
   snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
   snprintf(S.url, sizeof S.url, "http://127.0.0.1:%d", port);
   snprintf(S.dir, sizeof S.dir, "%s/sa", cx_test_tmpdir());
-  snprintf(log, sizeof log, "%s/standalone.log", cx_test_tmpdir());
   ASSERT(mkdir(S.dir, 0700) == 0);
-  const char *argv[] = {cx_test_cronix_bin(), "standalone", "--data-dir", S.dir,
-                        "--listen",           listen,       NULL};
-  ASSERT_MSG(cx_svc_proc_set_argv(&S.proc, "standalone", log, argv, err) == 0,
-             "%s", err);
-  ASSERT_MSG(cx_svc_proc_start(&S.proc, err) == 0, "%s", err);
+  const char *args[] = {"standalone", "--data-dir", S.dir,
+                        "--listen",   listen,       NULL};
+  start(&S.proc, "standalone", args);
+  wait_ready();
+}
+
+static void wait_ready(void)
+{
   /* A home of our own: the client must not read or write the real one. */
   setenv("HOME", cx_test_tmpdir(), 1);
   unsetenv("XDG_CONFIG_HOME");
@@ -110,7 +127,7 @@ static void up(void)
   int64_t until = cx_wall_ms() + 60000;
   while (cx_wall_ms() < until) {
     if (!cx_svc_proc_alive(&S.proc))
-      FAIL_LOG("standalone exited during start");
+      FAIL_LOG("%s exited during start", S.proc.name);
     if (S.token[0] == '\0' &&
         (admin_value("token", S.token, sizeof S.token) != 0 ||
          admin_value("password", S.password, sizeof S.password) != 0)) {
@@ -133,7 +150,7 @@ static void up(void)
     json_decref(l);
     cx_sleep_us(200000);
   }
-  FAIL_LOG("standalone not ready within 60 s");
+  FAIL_LOG("%s not ready within 60 s", S.proc.name);
 }
 
 static void down(void)
@@ -616,4 +633,71 @@ TEST_TIMEOUT(cli_client_users_nodes_and_hostile_values, 120)
   ASSERT_CONTAINS(out, "printf '?]0;pwned?'?echo x");
   free(out);
   down();
+}
+
+TEST_TIMEOUT(cli_client_job_ls_against_admin_mariadb_etcd, 300)
+{
+  /* The same client against the distributed roles: a real MariaDB, a
+   * real etcd, `cronix admin` and `cronix node`; the job is placed by the
+   * admin (allocation auto). */
+  struct cx_svc_etcd etcd;
+  struct cx_svc_mariadb db;
+  struct cx_svc_proc node;
+  char err[CX_ERR_LEN], listen[64], ndir[CX_SVC_PATH_LEN + 8];
+  int port;
+  memset(&S, 0, sizeof S);
+  memset(&node, 0, sizeof node);
+  ASSERT_MSG(cx_svc_etcd_start(&etcd, NULL, err) == 0, "etcd: %s", err);
+  ASSERT_MSG(cx_svc_mariadb_start(&db, NULL, err) == 0, "mariadb: %s", err);
+  ASSERT_MSG(cx_svc_port_alloc(&port, err) == 0, "%s", err);
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+  snprintf(S.url, sizeof S.url, "http://127.0.0.1:%d", port);
+  snprintf(S.dir, sizeof S.dir, "%s/admin", cx_test_tmpdir());
+  snprintf(ndir, sizeof ndir, "%s/node", cx_test_tmpdir());
+  ASSERT(mkdir(S.dir, 0700) == 0 && mkdir(ndir, 0700) == 0);
+  const char *admin[] = {"admin",
+                         "--data-dir",
+                         S.dir,
+                         "--listen",
+                         listen,
+                         "--store",
+                         db.url,
+                         "--etcd",
+                         etcd.endpoints,
+                         "--set",
+                         "node.ttl=2s",
+                         "--set",
+                         "system.cmd_auto_allocation=true",
+                         NULL};
+  const char *nodeargs[] = {
+      "node",   "--data-dir",   ndir,    "--store",     db.url,
+      "--etcd", etcd.endpoints, "--set", "node.ttl=2s", NULL};
+  start(&S.proc, "admin", admin);
+  start(&node, "node", nodeargs);
+  wait_ready();
+
+  free(expect(CRONIX("job", "add", "--name", "placed", "--spec", "0 4 * * *",
+                     "--command", "echo from-the-cluster", "--tz", "UTC"),
+              0));
+  json_t *ls = expect_json(CRONIX("job", "ls", "-o", "json"));
+  ASSERT_EQ(json_array_size(ls), 1);
+  ASSERT_EQ(jint(json_array_get(ls, 0), "allocation"), 2);
+  ASSERT_STREQ(jstr(json_array_get(ls, 0), "run_on"), S.node);
+  json_decref(ls);
+  char *out = expect(CRONIX("job", "ls", "--enabled", "true"), 0);
+  ASSERT_CONTAINS(out, "placed");
+  ASSERT_CONTAINS(out, "0 4 * * *");
+  ASSERT_CONTAINS(out, "UTC");
+  free(out);
+  out = expect(CRONIX("job", "run", "placed", "--wait"), 0);
+  ASSERT_CONTAINS(out, "from-the-cluster");
+  free(out);
+  out = expect(CRONIX("job", "ls"), 0);
+  ASSERT_CONTAINS(out, "success");
+  free(out);
+
+  ASSERT_MSG(cx_svc_proc_stop(&node, 20000, err) == 0, "%s", err);
+  down();
+  cx_svc_mariadb_destroy(&db);
+  cx_svc_etcd_destroy(&etcd);
 }
