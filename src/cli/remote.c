@@ -298,6 +298,13 @@ int rc_list_all(struct rc_ctx *c, const char *path, const json_t *body,
     json_decref(d);
     if (got < PAGE_SIZE || (int64_t)json_array_size(all) >= total)
       break;
+    if (page == MAX_PAGES) {
+      /* Never act on a silently cut list (apply --prune would). */
+      json_decref(all);
+      json_decref(req);
+      return rc_fail(c, 1, "%s: more than %d items; narrow the request", path,
+                     MAX_PAGES * PAGE_SIZE);
+    }
   }
   json_decref(req);
   *list = all;
