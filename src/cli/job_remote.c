@@ -557,7 +557,9 @@ static int newest_run(struct rc_ctx *c, int64_t id, int64_t *run)
 
 static void print_run(const json_t *r)
 {
-  int64_t ms = rc_int(r, "end_time") - rc_int(r, "start_time");
+  int64_t ms = rc_run_ms(r);
+  if (ms < 0)
+    ms = 0;
   printf(
       "run %lld of job %lld on %s: %s (exit %lld, %lld attempt%s, "
       "%lld.%03lld s)\n",
@@ -760,12 +762,12 @@ static int job_logs(struct rc_ctx *c, int argc, char **argv)
   {
     char rid[24], started[64], dur[32], ex[24], att[24];
     enum rc_color colors[8] = {0};
-    int64_t st = rc_int(r, "start_time"), en = rc_int(r, "end_time");
+    int64_t st = rc_int(r, "start_time"), ms = rc_run_ms(r);
     snprintf(rid, sizeof rid, "%lld", (long long)rc_int(r, "id"));
     rc_time(st / 1000, NULL, started, sizeof started);
-    if (en > 0)
-      snprintf(dur, sizeof dur, "%lld.%03llds", (long long)((en - st) / 1000),
-               (long long)((en - st) % 1000));
+    if (ms >= 0 && rc_int(r, "end_time") > 0)
+      snprintf(dur, sizeof dur, "%lld.%03llds", (long long)(ms / 1000),
+               (long long)(ms % 1000));
     else
       snprintf(dur, sizeof dur, "-");
     snprintf(ex, sizeof ex, "%lld", (long long)rc_int(r, "exit_code"));

@@ -114,6 +114,9 @@ int64_t rc_int(const json_t *o, const char *key);
 void rc_time(int64_t t, const char *zone, char *buf, size_t cap);
 /* "5s", "3m", "2h", "4d" ago-style age of t (unix s) relative to now. */
 void rc_age(int64_t t, int64_t now, char *buf, size_t cap);
+/* A run's end_time - start_time in ms; -1 while running or when the
+ * values make no sense. */
+int64_t rc_run_ms(const json_t *run);
 /* Parses a duration "90", "90s", "5m", "2h", "1d" into seconds. 0/-1. */
 int rc_duration(const char *s, int64_t max, int64_t *out);
 

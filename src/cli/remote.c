@@ -645,7 +645,8 @@ void rc_time(int64_t t, const char *zone, char *buf, size_t cap)
 {
   const struct cx_tz *tz = NULL;
   char full[64];
-  if (t <= 0 || cx_tz_get(zone, &tz, NULL) != 0 ||
+  if (t <= 0 || t > 253402300799LL /* 9999-12-31 */ ||
+      cx_tz_get(zone, &tz, NULL) != 0 ||
       cx_time_format(t, tz, full, sizeof full) == 0) {
     snprintf(buf, cap, "-");
     return;
@@ -656,8 +657,22 @@ void rc_time(int64_t t, const char *zone, char *buf, size_t cap)
   snprintf(buf, cap, "%s", full);
 }
 
+int64_t rc_run_ms(const json_t *run)
+{
+  int64_t st = rc_int(run, "start_time"), en = rc_int(run, "end_time");
+  /* Values from the server: no overflow whatever they are. */
+  if (st < 0 || en < st || en > INT64_MAX / 2)
+    return -1;
+  return en - st;
+}
+
 void rc_age(int64_t t, int64_t now, char *buf, size_t cap)
 {
+  /* Beyond ~30000 years either way: not a time (and no overflow). */
+  if (t < now - 1000000000000LL || t > now + 1000000000000LL) {
+    snprintf(buf, cap, "-");
+    return;
+  }
   int64_t d = now - t;
   const char *sign = "";
   if (d < 0) {
