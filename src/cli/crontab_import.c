@@ -14,6 +14,9 @@
  *     starting with a digit is still the command), or @yearly, @annually,
  *     @monthly, @weekly, @daily, @midnight, @hourly and the command;
  *     @reboot is skipped with a warning: Cronix has no boot trigger;
+ *   - with --system (/etc/crontab and the files of /etc/cron.d) a user
+ *     field follows the time fields; it is kept in the job's note, since
+ *     every job runs as the node's user;
  *   - in the command an unescaped '%' ends the command and the rest is its
  *     standard input, each further '%' a newline; "\%" is a literal '%'.
  *
@@ -44,6 +47,7 @@ struct imp {
   int errors, warnings, lineno;
   const char *node;
   int paused;
+  int system; /* /etc/crontab format: a user field before the command */
 };
 
 static void report(struct imp *m, const char *what, const char *fmt, ...)
@@ -177,14 +181,16 @@ static void derive_name(const char *cmd, const char *line, char *out,
                         size_t cap)
 {
   size_t n = 0;
-  int dash = 1;
+  int dash = 1, first_word = 1;
   for (const char *p = cmd; *p && n < 40 && n + 1 < cap; p++) {
     int ch = (unsigned char)*p;
+    if (ch == ' ' || ch == '\t')
+      first_word = 0;
     if (isalnum(ch)) {
       out[n++] = (char)tolower(ch);
       dash = 0;
-    } else if (ch == '/' && !dash) {
-      n = 0; /* keep the last path element: /usr/bin/backup -> backup */
+    } else if (ch == '/' && first_word) {
+      n = 0; /* the program's last path element: /usr/bin/backup -> backup */
       dash = 1;
     } else if (!dash) {
       out[n++] = '-';
@@ -247,6 +253,21 @@ static void job_line(struct imp *m, const char *p, const char *line)
   spec[slen] = '\0';
   while (*rest == ' ' || *rest == '\t')
     rest++;
+  char user[64] = "";
+  if (m->system) {
+    size_t n = strcspn(rest, " \t");
+    if (n == 0 || n >= sizeof user) {
+      report(m, "error: ", "a user field (1..63 bytes) expected after '%s'",
+             spec);
+      m->errors++;
+      return;
+    }
+    memcpy(user, rest, n);
+    user[n] = '\0';
+    rest += n;
+    while (*rest == ' ' || *rest == '\t')
+      rest++;
+  }
   if (*rest == '\0') {
     report(m, "error: ", "no command after '%s'", spec);
     m->errors++;
@@ -300,6 +321,13 @@ static void job_line(struct imp *m, const char *p, const char *line)
     json_object_set_new(job, "allocation", json_integer(1));
     json_object_set_new(job, "run_on", json_string(m->node ? m->node : ""));
     json_object_set_new(job, "enabled", json_boolean(!m->paused));
+    if (user[0] != '\0') {
+      /* Cronix runs every job as the node's user: keep the crontab's
+       * user visible rather than pretend. */
+      char note[128];
+      snprintf(note, sizeof note, "crontab user: %s", user);
+      json_object_set_new(job, "note", json_string(note));
+    }
     struct cx_cron *cr = NULL;
     int64_t next;
     char when[64] = "-";
@@ -375,7 +403,7 @@ static int pick_node(struct rc_ctx *c, const char **node, char *buf, size_t cap)
 
 static const char import_usage[] =
     "usage: cronix job import-crontab FILE|- [--node UUID] [--paused]\n"
-    "                                 [--tz ZONE] [--dry-run]\n"
+    "                                 [--tz ZONE] [--system] [--dry-run]\n"
     "\n"
     "Each job line of a crontab(5) file becomes a job pinned to --node\n"
     "(default: the only alive node). Every line gets a report; lines that\n"
@@ -383,19 +411,19 @@ static const char import_usage[] =
     "applied by name, so importing the same file twice creates nothing\n"
     "new. --tz is the zone of lines before any CRON_TZ= (default: the\n"
     "server's system.default_timezone). --dry-run shows the jobs and their\n"
-    "next fire times and changes nothing.\n";
+    "next fire times and changes nothing. --system reads /etc/crontab and\n"
+    "/etc/cron.d files: a user field after the time fields (kept in the\n"
+    "job's note; jobs run as the node's user).\n";
 
 int rc_job_import_crontab(struct rc_ctx *c, int argc, char **argv)
 {
   struct rc_list pos = {0};
   const char *node = NULL, *tz = NULL;
-  int paused = 0, dry = 0;
+  int paused = 0, dry = 0, sys = 0;
   const struct rc_opt opts[] = {
-      {"--node", NULL, RC_VALUE, &node},
-      {"--tz", NULL, RC_VALUE, &tz},
-      {"--paused", NULL, RC_FLAG, &paused},
-      {"--dry-run", NULL, RC_FLAG, &dry},
-      {NULL, NULL, 0, NULL},
+      {"--node", NULL, RC_VALUE, &node},    {"--tz", NULL, RC_VALUE, &tz},
+      {"--paused", NULL, RC_FLAG, &paused}, {"--dry-run", NULL, RC_FLAG, &dry},
+      {"--system", NULL, RC_FLAG, &sys},    {NULL, NULL, 0, NULL},
   };
   char node_buf[128], err[CX_ERR_LEN];
   int rc = rc_parse(c, argc, argv, 1, opts, &pos, import_usage);
@@ -419,7 +447,11 @@ int rc_job_import_crontab(struct rc_ctx *c, int argc, char **argv)
                   .jobs = json_array(),
                   .names = json_object(),
                   .node = node,
-                  .paused = paused};
+                  .paused = paused,
+                  .system = sys};
+  if (sys)
+    printf("--system: each line's user goes into the job's note; the jobs "
+           "run as the node's user\n");
   snprintf(m.tz, sizeof m.tz, "%s", tz ? tz : "");
   char *line = cx_malloc(MAX_LINE + 2);
   while (line != NULL && fgets(line, MAX_LINE + 2, f) != NULL) {

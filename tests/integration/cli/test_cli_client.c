@@ -559,6 +559,25 @@ TEST_TIMEOUT(cli_client_import_crontab, 180)
   ls = expect_json(CRONIX("job", "ls", "-o", "json"));
   ASSERT_EQ(json_array_size(ls), 3);
   json_decref(ls);
+  /* --system: /etc/cron.d lines have a user field. */
+  const char *crond = write_file("crond", "17 * * * * root cd / && run-parts "
+                                          "--report /etc/cron.hourly\n"
+                                          "1 1 * * * www-data\n");
+  run(CRONIX("job", "import-crontab", (char *)crond, "--system"), &o);
+  ASSERT_EQ(o.status, 2); /* line 2: no command after the user */
+  ASSERT_CONTAINS(o.out, "line 2: error: no command");
+  cx_test_output_free(&o);
+  crond = write_file("crond", "17 * * * * root cd / && run-parts --report "
+                              "/etc/cron.hourly\n");
+  out = expect(CRONIX("job", "import-crontab", (char *)crond, "--system"), 0);
+  ASSERT_CONTAINS(out, "1 created");
+  free(out);
+  ls = expect_json(CRONIX("job", "ls", "-o", "json", "--name", "run-parts"));
+  ASSERT_EQ(json_array_size(ls), 1);
+  ASSERT_STREQ(jstr(json_array_get(ls, 0), "command"),
+               "cd / && run-parts --report /etc/cron.hourly");
+  ASSERT_STREQ(jstr(json_array_get(ls, 0), "note"), "crontab user: root");
+  json_decref(ls);
   down();
 }
 
