@@ -720,3 +720,62 @@ TEST_TIMEOUT(cli_client_job_ls_against_admin_mariadb_etcd, 300)
   cx_svc_mariadb_destroy(&db);
   cx_svc_etcd_destroy(&etcd);
 }
+
+/* Writes `cronix ARGS -o json`'s output to <tmp>/name and returns the
+ * path (static buffer per slot). */
+static const char *json_to_file(int slot, const char *name, char *const argv[])
+{
+  static char paths[8][CX_SVC_PATH_LEN + 64];
+  char *out = expect(argv, 0);
+  snprintf(paths[slot], sizeof paths[slot], "%s/%s", cx_test_tmpdir(), name);
+  FILE *f = fopen(paths[slot], "w");
+  ASSERT(f != NULL);
+  fputs(out, f);
+  fclose(f);
+  free(out);
+  return paths[slot];
+}
+
+TEST_TIMEOUT(cli_openapi_schemas_match_real_replies, 120)
+{
+  /* The document describes what the server really answers. */
+  up();
+  free(expect(CRONIX("job", "add", "--name", "s", "--spec", "0 1 * * *",
+                     "--command", "echo hi", "--node", S.node, "--env", "A=1"),
+              0));
+  free(expect(CRONIX("job", "run", "s", "--wait"), 0));
+  char *const check[] = {
+      "/usr/bin/env",
+      "python3",
+      "tests/integration/cli/openapi_check.py",
+      "docs/openapi.json",
+      "Job",
+      (char *)json_to_file(0, "get.json",
+                           CRONIX("job", "get", "s", "-o", "json")),
+      "Job",
+      (char *)json_to_file(1, "ls.json", CRONIX("job", "ls", "-o", "json")),
+      "Run",
+      (char *)json_to_file(2, "logs.json",
+                           CRONIX("job", "logs", "s", "-o", "json")),
+      "RunDetail",
+      (char *)json_to_file(3, "run.json",
+                           CRONIX("job", "logs", "--run", "1", "-o", "json")),
+      "Node",
+      (char *)json_to_file(4, "nodes.json", CRONIX("node", "ls", "-o", "json")),
+      "User",
+      (char *)json_to_file(5, "users.json", CRONIX("user", "ls", "-o", "json")),
+      "Token",
+      (char *)json_to_file(6, "tokens.json",
+                           CRONIX("token", "ls", "-o", "json")),
+      NULL};
+  struct cx_test_output o;
+  cx_test_run(check, 60, &o);
+  if (o.status != 0 && strstr(o.err, "No module named") != NULL) {
+    cx_test_output_free(&o);
+    down();
+    cx_test_skip("python3 jsonschema is not installed");
+  }
+  ASSERT_MSG(o.status == 0, "%s%s", o.out, o.err);
+  cx_test_output_free(&o);
+  down();
+}
