@@ -14,7 +14,8 @@ build_pkgs=(gcc make pkg-config libcurl4-openssl-dev libmicrohttpd-dev
   libjansson-dev libsqlite3-dev libmariadb-dev libssl-dev libcrypt-dev
   tzdata ca-certificates)
 test_pkgs=(etcd-server etcd-client mariadb-server mariadb-client clang
-  libclang-rt-14-dev curl python3 python3-aiosmtpd openssl procps faketime)
+  libclang-rt-14-dev curl python3 python3-aiosmtpd openssl procps faketime
+  python3-jsonschema systemd groff-base)
 bench_pkgs=(golang-go golang-github-robfig-cron-dev)
 
 want=("${build_pkgs[@]}")
