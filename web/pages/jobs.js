@@ -1,4 +1,4 @@
-import { h, clear, t, api, can, query, setQuery, when, badge, pager, toast, go } from '../lib.js';
+import { h, clear, t, api, can, query, setQuery, when, badge, pager, toast } from '../lib.js';
 
 const SIZE = 20;
 
@@ -102,8 +102,8 @@ export async function jobsPage(main, _m, live) {
         h('tbody', rows))),
     pager(page, SIZE, d.total, (p) => apply({ page: p })));
   // The list is usable now; the per-row extras fill in afterwards.
-  window.__cxJobsReady = performance.now() - t0;
+  // For the speed bench (bench/console_bench.py): when the list was usable.
+  window.__cxJobsReady = { at: performance.now(), took: performance.now() - t0 };
   main.dataset.ready = '1';
   rows.forEach((r) => r._fill());
-  void go;
 }
