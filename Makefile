@@ -94,6 +94,7 @@ DEPS_unit_job := job store cron util
 DEPS_unit_node := node keys util
 DEPS_unit_http := http util
 DEPS_unit_notify := notify util
+DEPS_unit_webui := webui http util
 DEPS_integration_smoke := util
 DEPS_integration_e2e := util
 DEPS_integration_cli := util
