@@ -109,5 +109,11 @@ if want cluster && [ -x "$build/bench/cluster_bench" ]; then
   rm -f "$t"
 fi
 
+if want console; then
+  say ""
+  say "## console: the jobs page with 100 000 jobs in headless Chromium (Performance API; targets: interactive < 300 ms, page change < 150 ms, assets < 200 KB gzipped)"
+  CX_CRONIX_BIN=$PWD/$build/cronix /usr/bin/python3 bench/console_bench.py | tee -a "$out"
+fi
+
 echo
 echo "results kept in $out"

@@ -3,7 +3,8 @@
 # that are missing, so both README commands can call it every time.
 #   scripts/install-deps.sh build   compile and run cronix
 #   scripts/install-deps.sh test    + real etcd, MariaDB, clang/libFuzzer,
-#                                   libfaketime (the calendar run)
+#                                   libfaketime (the calendar run),
+#                                   headless Chromium + selenium (tests/ui)
 #   scripts/install-deps.sh bench   + Go and robfig/cron for the peer bench
 # Purposes add up: `install-deps.sh test bench`.
 # Works as root or through sudo; does nothing (and needs neither) when all
@@ -15,7 +16,8 @@ build_pkgs=(gcc make pkg-config libcurl4-openssl-dev libmicrohttpd-dev
   tzdata ca-certificates)
 test_pkgs=(etcd-server etcd-client mariadb-server mariadb-client clang
   libclang-rt-14-dev curl python3 python3-aiosmtpd openssl procps faketime
-  python3-jsonschema systemd groff-base)
+  python3-jsonschema systemd groff-base chromium chromium-driver
+  python3-selenium)
 bench_pkgs=(golang-go golang-github-robfig-cron-dev)
 
 want=("${build_pkgs[@]}")

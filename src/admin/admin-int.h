@@ -247,5 +247,6 @@ int cx__admin_routes_users(struct cx_admin *a);
 int cx__admin_routes_nodes(struct cx_admin *a);
 int cx__admin_routes_notify(struct cx_admin *a);
 int cx__admin_routes_runs(struct cx_admin *a);
+int cx__admin_routes_cron(struct cx_admin *a); /* routes_cron.c */
 
 #endif

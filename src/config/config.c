@@ -56,6 +56,9 @@ static const struct cx_config_setting settings[] = {
       "PEM certificate (chain) file: with tls_key, the admin serves HTTPS "
       "only, with HSTS; empty = plain HTTP"),
     S("server.tls_key", tls_key, "", "PEM private key file of tls_cert"),
+    S("server.web_root", web_root, "",
+      "serve the web console from this directory instead of the copy built "
+      "into the binary (for developing it); empty = built in"),
     SX("store.url", store_url, "",
        "sqlite://PATH or mysql://user:pass@host:3306/db; empty = "
        "sqlite://<data_dir>/cronix.db (flag --store)",

@@ -36,6 +36,7 @@ struct cx_config {
   int metrics_public;        /* 1 = /metrics needs no token */
   char *tls_cert;            /* PEM file; "" = plain HTTP (both or neither) */
   char *tls_key;
+  char *web_root; /* console assets directory; "" = the built-in copy */
   /* [store] */
   char *store_url; /* "" = sqlite://<data_dir>/cronix.db */
   /* [etcd] */

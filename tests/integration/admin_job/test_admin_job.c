@@ -535,6 +535,65 @@ CASE(add_bad_spec_is_1002_with_parser_message)
   ASSERT_EQ(store_count(), 0);
 }
 
+/* The console's cron preview (routes_cron.c): the engine's fire times in
+ * the zone asked for, and /job/add's refusals for the same input. */
+CASE(cron_next_previews_with_job_add_checks)
+{
+  char *before = snapshot();
+  call("POST", "/cron/next", F.viewer,
+       "{\"spec\":\"0 30 2 * * *\",\"timezone\":\"Asia/Shanghai\","
+       "\"from\":\"2026-03-01T00:00:00Z\",\"count\":3}");
+  EXPECT(200, 0);
+  json_t *next = json_object_get(rdata(), "next");
+  ASSERT_EQ(json_array_size(next), 3);
+  ASSERT_STREQ(json_string_value(json_array_get(next, 0)),
+               "2026-03-02T02:30:00+08:00");
+  ASSERT_STREQ(json_string_value(json_array_get(next, 2)),
+               "2026-03-04T02:30:00+08:00");
+  ASSERT_STREQ(dstr("timezone"), "Asia/Shanghai");
+  /* Unix seconds work too; count defaults to 10; no zone = the default. */
+  call("POST", "/cron/next", F.viewer, "{\"spec\":\"@hourly\",\"from\":0}");
+  EXPECT(200, 0);
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "next")), 10);
+  ASSERT_STREQ(
+      json_string_value(json_array_get(json_object_get(rdata(), "next"), 0)),
+      "1970-01-01T01:00:00+00:00");
+  /* The messages /job/add gives for the same spec. */
+  post("/job/add", "{\"name\":\"w\",\"type\":2,\"command\":\"http://h/\","
+                   "\"spec\":\"*/0 * * * *\",\"allocation\":2}");
+  char add_msg[512];
+  snprintf(add_msg, sizeof add_msg, "%s", rmsg());
+  call("POST", "/cron/next", F.viewer, "{\"spec\":\"*/0 * * * *\"}");
+  EXPECT(400, 1002);
+  ASSERT_STREQ(rfield(), "spec");
+  ASSERT_STREQ(rmsg(), add_msg);
+  call("POST", "/cron/next", F.viewer, "{\"spec\":\"0 0 30 2 *\"}");
+  EXPECT(400, 1002);
+  call("POST", "/cron/next", F.viewer,
+       "{\"spec\":\"@daily\",\"timezone\":\"Mars/Base\"}");
+  EXPECT(400, 1001);
+  ASSERT_STREQ(rfield(), "timezone");
+  static const struct {
+    const char *body, *field;
+  } bad[] = {
+      {"{}", "spec"},
+      {"{\"spec\":\"@daily\",\"count\":101}", "count"},
+      {"{\"spec\":\"@daily\",\"count\":0}", "count"},
+      {"{\"spec\":\"@daily\",\"from\":\"yesterday\"}", "from"},
+      {"{\"spec\":\"@daily\",\"from\":1e300}", "from"},
+      {"{\"spec\":\"@daily\",\"cout\":3}", "cout"},
+      {"{\"spec\":7}", "spec"},
+  };
+  for (size_t i = 0; i < CX_ARRAY_LEN(bad); i++) {
+    call("POST", "/cron/next", F.viewer, bad[i].body);
+    EXPECT(400, 1001);
+    ASSERT_STREQ(rfield(), bad[i].field);
+  }
+  call("POST", "/cron/next", NULL, "{\"spec\":\"@daily\"}");
+  EXPECT(401, 1101);
+  assert_unchanged(before); /* a preview writes nothing */
+}
+
 CASE(add_bad_fields_are_1001_naming_the_field)
 {
   static const struct {
