@@ -56,6 +56,8 @@ struct cx_admin {
     int stop;                      /* admin stopping: fetchers leave */
     struct cx_live_table *mirrors; /* copies of remote runs' output */
   } proxy;
+  void (*metrics)(void *arg, struct cx_buf *b); /* optional extra metrics */
+  void *metrics_arg;
   pthread_mutex_t auth_mu;
   uint64_t auth_gen; /* bumped by every flush: fills begun before are dropped */
   struct cx__auth_entry auth[CX__AUTH_SETS][CX__AUTH_WAYS];
@@ -267,5 +269,6 @@ int cx__admin_proxy_init(struct cx_admin *a);
 /* Stops the fetchers and waits for them (idempotent). */
 void cx__admin_proxy_stop(struct cx_admin *a);
 void cx__admin_proxy_free(struct cx_admin *a);
+int cx__admin_routes_cron(struct cx_admin *a); /* routes_cron.c */
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "admin/admin-int.h"
+#include "webui/webui.h"
 #include "admin/cluster.h"
 
 static const char *const role_names[] = {"none", "viewer", "operator", "admin"};
@@ -363,6 +364,8 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
     cx_free(a);
     return rc;
   }
+  a->metrics = opts->metrics;
+  a->metrics_arg = opts->metrics_arg;
   pthread_mutex_init(&a->auth_mu, NULL);
   pthread_mutex_init(&a->total_mu, NULL);
   pthread_mutex_init(&a->alive.mu, NULL);
@@ -386,7 +389,10 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
       (rc = cx__admin_routes_nodes(a)) != 0 ||
       (rc = cx__admin_routes_notify(a)) != 0 ||
       (rc = cx__admin_routes_runs(a)) != 0 ||
-      (rc = cx__admin_routes_output(a)) != 0) {
+      (rc = cx__admin_routes_output(a)) != 0 ||
+      (rc = cx__admin_routes_cron(a)) != 0 ||
+      (rc = cx_webui_register(a->http, a->cfg->web_root[0] ? a->cfg->web_root
+                                                           : NULL)) != 0) {
     cx_err_set(err, "registering routes: %s", cx_strerror(rc));
     goto err;
   }

@@ -25,6 +25,10 @@ struct cx_admin_opts {
   /* borrowed, optional: the live output of runs running in this process
    * (standalone: the node's, cx_noded_live) for /job/output. */
   struct cx_live_table *live;
+  /* Optional: appends more metrics to GET /metrics (standalone: the
+   * node's queue depth and lateness, cx_noded_metrics). */
+  void (*metrics)(void *arg, struct cx_buf *b);
+  void *metrics_arg;
 };
 
 /* Creates the admin and registers its routes (nothing listens yet).

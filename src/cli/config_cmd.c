@@ -19,6 +19,10 @@ static const struct {
 } flags[] = {
     {"--listen", "server.listen",
      "  --listen HOST:PORT  server.listen (admin HTTP address)\n", 1},
+    {"--web-root", "server.web_root",
+     "  --web-root DIR      server.web_root (console assets, for "
+     "development)\n",
+     1},
     {"--data-dir", "server.data_dir", "  --data-dir DIR      server.data_dir\n",
      0},
     {"--store", "store.url",

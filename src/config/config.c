@@ -56,6 +56,9 @@ static const struct cx_config_setting settings[] = {
       "PEM certificate (chain) file: with tls_key, the admin serves HTTPS "
       "only, with HSTS; empty = plain HTTP"),
     S("server.tls_key", tls_key, "", "PEM private key file of tls_cert"),
+    S("server.web_root", web_root, "",
+      "serve the web console from this directory instead of the copy built "
+      "into the binary (for developing it); empty = built in"),
     SX("store.url", store_url, "",
        "sqlite://PATH or mysql://user:pass@host:3306/db; empty = "
        "sqlite://<data_dir>/cronix.db (flag --store)",
@@ -87,6 +90,17 @@ static const struct cx_config_setting settings[] = {
     S("node.workdir", node_workdir, "/",
       "default working directory of cmd jobs (not data_dir: it holds the "
       "database and credentials)"),
+    S("node.run_as", node_run_as, "",
+      "user cmd jobs run as; empty = 'cronix' when the node runs as root "
+      "(it must exist: useradd --system cronix), else the node's own user; "
+      "'root' only when said here (read at start)"),
+    S("node.run_as_allow", node_run_as_allow, "",
+      "comma list of users a job's run_as may name (set by admins only; "
+      "read at start)"),
+    S("node.cgroup", node_cgroup, "auto",
+      "auto (a cgroup per run under the node's own, v2 or v1 pids, when "
+      "writable), off, or a cgroup directory to make runs' cgroups in "
+      "(read at start)"),
     S("node.listen", node_listen, "",
       "address of the node's live-output listener for the admins, "
       "host:port (flag --listen of `cronix node`); empty = none; needs "

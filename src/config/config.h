@@ -36,6 +36,7 @@ struct cx_config {
   int metrics_public;        /* 1 = /metrics needs no token */
   char *tls_cert;            /* PEM file; "" = plain HTTP (both or neither) */
   char *tls_key;
+  char *web_root; /* console assets directory; "" = the built-in copy */
   /* [store] */
   char *store_url; /* "" = sqlite://<data_dir>/cronix.db */
   /* [etcd] */
@@ -52,6 +53,9 @@ struct cx_config {
   int64_t node_kill_grace;     /* seconds between SIGTERM and SIGKILL */
   int64_t node_shutdown_grace; /* seconds runs may take to finish on stop */
   char *node_workdir;          /* default workdir of cmd jobs; "" = "/" */
+  char *node_run_as;           /* "" = cronix (root) / the node's user */
+  char *node_run_as_allow;     /* comma list */
+  char *node_cgroup;           /* auto | off | a cgroup directory */
   char *node_listen;           /* live-output listener "host:port"; "" = none */
   /* [cluster] */
   char *cluster_secret; /* shared by admins and nodes (node.listen) */

@@ -735,19 +735,25 @@ static void req_begin(struct cx_http_req *r, const char *method,
   }
   if (check_framing(r) != 0)
     return;
-  for (size_t i = 0; i < h->n_routes; i++) {
-    const struct route *rt = &h->routes[i];
-    if (strcmp(rt->path, r->path) != 0)
-      continue;
-    if (strcmp(rt->method, r->method) == 0) {
-      r->route = rt;
-      break;
+  /* Exact routes first; prefix routes only for a path none of them has. */
+  for (size_t i = 0, pass = 0; pass < 2 && r->route == NULL && alen == 0;
+       i = 0, pass++)
+    for (; i < h->n_routes; i++) {
+      const struct route *rt = &h->routes[i];
+      int prefix = (rt->flags & CX_HTTP_F_PREFIX) != 0;
+      if (prefix != (int)pass ||
+          (prefix ? strncmp(rt->path, r->path, strlen(rt->path))
+                  : strcmp(rt->path, r->path)) != 0)
+        continue;
+      if (strcmp(rt->method, r->method) == 0) {
+        r->route = rt;
+        break;
+      }
+      int n = snprintf(allow + alen, sizeof allow - alen, "%s%s",
+                       alen ? ", " : "", rt->method);
+      if (n > 0 && (size_t)n < sizeof allow - alen)
+        alen += (size_t)n;
     }
-    int n = snprintf(allow + alen, sizeof allow - alen, "%s%s",
-                     alen ? ", " : "", rt->method);
-    if (n > 0 && (size_t)n < sizeof allow - alen)
-      alen += (size_t)n;
-  }
   if (r->route == NULL) {
     if (alen == 0) {
       cx_http_reply_error(r, CX_HTTP_NO_ROUTE, NULL, "no such route: %.*s",

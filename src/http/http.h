@@ -169,6 +169,9 @@ enum {
   CX_HTTP_F_JSON = 1 << 1 | CX_HTTP_F_BODY,
   /* The gate (cx_http_set_gate) is not consulted: anyone may call it. */
   CX_HTTP_F_PUBLIC = 1 << 2,
+  /* The path is a prefix ("/ui/"): the route answers every path that starts
+   * with it and that no exact route has (a web app's deep links). */
+  CX_HTTP_F_PREFIX = 1 << 3,
 };
 
 /* A handler answers through one of the cx_http_reply_* calls (the last one

@@ -130,6 +130,12 @@ struct cx_live_table *cx_noded_live(struct cx_noded *n);
 /* Counters (a snapshot). */
 void cx_noded_stats_get(struct cx_noded *n, struct cx_noded_stats *out);
 
+/* Appends this node's gauges and histograms (Prometheus text): fires
+ * queued for a worker, runs queued or running, and the start lateness of
+ * cron fires (spawned or sent − scheduled). For an admin's /metrics in
+ * the same process (standalone). */
+void cx_noded_metrics(struct cx_noded *n, struct cx_buf *b);
+
 /* Applies the settings that can change while running (SIGHUP): shell,
  * output limit, retry base, kill grace, shutdown grace, workdir. */
 void cx_noded_reload(struct cx_noded *n, const struct cx_config *cfg);

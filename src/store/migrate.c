@@ -5,7 +5,8 @@
  * claim_token (the idempotency key that lets a claim be re-sent after a
  * lost connection or from a node's spool without recording a run twice);
  * version 3 an id-only index on jobs for cheap paging; version 4 an index
- * of open runs by node; version 5 the attempts of runs that retried.
+ * of open runs by node; version 5 the attempts of runs that retried;
+ * version 6 the user a cmd job runs as and its resource limits.
  * Append new migrations at the end; never edit an applied one. Each
  * back-end applies them under a lock and records each in cronix_schema.
  *
@@ -207,9 +208,28 @@ static const char *const v5_mysql[] = {
     " KEY cronix_job_attempt_start (start_time))" MY_TABLE,
     NULL};
 
+/* ---- version 6: who a job runs as, what it may use ---------------------- */
+
+static const char *const v6_sqlite[] = {
+    "ALTER TABLE cronix_job ADD COLUMN run_as TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_job ADD COLUMN limit_memory_mb INTEGER NOT NULL"
+    " DEFAULT 0",
+    "ALTER TABLE cronix_job ADD COLUMN limit_nproc INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE cronix_job ADD COLUMN limit_cpu_s INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE cronix_job ADD COLUMN limit_nofile INTEGER NOT NULL"
+    " DEFAULT 0",
+    NULL};
+static const char *const v6_mysql[] = {
+    "ALTER TABLE cronix_job ADD COLUMN run_as VARCHAR(32) NOT NULL DEFAULT '',"
+    " ADD COLUMN limit_memory_mb INT NOT NULL DEFAULT 0,"
+    " ADD COLUMN limit_nproc INT NOT NULL DEFAULT 0,"
+    " ADD COLUMN limit_cpu_s INT NOT NULL DEFAULT 0,"
+    " ADD COLUMN limit_nofile INT NOT NULL DEFAULT 0",
+    NULL};
+
 const struct cx__migration cx__migrations[] = {
     {1, {v1_sqlite, v1_mysql}}, {2, {v2_sqlite, v2_mysql}},
     {3, {v3_sqlite, v3_mysql}}, {4, {v4_sqlite, v4_mysql}},
-    {5, {v5_sqlite, v5_mysql}},
+    {5, {v5_sqlite, v5_mysql}}, {6, {v6_sqlite, v6_mysql}},
 };
 const int cx__migrations_n = (int)CX_ARRAY_LEN(cx__migrations);

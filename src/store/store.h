@@ -219,7 +219,14 @@ void cx_run_list_free(struct cx_run_list *l);
 int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
                        char *err);
 /* Records the end (or progress) of run r->id: status, success, exit_code,
- * end_time, attempts, output. Idempotent. CX_ENOTFOUND. */
+ * end_time, attempts, output, and start_time when r->start_time > 0 (the
+ * node sends the moment the run's process was spawned or its request
+ * sent; the claim holds the moment it was claimed). Idempotent.
+ * CX_ENOTFOUND.
+ * Claims and finishes of concurrent callers share one transaction (group
+ * commit, one fsync); each returns only once its own row is durable, and
+ * one caller's failure (a duplicate claim, a refused row) is not
+ * another's. */
 int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err);
 int cx_store_run_find(struct cx_store *s, int64_t id, struct cx_run *out,
                       char *err);

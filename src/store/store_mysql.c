@@ -615,6 +615,74 @@ out:
   return rc;
 }
 
+/* ---- group commit: one transaction on one pooled connection -------------- */
+
+static int my_txn_begin(struct cx_store *s, void **tx, char *err)
+{
+  struct my *m = s->be;
+  struct myconn *c;
+  int rc = pool_get(m, &c, err);
+  if (rc != 0)
+    return rc;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    /* As conn_exec: a connection idle for a while is checked first, so a
+     * server restart between batches costs a reconnect, not a batch. */
+    if (c->h != NULL && cx_mono_now() - c->last_used > PING_IDLE_US &&
+        mysql_ping(c->h) != 0)
+      conn_drop(c);
+    if (c->h == NULL && (rc = conn_open(m, c, err)) != 0)
+      break;
+    rc = my_ddl(c, "START TRANSACTION", err);
+    if (rc == 0) {
+      *tx = c;
+      return 0;
+    }
+    if (!is_lost(mysql_errno(c->h)))
+      break;
+    conn_drop(c);
+  }
+  pool_put(m, c);
+  return rc;
+}
+
+static int my_txn_exec(struct cx_store *s, void *tx, const struct cx__stmt *q,
+                       const struct cx__val *p, int np, cx__row_fn fn,
+                       void *ctx, struct cx__exec_result *res, char *err)
+{
+  struct myconn *c = tx;
+  struct outcome o;
+  (void)s;
+  if (c->h == NULL) {
+    cx_err_set(err, "mysql: connection lost during the transaction");
+    return CX_EUNAVAIL;
+  }
+  const char *sql = q->sql[CX__MYSQL] ? q->sql[CX__MYSQL] : q->sql[0];
+  run_stmt(c, q->id, sql, p, np, fn, ctx, res, &o, err);
+  if (o.rc != 0 && is_lost(o.e))
+    conn_drop(c); /* the transaction is gone with it */
+  return o.rc;
+}
+
+static int my_txn_end(struct cx_store *s, void *tx, int commit, char *err)
+{
+  struct my *m = s->be;
+  struct myconn *c = tx;
+  int rc = 0;
+  if (c->h == NULL) {
+    cx_err_set(err, "mysql: connection lost during the transaction");
+    rc = CX_EUNAVAIL;
+  } else {
+    rc = my_ddl(c, commit ? "COMMIT" : "ROLLBACK", err);
+    if (rc != 0 && is_lost(mysql_errno(c->h)))
+      conn_drop(c);
+    else if (rc != 0 && commit)
+      my_ddl(c, "ROLLBACK", NULL);
+  }
+  c->last_used = cx_mono_now();
+  pool_put(m, c);
+  return commit ? rc : 0;
+}
+
 static int my_ping(struct cx_store *s, char *err)
 {
   static const struct cx__stmt q = {
@@ -630,4 +698,7 @@ const struct cx_store_ops cx__store_mysql_ops = {
     .migrate = my_migrate,
     .exec = my_exec,
     .ping = my_ping,
+    .txn_begin = my_txn_begin,
+    .txn_exec = my_txn_exec,
+    .txn_end = my_txn_end,
 };

@@ -1247,6 +1247,44 @@ TEST_TIMEOUT(http_no_leaks_after_stop, 60)
 #endif
 }
 
+/* A prefix route (the console's deep links) answers every path under it
+ * that no exact route has; an exact route's path keeps its own 405. */
+TEST(http_prefix_route_answers_paths_below_it)
+{
+  struct cx_http *h = NULL;
+  char err[CX_ERR_LEN];
+  ASSERT(cx_http_create(NULL, &h, err) == 0);
+  ASSERT(cx_http_route(h, "GET", "/p/", CX_HTTP_F_PREFIX, h_echo, NULL) == 0);
+  ASSERT(cx_http_route(h, "POST", "/p/x", CX_HTTP_F_JSON, h_json, NULL) == 0);
+  static const struct {
+    const char *method, *uri;
+    int status;
+    const char *path; /* the echo's path, NULL = not the echo */
+  } cases[] = {
+      {"GET", "/p/", 200, "/p/"},  {"GET", "/p/jobs/12?a=b", 200, "/p/jobs/12"},
+      {"GET", "/p", 404, NULL},    {"GET", "/q/p/", 404, NULL},
+      {"POST", "/p/x", 200, NULL}, {"GET", "/p/x", 405, NULL},
+      {"POST", "/p/y", 405, NULL},
+  };
+  for (size_t i = 0; i < CX_ARRAY_LEN(cases); i++) {
+    struct cx_http_output out;
+    struct cx_http_input in = {
+        cases[i].method, cases[i].uri, NULL, 0, NULL, 0, NULL};
+    ASSERT_EQ(cx_http_dispatch(h, &in, &out), 0);
+    ASSERT_MSG(out.status == cases[i].status, "%s %s: %d %s", cases[i].method,
+               cases[i].uri, out.status, out.body);
+    if (cases[i].path != NULL) {
+      json_t *j = json_loads(out.body, 0, NULL);
+      json_t *d = json_object_get(j, "data");
+      ASSERT_STREQ(json_string_value(json_object_get(d, "path")),
+                   cases[i].path);
+      json_decref(j);
+    }
+    cx_http_output_free(&out);
+  }
+  cx_http_destroy(h);
+}
+
 /* ---- the pipeline in memory --------------------------------------------- */
 
 TEST(http_dispatch_runs_the_same_pipeline)
