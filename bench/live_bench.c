@@ -486,5 +486,7 @@ int main(int argc, char **argv)
     cx_svc_mariadb_destroy(&g_db);
     cx_svc_etcd_destroy(&g_etcd);
   }
-  return 0;
+  char rm[300]; /* the processes' data dirs and logs */
+  snprintf(rm, sizeof rm, "rm -rf '%s'", tmpdir);
+  return system(rm) == 0 ? 0 : 1;
 }
