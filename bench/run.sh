@@ -109,6 +109,21 @@ if want cluster && [ -x "$build/bench/cluster_bench" ]; then
   rm -f "$t"
 fi
 
+# live output (issue 15): real `cronix standalone`, and `cronix admin` +
+# `cronix node --listen` on etcd + MariaDB.
+if want live && [ -x "$build/bench/live_bench" ]; then
+  say ""
+  say "## live output: a line written by a job -> the same line at an SSE client of /job/output?follow=1 (200 lines, one per 20 ms); a ~1 MB/s job (48 KiB bursts every 50 ms, ~4 s) with 100 followers"
+  say "| setup | latency p50 ms | p99 ms | max ms | job alone ms | job with 100 followers ms | followers ended | bytes per follower avg / missed max | admin CPU s | admin peak RSS MB | node CPU s | node peak RSS MB |"
+  say "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for mode in standalone cluster; do
+    t=$(mktemp)
+    "$build/bench/live_bench" "$build/cronix" "$mode" >"$t"
+    say "| $mode | $(val latency_p50_ms "$t") | $(val latency_p99_ms "$t") | $(val latency_max_ms "$t") | $(val job_alone_ms "$t") | $(val job_followed_ms "$t") | $(val followers_ended "$t")/$(val followers "$t") | $(val follower_bytes_avg "$t") / $(val follower_missed_max "$t") | $(val admin_cpu_s "$t") | $(val admin_hwm_mb "$t") | $(val node_cpu_s "$t") | $(val node_hwm_mb "$t") |"
+    rm -f "$t"
+  done
+fi
+
 if want console; then
   say ""
   say "## console: the jobs page with 100 000 jobs in headless Chromium (Performance API; targets: interactive < 300 ms, page change < 150 ms, assets < 200 KB gzipped)"

@@ -48,6 +48,14 @@ struct cx_admin {
   int started;
   struct cx__cluster *cluster; /* cluster.c (election, failover, ...) */
   struct cx_notify *notify;    /* borrowed; NULL = no channel configured */
+  struct cx_live_table *live;  /* borrowed; runs running in this process */
+  struct {                     /* live_proxy.c */
+    pthread_mutex_t mu;        /* n, stop */
+    pthread_cond_t cv;
+    int n;                         /* fetcher threads running */
+    int stop;                      /* admin stopping: fetchers leave */
+    struct cx_live_table *mirrors; /* copies of remote runs' output */
+  } proxy;
   void (*metrics)(void *arg, struct cx_buf *b); /* optional extra metrics */
   void *metrics_arg;
   pthread_mutex_t auth_mu;
@@ -247,6 +255,20 @@ int cx__admin_routes_users(struct cx_admin *a);
 int cx__admin_routes_nodes(struct cx_admin *a);
 int cx__admin_routes_notify(struct cx_admin *a);
 int cx__admin_routes_runs(struct cx_admin *a);
+/* routes_output.c: /job/output (live and stored output), /job/running. */
+int cx__admin_routes_output(struct cx_admin *a);
+
+/* live_proxy.c: run_id's output as it comes from node (which runs it) --
+ * a mirror with a reference, fed by a fetcher thread -- or NULL when it
+ * cannot be had: no cluster.secret, the node has no listener (*lost 0),
+ * or its key is gone (*lost 1). */
+struct cx_live;
+struct cx_live *cx__admin_live_remote(struct cx_admin *a, int64_t run_id,
+                                      const char *node, int *lost);
+int cx__admin_proxy_init(struct cx_admin *a);
+/* Stops the fetchers and waits for them (idempotent). */
+void cx__admin_proxy_stop(struct cx_admin *a);
+void cx__admin_proxy_free(struct cx_admin *a);
 int cx__admin_routes_cron(struct cx_admin *a); /* routes_cron.c */
 
 #endif

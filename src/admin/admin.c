@@ -358,6 +358,12 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   a->store = opts->store;
   a->coord = opts->coord;
   a->notify = opts->notify;
+  a->live = opts->live;
+  if ((rc = cx__admin_proxy_init(a)) != 0) {
+    cx__admin_proxy_free(a);
+    cx_free(a);
+    return rc;
+  }
   a->metrics = opts->metrics;
   a->metrics_arg = opts->metrics_arg;
   pthread_mutex_init(&a->auth_mu, NULL);
@@ -383,6 +389,7 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
       (rc = cx__admin_routes_nodes(a)) != 0 ||
       (rc = cx__admin_routes_notify(a)) != 0 ||
       (rc = cx__admin_routes_runs(a)) != 0 ||
+      (rc = cx__admin_routes_output(a)) != 0 ||
       (rc = cx__admin_routes_cron(a)) != 0 ||
       (rc = cx_webui_register(a->http, a->cfg->web_root[0] ? a->cfg->web_root
                                                            : NULL)) != 0) {
@@ -393,6 +400,7 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   return 0;
 err:
   cx_http_destroy(a->http);
+  cx__admin_proxy_free(a);
   cx_free(a);
   return rc;
 }
@@ -425,6 +433,7 @@ void cx_admin_stop(struct cx_admin *a)
   if (a != NULL && a->started) {
     cx__cluster_stop(a);
     cx_http_stop(a->http);
+    cx__admin_proxy_stop(a);
     cx__admin_alive_stop(a);
     a->started = 0;
   }
@@ -437,6 +446,7 @@ void cx_admin_destroy(struct cx_admin *a)
   cx_admin_stop(a);
   cx__cluster_free(a);
   cx_http_destroy(a->http);
+  cx__admin_proxy_free(a);
   pthread_mutex_destroy(&a->auth_mu);
   pthread_mutex_destroy(&a->total_mu);
   pthread_mutex_destroy(&a->alive.mu);

@@ -14,6 +14,7 @@
 
 struct cx_admin;
 struct cx_notify;
+struct cx_live_table;
 
 struct cx_admin_opts {
   const struct cx_config *cfg; /* borrowed; lives longer than the admin */
@@ -21,6 +22,9 @@ struct cx_admin_opts {
   struct cx_coord *coord;      /* borrowed */
   const char *listen;          /* NULL = cfg->listen ("host:0" for tests) */
   struct cx_notify *notify;    /* borrowed, optional: POST /notify/test */
+  /* borrowed, optional: the live output of runs running in this process
+   * (standalone: the node's, cx_noded_live) for /job/output. */
+  struct cx_live_table *live;
   /* Optional: appends more metrics to GET /metrics (standalone: the
    * node's queue depth and lateness, cx_noded_metrics). */
   void (*metrics)(void *arg, struct cx_buf *b);

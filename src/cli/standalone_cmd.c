@@ -60,6 +60,7 @@ int cx_cli_standalone(int argc, char **argv)
                                 .store = d.store,
                                 .coord = d.coord,
                                 .notify = d.notify,
+                                .live = cx_noded_live(node),
                                 .metrics = node_metrics,
                                 .metrics_arg = node};
   struct cx_admin_cluster_opts copts = {.notify = d.notify};

@@ -101,6 +101,14 @@ static const struct cx_config_setting settings[] = {
       "auto (a cgroup per run under the node's own, v2 or v1 pids, when "
       "writable), off, or a cgroup directory to make runs' cgroups in "
       "(read at start)"),
+    S("node.listen", node_listen, "",
+      "address of the node's live-output listener for the admins, "
+      "host:port (flag --listen of `cronix node`); empty = none; needs "
+      "cluster.secret"),
+    SX("cluster.secret", cluster_secret, "",
+       "secret the admins and nodes share: the admins send it to the "
+       "nodes' live-output listeners (at least 16 bytes)",
+       CX_CONFIG_HIDDEN),
     B("system.cmd_auto_allocation", cmd_auto_allocation, "false",
       "may shell (cmd) jobs be placed automatically?"),
     S("system.default_timezone", default_timezone, "",
@@ -487,6 +495,16 @@ int cx_config_finish(struct cx_config *c, char *err)
                "%s: set both server.tls_cert and server.tls_key, or "
                "neither",
                c->tls_cert[0] ? "server.tls_key" : "server.tls_cert");
+    return CX_EPARSE;
+  }
+  if (c->node_listen[0] != '\0' && strlen(c->cluster_secret) < 16) {
+    /* A listener anyone could read job output from is refused at start. */
+    cx_err_set(err, "node.listen: set cluster.secret (at least 16 bytes) "
+                    "for the listener to check");
+    return CX_EPARSE;
+  }
+  if (c->cluster_secret[0] != '\0' && strlen(c->cluster_secret) < 16) {
+    cx_err_set(err, "cluster.secret: at least 16 bytes");
     return CX_EPARSE;
   }
   if (c->data_dir[0] == '\0') {

@@ -56,6 +56,9 @@ struct cx_config {
   char *node_run_as;           /* "" = cronix (root) / the node's user */
   char *node_run_as_allow;     /* comma list */
   char *node_cgroup;           /* auto | off | a cgroup directory */
+  char *node_listen;           /* live-output listener "host:port"; "" = none */
+  /* [cluster] */
+  char *cluster_secret; /* shared by admins and nodes (node.listen) */
   /* [system] */
   int cmd_auto_allocation;
   char *default_timezone; /* "" = the host's zone */

@@ -83,7 +83,26 @@ struct cx_http {
   struct conn *conns;
   pthread_t reaper;
   int reaper_on, reaper_stop;
-  _Atomic uint64_t reaped; /* connections closed by the head deadline */
+  _Atomic uint64_t reaped;   /* connections closed by the head deadline */
+  pthread_mutex_t stream_mu; /* streams */
+  struct cx_http_stream *streams;
+  atomic_int stopping; /* streams end at their next fill */
+};
+
+/* A streamed reply (cx_http_reply_stream). Owned by the request until it
+ * is queued, then by the MHD response (freed by its free callback). refs:
+ * the owner's, plus one per tick holding it outside stream_mu. */
+struct cx_http_stream {
+  struct cx_http *h;
+  struct MHD_Connection *conn; /* set when queued */
+  cx_http_stream_fill fill;
+  cx_http_stream_done done;
+  void *ctx;
+  pthread_mutex_t mu; /* suspended, wake, closed */
+  pthread_cond_t cv;  /* thread-per-connection: fill waits on it */
+  int suspended, wake, closed;
+  atomic_int refs;
+  struct cx_http_stream *prev, *next; /* h->streams (listed once queued) */
 };
 
 struct param {
@@ -115,7 +134,8 @@ struct cx_http_req {
   int close;       /* (socket) close the connection after the reply */
   int begun;       /* begin ran */
   int queued;      /* (socket) the reply was handed to MHD */
-  struct cx_http_output out; /* out.status 0 = no reply yet */
+  struct cx_http_output out;     /* out.status 0 = no reply yet */
+  struct cx_http_stream *stream; /* a streamed reply (out has no body) */
 };
 
 /* ---- the code table ----------------------------------------------------- */
@@ -192,6 +212,35 @@ void cx_http_output_free(struct cx_http_output *out)
   out->n_headers = 0;
 }
 
+static void stream_unref(struct cx_http_stream *st)
+{
+  if (st == NULL || atomic_fetch_sub(&st->refs, 1) != 1)
+    return;
+  pthread_mutex_destroy(&st->mu);
+  pthread_cond_destroy(&st->cv);
+  cx_free(st);
+}
+
+/* Ends a stream for good: its done(ctx) runs, the handle goes. */
+static void stream_close(struct cx_http_stream *st)
+{
+  if (st == NULL)
+    return;
+  st->done(st->ctx); /* no wake after this returns */
+  pthread_mutex_lock(&st->mu);
+  st->closed = 1;
+  pthread_mutex_unlock(&st->mu);
+  stream_unref(st);
+}
+
+/* A request's stream that was never queued (another reply replaced it, or
+ * the request ended first). */
+static void stream_drop(struct cx_http_req *r)
+{
+  stream_close(r->stream);
+  r->stream = NULL;
+}
+
 /* Installs a reply, taking ownership of body (cx_malloc'd, NUL-ended). */
 static int set_reply(struct cx_http_req *r, int status, const char *ctype,
                      char *body, size_t len)
@@ -202,6 +251,7 @@ static int set_reply(struct cx_http_req *r, int status, const char *ctype,
     return -ENOMEM;
   }
   out_body_clear(&r->out);
+  stream_drop(r);
   r->out.status = status;
   r->out.content_type = ct;
   r->out.body = body;
@@ -336,6 +386,48 @@ int cx_http_reply_raw(struct cx_http_req *req, int status,
   if (rc != 0)
     set_internal(req);
   return rc;
+}
+
+int cx_http_reply_stream(struct cx_http_req *req, int status,
+                         const char *content_type, cx_http_stream_fill fill,
+                         cx_http_stream_done done, void *ctx,
+                         struct cx_http_stream **handle)
+{
+  int rc = cx_http_reply_raw(req, status, content_type, "", 0);
+  if (rc != 0) {
+    done(ctx);
+    return rc;
+  }
+  struct cx_http_stream *st = cx_calloc(1, sizeof *st);
+  if (st == NULL) {
+    done(ctx);
+    set_internal(req);
+    return -ENOMEM;
+  }
+  st->h = req->h;
+  st->fill = fill;
+  st->done = done;
+  st->ctx = ctx;
+  pthread_mutex_init(&st->mu, NULL);
+  cx_cond_init_mono(&st->cv);
+  atomic_init(&st->refs, 1);
+  req->stream = st;
+  if (handle != NULL)
+    *handle = st;
+  return 0;
+}
+
+void cx_http_stream_wake(struct cx_http_stream *st)
+{
+  pthread_mutex_lock(&st->mu);
+  if (st->suspended && !st->closed) {
+    st->suspended = 0;
+    MHD_resume_connection(st->conn);
+  } else {
+    st->wake = 1;
+    pthread_cond_signal(&st->cv);
+  }
+  pthread_mutex_unlock(&st->mu);
 }
 
 int cx_http_reply_header(struct cx_http_req *req, const char *name,
@@ -576,6 +668,7 @@ static void req_free(struct cx_http_req *r)
   cx_free(r->method);
   cx_free(r->target);
   cx_http_output_free(&r->out);
+  stream_drop(r);
   cx_free(r);
 }
 
@@ -811,6 +904,29 @@ static void req_log(struct cx_http_req *r, const char *why)
 
 /* ---- in-memory dispatch ------------------------------------------------- */
 
+/* Without a socket a stream is read until it ends or has nothing more now
+ * (then it is cut there), up to CX_HTTP_MAX_DRAIN bytes. */
+static void stream_drain(struct cx_http_req *r)
+{
+  struct cx_buf b = {0};
+  char chunk[4096];
+  ssize_t n;
+  while (b.len < CX_HTTP_MAX_DRAIN &&
+         (n = r->stream->fill(r->stream->ctx, chunk, sizeof chunk)) > 0)
+    cx_buf_append(&b, chunk, (size_t)n);
+  stream_drop(r);
+  if (cx_buf_failed(&b)) {
+    cx_buf_free(&b);
+    set_internal(r);
+    return;
+  }
+  size_t len = b.len;
+  char *body = cx_buf_steal(&b);
+  cx_free(r->out.body);
+  r->out.body = body;
+  r->out.body_len = len;
+}
+
 int cx_http_dispatch(struct cx_http *h, const struct cx_http_input *in,
                      struct cx_http_output *out)
 {
@@ -835,6 +951,8 @@ int cx_http_dispatch(struct cx_http *h, const struct cx_http_input *in,
     req_feed(r, in->body, in->body_len);
     req_finish(r);
   }
+  if (r->stream != NULL)
+    stream_drain(r);
   req_count(r);
   req_log(r, NULL);
   *out = r->out;
@@ -915,14 +1033,22 @@ static void on_conn(void *cls, struct MHD_Connection *c, void **socket_context,
   }
 }
 
+static void streams_wake_all(struct cx_http *h);
+
 static void *reaper_main(void *arg)
 {
   struct cx_http *h = arg;
-  cx_mono last_log = 0;
+  cx_mono last_log = 0, last_tick = 0;
   uint64_t unlogged = 0;
   pthread_mutex_lock(&h->conn_mu);
   while (!h->reaper_stop) {
     cx_mono now = cx_mono_now();
+    if (now - last_tick >= CX_HTTP_STREAM_TICK_MS * 1000) {
+      pthread_mutex_unlock(&h->conn_mu);
+      streams_wake_all(h);
+      pthread_mutex_lock(&h->conn_mu);
+      last_tick = now;
+    }
     for (struct conn *k = h->conns; k != NULL; k = k->next) {
       if (k->deadline != 0 && now >= k->deadline) {
         shutdown(k->fd, SHUT_RDWR);
@@ -991,13 +1117,95 @@ static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind,
   return MHD_YES;
 }
 
+/* MHD's content reader: the stream's bytes, or -- nothing now -- the
+ * connection parked (suspended) until cx_http_stream_wake or the next
+ * tick; with a thread per connection (no suspending there), a wait on
+ * the stream's condition for up to a tick. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+  struct cx_http_stream *st = cls;
+  (void)pos;
+  if (atomic_load(&st->h->stopping))
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  pthread_mutex_lock(&st->mu);
+  st->wake = 0;
+  pthread_mutex_unlock(&st->mu);
+  ssize_t n = st->fill(st->ctx, buf, max);
+  if (n > 0)
+    return n;
+  if (n < 0)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  pthread_mutex_lock(&st->mu);
+  if (!st->wake) {
+    if (st->h->per_conn) {
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      ts.tv_nsec += CX_HTTP_STREAM_TICK_MS * 1000000L;
+      ts.tv_sec += ts.tv_nsec / 1000000000L;
+      ts.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait(&st->cv, &st->mu, &ts);
+    } else {
+      st->suspended = 1;
+      MHD_suspend_connection(st->conn);
+    }
+  }
+  pthread_mutex_unlock(&st->mu);
+  return 0;
+}
+
+static void stream_free(void *cls)
+{
+  struct cx_http_stream *st = cls;
+  struct cx_http *h = st->h;
+  pthread_mutex_lock(&h->stream_mu);
+  if (st->prev != NULL)
+    st->prev->next = st->next;
+  else if (h->streams == st)
+    h->streams = st->next;
+  if (st->next != NULL)
+    st->next->prev = st->prev;
+  st->prev = st->next = NULL;
+  pthread_mutex_unlock(&h->stream_mu);
+  stream_close(st);
+}
+
+/* Wakes every parked stream (the tick, and stop). Each is held by a
+ * reference while stream_mu is not, so its free cannot race the resume. */
+static void streams_wake_all(struct cx_http *h)
+{
+  size_t n = 0, i = 0;
+  pthread_mutex_lock(&h->stream_mu);
+  for (struct cx_http_stream *st = h->streams; st != NULL; st = st->next)
+    n++;
+  struct cx_http_stream **v = n ? cx_calloc(n, sizeof *v) : NULL;
+  for (struct cx_http_stream *st = h->streams; v && st; st = st->next) {
+    atomic_fetch_add(&st->refs, 1);
+    v[i++] = st;
+  }
+  pthread_mutex_unlock(&h->stream_mu);
+  for (size_t k = 0; k < i; k++) {
+    pthread_mutex_lock(&v[k]->mu);
+    if (v[k]->suspended && !v[k]->closed) {
+      v[k]->suspended = 0;
+      MHD_resume_connection(v[k]->conn);
+    }
+    pthread_mutex_unlock(&v[k]->mu);
+    stream_unref(v[k]);
+  }
+  cx_free(v);
+}
+
 static enum MHD_Result queue_reply(struct MHD_Connection *c,
                                    struct cx_http_req *r)
 {
   struct MHD_Response *resp;
   enum MHD_Result ok;
   const struct cx_http_output *o = &r->out;
-  if (o->body != NULL)
+  struct cx_http_stream *st = r->stream;
+  if (st != NULL)
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+                                             stream_read, st, stream_free);
+  else if (o->body != NULL)
     resp = MHD_create_response_from_buffer(o->body_len, o->body,
                                            MHD_RESPMEM_MUST_COPY);
   else
@@ -1015,6 +1223,21 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c,
   if (ok == MHD_YES && r->h->pem_cert != NULL)
     ok = MHD_add_response_header(
         resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY, CX_HTTP_HSTS);
+  if (ok == MHD_YES && st != NULL) {
+    /* From here on the response owns the stream (stream_free). */
+    r->stream = NULL;
+    st->conn = c;
+    pthread_mutex_lock(&r->h->stream_mu);
+    st->next = r->h->streams;
+    if (st->next != NULL)
+      st->next->prev = st;
+    r->h->streams = st;
+    pthread_mutex_unlock(&r->h->stream_mu);
+  } else if (st != NULL) {
+    MHD_destroy_response(resp); /* frees the stream: it is no longer ours */
+    r->stream = NULL;
+    return MHD_NO;
+  }
   if (ok == MHD_YES)
     ok = MHD_queue_response(c, (unsigned)o->status, resp);
   MHD_destroy_response(resp);
@@ -1225,6 +1448,7 @@ int cx_http_create(const struct cx_http_opts *opts, struct cx_http **out,
     return rc;
   }
   pthread_mutex_init(&h->conn_mu, NULL);
+  pthread_mutex_init(&h->stream_mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1372,6 +1596,8 @@ int cx_http_start(struct cx_http *h, char *err)
   unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
   if (h->per_conn)
     flags |= MHD_USE_THREAD_PER_CONNECTION;
+  else
+    flags |= MHD_ALLOW_SUSPEND_RESUME; /* streamed replies park */
   const union MHD_DaemonInfo *di;
   int rc;
   if (h->started)
@@ -1447,6 +1673,10 @@ void cx_http_stop(struct cx_http *h)
 {
   if (h == NULL || h->d == NULL)
     return;
+  /* Streams end at their next fill: wake the parked ones (MHD will not
+   * stop with connections suspended). */
+  atomic_store(&h->stopping, 1);
+  streams_wake_all(h);
   MHD_stop_daemon(h->d);
   h->d = NULL;
   h->port = 0;
@@ -1468,6 +1698,7 @@ void cx_http_destroy(struct cx_http *h)
   cx_http_stop(h);
   pthread_mutex_destroy(&h->conn_mu);
   pthread_cond_destroy(&h->conn_cv);
+  pthread_mutex_destroy(&h->stream_mu);
   cx_free(h->tls_cert);
   cx_free(h->tls_key);
   cx_free(h->host);

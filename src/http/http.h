@@ -54,6 +54,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -96,6 +97,7 @@ const char *cx_http_code_msg(int code);
 
 /* Content types of the replies. */
 #define CX_HTTP_CT_JSON "application/json; charset=utf-8"
+#define CX_HTTP_CT_SSE "text/event-stream; charset=utf-8"
 #define CX_HTTP_CT_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
 
 /* ---- limits ------------------------------------------------------------- */
@@ -290,6 +292,38 @@ int cx_http_reply_error_data(struct cx_http_req *req, int code,
  * content type with control characters, or -ENOMEM. */
 int cx_http_reply_raw(struct cx_http_req *req, int status,
                       const char *content_type, const void *body, size_t len);
+
+/* A streamed reply (server-sent events, long downloads): status and
+ * content type now, the body as fill produces it, sent chunked.
+ *   fill(ctx, buf, max) runs on a serving thread whenever the client can
+ *   take bytes: it returns how many it wrote into buf (> 0), 0 when it has
+ *   nothing now, or CX_HTTP_STREAM_END to finish the reply. After a 0 the
+ *   connection is parked -- holding no thread -- until
+ *   cx_http_stream_wake(handle) or the next tick (every
+ *   CX_HTTP_STREAM_TICK_MS), so fill can also send keep-alives, notice
+ *   that its source is gone, and a client that left is noticed.
+ *   (Thread-per-connection servers wait on the connection's thread
+ *   instead.) What MHD buffers per connection is bounded (16 KiB): a
+ *   client that reads slowly only gets fill called less often.
+ *   done(ctx) runs exactly once when the reply is over (ended, client
+ *   gone, server stopping -- fill then sees no more calls --, or the reply
+ *   replaced or never sent); after it returns the handle is invalid, so
+ *   whatever calls cx_http_stream_wake must be stopped inside done.
+ * *handle (optional) gets the handle. On error done(ctx) has run and the
+ * request gets 500. Through cx_http_dispatch the body is what fill gives
+ * until it ends or returns 0. Returns 0, CX_EPARSE or -ENOMEM. */
+#define CX_HTTP_STREAM_END ((ssize_t)-1)
+#define CX_HTTP_STREAM_TICK_MS 500
+struct cx_http_stream;
+typedef ssize_t (*cx_http_stream_fill)(void *ctx, char *buf, size_t max);
+typedef void (*cx_http_stream_done)(void *ctx);
+int cx_http_reply_stream(struct cx_http_req *req, int status,
+                         const char *content_type, cx_http_stream_fill fill,
+                         cx_http_stream_done done, void *ctx,
+                         struct cx_http_stream **handle);
+/* Tells a stream that fill has bytes again. Thread-safe; valid from
+ * cx_http_reply_stream until done(ctx) returns. */
+void cx_http_stream_wake(struct cx_http_stream *s);
 
 /* Adds a header to the reply (e.g. "WWW-Authenticate"); both copied. Kept
  * across later cx_http_reply_* calls. Returns 0, CX_EPARSE for an empty

@@ -25,14 +25,16 @@ struct cx__capture {
   size_t limit, head_cap, ring_cap;
   size_t head_len, ring_pos, ring_len;
   uint64_t total;
+  struct cx_live *live; /* opts.live: fed every byte too; may be NULL */
 };
 
 /* Test hook: when set, cmd attempts behave as if pidfd_open() were
  * unavailable (seccomp, old kernels) and poll waitpid(WNOHANG) instead. */
 extern atomic_int cx__exec_no_pidfd;
 
-/* Allocates the buffer (limit already clamped). 0 or -ENOMEM. */
-int cx__capture_init(struct cx__capture *c, size_t limit);
+/* Allocates the buffer (opts' clamped limit) and takes opts' live
+ * output (opts may be NULL). 0 or -ENOMEM. */
+int cx__capture_init(struct cx__capture *c, const struct cx_exec_opts *opts);
 void cx__capture_add(struct cx__capture *c, const char *p, size_t n);
 /* Puts the assembled output into res (output, output_len, output_total)
  * and leaves c empty. */

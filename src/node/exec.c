@@ -5,6 +5,7 @@
  * reaping, drain then group cleanup after the shell exits) are described
  * in exec.h.
  */
+#include "live/live.h"
 #include "node/exec-int.h"
 
 #include <dirent.h>
@@ -181,9 +182,11 @@ size_t cx__exec_output_limit(const struct cx_exec_opts *opts)
 
 /* ---- output capture ----------------------------------------------------- */
 
-int cx__capture_init(struct cx__capture *c, size_t limit)
+int cx__capture_init(struct cx__capture *c, const struct cx_exec_opts *opts)
 {
+  size_t limit = cx__exec_output_limit(opts);
   memset(c, 0, sizeof *c);
+  c->live = opts ? opts->live : NULL;
   c->buf = cx_malloc(limit + 1);
   if (c->buf == NULL)
     return -ENOMEM;
@@ -197,6 +200,7 @@ void cx__capture_add(struct cx__capture *c, const char *p, size_t n)
 {
   char *ring = c->buf + c->head_cap;
 
+  cx_live_add(c->live, p, n);
   c->total += n;
   if (c->head_len < c->head_cap) {
     size_t k = c->head_cap - c->head_len;
@@ -1009,8 +1013,7 @@ int cx_exec_run_cmd(struct cx_exec *x, const struct cx_exec_opts *opts,
     res->status = CX_EXEC_KILLED;
     goto out;
   }
-  if (cx__capture_init(&cap, cx__exec_output_limit(opts)) < 0 ||
-      env_build(&sp, opts, cmd) < 0) {
+  if (cx__capture_init(&cap, opts) < 0 || env_build(&sp, opts, cmd) < 0) {
     rc = cx__exec_fail(res, err, -ENOMEM, "out of memory");
     goto out;
   }

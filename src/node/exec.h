@@ -85,6 +85,8 @@
 
 #include "util/util.h"
 
+struct cx_live;
+
 #define CX_EXEC_OUTPUT_LIMIT_DEFAULT (64 * 1024)
 #define CX_EXEC_OUTPUT_LIMIT_MIN 256
 #define CX_EXEC_OUTPUT_LIMIT_MAX (64 * 1024 * 1024)
@@ -143,6 +145,8 @@ struct cx_exec_opts {
                                   attempts start */
   int64_t http_max_ms;         /* cap for http timeout 0; 0 = 1 h */
   int http_max_redirects;      /* 0 = don't follow; else up to this (<= 20) */
+  struct cx_live *live;        /* optional: also gets every output byte as
+                                  it is read (live output, issue 15) */
   const char *cgroup_dir;      /* a cgroup directory (v2, or a v1 hierarchy)
                                   this process may make children in: each
                                   cmd attempt then runs in its own child

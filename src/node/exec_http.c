@@ -245,7 +245,7 @@ int cx_exec_run_http(struct cx_exec *x, const struct cx_exec_opts *opts,
                        curl_easy_strerror(curl_init_rc));
     goto out;
   }
-  if (cx__capture_init(&cap, cx__exec_output_limit(opts)) < 0) {
+  if (cx__capture_init(&cap, opts) < 0) {
     rc = cx__exec_fail(res, err, -ENOMEM, "out of memory");
     goto out;
   }

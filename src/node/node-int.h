@@ -61,7 +61,8 @@ struct cx__nitem {
   int64_t queued_ms;
   int64_t lease; /* the node's lease when fired: runs only under it */
   struct cx_exec *x;
-  int killed; /* under n->mu */
+  struct cx_live *live; /* its output as it comes (claimed runs) */
+  int killed;           /* under n->mu */
   /* The run, from its claim on (only the worker holding the item touches
    * these, except where marked). */
   int started, claimed;
@@ -123,6 +124,12 @@ struct cx__late {
 
 struct cx_noded {
   struct cx_store *store;
+  struct cx_live_table *live; /* running runs' output (live_owned: ours) */
+  int live_owned;
+  struct cx_http *live_http; /* node.listen (live_serve.c); NULL = none */
+  char live_url[300];        /* advertised in the node key; "" = none */
+  char live_secret[256];     /* cluster.secret */
+  char live_listen[256];     /* node.listen, read at create */
   struct cx_coord *coord;
   struct cx_notify *notify;
   char uuid[37];
@@ -201,6 +208,13 @@ int cx__noded_kill(struct cx_noded *n, int64_t id);
 int64_t cx__noded_key_id(const struct cx_noded *n, enum cx_key_kind kind,
                          const char *key, size_t key_len);
 int cx__noded_register(struct cx_noded *n, char *err);
+
+/* live_serve.c: the live-output listener on listen (NULL or "" = none),
+ * checking secret (>= 16 bytes, else CX_EPARSE). 0 or the http error. */
+struct cx_http;
+int cx__noded_live_start(struct cx_noded *n, const char *listen,
+                         const char *secret, char *err);
+void cx__noded_live_stop(struct cx_noded *n);
 void cx__noded_unregister(struct cx_noded *n);
 int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err);
 void cx__noded_unwatch(struct cx_noded *n);

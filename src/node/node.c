@@ -29,6 +29,7 @@
 #include "coord/coord.h"
 #include "cron/cron.h"
 #include "job/job.h"
+#include "live/live.h"
 #include "node/exec.h"
 #include "node/node-int.h"
 #include "node/node.h"
@@ -316,6 +317,7 @@ static void item_free(struct cx__nitem *it)
   if (it == NULL)
     return;
   pend_free(it);
+  cx_live_unref(it->live);
   cx_exec_result_free(&it->res);
   cx_exec_destroy(it->x);
   def_unref(it->def);
@@ -797,6 +799,21 @@ static void do_skip(struct cx_noded *n, struct cx__nitem *it)
 
 /* Claims the fire (or, store down, goes on to spool it). Returns 0 when
  * the run starts, -1 when there is nothing to run. */
+/* The output limit now (SIGHUP may change it), clamped as exec does, for
+ * a run's live output. */
+static size_t live_limit(struct cx_noded *n)
+{
+  struct cx__nsettings set;
+  cx__noded_settings(n, &set);
+  int64_t v =
+      set.output_limit ? set.output_limit : CX_EXEC_OUTPUT_LIMIT_DEFAULT;
+  if (v < CX_EXEC_OUTPUT_LIMIT_MIN)
+    v = CX_EXEC_OUTPUT_LIMIT_MIN;
+  if (v > CX_EXEC_OUTPUT_LIMIT_MAX)
+    v = CX_EXEC_OUTPUT_LIMIT_MAX;
+  return (size_t)v;
+}
+
 static int run_start(struct cx_noded *n, struct cx__nitem *it)
 {
   char err[CX_ERR_LEN] = "";
@@ -832,6 +849,7 @@ static int run_start(struct cx_noded *n, struct cx__nitem *it)
   it->started = 1;
   if (it->claimed) {
     it->run.id = id;
+    it->live = cx_live_open(n->live, id, live_limit(n)); /* NULL: none */
     pthread_mutex_lock(&n->mu);
     n->st.claimed++;
     pthread_mutex_unlock(&n->mu);
@@ -853,6 +871,7 @@ static void attempt_run(struct cx_noded *n, struct cx__nitem *it)
       .shell = set.shell,
       .output_limit = (size_t)set.output_limit,
       .kill_grace_ms = set.kill_grace_s * 1000,
+      .live = it->live,
   };
   cx_exec_result_free(&it->res);
   it->attempt++;
@@ -1047,6 +1066,9 @@ static void run_finish(struct cx_noded *n, struct cx__nitem *it)
     }
   }
   cx__noded_record(n, r, it->claimed, it->pend, it->npend);
+  /* After the record is handed on: a follower told "ended" reads on from
+   * the window (it lingers), then from the store. */
+  cx_live_end(it->live, r->status, r->exit_code);
   pthread_mutex_lock(&n->mu);
   n->st.runs++;
   pthread_mutex_unlock(&n->mu);
@@ -1262,6 +1284,12 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   cx_cond_init_mono(&n->mcond);
   cx_cond_init_mono(&n->pcond);
   n->store = o->store;
+  n->live = o->live;
+  if (n->live == NULL) {
+    if ((rc = cx_live_table_create(&n->live)) != 0)
+      goto fail;
+    n->live_owned = 1;
+  }
   n->coord = o->coord;
   n->notify = o->notify;
   n->fire_hook = o->fire_hook;
@@ -1273,6 +1301,10 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   while (pl > 0 && n->prefix[pl - 1] == '/')
     n->prefix[--pl] = '\0';
   n->ttl = o->cfg->node_ttl;
+  snprintf(n->live_listen, sizeof n->live_listen, "%s",
+           o->cfg->node_listen ? o->cfg->node_listen : "");
+  snprintf(n->live_secret, sizeof n->live_secret, "%s",
+           o->cfg->cluster_secret ? o->cfg->cluster_secret : "");
   n->nworkers = (int)o->cfg->node_max_concurrent;
   if (n->nworkers < 1)
     n->nworkers = 1;
@@ -1294,6 +1326,11 @@ fail:
 const char *cx_noded_uuid(const struct cx_noded *n)
 {
   return n->uuid;
+}
+
+struct cx_live_table *cx_noded_live(struct cx_noded *n)
+{
+  return n->live;
 }
 
 int cx_noded_next_fire(struct cx_noded *n, int64_t job_id, int64_t *at_ms)
@@ -1346,6 +1383,9 @@ int cx_noded_start(struct cx_noded *n, char *err)
 {
   int rc;
   close_orphans(n);
+  /* Before registering: the node key advertises the listener's port. */
+  if ((rc = cx__noded_live_start(n, n->live_listen, n->live_secret, err)) != 0)
+    return rc;
   if ((rc = cx__noded_register(n, err)) != 0)
     return rc;
   if ((rc = cx__noded_watch_all(n, 0, err)) != 0)
@@ -1454,6 +1494,7 @@ void cx_noded_stop(struct cx_noded *n)
     pthread_join(n->workers[i], NULL);
   n->nstarted = 0;
   cx__noded_procs_stop(n);
+  cx__noded_live_stop(n); /* the runs are over: followers had their end */
   if (n->started) {
     cx_noded_flush(n);
     cx__noded_unregister(n);
@@ -1478,6 +1519,8 @@ void cx_noded_destroy(struct cx_noded *n)
   cx_free(n->workers);
   cx_sched_destroy(n->sched);
   cx__noded_spool_close(n);
+  if (n->live_owned)
+    cx_live_table_destroy(n->live);
   cx__nuser_fini(&n->user);
   pthread_mutex_destroy(&n->mu);
   pthread_mutex_destroy(&n->setmu);

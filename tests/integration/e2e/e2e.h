@@ -43,6 +43,10 @@ struct e2e {
   char main_dir[CX_SVC_PATH_LEN], node_dir[CX_SVC_PATH_LEN];
 };
 
+/* cluster.secret of the cluster's admin and node (the node listens for
+ * live output on a free loopback port). */
+#define E2E_SECRET "e2e-cluster-secret-0123456789"
+
 /* The one environment of the running test. */
 extern struct e2e E;
 

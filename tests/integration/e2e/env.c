@@ -209,6 +209,10 @@ void e2e_node_start(void)
                         "node.ttl=2s",
                         "--set",
                         "node.shutdown_grace=2s",
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--set",
+                        "cluster.secret=" E2E_SECRET,
                         NULL};
   start_proc(&E.node, "node", with_sets(argv, all, CX_ARRAY_LEN(all)));
 }
@@ -261,6 +265,8 @@ void e2e_up_with(enum e2e_kind k, const char *const *sets)
                           "node.ttl=2s",
                           "--set",
                           "system.cmd_auto_allocation=true",
+                          "--set",
+                          "cluster.secret=" E2E_SECRET,
                           NULL};
     start_proc(&E.main, "admin", argv);
     e2e_node_start();

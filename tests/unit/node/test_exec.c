@@ -405,7 +405,8 @@ TEST(node_exec_capture_matches_reference)
         struct cx_exec_result res = {0};
         for (size_t i = 0; i < total; i++)
           data[i] = (char)('a' + (i * 7 + i / 26) % 26);
-        ASSERT_EQ(cx__capture_init(&cap, limit), 0);
+        struct cx_exec_opts o = {.output_limit = limit};
+        ASSERT_EQ(cx__capture_init(&cap, &o), 0);
         for (size_t off = 0; off < total;) {
           size_t n = chunks[ci] < total - off ? chunks[ci] : total - off;
           cx__capture_add(&cap, data + off, n);
