@@ -354,3 +354,66 @@ json_t *cx_job_to_json(const struct cx_job *j)
   }
   return o;
 }
+
+/* ---- the viewer's form -------------------------------------------------- */
+
+/* Ends a URL's authority (RFC 3986: '/', '?', '#'), or text around it. */
+static int authority_end(char c)
+{
+  return c == '\0' || c == '/' || c == '?' || c == '#' || c == ' ' ||
+         c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' ||
+         c == '`' || c == '<' || c == '>';
+}
+
+char *cx_job_redact_command(const char *s)
+{
+  struct cx_buf b = {0};
+  const char *p = s ? s : "";
+  for (;;) {
+    const char *sep = strstr(p, "://");
+    if (sep == NULL)
+      break;
+    const char *auth = sep + 3, *end = auth, *at = NULL, *colon = NULL;
+    while (!authority_end(*end)) {
+      if (*end == '@')
+        at = end;
+      end++;
+    }
+    if (at != NULL)
+      colon = memchr(auth, ':', (size_t)(at - auth));
+    if (colon == NULL) {
+      cx_buf_append(&b, p, (size_t)(end - p));
+    } else {
+      cx_buf_append(&b, p, (size_t)(colon + 1 - p));
+      cx_buf_puts(&b, CX_JOB_REDACTED);
+      cx_buf_append(&b, at, (size_t)(end - at));
+    }
+    p = end;
+  }
+  cx_buf_puts(&b, p);
+  return cx_buf_steal(&b);
+}
+
+int cx_job_redact_json(json_t *o)
+{
+  static const char *const maps[] = {"http_headers", "env"};
+  for (size_t i = 0; i < CX_ARRAY_LEN(maps); i++) {
+    json_t *m = json_object_get(o, maps[i]);
+    const char *k;
+    json_t *v;
+    json_object_foreach(m, k, v)
+    {
+      if (json_object_set_new(m, k, json_string(CX_JOB_REDACTED)) != 0)
+        return -ENOMEM;
+    }
+  }
+  json_t *cmd = json_object_get(o, "command");
+  if (json_is_string(cmd)) {
+    char *r = cx_job_redact_command(json_string_value(cmd));
+    int rc = r ? json_object_set_new(o, "command", json_string(r)) : -1;
+    cx_free(r);
+    if (rc != 0)
+      return -ENOMEM;
+  }
+  return 0;
+}
