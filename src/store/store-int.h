@@ -89,7 +89,12 @@ struct cx_store_ops {
               const struct cx__val *params, int nparams, cx__row_fn fn,
               void *ctx, struct cx__exec_result *res, char *err);
   int (*ping)(struct cx_store *s, char *err);
+  /* Begins, commits or rolls back the calling thread's transaction (see
+   * cx_store_tx_begin): while one is open, exec on this thread uses its
+   * connection and never retries. */
+  int (*tx)(struct cx_store *s, int op, char *err);
 };
+enum { CX__TX_BEGIN = 0, CX__TX_COMMIT = 1, CX__TX_ROLLBACK = 2 };
 
 struct cx_store {
   const struct cx_store_ops *ops;
@@ -112,8 +117,8 @@ int cx__store_open_at(const char *url, int target, struct cx_store **out,
 extern const struct cx__migration cx__migrations[];
 extern const int cx__migrations_n;
 
-/* utf8.c: copies s with invalid sequences as U+FFFD and NUL as U+2400 into a new
- * NUL-terminated string (*out, *outlen). -ENOMEM. */
+/* utf8.c: copies s with invalid sequences as U+FFFD and NUL as U+2400 into a
+ * new NUL-terminated string (*out, *outlen). -ENOMEM. */
 int cx__utf8_sanitize(const char *s, size_t len, char **out, size_t *outlen);
 
 /* auth.c: SHA-256 of s as 64 hex digits; a new random claim token (128

@@ -247,14 +247,24 @@ static void open_readers(void)
   }
 }
 
+/* The store whose write connection this thread holds in a transaction
+ * (cx_store_tx_begin): its statements, reads included, go there without
+ * locking again (the lock is already this thread's). */
+static __thread struct lite *tx_of;
+
 /* The connection for q: a free reader for a SELECT (else any reader), the
- * main connection for the rest. Returned locked. */
+ * main connection for the rest. Returned locked (*lock NULL: inside this
+ * thread's transaction, already held). */
 static void pick_conn(struct lite *l, const struct cx__stmt *q, sqlite3 **db,
                       pthread_mutex_t **lock, sqlite3_stmt ***cache)
 {
   *db = l->db;
   *lock = &l->lock;
   *cache = l->cache;
+  if (tx_of == l) {
+    *lock = NULL;
+    return;
+  }
   if (strncmp(q->sql[0], "SELECT", 6) == 0) {
     opening = l;
     pthread_once(&l->rd_once, open_readers);
@@ -343,7 +353,39 @@ done:
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
 out:
-  pthread_mutex_unlock(lock);
+  if (lock != NULL)
+    pthread_mutex_unlock(lock);
+  return rc;
+}
+
+static int lite_tx(struct cx_store *s, int op, char *err)
+{
+  struct lite *l = s->be;
+  int rc = 0;
+  if (op == CX__TX_BEGIN) {
+    if (tx_of != NULL) {
+      cx_err_set(err, "sqlite: a transaction is already open on this thread");
+      return -EBUSY;
+    }
+    pthread_mutex_lock(&l->lock);
+    /* IMMEDIATE: take the write lock now, so the transaction cannot fail
+     * half-way on another process's lock. */
+    rc = lite_simple(l->db, "BEGIN IMMEDIATE", err);
+    if (rc != 0) {
+      pthread_mutex_unlock(&l->lock);
+      return rc;
+    }
+    tx_of = l;
+    return 0;
+  }
+  if (tx_of != l)
+    return -EINVAL;
+  if (op == CX__TX_COMMIT)
+    rc = lite_simple(l->db, "COMMIT", err);
+  if (op != CX__TX_COMMIT || rc != 0)
+    sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+  tx_of = NULL;
+  pthread_mutex_unlock(&l->lock);
   return rc;
 }
 
@@ -362,4 +404,5 @@ const struct cx_store_ops cx__store_sqlite_ops = {
     .migrate = lite_migrate,
     .exec = lite_exec,
     .ping = lite_ping,
+    .tx = lite_tx,
 };
