@@ -343,7 +343,8 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
       (rc = cx__admin_routes_jobs(a)) != 0 ||
       (rc = cx__admin_routes_nodes(a)) != 0 ||
       (rc = cx__admin_routes_notify(a)) != 0 ||
-      (rc = cx__admin_routes_runs(a)) != 0) {
+      (rc = cx__admin_routes_runs(a)) != 0 ||
+      (rc = cx__admin_routes_audit(a)) != 0) {
     cx_err_set(err, "registering routes: %s", cx_strerror(rc));
     goto err;
   }

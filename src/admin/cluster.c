@@ -677,6 +677,33 @@ static int reconcile(struct cx__cluster *cl, int64_t rev, char *err)
 
 /* ---- log retention ------------------------------------------------------ */
 
+/* The audit log's retention (system.audit_retention_days), in the same
+ * small batches as the run log's, stopping when leadership is lost. */
+static void purge_audit(struct cx__cluster *cl)
+{
+  struct cx_admin *a = cl->a;
+  int64_t days = a->cfg->audit_retention_days, total = 0;
+  char err[CX_ERR_LEN] = "";
+  if (days <= 0)
+    return;
+  for (;;) {
+    int64_t d = 0;
+    int rc = cx_store_audit_purge(a->store, (int)days, cx_wall_ms(),
+                                  PURGE_BATCH, &d, err);
+    total += d;
+    if (rc != 0) {
+      CX_LOG(CX_LOG_WARN, "cluster", "audit retention: %s", err);
+      break;
+    }
+    if (d < PURGE_BATCH || lead_rev(cl) == 0)
+      break;
+  }
+  if (total > 0)
+    CX_LOG(CX_LOG_INFO, "cluster",
+           "audit retention: removed %lld row(s) older than %lld day(s)",
+           (long long)total, (long long)days);
+}
+
 static void purge(struct cx__cluster *cl)
 {
   struct cx_admin *a = cl->a;
@@ -704,6 +731,7 @@ static void purge(struct cx__cluster *cl)
            "log retention: removed %lld run(s) older than %lld day(s)",
            (long long)total, (long long)days);
   }
+  purge_audit(cl);
 }
 
 /* ---- election ----------------------------------------------------------- */
