@@ -270,6 +270,10 @@ int cx__admin_json_int(struct cx_http_req *req, const json_t *body,
 /* Same for strings up to max_len bytes (no NUL bytes). */
 int cx__admin_json_str(struct cx_http_req *req, const json_t *body,
                        const char *name, size_t max_len, const char **out);
+/* Reads an optional time bound (unix ms, or an RFC 3339 string) into
+ * *out (absent: untouched); 0, or -1 after replying 400 naming it. */
+int cx__admin_json_time_ms(struct cx_http_req *req, const json_t *body,
+                           const char *name, int64_t *out);
 /* Reads `page` and `page_size` (defaults 1 and 20, page_size capped at
  * 500) from a JSON body; -1 after replying on bad values. */
 int cx__admin_paging(struct cx_http_req *req, const json_t *body, int *page,

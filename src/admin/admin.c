@@ -15,6 +15,7 @@
 
 #include "admin/admin-int.h"
 #include "admin/cluster.h"
+#include "cron/cron.h"
 
 static const char *const role_names[] = {"none", "viewer", "operator", "admin"};
 
@@ -254,6 +255,25 @@ int cx__admin_json_str(struct cx_http_req *req, const json_t *body,
   }
   *out = s;
   return 1;
+}
+
+int cx__admin_json_time_ms(struct cx_http_req *req, const json_t *body,
+                           const char *name, int64_t *out)
+{
+  json_t *v = json_object_get(body, name);
+  if (json_is_string(v)) {
+    int64_t t;
+    if (cx_time_parse(json_string_value(v), &t) != 0 || t < 0 ||
+        t > INT64_MAX / 1000) {
+      cx_http_reply_error(req, CX_HTTP_BAD_INPUT, name,
+                          "%s: not an RFC 3339 time", name);
+      return -1;
+    }
+    *out = t * 1000;
+    return 0;
+  }
+  return cx__admin_json_int(req, body, name, 0, INT64_MAX / 2, out) < 0 ? -1
+                                                                        : 0;
 }
 
 int cx__admin_paging(struct cx_http_req *req, const json_t *body, int *page,

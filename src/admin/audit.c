@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "admin/admin-int.h"
-#include "cron/cron.h"
 #include "job/job.h"
 
 struct cx__actor cx__admin_actor(struct cx_http_req *req,
@@ -161,7 +160,8 @@ json_t *cx__admin_audit_job(const struct cx_job *j)
   return j != NULL ? cx_job_to_json(j) : NULL;
 }
 
-/* ---- POST /audit/search ---------------------------------------------------- */
+/* ---- POST /audit/search ----------------------------------------------------
+ */
 
 static json_t *row_json(const struct cx_audit *r)
 {
@@ -172,8 +172,8 @@ static json_t *row_json(const struct cx_audit *r)
   const char *names[] = {"before", "after"};
   const char *texts[] = {r->before, r->after};
   for (int i = 0; o != NULL && i < 2; i++) {
-    json_t *v = texts[i][0] ? json_loads(texts[i], JSON_DECODE_ANY, NULL)
-                            : json_null();
+    json_t *v =
+        texts[i][0] ? json_loads(texts[i], JSON_DECODE_ANY, NULL) : json_null();
     if (v == NULL) /* not ours: show the text */
       v = json_string(texts[i]);
     if (v == NULL || json_object_set_new(o, names[i], v) != 0) {
@@ -182,26 +182,6 @@ static json_t *row_json(const struct cx_audit *r)
     }
   }
   return o;
-}
-
-/* A time bound: unix ms, or an RFC 3339 string. */
-static int read_time(struct cx_http_req *req, const json_t *body,
-                     const char *name, int64_t *out)
-{
-  json_t *v = json_object_get(body, name);
-  if (json_is_string(v)) {
-    int64_t t;
-    if (cx_time_parse(json_string_value(v), &t) != 0 || t < 0 ||
-        t > INT64_MAX / 1000) {
-      cx_http_reply_error(req, CX_HTTP_BAD_INPUT, name,
-                          "%s: not an RFC 3339 time", name);
-      return -1;
-    }
-    *out = t * 1000;
-    return 0;
-  }
-  return cx__admin_json_int(req, body, name, 0, INT64_MAX / 2, out) < 0 ? -1
-                                                                        : 0;
 }
 
 static void h_audit_search(struct cx_http_req *req, void *ctx)
@@ -220,8 +200,8 @@ static void h_audit_search(struct cx_http_req *req, void *ctx)
       cx__admin_paging(req, body, &f.page, &f.page_size) != 0 ||
       cx__admin_json_str(req, body, "username", 256, &f.username) < 0 ||
       cx__admin_json_str(req, body, "kind", 32, &f.kind) < 0 ||
-      read_time(req, body, "from", &f.from) != 0 ||
-      read_time(req, body, "to", &f.to) != 0)
+      cx__admin_json_time_ms(req, body, "from", &f.from) != 0 ||
+      cx__admin_json_time_ms(req, body, "to", &f.to) != 0)
     return;
   if (f.username != NULL && f.username[0] == '\0')
     f.username = NULL;

@@ -723,12 +723,15 @@ json_t *cx__admin_run_json(const struct cx_run *r, int redact)
       "id", (json_int_t)r->id, "job_id", (json_int_t)r->job_id, "name",
       r->name ? r->name : "", "node_uuid", r->node_uuid ? r->node_uuid : "",
       "hostname", r->hostname ? r->hostname : "", "ip", r->ip ? r->ip : "",
-      "command", cmd ? cmd : r->command ? r->command : "", "spec",
-      r->spec ? r->spec : "",
-      "trigger", r->trigger ? r->trigger : "", "start_time",
-      (json_int_t)r->start_time, "end_time", (json_int_t)r->end_time, "success",
-      r->success, "status", r->status ? r->status : "", "exit_code",
-      r->exit_code, "attempts", r->attempts);
+      "command",
+      cmd          ? cmd
+      : r->command ? r->command
+                   : "",
+      "spec", r->spec ? r->spec : "", "trigger", r->trigger ? r->trigger : "",
+      "start_time", (json_int_t)r->start_time, "end_time",
+      (json_int_t)r->end_time, "success", r->success, "status",
+      r->status ? r->status : "", "exit_code", r->exit_code, "attempts",
+      r->attempts);
   cx_free(cmd);
   if (o == NULL)
     return NULL;
@@ -754,26 +757,6 @@ static json_t *enc_run_viewer(const void *r)
   return cx__admin_run_json(r, 1);
 }
 
-/* A time bound of /job/log: unix ms, or an RFC 3339 string. */
-static int read_time_ms(struct cx_http_req *req, const json_t *body,
-                        const char *name, int64_t *out)
-{
-  json_t *v = json_object_get(body, name);
-  if (json_is_string(v)) {
-    int64_t t;
-    if (cx_time_parse(json_string_value(v), &t) != 0 || t < 0 ||
-        t > INT64_MAX / 1000) {
-      cx_http_reply_error(req, CX_HTTP_BAD_INPUT, name,
-                          "%s: not an RFC 3339 time", name);
-      return -1;
-    }
-    *out = t * 1000;
-    return 0;
-  }
-  return cx__admin_json_int(req, body, name, 0, INT64_MAX / 2, out) < 0 ? -1
-                                                                        : 0;
-}
-
 static void h_job_log(struct cx_http_req *req, void *ctx)
 {
   static const char *const allowed[] = {"page",      "page_size", "job_id",
@@ -794,8 +777,8 @@ static void h_job_log(struct cx_http_req *req, void *ctx)
       cx__admin_json_str(req, body, "node_uuid", CX_KEY_UUID_MAX,
                          &f.node_uuid) < 0 ||
       read_yesno(req, body, "success", &f.success) != 0 ||
-      read_time_ms(req, body, "from", &f.from) != 0 ||
-      read_time_ms(req, body, "to", &f.to) != 0)
+      cx__admin_json_time_ms(req, body, "from", &f.from) != 0 ||
+      cx__admin_json_time_ms(req, body, "to", &f.to) != 0)
     return;
   if (f.node_uuid != NULL && f.node_uuid[0] == '\0')
     f.node_uuid = NULL;
@@ -880,14 +863,13 @@ static void trigger(struct cx_http_req *req, struct cx_admin *a,
    * written, so the trigger never happens without its row. */
   char target[32];
   snprintf(target, sizeof target, "job %lld", (long long)job_id);
-  json_t *after =
-      json_pack("{s:s, s:s}", "node_uuid", node, "request_id", rid);
+  json_t *after = json_pack("{s:s, s:s}", "node_uuid", node, "request_id", rid);
   struct cx__actor actor = cx__admin_actor(req, &who);
-  rc = after == NULL ? -ENOMEM
-                     : cx__admin_audit(a, &actor,
-                                       kind == CX_KEY_ONCE ? "job.once"
-                                                           : "job.kill",
-                                       target, NULL, after, &row, err);
+  rc = after == NULL
+           ? -ENOMEM
+           : cx__admin_audit(a, &actor,
+                             kind == CX_KEY_ONCE ? "job.once" : "job.kill",
+                             target, NULL, after, &row, err);
   json_decref(after);
   if (rc != 0) {
     free(val);
