@@ -89,6 +89,7 @@ DEPS_integration_store := store job util
 DEPS_integration_notify := notify util
 DEPS_integration_admin_job := admin http job cron store coord config notify keys util
 DEPS_integration_admin_user := admin job http store coord config cron notify keys util
+DEPS_integration_attack := util
 
 SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/unit/*/*.c \
             tests/integration/*/*.c tests/chaos/*.c))))

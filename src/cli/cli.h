@@ -54,7 +54,9 @@ void cx_cli_daemon_close(struct cx_cli_daemon *d);
  * Each prints why it failed and returns an exit code (0 = go on). */
 struct cx_store;
 struct cx_coord;
-/* Log level, default zone, data_dir. */
+/* Log level, default zone, data_dir (made 0700; refused when another
+ * user owns it or group/other may read it) and the SQLite file (refused
+ * likewise). */
 int cx_cli_prepare(const struct cx_config *cfg, const char *cmd);
 /* Opens the store and the coordination backend named by cfg. */
 int cx_cli_open_backends(const struct cx_config *cfg, const char *cmd,

@@ -60,13 +60,14 @@ int cx_cli_standalone(int argc, char **argv)
     fprintf(stderr, "cronix standalone: admin: %s\n", err);
     goto out;
   }
-  printf("cronix standalone: API on http://%s (port %u), node %s\n"
+  const char *scheme = d.cfg.tls_cert[0] ? "https" : "http";
+  printf("cronix standalone: API on %s://%s (port %u), node %s\n"
          "  data in %s; credentials of the first admin in "
          "%s/initial-admin.txt\n"
-         "  try: curl -s -X POST http://%s/login -d "
+         "  try: curl -s -X POST %s://%s/login -d "
          "'{\"username\":\"admin\",\"password\":\"...\"}'\n",
-         d.cfg.listen, cx_admin_port(admin), cx_noded_uuid(node),
-         d.cfg.data_dir, d.cfg.data_dir, d.cfg.listen);
+         scheme, d.cfg.listen, cx_admin_port(admin), cx_noded_uuid(node),
+         d.cfg.data_dir, d.cfg.data_dir, scheme, d.cfg.listen);
   fflush(stdout);
   cx_cli_wait_signal(&d.signals, "standalone");
   cx_admin_stop(admin);

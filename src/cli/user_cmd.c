@@ -165,7 +165,9 @@ int cx_cli_user(int argc, char **argv)
     goto out;
   rc = cx_store_open(cfg.store_url, &store, err);
   if (rc != 0) {
-    fprintf(stderr, "cronix user add: store %s: %s\n", cfg.store_url, err);
+    char shown[1024];
+    cx_store_url_redact(cfg.store_url, shown, sizeof shown);
+    fprintf(stderr, "cronix user add: store %s: %s\n", shown, err);
     rc = rc == CX_EPARSE ? 2 : 1;
     goto out_cfg;
   }

@@ -30,9 +30,12 @@ struct cx_config {
   char *data_dir;   /* SQLite file, node id, spool, initial token */
   char *public_url; /* base URL for links in alerts; "" = none */
   int64_t http_threads;
-  int64_t session_ttl;    /* seconds a login session lasts */
-  int64_t auth_cache_ttl; /* seconds a checked token is trusted; 0 = off */
-  int metrics_public;     /* 1 = /metrics needs no token */
+  int64_t session_ttl;       /* seconds a login session lasts */
+  int64_t auth_cache_ttl;    /* seconds a checked token is trusted; 0 = off */
+  int64_t initial_token_ttl; /* seconds the first admin's token lasts */
+  int metrics_public;        /* 1 = /metrics needs no token */
+  char *tls_cert;            /* PEM file; "" = plain HTTP (both or neither) */
+  char *tls_key;
   /* [store] */
   char *store_url; /* "" = sqlite://<data_dir>/cronix.db */
   /* [etcd] */
@@ -48,7 +51,7 @@ struct cx_config {
   int64_t node_retry_base;     /* seconds */
   int64_t node_kill_grace;     /* seconds between SIGTERM and SIGKILL */
   int64_t node_shutdown_grace; /* seconds runs may take to finish on stop */
-  char *node_workdir;          /* default workdir of cmd jobs; "" = data_dir */
+  char *node_workdir;          /* default workdir of cmd jobs; "" = "/" */
   /* [system] */
   int cmd_auto_allocation;
   char *default_timezone; /* "" = the host's zone */
@@ -75,6 +78,15 @@ enum cx_config_type {
   CX_CONFIG_BOOL, /* true/false, yes/no, on/off, 1/0 */
 };
 
+/* How `config show` (cx_config_write) prints a setting's value. */
+enum cx_config_show {
+  CX_CONFIG_PLAIN = 0,
+  CX_CONFIG_HIDDEN,  /* a password or secret: "(set, hidden)" */
+  CX_CONFIG_URL,     /* a URL: the password of the user info masked */
+  CX_CONFIG_URLS,    /* a comma list of URLs, each masked so */
+  CX_CONFIG_WEBHOOK, /* a URL whose path or query holds a token: masked */
+};
+
 /* One row of the settings table (read-only). */
 struct cx_config_setting {
   const char *name; /* "notify.email.smtp_url" */
@@ -85,6 +97,7 @@ struct cx_config_setting {
   const char
       *unit; /* "s" (accepts s/m/h suffixes), "bytes" (k/KiB/M/MiB), or NULL */
   const char *doc;
+  enum cx_config_show show;
 };
 
 /* Sets every setting to its default. Returns 0 or -ENOMEM. */
@@ -115,8 +128,9 @@ void cx_config_env_name(const char *name, char *buf, size_t len);
 /* Writes the documented sample file (every setting at its default). */
 void cx_config_write_sample(FILE *f);
 /* Writes the effective settings as INI that loads back to the same values
- * (strings quoted where needed); passwords and secrets are shown only as
- * "(set, hidden)". */
+ * (strings quoted where needed), except secrets: passwords and signing
+ * secrets show as "(set, hidden)", URLs with their password masked, and
+ * webhook URLs with their token masked (the table's `show`). */
 void cx_config_write(const struct cx_config *c, FILE *f);
 
 #endif

@@ -52,11 +52,13 @@ static int http_check(const struct cx_exec_http *req, const char **method,
     return cx__exec_fail(res, err, CX_ETOOBIG, "url: longer than %d bytes",
                          CX_EXEC_URL_MAX);
   if (strncasecmp(req->url, "http://", 7) != 0 &&
-      strncasecmp(req->url, "https://", 8) != 0)
+      strncasecmp(req->url, "https://", 8) != 0) {
+    char shown[256];
+    cx_url_redact(req->url, 0, shown, sizeof shown);
     return cx__exec_fail(res, err, CX_EPARSE,
-                         "url \"%.200s\": only http:// and https:// are "
-                         "allowed",
-                         req->url);
+                         "url \"%s\": only http:// and https:// are allowed",
+                         shown);
+  }
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)req->url[i];
     if (c <= 0x20 || c == 0x7f)

@@ -1206,7 +1206,7 @@ void cx_noded_reload(struct cx_noded *n, const struct cx_config *cfg)
   s.kill_grace_s = cfg->node_kill_grace;
   s.shutdown_grace_s = cfg->node_shutdown_grace;
   snprintf(s.workdir, sizeof s.workdir, "%s",
-           cfg->node_workdir[0] ? cfg->node_workdir : cfg->data_dir);
+           cfg->node_workdir[0] ? cfg->node_workdir : "/");
   pthread_mutex_lock(&n->setmu);
   n->set = s;
   pthread_mutex_unlock(&n->setmu);

@@ -442,6 +442,10 @@ enum {
   Q_AUDIT_INSERT,
   Q_AUDIT_DELETE,
   Q_AUDIT_PURGE,
+  Q_TOKEN_BY_ID,
+  Q_TOKEN_DELETE_ID,
+  Q_TOKEN_SEARCH,
+  Q_TOKEN_COUNT,
   Q_FIXED_END,
   /* Search variants: a bit per optional filter, list then count. */
   Q_JOB_SEARCH = Q_FIXED_END,         /* 16 list + 16 count */
@@ -620,6 +624,17 @@ Q1(TOKEN_DELETE, "DELETE FROM cronix_token WHERE hash = ?", R);
 Q1(TOKEN_DELETE_USER,
    "DELETE FROM cronix_token WHERE user_id = ? AND (? IS NULL OR kind = ?)"
    " AND (? IS NULL OR hash <> ?)",
+   R);
+#define TOKEN_COLS "id, user_id, kind, expires, created"
+Q1(TOKEN_BY_ID, "SELECT " TOKEN_COLS " FROM cronix_token WHERE id = ?", R);
+Q1(TOKEN_DELETE_ID, "DELETE FROM cronix_token WHERE id = ?", R);
+Q1(TOKEN_SEARCH,
+   "SELECT " TOKEN_COLS " FROM cronix_token WHERE (? = 0 OR user_id = ?)"
+   " AND (expires = 0 OR expires > ?) ORDER BY id LIMIT ? OFFSET ?",
+   R);
+Q1(TOKEN_COUNT,
+   "SELECT COUNT(*) FROM cronix_token WHERE (? = 0 OR user_id = ?)"
+   " AND (expires = 0 OR expires > ?)",
    R);
 Q1(TOKEN_PURGE, "DELETE FROM cronix_token WHERE expires > 0 AND expires <= ?",
    R);
@@ -1877,6 +1892,18 @@ static int token_hash_of(const char *token, char hash[65], char *err)
   return cx__token_hash(token, hash);
 }
 
+/* The kinds of token: a login's "session", a script's "api", the first
+ * admin's "initial" (revoked with a password change). */
+static int token_kind_ok(const char *kind, char *err)
+{
+  if (kind != NULL &&
+      (strcmp(kind, "session") == 0 || strcmp(kind, "api") == 0 ||
+       strcmp(kind, "initial") == 0))
+    return 0;
+  cx_err_set(err, "kind: must be session, api or initial");
+  return CX_EPARSE;
+}
+
 int cx_store_token_create(struct cx_store *s, const char *token,
                           int64_t user_id, const char *kind, int64_t expires,
                           char *err)
@@ -1885,11 +1912,8 @@ int cx_store_token_create(struct cx_store *s, const char *token,
   int rc = token_hash_of(token, hash, err);
   if (rc != 0)
     return rc;
-  if (kind == NULL ||
-      (strcmp(kind, "session") != 0 && strcmp(kind, "api") != 0)) {
-    cx_err_set(err, "kind: must be session or api");
-    return CX_EPARSE;
-  }
+  if ((rc = token_kind_ok(kind, err)) != 0)
+    return rc;
   struct cx__val p[] = {vstr(hash, NULL), vint(user_id), vstr(kind, NULL),
                         vint(expires), vint(cx_wall_s())};
   return exec(s, &q_TOKEN_INSERT, p, 5, NULL, NULL, NULL, err);
@@ -1957,11 +1981,8 @@ int cx_store_token_delete_user(struct cx_store *s, int64_t user_id,
   int rc = 0;
   if (deleted != NULL)
     *deleted = 0;
-  if (kind != NULL && strcmp(kind, "session") != 0 &&
-      strcmp(kind, "api") != 0) {
-    cx_err_set(err, "kind: must be session or api");
-    return CX_EPARSE;
-  }
+  if (kind != NULL && (rc = token_kind_ok(kind, err)) != 0)
+    return rc;
   if (keep_token != NULL && (rc = token_hash_of(keep_token, hash, err)) != 0)
     return rc;
   /* A NULL kind or keep_token binds SQL NULL: that condition holds. */
@@ -1973,6 +1994,60 @@ int cx_store_token_delete_user(struct cx_store *s, int64_t user_id,
   if (rc == 0 && deleted != NULL)
     *deleted = res.affected;
   return rc;
+}
+
+/* A token's row holds no pointer: nothing to clear. */
+static void token_clear_v(void *p)
+{
+  (void)p;
+}
+
+static const struct kind token_kind = {sizeof(struct cx_token), token_row,
+                                       token_clear_v};
+
+int cx_store_token_find(struct cx_store *s, int64_t id, struct cx_token *out,
+                        char *err)
+{
+  struct cx__val p = vint(id);
+  return find_one(s, &token_kind, &q_TOKEN_BY_ID, &p, 1, out, "token", err);
+}
+
+int cx_store_token_delete_id(struct cx_store *s, int64_t id, char *err)
+{
+  struct cx__val p = vint(id);
+  struct cx__exec_result res;
+  int rc = exec(s, &q_TOKEN_DELETE_ID, &p, 1, NULL, NULL, &res, err);
+  return rc != 0 ? rc : not_found(res.affected, "token", id, err);
+}
+
+int cx_store_token_search(struct cx_store *s, int64_t user_id, int64_t now,
+                          int page, int page_size, struct cx_token_list *out,
+                          char *err)
+{
+  struct collect k = {0};
+  struct one_int o;
+  int64_t limit, offset;
+  memset(out, 0, sizeof *out);
+  page_of(page, page_size, &limit, &offset);
+  struct cx__val p[] = {vint(user_id), vint(user_id), vint(now), vint(limit),
+                        vint(offset)};
+  int rc = query_int(s, &q_TOKEN_COUNT, p, 3, &o, err);
+  if (rc == 0)
+    rc = list_query(s, &token_kind, &q_TOKEN_SEARCH, p, 5, &k, err);
+  if (rc != 0)
+    return rc;
+  out->items = (struct cx_token *)k.items;
+  out->n = k.n;
+  out->total = o.v;
+  return 0;
+}
+
+void cx_token_list_free(struct cx_token_list *l)
+{
+  if (l == NULL)
+    return;
+  cx_free(l->items);
+  memset(l, 0, sizeof *l);
 }
 
 int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,

@@ -368,7 +368,7 @@ int cx_store_user_count(struct cx_store *s, int64_t *n, char *err);
 struct cx_token {
   int64_t id;
   int64_t user_id;
-  char kind[16];   /* "session" | "api" */
+  char kind[16];   /* "session" | "api" | "initial" (the first admin's) */
   int64_t expires; /* unix s, 0 = never */
   int64_t created;
 };
@@ -376,7 +376,8 @@ struct cx_token {
 /* Writes a new random token (256 bits, hex) into out (65 bytes). */
 #define CX_STORE_TOKEN_LEN 65
 int cx_store_token_generate(char *out);
-/* Stores the hash of token for user_id. kind "session" or "api". */
+/* Stores the hash of token for user_id. kind "session", "api" or
+ * "initial". */
 int cx_store_token_create(struct cx_store *s, const char *token,
                           int64_t user_id, const char *kind, int64_t expires,
                           char *err);
@@ -385,7 +386,8 @@ int cx_store_token_lookup(struct cx_store *s, const char *token, int64_t now,
                           struct cx_token *out, char *err);
 /* Deletes one token (logout). CX_ENOTFOUND. */
 int cx_store_token_delete(struct cx_store *s, const char *token, char *err);
-/* Deletes every token of user_id of the given kind ("session" or "api";
+/* Deletes every token of user_id of the given kind ("session", "api" or
+ * "initial";
  * NULL = both) except keep_token (NULL = keep none), e.g. to end a user's
  * other sessions when the password changes. *deleted (optional) counts the
  * tokens removed; a user with none to delete is not an error (0 rows).
@@ -394,6 +396,23 @@ int cx_store_token_delete(struct cx_store *s, const char *token, char *err);
 int cx_store_token_delete_user(struct cx_store *s, int64_t user_id,
                                const char *kind, const char *keep_token,
                                int64_t *deleted, char *err);
+/* One token by id (never its text or hash: only the hash is stored).
+ * CX_ENOTFOUND. */
+int cx_store_token_find(struct cx_store *s, int64_t id, struct cx_token *out,
+                        char *err);
+/* Deletes one token by id (revocation). CX_ENOTFOUND. */
+int cx_store_token_delete_id(struct cx_store *s, int64_t id, char *err);
+struct cx_token_list {
+  struct cx_token *items;
+  size_t n;
+  int64_t total; /* matching tokens on all pages */
+};
+/* The tokens not expired at now, ordered by id; user_id > 0 keeps only
+ * that user's. Free with cx_token_list_free. */
+int cx_store_token_search(struct cx_store *s, int64_t user_id, int64_t now,
+                          int page, int page_size, struct cx_token_list *out,
+                          char *err);
+void cx_token_list_free(struct cx_token_list *l);
 /* Deletes every token with 0 < expires <= now; *deleted optional. */
 int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,
                          char *err);

@@ -21,9 +21,11 @@
 #include "store/store-int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 5000
 #define MAX_COLS 32
@@ -100,6 +102,16 @@ static int lite_open(struct cx_store *s, const struct cx__url *u, char *err)
   s->be = l;
   if ((l->path = cx_strdup(u->path)) == NULL)
     return -ENOMEM;
+  /* A new database is private from its first byte (it holds users and
+   * token hashes); SQLite gives -wal and -shm the database's mode. An
+   * existing file or a symlink is left to the open below. */
+  int fd =
+      strcmp(u->path, ":memory:") == 0
+          ? -1
+          : open(u->path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 0600);
+  if (fd >= 0)
+    close(fd);
   rc = sqlite3_open_v2(
       u->path, &l->db,
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
