@@ -357,14 +357,15 @@ json_t *cx_job_to_json(const struct cx_job *j)
 
 /* ---- the viewer's form -------------------------------------------------- */
 
-/* Ends a URL's authority (RFC 3986: '/', '?', '#'), or text around it. */
-static int authority_end(char c)
+/* Ends a URL written in a command: whitespace and the quotes around it. */
+static int url_end(char c)
 {
-  return c == '\0' || c == '/' || c == '?' || c == '#' || c == ' ' ||
-         c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' ||
-         c == '`' || c == '<' || c == '>';
+  return c == '\0' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+         c == '"' || c == '\'' || c == '`' || c == '<' || c == '>';
 }
 
+/* Each "...://..." stretch (up to the URL's end) goes through
+ * cx_url_redact, the one rule for masking a URL's password (util). */
 char *cx_job_redact_command(const char *s)
 {
   struct cx_buf b = {0};
@@ -373,21 +374,19 @@ char *cx_job_redact_command(const char *s)
     const char *sep = strstr(p, "://");
     if (sep == NULL)
       break;
-    const char *auth = sep + 3, *end = auth, *at = NULL, *colon = NULL;
-    while (!authority_end(*end)) {
-      if (*end == '@')
-        at = end;
+    const char *end = sep + 3;
+    while (!url_end(*end))
       end++;
-    }
-    if (at != NULL)
-      colon = memchr(auth, ':', (size_t)(at - auth));
-    if (colon == NULL) {
-      cx_buf_append(&b, p, (size_t)(end - p));
+    size_t n = (size_t)(end - p);
+    char *seg = cx_strndup(p, n), *out = cx_malloc(n + 4); /* +"***" */
+    if (seg != NULL && out != NULL) {
+      cx_url_redact(seg, 0, out, n + 4);
+      cx_buf_puts(&b, out);
     } else {
-      cx_buf_append(&b, p, (size_t)(colon + 1 - p));
-      cx_buf_puts(&b, CX_JOB_REDACTED);
-      cx_buf_append(&b, at, (size_t)(end - at));
+      b.failed = 1;
     }
+    cx_free(seg);
+    cx_free(out);
     p = end;
   }
   cx_buf_puts(&b, p);

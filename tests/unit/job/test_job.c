@@ -418,6 +418,8 @@ TEST(job_redact_command_hides_url_passwords)
       {"curl -s 'ftp://a:b:c@h:21/f' http://x:y@z",
        "curl -s 'ftp://a:***@h:21/f' http://x:***@z"},
       {"http://u:p%40x@host", "http://u:***@host"},
+      {"https://u:p#x@host/", "https://u:***@host/"}, /* '#' in a password */
+      {"http://u:p@x@host/?q=@", "http://u:***@host/?q=@"},
       {"no url here: @ : //", "no url here: @ : //"},
       {"://:@", "://:***@"},
       {"", ""},
