@@ -167,6 +167,7 @@ deps-bench:
 
 # Starts the admin and one node in one process on SQLite (./var); it prints
 # the API address and where the first admin's credentials are. Ctrl-C stops.
+# As root, cmd jobs run as the system user cronix (deps-build adds it).
 run: deps-build
 	@$(MAKE) --no-print-directory -j2 BUILD=build MODE=release all
 	./build/cronix standalone $(RUN_ARGS)

@@ -7,6 +7,9 @@
 #   BENCH_TAKEOVER_TRIALS leader takeovers measured (default 20)
 #   BENCH_RECONCILE_JOBS  jobs in the reconciliation round (default 20000)
 #   BENCH_FAILOVER_TRIALS node failovers per node.ttl (default 50)
+#   BENCH_LIGHT_SECONDS, BENCH_BURST_SECONDS, BENCH_STEADY_SECONDS,
+#   BENCH_BURST_N, BENCH_STEADY_JOBS  the node run-path scenarios
+#                         (node_run_bench; see its header)
 set -euo pipefail
 build=${1:-build}
 secs=${BENCH_TIMER_SECONDS:-30}
@@ -69,6 +72,13 @@ for b in store coord api node; do
     "$build/bench/${b}_bench" | tee -a "$out"
   fi
 done
+
+# node run path (issue 12): standalone and MariaDB + etcd, with the bare
+# fork+exec floor measured in the same run.
+if want node && [ -x "$build/bench/node_run_bench" ]; then
+  say ""
+  "$build/bench/node_run_bench" | tee -a "$out"
+fi
 
 # cluster (issue 7): leader takeover and reconciliation in process, node
 # failover with real `cronix admin` / `cronix node` processes ($build/cronix).

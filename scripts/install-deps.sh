@@ -28,6 +28,14 @@ for purpose in "$@"; do
   esac
 done
 
+# A node running as root runs cmd jobs as this unprivileged system user
+# (node.run_as's default) and refuses to start without it. Made only by
+# root: a node started by another user runs jobs as that user.
+if [ "$(id -u)" = 0 ] && ! getent passwd cronix >/dev/null; then
+  echo "install-deps: adding system user cronix (cmd jobs run as it)"
+  useradd --system --no-create-home --shell /usr/sbin/nologin cronix
+fi
+
 missing=()
 for p in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |

@@ -48,6 +48,8 @@ struct cx_admin {
   int started;
   struct cx__cluster *cluster; /* cluster.c (election, failover, ...) */
   struct cx_notify *notify;    /* borrowed; NULL = no channel configured */
+  void (*metrics)(void *arg, struct cx_buf *b); /* optional extra metrics */
+  void *metrics_arg;
   pthread_mutex_t auth_mu;
   uint64_t auth_gen; /* bumped by every flush: fills begun before are dropped */
   struct cx__auth_entry auth[CX__AUTH_SETS][CX__AUTH_WAYS];

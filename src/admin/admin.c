@@ -377,6 +377,8 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   a->store = opts->store;
   a->coord = opts->coord;
   a->notify = opts->notify;
+  a->metrics = opts->metrics;
+  a->metrics_arg = opts->metrics_arg;
   pthread_mutex_init(&a->auth_mu, NULL);
   pthread_mutex_init(&a->total_mu, NULL);
   pthread_mutex_init(&a->alive.mu, NULL);

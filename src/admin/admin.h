@@ -21,6 +21,10 @@ struct cx_admin_opts {
   struct cx_coord *coord;      /* borrowed */
   const char *listen;          /* NULL = cfg->listen ("host:0" for tests) */
   struct cx_notify *notify;    /* borrowed, optional: POST /notify/test */
+  /* Optional: appends more metrics to GET /metrics (standalone: the
+   * node's queue depth and lateness, cx_noded_metrics). */
+  void (*metrics)(void *arg, struct cx_buf *b);
+  void *metrics_arg;
 };
 
 /* Creates the admin and registers its routes (nothing listens yet).

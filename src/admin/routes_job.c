@@ -271,6 +271,22 @@ static void job_create(struct cx_admin *a, struct cx_http_req *req,
   }
 }
 
+/* run_as picks the Unix user a command runs as: only an admin may set
+ * it, and only an admin may change a job that has one (a new command
+ * would run as that user). 0, or -1 after a 403. */
+static int run_as_allowed(struct cx_http_req *req, enum cx_role role,
+                          const struct cx_job *j, const struct cx_job *old)
+{
+  int set =
+      (j->run_as && j->run_as[0]) || (old && old->run_as && old->run_as[0]);
+  if (!set || role >= CX_ROLE_ADMIN)
+    return 0;
+  cx_http_reply_error(req, CX_HTTP_FORBIDDEN, "run_as",
+                      "run_as: only an admin may set it or change a job "
+                      "that has it");
+  return -1;
+}
+
 static void job_update(struct cx_admin *a, struct cx_http_req *req,
                        const struct cx__admin_who *who, const json_t *body,
                        int64_t id)
@@ -302,6 +318,8 @@ static void job_update(struct cx_admin *a, struct cx_http_req *req,
       cx_http_reply_error(req, CX_HTTP_BAD_INPUT, field, "%s", err);
     goto out;
   }
+  if (run_as_allowed(req, who->role, &j, &old) != 0)
+    goto out;
   j.id = id;
   j.created = old.created; /* read-only */
   if (json_object_get(body, "updated") == NULL)
@@ -379,6 +397,8 @@ static void h_job_add(struct cx_http_req *req, void *ctx)
       cx_http_reply_error(req, CX_HTTP_BAD_INPUT, field, "%s", err);
     goto out;
   }
+  if (run_as_allowed(req, who.role, &j, NULL) != 0)
+    goto out;
   j.created = j.updated = 0;
   rc = cx_job_validate(&j, cx_wall_s(), &why, field, err);
   if (rc != 0) {

@@ -611,6 +611,8 @@ static void h_metrics(struct cx_http_req *req, void *ctx)
     json_decref(days);
   }
   cx__cluster_metrics(a, &b);
+  if (a->metrics != NULL)
+    a->metrics(a->metrics_arg, &b);
   if (cx_buf_failed(&b)) {
     cx_buf_free(&b);
     cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");

@@ -67,7 +67,12 @@ int cx_cli_bootstrap(const struct cx_config *cfg, struct cx_store *store,
 /* Blocks SIGTERM, SIGINT and SIGHUP in this thread and every thread it
  * starts later (call before starting any); ignores SIGPIPE. */
 void cx_cli_block_signals(sigset_t *set);
-/* Waits for SIGTERM or SIGINT (returned); logs SIGHUP and goes on. */
+/* Tells systemd (Type=notify) the daemon's state, e.g. "READY=1" or
+ * "STOPPING=1", on $NOTIFY_SOCKET (a path, or '@' for the abstract
+ * namespace); nothing when it is unset. */
+void cx_cli_sd_notify(const char *state);
+/* Says READY=1, waits for SIGTERM or SIGINT (returned, after saying
+ * STOPPING=1); logs SIGHUP and goes on. */
 int cx_cli_wait_signal(const sigset_t *set, const char *cmd);
 
 /* The notifier's settings from cfg (pointers borrowed from cfg). */

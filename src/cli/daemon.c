@@ -6,9 +6,13 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
@@ -149,8 +153,29 @@ void cx_cli_block_signals(sigset_t *set)
   signal(SIGPIPE, SIG_IGN);
 }
 
+void cx_cli_sd_notify(const char *state)
+{
+  const char *path = getenv("NOTIFY_SOCKET");
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  size_t n = path != NULL ? strlen(path) : 0;
+  if (n == 0 || n >= sizeof sa.sun_path || (path[0] != '/' && path[0] != '@'))
+    return;
+  memcpy(sa.sun_path, path, n);
+  if (sa.sun_path[0] == '@')
+    sa.sun_path[0] = '\0'; /* abstract namespace */
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return;
+  /* Best effort: a supervisor that does not listen changes nothing. */
+  if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+    CX_LOG(CX_LOG_WARN, "cli", "sd_notify %s: %s", state, strerror(errno));
+  close(fd);
+}
+
 int cx_cli_wait_signal(const sigset_t *set, const char *cmd)
 {
+  cx_cli_sd_notify("READY=1");
   for (;;) {
     int sig = 0;
     if (sigwait(set, &sig) != 0)
@@ -162,6 +187,7 @@ int cx_cli_wait_signal(const sigset_t *set, const char *cmd)
     }
     CX_LOG(CX_LOG_INFO, cmd, "%s: shutting down",
            sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    cx_cli_sd_notify("STOPPING=1");
     return sig;
   }
 }

@@ -28,6 +28,11 @@ static const char standalone_usage[] =
     "\n"
     "options:\n";
 
+static void node_metrics(void *arg, struct cx_buf *b)
+{
+  cx_noded_metrics(arg, b);
+}
+
 int cx_cli_standalone(int argc, char **argv)
 {
   struct cx_cli_daemon d;
@@ -51,8 +56,12 @@ int cx_cli_standalone(int argc, char **argv)
     fprintf(stderr, "cronix standalone: node: %s\n", err);
     goto out;
   }
-  struct cx_admin_opts aopts = {
-      .cfg = &d.cfg, .store = d.store, .coord = d.coord, .notify = d.notify};
+  struct cx_admin_opts aopts = {.cfg = &d.cfg,
+                                .store = d.store,
+                                .coord = d.coord,
+                                .notify = d.notify,
+                                .metrics = node_metrics,
+                                .metrics_arg = node};
   struct cx_admin_cluster_opts copts = {.notify = d.notify};
   if (cx_admin_create(&aopts, &admin, err) != 0 ||
       cx_admin_cluster_set(admin, &copts) != 0 ||

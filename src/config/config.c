@@ -87,6 +87,17 @@ static const struct cx_config_setting settings[] = {
     S("node.workdir", node_workdir, "/",
       "default working directory of cmd jobs (not data_dir: it holds the "
       "database and credentials)"),
+    S("node.run_as", node_run_as, "",
+      "user cmd jobs run as; empty = 'cronix' when the node runs as root "
+      "(it must exist: useradd --system cronix), else the node's own user; "
+      "'root' only when said here (read at start)"),
+    S("node.run_as_allow", node_run_as_allow, "",
+      "comma list of users a job's run_as may name (set by admins only; "
+      "read at start)"),
+    S("node.cgroup", node_cgroup, "auto",
+      "auto (a cgroup per run under the node's own, v2 or v1 pids, when "
+      "writable), off, or a cgroup directory to make runs' cgroups in "
+      "(read at start)"),
     B("system.cmd_auto_allocation", cmd_auto_allocation, "false",
       "may shell (cmd) jobs be placed automatically?"),
     S("system.default_timezone", default_timezone, "",

@@ -52,6 +52,9 @@ struct cx_config {
   int64_t node_kill_grace;     /* seconds between SIGTERM and SIGKILL */
   int64_t node_shutdown_grace; /* seconds runs may take to finish on stop */
   char *node_workdir;          /* default workdir of cmd jobs; "" = "/" */
+  char *node_run_as;           /* "" = cronix (root) / the node's user */
+  char *node_run_as_allow;     /* comma list */
+  char *node_cgroup;           /* auto | off | a cgroup directory */
   /* [system] */
   int cmd_auto_allocation;
   char *default_timezone; /* "" = the host's zone */

@@ -241,6 +241,18 @@ int cx_job_from_json(const json_t *obj, struct cx_job *j, char *field,
 }
 
 /* An absolute http(s) URL with a host, no spaces or control characters. */
+/* "" (the node's default) or a portable user name (POSIX's portable
+ * filename characters, as useradd takes them). */
+static int user_name_ok(const char *u)
+{
+  if (u[0] == '-')
+    return 0;
+  for (const char *p = u; *p; p++)
+    if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+      return 0;
+  return 1;
+}
+
 static int valid_url(const char *u)
 {
   const char *rest;
@@ -293,6 +305,11 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
                NULL);
   if (j->workdir != NULL && j->workdir[0] != '\0' && j->workdir[0] != '/')
     return bad(field, err, "workdir", "must be an absolute path%s", NULL);
+  if (j->run_as != NULL && !user_name_ok(j->run_as))
+    return bad(field, err, "run_as",
+               "must be a user name: letters, digits, '.', '_', '-', not "
+               "starting with '-'%s",
+               NULL);
   if (j->timezone != NULL && j->timezone[0] != '\0') {
     const struct cx_tz *tz;
     if (cx_tz_get(j->timezone, &tz, cron_err) != 0)

@@ -52,6 +52,13 @@ struct cx_job {
   char *http_body;          /* default "" */
   char *env;                /* JSON object, default "{}" */
   char *workdir;            /* default "" */
+  char *run_as;             /* cmd: user to run as, default "" = the node's
+                               node.run_as; admin-only, and only a user on
+                               the node's node.run_as_allow */
+  int limit_memory_mb;      /* cmd, per process, 0 = none: RLIMIT_AS */
+  int limit_nproc;          /* RLIMIT_NPROC (counts the user's processes) */
+  int limit_cpu_s;          /* RLIMIT_CPU, CPU seconds per process */
+  int limit_nofile;         /* RLIMIT_NOFILE, open files per process */
 };
 
 /* Sets every optional field to its default (enabled = 1, notify_status =
@@ -82,6 +89,8 @@ int cx_job_copy(struct cx_job *dst, const struct cx_job *src);
 #define CX_JOB_MAX_ENUM 16          /* concurrency, misfire, http_method */
 #define CX_JOB_MAX_HTTP_BODY 65536  /* bytes */
 #define CX_JOB_MAX_WORKDIR 1024     /* bytes: an absolute path */
+#define CX_JOB_MAX_RUN_AS 32        /* bytes: a Linux user name */
+#define CX_JOB_MAX_LIMIT (1 << 20)  /* any limit_* (MiB, processes, s, fds) */
 #define CX_JOB_MAX_MAP 128          /* env / http_headers entries */
 #define CX_JOB_MAX_MAP_KEY 256      /* bytes of an env / header name */
 #define CX_JOB_MAX_MAP_VALUE 8192   /* bytes of an env / header value */

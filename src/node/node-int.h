@@ -87,6 +87,40 @@ struct cx__nsettings {
   char workdir[1024];
 };
 
+/* Who cmd jobs run as, their base environment and cgroup (jobuser.c);
+ * fixed at create. */
+#define CX__NUSER_ENV_MAX 64
+struct cx__nuser {
+  int root;      /* the node runs as root: it switches each job's user */
+  char name[64]; /* the default user: node.run_as, or the node's own */
+  uid_t uid;
+  gid_t gid;
+  char home[1024];
+  char allow[1024];                 /* node.run_as_allow */
+  char *env[CX__NUSER_ENV_MAX + 1]; /* node's PATH, LANG, LC_*, TZ */
+  char cgroup[4096];                /* runs' parent cgroup; "" = none */
+};
+
+/* One job's user: what exec needs. */
+struct cx__jobuser {
+  int set_user;
+  uid_t uid;
+  gid_t gid;
+  char home[1030], user[80], logname[80];  /* HOME=, USER=, LOGNAME= */
+  const char *envp[CX__NUSER_ENV_MAX + 4]; /* base env for exec */
+};
+
+/* lateness.c: start lateness histogram and the falling-behind warning;
+ * zero-initialised with the node. Bucket CX__LATE_BUCKETS is +Inf. */
+#define CX__LATE_BUCKETS 12
+struct cx__late {
+  atomic_ullong bucket[CX__LATE_BUCKETS + 1];
+  atomic_llong sum_ms;
+  atomic_ullong late_since; /* runs over the threshold since the warning */
+  atomic_llong worst_since; /* the worst of them, ms */
+  atomic_llong warned_ms;   /* mono ms of the last warning, 0 = never */
+};
+
 struct cx_noded {
   struct cx_store *store;
   struct cx_coord *coord;
@@ -137,6 +171,9 @@ struct cx_noded {
   int pquit, pstarted;
   pthread_t pthread;
 
+  struct cx__nuser user;
+  struct cx__late late;
+
   /* spool */
   pthread_mutex_t spmu;
   int sp_fd;
@@ -179,6 +216,20 @@ void cx__noded_procs_stop(struct cx_noded *n); /* drops what is queued */
 void cx__noded_proc_put(struct cx_noded *n, const char *key, size_t key_len,
                         const char *val, size_t val_len, int64_t lease);
 void cx__noded_proc_del(struct cx_noded *n, const char *key, size_t key_len);
+
+/* jobuser.c */
+/* Resolves node.run_as (and refuses to start without a safe user: see
+ * cx_noded_create) and makes the node's cgroup. 0 or < 0 with err. */
+int cx__nuser_init(struct cx__nuser *u, const struct cx_config *cfg, char *err);
+void cx__nuser_fini(struct cx__nuser *u);
+/* The user a job with run_as ("" or NULL = the default) runs as, and its
+ * environment. 0, or CX_EPARSE / -errno with the reason in why. */
+int cx__nuser_job(const struct cx__nuser *u, const char *run_as,
+                  struct cx__jobuser *out, char *why);
+
+/* lateness.c: records one run's start lateness (ms), warns if late. */
+void cx__noded_late_observe(struct cx_noded *n, int64_t job_id,
+                            int64_t late_ms);
 
 /* spool.c */
 int cx__noded_spool_open(struct cx_noded *n, char *err);

@@ -858,6 +858,8 @@ static void attempt_run(struct cx_noded *n, struct cx__nitem *it)
   it->attempt++;
   struct spawn_ctx sc = {
       .n = n, .it = it, .run_id = it->run.id, .attempt = it->attempt};
+  if (it->attempt == 1 && it->has_sched)
+    cx__noded_late_observe(n, j->id, cx_wall_ms() - it->sched_s * 1000);
   if (j->type == CX_JOB_HTTP) {
     char tail[64];
     if (it->run.id > 0)
@@ -876,16 +878,39 @@ static void attempt_run(struct cx_noded *n, struct cx__nitem *it)
     };
     cx_exec_run_http(it->x, &xo, &req, &it->res, NULL);
   } else {
+    struct cx__jobuser ju;
+    char why[CX_ERR_LEN];
+    if (cx__nuser_job(&n->user, j->run_as, &ju, why) != 0) {
+      /* Recorded as an error with the reason, never run as another. */
+      memset(&it->res, 0, sizeof it->res);
+      it->res.status = CX_EXEC_ERROR;
+      it->res.exit_code = -1;
+      it->res.start_ms = it->res.end_ms = cx_wall_ms();
+      snprintf(it->res.error, sizeof it->res.error, "%s", why);
+      proc_del(&sc);
+      return;
+    }
+    xo.base_env = ju.envp;
+    xo.cgroup_dir = n->user.cgroup[0] ? n->user.cgroup : NULL;
     struct cx_exec_cmd cmd = {
         .command = j->command,
         .env = it->def->env,
         .nenv = it->def->nenv,
         .workdir = (j->workdir && j->workdir[0]) ? j->workdir : set.workdir,
         .timeout_ms = (int64_t)j->timeout * 1000,
+        .set_user = ju.set_user,
+        .uid = ju.uid,
+        .gid = ju.gid,
+        .limits = {.memory_mb = j->limit_memory_mb,
+                   .nproc = j->limit_nproc,
+                   .cpu_s = j->limit_cpu_s,
+                   .nofile = j->limit_nofile},
     };
     cx_exec_run_cmd(it->x, &xo, &cmd, on_spawn, &sc, &it->res, NULL);
   }
   proc_del(&sc);
+  if (it->attempt == 1 && it->res.start_ms > 0)
+    it->run.start_time = it->res.start_ms; /* spawned or sent, not claimed */
 }
 
 /* Queues the last attempt to be stored (a copy: it->res is reused). */
@@ -1252,6 +1277,8 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   if (n->nworkers < 1)
     n->nworkers = 1;
   cx_noded_reload(n, o->cfg);
+  if ((rc = cx__nuser_init(&n->user, o->cfg, err)) != 0)
+    goto fail;
   host_ip(n->hostname, sizeof n->hostname, n->ip, sizeof n->ip);
   if ((rc = uuid_load(n->data_dir, n->uuid, err)) != 0 ||
       (rc = cx__noded_spool_open(n, err)) != 0 ||
@@ -1451,6 +1478,7 @@ void cx_noded_destroy(struct cx_noded *n)
   cx_free(n->workers);
   cx_sched_destroy(n->sched);
   cx__noded_spool_close(n);
+  cx__nuser_fini(&n->user);
   pthread_mutex_destroy(&n->mu);
   pthread_mutex_destroy(&n->setmu);
   pthread_mutex_destroy(&n->spmu);

@@ -122,6 +122,12 @@ int cx_noded_next_fire(struct cx_noded *n, int64_t job_id, int64_t *at_ms);
 /* Counters (a snapshot). */
 void cx_noded_stats_get(struct cx_noded *n, struct cx_noded_stats *out);
 
+/* Appends this node's gauges and histograms (Prometheus text): fires
+ * queued for a worker, runs queued or running, and the start lateness of
+ * cron fires (spawned or sent − scheduled). For an admin's /metrics in
+ * the same process (standalone). */
+void cx_noded_metrics(struct cx_noded *n, struct cx_buf *b);
+
 /* Applies the settings that can change while running (SIGHUP): shell,
  * output limit, retry base, kill grace, shutdown grace, workdir. */
 void cx_noded_reload(struct cx_noded *n, const struct cx_config *cfg);

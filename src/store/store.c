@@ -74,6 +74,7 @@ void cx_store_close(struct cx_store *s)
 {
   if (s == NULL)
     return;
+  cx__batch_stop(s);
   if (s->be != NULL)
     s->ops->close(s);
   cx_free(s);
@@ -94,18 +95,32 @@ int cx_store_ping(struct cx_store *s, char *err)
   return s->ops->ping(s, err);
 }
 
+/* The store this thread has a transaction open on (cx__store_in_tx). */
+static __thread const struct cx_store *tx_here;
+
 int cx_store_tx_begin(struct cx_store *s, char *err)
 {
-  return s->ops->tx(s, CX__TX_BEGIN, err);
+  int rc = s->ops->tx(s, CX__TX_BEGIN, err);
+  if (rc == 0)
+    tx_here = s;
+  return rc;
 }
 
 int cx_store_tx_end(struct cx_store *s, int commit, char *err)
 {
-  if (!commit) {
+  int rc = 0;
+  if (!commit)
     s->ops->tx(s, CX__TX_ROLLBACK, NULL);
-    return 0;
-  }
-  return s->ops->tx(s, CX__TX_COMMIT, err);
+  else
+    rc = s->ops->tx(s, CX__TX_COMMIT, err);
+  if (tx_here == s)
+    tx_here = NULL;
+  return rc;
+}
+
+int cx__store_in_tx(const struct cx_store *s)
+{
+  return tx_here == s;
 }
 
 /* ---- values, rows and lists -------------------------------------------- */
@@ -383,6 +398,7 @@ static int job_check(const struct cx_job *j, char *err)
   CHECK("http_body", j->http_body, 0, 0);
   CHECK("env", j->env, 0, 0);
   CHECK("workdir", j->workdir, 0, 0);
+  CHECK("run_as", j->run_as, 0, 0);
   if (j->type != CX_JOB_CMD && j->type != CX_JOB_HTTP) {
     cx_err_set(err, "type: must be 1 (cmd) or 2 (http)");
     return CX_EPARSE;
@@ -465,13 +481,16 @@ _Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
   "id, name, command, type, spec, timeout, retry_times, retry_interval,"       \
   " allocation, run_on, notify_status, notify_type, notify_to_array, note,"    \
   " created, updated, timezone, enabled, concurrency, misfire,"                \
-  " starting_deadline, http_method, http_headers, http_body, env, workdir"
+  " starting_deadline, http_method, http_headers, http_body, env, workdir,"    \
+  " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile"
 #define JOB_SET                                                                \
   "name = ?, command = ?, type = ?, spec = ?, timeout = ?, retry_times = ?,"   \
   " retry_interval = ?, allocation = ?, run_on = ?, notify_status = ?,"        \
   " notify_type = ?, notify_to_array = ?, note = ?, timezone = ?,"             \
   " enabled = ?, concurrency = ?, misfire = ?, starting_deadline = ?,"         \
-  " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?"
+  " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?,"   \
+  " run_as = ?, limit_memory_mb = ?, limit_nproc = ?, limit_cpu_s = ?,"        \
+  " limit_nofile = ?"
 #define BUMP "updated = CASE WHEN updated < ? THEN ? ELSE updated + 1 END"
 #define RUN_COLS                                                               \
   "id, job_id, name, node_uuid, hostname, ip, command, spec, `trigger`,"       \
@@ -487,8 +506,9 @@ Q1(JOB_INSERT,
    " retry_interval, allocation, run_on, notify_status, notify_type,"
    " notify_to_array, note, timezone, enabled, concurrency, misfire,"
    " starting_deadline, http_method, http_headers, http_body, env, workdir,"
+   " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"
    " created, updated)"
-   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
    0);
 Q1(JOB_UPDATE,
    "UPDATE cronix_job SET " JOB_SET ", updated = ? WHERE id = ? AND"
@@ -520,7 +540,8 @@ Q1(RUN_INSERT,
 Q1(RUN_BY_TOKEN, "SELECT id FROM cronix_job_log WHERE claim_token = ?", R);
 Q1(RUN_FINISH,
    "UPDATE cronix_job_log SET status = ?, success = ?, exit_code = ?,"
-   " end_time = ?, attempts = ?, output = ? WHERE id = ?",
+   " end_time = ?, attempts = ?, output = ?, start_time = CASE WHEN ? > 0"
+   " THEN ? ELSE start_time END WHERE id = ?",
    R);
 Q1(RUN_FIND, "SELECT " RUN_COLS " FROM cronix_job_log WHERE id = ?", R);
 Q2(RUN_PURGE,
@@ -784,7 +805,7 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_job *j = item;
   int oom = 0;
-  if (n != 26)
+  if (n != 31)
     return -EIO;
   j->id = col_int(&c[0]);
   j->name = col_str(&c[1], &oom);
@@ -812,13 +833,18 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
   j->http_body = col_str(&c[23], &oom);
   j->env = col_str(&c[24], &oom);
   j->workdir = col_str(&c[25], &oom);
+  j->run_as = col_str(&c[26], &oom);
+  j->limit_memory_mb = (int)col_int(&c[27]);
+  j->limit_nproc = (int)col_int(&c[28]);
+  j->limit_cpu_s = (int)col_int(&c[29]);
+  j->limit_nofile = (int)col_int(&c[30]);
   return oom ? -ENOMEM : 0;
 }
 
 static const struct kind job_kind = {sizeof(struct cx_job), job_from_row,
                                      job_clear_v};
 
-/* The 23 settable fields, in JOB_SET / JOB_INSERT order. */
+/* The 28 settable fields, in JOB_SET / JOB_INSERT order. */
 static int job_params(const struct cx_job *j, struct cx__val *p)
 {
   int k = 0;
@@ -845,6 +871,11 @@ static int job_params(const struct cx_job *j, struct cx__val *p)
   p[k++] = vstr(j->http_body, "");
   p[k++] = vstr(j->env, "{}");
   p[k++] = vstr(j->workdir, "");
+  p[k++] = vstr(j->run_as, "");
+  p[k++] = vint(j->limit_memory_mb);
+  p[k++] = vint(j->limit_nproc);
+  p[k++] = vint(j->limit_cpu_s);
+  p[k++] = vint(j->limit_nofile);
   return k;
 }
 
@@ -856,7 +887,7 @@ static void name_taken(int rc, const char *what, const char *name, char *err)
 
 int cx_store_job_create(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[25];
+  struct cx__val p[30];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -894,7 +925,7 @@ static int job_missing_or_stale(struct cx_store *s, int64_t id, char *err)
 
 int cx_store_job_update(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[26];
+  struct cx__val p[31];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -1237,24 +1268,44 @@ static int output_val(const struct cx_run *r, struct cx__val *v, char **tofree,
   return output_bytes_val(r->output, r->output_len, v, tofree, err);
 }
 
-static int run_by_token(struct cx_store *s, const char *token, int64_t *id,
-                        char *err)
+/* A claim or finish on its way through the group commit (batch.c). */
+struct run_call {
+  struct cx__val p[17];
+  const struct cx_run *r;
+  int64_t id;
+};
+
+static int claim_call(struct cx_store *s, void *tx, void *ctx, char *err)
 {
-  struct one_int o;
-  struct cx__val p = vstr(token, NULL);
-  int rc = query_int(s, &q_RUN_BY_TOKEN, &p, 1, &o, err);
-  if (rc == 0 && o.rows == 0)
-    rc = CX_ENOTFOUND;
-  if (rc == 0)
-    *id = o.v;
-  return rc;
+  struct run_call *c = ctx;
+  struct cx__exec_result res;
+  struct one_int o = {0};
+  int rc = cx__texec(s, tx, &q_RUN_INSERT, c->p, 17, NULL, NULL, &res, err);
+  if (rc == 0) {
+    c->id = res.insert_id;
+    return 0;
+  }
+  if (rc != CX_EEXISTS)
+    return rc;
+  /* A duplicate: our own claim sent twice (same token) is a success. */
+  rc = cx__texec(s, tx, &q_RUN_BY_TOKEN, &c->p[16], 1, one_int_row, &o, NULL,
+                 err);
+  if (rc != 0)
+    return rc;
+  if (o.rows > 0) {
+    c->id = o.v;
+    return 0;
+  }
+  cx_err_set(err, "job %lld fire %lld: already claimed",
+             (long long)c->r->job_id, (long long)c->r->scheduled_at);
+  return CX_EEXISTS;
 }
 
 int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
                        char *err)
 {
-  struct cx__val p[17];
-  struct cx__exec_result res;
+  struct run_call c = {.r = r};
+  struct cx__val *p = c.p;
   char *out = NULL;
   int rc = run_check(r, err);
   if (rc != 0)
@@ -1287,27 +1338,25 @@ int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
   p[13] = vint(r->exit_code);
   p[14] = vint(r->attempts);
   p[16] = vstr(r->claim_token, NULL);
-  rc = exec(s, &q_RUN_INSERT, p, 17, NULL, NULL, &res, err);
+  rc = cx__batch_run(s, claim_call, &c, err);
   cx_free(out);
-  if (rc == 0) {
-    *id = res.insert_id;
-    return 0;
-  }
-  if (rc != CX_EEXISTS)
-    return rc;
-  /* A duplicate: our own claim sent twice (same token) is a success. */
-  rc = run_by_token(s, r->claim_token, id, err);
-  if (rc != CX_ENOTFOUND)
-    return rc;
-  cx_err_set(err, "job %lld fire %lld: already claimed", (long long)r->job_id,
-             (long long)r->scheduled_at);
-  return CX_EEXISTS;
+  if (rc == 0)
+    *id = c.id;
+  return rc;
+}
+
+static int finish_call(struct cx_store *s, void *tx, void *ctx, char *err)
+{
+  struct run_call *c = ctx;
+  struct cx__exec_result res;
+  int rc = cx__texec(s, tx, &q_RUN_FINISH, c->p, 9, NULL, NULL, &res, err);
+  return rc != 0 ? rc : not_found(res.affected, "run", c->r->id, err);
 }
 
 int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err)
 {
-  struct cx__val p[7];
-  struct cx__exec_result res;
+  struct run_call c = {.r = r};
+  struct cx__val *p = c.p;
   char *out = NULL;
   CHECK("status", r->status, 16, 1);
   int rc = run_check(r, err);
@@ -1320,10 +1369,12 @@ int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err)
   p[2] = vint(r->exit_code);
   p[3] = vint(r->end_time);
   p[4] = vint(r->attempts);
-  p[6] = vint(r->id);
-  rc = exec(s, &q_RUN_FINISH, p, 7, NULL, NULL, &res, err);
+  p[6] = vint(r->start_time);
+  p[7] = vint(r->start_time);
+  p[8] = vint(r->id);
+  rc = cx__batch_run(s, finish_call, &c, err);
   cx_free(out);
-  return rc != 0 ? rc : not_found(res.affected, "run", r->id, err);
+  return rc;
 }
 
 int cx_store_run_mark_lost(struct cx_store *s, const char *node_uuid,

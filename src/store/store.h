@@ -219,7 +219,14 @@ void cx_run_list_free(struct cx_run_list *l);
 int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
                        char *err);
 /* Records the end (or progress) of run r->id: status, success, exit_code,
- * end_time, attempts, output. Idempotent. CX_ENOTFOUND. */
+ * end_time, attempts, output, and start_time when r->start_time > 0 (the
+ * node sends the moment the run's process was spawned or its request
+ * sent; the claim holds the moment it was claimed). Idempotent.
+ * CX_ENOTFOUND.
+ * Claims and finishes of concurrent callers share one transaction (group
+ * commit, one fsync); each returns only once its own row is durable, and
+ * one caller's failure (a duplicate claim, a refused row) is not
+ * another's. */
 int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err);
 int cx_store_run_find(struct cx_store *s, int64_t id, struct cx_run *out,
                       char *err);
@@ -423,7 +430,8 @@ int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,
  * every call of THIS thread on s runs on one connection inside one
  * transaction (SQLite: the write connection, held, so other threads' writes
  * wait and their reads see the state before; MySQL: one pooled connection,
- * InnoDB). Calls of other threads are unaffected. Used to write a change
+ * InnoDB), run claims and finishes included (they skip the group commit).
+ * Calls of other threads are unaffected. Used to write a change
  * and its audit row together (cx_store_audit_add), so neither exists
  * without the other. Inside a transaction nothing is retried after a lost
  * connection: the call fails with CX_EUNAVAIL and the transaction is gone

@@ -43,6 +43,7 @@ struct fx {
   struct cx_admin *admin;
   unsigned port;
   char op[CX_STORE_TOKEN_LEN], viewer[CX_STORE_TOKEN_LEN];
+  char boss[CX_STORE_TOKEN_LEN]; /* an admin user's token */
   int64_t lease;
 };
 static struct fx F;
@@ -103,6 +104,7 @@ static void setup(int dist)
   F.port = cx_admin_port(F.admin);
   make_user("op", "operator", F.op);
   make_user("viewer", "viewer", F.viewer);
+  make_user("boss", "admin", F.boss);
   ASSERT_MSG(cx_coord_lease_grant(F.coord, 120, 0, NULL, NULL, &F.lease, NULL,
                                   err) == 0,
              "%s", err);
@@ -591,6 +593,54 @@ CASE(add_bad_fields_are_1001_naming_the_field)
                rfield());
   }
   assert_unchanged(before);
+}
+
+/* run_as picks the Unix user a command runs as: an operator may neither
+ * set it nor change a job that has it (a new command would run as that
+ * user); each refusal changes nothing. */
+CASE(run_as_is_admin_only)
+{
+  node_up("n1");
+  char *before = snapshot();
+  post("/job/add", "{\"name\":\"r\",\"type\":1,\"command\":\"id\","
+                   "\"spec\":\"0 3 * * *\",\"allocation\":1,"
+                   "\"run_on\":\"n1\",\"run_as\":\"root\"}");
+  EXPECT(403, 1102);
+  ASSERT_STREQ(rfield(), "run_as");
+  assert_unchanged(before);
+  int64_t plain = add_cmd_on("plain", "n1");
+  char body[512];
+  before = snapshot();
+  snprintf(body, sizeof body, "{\"id\":%lld,\"run_as\":\"root\"}",
+           (long long)plain);
+  post("/job/add", body);
+  EXPECT(403, 1102);
+  assert_unchanged(before);
+  /* An admin may; the operator then may not edit that job, not even a
+   * field other than run_as. */
+  call("POST", "/job/add", F.boss,
+       "{\"name\":\"backup\",\"type\":1,\"command\":\"id\","
+       "\"spec\":\"0 3 * * *\",\"allocation\":1,\"run_on\":\"n1\","
+       "\"run_as\":\"backup\",\"limit_nofile\":64}");
+  EXPECT(200, 0);
+  int64_t id = dint("id");
+  ASSERT_STREQ(dstr("run_as"), "backup");
+  ASSERT_EQ(dint("limit_nofile"), 64);
+  before = snapshot();
+  snprintf(body, sizeof body, "{\"id\":%lld,\"command\":\"cat /etc/shadow\"}",
+           (long long)id);
+  post("/job/add", body);
+  EXPECT(403, 1102);
+  snprintf(body, sizeof body, "{\"id\":%lld,\"run_as\":\"\"}", (long long)id);
+  post("/job/add", body);
+  EXPECT(403, 1102);
+  assert_unchanged(before);
+  /* limits are not a privilege */
+  snprintf(body, sizeof body, "{\"id\":%lld,\"limit_cpu_s\":5}",
+           (long long)plain);
+  post("/job/add", body);
+  EXPECT(200, 0);
+  ASSERT_EQ(dint("limit_cpu_s"), 5);
 }
 
 CASE(add_name_taken_is_1202)

@@ -3,7 +3,8 @@
  * `cronix standalone` process: slow clients holding every slot, a head
  * trickled forever, a body sent without credentials, framing a proxy would
  * read differently, login guessing from elsewhere, escape sequences aimed
- * at the log, and TLS. Every case checks the answer AND that nothing
+ * at the log, TLS, and jobs that try to become the scheduler or outlive
+ * their timeout. Every case checks the answer AND that nothing
  * changed (no job appeared, the owner can still log in, the log holds no
  * raw control byte). Run the suite with CX_CRONIX_BIN pointing at an older
  * binary to see each door open.
@@ -22,6 +23,8 @@
 #include "support/services.h"
 #include "support/test.h"
 #include "util/util.h"
+
+static const char *up_set; /* one more --set for the next up(), or NULL */
 
 static struct {
   struct cx_svc_proc proc;
@@ -173,6 +176,10 @@ static void up_with(const char *ca, const char *cert, const char *key)
     argv[n++] = tls_cert;
     argv[n++] = "--set";
     argv[n++] = tls_key;
+  }
+  if (up_set != NULL) {
+    argv[n++] = "--set";
+    argv[n++] = up_set;
   }
   argv[n] = NULL;
   ASSERT_MSG(cx_svc_proc_set_argv(&S.proc, "standalone", log, argv, err) == 0,
@@ -489,5 +496,165 @@ TEST_TIMEOUT(attack_tls_listener_serves_https_with_hsts_and_refuses_plain, 90)
   /* The API works over it, and unauthenticated still means 401. */
   ASSERT_EQ(jobs_total(), 0);
   ASSERT_EQ(call(NULL, "POST", "/job/search", NULL, "{}", NULL), 401);
+  down();
+}
+
+/* ---- jobs that try to become the scheduler ------------------------------- */
+
+/* POST path with token; data of a 200 reply (new reference), else fails. */
+static json_t *api_ok(const char *path, const char *token, const char *body)
+{
+  struct cx_buf b = {0};
+  long st = call(NULL, "POST", path, token, body, &b);
+  json_t *j = json_loads(b.data ? b.data : "", 0, NULL);
+  ASSERT_MSG(st == 200 && j != NULL, "%s: %ld %s", path, st,
+             b.data ? b.data : "");
+  json_t *d = json_incref(json_object_get(j, "data"));
+  json_decref(j);
+  cx_buf_free(&b);
+  return d;
+}
+
+/* A new operator "op"; its token into tok. */
+static void operator_login(char *tok, size_t cap)
+{
+  json_decref(api_ok("/user/add", S.tok,
+                     "{\"username\":\"op\",\"password\":\"op-pass-123\","
+                     "\"role\":\"operator\"}"));
+  json_t *d = api_ok("/login", NULL,
+                     "{\"username\":\"op\",\"password\":\"op-pass-123\"}");
+  snprintf(tok, cap, "%s", json_string_value(json_object_get(d, "token")));
+  json_decref(d);
+}
+
+static char *slurp(const char *path)
+{
+  struct cx_buf b = {0};
+  char buf[4096];
+  FILE *f = fopen(path, "r");
+  ASSERT(f != NULL);
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    cx_buf_append(&b, buf, n);
+  fclose(f);
+  return b.data ? cx_buf_steal(&b) : cx_strdup("");
+}
+
+/* The first finished run of job id (waits up to 30 s); a new reference. */
+static json_t *wait_run(int64_t id)
+{
+  char body[96];
+  snprintf(body, sizeof body, "{\"job_id\":%lld}", (long long)id);
+  for (int i = 0; i < 300; i++) {
+    json_t *d = api_ok("/job/log", S.tok, body);
+    json_t *r = json_array_get(json_object_get(d, "list"), 0);
+    const char *st = json_string_value(json_object_get(r, "status"));
+    if (st != NULL && strcmp(st, "running") != 0) {
+      json_incref(r);
+      json_decref(d);
+      return r;
+    }
+    json_decref(d);
+    cx_sleep_us(100000);
+  }
+  ASSERT_MSG(0, "job %lld: no finished run in 30 s", (long long)id);
+  return NULL;
+}
+
+/* An operator's job on `cronix standalone` running as root: it may not
+ * pick root with run_as, and as node.run_as it can neither read the first
+ * admin's token nor promote its author through the database. */
+TEST_TIMEOUT(attack_an_operators_job_cannot_read_the_admin_token_or_promote, 90)
+{
+  char op[256], cmd[4 * CX_SVC_PATH_LEN], path[CX_SVC_PATH_LEN + 32];
+  if (geteuid() != 0)
+    cx_test_skip("needs root (the node switches users only as root)");
+  up_set = "node.run_as=nobody";
+  up();
+  up_set = NULL;
+  operator_login(op, sizeof op);
+  json_t *nodes = api_ok("/node/search", S.tok, "{}");
+  const char *node = json_string_value(json_object_get(
+      json_array_get(json_object_get(nodes, "list"), 0), "uuid"));
+  ASSERT(node != NULL);
+  snprintf(path, sizeof path, "%s/initial-admin.txt", S.dir);
+  char *before = slurp(path);
+  /* run_as root: refused, nothing created */
+  json_t *req = json_pack("{s:s, s:i, s:s, s:s, s:i, s:s, s:s}", "name", "r",
+                          "type", 1, "command", "id", "spec", "0 0 1 1 *",
+                          "allocation", 1, "run_on", node, "run_as", "root");
+  char *body = json_dumps(req, JSON_COMPACT);
+  ASSERT_EQ(call(NULL, "POST", "/job/add", op, body, NULL), 403);
+  ASSERT_EQ(jobs_total(), 0);
+  free(body);
+  json_decref(req);
+  /* the job as the node's job user */
+  snprintf(cmd, sizeof cmd,
+           "id -u; cat %s; sqlite3 %s/cronix.db \"update cronix_user set "
+           "role='admin' where username='op'\"; echo x >> %s; "
+           "cat /proc/%ld/environ; exit 0",
+           path, S.dir, path, (long)S.proc.pid);
+  req = json_pack("{s:s, s:i, s:s, s:s, s:i, s:s}", "name", "steal", "type", 1,
+                  "command", cmd, "spec", "0 0 1 1 *", "allocation", 1,
+                  "run_on", node);
+  body = json_dumps(req, JSON_COMPACT);
+  json_t *job = api_ok("/job/add", op, body);
+  int64_t id = json_integer_value(json_object_get(job, "id"));
+  free(body);
+  json_decref(req);
+  json_decref(job);
+  char once[64];
+  snprintf(once, sizeof once, "{\"job_id\":%lld}", (long long)id);
+  json_decref(api_ok("/job/once", op, once));
+  json_t *run = wait_run(id);
+  const char *out = json_string_value(json_object_get(run, "output"));
+  ASSERT(out != NULL);
+  ASSERT_MSG(strncmp(out, "65534\n", 6) == 0, "output: %s", out);
+  ASSERT_CONTAINS(out, "Permission denied");
+  ASSERT_MSG(strstr(out, S.tok) == NULL, "the admin token leaked: %s", out);
+  ASSERT_MSG(strstr(out, S.pw) == NULL, "the admin password leaked: %s", out);
+  json_decref(run);
+  json_decref(nodes);
+  /* nothing changed: the file, and op is still an operator */
+  char *after = slurp(path);
+  ASSERT_STREQ(after, before);
+  free(after);
+  free(before);
+  json_t *u = api_ok("/user/search", S.tok, "{\"username\":\"op\"}");
+  json_t *first = json_array_get(json_object_get(u, "list"), 0);
+  ASSERT_STREQ(json_string_value(json_object_get(first, "role")), "operator");
+  json_decref(u);
+  down();
+}
+
+/* A job whose child leaves its session and another that double-forks:
+ * the 1 s timeout ends them all. */
+TEST_TIMEOUT(attack_an_escaping_child_does_not_survive_the_timeout, 60)
+{
+  char marker[64], body[1024];
+  up();
+  json_t *nodes = api_ok("/node/search", S.tok, "{}");
+  const char *node = json_string_value(json_object_get(
+      json_array_get(json_object_get(nodes, "list"), 0), "uuid"));
+  snprintf(marker, sizeof marker, "cxatk%ld", (long)getpid());
+  snprintf(body, sizeof body,
+           "{\"name\":\"escape\",\"type\":1,\"timeout\":1,"
+           "\"spec\":\"0 0 1 1 *\",\"allocation\":1,\"run_on\":\"%s\","
+           "\"command\":\"setsid sh -c 'sleep 300; : %s' >/dev/null 2>&1 & "
+           "(sh -c 'sleep 300; : %s' >/dev/null 2>&1 &); sleep 300\"}",
+           node, marker, marker);
+  json_decref(nodes);
+  json_t *job = api_ok("/job/add", S.tok, body);
+  int64_t id = json_integer_value(json_object_get(job, "id"));
+  json_decref(job);
+  snprintf(body, sizeof body, "{\"job_id\":%lld}", (long long)id);
+  json_decref(api_ok("/job/once", S.tok, body));
+  json_t *run = wait_run(id);
+  ASSERT_STREQ(json_string_value(json_object_get(run, "status")), "timeout");
+  json_decref(run);
+  int left = cx_test_marked_procs(marker);
+  if (left)
+    cx_test_marked_kill(marker);
+  ASSERT_EQ(left, 0);
   down();
 }

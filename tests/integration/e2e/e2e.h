@@ -61,6 +61,9 @@ void e2e_dump_logs(void);
 /* Starts the environment of kind k and waits until its API answers, the
  * initial admin token is readable and the node is alive in /node/search. */
 void e2e_up(enum e2e_kind k);
+/* e2e_up with settings ("name=value", NULL-terminated; kept, not copied)
+ * passed as --set to the process that runs jobs. */
+void e2e_up_with(enum e2e_kind k, const char *const *sets);
 /* Stops everything e2e_up started (gracefully, bounded). */
 void e2e_down(void);
 /* (Re)starts the cluster's node process with its usual arguments. */
