@@ -16,6 +16,7 @@
 #include "admin/admin-int.h"
 #include "webui/webui.h"
 #include "admin/cluster.h"
+#include "cron/cron.h"
 
 static const char *const role_names[] = {"none", "viewer", "operator", "admin"};
 
@@ -268,6 +269,25 @@ int cx__admin_json_str(struct cx_http_req *req, const json_t *body,
   return 1;
 }
 
+int cx__admin_json_time_ms(struct cx_http_req *req, const json_t *body,
+                           const char *name, int64_t *out)
+{
+  json_t *v = json_object_get(body, name);
+  if (json_is_string(v)) {
+    int64_t t;
+    if (cx_time_parse(json_string_value(v), &t) != 0 || t < 0 ||
+        t > INT64_MAX / 1000) {
+      cx_http_reply_error(req, CX_HTTP_BAD_INPUT, name,
+                          "%s: not an RFC 3339 time", name);
+      return -1;
+    }
+    *out = t * 1000;
+    return 0;
+  }
+  return cx__admin_json_int(req, body, name, 0, INT64_MAX / 2, out) < 0 ? -1
+                                                                        : 0;
+}
+
 int cx__admin_paging(struct cx_http_req *req, const json_t *body, int *page,
                      int *page_size)
 {
@@ -389,6 +409,7 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
       (rc = cx__admin_routes_nodes(a)) != 0 ||
       (rc = cx__admin_routes_notify(a)) != 0 ||
       (rc = cx__admin_routes_runs(a)) != 0 ||
+      (rc = cx__admin_routes_audit(a)) != 0 ||
       (rc = cx__admin_routes_output(a)) != 0 ||
       (rc = cx__admin_routes_cron(a)) != 0 ||
       (rc = cx_webui_register(a->http, a->cfg->web_root[0] ? a->cfg->web_root

@@ -252,8 +252,9 @@ static void h_node_del(struct cx_http_req *req, void *ctx)
   char err[CX_ERR_LEN] = "", key[CX_KEY_LEN], what[96];
   struct cx_node n = {0};
   struct cx_coord_kvs kvs;
+  struct cx__admin_who who;
 
-  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0)
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, &who) < 0)
     return;
   if (json_object_size(body) != 1 || json_object_get(body, "uuid") == NULL) {
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "uuid",
@@ -292,7 +293,12 @@ static void h_node_del(struct cx_http_req *req, void *ctx)
    * <prefix>/job/<uuid>/ until the leader places them (cluster.c): the
    * leader is woken here; on another admin its next reconciliation (at
    * most a minute) does it. */
-  rc = cx_store_node_delete(a->store, uuid, err);
+  struct cx__actor actor = cx__admin_actor(req, &who);
+  if ((rc = cx_store_tx_begin(a->store, err)) == 0) {
+    rc = cx_store_node_delete(a->store, uuid, err);
+    rc = cx__admin_audit_commit(a, rc, &actor, "node.del", what, NULL, NULL,
+                                err);
+  }
   if (rc != 0) {
     cx__admin_reply_backend_error(req, rc, what, err);
     return;

@@ -483,6 +483,42 @@ static int count_admins(struct cx_store *st, const int64_t *skip, size_t nskip,
   return 0;
 }
 
+/* ---- audit rows (audit.c) ---------------------------------------------- */
+
+static struct cx__admin_who user_who(const struct cx_user *u)
+{
+  struct cx__admin_who w = {0};
+  w.user_id = u->id;
+  snprintf(w.username, sizeof w.username, "%s", u->username);
+  return w;
+}
+
+/* Ends this thread's store transaction with the audit row of a change to
+ * user u (target "user <id>"; before/after borrowed, may be NULL): see
+ * cx__admin_audit_commit. */
+static int audit_user(struct cx_admin *a, struct cx_http_req *req,
+                      struct cx__admin_who who, int rc, const char *kind,
+                      const struct cx_user *u, const json_t *before,
+                      const json_t *after, char *err)
+{
+  char target[48];
+  struct cx__actor actor = cx__admin_actor(req, &who);
+  snprintf(target, sizeof target, "user %lld", (long long)u->id);
+  return cx__admin_audit_commit(a, rc, &actor, kind, target, before, after,
+                                err);
+}
+
+/* A failed login changes nothing but is recorded (who typed which name,
+ * from where); a failure to record it is logged only. */
+static void audit_login_failed(struct cx_admin *a, struct cx_http_req *req,
+                               const char *name)
+{
+  char err[CX_ERR_LEN] = "";
+  struct cx__actor actor = {0, name, cx_http_req_remote(req)};
+  if (cx__admin_audit(a, &actor, "login.fail", NULL, NULL, NULL, NULL, err))
+    CX_LOG(CX_LOG_ERROR, "admin", "audit: failed login not recorded: %s", err);
+}
+
 /* ---- /login, /logout ---------------------------------------------------- */
 
 static void h_login(struct cx_http_req *req, void *ctx)
@@ -534,6 +570,7 @@ static void h_login(struct cx_http_req *req, void *ctx)
   if (!ok) {
     CX_LOG(CX_LOG_WARN, "admin", "login failed for '%.64s' from %s", name,
            cx_http_req_remote(req));
+    audit_login_failed(a, req, name);
     cx_user_clear(&u);
     cx_http_reply_error(req, CX_HTTP_UNAUTHORIZED, NULL,
                         "wrong username or password");
@@ -541,8 +578,10 @@ static void h_login(struct cx_http_req *req, void *ctx)
   }
   int64_t expires = now + a->cfg->session_ttl;
   rc = cx_store_token_generate(token);
-  if (rc == 0)
+  if (rc == 0 && (rc = cx_store_tx_begin(a->store, err)) == 0) {
     rc = cx_store_token_create(a->store, token, u.id, "session", expires, err);
+    rc = audit_user(a, req, user_who(&u), rc, "login", &u, NULL, NULL, err);
+  }
   if (rc != 0) {
     cx_user_clear(&u);
     cx__admin_reply_backend_error(req, rc, "session", err);
@@ -567,7 +606,12 @@ static void h_logout(struct cx_http_req *req, void *ctx)
   struct cx__admin_who who;
   if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) < 0)
     return;
-  int rc = cx_store_token_delete(a->store, who.token, err);
+  int rc = cx_store_tx_begin(a->store, err);
+  if (rc == 0) {
+    struct cx_user self = {.id = who.user_id};
+    rc = cx_store_token_delete(a->store, who.token, err);
+    rc = audit_user(a, req, who, rc, "logout", &self, NULL, NULL, err);
+  }
   cx__admin_auth_flush(a);
   if (rc != 0 && rc != CX_ENOTFOUND) {
     cx__admin_reply_backend_error(req, rc, "token", err);
@@ -587,8 +631,9 @@ static void h_user_add(struct cx_http_req *req, void *ctx)
   struct cx_admin_user_spec spec = {0};
   char err[CX_ERR_LEN] = "", field[CX_ADMIN_FIELD_LEN] = "";
   int64_t id = 0;
+  struct cx__admin_who who;
 
-  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0 ||
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, &who) < 0 ||
       cx__admin_json_only(req, body, allowed) < 0 ||
       cx__admin_json_str(req, body, "username", 1024, &spec.username) < 0 ||
       cx__admin_json_str(req, body, "password", 1024, &spec.password) < 0 ||
@@ -596,23 +641,29 @@ static void h_user_add(struct cx_http_req *req, void *ctx)
       cx__admin_json_str(req, body, "feishu_id", 1024, &spec.feishu_id) < 0 ||
       cx__admin_json_str(req, body, "role", 64, &spec.role) < 0)
     return;
-  int rc = cx_admin_user_create(a->store, &spec, &id, field, err);
+  struct cx_user u = {0};
+  int rc = cx_store_tx_begin(a->store, err);
+  if (rc == 0) {
+    rc = cx_admin_user_create(a->store, &spec, &id, field, err);
+    if (rc == 0)
+      rc = cx_store_user_find(a->store, id, &u, err);
+    json_t *after = rc == 0 ? user_json(&u) : NULL;
+    rc = audit_user(a, req, who, rc, "user.add", &u, NULL, after, err);
+    json_decref(after);
+  }
   if (rc == CX_EPARSE || rc == CX_ETOOBIG || rc == -EINVAL) {
+    cx_user_clear(&u);
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, field[0] ? field : NULL, "%s",
                         err);
     return;
   }
   if (rc == CX_EEXISTS) {
+    cx_user_clear(&u);
     cx_http_reply_error(req, CX_HTTP_CONFLICT, "username", "%s", err);
     return;
   }
   if (rc != 0) {
-    cx__admin_reply_backend_error(req, rc, "user", err);
-    return;
-  }
-  struct cx_user u = {0};
-  rc = cx_store_user_find(a->store, id, &u, err);
-  if (rc != 0) {
+    cx_user_clear(&u);
     cx__admin_reply_backend_error(req, rc, "user", err);
     return;
   }
@@ -669,8 +720,9 @@ static void h_user_del(struct cx_http_req *req, void *ctx)
   size_t n = 0;
   char err[CX_ERR_LEN] = "", what[64];
   int rc = 0, removes_admin = 0;
+  struct cx__admin_who who;
 
-  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0 ||
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, &who) < 0 ||
       cx__admin_json_only(req, body, allowed) < 0 ||
       read_ids(req, body, ids, &n) < 0)
     return;
@@ -692,8 +744,17 @@ static void h_user_del(struct cx_http_req *req, void *ctx)
     return;
   }
   for (size_t i = 0; i < n && rc == 0; i++) {
+    struct cx_user u = {0};
     snprintf(what, sizeof what, "user %lld", (long long)ids[i]);
-    rc = cx_store_user_delete(a->store, ids[i], err);
+    if ((rc = cx_store_tx_begin(a->store, err)) != 0)
+      break;
+    rc = cx_store_user_find(a->store, ids[i], &u, err);
+    json_t *before = rc == 0 ? user_json(&u) : NULL;
+    if (rc == 0)
+      rc = cx_store_user_delete(a->store, ids[i], err);
+    rc = audit_user(a, req, who, rc, "user.del", &u, before, NULL, err);
+    json_decref(before);
+    cx_user_clear(&u);
   }
   cx__admin_auth_flush(a);
   pthread_mutex_unlock(&g_admins_mu);
@@ -716,8 +777,10 @@ static void h_user_update(struct cx_http_req *req, void *ctx)
   char err[CX_ERR_LEN] = "", field[CX_ADMIN_FIELD_LEN] = "";
   struct cx_user u = {0};
   int64_t id = 0, admins = 0;
+  struct cx__admin_who who;
+  json_t *before = NULL;
 
-  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0)
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, &who) < 0)
     return;
   if (json_object_get(body, "password") != NULL) {
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "password",
@@ -751,7 +814,9 @@ static void h_user_update(struct cx_http_req *req, void *ctx)
   }
   char *keep[3] = {u.username, u.email, u.feishu_id};
   char *keep_role = u.role;
-  if (rc == 0) {
+  if (rc == 0 && (before = user_json(&u)) == NULL)
+    rc = -ENOMEM;
+  if (rc == 0 && (rc = cx_store_tx_begin(a->store, err)) == 0) {
     if (spec.username)
       u.username = (char *)spec.username;
     if (spec.email)
@@ -761,8 +826,12 @@ static void h_user_update(struct cx_http_req *req, void *ctx)
     if (spec.role)
       u.role = (char *)spec.role;
     rc = cx_store_user_update(a->store, &u, err);
+    json_t *after = rc == 0 ? user_json(&u) : NULL;
+    rc = audit_user(a, req, who, rc, "user.update", &u, before, after, err);
+    json_decref(after);
     cx__admin_auth_flush(a);
   }
+  json_decref(before);
   pthread_mutex_unlock(&g_admins_mu);
   if (rc == 0) {
     /* The reply's strings are the request's: put ours back before freeing
@@ -832,10 +901,11 @@ static void h_user_change_pw(struct cx_http_req *req, void *ctx)
   }
   int rc = cx_store_password_hash(new_pw, hash, err);
   char *old_hash = u.password_hash;
-  if (rc == 0) {
+  if (rc == 0 && (rc = cx_store_tx_begin(a->store, err)) == 0) {
     u.password_hash = hash;
     rc = cx_store_user_update(a->store, &u, err);
     u.password_hash = old_hash;
+    rc = audit_user(a, req, who, rc, "user.password", &u, NULL, NULL, err);
   }
   explicit_bzero(hash, sizeof hash);
   cx_user_clear(&u);
@@ -1005,8 +1075,15 @@ static void h_token_del(struct cx_http_req *req, void *ctx)
                         cx__admin_role_name(who.role));
     return;
   }
-  if (rc == 0)
+  if (rc == 0 && (rc = cx_store_tx_begin(a->store, err)) == 0) {
+    struct cx__actor actor = cx__admin_actor(req, &who);
+    json_t *before = json_pack("{s:I, s:s}", "user_id", (json_int_t)t.user_id,
+                               "kind", t.kind);
     rc = cx_store_token_delete_id(a->store, id, err);
+    rc = cx__admin_audit_commit(a, rc, &actor, "token.revoke", what, before,
+                                NULL, err);
+    json_decref(before);
+  }
   /* After the delete, so no request can refill the cache with it. */
   cx__admin_auth_flush(a);
   if (rc != 0) {

@@ -115,6 +115,8 @@ static const struct cx_config_setting settings[] = {
       "IANA zone for jobs with no timezone; empty = the host's zone"),
     I("system.log_retention_days", log_retention_days, "30", 1, 36500, NULL,
       "run logs older than this are deleted in small batches"),
+    I("system.audit_retention_days", audit_retention_days, "180", 1, 36500,
+      NULL, "audit log rows older than this are deleted in small batches"),
     S("log.level", log_level, "info", "debug, info, warn or error"),
     SX("notify.email.smtp_url", email_smtp_url, "",
        "smtp://host:587 (STARTTLS) or smtps://host:465 (implicit TLS)",

@@ -63,6 +63,7 @@ struct cx_config {
   int cmd_auto_allocation;
   char *default_timezone; /* "" = the host's zone */
   int64_t log_retention_days;
+  int64_t audit_retention_days;
   /* [log] */
   char *log_level;
   /* [notify.email] */

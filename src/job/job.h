@@ -140,4 +140,18 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
  * enabled a boolean. */
 json_t *cx_job_to_json(const struct cx_job *j);
 
+/* ---- what a viewer may see ----------------------------------------------
+ * Secrets a job may carry are hidden from viewers (operators and admins see
+ * them): every value of http_headers and env becomes "***", and so does the
+ * password of every URL userinfo in the command ("scheme://user:pw@host"
+ * -> "scheme://user:***@host"; a userinfo without ':' is kept: it is a
+ * user name). Run output and http_body are not touched. */
+#define CX_JOB_REDACTED "***"
+/* Rewrites o (a cx_job_to_json object) in place into its viewer form.
+ * 0 or -ENOMEM (o is then partly redacted: do not show it). */
+int cx_job_redact_json(json_t *o);
+/* The command text with every URL password replaced (cx_malloc'd; NULL on
+ * allocation failure). s NULL = "". For a run log's command as well. */
+char *cx_job_redact_command(const char *s);
+
 #endif

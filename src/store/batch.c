@@ -195,7 +195,7 @@ int cx__batch_run(struct cx_store *s, cx__batch_fn fn, void *ctx, char *err)
 {
   struct cx__batcher *b = batcher(s);
   struct call c = {.fn = fn, .ctx = ctx};
-  if (b == NULL)
+  if (b == NULL || cx__store_in_tx(s))
     return fn(s, NULL, ctx, err);
   pthread_mutex_lock(&b->mu);
   if (!b->started && !b->failed_start && !b->stop) {

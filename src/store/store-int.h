@@ -89,6 +89,12 @@ struct cx_store_ops {
               const struct cx__val *params, int nparams, cx__row_fn fn,
               void *ctx, struct cx__exec_result *res, char *err);
   int (*ping)(struct cx_store *s, char *err);
+  /* Begins, commits or rolls back the calling thread's transaction (see
+   * cx_store_tx_begin): while one is open, exec on this thread uses its
+   * connection and never retries. Separate from txn_* below: those are the
+   * batch writer's, with an explicit handle; both hold the same write
+   * connection (SQLite) or a pooled one (MySQL), so they serialise. */
+  int (*tx)(struct cx_store *s, int op, char *err);
   /* One transaction on one connection, for group commits (batch.c):
    * txn_begin opens it (*tx is the back-end's handle), txn_exec runs a
    * statement in it (no reconnect: a lost connection is an error),
@@ -101,6 +107,7 @@ struct cx_store_ops {
                   void *ctx, struct cx__exec_result *res, char *err);
   int (*txn_end)(struct cx_store *s, void *tx, int commit, char *err);
 };
+enum { CX__TX_BEGIN = 0, CX__TX_COMMIT = 1, CX__TX_ROLLBACK = 2 };
 
 struct cx__batcher;
 
@@ -127,8 +134,13 @@ struct cx_store {
  * alone, each statement committing on its own). Returns the caller's
  * result. */
 typedef int (*cx__batch_fn)(struct cx_store *s, void *tx, void *ctx, char *err);
-/* Queues fn and waits for its durable result. */
+/* Queues fn and waits for its durable result. A thread inside its own
+ * transaction (cx_store_tx_begin) runs fn there instead: the writer would
+ * wait for the connection that thread holds (SQLite), or commit apart
+ * from it (MySQL). */
 int cx__batch_run(struct cx_store *s, cx__batch_fn fn, void *ctx, char *err);
+/* 1 if the calling thread has a transaction open on s (store.c). */
+int cx__store_in_tx(const struct cx_store *s);
 /* Runs what is queued, then stops the writer (cx_store_close). */
 void cx__batch_stop(struct cx_store *s);
 /* ops->txn_exec when tx is set, else ops->exec. */
@@ -164,8 +176,8 @@ int cx__store_open_at(const char *url, int target, struct cx_store **out,
 extern const struct cx__migration cx__migrations[];
 extern const int cx__migrations_n;
 
-/* utf8.c: copies s with invalid sequences as U+FFFD and NUL as U+2400 into a new
- * NUL-terminated string (*out, *outlen). -ENOMEM. */
+/* utf8.c: copies s with invalid sequences as U+FFFD and NUL as U+2400 into a
+ * new NUL-terminated string (*out, *outlen). -ENOMEM. */
 int cx__utf8_sanitize(const char *s, size_t len, char **out, size_t *outlen);
 
 /* auth.c: SHA-256 of s as 64 hex digits; a new random claim token (128

@@ -95,6 +95,34 @@ int cx_store_ping(struct cx_store *s, char *err)
   return s->ops->ping(s, err);
 }
 
+/* The store this thread has a transaction open on (cx__store_in_tx). */
+static __thread const struct cx_store *tx_here;
+
+int cx_store_tx_begin(struct cx_store *s, char *err)
+{
+  int rc = s->ops->tx(s, CX__TX_BEGIN, err);
+  if (rc == 0)
+    tx_here = s;
+  return rc;
+}
+
+int cx_store_tx_end(struct cx_store *s, int commit, char *err)
+{
+  int rc = 0;
+  if (!commit)
+    s->ops->tx(s, CX__TX_ROLLBACK, NULL);
+  else
+    rc = s->ops->tx(s, CX__TX_COMMIT, err);
+  if (tx_here == s)
+    tx_here = NULL;
+  return rc;
+}
+
+int cx__store_in_tx(const struct cx_store *s)
+{
+  return tx_here == s;
+}
+
 /* ---- values, rows and lists -------------------------------------------- */
 
 static struct cx__val vint(int64_t i)
@@ -427,15 +455,19 @@ enum {
   Q_TOKEN_DELETE,
   Q_TOKEN_DELETE_USER,
   Q_TOKEN_PURGE,
+  Q_AUDIT_INSERT,
+  Q_AUDIT_DELETE,
+  Q_AUDIT_PURGE,
   Q_TOKEN_BY_ID,
   Q_TOKEN_DELETE_ID,
   Q_TOKEN_SEARCH,
   Q_TOKEN_COUNT,
   Q_FIXED_END,
   /* Search variants: a bit per optional filter, list then count. */
-  Q_JOB_SEARCH = Q_FIXED_END,       /* 16 list + 16 count */
-  Q_RUN_SEARCH = Q_JOB_SEARCH + 32, /* 8 list + 8 count + 8 capped count */
-  Q_END = Q_RUN_SEARCH + 24
+  Q_JOB_SEARCH = Q_FIXED_END,         /* 16 list + 16 count */
+  Q_RUN_SEARCH = Q_JOB_SEARCH + 32,   /* 8 list + 8 count + 8 capped count */
+  Q_AUDIT_SEARCH = Q_RUN_SEARCH + 24, /* 4 list + 4 count */
+  Q_END = Q_AUDIT_SEARCH + 8
 };
 _Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
 
@@ -628,6 +660,18 @@ Q1(TOKEN_COUNT,
 Q1(TOKEN_PURGE, "DELETE FROM cronix_token WHERE expires > 0 AND expires <= ?",
    R);
 
+#define AUDIT_COLS                                                             \
+  "id, at, user_id, username, addr, kind, target, before_json, after_json"
+Q1(AUDIT_INSERT,
+   "INSERT INTO cronix_audit (at, user_id, username, addr, kind, target,"
+   " before_json, after_json) VALUES (?,?,?,?,?,?,?,?)",
+   0);
+Q1(AUDIT_DELETE, "DELETE FROM cronix_audit WHERE id = ?", R);
+Q2(AUDIT_PURGE,
+   "DELETE FROM cronix_audit WHERE id IN (SELECT id FROM cronix_audit"
+   " WHERE at < ? ORDER BY at LIMIT ?)",
+   "DELETE FROM cronix_audit WHERE at < ? ORDER BY at LIMIT ?", R);
+
 /* Search variants, built once from constant fragments. */
 #define JOB_F_NAME 1
 #define JOB_F_TYPE 2
@@ -704,6 +748,15 @@ static void build_search(void)
               job_conds, 4, m, "");
   }
   search_q[Q_JOB_SEARCH - Q_FIXED_END].sql[CX__MYSQL] = job_page_mysql;
+  static const char *const audit_conds[] = {
+      "username = ?", "kind LIKE ? ESCAPE '!'", "at >= ? AND at < ?"};
+  for (unsigned m = 0; m < 4; m++) {
+    build_one(Q_AUDIT_SEARCH + (int)m,
+              "SELECT " AUDIT_COLS " FROM cronix_audit", audit_conds, 3, m | 4,
+              " ORDER BY at DESC, id DESC LIMIT ? OFFSET ?");
+    build_one(Q_AUDIT_SEARCH + 4 + (int)m, "SELECT COUNT(*) FROM cronix_audit",
+              audit_conds, 3, m | 4, "");
+  }
   for (unsigned m = 0; m < 8; m++) {
     build_one(Q_RUN_SEARCH + (int)m, "SELECT " RUN_COLS " FROM cronix_job_log",
               run_conds, 4, m | 8,
@@ -2056,5 +2109,166 @@ int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,
   int rc = exec(s, &q_TOKEN_PURGE, &p, 1, NULL, NULL, &res, err);
   if (rc == 0 && deleted != NULL)
     *deleted = res.affected;
+  return rc;
+}
+
+/* ---- audit log --------------------------------------------------------- */
+
+void cx_audit_clear(struct cx_audit *a)
+{
+  if (a == NULL)
+    return;
+  char **f[] = {&a->username, &a->addr,   &a->kind,
+                &a->target,   &a->before, &a->after};
+  for (size_t i = 0; i < CX_ARRAY_LEN(f); i++)
+    cx_free(*f[i]);
+  memset(a, 0, sizeof *a);
+}
+
+static void audit_clear_v(void *p)
+{
+  cx_audit_clear(p);
+}
+
+void cx_audit_list_free(struct cx_audit_list *l)
+{
+  if (l == NULL)
+    return;
+  free_items(l->items, l->n, sizeof *l->items, audit_clear_v);
+  memset(l, 0, sizeof *l);
+}
+
+static int audit_from_row(void *item, const struct cx__val *c, int n)
+{
+  struct cx_audit *a = item;
+  int oom = 0;
+  if (n != 9)
+    return -EIO;
+  a->id = col_int(&c[0]);
+  a->at = col_int(&c[1]);
+  a->user_id = col_int(&c[2]);
+  a->username = col_str(&c[3], &oom);
+  a->addr = col_str(&c[4], &oom);
+  a->kind = col_str(&c[5], &oom);
+  a->target = col_str(&c[6], &oom);
+  a->before = col_str(&c[7], &oom);
+  a->after = col_str(&c[8], &oom);
+  return oom ? -ENOMEM : 0;
+}
+
+static const struct kind audit_kind = {sizeof(struct cx_audit), audit_from_row,
+                                       audit_clear_v};
+
+/* kind: 1..32 of [a-z0-9._] (the column is ASCII). */
+static int audit_kind_ok(const char *k)
+{
+  size_t n = k ? strlen(k) : 0;
+  if (n == 0 || n > 32)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') ||
+          k[i] == '.' || k[i] == '_'))
+      return 0;
+  return 1;
+}
+
+int cx_store_audit_add(struct cx_store *s, struct cx_audit *a, char *err)
+{
+  CHECK("username", a->username, 256, 0);
+  CHECK("addr", a->addr, 64, 0);
+  CHECK("target", a->target, 255, 0);
+  CHECK("before", a->before, 0, 0);
+  CHECK("after", a->after, 0, 0);
+  if (!audit_kind_ok(a->kind)) {
+    cx_err_set(err, "kind: 1..32 of a-z, 0-9, '.' and '_'");
+    return CX_EPARSE;
+  }
+  if (a->at == 0)
+    a->at = cx_wall_ms();
+  struct cx__val p[] = {vint(a->at),           vint(a->user_id),
+                        vstr(a->username, ""), vstr(a->addr, ""),
+                        vstr(a->kind, NULL),   vstr(a->target, ""),
+                        vstr(a->before, ""),   vstr(a->after, "")};
+  struct cx__exec_result res;
+  int rc = exec(s, &q_AUDIT_INSERT, p, 8, NULL, NULL, &res, err);
+  if (rc == 0)
+    a->id = res.insert_id;
+  return rc;
+}
+
+int cx_store_audit_delete(struct cx_store *s, int64_t id, char *err)
+{
+  struct cx__val p = vint(id);
+  struct cx__exec_result res;
+  int rc = exec(s, &q_AUDIT_DELETE, &p, 1, NULL, NULL, &res, err);
+  return rc != 0 ? rc : not_found(res.affected, "audit row", id, err);
+}
+
+int cx_store_audit_search(struct cx_store *s, const struct cx_audit_filter *f,
+                          struct cx_audit_list *out, char *err)
+{
+  struct cx__val p[6];
+  struct collect k = {0};
+  struct one_int o;
+  struct cx_buf pat = {0};
+  unsigned mask = 0;
+  int np = 0, rc;
+  int64_t limit, offset;
+  memset(out, 0, sizeof *out);
+  CHECK("username", f->username, 256, 0);
+  CHECK("kind", f->kind, 32, 0);
+  if (f->username != NULL) {
+    mask |= 1;
+    p[np++] = vstr(f->username, NULL);
+  }
+  if (f->kind != NULL) {
+    /* Exact, or a prefix when it ends in '.'; LIKE's metacharacters
+     * escaped either way. */
+    for (const char *c = f->kind; *c; c++) {
+      if (*c == '%' || *c == '_' || *c == '!')
+        cx_buf_puts(&pat, "!");
+      cx_buf_append(&pat, c, 1);
+    }
+    size_t kl = strlen(f->kind);
+    if (kl > 0 && f->kind[kl - 1] == '.')
+      cx_buf_puts(&pat, "%");
+    if (cx_buf_failed(&pat))
+      return -ENOMEM;
+    mask |= 2;
+    p[np++] = vstr(pat.data ? pat.data : "", NULL);
+  }
+  p[np++] = vint(f->from > 0 ? f->from : INT64_MIN);
+  p[np++] = vint(f->to > 0 ? f->to : INT64_MAX);
+  rc =
+      query_int(s, search_stmt(Q_AUDIT_SEARCH + 4 + (int)mask), p, np, &o, err);
+  if (rc != 0)
+    goto out;
+  out->total = o.v;
+  page_of(f->page, f->page_size, &limit, &offset);
+  p[np++] = vint(limit);
+  p[np++] = vint(offset);
+  rc = list_query(s, &audit_kind, search_stmt(Q_AUDIT_SEARCH + (int)mask), p,
+                  np, &k, err);
+  if (rc == 0) {
+    out->items = (struct cx_audit *)k.items;
+    out->n = k.n;
+  }
+out:
+  cx_buf_free(&pat);
+  return rc;
+}
+
+int cx_store_audit_purge(struct cx_store *s, int days, int64_t now_ms,
+                         int64_t max_rows, int64_t *deleted, char *err)
+{
+  int64_t total = 0;
+  if (days < 0 || days > 100000) {
+    cx_err_set(err, "days: must be 0..100000");
+    return CX_EPARSE;
+  }
+  int64_t cutoff = now_ms - (int64_t)days * 86400 * 1000;
+  int rc = purge_batches(s, &q_AUDIT_PURGE, cutoff, max_rows, &total, err);
+  if (deleted != NULL)
+    *deleted = total;
   return rc;
 }

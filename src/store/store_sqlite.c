@@ -14,7 +14,10 @@
  * served): the group-commit writer (batch.c) takes it back to back, and a
  * plain mutex let it win every time, so the admin API's writes (a job
  * delete during a burst of runs) waited for tens of seconds. A group
- * commit is one BEGIN IMMEDIATE ... COMMIT on the writer connection.
+ * commit is one BEGIN IMMEDIATE ... COMMIT on the writer connection; so
+ * is a thread's own transaction (cx_store_tx_begin), which holds the
+ * ticket until its end and runs all of that thread's statements, reads
+ * included, on the writer connection. The two simply take turns.
  *
  * Reads (statements beginning with SELECT) go to READERS more connections,
  * opened at the first read, each behind its own mutex with its own
@@ -302,15 +305,26 @@ static void open_readers(void)
   }
 }
 
+/* The store whose write connection this thread holds in a transaction
+ * (cx_store_tx_begin): its statements, reads included, go there without
+ * locking again (the lock is already this thread's). */
+static __thread struct lite *tx_of;
+
 /* The connection for q: a free reader for a SELECT (else any reader), the
  * main connection for the rest. Returned locked: *rd is the reader's
- * mutex, NULL for the main connection (its ticket lock). */
-static void pick_conn(struct lite *l, const struct cx__stmt *q, sqlite3 **db,
-                      pthread_mutex_t **rd, sqlite3_stmt ***cache)
+ * mutex, NULL for the main connection (its ticket lock). Returns 1, or 0
+ * when this thread's own transaction holds the main connection already:
+ * then every statement, reads included, runs there (so the transaction
+ * reads its own writes) and nothing is locked again, which would wait for
+ * its own ticket. */
+static int pick_conn(struct lite *l, const struct cx__stmt *q, sqlite3 **db,
+                     pthread_mutex_t **rd, sqlite3_stmt ***cache)
 {
   *db = l->db;
   *rd = NULL;
   *cache = l->cache;
+  if (tx_of == l)
+    return 0;
   if (strncmp(q->sql[0], "SELECT", 6) == 0) {
     opening = l;
     pthread_once(&l->rd_once, open_readers);
@@ -323,17 +337,18 @@ static void pick_conn(struct lite *l, const struct cx__stmt *q, sqlite3 **db,
           *db = t->db;
           *rd = &t->lock;
           *cache = t->cache;
-          return;
+          return 1;
         }
       }
       *db = c->db;
       *rd = &c->lock;
       *cache = c->cache;
       pthread_mutex_lock(*rd);
-      return;
+      return 1;
     }
   }
   ticket_lock(&l->lock);
+  return 1;
 }
 
 /* Runs q on db (locked by the caller) with its statement cache. */
@@ -405,12 +420,45 @@ static int lite_exec(struct cx_store *s, const struct cx__stmt *q,
   sqlite3 *db;
   pthread_mutex_t *rd;
   sqlite3_stmt **cache;
-  pick_conn(l, q, &db, &rd, &cache);
+  int locked = pick_conn(l, q, &db, &rd, &cache);
   int rc = conn_run(db, cache, q, p, np, fn, ctx, res, err);
-  if (rd != NULL)
+  if (locked && rd != NULL)
     pthread_mutex_unlock(rd);
-  else
+  else if (locked)
     ticket_unlock(&l->lock);
+  return rc;
+}
+
+static int lite_tx(struct cx_store *s, int op, char *err)
+{
+  struct lite *l = s->be;
+  int rc = 0;
+  if (op == CX__TX_BEGIN) {
+    if (tx_of != NULL) {
+      cx_err_set(err, "sqlite: a transaction is already open on this thread");
+      return -EBUSY;
+    }
+    /* The main connection's ticket, held to the end: other threads'
+     * writes and the group commit (lite_txn_begin) queue behind it in
+     * order. IMMEDIATE: take the write lock now, so the transaction cannot
+     * fail half-way on another process's lock. */
+    ticket_lock(&l->lock);
+    rc = lite_simple(l->db, "BEGIN IMMEDIATE", err);
+    if (rc != 0) {
+      ticket_unlock(&l->lock);
+      return rc;
+    }
+    tx_of = l;
+    return 0;
+  }
+  if (tx_of != l)
+    return -EINVAL;
+  if (op == CX__TX_COMMIT)
+    rc = lite_simple(l->db, "COMMIT", err);
+  if (op != CX__TX_COMMIT || rc != 0)
+    sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+  tx_of = NULL;
+  ticket_unlock(&l->lock);
   return rc;
 }
 
@@ -465,6 +513,7 @@ const struct cx_store_ops cx__store_sqlite_ops = {
     .migrate = lite_migrate,
     .exec = lite_exec,
     .ping = lite_ping,
+    .tx = lite_tx,
     .txn_begin = lite_txn_begin,
     .txn_exec = lite_txn_exec,
     .txn_end = lite_txn_end,

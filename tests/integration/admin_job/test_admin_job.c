@@ -415,6 +415,20 @@ static int64_t store_count(void)
   return n;
 }
 
+/* Audit rows of kind ("job.add", ...). A change undone by its compensation
+ * must leave none (issue 13: no row for a change that did not happen). */
+static int64_t audit_count(const char *kind)
+{
+  char err[CX_ERR_LEN];
+  struct cx_audit_list l = {0};
+  struct cx_audit_filter f = {0};
+  f.kind = kind;
+  ASSERT_MSG(cx_store_audit_search(F.store, &f, &l, err) == 0, "%s", err);
+  int64_t n = l.total;
+  cx_audit_list_free(&l);
+  return n;
+}
+
 /* ---- /job/add: create ---------------------------------------------------- */
 
 CASE(add_auto_http_publishes_row_and_key)
@@ -1567,9 +1581,11 @@ DIST_CASE(etcd_paused_at_put_rolls_the_row_back)
   ASSERT(cx_svc_proc_signal(&F.etcd.m[0].proc, SIGCONT, err) == 0);
   ASSERT_MSG(cx_svc_etcd_wait_healthy(&F.etcd, 0, 20000, err) == 0, "%s", err);
   ASSERT_EQ(store_count(), 0);
+  ASSERT_EQ(audit_count("job."), 0);
   /* Nothing else changed and the API works again. */
   post("/job/add", add_body);
   EXPECT(200, 0);
+  ASSERT_EQ(audit_count("job.add"), 1);
   teardown();
 }
 
@@ -1595,6 +1611,7 @@ DIST_CASE(etcd_paused_at_move_keeps_the_job_in_place)
   ASSERT(cx_store_job_find(F.store, id, &j, err) == 0);
   ASSERT_STREQ(j.run_on, "n1");
   cx_job_clear(&j);
+  ASSERT_EQ(audit_count("job.update"), 0);
   /* The txn either never applied or applied whole: never both keys, never
    * none. */
   json_t *k1 = job_key_json("n1", id), *k2 = job_key_json("n2", id);
@@ -1629,6 +1646,7 @@ DIST_CASE(etcd_paused_at_pause_keeps_the_job_enabled)
   ASSERT(cx_store_job_find(F.store, id, &j, err) == 0);
   ASSERT_EQ(j.enabled, 1);
   cx_job_clear(&j);
+  ASSERT_EQ(audit_count("job.pause"), 0);
   teardown();
 }
 
@@ -1644,6 +1662,7 @@ DIST_CASE(etcd_down_at_del_keeps_row_and_key)
   post("/job/del", body);
   EXPECT(503, 1302);
   ASSERT(store_has(id));
+  ASSERT_EQ(audit_count("job.del"), 0);
   ASSERT_MSG(cx_svc_etcd_restart(&F.etcd, err) == 0, "%s", err);
   assert_key("n1", id);
   teardown();

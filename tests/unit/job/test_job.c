@@ -431,3 +431,45 @@ TEST(job_decode_survives_allocation_failures)
   }
   json_decref(v);
 }
+
+/* What a viewer sees: URL passwords, header and env values hidden; the
+ * rest (and user names in URLs) unchanged. Table-driven. */
+TEST(job_redact_command_hides_url_passwords)
+{
+  static const struct {
+    const char *in, *out;
+  } cases[] = {
+      {"https://u:secret@example.com/x?a=1", "https://u:***@example.com/x?a=1"},
+      {"http://user@example.com/", "http://user@example.com/"},
+      {"http://example.com/a@b", "http://example.com/a@b"},
+      {"curl -s 'ftp://a:b:c@h:21/f' http://x:y@z",
+       "curl -s 'ftp://a:***@h:21/f' http://x:***@z"},
+      {"http://u:p%40x@host", "http://u:***@host"},
+      {"https://u:p#x@host/", "https://u:***@host/"}, /* '#' in a password */
+      {"http://u:p@x@host/?q=@", "http://u:***@host/?q=@"},
+      {"no url here: @ : //", "no url here: @ : //"},
+      {"://:@", "://:***@"},
+      {"", ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *r = cx_job_redact_command(cases[i].in);
+    ASSERT(r != NULL);
+    ASSERT_STREQ(r, cases[i].out);
+    cx_free(r);
+  }
+}
+
+TEST(job_redact_json_hides_header_and_env_values)
+{
+  json_t *o = parse("{\"command\":\"https://a:pw@h/\",\"http_headers\":"
+                    "{\"Authorization\":\"Bearer t0k\",\"X\":\"1\"},"
+                    "\"env\":{\"DB_PASS\":\"hunter2\"},\"http_body\":\"b\","
+                    "\"name\":\"n\"}");
+  ASSERT_EQ(cx_job_redact_json(o), 0);
+  char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+  ASSERT_STREQ(s, "{\"command\":\"https://a:***@h/\",\"env\":{\"DB_PASS\":"
+                  "\"***\"},\"http_body\":\"b\",\"http_headers\":{"
+                  "\"Authorization\":\"***\",\"X\":\"***\"},\"name\":\"n\"}");
+  free(s);
+  json_decref(o);
+}
