@@ -106,7 +106,7 @@ const zh = {
   'live.pause': '暂停跟随', 'live.resume': '继续跟随', 'live.cut': '[… 漏掉了 {n} 字节 …]',
   'live.ended': '执行已结束：', 'live.lost': '执行已丢失：其节点（{node}）已离开或重启。',
   'live.trimmed': '[… 较早的输出已从本页移除；已存储的输出中仍保留 …]', 'live.follow': '跟随',
-  'live.none': '当前没有正在运行的执行。', 'runs.running': '正在运行', 'runs.all': '全部执行记录', 'f.pid': 'PID', 'f.attempt': '第几次尝试',
+  'live.none': '当前没有正在运行的执行。', 'runs.running': '正在运行', 'runs.all': '全部执行记录', 'f.pid': 'PID', 'f.attempt': '尝试',
   'dash.nofails': '没有失败。', 'dash.tz': '按 {tz} 计日',
 };
 
