@@ -44,13 +44,13 @@ def free_port():
 
 
 class Server:
-    def __init__(self, tmp):
+    def __init__(self, tmp, extra=()):
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.log = open(os.path.join(tmp, "cronix.log"), "w")
         self.proc = subprocess.Popen(
             [BIN, "standalone", "--data-dir", os.path.join(tmp, "data"),
-             "--listen", "127.0.0.1:%d" % self.port, "--log-level", "warn"],
+             "--listen", "127.0.0.1:%d" % self.port, "--log-level", "warn", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while True:
@@ -335,9 +335,10 @@ def case_xss_renders_as_text(ui):
 
 def case_live_output(ui):
     # Prints a line every 300 ms for ~3 s; the first line is markup that must
-    # show as text when it arrives live.
+    # show as text when it arrives live, then 3000 bytes the 1 KiB cap cuts.
     evil = "<img src=x onerror=window.__xss=4>"
-    jid = make_node_job(ui.srv, "ui live", "echo '" + evil + "'; for i in 1 2 3 4 5 6 7 8 9 10; do echo line$i; sleep 0.3; done")
+    jid = make_node_job(ui.srv, "ui live", "echo '" + evil + "'; head -c 3000 /dev/zero | tr '\\0' a; echo;"
+                        " for i in 1 2 3 4 5 6 7 8 9 10; do echo line$i; sleep 0.3; done")
     assert ui.srv.api("/job/once", {"job_id": jid})["code"] == 0
 
     def running():
@@ -373,6 +374,9 @@ def case_live_output(ui):
     state, text = ui.d.execute_script(snap)
     assert [l for l in text.splitlines() if l.startswith("line")] == ["line%d" % i for i in range(1, 11)], text
     assert "success" in ui.el("#run-live-status").text, ui.el("#run-live-status").text
+    cut = [e.text for e in ui.els("#run-output .cut")]
+    assert len(cut) == 1 and cut[0].startswith("[… ") and cut[0].endswith(" bytes missed …]") \
+        and int(cut[0].split()[1]) > 1000, cut
     # The details refresh after the end: exit code and status from the store.
     ui.wait(lambda: "success" in ui.el("#run-details").text, "the stored status")
     ui.assert_no_xss()
@@ -417,7 +421,8 @@ def main():
     passed = failed = 0
     srv = d = None
     try:
-        srv = Server(tmp)
+        # A small output cap (the least allowed) so a run's live stream has a cut.
+        srv = Server(tmp, ["--set", "node.output_limit=1KiB"])
         d = browser()
         ui = UI(srv, d)
         if cases and cases[0] is not case_login_form:
