@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Takes the README's console screenshots (docs/screenshots/*.png): the
-dashboard, the job editor and a run's page, light + English and dark +
-Simplified Chinese, against a `cronix standalone` seeded with a few jobs.
+dashboard, the job editor and a running run's page (its output followed
+live), light + English and dark + Simplified Chinese, against a `cronix
+standalone` seeded with a few jobs.
 
     scripts/console-shots.py [OUTDIR]      (CX_CRONIX_BIN = the binary)
 """
@@ -45,7 +46,17 @@ while time.time() < deadline:
     if len(lst) >= 4 and all(r["status"] != "running" for r in lst):
         break
     time.sleep(0.5)
-retried = [r for r in lst if r["job_id"] == ids[2]][0]["id"]
+# The run page is shot while a run prints: followed live.
+slow = job("data import", "echo 'importing 12 files'; for i in $(seq 1 200); do echo \"file $(( (i - 1) % 12 + 1 ))/12: batch $i, $((i * 500)) rows\"; sleep 0.4; done",
+           "0 0 4 * * *", note="streams its progress")
+srv.api("/job/once", {"job_id": slow})
+deadline = time.time() + 30
+while time.time() < deadline:
+    running = srv.api("/job/running", {"job_id": slow})["data"]["list"]
+    if running:
+        break
+    time.sleep(0.2)
+live_run = running[0]["run_id"]
 
 d = tc.browser()
 d.set_window_size(1200, 900)
@@ -55,9 +66,12 @@ for theme, lang in (("light", "en"), ("dark", "zh-CN")):
     d.execute_script("localStorage.setItem('cx.theme', arguments[0]); localStorage.setItem('cx.lang', arguments[1])",
                      theme, lang)
     for name, page, ready in (("dashboard", "", ".chart"), ("job-editor", "jobs/%d" % ids[0], "#cron-preview ol li"),
-                              ("run", "runs/%d" % retried, "#run-output")):
+                              ("run", "runs/%d" % live_run, "#run-output")):
         ui.go(page)
         ui.el(ready)
+        if name == "run":  # a few live lines in
+            ui.wait(lambda: ui.el("#run-output").text.count("batch") >= 6, "live lines")
+            d.execute_script("window.scrollTo(0, 300)")  # the output in view
         time.sleep(0.4)
         path = os.path.join(out, "%s-%s-%s.png" % (name, theme, lang))
         d.save_screenshot(path)

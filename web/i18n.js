@@ -47,6 +47,11 @@ const en = {
   'kind.session': 'session', 'kind.api': 'API token', 'kind.initial': 'initial token',
   'dash.today': 'Runs today', 'dash.running': 'Running now', 'dash.jobs': 'Jobs', 'dash.enabled': '{n} enabled',
   'dash.nodes': 'Nodes alive', 'dash.dead': '{n} dead', 'dash.week': 'Runs in the last 7 days', 'dash.fails': 'Failures in the last 24 hours',
+  'live.following': 'Following live output', 'live.paused': 'Paused: new output is not fetched', 'live.retry': 'Connection lost; reconnecting…',
+  'live.pause': 'Pause following', 'live.resume': 'Resume following', 'live.cut': '[… {n} bytes missed …]',
+  'live.ended': 'The run ended:', 'live.lost': 'The run is lost: its node ({node}) went away or restarted.',
+  'live.trimmed': '[… earlier output dropped from this page; the stored output keeps it …]', 'live.follow': 'Follow',
+  'live.none': 'Nothing is running now.', 'runs.running': 'Running now', 'runs.all': 'All runs', 'f.pid': 'PID', 'f.attempt': 'Attempt',
   'dash.nofails': 'No failures.', 'dash.tz': 'Days in {tz}',
 };
 
@@ -97,6 +102,11 @@ const zh = {
   'kind.session': '会话', 'kind.api': 'API 令牌', 'kind.initial': '初始令牌',
   'dash.today': '今日执行', 'dash.running': '正在运行', 'dash.jobs': '任务', 'dash.enabled': '{n} 个已启用',
   'dash.nodes': '在线节点', 'dash.dead': '{n} 个离线', 'dash.week': '最近 7 天的执行', 'dash.fails': '最近 24 小时的失败',
+  'live.following': '正在实时跟随输出', 'live.paused': '已暂停：不再获取新输出', 'live.retry': '连接中断，正在重连…',
+  'live.pause': '暂停跟随', 'live.resume': '继续跟随', 'live.cut': '[… 漏掉了 {n} 字节 …]',
+  'live.ended': '执行已结束：', 'live.lost': '执行已丢失：其节点（{node}）已离开或重启。',
+  'live.trimmed': '[… 较早的输出已从本页移除；已存储的输出中仍保留 …]', 'live.follow': '跟随',
+  'live.none': '当前没有正在运行的执行。', 'runs.running': '正在运行', 'runs.all': '全部执行记录', 'f.pid': 'PID', 'f.attempt': '尝试',
   'dash.nofails': '没有失败。', 'dash.tz': '按 {tz} 计日',
 };
 

@@ -44,13 +44,13 @@ def free_port():
 
 
 class Server:
-    def __init__(self, tmp):
+    def __init__(self, tmp, extra=()):
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.log = open(os.path.join(tmp, "cronix.log"), "w")
         self.proc = subprocess.Popen(
             [BIN, "standalone", "--data-dir", os.path.join(tmp, "data"),
-             "--listen", "127.0.0.1:%d" % self.port, "--log-level", "warn"],
+             "--listen", "127.0.0.1:%d" % self.port, "--log-level", "warn", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while True:
@@ -333,6 +333,60 @@ def case_xss_renders_as_text(ui):
     ui.assert_no_xss()
 
 
+def case_live_output(ui):
+    # Prints a line every 300 ms for ~3 s; the first line is markup that must
+    # show as text when it arrives live, then 3000 bytes the 1 KiB cap cuts.
+    evil = "<img src=x onerror=window.__xss=4>"
+    jid = make_node_job(ui.srv, "ui live", "echo '" + evil + "'; head -c 3000 /dev/zero | tr '\\0' a; echo;"
+                        " for i in 1 2 3 4 5 6 7 8 9 10; do echo line$i; sleep 0.3; done")
+    assert ui.srv.api("/job/once", {"job_id": jid})["code"] == 0
+
+    def running():
+        lst = ui.srv.api("/job/running", {"job_id": jid})["data"]["list"]
+        return lst and lst[0]["run_id"]
+    run = ui.wait(running, "the run in /job/running")
+    # The Runs page's running view links to it.
+    ui.go("runs?view=running&job=%d" % jid)
+    ui.el("table.running tr[data-run='%d'] a.follow" % run).click()
+    ui.wait(lambda: ui.d.current_url.endswith("/ui/runs/%d" % run), "the run page")
+    snap = "const m = document.getElementById('main'), o = document.getElementById('run-output');" \
+           "return [m.dataset.live || '', o ? o.textContent : ''];"
+    # Lines arrive while the page still follows (before the end event).
+    first = ui.wait(lambda: (lambda s: s[1].count("line") >= 1 and s)(ui.d.execute_script(snap)), "the first live line")
+    assert first[0] in ("live", "paused", "retry") and "line10" not in first[1], first
+    assert evil in first[1], first
+    ui.assert_no_xss()
+    # Pause: the page stops taking output while the run goes on; resume
+    # continues from the last event id (the end check below sees every line
+    # exactly once). Skipped if a slow machine already saw the end.
+    paused = ui.d.execute_script(
+        "const b = document.getElementById('run-pause'), m = document.getElementById('main');"
+        "if (b && m.dataset.live === 'live') b.click(); return [m.dataset.live, document.getElementById('run-output').textContent];")
+    if paused[0] == "paused":
+        def api_ahead():
+            out = ui.srv.api("/job/output?run_id=%d&offset=0" % run)["data"]
+            return out["output"].count("line") > paused[1].count("line") or out["status"] != "running"
+        ui.wait(api_ahead, "more output while paused")
+        assert ui.d.execute_script(snap) == paused, "output grew while paused"
+        assert ui.el("#run-pause").text == "Resume following"
+        ui.el("#run-pause").click()
+    ui.wait(lambda: ui.d.execute_script(snap)[0] == "end", "the end event", timeout=40)
+    state, text = ui.d.execute_script(snap)
+    assert [l for l in text.splitlines() if l.startswith("line")] == ["line%d" % i for i in range(1, 11)], text
+    assert "success" in ui.el("#run-live-status").text, ui.el("#run-live-status").text
+    cut = [e.text for e in ui.els("#run-output .cut")]
+    assert len(cut) == 1 and cut[0].startswith("[… ") and cut[0].endswith(" bytes missed …]") \
+        and int(cut[0].split()[1]) > 1000, cut
+    # The details refresh after the end: exit code and status from the store.
+    ui.wait(lambda: "success" in ui.el("#run-details").text, "the stored status")
+    ui.assert_no_xss()
+    # A finished run shows its stored output, not a stream.
+    ui.go("runs/%d" % run)
+    ui.wait(lambda: "line10" in ui.el("#run-output").text, "the stored output")
+    assert not ui.els("#run-pause")
+    ui.assert_no_xss()
+
+
 def case_security_headers(ui):
     with urllib.request.urlopen(ui.srv.url + "/ui/") as r:
         csp = r.headers["Content-Security-Policy"]
@@ -357,7 +411,7 @@ def case_security_headers(ui):
 CASES = [case_login_form, case_editor_preview_and_create, case_run_now_and_run_log,
          case_pause_edit_clone_delete, case_bulk_pause, case_viewer_sees_no_write_actions,
          case_zh_cn_and_remembered, case_deep_url_reload, case_xss_renders_as_text,
-         case_security_headers]
+         case_live_output, case_security_headers]
 
 
 def main():
@@ -367,7 +421,8 @@ def main():
     passed = failed = 0
     srv = d = None
     try:
-        srv = Server(tmp)
+        # A small output cap (the least allowed) so a run's live stream has a cut.
+        srv = Server(tmp, ["--set", "node.output_limit=1KiB"])
         d = browser()
         ui = UI(srv, d)
         if cases and cases[0] is not case_login_form:

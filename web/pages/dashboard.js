@@ -1,4 +1,5 @@
 import { h, clear, t, api, when, badge } from '../lib.js';
+import { runningTable } from './runs.js';
 
 // Runs per day of the last 7 days by status: stacked bars, drawn with DOM
 // boxes (no chart library, no inline style attribute: heights are set
@@ -25,19 +26,24 @@ function card(label, value, sub) {
 export async function dashboardPage(main, _m, live) {
   clear(main, h('h1', t('nav.dashboard')), h('p.muted', t('loading')));
   const day = 86400000;
-  const [today, week, fails, nodes] = await Promise.all([
+  const [today, week, fails, nodes, running] = await Promise.all([
     api('/statis/today'), api('/statis/week'),
     api('/job/log', { success: false, from: Date.now() - day, page_size: 10 }),
     api('/node/search', { page_size: 100 }),
+    // Optional: without it (coordination unreachable) the rest still shows.
+    api('/job/running', {}).catch((e) => ({ error: e.message })),
   ]);
   if (!live()) return;
   clear(main,
     h('h1', t('nav.dashboard')),
     h('div.cards',
       card(t('dash.today'), today.total, `${today.success} ${t('st.success')} · ${today.failed} ${t('st.failed')} · ${today.running} ${t('st.running')}`),
-      card(t('dash.running'), today.procs_running),
+      card(t('dash.running'), running.error ? today.procs_running : running.total),
       card(t('dash.jobs'), today.jobs_total, t('dash.enabled', { n: today.jobs_enabled })),
       card(t('dash.nodes'), today.nodes_alive, t('dash.dead', { n: today.nodes_dead }))),
+    h('section#dash-running.card', h('div.head', h('h2', t('dash.running')), h('a', { href: 'runs?view=running' }, t('runs.running') + ' →')),
+      running.error ? h('p.error', running.error) :
+        running.list.length === 0 ? h('p.muted', t('live.none')) : runningTable(running.list.slice(0, 10), nodes.list)),
     h('section.card', h('h2', t('dash.week')), chart(week.days),
       h('div.legend', ['success', 'failed', 'running'].map((k) => h('span', h('i.sw.s-' + k), t('st.' + k)))),
       h('small.muted', t('dash.tz', { tz: today.timezone }))),

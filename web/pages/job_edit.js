@@ -156,7 +156,7 @@ export async function jobEditPage(main, m, live) {
   const paste = h('textarea', { id: 'json-in', rows: 4, 'aria-label': t('json.paste'), placeholder: t('json.paste') });
   clear(main,
     h('div.head', h('h1', id ? t('job.edit', { id }) : t('jobs.new')),
-      id ? h('div', h('a.button', { href: 'runs?job=' + id }, t('job.runs')), can('operator') ? h('a.button', { href: 'jobs/new?clone=' + id }, t('a.clone')) : null) : null),
+      id ? h('div#job-links', h('a.button', { href: 'runs?job=' + id }, t('job.runs')), can('operator') ? h('a.button', { href: 'jobs/new?clone=' + id }, t('a.clone')) : null) : null),
     form,
     h('details.card', h('summary', t('json.title')), json,
       h('div.buttons',
@@ -179,4 +179,11 @@ export async function jobEditPage(main, m, live) {
         }, t('json.apply')))));
   showJson();
   refresh();
+  // A "Follow" link while the job has a running run.
+  if (id) {
+    api('/job/running', { job_id: +id }).then((rn) => {
+      const links = main.querySelector('#job-links');
+      if (rn.list.length && links && live()) links.prepend(h('a.button.follow', { href: 'runs/' + rn.list[0].run_id }, t('live.follow')), ' ');
+    }).catch(() => {});
+  }
 }

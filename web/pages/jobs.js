@@ -106,4 +106,13 @@ export async function jobsPage(main, _m, live) {
   window.__cxJobsReady = { at: performance.now(), took: performance.now() - t0 };
   main.dataset.ready = '1';
   rows.forEach((r) => r._fill());
+  // One call for the whole page: a "Follow" link on each job running now.
+  api('/job/running', {}).then((rn) => {
+    if (!live()) return;
+    const by = new Map(rn.list.map((x) => [x.job_id, x.run_id]));
+    rows.forEach((r) => {
+      const run = by.get(+r.dataset.id);
+      if (run) r.querySelector('td.name').append(' ', h('a.button.follow', { href: 'runs/' + run }, t('live.follow')));
+    });
+  }).catch(() => {});
 }

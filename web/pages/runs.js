@@ -7,6 +7,7 @@ const local = (v) => (v ? new Date(v).getTime() : undefined);
 export async function runsPage(main, _m, live) {
   const q = query();
   const f = { job: q.get('job') || '', node: q.get('node') || '', result: q.get('result') || '', from: q.get('from') || '', to: q.get('to') || '' };
+  const running = q.get('view') === 'running';
   const page = Math.max(1, parseInt(q.get('page') || '1', 10) || 1);
   const body = { page, page_size: SIZE };
   if (/^\d+$/.test(f.job)) body.job_id = +f.job;
@@ -25,12 +26,22 @@ export async function runsPage(main, _m, live) {
   };
   const filters = h('form.filters', {
     role: 'search',
-    onsubmit: (e) => { e.preventDefault(); setQuery(Object.fromEntries(Object.entries(inp).map(([k, el]) => [k, el.value.trim()]))); },
-  }, inp.job, inp.node, inp.result, h('label.inline', t('f.from'), ' ', inp.from), h('label.inline', t('f.to'), ' ', inp.to), h('button', { type: 'submit' }, t('search')));
-  clear(main, h('h1', t('nav.runs')), filters, h('p.muted', t('loading')));
+    onsubmit: (e) => {
+      e.preventDefault();
+      const v = Object.fromEntries(Object.entries(inp).map(([k, el]) => [k, el.value.trim()]));
+      setQuery(running ? { view: 'running', job: v.job, node: v.node } : v);
+    },
+  }, inp.job, inp.node, running ? null : [inp.result, h('label.inline', t('f.from'), ' ', inp.from), h('label.inline', t('f.to'), ' ', inp.to)],
+  h('button', { type: 'submit' }, t('search')));
+  const keep = (extra) => '?' + new URLSearchParams(Object.entries({ job: f.job, node: f.node, ...extra }).filter(([, v]) => v)).toString();
+  const tabs = h('nav.tabs', { 'aria-label': t('nav.runs') },
+    h('a', { href: 'runs' + keep({}), id: 'runs-all', 'aria-current': running ? null : 'page' }, t('runs.all')),
+    h('a', { href: 'runs' + keep({ view: 'running' }), id: 'runs-running', 'aria-current': running ? 'page' : null }, t('runs.running')));
+  clear(main, h('h1', t(running ? 'runs.running' : 'nav.runs')), tabs, filters, h('p.muted', t('loading')));
+  if (running) return runningView(main, f, filters, tabs, live);
   const d = await api('/job/log', body);
   if (!live()) return;
-  clear(main, h('h1', t('nav.runs')), filters,
+  clear(main, h('h1', t('nav.runs')), tabs, filters,
     d.list.length === 0 ? h('p.empty', t('runs.none')) :
       h('div.scroll', h('table.runs',
         h('thead', h('tr', ['f.run', 'f.job', 'f.node', 'f.trigger', 'f.status', 'f.start', 'f.duration', 'f.exit', 'f.attempts'].map((k) => h('th', t(k))))),
@@ -47,32 +58,40 @@ export async function runsPage(main, _m, live) {
     pager(page, SIZE, d.total, (p) => setQuery({ ...f, page: p })));
 }
 
-function kv(pairs) {
-  return h('dl.kv', pairs.map(([k, v]) => [h('dt', t(k)), h('dd', v)]));
+// The runs running now (POST /job/running), each linked to its live page.
+// The route gives ids only: job names fill in afterwards (one /job/find per
+// distinct job, at most 20), node names from `nodes` when the caller has them.
+export function runningTable(list, nodes) {
+  const host = new Map((nodes || []).map((n) => [n.uuid, n.hostname || n.uuid]));
+  const names = new Map();
+  const rows = list.map((r) => {
+    const job = h('a', { href: 'jobs/' + r.job_id }, '#' + r.job_id);
+    if (!names.has(r.job_id)) names.set(r.job_id, []);
+    names.get(r.job_id).push(job);
+    return h('tr', { 'data-run': r.run_id },
+      h('td', h('a', { href: 'runs/' + r.run_id }, '#' + r.run_id)),
+      h('td', job),
+      h('td', { title: r.node_uuid }, host.get(r.node_uuid) || r.node_uuid),
+      h('td', when(r.start * 1000)),
+      h('td', String(r.attempt)),
+      h('td', r.pid ? String(r.pid) : '—'),
+      h('td', h('a.button.follow', { href: 'runs/' + r.run_id }, t('live.follow'))));
+  });
+  [...names.keys()].slice(0, 20).forEach((id) => api('/job/find?id=' + id).then((j) => {
+    names.get(id).forEach((a) => { a.textContent = j.name; });
+  }).catch(() => {}));
+  return h('div.scroll', h('table.running',
+    h('thead', h('tr', ['f.run', 'f.job', 'f.node', 'f.start', 'f.attempt', 'f.pid', ''].map((k) => h('th', k ? t(k) : null)))),
+    h('tbody', rows)));
 }
 
-export async function runPage(main, m, live) {
-  const r = await api('/job/run?id=' + m[1]);
+// runs?view=running: the same job / node filters, the running route.
+async function runningView(main, f, filters, tabs, live) {
+  const body = {};
+  if (/^\d+$/.test(f.job)) body.job_id = +f.job;
+  if (f.node) body.node_uuid = f.node;
+  const [d, nodes] = await Promise.all([api('/job/running', body), api('/node/search', { page_size: 100 }).catch(() => null)]);
   if (!live()) return;
-  clear(main,
-    h('div.head', h('h1', t('run.title', { id: r.id })), h('a.button', { href: 'runs?job=' + r.job_id }, t('job.runs'))),
-    h('section.card', kv([
-      ['f.job', h('a', { href: 'jobs/' + r.job_id }, r.name)],
-      ['f.status', badge(r.status)],
-      ['f.trigger', t('tr.' + r.trigger)],
-      ['f.node', `${r.hostname || ''} ${r.ip || ''} (${r.node_uuid})`],
-      ['f.command', h('code', r.command)],
-      ['f.spec', h('code', r.spec)],
-      ['f.scheduled', r.scheduled_at ? when(r.scheduled_at * 1000) : '—'],
-      ['f.start', when(r.start_time)],
-      ['f.end', when(r.end_time)],
-      ['f.duration', r.end_time ? duration(r.end_time - r.start_time) : '—'],
-      ['f.exit', String(r.exit_code)],
-      ['f.attempts', String(r.attempts)],
-    ])),
-    h('section.card', h('h2', t('f.output')), h('pre.output', { id: 'run-output', tabindex: '0' }, r.output || '')),
-    r.attempt_list && r.attempt_list.length ? h('section.card', h('h2', t('run.attempts')),
-      r.attempt_list.map((a) => h('details', { open: a.attempt === r.attempt_list.length },
-        h('summary', `#${a.attempt} `, badge(a.status), ' ', when(a.start_time), ` · ${duration(a.end_time - a.start_time)} · ${t('f.exit')} ${a.exit_code}`),
-        h('pre.output', a.output || '')))) : null);
+  clear(main, h('h1', t('runs.running')), tabs, filters,
+    d.list.length === 0 ? h('p.empty', t('live.none')) : runningTable(d.list, nodes && nodes.list));
 }
