@@ -9,8 +9,12 @@ import { runPage } from './pages/run.js';
 import { nodesPage } from './pages/nodes.js';
 import { usersPage } from './pages/users.js';
 import { accountPage } from './pages/account.js';
+import { auditPage } from './pages/audit.js';
+import { settingsPage } from './pages/settings.js';
 
-// [pattern, page, least role, nav key]
+// [pattern, page, least role, nav key, least role for the nav entry]. Audit
+// and settings open for anyone so a forced URL shows the API's own refusal;
+// only admins see them in the menu.
 const routes = [
   [/^$/, dashboardPage, 'viewer', 'nav.dashboard'],
   [/^jobs$/, jobsPage, 'viewer', 'nav.jobs'],
@@ -19,6 +23,8 @@ const routes = [
   [/^runs\/(\d+)$/, runPage, 'viewer'],
   [/^nodes$/, nodesPage, 'viewer', 'nav.nodes'],
   [/^users$/, usersPage, 'admin', 'nav.users'],
+  [/^audit$/, auditPage, 'viewer', 'nav.audit', 'admin'],
+  [/^settings$/, settingsPage, 'viewer', 'nav.settings', 'admin'],
   [/^account$/, accountPage, 'viewer', 'nav.account'],
 ];
 
@@ -28,7 +34,7 @@ setTheme(theme());
 let seq = 0;
 
 function shell(path) {
-  const navs = routes.filter((r) => r[3] && can(r[2]));
+  const navs = routes.filter((r) => r[3] && can(r[4] || r[2]));
   const cur = path.split('/')[0];
   const main = h('main#main', { tabindex: '-1' });
   const u = session.user;
@@ -74,7 +80,9 @@ async function route() {
   try {
     await r[1](main, path.match(r[0]), () => my === seq);
   } catch (e) {
-    if (my === seq) clear(main, h('p.error', { role: 'alert' }, e.message));
+    if (my !== seq) return;
+    if (e.status === 403) clear(main, h('h1', t('forbidden')), h('p#refused.error', { role: 'alert' }, e.message));
+    else clear(main, h('p.error', { role: 'alert' }, e.message));
   }
 }
 

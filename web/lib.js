@@ -86,7 +86,7 @@ export function can(role) {
 
 // ---- API ------------------------------------------------------------------
 export class ApiError extends Error {
-  constructor(msg, code, field, status) { super(msg); Object.assign(this, { code, field, status }); }
+  constructor(msg, code, field, status, data) { super(msg); Object.assign(this, { code, field, status, data }); }
 }
 // The API is served beside ui/: relative to the base, so a proxy's
 // sub-path is kept.
@@ -111,7 +111,7 @@ export async function api(path, body) {
       session.clear();
       go('login?next=' + encodeURIComponent(here()));
     }
-    throw new ApiError(j.msg, j.code, j.field, r.status);
+    throw new ApiError(j.msg, j.code, j.field, r.status, j.data);
   }
   return j.data;
 }

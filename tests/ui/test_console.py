@@ -387,6 +387,105 @@ def case_live_output(ui):
     ui.assert_no_xss()
 
 
+def case_audit_page(ui):
+    jid = make_node_job(ui.srv, "ui audited", "true")
+    assert ui.srv.api("/job/pause", {"ids": [jid]})["code"] == 0
+    ui.go("audit")
+    assert "Audit" in ui.el("nav.menu").text and "Settings" in ui.el("nav.menu").text
+    ui.el("#akind").send_keys("job.add")
+    ui.el("form.filters button[type=submit]").click()
+    ui.wait(lambda: "kind=job.add" in ui.d.current_url, "the kind filter in the URL")
+    ui.el("table.audit")
+    kinds = {r.get_attribute("data-kind") for r in ui.els("table.audit tbody tr[data-kind]")}
+    assert kinds == {"job.add"}, kinds
+    row = [r for r in ui.els("table.audit tbody tr[data-kind]") if "job %d" % jid in r.text]
+    assert row, "no job.add row for job %d" % jid
+    rid = row[0].get_attribute("data-id")
+    assert "admin" in row[0].text and row[0].find_element(By.CSS_SELECTOR, "time").get_attribute("title").endswith(" UTC")
+    row[0].find_element(By.CSS_SELECTOR, "button.detail").click()
+    after = ui.el("tr.audit-detail[data-for='%s'] pre[data-side=after]" % rid)
+    j = json.loads(after.text)  # pretty-printed JSON, as text
+    assert j["name"] == "ui audited" and j["id"] == jid, j
+    assert ui.el("tr.audit-detail[data-for='%s'] [data-side=before]" % rid).text == "—"
+    # Every job.add detail opened (in a full run the XSS case's job names are among them): text only.
+    for b in ui.els("table.audit tbody tr[data-kind] button.detail[aria-expanded=false]"):
+        b.click()
+    ui.assert_no_xss()
+    # Reloaded, the filter stays; a prefix finds the pause, whose changed
+    # member is marked on both sides.
+    ui.d.refresh()
+    assert ui.el("#akind").get_attribute("value") == "job.add"
+    ui.go("audit?kind=job.")
+    ui.el("table.audit")
+    row = [r for r in ui.els("table.audit tbody tr[data-kind='job.pause']") if "job %d" % jid in r.text]
+    assert row, "no job.pause row for job %d" % jid
+    row[0].find_element(By.CSS_SELECTOR, "button.detail").click()
+    ui.wait(lambda: [m.text for m in ui.els("tr.audit-detail mark.chg")] == ['  "enabled": true\n', '  "enabled": false\n']
+            or [m.text.strip() for m in ui.els("tr.audit-detail mark.chg")] == ['"enabled": true', '"enabled": false'],
+            "enabled marked changed on both sides")
+    ui.assert_no_xss()
+
+
+def settings_route(srv):
+    return srv.api("/notify/settings")["code"] != 1204
+
+
+def case_audit_settings_hidden_from_others(ui):
+    for name, role in (("vic", "viewer"), ("otto", "operator")):
+        r = ui.srv.api("/user/add", {"username": name, "password": "some-pass-1", "role": role})
+        assert r["code"] == 0, r
+        ui.logout()
+        ui.login(name, "some-pass-1")
+        menu = ui.el("nav.menu").text
+        assert "Jobs" in menu and "Audit" not in menu and "Settings" not in menu, menu
+        # Forced, the page asks the API and shows its refusal.
+        ui.go("audit")
+        ui.wait(lambda: ui.els("#refused"), "the refusal on the audit page")
+        assert ui.el("main h1").text == "Your role cannot open this page"
+        assert not ui.els("table.audit")
+        ui.go("settings")
+        if settings_route(ui.srv):
+            ui.wait(lambda: ui.els("#refused"), "the refusal on the settings page")
+            assert not ui.els("form.channel")
+        else:  # an admin without the channel settings: says so, no crash
+            ui.el("#notify-unavailable")
+    ui.logout()
+    ui.login("admin", ui.srv.password)
+
+
+def case_settings_page(ui):
+    ui.go("settings")
+    if not settings_route(ui.srv):
+        assert "not available" in ui.el("#notify-unavailable").text
+        print("     (no /notify/settings on this server: only the 'not available' message checked)")
+        return
+    ui.el("form.channel[data-channel=feishu]")
+    assert ui.el("#ns-feishu-secret-state").text == "unset"
+    ui.el("#ns-feishu-webhook_url").send_keys("https://open.feishu.cn/open-apis/bot/v2/hook/ui-test")
+    ui.el("#ns-feishu-secret").send_keys("ui-secret")
+    ui.el("#ns-feishu-save").click()
+    ui.wait(lambda: ui.srv.api("/notify/settings")["data"]["feishu"]["secret"] == "set", "the secret stored")
+    ui.wait(lambda: ui.el("#ns-feishu-secret-state").text == "set", "the 'set' badge")
+    assert ui.el("#ns-feishu-secret").get_attribute("value") == ""
+    # Saving another member leaves the secret alone (it is not sent).
+    url = ui.el("#ns-feishu-webhook_url")
+    url.clear()
+    url.send_keys("https://open.feishu.cn/open-apis/bot/v2/hook/ui-test-2")
+    ui.el("#ns-feishu-save").click()
+    ui.wait(lambda: ui.srv.api("/notify/settings")["data"]["feishu"]["webhook_url"].endswith("ui-test-2"), "the new URL")
+    assert ui.srv.api("/notify/settings")["data"]["feishu"]["secret"] == "set"
+    # The API's error shows on the field it names.
+    ui.el("#ns-email-smtp_url").send_keys("smtp://127.0.0.1:1")
+    ui.el("#ns-email-save").click()
+    ui.wait(lambda: ui.el("#err-email\\.from").text, "the error under email.from")
+    # A test on a channel that is off: the API's refusal shown, no crash.
+    ui.el("#ns-slack-test").click()
+    ui.wait(lambda: "bad" in ui.el("#ns-slack-result").get_attribute("class") and ui.el("#ns-slack-result").text != "Loading…",
+            "the test's refusal")
+    ui.el("#notify-log h2")
+    ui.wait(lambda: ui.els("#notify-log table.alerts") or ui.els("#notify-log p.empty"), "the alert log")
+
+
 def case_security_headers(ui):
     with urllib.request.urlopen(ui.srv.url + "/ui/") as r:
         csp = r.headers["Content-Security-Policy"]
@@ -411,7 +510,8 @@ def case_security_headers(ui):
 CASES = [case_login_form, case_editor_preview_and_create, case_run_now_and_run_log,
          case_pause_edit_clone_delete, case_bulk_pause, case_viewer_sees_no_write_actions,
          case_zh_cn_and_remembered, case_deep_url_reload, case_xss_renders_as_text,
-         case_live_output, case_security_headers]
+         case_live_output, case_audit_page, case_audit_settings_hidden_from_others, case_settings_page,
+         case_security_headers]
 
 
 def main():
