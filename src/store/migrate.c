@@ -5,7 +5,8 @@
  * claim_token (the idempotency key that lets a claim be re-sent after a
  * lost connection or from a node's spool without recording a run twice);
  * version 3 an id-only index on jobs for cheap paging; version 4 an index
- * of open runs by node; version 5 the attempts of runs that retried.
+ * of open runs by node; version 5 the attempts of runs that retried;
+ * version 6 the range of fires a `missed` run-log row stands for.
  * Append new migrations at the end; never edit an applied one. Each
  * back-end applies them under a lock and records each in cronix_schema.
  *
@@ -207,9 +208,27 @@ static const char *const v5_mysql[] = {
     " KEY cronix_job_attempt_start (start_time))" MY_TABLE,
     NULL};
 
+/* ---- version 6: missed fires as ranges ------------------------------------
+ */
+
+/* A fire no node ran is logged as status `missed`; one row may stand for a
+ * range of them (scheduled_at = the first, missed_last the last,
+ * missed_count how many), so a day of downtime of a job firing every
+ * second is one row, not 86 400. 0 on every other row. */
+static const char *const v6_sqlite[] = {
+    "ALTER TABLE cronix_job_log ADD COLUMN missed_count INTEGER NOT NULL"
+    " DEFAULT 0",
+    "ALTER TABLE cronix_job_log ADD COLUMN missed_last INTEGER NOT NULL"
+    " DEFAULT 0",
+    NULL};
+static const char *const v6_mysql[] = {
+    "ALTER TABLE cronix_job_log ADD COLUMN missed_count BIGINT NOT NULL"
+    " DEFAULT 0, ADD COLUMN missed_last BIGINT NOT NULL DEFAULT 0",
+    NULL};
+
 const struct cx__migration cx__migrations[] = {
     {1, {v1_sqlite, v1_mysql}}, {2, {v2_sqlite, v2_mysql}},
     {3, {v3_sqlite, v3_mysql}}, {4, {v4_sqlite, v4_mysql}},
-    {5, {v5_sqlite, v5_mysql}},
+    {5, {v5_sqlite, v5_mysql}}, {6, {v6_sqlite, v6_mysql}},
 };
 const int cx__migrations_n = (int)CX_ARRAY_LEN(cx__migrations);
