@@ -39,12 +39,17 @@ struct cx__ndef {
 struct cx__nslot {
   struct cx__nslot *next;
   int64_t id;
-  uint64_t gen; /* rebuild generation that last saw it */
-  int active;   /* its runs queued or running (RUN and MISFIRE items) */
+  uint64_t gen;       /* rebuild generation that last saw it */
+  int active;         /* its runs queued or running (RUN and MISFIRE items) */
+  int64_t fire_lease; /* the lease of its first cron fire queued ... */
+  int64_t fire_first; /* ... and that fire (s): a gap ends before it */
   struct cx__ndef *def;
 };
 
-enum { CX__ITEM_RUN = 1, CX__ITEM_MISFIRE, CX__ITEM_SKIP };
+/* RUN: a cron fire; MISFIRE: on arrival, the gap since the last recorded
+ * fire, then the latest fire of it (run_once); GAP: on arrival, only the
+ * gap (nothing to run); SKIP: a forbid skip to record. */
+enum { CX__ITEM_RUN = 1, CX__ITEM_MISFIRE, CX__ITEM_SKIP, CX__ITEM_GAP };
 
 /* One fire on its way through the pool. A run that failed with retries
  * left goes back on the timer (retry_key) instead of holding a worker
@@ -58,6 +63,7 @@ struct cx__nitem {
   const char *trigger; /* static string */
   int has_sched;
   int64_t sched_s;
+  int64_t gap_to; /* MISFIRE, GAP: fires up to here (s) are accounted */
   int64_t queued_ms;
   int64_t lease; /* the node's lease when fired: runs only under it */
   struct cx_exec *x;

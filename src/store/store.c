@@ -404,6 +404,7 @@ enum {
   Q_RUN_COUNTS,
   Q_RUN_MISSED,
   Q_RUN_LAST_FIRE,
+  Q_RUN_SPANS,
   Q_ATTEMPT_PUT,
   Q_ATTEMPT_LIST,
   Q_ATTEMPT_PURGE,
@@ -533,6 +534,10 @@ Q1(RUN_LAST_FIRE,
    "SELECT scheduled_at, missed_last FROM cronix_job_log WHERE job_id = ? AND"
    " scheduled_at <= ? ORDER BY scheduled_at DESC LIMIT 1",
    R);
+Q1(RUN_SPANS,
+   "SELECT scheduled_at, missed_last FROM cronix_job_log WHERE job_id = ? AND"
+   " scheduled_at >= ? AND scheduled_at <= ? ORDER BY scheduled_at LIMIT ?",
+   R);
 Q1(RUN_MARK_LOST,
    "UPDATE cronix_job_log SET status = 'lost', success = 0, end_time = ?,"
    " output = ? WHERE status = 'running' AND node_uuid = ? AND start_time < ?",
@@ -541,7 +546,9 @@ Q1(RUN_COUNTS,
    "SELECT COUNT(*), COALESCE(SUM(success = 1), 0),"
    " COALESCE(SUM(status IN ('failed', 'timeout', 'killed', 'lost',"
    " 'error')), 0),"
-   " COALESCE(SUM(status = 'running'), 0)"
+   " COALESCE(SUM(status = 'running'), 0),"
+   " COALESCE(SUM(CASE WHEN status = 'missed' THEN missed_count ELSE 0"
+   " END), 0)"
    " FROM cronix_job_log WHERE start_time >= ? AND start_time < ?",
    R);
 #define ATTEMPT_VALS                                                           \
@@ -1518,15 +1525,61 @@ int cx_store_run_last_fire(struct cx_store *s, int64_t job_id, int64_t at_most,
   return 0;
 }
 
+struct spans {
+  struct cx_run_span *v;
+  size_t n, cap;
+};
+
+static int span_row(void *ctx, const struct cx__val *c, int n)
+{
+  struct spans *o = ctx;
+  if (n != 2)
+    return -EIO;
+  if (o->n == o->cap)
+    return 0; /* the LIMIT holds it; a defensive stop */
+  int64_t first = col_int(&c[0]), last = col_int(&c[1]);
+  o->v[o->n].first = first;
+  o->v[o->n].last = last > first ? last : first;
+  o->n++;
+  return 0;
+}
+
+int cx_store_run_spans(struct cx_store *s, int64_t job_id, int64_t from,
+                       int64_t to, size_t max, struct cx_run_span **out,
+                       size_t *n, char *err)
+{
+  struct spans o = {0};
+  *out = NULL;
+  *n = 0;
+  if (max == 0 || max > CX_STORE_SPANS_MAX) {
+    cx_err_set(err, "max: 1..%d spans", CX_STORE_SPANS_MAX);
+    return CX_EPARSE;
+  }
+  o.cap = max;
+  o.v = cx_calloc(max, sizeof *o.v);
+  if (o.v == NULL)
+    return -ENOMEM;
+  struct cx__val p[] = {vint(job_id), vint(from), vint(to), vint((int64_t)max)};
+  int rc = exec(s, &q_RUN_SPANS, p, 4, span_row, &o, NULL, err);
+  if (rc != 0) {
+    cx_free(o.v);
+    return rc;
+  }
+  *out = o.v;
+  *n = o.n;
+  return 0;
+}
+
 static int counts_row(void *ctx, const struct cx__val *c, int n)
 {
   struct cx_run_counts *o = ctx;
-  if (n != 4)
+  if (n != 5)
     return -EIO;
   o->total = col_int(&c[0]);
   o->success = col_int(&c[1]);
   o->failed = col_int(&c[2]);
   o->running = col_int(&c[3]);
+  o->missed = col_int(&c[4]);
   return 0;
 }
 

@@ -204,7 +204,8 @@ struct cx_run_filter {
 };
 
 struct cx_run_counts {
-  int64_t total, success, failed, running;
+  int64_t total, success, failed, running; /* rows */
+  int64_t missed; /* fires recorded as missed (a range row counts each) */
 };
 
 void cx_run_clear(struct cx_run *r);
@@ -261,6 +262,17 @@ int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
  * for a missed row. CX_ENOTFOUND when there is none. */
 int cx_store_run_last_fire(struct cx_store *s, int64_t job_id, int64_t at_most,
                            int64_t *at, char *err);
+/* The fires a row accounts for: one, or a missed row's range. */
+struct cx_run_span {
+  int64_t first, last;
+};
+#define CX_STORE_SPANS_MAX 100000
+/* The spans of the rows of job_id with scheduled_at in [from, to], by
+ * scheduled_at, at most max (1..CX_STORE_SPANS_MAX) of them, into *out
+ * (*n entries; free with cx_free): to find fires without a row. */
+int cx_store_run_spans(struct cx_store *s, int64_t job_id, int64_t from,
+                       int64_t to, size_t max, struct cx_run_span **out,
+                       size_t *n, char *err);
 /* Marks the runs of node_uuid still "running" that started before
  * started_before (ms) as "lost" (success 0, end_time now, output why): the
  * node died, so nobody will record how they ended. A run that was in fact
