@@ -535,17 +535,14 @@ void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
     if (s->fire_lease == atomic_load(&n->lease) && s->fire_first <= gap_to)
       gap_to = s->fire_first - 1;
     int64_t cand = misfire_candidate(d, gap_to);
-    struct cx__nitem *it = NULL;
-    if (cand > 0)
-      it = fire_locked(n, d, CX__ITEM_MISFIRE, "misfire", 1, cand);
-    if (it != NULL && it->kind == CX__ITEM_SKIP) {
-      gap_to = cand - 1; /* cand is skipped (forbid); the gap before it */
-      it = NULL;
+    if (cand > 0) /* run (or skip: forbid) the latest; the gap before it */
+      fire_locked(n, d, CX__ITEM_MISFIRE, "misfire", 1, cand);
+    /* on its own item, so that the run does not wait for it */
+    struct cx__nitem *g = item_new(n, d, CX__ITEM_GAP, "cron", 1, cand);
+    if (g != NULL) {
+      g->gap_to = cand > 0 ? cand - 1 : gap_to;
+      queue_push(n, g);
     }
-    if (it == NULL && (it = item_new(n, d, CX__ITEM_GAP, "cron", 1, 0)))
-      queue_push(n, it);
-    if (it != NULL)
-      it->gap_to = gap_to;
   }
   pthread_mutex_unlock(&n->mu);
   def_unref(old);
@@ -941,15 +938,14 @@ static int64_t fires_in(const struct cx_cron *c, int64_t after, int64_t upto,
 /* On a job's arrival (node start, takeover, re-listing after a lost lease):
  * the fires due up to it->gap_to that no node ran — its node died, was
  * stopped or fenced with them queued, or nobody held the job — are written
- * as `missed` rows: one range for those after the last recorded fire (for
- * a MISFIRE item, those before the fire it runs: run_once collapses them),
- * and one per hole just below it. Only the job's holder does this, under
- * its lease, and a node that lost its lease never claims the fires it had
- * queued (fail closed), so no fire in a range can be claimed later; the
- * store refuses overlapping ranges. Returns 1 when a MISFIRE item's fire
- * is recorded already (nothing to run), else 0 (also when the store cannot
- * be asked: the claim decides). */
-static int gap_account(struct cx_noded *n, struct cx__nitem *it)
+ * as `missed` rows: one range for those after the last recorded fire, and
+ * one per hole just below it. it->sched_s > 0 is the fire misfire run_once
+ * runs instead (gap_to is just before it). Only the job's holder does
+ * this, under its lease, and a node that lost its lease never claims the
+ * fires it had queued (fail closed), so no fire in a range can be claimed
+ * later; the store refuses overlapping ranges. A store that cannot be
+ * asked leaves the gap to the next arrival. */
+static void gap_account(struct cx_noded *n, struct cx__nitem *it)
 {
   char err[CX_ERR_LEN] = "", a[32], why[160];
   const struct cx_job *j = &it->def->job;
@@ -963,20 +959,16 @@ static int gap_account(struct cx_noded *n, struct cx__nitem *it)
   } else if (rc != 0) {
     CX_LOG(CX_LOG_WARN, LOGC, "job %lld: missed fires not accounted: %s",
            (long long)j->id, err);
-    return 0;
+    return;
   } else if (last > floor) {
     holes_account(n, it, last, floor);
   }
-  int misfire = it->kind == CX__ITEM_MISFIRE;
-  if (misfire && last >= it->sched_s)
-    return 1;
+  int misfire = it->sched_s > 0;
   if (last < floor)
     last = floor;
-  int64_t count =
-      fires_in(it->def->cron, last, misfire ? it->sched_s - 1 : it->gap_to,
-               &first, &end);
+  int64_t count = fires_in(it->def->cron, last, it->gap_to, &first, &end);
   if (count == 0)
-    return 0;
+    return;
   const char *base = "no node ran them (its node was down, stopped or cut "
                      "off, or the job was moving)";
   if (misfire) {
@@ -990,7 +982,6 @@ static int gap_account(struct cx_noded *n, struct cx__nitem *it)
              j->starting_deadline);
   }
   missed_write(n, it, first, end, count, why);
-  return 0;
 }
 
 /* Claims the fire (or, store down, goes on to spool it). Returns 0 when
@@ -1001,8 +992,12 @@ static int run_start(struct cx_noded *n, struct cx__nitem *it)
   const struct cx_job *j = &it->def->job;
   int64_t id = 0;
 
-  if (it->kind == CX__ITEM_MISFIRE && gap_account(n, it) != 0)
-    return -1; /* it did run (or was claimed) */
+  if (it->kind == CX__ITEM_MISFIRE) {
+    int64_t last = 0;
+    int rc = cx_store_run_last_fire(n->store, j->id, it->sched_s, &last, NULL);
+    if (rc == 0 && last >= it->sched_s)
+      return -1; /* it has a row already (run, claimed, or missed) */
+  }
   struct cx_exec *x = NULL;
   if (cx_exec_create(&x) != 0) {
     CX_LOG(CX_LOG_ERROR, LOGC, "job %lld: no exec handle, fire dropped",
