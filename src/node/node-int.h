@@ -46,9 +46,9 @@ struct cx__nslot {
   struct cx__ndef *def;
 };
 
-/* RUN: a cron fire; MISFIRE: on arrival, the gap since the last recorded
- * fire, then the latest fire of it (run_once); GAP: on arrival, only the
- * gap (nothing to run); SKIP: a forbid skip to record. */
+/* RUN: a cron fire; MISFIRE: on arrival, the latest fire due (misfire
+ * run_once); SKIP: a forbid skip to record; GAP: on arrival, the missed
+ * rows of the fires due before (not a run of its job). */
 enum { CX__ITEM_RUN = 1, CX__ITEM_MISFIRE, CX__ITEM_SKIP, CX__ITEM_GAP };
 
 /* One fire on its way through the pool. A run that failed with retries
@@ -63,7 +63,7 @@ struct cx__nitem {
   const char *trigger; /* static string */
   int has_sched;
   int64_t sched_s;
-  int64_t gap_to; /* MISFIRE, GAP: fires up to here (s) are accounted */
+  int64_t gap_to; /* GAP: fires up to here (s) are accounted */
   int64_t queued_ms;
   int64_t lease; /* the node's lease when fired: runs only under it */
   struct cx_exec *x;

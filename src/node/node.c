@@ -399,11 +399,9 @@ static struct cx__nitem *item_new(struct cx_noded *n, struct cx__ndef *d,
   return it;
 }
 
-/* A fire of d at sched_s (under n->mu), applying concurrency. Returns
- * the queued item (a run or a skip), NULL when out of memory. */
-static struct cx__nitem *fire_locked(struct cx_noded *n, struct cx__ndef *d,
-                                     int kind, const char *trigger,
-                                     int has_sched, int64_t sched_s)
+/* A fire of d at sched_s (under n->mu), applying concurrency. */
+static void fire_locked(struct cx_noded *n, struct cx__ndef *d, int kind,
+                        const char *trigger, int has_sched, int64_t sched_s)
 {
   const char *conc = d->job.concurrency ? d->job.concurrency : "forbid";
   int running = active_of(n, d->job.id);
@@ -412,7 +410,7 @@ static struct cx__nitem *fire_locked(struct cx_noded *n, struct cx__ndef *d,
         item_new(n, d, CX__ITEM_SKIP, trigger, has_sched, sched_s);
     if (it)
       queue_push(n, it);
-    return it;
+    return;
   }
   if (running > 0 && strcmp(conc, "replace") == 0) {
     for (struct cx__nitem *a = n->active; a; a = a->anext)
@@ -423,11 +421,10 @@ static struct cx__nitem *fire_locked(struct cx_noded *n, struct cx__ndef *d,
   if (it == NULL) {
     CX_LOG(CX_LOG_ERROR, LOGC, "job %lld: out of memory, fire dropped",
            (long long)d->job.id);
-    return NULL;
+    return;
   }
   n->st.fired++;
   queue_push(n, it);
-  return it;
 }
 
 /* ---- scheduler callback -------------------------------------------------- */
@@ -821,8 +818,7 @@ static void do_skip(struct cx_noded *n, struct cx__nitem *it)
   }
 }
 
-/* ---- fires no node ran ----------------------------------------------------
- */
+/* ---- fires no node ran -------------------------------------------------- */
 
 /* Writes fires [first, last] (count of them) of it's job as one missed
  * row; why ends the reason. */

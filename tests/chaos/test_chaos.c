@@ -974,6 +974,11 @@ TEST_TIMEOUT(chaos_no_duplicate_and_no_lost_fire, chaos_timeout())
   ASSERT_EQ(all.stray_skips, 0);
   ASSERT_EQ(all.stale_runs, 0);
   ASSERT_EQ(all.open_runs, 0);
+  /* SPEC §10's measure, over a run long enough for a p99 (issue 12 asks
+   * it of the 30-minute run): the first fire due after a node fault runs
+   * within TTL + 1 s. check() left C.lates sorted. */
+  if (secs >= 1800 && C.ndelays > 0)
+    ASSERT_OP(C.lates[(C.ndelays * 99) / 100], <=, (TTL_S + 1) * 1000);
 
   /* Negative control: the checker must see a fire that is missing. Delete
    * the row of one recorded fire of a `true` job (no marker, no requests)
