@@ -822,9 +822,8 @@ static void do_skip(struct cx_noded *n, struct cx__nitem *it)
 
 /* Writes fires [first, last] (count of them) of it's job as one missed
  * row; why ends the reason. */
-static void missed_write(struct cx_noded *n, struct cx__nitem *it,
-                         int64_t first, int64_t last, int64_t count,
-                         const char *why)
+static int missed_write(struct cx_noded *n, struct cx__nitem *it, int64_t first,
+                        int64_t last, int64_t count, const char *why)
 {
   char err[CX_ERR_LEN] = "", a[32], b[32];
   int64_t id = 0;
@@ -856,6 +855,7 @@ static void missed_write(struct cx_noded *n, struct cx__nitem *it,
     CX_LOG(CX_LOG_WARN, LOGC, "job %lld: %lld missed fires not recorded: %s",
            (long long)it->def->job.id, (long long)count, err);
   }
+  return rc;
 }
 
 /* How far behind the last recorded fire holes are looked for: fires of a
@@ -939,9 +939,9 @@ static int64_t fires_in(const struct cx_cron *c, int64_t after, int64_t upto,
  * runs instead (gap_to is just before it). Only the job's holder does
  * this, under its lease, and a node that lost its lease never claims the
  * fires it had queued (fail closed), so no fire in a range can be claimed
- * later; the store refuses overlapping ranges. A store that cannot be
- * asked leaves the gap to the next arrival. */
-static void gap_account(struct cx_noded *n, struct cx__nitem *it)
+ * later; the store refuses overlapping ranges. Returns 1 when the store
+ * could not be reached (to be tried again), else 0. */
+static int gap_account(struct cx_noded *n, struct cx__nitem *it)
 {
   char err[CX_ERR_LEN] = "", a[32], why[160];
   const struct cx_job *j = &it->def->job;
@@ -955,7 +955,7 @@ static void gap_account(struct cx_noded *n, struct cx__nitem *it)
   } else if (rc != 0) {
     CX_LOG(CX_LOG_WARN, LOGC, "job %lld: missed fires not accounted: %s",
            (long long)j->id, err);
-    return;
+    return rc == CX_EUNAVAIL;
   } else if (last > floor) {
     holes_account(n, it, last, floor);
   }
@@ -964,7 +964,7 @@ static void gap_account(struct cx_noded *n, struct cx__nitem *it)
     last = floor;
   int64_t count = fires_in(it->def->cron, last, it->gap_to, &first, &end);
   if (count == 0)
-    return;
+    return 0;
   const char *base = "no node ran them (its node was down, stopped or cut "
                      "off, or the job was moving)";
   if (misfire) {
@@ -977,7 +977,32 @@ static void gap_account(struct cx_noded *n, struct cx__nitem *it)
     snprintf(why, sizeof why, "%s; all past starting_deadline (%d s)", base,
              j->starting_deadline);
   }
-  missed_write(n, it, first, end, count, why);
+  return missed_write(n, it, first, end, count, why) == CX_EUNAVAIL;
+}
+
+/* Keeps a GAP item whose store was unavailable for cx__noded_gaps_retry,
+ * for about a minute: 1 if kept. */
+static int gap_defer(struct cx_noded *n, struct cx__nitem *it)
+{
+  pthread_mutex_lock(&n->mu);
+  int keep = !n->stopping && ++it->attempt <= 60;
+  if (keep) {
+    it->next = n->gaps;
+    n->gaps = it;
+  }
+  pthread_mutex_unlock(&n->mu);
+  return keep;
+}
+
+void cx__noded_gaps_retry(struct cx_noded *n)
+{
+  pthread_mutex_lock(&n->mu);
+  while (n->gaps != NULL && !n->stopping) {
+    struct cx__nitem *it = n->gaps;
+    n->gaps = it->next;
+    queue_push(n, it);
+  }
+  pthread_mutex_unlock(&n->mu);
 }
 
 /* Claims the fire (or, store down, goes on to spool it). Returns 0 when
@@ -1271,12 +1296,12 @@ static void *worker_main(void *arg)
     } else if (it->kind == CX__ITEM_SKIP) {
       do_skip(n, it);
     } else if (it->kind == CX__ITEM_GAP) {
-      gap_account(n, it);
+      parked = gap_account(n, it) && gap_defer(n, it);
     } else {
       parked = do_run(n, it);
     }
     pthread_mutex_lock(&n->mu);
-    if (parked) /* the timer has it now */
+    if (parked) /* the timer (or the gap list) has it now */
       continue;
     if (item_active(it->kind))
       active_unlink(n, it);
@@ -1614,6 +1639,12 @@ void cx_noded_stop(struct cx_noded *n)
   for (int i = 0; i < n->nstarted; i++)
     pthread_join(n->workers[i], NULL);
   n->nstarted = 0;
+  /* gaps still waiting for the store: the next start accounts for them */
+  while (n->gaps) {
+    struct cx__nitem *next = n->gaps->next;
+    item_free(n->gaps);
+    n->gaps = next;
+  }
   cx__noded_procs_stop(n);
   if (n->started) {
     cx_noded_flush(n);

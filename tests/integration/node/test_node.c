@@ -1227,6 +1227,48 @@ TEST_TIMEOUT(node_mariadb_down_10s_every_run_recorded_once, 120)
 
 /* A run that retried while the store was down: its record and every
  * attempt go to the spool and reach the store once it is back. */
+/* A job arrives while MariaDB is down: the fires it had due before (no
+ * node ran them) are written as missed once the store is back. */
+TEST_TIMEOUT(node_gap_found_while_the_store_is_down_is_written_after, 120)
+{
+  static struct cx_svc_etcd etcd;
+  static struct cx_svc_mariadb db;
+  char err[CX_ERR_LEN], url[256];
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  ASSERT_MSG(cx_svc_etcd_start(&etcd, NULL, err) == 0, "%s", err);
+  ASSERT_MSG(cx_svc_mariadb_start(&db, NULL, err) == 0, "%s", err);
+  snprintf(url, sizeof url, "%s?connect_timeout=2&read_timeout=3", db.url);
+  fx_up(&f, url, etcd.endpoints, "n");
+  ASSERT_MSG(cx_svc_mariadb_stop(&db, err) == 0, "%s", err);
+  job_base(&j, 64, "true", "0 0 0 * * *"); /* daily */
+  j.created = cx_wall_s() - 3 * 86400;     /* two or three fires due */
+  put_job(&f, &j);
+  cx_sleep_us(4 * 1000000); /* the node tries, and fails */
+  ASSERT_MSG(cx_svc_mariadb_restart(&db, err) == 0, "%s", err);
+  memset(&l, 0, sizeof l);
+  for (int i = 0; i < 300 && l.n == 0; i++) {
+    cx_sleep_us(100000);
+    all_rows(f.store, 64, &l);
+    if (l.n == 0)
+      cx_run_list_free(&l);
+  }
+  /* (a midnight passing meanwhile adds a run of its own) */
+  const struct cx_run *m = NULL;
+  for (size_t i = 0; i < l.n; i++)
+    if (strcmp(l.items[i].status, "missed") == 0)
+      m = &l.items[i];
+  ASSERT_MSG(m != NULL, "%zu rows, none missed", l.n);
+  ASSERT_OP(m->missed_count, >=, 2);
+  ASSERT_EQ(m->scheduled_at % 86400, 0);
+  ASSERT_CONTAINS(m->output, "misfire skip");
+  cx_run_list_free(&l);
+  fx_down(&f);
+  cx_svc_mariadb_destroy(&db);
+  cx_svc_etcd_destroy(&etcd);
+}
+
 TEST_TIMEOUT(node_store_down_retried_run_keeps_attempts_via_spool, 120)
 {
   static struct cx_svc_mariadb db;
