@@ -399,7 +399,6 @@ enum {
   Q_RUN_FINISH,
   Q_RUN_FIND,
   Q_RUN_PURGE,
-  Q_RUN_LAST_SCHED,
   Q_RUN_MARK_LOST,
   Q_RUN_COUNTS,
   Q_RUN_MISSED,
@@ -510,8 +509,6 @@ Q2(RUN_PURGE,
    "DELETE FROM cronix_job_log WHERE start_time < ? ORDER BY start_time"
    " LIMIT ?",
    R);
-Q1(RUN_LAST_SCHED,
-   "SELECT MAX(scheduled_at) FROM cronix_job_log WHERE job_id = ?", R);
 /* A missed range [first, last] goes in only when no row of the job lies in
  * it and the row before it does not reach into it: one statement, so
  * SQLite's single writer and InnoDB's locks on the range it reads make the
@@ -1428,22 +1425,6 @@ int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
   if (deleted != NULL)
     *deleted = total;
   return rc;
-}
-
-int cx_store_run_last_scheduled(struct cx_store *s, int64_t job_id, int64_t *at,
-                                char *err)
-{
-  struct one_int o;
-  struct cx__val p = vint(job_id);
-  int rc = query_int(s, &q_RUN_LAST_SCHED, &p, 1, &o, err);
-  if (rc != 0)
-    return rc;
-  if (o.rows == 0 || o.isnull) {
-    cx_err_set(err, "job %lld: no scheduled run recorded", (long long)job_id);
-    return CX_ENOTFOUND;
-  }
-  *at = o.v;
-  return 0;
 }
 
 /* The fires a missed row may stand for: one row per gap, however long. */

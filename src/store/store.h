@@ -239,10 +239,6 @@ int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
  * max_rows budget (not counted in *deleted). */
 int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
                        int64_t max_rows, int64_t *deleted, char *err);
-/* The latest scheduled_at recorded for a job (misfire handling).
- * CX_ENOTFOUND when the job has no scheduled run. */
-int cx_store_run_last_scheduled(struct cx_store *s, int64_t job_id, int64_t *at,
-                                char *err);
 /* Records fires of job r->job_id that no node ran as one row of status
  * "missed" (whatever r->status says): r->missed_count fires from
  * r->scheduled_at (has_scheduled_at must be 1) to r->missed_last, the
