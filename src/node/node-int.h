@@ -120,7 +120,7 @@ struct cx_noded {
   struct cx__nitem *active;
   size_t nactive;
   int64_t retry_seq;      /* timer keys of waiting retries: -1, -2, ... */
-  struct cx__nitem *gaps; /* GAP items waiting for the store (via next) */
+  struct cx__nitem *gaps; /* GAP items to queue each second (via next) */
   struct cx_noded_stats st;
   int stopping, workers_quit, maint_quit;
 
@@ -153,8 +153,8 @@ struct cx_noded {
 
 /* node.c */
 void cx__noded_settings(struct cx_noded *n, struct cx__nsettings *out);
-/* Queues again the gap accountings that found the store unavailable
- * (the maintenance thread, each second). */
+/* Queues the gap accountings of jobs that arrived, and again those that
+ * found the store unavailable (the maintenance thread, each second). */
 void cx__noded_gaps_retry(struct cx_noded *n);
 void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
                        size_t len, int arriving);

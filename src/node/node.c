@@ -534,11 +534,13 @@ void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
     int64_t cand = misfire_candidate(d, gap_to);
     if (cand > 0) /* run (or skip: forbid) the latest; the gap before it */
       fire_locked(n, d, CX__ITEM_MISFIRE, "misfire", 1, cand);
-    /* on its own item, so that the run does not wait for it */
+    /* On its own item, queued by the maintenance thread within a second:
+     * a takeover's runs go first, not behind the store reads of gaps. */
     struct cx__nitem *g = item_new(n, d, CX__ITEM_GAP, "cron", 1, cand);
     if (g != NULL) {
       g->gap_to = cand > 0 ? cand - 1 : gap_to;
-      queue_push(n, g);
+      g->next = n->gaps;
+      n->gaps = g;
     }
   }
   pthread_mutex_unlock(&n->mu);
@@ -980,8 +982,8 @@ static int gap_account(struct cx_noded *n, struct cx__nitem *it)
   return missed_write(n, it, first, end, count, why) == CX_EUNAVAIL;
 }
 
-/* Keeps a GAP item whose store was unavailable for cx__noded_gaps_retry,
- * for about a minute: 1 if kept. */
+/* Keeps a GAP item whose store was unavailable for cx__noded_gaps_retry
+ * (which queues it again each second), for about a minute: 1 if kept. */
 static int gap_defer(struct cx_noded *n, struct cx__nitem *it)
 {
   pthread_mutex_lock(&n->mu);
