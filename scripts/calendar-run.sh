@@ -55,7 +55,7 @@ cases=(
   "unit-cron|host_zone default|bspring"
   "integration-cli||bspring nfall y2038"
   "integration-cluster|=cluster_local_failover_moves_soonest_fire_first|all"
-  "integration-cluster|=cluster_local_leader_purges_runs_past_retention|all"
+  "integration-cluster|=cluster_local_leader_purges_runs_and_audit_rows_past_retention|all"
   "integration-node|=node_daily_midnight_scheduled_for_next_midnight|all"
   "integration-node|=node_six_field_every_two_seconds_on_the_second|ye y2038"
   "integration-node|=node_timeout_kills_whole_group_and_records_timeout|ye"

@@ -44,6 +44,12 @@ for bin in "$build"/tests/unit-* "$build"/tests/integration-* "$build"/tests/cha
   rm -f "$log"
 done
 
+# The web console in headless Chromium (tests/ui, python3-selenium).
+log=$(mktemp)
+/usr/bin/python3 tests/ui/test_console.py 2>&1 | tee "$log"
+count "ui tests" "${PIPESTATUS[0]}" "$log"
+rm -f "$log"
+
 # The calendar run: date-sensitive suites and cases under libfaketime at
 # year end, leap days, DST changes and 2038 (README, Tests).
 log=$(mktemp)

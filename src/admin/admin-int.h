@@ -48,6 +48,16 @@ struct cx_admin {
   int started;
   struct cx__cluster *cluster; /* cluster.c (election, failover, ...) */
   struct cx_notify *notify;    /* borrowed; NULL = no channel configured */
+  struct cx_live_table *live;  /* borrowed; runs running in this process */
+  struct {                     /* live_proxy.c */
+    pthread_mutex_t mu;        /* n, stop */
+    pthread_cond_t cv;
+    int n;                         /* fetcher threads running */
+    int stop;                      /* admin stopping: fetchers leave */
+    struct cx_live_table *mirrors; /* copies of remote runs' output */
+  } proxy;
+  void (*metrics)(void *arg, struct cx_buf *b); /* optional extra metrics */
+  void *metrics_arg;
   pthread_mutex_t auth_mu;
   uint64_t auth_gen; /* bumped by every flush: fills begun before are dropped */
   struct cx__auth_entry auth[CX__AUTH_SETS][CX__AUTH_WAYS];
@@ -114,6 +124,65 @@ int64_t cx__admin_alive_seen(struct cx_admin *a);
 int cx__admin_alive_list(struct cx_admin *a, int fresh, char ***out, size_t *n,
                          char *err);
 
+/* ---- the audit log (audit.c) ------------------------------------------- */
+
+/* Who makes a change, for its audit row (strings borrowed). NULL where the
+ * job protocol takes one = a change by the system (the leader's
+ * failover), not audited. */
+struct cx__actor {
+  int64_t user_id;      /* 0 = not known (a failed login) */
+  const char *username; /* as authenticated, or as typed at /login */
+  const char *addr;     /* the client's address */
+};
+/* The actor of an authenticated request. */
+struct cx__actor cx__admin_actor(struct cx_http_req *req,
+                                 const struct cx__admin_who *who);
+
+/* Writes one audit row: who did kind ("job.add", "user.update",
+ * "notify.settings", ...: 1..32 of a-z 0-9 . _) to target ("job 7"; may be
+ * NULL) with the state before and after (borrowed, may be NULL; stored as
+ * compact JSON in their viewer form: a job's secrets as cx_job_redact_json
+ * hides them, and every member whose name contains password, secret,
+ * token, webhook or authorization as "***", at any depth). *id (optional)
+ * gets the row's id. 0, or the store's error (the caller must then not
+ * make -- or must undo -- the change: no change without its row).
+ *
+ * To make the row part of a store change, write both inside one store
+ * transaction on this thread (cx__admin_audit_commit writes the row and
+ * commits, or rolls back when the change failed):
+ *
+ *   rc = cx_store_tx_begin(a->store, err);
+ *   if (rc == 0) {
+ *     rc = <the store write(s)>;
+ *     rc = cx__admin_audit_commit(a, rc, &actor, "x.y", target, before,
+ *                                 after, err);
+ *   }
+ *
+ * A change that is not a store write (a coordination key, a file) writes
+ * its row first and deletes it (cx_store_audit_delete) if the change then
+ * fails. */
+int cx__admin_audit(struct cx_admin *a, const struct cx__actor *who,
+                    const char *kind, const char *target, const json_t *before,
+                    const json_t *after, int64_t *id, char *err);
+/* One-call form for a route: the actor from req and who. */
+int cx__admin_audit_req(struct cx_admin *a, struct cx_http_req *req,
+                        const struct cx__admin_who *who, const char *kind,
+                        const char *target, const json_t *before,
+                        const json_t *after, char *err);
+/* Ends this thread's store transaction: commits when rc is 0, else rolls
+ * back. Returns rc, or the commit's error. */
+int cx__admin_audit_end(struct cx_admin *a, int rc, char *err);
+/* rc == 0 (the change in this thread's transaction succeeded): writes its
+ * row (as cx__admin_audit) and commits; else, or if that fails, rolls
+ * back. Returns the first failure, or 0. */
+int cx__admin_audit_commit(struct cx_admin *a, int rc,
+                           const struct cx__actor *who, const char *kind,
+                           const char *target, const json_t *before,
+                           const json_t *after, char *err);
+/* A job as an audit row's before/after (NULL on allocation failure). */
+struct cx_job;
+json_t *cx__admin_audit_job(const struct cx_job *j);
+
 /* ---- the job write protocol (jobs.c; see its header) ------------------- */
 
 struct cx_job;
@@ -166,19 +235,23 @@ void cx__jobs_unpublish(struct cx_admin *a, const char *node, int64_t id);
  * or the failing code; *in_coord tells a coordination failure (the store
  * write was undone) from a store one (nothing changed). */
 /* Inserts j (placed; id, created and updated are set) and publishes it. */
-int cx__jobs_create(struct cx_admin *a, struct cx_job *j, int *in_coord,
-                    char *err);
+/* who: the user making the change, whose audit row is written with the
+ * store write (NULL: the system's own, unaudited). */
+int cx__jobs_create(struct cx_admin *a, struct cx_job *j,
+                    const struct cx__actor *who, int *in_coord, char *err);
 /* Writes j over old (the stored row; its `updated` is overwritten), the
  * caller holding cx__jobs_lock(j->id). CX_ECONFLICT: stale `updated`;
  * CX_EEXISTS: name taken. */
 int cx__jobs_update(struct cx_admin *a, struct cx_job *j, struct cx_job *old,
-                    int *in_coord, char *err);
+                    const struct cx__actor *who, int *in_coord, char *err);
 /* Deletes job id's key, then its row. CX_ENOTFOUND when already gone. */
-int cx__jobs_delete(struct cx_admin *a, int64_t id, char *err);
+int cx__jobs_delete(struct cx_admin *a, int64_t id, const struct cx__actor *who,
+                    char *err);
 /* Sets enabled and publishes; out gets the job as now stored (caller
  * zeroes it before and clears it after). CX_ENOTFOUND when gone. */
 int cx__jobs_set_enabled(struct cx_admin *a, int64_t id, int enabled,
-                         struct cx_job *out, char *err);
+                         const struct cx__actor *who, struct cx_job *out,
+                         char *err);
 /* Moves job id from node from to node to (store only if still on from),
  * then its key in one txn through txn; a refused txn moves the row back.
  * out gets the moved job (caller zeroes it before and clears it after). */
@@ -207,6 +280,10 @@ int cx__admin_json_int(struct cx_http_req *req, const json_t *body,
 /* Same for strings up to max_len bytes (no NUL bytes). */
 int cx__admin_json_str(struct cx_http_req *req, const json_t *body,
                        const char *name, size_t max_len, const char **out);
+/* Reads an optional time bound (unix ms, or an RFC 3339 string) into
+ * *out (absent: untouched); 0, or -1 after replying 400 naming it. */
+int cx__admin_json_time_ms(struct cx_http_req *req, const json_t *body,
+                           const char *name, int64_t *out);
 /* Reads `page` and `page_size` (defaults 1 and 20, page_size capped at
  * 500) from a JSON body; -1 after replying on bad values. */
 int cx__admin_paging(struct cx_http_req *req, const json_t *body, int *page,
@@ -232,9 +309,10 @@ int cx__admin_register(struct cx_admin *a, const struct cx__admin_route *r,
                        size_t n);
 
 /* routes_job.c: a run-log row as JSON (the columns of SPEC §6, output
- * as below); NULL when out of memory. */
+ * as below); with redact, the command in its viewer form
+ * (cx_job_redact_command). NULL when out of memory. */
 struct cx_run;
-json_t *cx__admin_run_json(const struct cx_run *r);
+json_t *cx__admin_run_json(const struct cx_run *r, int redact);
 /* A JSON string of bytes that may not be valid UTF-8 (run output):
  * invalid bytes become U+FFFD. s NULL = "". NULL when out of memory. */
 json_t *cx__admin_json_bytes(const char *s, size_t len);
@@ -245,5 +323,21 @@ int cx__admin_routes_users(struct cx_admin *a);
 int cx__admin_routes_nodes(struct cx_admin *a);
 int cx__admin_routes_notify(struct cx_admin *a);
 int cx__admin_routes_runs(struct cx_admin *a);
+/* routes_output.c: /job/output (live and stored output), /job/running. */
+int cx__admin_routes_output(struct cx_admin *a);
+
+/* live_proxy.c: run_id's output as it comes from node (which runs it) --
+ * a mirror with a reference, fed by a fetcher thread -- or NULL when it
+ * cannot be had: no cluster.secret, the node has no listener (*lost 0),
+ * or its key is gone (*lost 1). */
+struct cx_live;
+struct cx_live *cx__admin_live_remote(struct cx_admin *a, int64_t run_id,
+                                      const char *node, int *lost);
+int cx__admin_proxy_init(struct cx_admin *a);
+/* Stops the fetchers and waits for them (idempotent). */
+void cx__admin_proxy_stop(struct cx_admin *a);
+void cx__admin_proxy_free(struct cx_admin *a);
+int cx__admin_routes_cron(struct cx_admin *a); /* routes_cron.c */
+int cx__admin_routes_audit(struct cx_admin *a);
 
 #endif

@@ -677,25 +677,39 @@ static int reconcile(struct cx__cluster *cl, int64_t rev, char *err)
 
 /* ---- log retention ------------------------------------------------------ */
 
-static void purge(struct cx__cluster *cl)
+/* One retention purge: fn removes rows older than days in batches of
+ * PURGE_BATCH, repeated while batches come back full and this process
+ * still leads. Returns the rows removed; failures are logged as what. */
+typedef int (*purge_fn)(struct cx_store *s, int days, int64_t now_ms,
+                        int64_t max_rows, int64_t *deleted, char *err);
+static int64_t purge_old(struct cx__cluster *cl, purge_fn fn, int64_t days,
+                         const char *what)
 {
-  struct cx_admin *a = cl->a;
-  int64_t days = a->cfg->log_retention_days, total = 0;
+  int64_t total = 0;
   char err[CX_ERR_LEN] = "";
   if (days <= 0)
-    return;
+    return 0;
   for (;;) {
     int64_t d = 0;
-    int rc = cx_store_run_purge(a->store, (int)days, cx_wall_ms(), PURGE_BATCH,
-                                &d, err);
+    int rc = fn(cl->a->store, (int)days, cx_wall_ms(), PURGE_BATCH, &d, err);
     total += d;
     if (rc != 0) {
-      CX_LOG(CX_LOG_WARN, "cluster", "log retention: %s", err);
+      CX_LOG(CX_LOG_WARN, "cluster", "%s retention: %s", what, err);
       break;
     }
     if (d < PURGE_BATCH || lead_rev(cl) == 0)
       break;
   }
+  return total;
+}
+
+/* The run log's retention (system.log_retention_days) and the audit log's
+ * (system.audit_retention_days). */
+static void purge(struct cx__cluster *cl)
+{
+  struct cx_admin *a = cl->a;
+  int64_t days = a->cfg->log_retention_days;
+  int64_t total = purge_old(cl, cx_store_run_purge, days, "log");
   if (total > 0) {
     pthread_mutex_lock(&cl->mu);
     cl->st.purged += (uint64_t)total;
@@ -704,6 +718,12 @@ static void purge(struct cx__cluster *cl)
            "log retention: removed %lld run(s) older than %lld day(s)",
            (long long)total, (long long)days);
   }
+  days = a->cfg->audit_retention_days;
+  total = purge_old(cl, cx_store_audit_purge, days, "audit");
+  if (total > 0)
+    CX_LOG(CX_LOG_INFO, "cluster",
+           "audit retention: removed %lld row(s) older than %lld day(s)",
+           (long long)total, (long long)days);
 }
 
 /* ---- election ----------------------------------------------------------- */

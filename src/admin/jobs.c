@@ -285,14 +285,90 @@ void cx__jobs_unpublish(struct cx_admin *a, const char *node, int64_t id)
 
 /* ---- the writes ---------------------------------------------------------- */
 
-int cx__jobs_create(struct cx_admin *a, struct cx_job *j, int *in_coord,
-                    char *err)
+/* A job change made for a user (who != NULL) writes its audit row in the
+ * same store transaction as the row; a compensation that undoes the change
+ * deletes that audit row in its own transaction with the undo. The
+ * system's own writes (who NULL: the leader's moves) are not audited. */
+static int tx_begin(struct cx_admin *a, const struct cx__actor *who, char *err)
+{
+  return who != NULL ? cx_store_tx_begin(a->store, err) : 0;
+}
+
+static int tx_end(struct cx_admin *a, const struct cx__actor *who, int rc,
+                  char *err)
+{
+  return who != NULL ? cx__admin_audit_end(a, rc, err) : rc;
+}
+
+/* The audit row of a change to job id; takes ownership of before/after. */
+static int audit_job(struct cx_admin *a, const struct cx__actor *who,
+                     const char *kind, int64_t id, json_t *before,
+                     json_t *after, int need, int64_t *row, char *err)
+{
+  char target[32];
+  int rc = 0;
+  if (who != NULL) {
+    snprintf(target, sizeof target, "job %lld", (long long)id);
+    if (((need & 1) && before == NULL) || ((need & 2) && after == NULL)) {
+      cx_err_set(err, "audit: out of memory");
+      rc = -ENOMEM;
+    } else {
+      rc = cx__admin_audit(a, who, kind, target, before, after, row, err);
+    }
+  }
+  json_decref(before);
+  json_decref(after);
+  return rc;
+}
+
+static json_t *enabled_json(int enabled)
+{
+  return json_pack("{s:b}", "enabled", enabled);
+}
+
+/* What a compensation puts back. */
+enum undo_kind { UNDO_CREATE, UNDO_UPDATE, UNDO_ENABLED };
+struct undo {
+  enum undo_kind kind;
+  int64_t id;
+  struct cx_job *old; /* UNDO_UPDATE */
+  int enabled;        /* UNDO_ENABLED */
+};
+
+/* Undoes a change in the store, and its audit row `row` with it. */
+static int undo_store(struct cx_admin *a, const struct cx__actor *who,
+                      int64_t row, const struct undo *u, char *err)
+{
+  int rc = tx_begin(a, who, err);
+  if (rc != 0)
+    return rc;
+  if (u->kind == UNDO_CREATE)
+    rc = cx_store_job_delete(a->store, u->id, err);
+  else if (u->kind == UNDO_UPDATE)
+    rc = cx_store_job_update(a->store, u->old, err);
+  else
+    rc = cx_store_job_set_enabled(a->store, u->id, u->enabled, err);
+  if (rc == 0 && who != NULL && row > 0)
+    rc = cx_store_audit_delete(a->store, row, err);
+  return tx_end(a, who, rc, err);
+}
+
+int cx__jobs_create(struct cx_admin *a, struct cx_job *j,
+                    const struct cx__actor *who, int *in_coord, char *err)
 {
   char serr[CX_ERR_LEN] = "";
+  int64_t row = 0;
   *in_coord = 0;
   j->id = 0;
   j->created = j->updated = 0;
-  int rc = cx_store_job_create(a->store, j, err);
+  int rc = tx_begin(a, who, err);
+  if (rc != 0)
+    return rc;
+  rc = cx_store_job_create(a->store, j, err);
+  if (rc == 0)
+    rc = audit_job(a, who, "job.add", j->id, NULL, cx__admin_audit_job(j), 2,
+                   &row, err);
+  rc = tx_end(a, who, rc, err);
   if (rc != 0)
     return rc;
   pthread_mutex_t *mu = cx__jobs_lock(j->id);
@@ -302,9 +378,10 @@ int cx__jobs_create(struct cx_admin *a, struct cx_job *j, int *in_coord,
     *in_coord = 1;
     /* Undo the row; the put may still apply late (timeouts are
      * ambiguous), so try to drop the key too. */
-    int drc = cx_store_job_delete(a->store, j->id, serr);
+    struct undo u = {UNDO_CREATE, j->id, NULL, 0};
+    int drc = undo_store(a, who, row, &u, serr);
     if (drc != 0 && drc != CX_ENOTFOUND)
-      drc = cx_store_job_delete(a->store, j->id, serr);
+      drc = undo_store(a, who, row, &u, serr);
     if (drc != 0 && drc != CX_ENOTFOUND)
       CX_LOG(CX_LOG_ERROR, "admin",
              "job %lld: unpublished row left in the store (%s); the "
@@ -317,11 +394,19 @@ int cx__jobs_create(struct cx_admin *a, struct cx_job *j, int *in_coord,
 }
 
 int cx__jobs_update(struct cx_admin *a, struct cx_job *j, struct cx_job *old,
-                    int *in_coord, char *err)
+                    const struct cx__actor *who, int *in_coord, char *err)
 {
   char serr[CX_ERR_LEN] = "";
+  int64_t row = 0;
   *in_coord = 0;
-  int rc = cx_store_job_update(a->store, j, err);
+  int rc = tx_begin(a, who, err);
+  if (rc != 0)
+    return rc;
+  rc = cx_store_job_update(a->store, j, err);
+  if (rc == 0)
+    rc = audit_job(a, who, "job.update", j->id, cx__admin_audit_job(old),
+                   cx__admin_audit_job(j), 3, &row, err);
+  rc = tx_end(a, who, rc, err);
   if (rc != 0)
     return rc;
   rc = cx__jobs_publish(a, j, old->run_on, NULL, NULL, err);
@@ -329,7 +414,8 @@ int cx__jobs_update(struct cx_admin *a, struct cx_job *j, struct cx_job *old,
     *in_coord = 1;
     /* Put the old row back (guarded by the `updated` just written). */
     old->updated = j->updated;
-    if (cx_store_job_update(a->store, old, serr) != 0)
+    struct undo u = {UNDO_UPDATE, j->id, old, 0};
+    if (undo_store(a, who, row, &u, serr) != 0)
       CX_LOG(CX_LOG_ERROR, "admin",
              "job %lld: could not restore the row after a failed publish "
              "(%s); the reconciler will publish the stored version",
@@ -341,7 +427,8 @@ int cx__jobs_update(struct cx_admin *a, struct cx_job *j, struct cx_job *old,
   return 0;
 }
 
-int cx__jobs_delete(struct cx_admin *a, int64_t id, char *err)
+int cx__jobs_delete(struct cx_admin *a, int64_t id, const struct cx__actor *who,
+                    char *err)
 {
   struct cx_job j;
   char key[CX_KEY_LEN], cerr[CX_ERR_LEN] = "";
@@ -359,7 +446,14 @@ int cx__jobs_delete(struct cx_admin *a, int64_t id, char *err)
       cx_err_set(err, "%s", cerr);
   }
   if (rc == 0) {
-    rc = cx_store_job_delete(a->store, j.id, err);
+    rc = tx_begin(a, who, err);
+    if (rc == 0) {
+      rc = cx_store_job_delete(a->store, j.id, err);
+      if (rc == 0)
+        rc = audit_job(a, who, "job.del", j.id, cx__admin_audit_job(&j), NULL,
+                       1, NULL, err);
+      rc = tx_end(a, who, rc, err);
+    }
     if (rc == CX_ENOTFOUND)
       rc = 0;
     else if (rc != 0 && j.run_on[0] != '\0' &&
@@ -375,27 +469,38 @@ int cx__jobs_delete(struct cx_admin *a, int64_t id, char *err)
 }
 
 int cx__jobs_set_enabled(struct cx_admin *a, int64_t id, int enabled,
-                         struct cx_job *out, char *err)
+                         const struct cx__actor *who, struct cx_job *out,
+                         char *err)
 {
   char cerr[CX_ERR_LEN] = "";
   pthread_mutex_t *mu = cx__jobs_lock(id);
-  int was = 1, rc;
+  int was = 1, rc, began = 0;
+  int64_t row = 0;
 
   pthread_mutex_lock(mu);
   rc = cx_store_job_find(a->store, id, out, err);
   if (rc == 0) {
     was = out->enabled;
-    rc = cx_store_job_set_enabled(a->store, id, enabled, err);
+    rc = tx_begin(a, who, err);
+    began = rc == 0;
   }
+  if (rc == 0)
+    rc = cx_store_job_set_enabled(a->store, id, enabled, err);
   if (rc == 0) {
     cx_job_clear(out);
     rc = cx_store_job_find(a->store, id, out, err);
   }
+  if (rc == 0)
+    rc = audit_job(a, who, enabled ? "job.resume" : "job.pause", id,
+                   enabled_json(was), enabled_json(enabled), 3, &row, err);
+  if (began)
+    rc = tx_end(a, who, rc, err);
   if (rc == 0 && out->run_on[0] != '\0' &&
       (rc = cx__jobs_publish(a, out, NULL, NULL, NULL, cerr)) != 0) {
     cx_err_set(err, "%s", cerr);
     char berr[CX_ERR_LEN];
-    if (cx_store_job_set_enabled(a->store, id, was, berr) != 0)
+    struct undo u = {UNDO_ENABLED, id, NULL, was};
+    if (undo_store(a, who, row, &u, berr) != 0)
       CX_LOG(CX_LOG_ERROR, "admin",
              "job %lld: enabled left at %d unpublished (%s); the "
              "reconciler will publish it",

@@ -53,11 +53,14 @@ static int add_next(json_t *o, const struct cx_job *j)
 }
 
 /* The job as stored with "next" and, when node_state is not NULL, that
- * too. NULL on allocation failure. */
-static json_t *job_reply(const struct cx_job *j, const char *node_state)
+ * too; in its viewer form (cx_job_redact_json) when redact. NULL on
+ * allocation failure. */
+static json_t *job_reply(const struct cx_job *j, const char *node_state,
+                         int redact)
 {
   json_t *o = cx_job_to_json(j);
   if (o == NULL || add_next(o, j) != 0 ||
+      (redact && cx_job_redact_json(o) != 0) ||
       (node_state != NULL &&
        json_object_set_new(o, "node_state", json_string(node_state)) != 0)) {
     json_decref(o);
@@ -67,9 +70,9 @@ static json_t *job_reply(const struct cx_job *j, const char *node_state)
 }
 
 static void reply_job(struct cx_http_req *req, const struct cx_job *j,
-                      const char *node_state)
+                      const char *node_state, int redact)
 {
-  json_t *o = job_reply(j, node_state);
+  json_t *o = job_reply(j, node_state, redact);
   if (o == NULL)
     cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
   else
@@ -156,11 +159,11 @@ static int read_yesno(struct cx_http_req *req, const json_t *body,
  * 404 before anything changes). Replies and returns -1 on failure;
  * *ids is the caller's to free on success. */
 static int ids_request(struct cx_admin *a, struct cx_http_req *req,
-                       int64_t **ids, size_t *n)
+                       int64_t **ids, size_t *n, struct cx__admin_who *who)
 {
   static const char *const allowed[] = {"ids", NULL};
   json_t *body = cx_http_req_json(req);
-  if (cx__admin_auth(a, req, CX_ROLE_OPERATOR, NULL) != 0 ||
+  if (cx__admin_auth(a, req, CX_ROLE_OPERATOR, who) != 0 ||
       cx__admin_json_only(req, body, allowed) != 0 ||
       read_ids(req, body, ids, n))
     return -1;
@@ -245,11 +248,12 @@ backend:
 }
 
 static void job_create(struct cx_admin *a, struct cx_http_req *req,
-                       struct cx_job *j)
+                       const struct cx__admin_who *who, struct cx_job *j)
 {
   char err[CX_ERR_LEN] = "";
   int in_coord = 0;
-  int rc = cx__jobs_create(a, j, &in_coord, err);
+  struct cx__actor actor = cx__admin_actor(req, who);
+  int rc = cx__jobs_create(a, j, &actor, &in_coord, err);
   if (rc == CX_EEXISTS) {
     cx_http_reply_error(req, CX_HTTP_CONFLICT, "name",
                         "name: a job called \"%.128s\" exists", j->name);
@@ -263,12 +267,29 @@ static void job_create(struct cx_admin *a, struct cx_http_req *req,
                         "%s",
                         err[0] ? err : cx_strerror(rc));
   } else {
-    reply_job(req, j, NULL);
+    reply_job(req, j, NULL, 0);
   }
 }
 
+/* run_as picks the Unix user a command runs as: only an admin may set
+ * it, and only an admin may change a job that has one (a new command
+ * would run as that user). 0, or -1 after a 403. */
+static int run_as_allowed(struct cx_http_req *req, enum cx_role role,
+                          const struct cx_job *j, const struct cx_job *old)
+{
+  int set =
+      (j->run_as && j->run_as[0]) || (old && old->run_as && old->run_as[0]);
+  if (!set || role >= CX_ROLE_ADMIN)
+    return 0;
+  cx_http_reply_error(req, CX_HTTP_FORBIDDEN, "run_as",
+                      "run_as: only an admin may set it or change a job "
+                      "that has it");
+  return -1;
+}
+
 static void job_update(struct cx_admin *a, struct cx_http_req *req,
-                       const json_t *body, int64_t id)
+                       const struct cx__admin_who *who, const json_t *body,
+                       int64_t id)
 {
   char err[CX_ERR_LEN] = "", field[CX_JOB_FIELD_LEN];
   struct cx_job old, j;
@@ -297,6 +318,8 @@ static void job_update(struct cx_admin *a, struct cx_http_req *req,
       cx_http_reply_error(req, CX_HTTP_BAD_INPUT, field, "%s", err);
     goto out;
   }
+  if (run_as_allowed(req, who->role, &j, &old) != 0)
+    goto out;
   j.id = id;
   j.created = old.created; /* read-only */
   if (json_object_get(body, "updated") == NULL)
@@ -311,7 +334,8 @@ static void job_update(struct cx_admin *a, struct cx_http_req *req,
   if (place(a, req, &j, old.run_on) != 0)
     goto out;
   int in_coord = 0;
-  rc = cx__jobs_update(a, &j, &old, &in_coord, err);
+  struct cx__actor actor = cx__admin_actor(req, who);
+  rc = cx__jobs_update(a, &j, &old, &actor, &in_coord, err);
   if (rc == CX_ECONFLICT && !in_coord) {
     cx_http_reply_error(req, CX_HTTP_CONFLICT, "updated",
                         "updated: job %lld changed since it was read "
@@ -338,7 +362,7 @@ static void job_update(struct cx_admin *a, struct cx_http_req *req,
                           (long long)id, err[0] ? err : cx_strerror(rc));
     goto out;
   }
-  reply_job(req, &j, NULL);
+  reply_job(req, &j, NULL, 0);
 out:
   pthread_mutex_unlock(mu);
   cx_job_clear(&j);
@@ -353,13 +377,14 @@ static void h_job_add(struct cx_http_req *req, void *ctx)
   enum cx_job_invalid why;
   int64_t id = 0;
   struct cx_job j;
+  struct cx__admin_who who;
 
-  if (cx__admin_auth(a, req, CX_ROLE_OPERATOR, NULL) != 0)
+  if (cx__admin_auth(a, req, CX_ROLE_OPERATOR, &who) != 0)
     return;
   if (cx__admin_json_int(req, body, "id", 1, INT64_MAX, &id) < 0)
     return;
   if (id > 0) {
-    job_update(a, req, body, id);
+    job_update(a, req, &who, body, id);
     totals_forget(a);
     return;
   }
@@ -372,6 +397,8 @@ static void h_job_add(struct cx_http_req *req, void *ctx)
       cx_http_reply_error(req, CX_HTTP_BAD_INPUT, field, "%s", err);
     goto out;
   }
+  if (run_as_allowed(req, who.role, &j, NULL) != 0)
+    goto out;
   j.created = j.updated = 0;
   rc = cx_job_validate(&j, cx_wall_s(), &why, field, err);
   if (rc != 0) {
@@ -382,7 +409,7 @@ static void h_job_add(struct cx_http_req *req, void *ctx)
   }
   if (place(a, req, &j, NULL) != 0)
     goto out;
-  job_create(a, req, &j);
+  job_create(a, req, &who, &j);
   totals_forget(a);
 out:
   cx_job_clear(&j);
@@ -397,15 +424,17 @@ static void h_job_del(struct cx_http_req *req, void *ctx)
   int64_t *ids = NULL;
   size_t n = 0, done = 0;
   json_t *deleted = NULL;
+  struct cx__admin_who who;
 
-  if (ids_request(a, req, &ids, &n) != 0)
+  if (ids_request(a, req, &ids, &n, &who) != 0)
     return;
+  struct cx__actor actor = cx__admin_actor(req, &who);
   if ((deleted = json_array()) == NULL) {
     reply_oom(req);
     goto out;
   }
   for (; done < n; done++) {
-    int rc = cx__jobs_delete(a, ids[done], err);
+    int rc = cx__jobs_delete(a, ids[done], &actor, err);
     if (rc == CX_ENOTFOUND) /* deleted meanwhile: fine */
       continue;
     if (rc != 0) {
@@ -436,9 +465,10 @@ static void h_job_find(struct cx_http_req *req, void *ctx)
   const char *s = cx_http_req_query(req, "id");
   int64_t id;
   struct cx_job j;
+  struct cx__admin_who who;
   int alive = 0;
 
-  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, NULL) != 0)
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) != 0)
     return;
   if (s == NULL || cx_parse_int64(s, 1, INT64_MAX, &id) != 0) {
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "id",
@@ -461,7 +491,7 @@ static void h_job_find(struct cx_http_req *req, void *ctx)
     }
     state = alive ? "alive" : "dead";
   }
-  reply_job(req, &j, state);
+  reply_job(req, &j, state, who.role < CX_ROLE_OPERATOR);
   cx_job_clear(&j);
 }
 
@@ -548,6 +578,23 @@ static struct {
   struct json_slot slot[JSON_SLOTS];
 } jcache = {.mu = {[0 ... 15] = PTHREAD_MUTEX_INITIALIZER}};
 
+/* Appends the viewer form of j to b (never cached: viewers are few, and
+ * the cache then holds one form only). */
+static void append_job_viewer(struct cx_buf *b, const struct cx_job *j)
+{
+  json_t *o = cx_job_to_json(j);
+  char *text = o != NULL && cx_job_redact_json(o) == 0
+                   ? json_dumps(o, JSON_COMPACT)
+                   : NULL;
+  json_decref(o);
+  if (text == NULL) {
+    b->failed = 1;
+    return;
+  }
+  cx_buf_puts(b, text);
+  free(text); /* jansson's allocator */
+}
+
 /* Appends the JSON of j to b, from the cache or freshly encoded. */
 static void append_job_json(struct cx_buf *b, const struct cx_job *j)
 {
@@ -590,14 +637,17 @@ static void append_job_json(struct cx_buf *b, const struct cx_job *j)
 /* Replies the §4 page envelope of l, composed as text (same bytes as
  * cx__admin_reply_page over cx_job_to_json). */
 static void reply_job_page(struct cx_http_req *req, const struct cx_job_list *l,
-                           int64_t total, int page, int page_size)
+                           int64_t total, int page, int page_size, int redact)
 {
   struct cx_buf b = {0};
   cx_buf_printf(&b, "{\"code\":0,\"msg\":\"ok\",\"data\":{\"list\":[");
   for (size_t i = 0; i < l->n && !cx_buf_failed(&b); i++) {
     if (i > 0)
       cx_buf_append(&b, ",", 1);
-    append_job_json(&b, &l->items[i]);
+    if (redact)
+      append_job_viewer(&b, &l->items[i]);
+    else
+      append_job_json(&b, &l->items[i]);
   }
   cx_buf_printf(&b, "],\"total\":%lld,\"page\":%d,\"page_size\":%d}}",
                 (long long)total, page, page_size);
@@ -625,10 +675,11 @@ static void h_job_search(struct cx_http_req *req, void *ctx)
   char err[CX_ERR_LEN] = "";
   struct cx_job_filter f;
   struct cx_job_list l = {0};
+  struct cx__admin_who who;
   int64_t type = 0;
 
   memset(&f, 0, sizeof f);
-  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, NULL) != 0 ||
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) != 0 ||
       cx__admin_json_only(req, body, allowed) != 0 ||
       cx__admin_paging(req, body, &f.page, &f.page_size) != 0 ||
       cx__admin_json_str(req, body, "name", 512, &f.name) < 0 ||
@@ -658,7 +709,8 @@ static void h_job_search(struct cx_http_req *req, void *ctx)
     total = l.total;
   if (keyed && !f.skip_total)
     total_put(a, key, total, gen);
-  reply_job_page(req, &l, total, f.page, f.page_size);
+  reply_job_page(req, &l, total, f.page, f.page_size,
+                 who.role < CX_ROLE_OPERATOR);
   cx_job_list_free(&l);
 }
 
@@ -680,19 +732,27 @@ json_t *cx__admin_json_bytes(const char *s, size_t len)
   return v;
 }
 
-json_t *cx__admin_run_json(const struct cx_run *r)
+json_t *cx__admin_run_json(const struct cx_run *r, int redact)
 {
+  char *cmd = redact ? cx_job_redact_command(r->command) : NULL;
+  if (redact && cmd == NULL)
+    return NULL;
   json_t *o = json_pack(
       "{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:s, "
       "s:i, s:i}",
       "id", (json_int_t)r->id, "job_id", (json_int_t)r->job_id, "name",
       r->name ? r->name : "", "node_uuid", r->node_uuid ? r->node_uuid : "",
       "hostname", r->hostname ? r->hostname : "", "ip", r->ip ? r->ip : "",
-      "command", r->command ? r->command : "", "spec", r->spec ? r->spec : "",
-      "trigger", r->trigger ? r->trigger : "", "start_time",
-      (json_int_t)r->start_time, "end_time", (json_int_t)r->end_time, "success",
-      r->success, "status", r->status ? r->status : "", "exit_code",
-      r->exit_code, "attempts", r->attempts);
+      "command",
+      cmd          ? cmd
+      : r->command ? r->command
+                   : "",
+      "spec", r->spec ? r->spec : "", "trigger", r->trigger ? r->trigger : "",
+      "start_time", (json_int_t)r->start_time, "end_time",
+      (json_int_t)r->end_time, "success", r->success, "status",
+      r->status ? r->status : "", "exit_code", r->exit_code, "attempts",
+      r->attempts);
+  cx_free(cmd);
   if (o == NULL)
     return NULL;
   json_t *sa =
@@ -711,27 +771,12 @@ json_t *cx__admin_run_json(const struct cx_run *r)
 
 static json_t *enc_run_json(const void *r)
 {
-  return cx__admin_run_json(r);
+  return cx__admin_run_json(r, 0);
 }
 
-/* A time bound of /job/log: unix ms, or an RFC 3339 string. */
-static int read_time_ms(struct cx_http_req *req, const json_t *body,
-                        const char *name, int64_t *out)
+static json_t *enc_run_viewer(const void *r)
 {
-  json_t *v = json_object_get(body, name);
-  if (json_is_string(v)) {
-    int64_t t;
-    if (cx_time_parse(json_string_value(v), &t) != 0 || t < 0 ||
-        t > INT64_MAX / 1000) {
-      cx_http_reply_error(req, CX_HTTP_BAD_INPUT, name,
-                          "%s: not an RFC 3339 time", name);
-      return -1;
-    }
-    *out = t * 1000;
-    return 0;
-  }
-  return cx__admin_json_int(req, body, name, 0, INT64_MAX / 2, out) < 0 ? -1
-                                                                        : 0;
+  return cx__admin_run_json(r, 1);
 }
 
 static void h_job_log(struct cx_http_req *req, void *ctx)
@@ -744,17 +789,18 @@ static void h_job_log(struct cx_http_req *req, void *ctx)
   char err[CX_ERR_LEN] = "";
   struct cx_run_filter f;
   struct cx_run_list l = {0};
+  struct cx__admin_who who;
 
   memset(&f, 0, sizeof f);
-  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, NULL) != 0 ||
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) != 0 ||
       cx__admin_json_only(req, body, allowed) != 0 ||
       cx__admin_paging(req, body, &f.page, &f.page_size) != 0 ||
       cx__admin_json_int(req, body, "job_id", 1, INT64_MAX, &f.job_id) < 0 ||
       cx__admin_json_str(req, body, "node_uuid", CX_KEY_UUID_MAX,
                          &f.node_uuid) < 0 ||
       read_yesno(req, body, "success", &f.success) != 0 ||
-      read_time_ms(req, body, "from", &f.from) != 0 ||
-      read_time_ms(req, body, "to", &f.to) != 0)
+      cx__admin_json_time_ms(req, body, "from", &f.from) != 0 ||
+      cx__admin_json_time_ms(req, body, "to", &f.to) != 0)
     return;
   if (f.node_uuid != NULL && f.node_uuid[0] == '\0')
     f.node_uuid = NULL;
@@ -763,8 +809,9 @@ static void h_job_log(struct cx_http_req *req, void *ctx)
     cx__admin_reply_backend_error(req, rc, "store", err);
     return;
   }
-  reply_items(req, l.items, l.n, sizeof *l.items, enc_run_json, l.total, f.page,
-              f.page_size);
+  reply_items(req, l.items, l.n, sizeof *l.items,
+              who.role < CX_ROLE_OPERATOR ? enc_run_viewer : enc_run_json,
+              l.total, f.page, f.page_size);
   cx_run_list_free(&l);
 }
 
@@ -779,12 +826,13 @@ static void trigger(struct cx_http_req *req, struct cx_admin *a,
   json_t *body = cx_http_req_json(req);
   char err[CX_ERR_LEN] = "", key[CX_KEY_LEN], rid[33];
   const char *node = NULL;
-  int64_t job_id = 0, lease = 0;
+  int64_t job_id = 0, lease = 0, row = 0;
   struct cx_job j;
+  struct cx__admin_who who;
   int alive = 0, rc;
 
   memset(&j, 0, sizeof j);
-  if (cx__admin_auth(a, req, CX_ROLE_OPERATOR, NULL) != 0 ||
+  if (cx__admin_auth(a, req, CX_ROLE_OPERATOR, &who) != 0 ||
       cx__admin_json_only(req, body, allowed) != 0 ||
       cx__admin_json_str(req, body, "node_uuid", CX_KEY_UUID_MAX, &node) < 0)
     return;
@@ -833,6 +881,23 @@ static void trigger(struct cx_http_req *req, struct cx_admin *a,
     reply_oom(req);
     goto out;
   }
+  /* Not a store write: the row first, deleted again if the key is not
+   * written, so the trigger never happens without its row. */
+  char target[32];
+  snprintf(target, sizeof target, "job %lld", (long long)job_id);
+  json_t *after = json_pack("{s:s, s:s}", "node_uuid", node, "request_id", rid);
+  struct cx__actor actor = cx__admin_actor(req, &who);
+  rc = after == NULL
+           ? -ENOMEM
+           : cx__admin_audit(a, &actor,
+                             kind == CX_KEY_ONCE ? "job.once" : "job.kill",
+                             target, NULL, after, &row, err);
+  json_decref(after);
+  if (rc != 0) {
+    free(val);
+    cx__admin_reply_backend_error(req, rc, "audit log", err);
+    goto out;
+  }
   rc = cx_coord_lease_grant(a->coord, TRIGGER_TTL, 0, NULL, NULL, &lease, NULL,
                             err);
   if (rc == 0) {
@@ -844,6 +909,11 @@ static void trigger(struct cx_http_req *req, struct cx_admin *a,
   }
   free(val);
   if (rc != 0) {
+    char aerr[CX_ERR_LEN];
+    if (cx_store_audit_delete(a->store, row, aerr) != 0)
+      CX_LOG(CX_LOG_ERROR, "admin",
+             "job %lld: audit row %lld of a trigger that failed is left: %s",
+             (long long)job_id, (long long)row, aerr);
     cx__admin_reply_backend_error(req, rc == CX_ENOTFOUND ? CX_EUNAVAIL : rc,
                                   "coordination", err);
     goto out;
@@ -874,9 +944,11 @@ static void set_enabled(struct cx_http_req *req, struct cx_admin *a,
   int64_t *ids = NULL;
   size_t n = 0;
   json_t *list = NULL;
+  struct cx__admin_who who;
 
-  if (ids_request(a, req, &ids, &n) != 0)
+  if (ids_request(a, req, &ids, &n, &who) != 0)
     return;
+  struct cx__actor actor = cx__admin_actor(req, &who);
   if ((list = json_array()) == NULL) {
     reply_oom(req);
     goto out;
@@ -884,7 +956,7 @@ static void set_enabled(struct cx_http_req *req, struct cx_admin *a,
   for (size_t i = 0; i < n; i++) {
     struct cx_job j;
     memset(&j, 0, sizeof j);
-    int rc = cx__jobs_set_enabled(a, ids[i], enabled, &j, err);
+    int rc = cx__jobs_set_enabled(a, ids[i], enabled, &actor, &j, err);
     if (rc == CX_ENOTFOUND) { /* deleted meanwhile */
       cx_job_clear(&j);
       continue;

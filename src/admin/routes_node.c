@@ -252,8 +252,9 @@ static void h_node_del(struct cx_http_req *req, void *ctx)
   char err[CX_ERR_LEN] = "", key[CX_KEY_LEN], what[96];
   struct cx_node n = {0};
   struct cx_coord_kvs kvs;
+  struct cx__admin_who who;
 
-  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0)
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, &who) < 0)
     return;
   if (json_object_size(body) != 1 || json_object_get(body, "uuid") == NULL) {
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "uuid",
@@ -292,7 +293,12 @@ static void h_node_del(struct cx_http_req *req, void *ctx)
    * <prefix>/job/<uuid>/ until the leader places them (cluster.c): the
    * leader is woken here; on another admin its next reconciliation (at
    * most a minute) does it. */
-  rc = cx_store_node_delete(a->store, uuid, err);
+  struct cx__actor actor = cx__admin_actor(req, &who);
+  if ((rc = cx_store_tx_begin(a->store, err)) == 0) {
+    rc = cx_store_node_delete(a->store, uuid, err);
+    rc = cx__admin_audit_commit(a, rc, &actor, "node.del", what, NULL, NULL,
+                                err);
+  }
   if (rc != 0) {
     cx__admin_reply_backend_error(req, rc, what, err);
     return;
@@ -447,39 +453,61 @@ static void h_statis_week(struct cx_http_req *req, void *ctx)
 
 /* ---- health ------------------------------------------------------------- */
 
-/* Probes store and coordination; fills data, returns 1 when both answer. */
-static int probe(struct cx_admin *a, json_t *data)
+/* Probes store and coordination. data gets "ok" or "failing" for each (all
+ * an anonymous caller sees: a raw error can name hosts, users and
+ * versions); detail, when not NULL, gets backend and error for each (for
+ * an authenticated caller). Failures are logged with their error. Returns
+ * 1 when both answer. */
+static int probe(struct cx_admin *a, json_t *data, json_t *detail)
 {
-  char err[CX_ERR_LEN] = "", key[CX_KEY_LEN];
+  char err[CX_ERR_LEN] = "", cerr[CX_ERR_LEN] = "", key[CX_KEY_LEN];
   struct cx_coord_kvs kvs;
-  int rc = cx_store_ping(a->store, err);
-  json_object_set_new(data, "store",
-                      json_pack("{s:b, s:s, s:s}", "ok", rc == 0, "backend",
-                                cx_store_backend(a->store), "error",
-                                rc == 0 ? "" : err));
+  int sok = cx_store_ping(a->store, err) == 0;
   size_t kl =
       cx_key_build(key, sizeof key, a->prefix, CX_KEY_LEADER, NULL, 0, NULL);
-  char cerr[CX_ERR_LEN] = "";
   int crc = cx_coord_get(a->coord, key, kl, &kvs, cerr);
   if (crc == 0)
     cx_coord_kvs_free(&kvs);
   int cok = crc == 0 || crc == CX_ENOTFOUND;
-  json_object_set_new(data, "coord",
-                      json_pack("{s:b, s:s, s:s}", "ok", cok, "backend",
-                                cx_coord_backend(a->coord), "error",
-                                cok ? "" : cerr));
-  return rc == 0 && cok;
+  if (!sok)
+    CX_LOG(CX_LOG_WARN, "admin", "healthz: store failing: %s", err);
+  if (!cok)
+    CX_LOG(CX_LOG_WARN, "admin", "healthz: coordination failing: %s", cerr);
+  json_object_set_new(data, "store", json_string(sok ? "ok" : "failing"));
+  json_object_set_new(data, "coord", json_string(cok ? "ok" : "failing"));
+  if (detail != NULL) {
+    json_object_set_new(detail, "store",
+                        json_pack("{s:b, s:s, s:s}", "ok", sok, "backend",
+                                  cx_store_backend(a->store), "error",
+                                  sok ? "" : err));
+    json_object_set_new(detail, "coord",
+                        json_pack("{s:b, s:s, s:s}", "ok", cok, "backend",
+                                  cx_coord_backend(a->coord), "error",
+                                  cok ? "" : cerr));
+    json_object_set_new(data, "detail", json_incref(detail));
+  }
+  return sok && cok;
 }
 
+/* No token: the two words only. With a token (any role; a bad one is
+ * refused like anywhere else), also the backends and their errors. */
 static void h_healthz(struct cx_http_req *req, void *ctx)
 {
   struct cx_admin *a = ctx;
+  int authed = cx_http_req_header(req, "Authorization") != NULL;
+  if (authed && cx__admin_auth(a, req, CX_ROLE_VIEWER, NULL) < 0)
+    return;
   json_t *data = json_object();
-  if (data == NULL) {
+  json_t *detail = authed ? json_object() : NULL;
+  if (data == NULL || (authed && detail == NULL)) {
+    json_decref(data);
+    json_decref(detail);
     cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
     return;
   }
-  if (probe(a, data))
+  int up = probe(a, data, detail);
+  json_decref(detail);
+  if (up)
     cx_http_reply_ok(req, data);
   else
     cx_http_reply_error_data(req, CX_HTTP_UNAVAIL, NULL, data,
@@ -537,15 +565,15 @@ static void h_metrics(struct cx_http_req *req, void *ctx)
 
   json_t *health = json_object();
   if (health != NULL)
-    probe(a, health);
-  json_t *st = json_object_get(health, "store"),
-         *co = json_object_get(health, "coord");
+    probe(a, health, NULL);
+  const char *st = json_string_value(json_object_get(health, "store")),
+             *co = json_string_value(json_object_get(health, "coord"));
   family(&b, "cronix_up", "gauge",
          "1 when the component answered this scrape, else 0.");
   cx_buf_printf(&b, "cronix_up{component=\"store\"} %d\n",
-                json_is_true(json_object_get(st, "ok")));
+                st != NULL && strcmp(st, "ok") == 0);
   cx_buf_printf(&b, "cronix_up{component=\"coord\"} %d\n",
-                json_is_true(json_object_get(co, "ok")));
+                co != NULL && strcmp(co, "ok") == 0);
   json_decref(health);
 
   json_t *dash = json_object();
@@ -583,6 +611,8 @@ static void h_metrics(struct cx_http_req *req, void *ctx)
     json_decref(days);
   }
   cx__cluster_metrics(a, &b);
+  if (a->metrics != NULL)
+    a->metrics(a->metrics_arg, &b);
   if (cx_buf_failed(&b)) {
     cx_buf_free(&b);
     cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");

@@ -32,8 +32,9 @@ static void h_job_run(struct cx_http_req *req, void *ctx)
   struct cx_run r;
   size_t n = 0;
   int64_t id;
+  struct cx__admin_who who;
 
-  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, NULL) != 0)
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) != 0)
     return;
   if (s == NULL || cx_parse_int64(s, 1, INT64_MAX, &id) != 0) {
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "id",
@@ -49,7 +50,7 @@ static void h_job_run(struct cx_http_req *req, void *ctx)
     cx__admin_reply_backend_error(req, rc, "run", err);
     return;
   }
-  json_t *o = cx__admin_run_json(&r);
+  json_t *o = cx__admin_run_json(&r, who.role < CX_ROLE_OPERATOR);
   json_t *list = json_array();
   for (size_t i = 0; o && list && i < n; i++) {
     json_t *e = attempt_json(&att[i]);

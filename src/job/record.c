@@ -63,6 +63,11 @@ const struct cx__job_field cx__job_fields[] = {
     {"env", CX__K_MAP, OFF(env), 0, CX_JOB_MAX_MAP, CX_JOB_MAX_MAP_TEXT, 0,
      NULL},
     STR("workdir", workdir, CX_JOB_MAX_WORKDIR, 0),
+    STR("run_as", run_as, CX_JOB_MAX_RUN_AS, 0),
+    INT("limit_memory_mb", limit_memory_mb, 0, CX_JOB_MAX_LIMIT),
+    INT("limit_nproc", limit_nproc, 0, CX_JOB_MAX_LIMIT),
+    INT("limit_cpu_s", limit_cpu_s, 0, CX_JOB_MAX_LIMIT),
+    INT("limit_nofile", limit_nofile, 0, CX_JOB_MAX_LIMIT),
     /* Reply-only fields: accepted so a reply can be posted back. */
     {"next", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},
     {"node_state", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},

@@ -52,11 +52,13 @@ static int http_check(const struct cx_exec_http *req, const char **method,
     return cx__exec_fail(res, err, CX_ETOOBIG, "url: longer than %d bytes",
                          CX_EXEC_URL_MAX);
   if (strncasecmp(req->url, "http://", 7) != 0 &&
-      strncasecmp(req->url, "https://", 8) != 0)
+      strncasecmp(req->url, "https://", 8) != 0) {
+    char shown[256];
+    cx_url_redact(req->url, 0, shown, sizeof shown);
     return cx__exec_fail(res, err, CX_EPARSE,
-                         "url \"%.200s\": only http:// and https:// are "
-                         "allowed",
-                         req->url);
+                         "url \"%s\": only http:// and https:// are allowed",
+                         shown);
+  }
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)req->url[i];
     if (c <= 0x20 || c == 0x7f)
@@ -243,7 +245,7 @@ int cx_exec_run_http(struct cx_exec *x, const struct cx_exec_opts *opts,
                        curl_easy_strerror(curl_init_rc));
     goto out;
   }
-  if (cx__capture_init(&cap, cx__exec_output_limit(opts)) < 0) {
+  if (cx__capture_init(&cap, opts) < 0) {
     rc = cx__exec_fail(res, err, -ENOMEM, "out of memory");
     goto out;
   }

@@ -67,7 +67,8 @@ struct cx__nitem {
   int64_t queued_ms;
   int64_t lease; /* the node's lease when fired: runs only under it */
   struct cx_exec *x;
-  int killed; /* under n->mu */
+  struct cx_live *live; /* its output as it comes (claimed runs) */
+  int killed;           /* under n->mu */
   /* The run, from its claim on (only the worker holding the item touches
    * these, except where marked). */
   int started, claimed;
@@ -93,8 +94,48 @@ struct cx__nsettings {
   char workdir[1024];
 };
 
+/* Who cmd jobs run as, their base environment and cgroup (jobuser.c);
+ * fixed at create. */
+#define CX__NUSER_ENV_MAX 64
+struct cx__nuser {
+  int root;      /* the node runs as root: it switches each job's user */
+  char name[64]; /* the default user: node.run_as, or the node's own */
+  uid_t uid;
+  gid_t gid;
+  char home[1024];
+  char allow[1024];                 /* node.run_as_allow */
+  char *env[CX__NUSER_ENV_MAX + 1]; /* node's PATH, LANG, LC_*, TZ */
+  char cgroup[4096];                /* runs' parent cgroup; "" = none */
+};
+
+/* One job's user: what exec needs. */
+struct cx__jobuser {
+  int set_user;
+  uid_t uid;
+  gid_t gid;
+  char home[1030], user[80], logname[80];  /* HOME=, USER=, LOGNAME= */
+  const char *envp[CX__NUSER_ENV_MAX + 4]; /* base env for exec */
+};
+
+/* lateness.c: start lateness histogram and the falling-behind warning;
+ * zero-initialised with the node. Bucket CX__LATE_BUCKETS is +Inf. */
+#define CX__LATE_BUCKETS 12
+struct cx__late {
+  atomic_ullong bucket[CX__LATE_BUCKETS + 1];
+  atomic_llong sum_ms;
+  atomic_ullong late_since; /* runs over the threshold since the warning */
+  atomic_llong worst_since; /* the worst of them, ms */
+  atomic_llong warned_ms;   /* mono ms of the last warning, 0 = never */
+};
+
 struct cx_noded {
   struct cx_store *store;
+  struct cx_live_table *live; /* running runs' output (live_owned: ours) */
+  int live_owned;
+  struct cx_http *live_http; /* node.listen (live_serve.c); NULL = none */
+  char live_url[300];        /* advertised in the node key; "" = none */
+  char live_secret[256];     /* cluster.secret */
+  char live_listen[256];     /* node.listen, read at create */
   struct cx_coord *coord;
   struct cx_notify *notify;
   char uuid[37];
@@ -144,6 +185,9 @@ struct cx_noded {
   int pquit, pstarted;
   pthread_t pthread;
 
+  struct cx__nuser user;
+  struct cx__late late;
+
   /* spool */
   pthread_mutex_t spmu;
   int sp_fd;
@@ -174,6 +218,13 @@ int cx__noded_kill(struct cx_noded *n, int64_t id);
 int64_t cx__noded_key_id(const struct cx_noded *n, enum cx_key_kind kind,
                          const char *key, size_t key_len);
 int cx__noded_register(struct cx_noded *n, char *err);
+
+/* live_serve.c: the live-output listener on listen (NULL or "" = none),
+ * checking secret (>= 16 bytes, else CX_EPARSE). 0 or the http error. */
+struct cx_http;
+int cx__noded_live_start(struct cx_noded *n, const char *listen,
+                         const char *secret, char *err);
+void cx__noded_live_stop(struct cx_noded *n);
 void cx__noded_unregister(struct cx_noded *n);
 int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err);
 void cx__noded_unwatch(struct cx_noded *n);
@@ -189,6 +240,20 @@ void cx__noded_procs_stop(struct cx_noded *n); /* drops what is queued */
 void cx__noded_proc_put(struct cx_noded *n, const char *key, size_t key_len,
                         const char *val, size_t val_len, int64_t lease);
 void cx__noded_proc_del(struct cx_noded *n, const char *key, size_t key_len);
+
+/* jobuser.c */
+/* Resolves node.run_as (and refuses to start without a safe user: see
+ * cx_noded_create) and makes the node's cgroup. 0 or < 0 with err. */
+int cx__nuser_init(struct cx__nuser *u, const struct cx_config *cfg, char *err);
+void cx__nuser_fini(struct cx__nuser *u);
+/* The user a job with run_as ("" or NULL = the default) runs as, and its
+ * environment. 0, or CX_EPARSE / -errno with the reason in why. */
+int cx__nuser_job(const struct cx__nuser *u, const char *run_as,
+                  struct cx__jobuser *out, char *why);
+
+/* lateness.c: records one run's start lateness (ms), warns if late. */
+void cx__noded_late_observe(struct cx_noded *n, int64_t job_id,
+                            int64_t late_ms);
 
 /* spool.c */
 int cx__noded_spool_open(struct cx_noded *n, char *err);

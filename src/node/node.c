@@ -29,6 +29,7 @@
 #include "coord/coord.h"
 #include "cron/cron.h"
 #include "job/job.h"
+#include "live/live.h"
 #include "node/exec.h"
 #include "node/node-int.h"
 #include "node/node.h"
@@ -322,6 +323,7 @@ static void item_free(struct cx__nitem *it)
   if (it == NULL)
     return;
   pend_free(it);
+  cx_live_unref(it->live);
   cx_exec_result_free(&it->res);
   cx_exec_destroy(it->x);
   def_unref(it->def);
@@ -1007,6 +1009,21 @@ void cx__noded_gaps_retry(struct cx_noded *n)
   pthread_mutex_unlock(&n->mu);
 }
 
+/* The output limit now (SIGHUP may change it), clamped as exec does, for
+ * a run's live output. */
+static size_t live_limit(struct cx_noded *n)
+{
+  struct cx__nsettings set;
+  cx__noded_settings(n, &set);
+  int64_t v =
+      set.output_limit ? set.output_limit : CX_EXEC_OUTPUT_LIMIT_DEFAULT;
+  if (v < CX_EXEC_OUTPUT_LIMIT_MIN)
+    v = CX_EXEC_OUTPUT_LIMIT_MIN;
+  if (v > CX_EXEC_OUTPUT_LIMIT_MAX)
+    v = CX_EXEC_OUTPUT_LIMIT_MAX;
+  return (size_t)v;
+}
+
 /* Claims the fire (or, store down, goes on to spool it). Returns 0 when
  * the run starts, -1 when there is nothing to run. */
 static int run_start(struct cx_noded *n, struct cx__nitem *it)
@@ -1044,6 +1061,7 @@ static int run_start(struct cx_noded *n, struct cx__nitem *it)
   it->started = 1;
   if (it->claimed) {
     it->run.id = id;
+    it->live = cx_live_open(n->live, id, live_limit(n)); /* NULL: none */
     pthread_mutex_lock(&n->mu);
     n->st.claimed++;
     pthread_mutex_unlock(&n->mu);
@@ -1065,11 +1083,14 @@ static void attempt_run(struct cx_noded *n, struct cx__nitem *it)
       .shell = set.shell,
       .output_limit = (size_t)set.output_limit,
       .kill_grace_ms = set.kill_grace_s * 1000,
+      .live = it->live,
   };
   cx_exec_result_free(&it->res);
   it->attempt++;
   struct spawn_ctx sc = {
       .n = n, .it = it, .run_id = it->run.id, .attempt = it->attempt};
+  if (it->attempt == 1 && it->has_sched)
+    cx__noded_late_observe(n, j->id, cx_wall_ms() - it->sched_s * 1000);
   if (j->type == CX_JOB_HTTP) {
     char tail[64];
     if (it->run.id > 0)
@@ -1088,16 +1109,39 @@ static void attempt_run(struct cx_noded *n, struct cx__nitem *it)
     };
     cx_exec_run_http(it->x, &xo, &req, &it->res, NULL);
   } else {
+    struct cx__jobuser ju;
+    char why[CX_ERR_LEN];
+    if (cx__nuser_job(&n->user, j->run_as, &ju, why) != 0) {
+      /* Recorded as an error with the reason, never run as another. */
+      memset(&it->res, 0, sizeof it->res);
+      it->res.status = CX_EXEC_ERROR;
+      it->res.exit_code = -1;
+      it->res.start_ms = it->res.end_ms = cx_wall_ms();
+      snprintf(it->res.error, sizeof it->res.error, "%s", why);
+      proc_del(&sc);
+      return;
+    }
+    xo.base_env = ju.envp;
+    xo.cgroup_dir = n->user.cgroup[0] ? n->user.cgroup : NULL;
     struct cx_exec_cmd cmd = {
         .command = j->command,
         .env = it->def->env,
         .nenv = it->def->nenv,
         .workdir = (j->workdir && j->workdir[0]) ? j->workdir : set.workdir,
         .timeout_ms = (int64_t)j->timeout * 1000,
+        .set_user = ju.set_user,
+        .uid = ju.uid,
+        .gid = ju.gid,
+        .limits = {.memory_mb = j->limit_memory_mb,
+                   .nproc = j->limit_nproc,
+                   .cpu_s = j->limit_cpu_s,
+                   .nofile = j->limit_nofile},
     };
     cx_exec_run_cmd(it->x, &xo, &cmd, on_spawn, &sc, &it->res, NULL);
   }
   proc_del(&sc);
+  if (it->attempt == 1 && it->res.start_ms > 0)
+    it->run.start_time = it->res.start_ms; /* spawned or sent, not claimed */
 }
 
 /* Queues the last attempt to be stored (a copy: it->res is reused). */
@@ -1234,6 +1278,9 @@ static void run_finish(struct cx_noded *n, struct cx__nitem *it)
     }
   }
   cx__noded_record(n, r, it->claimed, it->pend, it->npend);
+  /* After the record is handed on: a follower told "ended" reads on from
+   * the window (it lingers), then from the store. */
+  cx_live_end(it->live, r->status, r->exit_code);
   pthread_mutex_lock(&n->mu);
   n->st.runs++;
   pthread_mutex_unlock(&n->mu);
@@ -1420,7 +1467,7 @@ void cx_noded_reload(struct cx_noded *n, const struct cx_config *cfg)
   s.kill_grace_s = cfg->node_kill_grace;
   s.shutdown_grace_s = cfg->node_shutdown_grace;
   snprintf(s.workdir, sizeof s.workdir, "%s",
-           cfg->node_workdir[0] ? cfg->node_workdir : cfg->data_dir);
+           cfg->node_workdir[0] ? cfg->node_workdir : "/");
   pthread_mutex_lock(&n->setmu);
   n->set = s;
   pthread_mutex_unlock(&n->setmu);
@@ -1451,6 +1498,12 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   cx_cond_init_mono(&n->mcond);
   cx_cond_init_mono(&n->pcond);
   n->store = o->store;
+  n->live = o->live;
+  if (n->live == NULL) {
+    if ((rc = cx_live_table_create(&n->live)) != 0)
+      goto fail;
+    n->live_owned = 1;
+  }
   n->coord = o->coord;
   n->notify = o->notify;
   n->fire_hook = o->fire_hook;
@@ -1462,10 +1515,16 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   while (pl > 0 && n->prefix[pl - 1] == '/')
     n->prefix[--pl] = '\0';
   n->ttl = o->cfg->node_ttl;
+  snprintf(n->live_listen, sizeof n->live_listen, "%s",
+           o->cfg->node_listen ? o->cfg->node_listen : "");
+  snprintf(n->live_secret, sizeof n->live_secret, "%s",
+           o->cfg->cluster_secret ? o->cfg->cluster_secret : "");
   n->nworkers = (int)o->cfg->node_max_concurrent;
   if (n->nworkers < 1)
     n->nworkers = 1;
   cx_noded_reload(n, o->cfg);
+  if ((rc = cx__nuser_init(&n->user, o->cfg, err)) != 0)
+    goto fail;
   host_ip(n->hostname, sizeof n->hostname, n->ip, sizeof n->ip);
   if ((rc = uuid_load(n->data_dir, n->uuid, err)) != 0 ||
       (rc = cx__noded_spool_open(n, err)) != 0 ||
@@ -1481,6 +1540,11 @@ fail:
 const char *cx_noded_uuid(const struct cx_noded *n)
 {
   return n->uuid;
+}
+
+struct cx_live_table *cx_noded_live(struct cx_noded *n)
+{
+  return n->live;
 }
 
 int cx_noded_next_fire(struct cx_noded *n, int64_t job_id, int64_t *at_ms)
@@ -1533,6 +1597,9 @@ int cx_noded_start(struct cx_noded *n, char *err)
 {
   int rc;
   close_orphans(n);
+  /* Before registering: the node key advertises the listener's port. */
+  if ((rc = cx__noded_live_start(n, n->live_listen, n->live_secret, err)) != 0)
+    return rc;
   if ((rc = cx__noded_register(n, err)) != 0)
     return rc;
   if ((rc = cx__noded_watch_all(n, 0, err)) != 0)
@@ -1648,6 +1715,7 @@ void cx_noded_stop(struct cx_noded *n)
     n->gaps = next;
   }
   cx__noded_procs_stop(n);
+  cx__noded_live_stop(n); /* the runs are over: followers had their end */
   if (n->started) {
     cx_noded_flush(n);
     cx__noded_unregister(n);
@@ -1672,6 +1740,9 @@ void cx_noded_destroy(struct cx_noded *n)
   cx_free(n->workers);
   cx_sched_destroy(n->sched);
   cx__noded_spool_close(n);
+  if (n->live_owned)
+    cx_live_table_destroy(n->live);
+  cx__nuser_fini(&n->user);
   pthread_mutex_destroy(&n->mu);
   pthread_mutex_destroy(&n->setmu);
   pthread_mutex_destroy(&n->spmu);

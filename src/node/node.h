@@ -63,6 +63,7 @@ struct cx_config;
 struct cx_store;
 struct cx_coord;
 struct cx_notify;
+struct cx_live_table;
 
 /* Spool file name inside data_dir. */
 #define CX_NODED_SPOOL "spool.jsonl"
@@ -80,6 +81,9 @@ struct cx_noded_opts {
    * which the node handed it on. Must not block. */
   void (*fire_hook)(void *arg, int64_t job_id, int64_t at_ms, int64_t fired_ms);
   void *fire_hook_arg;
+  /* Optional: the table the output of running runs goes to (standalone
+   * shares one with its admin); NULL = the node makes its own. */
+  struct cx_live_table *live;
 };
 
 struct cx_noded_stats {
@@ -120,8 +124,18 @@ const char *cx_noded_uuid(const struct cx_noded *n);
  * the UI. CX_ENOTFOUND when the job is unknown or paused. */
 int cx_noded_next_fire(struct cx_noded *n, int64_t job_id, int64_t *at_ms);
 
+/* The live output of the runs running here (live.h); valid until
+ * destroy. */
+struct cx_live_table *cx_noded_live(struct cx_noded *n);
+
 /* Counters (a snapshot). */
 void cx_noded_stats_get(struct cx_noded *n, struct cx_noded_stats *out);
+
+/* Appends this node's gauges and histograms (Prometheus text): fires
+ * queued for a worker, runs queued or running, and the start lateness of
+ * cron fires (spawned or sent − scheduled). For an admin's /metrics in
+ * the same process (standalone). */
+void cx_noded_metrics(struct cx_noded *n, struct cx_buf *b);
 
 /* Applies the settings that can change while running (SIGHUP): shell,
  * output limit, retry base, kill grace, shutdown grace, workdir. */

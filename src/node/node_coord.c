@@ -110,6 +110,11 @@ int cx__noded_register(struct cx_noded *n, char *err)
       json_pack("{s:s,s:s,s:s,s:I,s:s,s:I}", "uuid", n->uuid, "hostname",
                 n->hostname, "ip", n->ip, "pid", (json_int_t)getpid(),
                 "version", n->version, "up", (json_int_t)cx_wall_s());
+  if (o && n->live_url[0] &&
+      json_object_set_new(o, "live", json_string(n->live_url)) != 0) {
+    json_decref(o);
+    o = NULL;
+  }
   char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
   if (o)
     json_decref(o);

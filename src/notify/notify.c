@@ -478,12 +478,60 @@ static int url_ok(const char *u, const char *const *schemes, size_t n_sch,
         u[strlen(schemes[i])] != '\0' && u[strlen(schemes[i])] != '/')
       sch = 1;
   if (!sch) {
-    cx_err_set(err, "notify.%s: \"%.200s\" must start with %s%s%s", name, u,
+    /* Masked: a webhook's path holds its token, a URL may hold a
+     * password; the scheme, which is what is wrong, stays readable. */
+    char shown[256];
+    cx_url_redact(u, CX_URL_REDACT_PATH, shown, sizeof shown);
+    cx_err_set(err, "notify.%s: \"%s\" must start with %s%s%s", name, shown,
                schemes[0], n_sch > 1 ? " or " : "",
                n_sch > 1 ? schemes[1] : "");
     return CX_EPARSE;
   }
   return 0;
+}
+
+/* 1 when the host of URL u ("scheme://[user@]host[:port][/...]") is the
+ * loopback: mail that never leaves this machine. */
+static int host_is_loopback(const char *u)
+{
+  const char *h = strstr(u, "://") + 3;
+  size_t n = strcspn(h, "/?");
+  const char *at = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (h[i] == '@')
+      at = h + i;
+  if (at != NULL) {
+    n -= (size_t)(at + 1 - h);
+    h = at + 1;
+  }
+  size_t hl = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?");
+  if (hl > n)
+    hl = n;
+  return (hl == 9 && strncasecmp(h, "localhost", 9) == 0) ||
+         (hl == 5 && strncmp(h, "[::1]", 5) == 0) ||
+         (hl >= 4 && strncmp(h, "127.", 4) == 0);
+}
+
+/* AUTH must never cross the network in plain text: with a user name (a
+ * setting or the URL's user info), smtp:// needs starttls = required;
+ * "try" is refused because whoever sits between can strip the STARTTLS
+ * offer, and "off" is allowed only to a loopback relay. */
+static int smtp_auth_safe(const struct cx_notify_conf *c, char *err)
+{
+  const char *u = c->email.smtp_url;
+  const char *auth = strstr(u, "://") + 3;
+  int user = (c->email.username != NULL && c->email.username[0] != '\0') ||
+             memchr(auth, '@', strcspn(auth, "/?")) != NULL;
+  if (!user || strncasecmp(u, "smtps://", 8) == 0 ||
+      c->email.starttls == CX_NOTIFY_STARTTLS_REQUIRED ||
+      (c->email.starttls == CX_NOTIFY_STARTTLS_OFF && host_is_loopback(u)))
+    return 0;
+  cx_err_set(err,
+             "notify.email.starttls: '%s' with a username could send the "
+             "password in plain text; set starttls = required or use "
+             "smtps://",
+             c->email.starttls == CX_NOTIFY_STARTTLS_OFF ? "off" : "try");
+  return CX_EPARSE;
 }
 
 /* smtp_url with an EHLO name: when the URL has no path, the host name. */
@@ -560,7 +608,8 @@ static int conf_load(struct cx_notify *n, const struct cx_notify_conf *c,
   n->mail_insecure = c->email.tls_insecure != 0;
   n->hook_insecure = c->feishu.tls_insecure != 0;
   if (c->email.smtp_url && c->email.smtp_url[0]) {
-    if ((rc = url_ok(c->email.smtp_url, smtp_sch, 2, "email.smtp_url", err)))
+    if ((rc = url_ok(c->email.smtp_url, smtp_sch, 2, "email.smtp_url", err)) ||
+        (rc = smtp_auth_safe(c, err)))
       return rc;
     n->smtps = strncasecmp(c->email.smtp_url, "smtps://", 8) == 0;
     if (c->email.from == NULL || c->email.from[0] == '\0') {

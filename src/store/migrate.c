@@ -6,7 +6,9 @@
  * lost connection or from a node's spool without recording a run twice);
  * version 3 an id-only index on jobs for cheap paging; version 4 an index
  * of open runs by node; version 5 the attempts of runs that retried;
- * version 6 the range of fires a `missed` run-log row stands for.
+ * version 6 the user a cmd job runs as and its resource limits; version 7
+ * the audit log; version 8 the range of fires a `missed` run-log row
+ * stands for.
  * Append new migrations at the end; never edit an applied one. Each
  * back-end applies them under a lock and records each in cronix_schema.
  *
@@ -208,20 +210,68 @@ static const char *const v5_mysql[] = {
     " KEY cronix_job_attempt_start (start_time))" MY_TABLE,
     NULL};
 
-/* ---- version 6: missed fires as ranges ------------------------------------
- */
+/* ---- version 6: who a job runs as, what it may use ---------------------- */
+
+static const char *const v6_sqlite[] = {
+    "ALTER TABLE cronix_job ADD COLUMN run_as TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_job ADD COLUMN limit_memory_mb INTEGER NOT NULL"
+    " DEFAULT 0",
+    "ALTER TABLE cronix_job ADD COLUMN limit_nproc INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE cronix_job ADD COLUMN limit_cpu_s INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE cronix_job ADD COLUMN limit_nofile INTEGER NOT NULL"
+    " DEFAULT 0",
+    NULL};
+static const char *const v6_mysql[] = {
+    "ALTER TABLE cronix_job ADD COLUMN run_as VARCHAR(32) NOT NULL DEFAULT '',"
+    " ADD COLUMN limit_memory_mb INT NOT NULL DEFAULT 0,"
+    " ADD COLUMN limit_nproc INT NOT NULL DEFAULT 0,"
+    " ADD COLUMN limit_cpu_s INT NOT NULL DEFAULT 0,"
+    " ADD COLUMN limit_nofile INT NOT NULL DEFAULT 0",
+    NULL};
+
+/* ---- version 7: the audit log ------------------------------------------- */
+
+/* One row per change made through the API (and per login attempt): who,
+ * from where, what, the redacted state before and after. Searched newest
+ * first by time, user or kind, and purged by time (all three indexed). */
+static const char *const v7_sqlite[] = {
+    "CREATE TABLE cronix_audit ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,"
+    " user_id INTEGER NOT NULL DEFAULT 0,"
+    " username TEXT NOT NULL DEFAULT '', addr TEXT NOT NULL DEFAULT '',"
+    " kind TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',"
+    " before_json TEXT NOT NULL DEFAULT '',"
+    " after_json TEXT NOT NULL DEFAULT '')",
+    "CREATE INDEX cronix_audit_at ON cronix_audit(at)",
+    "CREATE INDEX cronix_audit_user ON cronix_audit(username, at)",
+    "CREATE INDEX cronix_audit_kind ON cronix_audit(kind, at)", NULL};
+static const char *const v7_mysql[] = {
+    "CREATE TABLE IF NOT EXISTS cronix_audit ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, at BIGINT NOT NULL,"
+    " user_id BIGINT NOT NULL DEFAULT 0,"
+    " username VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    "  NOT NULL DEFAULT '',"
+    " addr VARCHAR(64) NOT NULL DEFAULT '',"
+    " kind VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " target VARCHAR(255) NOT NULL DEFAULT '',"
+    " before_json MEDIUMTEXT NOT NULL, after_json MEDIUMTEXT NOT NULL,"
+    " KEY cronix_audit_at (at), KEY cronix_audit_user (username, at),"
+    " KEY cronix_audit_kind (kind, at))" MY_TABLE,
+    NULL};
+
+/* ---- version 8: missed fires as ranges ---------------------------------- */
 
 /* A fire no node ran is logged as status `missed`; one row may stand for a
  * range of them (scheduled_at = the first, missed_last the last,
  * missed_count how many), so a day of downtime of a job firing every
  * second is one row, not 86 400. 0 on every other row. */
-static const char *const v6_sqlite[] = {
+static const char *const v8_sqlite[] = {
     "ALTER TABLE cronix_job_log ADD COLUMN missed_count INTEGER NOT NULL"
     " DEFAULT 0",
     "ALTER TABLE cronix_job_log ADD COLUMN missed_last INTEGER NOT NULL"
     " DEFAULT 0",
     NULL};
-static const char *const v6_mysql[] = {
+static const char *const v8_mysql[] = {
     "ALTER TABLE cronix_job_log ADD COLUMN missed_count BIGINT NOT NULL"
     " DEFAULT 0, ADD COLUMN missed_last BIGINT NOT NULL DEFAULT 0",
     NULL};
@@ -230,5 +280,6 @@ const struct cx__migration cx__migrations[] = {
     {1, {v1_sqlite, v1_mysql}}, {2, {v2_sqlite, v2_mysql}},
     {3, {v3_sqlite, v3_mysql}}, {4, {v4_sqlite, v4_mysql}},
     {5, {v5_sqlite, v5_mysql}}, {6, {v6_sqlite, v6_mysql}},
+    {7, {v7_sqlite, v7_mysql}}, {8, {v8_sqlite, v8_mysql}},
 };
 const int cx__migrations_n = (int)CX_ARRAY_LEN(cx__migrations);

@@ -74,6 +74,7 @@ void cx_store_close(struct cx_store *s)
 {
   if (s == NULL)
     return;
+  cx__batch_stop(s);
   if (s->be != NULL)
     s->ops->close(s);
   cx_free(s);
@@ -92,6 +93,34 @@ const char *cx_store_url(const struct cx_store *s)
 int cx_store_ping(struct cx_store *s, char *err)
 {
   return s->ops->ping(s, err);
+}
+
+/* The store this thread has a transaction open on (cx__store_in_tx). */
+static __thread const struct cx_store *tx_here;
+
+int cx_store_tx_begin(struct cx_store *s, char *err)
+{
+  int rc = s->ops->tx(s, CX__TX_BEGIN, err);
+  if (rc == 0)
+    tx_here = s;
+  return rc;
+}
+
+int cx_store_tx_end(struct cx_store *s, int commit, char *err)
+{
+  int rc = 0;
+  if (!commit)
+    s->ops->tx(s, CX__TX_ROLLBACK, NULL);
+  else
+    rc = s->ops->tx(s, CX__TX_COMMIT, err);
+  if (tx_here == s)
+    tx_here = NULL;
+  return rc;
+}
+
+int cx__store_in_tx(const struct cx_store *s)
+{
+  return tx_here == s;
 }
 
 /* ---- values, rows and lists -------------------------------------------- */
@@ -369,6 +398,7 @@ static int job_check(const struct cx_job *j, char *err)
   CHECK("http_body", j->http_body, 0, 0);
   CHECK("env", j->env, 0, 0);
   CHECK("workdir", j->workdir, 0, 0);
+  CHECK("run_as", j->run_as, 0, 0);
   if (j->type != CX_JOB_CMD && j->type != CX_JOB_HTTP) {
     cx_err_set(err, "type: must be 1 (cmd) or 2 (http)");
     return CX_EPARSE;
@@ -427,11 +457,19 @@ enum {
   Q_TOKEN_DELETE,
   Q_TOKEN_DELETE_USER,
   Q_TOKEN_PURGE,
+  Q_AUDIT_INSERT,
+  Q_AUDIT_DELETE,
+  Q_AUDIT_PURGE,
+  Q_TOKEN_BY_ID,
+  Q_TOKEN_DELETE_ID,
+  Q_TOKEN_SEARCH,
+  Q_TOKEN_COUNT,
   Q_FIXED_END,
   /* Search variants: a bit per optional filter, list then count. */
-  Q_JOB_SEARCH = Q_FIXED_END,       /* 16 list + 16 count */
-  Q_RUN_SEARCH = Q_JOB_SEARCH + 32, /* 8 list + 8 count + 8 capped count */
-  Q_END = Q_RUN_SEARCH + 24
+  Q_JOB_SEARCH = Q_FIXED_END,         /* 16 list + 16 count */
+  Q_RUN_SEARCH = Q_JOB_SEARCH + 32,   /* 8 list + 8 count + 8 capped count */
+  Q_AUDIT_SEARCH = Q_RUN_SEARCH + 24, /* 4 list + 4 count */
+  Q_END = Q_AUDIT_SEARCH + 8
 };
 _Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
 
@@ -445,13 +483,16 @@ _Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
   "id, name, command, type, spec, timeout, retry_times, retry_interval,"       \
   " allocation, run_on, notify_status, notify_type, notify_to_array, note,"    \
   " created, updated, timezone, enabled, concurrency, misfire,"                \
-  " starting_deadline, http_method, http_headers, http_body, env, workdir"
+  " starting_deadline, http_method, http_headers, http_body, env, workdir,"    \
+  " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile"
 #define JOB_SET                                                                \
   "name = ?, command = ?, type = ?, spec = ?, timeout = ?, retry_times = ?,"   \
   " retry_interval = ?, allocation = ?, run_on = ?, notify_status = ?,"        \
   " notify_type = ?, notify_to_array = ?, note = ?, timezone = ?,"             \
   " enabled = ?, concurrency = ?, misfire = ?, starting_deadline = ?,"         \
-  " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?"
+  " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?,"   \
+  " run_as = ?, limit_memory_mb = ?, limit_nproc = ?, limit_cpu_s = ?,"        \
+  " limit_nofile = ?"
 #define BUMP "updated = CASE WHEN updated < ? THEN ? ELSE updated + 1 END"
 #define RUN_COLS                                                               \
   "id, job_id, name, node_uuid, hostname, ip, command, spec, `trigger`,"       \
@@ -467,8 +508,9 @@ Q1(JOB_INSERT,
    " retry_interval, allocation, run_on, notify_status, notify_type,"
    " notify_to_array, note, timezone, enabled, concurrency, misfire,"
    " starting_deadline, http_method, http_headers, http_body, env, workdir,"
+   " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"
    " created, updated)"
-   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
    0);
 Q1(JOB_UPDATE,
    "UPDATE cronix_job SET " JOB_SET ", updated = ? WHERE id = ? AND"
@@ -500,7 +542,8 @@ Q1(RUN_INSERT,
 Q1(RUN_BY_TOKEN, "SELECT id FROM cronix_job_log WHERE claim_token = ?", R);
 Q1(RUN_FINISH,
    "UPDATE cronix_job_log SET status = ?, success = ?, exit_code = ?,"
-   " end_time = ?, attempts = ?, output = ? WHERE id = ?",
+   " end_time = ?, attempts = ?, output = ?, start_time = CASE WHEN ? > 0"
+   " THEN ? ELSE start_time END WHERE id = ?",
    R);
 Q1(RUN_FIND, "SELECT " RUN_COLS " FROM cronix_job_log WHERE id = ?", R);
 Q2(RUN_PURGE,
@@ -631,8 +674,31 @@ Q1(TOKEN_DELETE_USER,
    "DELETE FROM cronix_token WHERE user_id = ? AND (? IS NULL OR kind = ?)"
    " AND (? IS NULL OR hash <> ?)",
    R);
+#define TOKEN_COLS "id, user_id, kind, expires, created"
+Q1(TOKEN_BY_ID, "SELECT " TOKEN_COLS " FROM cronix_token WHERE id = ?", R);
+Q1(TOKEN_DELETE_ID, "DELETE FROM cronix_token WHERE id = ?", R);
+Q1(TOKEN_SEARCH,
+   "SELECT " TOKEN_COLS " FROM cronix_token WHERE (? = 0 OR user_id = ?)"
+   " AND (expires = 0 OR expires > ?) ORDER BY id LIMIT ? OFFSET ?",
+   R);
+Q1(TOKEN_COUNT,
+   "SELECT COUNT(*) FROM cronix_token WHERE (? = 0 OR user_id = ?)"
+   " AND (expires = 0 OR expires > ?)",
+   R);
 Q1(TOKEN_PURGE, "DELETE FROM cronix_token WHERE expires > 0 AND expires <= ?",
    R);
+
+#define AUDIT_COLS                                                             \
+  "id, at, user_id, username, addr, kind, target, before_json, after_json"
+Q1(AUDIT_INSERT,
+   "INSERT INTO cronix_audit (at, user_id, username, addr, kind, target,"
+   " before_json, after_json) VALUES (?,?,?,?,?,?,?,?)",
+   0);
+Q1(AUDIT_DELETE, "DELETE FROM cronix_audit WHERE id = ?", R);
+Q2(AUDIT_PURGE,
+   "DELETE FROM cronix_audit WHERE id IN (SELECT id FROM cronix_audit"
+   " WHERE at < ? ORDER BY at LIMIT ?)",
+   "DELETE FROM cronix_audit WHERE at < ? ORDER BY at LIMIT ?", R);
 
 /* Search variants, built once from constant fragments. */
 #define JOB_F_NAME 1
@@ -710,6 +776,15 @@ static void build_search(void)
               job_conds, 4, m, "");
   }
   search_q[Q_JOB_SEARCH - Q_FIXED_END].sql[CX__MYSQL] = job_page_mysql;
+  static const char *const audit_conds[] = {
+      "username = ?", "kind LIKE ? ESCAPE '!'", "at >= ? AND at < ?"};
+  for (unsigned m = 0; m < 4; m++) {
+    build_one(Q_AUDIT_SEARCH + (int)m,
+              "SELECT " AUDIT_COLS " FROM cronix_audit", audit_conds, 3, m | 4,
+              " ORDER BY at DESC, id DESC LIMIT ? OFFSET ?");
+    build_one(Q_AUDIT_SEARCH + 4 + (int)m, "SELECT COUNT(*) FROM cronix_audit",
+              audit_conds, 3, m | 4, "");
+  }
   for (unsigned m = 0; m < 8; m++) {
     build_one(Q_RUN_SEARCH + (int)m, "SELECT " RUN_COLS " FROM cronix_job_log",
               run_conds, 4, m | 8,
@@ -758,7 +833,7 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_job *j = item;
   int oom = 0;
-  if (n != 26)
+  if (n != 31)
     return -EIO;
   j->id = col_int(&c[0]);
   j->name = col_str(&c[1], &oom);
@@ -786,13 +861,18 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
   j->http_body = col_str(&c[23], &oom);
   j->env = col_str(&c[24], &oom);
   j->workdir = col_str(&c[25], &oom);
+  j->run_as = col_str(&c[26], &oom);
+  j->limit_memory_mb = (int)col_int(&c[27]);
+  j->limit_nproc = (int)col_int(&c[28]);
+  j->limit_cpu_s = (int)col_int(&c[29]);
+  j->limit_nofile = (int)col_int(&c[30]);
   return oom ? -ENOMEM : 0;
 }
 
 static const struct kind job_kind = {sizeof(struct cx_job), job_from_row,
                                      job_clear_v};
 
-/* The 23 settable fields, in JOB_SET / JOB_INSERT order. */
+/* The 28 settable fields, in JOB_SET / JOB_INSERT order. */
 static int job_params(const struct cx_job *j, struct cx__val *p)
 {
   int k = 0;
@@ -819,6 +899,11 @@ static int job_params(const struct cx_job *j, struct cx__val *p)
   p[k++] = vstr(j->http_body, "");
   p[k++] = vstr(j->env, "{}");
   p[k++] = vstr(j->workdir, "");
+  p[k++] = vstr(j->run_as, "");
+  p[k++] = vint(j->limit_memory_mb);
+  p[k++] = vint(j->limit_nproc);
+  p[k++] = vint(j->limit_cpu_s);
+  p[k++] = vint(j->limit_nofile);
   return k;
 }
 
@@ -830,7 +915,7 @@ static void name_taken(int rc, const char *what, const char *name, char *err)
 
 int cx_store_job_create(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[25];
+  struct cx__val p[30];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -868,7 +953,7 @@ static int job_missing_or_stale(struct cx_store *s, int64_t id, char *err)
 
 int cx_store_job_update(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[26];
+  struct cx__val p[31];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -1213,17 +1298,37 @@ static int output_val(const struct cx_run *r, struct cx__val *v, char **tofree,
   return output_bytes_val(r->output, r->output_len, v, tofree, err);
 }
 
-static int run_by_token(struct cx_store *s, const char *token, int64_t *id,
-                        char *err)
+/* A claim or finish on its way through the group commit (batch.c). */
+struct run_call {
+  struct cx__val p[17];
+  const struct cx_run *r;
+  int64_t id;
+};
+
+static int claim_call(struct cx_store *s, void *tx, void *ctx, char *err)
 {
-  struct one_int o;
-  struct cx__val p = vstr(token, NULL);
-  int rc = query_int(s, &q_RUN_BY_TOKEN, &p, 1, &o, err);
-  if (rc == 0 && o.rows == 0)
-    rc = CX_ENOTFOUND;
-  if (rc == 0)
-    *id = o.v;
-  return rc;
+  struct run_call *c = ctx;
+  struct cx__exec_result res;
+  struct one_int o = {0};
+  int rc = cx__texec(s, tx, &q_RUN_INSERT, c->p, 17, NULL, NULL, &res, err);
+  if (rc == 0) {
+    c->id = res.insert_id;
+    return 0;
+  }
+  if (rc != CX_EEXISTS)
+    return rc;
+  /* A duplicate: our own claim sent twice (same token) is a success. */
+  rc = cx__texec(s, tx, &q_RUN_BY_TOKEN, &c->p[16], 1, one_int_row, &o, NULL,
+                 err);
+  if (rc != 0)
+    return rc;
+  if (o.rows > 0) {
+    c->id = o.v;
+    return 0;
+  }
+  cx_err_set(err, "job %lld fire %lld: already claimed",
+             (long long)c->r->job_id, (long long)c->r->scheduled_at);
+  return CX_EEXISTS;
 }
 
 /* p[0..10]: a new row's job_id .. end_time, as RUN_INSERT and RUN_MISSED
@@ -1246,8 +1351,8 @@ static void run_head_vals(const struct cx_run *r, struct cx__val *p)
 int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
                        char *err)
 {
-  struct cx__val p[17];
-  struct cx__exec_result res;
+  struct run_call c = {.r = r};
+  struct cx__val *p = c.p;
   char *out = NULL;
   int rc = run_check(r, err);
   if (rc != 0)
@@ -1270,27 +1375,25 @@ int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
   p[13] = vint(r->exit_code);
   p[14] = vint(r->attempts);
   p[16] = vstr(r->claim_token, NULL);
-  rc = exec(s, &q_RUN_INSERT, p, 17, NULL, NULL, &res, err);
+  rc = cx__batch_run(s, claim_call, &c, err);
   cx_free(out);
-  if (rc == 0) {
-    *id = res.insert_id;
-    return 0;
-  }
-  if (rc != CX_EEXISTS)
-    return rc;
-  /* A duplicate: our own claim sent twice (same token) is a success. */
-  rc = run_by_token(s, r->claim_token, id, err);
-  if (rc != CX_ENOTFOUND)
-    return rc;
-  cx_err_set(err, "job %lld fire %lld: already claimed", (long long)r->job_id,
-             (long long)r->scheduled_at);
-  return CX_EEXISTS;
+  if (rc == 0)
+    *id = c.id;
+  return rc;
+}
+
+static int finish_call(struct cx_store *s, void *tx, void *ctx, char *err)
+{
+  struct run_call *c = ctx;
+  struct cx__exec_result res;
+  int rc = cx__texec(s, tx, &q_RUN_FINISH, c->p, 9, NULL, NULL, &res, err);
+  return rc != 0 ? rc : not_found(res.affected, "run", c->r->id, err);
 }
 
 int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err)
 {
-  struct cx__val p[7];
-  struct cx__exec_result res;
+  struct run_call c = {.r = r};
+  struct cx__val *p = c.p;
   char *out = NULL;
   CHECK("status", r->status, 16, 1);
   int rc = run_check(r, err);
@@ -1303,10 +1406,12 @@ int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err)
   p[2] = vint(r->exit_code);
   p[3] = vint(r->end_time);
   p[4] = vint(r->attempts);
-  p[6] = vint(r->id);
-  rc = exec(s, &q_RUN_FINISH, p, 7, NULL, NULL, &res, err);
+  p[6] = vint(r->start_time);
+  p[7] = vint(r->start_time);
+  p[8] = vint(r->id);
+  rc = cx__batch_run(s, finish_call, &c, err);
   cx_free(out);
-  return rc != 0 ? rc : not_found(res.affected, "run", r->id, err);
+  return rc;
 }
 
 int cx_store_run_mark_lost(struct cx_store *s, const char *node_uuid,
@@ -1471,9 +1576,14 @@ int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
   if (rc != 0 && rc != CX_EEXISTS)
     return rc;
   /* Sent twice after a lost connection: the first one stands. */
-  rc = run_by_token(s, r->claim_token, id, err);
-  if (rc != CX_ENOTFOUND)
+  struct one_int o;
+  rc = query_int(s, &q_RUN_BY_TOKEN, &p[12], 1, &o, err);
+  if (rc != 0)
     return rc;
+  if (o.rows > 0) {
+    *id = o.v;
+    return 0;
+  }
   cx_err_set(err, "job %lld fires %lld..%lld: already recorded",
              (long long)r->job_id, (long long)r->scheduled_at,
              (long long)r->missed_last);
@@ -1984,6 +2094,18 @@ static int token_hash_of(const char *token, char hash[65], char *err)
   return cx__token_hash(token, hash);
 }
 
+/* The kinds of token: a login's "session", a script's "api", the first
+ * admin's "initial" (revoked with a password change). */
+static int token_kind_ok(const char *kind, char *err)
+{
+  if (kind != NULL &&
+      (strcmp(kind, "session") == 0 || strcmp(kind, "api") == 0 ||
+       strcmp(kind, "initial") == 0))
+    return 0;
+  cx_err_set(err, "kind: must be session, api or initial");
+  return CX_EPARSE;
+}
+
 int cx_store_token_create(struct cx_store *s, const char *token,
                           int64_t user_id, const char *kind, int64_t expires,
                           char *err)
@@ -1992,11 +2114,8 @@ int cx_store_token_create(struct cx_store *s, const char *token,
   int rc = token_hash_of(token, hash, err);
   if (rc != 0)
     return rc;
-  if (kind == NULL ||
-      (strcmp(kind, "session") != 0 && strcmp(kind, "api") != 0)) {
-    cx_err_set(err, "kind: must be session or api");
-    return CX_EPARSE;
-  }
+  if ((rc = token_kind_ok(kind, err)) != 0)
+    return rc;
   struct cx__val p[] = {vstr(hash, NULL), vint(user_id), vstr(kind, NULL),
                         vint(expires), vint(cx_wall_s())};
   return exec(s, &q_TOKEN_INSERT, p, 5, NULL, NULL, NULL, err);
@@ -2064,11 +2183,8 @@ int cx_store_token_delete_user(struct cx_store *s, int64_t user_id,
   int rc = 0;
   if (deleted != NULL)
     *deleted = 0;
-  if (kind != NULL && strcmp(kind, "session") != 0 &&
-      strcmp(kind, "api") != 0) {
-    cx_err_set(err, "kind: must be session or api");
-    return CX_EPARSE;
-  }
+  if (kind != NULL && (rc = token_kind_ok(kind, err)) != 0)
+    return rc;
   if (keep_token != NULL && (rc = token_hash_of(keep_token, hash, err)) != 0)
     return rc;
   /* A NULL kind or keep_token binds SQL NULL: that condition holds. */
@@ -2082,6 +2198,60 @@ int cx_store_token_delete_user(struct cx_store *s, int64_t user_id,
   return rc;
 }
 
+/* A token's row holds no pointer: nothing to clear. */
+static void token_clear_v(void *p)
+{
+  (void)p;
+}
+
+static const struct kind token_kind = {sizeof(struct cx_token), token_row,
+                                       token_clear_v};
+
+int cx_store_token_find(struct cx_store *s, int64_t id, struct cx_token *out,
+                        char *err)
+{
+  struct cx__val p = vint(id);
+  return find_one(s, &token_kind, &q_TOKEN_BY_ID, &p, 1, out, "token", err);
+}
+
+int cx_store_token_delete_id(struct cx_store *s, int64_t id, char *err)
+{
+  struct cx__val p = vint(id);
+  struct cx__exec_result res;
+  int rc = exec(s, &q_TOKEN_DELETE_ID, &p, 1, NULL, NULL, &res, err);
+  return rc != 0 ? rc : not_found(res.affected, "token", id, err);
+}
+
+int cx_store_token_search(struct cx_store *s, int64_t user_id, int64_t now,
+                          int page, int page_size, struct cx_token_list *out,
+                          char *err)
+{
+  struct collect k = {0};
+  struct one_int o;
+  int64_t limit, offset;
+  memset(out, 0, sizeof *out);
+  page_of(page, page_size, &limit, &offset);
+  struct cx__val p[] = {vint(user_id), vint(user_id), vint(now), vint(limit),
+                        vint(offset)};
+  int rc = query_int(s, &q_TOKEN_COUNT, p, 3, &o, err);
+  if (rc == 0)
+    rc = list_query(s, &token_kind, &q_TOKEN_SEARCH, p, 5, &k, err);
+  if (rc != 0)
+    return rc;
+  out->items = (struct cx_token *)k.items;
+  out->n = k.n;
+  out->total = o.v;
+  return 0;
+}
+
+void cx_token_list_free(struct cx_token_list *l)
+{
+  if (l == NULL)
+    return;
+  cx_free(l->items);
+  memset(l, 0, sizeof *l);
+}
+
 int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,
                          char *err)
 {
@@ -2090,5 +2260,166 @@ int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,
   int rc = exec(s, &q_TOKEN_PURGE, &p, 1, NULL, NULL, &res, err);
   if (rc == 0 && deleted != NULL)
     *deleted = res.affected;
+  return rc;
+}
+
+/* ---- audit log --------------------------------------------------------- */
+
+void cx_audit_clear(struct cx_audit *a)
+{
+  if (a == NULL)
+    return;
+  char **f[] = {&a->username, &a->addr,   &a->kind,
+                &a->target,   &a->before, &a->after};
+  for (size_t i = 0; i < CX_ARRAY_LEN(f); i++)
+    cx_free(*f[i]);
+  memset(a, 0, sizeof *a);
+}
+
+static void audit_clear_v(void *p)
+{
+  cx_audit_clear(p);
+}
+
+void cx_audit_list_free(struct cx_audit_list *l)
+{
+  if (l == NULL)
+    return;
+  free_items(l->items, l->n, sizeof *l->items, audit_clear_v);
+  memset(l, 0, sizeof *l);
+}
+
+static int audit_from_row(void *item, const struct cx__val *c, int n)
+{
+  struct cx_audit *a = item;
+  int oom = 0;
+  if (n != 9)
+    return -EIO;
+  a->id = col_int(&c[0]);
+  a->at = col_int(&c[1]);
+  a->user_id = col_int(&c[2]);
+  a->username = col_str(&c[3], &oom);
+  a->addr = col_str(&c[4], &oom);
+  a->kind = col_str(&c[5], &oom);
+  a->target = col_str(&c[6], &oom);
+  a->before = col_str(&c[7], &oom);
+  a->after = col_str(&c[8], &oom);
+  return oom ? -ENOMEM : 0;
+}
+
+static const struct kind audit_kind = {sizeof(struct cx_audit), audit_from_row,
+                                       audit_clear_v};
+
+/* kind: 1..32 of [a-z0-9._] (the column is ASCII). */
+static int audit_kind_ok(const char *k)
+{
+  size_t n = k ? strlen(k) : 0;
+  if (n == 0 || n > 32)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') ||
+          k[i] == '.' || k[i] == '_'))
+      return 0;
+  return 1;
+}
+
+int cx_store_audit_add(struct cx_store *s, struct cx_audit *a, char *err)
+{
+  CHECK("username", a->username, 256, 0);
+  CHECK("addr", a->addr, 64, 0);
+  CHECK("target", a->target, 255, 0);
+  CHECK("before", a->before, 0, 0);
+  CHECK("after", a->after, 0, 0);
+  if (!audit_kind_ok(a->kind)) {
+    cx_err_set(err, "kind: 1..32 of a-z, 0-9, '.' and '_'");
+    return CX_EPARSE;
+  }
+  if (a->at == 0)
+    a->at = cx_wall_ms();
+  struct cx__val p[] = {vint(a->at),           vint(a->user_id),
+                        vstr(a->username, ""), vstr(a->addr, ""),
+                        vstr(a->kind, NULL),   vstr(a->target, ""),
+                        vstr(a->before, ""),   vstr(a->after, "")};
+  struct cx__exec_result res;
+  int rc = exec(s, &q_AUDIT_INSERT, p, 8, NULL, NULL, &res, err);
+  if (rc == 0)
+    a->id = res.insert_id;
+  return rc;
+}
+
+int cx_store_audit_delete(struct cx_store *s, int64_t id, char *err)
+{
+  struct cx__val p = vint(id);
+  struct cx__exec_result res;
+  int rc = exec(s, &q_AUDIT_DELETE, &p, 1, NULL, NULL, &res, err);
+  return rc != 0 ? rc : not_found(res.affected, "audit row", id, err);
+}
+
+int cx_store_audit_search(struct cx_store *s, const struct cx_audit_filter *f,
+                          struct cx_audit_list *out, char *err)
+{
+  struct cx__val p[6];
+  struct collect k = {0};
+  struct one_int o;
+  struct cx_buf pat = {0};
+  unsigned mask = 0;
+  int np = 0, rc;
+  int64_t limit, offset;
+  memset(out, 0, sizeof *out);
+  CHECK("username", f->username, 256, 0);
+  CHECK("kind", f->kind, 32, 0);
+  if (f->username != NULL) {
+    mask |= 1;
+    p[np++] = vstr(f->username, NULL);
+  }
+  if (f->kind != NULL) {
+    /* Exact, or a prefix when it ends in '.'; LIKE's metacharacters
+     * escaped either way. */
+    for (const char *c = f->kind; *c; c++) {
+      if (*c == '%' || *c == '_' || *c == '!')
+        cx_buf_puts(&pat, "!");
+      cx_buf_append(&pat, c, 1);
+    }
+    size_t kl = strlen(f->kind);
+    if (kl > 0 && f->kind[kl - 1] == '.')
+      cx_buf_puts(&pat, "%");
+    if (cx_buf_failed(&pat))
+      return -ENOMEM;
+    mask |= 2;
+    p[np++] = vstr(pat.data ? pat.data : "", NULL);
+  }
+  p[np++] = vint(f->from > 0 ? f->from : INT64_MIN);
+  p[np++] = vint(f->to > 0 ? f->to : INT64_MAX);
+  rc =
+      query_int(s, search_stmt(Q_AUDIT_SEARCH + 4 + (int)mask), p, np, &o, err);
+  if (rc != 0)
+    goto out;
+  out->total = o.v;
+  page_of(f->page, f->page_size, &limit, &offset);
+  p[np++] = vint(limit);
+  p[np++] = vint(offset);
+  rc = list_query(s, &audit_kind, search_stmt(Q_AUDIT_SEARCH + (int)mask), p,
+                  np, &k, err);
+  if (rc == 0) {
+    out->items = (struct cx_audit *)k.items;
+    out->n = k.n;
+  }
+out:
+  cx_buf_free(&pat);
+  return rc;
+}
+
+int cx_store_audit_purge(struct cx_store *s, int days, int64_t now_ms,
+                         int64_t max_rows, int64_t *deleted, char *err)
+{
+  int64_t total = 0;
+  if (days < 0 || days > 100000) {
+    cx_err_set(err, "days: must be 0..100000");
+    return CX_EPARSE;
+  }
+  int64_t cutoff = now_ms - (int64_t)days * 86400 * 1000;
+  int rc = purge_batches(s, &q_AUDIT_PURGE, cutoff, max_rows, &total, err);
+  if (deleted != NULL)
+    *deleted = total;
   return rc;
 }

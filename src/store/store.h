@@ -224,7 +224,14 @@ void cx_run_list_free(struct cx_run_list *l);
 int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
                        char *err);
 /* Records the end (or progress) of run r->id: status, success, exit_code,
- * end_time, attempts, output. Idempotent. CX_ENOTFOUND. */
+ * end_time, attempts, output, and start_time when r->start_time > 0 (the
+ * node sends the moment the run's process was spawned or its request
+ * sent; the claim holds the moment it was claimed). Idempotent.
+ * CX_ENOTFOUND.
+ * Claims and finishes of concurrent callers share one transaction (group
+ * commit, one fsync); each returns only once its own row is durable, and
+ * one caller's failure (a duplicate claim, a refused row) is not
+ * another's. */
 int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err);
 int cx_store_run_find(struct cx_store *s, int64_t id, struct cx_run *out,
                       char *err);
@@ -399,7 +406,7 @@ int cx_store_user_count(struct cx_store *s, int64_t *n, char *err);
 struct cx_token {
   int64_t id;
   int64_t user_id;
-  char kind[16];   /* "session" | "api" */
+  char kind[16];   /* "session" | "api" | "initial" (the first admin's) */
   int64_t expires; /* unix s, 0 = never */
   int64_t created;
 };
@@ -407,7 +414,8 @@ struct cx_token {
 /* Writes a new random token (256 bits, hex) into out (65 bytes). */
 #define CX_STORE_TOKEN_LEN 65
 int cx_store_token_generate(char *out);
-/* Stores the hash of token for user_id. kind "session" or "api". */
+/* Stores the hash of token for user_id. kind "session", "api" or
+ * "initial". */
 int cx_store_token_create(struct cx_store *s, const char *token,
                           int64_t user_id, const char *kind, int64_t expires,
                           char *err);
@@ -416,7 +424,8 @@ int cx_store_token_lookup(struct cx_store *s, const char *token, int64_t now,
                           struct cx_token *out, char *err);
 /* Deletes one token (logout). CX_ENOTFOUND. */
 int cx_store_token_delete(struct cx_store *s, const char *token, char *err);
-/* Deletes every token of user_id of the given kind ("session" or "api";
+/* Deletes every token of user_id of the given kind ("session", "api" or
+ * "initial";
  * NULL = both) except keep_token (NULL = keep none), e.g. to end a user's
  * other sessions when the password changes. *deleted (optional) counts the
  * tokens removed; a user with none to delete is not an error (0 rows).
@@ -425,8 +434,93 @@ int cx_store_token_delete(struct cx_store *s, const char *token, char *err);
 int cx_store_token_delete_user(struct cx_store *s, int64_t user_id,
                                const char *kind, const char *keep_token,
                                int64_t *deleted, char *err);
+/* One token by id (never its text or hash: only the hash is stored).
+ * CX_ENOTFOUND. */
+int cx_store_token_find(struct cx_store *s, int64_t id, struct cx_token *out,
+                        char *err);
+/* Deletes one token by id (revocation). CX_ENOTFOUND. */
+int cx_store_token_delete_id(struct cx_store *s, int64_t id, char *err);
+struct cx_token_list {
+  struct cx_token *items;
+  size_t n;
+  int64_t total; /* matching tokens on all pages */
+};
+/* The tokens not expired at now, ordered by id; user_id > 0 keeps only
+ * that user's. Free with cx_token_list_free. */
+int cx_store_token_search(struct cx_store *s, int64_t user_id, int64_t now,
+                          int page, int page_size, struct cx_token_list *out,
+                          char *err);
+void cx_token_list_free(struct cx_token_list *l);
 /* Deletes every token with 0 < expires <= now; *deleted optional. */
 int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,
                          char *err);
+
+/* ---- transactions ------------------------------------------------------ */
+
+/* Makes several writes one: between cx_store_tx_begin and cx_store_tx_end
+ * every call of THIS thread on s runs on one connection inside one
+ * transaction (SQLite: the write connection, held, so other threads' writes
+ * wait and their reads see the state before; MySQL: one pooled connection,
+ * InnoDB), run claims and finishes included (they skip the group commit).
+ * Calls of other threads are unaffected. Used to write a change
+ * and its audit row together (cx_store_audit_add), so neither exists
+ * without the other. Inside a transaction nothing is retried after a lost
+ * connection: the call fails with CX_EUNAVAIL and the transaction is gone
+ * (end it with commit = 0). Keep them short: no network calls inside.
+ * Nesting is refused (-EBUSY). Every successful begin must be followed by
+ * exactly one end on the same thread. */
+int cx_store_tx_begin(struct cx_store *s, char *err);
+/* commit 1: COMMIT (a lost connection then gives CX_EUNAVAIL, "may have
+ * applied"); on failure the transaction is rolled back. commit 0:
+ * ROLLBACK (always ends it; returns 0). */
+int cx_store_tx_end(struct cx_store *s, int commit, char *err);
+
+/* ---- audit log (cronix_audit) ------------------------------------------ */
+
+/* One recorded change. Strings: on input borrowed, NULL = ""; filled by
+ * the store, owned (cx_audit_clear). before/after are JSON texts (already
+ * redacted by the caller) or "". */
+struct cx_audit {
+  int64_t id;
+  int64_t at;      /* unix ms; 0 on input = now */
+  int64_t user_id; /* 0 = nobody known (a failed login) */
+  char *username;  /* who; <= 256 characters */
+  char *addr;      /* the client's address; <= 64 characters */
+  char *kind;      /* what: "job.add", "login.fail", ...; 1..32 chars */
+  char *target;    /* on what: "job 7", "user 3"; <= 255 characters */
+  char *before, *after;
+};
+
+struct cx_audit_list {
+  struct cx_audit *items;
+  size_t n;
+  int64_t total;
+};
+
+/* Audit filter; zero-initialise, then set what you need. */
+struct cx_audit_filter {
+  int page, page_size;  /* as for jobs */
+  const char *username; /* exact, NULL = any */
+  const char *kind;     /* exact, or a prefix ending in '.' ("job."); NULL
+                           = any */
+  int64_t from, to;     /* `at` range in ms, [from, to); 0 = open */
+};
+
+void cx_audit_clear(struct cx_audit *a);
+void cx_audit_list_free(struct cx_audit_list *l);
+/* Appends a row; a->id gets its id (and a->at, when 0, the time used).
+ * CX_EPARSE / CX_ETOOBIG naming a bad field. Not retried after a lost
+ * connection (CX_EUNAVAIL: it may have applied). */
+int cx_store_audit_add(struct cx_store *s, struct cx_audit *a, char *err);
+/* Removes row id: only for undoing a change together with its row (the
+ * job protocol's compensations). CX_ENOTFOUND. */
+int cx_store_audit_delete(struct cx_store *s, int64_t id, char *err);
+/* One page of rows matching f, newest first (at, then id, descending). */
+int cx_store_audit_search(struct cx_store *s, const struct cx_audit_filter *f,
+                          struct cx_audit_list *out, char *err);
+/* Deletes rows older than days days before now_ms, like
+ * cx_store_run_purge (batches, max_rows budget, *deleted optional). */
+int cx_store_audit_purge(struct cx_store *s, int days, int64_t now_ms,
+                         int64_t max_rows, int64_t *deleted, char *err);
 
 #endif

@@ -214,4 +214,20 @@ void cx_hex(const void *in, size_t n, char *out);
  * or CX_EPARSE (empty, junk, or out of range). */
 int cx_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/* ---- secrets in URLs --------------------------------------------------- */
+
+/* Flags of cx_url_redact. PATH: also mask the last path segment, every
+ * query value and the fragment (a webhook's token: .../hook/<token>,
+ * ?access_token=...). LIST: url is a comma list, each item masked. */
+#define CX_URL_REDACT_PATH 1u
+#define CX_URL_REDACT_LIST 2u
+
+/* Copies url into out (outlen bytes, always NUL-terminated, cut when
+ * longer) with the password of its user info ("scheme://user:PASS@host/")
+ * replaced by "***". The authority ends at the first '/' or '?', so a
+ * password holding '@', ':' or '#' is masked whole. A cut never shows
+ * what was masked. Text that is not a URL is copied as is. Use it for
+ * every message that names a URL. Thread-safe; never allocates. */
+void cx_url_redact(const char *url, unsigned flags, char *out, size_t outlen);
+
 #endif

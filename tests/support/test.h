@@ -30,6 +30,13 @@ _Noreturn void cx_test_fail(const char *file, int line, const char *fmt, ...)
 _Noreturn void cx_test_skip(const char *why);
 /* The test's own temporary directory (removed after the test). */
 const char *cx_test_tmpdir(void);
+
+/* Processes a test started with a marker as the last word of their
+ * command line (`sh -c 'sleep 300; : MARKER'`): how many are alive
+ * (zombies have no command line), and a cleanup that SIGKILLs them and
+ * their children, so a failing case leaves nothing running. */
+int cx_test_marked_procs(const char *marker);
+void cx_test_marked_kill(const char *marker);
 /* Path of the directory holding the suite binaries (for helper programs:
  * e.g. "build/san/tests"); the cronix binary is one level up. */
 const char *cx_test_bindir(void);

@@ -712,15 +712,33 @@ static void add_run(int64_t job_id, int64_t start_ms)
   ASSERT_MSG(cx_store_run_claim(F.store, &r, &id, err) == 0, "%s", err);
 }
 
-CASE(leader_purges_runs_past_retention)
+static int64_t audit_rows(void)
+{
+  char err[CX_ERR_LEN];
+  struct cx_audit_filter f = {0};
+  struct cx_audit_list l = {0};
+  ASSERT_MSG(cx_store_audit_search(F.store, &f, &l, err) == 0, "%s", err);
+  int64_t n = l.total;
+  cx_audit_list_free(&l);
+  return n;
+}
+
+CASE(leader_purges_runs_and_audit_rows_past_retention)
 {
   char err[CX_ERR_LEN];
   F.cfg.log_retention_days = 7;
+  F.cfg.audit_retention_days = 30;
   int64_t now = cx_wall_ms(), day = 86400000;
   for (int i = 0; i < 5; i++)
     add_run(1, now - 10 * day - i * 1000); /* old */
   for (int i = 0; i < 3; i++)
     add_run(1, now - 1 * day - i * 1000); /* kept */
+  for (int i = 0; i < 6; i++) {           /* 4 past 30 days, 2 kept */
+    struct cx_audit r = {0};
+    r.kind = "job.add";
+    r.at = now - (i < 4 ? 31 : 29) * day - i * 1000;
+    ASSERT_MSG(cx_store_audit_add(F.store, &r, err) == 0, "%s", err);
+  }
   admin_up(0, 0);
   wait_leader(10);
   for (int t = 0; t < 200 && stats(0).purged < 5; t++)
@@ -733,6 +751,9 @@ CASE(leader_purges_runs_past_retention)
   for (size_t i = 0; i < rl.n; i++)
     ASSERT(rl.items[i].start_time > now - 7 * day);
   cx_run_list_free(&rl);
+  for (int t = 0; t < 200 && audit_rows() > 2; t++)
+    cx_sleep_us(50000);
+  ASSERT_EQ(audit_rows(), 2);
 }
 
 /* ---- /metrics ------------------------------------------------------------ */

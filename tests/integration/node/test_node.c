@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,10 @@ static void fx_start(struct fx *f, const char *store_url, const char *etcd,
              err);
   ASSERT(cx_config_set(&f->cfg, "node.shutdown_grace", "2s", err) == 0);
   ASSERT(cx_config_set(&f->cfg, "node.ttl", "5s", err) == 0);
+  /* As root, jobs run as root unless a case says otherwise (they write
+   * into f->dir, which is 0700). */
+  if (geteuid() == 0)
+    ASSERT(cx_config_set(&f->cfg, "node.run_as", "root", err) == 0);
   for (size_t i = 0; extra && extra[i]; i += 2)
     ASSERT_MSG(cx_config_set(&f->cfg, extra[i], extra[i + 1], err) == 0, "%s",
                err);
@@ -374,6 +379,76 @@ TEST(node_daily_midnight_scheduled_for_next_midnight)
 }
 
 /* ---- timeout, retry ------------------------------------------------------ */
+
+/* The node says how far behind it is: queue depth, runs active and the
+ * start lateness of every cron fire's first attempt (issue 12). */
+TEST_TIMEOUT(node_metrics_queue_depth_and_start_lateness, 40)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  struct cx_buf b = {0};
+  fx_up(&f, NULL, NULL, "n");
+  job_base(&j, 9, "true", "* * * * * *");
+  put_job(&f, &j);
+  size_t k = wait_runs(&f, 9, 2, 15, &l);
+  ASSERT_MSG(k >= 2, "only %zu runs", k);
+  cx_run_list_free(&l);
+  cx_noded_metrics(f.node, &b);
+  ASSERT(!cx_buf_failed(&b));
+  const char *t = b.data;
+  ASSERT_CONTAINS(t, "# TYPE cronix_node_queue_depth gauge\n");
+  ASSERT_CONTAINS(t, "\ncronix_node_queue_depth ");
+  ASSERT_CONTAINS(t, "\ncronix_node_runs_active ");
+  ASSERT_CONTAINS(t, "# TYPE cronix_node_start_lateness_seconds histogram\n");
+  const char *c = strstr(t, "\ncronix_node_start_lateness_seconds_count ");
+  const char *inf =
+      strstr(t, "cronix_node_start_lateness_seconds_bucket{le=\"+Inf\"} ");
+  ASSERT(c != NULL && inf != NULL);
+  long long count = strtoll(strchr(c + 1, ' ') + 1, NULL, 10);
+  long long all = strtoll(strrchr(inf, ' ') + 1, NULL, 10);
+  ASSERT_OP(count, >=, 2);
+  ASSERT_OP(all, ==, count);
+  cx_buf_free(&b);
+  fx_down(&f);
+}
+
+/* A node with more due work than workers warns, rate-limited: one worker,
+ * a job due every second that runs for 1.5 s, so each start is 0.5 s
+ * later than the one before; past 1 s late the log says so. */
+TEST_TIMEOUT(node_falling_behind_is_logged, 60)
+{
+  struct fx f;
+  struct cx_job j;
+  char path[600], text[8192];
+  snprintf(path, sizeof path, "%s/log.txt", cx_test_tmpdir());
+  int fd = open(path, O_CREAT | O_RDWR | O_APPEND | O_CLOEXEC, 0600);
+  ASSERT(fd >= 0);
+  cx_log_set_fd(fd);
+  static const char *const one_worker[] = {"node.max_concurrent", "1", NULL};
+  fx_start(&f, NULL, NULL, "n", one_worker, NULL);
+  job_base(&j, 10, "sleep 1.5", "* * * * * *");
+  j.concurrency = "allow";
+  put_job(&f, &j);
+  int found = 0;
+  for (int i = 0; i < 300 && !found; i++) {
+    cx_sleep_us(100000);
+    ssize_t r = pread(fd, text, sizeof text - 1, 0);
+    text[r > 0 ? r : 0] = '\0';
+    found = strstr(text, "falling behind: job 10 started") != NULL;
+  }
+  ASSERT_MSG(found, "no warning in: %s", text);
+  ASSERT_CONTAINS(text, "fires queued");
+  /* Rate-limited: one line although the next starts are later still. */
+  cx_sleep_us(3000000);
+  ssize_t r = pread(fd, text, sizeof text - 1, 0);
+  text[r > 0 ? r : 0] = '\0';
+  const char *first = strstr(text, "falling behind");
+  ASSERT(strstr(first + 1, "falling behind") == NULL);
+  cx_log_set_fd(2);
+  fx_down(&f);
+  close(fd);
+}
 
 TEST(node_timeout_kills_whole_group_and_records_timeout)
 {
@@ -1791,4 +1866,182 @@ TEST(node_stop_drains_then_kills_and_records)
   ASSERT_STREQ(first_done(&l)->status, "killed");
   cx_run_list_free(&l);
   fx_down(&f);
+}
+
+/* ---- jobs cannot become the scheduler (issue 13) ------------------------- */
+
+static void need_root(void)
+{
+  if (geteuid() != 0)
+    cx_test_skip("needs root (the node switches users only as root)");
+}
+
+/* What a job could do as root: read the first admin's token, the daemon's
+ * environment (CRONIX_* settings carry passwords), write the database.
+ * As node.run_as = nobody each attempt fails and changes nothing. */
+TEST_TIMEOUT(node_job_runs_unprivileged_and_cannot_read_the_node, 60)
+{
+  struct fx f;
+  struct cx_run_list l;
+  char cmd[4096], secret[700], db[700];
+  need_root();
+  setenv("CRONIX_TEST_PASSWORD", "hunter2-env", 1);
+  static const char *const extra[] = {"node.run_as", "nobody", "node.workdir",
+                                      "/", NULL};
+  fx_start(&f, NULL, NULL, "n", extra, NULL);
+  snprintf(secret, sizeof secret, "%s/initial-admin.txt", f.dir);
+  snprintf(db, sizeof db, "%s/cronix.db", f.dir);
+  FILE *fp = fopen(secret, "w");
+  ASSERT(fp != NULL);
+  fputs("token-abc\n", fp);
+  fclose(fp);
+  ASSERT_EQ(chmod(secret, 0600), 0);
+  struct stat before;
+  ASSERT_EQ(stat(db, &before), 0);
+  snprintf(cmd, sizeof cmd,
+           "id -u; id -G; echo \"env:$CRONIX_TEST_PASSWORD\"; "
+           "cat %s; cat /proc/%ld/environ; echo x >> %s; "
+           "echo x >> %s; ls %s; exit 0",
+           secret, (long)getpid(), secret, db, f.dir);
+  const struct cx_run *r = once_run(&f, 41, cmd, 10, &l);
+  ASSERT_STREQ(r->status, "success");
+  ASSERT(strncmp(r->output, "65534\n65534\nenv:\n", 17) == 0);
+  ASSERT_CONTAINS(r->output, "Permission denied");
+  ASSERT(strstr(r->output, "token-abc") == NULL);
+  ASSERT(strstr(r->output, "hunter2") == NULL);
+  ASSERT(strstr(r->output, "\ncronix.db\n") == NULL); /* not even ls */
+  cx_run_list_free(&l);
+  /* nothing changed */
+  char line[64] = "";
+  fp = fopen(secret, "r");
+  ASSERT(fp != NULL && fgets(line, sizeof line, fp) != NULL);
+  ASSERT(fgetc(fp) == EOF);
+  fclose(fp);
+  ASSERT_STREQ(line, "token-abc\n");
+  struct stat after;
+  ASSERT_EQ(stat(db, &after), 0);
+  ASSERT_EQ(after.st_mtime, before.st_mtime);
+  ASSERT_EQ(after.st_size, before.st_size);
+  fx_down(&f);
+}
+
+/* A job's run_as works only from node.run_as_allow; anything else is
+ * recorded as an error with the reason and does not run at all. */
+TEST_TIMEOUT(node_job_run_as_only_from_the_allow_list, 60)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char cmd[1024], mark[700];
+  need_root();
+  static const char *const extra[] = {
+      "node.run_as", "nobody",       "node.run_as_allow",
+      "daemon, bin", "node.workdir", "/",
+      NULL};
+  fx_start(&f, NULL, NULL, "n", extra, NULL);
+  snprintf(mark, sizeof mark, "/tmp/cx-runas-%ld", (long)getpid());
+  unlink(mark);
+  snprintf(cmd, sizeof cmd, "id -u; : > %s", mark);
+  job_base(&j, 42, cmd, never());
+  j.run_as = "root";
+  put_once(&f, &j);
+  ASSERT(wait_runs(&f, 42, 1, 20, &l) == 1);
+  ASSERT_STREQ(first_done(&l)->status, "error");
+  ASSERT_CONTAINS(first_done(&l)->output, "run_as \"root\"");
+  ASSERT_CONTAINS(first_done(&l)->output, "node.run_as_allow");
+  ASSERT(access(mark, F_OK) != 0); /* never ran */
+  cx_run_list_free(&l);
+  job_base(&j, 43, "id -u; echo $HOME $USER", never());
+  j.run_as = "daemon";
+  put_once(&f, &j);
+  ASSERT(wait_runs(&f, 43, 1, 20, &l) == 1);
+  ASSERT_STREQ(first_done(&l)->status, "success");
+  ASSERT_STREQ(first_done(&l)->output, "1\n/usr/sbin daemon\n");
+  cx_run_list_free(&l);
+  fx_down(&f);
+}
+
+/* Root without a user to run jobs as refuses to start, naming the fix. */
+TEST(node_as_root_refuses_to_start_without_a_job_user)
+{
+  char err[CX_ERR_LEN], url[700];
+  struct cx_config cfg;
+  struct cx_store *s;
+  struct cx_coord *c;
+  struct cx_noded *n = NULL;
+  need_root();
+  snprintf(url, sizeof url, "sqlite://%s/cronix.db", cx_test_tmpdir());
+  ASSERT(cx_config_init(&cfg) == 0);
+  ASSERT(cx_config_set(&cfg, "server.data_dir", cx_test_tmpdir(), err) == 0);
+  ASSERT(cx_config_set(&cfg, "store.url", url, err) == 0);
+  ASSERT(cx_config_set(&cfg, "node.run_as", "no-such-user-cx", err) == 0);
+  ASSERT_MSG(cx_config_finish(&cfg, err) == 0, "%s", err);
+  ASSERT(cx_store_open(url, &s, err) == 0);
+  struct cx_coord_cfg cc = {.endpoints = NULL};
+  ASSERT(cx_coord_open(&cc, &c, err) == 0);
+  struct cx_noded_opts o = {.cfg = &cfg, .store = s, .coord = c};
+  ASSERT(cx_noded_create(&o, &n, err) != 0);
+  ASSERT(n == NULL);
+  ASSERT_CONTAINS(err, "node.run_as");
+  ASSERT_CONTAINS(err, "no-such-user-cx");
+  /* the default is the "cronix" user: refused unless it exists */
+  ASSERT(cx_config_set(&cfg, "node.run_as", "", err) == 0);
+  int have = getpwnam("cronix") != NULL;
+  int rc = cx_noded_create(&o, &n, err);
+  if (have) {
+    ASSERT_EQ(rc, 0);
+    cx_noded_destroy(n);
+  } else {
+    ASSERT(rc != 0);
+    ASSERT_CONTAINS(err, "useradd --system");
+  }
+  cx_coord_close(c);
+  cx_store_close(s);
+  cx_config_free(&cfg);
+}
+
+/* A run's processes that left its session or double-forked die with it,
+ * on a timeout and on a kill. */
+static void escape_run(int by_kill)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char cmd[1024], marker[64];
+  need_root();
+  static const char *const extra[] = {"node.run_as", "nobody", "node.workdir",
+                                      "/", NULL};
+  fx_start(&f, NULL, NULL, "n", extra, NULL);
+  snprintf(marker, sizeof marker, "cxesc%ld%d", (long)getpid(), by_kill);
+  snprintf(cmd, sizeof cmd,
+           "setsid sh -c 'sleep 300; : %s' >/dev/null 2>&1 & "
+           "(sh -c 'sleep 300; : %s' >/dev/null 2>&1 &); sleep 300",
+           marker, marker);
+  job_base(&j, 44, cmd, never());
+  j.timeout = by_kill ? 0 : 1;
+  put_once(&f, &j);
+  if (by_kill) {
+    for (int i = 0; i < 200 && cx_test_marked_procs(marker) < 2; i++)
+      cx_sleep_us(50000);
+    ASSERT_EQ(cx_test_marked_procs(marker), 2);
+    put_raw(&f, "kill", 44, "{\"request_id\":\"k\",\"at\":1}");
+  }
+  ASSERT(wait_runs(&f, 44, 1, 20, &l) == 1);
+  ASSERT_STREQ(first_done(&l)->status, by_kill ? "killed" : "timeout");
+  cx_run_list_free(&l);
+  int left = cx_test_marked_procs(marker);
+  if (left)
+    cx_test_marked_kill(marker);
+  ASSERT_EQ(left, 0);
+  fx_down(&f);
+}
+
+TEST_TIMEOUT(node_timeout_kills_escaped_children, 60)
+{
+  escape_run(0);
+}
+
+TEST_TIMEOUT(node_kill_kills_escaped_children, 60)
+{
+  escape_run(1);
 }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "admin/admin.h"
@@ -61,6 +62,8 @@ static void setup(void)
   ASSERT_EQ(cx_config_init(&E.cfg), 0);
   ASSERT_EQ(cx_config_set(&E.cfg, "server.data_dir", cx_test_tmpdir(), err), 0);
   ASSERT_EQ(cx_config_set(&E.cfg, "store.url", url, err), 0);
+  if (geteuid() == 0) /* jobs as root, as before node.run_as */
+    ASSERT_EQ(cx_config_set(&E.cfg, "node.run_as", "root", err), 0);
   ASSERT_MSG(cx_config_finish(&E.cfg, err) == 0, "%s", err);
   ASSERT_MSG(cx_store_open(url, &E.store, err) == 0, "%s", err);
   struct cx_coord_cfg cc = {.endpoints = ""};

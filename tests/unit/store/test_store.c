@@ -191,6 +191,26 @@ TEST(store_sqlite_open_failure_is_clear)
   cx_store_close(NULL);
 }
 
+TEST(store_sqlite_new_database_files_are_private)
+{
+  /* It holds users and token hashes: 0600 whatever the umask, and its
+   * WAL and shared-memory files follow. */
+  struct cx_store *s;
+  char err[CX_ERR_LEN] = "", url[720], path[700];
+  struct stat st;
+  mode_t old = umask(022);
+  snprintf(path, sizeof path, "%s/private.db", cx_test_tmpdir());
+  snprintf(url, sizeof url, "sqlite://%s", path);
+  ASSERT_MSG(cx_store_open(url, &s, err) == 0, "%s", err);
+  umask(old);
+  ASSERT_EQ(stat(path, &st), 0);
+  ASSERT_EQ(st.st_mode & 0777, 0600);
+  snprintf(path, sizeof path, "%s/private.db-wal", cx_test_tmpdir());
+  if (stat(path, &st) == 0)
+    ASSERT_EQ(st.st_mode & 0777, 0600);
+  cx_store_close(s);
+}
+
 TEST(store_sqlite_backend_named)
 {
   struct cx_store *s;

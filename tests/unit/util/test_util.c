@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "support/test.h"
 #include "util/util.h"
@@ -219,4 +220,98 @@ TEST(util_cond_wait_ms_times_out_on_the_monotonic_clock)
   pthread_mutex_unlock(&cond_mu);
   ASSERT_OP(cx_mono_now() - t0, >=, 20000);
   pthread_cond_destroy(&cv);
+}
+
+/* Logs fmt's message through a pipe and returns the line written. */
+static void log_capture(char *out, size_t cap, const char *msg)
+{
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  cx_log_set_fd(p[1]);
+  cx_log_set_level(CX_LOG_INFO);
+  CX_LOG(CX_LOG_WARN, "test", "user '%s' said", msg);
+  cx_log_set_fd(2);
+  close(p[1]);
+  ssize_t n = read(p[0], out, cap - 1);
+  close(p[0]);
+  ASSERT_OP(n, >, 0);
+  out[n] = '\0';
+}
+
+TEST(util_log_escapes_control_bytes_in_messages)
+{
+  char line[4096], big[3000];
+  log_capture(line, sizeof line, "evil\x1b[2J\x1b]0;pwned\x07 \x7f tab\there");
+  /* one line, no control byte but its final newline */
+  size_t n = strlen(line);
+  ASSERT_EQ(line[n - 1], '\n');
+  for (size_t i = 0; i + 1 < n; i++)
+    ASSERT_MSG((unsigned char)line[i] >= 0x20 && line[i] != 0x7f,
+               "control byte 0x%02x at %zu in: %s", (unsigned char)line[i], i,
+               line);
+  ASSERT_CONTAINS(line, "WARN  test: user 'evil\\x1b[2J\\x1b]0;pwned\\x07 "
+                        "\\x7f tab\\x09here' said\n");
+  /* line breaks still fold to spaces: no forged second line */
+  log_capture(line, sizeof line, "a\nFAKE ERROR admin: b\r");
+  ASSERT_CONTAINS(line, "user 'a FAKE ERROR admin: b ' said\n");
+  /* UTF-8 passes through untouched */
+  log_capture(line, sizeof line, "J\xc3\xbcrgen");
+  ASSERT_CONTAINS(line, "user 'J\xc3\xbcrgen' said");
+  /* a message of nothing but escapes is cut, still one bounded line */
+  memset(big, 0x01, sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  log_capture(line, sizeof line, big);
+  n = strlen(line);
+  ASSERT_OP(n, <=, 2048);
+  ASSERT_EQ(line[n - 1], '\n');
+  ASSERT(strchr(line, 0x01) == NULL);
+}
+
+TEST(util_url_redact_masks_passwords_and_webhook_tokens)
+{
+  /* input, flags, expected output (outlen 256). */
+  static const struct {
+    const char *in;
+    unsigned flags;
+    const char *want;
+  } cases[] = {
+      {"mysql://cronix:hunter2@db:3306/cronix?tls=verify", 0,
+       "mysql://cronix:***@db:3306/cronix?tls=verify"},
+      /* '@', ':' and '#' inside a password: masked whole. */
+      {"mysql://a:p@s:s#x@db/c", 0, "mysql://a:***@db/c"},
+      {"smtp://u:pw@mail.example.org:587", 0,
+       "smtp://u:***@mail.example.org:587"},
+      /* No password, no user info, no scheme: as is. */
+      {"mysql://cronix@db/c", 0, "mysql://cronix@db/c"},
+      {"http://127.0.0.1:2379", 0, "http://127.0.0.1:2379"},
+      {"sqlite:///var/x:y@z.db", 0, "sqlite:///var/x:y@z.db"},
+      {"", 0, ""},
+      {"u:pw@host", 0, "u:***@host"},
+      /* Lists: each item. */
+      {"http://a:1@h1:2379,http://h2:2379,http://b:2@h3", CX_URL_REDACT_LIST,
+       "http://a:***@h1:2379,http://h2:2379,http://b:***@h3"},
+      /* Webhooks: the token in the path, query values, fragments. */
+      {"https://open.feishu.cn/open-apis/bot/v2/hook/0f1e-2d3c",
+       CX_URL_REDACT_PATH, "https://open.feishu.cn/open-apis/bot/v2/hook/***"},
+      {"https://oapi.dingtalk.com/robot/send?access_token=abc&x=&y",
+       CX_URL_REDACT_PATH,
+       "https://oapi.dingtalk.com/robot/***?access_token=***&x=&***"},
+      {"https://u:p@h/a/?k=v#frag", CX_URL_REDACT_PATH,
+       "https://u:***@h/a/?k=***#***"},
+      {"https://h", CX_URL_REDACT_PATH, "https://h"},
+  };
+  char out[256];
+  for (size_t i = 0; i < CX_ARRAY_LEN(cases); i++) {
+    cx_url_redact(cases[i].in, cases[i].flags, out, sizeof out);
+    ASSERT_MSG(strcmp(out, cases[i].want) == 0, "%s -> %s, want %s",
+               cases[i].in, out, cases[i].want);
+  }
+  /* A cut never shows what was masked; a NULL URL is empty. */
+  for (size_t n = 1; n < 40; n++) {
+    cx_url_redact("mysql://u:secretpassword@h/d", 0, out, n);
+    ASSERT(strlen(out) < n);
+    ASSERT(strstr(out, "secr") == NULL);
+  }
+  cx_url_redact(NULL, 0, out, sizeof out);
+  ASSERT_STREQ(out, "");
 }
