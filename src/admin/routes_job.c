@@ -760,7 +760,9 @@ json_t *cx__admin_run_json(const struct cx_run *r, int redact)
   json_t *out = cx__admin_json_bytes(r->output, r->output ? r->output_len : 0);
   if (sa == NULL || out == NULL ||
       json_object_set_new(o, "scheduled_at", sa) != 0 ||
-      json_object_set_new(o, "output", out) != 0) {
+      json_object_set_new(o, "output", out) != 0 ||
+      json_object_set_new(o, "missed_count", json_integer(r->missed_count)) ||
+      json_object_set_new(o, "missed_last", json_integer(r->missed_last))) {
     json_decref(o);
     return NULL;
   }

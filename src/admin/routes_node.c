@@ -328,10 +328,10 @@ static int64_t day_start(const struct cx_tz *tz, int64_t now, int back,
 
 static json_t *counts_json(const char *date, const struct cx_run_counts *c)
 {
-  return json_pack("{s:s, s:I, s:I, s:I, s:I}", "date", date, "total",
+  return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "date", date, "total",
                    (json_int_t)c->total, "success", (json_int_t)c->success,
                    "failed", (json_int_t)c->failed, "running",
-                   (json_int_t)c->running);
+                   (json_int_t)c->running, "missed", (json_int_t)c->missed);
 }
 
 static const struct cx_tz *default_tz(const struct cx_admin *a)
@@ -602,7 +602,7 @@ static void h_metrics(struct cx_http_req *req, void *ctx)
   json_t *days = NULL;
   if (run_days(a, 1, &days, err) == 0) {
     json_t *d = json_array_get(days, 0);
-    static const char *const k[] = {"success", "failed", "running"};
+    static const char *const k[] = {"success", "failed", "running", "missed"};
     family(&b, "cronix_runs_today", "gauge",
            "Runs started today (system default zone), by status.");
     for (size_t i = 0; i < CX_ARRAY_LEN(k); i++)

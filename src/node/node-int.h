@@ -39,12 +39,17 @@ struct cx__ndef {
 struct cx__nslot {
   struct cx__nslot *next;
   int64_t id;
-  uint64_t gen; /* rebuild generation that last saw it */
-  int active;   /* its runs queued or running (RUN and MISFIRE items) */
+  uint64_t gen;       /* rebuild generation that last saw it */
+  int active;         /* its runs queued or running (RUN and MISFIRE items) */
+  int64_t fire_lease; /* the lease of its first cron fire queued ... */
+  int64_t fire_first; /* ... and that fire (s): a gap ends before it */
   struct cx__ndef *def;
 };
 
-enum { CX__ITEM_RUN = 1, CX__ITEM_MISFIRE, CX__ITEM_SKIP };
+/* RUN: a cron fire; MISFIRE: on arrival, the latest fire due (misfire
+ * run_once); SKIP: a forbid skip to record; GAP: on arrival, the missed
+ * rows of the fires due before (not a run of its job). */
+enum { CX__ITEM_RUN = 1, CX__ITEM_MISFIRE, CX__ITEM_SKIP, CX__ITEM_GAP };
 
 /* One fire on its way through the pool. A run that failed with retries
  * left goes back on the timer (retry_key) instead of holding a worker
@@ -58,6 +63,7 @@ struct cx__nitem {
   const char *trigger; /* static string */
   int has_sched;
   int64_t sched_s;
+  int64_t gap_to; /* GAP: fires up to here (s) are accounted */
   int64_t queued_ms;
   int64_t lease; /* the node's lease when fired: runs only under it */
   struct cx_exec *x;
@@ -154,7 +160,8 @@ struct cx_noded {
   struct cx__nitem *qhead, *qtail;
   struct cx__nitem *active;
   size_t nactive;
-  int64_t retry_seq; /* timer keys of waiting retries: -1, -2, ... */
+  int64_t retry_seq;      /* timer keys of waiting retries: -1, -2, ... */
+  struct cx__nitem *gaps; /* GAP items to queue each second (via next) */
   struct cx_noded_stats st;
   int stopping, workers_quit, maint_quit;
 
@@ -190,6 +197,9 @@ struct cx_noded {
 
 /* node.c */
 void cx__noded_settings(struct cx_noded *n, struct cx__nsettings *out);
+/* Queues the gap accountings of jobs that arrived, and again those that
+ * found the store unavailable (the maintenance thread, each second). */
+void cx__noded_gaps_retry(struct cx_noded *n);
 void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
                        size_t len, int arriving);
 void cx__noded_job_del(struct cx_noded *n, int64_t id);

@@ -274,6 +274,12 @@ static struct cx__ndef *slot_del(struct cx_noded *n, int64_t id)
 
 /* ---- queue and active runs (under n->mu) --------------------------------- */
 
+/* Items that count as a run of their job (concurrency, kills). */
+static int item_active(int kind)
+{
+  return kind == CX__ITEM_RUN || kind == CX__ITEM_MISFIRE;
+}
+
 static void active_link(struct cx_noded *n, struct cx__nitem *it)
 {
   it->aprev = NULL;
@@ -390,7 +396,7 @@ static struct cx__nitem *item_new(struct cx_noded *n, struct cx__ndef *d,
   it->sched_s = sched_s;
   it->queued_ms = cx_wall_ms();
   it->lease = atomic_load(&n->lease);
-  if (kind != CX__ITEM_SKIP)
+  if (item_active(kind))
     active_link(n, it);
   return it;
 }
@@ -446,10 +452,16 @@ static void on_fire(void *ctx, int64_t job_id, int64_t at_ms, void *data)
   int64_t at_s = at_ms / 1000, next;
   if (cx_cron_next(d->cron, at_s, &next) == 0)
     cx_sched_put(n->sched, job_id, next * 1000, NULL, NULL);
-  if (atomic_load(&n->fenced))
+  if (atomic_load(&n->fenced)) {
     n->st.fenced++;
-  else
+  } else {
+    int64_t lease = atomic_load(&n->lease);
+    if (s->fire_lease != lease) {
+      s->fire_lease = lease;
+      s->fire_first = at_s;
+    }
     fire_locked(n, d, CX__ITEM_RUN, "cron", 1, at_s);
+  }
   pthread_mutex_unlock(&n->mu);
   if (n->fire_hook)
     n->fire_hook(n->fire_hook_arg, job_id, at_ms, cx_wall_ms());
@@ -516,9 +528,22 @@ void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
   else
     cx_sched_remove(n->sched, id, NULL);
   if (arriving && d->job.enabled && !n->stopping && !atomic_load(&n->fenced)) {
-    int64_t cand = misfire_candidate(d, now_s);
-    if (cand > 0)
+    /* The gap ends before any fire this node already queued under its
+     * lease (a re-listing after a lost lease: the timer runs first). */
+    int64_t gap_to = now_s;
+    if (s->fire_lease == atomic_load(&n->lease) && s->fire_first <= gap_to)
+      gap_to = s->fire_first - 1;
+    int64_t cand = misfire_candidate(d, gap_to);
+    if (cand > 0) /* run (or skip: forbid) the latest; the gap before it */
       fire_locked(n, d, CX__ITEM_MISFIRE, "misfire", 1, cand);
+    /* On its own item, queued by the maintenance thread within a second:
+     * a takeover's runs go first, not behind the store reads of gaps. */
+    struct cx__nitem *g = item_new(n, d, CX__ITEM_GAP, "cron", 1, cand);
+    if (g != NULL) {
+      g->gap_to = cand > 0 ? cand - 1 : gap_to;
+      g->next = n->gaps;
+      n->gaps = g;
+    }
   }
   pthread_mutex_unlock(&n->mu);
   def_unref(old);
@@ -797,8 +822,193 @@ static void do_skip(struct cx_noded *n, struct cx__nitem *it)
   }
 }
 
-/* Claims the fire (or, store down, goes on to spool it). Returns 0 when
- * the run starts, -1 when there is nothing to run. */
+/* ---- fires no node ran -------------------------------------------------- */
+
+/* Writes fires [first, last] (count of them) of it's job as one missed
+ * row; why ends the reason. */
+static int missed_write(struct cx_noded *n, struct cx__nitem *it, int64_t first,
+                        int64_t last, int64_t count, const char *why)
+{
+  char err[CX_ERR_LEN] = "", a[32], b[32];
+  int64_t id = 0;
+  struct cx_buf out = {0};
+  struct cx_run r;
+  cx_time_format(first, NULL, a, sizeof a);
+  cx_time_format(last, NULL, b, sizeof b);
+  cx_buf_printf(&out, "missed: %lld fire%s from %s to %s; %s", (long long)count,
+                count > 1 ? "s" : "", a, b, why);
+  run_fill(n, it, &r);
+  r.trigger = "cron";
+  r.status = "missed";
+  r.has_scheduled_at = 1;
+  r.scheduled_at = first;
+  r.missed_last = last;
+  r.missed_count = count;
+  r.end_time = r.start_time;
+  if (!cx_buf_failed(&out)) {
+    r.output = out.data;
+    r.output_len = out.len;
+  }
+  int rc = cx_store_run_missed(n->store, &r, &id, err);
+  cx_buf_free(&out);
+  if (rc == 0) {
+    pthread_mutex_lock(&n->mu);
+    n->st.missed += (uint64_t)count;
+    pthread_mutex_unlock(&n->mu);
+  } else if (rc != CX_EEXISTS) {
+    CX_LOG(CX_LOG_WARN, LOGC, "job %lld: %lld missed fires not recorded: %s",
+           (long long)it->def->job.id, (long long)count, err);
+  }
+  return rc;
+}
+
+/* How far behind the last recorded fire holes are looked for: fires of a
+ * job are recorded out of order (a forbid skip on one worker before the
+ * run queued ahead of it claims on another), so a node that died or was
+ * stopped may leave holes just below the last recorded fire. */
+#define HOLE_WINDOW_S 120
+/* Missed rows one arrival writes for holes (each may be a range). */
+#define HOLE_ROWS_MAX 16
+#define HOLE_WHY                                                               \
+  "no node ran them (queued on a node that died, was stopped or lost its "     \
+  "lease)"
+
+/* Fires of it's job in the hole window below last that have no row. */
+static void holes_account(struct cx_noded *n, struct cx__nitem *it,
+                          int64_t last, int64_t floor)
+{
+  char err[CX_ERR_LEN] = "";
+  const struct cx_job *j = &it->def->job;
+  int64_t after = last - HOLE_WINDOW_S - 1, prev = 0;
+  if (after < floor)
+    after = floor;
+  /* a range row from before the window may reach into it */
+  if (cx_store_run_last_fire(n->store, j->id, after, &prev, NULL) == 0 &&
+      prev > after)
+    after = prev;
+  struct cx_run_span *sp = NULL;
+  size_t nsp = 0, k = 0;
+  if (after >= last ||
+      cx_store_run_spans(n->store, j->id, after + 1, last,
+                         2 * HOLE_WINDOW_S + 2, &sp, &nsp, err) != 0)
+    return;
+  int64_t t = after, f, hfirst = 0, hlast = 0, hcount = 0;
+  int rows = 0;
+  while (rows < HOLE_ROWS_MAX && cx_cron_next(it->def->cron, t, &f) == 0 &&
+         f <= last) {
+    while (k < nsp && sp[k].last < f)
+      k++;
+    int covered = k < nsp && sp[k].first <= f;
+    if (!covered) {
+      if (hcount++ == 0)
+        hfirst = f;
+      hlast = f;
+    }
+    if ((covered || f == last) && hcount > 0) {
+      missed_write(n, it, hfirst, hlast, hcount, HOLE_WHY);
+      rows++;
+      hcount = 0;
+    }
+    t = f;
+  }
+  if (hcount > 0 && rows < HOLE_ROWS_MAX) /* last is not a fire of this spec */
+    missed_write(n, it, hfirst, hlast, hcount, HOLE_WHY);
+  cx_free(sp);
+}
+
+/* How far back a gap is accounted: one range row whatever its length, but
+ * counting its fires costs a cron step each (a week of a job firing every
+ * second: ~600 000 steps, well under a second). Older fires are not. */
+#define GAP_LOOKBACK_S (7 * 86400)
+
+/* Fires of c in (after, upto]: how many, the first and the last. */
+static int64_t fires_in(const struct cx_cron *c, int64_t after, int64_t upto,
+                        int64_t *first, int64_t *last)
+{
+  int64_t count = 0, t = after, f;
+  while (t < upto && cx_cron_next(c, t, &f) == 0 && f <= upto) {
+    if (count++ == 0)
+      *first = f;
+    *last = f;
+    t = f;
+  }
+  return count;
+}
+
+/* On a job's arrival (node start, takeover, re-listing after a lost lease):
+ * the fires due up to it->gap_to that no node ran — its node died, was
+ * stopped or fenced with them queued, or nobody held the job — are written
+ * as `missed` rows: one range for those after the last recorded fire, and
+ * one per hole just below it. it->sched_s > 0 is the fire misfire run_once
+ * runs instead (gap_to is just before it). Only the job's holder does
+ * this, under its lease, and a node that lost its lease never claims the
+ * fires it had queued (fail closed), so no fire in a range can be claimed
+ * later; the store refuses overlapping ranges. Returns 1 when the store
+ * could not be reached (to be tried again), else 0. */
+static int gap_account(struct cx_noded *n, struct cx__nitem *it)
+{
+  char err[CX_ERR_LEN] = "", a[32], why[160];
+  const struct cx_job *j = &it->def->job;
+  int64_t last = 0, first = 0, end = 0;
+  int64_t floor = it->gap_to - GAP_LOOKBACK_S;
+  if (floor < j->created)
+    floor = j->created; /* a fire in its second of creation was not due */
+  int rc = cx_store_run_last_fire(n->store, j->id, it->gap_to, &last, err);
+  if (rc == CX_ENOTFOUND) {
+    last = floor;
+  } else if (rc != 0) {
+    CX_LOG(CX_LOG_WARN, LOGC, "job %lld: missed fires not accounted: %s",
+           (long long)j->id, err);
+    return rc == CX_EUNAVAIL;
+  } else if (last > floor) {
+    holes_account(n, it, last, floor);
+  }
+  int misfire = it->sched_s > 0;
+  if (last < floor)
+    last = floor;
+  int64_t count = fires_in(it->def->cron, last, it->gap_to, &first, &end);
+  if (count == 0)
+    return 0;
+  const char *base = "no node ran them (its node was down, stopped or cut "
+                     "off, or the job was moving)";
+  if (misfire) {
+    cx_time_format(it->sched_s, NULL, a, sizeof a);
+    snprintf(why, sizeof why, "%s; misfire run_once runs only the latest, %s",
+             base, a);
+  } else if (j->misfire && strcmp(j->misfire, "skip") == 0) {
+    snprintf(why, sizeof why, "%s; misfire skip runs none of them", base);
+  } else {
+    snprintf(why, sizeof why, "%s; all past starting_deadline (%d s)", base,
+             j->starting_deadline);
+  }
+  return missed_write(n, it, first, end, count, why) == CX_EUNAVAIL;
+}
+
+/* Keeps a GAP item whose store was unavailable for cx__noded_gaps_retry
+ * (which queues it again each second), for about a minute: 1 if kept. */
+static int gap_defer(struct cx_noded *n, struct cx__nitem *it)
+{
+  pthread_mutex_lock(&n->mu);
+  int keep = !n->stopping && ++it->attempt <= 60;
+  if (keep) {
+    it->next = n->gaps;
+    n->gaps = it;
+  }
+  pthread_mutex_unlock(&n->mu);
+  return keep;
+}
+
+void cx__noded_gaps_retry(struct cx_noded *n)
+{
+  pthread_mutex_lock(&n->mu);
+  while (n->gaps != NULL && !n->stopping) {
+    struct cx__nitem *it = n->gaps;
+    n->gaps = it->next;
+    queue_push(n, it);
+  }
+  pthread_mutex_unlock(&n->mu);
+}
+
 /* The output limit now (SIGHUP may change it), clamped as exec does, for
  * a run's live output. */
 static size_t live_limit(struct cx_noded *n)
@@ -814,6 +1024,8 @@ static size_t live_limit(struct cx_noded *n)
   return (size_t)v;
 }
 
+/* Claims the fire (or, store down, goes on to spool it). Returns 0 when
+ * the run starts, -1 when there is nothing to run. */
 static int run_start(struct cx_noded *n, struct cx__nitem *it)
 {
   char err[CX_ERR_LEN] = "";
@@ -822,9 +1034,9 @@ static int run_start(struct cx_noded *n, struct cx__nitem *it)
 
   if (it->kind == CX__ITEM_MISFIRE) {
     int64_t last = 0;
-    int rc = cx_store_run_last_scheduled(n->store, j->id, &last, NULL);
+    int rc = cx_store_run_last_fire(n->store, j->id, it->sched_s, &last, NULL);
     if (rc == 0 && last >= it->sched_s)
-      return -1; /* it did run (or was claimed) */
+      return -1; /* it has a row already (run, claimed, or missed) */
   }
   struct cx_exec *x = NULL;
   if (cx_exec_create(&x) != 0) {
@@ -1132,13 +1344,15 @@ static void *worker_main(void *arg)
         run_finish(n, it);
     } else if (it->kind == CX__ITEM_SKIP) {
       do_skip(n, it);
+    } else if (it->kind == CX__ITEM_GAP) {
+      parked = gap_account(n, it) && gap_defer(n, it);
     } else {
       parked = do_run(n, it);
     }
     pthread_mutex_lock(&n->mu);
-    if (parked) /* the timer has it now */
+    if (parked) /* the timer (or the gap list) has it now */
       continue;
-    if (it->kind != CX__ITEM_SKIP)
+    if (item_active(it->kind))
       active_unlink(n, it);
     pthread_cond_broadcast(&n->idle);
     pthread_mutex_unlock(&n->mu);
@@ -1452,7 +1666,8 @@ void cx_noded_stop(struct cx_noded *n)
     struct cx__nitem *it = *pp;
     if (it->kind != CX__ITEM_SKIP && !it->started) {
       *pp = it->next;
-      active_unlink(n, it);
+      if (item_active(it->kind))
+        active_unlink(n, it);
       it->next = drop;
       drop = it;
     } else {
@@ -1493,6 +1708,12 @@ void cx_noded_stop(struct cx_noded *n)
   for (int i = 0; i < n->nstarted; i++)
     pthread_join(n->workers[i], NULL);
   n->nstarted = 0;
+  /* gaps still waiting for the store: the next start accounts for them */
+  while (n->gaps) {
+    struct cx__nitem *next = n->gaps->next;
+    item_free(n->gaps);
+    n->gaps = next;
+  }
   cx__noded_procs_stop(n);
   cx__noded_live_stop(n); /* the runs are over: followers had their end */
   if (n->started) {

@@ -95,6 +95,7 @@ struct cx_noded_stats {
   uint64_t spooled;     /* records written to the spool */
   uint64_t flushed;     /* spool records sent to the store */
   uint64_t fenced;      /* fires dropped because the lease was lost */
+  uint64_t missed;      /* fires recorded as missed (range rows counted) */
   uint64_t bad_jobs;    /* job values refused */
   uint64_t lease_losses;
   uint64_t jobs;    /* jobs in the table now */

@@ -355,6 +355,7 @@ void *cx__noded_maint_main(void *arg)
     if (!n->row_ok)
       n->row_ok = row_upsert(n, CX_NODE_UP) == 0;
     cx_noded_flush(n);
+    cx__noded_gaps_retry(n);
   }
   return NULL;
 }

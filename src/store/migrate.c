@@ -7,7 +7,8 @@
  * version 3 an id-only index on jobs for cheap paging; version 4 an index
  * of open runs by node; version 5 the attempts of runs that retried;
  * version 6 the user a cmd job runs as and its resource limits; version 7
- * the audit log.
+ * the audit log; version 8 the range of fires a `missed` run-log row
+ * stands for.
  * Append new migrations at the end; never edit an applied one. Each
  * back-end applies them under a lock and records each in cronix_schema.
  *
@@ -258,10 +259,27 @@ static const char *const v7_mysql[] = {
     " KEY cronix_audit_kind (kind, at))" MY_TABLE,
     NULL};
 
+/* ---- version 8: missed fires as ranges ---------------------------------- */
+
+/* A fire no node ran is logged as status `missed`; one row may stand for a
+ * range of them (scheduled_at = the first, missed_last the last,
+ * missed_count how many), so a day of downtime of a job firing every
+ * second is one row, not 86 400. 0 on every other row. */
+static const char *const v8_sqlite[] = {
+    "ALTER TABLE cronix_job_log ADD COLUMN missed_count INTEGER NOT NULL"
+    " DEFAULT 0",
+    "ALTER TABLE cronix_job_log ADD COLUMN missed_last INTEGER NOT NULL"
+    " DEFAULT 0",
+    NULL};
+static const char *const v8_mysql[] = {
+    "ALTER TABLE cronix_job_log ADD COLUMN missed_count BIGINT NOT NULL"
+    " DEFAULT 0, ADD COLUMN missed_last BIGINT NOT NULL DEFAULT 0",
+    NULL};
+
 const struct cx__migration cx__migrations[] = {
     {1, {v1_sqlite, v1_mysql}}, {2, {v2_sqlite, v2_mysql}},
     {3, {v3_sqlite, v3_mysql}}, {4, {v4_sqlite, v4_mysql}},
     {5, {v5_sqlite, v5_mysql}}, {6, {v6_sqlite, v6_mysql}},
-    {7, {v7_sqlite, v7_mysql}},
+    {7, {v7_sqlite, v7_mysql}}, {8, {v8_sqlite, v8_mysql}},
 };
 const int cx__migrations_n = (int)CX_ARRAY_LEN(cx__migrations);

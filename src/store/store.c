@@ -429,9 +429,11 @@ enum {
   Q_RUN_FINISH,
   Q_RUN_FIND,
   Q_RUN_PURGE,
-  Q_RUN_LAST_SCHED,
   Q_RUN_MARK_LOST,
   Q_RUN_COUNTS,
+  Q_RUN_MISSED,
+  Q_RUN_LAST_FIRE,
+  Q_RUN_SPANS,
   Q_ATTEMPT_PUT,
   Q_ATTEMPT_LIST,
   Q_ATTEMPT_PURGE,
@@ -495,7 +497,7 @@ _Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
 #define RUN_COLS                                                               \
   "id, job_id, name, node_uuid, hostname, ip, command, spec, `trigger`,"       \
   " scheduled_at, start_time, end_time, success, status, exit_code,"           \
-  " attempts, output, claim_token"
+  " attempts, output, claim_token, missed_count, missed_last"
 #define NODE_COLS "id, uuid, hostname, ip, pid, version, status, up, down"
 #define USER_COLS                                                              \
   "id, username, password_hash, email, feishu_id, role, created, updated"
@@ -550,8 +552,32 @@ Q2(RUN_PURGE,
    "DELETE FROM cronix_job_log WHERE start_time < ? ORDER BY start_time"
    " LIMIT ?",
    R);
-Q1(RUN_LAST_SCHED,
-   "SELECT MAX(scheduled_at) FROM cronix_job_log WHERE job_id = ?", R);
+/* A missed range [first, last] goes in only when no row of the job lies in
+ * it and the row before it does not reach into it: one statement, so
+ * SQLite's single writer and InnoDB's locks on the range it reads make the
+ * check and the insert one step (two writers of overlapping ranges cannot
+ * both succeed). */
+#define MISSED_COLS                                                            \
+  "INSERT INTO cronix_job_log (job_id, name, node_uuid, hostname, ip,"         \
+  " command, spec, `trigger`, scheduled_at, start_time, end_time, success,"    \
+  " status, exit_code, attempts, output, claim_token, missed_count,"           \
+  " missed_last) SELECT ?,?,?,?,?,?,?,?,?,?,?,0,'missed',0,0,?,?,?,?"
+#define MISSED_FREE                                                            \
+  " WHERE NOT EXISTS (SELECT 1 FROM cronix_job_log WHERE job_id = ? AND"       \
+  " scheduled_at >= ? AND scheduled_at <= ?) AND NOT EXISTS (SELECT 1 FROM"    \
+  " (SELECT missed_last FROM cronix_job_log WHERE job_id = ? AND"              \
+  " scheduled_at < ? ORDER BY scheduled_at DESC LIMIT 1) p WHERE"              \
+  " p.missed_last >= ?)"
+Q2(RUN_MISSED, MISSED_COLS MISSED_FREE, MISSED_COLS " FROM DUAL" MISSED_FREE,
+   R);
+Q1(RUN_LAST_FIRE,
+   "SELECT scheduled_at, missed_last FROM cronix_job_log WHERE job_id = ? AND"
+   " scheduled_at <= ? ORDER BY scheduled_at DESC LIMIT 1",
+   R);
+Q1(RUN_SPANS,
+   "SELECT scheduled_at, missed_last FROM cronix_job_log WHERE job_id = ? AND"
+   " scheduled_at >= ? AND scheduled_at <= ? ORDER BY scheduled_at LIMIT ?",
+   R);
 Q1(RUN_MARK_LOST,
    "UPDATE cronix_job_log SET status = 'lost', success = 0, end_time = ?,"
    " output = ? WHERE status = 'running' AND node_uuid = ? AND start_time < ?",
@@ -560,7 +586,9 @@ Q1(RUN_COUNTS,
    "SELECT COUNT(*), COALESCE(SUM(success = 1), 0),"
    " COALESCE(SUM(status IN ('failed', 'timeout', 'killed', 'lost',"
    " 'error')), 0),"
-   " COALESCE(SUM(status = 'running'), 0)"
+   " COALESCE(SUM(status = 'running'), 0),"
+   " COALESCE(SUM(CASE WHEN status = 'missed' THEN missed_count ELSE 0"
+   " END), 0)"
    " FROM cronix_job_log WHERE start_time >= ? AND start_time < ?",
    R);
 #define ATTEMPT_VALS                                                           \
@@ -1180,7 +1208,7 @@ static int run_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_run *r = item;
   int oom = 0;
-  if (n != 18)
+  if (n != 20)
     return -EIO;
   r->id = col_int(&c[0]);
   r->job_id = col_int(&c[1]);
@@ -1205,6 +1233,8 @@ static int run_from_row(void *item, const struct cx__val *c, int n)
     memcpy(r->claim_token, c[17].s, c[17].len);
     r->claim_token[c[17].len] = '\0';
   }
+  r->missed_count = col_int(&c[18]);
+  r->missed_last = col_int(&c[19]);
   return oom ? -ENOMEM : 0;
 }
 
@@ -1301,6 +1331,23 @@ static int claim_call(struct cx_store *s, void *tx, void *ctx, char *err)
   return CX_EEXISTS;
 }
 
+/* p[0..10]: a new row's job_id .. end_time, as RUN_INSERT and RUN_MISSED
+ * take them. */
+static void run_head_vals(const struct cx_run *r, struct cx__val *p)
+{
+  p[0] = vint(r->job_id);
+  p[1] = vstr(r->name, "");
+  p[2] = vstr(r->node_uuid, "");
+  p[3] = vstr(r->hostname, "");
+  p[4] = vstr(r->ip, "");
+  p[5] = vstr(r->command, "");
+  p[6] = vstr(r->spec, "");
+  p[7] = vstr(r->trigger, "cron");
+  p[8] = r->has_scheduled_at ? vint(r->scheduled_at) : vnull();
+  p[9] = vint(r->start_time);
+  p[10] = vint(r->end_time);
+}
+
 int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
                        char *err)
 {
@@ -1322,17 +1369,7 @@ int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
   rc = output_val(r, &p[15], &out, err);
   if (rc != 0)
     return rc;
-  p[0] = vint(r->job_id);
-  p[1] = vstr(r->name, "");
-  p[2] = vstr(r->node_uuid, "");
-  p[3] = vstr(r->hostname, "");
-  p[4] = vstr(r->ip, "");
-  p[5] = vstr(r->command, "");
-  p[6] = vstr(r->spec, "");
-  p[7] = vstr(r->trigger, "cron");
-  p[8] = r->has_scheduled_at ? vint(r->scheduled_at) : vnull();
-  p[9] = vint(r->start_time);
-  p[10] = vint(r->end_time);
+  run_head_vals(r, p);
   p[11] = vint(r->success ? 1 : 0);
   p[12] = vstr(r->status, "running");
   p[13] = vint(r->exit_code);
@@ -1495,31 +1532,145 @@ int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
   return rc;
 }
 
-int cx_store_run_last_scheduled(struct cx_store *s, int64_t job_id, int64_t *at,
-                                char *err)
+/* The fires a missed row may stand for: one row per gap, however long. */
+#define MISSED_COUNT_MAX ((int64_t)1 << 40)
+
+int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
+                        char *err)
 {
-  struct one_int o;
-  struct cx__val p = vint(job_id);
-  int rc = query_int(s, &q_RUN_LAST_SCHED, &p, 1, &o, err);
+  struct cx__val p[21];
+  struct cx__exec_result res;
+  char *out = NULL;
+  int rc = run_check(r, err);
   if (rc != 0)
     return rc;
-  if (o.rows == 0 || o.isnull) {
-    cx_err_set(err, "job %lld: no scheduled run recorded", (long long)job_id);
+  if (!r->has_scheduled_at || r->missed_last < r->scheduled_at ||
+      r->missed_count < 1 || r->missed_count > MISSED_COUNT_MAX ||
+      r->missed_count - 1 > r->missed_last - r->scheduled_at) {
+    cx_err_set(err, "missed_count: %lld fires do not fit in [%lld, %lld]",
+               (long long)r->missed_count, (long long)r->scheduled_at,
+               (long long)r->missed_last);
+    return CX_EPARSE;
+  }
+  rc = cx__claim_token(r->claim_token);
+  if (rc == 0)
+    rc = output_val(r, &p[11], &out, err);
+  if (rc != 0)
+    return rc;
+  run_head_vals(r, p);
+  p[12] = vstr(r->claim_token, NULL);
+  p[13] = vint(r->missed_count);
+  p[14] = vint(r->missed_last);
+  p[15] = vint(r->job_id);
+  p[16] = vint(r->scheduled_at);
+  p[17] = vint(r->missed_last);
+  p[18] = vint(r->job_id);
+  p[19] = vint(r->scheduled_at);
+  p[20] = vint(r->scheduled_at);
+  rc = exec(s, &q_RUN_MISSED, p, 21, NULL, NULL, &res, err);
+  cx_free(out);
+  if (rc == 0 && res.affected > 0) {
+    *id = res.insert_id;
+    return 0;
+  }
+  if (rc != 0 && rc != CX_EEXISTS)
+    return rc;
+  /* Sent twice after a lost connection: the first one stands. */
+  struct one_int o;
+  rc = query_int(s, &q_RUN_BY_TOKEN, &p[12], 1, &o, err);
+  if (rc != 0)
+    return rc;
+  if (o.rows > 0) {
+    *id = o.v;
+    return 0;
+  }
+  cx_err_set(err, "job %lld fires %lld..%lld: already recorded",
+             (long long)r->job_id, (long long)r->scheduled_at,
+             (long long)r->missed_last);
+  return CX_EEXISTS;
+}
+
+static int last_fire_row(void *ctx, const struct cx__val *c, int n)
+{
+  int64_t *at = ctx;
+  if (n != 2)
+    return -EIO;
+  int64_t first = col_int(&c[0]), last = col_int(&c[1]);
+  *at = last > first ? last : first;
+  return 0;
+}
+
+int cx_store_run_last_fire(struct cx_store *s, int64_t job_id, int64_t at_most,
+                           int64_t *at, char *err)
+{
+  struct cx__val p[] = {vint(job_id), vint(at_most)};
+  int64_t v = INT64_MIN;
+  int rc = exec(s, &q_RUN_LAST_FIRE, p, 2, last_fire_row, &v, NULL, err);
+  if (rc != 0)
+    return rc;
+  if (v == INT64_MIN) {
+    cx_err_set(err, "job %lld: no fire recorded", (long long)job_id);
     return CX_ENOTFOUND;
   }
-  *at = o.v;
+  *at = v;
+  return 0;
+}
+
+struct spans {
+  struct cx_run_span *v;
+  size_t n, cap;
+};
+
+static int span_row(void *ctx, const struct cx__val *c, int n)
+{
+  struct spans *o = ctx;
+  if (n != 2)
+    return -EIO;
+  if (o->n == o->cap)
+    return 0; /* the LIMIT holds it; a defensive stop */
+  int64_t first = col_int(&c[0]), last = col_int(&c[1]);
+  o->v[o->n].first = first;
+  o->v[o->n].last = last > first ? last : first;
+  o->n++;
+  return 0;
+}
+
+int cx_store_run_spans(struct cx_store *s, int64_t job_id, int64_t from,
+                       int64_t to, size_t max, struct cx_run_span **out,
+                       size_t *n, char *err)
+{
+  struct spans o = {0};
+  *out = NULL;
+  *n = 0;
+  if (max == 0 || max > CX_STORE_SPANS_MAX) {
+    cx_err_set(err, "max: 1..%d spans", CX_STORE_SPANS_MAX);
+    return CX_EPARSE;
+  }
+  o.cap = max;
+  o.v = cx_calloc(max, sizeof *o.v);
+  if (o.v == NULL)
+    return -ENOMEM;
+  struct cx__val p[] = {vint(job_id), vint(from), vint(to), vint((int64_t)max)};
+  int rc = exec(s, &q_RUN_SPANS, p, 4, span_row, &o, NULL, err);
+  if (rc != 0) {
+    cx_free(o.v);
+    return rc;
+  }
+  *out = o.v;
+  *n = o.n;
   return 0;
 }
 
 static int counts_row(void *ctx, const struct cx__val *c, int n)
 {
   struct cx_run_counts *o = ctx;
-  if (n != 4)
+  if (n != 5)
     return -EIO;
   o->total = col_int(&c[0]);
   o->success = col_int(&c[1]);
   o->failed = col_int(&c[2]);
   o->running = col_int(&c[3]);
+  o->missed = col_int(&c[4]);
   return 0;
 }
 

@@ -161,14 +161,15 @@ struct cx_run {
   int64_t id;
   int64_t job_id;
   char *name, *node_uuid, *hostname, *ip, *command, *spec;
-  char *trigger;                /* cron | once | retry | misfire */
+  char *trigger;                /* cron | once | retry | misfire | missed */
   int has_scheduled_at;         /* 0: scheduled_at is NULL (once runs) */
   int64_t scheduled_at;         /* the cron fire time, unix s */
   int64_t start_time, end_time; /* unix ms; end_time 0 = not finished */
   int success;                  /* 1 / 0 */
   char *status; /* running|success|failed|timeout|killed|skipped|lost|
                    error (an http request that got no status; a job
-                   that could not be started) */
+                   that could not be started)|missed (fires no node ran,
+                   see cx_store_run_missed) */
   int exit_code;
   int attempts;
   char *output;      /* any bytes (see the top of this file); NUL-terminated */
@@ -177,6 +178,9 @@ struct cx_run {
    * store makes one; a node flushing its spool sets the one it kept, so a
    * record sent twice is stored once. Filled on return either way. */
   char claim_token[33];
+  /* A missed row stands for missed_count fires from scheduled_at to
+   * missed_last (unix s) inclusive; 0 on every other row. */
+  int64_t missed_count, missed_last;
 };
 
 struct cx_run_list {
@@ -200,7 +204,8 @@ struct cx_run_filter {
 };
 
 struct cx_run_counts {
-  int64_t total, success, failed, running;
+  int64_t total, success, failed, running; /* rows */
+  int64_t missed; /* fires recorded as missed (a range row counts each) */
 };
 
 void cx_run_clear(struct cx_run *r);
@@ -241,10 +246,36 @@ int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
  * max_rows budget (not counted in *deleted). */
 int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
                        int64_t max_rows, int64_t *deleted, char *err);
-/* The latest scheduled_at recorded for a job (misfire handling).
- * CX_ENOTFOUND when the job has no scheduled run. */
-int cx_store_run_last_scheduled(struct cx_store *s, int64_t job_id, int64_t *at,
-                                char *err);
+/* Records fires of job r->job_id that no node ran as one row of status
+ * "missed" (whatever r->status says): r->missed_count fires from
+ * r->scheduled_at (has_scheduled_at must be 1) to r->missed_last, the
+ * reason in r->output; start_time/end_time when it was noticed. It goes in
+ * only if no row of the job lies in [scheduled_at, missed_last] and the
+ * row before does not reach into it (one atomic statement): two writers
+ * of overlapping ranges cannot both succeed (CX_EEXISTS, a normal outcome,
+ * for the second). A fire inside a range is not claimable by
+ * cx_store_run_claim only if it is its first: callers write a range only
+ * of fires nobody may still claim (see src/node). A fresh claim_token is
+ * made; a re-send after a lost connection is recognised by it. CX_EPARSE
+ * when the count does not fit the range. */
+int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
+                        char *err);
+/* The latest fire recorded for job_id at or before at_most (unix s): the
+ * scheduled_at of the latest row up to at_most, or the end of its range
+ * for a missed row. CX_ENOTFOUND when there is none. */
+int cx_store_run_last_fire(struct cx_store *s, int64_t job_id, int64_t at_most,
+                           int64_t *at, char *err);
+/* The fires a row accounts for: one, or a missed row's range. */
+struct cx_run_span {
+  int64_t first, last;
+};
+#define CX_STORE_SPANS_MAX 100000
+/* The spans of the rows of job_id with scheduled_at in [from, to], by
+ * scheduled_at, at most max (1..CX_STORE_SPANS_MAX) of them, into *out
+ * (*n entries; free with cx_free): to find fires without a row. */
+int cx_store_run_spans(struct cx_store *s, int64_t job_id, int64_t from,
+                       int64_t to, size_t max, struct cx_run_span **out,
+                       size_t *n, char *err);
 /* Marks the runs of node_uuid still "running" that started before
  * started_before (ms) as "lost" (success 0, end_time now, output why): the
  * node died, so nobody will record how they ended. A run that was in fact

@@ -18,10 +18,14 @@
  *   jobs call the driver's own HTTP server, which counts requests per job,
  *   and a third of the cmd jobs append a line to a marker file per run.
  *   Must be 0.
- * - lost fires: expected fires without a row. A fire is "allowed lost"
+ * - every fire accounted for (issue 12): each expected fire must have
+ *   exactly one row — its own (a run, skipped, lost) or a `missed` row,
+ *   which may stand for a range (scheduled_at .. missed_last). A fire with
+ *   no row at all ("no-row") must be 0 under every fault, and so must a
+ *   fire with two (its own and a range: "overlap"). A fire may be missed
  *   only when the node that owned its job (the node of the job's latest
- *   recorded fire before it, or run_on for a manual job) was made
- *   unavailable by an injected node fault (SIGKILL or SIGSTOP at time k):
+ *   recorded non-missed fire before it, or run_on for a manual job) was
+ *   made unavailable by an injected node fault (SIGKILL or SIGSTOP at k):
  *     auto job:   k - 1 s <= fire <= k + ttl + 1 s + SLACK
  *                 (SPEC §10: failover costs at most ttl + 1 s; the misfire
  *                 policy run_once runs only the LATEST missed fire, so the
@@ -31,12 +35,12 @@
  *   SLACK (CHAOS_SLACK_S) is processing time on a busy sanitizer build.
  *   Leader kills, etcd member restarts and MariaDB restarts get NO window:
  *   the standby admin takes over, etcd keeps quorum, and the node's spool
- *   keeps the run records (SPEC §9.7). Lost fires outside the windows
- *   must be 0.
+ *   keeps the run records (SPEC §9.7). Missed fires outside the windows
+ *   ("missed-out") must be 0.
  * - max failover delay: node fault at k -> the first later run of a job the
  *   node owned, on another node (auto jobs).
  * A negative control follows: one recorded fire's row is deleted and a
- * second pass must count exactly one more lost fire.
+ * second pass must count exactly one more fire without a row.
  * The summary table (per fault kind and overall) goes to stderr and, when
  * CX_CHAOS_REPORT names a file, to that file (`make chaos` prints it).
  */
@@ -449,12 +453,20 @@ static void inject(struct fault *f, int64_t t0_ms)
 
 struct row {
   int64_t job_id, sched, start_ms;
+  int64_t last; /* the last fire it accounts for: sched, or a range's end */
   char node[40];
   char status[12];
 };
 
+static int is_missed(const struct row *r)
+{
+  return strcmp(r->status, "missed") == 0;
+}
+
 struct tally {
   long expected, recorded, dup, lost_allowed, lost_outside;
+  long silent;  /* fires without any row: must be 0, faults or not */
+  long overlap; /* fires with a row of their own AND in a missed range */
   long skipped; /* recorded as skipped: concurrency forbid (SPEC §3) */
   long stray_skips, stale_runs; /* findings, shown (see the functions) */
   long open_runs;               /* rows left "running" at the end */
@@ -482,7 +494,8 @@ static int row_cmp(const void *a, const void *b)
 static struct row *load_rows(MYSQL *m, size_t *n)
 {
   ASSERT_MSG(mysql_query(m, "SELECT job_id, scheduled_at, start_time,"
-                            " node_uuid, status FROM cronix_job_log"
+                            " node_uuid, status, missed_last"
+                            " FROM cronix_job_log"
                             " WHERE scheduled_at IS NOT NULL") == 0,
              "%s", mysql_error(m));
   MYSQL_RES *res = mysql_store_result(m);
@@ -497,6 +510,9 @@ static struct row *load_rows(MYSQL *m, size_t *n)
     r[k].start_ms = strtoll(mr[2], NULL, 10);
     snprintf(r[k].node, sizeof r[k].node, "%s", mr[3] ? mr[3] : "");
     snprintf(r[k].status, sizeof r[k].status, "%s", mr[4] ? mr[4] : "");
+    r[k].last = mr[5] ? strtoll(mr[5], NULL, 10) : 0;
+    if (r[k].last < r[k].sched)
+      r[k].last = r[k].sched;
     k++;
   }
   mysql_free_result(res);
@@ -515,7 +531,8 @@ static long rows_of_job(MYSQL *m, int64_t id)
   char q[256];
   snprintf(q, sizeof q,
            "SELECT COUNT(*) FROM cronix_job_log WHERE job_id=%lld AND"
-           " status <> 'skipped' AND (scheduled_at IS NOT NULL OR"
+           " status NOT IN ('skipped', 'missed') AND"
+           " (scheduled_at IS NOT NULL OR"
            " `trigger` NOT IN ('cron', 'misfire'))",
            (long long)id);
   ASSERT_MSG(mysql_query(m, q) == 0, "%s", mysql_error(m));
@@ -579,7 +596,7 @@ static void stale_runs(const struct row *r, size_t b, size_t e, int64_t t0_ms,
     for (size_t q = b; q < e; q++)
       if (strcmp(r[q].node, x->node_uuid) == 0 && r[q].start_ms >= x->back_ms &&
           r[q].sched * 1000 >= x->start_ms && r[q].sched * 1000 < x->back_ms &&
-          strcmp(r[q].status, "skipped") != 0) {
+          strcmp(r[q].status, "skipped") != 0 && !is_missed(&r[q])) {
         if (++all->stale_runs <= 5)
           say("STALE RUN job %lld scheduled_at %lld (+%.1fs) started on %s "
               "at +%.1fs, %.1f s after its SIGCONT; the job had moved\n",
@@ -643,6 +660,20 @@ static int fault_at(int64_t t_ms)
       who = f;
   }
   return who;
+}
+
+/* 1 if t_ms lies in any node fault's window, however long (see
+ * allowed_lost): the fires outside all of them cannot be missed. */
+static int in_node_fault(int64_t t_ms)
+{
+  for (int f = 0; f < C.nfaults; f++) {
+    const struct fault *x = &C.faults[f];
+    if ((x->kind == F_NODE_KILL || x->kind == F_PARTITION) &&
+        t_ms >= x->start_ms - 1000 &&
+        t_ms <= x->back_ms + (TTL_S + 1 + CHAOS_SLACK_S) * 1000)
+      return 1;
+  }
+  return 0;
 }
 
 /* 1 if a lost fire at t (s) of job j, whose owner node is `owner`, lies in
@@ -719,41 +750,58 @@ static void check(int64_t t0, int64_t t1, int64_t t0_ms, struct tally *all)
             (long long)j->id, hits, rows);
       }
     }
-    /* expected fires in (t0, t1] */
+    /* expected fires in (t0, t1]: each needs exactly one row, its own or
+     * a missed range's; missed only in a node fault's window */
     size_t k = b;
     const char *owner = j->manual ? j->run_on : "";
-    int64_t t = t0, f;
+    int64_t t = t0, f, cover = 0; /* the end of the missed ranges passed */
     while (cx_cron_next(j->cron, t, &f) == 0 && f <= t1) {
       t = f;
       while (k < e && r[k].sched < f) {
-        if (!j->manual)
-          owner = r[k].node;
+        if (is_missed(&r[k])) {
+          if (r[k].last > cover)
+            cover = r[k].last;
+        } else if (!j->manual) {
+          owner = r[k].node; /* a missed row names its writer, not owner */
+        }
         k++;
       }
       int fk = fault_at(f * 1000);
       struct tally *pk = &per[fk < 0 ? F_NKINDS : C.faults[fk].kind];
       pk->expected++;
       all->expected++;
-      if (k < e && r[k].sched == f) {
+      int own = k < e && r[k].sched == f, ranged = cover >= f;
+      const char *why = NULL;
+      if (own && ranged) {
+        pk->overlap++;
+        all->overlap++;
+        why = "TWO ROWS (its own and a missed range)";
+      }
+      if (own && !is_missed(&r[k])) {
         int sk = strcmp(r[k].status, "skipped") == 0;
         pk->recorded++;
         all->recorded++;
         pk->skipped += sk;
         all->skipped += sk;
+      } else if (!own && !ranged) {
+        pk->silent++;
+        all->silent++;
+        why = "NO ROW";
       } else if (allowed_lost(j, owner, f)) {
         pk->lost_allowed++;
         all->lost_allowed++;
       } else {
         pk->lost_outside++;
         all->lost_outside++;
-        if (all->lost_outside <= 50)
-          say("LOST job %lld (%s, %s, %s) scheduled_at %lld (+%.1fs), owner "
-              "%s, during %s\n",
-              (long long)j->id, j->spec, j->type == 1 ? "cmd" : "http",
-              j->manual ? "manual" : "auto", (long long)f, rel(f * 1000, t0_ms),
-              owner[0] ? owner : "?",
-              fk < 0 ? "no fault" : kind_name[C.faults[fk].kind]);
+        why = "MISSED outside a node fault's window";
       }
+      if (why != NULL && all->lost_outside + all->silent + all->overlap <= 50)
+        say("%s: job %lld (%s, %s, %s) scheduled_at %lld (+%.1fs), owner "
+            "%s, during %s\n",
+            why, (long long)j->id, j->spec, j->type == 1 ? "cmd" : "http",
+            j->manual ? "manual" : "auto", (long long)f, rel(f * 1000, t0_ms),
+            owner[0] ? owner : "?",
+            fk < 0 ? "no fault" : kind_name[C.faults[fk].kind]);
     }
     if (!j->manual)
       stale_runs(r, b, e, t0_ms, all);
@@ -766,11 +814,12 @@ static void check(int64_t t0, int64_t t1, int64_t t0_ms, struct tally *all)
         const char *own = "";
         size_t q = b;
         for (; q < e && r[q].start_ms <= x->start_ms; q++)
-          own = r[q].node;
+          if (!is_missed(&r[q]))
+            own = r[q].node;
         if (strcmp(own, x->node_uuid) != 0)
           continue;
         for (; q < e; q++)
-          if (strcmp(r[q].node, x->node_uuid) != 0) {
+          if (strcmp(r[q].node, x->node_uuid) != 0 && !is_missed(&r[q])) {
             int64_t d = r[q].start_ms - x->start_ms, next = 0;
             int64_t from = x->start_ms;
             if (cx_cron_next(j->cron, (x->start_ms + 999) / 1000 - 1, &next) ==
@@ -800,9 +849,9 @@ static void check(int64_t t0, int64_t t1, int64_t t0_ms, struct tally *all)
   mysql_close(m);
   (void)err;
 
-  say("\n%-16s %9s %9s %8s %5s %12s %12s %9s %12s %10s\n", "fault kind",
-      "expected", "recorded", "skipped", "dups", "lost-allowed", "lost-outside",
-      "failovers", "max-failover", "max-late");
+  say("\n%-16s %9s %9s %8s %5s %8s %9s %11s %7s %9s %12s %10s\n", "fault kind",
+      "expected", "recorded", "skipped", "dups", "overlap", "missed-in",
+      "missed-out", "no-row", "failovers", "max-failover", "max-late");
   for (int k = 0; k <= F_NKINDS; k++) {
     int n = 0;
     for (int f = 0; f < C.nfaults; f++)
@@ -812,15 +861,18 @@ static void check(int64_t t0, int64_t t1, int64_t t0_ms, struct tally *all)
       snprintf(label, sizeof label, "%s(%d)", kind_name[k], n);
     else
       snprintf(label, sizeof label, "no fault");
-    say("%-16s %9ld %9ld %8ld %5ld %12ld %12ld %9ld %10.1f s %8.1f s\n", label,
-        per[k].expected, per[k].recorded, per[k].skipped, per[k].dup,
-        per[k].lost_allowed, per[k].lost_outside, per[k].failovers,
-        per[k].max_failover_ms / 1e3, per[k].max_late_ms / 1e3);
+    say("%-16s %9ld %9ld %8ld %5ld %8ld %9ld %11ld %7ld %9ld %10.1f s %8.1f "
+        "s\n",
+        label, per[k].expected, per[k].recorded, per[k].skipped, per[k].dup,
+        per[k].overlap, per[k].lost_allowed, per[k].lost_outside, per[k].silent,
+        per[k].failovers, per[k].max_failover_ms / 1e3,
+        per[k].max_late_ms / 1e3);
   }
-  say("%-16s %9ld %9ld %8ld %5ld %12ld %12ld %9ld %10.1f s %8.1f s\n",
+  say("%-16s %9ld %9ld %8ld %5ld %8ld %9ld %11ld %7ld %9ld %10.1f s %8.1f "
+      "s\n",
       "overall", all->expected, all->recorded, all->skipped, all->dup,
-      all->lost_allowed, all->lost_outside, all->failovers,
-      all->max_failover_ms / 1e3, all->max_late_ms / 1e3);
+      all->overlap, all->lost_allowed, all->lost_outside, all->silent,
+      all->failovers, all->max_failover_ms / 1e3, all->max_late_ms / 1e3);
   if (C.ndelays > 0) {
     qsort(C.delays, C.ndelays, sizeof *C.delays, i64_cmp);
     say("failover delay (node fault -> first run elsewhere, %zu job moves): "
@@ -931,13 +983,23 @@ TEST_TIMEOUT(chaos_no_duplicate_and_no_lost_fire, chaos_timeout())
   ASSERT_MSG(all.expected > 0 && all.recorded > 0, "nothing fired");
   ASSERT_EQ(all.dup, 0);
   ASSERT_EQ(all.lost_outside, 0);
+  ASSERT_EQ(all.silent, 0);
+  ASSERT_EQ(all.overlap, 0);
   ASSERT_EQ(all.stray_skips, 0);
   ASSERT_EQ(all.stale_runs, 0);
   ASSERT_EQ(all.open_runs, 0);
+  /* SPEC §10's measure, over a run long enough for a p99 (issue 12 asks
+   * it of the 30-minute run): the first fire due after a node fault runs
+   * within TTL + 1 s. check() left C.lates sorted. */
+  if (secs >= 1800 && C.ndelays > 0)
+    ASSERT_OP(C.lates[(C.ndelays * 99) / 100], <=, (TTL_S + 1) * 1000);
 
   /* Negative control: the checker must see a fire that is missing. Delete
    * the row of one recorded fire of a `true` job (no marker, no requests)
-   * outside every fault window; a second pass must count it as lost. */
+   * outside every node fault's window (so not a missed one: missed-out is
+   * 0 above; other faults' windows are fine now that a fire without a row
+   * counts anywhere); a second pass must count one more fire without a
+   * row. */
   int64_t victim = 0, at = 0;
   for (int i = 1; i < NJOBS && victim == 0; i++) {
     const struct job *j = &C.jobs[i];
@@ -945,22 +1007,22 @@ TEST_TIMEOUT(chaos_no_duplicate_and_no_lost_fire, chaos_timeout())
       continue;
     int64_t f = 0;
     for (int64_t t = t0; cx_cron_next(j->cron, t, &f) == 0 && f <= t1; t = f)
-      if (fault_at(f * 1000) < 0 && f > t0 + 1) {
+      if (!in_node_fault(f * 1000) && f > t0 + 1) {
         victim = j->id;
         at = f;
         break;
       }
   }
-  ASSERT_MSG(victim != 0, "no fire outside the fault windows");
-  char sql[160];
+  ASSERT_MSG(victim != 0, "no fire outside the node faults' windows");
+  char sql[256];
   snprintf(sql, sizeof sql,
            "DELETE FROM cronix_test.cronix_job_log WHERE job_id=%lld AND "
-           "scheduled_at=%lld",
+           "scheduled_at=%lld AND status <> 'missed'",
            (long long)victim, (long long)at);
   ASSERT_MSG(cx_svc_mariadb_admin(&C.db, sql, err) == 0, "%s", err);
   C.quiet = 1;
   check(t0, t1, t0_ms, &again);
-  ASSERT_EQ(again.lost_outside, all.lost_outside + 1);
+  ASSERT_EQ(again.silent, all.silent + 1);
   ASSERT_EQ(again.dup, all.dup);
 
   for (int i = 0; i < NJOBS; i++)

@@ -104,6 +104,12 @@ json_t *e2e_wait_run(int64_t id, const char *st, int timeout_s,
 /* Waits up to timeout_s until job id has >= n finished runs; returns the
  * list (new reference) or fails. */
 json_t *e2e_wait_runs(int64_t id, int n, int timeout_s, const char *what);
+/* Checks that each second in [from, to] has exactly one /job/log entry of
+ * job id (a `* * * * * *` job): its own, or a missed entry whose range
+ * (scheduled_at .. missed_last) holds it. Polls up to 20 s until each has
+ * one (a node writes a gap's entries on its way up). Returns how many of
+ * those seconds are missed. */
+long e2e_each_second_once(int64_t id, int64_t from, int64_t to);
 
 /* Field access on a run object. */
 int64_t e2e_int(const json_t *o, const char *k);

@@ -525,3 +525,66 @@ void e2e_http_stop(struct e2e_http *s)
   close(s->fd);
   pthread_join(s->th, NULL);
 }
+
+/* Rows of the run list l that account for fire t: its own, or a missed
+ * row whose range holds it. */
+static int rows_for(const json_t *l, int64_t t)
+{
+  size_t i;
+  const json_t *r;
+  int k = 0;
+  json_array_foreach(l, i, r)
+  {
+    const json_t *sa = json_object_get(r, "scheduled_at");
+    if (!json_is_integer(sa))
+      continue;
+    int64_t first = json_integer_value(sa);
+    if (first == t)
+      k++;
+    else if (strcmp(e2e_str(r, "status"), "missed") == 0 && first < t &&
+             e2e_int(r, "missed_last") >= t)
+      k++;
+  }
+  return k;
+}
+
+/* Checks that each second in [from, to] has exactly one row of job id
+ * (a `* * * * * *` job); returns how many of them are missed. Polls for
+ * up to 20 s until each has at least one (the node writes the gap's rows
+ * on its way up). */
+long e2e_each_second_once(int64_t id, int64_t from, int64_t to)
+{
+  json_t *l = NULL;
+  int64_t t = from;
+  for (int w = 0; w < 200; w++) {
+    json_decref(l);
+    l = e2e_runs(id, 500);
+    for (t = from; t <= to && rows_for(l, t) > 0; t++)
+      ;
+    if (t > to)
+      break;
+    cx_sleep_us(100000);
+  }
+  for (t = from; t <= to; t++) {
+    int k = rows_for(l, t);
+    CHECK(k == 1, "fire %lld (%+lld s): %d rows", (long long)t,
+          (long long)(t - from), k);
+  }
+  long missed = 0;
+  size_t i;
+  json_t *r;
+  json_array_foreach(l, i, r)
+  {
+    if (strcmp(e2e_str(r, "status"), "missed") != 0)
+      continue;
+    int64_t first = e2e_int(r, "scheduled_at"),
+            last = e2e_int(r, "missed_last");
+    CHECK(e2e_int(r, "missed_count") == last - first + 1, "missed_count");
+    CHECK(strstr(e2e_str(r, "output"), "missed: ") != NULL, "reason");
+    CHECK(e2e_int(r, "success") == 0, "success");
+    for (int64_t s = first; s <= last; s++)
+      missed += s >= from && s <= to;
+  }
+  json_decref(l);
+  return missed;
+}
