@@ -81,6 +81,7 @@ DEPS_unit_http := http util
 DEPS_unit_notify := notify util
 DEPS_integration_smoke := util
 DEPS_integration_e2e := util
+DEPS_integration_alerts := util
 DEPS_integration_cli := util
 DEPS_integration_notify_e2e := admin node sched http job cron store coord config notify util
 DEPS_integration_admin_notify := admin http job cron store coord config notify util

@@ -46,6 +46,7 @@ struct cx_admin {
   char prefix[256]; /* coordination key prefix without a trailing '/' */
   int started;
   struct cx__cluster *cluster; /* cluster.c (election, failover, ...) */
+  struct cx__alerts *alerts;   /* alerts.c (the leader's alert sender) */
   struct cx_notify *notify;    /* borrowed; NULL = no channel configured */
   pthread_mutex_t auth_mu;
   uint64_t auth_gen; /* bumped by every flush: fills begun before are dropped */

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "admin/admin-int.h"
+#include "admin/alerts.h"
 #include "admin/cluster.h"
 #include "cron/cron.h"
 
@@ -609,6 +610,7 @@ static void h_metrics(struct cx_http_req *req, void *ctx)
     json_decref(days);
   }
   cx__cluster_metrics(a, &b);
+  cx__alerts_metrics(a, &b);
   if (cx_buf_failed(&b)) {
     cx_buf_free(&b);
     cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");

@@ -653,54 +653,6 @@ static void run_fill(struct cx_noded *n, const struct cx__nitem *it,
   cx__noded_token(r->claim_token);
 }
 
-static void notify_failure(struct cx_noded *n, const struct cx__nitem *it,
-                           const struct cx_run *r, int http_status)
-{
-  const struct cx_job *j = &it->def->job;
-  if (n->notify == NULL || j->notify_status != 1 || it->def->nnotify == 0)
-    return;
-  size_t k = 0, nt = it->def->nnotify;
-  if (nt > CX_NOTIFY_MAX_RCPT)
-    nt = CX_NOTIFY_MAX_RCPT;
-  const char **to = cx_calloc(nt, sizeof *to);
-  struct cx_user *users = cx_calloc(nt, sizeof *users);
-  if (to == NULL || users == NULL)
-    goto out;
-  for (size_t i = 0; i < nt; i++) {
-    if (cx_store_user_find(n->store, it->def->notify_to[i], &users[i], NULL) !=
-        0)
-      continue;
-    const char *a = j->notify_type == CX_NOTIFY_FEISHU ? users[i].feishu_id
-                                                       : users[i].email;
-    if (a && a[0])
-      to[k++] = a;
-  }
-  struct cx_notify_run m = {
-      .job_name = j->name,
-      .job_id = j->id,
-      .run_id = r->id,
-      .node_uuid = n->uuid,
-      .node_host = n->hostname,
-      .scheduled = r->has_scheduled_at ? r->scheduled_at : -1,
-      .trigger = r->trigger,
-      .attempts = r->attempts,
-      .status = r->status,
-      .has_exit_code = j->type == CX_JOB_CMD,
-      .exit_code = r->exit_code,
-      .http_status = http_status,
-      .duration_ms = r->end_time - r->start_time,
-      .output = r->output,
-      .output_len = r->output_len,
-  };
-  if (k > 0)
-    cx_notify_run_failed(n->notify, j->notify_type, to, k, &m);
-out:
-  for (size_t i = 0; users && i < nt; i++)
-    cx_user_clear(&users[i]);
-  cx_free(users);
-  cx_free(to);
-}
-
 static const char *status_of(enum cx_exec_status s)
 {
   switch (s) {
@@ -786,7 +738,7 @@ static void do_run(struct cx_noded *n, struct cx__nitem *it)
   struct cx_exec_result res;
   memset(&res, 0, sizeof res);
   struct spawn_ctx sc = {.n = n, .it = it, .run_id = id};
-  int attempts = 0, http_status = 0;
+  int attempts = 0;
   for (int k = 0; k <= j->retry_times; k++) {
     if (k > 0) {
       int64_t wait_s = j->retry_interval > 0 ? j->retry_interval
@@ -814,7 +766,6 @@ static void do_run(struct cx_noded *n, struct cx__nitem *it)
           .timeout_ms = (int64_t)j->timeout * 1000,
       };
       cx_exec_run_http(it->x, &xo, &req, &res, NULL);
-      http_status = res.exit_code;
     } else {
       struct cx_exec_cmd cmd = {
           .command = j->command,
@@ -848,8 +799,6 @@ static void do_run(struct cx_noded *n, struct cx__nitem *it)
   pthread_mutex_lock(&n->mu);
   n->st.runs++;
   pthread_mutex_unlock(&n->mu);
-  if (!r.success)
-    notify_failure(n, it, &r, j->type == CX_JOB_HTTP ? http_status : 0);
   cx_exec_result_free(&res);
 }
 

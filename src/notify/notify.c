@@ -871,33 +871,92 @@ int cx_notify_node_down(struct cx_notify *n, int type, const char *const *to,
   return enqueue(n, m);
 }
 
+/* One attempt at m now, in this thread; counts the outcome and frees m. */
+static int send_now(struct cx_notify *n, struct cx__notify_msg *m, char *answer,
+                    size_t cap, char *err)
+{
+  char ans[CX_NOTIFY_ANSWER_LEN] = "";
+  int rc = send_one(n, m, ans, sizeof ans, err);
+  if (rc == 0)
+    cx_err_set(err, "accepted");
+  if (answer && cap)
+    snprintf(answer, cap, "%s", ans);
+  pthread_mutex_lock(&n->mu);
+  if (rc == 0)
+    n->st.sent++;
+  else
+    n->st.failed++;
+  pthread_mutex_unlock(&n->mu);
+  cx__notify_msg_free(m);
+  return rc;
+}
+
+/* The checks shared by the synchronous sends: channel on, message built. */
+static int sync_msg(int type, const struct cx__notify_msg *m, int rc, char *err)
+{
+  if (m != NULL)
+    return 0;
+  if (rc == CX_EPARSE)
+    cx_err_set(err, "no valid %s among the recipients",
+               type == CX_NOTIFY_EMAIL ? "email address" : "feishu id");
+  return rc;
+}
+
+int cx_notify_send_run(struct cx_notify *n, int type, const char *const *to,
+                       size_t n_to, const struct cx_notify_run *run,
+                       char *answer, size_t cap, char *err)
+{
+  int rc = 0;
+  if (answer && cap)
+    answer[0] = '\0';
+  if (n == NULL || run == NULL || run->job_name == NULL)
+    return CX_EPARSE;
+  if (!channel_on(n, type, err))
+    return CX_EPARSE;
+  struct cx__notify_msg *m = cx__notify_msg_run(n, type, to, n_to, run, &rc);
+  if ((rc = sync_msg(type, m, rc, err)) != 0)
+    return rc;
+  return send_now(n, m, answer, cap, err);
+}
+
+int cx_notify_send_node(struct cx_notify *n, int type, const char *const *to,
+                        size_t n_to, const struct cx_notify_node *node,
+                        char *answer, size_t cap, char *err)
+{
+  int rc = 0;
+  if (answer && cap)
+    answer[0] = '\0';
+  if (n == NULL || node == NULL ||
+      (node->node_uuid == NULL && node->hostname == NULL))
+    return CX_EPARSE;
+  if (!channel_on(n, type, err))
+    return CX_EPARSE;
+  struct cx__notify_msg *m = cx__notify_msg_node(n, type, to, n_to, node, &rc);
+  if ((rc = sync_msg(type, m, rc, err)) != 0)
+    return rc;
+  return send_now(n, m, answer, cap, err);
+}
+
+int cx_notify_channel_on(const struct cx_notify *n, int type)
+{
+  char err[CX_ERR_LEN];
+  return n != NULL && channel_on(n, type, err);
+}
+
 int cx_notify_send_test(struct cx_notify *n, int type, const char *const *to,
                         size_t n_to, char *answer, size_t cap, char *err)
 {
-  struct cx__notify_msg *m;
-  char ans[CX_NOTIFY_ANSWER_LEN] = "";
-  int rc;
-
+  int rc = 0;
   if (answer && cap)
     answer[0] = '\0';
   if (n == NULL)
     return CX_EPARSE;
   if (!channel_on(n, type, err))
     return CX_EPARSE;
-  m = msg_test(n, type, to, n_to, &rc);
-  if (m == NULL) {
-    if (rc == CX_EPARSE)
-      cx_err_set(err, "notify_to_array: no valid %s",
-                 type == CX_NOTIFY_EMAIL ? "email address" : "feishu id");
+  struct cx__notify_msg *m = msg_test(n, type, to, n_to, &rc);
+  if ((rc = sync_msg(type, m, rc, err)) != 0)
     return rc;
-  }
-  rc = send_one(n, m, ans, sizeof ans, err);
-  if (rc == 0)
-    cx_err_set(err, "accepted");
-  if (answer && cap)
-    snprintf(answer, cap, "%s", ans);
-  cx__notify_msg_free(m);
-  return rc;
+  return send_now(n, m, answer, cap, err);
 }
 
 void cx_notify_stats_get(struct cx_notify *n, struct cx_notify_stats *out)

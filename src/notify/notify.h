@@ -205,6 +205,20 @@ int cx_notify_node_down(struct cx_notify *n, int type, const char *const *to,
 int cx_notify_send_test(struct cx_notify *n, int type, const char *const *to,
                         size_t n_to, char *answer, size_t cap, char *err);
 
+/* Synchronous sends for the leader's outbox (src/admin/alerts.c): one
+ * attempt now, in the calling thread (the Feishu rate limit is honoured),
+ * no queue and no retry -- the caller keeps the event and decides. Same
+ * recipients as cx_notify_run_failed / cx_notify_node_down, same return
+ * codes and answer as cx_notify_send_test; sent / failed count them. */
+int cx_notify_send_run(struct cx_notify *n, int type, const char *const *to,
+                       size_t n_to, const struct cx_notify_run *run,
+                       char *answer, size_t cap, char *err);
+int cx_notify_send_node(struct cx_notify *n, int type, const char *const *to,
+                        size_t n_to, const struct cx_notify_node *node,
+                        char *answer, size_t cap, char *err);
+/* 1 when n (may be NULL) has the channel of type configured. */
+int cx_notify_channel_on(const struct cx_notify *n, int type);
+
 /* Copies the counters (for /metrics); n must not be NULL. */
 void cx_notify_stats_get(struct cx_notify *n, struct cx_notify_stats *out);
 

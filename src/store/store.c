@@ -428,7 +428,7 @@ enum {
   Q_RUN_SEARCH = Q_JOB_SEARCH + 32, /* 8 list + 8 count + 8 capped count */
   Q_END = Q_RUN_SEARCH + 24
 };
-_Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
+_Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
 
 #define R CX__Q_RETRY
 #define Q1(id, sql, flags)                                                     \
@@ -493,9 +493,17 @@ Q1(RUN_INSERT,
    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
    R);
 Q1(RUN_BY_TOKEN, "SELECT id FROM cronix_job_log WHERE claim_token = ?", R);
+/* notify_pending: the alert outbox flag, set in the run's final write (see
+ * migrate.c version 5). The status is bound twice because MySQL's SET sees
+ * columns already assigned while SQLite's sees the old row. */
+#define NOTIFY_JOB                                                             \
+  "EXISTS (SELECT 1 FROM cronix_job j WHERE j.id = cronix_job_log.job_id"      \
+  " AND j.notify_status = 1)"
 Q1(RUN_FINISH,
    "UPDATE cronix_job_log SET status = ?, success = ?, exit_code = ?,"
-   " end_time = ?, attempts = ?, output = ? WHERE id = ?",
+   " end_time = ?, attempts = ?, output = ?, notify_pending = CASE WHEN ?"
+   " IN ('failed', 'timeout', 'killed', 'lost') AND " NOTIFY_JOB
+   " THEN 1 ELSE 0 END WHERE id = ?",
    R);
 Q1(RUN_FIND, "SELECT " RUN_COLS " FROM cronix_job_log WHERE id = ?", R);
 Q2(RUN_PURGE,
@@ -508,7 +516,8 @@ Q1(RUN_LAST_SCHED,
    "SELECT MAX(scheduled_at) FROM cronix_job_log WHERE job_id = ?", R);
 Q1(RUN_MARK_LOST,
    "UPDATE cronix_job_log SET status = 'lost', success = 0, end_time = ?,"
-   " output = ? WHERE status = 'running' AND node_uuid = ? AND start_time < ?",
+   " output = ?, notify_pending = CASE WHEN " NOTIFY_JOB " THEN 1 ELSE 0 END"
+   " WHERE status = 'running' AND node_uuid = ? AND start_time < ?",
    R);
 Q1(RUN_COUNTS,
    "SELECT COUNT(*), COALESCE(SUM(success = 1), 0),"
@@ -1214,7 +1223,7 @@ int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
 
 int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err)
 {
-  struct cx__val p[7];
+  struct cx__val p[8];
   struct cx__exec_result res;
   char *out = NULL;
   CHECK("status", r->status, 16, 1);
@@ -1228,8 +1237,9 @@ int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err)
   p[2] = vint(r->exit_code);
   p[3] = vint(r->end_time);
   p[4] = vint(r->attempts);
-  p[6] = vint(r->id);
-  rc = exec(s, &q_RUN_FINISH, p, 7, NULL, NULL, &res, err);
+  p[6] = p[0];
+  p[7] = vint(r->id);
+  rc = exec(s, &q_RUN_FINISH, p, 8, NULL, NULL, &res, err);
   cx_free(out);
   return rc != 0 ? rc : not_found(res.affected, "run", r->id, err);
 }

@@ -1,0 +1,520 @@
+/*
+ * admin: alerts sent by the leader from the store. See alerts.h for the
+ * outbox and its one documented duplicate.
+ *
+ * Each admin runs the thread; it works only while cluster.c says this
+ * admin leads (standalone leads its in-process coordination, so it sends
+ * the same way). A round: take in the flagged runs (up to TAKE_MAX), then
+ * send the due rows (up to SEND_MAX), each under a claim of CLAIM_MS past
+ * the channel's timeout so that two leaders for a moment do not both send
+ * it. A transient refusal (connection refused, timeout, SMTP 4xx, HTTP
+ * 5xx/429) leaves the row pending with a doubling delay, up to
+ * notify.retries more attempts; anything else fails it at once. Each
+ * outcome is one log line and one row in /notify/log.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin/admin-int.h"
+#include "admin/alerts.h"
+#include "admin/cluster.h"
+#include "job/job.h"
+#include "notify/notify.h"
+
+#define LOGC "alerts"
+#define ROUND_MS 250   /* pause between rounds while leading */
+#define TAKE_MAX 64    /* flagged runs taken in per round */
+#define SEND_MAX 32    /* rows sent per round */
+#define CLAIM_MS 30000 /* claim beyond the send timeout */
+#define BACKOFF_MS 1000
+#define BACKOFF_MAX_MS 60000
+#define N_CH 3 /* channel slots in the counters: other, email, feishu */
+
+enum { R_SENT, R_FAILED, R_SKIPPED, R_RETRIED, R_N };
+static const char *const result_name[R_N] = {"sent", "failed", "skipped",
+                                             "retried"};
+
+struct cx__alerts {
+  struct cx_admin *a;
+  pthread_t th;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop;
+  uint64_t count[N_CH][R_N];
+  int store_down; /* the last round's store error was logged */
+};
+
+static const char *channel_name(int ch)
+{
+  switch (ch) {
+  case CX_NOTIFY_EMAIL:
+    return "email";
+  case CX_NOTIFY_FEISHU:
+    return "feishu";
+  default:
+    return "none";
+  }
+}
+
+static void count(struct cx__alerts *al, int ch, int result)
+{
+  pthread_mutex_lock(&al->mu);
+  al->count[ch > 0 && ch < N_CH ? ch : 0][result]++;
+  pthread_mutex_unlock(&al->mu);
+}
+
+static int leading(struct cx_admin *a)
+{
+  struct cx_admin_cluster_stats st;
+  cx_admin_cluster_stats(a, &st);
+  return st.leader;
+}
+
+/* ---- taking in flagged runs --------------------------------------------- */
+
+static int take_in(struct cx__alerts *al, char *err)
+{
+  struct cx_store *s = al->a->store;
+  struct cx_alert_flag f[TAKE_MAX];
+  size_t n = 0;
+  int rc = cx_store_alert_flagged(s, f, TAKE_MAX, &n, err);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    struct cx_job j;
+    char ukey[96];
+    cx_job_init(&j);
+    rc = cx_store_job_find(s, f[i].job_id, &j, err);
+    if (rc == 0) {
+      snprintf(ukey, sizeof ukey, "run:%lld:%s", (long long)f[i].run_id,
+               f[i].status);
+      struct cx_alert x = {.ukey = ukey,
+                           .event = f[i].status,
+                           .run_id = f[i].run_id,
+                           .job_id = f[i].job_id,
+                           .channel = j.notify_type};
+      rc = cx_store_alert_add(s, &x, err);
+      if (rc == 0)
+        CX_LOG(CX_LOG_DEBUG, LOGC, "run %lld %s: alert %lld queued",
+               (long long)f[i].run_id, f[i].status, (long long)x.id);
+    }
+    cx_job_clear(&j);
+    /* Taken in already (a re-sent finish, or a leader that died before
+     * clearing), or the job is gone: either way the flag has done its job. */
+    if (rc == 0 || rc == CX_EEXISTS || rc == CX_ENOTFOUND)
+      rc = cx_store_alert_unflag(s, &f[i], err);
+  }
+  return rc;
+}
+
+/* ---- recipients --------------------------------------------------------- */
+
+struct rcpt {
+  const char **to; /* borrowed from users */
+  size_t n;
+  struct cx_user *users;
+  size_t nu;
+  json_t *used; /* the addresses, for the row */
+};
+
+static void rcpt_free(struct rcpt *r)
+{
+  for (size_t i = 0; i < r->nu; i++)
+    cx_user_clear(&r->users[i]);
+  cx_free(r->users);
+  cx_free(r->to);
+  json_decref(r->used);
+  memset(r, 0, sizeof *r);
+}
+
+static const char *address(const struct cx_user *u, int ch)
+{
+  const char *v = ch == CX_NOTIFY_EMAIL    ? u->email
+                  : ch == CX_NOTIFY_FEISHU ? u->feishu_id
+                                           : NULL;
+  return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* Adds user u (owned by r now) if it has an address for ch. */
+static void rcpt_add(struct rcpt *r, struct cx_user *u, int ch, int64_t alert)
+{
+  const char *v = address(u, ch);
+  r->users[r->nu++] = *u;
+  if (v == NULL) {
+    CX_LOG(CX_LOG_WARN, LOGC,
+           "alert %lld: user %lld (%s) has no %s address; left out",
+           (long long)alert, (long long)u->id, u->username, channel_name(ch));
+    return;
+  }
+  r->to[r->n++] = v;
+  json_array_append_new(r->used, json_string(v));
+}
+
+/* The job's notify_to_array users (ids that are no user are logged). */
+static int rcpt_job(struct cx_store *s, const char *ids, int ch, int64_t alert,
+                    struct rcpt *r, char *err)
+{
+  json_t *arr = json_loads(ids ? ids : "[]", 0, NULL);
+  size_t m = json_is_array(arr) ? json_array_size(arr) : 0;
+  if (m > CX_NOTIFY_MAX_RCPT)
+    m = CX_NOTIFY_MAX_RCPT;
+  r->users = cx_calloc(m + 1, sizeof *r->users);
+  r->to = cx_calloc(m + 1, sizeof *r->to);
+  r->used = json_array();
+  int rc = r->users && r->to && r->used ? 0 : -ENOMEM;
+  for (size_t i = 0; rc == 0 && i < m; i++) {
+    int64_t id = json_integer_value(json_array_get(arr, i));
+    struct cx_user u = {0};
+    rc = cx_store_user_find(s, id, &u, err);
+    if (rc == CX_ENOTFOUND) {
+      CX_LOG(CX_LOG_WARN, LOGC, "alert %lld: recipient %lld is no user",
+             (long long)alert, (long long)id);
+      rc = 0;
+      continue;
+    }
+    if (rc == 0)
+      rcpt_add(r, &u, ch, alert);
+  }
+  json_decref(arr);
+  return rc;
+}
+
+/* Every user with role admin. */
+static int rcpt_admins(struct cx_store *s, int ch, int64_t alert,
+                       struct rcpt *r, char *err)
+{
+  struct cx_user_list ul = {0};
+  int rc = cx_store_user_search(s, NULL, 1, CX_STORE_PAGE_MAX, &ul, err);
+  if (rc != 0)
+    return rc;
+  r->users = cx_calloc(ul.n + 1, sizeof *r->users);
+  r->to = cx_calloc(ul.n + 1, sizeof *r->to);
+  r->used = json_array();
+  rc = r->users && r->to && r->used ? 0 : -ENOMEM;
+  for (size_t i = 0; rc == 0 && i < ul.n; i++) {
+    if (ul.items[i].role != NULL && strcmp(ul.items[i].role, "admin") == 0) {
+      rcpt_add(r, &ul.items[i], ch, alert);
+      memset(&ul.items[i], 0, sizeof ul.items[i]); /* moved into r */
+    }
+  }
+  cx_user_list_free(&ul);
+  return rc;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+/* Sends a run alert: the send's code with *tried = 1; or, before any
+ * send, CX_EPARSE / CX_ENOTFOUND (nothing to send: skipped) or a store
+ * error (try again later). */
+static int send_run(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
+                    int *tried, char *ans, size_t cap, char *err)
+{
+  struct cx_store *s = al->a->store;
+  struct cx_run run = {0};
+  struct cx_job j;
+  cx_job_init(&j);
+  int rc = cx_store_run_find(s, x->run_id, &run, err);
+  if (rc == 0) {
+    rc = cx_store_job_find(s, x->job_id, &j, err);
+    if (rc == CX_ENOTFOUND) { /* deleted since: nobody to tell */
+      cx_err_set(err, "job %lld was deleted", (long long)x->job_id);
+      rc = CX_EPARSE;
+    }
+  }
+  if (rc == 0)
+    rc = rcpt_job(s, j.notify_to_array, x->channel, x->id, r, err);
+  if (rc == 0 && r->n == 0) {
+    cx_err_set(err, "no recipient has a %s address", channel_name(x->channel));
+    rc = CX_EPARSE;
+  }
+  if (rc == 0) {
+    int http = j.type == CX_JOB_HTTP;
+    struct cx_notify_run m = {
+        .job_name = run.name && run.name[0] ? run.name : j.name,
+        .job_id = run.job_id,
+        .run_id = run.id,
+        .node_uuid = run.node_uuid,
+        .node_host = run.hostname,
+        .scheduled = run.has_scheduled_at ? run.scheduled_at : -1,
+        .trigger = run.trigger,
+        .attempts = run.attempts,
+        .status = run.status,
+        .has_exit_code = !http,
+        .exit_code = run.exit_code,
+        .http_status = http ? run.exit_code : 0,
+        .duration_ms =
+            run.end_time > run.start_time ? run.end_time - run.start_time : 0,
+        .output = run.output,
+        .output_len = run.output ? strlen(run.output) : 0,
+    };
+    *tried = 1;
+    rc = cx_notify_send_run(al->a->notify, x->channel, r->to, r->n, &m, ans,
+                            cap, err);
+  }
+  cx_job_clear(&j);
+  cx_run_clear(&run);
+  return rc;
+}
+
+static int send_node(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
+                     int *tried, char *ans, size_t cap, char *err)
+{
+  int rc = rcpt_admins(al->a->store, x->channel, x->id, r, err);
+  if (rc == 0 && r->n == 0) {
+    cx_err_set(err, "no admin has a %s address", channel_name(x->channel));
+    rc = CX_EPARSE;
+  }
+  if (rc != 0)
+    return rc;
+  json_t *names = json_loads(x->detail ? x->detail : "[]", 0, NULL);
+  size_t nn = json_is_array(names) ? json_array_size(names) : 0;
+  const char **jobs = cx_calloc(nn + 1, sizeof *jobs);
+  if (jobs == NULL) {
+    json_decref(names);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < nn; i++) {
+    const char *v = json_string_value(json_array_get(names, i));
+    jobs[i] = v ? v : "";
+  }
+  struct cx_notify_node nd = {.node_uuid = x->node_uuid,
+                              .hostname = "",
+                              .last_seen = -1,
+                              .jobs = jobs,
+                              .n_jobs = nn};
+  *tried = 1;
+  rc = cx_notify_send_node(al->a->notify, x->channel, r->to, r->n, &nd, ans,
+                           cap, err);
+  cx_free(jobs);
+  json_decref(names);
+  return rc;
+}
+
+/* json_dumps as a cx_malloc'd string (the row's fields are cx_free'd). */
+static char *dump(const json_t *v)
+{
+  char *j = v ? json_dumps(v, JSON_COMPACT) : NULL;
+  char *s = j ? cx_strdup(j) : NULL;
+  free(j);
+  return s;
+}
+
+static int64_t backoff_ms(int attempts)
+{
+  int64_t ms = BACKOFF_MS;
+  for (int i = 1; i < attempts && ms < BACKOFF_MAX_MS; i++)
+    ms *= 2;
+  return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
+}
+
+/* Sends claimed alert x and records the outcome on its row. */
+static int send_one(struct cx__alerts *al, struct cx_alert *x)
+{
+  char err[CX_ERR_LEN] = "", ans[CX_NOTIFY_ANSWER_LEN] = "";
+  struct rcpt r = {0};
+  int tried = 0, rc, result;
+  if (!cx_notify_channel_on(al->a->notify, x->channel)) {
+    cx_err_set(err, "channel %d (%s) is not configured", x->channel,
+               channel_name(x->channel));
+    rc = CX_EPARSE;
+  } else if (strcmp(x->event, "node_down") == 0) {
+    rc = send_node(al, x, &r, &tried, ans, sizeof ans, err);
+  } else {
+    rc = send_run(al, x, &r, &tried, ans, sizeof ans, err);
+  }
+  if (!tried && rc != CX_EPARSE && rc != CX_ENOTFOUND) {
+    /* The store failed before a send: keep the claim; it expires and the
+     * row is due again. */
+    rcpt_free(&r);
+    CX_LOG(CX_LOG_WARN, LOGC, "alert %lld: %s (will retry)", (long long)x->id,
+           err);
+    return rc;
+  }
+  int64_t now = cx_wall_ms();
+  x->attempts += tried;
+  int retries = (int)al->a->cfg->notify_retries;
+  cx_free(x->state);
+  cx_free(x->answer);
+  cx_free(x->recipients);
+  x->recipients = dump(r.used);
+  if (rc == 0) {
+    result = R_SENT;
+    x->state = cx_strdup("sent");
+  } else if (!tried) {
+    result = R_SKIPPED;
+    x->state = cx_strdup("skipped");
+  } else if (rc == CX_EUNAVAIL && x->attempts <= retries) {
+    result = R_RETRIED;
+    x->state = cx_strdup("pending");
+    x->next_at = now + backoff_ms(x->attempts);
+  } else {
+    result = R_FAILED;
+    x->state = cx_strdup("failed");
+  }
+  if (result != R_RETRIED)
+    x->done_at = now;
+  /* The answer: the server's reply when it gave one, else what happened. */
+  x->answer = cx_strdup(ans[0] ? ans : err);
+  count(al, x->channel, result);
+  CX_LOG(result == R_SENT ? CX_LOG_INFO : CX_LOG_WARN, LOGC,
+         "alert %lld (%s, run %lld, %s to %zu recipient(s)): %s after %d "
+         "attempt(s): %s",
+         (long long)x->id, x->event, (long long)x->run_id,
+         channel_name(x->channel), r.n, result_name[result], x->attempts,
+         x->answer ? x->answer : "");
+  rcpt_free(&r);
+  char uerr[CX_ERR_LEN] = "";
+  if (x->state == NULL || x->answer == NULL)
+    return -ENOMEM;
+  rc = cx_store_alert_update(al->a->store, x, uerr);
+  if (rc != 0) /* the claim expires: sent again (the one duplicate) */
+    CX_LOG(CX_LOG_WARN, LOGC, "alert %lld: recording the outcome: %s",
+           (long long)x->id, uerr);
+  return rc;
+}
+
+static int send_due(struct cx__alerts *al, char *err)
+{
+  struct cx_alert_list l = {0};
+  int64_t now = cx_wall_ms();
+  int rc = cx_store_alert_due(al->a->store, now, SEND_MAX, &l, err);
+  int64_t lease = al->a->cfg->notify_timeout * 1000 + CLAIM_MS;
+  for (size_t i = 0; rc == 0 && i < l.n; i++) {
+    int got = 0;
+    if (!leading(al->a))
+      break;
+    now = cx_wall_ms();
+    rc = cx_store_alert_claim(al->a->store, l.items[i].id, now, now + lease,
+                              &got, err);
+    if (rc == 0 && got)
+      send_one(al, &l.items[i]);
+  }
+  cx_alert_list_free(&l);
+  return rc;
+}
+
+/* ---- thread ------------------------------------------------------------- */
+
+static void round_once(struct cx__alerts *al)
+{
+  char err[CX_ERR_LEN] = "";
+  int rc = take_in(al, err);
+  if (rc == 0)
+    rc = send_due(al, err);
+  if (rc != 0 && !al->store_down)
+    CX_LOG(CX_LOG_WARN, LOGC, "store: %s (alerts wait for it)", err);
+  al->store_down = rc != 0;
+}
+
+static void *alerts_main(void *arg)
+{
+  struct cx__alerts *al = arg;
+  pthread_mutex_lock(&al->mu);
+  while (!al->stop) {
+    pthread_mutex_unlock(&al->mu);
+    if (leading(al->a))
+      round_once(al);
+    pthread_mutex_lock(&al->mu);
+    if (al->stop)
+      break;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += ROUND_MS * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&al->cv, &al->mu, &ts);
+  }
+  pthread_mutex_unlock(&al->mu);
+  return NULL;
+}
+
+int cx__alerts_start(struct cx_admin *a, char *err)
+{
+  struct cx__alerts *al = cx_calloc(1, sizeof *al);
+  pthread_condattr_t ca;
+  if (al == NULL)
+    return -ENOMEM;
+  al->a = a;
+  pthread_mutex_init(&al->mu, NULL);
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&al->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  int rc = pthread_create(&al->th, NULL, alerts_main, al);
+  if (rc != 0) {
+    cx_err_set(err, "alerts thread: %s", strerror(rc));
+    pthread_mutex_destroy(&al->mu);
+    pthread_cond_destroy(&al->cv);
+    cx_free(al);
+    return -rc;
+  }
+  a->alerts = al;
+  return 0;
+}
+
+void cx__alerts_stop(struct cx_admin *a)
+{
+  struct cx__alerts *al = a->alerts;
+  if (al == NULL)
+    return;
+  pthread_mutex_lock(&al->mu);
+  al->stop = 1;
+  pthread_cond_signal(&al->cv);
+  pthread_mutex_unlock(&al->mu);
+  pthread_join(al->th, NULL);
+  pthread_mutex_destroy(&al->mu);
+  pthread_cond_destroy(&al->cv);
+  cx_free(al);
+  a->alerts = NULL;
+}
+
+void cx__alerts_node_down(struct cx_admin *a, const char *uuid,
+                          const char *const *jobs, size_t n_jobs)
+{
+  char err[CX_ERR_LEN] = "", ukey[160];
+  json_t *names = json_array();
+  for (size_t i = 0; names != NULL && i < n_jobs; i++)
+    json_array_append_new(names, json_string(jobs[i]));
+  char *detail = dump(names);
+  json_decref(names);
+  int64_t now = cx_wall_ms();
+  static const int chs[] = {CX_NOTIFY_EMAIL, CX_NOTIFY_FEISHU};
+  for (size_t i = 0; i < CX_ARRAY_LEN(chs); i++) {
+    if (!cx_notify_channel_on(a->notify, chs[i]))
+      continue;
+    snprintf(ukey, sizeof ukey, "node:%.64s:%lld:%d", uuid, (long long)now,
+             chs[i]);
+    struct cx_alert x = {.ukey = ukey,
+                         .event = "node_down",
+                         .node_uuid = (char *)uuid,
+                         .detail = detail,
+                         .channel = chs[i]};
+    int rc = cx_store_alert_add(a->store, &x, err);
+    if (rc != 0 && rc != CX_EEXISTS)
+      CX_LOG(CX_LOG_WARN, LOGC, "node %s down: alert not queued: %s", uuid,
+             err);
+  }
+  cx_free(detail);
+}
+
+void cx__alerts_metrics(struct cx_admin *a, struct cx_buf *b)
+{
+  struct cx__alerts *al = a->alerts;
+  uint64_t c[N_CH][R_N] = {{0}};
+  if (al != NULL) {
+    pthread_mutex_lock(&al->mu);
+    memcpy(c, al->count, sizeof c);
+    pthread_mutex_unlock(&al->mu);
+  }
+  cx_buf_puts(b, "# HELP cronix_alerts_total Alerts this admin handled as "
+                 "leader, by channel and result.\n"
+                 "# TYPE cronix_alerts_total counter\n");
+  for (int ch = 0; ch < N_CH; ch++)
+    for (int r = 0; r < R_N; r++)
+      cx_buf_printf(
+          b, "cronix_alerts_total{channel=\"%s\",result=\"%s\"} %llu\n",
+          channel_name(ch), result_name[r], (unsigned long long)c[ch][r]);
+}
