@@ -34,6 +34,7 @@
 #define BACKOFF_MS 1000
 #define BACKOFF_MAX_MS 60000
 #define N_CH 3 /* channel slots in the counters: other, email, feishu */
+#define SETTINGS_US 2000000 /* settings re-read at least this often */
 
 enum { R_SENT, R_FAILED, R_SKIPPED, R_RETRIED, R_N };
 static const char *const result_name[R_N] = {"sent", "failed", "skipped",
@@ -47,6 +48,12 @@ struct cx__alerts {
   int stop;
   uint64_t count[N_CH][R_N];
   int store_down; /* the last round's store error was logged */
+  int dirty;      /* settings changed through this admin (under mu) */
+  /* The sender's notifier, built from the settings text n_text (read at
+   * n_at); only the alert thread touches these. */
+  struct cx_notify *n;
+  char *n_text;
+  cx_mono n_at;
 };
 
 static const char *channel_name(int ch)
@@ -68,11 +75,74 @@ static void count(struct cx__alerts *al, int ch, int result)
   pthread_mutex_unlock(&al->mu);
 }
 
+/* json_dumps as a cx_malloc'd string (the row's fields are cx_free'd). */
+static char *dump(const json_t *v)
+{
+  char *j = v ? json_dumps(v, JSON_COMPACT) : NULL;
+  char *s = j ? cx_strdup(j) : NULL;
+  free(j);
+  return s;
+}
+
 static int leading(struct cx_admin *a)
 {
   struct cx_admin_cluster_stats st;
   cx_admin_cluster_stats(a, &st);
   return st.leader;
+}
+
+/* ---- settings ----------------------------------------------------------- */
+
+/* Rebuilds the notifier when the stored settings changed. */
+static int refresh(struct cx__alerts *al, char *err)
+{
+  cx_mono now = cx_mono_now();
+  pthread_mutex_lock(&al->mu);
+  int dirty = al->dirty;
+  al->dirty = 0;
+  pthread_mutex_unlock(&al->mu);
+  if (!dirty && al->n_text != NULL && now - al->n_at < SETTINGS_US)
+    return 0;
+  json_t *doc = NULL;
+  int rc = cx__nset_load(al->a, &doc, err);
+  if (rc != 0)
+    return rc;
+  char *text = dump(doc);
+  al->n_at = now;
+  if (text != NULL && al->n_text != NULL && strcmp(text, al->n_text) == 0) {
+    cx_free(text);
+    json_decref(doc);
+    return 0;
+  }
+  struct cx_notify *n = NULL;
+  char nerr[CX_ERR_LEN] = "";
+  if (text == NULL)
+    rc = -ENOMEM;
+  else if (cx__nset_notify(al->a->cfg, doc, &n, nerr) != 0)
+    CX_LOG(CX_LOG_ERROR, LOGC, "notification settings unusable: %s", nerr);
+  json_decref(doc);
+  if (rc != 0)
+    return rc;
+  cx_notify_destroy(al->n, 0);
+  al->n = n;
+  cx_free(al->n_text);
+  al->n_text = text;
+  CX_LOG(CX_LOG_INFO, LOGC,
+         "notification settings loaded (email %s, feishu %s)",
+         cx_notify_channel_on(n, CX_NOTIFY_EMAIL) ? "on" : "off",
+         cx_notify_channel_on(n, CX_NOTIFY_FEISHU) ? "on" : "off");
+  return 0;
+}
+
+void cx__alerts_settings_changed(struct cx_admin *a)
+{
+  struct cx__alerts *al = a->alerts;
+  if (al == NULL)
+    return;
+  pthread_mutex_lock(&al->mu);
+  al->dirty = 1;
+  pthread_cond_signal(&al->cv);
+  pthread_mutex_unlock(&al->mu);
 }
 
 /* ---- taking in flagged runs --------------------------------------------- */
@@ -251,8 +321,7 @@ static int send_run(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
         .output_len = run.output ? strlen(run.output) : 0,
     };
     *tried = 1;
-    rc = cx_notify_send_run(al->a->notify, x->channel, r->to, r->n, &m, ans,
-                            cap, err);
+    rc = cx_notify_send_run(al->n, x->channel, r->to, r->n, &m, ans, cap, err);
   }
   cx_job_clear(&j);
   cx_run_clear(&run);
@@ -286,20 +355,10 @@ static int send_node(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
                               .jobs = jobs,
                               .n_jobs = nn};
   *tried = 1;
-  rc = cx_notify_send_node(al->a->notify, x->channel, r->to, r->n, &nd, ans,
-                           cap, err);
+  rc = cx_notify_send_node(al->n, x->channel, r->to, r->n, &nd, ans, cap, err);
   cx_free(jobs);
   json_decref(names);
   return rc;
-}
-
-/* json_dumps as a cx_malloc'd string (the row's fields are cx_free'd). */
-static char *dump(const json_t *v)
-{
-  char *j = v ? json_dumps(v, JSON_COMPACT) : NULL;
-  char *s = j ? cx_strdup(j) : NULL;
-  free(j);
-  return s;
 }
 
 static int64_t backoff_ms(int attempts)
@@ -316,7 +375,7 @@ static int send_one(struct cx__alerts *al, struct cx_alert *x)
   char err[CX_ERR_LEN] = "", ans[CX_NOTIFY_ANSWER_LEN] = "";
   struct rcpt r = {0};
   int tried = 0, rc, result;
-  if (!cx_notify_channel_on(al->a->notify, x->channel)) {
+  if (!cx_notify_channel_on(al->n, x->channel)) {
     cx_err_set(err, "channel %d (%s) is not configured", x->channel,
                channel_name(x->channel));
     rc = CX_EPARSE;
@@ -403,6 +462,8 @@ static void round_once(struct cx__alerts *al)
   char err[CX_ERR_LEN] = "";
   int rc = take_in(al, err);
   if (rc == 0)
+    rc = refresh(al, err);
+  if (rc == 0)
     rc = send_due(al, err);
   if (rc != 0 && !al->store_down)
     CX_LOG(CX_LOG_WARN, LOGC, "store: %s (alerts wait for it)", err);
@@ -452,6 +513,13 @@ int cx__alerts_start(struct cx_admin *a, char *err)
     return -rc;
   }
   a->alerts = al;
+  /* First start on an empty store: the config file's settings go in now,
+   * so GET /notify/settings shows them before any alert. */
+  json_t *doc = NULL;
+  char serr[CX_ERR_LEN] = "";
+  if (cx__nset_load(a, &doc, serr) != 0)
+    CX_LOG(CX_LOG_WARN, LOGC, "notification settings: %s", serr);
+  json_decref(doc);
   return 0;
 }
 
@@ -465,6 +533,8 @@ void cx__alerts_stop(struct cx_admin *a)
   pthread_cond_signal(&al->cv);
   pthread_mutex_unlock(&al->mu);
   pthread_join(al->th, NULL);
+  cx_notify_destroy(al->n, 0);
+  cx_free(al->n_text);
   pthread_mutex_destroy(&al->mu);
   pthread_cond_destroy(&al->cv);
   cx_free(al);
@@ -475,6 +545,11 @@ void cx__alerts_node_down(struct cx_admin *a, const char *uuid,
                           const char *const *jobs, size_t n_jobs)
 {
   char err[CX_ERR_LEN] = "", ukey[160];
+  json_t *doc = NULL;
+  if (cx__nset_load(a, &doc, err) != 0) {
+    CX_LOG(CX_LOG_WARN, LOGC, "node %s down: alert not queued: %s", uuid, err);
+    return;
+  }
   json_t *names = json_array();
   for (size_t i = 0; names != NULL && i < n_jobs; i++)
     json_array_append_new(names, json_string(jobs[i]));
@@ -483,7 +558,7 @@ void cx__alerts_node_down(struct cx_admin *a, const char *uuid,
   int64_t now = cx_wall_ms();
   static const int chs[] = {CX_NOTIFY_EMAIL, CX_NOTIFY_FEISHU};
   for (size_t i = 0; i < CX_ARRAY_LEN(chs); i++) {
-    if (!cx_notify_channel_on(a->notify, chs[i]))
+    if (!cx__nset_configured(doc, chs[i]))
       continue;
     snprintf(ukey, sizeof ukey, "node:%.64s:%lld:%d", uuid, (long long)now,
              chs[i]);
@@ -498,6 +573,7 @@ void cx__alerts_node_down(struct cx_admin *a, const char *uuid,
              err);
   }
   cx_free(detail);
+  json_decref(doc);
 }
 
 void cx__alerts_metrics(struct cx_admin *a, struct cx_buf *b)

@@ -20,10 +20,13 @@
 #ifndef CX_ADMIN_ALERTS_H
 #define CX_ADMIN_ALERTS_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 struct cx_admin;
 struct cx_buf;
+struct cx_config;
+struct cx_notify;
 
 /* admin.c: start after the cluster, stop before it; accept "not set". */
 int cx__alerts_start(struct cx_admin *a, char *err);
@@ -34,5 +37,36 @@ void cx__alerts_node_down(struct cx_admin *a, const char *uuid,
                           const char *const *jobs, size_t n_jobs);
 /* routes_node.c: Prometheus counters of this admin's sends. */
 void cx__alerts_metrics(struct cx_admin *a, struct cx_buf *b);
+/* routes_notify.c: the settings changed through this admin; the sender
+ * reads them again now (other admins' changes show within 2 s). */
+void cx__alerts_settings_changed(struct cx_admin *a);
+
+/* ---- notify_settings.c: the channel settings in the store ---------------
+ * Setting "notify": {"email": {smtp_url, from, username, password,
+ * starttls, tls_verify, ca_file}, "feishu": {webhook_url, secret}}, always
+ * whole. password and secret are write-only. */
+
+/* The settings from the config file's [notify.*] (the first default). */
+json_t *cx__nset_default(const struct cx_config *cfg);
+/* Reads the settings into *doc (new reference); on a store without them
+ * writes cx__nset_default first (never over another admin's). 0 or a
+ * store error. */
+int cx__nset_load(struct cx_admin *a, json_t **doc, char *err);
+/* Writes doc as the settings. */
+int cx__nset_save(struct cx_admin *a, const json_t *doc, char *err);
+/* Merges a POST body into doc: only the members it names change; "" or
+ * null unsets. CX_EPARSE with field (CX_ADMIN_FIELD_LEN bytes, e.g.
+ * "email.from") and err when a member is unknown or bad, or the result
+ * would not make a working notifier. */
+int cx__nset_patch(const struct cx_config *cfg, json_t *doc, const json_t *body,
+                   char *field, char *err);
+/* A notifier for doc (timeouts, retries, public_url from cfg); free with
+ * cx_notify_destroy. cx_notify_create's errors. */
+int cx__nset_notify(const struct cx_config *cfg, const json_t *doc,
+                    struct cx_notify **out, char *err);
+/* 1 when doc configures the channel of notify_type type. */
+int cx__nset_configured(const json_t *doc, int type);
+/* doc with each secret replaced by "set" or "unset" (new reference). */
+json_t *cx__nset_public(const json_t *doc);
 
 #endif

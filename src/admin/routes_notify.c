@@ -2,11 +2,17 @@
  * POST /notify/test {notify_type, notify_to_array} (role admin): sends one
  * test message through the configured channel to the given users, now and
  * without retries, and reports the server's answer, so an operator can
- * check the notify.* settings before a real failure needs them.
+ * check the notification settings before a real failure needs them. It
+ * uses the settings in the store, as the leader's alerts do.
+ *
+ * GET /notify/settings, POST /notify/settings (role admin): the channel
+ * settings in the store (notify_settings.c); POST changes only what its
+ * body names and replies with the result; secrets read "set"/"unset".
  */
 #include <string.h>
 
 #include "admin/admin-int.h"
+#include "admin/alerts.h"
 #include "notify/notify.h"
 
 #define MAX_TO CX_NOTIFY_MAX_RCPT
@@ -38,10 +44,28 @@ static void notify_test(struct cx_http_req *req, void *ctx)
                         "notify_to_array: 1..%d user ids", MAX_TO);
     return;
   }
-  if (a->notify == NULL) {
+  json_t *doc = NULL;
+  struct cx_notify *n = NULL;
+  int rc = cx__nset_load(a, &doc, err);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, "notification settings", err);
+    return;
+  }
+  if (!cx__nset_configured(doc, (int)type)) {
+    json_decref(doc);
+    cx_http_reply_error(
+        req, CX_HTTP_BAD_INPUT, "notify_type",
+        "notify_type %d: its channel is not configured: set %s with POST "
+        "/notify/settings (the first default is notify.%s in the config)",
+        (int)type, type == 1 ? "email.smtp_url" : "feishu.webhook_url",
+        type == 1 ? "email.smtp_url" : "feishu.webhook_url");
+    return;
+  }
+  rc = cx__nset_notify(a->cfg, doc, &n, err);
+  json_decref(doc);
+  if (rc != 0) {
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "notify_type",
-                        "no notification channel is configured "
-                        "(notify.email.smtp_url, notify.feishu.webhook_url)");
+                        "notification settings unusable: %s", err);
     return;
   }
   json_t *skipped = json_array();
@@ -57,7 +81,7 @@ static void notify_test(struct cx_http_req *req, void *ctx)
     }
     struct cx_user *u = &users[nusers];
     memset(u, 0, sizeof *u);
-    int rc = cx_store_user_find(a->store, json_integer_value(v), u, err);
+    rc = cx_store_user_find(a->store, json_integer_value(v), u, err);
     if (rc == CX_ENOTFOUND) {
       json_array_append_new(skipped, json_integer(json_integer_value(v)));
       continue;
@@ -79,8 +103,7 @@ static void notify_test(struct cx_http_req *req, void *ctx)
                         type == 1 ? "an email address" : "a feishu_id");
     goto out;
   }
-  int rc = cx_notify_send_test(a->notify, (int)type, to, nto, answer,
-                               sizeof answer, err);
+  rc = cx_notify_send_test(n, (int)type, to, nto, answer, sizeof answer, err);
   json_t *data = json_pack("{s:s, s:I, s:O}", "answer", answer, "sent_to",
                            (json_int_t)nto, "skipped", skipped);
   if (rc == 0) {
@@ -96,15 +119,63 @@ static void notify_test(struct cx_http_req *req, void *ctx)
         "test message not delivered: %s", err);
   }
 out:
+  cx_notify_destroy(n, 0);
   json_decref(skipped);
   for (size_t k = 0; k < nusers; k++)
     cx_user_clear(&users[k]);
+}
+
+/* Checks the admin role and loads the settings; -1 after replying. */
+static int settings_begin(struct cx_admin *a, struct cx_http_req *req,
+                          json_t **doc)
+{
+  char err[CX_ERR_LEN] = "";
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) != 0)
+    return -1;
+  int rc = cx__nset_load(a, doc, err);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, "notification settings", err);
+    return -1;
+  }
+  return 0;
+}
+
+static void settings_get(struct cx_http_req *req, void *ctx)
+{
+  json_t *doc = NULL;
+  if (settings_begin(ctx, req, &doc) != 0)
+    return;
+  cx_http_reply_ok(req, cx__nset_public(doc));
+  json_decref(doc);
+}
+
+static void settings_post(struct cx_http_req *req, void *ctx)
+{
+  struct cx_admin *a = ctx;
+  char err[CX_ERR_LEN] = "", field[CX_ADMIN_FIELD_LEN] = "";
+  json_t *doc = NULL;
+  if (settings_begin(a, req, &doc) != 0)
+    return;
+  int rc = cx__nset_patch(a->cfg, doc, cx_http_req_json(req), field, err);
+  if (rc != 0) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, field[0] ? field : NULL, "%s",
+                        err);
+  } else if ((rc = cx__nset_save(a, doc, err)) != 0) {
+    cx__admin_reply_backend_error(req, rc, "notification settings", err);
+  } else {
+    cx__alerts_settings_changed(a);
+    CX_LOG(CX_LOG_INFO, "admin", "notification settings changed");
+    cx_http_reply_ok(req, cx__nset_public(doc));
+  }
+  json_decref(doc);
 }
 
 int cx__admin_routes_notify(struct cx_admin *a)
 {
   static const struct cx__admin_route routes[] = {
       {"POST", "/notify/test", notify_test},
+      {"GET", "/notify/settings", settings_get},
+      {"POST", "/notify/settings", settings_post},
   };
   return cx__admin_register(a, routes, CX_ARRAY_LEN(routes));
 }

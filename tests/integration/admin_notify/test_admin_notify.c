@@ -54,18 +54,17 @@ static void setup(const char *smtp_url)
   snprintf(url, sizeof url, "sqlite://%s/cronix.db", cx_test_tmpdir());
   ASSERT_EQ(cx_config_init(&E.cfg), 0);
   ASSERT_EQ(cx_config_set(&E.cfg, "server.data_dir", cx_test_tmpdir(), err), 0);
-  ASSERT_MSG(cx_config_finish(&E.cfg, err) == 0, "%s", err);
   ASSERT_MSG(cx_store_open(url, &E.store, err) == 0, "%s", err);
   struct cx_coord_cfg cc = {.endpoints = ""};
   ASSERT_MSG(cx_coord_open(&cc, &E.coord, err) == 0, "%s", err);
-  if (smtp_url != NULL) {
-    struct cx_notify_conf nc = {0};
-    nc.email.smtp_url = smtp_url;
-    nc.email.from = "Cronix <cron@cronix.test>";
-    nc.email.starttls = CX_NOTIFY_STARTTLS_OFF;
-    nc.email.timeout_ms = 5000;
-    ASSERT_MSG(cx_notify_create(&nc, &E.notify, err) == 0, "%s", err);
+  if (smtp_url != NULL) { /* the first default of the store's settings */
+    ASSERT_EQ(cx_config_set(&E.cfg, "notify.email.smtp_url", smtp_url, err), 0);
+    ASSERT_EQ(cx_config_set(&E.cfg, "notify.email.from",
+                            "Cronix <cron@cronix.test>", err),
+              0);
+    ASSERT_EQ(cx_config_set(&E.cfg, "notify.email.starttls", "off", err), 0);
   }
+  ASSERT_MSG(cx_config_finish(&E.cfg, err) == 0, "%s", err);
   struct cx_admin_opts o = {.cfg = &E.cfg,
                             .store = E.store,
                             .coord = E.coord,
@@ -96,24 +95,25 @@ static size_t collect(char *p, size_t size, size_t n, void *ctx)
   return size * n;
 }
 
-/* POSTs body to /notify/test; asserts the status and code; returns the
- * reply (json_decref it). */
-static json_t *post(const char *token, const char *body, long want_status,
-                    int want_code)
+/* Calls path (GET when body is NULL, else POST body); asserts the status
+ * and code; returns the reply (json_decref it). */
+static json_t *call(const char *path, const char *token, const char *body,
+                    long want_status, int want_code)
 {
   char url[128], auth[128];
   struct cx_buf b = {0};
   struct curl_slist *h = NULL;
   long status = 0;
   CURL *c = curl_easy_init();
-  snprintf(url, sizeof url, "%s/notify/test", E.base);
+  snprintf(url, sizeof url, "%s%s", E.base, path);
   snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
   h = curl_slist_append(h, auth);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  if (body != NULL)
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
   ASSERT_EQ(curl_easy_perform(c), CURLE_OK);
@@ -129,6 +129,13 @@ static json_t *post(const char *token, const char *body, long want_status,
              b.data);
   cx_buf_free(&b);
   return j;
+}
+
+/* POSTs body to /notify/test (see call). */
+static json_t *post(const char *token, const char *body, long want_status,
+                    int want_code)
+{
+  return call("/notify/test", token, body, want_status, want_code);
 }
 
 TEST_TIMEOUT(admin_notify_test_email_arrives_with_the_servers_answer, 60)
@@ -205,4 +212,110 @@ TEST_TIMEOUT(admin_notify_test_without_a_channel_says_what_to_configure, 30)
                   "notify.email.smtp_url");
   json_decref(j);
   teardown();
+}
+
+/* data.<ch>.<name> of a /notify/settings reply, as a string ("" if not). */
+static const char *setting(const json_t *reply, const char *ch,
+                           const char *name)
+{
+  const char *v = json_string_value(json_object_get(
+      json_object_get(json_object_get(reply, "data"), ch), name));
+  return v ? v : "";
+}
+
+TEST_TIMEOUT(admin_notify_settings_seeded_from_config_secrets_write_only, 30)
+{
+  char err[CX_ERR_LEN] = "", *stored = NULL;
+  /* The config's values are the first default. */
+  setup("smtp://127.0.0.1:9/helo.test");
+  json_t *j = call("/notify/settings", E.admin_tok, NULL, 200, 0);
+  ASSERT_STREQ(setting(j, "email", "smtp_url"), "smtp://127.0.0.1:9/helo.test");
+  ASSERT_STREQ(setting(j, "email", "from"), "Cronix <cron@cronix.test>");
+  ASSERT_STREQ(setting(j, "email", "starttls"), "off");
+  ASSERT_STREQ(setting(j, "email", "password"), "unset");
+  ASSERT_STREQ(setting(j, "feishu", "webhook_url"), "");
+  ASSERT_STREQ(setting(j, "feishu", "secret"), "unset");
+  json_decref(j);
+  /* A partial body changes only what it names; secrets read set/unset. */
+  j = call("/notify/settings", E.admin_tok,
+           "{\"email\":{\"password\":\"hunter2-secret\"},\"feishu\":"
+           "{\"webhook_url\":\"http://127.0.0.1:9/hook\",\"secret\":\"s3\"}}",
+           200, 0);
+  ASSERT_STREQ(setting(j, "email", "password"), "set");
+  ASSERT_STREQ(setting(j, "feishu", "secret"), "set");
+  ASSERT_STREQ(setting(j, "email", "smtp_url"), "smtp://127.0.0.1:9/helo.test");
+  json_decref(j);
+  j = call("/notify/settings", E.admin_tok, NULL, 200, 0);
+  char *text = json_dumps(j, 0);
+  ASSERT(strstr(text, "hunter2") == NULL && strstr(text, "s3\"") == NULL);
+  free(text);
+  ASSERT_STREQ(setting(j, "feishu", "webhook_url"), "http://127.0.0.1:9/hook");
+  ASSERT_STREQ(setting(j, "email", "from"), "Cronix <cron@cronix.test>");
+  json_decref(j);
+  ASSERT_EQ(cx_store_setting_get(E.store, "notify", &stored, err), 0);
+  ASSERT_CONTAINS(stored, "hunter2-secret");
+  cx_free(stored);
+  /* "" (or null) unsets. */
+  j = call("/notify/settings", E.admin_tok,
+           "{\"email\":{\"password\":\"\"},\"feishu\":{\"secret\":null}}", 200,
+           0);
+  ASSERT_STREQ(setting(j, "email", "password"), "unset");
+  ASSERT_STREQ(setting(j, "feishu", "secret"), "unset");
+  json_decref(j);
+  /* Admins only. */
+  json_decref(call("/notify/settings", E.viewer_tok, NULL, 403, 1102));
+  json_decref(call("/notify/settings", E.viewer_tok, "{}", 403, 1102));
+  teardown();
+}
+
+TEST_TIMEOUT(admin_notify_settings_refusals_name_the_field, 30)
+{
+  static const struct {
+    const char *body, *field;
+  } bad[] = {
+      {"{\"sms\":{}}", "sms"},
+      {"{\"email\":1}", "email"},
+      {"{\"email\":{\"smtp\":\"x\"}}", "email.smtp"},
+      {"{\"email\":{\"tls_verify\":\"yes\"}}", "email.tls_verify"},
+      {"{\"email\":{\"starttls\":\"maybe\"}}", "email.starttls"},
+      {"{\"email\":{\"smtp_url\":\"ftp://x\"}}", "email.smtp_url"},
+      {"{\"email\":{\"from\":\"\"}}", "email.from"}, /* url needs it */
+      {"{\"feishu\":{\"webhook_url\":\"gopher://x\"}}", "feishu.webhook_url"},
+      {"{\"email\":{\"username\":5}}", "email.username"},
+  };
+  setup("smtp://127.0.0.1:9/helo.test");
+  for (size_t i = 0; i < CX_ARRAY_LEN(bad); i++) {
+    json_t *j = call("/notify/settings", E.admin_tok, bad[i].body, 400, 1001);
+    ASSERT_MSG(json_is_string(json_object_get(j, "field")) &&
+                   strcmp(json_string_value(json_object_get(j, "field")),
+                          bad[i].field) == 0,
+               "%s: field %s, want %s", bad[i].body,
+               json_string_value(json_object_get(j, "field")), bad[i].field);
+    json_decref(j);
+  }
+  /* Nothing of a refused body was kept. */
+  json_t *j = call("/notify/settings", E.admin_tok, NULL, 200, 0);
+  ASSERT_STREQ(setting(j, "email", "smtp_url"), "smtp://127.0.0.1:9/helo.test");
+  ASSERT_STREQ(setting(j, "email", "from"), "Cronix <cron@cronix.test>");
+  json_decref(j);
+  teardown();
+}
+
+TEST_TIMEOUT(admin_notify_test_uses_the_settings_posted_to_the_api, 60)
+{
+  struct cx_test_smtp sink;
+  char body[512];
+  cx_test_smtp_start(&sink, NULL);
+  setup(NULL); /* nothing in the config */
+  snprintf(body, sizeof body,
+           "{\"email\":{\"smtp_url\":\"%s\",\"from\":\"cron@cronix.test\","
+           "\"starttls\":\"off\"}}",
+           sink.url);
+  json_decref(call("/notify/settings", E.admin_tok, body, 200, 0));
+  snprintf(body, sizeof body, "{\"notify_type\":1,\"notify_to_array\":[%lld]}",
+           (long long)E.ops_id);
+  json_decref(post(E.admin_tok, body, 200, 0));
+  ASSERT_EQ(cx_test_smtp_wait(&sink, 1, 10000), 1);
+  teardown();
+  cx_test_smtp_stop(&sink);
 }

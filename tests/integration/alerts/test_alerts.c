@@ -105,6 +105,8 @@ static int leads(int i)
   return strstr(resp, "\ncronix_leader 1\n") != NULL;
 }
 
+static int with_config; /* the admins get [notify.email] in their config */
+
 static void admin_start(int i)
 {
   char err[CX_ERR_LEN] = "", listen[64], name[16];
@@ -134,7 +136,7 @@ static void admin_start(int i)
                         "node.ttl=" TTL,
                         "--set",
                         "system.cmd_auto_allocation=true",
-                        "--set",
+                        with_config ? "--set" : NULL, /* ends argv */
                         smtp,
                         "--set",
                         "notify.email.from=Cronix <cron@cronix.test>",
@@ -188,13 +190,16 @@ static int node_alive(void)
   return ok;
 }
 
-/* etcd, MariaDB, aiosmtpd, admin 0 (the leader), admin 1, the node, and
- * user "ops" (operator, ops@cronix.test). */
-static void up(void)
+/* etcd, MariaDB, aiosmtpd (unless smtp_later), admin 0 (the leader),
+ * admin 1, the node, and user "ops" (operator, ops@cronix.test). config:
+ * the admins' config files have [notify.email] for the sink. */
+static void up(int config, int smtp_later)
 {
   char err[CX_ERR_LEN] = "";
   memset(&E, 0, sizeof E);
-  cx_test_smtp_start(&E.smtp, NULL);
+  with_config = config;
+  if (!smtp_later)
+    cx_test_smtp_start(&E.smtp, NULL);
   CHECK(cx_svc_etcd_start(&E.etcd, NULL, err) == 0, "etcd: %s", err);
   CHECK(cx_svc_mariadb_start(&E.db, NULL, err) == 0, "mariadb: %s", err);
   admin_start(0);
@@ -232,7 +237,8 @@ static void down(void)
     cx_svc_proc_stop(&E.a[i].p, 20000, err);
   cx_svc_mariadb_destroy(&E.db);
   cx_svc_etcd_destroy(&E.etcd);
-  cx_test_smtp_stop(&E.smtp);
+  if (E.smtp.port > 0)
+    cx_test_smtp_stop(&E.smtp);
 }
 
 /* Adds (through admin i) a job that fires once, 3 s from now, runs
@@ -301,7 +307,7 @@ static void expect_one_mail(const char *job)
 
 TEST_TIMEOUT(alerts_cluster_node_without_settings_failure_mailed_once, 240)
 {
-  up();
+  up(1, 0);
   int64_t id = add_failing_job(0, "db-backup", "echo disk full; exit 3");
   json_t *r = wait_run(1, id, "failed", 30);
   json_decref(r);
@@ -312,7 +318,7 @@ TEST_TIMEOUT(alerts_cluster_node_without_settings_failure_mailed_once, 240)
 TEST_TIMEOUT(alerts_leader_killed_during_the_run_next_leader_mails_once, 240)
 {
   char err[CX_ERR_LEN] = "";
-  up();
+  up(1, 0);
   int64_t id = add_failing_job(1, "slow-failure", "sleep 3; exit 4");
   json_decref(wait_run(1, id, "running", 30));
   /* The leader dies before the failure is recorded: nobody leads when the
@@ -321,5 +327,51 @@ TEST_TIMEOUT(alerts_leader_killed_during_the_run_next_leader_mails_once, 240)
   json_decref(wait_run(1, id, "failed", 30));
   wait_for(a1_leads, 30, "admin 1 leads");
   expect_one_mail("slow-failure");
+  down();
+}
+
+/* 1 once admin 0's log shows a send that will be retried. */
+static int a0_retrying(void)
+{
+  FILE *f = fopen(E.a[0].p.log_path, "r");
+  char line[2048];
+  int found = 0;
+  while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
+    found = strstr(line, "retried after 1 attempt") != NULL;
+  if (f != NULL)
+    fclose(f);
+  return found;
+}
+
+static void post_smtp_settings(int i, const char *url)
+{
+  char body[512];
+  snprintf(body, sizeof body,
+           "{\"email\":{\"smtp_url\":\"%s\",\"from\":\"cron@cronix.test\","
+           "\"starttls\":\"off\"}}",
+           url);
+  json_decref(api(i, "/notify/settings", body));
+}
+
+TEST_TIMEOUT(alerts_settings_from_the_api_leader_killed_after_a_failed_send,
+             240)
+{
+  char err[CX_ERR_LEN] = "", dead[64];
+  int port = 0;
+  /* No [notify.*] anywhere: the settings come from the API, posted to the
+   * follower, and point at a port where no mail server listens yet. */
+  up(0, 1);
+  CHECK(cx_svc_port_alloc(&port, err) == 0, "%s", err);
+  snprintf(dead, sizeof dead, "smtp://127.0.0.1:%d/helo.test", port);
+  post_smtp_settings(1, dead);
+  int64_t id = add_failing_job(1, "nightly-etl", "exit 9");
+  json_decref(wait_run(1, id, "failed", 30));
+  /* The leader took the failure in and tried: refused, kept for a retry. */
+  wait_for(a0_retrying, 30, "admin 0 tried and will retry");
+  CHECK(cx_svc_proc_signal(&E.a[0].p, SIGKILL, err) == 0, "%s", err);
+  cx_test_smtp_start(&E.smtp, NULL);
+  post_smtp_settings(1, E.smtp.url);
+  wait_for(a1_leads, 30, "admin 1 leads");
+  expect_one_mail("nightly-etl");
   down();
 }

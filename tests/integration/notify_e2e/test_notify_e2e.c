@@ -3,7 +3,8 @@
  * fails on a real node, is retried, and after the LAST attempt exactly one
  * email reaches a real SMTP server (aiosmtpd on loopback) addressed to the
  * users in notify_to_array. What `cronix standalone` runs: SQLite, the
- * in-process coordination backend, the node and the admin in one process.
+ * in-process coordination backend, the node and the admin in one process;
+ * the admin (its own leader) sends it from the store.
  */
 #include <curl/curl.h>
 #include <jansson.h>
@@ -25,7 +26,6 @@ struct env {
   struct cx_config cfg;
   struct cx_store *store;
   struct cx_coord *coord;
-  struct cx_notify *notify;
   struct cx_noded *node;
   struct cx_admin *admin;
   char base[64];
@@ -61,27 +61,24 @@ static void setup(void)
   ASSERT_EQ(cx_config_init(&E.cfg), 0);
   ASSERT_EQ(cx_config_set(&E.cfg, "server.data_dir", cx_test_tmpdir(), err), 0);
   ASSERT_EQ(cx_config_set(&E.cfg, "store.url", url, err), 0);
+  /* The admin's first default for the settings in the store. */
+  ASSERT_EQ(cx_config_set(&E.cfg, "notify.email.smtp_url", E.sink.url, err), 0);
+  ASSERT_EQ(cx_config_set(&E.cfg, "notify.email.from",
+                          "Cronix <cron@cronix.test>", err),
+            0);
+  ASSERT_EQ(cx_config_set(&E.cfg, "notify.email.starttls", "off", err), 0);
   ASSERT_MSG(cx_config_finish(&E.cfg, err) == 0, "%s", err);
   ASSERT_MSG(cx_store_open(url, &E.store, err) == 0, "%s", err);
   struct cx_coord_cfg cc = {.endpoints = ""};
   ASSERT_MSG(cx_coord_open(&cc, &E.coord, err) == 0, "%s", err);
-  struct cx_notify_conf nc = {0};
-  nc.email.smtp_url = E.sink.url;
-  nc.email.from = "Cronix <cron@cronix.test>";
-  nc.email.starttls = CX_NOTIFY_STARTTLS_OFF;
-  nc.email.timeout_ms = 5000;
-  ASSERT_MSG(cx_notify_create(&nc, &E.notify, err) == 0, "%s", err);
-  struct cx_noded_opts no = {.cfg = &E.cfg,
-                             .store = E.store,
-                             .coord = E.coord,
-                             .notify = E.notify,
-                             .version = "test"};
+  /* The node has no notifier: alerts go out from the admin (the leader). */
+  struct cx_noded_opts no = {
+      .cfg = &E.cfg, .store = E.store, .coord = E.coord, .version = "test"};
   ASSERT_MSG(cx_noded_create(&no, &E.node, err) == 0, "%s", err);
   ASSERT_MSG(cx_noded_start(E.node, err) == 0, "%s", err);
   struct cx_admin_opts ao = {.cfg = &E.cfg,
                              .store = E.store,
                              .coord = E.coord,
-                             .notify = E.notify,
                              .listen = "127.0.0.1:0"};
   ASSERT_MSG(cx_admin_create(&ao, &E.admin, err) == 0, "%s", err);
   ASSERT_MSG(cx_admin_start(E.admin, err) == 0, "%s", err);
@@ -97,7 +94,6 @@ static void teardown(void)
   cx_admin_destroy(E.admin);
   cx_noded_stop(E.node);
   cx_noded_destroy(E.node);
-  cx_notify_destroy(E.notify, 2000);
   cx_coord_close(E.coord);
   cx_store_close(E.store);
   cx_config_free(&E.cfg);
