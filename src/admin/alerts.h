@@ -26,6 +26,8 @@
 struct cx_admin;
 struct cx_buf;
 struct cx_config;
+struct cx_http_req;
+struct cx_job;
 struct cx_notify;
 
 /* admin.c: start after the cluster, stop before it; accept "not set". */
@@ -40,6 +42,13 @@ void cx__alerts_metrics(struct cx_admin *a, struct cx_buf *b);
 /* routes_notify.c: the settings changed through this admin; the sender
  * reads them again now (other admins' changes show within 2 s). */
 void cx__alerts_settings_changed(struct cx_admin *a);
+
+/* job_notify.c, for /job/add (create and update): checks j's alert
+ * fields (see job_notify.c). Returns 0 with *warnings a new array of
+ * texts for the reply's data.warnings (maybe empty); or -1 after replying
+ * 400/1001 (field notify_to_array or notify_type) or a store error. */
+int cx__alerts_job_check(struct cx_admin *a, struct cx_http_req *req,
+                         const struct cx_job *j, json_t **warnings);
 
 /* ---- notify_settings.c: the channel settings in the store ---------------
  * Setting "notify": {"email": {smtp_url, from, username, password,

@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "admin/admin-int.h"
+#include "admin/alerts.h"
 #include "cron/cron.h"
 #include "job/job.h"
 
@@ -272,10 +273,16 @@ static json_t *job_reply(const struct cx_job *j, const char *node_state)
   return o;
 }
 
+/* warn: /job/add's data.warnings (alerts.h), NULL or empty = none. */
 static void reply_job(struct cx_http_req *req, const struct cx_job *j,
-                      const char *node_state)
+                      const char *node_state, json_t *warn)
 {
   json_t *o = job_reply(j, node_state);
+  if (o != NULL && json_array_size(warn) > 0 &&
+      json_object_set(o, "warnings", warn) != 0) {
+    json_decref(o);
+    o = NULL;
+  }
   if (o == NULL)
     cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
   else
@@ -503,7 +510,7 @@ backend:
 }
 
 static void job_create(struct cx_admin *a, struct cx_http_req *req,
-                       struct cx_job *j)
+                       struct cx_job *j, json_t *warn)
 {
   char err[CX_ERR_LEN] = "", cerr[CX_ERR_LEN] = "";
 
@@ -546,7 +553,7 @@ static void job_create(struct cx_admin *a, struct cx_http_req *req,
     return;
   }
   pthread_mutex_unlock(mu);
-  reply_job(req, j, NULL);
+  reply_job(req, j, NULL, warn);
 }
 
 static void job_update(struct cx_admin *a, struct cx_http_req *req,
@@ -555,6 +562,7 @@ static void job_update(struct cx_admin *a, struct cx_http_req *req,
   char err[CX_ERR_LEN] = "", cerr[CX_ERR_LEN] = "", field[CX_JOB_FIELD_LEN];
   struct cx_job old, j;
   enum cx_job_invalid why;
+  json_t *warn = NULL;
   pthread_mutex_t *mu = job_lock(id);
   int rc;
 
@@ -590,7 +598,8 @@ static void job_update(struct cx_admin *a, struct cx_http_req *req,
         field, "%s", err);
     goto out;
   }
-  if (place(a, req, &j, old.run_on) != 0)
+  if (cx__alerts_job_check(a, req, &j, &warn) != 0 ||
+      place(a, req, &j, old.run_on) != 0)
     goto out;
   rc = cx_store_job_update(a->store, &j, err);
   if (rc == CX_ECONFLICT) {
@@ -630,9 +639,10 @@ static void job_update(struct cx_admin *a, struct cx_http_req *req,
   }
   if (strcmp(old.run_on, j.run_on) != 0)
     load_forget(); /* the old node has one job less */
-  reply_job(req, &j, NULL);
+  reply_job(req, &j, NULL, warn);
 out:
   pthread_mutex_unlock(mu);
+  json_decref(warn);
   cx_job_clear(&j);
   cx_job_clear(&old);
 }
@@ -645,6 +655,7 @@ static void h_job_add(struct cx_http_req *req, void *ctx)
   enum cx_job_invalid why;
   int64_t id = 0;
   struct cx_job j;
+  json_t *warn = NULL;
 
   if (cx__admin_auth(a, req, CX_ROLE_OPERATOR, NULL) != 0)
     return;
@@ -672,11 +683,13 @@ static void h_job_add(struct cx_http_req *req, void *ctx)
         field, "%s", err);
     goto out;
   }
-  if (place(a, req, &j, NULL) != 0)
+  if (cx__alerts_job_check(a, req, &j, &warn) != 0 ||
+      place(a, req, &j, NULL) != 0)
     goto out;
-  job_create(a, req, &j);
+  job_create(a, req, &j, warn);
   totals_forget(a);
 out:
+  json_decref(warn);
   cx_job_clear(&j);
 }
 
@@ -781,7 +794,7 @@ static void h_job_find(struct cx_http_req *req, void *ctx)
     }
     state = alive ? "alive" : "dead";
   }
-  reply_job(req, &j, state);
+  reply_job(req, &j, state, NULL);
   cx_job_clear(&j);
 }
 

@@ -137,8 +137,8 @@ static json_t *api(const char *path, const char *body)
   return d;
 }
 
-/* Adds a job on this node firing once (alerting users ops, dev and an id no
- * user has), at the next second s with
+/* Adds a job on this node firing once (alerting users ops and dev; an id
+ * that is no user is refused by /job/add), at the next second s with
  * s % 60 == fire_sec (>= 3 s ahead), in UTC; returns its id. */
 static int64_t add_job(const char *name, const char *command, int notify,
                        int64_t *fire_at)
@@ -153,7 +153,7 @@ static int64_t add_job(const char *name, const char *command, int notify,
            "\"spec\":\"%d %d %d %d %d * %d\",\"timezone\":\"UTC\","
            "\"allocation\":1,\"run_on\":\"%s\",\"retry_times\":2,"
            "\"retry_interval\":1,\"notify_status\":%d,\"notify_type\":1,"
-           "\"notify_to_array\":[%lld,%lld,99999]}",
+           "\"notify_to_array\":[%lld,%lld]}",
            name, command, c.sec, c.min, c.hour, c.day, c.month, c.year,
            cx_noded_uuid(E.node), notify, (long long)E.ops_id,
            (long long)E.dev_id);
