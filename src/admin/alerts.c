@@ -33,8 +33,8 @@
 #define CLAIM_MS 30000 /* claim beyond the send timeout */
 #define BACKOFF_MS 1000
 #define BACKOFF_MAX_MS 60000
-#define N_CH 3 /* channel slots in the counters: other, email, feishu */
-#define SETTINGS_US 2000000 /* settings re-read at least this often */
+#define N_CH (CX_NOTIFY_TYPE_MAX + 1) /* counter slots: none, each type */
+#define SETTINGS_US 2000000           /* settings re-read at least this often */
 
 enum { R_SENT, R_FAILED, R_SKIPPED, R_RETRIED, R_N };
 static const char *const result_name[R_N] = {"sent", "failed", "skipped",
@@ -58,14 +58,9 @@ struct cx__alerts {
 
 static const char *channel_name(int ch)
 {
-  switch (ch) {
-  case CX_NOTIFY_EMAIL:
-    return "email";
-  case CX_NOTIFY_FEISHU:
-    return "feishu";
-  default:
-    return "none";
-  }
+  static const char *const names[N_CH] = {
+      "none", "email", "feishu", "dingtalk", "wecom", "slack", "webhook"};
+  return ch > 0 && ch < N_CH ? names[ch] : names[0];
 }
 
 static void count(struct cx__alerts *al, int ch, int result)
@@ -183,44 +178,87 @@ static int take_in(struct cx__alerts *al, char *err)
 /* ---- recipients --------------------------------------------------------- */
 
 struct rcpt {
-  const char **to; /* borrowed from users */
+  char **to; /* owned, in the channel's form */
   size_t n;
-  struct cx_user *users;
-  size_t nu;
   json_t *used; /* the addresses, for the row */
 };
 
 static void rcpt_free(struct rcpt *r)
 {
-  for (size_t i = 0; i < r->nu; i++)
-    cx_user_clear(&r->users[i]);
-  cx_free(r->users);
+  for (size_t i = 0; i < r->n; i++)
+    cx_free(r->to[i]);
   cx_free(r->to);
   json_decref(r->used);
   memset(r, 0, sizeof *r);
 }
 
-static const char *address(const struct cx_user *u, int ch)
+int cx__alerts_address(const struct cx_user *u, int ch, char *out, size_t cap)
 {
-  const char *v = ch == CX_NOTIFY_EMAIL    ? u->email
-                  : ch == CX_NOTIFY_FEISHU ? u->feishu_id
-                                           : NULL;
-  return v != NULL && v[0] != '\0' ? v : NULL;
+  const char *v = NULL, *pre = "";
+#define SET(x) (v == NULL && (x) != NULL && (x)[0] != '\0' ? (v = (x)) : NULL)
+  switch (ch) {
+  case CX_NOTIFY_EMAIL:
+    SET(u->email);
+    break;
+  case CX_NOTIFY_FEISHU:
+    SET(u->feishu_id);
+    break;
+  case CX_NOTIFY_DINGTALK:
+  case CX_NOTIFY_WECOM: /* mentioned by id, else by mobile */
+    pre = SET(ch == CX_NOTIFY_DINGTALK ? u->dingtalk_id : u->wecom_id) ? "id:"
+          : SET(u->mobile) ? "mobile:"
+                           : "";
+    break;
+  case CX_NOTIFY_SLACK:
+    SET(u->slack_id);
+    break;
+  case CX_NOTIFY_WEBHOOK:
+    SET(u->username);
+    break;
+  }
+#undef SET
+  if (v == NULL)
+    return 0;
+  snprintf(out, cap, "%s%s", pre, v);
+  return 1;
 }
 
-/* Adds user u (owned by r now) if it has an address for ch. */
-static void rcpt_add(struct rcpt *r, struct cx_user *u, int ch, int64_t alert)
+const char *cx__alerts_address_name(int ch)
 {
-  const char *v = address(u, ch);
-  r->users[r->nu++] = *u;
-  if (v == NULL) {
-    CX_LOG(CX_LOG_WARN, LOGC,
-           "alert %lld: user %lld (%s) has no %s address; left out",
-           (long long)alert, (long long)u->id, u->username, channel_name(ch));
-    return;
+  static const char *const names[] = {"?",
+                                      "email",
+                                      "feishu_id",
+                                      "dingtalk_id or mobile",
+                                      "wecom_id or mobile",
+                                      "slack_id",
+                                      "username"};
+  return ch >= 1 && ch <= CX_NOTIFY_TYPE_MAX ? names[ch] : "?";
+}
+
+/* Adds user u if it has an address for ch (else logs that it is left
+ * out). */
+static int rcpt_add(struct rcpt *r, const struct cx_user *u, int ch,
+                    int64_t alert)
+{
+  char a[300];
+  if (!cx__alerts_address(u, ch, a, sizeof a)) {
+    CX_LOG(CX_LOG_WARN, LOGC, "alert %lld: user %lld (%s) has no %s; left out",
+           (long long)alert, (long long)u->id, u->username,
+           cx__alerts_address_name(ch));
+    return 0;
   }
-  r->to[r->n++] = v;
-  json_array_append_new(r->used, json_string(v));
+  if ((r->to[r->n] = cx_strdup(a)) == NULL)
+    return -ENOMEM;
+  r->n++;
+  json_array_append_new(r->used, json_string(a));
+  return 0;
+}
+
+static int rcpt_init(struct rcpt *r, size_t max)
+{
+  r->to = cx_calloc(max + 1, sizeof *r->to);
+  r->used = json_array();
+  return r->to && r->used ? 0 : -ENOMEM;
 }
 
 /* The job's notify_to_array users (ids that are no user are logged). */
@@ -231,10 +269,7 @@ static int rcpt_job(struct cx_store *s, const char *ids, int ch, int64_t alert,
   size_t m = json_is_array(arr) ? json_array_size(arr) : 0;
   if (m > CX_NOTIFY_MAX_RCPT)
     m = CX_NOTIFY_MAX_RCPT;
-  r->users = cx_calloc(m + 1, sizeof *r->users);
-  r->to = cx_calloc(m + 1, sizeof *r->to);
-  r->used = json_array();
-  int rc = r->users && r->to && r->used ? 0 : -ENOMEM;
+  int rc = rcpt_init(r, m);
   for (size_t i = 0; rc == 0 && i < m; i++) {
     int64_t id = json_integer_value(json_array_get(arr, i));
     struct cx_user u = {0};
@@ -246,7 +281,8 @@ static int rcpt_job(struct cx_store *s, const char *ids, int ch, int64_t alert,
       continue;
     }
     if (rc == 0)
-      rcpt_add(r, &u, ch, alert);
+      rc = rcpt_add(r, &u, ch, alert);
+    cx_user_clear(&u);
   }
   json_decref(arr);
   return rc;
@@ -260,18 +296,19 @@ static int rcpt_admins(struct cx_store *s, int ch, int64_t alert,
   int rc = cx_store_user_search(s, NULL, 1, CX_STORE_PAGE_MAX, &ul, err);
   if (rc != 0)
     return rc;
-  r->users = cx_calloc(ul.n + 1, sizeof *r->users);
-  r->to = cx_calloc(ul.n + 1, sizeof *r->to);
-  r->used = json_array();
-  rc = r->users && r->to && r->used ? 0 : -ENOMEM;
-  for (size_t i = 0; rc == 0 && i < ul.n; i++) {
-    if (ul.items[i].role != NULL && strcmp(ul.items[i].role, "admin") == 0) {
-      rcpt_add(r, &ul.items[i], ch, alert);
-      memset(&ul.items[i], 0, sizeof ul.items[i]); /* moved into r */
-    }
-  }
+  rc = rcpt_init(r, ul.n);
+  for (size_t i = 0; rc == 0 && i < ul.n; i++)
+    if (ul.items[i].role != NULL && strcmp(ul.items[i].role, "admin") == 0)
+      rc = rcpt_add(r, &ul.items[i], ch, alert);
   cx_user_list_free(&ul);
   return rc;
+}
+
+/* Email and Feishu need someone to send to; the robots post to their
+ * group, mentions or not. */
+static int needs_rcpt(int ch)
+{
+  return ch == CX_NOTIFY_EMAIL || ch == CX_NOTIFY_FEISHU;
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -296,7 +333,7 @@ static int send_run(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
   }
   if (rc == 0)
     rc = rcpt_job(s, j.notify_to_array, x->channel, x->id, r, err);
-  if (rc == 0 && r->n == 0) {
+  if (rc == 0 && r->n == 0 && needs_rcpt(x->channel)) {
     cx_err_set(err, "no recipient has a %s address", channel_name(x->channel));
     rc = CX_EPARSE;
   }
@@ -321,7 +358,8 @@ static int send_run(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
         .output_len = run.output ? strlen(run.output) : 0,
     };
     *tried = 1;
-    rc = cx_notify_send_run(al->n, x->channel, r->to, r->n, &m, ans, cap, err);
+    rc = cx_notify_send_run(al->n, x->channel, (const char *const *)r->to, r->n,
+                            &m, ans, cap, err);
   }
   cx_job_clear(&j);
   cx_run_clear(&run);
@@ -332,7 +370,7 @@ static int send_node(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
                      int *tried, char *ans, size_t cap, char *err)
 {
   int rc = rcpt_admins(al->a->store, x->channel, x->id, r, err);
-  if (rc == 0 && r->n == 0) {
+  if (rc == 0 && r->n == 0 && needs_rcpt(x->channel)) {
     cx_err_set(err, "no admin has a %s address", channel_name(x->channel));
     rc = CX_EPARSE;
   }
@@ -355,7 +393,8 @@ static int send_node(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
                               .jobs = jobs,
                               .n_jobs = nn};
   *tried = 1;
-  rc = cx_notify_send_node(al->n, x->channel, r->to, r->n, &nd, ans, cap, err);
+  rc = cx_notify_send_node(al->n, x->channel, (const char *const *)r->to, r->n,
+                           &nd, ans, cap, err);
   cx_free(jobs);
   json_decref(names);
   return rc;
@@ -556,17 +595,15 @@ void cx__alerts_node_down(struct cx_admin *a, const char *uuid,
   char *detail = dump(names);
   json_decref(names);
   int64_t now = cx_wall_ms();
-  static const int chs[] = {CX_NOTIFY_EMAIL, CX_NOTIFY_FEISHU};
-  for (size_t i = 0; i < CX_ARRAY_LEN(chs); i++) {
-    if (!cx__nset_configured(doc, chs[i]))
+  for (int ch = 1; ch <= CX_NOTIFY_TYPE_MAX; ch++) {
+    if (!cx__nset_configured(doc, ch))
       continue;
-    snprintf(ukey, sizeof ukey, "node:%.64s:%lld:%d", uuid, (long long)now,
-             chs[i]);
+    snprintf(ukey, sizeof ukey, "node:%.64s:%lld:%d", uuid, (long long)now, ch);
     struct cx_alert x = {.ukey = ukey,
                          .event = "node_down",
                          .node_uuid = (char *)uuid,
                          .detail = detail,
-                         .channel = chs[i]};
+                         .channel = ch};
     int rc = cx_store_alert_add(a->store, &x, err);
     if (rc != 0 && rc != CX_EEXISTS)
       CX_LOG(CX_LOG_WARN, LOGC, "node %s down: alert not queued: %s", uuid,

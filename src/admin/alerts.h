@@ -43,6 +43,13 @@ void cx__alerts_metrics(struct cx_admin *a, struct cx_buf *b);
  * reads them again now (other admins' changes show within 2 s). */
 void cx__alerts_settings_changed(struct cx_admin *a);
 
+/* The address user u is reached at on channel ch (notify_type), in the
+ * form src/notify wants ("id:..."/"mobile:..." for DingTalk and WeCom):
+ * 1 with out set, or 0 when u has none. The name of what is missing. */
+struct cx_user;
+int cx__alerts_address(const struct cx_user *u, int ch, char *out, size_t cap);
+const char *cx__alerts_address_name(int ch);
+
 /* job_notify.c, for /job/add (create and update): checks j's alert
  * fields (see job_notify.c). Returns 0 with *warnings a new array of
  * texts for the reply's data.warnings (maybe empty); or -1 after replying
@@ -52,8 +59,10 @@ int cx__alerts_job_check(struct cx_admin *a, struct cx_http_req *req,
 
 /* ---- notify_settings.c: the channel settings in the store ---------------
  * Setting "notify": {"email": {smtp_url, from, username, password,
- * starttls, tls_verify, ca_file}, "feishu": {webhook_url, secret}}, always
- * whole. password and secret are write-only. */
+ * starttls, tls_verify, ca_file}, "feishu": {webhook_url, secret},
+ * "dingtalk": {webhook_url, secret}, "wecom": {webhook_url}, "slack":
+ * {webhook_url}, "webhook": {url, secret, headers}}, always whole.
+ * password and secret are write-only. */
 
 /* The settings from the config file's [notify.*] (the first default). */
 json_t *cx__nset_default(const struct cx_config *cfg);

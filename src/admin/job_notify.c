@@ -18,19 +18,6 @@
 #include "job/job.h"
 #include "notify/notify.h"
 
-static const char *address(const struct cx_user *u, int type)
-{
-  const char *v = type == CX_NOTIFY_EMAIL    ? u->email
-                  : type == CX_NOTIFY_FEISHU ? u->feishu_id
-                                             : NULL;
-  return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-static const char *address_name(int type)
-{
-  return type == CX_NOTIFY_EMAIL ? "email" : "feishu_id";
-}
-
 /* The users of ids: unknown ids appended to missing (a text), users
  * without an address for type (when alerting) to warn. */
 static int check_users(struct cx_admin *a, const json_t *ids, int type,
@@ -49,12 +36,12 @@ static int check_users(struct cx_admin *a, const json_t *ids, int type,
     }
     if (rc != 0)
       return rc;
-    if (type != 0 && address(&u, type) == NULL) {
-      char w[256];
+    char addr[300], w[300];
+    if (type != 0 && !cx__alerts_address(&u, type, addr, sizeof addr)) {
       snprintf(w, sizeof w,
                "notify_to_array: user %lld (%.64s) has no %s: alerts will "
                "not reach them",
-               (long long)id, u.username, address_name(type));
+               (long long)id, u.username, cx__alerts_address_name(type));
       json_array_append_new(warn, json_string(w));
     }
     cx_user_clear(&u);

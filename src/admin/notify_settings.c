@@ -1,7 +1,8 @@
 /*
  * admin: the notification channel settings kept in the store (setting
  * "notify", a JSON object with one object per channel named like the
- * config sections: {"email": {...}, "feishu": {...}}). See alerts.h.
+ * config sections: {"email": {...}, "feishu": {...}, "dingtalk", "wecom",
+ * "slack", "webhook"}). See alerts.h.
  *
  * The config file's [notify.*] values are only the first default: the
  * first admin to start on an empty store writes them (setting_add, which
@@ -22,7 +23,7 @@
 #define SETTING "notify"
 #define VALUE_MAX 2048 /* bytes of one string setting */
 
-enum fkind { F_STR, F_SECRET, F_BOOL, F_STARTTLS };
+enum fkind { F_STR, F_SECRET, F_BOOL, F_STARTTLS, F_HEADERS };
 
 static const struct field {
   const char *ch, *name;
@@ -32,8 +33,19 @@ static const struct field {
     {"email", "username", F_STR},      {"email", "password", F_SECRET},
     {"email", "starttls", F_STARTTLS}, {"email", "tls_verify", F_BOOL},
     {"email", "ca_file", F_STR},       {"feishu", "webhook_url", F_STR},
-    {"feishu", "secret", F_SECRET},
+    {"feishu", "secret", F_SECRET},    {"dingtalk", "webhook_url", F_STR},
+    {"dingtalk", "secret", F_SECRET},  {"wecom", "webhook_url", F_STR},
+    {"slack", "webhook_url", F_STR},   {"webhook", "url", F_STR},
+    {"webhook", "secret", F_SECRET},   {"webhook", "headers", F_HEADERS},
 };
+/* The setting that turns each notify_type on. */
+static const char *const on_field[][2] = {{NULL, NULL},
+                                          {"email", "smtp_url"},
+                                          {"feishu", "webhook_url"},
+                                          {"dingtalk", "webhook_url"},
+                                          {"wecom", "webhook_url"},
+                                          {"slack", "webhook_url"},
+                                          {"webhook", "url"}};
 
 static const char *str(const json_t *doc, const char *ch, const char *name)
 {
@@ -60,6 +72,8 @@ static json_t *default_of(const struct field *f)
     return json_true();
   case F_STARTTLS:
     return json_string("try");
+  case F_HEADERS:
+    return json_object();
   default:
     return json_string("");
   }
@@ -146,6 +160,12 @@ static void conf_of(const struct cx_config *cfg, const json_t *doc,
   c->feishu.webhook_url = str(doc, "feishu", "webhook_url");
   c->feishu.secret = str(doc, "feishu", "secret");
   c->feishu.timeout_ms = (int)cfg->notify_timeout * 1000;
+  c->dingtalk.webhook_url = str(doc, "dingtalk", "webhook_url");
+  c->dingtalk.secret = str(doc, "dingtalk", "secret");
+  c->wecom.webhook_url = str(doc, "wecom", "webhook_url");
+  c->slack.webhook_url = str(doc, "slack", "webhook_url");
+  c->webhook.url = str(doc, "webhook", "url");
+  c->webhook.secret = str(doc, "webhook", "secret");
   c->public_url = cfg->public_url[0] ? cfg->public_url : NULL;
   c->retries = (int)cfg->notify_retries;
   c->queue_size = 16; /* the queue is not used: sends are synchronous */
@@ -155,20 +175,37 @@ int cx__nset_notify(const struct cx_config *cfg, const json_t *doc,
                     struct cx_notify **out, char *err)
 {
   struct cx_notify_conf c;
+  const char *k;
+  json_t *v, *h = json_object_get(json_object_get(doc, "webhook"), "headers");
+  char *lines[CX_NOTIFY_MAX_HEADERS + 1];
+  size_t n = 0;
+  int rc = 0;
   conf_of(cfg, doc, &c);
-  return cx_notify_create(&c, out, err);
+  json_object_foreach(h, k, v)
+  {
+    if (n == CX_NOTIFY_MAX_HEADERS) { /* cx_notify_create says "too many" */
+      n++;
+      break;
+    }
+    struct cx_buf b = {0};
+    cx_buf_printf(&b, "%s: %s", k, json_string_value(v));
+    if ((lines[n++] = cx_buf_steal(&b)) == NULL)
+      rc = -ENOMEM;
+  }
+  c.webhook.headers = (const char *const *)lines;
+  c.webhook.n_headers = n;
+  if (rc == 0)
+    rc = cx_notify_create(&c, out, err);
+  for (size_t i = 0; i < n && i < CX_NOTIFY_MAX_HEADERS; i++)
+    cx_free(lines[i]);
+  return rc;
 }
 
 int cx__nset_configured(const json_t *doc, int type)
 {
-  switch (type) {
-  case CX_NOTIFY_EMAIL:
-    return str(doc, "email", "smtp_url") != NULL;
-  case CX_NOTIFY_FEISHU:
-    return str(doc, "feishu", "webhook_url") != NULL;
-  default:
+  if (type < 1 || type >= (int)CX_ARRAY_LEN(on_field))
     return 0;
-  }
+  return str(doc, on_field[type][0], on_field[type][1]) != NULL;
 }
 
 json_t *cx__nset_public(const json_t *doc)
@@ -197,6 +234,24 @@ static int check(const struct field *f, const json_t *v, char *err)
       return 0;
     cx_err_set(err, "%s.%s: \"try\", \"required\" or \"off\"", f->ch, f->name);
     return CX_EPARSE;
+  }
+  case F_HEADERS: {
+    const char *k;
+    json_t *x;
+    if (!json_is_object(v) || json_object_size(v) > CX_NOTIFY_MAX_HEADERS) {
+      cx_err_set(err, "%s.%s: an object of at most %d \"Name\": \"value\"",
+                 f->ch, f->name, CX_NOTIFY_MAX_HEADERS);
+      return CX_EPARSE;
+    }
+    json_object_foreach((json_t *)v, k, x)
+    {
+      if (!json_is_string(x) || json_string_length(x) > 1024) {
+        cx_err_set(err, "%s.%s: %.64s: a string of at most 1024 bytes", f->ch,
+                   f->name, k);
+        return CX_EPARSE;
+      }
+    }
+    return 0;
   }
   default:
     if (json_is_null(v) ||
@@ -230,7 +285,10 @@ int cx__nset_patch(const struct cx_config *cfg, json_t *doc, const json_t *body,
   {
     snprintf(field, CX_ADMIN_FIELD_LEN, "%s", ch);
     if (lookup(ch, NULL) == NULL) {
-      cx_err_set(err, "%s: not a channel (email, feishu)", ch);
+      cx_err_set(err,
+                 "%s: not a channel (email, feishu, dingtalk, wecom, slack, "
+                 "webhook)",
+                 ch);
       return CX_EPARSE;
     }
     if (!json_is_object(o)) {
@@ -248,7 +306,7 @@ int cx__nset_patch(const struct cx_config *cfg, json_t *doc, const json_t *body,
       int rc = check(f, v, err);
       if (rc != 0)
         return rc;
-      put(doc, ch, name, json_is_null(v) ? json_string("") : json_incref(v));
+      put(doc, ch, name, json_is_null(v) ? default_of(f) : json_incref(v));
     }
   }
   /* The merged settings must make a working notifier: its checks name the

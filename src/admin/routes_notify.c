@@ -16,6 +16,7 @@
 #include "notify/notify.h"
 
 #define MAX_TO CX_NOTIFY_MAX_RCPT
+#define ADDR_LEN 300
 
 static void notify_test(struct cx_http_req *req, void *ctx)
 {
@@ -24,17 +25,19 @@ static void notify_test(struct cx_http_req *req, void *ctx)
   json_t *body = cx_http_req_json(req);
   int64_t type = 0;
   char err[CX_ERR_LEN] = "", answer[CX_NOTIFY_ANSWER_LEN] = "";
-  struct cx_user users[MAX_TO];
   const char *to[MAX_TO];
-  size_t nusers = 0, nto = 0;
+  char(*addr)[ADDR_LEN] = NULL; /* to[k] points into it */
+  size_t nto = 0;
 
   if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) != 0 ||
       cx__admin_json_only(req, body, allowed) != 0)
     return;
-  if (cx__admin_json_int(req, body, "notify_type", 1, 2, &type) <= 0) {
+  if (cx__admin_json_int(req, body, "notify_type", 1, CX_NOTIFY_TYPE_MAX,
+                         &type) <= 0) {
     if (type == 0 && json_object_get(body, "notify_type") == NULL)
       cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "notify_type",
-                          "notify_type: required, 1 (email) or 2 (Feishu)");
+                          "notify_type: required, 1 (email), 2 (Feishu), 3 "
+                          "(DingTalk), 4 (WeCom), 5 (Slack) or 6 (webhook)");
     return;
   }
   json_t *ids = json_object_get(body, "notify_to_array");
@@ -53,12 +56,12 @@ static void notify_test(struct cx_http_req *req, void *ctx)
   }
   if (!cx__nset_configured(doc, (int)type)) {
     json_decref(doc);
-    cx_http_reply_error(
-        req, CX_HTTP_BAD_INPUT, "notify_type",
-        "notify_type %d: its channel is not configured: set %s with POST "
-        "/notify/settings (the first default is notify.%s in the config)",
-        (int)type, type == 1 ? "email.smtp_url" : "feishu.webhook_url",
-        type == 1 ? "email.smtp_url" : "feishu.webhook_url");
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "notify_type",
+                        "notify_type %d: its channel is not configured: set "
+                        "it with POST /notify/settings (the first default is "
+                        "[notify.*] in the config, e.g. "
+                        "notify.email.smtp_url)",
+                        (int)type);
     return;
   }
   rc = cx__nset_notify(a->cfg, doc, &n, err);
@@ -69,6 +72,10 @@ static void notify_test(struct cx_http_req *req, void *ctx)
     return;
   }
   json_t *skipped = json_array();
+  if ((addr = cx_calloc(MAX_TO, sizeof *addr)) == NULL) {
+    cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
+    goto out;
+  }
   size_t i;
   json_t *v;
   json_array_foreach(ids, i, v)
@@ -79,9 +86,8 @@ static void notify_test(struct cx_http_req *req, void *ctx)
                           "integers");
       goto out;
     }
-    struct cx_user *u = &users[nusers];
-    memset(u, 0, sizeof *u);
-    rc = cx_store_user_find(a->store, json_integer_value(v), u, err);
+    struct cx_user u = {0};
+    rc = cx_store_user_find(a->store, json_integer_value(v), &u, err);
     if (rc == CX_ENOTFOUND) {
       json_array_append_new(skipped, json_integer(json_integer_value(v)));
       continue;
@@ -90,14 +96,15 @@ static void notify_test(struct cx_http_req *req, void *ctx)
       cx__admin_reply_backend_error(req, rc, "user", err);
       goto out;
     }
-    nusers++;
-    const char *addr = type == 1 ? u->email : u->feishu_id;
-    if (addr != NULL && addr[0] != '\0')
-      to[nto++] = addr;
-    else
-      json_array_append_new(skipped, json_integer(u->id));
+    if (cx__alerts_address(&u, (int)type, addr[nto], ADDR_LEN)) {
+      to[nto] = addr[nto];
+      nto++;
+    } else {
+      json_array_append_new(skipped, json_integer(u.id));
+    }
+    cx_user_clear(&u);
   }
-  if (nto == 0) {
+  if (nto == 0 && type <= 2) { /* the robots post to their group anyway */
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "notify_to_array",
                         "none of these users has %s",
                         type == 1 ? "an email address" : "a feishu_id");
@@ -121,8 +128,7 @@ static void notify_test(struct cx_http_req *req, void *ctx)
 out:
   cx_notify_destroy(n, 0);
   json_decref(skipped);
-  for (size_t k = 0; k < nusers; k++)
-    cx_user_clear(&users[k]);
+  cx_free(addr);
 }
 
 /* Checks the admin role and loads the settings; -1 after replying. */

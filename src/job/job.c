@@ -287,9 +287,10 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
                "an http job's command must be an http:// or https:// URL "
                "with a host%s",
                NULL);
-  if (j->notify_status == 1 && j->notify_type != 1 && j->notify_type != 2)
+  if (j->notify_status == 1 && (j->notify_type < 1 || j->notify_type > 6))
     return bad(field, err, "notify_type",
-               "must be 1 (email) or 2 (Feishu) when notify_status is 1%s",
+               "must be 1 (email), 2 (Feishu), 3 (DingTalk), 4 (WeCom), 5 "
+               "(Slack) or 6 (webhook) when notify_status is 1%s",
                NULL);
   if (j->workdir != NULL && j->workdir[0] != '\0' && j->workdir[0] != '/')
     return bad(field, err, "workdir", "must be an absolute path%s", NULL);

@@ -38,7 +38,8 @@ struct cx_job {
   int allocation;           /* CX_ALLOC_* */
   char *run_on;             /* node uuid, default "" */
   int notify_status;        /* 1 on failure, 2 off */
-  int notify_type;          /* 1 email, 2 Feishu, 0 none */
+  int notify_type; /* 1 email, 2 Feishu, 3 DingTalk, 4 WeCom, 5 Slack,
+                      6 webhook, 0 none */
   char *notify_to_array;    /* JSON array of user ids, default "[]" */
   char *note;               /* <= 1024 characters, default "" */
   int64_t created, updated; /* unix s, set by the store */

@@ -45,7 +45,7 @@ const struct cx__job_field cx__job_fields[] = {
     INT("allocation", allocation, CX_ALLOC_MANUAL, CX_ALLOC_AUTO),
     STR("run_on", run_on, CX_JOB_MAX_RUN_ON, 0),
     INT("notify_status", notify_status, 1, 2),
-    INT("notify_type", notify_type, 0, 2),
+    INT("notify_type", notify_type, 0, 6),
     {"notify_to_array", CX__K_IDS, OFF(notify_to_array), 1,
      CX_JOB_MAX_NOTIFY_TO, CX_JOB_MAX_NOTIFY_TEXT, 0, NULL},
     STR("note", note, CX_JOB_MAX_NOTE, 1),

@@ -229,6 +229,13 @@ static int factf(struct cx__notify_msg *m, const char *label, const char *fmt,
 }
 
 /* New message with its validated recipients. */
+static const char *type_name(int type)
+{
+  static const char *const names[] = {"?",     "email", "feishu", "dingtalk",
+                                      "wecom", "slack", "webhook"};
+  return type >= 1 && type <= CX_NOTIFY_TYPE_MAX ? names[type] : "?";
+}
+
 static struct cx__notify_msg *msg_new(int type, int kind, const char *const *to,
                                       size_t n_to, int *rc)
 {
@@ -245,15 +252,16 @@ static struct cx__notify_msg *msg_new(int type, int kind, const char *const *to,
     goto err;
   for (size_t i = 0; to != NULL && i < n_to; i++) {
     const char *r = to[i];
-    int ok = r != NULL && (type == CX_NOTIFY_EMAIL ? cx__mail_addr_ok(r)
-                                                   : cx__feishu_id_ok(r));
+    int ok =
+        r != NULL && (type == CX_NOTIFY_EMAIL    ? cx__mail_addr_ok(r)
+                      : type == CX_NOTIFY_FEISHU ? cx__feishu_id_ok(r)
+                                                 : cx__bot_rcpt_ok(type, r));
     if (!ok) {
       char *shown = cx__notify_clean_line(r ? r : "(none)", 80);
       CX_LOG(CX_LOG_WARN, LOGC,
              "recipient %zu \"%s\" is not a valid %s: "
              "skipped",
-             i, shown ? shown : "?",
-             type == CX_NOTIFY_EMAIL ? "email address" : "feishu id");
+             i, shown ? shown : "?", type_name(type));
       cx_free(shown);
       continue;
     }
@@ -267,7 +275,7 @@ static struct cx__notify_msg *msg_new(int type, int kind, const char *const *to,
       goto err;
     m->n_to++;
   }
-  if (m->n_to == 0) {
+  if (m->n_to == 0 && type <= CX_NOTIFY_FEISHU) { /* robots: the group */
     *rc = CX_EPARSE;
     goto err;
   }
@@ -574,6 +582,76 @@ static void conf_free(struct cx_notify *n)
   cx_free(n->hook_secret);
   cx_free(n->hook_ca);
   cx_free(n->public_url);
+  char **more[] = {&n->ding_url,  &n->ding_secret, &n->wecom_url,
+                   &n->slack_url, &n->wh_url,      &n->wh_secret};
+  for (size_t i = 0; i < CX_ARRAY_LEN(more); i++)
+    cx_free(*more[i]);
+  for (size_t i = 0; i < n->n_wh_headers; i++)
+    cx_free(n->wh_headers[i]);
+  cx_free(n->wh_headers);
+}
+
+/* An extra webhook header: "Name: value", a token name, no CR/LF/NUL, not
+ * one the channel sets itself. */
+static int header_ok(const char *h, char *err)
+{
+  size_t k = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                       "0123456789-_");
+  if (k == 0 || h[k] != ':' || strlen(h) > 1024 || strpbrk(h, "\r\n") != NULL) {
+    cx_err_set(err,
+               "notify.webhook.headers: \"%.80s\" is not \"Name: value\" "
+               "on one line",
+               h);
+    return CX_EPARSE;
+  }
+  if ((k == 12 && strncasecmp(h, "Content-Type", 12) == 0) ||
+      (k == 18 && strncasecmp(h, "X-Cronix-Signature", 18) == 0)) {
+    cx_err_set(err, "notify.webhook.headers: %.*s is set by Cronix", (int)k, h);
+    return CX_EPARSE;
+  }
+  return 0;
+}
+
+/* The robots' settings (bots.c). */
+static int conf_bots(struct cx_notify *n, const struct cx_notify_conf *c,
+                     char *err)
+{
+  static const char *const http_sch[] = {"http://", "https://"};
+  const struct {
+    const char *url, *name;
+    char **dst;
+  } urls[] = {{c->dingtalk.webhook_url, "dingtalk.webhook_url", &n->ding_url},
+              {c->wecom.webhook_url, "wecom.webhook_url", &n->wecom_url},
+              {c->slack.webhook_url, "slack.webhook_url", &n->slack_url},
+              {c->webhook.url, "webhook.url", &n->wh_url}};
+  int rc;
+  for (size_t i = 0; i < CX_ARRAY_LEN(urls); i++) {
+    if (urls[i].url == NULL || urls[i].url[0] == '\0')
+      continue;
+    if ((rc = url_ok(urls[i].url, http_sch, 2, urls[i].name, err)) != 0)
+      return rc;
+    if (dup_opt(urls[i].url, urls[i].dst))
+      return -ENOMEM;
+  }
+  if (c->webhook.n_headers > CX_NOTIFY_MAX_HEADERS) {
+    cx_err_set(err, "notify.webhook.headers: more than %d",
+               CX_NOTIFY_MAX_HEADERS);
+    return CX_EPARSE;
+  }
+  n->wh_headers = cx_calloc(c->webhook.n_headers + 1, sizeof *n->wh_headers);
+  if (n->wh_headers == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < c->webhook.n_headers; i++) {
+    if ((rc = header_ok(c->webhook.headers[i], err)) != 0)
+      return rc;
+    if ((n->wh_headers[i] = cx_strdup(c->webhook.headers[i])) == NULL)
+      return -ENOMEM;
+    n->n_wh_headers++;
+  }
+  if (dup_opt(c->dingtalk.secret, &n->ding_secret) ||
+      dup_opt(c->webhook.secret, &n->wh_secret))
+    return -ENOMEM;
+  return 0;
 }
 
 static int conf_load(struct cx_notify *n, const struct cx_notify_conf *c,
@@ -644,7 +722,7 @@ static int conf_load(struct cx_notify *n, const struct cx_notify_conf *c,
     while (l > 0 && n->public_url[l - 1] == '/')
       n->public_url[--l] = '\0';
   }
-  return 0;
+  return conf_bots(n, c, err);
 }
 
 /* ---- queue and workers -------------------------------------------------- */
@@ -663,17 +741,14 @@ static void q_unlink(struct cx_notify *n, struct cx__notify_msg *m)
   n->len--;
 }
 
-static const char *type_name(int type)
-{
-  return type == CX_NOTIFY_EMAIL ? "email" : "feishu";
-}
-
 static int send_one(struct cx_notify *n, const struct cx__notify_msg *m,
                     char *answer, size_t cap, char *err)
 {
   if (m->type == CX_NOTIFY_EMAIL)
     return cx__mail_send(n, m, answer, cap, err);
-  return cx__feishu_send(n, m, answer, cap, err);
+  if (m->type == CX_NOTIFY_FEISHU)
+    return cx__feishu_send(n, m, answer, cap, err);
+  return cx__bot_send(n, m, answer, cap, err);
 }
 
 static cx_mono backoff_us(const struct cx_notify *n, int attempts)
@@ -800,19 +875,25 @@ static int enqueue(struct cx_notify *n, struct cx__notify_msg *m)
   return 0;
 }
 
-/* 0 when type's channel is configured; else logs (once per call). */
+/* 1 when type's channel is configured; else 0 with err saying so. */
 static int channel_on(const struct cx_notify *n, int type, char *err)
 {
-  if (type == CX_NOTIFY_EMAIL && n->smtp_url)
+  static const char *const setting[] = {"",
+                                        "email.smtp_url",
+                                        "feishu.webhook_url",
+                                        "dingtalk.webhook_url",
+                                        "wecom.webhook_url",
+                                        "slack.webhook_url",
+                                        "webhook.url"};
+  const char *url[] = {NULL,         n->smtp_url,  n->hook_url, n->ding_url,
+                       n->wecom_url, n->slack_url, n->wh_url};
+  if (type < 1 || type > CX_NOTIFY_TYPE_MAX) {
+    cx_err_set(err, "notify_type %d is not 1..%d", type, CX_NOTIFY_TYPE_MAX);
+    return 0;
+  }
+  if (url[type] != NULL)
     return 1;
-  if (type == CX_NOTIFY_FEISHU && n->hook_url)
-    return 1;
-  if (type == CX_NOTIFY_EMAIL || type == CX_NOTIFY_FEISHU)
-    cx_err_set(err, "notify.%s is not configured",
-               type == CX_NOTIFY_EMAIL ? "email.smtp_url"
-                                       : "feishu.webhook_url");
-  else
-    cx_err_set(err, "notify_type %d is not 1 (email) or 2 (feishu)", type);
+  cx_err_set(err, "notify.%s is not configured", setting[type]);
   return 0;
 }
 
@@ -897,8 +978,7 @@ static int sync_msg(int type, const struct cx__notify_msg *m, int rc, char *err)
   if (m != NULL)
     return 0;
   if (rc == CX_EPARSE)
-    cx_err_set(err, "no valid %s among the recipients",
-               type == CX_NOTIFY_EMAIL ? "email address" : "feishu id");
+    cx_err_set(err, "no valid %s among the recipients", type_name(type));
   return rc;
 }
 
@@ -995,6 +1075,7 @@ int cx_notify_create(const struct cx_notify_conf *conf, struct cx_notify **out,
   mu = 1;
   if ((rc = -pthread_mutex_init(&n->rl_mu, NULL)) != 0)
     goto err;
+  cx__bot_init(n);
   rl = 1;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1023,8 +1104,10 @@ err:
   }
   if (cv)
     pthread_cond_destroy(&n->cv);
-  if (rl)
+  if (rl) {
+    cx__bot_fini(n);
     pthread_mutex_destroy(&n->rl_mu);
+  }
   if (mu)
     pthread_mutex_destroy(&n->mu);
   conf_free(n);
@@ -1067,6 +1150,7 @@ void cx_notify_destroy(struct cx_notify *n, int drain_ms)
            left, drain_ms);
   }
   pthread_cond_destroy(&n->cv);
+  cx__bot_fini(n);
   pthread_mutex_destroy(&n->rl_mu);
   pthread_mutex_destroy(&n->mu);
   conf_free(n);

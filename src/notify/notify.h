@@ -71,7 +71,12 @@
 enum cx_notify_type {
   CX_NOTIFY_EMAIL = 1,
   CX_NOTIFY_FEISHU = 2,
+  CX_NOTIFY_DINGTALK = 3, /* DingTalk custom robot */
+  CX_NOTIFY_WECOM = 4,    /* WeCom (企业微信) group robot */
+  CX_NOTIFY_SLACK = 5,    /* Slack incoming webhook */
+  CX_NOTIFY_WEBHOOK = 6,  /* generic JSON webhook (docs/notify-webhook.md) */
 };
+#define CX_NOTIFY_TYPE_MAX 6
 
 /* STARTTLS on smtp:// URLs (smtps:// is TLS from the first byte). */
 enum cx_notify_starttls {
@@ -86,7 +91,8 @@ enum cx_notify_starttls {
 #define CX_NOTIFY_OUTPUT_MAX 16384 /* ceiling for conf.output_max */
 #define CX_NOTIFY_ANSWER_LEN 512   /* cx_notify_send_test answer */
 #define CX_NOTIFY_FEISHU_BODY_MAX 20000
-#define CX_NOTIFY_SIGN_LEN 64 /* buffer for a base64 HMAC-SHA256 + NUL */
+#define CX_NOTIFY_SIGN_LEN 64    /* buffer for a base64 HMAC-SHA256 + NUL */
+#define CX_NOTIFY_MAX_HEADERS 20 /* extra headers of the generic webhook */
 
 /* Configuration. Strings are copied by cx_notify_create; NULL or "" means
  * unset, a zero number means the default. A channel without its URL is
@@ -115,6 +121,27 @@ struct cx_notify_conf {
     int tls_insecure;        /* 1 = do not verify (tests, private CAs) */
     const char *ca_file;
   } feishu;
+  /* The robots of bots.c share feishu's timeout_ms, tls_insecure and
+   * ca_file. Recipients ("to") per type: DingTalk and WeCom "id:<user
+   * id>" or "mobile:<number>" (mentioned), Slack a member id "U123ABC"
+   * (mentioned as <@U123ABC>), webhook any one-line text (listed in the
+   * body); for these four "to" may be empty: the group still gets it. */
+  struct {
+    const char *webhook_url; /* https://oapi.dingtalk.com/robot/send?... */
+    const char *secret;      /* "SEC..." signing secret; unset = unsigned */
+  } dingtalk;
+  struct {
+    const char *webhook_url; /* https://qyapi.weixin.qq.com/...?key=... */
+  } wecom;
+  struct {
+    const char *webhook_url; /* https://hooks.slack.com/services/... */
+  } slack;
+  struct {
+    const char *url;    /* http(s)://... */
+    const char *secret; /* X-Cronix-Signature: sha256=<hex HMAC of body> */
+    const char *const *headers; /* extra "Name: value" lines */
+    size_t n_headers;           /* at most CX_NOTIFY_MAX_HEADERS */
+  } webhook;
   const char *public_url; /* e.g. https://cron.example.org: run links */
   int queue_size;         /* messages; default 1000, max 1000000 */
   int workers;            /* sending threads, 1..2; default 1 */

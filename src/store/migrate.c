@@ -188,7 +188,8 @@ static const char *const v4_mysql[] = {
  * those. Few rows are ever flagged, so the index finds them at once.
  * cronix_notify_log's ukey ("run:<id>:<event>", "node:<uuid>:<ms>:<ch>")
  * is what makes an event alert once across leader changes. cronix_setting
- * holds named JSON documents edited through the API (notify channels). */
+ * holds named JSON documents edited through the API (notify channels).
+ * Users gain the ids the robots mention them by. */
 static const char *const v5_sqlite[] = {
     "ALTER TABLE cronix_job_log ADD COLUMN notify_pending INTEGER NOT NULL"
     " DEFAULT 0",
@@ -207,6 +208,10 @@ static const char *const v5_sqlite[] = {
     "CREATE INDEX cronix_notify_log_due ON cronix_notify_log(state, next_at)",
     "CREATE TABLE cronix_setting (name TEXT PRIMARY KEY NOT NULL,"
     " value TEXT NOT NULL, updated INTEGER NOT NULL)",
+    "ALTER TABLE cronix_user ADD COLUMN mobile TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_user ADD COLUMN dingtalk_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_user ADD COLUMN wecom_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_user ADD COLUMN slack_id TEXT NOT NULL DEFAULT ''",
     NULL};
 static const char *const v5_mysql[] = {
     "ALTER TABLE cronix_job_log ADD COLUMN notify_pending TINYINT NOT NULL"
@@ -227,6 +232,10 @@ static const char *const v5_mysql[] = {
     "CREATE TABLE IF NOT EXISTS cronix_setting ("
     " name VARCHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY,"
     " value MEDIUMTEXT NOT NULL, updated BIGINT NOT NULL)" MY_TABLE,
+    "ALTER TABLE cronix_user ADD COLUMN mobile VARCHAR(32) NOT NULL DEFAULT"
+    " '', ADD COLUMN dingtalk_id VARCHAR(128) NOT NULL DEFAULT '',"
+    " ADD COLUMN wecom_id VARCHAR(128) NOT NULL DEFAULT '',"
+    " ADD COLUMN slack_id VARCHAR(64) NOT NULL DEFAULT ''",
     NULL};
 
 const struct cx__migration cx__migrations[] = {

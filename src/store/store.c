@@ -454,7 +454,8 @@ _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
   " attempts, output, claim_token"
 #define NODE_COLS "id, uuid, hostname, ip, pid, version, status, up, down"
 #define USER_COLS                                                              \
-  "id, username, password_hash, email, feishu_id, role, created, updated"
+  "id, username, password_hash, email, feishu_id, role, created, updated,"    \
+  " mobile, dingtalk_id, wecom_id, slack_id"
 
 Q1(SCHEMA_VERSION, "SELECT MAX(version) FROM cronix_schema", R);
 Q1(JOB_INSERT,
@@ -552,11 +553,13 @@ Q1(NODE_COUNT, "SELECT COUNT(*) FROM cronix_node WHERE (? = 0 OR status = ?)",
 Q1(NODE_DELETE, "DELETE FROM cronix_node WHERE uuid = ?", R);
 Q1(USER_INSERT,
    "INSERT INTO cronix_user (username, password_hash, email, feishu_id,"
-   " role, created, updated) VALUES (?,?,?,?,?,?,?)",
+   " role, created, updated, mobile, dingtalk_id, wecom_id, slack_id)"
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
    0);
 Q1(USER_UPDATE,
    "UPDATE cronix_user SET username = ?, password_hash = ?, email = ?,"
-   " feishu_id = ?, role = ?, updated = ? WHERE id = ?",
+   " feishu_id = ?, role = ?, updated = ?, mobile = ?, dingtalk_id = ?,"
+   " wecom_id = ?, slack_id = ? WHERE id = ?",
    R);
 Q1(USER_DELETE, "DELETE FROM cronix_user WHERE id = ?", R);
 Q1(USER_TOKENS_DELETE, "DELETE FROM cronix_token WHERE user_id = ?", R);
@@ -1523,6 +1526,10 @@ void cx_user_clear(struct cx_user *u)
   cx_free(u->email);
   cx_free(u->feishu_id);
   cx_free(u->role);
+  cx_free(u->mobile);
+  cx_free(u->dingtalk_id);
+  cx_free(u->wecom_id);
+  cx_free(u->slack_id);
   memset(u, 0, sizeof *u);
 }
 
@@ -1543,7 +1550,7 @@ static int user_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_user *u = item;
   int oom = 0;
-  if (n != 8)
+  if (n != 12)
     return -EIO;
   u->id = col_int(&c[0]);
   u->username = col_str(&c[1], &oom);
@@ -1553,6 +1560,10 @@ static int user_from_row(void *item, const struct cx__val *c, int n)
   u->role = col_str(&c[5], &oom);
   u->created = col_int(&c[6]);
   u->updated = col_int(&c[7]);
+  u->mobile = col_str(&c[8], &oom);
+  u->dingtalk_id = col_str(&c[9], &oom);
+  u->wecom_id = col_str(&c[10], &oom);
+  u->slack_id = col_str(&c[11], &oom);
   return oom ? -ENOMEM : 0;
 }
 
@@ -1566,6 +1577,10 @@ static int user_check(const struct cx_user *u, char *err)
   CHECK("email", u->email, 255, 0);
   CHECK("feishu_id", u->feishu_id, 128, 0);
   CHECK("role", u->role, 16, 1);
+  CHECK("mobile", u->mobile, 32, 0);
+  CHECK("dingtalk_id", u->dingtalk_id, 128, 0);
+  CHECK("wecom_id", u->wecom_id, 128, 0);
+  CHECK("slack_id", u->slack_id, 64, 0);
   return 0;
 }
 
@@ -1581,9 +1596,13 @@ int cx_store_user_create(struct cx_store *s, struct cx_user *u, char *err)
                         vstr(u->feishu_id, ""),
                         vstr(u->role, NULL),
                         vint(now),
-                        vint(now)};
+                        vint(now),
+                        vstr(u->mobile, ""),
+                        vstr(u->dingtalk_id, ""),
+                        vstr(u->wecom_id, ""),
+                        vstr(u->slack_id, "")};
   struct cx__exec_result res;
-  rc = exec(s, &q_USER_INSERT, p, 7, NULL, NULL, &res, err);
+  rc = exec(s, &q_USER_INSERT, p, 11, NULL, NULL, &res, err);
   name_taken(rc, "username", u->username, err);
   if (rc != 0)
     return rc;
@@ -1604,9 +1623,13 @@ int cx_store_user_update(struct cx_store *s, struct cx_user *u, char *err)
                         vstr(u->feishu_id, ""),
                         vstr(u->role, NULL),
                         vint(now),
+                        vstr(u->mobile, ""),
+                        vstr(u->dingtalk_id, ""),
+                        vstr(u->wecom_id, ""),
+                        vstr(u->slack_id, ""),
                         vint(u->id)};
   struct cx__exec_result res;
-  rc = exec(s, &q_USER_UPDATE, p, 7, NULL, NULL, &res, err);
+  rc = exec(s, &q_USER_UPDATE, p, 11, NULL, NULL, &res, err);
   name_taken(rc, "username", u->username, err);
   if (rc == 0)
     rc = not_found(res.affected, "user", u->id, err);

@@ -289,6 +289,8 @@ struct cx_user {
   char *password_hash; /* from cx_store_password_hash */
   char *email, *feishu_id;
   char *role; /* admin | operator | viewer */
+  /* Where the robots mention them (issue 14); "" = none. */
+  char *mobile, *dingtalk_id, *wecom_id, *slack_id;
   int64_t created, updated;
 };
 

@@ -405,3 +405,38 @@ TEST_TIMEOUT(admin_notify_job_add_refuses_alerts_that_would_go_nowhere, 60)
   json_decref(j);
   teardown();
 }
+
+TEST_TIMEOUT(admin_notify_users_carry_the_ids_the_robots_mention, 30)
+{
+  char body[256];
+  setup(NULL);
+  json_t *j = call("/user/add", E.admin_tok,
+                   "{\"username\":\"bot-fan\",\"password\":\"a-long-password\","
+                   "\"role\":\"viewer\",\"mobile\":\"+86-13800000000\","
+                   "\"wecom_id\":\"zhang.san\"}",
+                   200, 0);
+  json_t *d = json_object_get(j, "data");
+  int64_t id = json_integer_value(json_object_get(d, "id"));
+  ASSERT_STREQ(json_string_value(json_object_get(d, "mobile")),
+               "+86-13800000000");
+  ASSERT_STREQ(json_string_value(json_object_get(d, "wecom_id")), "zhang.san");
+  ASSERT_STREQ(json_string_value(json_object_get(d, "slack_id")), "");
+  json_decref(j);
+  snprintf(body, sizeof body, "{\"id\":%lld,\"slack_id\":\"U0123ABCD\"}",
+           (long long)id);
+  j = call("/user/update", E.admin_tok, body, 200, 0);
+  d = json_object_get(j, "data");
+  ASSERT_STREQ(json_string_value(json_object_get(d, "slack_id")), "U0123ABCD");
+  ASSERT_STREQ(json_string_value(json_object_get(d, "wecom_id")), "zhang.san");
+  json_decref(j);
+  static const char *const bad[][2] = {
+      {"mobile", "call me"}, {"slack_id", "<@U1>"}, {"dingtalk_id", "a b"}};
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(body, sizeof body, "{\"id\":%lld,\"%s\":\"%s\"}", (long long)id,
+             bad[i][0], bad[i][1]);
+    j = call("/user/update", E.admin_tok, body, 400, 1001);
+    ASSERT_STREQ(field_of(j), bad[i][0]);
+    json_decref(j);
+  }
+  teardown();
+}

@@ -18,6 +18,7 @@
 #include "node/node.h"
 #include "notify/notify.h"
 #include "store/store.h"
+#include "support/http_sink.h"
 #include "support/smtp_sink.h"
 #include "support/test.h"
 
@@ -140,8 +141,8 @@ static json_t *api(const char *path, const char *body)
 /* Adds a job on this node firing once (alerting users ops and dev; an id
  * that is no user is refused by /job/add), at the next second s with
  * s % 60 == fire_sec (>= 3 s ahead), in UTC; returns its id. */
-static int64_t add_job(const char *name, const char *command, int notify,
-                       int64_t *fire_at)
+static int64_t add_job_to(const char *name, const char *command, int notify,
+                          int type, const char *to, int64_t *fire_at)
 {
   char body[1024];
   int64_t now = cx_wall_s(), at = now + 3;
@@ -152,15 +153,23 @@ static int64_t add_job(const char *name, const char *command, int notify,
            "{\"name\":\"%s\",\"command\":\"%s\",\"type\":1,"
            "\"spec\":\"%d %d %d %d %d * %d\",\"timezone\":\"UTC\","
            "\"allocation\":1,\"run_on\":\"%s\",\"retry_times\":2,"
-           "\"retry_interval\":1,\"notify_status\":%d,\"notify_type\":1,"
-           "\"notify_to_array\":[%lld,%lld]}",
+           "\"retry_interval\":1,\"notify_status\":%d,\"notify_type\":%d,"
+           "\"notify_to_array\":%s}",
            name, command, c.sec, c.min, c.hour, c.day, c.month, c.year,
-           cx_noded_uuid(E.node), notify, (long long)E.ops_id,
-           (long long)E.dev_id);
+           cx_noded_uuid(E.node), notify, type, to);
   json_t *d = api("/job/add", body);
   int64_t id = json_integer_value(json_object_get(d, "id"));
   json_decref(d);
   return id;
+}
+
+static int64_t add_job(const char *name, const char *command, int notify,
+                       int64_t *fire_at)
+{
+  char to[64];
+  snprintf(to, sizeof to, "[%lld,%lld]", (long long)E.ops_id,
+           (long long)E.dev_id);
+  return add_job_to(name, command, notify, 1, to, fire_at);
 }
 
 /* Waits (bounded) until job id has a finished run; returns it. */
@@ -232,5 +241,66 @@ TEST_TIMEOUT(notify_e2e_success_and_notify_off_send_nothing, 90)
   json_decref(r2);
   cx_sleep_us(3000000);
   ASSERT_EQ(cx_test_smtp_count(&E.sink), 0);
+  teardown();
+}
+
+TEST_TIMEOUT(notify_e2e_dingtalk_alert_mentions_users_by_id_or_mobile, 90)
+{
+  struct cx_test_sink hook;
+  char body[512], to[64], ts[32];
+  int64_t at;
+  setup();
+  cx_test_sink_start(&hook);
+  snprintf(body, sizeof body,
+           "{\"dingtalk\":{\"webhook_url\":\"http://127.0.0.1:%d/robot/"
+           "send?access_token=TK\",\"secret\":\"SECe2e\"}}",
+           hook.port);
+  json_decref(api("/notify/settings", body));
+  json_t *d = api("/user/add", "{\"username\":\"oncall\",\"password\":"
+                               "\"a-long-password\",\"role\":\"viewer\","
+                               "\"mobile\":\"13800000000\"}");
+  int64_t oncall = json_integer_value(json_object_get(d, "id"));
+  ASSERT_STREQ(json_string_value(json_object_get(d, "mobile")), "13800000000");
+  json_decref(d);
+  d = api("/user/add", "{\"username\":\"mgr\",\"password\":"
+                       "\"a-long-password\",\"role\":\"viewer\","
+                       "\"mobile\":\"13900000000\",\"dingtalk_id\":\"mgr7\"}");
+  int64_t mgr = json_integer_value(json_object_get(d, "id"));
+  json_decref(d);
+  snprintf(to, sizeof to, "[%lld,%lld]", (long long)oncall, (long long)mgr);
+  int64_t id = add_job_to("ding-job", "exit 2", 1, 3, to, &at);
+  json_decref(wait_run(id, 30));
+  ASSERT_EQ(cx_test_sink_wait(&hook, 1, 15000), 1);
+  ASSERT_STREQ(hook.r[0].path, "/robot/send");
+  ASSERT_STREQ(cx_test_sink_arg(&hook, 0, "access_token", ts, sizeof ts), "TK");
+  ASSERT(cx_test_sink_arg(&hook, 0, "sign", ts, sizeof ts)[0] != '\0');
+  json_t *b = json_loads(hook.r[0].body, 0, NULL);
+  json_t *atj = json_object_get(b, "at");
+  /* By id when the user has one, else by mobile. */
+  ASSERT_STREQ(
+      json_string_value(json_array_get(json_object_get(atj, "atUserIds"), 0)),
+      "mgr7");
+  ASSERT_EQ(json_array_size(json_object_get(atj, "atMobiles")), 1);
+  ASSERT_STREQ(
+      json_string_value(json_array_get(json_object_get(atj, "atMobiles"), 0)),
+      "13800000000");
+  ASSERT_CONTAINS(
+      json_string_value(json_object_get(json_object_get(b, "text"), "content")),
+      "ding-job");
+  json_decref(b);
+  /* The outbox row says what happened. */
+  char err[CX_ERR_LEN] = "";
+  struct cx_alert_list l;
+  ASSERT_EQ(cx_store_alert_search(E.store, NULL, 1, 10, &l, err), 0);
+  ASSERT_EQ(l.n, 1);
+  ASSERT_STREQ(l.items[0].state, "sent");
+  ASSERT_EQ(l.items[0].channel, 3);
+  ASSERT_CONTAINS(l.items[0].recipients, "mobile:13800000000");
+  ASSERT_CONTAINS(l.items[0].recipients, "id:mgr7");
+  ASSERT_EQ(l.items[0].attempts, 1);
+  cx_alert_list_free(&l);
+  cx_sleep_us(2000000);
+  ASSERT_EQ(cx_test_sink_wait(&hook, 2, 0), 1); /* sent once */
+  cx_test_sink_stop(&hook);
   teardown();
 }
