@@ -5,6 +5,9 @@
  * check the notification settings before a real failure needs them. It
  * uses the settings in the store, as the leader's alerts do.
  *
+ * POST /notify/log (role operator): every alert with its event, channel,
+ * recipients, result, attempts and the server's answer, newest first.
+ *
  * GET /notify/settings, POST /notify/settings (role admin): the channel
  * settings in the store (notify_settings.c); POST changes only what its
  * body names and replies with the result; secrets read "set"/"unset".
@@ -176,12 +179,66 @@ static void settings_post(struct cx_http_req *req, void *ctx)
   json_decref(doc);
 }
 
+/* POST /notify/log {page, page_size, event} (role operator): the alert
+ * log, newest first. */
+static void notify_log(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"page", "page_size", "event", NULL};
+  static const char *const channels[] = {"none",  "email", "feishu", "dingtalk",
+                                         "wecom", "slack", "webhook"};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  const char *event = NULL;
+  char err[CX_ERR_LEN] = "";
+  int page = 1, size = 20;
+  struct cx_alert_list l = {0};
+  if (cx__admin_auth(a, req, CX_ROLE_OPERATOR, NULL) != 0 ||
+      cx__admin_json_only(req, body, allowed) != 0 ||
+      cx__admin_paging(req, body, &page, &size) != 0 ||
+      cx__admin_json_str(req, body, "event", 16, &event) < 0)
+    return;
+  int rc = cx_store_alert_search(a->store, event, page, size, &l, err);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, "alert log", err);
+    return;
+  }
+  json_t *list = json_array();
+  for (size_t i = 0; list != NULL && i < l.n; i++) {
+    const struct cx_alert *x = &l.items[i];
+    json_t *to = json_loads(x->recipients ? x->recipients : "[]", 0, NULL);
+    int ch =
+        x->channel >= 0 && x->channel <= CX_NOTIFY_TYPE_MAX ? x->channel : 0;
+    json_array_append_new(
+        list,
+        json_pack("{s:I, s:s, s:I, s:I, s:s, s:i, s:s, s:o, s:s, s:i, s:s, "
+                  "s:I, s:I, s:I}",
+                  "id", (json_int_t)x->id, "event", x->event, "run_id",
+                  (json_int_t)x->run_id, "job_id", (json_int_t)x->job_id,
+                  "node_uuid", x->node_uuid, "channel", x->channel,
+                  "channel_name", channels[ch], "recipients",
+                  json_is_array(to) ? to : json_array(), "result", x->state,
+                  "attempts", x->attempts, "answer", x->answer, "created",
+                  (json_int_t)x->created, "next_at", (json_int_t)x->next_at,
+                  "done_at", (json_int_t)x->done_at));
+    if (!json_is_array(to))
+      json_decref(to);
+  }
+  int64_t total = l.total;
+  cx_alert_list_free(&l);
+  if (list == NULL) {
+    cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
+    return;
+  }
+  cx__admin_reply_page(req, list, total, page, size);
+}
+
 int cx__admin_routes_notify(struct cx_admin *a)
 {
   static const struct cx__admin_route routes[] = {
       {"POST", "/notify/test", notify_test},
       {"GET", "/notify/settings", settings_get},
       {"POST", "/notify/settings", settings_post},
+      {"POST", "/notify/log", notify_log},
   };
   return cx__admin_register(a, routes, CX_ARRAY_LEN(routes));
 }

@@ -299,6 +299,20 @@ TEST_TIMEOUT(notify_e2e_dingtalk_alert_mentions_users_by_id_or_mobile, 90)
   ASSERT_CONTAINS(l.items[0].recipients, "id:mgr7");
   ASSERT_EQ(l.items[0].attempts, 1);
   cx_alert_list_free(&l);
+  /* ... and POST /notify/log shows it. */
+  d = api("/notify/log", "{\"page_size\":5}");
+  ASSERT_EQ(json_integer_value(json_object_get(d, "total")), 1);
+  json_t *row = json_array_get(json_object_get(d, "list"), 0);
+  ASSERT_STREQ(json_string_value(json_object_get(row, "event")), "failed");
+  ASSERT_STREQ(json_string_value(json_object_get(row, "channel_name")),
+               "dingtalk");
+  ASSERT_STREQ(json_string_value(json_object_get(row, "result")), "sent");
+  ASSERT_EQ(json_integer_value(json_object_get(row, "attempts")), 1);
+  ASSERT_EQ(json_array_size(json_object_get(row, "recipients")), 2);
+  ASSERT_CONTAINS(json_string_value(json_object_get(row, "answer")),
+                  "\"errcode\":0");
+  ASSERT_EQ(json_integer_value(json_object_get(row, "job_id")), id);
+  json_decref(d);
   cx_sleep_us(2000000);
   ASSERT_EQ(cx_test_sink_wait(&hook, 2, 0), 1); /* sent once */
   cx_test_sink_stop(&hook);
