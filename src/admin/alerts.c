@@ -142,6 +142,35 @@ void cx__alerts_settings_changed(struct cx_admin *a)
 
 /* ---- taking in flagged runs --------------------------------------------- */
 
+static int is_failure(const char *status)
+{
+  static const char *const f[] = {"failed", "timeout", "killed", "lost",
+                                  "missed"};
+  for (size_t i = 0; i < CX_ARRAY_LEN(f); i++)
+    if (strcmp(status, f[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* The event flagged run f is, into ev: its status for a failure,
+ * "recovered" for the first success after one; "" for none. */
+static int event_of(struct cx_store *s, const struct cx_alert_flag *f,
+                    char ev[17], char *err)
+{
+  char prev[17];
+  ev[0] = '\0';
+  if (is_failure(f->status)) {
+    snprintf(ev, 17, "%s", f->status);
+    return 0;
+  }
+  if (strcmp(f->status, "success") != 0)
+    return 0;
+  int rc = cx_store_alert_prev_status(s, f, prev, err);
+  if (rc == 0 && is_failure(prev))
+    snprintf(ev, 17, "recovered");
+  return rc;
+}
+
 static int take_in(struct cx__alerts *al, char *err)
 {
   struct cx_store *s = al->a->store;
@@ -150,21 +179,22 @@ static int take_in(struct cx__alerts *al, char *err)
   int rc = cx_store_alert_flagged(s, f, TAKE_MAX, &n, err);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     struct cx_job j;
-    char ukey[96];
+    char ukey[96], ev[17];
     cx_job_init(&j);
-    rc = cx_store_job_find(s, f[i].job_id, &j, err);
-    if (rc == 0) {
-      snprintf(ukey, sizeof ukey, "run:%lld:%s", (long long)f[i].run_id,
-               f[i].status);
+    rc = event_of(s, &f[i], ev, err);
+    if (rc == 0 && ev[0] != '\0')
+      rc = cx_store_job_find(s, f[i].job_id, &j, err);
+    if (rc == 0 && ev[0] != '\0') {
+      snprintf(ukey, sizeof ukey, "run:%lld:%s", (long long)f[i].run_id, ev);
       struct cx_alert x = {.ukey = ukey,
-                           .event = f[i].status,
+                           .event = ev,
                            .run_id = f[i].run_id,
                            .job_id = f[i].job_id,
                            .channel = j.notify_type};
       rc = cx_store_alert_add(s, &x, err);
       if (rc == 0)
         CX_LOG(CX_LOG_DEBUG, LOGC, "run %lld %s: alert %lld queued",
-               (long long)f[i].run_id, f[i].status, (long long)x.id);
+               (long long)f[i].run_id, ev, (long long)x.id);
     }
     cx_job_clear(&j);
     /* Taken in already (a re-sent finish, or a leader that died before
@@ -340,6 +370,7 @@ static int send_run(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
   if (rc == 0) {
     int http = j.type == CX_JOB_HTTP;
     struct cx_notify_run m = {
+        .event = x->event,
         .job_name = run.name && run.name[0] ? run.name : j.name,
         .job_id = run.job_id,
         .run_id = run.id,

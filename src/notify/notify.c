@@ -296,6 +296,20 @@ static int set_output(const struct cx_notify *n, struct cx__notify_msg *m,
   return m->output ? 0 : -ENOMEM;
 }
 
+/* The subject's words for an event of struct cx_notify_run. */
+static const char *event_text(const char *ev)
+{
+  static const char *const t[][2] = {{"timeout", "timed out"},
+                                     {"killed", "was killed"},
+                                     {"lost", "was lost with its node"},
+                                     {"missed", "missed its fire"},
+                                     {"recovered", "recovered"}};
+  for (size_t i = 0; ev != NULL && i < CX_ARRAY_LEN(t); i++)
+    if (strcmp(ev, t[i][0]) == 0)
+      return t[i][1];
+  return "failed";
+}
+
 struct cx__notify_msg *cx__notify_msg_run(const struct cx_notify *n, int type,
                                           const char *const *to, size_t n_to,
                                           const struct cx_notify_run *r,
@@ -319,7 +333,7 @@ struct cx__notify_msg *cx__notify_msg_run(const struct cx_notify *n, int type,
     goto nomem;
   {
     struct cx_buf s = {0};
-    cx_buf_printf(&s, "[cronix] job \"%s\" failed", name);
+    cx_buf_printf(&s, "[cronix] job \"%s\" %s", name, event_text(r->event));
     if (host[0])
       cx_buf_printf(&s, " on %s", host);
     if (cx_buf_failed(&s))

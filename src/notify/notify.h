@@ -151,9 +151,13 @@ struct cx_notify_conf {
   int output_max;         /* output tail bytes; default 2048 */
 };
 
-/* A run's final failure. Only job_name is required; NULL strings and
+/* A run's event (a final failure, or a recovery). Only job_name is
+ * required; NULL strings and
  * negative numbers are "unknown" and left out of the message. */
 struct cx_notify_run {
+  /* What happened, for the subject: failed (NULL), timeout, killed, lost,
+   * missed, recovered. */
+  const char *event;
   const char *job_name;
   int64_t job_id;
   int64_t run_id; /* for the link: <public_url>/runs/<run_id> */

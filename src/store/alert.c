@@ -28,6 +28,7 @@ enum {
   A_SET_GET,
   A_SET_PUT,
   A_SET_ADD,
+  A_PREV,
   A_END
 };
 _Static_assert(A_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
@@ -42,8 +43,8 @@ _Static_assert(A_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
 
 static const struct cx__stmt q_flagged = {
     A_FLAGGED,
-    {"SELECT id, job_id, status FROM cronix_job_log WHERE notify_pending = 1"
-     " ORDER BY id LIMIT ?",
+    {"SELECT id, job_id, status, start_time FROM cronix_job_log WHERE"
+     " notify_pending = 1 ORDER BY id LIMIT ?",
      NULL},
     R};
 static const struct cx__stmt q_unflag = {
@@ -105,6 +106,15 @@ static const struct cx__stmt q_set_put = {
      "INSERT INTO cronix_setting (name, value, updated) VALUES (?,?,?)"
      " ON DUPLICATE KEY UPDATE value = VALUES(value),"
      " updated = VALUES(updated)"},
+    R};
+/* The run before a given one (earlier start, or the same start and a
+ * lower id), on the (job_id, start_time) index. */
+static const struct cx__stmt q_prev = {
+    A_PREV,
+    {"SELECT status FROM cronix_job_log WHERE job_id = ? AND start_time <= ?"
+     " AND (start_time < ? OR id < ?) AND status NOT IN ('running',"
+     " 'skipped') ORDER BY start_time DESC, id DESC LIMIT 1",
+     NULL},
     R};
 static const struct cx__stmt q_set_add = {
     A_SET_ADD,
@@ -237,13 +247,14 @@ struct flags {
 static int flag_row(void *ctx, const struct cx__val *c, int n)
 {
   struct flags *f = ctx;
-  if (n < 3)
+  if (n < 4)
     return -EIO;
   if (f->n == f->max)
     return 0;
   struct cx_alert_flag *x = &f->v[f->n++];
   x->run_id = get_int(&c[0]);
   x->job_id = get_int(&c[1]);
+  x->start_time = get_int(&c[3]);
   size_t len = c[2].type == CX__V_TEXT ? c[2].len : 0;
   if (len >= sizeof x->status)
     len = sizeof x->status - 1;
@@ -262,6 +273,27 @@ int cx_store_alert_flagged(struct cx_store *s, struct cx_alert_flag *out,
   if (rc == 0)
     *n = f.n;
   return rc;
+}
+
+static int status_row(void *ctx, const struct cx__val *c, int n)
+{
+  char *out = ctx;
+  size_t len = n >= 1 && c[0].type == CX__V_TEXT ? c[0].len : 0;
+  if (len > 16)
+    len = 16;
+  memcpy(out, len ? c[0].s : "", len);
+  out[len] = '\0';
+  return 0;
+}
+
+int cx_store_alert_prev_status(struct cx_store *s,
+                               const struct cx_alert_flag *f, char status[17],
+                               char *err)
+{
+  struct cx__val p[] = {num(f->job_id), num(f->start_time),
+                        num(f->start_time), num(f->run_id)};
+  status[0] = '\0';
+  return s->ops->exec(s, &q_prev, p, 4, status_row, status, NULL, err);
 }
 
 int cx_store_alert_unflag(struct cx_store *s, const struct cx_alert_flag *f,

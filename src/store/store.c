@@ -454,7 +454,7 @@ _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
   " attempts, output, claim_token"
 #define NODE_COLS "id, uuid, hostname, ip, pid, version, status, up, down"
 #define USER_COLS                                                              \
-  "id, username, password_hash, email, feishu_id, role, created, updated,"    \
+  "id, username, password_hash, email, feishu_id, role, created, updated,"     \
   " mobile, dingtalk_id, wecom_id, slack_id"
 
 Q1(SCHEMA_VERSION, "SELECT MAX(version) FROM cronix_schema", R);
@@ -495,16 +495,18 @@ Q1(RUN_INSERT,
    R);
 Q1(RUN_BY_TOKEN, "SELECT id FROM cronix_job_log WHERE claim_token = ?", R);
 /* notify_pending: the alert outbox flag, set in the run's final write (see
- * migrate.c version 5). The status is bound twice because MySQL's SET sees
- * columns already assigned while SQLite's sees the old row. */
+ * migrate.c version 5) for every final status of a job that alerts; the
+ * leader decides which are events (a success only after a failure). The
+ * status is bound twice because MySQL's SET sees columns already assigned
+ * while SQLite's sees the old row. */
 #define NOTIFY_JOB                                                             \
   "EXISTS (SELECT 1 FROM cronix_job j WHERE j.id = cronix_job_log.job_id"      \
   " AND j.notify_status = 1)"
 Q1(RUN_FINISH,
    "UPDATE cronix_job_log SET status = ?, success = ?, exit_code = ?,"
    " end_time = ?, attempts = ?, output = ?, notify_pending = CASE WHEN ?"
-   " IN ('failed', 'timeout', 'killed', 'lost') AND " NOTIFY_JOB
-   " THEN 1 ELSE 0 END WHERE id = ?",
+   " IN ('failed', 'timeout', 'killed', 'lost', 'missed', 'success') "
+   "AND " NOTIFY_JOB " THEN 1 ELSE 0 END WHERE id = ?",
    R);
 Q1(RUN_FIND, "SELECT " RUN_COLS " FROM cronix_job_log WHERE id = ?", R);
 Q2(RUN_PURGE,

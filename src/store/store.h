@@ -391,16 +391,22 @@ struct cx_alert_list {
 void cx_alert_clear(struct cx_alert *a);
 void cx_alert_list_free(struct cx_alert_list *l);
 
-/* A run whose final record asked for an alert (cx_store_run_finish and
- * cx_store_run_mark_lost set the flag when the job has notify_status 1
- * and the status is failed, timeout, killed or lost). */
+/* A run whose final record may be an event (cx_store_run_finish and
+ * cx_store_run_mark_lost set the flag when the job has notify_status 1 and
+ * the status is failed, timeout, killed, lost, missed or success). */
 struct cx_alert_flag {
   int64_t run_id, job_id;
+  int64_t start_time; /* ms */
   char status[17];
 };
 /* Up to max flagged runs, oldest first, into out[max]; *n the count. */
 int cx_store_alert_flagged(struct cx_store *s, struct cx_alert_flag *out,
                            size_t max, size_t *n, char *err);
+/* The status of the job's final run before f's ("" when none): a success
+ * after a failure is a recovery. */
+int cx_store_alert_prev_status(struct cx_store *s,
+                               const struct cx_alert_flag *f, char status[17],
+                               char *err);
 /* Clears run f->run_id's flag if its status is still f->status (a finish
  * that changed the status since keeps its own flag). */
 int cx_store_alert_unflag(struct cx_store *s, const struct cx_alert_flag *f,

@@ -318,3 +318,65 @@ TEST_TIMEOUT(notify_e2e_dingtalk_alert_mentions_users_by_id_or_mobile, 90)
   cx_test_sink_stop(&hook);
   teardown();
 }
+
+/* Runs job id now (/job/once) and waits until it has n finished runs;
+ * returns the newest one's status. */
+static char *run_once(int64_t id, int n)
+{
+  char body[128];
+  snprintf(body, sizeof body, "{\"job_id\":%lld}", (long long)id);
+  json_decref(api("/job/once", body));
+  snprintf(body, sizeof body, "{\"job_id\":%lld,\"page_size\":1}",
+           (long long)id);
+  for (int i = 0; i < 300; i++) {
+    json_t *d = api("/job/log", body);
+    json_t *first = json_array_get(json_object_get(d, "list"), 0);
+    if (json_integer_value(json_object_get(d, "total")) == n &&
+        json_integer_value(json_object_get(first, "end_time")) > 0) {
+      char *st = cx_strdup(json_string_value(json_object_get(first, "status")));
+      json_decref(d);
+      return st;
+    }
+    json_decref(d);
+    cx_sleep_us(100000);
+  }
+  ASSERT_MSG(0, "job %lld: run %d did not finish in 30 s", (long long)id, n);
+  return NULL;
+}
+
+TEST_TIMEOUT(notify_e2e_first_success_after_a_failure_is_a_recovery, 90)
+{
+  char body[1024];
+  setup();
+  /* Fails the first time, succeeds after (a flag file). */
+  snprintf(body, sizeof body,
+           "{\"name\":\"flaky\",\"command\":\"f=%s/flag; [ -f $f ] && exit 0; "
+           "touch $f; exit 1\",\"type\":1,\"spec\":\"0 0 0 1 1 *\","
+           "\"allocation\":1,\"run_on\":\"%s\",\"notify_status\":1,"
+           "\"notify_type\":1,\"notify_to_array\":[%lld]}",
+           cx_test_tmpdir(), cx_noded_uuid(E.node), (long long)E.ops_id);
+  json_t *d = api("/job/add", body);
+  int64_t id = json_integer_value(json_object_get(d, "id"));
+  json_decref(d);
+  char *st = run_once(id, 1);
+  ASSERT_STREQ(st, "failed");
+  cx_free(st);
+  ASSERT_EQ(cx_test_smtp_wait(&E.sink, 1, 15000), 1);
+  st = run_once(id, 2);
+  ASSERT_STREQ(st, "success");
+  cx_free(st);
+  ASSERT_EQ(cx_test_smtp_wait(&E.sink, 2, 15000), 2);
+  char *eml = cx_test_smtp_read(&E.sink, 2, "eml");
+  ASSERT_CONTAINS(eml, "Subject: [cronix] job \"flaky\" recovered");
+  cx_free(eml);
+  eml = cx_test_smtp_read(&E.sink, 1, "eml");
+  ASSERT_CONTAINS(eml, "Subject: [cronix] job \"flaky\" failed");
+  cx_free(eml);
+  /* Another success is no event. */
+  st = run_once(id, 3);
+  ASSERT_STREQ(st, "success");
+  cx_free(st);
+  cx_sleep_us(3000000);
+  ASSERT_EQ(cx_test_smtp_count(&E.sink), 2);
+  teardown();
+}
