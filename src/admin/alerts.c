@@ -5,7 +5,7 @@
  * Each admin runs the thread; it works only while cluster.c says this
  * admin leads (standalone leads its in-process coordination, so it sends
  * the same way). A round: take in the flagged runs (up to TAKE_MAX), then
- * send the due rows (up to SEND_MAX), each under a claim of CLAIM_MS past
+ * send the due rows (up to DUE_MAX), each under a claim of CLAIM_MS past
  * the channel's timeout so that two leaders for a moment do not both send
  * it. A transient refusal (connection refused, timeout, SMTP 4xx, HTTP
  * 5xx/429) leaves the row pending with a doubling delay, up to
@@ -27,9 +27,11 @@
 #include "notify/notify.h"
 
 #define LOGC "alerts"
-#define ROUND_MS 250   /* pause between rounds while leading */
-#define TAKE_MAX 64    /* flagged runs taken in per round */
-#define SEND_MAX 32    /* rows sent per round */
+#define ROUND_MS 250 /* pause between rounds while leading */
+#define TAKE_MAX 64  /* flagged runs taken in per round */
+#define DUE_MAX 500  /* due rows read per round */
+#define BURST_MAX 5  /* messages per channel per window, then a digest */
+#define WINDOW_US 60000000
 #define CLAIM_MS 30000 /* claim beyond the send timeout */
 #define BACKOFF_MS 1000
 #define BACKOFF_MAX_MS 60000
@@ -47,6 +49,11 @@ struct cx__alerts {
   pthread_cond_t cv;
   int stop;
   uint64_t count[N_CH][R_N];
+  struct win {
+    cx_mono start; /* of the channel's current window */
+    int sent;      /* messages sent in it */
+    int held;      /* alerts wait for its end (a digest) */
+  } win[N_CH];
   int store_down; /* the last round's store error was logged */
   int dirty;      /* settings changed through this admin (under mu) */
   /* The sender's notifier, built from the settings text n_text (read at
@@ -440,35 +447,21 @@ static int64_t backoff_ms(int attempts)
 }
 
 /* Sends claimed alert x and records the outcome on its row. */
-static int send_one(struct cx__alerts *al, struct cx_alert *x)
+/* Records on row x the outcome of a send: rc, whether a send was tried,
+ * the recipients used (n of them), the server's answer or err; prefix
+ * goes before the answer (a digest names itself). */
+static int record(struct cx__alerts *al, struct cx_alert *x, int rc, int tried,
+                  const json_t *used, size_t n, const char *prefix,
+                  const char *ans, const char *err)
 {
-  char err[CX_ERR_LEN] = "", ans[CX_NOTIFY_ANSWER_LEN] = "";
-  struct rcpt r = {0};
-  int tried = 0, rc, result;
-  if (!cx_notify_channel_on(al->n, x->channel)) {
-    cx_err_set(err, "channel %d (%s) is not configured", x->channel,
-               channel_name(x->channel));
-    rc = CX_EPARSE;
-  } else if (strcmp(x->event, "node_down") == 0) {
-    rc = send_node(al, x, &r, &tried, ans, sizeof ans, err);
-  } else {
-    rc = send_run(al, x, &r, &tried, ans, sizeof ans, err);
-  }
-  if (!tried && rc != CX_EPARSE && rc != CX_ENOTFOUND) {
-    /* The store failed before a send: keep the claim; it expires and the
-     * row is due again. */
-    rcpt_free(&r);
-    CX_LOG(CX_LOG_WARN, LOGC, "alert %lld: %s (will retry)", (long long)x->id,
-           err);
-    return rc;
-  }
   int64_t now = cx_wall_ms();
+  int retries = (int)al->a->cfg->notify_retries, result;
+  struct cx_buf b = {0};
   x->attempts += tried;
-  int retries = (int)al->a->cfg->notify_retries;
   cx_free(x->state);
   cx_free(x->answer);
   cx_free(x->recipients);
-  x->recipients = dump(r.used);
+  x->recipients = dump(used);
   if (rc == 0) {
     result = R_SENT;
     x->state = cx_strdup("sent");
@@ -486,15 +479,15 @@ static int send_one(struct cx__alerts *al, struct cx_alert *x)
   if (result != R_RETRIED)
     x->done_at = now;
   /* The answer: the server's reply when it gave one, else what happened. */
-  x->answer = cx_strdup(ans[0] ? ans : err);
+  cx_buf_printf(&b, "%s%s", prefix, ans[0] ? ans : err);
+  x->answer = cx_buf_steal(&b);
   count(al, x->channel, result);
   CX_LOG(result == R_SENT ? CX_LOG_INFO : CX_LOG_WARN, LOGC,
          "alert %lld (%s, run %lld, %s to %zu recipient(s)): %s after %d "
          "attempt(s): %s",
          (long long)x->id, x->event, (long long)x->run_id,
-         channel_name(x->channel), r.n, result_name[result], x->attempts,
+         channel_name(x->channel), n, result_name[result], x->attempts,
          x->answer ? x->answer : "");
-  rcpt_free(&r);
   char uerr[CX_ERR_LEN] = "";
   if (x->state == NULL || x->answer == NULL)
     return -ENOMEM;
@@ -505,21 +498,203 @@ static int send_one(struct cx__alerts *al, struct cx_alert *x)
   return rc;
 }
 
+/* Sends claimed alert x and records the outcome on its row. */
+static int send_one(struct cx__alerts *al, struct cx_alert *x)
+{
+  char err[CX_ERR_LEN] = "", ans[CX_NOTIFY_ANSWER_LEN] = "";
+  struct rcpt r = {0};
+  int tried = 0, rc;
+  if (!cx_notify_channel_on(al->n, x->channel)) {
+    cx_err_set(err, "channel %d (%s) is not configured", x->channel,
+               channel_name(x->channel));
+    rc = CX_EPARSE;
+  } else if (strcmp(x->event, "node_down") == 0) {
+    rc = send_node(al, x, &r, &tried, ans, sizeof ans, err);
+  } else {
+    rc = send_run(al, x, &r, &tried, ans, sizeof ans, err);
+  }
+  if (!tried && rc != CX_EPARSE && rc != CX_ENOTFOUND) {
+    /* The store failed before a send: keep the claim; it expires and the
+     * row is due again. */
+    rcpt_free(&r);
+    CX_LOG(CX_LOG_WARN, LOGC, "alert %lld: %s (will retry)", (long long)x->id,
+           err);
+    return rc;
+  }
+  rc = record(al, x, rc, tried, r.used, r.n, "", ans, err);
+  rcpt_free(&r);
+  return rc;
+}
+
+/* ---- bursts: one digest per channel per minute --------------------------
+ * Each channel may send BURST_MAX messages in a window of WINDOW_US; the
+ * alerts due after that wait, and when the window ends they go out as one
+ * digest per group of recipients, listing each job and event with its
+ * count ("failed x57"). So 500 jobs failing in a minute make BURST_MAX
+ * messages and a digest, and one job failing every second is counted, not
+ * repeated. */
+
+/* What a digest groups by and lists, per claimed row. */
+struct item {
+  struct cx_alert *x;
+  char key[CX_JOB_MAX_NOTIFY_TEXT + 8]; /* recipient set */
+  char name[160];                       /* job name, or the node */
+  int done;
+};
+
+static int item_of(struct cx__alerts *al, struct cx_alert *x, struct item *it,
+                   char *err)
+{
+  it->x = x;
+  if (strcmp(x->event, "node_down") == 0) {
+    snprintf(it->key, sizeof it->key, "admins");
+    snprintf(it->name, sizeof it->name, "node %.64s", x->node_uuid);
+    return 0;
+  }
+  struct cx_job j;
+  cx_job_init(&j);
+  int rc = cx_store_job_find(al->a->store, x->job_id, &j, err);
+  if (rc == 0) {
+    snprintf(it->key, sizeof it->key, "job:%s", j.notify_to_array);
+    snprintf(it->name, sizeof it->name, "%.128s (job %lld)", j.name,
+             (long long)j.id);
+  }
+  cx_job_clear(&j);
+  return rc;
+}
+
+/* Sends one digest for the items sharing items[first]'s key. */
+static void digest_group(struct cx__alerts *al, struct item *items, size_t n,
+                         size_t first)
+{
+  char err[CX_ERR_LEN] = "", ans[CX_NOTIFY_ANSWER_LEN] = "", subj[160],
+       prefix[64];
+  struct cx_buf list = {0};
+  struct rcpt r = {0};
+  size_t count = 0, lines = 0;
+  const struct cx_alert *x0 = items[first].x;
+  /* one line per job and event, with its count, in first-seen order */
+  for (size_t i = first; i < n; i++) {
+    if (items[i].done || strcmp(items[i].key, items[first].key) != 0)
+      continue;
+    count++;
+    int seen = 0;
+    for (size_t k = first; k < i && !seen; k++)
+      seen = strcmp(items[k].key, items[first].key) == 0 &&
+             strcmp(items[k].name, items[i].name) == 0 &&
+             strcmp(items[k].x->event, items[i].x->event) == 0;
+    if (seen)
+      continue;
+    size_t same = 0;
+    for (size_t k = i; k < n; k++)
+      same += strcmp(items[k].key, items[first].key) == 0 &&
+              strcmp(items[k].name, items[i].name) == 0 &&
+              strcmp(items[k].x->event, items[i].x->event) == 0;
+    if (++lines <= 200)
+      cx_buf_printf(&list, "%s: %s x%zu\n", items[i].name, items[i].x->event,
+                    same);
+  }
+  if (lines > 200)
+    cx_buf_printf(&list, "... and %zu more\n", lines - 200);
+  cx_buf_puts(&list, "");
+  snprintf(subj, sizeof subj, "[cronix] %zu alerts in a minute (%zu distinct)",
+           count, lines);
+  int rc = strcmp(items[first].key, "admins") == 0
+               ? rcpt_admins(al->a->store, x0->channel, x0->id, &r, err)
+               : 0;
+  if (rc == 0 && strcmp(items[first].key, "admins") != 0) {
+    struct cx_job j;
+    cx_job_init(&j);
+    rc = cx_store_job_find(al->a->store, x0->job_id, &j, err);
+    if (rc == 0)
+      rc = rcpt_job(al->a->store, j.notify_to_array, x0->channel, x0->id, &r,
+                    err);
+    cx_job_clear(&j);
+  }
+  int tried = 0;
+  if (rc == 0 && (r.n > 0 || !needs_rcpt(x0->channel)) &&
+      !cx_buf_failed(&list)) {
+    tried = 1;
+    rc = cx_notify_send_digest(al->n, x0->channel, (const char *const *)r.to,
+                               r.n, subj, list.data, ans, sizeof ans, err);
+  } else if (rc == 0) {
+    cx_err_set(err, "no recipient has a %s address", channel_name(x0->channel));
+    rc = CX_EPARSE;
+  }
+  snprintf(prefix, sizeof prefix, "digest of %zu: ", count);
+  for (size_t i = first; i < n; i++)
+    if (!items[i].done && strcmp(items[i].key, items[first].key) == 0) {
+      items[i].done = 1;
+      if (tried || rc == CX_EPARSE) /* else the claims expire: due again */
+        record(al, items[i].x, rc, tried, r.used, r.n, prefix, ans, err);
+    }
+  rcpt_free(&r);
+  cx_buf_free(&list);
+}
+
+/* Claims the due rows of channel ch and sends them as digests. */
+static int digest(struct cx__alerts *al, struct cx_alert_list *l, int ch,
+                  int64_t lease, char *err)
+{
+  struct item *items = cx_calloc(l->n + 1, sizeof *items);
+  size_t n = 0;
+  int rc = items ? 0 : -ENOMEM;
+  for (size_t i = 0; rc == 0 && i < l->n; i++) {
+    int got = 0;
+    int64_t now = cx_wall_ms();
+    if (l->items[i].channel != ch)
+      continue;
+    rc = cx_store_alert_claim(al->a->store, l->items[i].id, now, now + lease,
+                              &got, err);
+    if (rc == 0 && got && item_of(al, &l->items[i], &items[n], err) == 0)
+      n++;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!items[i].done)
+      digest_group(al, items, n, i);
+  cx_free(items);
+  return rc;
+}
+
 static int send_due(struct cx__alerts *al, char *err)
 {
   struct cx_alert_list l = {0};
   int64_t now = cx_wall_ms();
-  int rc = cx_store_alert_due(al->a->store, now, SEND_MAX, &l, err);
+  int rc = cx_store_alert_due(al->a->store, now, DUE_MAX, &l, err);
   int64_t lease = al->a->cfg->notify_timeout * 1000 + CLAIM_MS;
-  for (size_t i = 0; rc == 0 && i < l.n; i++) {
-    int got = 0;
-    if (!leading(al->a))
-      break;
-    now = cx_wall_ms();
-    rc = cx_store_alert_claim(al->a->store, l.items[i].id, now, now + lease,
-                              &got, err);
-    if (rc == 0 && got)
-      send_one(al, &l.items[i]);
+  cx_mono t = cx_mono_now();
+  for (int ch = 0; rc == 0 && ch < N_CH && leading(al->a); ch++) {
+    struct win *w = &al->win[ch];
+    size_t k = 0;
+    for (size_t i = 0; i < l.n; i++)
+      k += l.items[i].channel == ch ||
+           (ch == 0 && (l.items[i].channel < 0 || l.items[i].channel >= N_CH));
+    if (t - w->start >= WINDOW_US) {
+      int held = w->held && k > 0;
+      w->start = t;
+      w->sent = held; /* the digest is this window's first message */
+      w->held = 0;
+      if (held) {
+        rc = digest(al, &l, ch, lease, err);
+        continue;
+      }
+    }
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+      int c = l.items[i].channel, got = 0;
+      if (c != ch && !(ch == 0 && (c < 0 || c >= N_CH)))
+        continue;
+      if (w->sent >= BURST_MAX) {
+        w->held = 1; /* the rest wait for the window's digest */
+        break;
+      }
+      now = cx_wall_ms();
+      rc = cx_store_alert_claim(al->a->store, l.items[i].id, now, now + lease,
+                                &got, err);
+      if (rc == 0 && got) {
+        send_one(al, &l.items[i]);
+        w->sent++;
+      }
+    }
   }
   cx_alert_list_free(&l);
   return rc;

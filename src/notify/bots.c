@@ -332,7 +332,7 @@ static char *body_slack(const struct cx__notify_msg *m)
 
 static char *body_webhook(const struct cx__notify_msg *m)
 {
-  static const char *const kinds[] = {"run", "node", "test"};
+  static const char *const kinds[] = {"run", "node", "test", "digest"};
   char ts[32];
   json_t *facts = json_array(), *to = json_array();
   for (size_t i = 0; facts && i < m->n_facts; i++)

@@ -106,6 +106,8 @@ static char *body_once(const struct cx_notify *n,
     cx_buf_reset(&b);
     if (m->kind == CX__NOTIFY_NODE)
       cx_buf_puts(&b, "Jobs:\n");
+    else if (m->kind == CX__NOTIFY_DIGEST)
+      cx_buf_puts(&b, "Alerts:\n");
     else if (cut > 0)
       cx_buf_printf(&b,
                     "Output (last %zu bytes, %zu earlier bytes left "

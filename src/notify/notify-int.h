@@ -19,7 +19,12 @@
 #define CX__NOTIFY_RL_MIN_US 61000000
 #define CX__NOTIFY_REPLY_MAX 65536 /* bytes of a webhook reply kept */
 
-enum cx__notify_kind { CX__NOTIFY_RUN, CX__NOTIFY_NODE, CX__NOTIFY_TEST };
+enum cx__notify_kind {
+  CX__NOTIFY_RUN,
+  CX__NOTIFY_NODE,
+  CX__NOTIFY_TEST,
+  CX__NOTIFY_DIGEST /* output holds the list of alerts */
+};
 
 /* A sliding-window limit for one robot (bots.c): at most max sends in any
  * window_us. max 0 = none. */

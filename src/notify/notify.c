@@ -489,6 +489,8 @@ int cx__notify_text(const struct cx__notify_msg *m, int with_output,
   if (with_output && m->output) {
     if (m->kind == CX__NOTIFY_NODE)
       cx_buf_puts(out, "\nJobs:\n");
+    else if (m->kind == CX__NOTIFY_DIGEST)
+      cx_buf_puts(out, "\nAlerts:\n");
     else if (m->output_cut > 0)
       cx_buf_printf(out,
                     "\nOutput (last %zu bytes, %zu earlier bytes "
@@ -1028,6 +1030,31 @@ int cx_notify_send_node(struct cx_notify *n, int type, const char *const *to,
   struct cx__notify_msg *m = cx__notify_msg_node(n, type, to, n_to, node, &rc);
   if ((rc = sync_msg(type, m, rc, err)) != 0)
     return rc;
+  return send_now(n, m, answer, cap, err);
+}
+
+int cx_notify_send_digest(struct cx_notify *n, int type, const char *const *to,
+                          size_t n_to, const char *subject, const char *list,
+                          char *answer, size_t cap, char *err)
+{
+  int rc = 0;
+  if (answer && cap)
+    answer[0] = '\0';
+  if (n == NULL || subject == NULL || list == NULL)
+    return CX_EPARSE;
+  if (!channel_on(n, type, err))
+    return CX_EPARSE;
+  struct cx__notify_msg *m = msg_new(type, CX__NOTIFY_DIGEST, to, n_to, &rc);
+  if ((rc = sync_msg(type, m, rc, err)) != 0)
+    return rc;
+  m->subject = cx__notify_clean_line(subject, CX_NOTIFY_FIELD_MAX);
+  m->output = cx__notify_clean_tail(list, strlen(list), CX_NOTIFY_OUTPUT_MAX,
+                                    &m->output_cut);
+  if (m->subject == NULL || m->output == NULL ||
+      (n->public_url && (m->link = cx_strdup(n->public_url)) == NULL)) {
+    cx__notify_msg_free(m);
+    return -ENOMEM;
+  }
   return send_now(n, m, answer, cap, err);
 }
 

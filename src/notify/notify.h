@@ -247,6 +247,12 @@ int cx_notify_send_run(struct cx_notify *n, int type, const char *const *to,
 int cx_notify_send_node(struct cx_notify *n, int type, const char *const *to,
                         size_t n_to, const struct cx_notify_node *node,
                         char *answer, size_t cap, char *err);
+/* A digest: many alerts in one message (the leader's burst control).
+ * subject is one line; list the alerts, one per line (its last
+ * CX_NOTIFY_OUTPUT_MAX bytes are kept). Same codes as cx_notify_send_run. */
+int cx_notify_send_digest(struct cx_notify *n, int type, const char *const *to,
+                          size_t n_to, const char *subject, const char *list,
+                          char *answer, size_t cap, char *err);
 /* 1 when n (may be NULL) has the channel of type configured. */
 int cx_notify_channel_on(const struct cx_notify *n, int type);
 

@@ -380,3 +380,49 @@ TEST_TIMEOUT(notify_e2e_first_success_after_a_failure_is_a_recovery, 90)
   ASSERT_EQ(cx_test_smtp_count(&E.sink), 2);
   teardown();
 }
+
+/* A burst: 12 jobs failing at once. Each channel sends at most 5 messages
+ * a minute; the other 7 alerts wait and go out as one digest when the
+ * minute ends, each job listed with its count. */
+TEST_TIMEOUT(notify_e2e_a_burst_becomes_five_messages_and_one_digest, 180)
+{
+  char body[1024];
+  struct cx_civil c;
+  setup();
+  cx_civil_from_seconds(cx_wall_s() + 4, &c);
+  for (int i = 0; i < 12; i++) {
+    snprintf(body, sizeof body,
+             "{\"name\":\"burst-%02d\",\"command\":\"exit 1\",\"type\":1,"
+             "\"spec\":\"%d %d %d %d %d * %d\",\"timezone\":\"UTC\","
+             "\"allocation\":1,\"run_on\":\"%s\",\"notify_status\":1,"
+             "\"notify_type\":1,\"notify_to_array\":[%lld]}",
+             i, c.sec, c.min, c.hour, c.day, c.month, c.year,
+             cx_noded_uuid(E.node), (long long)E.ops_id);
+    json_decref(api("/job/add", body));
+  }
+  ASSERT_EQ(cx_test_smtp_wait(&E.sink, 6, 120000), 6);
+  cx_sleep_us(3000000);
+  ASSERT_EQ(cx_test_smtp_count(&E.sink), 6);
+  int digests = 0;
+  for (int k = 1; k <= 6; k++) {
+    char *eml = cx_test_smtp_read(&E.sink, k, "eml");
+    if (strstr(eml, "7 alerts in a minute (7 distinct)") != NULL)
+      digests++;
+    cx_free(eml);
+  }
+  ASSERT_EQ(digests, 1);
+  /* Every alert is in the log as sent; 7 of them by the digest. */
+  json_t *d = api("/notify/log", "{\"page_size\":50}");
+  ASSERT_EQ(json_integer_value(json_object_get(d, "total")), 12);
+  size_t i, in_digest = 0;
+  json_t *row;
+  json_array_foreach(json_object_get(d, "list"), i, row)
+  {
+    ASSERT_STREQ(json_string_value(json_object_get(row, "result")), "sent");
+    in_digest += strncmp(json_string_value(json_object_get(row, "answer")),
+                         "digest of 7: ", 13) == 0;
+  }
+  ASSERT_EQ(in_digest, 7);
+  json_decref(d);
+  teardown();
+}
