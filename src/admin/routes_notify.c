@@ -3,7 +3,8 @@
  * test message through the configured channel to the given users, now and
  * without retries, and reports the server's answer, so an operator can
  * check the notification settings before a real failure needs them. It
- * uses the settings in the store, as the leader's alerts do.
+ * uses the settings in the store and the senders the leader's alerts use,
+ * and is recorded in the alert log (event "test").
  *
  * POST /notify/log (role operator): every alert with its event, channel,
  * recipients, result, attempts and the server's answer, newest first.
@@ -12,7 +13,11 @@
  * settings in the store (notify_settings.c); POST changes only what its
  * body names and replies with the result; secrets read "set"/"unset".
  */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin/admin-int.h"
 #include "admin/alerts.h"
@@ -20,6 +25,33 @@
 
 #define MAX_TO CX_NOTIFY_MAX_RCPT
 #define ADDR_LEN 300
+
+/* The test goes into the alert log like any alert (POST /notify/log). */
+static void log_test(struct cx_admin *a, int type, const char *const *to,
+                     size_t nto, int rc, const char *answer, const char *err)
+{
+  static atomic_uint seq;
+  char ukey[64], lerr[CX_ERR_LEN] = "";
+  json_t *rcpt = json_array();
+  for (size_t i = 0; rcpt != NULL && i < nto; i++)
+    json_array_append_new(rcpt, json_string(to[i]));
+  char *r = rcpt ? json_dumps(rcpt, JSON_COMPACT) : NULL;
+  json_decref(rcpt);
+  int64_t now = cx_wall_ms();
+  snprintf(ukey, sizeof ukey, "test:%lld:%d:%u", (long long)now, (int)getpid(),
+           atomic_fetch_add(&seq, 1));
+  struct cx_alert x = {.ukey = ukey,
+                       .event = "test",
+                       .channel = type,
+                       .recipients = r,
+                       .state = rc == 0 ? "sent" : "failed",
+                       .attempts = 1,
+                       .answer = (char *)(answer[0] ? answer : err),
+                       .done_at = now};
+  if (cx_store_alert_add(a->store, &x, lerr) != 0)
+    CX_LOG(CX_LOG_WARN, "admin", "notify test: not logged: %s", lerr);
+  free(r);
+}
 
 static void notify_test(struct cx_http_req *req, void *ctx)
 {
@@ -114,6 +146,7 @@ static void notify_test(struct cx_http_req *req, void *ctx)
     goto out;
   }
   rc = cx_notify_send_test(n, (int)type, to, nto, answer, sizeof answer, err);
+  log_test(a, (int)type, to, nto, rc, answer, err);
   json_t *data = json_pack("{s:s, s:I, s:O}", "answer", answer, "sent_to",
                            (json_int_t)nto, "skipped", skipped);
   if (rc == 0) {

@@ -317,6 +317,19 @@ TEST_TIMEOUT(admin_notify_test_uses_the_settings_posted_to_the_api, 60)
            (long long)E.ops_id);
   json_decref(post(E.admin_tok, body, 200, 0));
   ASSERT_EQ(cx_test_smtp_wait(&sink, 1, 10000), 1);
+  /* The test is in the alert log like any alert. */
+  json_t *j = call("/notify/log", E.admin_tok, "{}", 200, 0);
+  json_t *row =
+      json_array_get(json_object_get(json_object_get(j, "data"), "list"), 0);
+  ASSERT_STREQ(json_string_value(json_object_get(row, "event")), "test");
+  ASSERT_STREQ(json_string_value(json_object_get(row, "result")), "sent");
+  ASSERT_STREQ(json_string_value(json_object_get(row, "channel_name")),
+               "email");
+  ASSERT_STREQ(
+      json_string_value(json_array_get(json_object_get(row, "recipients"), 0)),
+      "ops@cronix.test");
+  json_decref(j);
+  json_decref(call("/notify/log", E.viewer_tok, "{}", 403, 1102));
   teardown();
   cx_test_smtp_stop(&sink);
 }
