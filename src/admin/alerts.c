@@ -567,8 +567,7 @@ static int item_of(struct cx__alerts *al, struct cx_alert *x, struct item *it,
 static void digest_group(struct cx__alerts *al, struct item *items, size_t n,
                          size_t first)
 {
-  char err[CX_ERR_LEN] = "", ans[CX_NOTIFY_ANSWER_LEN] = "", subj[160],
-       prefix[64];
+  char err[CX_ERR_LEN] = "", ans[CX_NOTIFY_ANSWER_LEN] = "", prefix[64];
   struct cx_buf list = {0};
   struct rcpt r = {0};
   size_t count = 0, lines = 0;
@@ -597,8 +596,7 @@ static void digest_group(struct cx__alerts *al, struct item *items, size_t n,
   if (lines > 200)
     cx_buf_printf(&list, "... and %zu more\n", lines - 200);
   cx_buf_puts(&list, "");
-  snprintf(subj, sizeof subj, "[cronix] %zu alerts in a minute (%zu distinct)",
-           count, lines);
+
   int rc = strcmp(items[first].key, "admins") == 0
                ? rcpt_admins(al->a->store, x0->channel, x0->id, &r, err)
                : 0;
@@ -616,7 +614,8 @@ static void digest_group(struct cx__alerts *al, struct item *items, size_t n,
       !cx_buf_failed(&list)) {
     tried = 1;
     rc = cx_notify_send_digest(al->n, x0->channel, (const char *const *)r.to,
-                               r.n, subj, list.data, ans, sizeof ans, err);
+                               r.n, count, lines, list.data, ans, sizeof ans,
+                               err);
   } else if (rc == 0) {
     cx_err_set(err, "no recipient has a %s address", channel_name(x0->channel));
     rc = CX_EPARSE;

@@ -61,7 +61,8 @@ int cx__alerts_job_check(struct cx_admin *a, struct cx_http_req *req,
  * Setting "notify": {"email": {smtp_url, from, username, password,
  * starttls, tls_verify, ca_file}, "feishu": {webhook_url, secret},
  * "dingtalk": {webhook_url, secret}, "wecom": {webhook_url}, "slack":
- * {webhook_url}, "webhook": {url, secret, headers}}, always whole.
+ * {webhook_url}, "webhook": {url, secret, headers}, "language": "en" |
+ * "zh-CN"}, always whole.
  * password and secret are write-only. */
 
 /* The settings from the config file's [notify.*] (the first default). */

@@ -82,6 +82,8 @@ static json_t *default_of(const struct field *f)
 /* Fills every absent field with its default. */
 static void normalize(json_t *doc)
 {
+  if (!json_is_string(json_object_get(doc, "language")))
+    json_object_set_new(doc, "language", json_string("en"));
   for (size_t i = 0; i < CX_ARRAY_LEN(fields); i++) {
     const struct field *f = &fields[i];
     if (json_object_get(json_object_get(doc, f->ch), f->name) == NULL)
@@ -91,6 +93,8 @@ static void normalize(json_t *doc)
 
 json_t *cx__nset_default(const struct cx_config *cfg)
 {
+  /* notify.language is not a config setting here (yet): "en" until set
+   * through the API. */
   json_t *doc = json_pack(
       "{s:{s:s, s:s, s:s, s:s, s:s, s:b, s:s}, s:{s:s, s:s}}", "email",
       "smtp_url", cfg->email_smtp_url, "from", cfg->email_from, "username",
@@ -166,6 +170,7 @@ static void conf_of(const struct cx_config *cfg, const json_t *doc,
   c->slack.webhook_url = str(doc, "slack", "webhook_url");
   c->webhook.url = str(doc, "webhook", "url");
   c->webhook.secret = str(doc, "webhook", "secret");
+  c->language = json_string_value(json_object_get(doc, "language"));
   c->public_url = cfg->public_url[0] ? cfg->public_url : NULL;
   c->retries = (int)cfg->notify_retries;
   c->queue_size = 16; /* the queue is not used: sends are synchronous */
@@ -284,6 +289,15 @@ int cx__nset_patch(const struct cx_config *cfg, json_t *doc, const json_t *body,
   json_object_foreach((json_t *)body, ch, o)
   {
     snprintf(field, CX_ADMIN_FIELD_LEN, "%s", ch);
+    if (strcmp(ch, "language") == 0) { /* the messages' language */
+      const char *l = json_string_value(o);
+      if (l == NULL || (strcmp(l, "en") != 0 && strcmp(l, "zh-CN") != 0)) {
+        cx_err_set(err, "language: \"en\" or \"zh-CN\"");
+        return CX_EPARSE;
+      }
+      json_object_set(doc, "language", o);
+      continue;
+    }
     if (lookup(ch, NULL) == NULL) {
       cx_err_set(err,
                  "%s: not a channel (email, feishu, dingtalk, wecom, slack, "

@@ -88,10 +88,12 @@ static char *body_once(const struct cx_notify *n,
       goto done;
   }
   if (m->link) {
+    char lab[32];
+    snprintf(lab, sizeof lab, "%s: ",
+             cx__notify_l(m->zh, m->kind == CX__NOTIFY_RUN ? "Run" : "Link"));
     json_t *el =
-        json_pack("[{s:s, s:s}, {s:s, s:s, s:s}]", "tag", "text", "text",
-                  m->kind == CX__NOTIFY_RUN ? "Run: " : "Link: ", "tag", "a",
-                  "text", m->link, "href", m->link);
+        json_pack("[{s:s, s:s}, {s:s, s:s, s:s}]", "tag", "text", "text", lab,
+                  "tag", "a", "text", m->link, "href", m->link);
     if (el == NULL || json_array_append_new(paras, el))
       goto done;
   }
@@ -105,16 +107,17 @@ static char *body_once(const struct cx_notify *n,
     }
     cx_buf_reset(&b);
     if (m->kind == CX__NOTIFY_NODE)
-      cx_buf_puts(&b, "Jobs:\n");
+      cx_buf_printf(&b, "%s:\n", cx__notify_l(m->zh, "Jobs"));
     else if (m->kind == CX__NOTIFY_DIGEST)
-      cx_buf_puts(&b, "Alerts:\n");
-    else if (cut > 0)
+      cx_buf_printf(&b, "%s:\n", cx__notify_l(m->zh, "Alerts"));
+    else if (cut > 0) {
       cx_buf_printf(&b,
-                    "Output (last %zu bytes, %zu earlier bytes left "
-                    "out):\n",
+                    cx__notify_l(m->zh, "Output (last %zu bytes, %zu earlier "
+                                        "bytes left out)"),
                     len - off, cut);
-    else
-      cx_buf_puts(&b, "Output:\n");
+      cx_buf_puts(&b, ":\n");
+    } else
+      cx_buf_printf(&b, "%s:\n", cx__notify_l(m->zh, "Output"));
     cx_buf_puts(&b, m->output + off);
     if (cx_buf_failed(&b) || para_text(paras, b.data))
       goto done;

@@ -53,6 +53,7 @@ struct cx__notify_msg {
   size_t output_cut; /* bytes of the original output left out before it */
   char **to;         /* valid recipients */
   size_t n_to;
+  int zh; /* texts in Chinese (notify.language zh-CN) */
   /* queue state (notify.c) */
   struct cx__notify_msg *prev, *next;
   cx_mono not_before;
@@ -74,6 +75,7 @@ struct cx_notify {
   struct cx__rl rl_bot[4]; /* DingTalk, WeCom, Slack, webhook */
   char *public_url;        /* without a trailing '/' */
   int queue_size, workers, retries, backoff_ms, backoff_max_ms, output_max;
+  int zh; /* language zh-CN */
 
   /* queue */
   pthread_mutex_t mu;
@@ -94,6 +96,9 @@ struct cx_notify {
 };
 
 /* ---- notify.c: text helpers ---- */
+
+/* The label or phrase en in the message's language (zh: Chinese). */
+const char *cx__notify_l(int zh, const char *en);
 
 /* Clean one-line text: valid UTF-8 (bad bytes -> U+FFFD), every control
  * character (and DEL) -> ' ', at most max bytes cut on a character

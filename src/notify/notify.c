@@ -201,6 +201,9 @@ void cx__notify_msg_free(struct cx__notify_msg *m)
   cx_free(m);
 }
 
+/* A fact's label in m's language (m must be in scope). */
+#define L(en) cx__notify_l(m->zh, en)
+
 static int fact(struct cx__notify_msg *m, const char *label, const char *value)
 {
   if (m->n_facts >= CX__NOTIFY_MAX_FACTS)
@@ -297,7 +300,47 @@ static int set_output(const struct cx_notify *n, struct cx__notify_msg *m,
 }
 
 /* The subject's words for an event of struct cx_notify_run. */
-static const char *event_text(const char *ev)
+const char *cx__notify_l(int zh, const char *en)
+{
+  static const char *const t[][2] = {
+      {"Job", "任务"},
+      {"Node", "节点"},
+      {"Scheduled", "计划时间"},
+      {"Trigger", "触发方式"},
+      {"Attempts", "尝试次数"},
+      {"Status", "状态"},
+      {"Exit code", "退出码"},
+      {"HTTP status", "HTTP 状态码"},
+      {"Duration", "耗时"},
+      {"Node id", "节点 ID"},
+      {"Last seen", "最后在线"},
+      {"Jobs affected", "受影响的任务数"},
+      {"Test", "测试"},
+      {"notification settings work", "通知设置可用"},
+      {"Sent by", "发送方"},
+      {"Sent at", "发送时间"},
+      {"Run", "运行记录"},
+      {"Link", "链接"},
+      {"Output", "输出"},
+      {"Jobs", "任务"},
+      {"Alerts", "告警"},
+      {"failed", "失败"},
+      {"timed out", "超时"},
+      {"was killed", "被终止"},
+      {"was lost with its node", "随节点丢失"},
+      {"missed its fire", "错过执行"},
+      {"recovered", "已恢复"},
+      {"Output (last %zu bytes, %zu earlier bytes left out)",
+       "输出（最后 %zu 字节，之前 %zu 字节略去）"},
+  };
+  for (size_t i = 0; zh && i < CX_ARRAY_LEN(t); i++)
+    if (strcmp(en, t[i][0]) == 0)
+      return t[i][1];
+  return en;
+}
+
+/* The subject's words for an event of struct cx_notify_run. */
+static const char *event_text(int zh, const char *ev)
 {
   static const char *const t[][2] = {{"timeout", "timed out"},
                                      {"killed", "was killed"},
@@ -306,8 +349,8 @@ static const char *event_text(const char *ev)
                                      {"recovered", "recovered"}};
   for (size_t i = 0; ev != NULL && i < CX_ARRAY_LEN(t); i++)
     if (strcmp(ev, t[i][0]) == 0)
-      return t[i][1];
-  return "failed";
+      return cx__notify_l(zh, t[i][1]);
+  return cx__notify_l(zh, "failed");
 }
 
 struct cx__notify_msg *cx__notify_msg_run(const struct cx_notify *n, int type,
@@ -326,6 +369,7 @@ struct cx__notify_msg *cx__notify_msg_run(const struct cx_notify *n, int type,
   m = msg_new(type, CX__NOTIFY_RUN, to, n_to, rc);
   if (m == NULL)
     return NULL;
+  m->zh = n->zh;
   name = cx__notify_clean_line(r->job_name, CX_NOTIFY_FIELD_MAX);
   host = cx__notify_clean_line(r->node_host ? r->node_host : r->node_uuid,
                                CX_NOTIFY_FIELD_MAX);
@@ -333,36 +377,40 @@ struct cx__notify_msg *cx__notify_msg_run(const struct cx_notify *n, int type,
     goto nomem;
   {
     struct cx_buf s = {0};
-    cx_buf_printf(&s, "[cronix] job \"%s\" %s", name, event_text(r->event));
+    if (n->zh)
+      cx_buf_printf(&s, "[cronix] 任务「%s」%s", name, event_text(1, r->event));
+    else
+      cx_buf_printf(&s, "[cronix] job \"%s\" %s", name,
+                    event_text(0, r->event));
     if (host[0])
-      cx_buf_printf(&s, " on %s", host);
+      cx_buf_printf(&s, n->zh ? "（%s）" : " on %s", host);
     if (cx_buf_failed(&s))
       goto nomem;
     m->subject = cx_buf_steal(&s);
   }
   if (r->job_id >= 0)
-    e |= factf(m, "Job", "%s (id %" PRId64 ")", name, r->job_id);
+    e |= factf(m, L("Job"), "%s (id %" PRId64 ")", name, r->job_id);
   else
-    e |= fact(m, "Job", name);
+    e |= fact(m, L("Job"), name);
   if (r->node_host && r->node_uuid)
-    e |= factf(m, "Node", "%.256s (%.64s)", r->node_host, r->node_uuid);
+    e |= factf(m, L("Node"), "%.256s (%.64s)", r->node_host, r->node_uuid);
   else if (host[0])
-    e |= fact(m, "Node", host);
+    e |= fact(m, L("Node"), host);
   if (r->scheduled >= 0) {
     cx__notify_rfc3339(r->scheduled, ts);
-    e |= fact(m, "Scheduled", ts);
+    e |= fact(m, L("Scheduled"), ts);
   }
   if (r->trigger)
-    e |= fact(m, "Trigger", r->trigger);
+    e |= fact(m, L("Trigger"), r->trigger);
   if (r->attempts > 0)
-    e |= factf(m, "Attempts", "%d", r->attempts);
-  e |= fact(m, "Status", r->status ? r->status : "failed");
+    e |= factf(m, L("Attempts"), "%d", r->attempts);
+  e |= fact(m, L("Status"), r->status ? r->status : "failed");
   if (r->has_exit_code)
-    e |= factf(m, "Exit code", "%d", r->exit_code);
+    e |= factf(m, L("Exit code"), "%d", r->exit_code);
   if (r->http_status > 0)
-    e |= factf(m, "HTTP status", "%d", r->http_status);
+    e |= factf(m, L("HTTP status"), "%d", r->http_status);
   if (r->duration_ms >= 0)
-    e |= factf(m, "Duration", "%" PRId64 ".%03d s", r->duration_ms / 1000,
+    e |= factf(m, L("Duration"), "%" PRId64 ".%03d s", r->duration_ms / 1000,
                (int)(r->duration_ms % 1000));
   if (e)
     goto nomem;
@@ -403,22 +451,24 @@ struct cx__notify_msg *cx__notify_msg_node(const struct cx_notify *n, int type,
   m = msg_new(type, CX__NOTIFY_NODE, to, n_to, rc);
   if (m == NULL)
     return NULL;
+  m->zh = n->zh;
   host = cx__notify_clean_line(d->hostname ? d->hostname : d->node_uuid,
                                CX_NOTIFY_FIELD_MAX);
   if (host == NULL)
     goto nomem;
-  cx_buf_printf(&s, "[cronix] node %s is down", host);
+  cx_buf_printf(
+      &s, n->zh ? "[cronix] 节点 %s 已下线" : "[cronix] node %s is down", host);
   if (cx_buf_failed(&s))
     goto nomem;
   m->subject = cx_buf_steal(&s);
-  e |= fact(m, "Node", host);
+  e |= fact(m, L("Node"), host);
   if (d->node_uuid)
-    e |= fact(m, "Node id", d->node_uuid);
+    e |= fact(m, L("Node id"), d->node_uuid);
   if (d->last_seen >= 0) {
     cx__notify_rfc3339(d->last_seen, ts);
-    e |= fact(m, "Last seen", ts);
+    e |= fact(m, L("Last seen"), ts);
   }
-  e |= factf(m, "Jobs affected", "%zu", d->n_jobs);
+  e |= factf(m, L("Jobs affected"), "%zu", d->n_jobs);
   if (e)
     goto nomem;
   /* the job names go where the output goes: one per line */
@@ -467,9 +517,12 @@ static struct cx__notify_msg *msg_test(const struct cx_notify *n, int type,
   if (gethostname(host, sizeof host - 1) != 0)
     host[0] = '\0';
   cx__notify_rfc3339(cx_wall_s(), ts);
-  m->subject = cx_strdup("[cronix] test notification");
-  if (m->subject == NULL || fact(m, "Test", "notification settings work") ||
-      fact(m, "Sent by", host) || fact(m, "Sent at", ts) ||
+  m->zh = n->zh;
+  m->subject =
+      cx_strdup(n->zh ? "[cronix] 测试通知" : "[cronix] test notification");
+  if (m->subject == NULL ||
+      fact(m, L("Test"), cx__notify_l(m->zh, "notification settings work")) ||
+      fact(m, L("Sent by"), host) || fact(m, L("Sent at"), ts) ||
       (n->public_url && (m->link = cx_strdup(n->public_url)) == NULL)) {
     cx__notify_msg_free(m);
     *rc = -ENOMEM;
@@ -484,20 +537,21 @@ int cx__notify_text(const struct cx__notify_msg *m, int with_output,
   for (size_t i = 0; i < m->n_facts; i++)
     cx_buf_printf(out, "%s: %s\n", m->facts[i].label, m->facts[i].value);
   if (m->link)
-    cx_buf_printf(out, "%s: %s\n", m->kind == CX__NOTIFY_RUN ? "Run" : "Link",
-                  m->link);
+    cx_buf_printf(out, "%s: %s\n",
+                  L(m->kind == CX__NOTIFY_RUN ? "Run" : "Link"), m->link);
   if (with_output && m->output) {
     if (m->kind == CX__NOTIFY_NODE)
-      cx_buf_puts(out, "\nJobs:\n");
+      cx_buf_printf(out, "\n%s:\n", L("Jobs"));
     else if (m->kind == CX__NOTIFY_DIGEST)
-      cx_buf_puts(out, "\nAlerts:\n");
-    else if (m->output_cut > 0)
+      cx_buf_printf(out, "\n%s:\n", L("Alerts"));
+    else if (m->output_cut > 0) {
+      cx_buf_puts(out, "\n");
       cx_buf_printf(out,
-                    "\nOutput (last %zu bytes, %zu earlier bytes "
-                    "left out):\n",
+                    L("Output (last %zu bytes, %zu earlier bytes left out)"),
                     strlen(m->output), m->output_cut);
-    else
-      cx_buf_puts(out, "\nOutput:\n");
+      cx_buf_puts(out, ":\n");
+    } else
+      cx_buf_printf(out, "\n%s:\n", L("Output"));
     cx_buf_puts(out, m->output);
     if (m->output[0] && m->output[strlen(m->output) - 1] != '\n')
       cx_buf_puts(out, "\n");
@@ -699,6 +753,13 @@ static int conf_load(struct cx_notify *n, const struct cx_notify_conf *c,
     return CX_EPARSE;
   }
   n->starttls = c->email.starttls;
+  if (c->language && c->language[0] && strcmp(c->language, "en") != 0 &&
+      strcmp(c->language, "zh-CN") != 0) {
+    cx_err_set(err, "notify.language: \"%.40s\" is not en or zh-CN",
+               c->language);
+    return CX_EPARSE;
+  }
+  n->zh = c->language && strcmp(c->language, "zh-CN") == 0;
   n->mail_insecure = c->email.tls_insecure != 0;
   n->hook_insecure = c->feishu.tls_insecure != 0;
   if (c->email.smtp_url && c->email.smtp_url[0]) {
@@ -1034,19 +1095,27 @@ int cx_notify_send_node(struct cx_notify *n, int type, const char *const *to,
 }
 
 int cx_notify_send_digest(struct cx_notify *n, int type, const char *const *to,
-                          size_t n_to, const char *subject, const char *list,
-                          char *answer, size_t cap, char *err)
+                          size_t n_to, size_t count, size_t distinct,
+                          const char *list, char *answer, size_t cap, char *err)
 {
   int rc = 0;
+  char subject[128];
   if (answer && cap)
     answer[0] = '\0';
-  if (n == NULL || subject == NULL || list == NULL)
+  if (n == NULL || list == NULL)
     return CX_EPARSE;
   if (!channel_on(n, type, err))
     return CX_EPARSE;
   struct cx__notify_msg *m = msg_new(type, CX__NOTIFY_DIGEST, to, n_to, &rc);
   if ((rc = sync_msg(type, m, rc, err)) != 0)
     return rc;
+  m->zh = n->zh;
+  if (n->zh)
+    snprintf(subject, sizeof subject, "[cronix] 一分钟内 %zu 条告警（%zu 项）",
+             count, distinct);
+  else
+    snprintf(subject, sizeof subject,
+             "[cronix] %zu alerts in a minute (%zu distinct)", count, distinct);
   m->subject = cx__notify_clean_line(subject, CX_NOTIFY_FIELD_MAX);
   m->output = cx__notify_clean_tail(list, strlen(list), CX_NOTIFY_OUTPUT_MAX,
                                     &m->output_cut);

@@ -143,6 +143,7 @@ struct cx_notify_conf {
     size_t n_headers;           /* at most CX_NOTIFY_MAX_HEADERS */
   } webhook;
   const char *public_url; /* e.g. https://cron.example.org: run links */
+  const char *language;   /* "en" (NULL, "") or "zh-CN": the texts */
   int queue_size;         /* messages; default 1000, max 1000000 */
   int workers;            /* sending threads, 1..2; default 1 */
   int retries;            /* after the first attempt; default 3, max 20 */
@@ -247,12 +248,13 @@ int cx_notify_send_run(struct cx_notify *n, int type, const char *const *to,
 int cx_notify_send_node(struct cx_notify *n, int type, const char *const *to,
                         size_t n_to, const struct cx_notify_node *node,
                         char *answer, size_t cap, char *err);
-/* A digest: many alerts in one message (the leader's burst control).
- * subject is one line; list the alerts, one per line (its last
+/* A digest: count alerts (distinct lines) in one message, the leader's
+ * burst control. list: the alerts, one per line (its last
  * CX_NOTIFY_OUTPUT_MAX bytes are kept). Same codes as cx_notify_send_run. */
 int cx_notify_send_digest(struct cx_notify *n, int type, const char *const *to,
-                          size_t n_to, const char *subject, const char *list,
-                          char *answer, size_t cap, char *err);
+                          size_t n_to, size_t count, size_t distinct,
+                          const char *list, char *answer, size_t cap,
+                          char *err);
 /* 1 when n (may be NULL) has the channel of type configured. */
 int cx_notify_channel_on(const struct cx_notify *n, int type);
 

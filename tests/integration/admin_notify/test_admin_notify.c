@@ -236,6 +236,14 @@ TEST_TIMEOUT(admin_notify_settings_seeded_from_config_secrets_write_only, 30)
   ASSERT_STREQ(setting(j, "email", "password"), "unset");
   ASSERT_STREQ(setting(j, "feishu", "webhook_url"), "");
   ASSERT_STREQ(setting(j, "feishu", "secret"), "unset");
+  ASSERT_STREQ(json_string_value(
+                   json_object_get(json_object_get(j, "data"), "language")),
+               "en");
+  json_decref(j);
+  j = call("/notify/settings", E.admin_tok, "{\"language\":\"zh-CN\"}", 200, 0);
+  ASSERT_STREQ(json_string_value(
+                   json_object_get(json_object_get(j, "data"), "language")),
+               "zh-CN");
   json_decref(j);
   /* A partial body changes only what it names; secrets read set/unset. */
   j = call("/notify/settings", E.admin_tok,
@@ -283,6 +291,10 @@ TEST_TIMEOUT(admin_notify_settings_refusals_name_the_field, 30)
       {"{\"email\":{\"from\":\"\"}}", "email.from"}, /* url needs it */
       {"{\"feishu\":{\"webhook_url\":\"gopher://x\"}}", "feishu.webhook_url"},
       {"{\"email\":{\"username\":5}}", "email.username"},
+      {"{\"language\":\"fr\"}", "language"},
+      {"{\"webhook\":{\"headers\":{\"X-A\":\"b\\r\\nX: y\"},"
+       "\"url\":\"http://x\"}}",
+       "webhook.headers"},
   };
   setup("smtp://127.0.0.1:9/helo.test");
   for (size_t i = 0; i < CX_ARRAY_LEN(bad); i++) {

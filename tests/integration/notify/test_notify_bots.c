@@ -313,3 +313,30 @@ TEST_TIMEOUT(notify_bots_settings_refused_name_the_setting, 30)
     ASSERT_CONTAINS(err, bad[i].want);
   }
 }
+
+TEST_TIMEOUT(notify_bots_language_zh_cn_translates_subject_and_labels, 30)
+{
+  char url[160], err[CX_ERR_LEN] = "";
+  sink_start();
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/services/T/B/Z", S.port);
+  struct cx_notify_conf c = {0};
+  c.slack.webhook_url = url;
+  c.language = "zh-CN";
+  struct cx_notify *n = make(&c);
+  script(0, 200, "ok");
+  ASSERT_MSG(send_run(n, CX_NOTIFY_SLACK, NULL, 0, "nightly", err) == 0, "%s",
+             err);
+  json_t *b = body_of(0);
+  const char *text = jstr(b, "text", NULL);
+  ASSERT_CONTAINS(text, "[cronix] 任务「nightly」失败（host-a）");
+  ASSERT_CONTAINS(text, "退出码: 3");
+  ASSERT_CONTAINS(text, "尝试次数: 3");
+  ASSERT_CONTAINS(text, "输出:\nline 1");
+  json_decref(b);
+  cx_notify_destroy(n, 0);
+  sink_stop();
+  struct cx_notify_conf bad = {0};
+  bad.language = "fr";
+  ASSERT_EQ(cx_notify_create(&bad, &n, err), CX_EPARSE);
+  ASSERT_CONTAINS(err, "notify.language");
+}
