@@ -36,7 +36,8 @@
 #define BACKOFF_MS 1000
 #define BACKOFF_MAX_MS 60000
 #define N_CH (CX_NOTIFY_TYPE_MAX + 1) /* counter slots: none, each type */
-#define SETTINGS_US 2000000           /* settings re-read at least this often */
+#define OVERDUE_US 5000000  /* runs past max_duration looked for this often */
+#define SETTINGS_US 2000000 /* settings re-read at least this often */
 
 enum { R_SENT, R_FAILED, R_SKIPPED, R_RETRIED, R_N };
 static const char *const result_name[R_N] = {"sent", "failed", "skipped",
@@ -61,6 +62,7 @@ struct cx__alerts {
   struct cx_notify *n;
   char *n_text;
   cx_mono n_at;
+  cx_mono overdue_at; /* the last look for runs past max_duration */
 };
 
 static const char *channel_name(int ch)
@@ -159,38 +161,51 @@ static int is_failure(const char *status)
   return 0;
 }
 
-/* The event flagged run f is, into ev: its status for a failure,
- * "recovered" for the first success after one; "" for none. */
+/* The event flagged run f of job j is, into ev: its status for a
+ * failure, "max_duration" for a run still going past it, "recovered" for
+ * the first success after a failure, "success" for any other; "" for none
+ * or one the job does not alert on. */
 static int event_of(struct cx_store *s, const struct cx_alert_flag *f,
-                    char ev[17], char *err)
+                    const struct cx_job *j, char ev[17], char *err)
 {
   char prev[17];
   ev[0] = '\0';
-  if (is_failure(f->status)) {
-    snprintf(ev, 17, "%s", f->status);
+  if (is_failure(f->status) || strcmp(f->status, "running") == 0) {
+    const char *e = is_failure(f->status) ? f->status : "max_duration";
+    if (cx_job_alerts_on(j, e))
+      snprintf(ev, 17, "%s", e);
     return 0;
   }
   if (strcmp(f->status, "success") != 0)
     return 0;
-  int rc = cx_store_alert_prev_status(s, f, prev, err);
-  if (rc == 0 && is_failure(prev))
-    snprintf(ev, 17, "recovered");
-  return rc;
+  if (cx_job_alerts_on(j, "recovered")) {
+    int rc = cx_store_alert_prev_status(s, f, prev, err);
+    if (rc != 0)
+      return rc;
+    if (is_failure(prev)) {
+      snprintf(ev, 17, "recovered");
+      return 0;
+    }
+  }
+  if (cx_job_alerts_on(j, "success"))
+    snprintf(ev, 17, "success");
+  return 0;
 }
 
-static int take_in(struct cx__alerts *al, char *err)
+/* Queues the alerts of the n runs in f: flagged runs (unflagged after),
+ * or, with overdue, runs past their max_duration. */
+static int take(struct cx__alerts *al, struct cx_alert_flag *f, size_t n,
+                int overdue, char *err)
 {
   struct cx_store *s = al->a->store;
-  struct cx_alert_flag f[TAKE_MAX];
-  size_t n = 0;
-  int rc = cx_store_alert_flagged(s, f, TAKE_MAX, &n, err);
+  int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     struct cx_job j;
-    char ukey[96], ev[17];
+    char ukey[96], ev[17] = "";
     cx_job_init(&j);
-    rc = event_of(s, &f[i], ev, err);
-    if (rc == 0 && ev[0] != '\0')
-      rc = cx_store_job_find(s, f[i].job_id, &j, err);
+    rc = cx_store_job_find(s, f[i].job_id, &j, err);
+    if (rc == 0)
+      rc = event_of(s, &f[i], &j, ev, err);
     if (rc == 0 && ev[0] != '\0') {
       snprintf(ukey, sizeof ukey, "run:%lld:%s", (long long)f[i].run_id, ev);
       struct cx_alert x = {.ukey = ukey,
@@ -204,10 +219,31 @@ static int take_in(struct cx__alerts *al, char *err)
                (long long)f[i].run_id, ev, (long long)x.id);
     }
     cx_job_clear(&j);
-    /* Taken in already (a re-sent finish, or a leader that died before
-     * clearing), or the job is gone: either way the flag has done its job. */
-    if (rc == 0 || rc == CX_EEXISTS || rc == CX_ENOTFOUND)
+    /* Taken in already (a re-sent finish, a leader that died before
+     * clearing, an overdue run seen again), or the job is gone: either
+     * way the flag has done its job. */
+    if (rc == CX_EEXISTS || rc == CX_ENOTFOUND)
+      rc = 0;
+    if (rc == 0 && !overdue)
       rc = cx_store_alert_unflag(s, &f[i], err);
+  }
+  return rc;
+}
+
+static int take_in(struct cx__alerts *al, char *err)
+{
+  struct cx_alert_flag f[TAKE_MAX];
+  size_t n = 0;
+  int rc = cx_store_alert_flagged(al->a->store, f, TAKE_MAX, &n, err);
+  if (rc == 0)
+    rc = take(al, f, n, 0, err);
+  cx_mono now = cx_mono_now();
+  if (rc == 0 && now - al->overdue_at >= OVERDUE_US) {
+    al->overdue_at = now;
+    rc = cx_store_alert_overdue(al->a->store, cx_wall_ms(), f, TAKE_MAX, &n,
+                                err);
+    if (rc == 0)
+      rc = take(al, f, n, 1, err);
   }
   return rc;
 }

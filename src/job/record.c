@@ -63,6 +63,8 @@ const struct cx__job_field cx__job_fields[] = {
     {"env", CX__K_MAP, OFF(env), 0, CX_JOB_MAX_MAP, CX_JOB_MAX_MAP_TEXT, 0,
      NULL},
     STR("workdir", workdir, CX_JOB_MAX_WORKDIR, 0),
+    STR("notify_events", notify_events, CX_JOB_MAX_EVENTS, 0),
+    INT("max_duration", max_duration, 0, CX_JOB_MAX_TIMEOUT),
     /* Reply-only fields: accepted so a reply can be posted back. */
     {"next", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},
     {"node_state", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},

@@ -330,6 +330,8 @@ const char *cx__notify_l(int zh, const char *en)
       {"was lost with its node", "随节点丢失"},
       {"missed its fire", "错过执行"},
       {"recovered", "已恢复"},
+      {"succeeded", "成功"},
+      {"has run longer than its max_duration", "运行时间超过 max_duration"},
       {"Output (last %zu bytes, %zu earlier bytes left out)",
        "输出（最后 %zu 字节，之前 %zu 字节略去）"},
   };
@@ -342,11 +344,14 @@ const char *cx__notify_l(int zh, const char *en)
 /* The subject's words for an event of struct cx_notify_run. */
 static const char *event_text(int zh, const char *ev)
 {
-  static const char *const t[][2] = {{"timeout", "timed out"},
-                                     {"killed", "was killed"},
-                                     {"lost", "was lost with its node"},
-                                     {"missed", "missed its fire"},
-                                     {"recovered", "recovered"}};
+  static const char *const t[][2] = {
+      {"timeout", "timed out"},
+      {"killed", "was killed"},
+      {"lost", "was lost with its node"},
+      {"missed", "missed its fire"},
+      {"recovered", "recovered"},
+      {"success", "succeeded"},
+      {"max_duration", "has run longer than its max_duration"}};
   for (size_t i = 0; ev != NULL && i < CX_ARRAY_LEN(t); i++)
     if (strcmp(ev, t[i][0]) == 0)
       return cx__notify_l(zh, t[i][1]);

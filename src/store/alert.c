@@ -29,6 +29,7 @@ enum {
   A_SET_PUT,
   A_SET_ADD,
   A_PREV,
+  A_OVERDUE,
   A_END
 };
 _Static_assert(A_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
@@ -114,6 +115,16 @@ static const struct cx__stmt q_prev = {
     {"SELECT status FROM cronix_job_log WHERE job_id = ? AND start_time <= ?"
      " AND (start_time < ? OR id < ?) AND status NOT IN ('running',"
      " 'skipped') ORDER BY start_time DESC, id DESC LIMIT 1",
+     NULL},
+    R};
+/* Runs still going past their job's max_duration (few rows are running:
+ * the status index finds them). */
+static const struct cx__stmt q_overdue = {
+    A_OVERDUE,
+    {"SELECT l.id, l.job_id, l.status, l.start_time FROM cronix_job_log l"
+     " JOIN cronix_job j ON j.id = l.job_id WHERE l.status = 'running' AND"
+     " j.notify_status = 1 AND j.max_duration > 0 AND"
+     " l.start_time < ? - j.max_duration * 1000 ORDER BY l.id LIMIT ?",
      NULL},
     R};
 static const struct cx__stmt q_set_add = {
@@ -290,10 +301,23 @@ int cx_store_alert_prev_status(struct cx_store *s,
                                const struct cx_alert_flag *f, char status[17],
                                char *err)
 {
-  struct cx__val p[] = {num(f->job_id), num(f->start_time),
-                        num(f->start_time), num(f->run_id)};
+  struct cx__val p[] = {num(f->job_id), num(f->start_time), num(f->start_time),
+                        num(f->run_id)};
   status[0] = '\0';
   return s->ops->exec(s, &q_prev, p, 4, status_row, status, NULL, err);
+}
+
+int cx_store_alert_overdue(struct cx_store *s, int64_t now_ms,
+                           struct cx_alert_flag *out, size_t max, size_t *n,
+                           char *err)
+{
+  struct flags f = {out, 0, max};
+  struct cx__val p[] = {num(now_ms), num((int64_t)max)};
+  *n = 0;
+  int rc = s->ops->exec(s, &q_overdue, p, 2, flag_row, &f, NULL, err);
+  if (rc == 0)
+    *n = f.n;
+  return rc;
 }
 
 int cx_store_alert_unflag(struct cx_store *s, const struct cx_alert_flag *f,

@@ -189,7 +189,8 @@ static const char *const v4_mysql[] = {
  * cronix_notify_log's ukey ("run:<id>:<event>", "node:<uuid>:<ms>:<ch>")
  * is what makes an event alert once across leader changes. cronix_setting
  * holds named JSON documents edited through the API (notify channels).
- * Users gain the ids the robots mention them by. */
+ * Users gain the ids the robots mention them by; jobs the events they
+ * alert on and a max_duration. */
 static const char *const v5_sqlite[] = {
     "ALTER TABLE cronix_job_log ADD COLUMN notify_pending INTEGER NOT NULL"
     " DEFAULT 0",
@@ -212,6 +213,10 @@ static const char *const v5_sqlite[] = {
     "ALTER TABLE cronix_user ADD COLUMN dingtalk_id TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE cronix_user ADD COLUMN wecom_id TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE cronix_user ADD COLUMN slack_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_job ADD COLUMN notify_events TEXT NOT NULL"
+    " DEFAULT ''",
+    "ALTER TABLE cronix_job ADD COLUMN max_duration INTEGER NOT NULL"
+    " DEFAULT 0",
     NULL};
 static const char *const v5_mysql[] = {
     "ALTER TABLE cronix_job_log ADD COLUMN notify_pending TINYINT NOT NULL"
@@ -236,6 +241,8 @@ static const char *const v5_mysql[] = {
     " '', ADD COLUMN dingtalk_id VARCHAR(128) NOT NULL DEFAULT '',"
     " ADD COLUMN wecom_id VARCHAR(128) NOT NULL DEFAULT '',"
     " ADD COLUMN slack_id VARCHAR(64) NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_job ADD COLUMN notify_events VARCHAR(128) NOT NULL"
+    " DEFAULT '', ADD COLUMN max_duration INT NOT NULL DEFAULT 0",
     NULL};
 
 const struct cx__migration cx__migrations[] = {

@@ -440,13 +440,15 @@ _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
   "id, name, command, type, spec, timeout, retry_times, retry_interval,"       \
   " allocation, run_on, notify_status, notify_type, notify_to_array, note,"    \
   " created, updated, timezone, enabled, concurrency, misfire,"                \
-  " starting_deadline, http_method, http_headers, http_body, env, workdir"
+  " starting_deadline, http_method, http_headers, http_body, env, workdir,"    \
+  " notify_events, max_duration"
 #define JOB_SET                                                                \
   "name = ?, command = ?, type = ?, spec = ?, timeout = ?, retry_times = ?,"   \
   " retry_interval = ?, allocation = ?, run_on = ?, notify_status = ?,"        \
   " notify_type = ?, notify_to_array = ?, note = ?, timezone = ?,"             \
   " enabled = ?, concurrency = ?, misfire = ?, starting_deadline = ?,"         \
-  " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?"
+  " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?,"   \
+  " notify_events = ?, max_duration = ?"
 #define BUMP "updated = CASE WHEN updated < ? THEN ? ELSE updated + 1 END"
 #define RUN_COLS                                                               \
   "id, job_id, name, node_uuid, hostname, ip, command, spec, `trigger`,"       \
@@ -463,8 +465,8 @@ Q1(JOB_INSERT,
    " retry_interval, allocation, run_on, notify_status, notify_type,"
    " notify_to_array, note, timezone, enabled, concurrency, misfire,"
    " starting_deadline, http_method, http_headers, http_body, env, workdir,"
-   " created, updated)"
-   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   " notify_events, max_duration, created, updated)"
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
    0);
 Q1(JOB_UPDATE,
    "UPDATE cronix_job SET " JOB_SET ", updated = ? WHERE id = ? AND"
@@ -716,7 +718,7 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_job *j = item;
   int oom = 0;
-  if (n != 26)
+  if (n != 28)
     return -EIO;
   j->id = col_int(&c[0]);
   j->name = col_str(&c[1], &oom);
@@ -744,13 +746,15 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
   j->http_body = col_str(&c[23], &oom);
   j->env = col_str(&c[24], &oom);
   j->workdir = col_str(&c[25], &oom);
+  j->notify_events = col_str(&c[26], &oom);
+  j->max_duration = (int)col_int(&c[27]);
   return oom ? -ENOMEM : 0;
 }
 
 static const struct kind job_kind = {sizeof(struct cx_job), job_from_row,
                                      job_clear_v};
 
-/* The 23 settable fields, in JOB_SET / JOB_INSERT order. */
+/* The 25 settable fields, in JOB_SET / JOB_INSERT order. */
 static int job_params(const struct cx_job *j, struct cx__val *p)
 {
   int k = 0;
@@ -777,6 +781,8 @@ static int job_params(const struct cx_job *j, struct cx__val *p)
   p[k++] = vstr(j->http_body, "");
   p[k++] = vstr(j->env, "{}");
   p[k++] = vstr(j->workdir, "");
+  p[k++] = vstr(j->notify_events, "");
+  p[k++] = vint(j->max_duration);
   return k;
 }
 
@@ -788,7 +794,7 @@ static void name_taken(int rc, const char *what, const char *name, char *err)
 
 int cx_store_job_create(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[25];
+  struct cx__val p[27];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -826,7 +832,7 @@ static int job_missing_or_stale(struct cx_store *s, int64_t id, char *err)
 
 int cx_store_job_update(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[26];
+  struct cx__val p[28];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)

@@ -407,6 +407,11 @@ int cx_store_alert_flagged(struct cx_store *s, struct cx_alert_flag *out,
 int cx_store_alert_prev_status(struct cx_store *s,
                                const struct cx_alert_flag *f, char status[17],
                                char *err);
+/* Up to max runs still "running" at now_ms longer than their alerting
+ * job's max_duration, into out (status "running"); *n the count. */
+int cx_store_alert_overdue(struct cx_store *s, int64_t now_ms,
+                           struct cx_alert_flag *out, size_t max, size_t *n,
+                           char *err);
 /* Clears run f->run_id's flag if its status is still f->status (a finish
  * that changed the status since keeps its own flag). */
 int cx_store_alert_unflag(struct cx_store *s, const struct cx_alert_flag *f,

@@ -326,13 +326,11 @@ TEST_TIMEOUT(notify_e2e_dingtalk_alert_mentions_users_by_id_or_mobile, 90)
   teardown();
 }
 
-/* Runs job id now (/job/once) and waits until it has n finished runs;
- * returns the newest one's status. */
-static char *run_once(int64_t id, int n)
+/* Waits until job id has n finished runs; returns the newest one's
+ * status. */
+static char *run_once_wait(int64_t id, int n)
 {
   char body[128];
-  snprintf(body, sizeof body, "{\"job_id\":%lld}", (long long)id);
-  json_decref(api("/job/once", body));
   snprintf(body, sizeof body, "{\"job_id\":%lld,\"page_size\":1}",
            (long long)id);
   for (int i = 0; i < 300; i++) {
@@ -349,6 +347,16 @@ static char *run_once(int64_t id, int n)
   }
   ASSERT_MSG(0, "job %lld: run %d did not finish in 30 s", (long long)id, n);
   return NULL;
+}
+
+/* Runs job id now (/job/once) and waits until it has n finished runs;
+ * returns the newest one's status. */
+static char *run_once(int64_t id, int n)
+{
+  char body[128];
+  snprintf(body, sizeof body, "{\"job_id\":%lld}", (long long)id);
+  json_decref(api("/job/once", body));
+  return run_once_wait(id, n);
 }
 
 TEST_TIMEOUT(notify_e2e_first_success_after_a_failure_is_a_recovery, 90)
@@ -439,5 +447,66 @@ TEST_TIMEOUT(notify_e2e_a_burst_becomes_five_messages_and_one_digest, 180)
   }
   ASSERT_EQ(sent, 12);
   ASSERT_EQ(in_digest, 7);
+  teardown();
+}
+
+/* Adds a job on this node that only runs when triggered (/job/once),
+ * alerting ops by email on the events in `events`; extra JSON members
+ * (may be ""). */
+static int64_t add_manual_job(const char *name, const char *command,
+                              const char *events, const char *extra)
+{
+  char body[1024];
+  snprintf(body, sizeof body,
+           "{\"name\":\"%s\",\"command\":\"%s\",\"type\":1,"
+           "\"spec\":\"0 0 0 1 1 *\",\"allocation\":1,\"run_on\":\"%s\","
+           "\"notify_status\":1,\"notify_type\":1,\"notify_to_array\":[%lld],"
+           "\"notify_events\":\"%s\"%s}",
+           name, command, cx_noded_uuid(E.node), (long long)E.ops_id, events,
+           extra);
+  json_t *d = api("/job/add", body);
+  int64_t id = json_integer_value(json_object_get(d, "id"));
+  json_decref(d);
+  return id;
+}
+
+TEST_TIMEOUT(notify_e2e_events_chosen_per_job_success_and_not_failure, 90)
+{
+  setup();
+  int64_t ok = add_manual_job("every-success", "true", "success", "");
+  int64_t bad = add_manual_job("failures-muted", "exit 1", "success", "");
+  char *st = run_once(bad, 1);
+  ASSERT_STREQ(st, "failed");
+  cx_free(st);
+  st = run_once(ok, 1);
+  ASSERT_STREQ(st, "success");
+  cx_free(st);
+  ASSERT_EQ(cx_test_smtp_wait(&E.sink, 1, 15000), 1);
+  cx_sleep_us(3000000);
+  ASSERT_EQ(cx_test_smtp_count(&E.sink), 1); /* not the muted failure */
+  char *eml = cx_test_smtp_read(&E.sink, 1, "eml");
+  ASSERT_CONTAINS(eml, "Subject: [cronix] job \"every-success\" succeeded");
+  cx_free(eml);
+  teardown();
+}
+
+TEST_TIMEOUT(notify_e2e_a_run_past_max_duration_alerts_once_while_running, 90)
+{
+  char body[64];
+  setup();
+  int64_t id = add_manual_job("slowpoke", "sleep 8", "max_duration",
+                              ",\"max_duration\":1");
+  snprintf(body, sizeof body, "{\"job_id\":%lld}", (long long)id);
+  json_decref(api("/job/once", body));
+  /* The alert comes while the run goes on (it takes 8 s). */
+  ASSERT_EQ(cx_test_smtp_wait(&E.sink, 1, 20000), 1);
+  char *eml = cx_test_smtp_read(&E.sink, 1, "eml");
+  ASSERT_CONTAINS(eml, "has run longer than its max_duration");
+  cx_free(eml);
+  char *st = run_once_wait(id, 1);
+  ASSERT_STREQ(st, "success");
+  cx_free(st);
+  cx_sleep_us(2000000);
+  ASSERT_EQ(cx_test_smtp_count(&E.sink), 1); /* once, not every 5 s */
   teardown();
 }
