@@ -357,9 +357,10 @@ static long load_pick(const struct load *l)
 static void alert_admins(struct cx__cluster *cl, const char *uuid,
                          const char *const *names, size_t nn)
 {
-  CX_LOG(CX_LOG_WARN, "cluster",
-         "node %s is down holding %zu manual job(s); they wait for it", uuid,
-         nn);
+  if (nn > 0)
+    CX_LOG(CX_LOG_WARN, "cluster",
+           "node %s is down holding %zu manual job(s); they wait for it", uuid,
+           nn);
   cx__alerts_node_down(cl->a, uuid, names, nn);
 }
 
@@ -469,7 +470,7 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
            "node %s is down and no node is alive: %zu job(s) wait unassigned",
            uuid, stuck);
   }
-  if (alert && nman > 0)
+  if (alert) /* every death goes to the admins, listing stranded jobs */
     alert_admins(cl, uuid, manual, nman);
 out:
   cx_free(order);

@@ -375,3 +375,26 @@ TEST_TIMEOUT(alerts_settings_from_the_api_leader_killed_after_a_failed_send,
   expect_one_mail("nightly-etl");
   down();
 }
+
+TEST_TIMEOUT(alerts_node_death_is_mailed_to_the_admins_once, 240)
+{
+  char err[CX_ERR_LEN] = "";
+  up(1, 0);
+  json_decref(api(1, "/user/add",
+                  "{\"username\":\"boss\",\"password\":\"a-long-password\","
+                  "\"role\":\"admin\",\"email\":\"boss@cronix.test\"}"));
+  CHECK(cx_svc_proc_signal(&E.node, SIGKILL, err) == 0, "%s", err);
+  CHECK(cx_test_smtp_wait(&E.smtp, 1, 30000) == 1, "no node-down mail");
+  cx_sleep_us(3000000);
+  CHECK(cx_test_smtp_count(&E.smtp) == 1, "%d mails, want 1",
+        cx_test_smtp_count(&E.smtp));
+  char *env = cx_test_smtp_read(&E.smtp, 1, "env");
+  char *eml = cx_test_smtp_read(&E.smtp, 1, "eml");
+  CHECK(env && strstr(env, "boss@cronix.test") &&
+            !strstr(env, "ops@cronix.test"),
+        "rcpt: %s", env); /* admins only */
+  CHECK(eml && strstr(eml, "is down"), "not a node-down mail");
+  cx_free(env);
+  cx_free(eml);
+  down();
+}
