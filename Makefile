@@ -61,6 +61,21 @@ $(BUILD)/lib/libcx_$(1).a: $(call objs,$(wildcard src/$(1)/*.c))
 endef
 $(foreach m,$(LIB_MODULES),$(eval $(call module_lib,$(m))))
 
+# The console (src/webui): every file under web/ becomes C arrays, raw and
+# gzipped, in a generated source that joins libcx_webui.a.
+WEB_FILES := $(sort $(shell find web -type f ! -name '.*' 2>/dev/null))
+WEBUI_GEN := $(BUILD)/gen/webui_assets.c
+$(BUILD)/tools/embed: src/webui/gen/embed.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -O1 -D_GNU_SOURCE $(WARN) -o $@ $<
+$(WEBUI_GEN): $(BUILD)/tools/embed $(WEB_FILES) Makefile
+	@mkdir -p $(dir $@)
+	$(Q)$(BUILD)/tools/embed $@ web $(patsubst web/%,%,$(WEB_FILES))
+$(BUILD)/obj/gen/webui_assets.o: $(WEBUI_GEN)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+$(BUILD)/lib/libcx_webui.a: $(BUILD)/obj/gen/webui_assets.o
+
 $(BUILD)/cronix: $(call objs,$(wildcard src/cli/*.c)) $(call lib,$(LIB_MODULES))
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) \
 	  -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(LDLIBS)
@@ -76,20 +91,22 @@ DEPS_unit_sched := sched util
 DEPS_unit_store := store job util
 DEPS_unit_coord := coord util
 DEPS_unit_job := job store cron util
-DEPS_unit_node := node util
+DEPS_unit_node := node keys live http util
 DEPS_unit_http := http util
 DEPS_unit_notify := notify util
+DEPS_unit_webui := webui http util
 DEPS_integration_smoke := util
 DEPS_integration_e2e := util
 DEPS_integration_alerts := util
 DEPS_integration_cli := util
-DEPS_integration_notify_e2e := admin node sched http job cron store coord config notify util
-DEPS_integration_admin_notify := admin http job cron store coord config notify util
+DEPS_integration_notify_e2e := admin webui node sched http job cron store coord config notify keys live util
+DEPS_integration_admin_notify := admin webui http job cron store coord config notify keys live util
 DEPS_integration_coord := coord util
 DEPS_integration_store := store job util
 DEPS_integration_notify := notify util
-DEPS_integration_admin_job := admin http job cron store coord config notify util
-DEPS_integration_admin_user := admin job http store coord config cron notify util
+DEPS_integration_admin_job := admin webui http job cron store coord config notify keys live util
+DEPS_integration_admin_user := admin webui job http store coord config cron notify keys live util
+DEPS_integration_attack := util
 
 SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/unit/*/*.c \
             tests/integration/*/*.c tests/chaos/*.c))))
@@ -130,7 +147,7 @@ bench-build: $(foreach b,$(BENCH_PROGS),$(BUILD)/bench/$(b))
 FUZZ_DEPS_cron_parse := cron util
 FUZZ_DEPS_http_request := http util
 FUZZ_DEPS_tz_file := cron util
-FUZZ_DEPS_admin_request := admin job http store coord config cron notify util
+FUZZ_DEPS_admin_request := admin webui job http store coord config cron notify keys live util
 FUZZ_DEPS_store_url := store job cron util
 FUZZ_DEPS_coord_reply := coord util
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
@@ -139,7 +156,8 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
 
 define fuzz_rule
 $(BUILD)/fuzz/$(1): tests/fuzz/$(1).c $(foreach m,$(FUZZ_DEPS_$(1)),\
-    $(wildcard src/$(m)/*.c src/$(m)/*.h))
+    $(wildcard src/$(m)/*.c src/$(m)/*.h)) \
+    $(if $(filter webui,$(FUZZ_DEPS_$(1))),$(WEBUI_GEN))
 	@mkdir -p $$(dir $$@)
 	$(FUZZ_CC) $(BASE_CFLAGS) -Wno-unused-command-line-argument $(FUZZ_FLAGS) \
 	  -o $$@ $$(filter %.c,$$^) $(LDLIBS)
@@ -167,6 +185,7 @@ deps-bench:
 
 # Starts the admin and one node in one process on SQLite (./var); it prints
 # the API address and where the first admin's credentials are. Ctrl-C stops.
+# As root, cmd jobs run as the system user cronix (deps-build adds it).
 run: deps-build
 	@$(MAKE) --no-print-directory -j2 BUILD=build MODE=release all
 	./build/cronix standalone $(RUN_ARGS)

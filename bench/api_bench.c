@@ -36,6 +36,8 @@
 #include "support/services.h"
 #include "util/util.h"
 
+#include "bench.h"
+
 #define JOBS 100000
 
 /* Search pages are drawn from 1..pages (BENCH_API_PAGES, default 5000). */
@@ -116,14 +118,7 @@ static void sut_start(struct sut *s, int dist)
       cx_admin_start(s->admin, err) != 0)
     die("admin", err);
   s->port = cx_admin_port(s->admin);
-  struct cx_user u = {0};
-  u.username = (char *)"bench";
-  u.password_hash = (char *)"$y$unused";
-  u.role = (char *)"operator";
-  u.email = u.feishu_id = (char *)"";
-  if (cx_store_user_create(s->store, &u, err) != 0 ||
-      cx_store_token_generate(s->token) != 0 ||
-      cx_store_token_create(s->store, s->token, u.id, "api", 0, err) != 0)
+  if (bench_operator_token(s->store, s->token, err) != 0)
     die("user", err);
   if (cx_coord_lease_grant(s->coord, 600, 1, NULL, NULL, &s->lease, NULL,
                            err) != 0 ||

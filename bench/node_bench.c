@@ -44,6 +44,8 @@
 #include "support/services.h"
 #include "util/util.h"
 
+#include "bench.h"
+
 static char tmpdir[256];
 static struct cx_svc_etcd etcd;
 static struct cx_svc_mariadb db;
@@ -60,42 +62,6 @@ const char *cx_test_tmpdir(void)
     fputc('\n', stderr);                                                       \
     exit(1);                                                                   \
   } while (0)
-
-/* ---- samples ------------------------------------------------------------- */
-
-struct lat {
-  double *v;
-  size_t n, cap;
-  pthread_mutex_t mu;
-};
-
-static void lat_add(struct lat *l, double x)
-{
-  pthread_mutex_lock(&l->mu);
-  if (l->n == l->cap) {
-    l->cap = l->cap ? l->cap * 2 : 1024;
-    l->v = realloc(l->v, l->cap * sizeof *l->v);
-    if (l->v == NULL)
-      abort();
-  }
-  l->v[l->n++] = x;
-  pthread_mutex_unlock(&l->mu);
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double pct(struct lat *l, double p)
-{
-  if (l->n == 0)
-    return NAN;
-  qsort(l->v, l->n, sizeof *l->v, cmp_d);
-  size_t i = (size_t)(p / 100.0 * (double)(l->n - 1) + 0.5);
-  return l->v[i];
-}
 
 static double now_us(void)
 {
@@ -174,6 +140,8 @@ static void node_up(struct node *nd, struct cx_store *s, struct cx_coord *c,
       cx_config_set(&nd->cfg, "etcd.endpoints", etcd.endpoints, err) != 0 ||
       cx_config_set(&nd->cfg, "system.default_timezone", "UTC", err) != 0 ||
       cx_config_set(&nd->cfg, "log.level", "warn", err) != 0 ||
+      (geteuid() == 0 &&
+       cx_config_set(&nd->cfg, "node.run_as", "root", err) != 0) ||
       cx_config_finish(&nd->cfg, err) != 0)
     DIE("config: %s", err);
   struct cx_noded_opts o = {.cfg = &nd->cfg,
@@ -318,44 +286,6 @@ static void measure_once(struct cx_coord *c, struct node *nd, int n,
   close(fifo_fd);
 }
 
-/* ---- fork+exec floor ----------------------------------------------------- */
-
-static atomic_llong floor_runs;
-static atomic_int floor_stop;
-
-static void *spawn_loop(void *arg)
-{
-  (void)arg;
-  char *argv[] = {"/bin/sh", "-c", "true", NULL};
-  while (!atomic_load(&floor_stop)) {
-    pid_t p = fork();
-    if (p == 0) {
-      execv(argv[0], argv);
-      _exit(127);
-    }
-    if (p > 0 && waitpid(p, NULL, 0) == p)
-      atomic_fetch_add(&floor_runs, 1);
-  }
-  return NULL;
-}
-
-static double measure_spawn_floor(int threads, int secs)
-{
-  pthread_t th[256];
-  if (threads > 256)
-    threads = 256;
-  atomic_store(&floor_runs, 0);
-  atomic_store(&floor_stop, 0);
-  for (int i = 0; i < threads; i++)
-    pthread_create(&th[i], NULL, spawn_loop, NULL);
-  cx_sleep_us((int64_t)secs * 1000000);
-  atomic_store(&floor_stop, 1);
-  long long n = atomic_load(&floor_runs);
-  for (int i = 0; i < threads; i++)
-    pthread_join(th[i], NULL);
-  return (double)n / secs;
-}
-
 static long rss_kib(void)
 {
   FILE *fp = fopen("/proc/self/status", "r");
@@ -436,7 +366,7 @@ int main(int argc, char **argv)
   node_down(&nd);
   int threads = (int)64;
   fprintf(stderr, "fork+exec floor, %d threads\n", threads);
-  double floor_rate = measure_spawn_floor(threads, quick ? 3 : 5);
+  double floor_rate = bench_spawn_floor(threads, quick ? 3 : 5);
 
   int njobs = quick ? 20000 : 100000;
   fprintf(stderr, "RSS with %d jobs\n", njobs);

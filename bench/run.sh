@@ -7,6 +7,9 @@
 #   BENCH_TAKEOVER_TRIALS leader takeovers measured (default 20)
 #   BENCH_RECONCILE_JOBS  jobs in the reconciliation round (default 20000)
 #   BENCH_FAILOVER_TRIALS node failovers per node.ttl (default 50)
+#   BENCH_LIGHT_SECONDS, BENCH_BURST_SECONDS, BENCH_STEADY_SECONDS,
+#   BENCH_BURST_N, BENCH_STEADY_JOBS  the node run-path scenarios
+#                         (node_run_bench; see its header)
 set -euo pipefail
 build=${1:-build}
 secs=${BENCH_TIMER_SECONDS:-30}
@@ -70,6 +73,13 @@ for b in store coord api node; do
   fi
 done
 
+# node run path (issue 12): standalone and MariaDB + etcd, with the bare
+# fork+exec floor measured in the same run.
+if want node && [ -x "$build/bench/node_run_bench" ]; then
+  say ""
+  "$build/bench/node_run_bench" | tee -a "$out"
+fi
+
 # cluster (issue 7): leader takeover and reconciliation in process, node
 # failover with real `cronix admin` / `cronix node` processes ($build/cronix).
 if want cluster && [ -x "$build/bench/cluster_bench" ]; then
@@ -97,6 +107,27 @@ if want cluster && [ -x "$build/bench/cluster_bench" ]; then
     say "| $ttl s | $(val trials "$t") | $(val trial_delay_p50_ms "$t") | $p99 | $(val trial_delay_max_ms "$t") | $(val job_delay_p50_ms "$t") | $(val job_delay_p99_ms "$t") | $(val kill_to_key_delete_p50_ms "$t") / $(val kill_to_key_delete_p99_ms "$t") | $(val key_delete_to_last_move_p50_ms "$t") / $(val key_delete_to_last_move_p99_ms "$t") | $(val move_to_first_request_p50_ms "$t") / $(val move_to_first_request_p99_ms "$t") | $(val etcd_lease_expiry_lag_p50_ms "$t") / $(val etcd_lease_expiry_lag_max_ms "$t") | $met |"
   done
   rm -f "$t"
+fi
+
+# live output (issue 15): real `cronix standalone`, and `cronix admin` +
+# `cronix node --listen` on etcd + MariaDB.
+if want live && [ -x "$build/bench/live_bench" ]; then
+  say ""
+  say "## live output: a line written by a job -> the same line at an SSE client of /job/output?follow=1 (200 lines, one per 20 ms); a ~1 MB/s job (48 KiB bursts every 50 ms, ~4 s) with 100 followers"
+  say "| setup | latency p50 ms | p99 ms | max ms | job alone ms | job with 100 followers ms | followers ended | bytes per follower avg / missed max | admin CPU s | admin peak RSS MB | node CPU s | node peak RSS MB |"
+  say "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for mode in standalone cluster; do
+    t=$(mktemp)
+    "$build/bench/live_bench" "$build/cronix" "$mode" >"$t"
+    say "| $mode | $(val latency_p50_ms "$t") | $(val latency_p99_ms "$t") | $(val latency_max_ms "$t") | $(val job_alone_ms "$t") | $(val job_followed_ms "$t") | $(val followers_ended "$t")/$(val followers "$t") | $(val follower_bytes_avg "$t") / $(val follower_missed_max "$t") | $(val admin_cpu_s "$t") | $(val admin_hwm_mb "$t") | $(val node_cpu_s "$t") | $(val node_hwm_mb "$t") |"
+    rm -f "$t"
+  done
+fi
+
+if want console; then
+  say ""
+  say "## console: the jobs page with 100 000 jobs in headless Chromium (Performance API; targets: interactive < 300 ms, page change < 150 ms, assets < 200 KB gzipped)"
+  CX_CRONIX_BIN=$PWD/$build/cronix /usr/bin/python3 bench/console_bench.py | tee -a "$out"
 fi
 
 echo

@@ -2,7 +2,9 @@
 # Installs the Debian packages Cronix needs for one purpose, and only those
 # that are missing, so both README commands can call it every time.
 #   scripts/install-deps.sh build   compile and run cronix
-#   scripts/install-deps.sh test    + real etcd, MariaDB, clang/libFuzzer
+#   scripts/install-deps.sh test    + real etcd, MariaDB, clang/libFuzzer,
+#                                   libfaketime (the calendar run),
+#                                   headless Chromium + selenium (tests/ui)
 #   scripts/install-deps.sh bench   + Go and robfig/cron for the peer bench
 # Purposes add up: `install-deps.sh test bench`.
 # Works as root or through sudo; does nothing (and needs neither) when all
@@ -13,7 +15,9 @@ build_pkgs=(gcc make pkg-config libcurl4-openssl-dev libmicrohttpd-dev
   libjansson-dev libsqlite3-dev libmariadb-dev libssl-dev libcrypt-dev
   tzdata ca-certificates)
 test_pkgs=(etcd-server etcd-client mariadb-server mariadb-client clang
-  libclang-rt-14-dev curl python3 python3-aiosmtpd openssl procps)
+  libclang-rt-14-dev curl python3 python3-aiosmtpd openssl procps faketime
+  python3-jsonschema systemd groff-base chromium chromium-driver
+  python3-selenium)
 bench_pkgs=(golang-go golang-github-robfig-cron-dev)
 
 want=("${build_pkgs[@]}")
@@ -26,6 +30,14 @@ for purpose in "$@"; do
      exit 2 ;;
   esac
 done
+
+# A node running as root runs cmd jobs as this unprivileged system user
+# (node.run_as's default) and refuses to start without it. Made only by
+# root: a node started by another user runs jobs as that user.
+if [ "$(id -u)" = 0 ] && ! getent passwd cronix >/dev/null; then
+  echo "install-deps: adding system user cronix (cmd jobs run as it)"
+  useradd --system --no-create-home --shell /usr/sbin/nologin cronix
+fi
 
 missing=()
 for p in "${want[@]}"; do

@@ -12,6 +12,25 @@ export CX_CRONIX_BIN=$PWD/$build/cronix
 export CX_CHAOS_REPORT=$PWD/$build/chaos-report.txt
 rm -f "$CX_CHAOS_REPORT"
 
+# Adds the "N passed, N failed[, N skipped]" last line of log to the totals;
+# a run that exited non-zero with no failure counted, or printed no summary,
+# counts as one failure.
+count() {
+  local what=$1 rc=$2 log=$3 out
+  out=$(tail -n 1 "$log")
+  if [[ $out =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)? ]]; then
+    passed=$((passed + BASH_REMATCH[1]))
+    failed=$((failed + BASH_REMATCH[2]))
+    skipped=$((skipped + ${BASH_REMATCH[4]:-0}))
+    if [ "$rc" -ne 0 ] && [ "${BASH_REMATCH[2]}" -eq 0 ]; then
+      echo "FAIL $what exited $rc" >&2; failed=$((failed + 1))
+    fi
+  else
+    echo "FAIL $what ended without a summary (exit $rc)" >&2
+    failed=$((failed + 1))
+  fi
+}
+
 for bin in "$build"/tests/unit-* "$build"/tests/integration-* "$build"/tests/chaos; do
   [ -x "$bin" ] || continue
   log=$(mktemp)
@@ -21,20 +40,22 @@ for bin in "$build"/tests/unit-* "$build"/tests/integration-* "$build"/tests/cha
   if [ "${bin##*/}" = chaos ] && [ -s "$CX_CHAOS_REPORT" ]; then
     cat "$CX_CHAOS_REPORT"
   fi
-  out=$(tail -n 1 "$log")
+  count "$bin" "$rc" "$log"
   rm -f "$log"
-  if [[ $out =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)? ]]; then
-    passed=$((passed + BASH_REMATCH[1]))
-    failed=$((failed + BASH_REMATCH[2]))
-    skipped=$((skipped + ${BASH_REMATCH[4]:-0}))
-    if [ "$rc" -ne 0 ] && [ "${BASH_REMATCH[2]}" -eq 0 ]; then
-      echo "FAIL $bin exited $rc" >&2; failed=$((failed + 1))
-    fi
-  else
-    echo "FAIL $bin ended without a summary (exit $rc)" >&2
-    failed=$((failed + 1))
-  fi
 done
+
+# The web console in headless Chromium (tests/ui, python3-selenium).
+log=$(mktemp)
+/usr/bin/python3 tests/ui/test_console.py 2>&1 | tee "$log"
+count "ui tests" "${PIPESTATUS[0]}" "$log"
+rm -f "$log"
+
+# The calendar run: date-sensitive suites and cases under libfaketime at
+# year end, leap days, DST changes and 2038 (README, Tests).
+log=$(mktemp)
+bash scripts/calendar-run.sh "$build" 2>&1 | tee "$log"
+count "calendar run" "${PIPESTATUS[0]}" "$log"
+rm -f "$log"
 
 # Brief fuzz runs: each target for FUZZ_BRIEF seconds counts as one test.
 for f in "$build"/fuzz/*; do

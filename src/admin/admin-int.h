@@ -1,8 +1,8 @@
 /*
  * Internal to src/admin: the admin's state and the helpers every route file
  * shares. Route files: routes_job.c (jobs, placement, publication),
- * routes_user.c (login, users), routes_node.c (nodes, statistics, health,
- * metrics).
+ * routes_run.c (one run and its attempts), routes_user.c (login, users),
+ * routes_node.c (nodes, statistics, health, metrics).
  */
 #ifndef CX_ADMIN_INT_H
 #define CX_ADMIN_INT_H
@@ -12,6 +12,7 @@
 
 #include "admin/admin.h"
 #include "http/http.h"
+#include "keys/keys.h"
 
 /* Auth cache (admin.c): SHA-256 of a bearer token -> who it is, for
  * server.auth_cache_ttl seconds. 4-way sets, oldest entry replaced. */
@@ -48,6 +49,16 @@ struct cx_admin {
   struct cx__cluster *cluster; /* cluster.c (election, failover, ...) */
   struct cx__alerts *alerts;   /* alerts.c (the leader's alert sender) */
   struct cx_notify *notify;    /* borrowed; NULL = no channel configured */
+  struct cx_live_table *live;  /* borrowed; runs running in this process */
+  struct {                     /* live_proxy.c */
+    pthread_mutex_t mu;        /* n, stop */
+    pthread_cond_t cv;
+    int n;                         /* fetcher threads running */
+    int stop;                      /* admin stopping: fetchers leave */
+    struct cx_live_table *mirrors; /* copies of remote runs' output */
+  } proxy;
+  void (*metrics)(void *arg, struct cx_buf *b); /* optional extra metrics */
+  void *metrics_arg;
   pthread_mutex_t auth_mu;
   uint64_t auth_gen; /* bumped by every flush: fills begun before are dropped */
   struct cx__auth_entry auth[CX__AUTH_SETS][CX__AUTH_WAYS];
@@ -108,8 +119,146 @@ int cx__admin_node_alive(struct cx_admin *a, const char *uuid, int *alive,
  * for a node's deletion to be seen with it). */
 int64_t cx__admin_alive_seen(struct cx_admin *a);
 /* The alive uuids, sorted, into *out (free each and the array with
- * cx_free); 0 or a coordination error. */
-int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err);
+ * cx_free); 0 or a coordination error. fresh: read the coordination
+ * service now (the leader's failover must not act on a watch that lags);
+ * else the watched set when it streams. */
+int cx__admin_alive_list(struct cx_admin *a, int fresh, char ***out, size_t *n,
+                         char *err);
+
+/* ---- the audit log (audit.c) ------------------------------------------- */
+
+/* Who makes a change, for its audit row (strings borrowed). NULL where the
+ * job protocol takes one = a change by the system (the leader's
+ * failover), not audited. */
+struct cx__actor {
+  int64_t user_id;      /* 0 = not known (a failed login) */
+  const char *username; /* as authenticated, or as typed at /login */
+  const char *addr;     /* the client's address */
+};
+/* The actor of an authenticated request. */
+struct cx__actor cx__admin_actor(struct cx_http_req *req,
+                                 const struct cx__admin_who *who);
+
+/* Writes one audit row: who did kind ("job.add", "user.update",
+ * "notify.settings", ...: 1..32 of a-z 0-9 . _) to target ("job 7"; may be
+ * NULL) with the state before and after (borrowed, may be NULL; stored as
+ * compact JSON in their viewer form: a job's secrets as cx_job_redact_json
+ * hides them, and every member whose name contains password, secret,
+ * token, webhook or authorization as "***", at any depth). *id (optional)
+ * gets the row's id. 0, or the store's error (the caller must then not
+ * make -- or must undo -- the change: no change without its row).
+ *
+ * To make the row part of a store change, write both inside one store
+ * transaction on this thread (cx__admin_audit_commit writes the row and
+ * commits, or rolls back when the change failed):
+ *
+ *   rc = cx_store_tx_begin(a->store, err);
+ *   if (rc == 0) {
+ *     rc = <the store write(s)>;
+ *     rc = cx__admin_audit_commit(a, rc, &actor, "x.y", target, before,
+ *                                 after, err);
+ *   }
+ *
+ * A change that is not a store write (a coordination key, a file) writes
+ * its row first and deletes it (cx_store_audit_delete) if the change then
+ * fails. */
+int cx__admin_audit(struct cx_admin *a, const struct cx__actor *who,
+                    const char *kind, const char *target, const json_t *before,
+                    const json_t *after, int64_t *id, char *err);
+/* One-call form for a route: the actor from req and who. */
+int cx__admin_audit_req(struct cx_admin *a, struct cx_http_req *req,
+                        const struct cx__admin_who *who, const char *kind,
+                        const char *target, const json_t *before,
+                        const json_t *after, char *err);
+/* Ends this thread's store transaction: commits when rc is 0, else rolls
+ * back. Returns rc, or the commit's error. */
+int cx__admin_audit_end(struct cx_admin *a, int rc, char *err);
+/* rc == 0 (the change in this thread's transaction succeeded): writes its
+ * row (as cx__admin_audit) and commits; else, or if that fails, rolls
+ * back. Returns the first failure, or 0. */
+int cx__admin_audit_commit(struct cx_admin *a, int rc,
+                           const struct cx__actor *who, const char *kind,
+                           const char *target, const json_t *before,
+                           const json_t *after, char *err);
+/* A job as an audit row's before/after (NULL on allocation failure). */
+struct cx_job;
+json_t *cx__admin_audit_job(const struct cx_job *j);
+
+/* ---- the job write protocol (jobs.c; see its header) ------------------- */
+
+struct cx_job;
+struct cx_coord_op;
+
+/* The striped lock that serialises one job's writes in this process. */
+pthread_mutex_t *cx__jobs_lock(int64_t id);
+
+/* Where auto jobs can go: the alive nodes (sorted) and their job counts. */
+struct cx__placement {
+  char **alive;
+  size_t n;
+  int64_t *jobs; /* per alive node (fresh only) */
+  int cached;    /* counts from the process's cache (API placements) */
+};
+/* Reads the alive set and the job counts: fresh (the leader) reads both
+ * now; else the watched set and the counts cache (at most 2 s old, kept
+ * current by this process's placements). 0 or a backend error (*what:
+ * "coordination" or "store"). Free with cx__jobs_placement_free. */
+int cx__jobs_placement(struct cx_admin *a, int fresh, struct cx__placement *p,
+                       const char **what, char *err);
+/* The index of the node with the fewest jobs, ties to the lowest uuid; -1
+ * when none is alive. A cached placement counts the pick at once (a fresh
+ * one leaves that to the caller: p->jobs[k]++ once the move is made). */
+long cx__jobs_pick(struct cx__placement *p);
+int cx__jobs_placement_has(const struct cx__placement *p, const char *uuid);
+void cx__jobs_placement_free(struct cx__placement *p);
+/* Counts one more job on node (a manual placement of this process). */
+void cx__jobs_placed(const char *node);
+/* Forces a re-read of the counts cache (after deletions and moves). */
+void cx__jobs_load_forget(void);
+
+/* The job's published value (its JSON, compact); free() it. NULL on
+ * allocation failure. */
+char *cx__jobs_value(const struct cx_job *j);
+/* Runs ops as one coordination transaction: 0 applied, CX_ECONFLICT
+ * refused, or a backend error (cluster.c's leader-guarded txn). */
+typedef int (*cx__jobs_txn_fn)(void *arg, const struct cx_coord_op *ops,
+                               size_t nops, char *err);
+/* Puts j's key <prefix>/job/<j->run_on>/<id>, deleting the key under
+ * old_node (NULL or "": none) in the same transaction when it differs.
+ * txn NULL: an unguarded put or txn. */
+int cx__jobs_publish(struct cx_admin *a, const struct cx_job *j,
+                     const char *old_node, cx__jobs_txn_fn txn, void *arg,
+                     char *err);
+/* Best-effort removal of a job's key (a compensation); logs failures. */
+void cx__jobs_unpublish(struct cx_admin *a, const char *node, int64_t id);
+
+/* The writes, each with its compensation (jobs.c's header). They return 0
+ * or the failing code; *in_coord tells a coordination failure (the store
+ * write was undone) from a store one (nothing changed). */
+/* Inserts j (placed; id, created and updated are set) and publishes it. */
+/* who: the user making the change, whose audit row is written with the
+ * store write (NULL: the system's own, unaudited). */
+int cx__jobs_create(struct cx_admin *a, struct cx_job *j,
+                    const struct cx__actor *who, int *in_coord, char *err);
+/* Writes j over old (the stored row; its `updated` is overwritten), the
+ * caller holding cx__jobs_lock(j->id). CX_ECONFLICT: stale `updated`;
+ * CX_EEXISTS: name taken. */
+int cx__jobs_update(struct cx_admin *a, struct cx_job *j, struct cx_job *old,
+                    const struct cx__actor *who, int *in_coord, char *err);
+/* Deletes job id's key, then its row. CX_ENOTFOUND when already gone. */
+int cx__jobs_delete(struct cx_admin *a, int64_t id, const struct cx__actor *who,
+                    char *err);
+/* Sets enabled and publishes; out gets the job as now stored (caller
+ * zeroes it before and clears it after). CX_ENOTFOUND when gone. */
+int cx__jobs_set_enabled(struct cx_admin *a, int64_t id, int enabled,
+                         const struct cx__actor *who, struct cx_job *out,
+                         char *err);
+/* Moves job id from node from to node to (store only if still on from),
+ * then its key in one txn through txn; a refused txn moves the row back.
+ * out gets the moved job (caller zeroes it before and clears it after). */
+int cx__jobs_move(struct cx_admin *a, int64_t id, const char *from,
+                  const char *to, cx__jobs_txn_fn txn, void *arg,
+                  struct cx_job *out, char *err);
 
 /* Replies with the §4 error matching a store or coord failure code rc:
  * CX_ENOTFOUND 404/1201, CX_EEXISTS / CX_ECONFLICT 409/1202, CX_EUNAVAIL
@@ -118,11 +267,10 @@ int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err);
 void cx__admin_reply_backend_error(struct cx_http_req *req, int rc,
                                    const char *what, const char *detail);
 
-/* Builds a coordination key "<prefix>/<fmt...>" into buf (len bytes).
- * Returns the key length, or 0 if it does not fit. */
-size_t cx__admin_key(const struct cx_admin *a, char *buf, size_t len,
-                     const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* 1 if key[0..len) is a coordination key of kind under this admin's
+ * prefix (keys.h's layout and uuid rule), parsed into *out; 0 if not. */
+int cx__admin_key_is(const struct cx_admin *a, enum cx_key_kind kind,
+                     const char *key, size_t len, struct cx_key *out);
 
 /* Reads an optional integer member of a JSON body within [min, max]:
  * returns 0 (absent: *out untouched) or 1 (set); on a wrong type or range
@@ -133,6 +281,10 @@ int cx__admin_json_int(struct cx_http_req *req, const json_t *body,
 /* Same for strings up to max_len bytes (no NUL bytes). */
 int cx__admin_json_str(struct cx_http_req *req, const json_t *body,
                        const char *name, size_t max_len, const char **out);
+/* Reads an optional time bound (unix ms, or an RFC 3339 string) into
+ * *out (absent: untouched); 0, or -1 after replying 400 naming it. */
+int cx__admin_json_time_ms(struct cx_http_req *req, const json_t *body,
+                           const char *name, int64_t *out);
 /* Reads `page` and `page_size` (defaults 1 and 20, page_size capped at
  * 500) from a JSON body; -1 after replying on bad values. */
 int cx__admin_paging(struct cx_http_req *req, const json_t *body, int *page,
@@ -157,10 +309,36 @@ struct cx__admin_route {
 int cx__admin_register(struct cx_admin *a, const struct cx__admin_route *r,
                        size_t n);
 
+/* routes_job.c: a run-log row as JSON (the columns of SPEC §6, output
+ * as below); with redact, the command in its viewer form
+ * (cx_job_redact_command). NULL when out of memory. */
+struct cx_run;
+json_t *cx__admin_run_json(const struct cx_run *r, int redact);
+/* A JSON string of bytes that may not be valid UTF-8 (run output):
+ * invalid bytes become U+FFFD. s NULL = "". NULL when out of memory. */
+json_t *cx__admin_json_bytes(const char *s, size_t len);
+
 /* Route registration, one per route file. Return 0 or a negative code. */
 int cx__admin_routes_jobs(struct cx_admin *a);
 int cx__admin_routes_users(struct cx_admin *a);
 int cx__admin_routes_nodes(struct cx_admin *a);
 int cx__admin_routes_notify(struct cx_admin *a);
+int cx__admin_routes_runs(struct cx_admin *a);
+/* routes_output.c: /job/output (live and stored output), /job/running. */
+int cx__admin_routes_output(struct cx_admin *a);
+
+/* live_proxy.c: run_id's output as it comes from node (which runs it) --
+ * a mirror with a reference, fed by a fetcher thread -- or NULL when it
+ * cannot be had: no cluster.secret, the node has no listener (*lost 0),
+ * or its key is gone (*lost 1). */
+struct cx_live;
+struct cx_live *cx__admin_live_remote(struct cx_admin *a, int64_t run_id,
+                                      const char *node, int *lost);
+int cx__admin_proxy_init(struct cx_admin *a);
+/* Stops the fetchers and waits for them (idempotent). */
+void cx__admin_proxy_stop(struct cx_admin *a);
+void cx__admin_proxy_free(struct cx_admin *a);
+int cx__admin_routes_cron(struct cx_admin *a); /* routes_cron.c */
+int cx__admin_routes_audit(struct cx_admin *a);
 
 #endif

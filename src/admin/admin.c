@@ -15,7 +15,9 @@
 
 #include "admin/admin-int.h"
 #include "admin/alerts.h"
+#include "webui/webui.h"
 #include "admin/cluster.h"
+#include "cron/cron.h"
 
 static const char *const role_names[] = {"none", "viewer", "operator", "admin"};
 
@@ -120,7 +122,9 @@ static int auth_lookup(struct cx_admin *a, struct cx_http_req *req,
     return -1;
   }
   if (rc != 0) {
-    cx__admin_reply_backend_error(req, rc, "token", err);
+    /* The caller is not known yet: the detail goes to the log only. */
+    CX_LOG(CX_LOG_ERROR, "admin", "token lookup: %s", err);
+    cx__admin_reply_backend_error(req, rc, "token", NULL);
     return -1;
   }
   memset(&user, 0, sizeof user);
@@ -131,7 +135,8 @@ static int auth_lookup(struct cx_admin *a, struct cx_http_req *req,
     return -1;
   }
   if (rc != 0) {
-    cx__admin_reply_backend_error(req, rc, "user", err);
+    CX_LOG(CX_LOG_ERROR, "admin", "token's user lookup: %s", err);
+    cx__admin_reply_backend_error(req, rc, "user", NULL);
     return -1;
   }
   who->user_id = user.id;
@@ -150,7 +155,14 @@ int cx__admin_auth(struct cx_admin *a, struct cx_http_req *req,
   unsigned char h[32];
   int64_t expires = 0;
   const char *hdr = cx_http_req_header(req, "Authorization");
+  size_t note_len = 0;
+  const void *note = cx_http_req_note(req, &note_len);
 
+  if (note != NULL && note_len == sizeof w) {
+    /* the gate authenticated this request before its body was read */
+    memcpy(&w, note, sizeof w);
+    goto check_role;
+  }
   if (hdr == NULL || strncasecmp(hdr, "Bearer ", 7) != 0 || hdr[7] == '\0' ||
       strlen(hdr + 7) > 256) {
     cx_http_reply_error(req, CX_HTTP_UNAUTHORIZED, NULL,
@@ -174,6 +186,7 @@ int cx__admin_auth(struct cx_admin *a, struct cx_http_req *req,
     return -1;
   }
   w.token = hdr + 7; /* set here, never cached: it lives in this request */
+check_role:
   if (who != NULL)
     *who = w;
   if (w.role < need) {
@@ -207,19 +220,10 @@ void cx__admin_reply_backend_error(struct cx_http_req *req, int rc,
   }
 }
 
-size_t cx__admin_key(const struct cx_admin *a, char *buf, size_t len,
-                     const char *fmt, ...)
+int cx__admin_key_is(const struct cx_admin *a, enum cx_key_kind kind,
+                     const char *key, size_t len, struct cx_key *out)
 {
-  va_list ap;
-  int n = snprintf(buf, len, "%s/", a->prefix);
-  if (n < 0 || (size_t)n >= len)
-    return 0;
-  va_start(ap, fmt);
-  int m = vsnprintf(buf + n, len - (size_t)n, fmt, ap);
-  va_end(ap);
-  if (m < 0 || (size_t)(n + m) >= len)
-    return 0;
-  return (size_t)(n + m);
+  return cx_key_parse(a->prefix, key, len, out) == 0 && out->kind == kind;
 }
 
 int cx__admin_json_int(struct cx_http_req *req, const json_t *body,
@@ -266,6 +270,25 @@ int cx__admin_json_str(struct cx_http_req *req, const json_t *body,
   return 1;
 }
 
+int cx__admin_json_time_ms(struct cx_http_req *req, const json_t *body,
+                           const char *name, int64_t *out)
+{
+  json_t *v = json_object_get(body, name);
+  if (json_is_string(v)) {
+    int64_t t;
+    if (cx_time_parse(json_string_value(v), &t) != 0 || t < 0 ||
+        t > INT64_MAX / 1000) {
+      cx_http_reply_error(req, CX_HTTP_BAD_INPUT, name,
+                          "%s: not an RFC 3339 time", name);
+      return -1;
+    }
+    *out = t * 1000;
+    return 0;
+  }
+  return cx__admin_json_int(req, body, name, 0, INT64_MAX / 2, out) < 0 ? -1
+                                                                        : 0;
+}
+
 int cx__admin_paging(struct cx_http_req *req, const json_t *body, int *page,
                      int *page_size)
 {
@@ -309,11 +332,33 @@ int cx__admin_json_only(struct cx_http_req *req, const json_t *body,
   return 0;
 }
 
+/* The gate (cx_http_set_gate): every route but the public ones needs a
+ * valid token before its body is read, so nobody unauthenticated can make
+ * the admin buffer or parse a body. The role is the handler's to check;
+ * the identity found here is left in the request for it. */
+static int auth_gate(struct cx_http_req *req, void *ctx)
+{
+  struct cx__admin_who w;
+  if (cx__admin_auth(ctx, req, CX_ROLE_NONE, &w) != 0)
+    return -1;
+  return cx_http_req_set_note(req, &w, sizeof w) == 0 ? 0 : -1;
+}
+
+/* The routes anyone may call: logging in, the health probe, and /metrics
+ * when server.metrics_public says so. Every other route is gated. */
+static int is_public(const struct cx_admin *a, const char *path)
+{
+  return strcmp(path, "/login") == 0 || strcmp(path, "/healthz") == 0 ||
+         (strcmp(path, "/metrics") == 0 && a->cfg->metrics_public);
+}
+
 int cx__admin_register(struct cx_admin *a, const struct cx__admin_route *r,
                        size_t n)
 {
   for (size_t i = 0; i < n; i++) {
     unsigned flags = strcmp(r[i].method, "POST") == 0 ? CX_HTTP_F_JSON : 0;
+    if (is_public(a, r[i].path))
+      flags |= CX_HTTP_F_PUBLIC;
     int rc = cx_http_route(a->http, r[i].method, r[i].path, flags, r[i].fn, a);
     if (rc != 0)
       return rc;
@@ -334,6 +379,14 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   a->store = opts->store;
   a->coord = opts->coord;
   a->notify = opts->notify;
+  a->live = opts->live;
+  if ((rc = cx__admin_proxy_init(a)) != 0) {
+    cx__admin_proxy_free(a);
+    cx_free(a);
+    return rc;
+  }
+  a->metrics = opts->metrics;
+  a->metrics_arg = opts->metrics_arg;
   pthread_mutex_init(&a->auth_mu, NULL);
   pthread_mutex_init(&a->total_mu, NULL);
   pthread_mutex_init(&a->alive.mu, NULL);
@@ -345,14 +398,23 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   struct cx_http_opts hopts = {
       .listen = opts->listen ? opts->listen : opts->cfg->listen,
       .threads = (unsigned)opts->cfg->http_threads,
+      .tls_cert = opts->cfg->tls_cert[0] ? opts->cfg->tls_cert : NULL,
+      .tls_key = opts->cfg->tls_key[0] ? opts->cfg->tls_key : NULL,
   };
   rc = cx_http_create(&hopts, &a->http, err);
   if (rc != 0)
     goto err;
+  cx_http_set_gate(a->http, auth_gate, a);
   if ((rc = cx__admin_routes_users(a)) != 0 ||
       (rc = cx__admin_routes_jobs(a)) != 0 ||
       (rc = cx__admin_routes_nodes(a)) != 0 ||
-      (rc = cx__admin_routes_notify(a)) != 0) {
+      (rc = cx__admin_routes_notify(a)) != 0 ||
+      (rc = cx__admin_routes_runs(a)) != 0 ||
+      (rc = cx__admin_routes_audit(a)) != 0 ||
+      (rc = cx__admin_routes_output(a)) != 0 ||
+      (rc = cx__admin_routes_cron(a)) != 0 ||
+      (rc = cx_webui_register(a->http, a->cfg->web_root[0] ? a->cfg->web_root
+                                                           : NULL)) != 0) {
     cx_err_set(err, "registering routes: %s", cx_strerror(rc));
     goto err;
   }
@@ -360,6 +422,7 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   return 0;
 err:
   cx_http_destroy(a->http);
+  cx__admin_proxy_free(a);
   cx_free(a);
   return rc;
 }
@@ -397,6 +460,7 @@ void cx_admin_stop(struct cx_admin *a)
     cx__alerts_stop(a);
     cx__cluster_stop(a);
     cx_http_stop(a->http);
+    cx__admin_proxy_stop(a);
     cx__admin_alive_stop(a);
     a->started = 0;
   }
@@ -409,6 +473,7 @@ void cx_admin_destroy(struct cx_admin *a)
   cx_admin_stop(a);
   cx__cluster_free(a);
   cx_http_destroy(a->http);
+  cx__admin_proxy_free(a);
   pthread_mutex_destroy(&a->auth_mu);
   pthread_mutex_destroy(&a->total_mu);
   pthread_mutex_destroy(&a->alive.mu);
@@ -421,12 +486,10 @@ static int random_password(char *out, size_t len)
   static const char alphabet[] =
       "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
   unsigned char raw[24];
-  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -errno;
-  ssize_t n = read(fd, raw, sizeof raw);
-  close(fd);
-  if (n != (ssize_t)sizeof raw || len < sizeof raw + 1)
+  int rc = cx_random_bytes(raw, sizeof raw);
+  if (rc != 0)
+    return rc;
+  if (len < sizeof raw + 1)
     return -EIO;
   for (size_t i = 0; i < sizeof raw; i++)
     out[i] = alphabet[raw[i] % (sizeof alphabet - 1)];
@@ -434,8 +497,53 @@ static int random_password(char *out, size_t len)
   return 0;
 }
 
+/* Writes the first admin's credentials to a new file at path: O_EXCL and
+ * O_NOFOLLOW, so a file or symlink planted there (by whoever could write
+ * the data dir) is refused, never followed or overwritten. */
+static int write_credentials(const char *path, const char *password,
+                             const char *token, int64_t expires, char *err)
+{
+  char text[768], when[32] = "never";
+  int fd =
+      open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int rc = -errno;
+    if (errno == EEXIST || errno == ELOOP)
+      cx_err_set(err,
+                 "%s already exists (left from an earlier first start, or "
+                 "planted): refusing to overwrite or follow it; remove it "
+                 "and start again",
+                 path);
+    else
+      cx_err_set(err, "%s: %s", path, strerror(errno));
+    return rc;
+  }
+  if (expires > 0) {
+    struct cx_civil c;
+    cx_civil_from_seconds(expires, &c);
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02dZ", c.year,
+             c.month, c.day, c.hour, c.min, c.sec);
+  }
+  int len = snprintf(text, sizeof text,
+                     "username = admin\npassword = %s\ntoken = %s\n"
+                     "token_expires = %s\n"
+                     "# Log in, change this password (that also revokes the "
+                     "token above),\n# then delete this file.\n",
+                     password, token, when);
+  int rc = 0;
+  if (write(fd, text, (size_t)len) != len || fsync(fd) != 0) {
+    rc = errno != 0 ? -errno : -EIO;
+    cx_err_set(err, "%s: %s", path, strerror(-rc));
+  }
+  explicit_bzero(text, sizeof text);
+  close(fd);
+  if (rc != 0)
+    unlink(path);
+  return rc;
+}
+
 int cx_admin_bootstrap(struct cx_store *store, const char *data_dir,
-                       int *created, char *err)
+                       int64_t token_ttl, int *created, char *err)
 {
   char password[32], hash[CX_STORE_HASH_LEN], token[CX_STORE_TOKEN_LEN];
   char path[4096];
@@ -453,43 +561,35 @@ int cx_admin_bootstrap(struct cx_store *store, const char *data_dir,
     return rc;
   }
   if ((rc = cx_store_password_hash(password, hash, err)) != 0)
-    return rc;
-  /* Write the file first: a user whose password nobody knows is worse
-   * than a file with credentials that never got used. */
+    goto out;
   if ((size_t)snprintf(path, sizeof path, "%s/initial-admin.txt", data_dir) >=
       sizeof path) {
     cx_err_set(err, "data_dir too long");
-    return -ENAMETOOLONG;
+    rc = -ENAMETOOLONG;
+    goto out;
   }
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    rc = -errno;
-    cx_err_set(err, "%s: %s", path, strerror(errno));
-    return rc;
-  }
-  fchmod(fd, 0600);
-  char text[512];
-  int len = snprintf(text, sizeof text,
-                     "username = admin\npassword = %s\ntoken = %s\n", password,
-                     token);
-  if (write(fd, text, (size_t)len) != len || fsync(fd) != 0) {
-    rc = -errno;
-    close(fd);
-    cx_err_set(err, "%s: %s", path, strerror(-rc));
-    return rc;
-  }
-  close(fd);
-
+  /* Write the file first: a user whose password nobody knows is worse
+   * than a file with credentials that never got used (removed below). */
+  int64_t expires = token_ttl > 0 ? cx_wall_s() + token_ttl : 0;
+  if ((rc = write_credentials(path, password, token, expires, err)) != 0)
+    goto out;
   struct cx_user u = {0};
   u.username = "admin";
   u.password_hash = hash;
   u.role = "admin";
   u.email = "";
   u.feishu_id = "";
-  if ((rc = cx_store_user_create(store, &u, err)) != 0)
-    return rc == CX_EEXISTS ? 0 : rc; /* another admin won the race */
-  if ((rc = cx_store_token_create(store, token, u.id, "api", 0, err)) != 0)
-    return rc;
+  if ((rc = cx_store_user_create(store, &u, err)) != 0) {
+    unlink(path); /* credentials that do not work */
+    if (rc == CX_EEXISTS)
+      rc = 0; /* another admin process won the race */
+    goto out;
+  }
+  /* The password in the file works from here on, token or not. */
   *created = 1;
-  return 0;
+  rc = cx_store_token_create(store, token, u.id, "initial", expires, err);
+out:
+  explicit_bzero(password, sizeof password);
+  explicit_bzero(token, sizeof token);
+  return rc;
 }

@@ -14,6 +14,7 @@
 
 struct cx_admin;
 struct cx_notify;
+struct cx_live_table;
 
 struct cx_admin_opts {
   const struct cx_config *cfg; /* borrowed; lives longer than the admin */
@@ -21,6 +22,13 @@ struct cx_admin_opts {
   struct cx_coord *coord;      /* borrowed */
   const char *listen;          /* NULL = cfg->listen ("host:0" for tests) */
   struct cx_notify *notify;    /* borrowed, optional: POST /notify/test */
+  /* borrowed, optional: the live output of runs running in this process
+   * (standalone: the node's, cx_noded_live) for /job/output. */
+  struct cx_live_table *live;
+  /* Optional: appends more metrics to GET /metrics (standalone: the
+   * node's queue depth and lateness, cx_noded_metrics). */
+  void (*metrics)(void *arg, struct cx_buf *b);
+  void *metrics_arg;
 };
 
 /* Creates the admin and registers its routes (nothing listens yet).
@@ -37,12 +45,15 @@ void cx_admin_stop(struct cx_admin *a);
 void cx_admin_destroy(struct cx_admin *a);
 
 /* First start (SPEC §4): when the store has no users, creates user `admin`
- * with a random password and an API token, writes
- * <data_dir>/initial-admin.txt (mode 0600, lines `username = admin`,
- * `password = ...`, `token = ...`) and sets *created = 1. With users
+ * with a random password and a token of kind "initial" that expires after
+ * token_ttl seconds (0 = never) and is revoked when that user's password
+ * changes; writes <data_dir>/initial-admin.txt (a new file, mode 0600,
+ * O_EXCL|O_NOFOLLOW: an existing file or symlink there is refused; lines
+ * `username = admin`, `password = ...`, `token = ...`, `token_expires =
+ * RFC 3339 UTC or never`, then a comment) and sets *created = 1. With users
  * present it does nothing (*created = 0). */
 int cx_admin_bootstrap(struct cx_store *store, const char *data_dir,
-                       int *created, char *err);
+                       int64_t token_ttl, int *created, char *err);
 
 /* A user to create (cronix user add, POST /user/add); strings borrowed.
  * username (1..64 characters, valid UTF-8, no control characters, no

@@ -23,24 +23,9 @@
 
 #include "admin/admin-int.h"
 
-#define MAX_UUID 64
-
 static int cmp_str(const void *x, const void *y)
 {
   return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
-/* The uuid of key under the node prefix, or NULL. */
-static const char *key_uuid(const struct cx_admin *a, const char *key,
-                            size_t key_len)
-{
-  size_t pl = strlen(a->prefix);
-  if (key_len <= pl + 6 || key_len - pl - 6 > MAX_UUID ||
-      memcmp(key, a->prefix, pl) != 0 || memcmp(key + pl, "/node/", 6) != 0 ||
-      memchr(key + pl + 6, '/', key_len - pl - 6) != NULL ||
-      memchr(key, '\0', key_len) != NULL)
-    return NULL;
-  return key + pl + 6;
 }
 
 /* With mu held. Index of uuid, or -(insertion point) - 1. */
@@ -109,33 +94,25 @@ static void set_clear(struct cx__alive *s)
 static void set_load(struct cx_admin *a, const struct cx_coord_kvs *kvs)
 {
   struct cx__alive *s = &a->alive;
-  char uuid[MAX_UUID + 1];
+  struct cx_key k;
   set_clear(s);
   s->synced = 1;
   s->rev = kvs->revision;
   if (s->seen < kvs->revision)
     s->seen = kvs->revision;
-  for (size_t i = 0; i < kvs->n; i++) {
-    const char *u = key_uuid(a, kvs->kvs[i].key, kvs->kvs[i].key_len);
-    if (u == NULL)
-      continue;
-    size_t ul = kvs->kvs[i].key_len - (size_t)(u - kvs->kvs[i].key);
-    memcpy(uuid, u, ul);
-    uuid[ul] = '\0';
-    set_add(s, uuid);
-  }
+  for (size_t i = 0; i < kvs->n; i++)
+    if (cx__admin_key_is(a, CX_KEY_NODE, kvs->kvs[i].key, kvs->kvs[i].key_len,
+                         &k))
+      set_add(s, k.uuid);
 }
 
 static void on_event(void *arg, const struct cx_coord_event *ev)
 {
   struct cx_admin *a = arg;
-  char uuid[MAX_UUID + 1];
-  const char *u = key_uuid(a, ev->key, ev->key_len);
-  if (u == NULL)
+  struct cx_key k;
+  if (!cx__admin_key_is(a, CX_KEY_NODE, ev->key, ev->key_len, &k))
     return;
-  size_t ul = ev->key_len - (size_t)(u - ev->key);
-  memcpy(uuid, u, ul);
-  uuid[ul] = '\0';
+  const char *uuid = k.uuid;
   pthread_mutex_lock(&a->alive.mu);
   if (ev->mod_rev > a->alive.rev) {
     if (ev->type == CX_COORD_EV_PUT)
@@ -159,9 +136,9 @@ static void on_resync(void *arg, const struct cx_coord_kvs *kvs)
 /* A full read of the node prefix into the set (0 or coordination error). */
 static int alive_read(struct cx_admin *a, char *err)
 {
-  char prefix[300];
+  char prefix[CX_KEY_LEN];
   struct cx_coord_kvs kvs = {0};
-  size_t pl = cx__admin_key(a, prefix, sizeof prefix, "node/");
+  size_t pl = cx_key_dir(prefix, sizeof prefix, a->prefix, CX_KEY_NODE, NULL);
   int rc = cx_coord_range(a->coord, prefix, pl, &kvs, err);
   if (rc != 0)
     return rc;
@@ -191,9 +168,9 @@ static void on_state(void *arg, int connected)
 
 int cx__admin_alive_start(struct cx_admin *a, char *err)
 {
-  char prefix[300];
+  char prefix[CX_KEY_LEN];
   char e2[CX_ERR_LEN];
-  size_t pl = cx__admin_key(a, prefix, sizeof prefix, "node/");
+  size_t pl = cx_key_dir(prefix, sizeof prefix, a->prefix, CX_KEY_NODE, NULL);
   struct cx_coord_watch_cbs cbs = {
       .event = on_event, .resync = on_resync, .state = on_state};
   int local = strcmp(cx_coord_backend(a->coord), "local") == 0;
@@ -248,14 +225,13 @@ int64_t cx__admin_alive_seen(struct cx_admin *a)
 int cx__admin_node_alive(struct cx_admin *a, const char *uuid, int *alive,
                          char *err)
 {
-  char key[300];
+  char key[CX_KEY_LEN];
   struct cx_coord_kvs kvs;
   size_t kl;
 
   *alive = 0;
-  if (uuid == NULL || uuid[0] == '\0' || strlen(uuid) > MAX_UUID ||
-      strchr(uuid, '/') != NULL ||
-      (kl = cx__admin_key(a, key, sizeof key, "node/%s", uuid)) == 0)
+  kl = cx_key_build(key, sizeof key, a->prefix, CX_KEY_NODE, uuid, 0, NULL);
+  if (kl == 0) /* not a node uuid: never alive */
     return 0;
   pthread_mutex_lock(&a->alive.mu);
   int hit =
@@ -273,7 +249,8 @@ int cx__admin_node_alive(struct cx_admin *a, const char *uuid, int *alive,
   return rc == CX_ENOTFOUND ? 0 : rc;
 }
 
-int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err)
+int cx__admin_alive_list(struct cx_admin *a, int fresh, char ***out, size_t *n,
+                         char *err)
 {
   char **v = NULL;
   size_t k = 0;
@@ -282,7 +259,7 @@ int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err)
   *out = NULL;
   *n = 0;
   pthread_mutex_lock(&a->alive.mu);
-  int use = a->alive.connected && a->alive.synced && a->alive.n > 0;
+  int use = !fresh && a->alive.connected && a->alive.synced && a->alive.n > 0;
   if (use) {
     v = cx_calloc(a->alive.n, sizeof *v);
     for (; v != NULL && k < a->alive.n; k++)
@@ -293,19 +270,20 @@ int cx__admin_alive_list(struct cx_admin *a, char ***out, size_t *n, char *err)
   }
   pthread_mutex_unlock(&a->alive.mu);
   if (!use) { /* not trusted, or empty (a node may have just registered) */
-    char prefix[300];
+    char prefix[CX_KEY_LEN];
+    struct cx_key key;
     struct cx_coord_kvs kvs = {0};
-    size_t pl = cx__admin_key(a, prefix, sizeof prefix, "node/");
+    size_t pl = cx_key_dir(prefix, sizeof prefix, a->prefix, CX_KEY_NODE, NULL);
     if ((rc = cx_coord_range(a->coord, prefix, pl, &kvs, err)) != 0)
       return rc;
     v = kvs.n ? cx_calloc(kvs.n, sizeof *v) : NULL;
     if (kvs.n > 0 && v == NULL)
       rc = -ENOMEM;
     for (size_t i = 0; rc == 0 && i < kvs.n; i++) {
-      const char *u = key_uuid(a, kvs.kvs[i].key, kvs.kvs[i].key_len);
-      if (u == NULL)
+      if (!cx__admin_key_is(a, CX_KEY_NODE, kvs.kvs[i].key, kvs.kvs[i].key_len,
+                            &key))
         continue;
-      if ((v[k] = cx_strdup(u)) == NULL)
+      if ((v[k] = cx_strdup(key.uuid)) == NULL)
         rc = -ENOMEM;
       else
         k++;

@@ -26,7 +26,7 @@
  * reconciliation -- moves it as soon as any node is alive. Manual jobs
  * stay pinned to their node; the node's death is alerted to the admins.
  *
- * Reconciliation (the store is the truth; see routes_job.c's header for
+ * Reconciliation (the store is the truth; see jobs.c's header for
  * the drift it repairs): read every job key first, then every row, so a
  * row is never older than the key compared with it; each repair is a txn
  * that also compares the key's mod revision from the snapshot (create 0
@@ -48,8 +48,6 @@
 #include "job/job.h"
 #include "notify/notify.h"
 
-#define KEY_LEN 512
-#define MAX_UUID 64
 #define PURGE_BATCH 10000 /* rows per cx_store_run_purge call */
 #define IDLE_MS 1000      /* longest sleep of the worker */
 
@@ -62,7 +60,7 @@ struct cx__cluster {
   pthread_t th;
   int running, stop, wake;
   char id[160];
-  char lkey[KEY_LEN];
+  char lkey[CX_KEY_LEN];
   size_t lkey_len;
   int64_t lease;   /* current lease; 0 = none */
   int leader;      /* leads now */
@@ -87,44 +85,15 @@ static int64_t now_ms(void)
   return cx_mono_now() / 1000;
 }
 
-/* Node uuid from "<prefix>/<kind>/<uuid>[/...]" into out; 0 if not one. */
-static int key_uuid(const struct cx_admin *a, const char *kind, const char *key,
-                    size_t klen, char *out, size_t cap)
+/* The uuid of key if it is a key of kind, into out; 0 if not one. */
+static int key_uuid(const struct cx_admin *a, enum cx_key_kind kind,
+                    const char *key, size_t klen, char out[CX_KEY_UUID_MAX + 1])
 {
-  size_t pl = strlen(a->prefix), kl = strlen(kind);
-  if (klen < pl + kl + 3 || memcmp(key, a->prefix, pl) != 0 || key[pl] != '/' ||
-      memcmp(key + pl + 1, kind, kl) != 0 || key[pl + 1 + kl] != '/')
+  struct cx_key k;
+  if (!cx__admin_key_is(a, kind, key, klen, &k))
     return 0;
-  const char *u = key + pl + kl + 2, *end = key + klen;
-  const char *slash = memchr(u, '/', (size_t)(end - u));
-  size_t ul = (size_t)((slash ? slash : end) - u);
-  if (ul == 0 || ul >= cap || ul > MAX_UUID)
-    return 0;
-  memcpy(out, u, ul);
-  out[ul] = '\0';
+  memcpy(out, k.uuid, sizeof k.uuid);
   return 1;
-}
-
-/* Job id from "<prefix>/job/<uuid>/<id>"; 0 if the key is not one. */
-static int64_t key_job_id(const char *key, size_t klen)
-{
-  const char *end = key + klen, *p = end;
-  while (p > key && p[-1] >= '0' && p[-1] <= '9')
-    p--;
-  if (p == end || p == key || p[-1] != '/' || end - p > 18)
-    return 0;
-  int64_t v = 0;
-  for (; p < end; p++)
-    v = v * 10 + (*p - '0');
-  return v;
-}
-
-static char *job_value(const struct cx_job *j)
-{
-  json_t *o = cx_job_to_json(j);
-  char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-  json_decref(o);
-  return s; /* free() */
 }
 
 static int cmp_str(const void *x, const void *y)
@@ -149,33 +118,14 @@ static void strv_free(struct strv *s)
 
 static int strv_has(const struct strv *s, const char *u)
 {
-  return u != NULL && bsearch(&u, s->v, s->n, sizeof *s->v, cmp_str) != NULL;
+  /* v is NULL when nothing is alive: bsearch must not see it */
+  return u != NULL && s->n > 0 &&
+         bsearch(&u, s->v, s->n, sizeof *s->v, cmp_str) != NULL;
 }
 
 static int alive_read(struct cx_admin *a, struct strv *out, char *err)
 {
-  char key[KEY_LEN];
-  struct cx_coord_kvs kvs;
-  size_t kl = cx__admin_key(a, key, sizeof key, "node/");
-  int rc = cx_coord_range(a->coord, key, kl, &kvs, err);
-  out->v = NULL;
-  out->n = 0;
-  if (rc != 0)
-    return rc;
-  out->v = cx_calloc(kvs.n + 1, sizeof *out->v);
-  if (out->v == NULL) {
-    cx_coord_kvs_free(&kvs);
-    return -ENOMEM;
-  }
-  for (size_t i = 0; i < kvs.n; i++) {
-    char u[MAX_UUID + 1];
-    if (key_uuid(a, "node", kvs.kvs[i].key, kvs.kvs[i].key_len, u, sizeof u) &&
-        (out->v[out->n] = cx_strdup(u)) != NULL)
-      out->n++;
-  }
-  cx_coord_kvs_free(&kvs);
-  qsort(out->v, out->n, sizeof *out->v, cmp_str);
-  return 0;
+  return cx__admin_alive_list(a, 1, &out->v, &out->n, err);
 }
 
 /* ---- guarded writes ----------------------------------------------------- */
@@ -246,16 +196,39 @@ static void count(struct cx__cluster *cl, uint64_t *c)
   pthread_mutex_unlock(&cl->mu);
 }
 
+/* The guard of the leader's job writes through jobs.c: its revision and,
+ * for a repair, the snapshot revision of the key written last. */
+struct guard {
+  struct cx__cluster *cl;
+  int64_t rev;
+  int cmp;         /* compare the last op's key with mod_rev */
+  int64_t mod_rev; /* 0: the key must be absent */
+};
+
+/* cx__jobs_txn_fn: the leader's revision-guarded txn. */
+static int guarded(void *arg, const struct cx_coord_op *ops, size_t nops,
+                   char *err)
+{
+  const struct guard *g = arg;
+  const struct cx_coord_op *last = &ops[nops - 1];
+  struct cx_coord_cmp c = {.key = last->key,
+                           .key_len = last->key_len,
+                           .target =
+                               g->mod_rev ? CX_COORD_MOD : CX_COORD_CREATE,
+                           .op = CX_COORD_EQUAL,
+                           .num = g->mod_rev};
+  return gtxn(g->cl, g->rev, &c, g->cmp ? 1 : 0, ops, nops, err);
+}
+
 /* ---- failover ----------------------------------------------------------- */
 
-/* Store first (only if still on from), then delete old + put new key in
- * one guarded txn; a refused txn undoes the store move. */
+/* Moves job id from dead node from to node to (jobs.c: store first, then
+ * the key move in one guarded txn; a refused txn undoes the store move). */
 static int move_job(struct cx__cluster *cl, int64_t rev, int64_t id,
                     const char *from, const char *to, int precheck, char *err)
 {
-  struct cx_admin *a = cl->a;
+  struct guard g = {.cl = cl, .rev = rev};
   struct cx_job j;
-  char okey[KEY_LEN], nkey[KEY_LEN];
   int rc = 0;
   /* Still the leader? (a read-only guarded txn): a deposed leader then
    * leaves the store alone. The guarded move below closes the window (a
@@ -263,94 +236,15 @@ static int move_job(struct cx__cluster *cl, int64_t rev, int64_t id,
    * checks once per node instead, one round trip less per job. */
   if (precheck && (rc = gtxn(cl, rev, NULL, 0, NULL, 0, err)) != 0)
     return rc;
-  rc = cx_store_job_move(a->store, id, from, to, err);
-  if (rc != 0)
-    return rc;
   memset(&j, 0, sizeof j);
-  rc = cx_store_job_find(a->store, id, &j, err);
-  if (rc != 0)
-    return rc; /* the reconciler publishes the moved row */
-  char *val = job_value(&j);
-  size_t ol =
-      cx__admin_key(a, okey, sizeof okey, "job/%s/%lld", from, (long long)id);
-  size_t nl =
-      cx__admin_key(a, nkey, sizeof nkey, "job/%s/%lld", to, (long long)id);
-  if (val == NULL || ol == 0 || nl == 0) {
-    rc = -ENOMEM;
-    goto out;
-  }
-  struct cx_coord_op ops[2] = {
-      {.type = CX_COORD_OP_DELETE, .key = okey, .key_len = ol},
-      {.type = CX_COORD_OP_PUT,
-       .key = nkey,
-       .key_len = nl,
-       .value = val,
-       .value_len = strlen(val)},
-  };
-  rc = gtxn(cl, rev, NULL, 0, ops, 2, err);
-  if (rc == CX_ECONFLICT) {
-    char e2[CX_ERR_LEN];
-    if (cx_store_job_move(a->store, id, to, from, e2) != 0)
-      CX_LOG(CX_LOG_WARN, "cluster", "job %lld: undoing a refused move: %s",
-             (long long)id, e2);
-  }
+  rc = cx__jobs_move(cl->a, id, from, to, guarded, &g, &j, err);
   if (rc == 0) {
     count(cl, &cl->st.failovers);
     CX_LOG(CX_LOG_INFO, "cluster", "job %lld (%s) moved from node %s to %s",
            (long long)id, j.name ? j.name : "", from, to);
   }
-out:
-  free(val);
   cx_job_clear(&j);
   return rc;
-}
-
-/* Least loaded alive node by store counts (ties: lowest uuid). */
-struct load {
-  struct strv alive;
-  int64_t *n;
-};
-
-static int load_read(struct cx_admin *a, struct load *l, char *err)
-{
-  struct cx_node_jobs *v = NULL;
-  size_t nv = 0;
-  int rc = alive_read(a, &l->alive, err);
-  l->n = NULL;
-  if (rc != 0)
-    return rc;
-  l->n = cx_calloc(l->alive.n + 1, sizeof *l->n);
-  if (l->n == NULL) {
-    strv_free(&l->alive);
-    return -ENOMEM;
-  }
-  rc = cx_store_job_count_by_node(a->store, &v, &nv, err);
-  if (rc != 0) {
-    strv_free(&l->alive);
-    cx_free(l->n);
-    return rc;
-  }
-  for (size_t i = 0; i < nv; i++)
-    for (size_t k = 0; k < l->alive.n; k++)
-      if (strcmp(l->alive.v[k], v[i].run_on) == 0)
-        l->n[k] = v[i].count;
-  cx_node_jobs_free(v, nv);
-  return 0;
-}
-
-static void load_free(struct load *l)
-{
-  strv_free(&l->alive);
-  cx_free(l->n);
-}
-
-static long load_pick(const struct load *l)
-{
-  long best = -1;
-  for (size_t k = 0; k < l->alive.n; k++)
-    if (best < 0 || l->n[k] < l->n[best])
-      best = (long)k;
-  return best;
 }
 
 /* Queues the node-down alert to the admins (alerts.c sends it). */
@@ -405,15 +299,16 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
                          int alert, char *err)
 {
   struct cx_admin *a = cl->a;
-  struct load l;
+  struct cx__placement l;
   struct cx_job_list jl = {0};
   const char **manual = NULL;
   struct due *order = NULL;
   size_t nman = 0, stuck = 0;
-  int rc = load_read(a, &l, err);
+  const char *what;
+  int rc = cx__jobs_placement(a, 1, &l, &what, err);
   if (rc != 0)
     return rc;
-  if (strv_has(&l.alive, uuid))
+  if (cx__jobs_placement_has(&l, uuid))
     goto out; /* it came back */
   rc = cx_store_job_list(a->store, uuid, 0, &jl, err);
   if (rc != 0)
@@ -444,15 +339,15 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
       cx_err_set(err, "no longer the leader");
       goto out;
     }
-    long k = load_pick(&l);
+    long k = cx__jobs_pick(&l);
     if (k < 0) {
       stuck++;
       continue;
     }
     char e2[CX_ERR_LEN] = "";
-    int mrc = move_job(cl, rev, j->id, uuid, l.alive.v[k], 0, e2);
+    int mrc = move_job(cl, rev, j->id, uuid, l.alive[k], 0, e2);
     if (mrc == 0) {
-      l.n[k]++;
+      l.jobs[k]++;
     } else if (mrc == CX_ECONFLICT && lead_rev(cl) != rev) {
       rc = CX_ECONFLICT; /* deposed: stop */
       cx_err_set(err, "%s", e2);
@@ -476,7 +371,7 @@ out:
   cx_free(order);
   cx_free(manual);
   cx_job_list_free(&jl);
-  load_free(&l);
+  cx__jobs_placement_free(&l);
   return rc;
 }
 
@@ -558,23 +453,19 @@ static int cmp_kref(const void *x, const void *y)
   return p->i < q->i ? -1 : p->i > q->i;
 }
 
-/* A repair: one guarded txn comparing the key's snapshot mod revision. */
+/* A repair: one guarded txn comparing the key's snapshot mod revision,
+ * deleting key (j NULL) or publishing row j there (through jobs.c; key is
+ * then j's own key). */
 static int repair(struct cx__cluster *cl, int64_t rev, const char *key,
-                  size_t kl, int64_t mod_rev, const char *val, uint64_t *ctr,
-                  const char *what)
+                  size_t kl, int64_t mod_rev, const struct cx_job *j,
+                  uint64_t *ctr, const char *what)
 {
   char err[CX_ERR_LEN] = "";
-  struct cx_coord_cmp c = {.key = key,
-                           .key_len = kl,
-                           .target = mod_rev ? CX_COORD_MOD : CX_COORD_CREATE,
-                           .op = CX_COORD_EQUAL,
-                           .num = mod_rev};
-  struct cx_coord_op op = {.type = val ? CX_COORD_OP_PUT : CX_COORD_OP_DELETE,
-                           .key = key,
-                           .key_len = kl,
-                           .value = val,
-                           .value_len = val ? strlen(val) : 0};
-  int rc = gtxn(cl, rev, &c, 1, &op, 1, err);
+  struct guard g = {.cl = cl, .rev = rev, .cmp = 1, .mod_rev = mod_rev};
+  struct cx_coord_op op = {
+      .type = CX_COORD_OP_DELETE, .key = key, .key_len = kl};
+  int rc = j ? cx__jobs_publish(cl->a, j, NULL, guarded, &g, err)
+             : guarded(&g, &op, 1, err);
   if (rc == 0) {
     count(cl, ctr);
     CX_LOG(CX_LOG_INFO, "cluster", "reconcile: %s %.*s", what, (int)kl, key);
@@ -591,15 +482,15 @@ static int reconcile_row(struct cx__cluster *cl, int64_t rev,
                          const struct kref *kr, size_t nk)
 {
   struct cx_admin *a = cl->a;
-  char key[KEY_LEN], u[MAX_UUID + 1];
+  char key[CX_KEY_LEN], u[CX_KEY_UUID_MAX + 1];
   int have = 0, rc = 0;
   char *val = NULL;
   for (size_t i = 0; i < nk && rc == 0; i++) {
     const struct cx_coord_kv *kv = &kvs->kvs[kr[i].i];
-    if (key_uuid(a, "job", kv->key, kv->key_len, u, sizeof u) &&
-        j->run_on != NULL && strcmp(u, j->run_on) == 0) {
+    if (key_uuid(a, CX_KEY_JOB, kv->key, kv->key_len, u) && j->run_on != NULL &&
+        strcmp(u, j->run_on) == 0) {
       have = 1;
-      if (val == NULL && (val = job_value(j)) == NULL)
+      if (val == NULL && (val = cx__jobs_value(j)) == NULL)
         return -ENOMEM;
       if (kv->value_len == strlen(val) &&
           memcmp(kv->value, val, kv->value_len) == 0)
@@ -610,7 +501,7 @@ static int reconcile_row(struct cx__cluster *cl, int64_t rev,
       json_decref(x);
       json_decref(y);
       if (!same)
-        rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, val,
+        rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, j,
                     &cl->st.fix_rewritten, "rewrote");
     } else {
       rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, NULL,
@@ -618,14 +509,12 @@ static int reconcile_row(struct cx__cluster *cl, int64_t rev,
     }
   }
   if (rc == 0 && !have && j->run_on != NULL && j->run_on[0] != '\0') {
-    size_t kl = cx__admin_key(a, key, sizeof key, "job/%s/%lld", j->run_on,
-                              (long long)j->id);
-    if (val == NULL)
-      val = job_value(j);
-    if (val == NULL || kl == 0)
+    size_t kl = cx_key_build(key, sizeof key, a->prefix, CX_KEY_JOB, j->run_on,
+                             j->id, NULL);
+    if (kl == 0)
       rc = -ENOMEM;
     else
-      rc = repair(cl, rev, key, kl, 0, val, &cl->st.fix_published, "published");
+      rc = repair(cl, rev, key, kl, 0, j, &cl->st.fix_published, "published");
   }
   free(val);
   return rc;
@@ -634,12 +523,12 @@ static int reconcile_row(struct cx__cluster *cl, int64_t rev,
 static int reconcile_jobs(struct cx__cluster *cl, int64_t rev, char *err)
 {
   struct cx_admin *a = cl->a;
-  char key[KEY_LEN];
+  char key[CX_KEY_LEN];
   struct cx_coord_kvs kvs = {0};
   struct cx_job_list jl = {0};
   struct kref *kr = NULL;
   size_t nk = 0;
-  size_t kl = cx__admin_key(a, key, sizeof key, "job/");
+  size_t kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_JOB, NULL);
   int rc = cx_coord_range(a->coord, key, kl, &kvs, err); /* keys first */
   if (rc != 0)
     return rc;
@@ -652,11 +541,10 @@ static int reconcile_jobs(struct cx__cluster *cl, int64_t rev, char *err)
     goto out;
   }
   for (size_t i = 0; i < kvs.n; i++) {
-    int64_t id = key_job_id(kvs.kvs[i].key, kvs.kvs[i].key_len);
-    char u[MAX_UUID + 1];
-    if (id <= 0 ||
-        !key_uuid(a, "job", kvs.kvs[i].key, kvs.kvs[i].key_len, u, sizeof u))
-      id = 0; /* malformed: no row can own it */
+    struct cx_key k;
+    int64_t id = 0; /* malformed: no row can own it */
+    if (cx__admin_key_is(a, CX_KEY_JOB, kvs.kvs[i].key, kvs.kvs[i].key_len, &k))
+      id = k.id;
     kr[nk++] = (struct kref){.id = id, .i = i};
   }
   qsort(kr, nk, sizeof *kr, cmp_kref);
@@ -694,19 +582,19 @@ out:
 static int reconcile_nodes(struct cx__cluster *cl, int64_t rev, char *err)
 {
   struct cx_admin *a = cl->a;
-  char key[KEY_LEN], u[MAX_UUID + 1];
+  char key[CX_KEY_LEN], u[CX_KEY_UUID_MAX + 1];
   struct cx_coord_kvs kvs;
   struct strv alive;
   int rc = alive_read(a, &alive, err);
   if (rc != 0)
     return rc;
-  size_t kl = cx__admin_key(a, key, sizeof key, "proc/");
+  size_t kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_PROC, NULL);
   rc = cx_coord_range(a->coord, key, kl, &kvs, err);
   if (rc != 0)
     goto out;
   for (size_t i = 0; rc == 0 && i < kvs.n; i++) {
     const struct cx_coord_kv *kv = &kvs.kvs[i];
-    if (key_uuid(a, "proc", kv->key, kv->key_len, u, sizeof u) &&
+    if (key_uuid(a, CX_KEY_PROC, kv->key, kv->key_len, u) &&
         strv_has(&alive, u))
       continue;
     rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, NULL,
@@ -755,25 +643,39 @@ static int reconcile(struct cx__cluster *cl, int64_t rev, char *err)
 
 /* ---- log retention ------------------------------------------------------ */
 
-static void purge(struct cx__cluster *cl)
+/* One retention purge: fn removes rows older than days in batches of
+ * PURGE_BATCH, repeated while batches come back full and this process
+ * still leads. Returns the rows removed; failures are logged as what. */
+typedef int (*purge_fn)(struct cx_store *s, int days, int64_t now_ms,
+                        int64_t max_rows, int64_t *deleted, char *err);
+static int64_t purge_old(struct cx__cluster *cl, purge_fn fn, int64_t days,
+                         const char *what)
 {
-  struct cx_admin *a = cl->a;
-  int64_t days = a->cfg->log_retention_days, total = 0;
+  int64_t total = 0;
   char err[CX_ERR_LEN] = "";
   if (days <= 0)
-    return;
+    return 0;
   for (;;) {
     int64_t d = 0;
-    int rc = cx_store_run_purge(a->store, (int)days, cx_wall_ms(), PURGE_BATCH,
-                                &d, err);
+    int rc = fn(cl->a->store, (int)days, cx_wall_ms(), PURGE_BATCH, &d, err);
     total += d;
     if (rc != 0) {
-      CX_LOG(CX_LOG_WARN, "cluster", "log retention: %s", err);
+      CX_LOG(CX_LOG_WARN, "cluster", "%s retention: %s", what, err);
       break;
     }
     if (d < PURGE_BATCH || lead_rev(cl) == 0)
       break;
   }
+  return total;
+}
+
+/* The run log's retention (system.log_retention_days) and the audit log's
+ * (system.audit_retention_days). */
+static void purge(struct cx__cluster *cl)
+{
+  struct cx_admin *a = cl->a;
+  int64_t days = a->cfg->log_retention_days;
+  int64_t total = purge_old(cl, cx_store_run_purge, days, "log");
   if (total > 0) {
     pthread_mutex_lock(&cl->mu);
     cl->st.purged += (uint64_t)total;
@@ -782,6 +684,12 @@ static void purge(struct cx__cluster *cl)
            "log retention: removed %lld run(s) older than %lld day(s)",
            (long long)total, (long long)days);
   }
+  days = a->cfg->audit_retention_days;
+  total = purge_old(cl, cx_store_audit_purge, days, "audit");
+  if (total > 0)
+    CX_LOG(CX_LOG_INFO, "cluster",
+           "audit retention: removed %lld row(s) older than %lld day(s)",
+           (long long)total, (long long)days);
 }
 
 /* ---- election ----------------------------------------------------------- */
@@ -837,8 +745,8 @@ static void on_leader_resync(void *arg, const struct cx_coord_kvs *kvs)
 static void on_node_event(void *arg, const struct cx_coord_event *ev)
 {
   struct cx__cluster *cl = arg;
-  char u[MAX_UUID + 1];
-  if (!key_uuid(cl->a, "node", ev->key, ev->key_len, u, sizeof u))
+  char u[CX_KEY_UUID_MAX + 1];
+  if (!key_uuid(cl->a, CX_KEY_NODE, ev->key, ev->key_len, u))
     return;
   pthread_mutex_lock(&cl->mu);
   if (cl->leader) {
@@ -955,15 +863,7 @@ static void wait_ms(struct cx__cluster *cl, int64_t ms)
 {
   if (cl->wake || cl->stop)
     return;
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  pthread_cond_timedwait(&cl->cv, &cl->mu, &ts);
+  cx_cond_wait_ms(&cl->cv, &cl->mu, ms);
 }
 
 static void *worker(void *arg)
@@ -1037,11 +937,7 @@ static struct cx__cluster *cl_get(struct cx_admin *a)
   cl->a = a;
   pthread_mutex_init(&cl->mu, NULL);
   pthread_mutex_init(&cl->work_mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&cl->cv, &ca);
-  pthread_condattr_destroy(&ca);
+  cx_cond_init_mono(&cl->cv);
   a->cluster = cl;
   return cl;
 }
@@ -1107,23 +1003,19 @@ int cx_admin_cluster_move(struct cx_admin *a, int64_t id, const char *from,
 int cx__cluster_start(struct cx_admin *a, char *err)
 {
   struct cx__cluster *cl = cl_get(a);
-  char host[128] = "", key[KEY_LEN];
-  unsigned char rnd[6] = {0};
+  char host[128] = "", key[CX_KEY_LEN];
+  char rnd[13];
   int rc;
   if (cl == NULL)
     return -ENOMEM;
   if (cl->running || cl->o.off)
     return 0;
   gethostname(host, sizeof host - 1);
-  FILE *f = fopen("/dev/urandom", "rb");
-  if (f != NULL) {
-    if (fread(rnd, 1, sizeof rnd, f) != sizeof rnd)
-      memset(rnd, 0, sizeof rnd);
-    fclose(f);
-  }
-  snprintf(cl->id, sizeof cl->id, "%s:%ld:%02x%02x%02x%02x%02x%02x", host,
-           (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
-  cl->lkey_len = cx__admin_key(a, cl->lkey, sizeof cl->lkey, "leader");
+  if (cx_random_hex(rnd, 6) != 0)
+    snprintf(rnd, sizeof rnd, "000000000000");
+  snprintf(cl->id, sizeof cl->id, "%s:%ld:%s", host, (long)getpid(), rnd);
+  cl->lkey_len = cx_key_build(cl->lkey, sizeof cl->lkey, a->prefix,
+                              CX_KEY_LEADER, NULL, 0, NULL);
   cl->stop = 0;
   struct cx_coord_watch_cbs lc = {.event = on_leader_event,
                                   .resync = on_leader_resync};
@@ -1131,7 +1023,7 @@ int cx__cluster_start(struct cx_admin *a, char *err)
                       &cl->wleader, err);
   if (rc != 0)
     return rc;
-  size_t kl = cx__admin_key(a, key, sizeof key, "node/");
+  size_t kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_NODE, NULL);
   struct cx_coord_watch_cbs nc = {.event = on_node_event,
                                   .resync = on_node_resync};
   rc = cx_coord_watch(a->coord, key, kl, 0, &nc, cl, &cl->wnode, err);

@@ -76,23 +76,6 @@ static struct node_view *nodes_add(struct nodes *ns)
   return nv;
 }
 
-/* The uuid part of "<prefix>/<kind>/<uuid>[/...]" into out; 0 if none. */
-static int key_uuid(const struct cx_admin *a, const char *kind,
-                    const struct cx_coord_kv *kv, char *out, size_t len)
-{
-  char pre[300];
-  size_t pl = cx__admin_key(a, pre, sizeof pre, "%s/", kind);
-  if (pl == 0 || kv->key_len <= pl || memcmp(kv->key, pre, pl) != 0)
-    return 0;
-  const char *u = kv->key + pl, *end = memchr(u, '/', kv->key_len - pl);
-  size_t ul = end ? (size_t)(end - u) : kv->key_len - pl;
-  if (ul == 0 || ul >= len || memchr(u, '\0', ul) != NULL)
-    return 0;
-  memcpy(out, u, ul);
-  out[ul] = '\0';
-  return 1;
-}
-
 /* A string member of a node key's JSON value, copied ("" if absent). */
 static char *value_str(json_t *v, const char *name)
 {
@@ -105,7 +88,8 @@ static char *value_str(json_t *v, const char *name)
 static int nodes_read(struct cx_admin *a, struct nodes *ns, const char **what,
                       char *err)
 {
-  char key[300], uuid[128];
+  char key[CX_KEY_LEN];
+  struct cx_key k;
   struct cx_coord_kvs live = {0}, procs = {0};
   struct cx_node_jobs *counts = NULL;
   size_t ncounts = 0;
@@ -137,17 +121,19 @@ static int nodes_read(struct cx_admin *a, struct nodes *ns, const char **what,
     *what = "node jobs";
     rc = cx_store_job_count_by_node(a->store, &counts, &ncounts, err);
   }
-  size_t kl = cx__admin_key(a, key, sizeof key, "node/");
+  size_t kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_NODE, NULL);
   if (rc == 0) {
     *what = "coordination";
     rc = cx_coord_range(a->coord, key, kl, &live, err);
   }
-  kl = cx__admin_key(a, key, sizeof key, "proc/");
+  kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_PROC, NULL);
   if (rc == 0)
     rc = cx_coord_range(a->coord, key, kl, &procs, err);
   for (size_t i = 0; rc == 0 && i < live.n; i++) {
-    if (!key_uuid(a, "node", &live.kvs[i], uuid, sizeof uuid))
+    const struct cx_coord_kv *kv = &live.kvs[i];
+    if (!cx__admin_key_is(a, CX_KEY_NODE, kv->key, kv->key_len, &k))
       continue;
+    const char *uuid = k.uuid;
     struct node_view *nv = nodes_find(ns, uuid);
     json_t *v = json_loadb(live.kvs[i].value, live.kvs[i].value_len, 0, NULL);
     if (nv == NULL) {
@@ -174,9 +160,10 @@ static int nodes_read(struct cx_admin *a, struct nodes *ns, const char **what,
     json_decref(v);
   }
   for (size_t i = 0; rc == 0 && i < procs.n; i++) {
-    if (!key_uuid(a, "proc", &procs.kvs[i], uuid, sizeof uuid))
+    const struct cx_coord_kv *kv = &procs.kvs[i];
+    if (!cx__admin_key_is(a, CX_KEY_PROC, kv->key, kv->key_len, &k))
       continue;
-    struct node_view *nv = nodes_find(ns, uuid);
+    struct node_view *nv = nodes_find(ns, k.uuid);
     if (nv != NULL)
       nv->running++;
   }
@@ -258,31 +245,17 @@ static void h_node_search(struct cx_http_req *req, void *ctx)
   cx__admin_reply_page(req, list, total, page, size);
 }
 
-/* A node uuid as the node makes them: 1..64 of [A-Za-z0-9._-]. */
-static int uuid_ok(const char *s)
-{
-  size_t n = strlen(s);
-  if (n == 0 || n > 64)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-      return 0;
-  }
-  return 1;
-}
-
 static void h_node_del(struct cx_http_req *req, void *ctx)
 {
   struct cx_admin *a = ctx;
   json_t *body = cx_http_req_json(req);
   const char *uuid = NULL;
-  char err[CX_ERR_LEN] = "", key[300], what[96];
+  char err[CX_ERR_LEN] = "", key[CX_KEY_LEN], what[96];
   struct cx_node n = {0};
   struct cx_coord_kvs kvs;
+  struct cx__admin_who who;
 
-  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0)
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, &who) < 0)
     return;
   if (json_object_size(body) != 1 || json_object_get(body, "uuid") == NULL) {
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "uuid",
@@ -291,7 +264,7 @@ static void h_node_del(struct cx_http_req *req, void *ctx)
   }
   if (cx__admin_json_str(req, body, "uuid", 64, &uuid) < 0)
     return;
-  if (!uuid_ok(uuid)) {
+  if (!cx_key_uuid_ok(uuid)) {
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "uuid",
                         "uuid: 1..64 of letters, digits, '.', '_', '-'");
     return;
@@ -303,7 +276,8 @@ static void h_node_del(struct cx_http_req *req, void *ctx)
     cx__admin_reply_backend_error(req, rc, what, err);
     return;
   }
-  size_t kl = cx__admin_key(a, key, sizeof key, "node/%s", uuid);
+  size_t kl =
+      cx_key_build(key, sizeof key, a->prefix, CX_KEY_NODE, uuid, 0, NULL);
   rc = cx_coord_get(a->coord, key, kl, &kvs, err);
   if (rc == 0) {
     cx_coord_kvs_free(&kvs);
@@ -320,7 +294,12 @@ static void h_node_del(struct cx_http_req *req, void *ctx)
    * <prefix>/job/<uuid>/ until the leader places them (cluster.c): the
    * leader is woken here; on another admin its next reconciliation (at
    * most a minute) does it. */
-  rc = cx_store_node_delete(a->store, uuid, err);
+  struct cx__actor actor = cx__admin_actor(req, &who);
+  if ((rc = cx_store_tx_begin(a->store, err)) == 0) {
+    rc = cx_store_node_delete(a->store, uuid, err);
+    rc = cx__admin_audit_commit(a, rc, &actor, "node.del", what, NULL, NULL,
+                                err);
+  }
   if (rc != 0) {
     cx__admin_reply_backend_error(req, rc, what, err);
     return;
@@ -475,38 +454,61 @@ static void h_statis_week(struct cx_http_req *req, void *ctx)
 
 /* ---- health ------------------------------------------------------------- */
 
-/* Probes store and coordination; fills data, returns 1 when both answer. */
-static int probe(struct cx_admin *a, json_t *data)
+/* Probes store and coordination. data gets "ok" or "failing" for each (all
+ * an anonymous caller sees: a raw error can name hosts, users and
+ * versions); detail, when not NULL, gets backend and error for each (for
+ * an authenticated caller). Failures are logged with their error. Returns
+ * 1 when both answer. */
+static int probe(struct cx_admin *a, json_t *data, json_t *detail)
 {
-  char err[CX_ERR_LEN] = "", key[300];
+  char err[CX_ERR_LEN] = "", cerr[CX_ERR_LEN] = "", key[CX_KEY_LEN];
   struct cx_coord_kvs kvs;
-  int rc = cx_store_ping(a->store, err);
-  json_object_set_new(data, "store",
-                      json_pack("{s:b, s:s, s:s}", "ok", rc == 0, "backend",
-                                cx_store_backend(a->store), "error",
-                                rc == 0 ? "" : err));
-  size_t kl = cx__admin_key(a, key, sizeof key, "leader");
-  char cerr[CX_ERR_LEN] = "";
+  int sok = cx_store_ping(a->store, err) == 0;
+  size_t kl =
+      cx_key_build(key, sizeof key, a->prefix, CX_KEY_LEADER, NULL, 0, NULL);
   int crc = cx_coord_get(a->coord, key, kl, &kvs, cerr);
   if (crc == 0)
     cx_coord_kvs_free(&kvs);
   int cok = crc == 0 || crc == CX_ENOTFOUND;
-  json_object_set_new(data, "coord",
-                      json_pack("{s:b, s:s, s:s}", "ok", cok, "backend",
-                                cx_coord_backend(a->coord), "error",
-                                cok ? "" : cerr));
-  return rc == 0 && cok;
+  if (!sok)
+    CX_LOG(CX_LOG_WARN, "admin", "healthz: store failing: %s", err);
+  if (!cok)
+    CX_LOG(CX_LOG_WARN, "admin", "healthz: coordination failing: %s", cerr);
+  json_object_set_new(data, "store", json_string(sok ? "ok" : "failing"));
+  json_object_set_new(data, "coord", json_string(cok ? "ok" : "failing"));
+  if (detail != NULL) {
+    json_object_set_new(detail, "store",
+                        json_pack("{s:b, s:s, s:s}", "ok", sok, "backend",
+                                  cx_store_backend(a->store), "error",
+                                  sok ? "" : err));
+    json_object_set_new(detail, "coord",
+                        json_pack("{s:b, s:s, s:s}", "ok", cok, "backend",
+                                  cx_coord_backend(a->coord), "error",
+                                  cok ? "" : cerr));
+    json_object_set_new(data, "detail", json_incref(detail));
+  }
+  return sok && cok;
 }
 
+/* No token: the two words only. With a token (any role; a bad one is
+ * refused like anywhere else), also the backends and their errors. */
 static void h_healthz(struct cx_http_req *req, void *ctx)
 {
   struct cx_admin *a = ctx;
+  int authed = cx_http_req_header(req, "Authorization") != NULL;
+  if (authed && cx__admin_auth(a, req, CX_ROLE_VIEWER, NULL) < 0)
+    return;
   json_t *data = json_object();
-  if (data == NULL) {
+  json_t *detail = authed ? json_object() : NULL;
+  if (data == NULL || (authed && detail == NULL)) {
+    json_decref(data);
+    json_decref(detail);
     cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
     return;
   }
-  if (probe(a, data))
+  int up = probe(a, data, detail);
+  json_decref(detail);
+  if (up)
     cx_http_reply_ok(req, data);
   else
     cx_http_reply_error_data(req, CX_HTTP_UNAVAIL, NULL, data,
@@ -564,15 +566,15 @@ static void h_metrics(struct cx_http_req *req, void *ctx)
 
   json_t *health = json_object();
   if (health != NULL)
-    probe(a, health);
-  json_t *st = json_object_get(health, "store"),
-         *co = json_object_get(health, "coord");
+    probe(a, health, NULL);
+  const char *st = json_string_value(json_object_get(health, "store")),
+             *co = json_string_value(json_object_get(health, "coord"));
   family(&b, "cronix_up", "gauge",
          "1 when the component answered this scrape, else 0.");
   cx_buf_printf(&b, "cronix_up{component=\"store\"} %d\n",
-                json_is_true(json_object_get(st, "ok")));
+                st != NULL && strcmp(st, "ok") == 0);
   cx_buf_printf(&b, "cronix_up{component=\"coord\"} %d\n",
-                json_is_true(json_object_get(co, "ok")));
+                co != NULL && strcmp(co, "ok") == 0);
   json_decref(health);
 
   json_t *dash = json_object();
@@ -611,6 +613,8 @@ static void h_metrics(struct cx_http_req *req, void *ctx)
   }
   cx__cluster_metrics(a, &b);
   cx__alerts_metrics(a, &b);
+  if (a->metrics != NULL)
+    a->metrics(a->metrics_arg, &b);
   if (cx_buf_failed(&b)) {
     cx_buf_free(&b);
     cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");

@@ -13,6 +13,7 @@
  * settings in the store (notify_settings.c); POST changes only what its
  * body names and replies with the result; secrets read "set"/"unset".
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,10 +170,10 @@ out:
 
 /* Checks the admin role and loads the settings; -1 after replying. */
 static int settings_begin(struct cx_admin *a, struct cx_http_req *req,
-                          json_t **doc)
+                          struct cx__admin_who *who, json_t **doc)
 {
   char err[CX_ERR_LEN] = "";
-  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) != 0)
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, who) != 0)
     return -1;
   int rc = cx__nset_load(a, doc, err);
   if (rc != 0) {
@@ -185,30 +186,67 @@ static int settings_begin(struct cx_admin *a, struct cx_http_req *req,
 static void settings_get(struct cx_http_req *req, void *ctx)
 {
   json_t *doc = NULL;
-  if (settings_begin(ctx, req, &doc) != 0)
+  if (settings_begin(ctx, req, NULL, &doc) != 0)
     return;
   cx_http_reply_ok(req, cx__nset_public(doc));
   json_decref(doc);
 }
 
+/* The settings as an audit row holds them: secrets as GET shows them
+ * (audit.c then hides every secret-named member) and the SMTP URL's
+ * password masked, since its name does not say it holds one. */
+static json_t *settings_audit(const json_t *doc)
+{
+  json_t *o = cx__nset_public(doc);
+  json_t *email = json_object_get(o, "email");
+  const char *url = json_string_value(json_object_get(email, "smtp_url"));
+  if (url != NULL) {
+    char masked[2048 + 4];
+    cx_url_redact(url, 0, masked, sizeof masked);
+    if (json_object_set_new(email, "smtp_url", json_string(masked)) != 0) {
+      json_decref(o);
+      o = NULL;
+    }
+  }
+  return o;
+}
+
+/* The change and its audit row ("notify.settings") are one store
+ * transaction, like every other change through the API. */
 static void settings_post(struct cx_http_req *req, void *ctx)
 {
   struct cx_admin *a = ctx;
   char err[CX_ERR_LEN] = "", field[CX_ADMIN_FIELD_LEN] = "";
-  json_t *doc = NULL;
-  if (settings_begin(a, req, &doc) != 0)
+  struct cx__admin_who who;
+  json_t *doc = NULL, *before = NULL, *after = NULL;
+  if (settings_begin(a, req, &who, &doc) != 0)
     return;
+  before = settings_audit(doc);
   int rc = cx__nset_patch(a->cfg, doc, cx_http_req_json(req), field, err);
   if (rc != 0) {
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, field[0] ? field : NULL, "%s",
                         err);
-  } else if ((rc = cx__nset_save(a, doc, err)) != 0) {
+    goto out;
+  }
+  after = settings_audit(doc);
+  if (before == NULL || after == NULL)
+    rc = -ENOMEM;
+  if (rc == 0 && (rc = cx_store_tx_begin(a->store, err)) == 0) {
+    struct cx__actor actor = cx__admin_actor(req, &who);
+    rc = cx__nset_save(a, doc, err);
+    rc = cx__admin_audit_commit(a, rc, &actor, "notify.settings", NULL, before,
+                                after, err);
+  }
+  if (rc != 0) {
     cx__admin_reply_backend_error(req, rc, "notification settings", err);
   } else {
     cx__alerts_settings_changed(a);
     CX_LOG(CX_LOG_INFO, "admin", "notification settings changed");
     cx_http_reply_ok(req, cx__nset_public(doc));
   }
+out:
+  json_decref(before);
+  json_decref(after);
   json_decref(doc);
 }
 

@@ -9,19 +9,26 @@
  *     both (an unknown user is checked against a dummy hash), so neither
  *     the reply nor its timing tells which names exist. Failures are logged
  *     with the username and remote address, never the password.
- *   - Guessing is throttled per username, in memory, per admin process:
- *     after LOCK_AFTER failures in a row (within FAIL_WINDOW_S of each
- *     other) the name is locked for LOCK_BASE_S, doubling with every further
- *     failure up to LOCK_MAX_S; while locked, /login answers 401/1101 "too
- *     many failed logins" without checking the password. Unknown names are
- *     tracked alike (a lock does not reveal that a name exists). A success
- *     clears the count. Names live in a fixed table of 4-way buckets (keyed
- *     by a randomly seeded hash) whose oldest unlocked entry makes room for
- *     a new name, so spraying names cannot evict a lock; it can push out a
- *     name with a few failures not yet locked, which costs the sprayer
- *     thousands of slow hashes per reset. Refusing rather than sleeping
- *     keeps the HTTP worker threads free. Several admins each keep their
- *     own count.
+ *   - Guessing is throttled in memory, per admin process, on two keys:
+ *     a username *from one client address* (LOCK_AFTER failures), and a
+ *     client address whatever the names (ADDR_LOCK_AFTER failures, which
+ *     slows spraying one password over many names). Failures count in a
+ *     row within FAIL_WINDOW_S of each other; past the threshold the key is
+ *     locked for LOCK_BASE_S, doubling with every further failure up to
+ *     LOCK_MAX_S; while either key is locked, /login answers 401/1101 "too
+ *     many failed logins" without checking the password. A name is never
+ *     locked for everybody, so nobody can lock `admin` out from elsewhere:
+ *     the owner's address keeps its own count. IPv6 addresses count per
+ *     /64 (one host usually holds a whole /64). Behind a reverse proxy
+ *     every client has the proxy's address and they share the counts.
+ *     Unknown names are tracked alike (a lock does not reveal that a name
+ *     exists). A success clears the (name, address) count. Keys live in a
+ *     fixed table of 4-way buckets (keyed by a randomly seeded hash) whose
+ *     oldest unlocked entry makes room for a new key, so spraying cannot
+ *     evict a lock; it can push out a key with a few failures not yet
+ *     locked, which costs the sprayer thousands of slow hashes per reset.
+ *     Refusing rather than sleeping keeps the HTTP worker threads free.
+ *     Several admins each keep their own count.
  *   - Roles: /user/... needs admin, except /user/change_pw (anyone, for
  *     themselves, with old_password; an admin may set another user's
  *     password without it) and /user/find of one's own id (or no id).
@@ -43,17 +50,18 @@
  *   - Replies never carry password hashes; unknown body fields are 400.
  *   - /logout revokes the token it was called with, whatever its kind.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include "admin/admin-int.h"
 
-#define LOCK_AFTER 5
+#define LOCK_AFTER 5       /* failures of one name from one address */
+#define ADDR_LOCK_AFTER 20 /* failures from one address, any names */
 #define FAIL_WINDOW_S (15 * 60)
 #define LOCK_BASE_S 60
 #define LOCK_MAX_S (15 * 60)
@@ -62,39 +70,6 @@
 #define MAX_IDS 100
 
 /* ---- field rules (shared with `cronix user add`) ----------------------- */
-
-/* Decodes one UTF-8 sequence at s (n bytes left): the code point, or -1
- * for an invalid, overlong or surrogate sequence. *len gets its length. */
-static long utf8_next(const unsigned char *s, size_t n, size_t *len)
-{
-  unsigned char c = s[0];
-  size_t k;
-  long cp, min;
-  if (c < 0x80) {
-    *len = 1;
-    return c;
-  }
-  if ((c & 0xe0) == 0xc0) {
-    k = 2, cp = c & 0x1f, min = 0x80;
-  } else if ((c & 0xf0) == 0xe0) {
-    k = 3, cp = c & 0x0f, min = 0x800;
-  } else if ((c & 0xf8) == 0xf0) {
-    k = 4, cp = c & 0x07, min = 0x10000;
-  } else {
-    return -1;
-  }
-  if (k > n)
-    return -1;
-  for (size_t i = 1; i < k; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return -1;
-    cp = cp << 6 | (s[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return -1;
-  *len = k;
-  return cp;
-}
 
 static int check_username(const char *s, char *err)
 {
@@ -108,8 +83,9 @@ static int check_username(const char *s, char *err)
     return CX_EPARSE;
   }
   for (size_t i = 0; i < n; i += len) {
-    long cp = utf8_next((const unsigned char *)s + i, n - i, &len);
-    if (cp < 0) {
+    uint32_t cp = 0;
+    len = cx_utf8_next(s + i, n - i, &cp);
+    if (len == 0) {
       cx_err_set(err, "username: not valid UTF-8");
       return CX_EPARSE;
     }
@@ -324,7 +300,9 @@ int cx_admin_user_create(struct cx_store *store,
 /* ---- login throttling ------------------------------------------------- */
 
 struct lock_slot {
-  char name[257]; /* usernames reach /login with up to 256 bytes; "" free */
+  /* "a <address>" or "n <address> <username>"; "" = free. Usernames reach
+   * /login with up to 256 bytes, addresses are numeric (<= 45 bytes). */
+  char name[320];
   int fails;
   int64_t last_fail; /* unix s */
   int64_t until;     /* locked before this instant */
@@ -345,7 +323,7 @@ static char g_dummy_hash[CX_STORE_HASH_LEN];
 static void init_once(void)
 {
   uint64_t seed = 0;
-  if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+  if (cx_random_bytes(&seed, sizeof seed) != 0)
     seed = (uint64_t)cx_mono_now();
   g_lock.seed = seed | 1;
   /* Unknown users are checked against this, so they cost the same time. */
@@ -379,35 +357,78 @@ static struct lock_slot *lock_slot_of(const char *name, int create, int64_t now)
   return victim;
 }
 
-/* Seconds the name stays locked (0 = may try now). */
-static int64_t lock_remaining(const char *name, int64_t now)
+/* The throttling keys of a login: by client address (an IPv6 address cut
+ * to its /64) and by username from that address. */
+struct lock_keys {
+  char addr[64];
+  char pair[sizeof((struct lock_slot *)0)->name];
+};
+
+static void lock_keys_make(const char *remote, const char *name,
+                           struct lock_keys *k)
 {
-  int64_t left = 0;
-  pthread_mutex_lock(&g_lock.mu);
-  struct lock_slot *s = lock_slot_of(name, 0, now);
-  if (s != NULL && s->until > now)
-    left = s->until - now;
-  pthread_mutex_unlock(&g_lock.mu);
-  return left;
+  unsigned char v6[16];
+  if (strchr(remote, ':') != NULL && inet_pton(AF_INET6, remote, v6) == 1) {
+    memset(v6 + 8, 0, 8);
+    char net[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, v6, net, sizeof net);
+    snprintf(k->addr, sizeof k->addr, "a %s/64", net);
+  } else {
+    snprintf(k->addr, sizeof k->addr, "a %.48s", remote);
+  }
+  snprintf(k->pair, sizeof k->pair, "n %s %s", k->addr + 2, name);
 }
 
-static void lock_record(const char *name, int ok, int64_t now)
+/* Seconds a key stays locked (0 = may try now); under g_lock.mu. */
+static int64_t key_remaining(const char *key, int64_t now)
+{
+  struct lock_slot *s = lock_slot_of(key, 0, now);
+  return s != NULL && s->until > now ? s->until - now : 0;
+}
+
+/* Seconds this login stays refused (0 = may try now); *by_addr tells
+ * which lock holds it. */
+static int64_t lock_remaining(const struct lock_keys *k, int64_t now,
+                              int *by_addr)
 {
   pthread_mutex_lock(&g_lock.mu);
-  struct lock_slot *s = lock_slot_of(name, !ok, now);
-  if (s != NULL && ok) {
-    memset(s, 0, sizeof *s);
-  } else if (s != NULL) {
-    if (now - s->last_fail > FAIL_WINDOW_S)
-      s->fails = 0;
-    s->fails++;
-    s->last_fail = now;
-    if (s->fails >= LOCK_AFTER) {
-      int64_t d = LOCK_BASE_S;
-      for (int i = LOCK_AFTER; i < s->fails && d < LOCK_MAX_S; i++)
-        d *= 2;
-      s->until = now + (d < LOCK_MAX_S ? d : LOCK_MAX_S);
-    }
+  int64_t pair = key_remaining(k->pair, now);
+  int64_t addr = key_remaining(k->addr, now);
+  pthread_mutex_unlock(&g_lock.mu);
+  *by_addr = addr > pair;
+  return addr > pair ? addr : pair;
+}
+
+/* Counts a failure of key; locked from its after-th failure in a row. */
+static void key_fail(const char *key, int after, int64_t now)
+{
+  struct lock_slot *s = lock_slot_of(key, 1, now);
+  if (s == NULL)
+    return;
+  if (now - s->last_fail > FAIL_WINDOW_S)
+    s->fails = 0;
+  s->fails++;
+  s->last_fail = now;
+  if (s->fails >= after) {
+    int64_t d = LOCK_BASE_S;
+    for (int i = after; i < s->fails && d < LOCK_MAX_S; i++)
+      d *= 2;
+    s->until = now + (d < LOCK_MAX_S ? d : LOCK_MAX_S);
+  }
+}
+
+/* A success clears the name's count from this address (not the address's
+ * count: one good password does not excuse spraying the others). */
+static void lock_record(const struct lock_keys *k, int ok, int64_t now)
+{
+  pthread_mutex_lock(&g_lock.mu);
+  if (ok) {
+    struct lock_slot *s = lock_slot_of(k->pair, 0, now);
+    if (s != NULL)
+      memset(s, 0, sizeof *s);
+  } else {
+    key_fail(k->pair, LOCK_AFTER, now);
+    key_fail(k->addr, ADDR_LOCK_AFTER, now);
   }
   pthread_mutex_unlock(&g_lock.mu);
 }
@@ -426,6 +447,31 @@ static json_t *user_json(const struct cx_user *u)
     json_object_set_new(o, contacts[i].name, json_string(v ? v : ""));
   }
   return o;
+}
+
+static json_t *user_item(const void *item, int64_t arg)
+{
+  (void)arg;
+  return user_json(item);
+}
+
+/* Replies a page of n items (size bytes each), fn(item, arg) making each
+ * one's JSON. */
+static void reply_items(struct cx_http_req *req, const void *items, size_t n,
+                        size_t size, json_t *(*fn)(const void *, int64_t),
+                        int64_t arg, int64_t total, int page, int page_size)
+{
+  json_t *list = json_array();
+  for (size_t i = 0; list != NULL && i < n; i++)
+    if (json_array_append_new(list, fn((const char *)items + i * size, arg)) !=
+        0) {
+      json_decref(list);
+      list = NULL;
+    }
+  if (list == NULL)
+    cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
+  else
+    cx__admin_reply_page(req, list, total, page, page_size);
 }
 
 static void reply_user(struct cx_http_req *req, const struct cx_user *u)
@@ -498,6 +544,42 @@ static int count_admins(struct cx_store *st, const int64_t *skip, size_t nskip,
   return 0;
 }
 
+/* ---- audit rows (audit.c) ---------------------------------------------- */
+
+static struct cx__admin_who user_who(const struct cx_user *u)
+{
+  struct cx__admin_who w = {0};
+  w.user_id = u->id;
+  snprintf(w.username, sizeof w.username, "%s", u->username);
+  return w;
+}
+
+/* Ends this thread's store transaction with the audit row of a change to
+ * user u (target "user <id>"; before/after borrowed, may be NULL): see
+ * cx__admin_audit_commit. */
+static int audit_user(struct cx_admin *a, struct cx_http_req *req,
+                      struct cx__admin_who who, int rc, const char *kind,
+                      const struct cx_user *u, const json_t *before,
+                      const json_t *after, char *err)
+{
+  char target[48];
+  struct cx__actor actor = cx__admin_actor(req, &who);
+  snprintf(target, sizeof target, "user %lld", (long long)u->id);
+  return cx__admin_audit_commit(a, rc, &actor, kind, target, before, after,
+                                err);
+}
+
+/* A failed login changes nothing but is recorded (who typed which name,
+ * from where); a failure to record it is logged only. */
+static void audit_login_failed(struct cx_admin *a, struct cx_http_req *req,
+                               const char *name)
+{
+  char err[CX_ERR_LEN] = "";
+  struct cx__actor actor = {0, name, cx_http_req_remote(req)};
+  if (cx__admin_audit(a, &actor, "login.fail", NULL, NULL, NULL, NULL, err))
+    CX_LOG(CX_LOG_ERROR, "admin", "audit: failed login not recorded: %s", err);
+}
+
 /* ---- /login, /logout ---------------------------------------------------- */
 
 static void h_login(struct cx_http_req *req, void *ctx)
@@ -515,15 +597,21 @@ static void h_login(struct cx_http_req *req, void *ctx)
       need_str(req, body, "username", 256, &name) < 0 ||
       need_str(req, body, "password", 1024, &pw) < 0)
     return;
-  int64_t left = lock_remaining(name, now);
+  struct lock_keys keys;
+  int by_addr = 0;
+  lock_keys_make(cx_http_req_remote(req), name, &keys);
+  int64_t left = lock_remaining(&keys, now, &by_addr);
   if (left > 0) {
     CX_LOG(CX_LOG_WARN, "admin",
-           "login refused for '%.64s' from %s: locked "
+           "login refused for '%.64s' from %s: %s locked "
            "for %lld s after failed attempts",
-           name, cx_http_req_remote(req), (long long)left);
+           name, cx_http_req_remote(req),
+           by_addr ? "the address is" : "this user from this address is",
+           (long long)left);
     cx_http_reply_error(req, CX_HTTP_UNAUTHORIZED, NULL,
-                        "too many failed logins for this user; retry in "
-                        "%lld s",
+                        "too many failed logins %s; retry in %lld s",
+                        by_addr ? "from this address"
+                                : "for this user from this address",
                         (long long)left);
     return;
   }
@@ -531,16 +619,19 @@ static void h_login(struct cx_http_req *req, void *ctx)
   if (strlen(name) <= 64 && check_username(name, NULL) == 0)
     rc = cx_store_user_find_by_name(a->store, name, &u, err);
   if (rc != 0 && rc != CX_ENOTFOUND && rc != CX_EPARSE && rc != CX_ETOOBIG) {
-    cx__admin_reply_backend_error(req, rc, "user", err);
+    /* Nobody is authenticated yet: the detail goes to the log only. */
+    CX_LOG(CX_LOG_ERROR, "admin", "login: user lookup: %s", err);
+    cx__admin_reply_backend_error(req, rc, "user", NULL);
     return;
   }
   int ok =
       cx_store_password_verify(pw, rc == 0 ? u.password_hash : g_dummy_hash) &&
       rc == 0;
-  lock_record(name, ok, now);
+  lock_record(&keys, ok, now);
   if (!ok) {
     CX_LOG(CX_LOG_WARN, "admin", "login failed for '%.64s' from %s", name,
            cx_http_req_remote(req));
+    audit_login_failed(a, req, name);
     cx_user_clear(&u);
     cx_http_reply_error(req, CX_HTTP_UNAUTHORIZED, NULL,
                         "wrong username or password");
@@ -548,8 +639,10 @@ static void h_login(struct cx_http_req *req, void *ctx)
   }
   int64_t expires = now + a->cfg->session_ttl;
   rc = cx_store_token_generate(token);
-  if (rc == 0)
+  if (rc == 0 && (rc = cx_store_tx_begin(a->store, err)) == 0) {
     rc = cx_store_token_create(a->store, token, u.id, "session", expires, err);
+    rc = audit_user(a, req, user_who(&u), rc, "login", &u, NULL, NULL, err);
+  }
   if (rc != 0) {
     cx_user_clear(&u);
     cx__admin_reply_backend_error(req, rc, "session", err);
@@ -574,7 +667,12 @@ static void h_logout(struct cx_http_req *req, void *ctx)
   struct cx__admin_who who;
   if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) < 0)
     return;
-  int rc = cx_store_token_delete(a->store, who.token, err);
+  int rc = cx_store_tx_begin(a->store, err);
+  if (rc == 0) {
+    struct cx_user self = {.id = who.user_id};
+    rc = cx_store_token_delete(a->store, who.token, err);
+    rc = audit_user(a, req, who, rc, "logout", &self, NULL, NULL, err);
+  }
   cx__admin_auth_flush(a);
   if (rc != 0 && rc != CX_ENOTFOUND) {
     cx__admin_reply_backend_error(req, rc, "token", err);
@@ -595,8 +693,9 @@ static void h_user_add(struct cx_http_req *req, void *ctx)
   struct cx_admin_user_spec spec = {0};
   char err[CX_ERR_LEN] = "", field[CX_ADMIN_FIELD_LEN] = "";
   int64_t id = 0;
+  struct cx__admin_who who;
 
-  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0 ||
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, &who) < 0 ||
       cx__admin_json_only(req, body, allowed) < 0 ||
       cx__admin_json_str(req, body, "username", 1024, &spec.username) < 0 ||
       cx__admin_json_str(req, body, "password", 1024, &spec.password) < 0 ||
@@ -605,23 +704,29 @@ static void h_user_add(struct cx_http_req *req, void *ctx)
       cx__admin_json_str(req, body, "role", 64, &spec.role) < 0 ||
       read_contacts(req, body, &spec) < 0)
     return;
-  int rc = cx_admin_user_create(a->store, &spec, &id, field, err);
+  struct cx_user u = {0};
+  int rc = cx_store_tx_begin(a->store, err);
+  if (rc == 0) {
+    rc = cx_admin_user_create(a->store, &spec, &id, field, err);
+    if (rc == 0)
+      rc = cx_store_user_find(a->store, id, &u, err);
+    json_t *after = rc == 0 ? user_json(&u) : NULL;
+    rc = audit_user(a, req, who, rc, "user.add", &u, NULL, after, err);
+    json_decref(after);
+  }
   if (rc == CX_EPARSE || rc == CX_ETOOBIG || rc == -EINVAL) {
+    cx_user_clear(&u);
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, field[0] ? field : NULL, "%s",
                         err);
     return;
   }
   if (rc == CX_EEXISTS) {
+    cx_user_clear(&u);
     cx_http_reply_error(req, CX_HTTP_CONFLICT, "username", "%s", err);
     return;
   }
   if (rc != 0) {
-    cx__admin_reply_backend_error(req, rc, "user", err);
-    return;
-  }
-  struct cx_user u = {0};
-  rc = cx_store_user_find(a->store, id, &u, err);
-  if (rc != 0) {
+    cx_user_clear(&u);
     cx__admin_reply_backend_error(req, rc, "user", err);
     return;
   }
@@ -678,8 +783,9 @@ static void h_user_del(struct cx_http_req *req, void *ctx)
   size_t n = 0;
   char err[CX_ERR_LEN] = "", what[64];
   int rc = 0, removes_admin = 0;
+  struct cx__admin_who who;
 
-  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0 ||
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, &who) < 0 ||
       cx__admin_json_only(req, body, allowed) < 0 ||
       read_ids(req, body, ids, &n) < 0)
     return;
@@ -701,8 +807,17 @@ static void h_user_del(struct cx_http_req *req, void *ctx)
     return;
   }
   for (size_t i = 0; i < n && rc == 0; i++) {
+    struct cx_user u = {0};
     snprintf(what, sizeof what, "user %lld", (long long)ids[i]);
-    rc = cx_store_user_delete(a->store, ids[i], err);
+    if ((rc = cx_store_tx_begin(a->store, err)) != 0)
+      break;
+    rc = cx_store_user_find(a->store, ids[i], &u, err);
+    json_t *before = rc == 0 ? user_json(&u) : NULL;
+    if (rc == 0)
+      rc = cx_store_user_delete(a->store, ids[i], err);
+    rc = audit_user(a, req, who, rc, "user.del", &u, before, NULL, err);
+    json_decref(before);
+    cx_user_clear(&u);
   }
   cx__admin_auth_flush(a);
   pthread_mutex_unlock(&g_admins_mu);
@@ -725,8 +840,10 @@ static void h_user_update(struct cx_http_req *req, void *ctx)
   char err[CX_ERR_LEN] = "", field[CX_ADMIN_FIELD_LEN] = "";
   struct cx_user u = {0};
   int64_t id = 0, admins = 0;
+  struct cx__admin_who who;
+  json_t *before = NULL;
 
-  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0)
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, &who) < 0)
     return;
   if (json_object_get(body, "password") != NULL) {
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "password",
@@ -761,12 +878,14 @@ static void h_user_update(struct cx_http_req *req, void *ctx)
   }
   char *keep[3] = {u.username, u.email, u.feishu_id};
   char *keep_role = u.role, *keep_contact[CX_ARRAY_LEN(contacts)];
-  for (size_t i = 0; i < CX_ARRAY_LEN(contacts); i++) {
+  for (size_t i = 0; i < CX_ARRAY_LEN(contacts); i++)
     keep_contact[i] = USER_FIELD(&u, &contacts[i]);
-    if (rc == 0 && SPEC_FIELD(&spec, &contacts[i]) != NULL)
-      USER_FIELD(&u, &contacts[i]) = (char *)SPEC_FIELD(&spec, &contacts[i]);
-  }
-  if (rc == 0) {
+  if (rc == 0 && (before = user_json(&u)) == NULL)
+    rc = -ENOMEM;
+  if (rc == 0 && (rc = cx_store_tx_begin(a->store, err)) == 0) {
+    for (size_t i = 0; i < CX_ARRAY_LEN(contacts); i++)
+      if (SPEC_FIELD(&spec, &contacts[i]) != NULL)
+        USER_FIELD(&u, &contacts[i]) = (char *)SPEC_FIELD(&spec, &contacts[i]);
     if (spec.username)
       u.username = (char *)spec.username;
     if (spec.email)
@@ -776,8 +895,12 @@ static void h_user_update(struct cx_http_req *req, void *ctx)
     if (spec.role)
       u.role = (char *)spec.role;
     rc = cx_store_user_update(a->store, &u, err);
+    json_t *after = rc == 0 ? user_json(&u) : NULL;
+    rc = audit_user(a, req, who, rc, "user.update", &u, before, after, err);
+    json_decref(after);
     cx__admin_auth_flush(a);
   }
+  json_decref(before);
   pthread_mutex_unlock(&g_admins_mu);
   if (rc == 0) {
     /* The reply's strings are the request's: put ours back before freeing
@@ -849,10 +972,11 @@ static void h_user_change_pw(struct cx_http_req *req, void *ctx)
   }
   int rc = cx_store_password_hash(new_pw, hash, err);
   char *old_hash = u.password_hash;
-  if (rc == 0) {
+  if (rc == 0 && (rc = cx_store_tx_begin(a->store, err)) == 0) {
     u.password_hash = hash;
     rc = cx_store_user_update(a->store, &u, err);
     u.password_hash = old_hash;
+    rc = audit_user(a, req, who, rc, "user.password", &u, NULL, NULL, err);
   }
   explicit_bzero(hash, sizeof hash);
   cx_user_clear(&u);
@@ -867,6 +991,13 @@ static void h_user_change_pw(struct cx_http_req *req, void *ctx)
   const char *keep = self ? who.token : NULL;
   int64_t ended = 0;
   rc = cx_store_token_delete_user(a->store, id, "session", keep, &ended, err);
+  /* The first admin's token was written to a file: a new password means
+   * the file's secrets are dead, even the one this request came with. */
+  int64_t initial = 0;
+  if (rc == 0)
+    rc = cx_store_token_delete_user(a->store, id, "initial", NULL, &initial,
+                                    err);
+  ended += initial;
   cx__admin_auth_flush(a);
   if (rc != 0) {
     CX_LOG(CX_LOG_ERROR, "admin",
@@ -936,19 +1067,105 @@ static void h_user_search(struct cx_http_req *req, void *ctx)
     cx__admin_reply_backend_error(req, rc, "users", err);
     return;
   }
-  json_t *list = json_array();
-  for (size_t i = 0; list != NULL && i < l.n; i++)
-    if (json_array_append_new(list, user_json(&l.items[i])) != 0) {
-      json_decref(list);
-      list = NULL;
-    }
-  int64_t total = l.total;
+  reply_items(req, l.items, l.n, sizeof *l.items, user_item, 0, l.total, page,
+              size);
   cx_user_list_free(&l);
-  if (list == NULL) {
-    cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
+}
+
+/* ---- /user/token/search, /user/token/del ------------------------------- */
+
+/* A token as listed: never its text or hash (only the hash is stored, and
+ * the list must not help anyone guess). current = the caller's own. */
+static json_t *token_item(const void *item, int64_t current_id)
+{
+  const struct cx_token *t = item;
+  return json_pack("{s:I, s:I, s:s, s:I, s:I, s:b}", "id", (json_int_t)t->id,
+                   "user_id", (json_int_t)t->user_id, "kind", t->kind,
+                   "created", (json_int_t)t->created, "expires",
+                   (json_int_t)t->expires, "current", t->id == current_id);
+}
+
+static void h_token_search(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"page", "page_size", "user_id", NULL};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  struct cx__admin_who who;
+  struct cx_token me = {0};
+  struct cx_token_list l;
+  char err[CX_ERR_LEN] = "";
+  int64_t user_id = 0;
+  int page, size;
+
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) < 0 ||
+      cx__admin_json_only(req, body, allowed) < 0 ||
+      cx__admin_paging(req, body, &page, &size) < 0 ||
+      cx__admin_json_int(req, body, "user_id", 1, INT64_MAX, &user_id) < 0)
+    return;
+  if (who.role < CX_ROLE_ADMIN) {
+    if (user_id != 0 && user_id != who.user_id) {
+      cx_http_reply_error(req, CX_HTTP_FORBIDDEN, "user_id",
+                          "role %s may only list its own tokens (needs admin)",
+                          cx__admin_role_name(who.role));
+      return;
+    }
+    user_id = who.user_id;
+  }
+  int64_t now = cx_wall_s();
+  /* Which one is the caller's: best effort, the list works without it. */
+  cx_store_token_lookup(a->store, who.token, now, &me, NULL);
+  int rc = cx_store_token_search(a->store, user_id, now, page, size, &l, err);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, "tokens", err);
     return;
   }
-  cx__admin_reply_page(req, list, total, page, size);
+  reply_items(req, l.items, l.n, sizeof *l.items, token_item, me.id, l.total,
+              page, size);
+  cx_token_list_free(&l);
+}
+
+static void h_token_del(struct cx_http_req *req, void *ctx)
+{
+  static const char *const allowed[] = {"id", NULL};
+  struct cx_admin *a = ctx;
+  json_t *body = cx_http_req_json(req);
+  struct cx__admin_who who;
+  struct cx_token t;
+  char err[CX_ERR_LEN] = "", what[64];
+  int64_t id = 0;
+
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, &who) < 0 ||
+      cx__admin_json_only(req, body, allowed) < 0 ||
+      need_id(req, body, &id) < 0)
+    return;
+  snprintf(what, sizeof what, "token %lld", (long long)id);
+  int rc = cx_store_token_find(a->store, id, &t, err);
+  if (rc == 0 && t.user_id != who.user_id && who.role < CX_ROLE_ADMIN) {
+    cx_http_reply_error(req, CX_HTTP_FORBIDDEN, "id",
+                        "role %s may only revoke its own tokens (needs admin)",
+                        cx__admin_role_name(who.role));
+    return;
+  }
+  if (rc == 0 && (rc = cx_store_tx_begin(a->store, err)) == 0) {
+    struct cx__actor actor = cx__admin_actor(req, &who);
+    json_t *before = json_pack("{s:I, s:s}", "user_id", (json_int_t)t.user_id,
+                               "kind", t.kind);
+    rc = cx_store_token_delete_id(a->store, id, err);
+    rc = cx__admin_audit_commit(a, rc, &actor, "token.revoke", what, before,
+                                NULL, err);
+    json_decref(before);
+  }
+  /* After the delete, so no request can refill the cache with it. */
+  cx__admin_auth_flush(a);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, what, err);
+    return;
+  }
+  CX_LOG(CX_LOG_INFO, "admin",
+         "token %lld (%s of user %lld) revoked by user "
+         "%lld",
+         (long long)id, t.kind, (long long)t.user_id, (long long)who.user_id);
+  cx_http_reply_ok(req, json_pack("{s:I}", "deleted", (json_int_t)1));
 }
 
 int cx__admin_routes_users(struct cx_admin *a)
@@ -962,6 +1179,8 @@ int cx__admin_routes_users(struct cx_admin *a)
       {"POST", "/user/change_pw", h_user_change_pw},
       {"GET", "/user/find", h_user_find},
       {"POST", "/user/search", h_user_search},
+      {"POST", "/user/token/search", h_token_search},
+      {"POST", "/user/token/del", h_token_del},
   };
   pthread_once(&g_once, init_once);
   return cx__admin_register(a, routes, CX_ARRAY_LEN(routes));

@@ -34,7 +34,8 @@ int cx_cli_admin(int argc, char **argv)
     rc = 1;
     goto out;
   }
-  printf("cronix admin: API on http://%s (port %u)\n", d.cfg.listen,
+  printf("cronix admin: API on %s://%s (port %u)\n",
+         d.cfg.tls_cert[0] ? "https" : "http", d.cfg.listen,
          cx_admin_port(admin));
   fflush(stdout);
   cx_cli_wait_signal(&d.signals, "admin");

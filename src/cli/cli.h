@@ -54,7 +54,9 @@ void cx_cli_daemon_close(struct cx_cli_daemon *d);
  * Each prints why it failed and returns an exit code (0 = go on). */
 struct cx_store;
 struct cx_coord;
-/* Log level, default zone, data_dir. */
+/* Log level, default zone, data_dir (made 0700; refused when another
+ * user owns it or group/other may read it) and the SQLite file (refused
+ * likewise). */
 int cx_cli_prepare(const struct cx_config *cfg, const char *cmd);
 /* Opens the store and the coordination backend named by cfg. */
 int cx_cli_open_backends(const struct cx_config *cfg, const char *cmd,
@@ -65,7 +67,12 @@ int cx_cli_bootstrap(const struct cx_config *cfg, struct cx_store *store,
 /* Blocks SIGTERM, SIGINT and SIGHUP in this thread and every thread it
  * starts later (call before starting any); ignores SIGPIPE. */
 void cx_cli_block_signals(sigset_t *set);
-/* Waits for SIGTERM or SIGINT (returned); logs SIGHUP and goes on. */
+/* Tells systemd (Type=notify) the daemon's state, e.g. "READY=1" or
+ * "STOPPING=1", on $NOTIFY_SOCKET (a path, or '@' for the abstract
+ * namespace); nothing when it is unset. */
+void cx_cli_sd_notify(const char *state);
+/* Says READY=1, waits for SIGTERM or SIGINT (returned, after saying
+ * STOPPING=1); logs SIGHUP and goes on. */
 int cx_cli_wait_signal(const sigset_t *set, const char *cmd);
 
 /* The notifier's settings from cfg (pointers borrowed from cfg). */

@@ -19,6 +19,10 @@ static const struct {
 } flags[] = {
     {"--listen", "server.listen",
      "  --listen HOST:PORT  server.listen (admin HTTP address)\n", 1},
+    {"--web-root", "server.web_root",
+     "  --web-root DIR      server.web_root (console assets, for "
+     "development)\n",
+     1},
     {"--data-dir", "server.data_dir", "  --data-dir DIR      server.data_dir\n",
      0},
     {"--store", "store.url",
@@ -41,6 +45,9 @@ void cx_cli_config_flags_print(FILE *f, const char *cmd)
   for (size_t k = 0; k < CX_ARRAY_LEN(flags); k++)
     if (!flags[k].http || !serves_no_http(cmd))
       fputs(flags[k].help, f);
+  if (strcmp(cmd, "node") == 0)
+    fputs("  --listen HOST:PORT  node.listen (live output for the admins)\n",
+          f);
   fputs("  --set NAME=VALUE    any setting, e.g. --set node.ttl=10s\n", f);
 }
 
@@ -80,6 +87,11 @@ int cx_cli_load_config(int argc, char **argv, struct cx_config *cfg)
     for (size_t k = 0; k < CX_ARRAY_LEN(flags); k++) {
       if (strcmp(a, flags[k].flag) != 0)
         continue;
+      if (flags[k].http && strcmp(argv[0], "node") == 0 &&
+          strcmp(a, "--listen") == 0) {
+        setting = "node.listen"; /* the node's own listener (live output) */
+        break;
+      }
       if (flags[k].http && serves_no_http(argv[0])) {
         fprintf(stderr,
                 "cronix %s: %s: this command serves no HTTP (%s is the "

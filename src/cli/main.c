@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/remote-int.h"
 #include "cron/cron.h"
 #include "util/util.h"
 
@@ -24,8 +25,17 @@ static const char usage[] =
     "                          validate an expression (exit 0, or 2 + reason)\n"
     "  config sample           print every setting, documented\n"
     "  config show [OPTIONS]   print the effective settings\n"
-    "  user add NAME --role admin|operator|viewer\n"
+    "  user add NAME --role admin|operator|viewer --store URL\n"
     "                          create a user directly in the store\n"
+    "\n"
+    "client commands (the API of a running admin; --server URL or\n"
+    "CRONIX_SERVER, --token T or CRONIX_TOKEN, or a login):\n"
+    "  login --server URL [--username U] [--password-stdin]\n"
+    "  logout\n"
+    "  job ls|get|add|edit|rm|pause|resume|run|kill|logs|next\n"
+    "  job export|apply|import-crontab\n"
+    "  node ls|rm    user ls|add|rm|passwd    token ls|rm\n"
+    "exit codes: 0 ok, 1 refused by the server, 2 usage, 3 unreachable\n"
     "  version                 print the version\n"
     "\n"
     "`cronix COMMAND --help` describes one command.\n";
@@ -52,10 +62,27 @@ int main(int argc, char **argv)
     return cx_cli_cron(argc - 1, argv + 1);
   if (strcmp(cmd, "config") == 0)
     return cx_cli_config(argc - 1, argv + 1);
-  if (strcmp(cmd, "user") == 0)
+  const char *sub = argc > 2 ? argv[2] : "";
+  if (strcmp(cmd, "user") == 0) {
+    if (strcmp(sub, "ls") == 0 || strcmp(sub, "rm") == 0 ||
+        strcmp(sub, "passwd") == 0 ||
+        (strcmp(sub, "add") == 0 && rc_user_add_is_remote(argc - 2, argv + 2)))
+      return rc_user_remote(argc - 1, argv + 1);
     return cx_cli_user(argc - 1, argv + 1);
-  if (strcmp(cmd, "node") == 0)
+  }
+  if (strcmp(cmd, "node") == 0) {
+    if (strcmp(sub, "ls") == 0 || strcmp(sub, "rm") == 0)
+      return rc_node_remote(argc - 1, argv + 1);
     return cx_cli_node(argc - 1, argv + 1);
+  }
+  if (strcmp(cmd, "job") == 0)
+    return rc_job(argc - 1, argv + 1);
+  if (strcmp(cmd, "token") == 0)
+    return rc_token(argc - 1, argv + 1);
+  if (strcmp(cmd, "login") == 0)
+    return rc_login(argc - 1, argv + 1);
+  if (strcmp(cmd, "logout") == 0)
+    return rc_logout(argc - 1, argv + 1);
   if (strcmp(cmd, "admin") == 0)
     return cx_cli_admin(argc - 1, argv + 1);
   if (strcmp(cmd, "standalone") == 0)

@@ -50,6 +50,7 @@ int cx_cli_node(int argc, char **argv)
   }
   printf("cronix node: %s running\n", cx_noded_uuid(node));
   fflush(stdout);
+  cx_cli_sd_notify("READY=1");
   for (;;) {
     int sig = 0;
     if (sigwait(&d.signals, &sig) != 0)
@@ -57,6 +58,7 @@ int cx_cli_node(int argc, char **argv)
     if (sig != SIGHUP) {
       CX_LOG(CX_LOG_INFO, "node", "%s: draining and shutting down",
              sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      cx_cli_sd_notify("STOPPING=1");
       break;
     }
     struct cx_config ncfg;

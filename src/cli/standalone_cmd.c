@@ -28,6 +28,11 @@ static const char standalone_usage[] =
     "\n"
     "options:\n";
 
+static void node_metrics(void *arg, struct cx_buf *b)
+{
+  cx_noded_metrics(arg, b);
+}
+
 int cx_cli_standalone(int argc, char **argv)
 {
   struct cx_cli_daemon d;
@@ -51,8 +56,13 @@ int cx_cli_standalone(int argc, char **argv)
     fprintf(stderr, "cronix standalone: node: %s\n", err);
     goto out;
   }
-  struct cx_admin_opts aopts = {
-      .cfg = &d.cfg, .store = d.store, .coord = d.coord, .notify = d.notify};
+  struct cx_admin_opts aopts = {.cfg = &d.cfg,
+                                .store = d.store,
+                                .coord = d.coord,
+                                .notify = d.notify,
+                                .live = cx_noded_live(node),
+                                .metrics = node_metrics,
+                                .metrics_arg = node};
   struct cx_admin_cluster_opts copts = {.notify = d.notify};
   if (cx_admin_create(&aopts, &admin, err) != 0 ||
       cx_admin_cluster_set(admin, &copts) != 0 ||
@@ -60,13 +70,14 @@ int cx_cli_standalone(int argc, char **argv)
     fprintf(stderr, "cronix standalone: admin: %s\n", err);
     goto out;
   }
-  printf("cronix standalone: API on http://%s (port %u), node %s\n"
+  const char *scheme = d.cfg.tls_cert[0] ? "https" : "http";
+  printf("cronix standalone: API on %s://%s (port %u), node %s\n"
          "  data in %s; credentials of the first admin in "
          "%s/initial-admin.txt\n"
-         "  try: curl -s -X POST http://%s/login -d "
+         "  try: curl -s -X POST %s://%s/login -d "
          "'{\"username\":\"admin\",\"password\":\"...\"}'\n",
-         d.cfg.listen, cx_admin_port(admin), cx_noded_uuid(node),
-         d.cfg.data_dir, d.cfg.data_dir, d.cfg.listen);
+         scheme, d.cfg.listen, cx_admin_port(admin), cx_noded_uuid(node),
+         d.cfg.data_dir, d.cfg.data_dir, scheme, d.cfg.listen);
   fflush(stdout);
   cx_cli_wait_signal(&d.signals, "standalone");
   cx_admin_stop(admin);

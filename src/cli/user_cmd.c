@@ -50,6 +50,29 @@ static int read_password(char *buf, size_t cap)
   return 0;
 }
 
+/* The audit row of a change made from the shell: who is "cli:<login>"
+ * from "local" (the API's rows name a user and an address). */
+static int audit(struct cx_store *store, const char *kind, int64_t id,
+                 const char *what, char *err)
+{
+  char who[96], target[48], after[64];
+  const char *login = getlogin(); /* NULL without a terminal */
+  if (login != NULL)
+    snprintf(who, sizeof who, "cli:%.64s", login);
+  else
+    snprintf(who, sizeof who, "cli:uid %u", (unsigned)geteuid());
+  snprintf(target, sizeof target, "user %lld", (long long)id);
+  snprintf(after, sizeof after, "{\"%s\":\"%s\"}",
+           strcmp(kind, "user.add") == 0 ? "role" : "kind", what);
+  struct cx_audit a = {0};
+  a.username = who;
+  a.addr = "local";
+  a.kind = (char *)kind;
+  a.target = target;
+  a.after = after;
+  return cx_store_audit_add(store, &a, err);
+}
+
 int cx_cli_user(int argc, char **argv)
 {
   struct cx_admin_user_spec spec = {0};
@@ -142,27 +165,32 @@ int cx_cli_user(int argc, char **argv)
     goto out;
   rc = cx_store_open(cfg.store_url, &store, err);
   if (rc != 0) {
-    fprintf(stderr, "cronix user add: store %s: %s\n", cfg.store_url, err);
+    char shown[1024];
+    cx_store_url_redact(cfg.store_url, shown, sizeof shown);
+    fprintf(stderr, "cronix user add: store %s: %s\n", shown, err);
     rc = rc == CX_EPARSE ? 2 : 1;
     goto out_cfg;
   }
-  rc = cx_admin_user_create(store, &spec, &id, field, err);
+  /* The user, its token and their audit rows: all or nothing. */
+  rc = cx_store_tx_begin(store, err);
+  if (rc == 0) {
+    rc = cx_admin_user_create(store, &spec, &id, field, err);
+    if (rc == 0)
+      rc = audit(store, "user.add", id, spec.role, err);
+    if (rc == 0 && want_token) {
+      rc = cx_store_token_generate(token);
+      if (rc == 0)
+        rc = cx_store_token_create(store, token, id, "api", 0, err);
+      if (rc == 0)
+        rc = audit(store, "token.create", id, "api", err);
+    }
+    int erc = cx_store_tx_end(store, rc == 0, rc == 0 ? err : NULL);
+    rc = rc != 0 ? rc : erc;
+  }
   if (rc != 0) {
     fprintf(stderr, "cronix user add: %s\n", err);
     rc = rc == CX_EPARSE || rc == CX_ETOOBIG ? 2 : 1;
     goto out_cfg;
-  }
-  if (want_token) {
-    rc = cx_store_token_generate(token);
-    if (rc == 0)
-      rc = cx_store_token_create(store, token, id, "api", 0, err);
-    if (rc != 0) {
-      fprintf(stderr,
-              "cronix user add: user %s created, but its token was not: %s\n",
-              spec.username, err);
-      rc = 1;
-      goto out_cfg;
-    }
   }
   printf("username = %s\n", spec.username);
   if (!pw_stdin)

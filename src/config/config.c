@@ -14,20 +14,21 @@
 #define MAX_LINE 4096
 #define MAX_VALUE 4096
 
-#define S(name, field, def, doc)                                               \
+#define SX(name, field, def, doc, show)                                        \
   {                                                                            \
     name, CX_CONFIG_STRING, offsetof(struct cx_config, field), def, 0, 0,      \
-        NULL, doc                                                              \
+        NULL, doc, show                                                        \
   }
+#define S(name, field, def, doc) SX(name, field, def, doc, CX_CONFIG_PLAIN)
 #define I(name, field, def, min, max, unit, doc)                               \
   {                                                                            \
     name, CX_CONFIG_INT, offsetof(struct cx_config, field), def, min, max,     \
-        unit, doc                                                              \
+        unit, doc, CX_CONFIG_PLAIN                                             \
   }
 #define B(name, field, def, doc)                                               \
   {                                                                            \
     name, CX_CONFIG_BOOL, offsetof(struct cx_config, field), def, 0, 1, NULL,  \
-        doc                                                                    \
+        doc, CX_CONFIG_PLAIN                                                   \
   }
 
 static const struct cx_config_setting settings[] = {
@@ -36,8 +37,9 @@ static const struct cx_config_setting settings[] = {
     S("server.data_dir", data_dir, "./var",
       "SQLite file, node id file, spool, initial admin credentials "
       "(flag --data-dir)"),
-    S("server.public_url", public_url, "",
-      "base URL of the admin as users reach it, for links in alerts"),
+    SX("server.public_url", public_url, "",
+       "base URL of the admin as users reach it, for links in alerts",
+       CX_CONFIG_URL),
     I("server.http_threads", http_threads, "4", 1, 256, NULL,
       "HTTP worker threads of the admin"),
     I("server.auth_cache_ttl", auth_cache_ttl, "1s", 0, 60, "s",
@@ -45,17 +47,29 @@ static const struct cx_config_setting settings[] = {
       "process's logout or role change takes effect within this (0 = off)"),
     I("server.session_ttl", session_ttl, "24h", 60, 366 * 86400, "s",
       "how long a login session lasts"),
+    I("server.initial_token_ttl", initial_token_ttl, "24h", 0, 366 * 86400, "s",
+      "how long the first admin's token (initial-admin.txt) works; changing "
+      "that admin's password revokes it sooner (0 = no expiry)"),
     B("server.metrics_public", metrics_public, "true",
       "serve /metrics without a token"),
-    S("store.url", store_url, "",
-      "sqlite://PATH or mysql://user:pass@host:3306/db; empty = "
-      "sqlite://<data_dir>/cronix.db (flag --store)"),
-    S("etcd.endpoints", etcd_endpoints, "",
-      "comma list of http(s)://host:port; empty = in-process coordination "
-      "(standalone only) (flag --etcd)"),
+    S("server.tls_cert", tls_cert, "",
+      "PEM certificate (chain) file: with tls_key, the admin serves HTTPS "
+      "only, with HSTS; empty = plain HTTP"),
+    S("server.tls_key", tls_key, "", "PEM private key file of tls_cert"),
+    S("server.web_root", web_root, "",
+      "serve the web console from this directory instead of the copy built "
+      "into the binary (for developing it); empty = built in"),
+    SX("store.url", store_url, "",
+       "sqlite://PATH or mysql://user:pass@host:3306/db; empty = "
+       "sqlite://<data_dir>/cronix.db (flag --store)",
+       CX_CONFIG_URL),
+    SX("etcd.endpoints", etcd_endpoints, "",
+       "comma list of http(s)://host:port; empty = in-process coordination "
+       "(standalone only) (flag --etcd)",
+       CX_CONFIG_URLS),
     S("etcd.prefix", etcd_prefix, "/cronix", "key prefix in etcd"),
     S("etcd.username", etcd_username, "", "etcd user (auth enabled)"),
-    S("etcd.password", etcd_password, "", "etcd password"),
+    SX("etcd.password", etcd_password, "", "etcd password", CX_CONFIG_HIDDEN),
     S("etcd.ca", etcd_ca, "", "CA file to verify etcd's TLS certificate"),
     S("etcd.cert", etcd_cert, "", "client certificate for etcd TLS"),
     S("etcd.key", etcd_key, "", "client key for etcd TLS"),
@@ -73,19 +87,43 @@ static const struct cx_config_setting settings[] = {
       "SIGTERM to SIGKILL grace when a run is killed or times out"),
     I("node.shutdown_grace", node_shutdown_grace, "30s", 0, 86400, "s",
       "on SIGTERM, how long running runs may take before they are killed"),
-    S("node.workdir", node_workdir, "",
-      "default working directory of cmd jobs; empty = data_dir"),
+    S("node.workdir", node_workdir, "/",
+      "default working directory of cmd jobs (not data_dir: it holds the "
+      "database and credentials)"),
+    S("node.run_as", node_run_as, "",
+      "user cmd jobs run as; empty = 'cronix' when the node runs as root "
+      "(it must exist: useradd --system cronix), else the node's own user; "
+      "'root' only when said here (read at start)"),
+    S("node.run_as_allow", node_run_as_allow, "",
+      "comma list of users a job's run_as may name (set by admins only; "
+      "read at start)"),
+    S("node.cgroup", node_cgroup, "auto",
+      "auto (a cgroup per run under the node's own, v2 or v1 pids, when "
+      "writable), off, or a cgroup directory to make runs' cgroups in "
+      "(read at start)"),
+    S("node.listen", node_listen, "",
+      "address of the node's live-output listener for the admins, "
+      "host:port (flag --listen of `cronix node`); empty = none; needs "
+      "cluster.secret"),
+    SX("cluster.secret", cluster_secret, "",
+       "secret the admins and nodes share: the admins send it to the "
+       "nodes' live-output listeners (at least 16 bytes)",
+       CX_CONFIG_HIDDEN),
     B("system.cmd_auto_allocation", cmd_auto_allocation, "false",
       "may shell (cmd) jobs be placed automatically?"),
     S("system.default_timezone", default_timezone, "",
       "IANA zone for jobs with no timezone; empty = the host's zone"),
     I("system.log_retention_days", log_retention_days, "30", 1, 36500, NULL,
       "run logs older than this are deleted in small batches"),
+    I("system.audit_retention_days", audit_retention_days, "180", 1, 36500,
+      NULL, "audit log rows older than this are deleted in small batches"),
     S("log.level", log_level, "info", "debug, info, warn or error"),
-    S("notify.email.smtp_url", email_smtp_url, "",
-      "smtp://host:587 (STARTTLS) or smtps://host:465 (implicit TLS)"),
+    SX("notify.email.smtp_url", email_smtp_url, "",
+       "smtp://host:587 (STARTTLS) or smtps://host:465 (implicit TLS)",
+       CX_CONFIG_URL),
     S("notify.email.username", email_username, "", "SMTP user"),
-    S("notify.email.password", email_password, "", "SMTP password"),
+    SX("notify.email.password", email_password, "", "SMTP password",
+       CX_CONFIG_HIDDEN),
     S("notify.email.from", email_from, "", "sender address of alerts"),
     S("notify.email.starttls", email_starttls, "try",
       "smtp:// only: try, required or off"),
@@ -93,10 +131,12 @@ static const struct cx_config_setting settings[] = {
       "verify the mail server's certificate"),
     S("notify.email.ca_file", email_ca_file, "",
       "CA file for the mail server's certificate"),
-    S("notify.feishu.webhook_url", feishu_webhook_url, "",
-      "Feishu/Lark custom bot webhook URL"),
-    S("notify.feishu.secret", feishu_secret, "",
-      "signing secret of the bot (optional)"),
+    SX("notify.feishu.webhook_url", feishu_webhook_url, "",
+       "Feishu/Lark custom bot webhook URL (its last path segment is the "
+       "bot's token)",
+       CX_CONFIG_WEBHOOK),
+    SX("notify.feishu.secret", feishu_secret, "",
+       "signing secret of the bot (optional)", CX_CONFIG_HIDDEN),
     I("notify.timeout", notify_timeout, "10s", 1, 600, "s",
       "timeout of one delivery attempt"),
     I("notify.retries", notify_retries, "3", 0, 20, NULL,
@@ -452,6 +492,23 @@ int cx_config_finish(struct cx_config *c, char *err)
                c->email_starttls);
     return CX_EPARSE;
   }
+  if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
+    cx_err_set(err,
+               "%s: set both server.tls_cert and server.tls_key, or "
+               "neither",
+               c->tls_cert[0] ? "server.tls_key" : "server.tls_cert");
+    return CX_EPARSE;
+  }
+  if (c->node_listen[0] != '\0' && strlen(c->cluster_secret) < 16) {
+    /* A listener anyone could read job output from is refused at start. */
+    cx_err_set(err, "node.listen: set cluster.secret (at least 16 bytes) "
+                    "for the listener to check");
+    return CX_EPARSE;
+  }
+  if (c->cluster_secret[0] != '\0' && strlen(c->cluster_secret) < 16) {
+    cx_err_set(err, "cluster.secret: at least 16 bytes");
+    return CX_EPARSE;
+  }
   if (c->data_dir[0] == '\0') {
     cx_err_set(err, "server.data_dir: must not be empty");
     return CX_EPARSE;
@@ -466,11 +523,6 @@ int cx_config_finish(struct cx_config *c, char *err)
     c->store_url = url;
   }
   return 0;
-}
-
-static int is_secret(const char *name)
-{
-  return strstr(name, "password") != NULL || strstr(name, "secret") != NULL;
 }
 
 /* Writes "[section]" headers as the table moves from one to the next. */
@@ -539,10 +591,21 @@ void cx_config_write(const struct cx_config *c, FILE *f)
     switch (s->type) {
     case CX_CONFIG_STRING: {
       const char *v = *(char *const *)base;
-      if (is_secret(s->name) && v[0] != '\0')
+      char masked[MAX_VALUE + 1];
+      if (s->show == CX_CONFIG_HIDDEN && v[0] != '\0') {
         fputs("(set, hidden)", f);
-      else
+      } else if (s->show != CX_CONFIG_PLAIN && s->show != CX_CONFIG_HIDDEN) {
+        /* A list is split at commas; a single URL is not, so a ',' in its
+         * password cannot cut the password out of the masked part. */
+        cx_url_redact(v,
+                      s->show == CX_CONFIG_URLS      ? CX_URL_REDACT_LIST
+                      : s->show == CX_CONFIG_WEBHOOK ? CX_URL_REDACT_PATH
+                                                     : 0,
+                      masked, sizeof masked);
+        write_string(f, masked);
+      } else {
         write_string(f, v);
+      }
       break;
     }
     case CX_CONFIG_INT:

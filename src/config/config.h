@@ -30,9 +30,13 @@ struct cx_config {
   char *data_dir;   /* SQLite file, node id, spool, initial token */
   char *public_url; /* base URL for links in alerts; "" = none */
   int64_t http_threads;
-  int64_t session_ttl;    /* seconds a login session lasts */
-  int64_t auth_cache_ttl; /* seconds a checked token is trusted; 0 = off */
-  int metrics_public;     /* 1 = /metrics needs no token */
+  int64_t session_ttl;       /* seconds a login session lasts */
+  int64_t auth_cache_ttl;    /* seconds a checked token is trusted; 0 = off */
+  int64_t initial_token_ttl; /* seconds the first admin's token lasts */
+  int metrics_public;        /* 1 = /metrics needs no token */
+  char *tls_cert;            /* PEM file; "" = plain HTTP (both or neither) */
+  char *tls_key;
+  char *web_root; /* console assets directory; "" = the built-in copy */
   /* [store] */
   char *store_url; /* "" = sqlite://<data_dir>/cronix.db */
   /* [etcd] */
@@ -48,11 +52,18 @@ struct cx_config {
   int64_t node_retry_base;     /* seconds */
   int64_t node_kill_grace;     /* seconds between SIGTERM and SIGKILL */
   int64_t node_shutdown_grace; /* seconds runs may take to finish on stop */
-  char *node_workdir;          /* default workdir of cmd jobs; "" = data_dir */
+  char *node_workdir;          /* default workdir of cmd jobs; "" = "/" */
+  char *node_run_as;           /* "" = cronix (root) / the node's user */
+  char *node_run_as_allow;     /* comma list */
+  char *node_cgroup;           /* auto | off | a cgroup directory */
+  char *node_listen;           /* live-output listener "host:port"; "" = none */
+  /* [cluster] */
+  char *cluster_secret; /* shared by admins and nodes (node.listen) */
   /* [system] */
   int cmd_auto_allocation;
   char *default_timezone; /* "" = the host's zone */
   int64_t log_retention_days;
+  int64_t audit_retention_days;
   /* [log] */
   char *log_level;
   /* [notify.email] */
@@ -74,6 +85,15 @@ enum cx_config_type {
   CX_CONFIG_BOOL, /* true/false, yes/no, on/off, 1/0 */
 };
 
+/* How `config show` (cx_config_write) prints a setting's value. */
+enum cx_config_show {
+  CX_CONFIG_PLAIN = 0,
+  CX_CONFIG_HIDDEN,  /* a password or secret: "(set, hidden)" */
+  CX_CONFIG_URL,     /* a URL: the password of the user info masked */
+  CX_CONFIG_URLS,    /* a comma list of URLs, each masked so */
+  CX_CONFIG_WEBHOOK, /* a URL whose path or query holds a token: masked */
+};
+
 /* One row of the settings table (read-only). */
 struct cx_config_setting {
   const char *name; /* "notify.email.smtp_url" */
@@ -84,6 +104,7 @@ struct cx_config_setting {
   const char
       *unit; /* "s" (accepts s/m/h suffixes), "bytes" (k/KiB/M/MiB), or NULL */
   const char *doc;
+  enum cx_config_show show;
 };
 
 /* Sets every setting to its default. Returns 0 or -ENOMEM. */
@@ -114,8 +135,9 @@ void cx_config_env_name(const char *name, char *buf, size_t len);
 /* Writes the documented sample file (every setting at its default). */
 void cx_config_write_sample(FILE *f);
 /* Writes the effective settings as INI that loads back to the same values
- * (strings quoted where needed); passwords and secrets are shown only as
- * "(set, hidden)". */
+ * (strings quoted where needed), except secrets: passwords and signing
+ * secrets show as "(set, hidden)", URLs with their password masked, and
+ * webhook URLs with their token masked (the table's `show`). */
 void cx_config_write(const struct cx_config *c, FILE *f);
 
 #endif

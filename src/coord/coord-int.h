@@ -74,10 +74,4 @@ int cx__coord_etcd_replay(const char *data, size_t len, size_t chunk,
                           const struct cx_coord_watch_cbs *cbs, void *arg,
                           struct cx_coord_kvs *range_out);
 
-/* A condition variable on CLOCK_MONOTONIC, and a wait on it until a
- * cx_mono deadline (spurious and early wake-ups are the caller's loop's). */
-void cx__coord_cond_init(pthread_cond_t *cv);
-void cx__coord_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
-                               cx_mono until);
-
 #endif

@@ -167,7 +167,7 @@ int cx_coord_open(const struct cx_coord_cfg *cfg, struct cx_coord **out,
   if (c == NULL)
     return -ENOMEM;
   pthread_mutex_init(&c->mu, NULL);
-  cx__coord_cond_init(&c->cv);
+  cx_cond_init_mono(&c->cv);
 
   struct cx__coord_conf *k = &c->conf;
   k->cfg = *cfg;
@@ -417,24 +417,6 @@ int cx_coord_txn(struct cx_coord *c, const struct cx_coord_txn *txn,
 
 /* ---- leases ------------------------------------------------------------ */
 
-void cx__coord_cond_init(pthread_cond_t *cv)
-{
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(cv, &ca);
-  pthread_condattr_destroy(&ca);
-}
-
-void cx__coord_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
-                               cx_mono until)
-{
-  struct timespec ts;
-  ts.tv_sec = (time_t)(until / 1000000);
-  ts.tv_nsec = (long)(until % 1000000) * 1000;
-  pthread_cond_timedwait(cv, mu, &ts);
-}
-
 static void *keepalive_main(void *arg)
 {
   struct cx_coord *c = arg;
@@ -454,7 +436,7 @@ static void *keepalive_main(void *arg)
         wake = l->next;
     }
     if (due == NULL) {
-      cx__coord_cond_wait_until(&c->cv, &c->mu, wake);
+      cx_cond_wait_until(&c->cv, &c->mu, wake);
       continue;
     }
     int64_t id = due->id, ttl = 0;

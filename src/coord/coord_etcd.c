@@ -566,14 +566,17 @@ out:
 
 /* ---- open / close ------------------------------------------------------ */
 
+/* Messages show ep with any password masked (cx_url_redact). */
 static int check_endpoint(const char *ep, char *err)
 {
+  char shown[MAX_ENDPOINT_LEN + 8];
+  cx_url_redact(ep, 0, shown, sizeof shown);
   for (const char *p = ep; *p; p++) {
     if ((unsigned char)*p <= ' ' || *p == 0x7f) {
       cx_err_set(err,
                  "coord endpoint \"%s\": contains a space or control "
                  "character",
-                 ep);
+                 shown);
       return CX_EPARSE;
     }
   }
@@ -581,44 +584,56 @@ static int check_endpoint(const char *ep, char *err)
     cx_err_set(err,
                "coord endpoint \"%s\": must start with http:// or "
                "https://",
-               ep);
+               shown);
     return CX_EPARSE;
   }
   CURLU *u = curl_url();
   if (u == NULL)
     return -ENOMEM;
   int rc = 0;
-  char *host = NULL, *path = NULL, *query = NULL;
+  char *host = NULL, *path = NULL, *query = NULL, *user = NULL;
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, ep, 0);
   if (uc != CURLUE_OK) {
-    cx_err_set(err, "coord endpoint \"%s\": %s", ep, curl_url_strerror(uc));
+    cx_err_set(err, "coord endpoint \"%s\": %s", shown, curl_url_strerror(uc));
     rc = CX_EPARSE;
     goto out;
   }
   curl_url_get(u, CURLUPART_HOST, &host, 0);
   curl_url_get(u, CURLUPART_PATH, &path, 0);
   curl_url_get(u, CURLUPART_QUERY, &query, 0);
+  curl_url_get(u, CURLUPART_USER, &user, 0);
   if (host == NULL || host[0] == '\0') {
-    cx_err_set(err, "coord endpoint \"%s\": no host", ep);
+    cx_err_set(err, "coord endpoint \"%s\": no host", shown);
+    rc = CX_EPARSE;
+  } else if (user != NULL) {
+    /* Sent as HTTP basic auth, which etcd ignores; and a URL is printed
+     * in too many places to hold a password. */
+    cx_err_set(err,
+               "coord endpoint \"%s\": no credentials in the URL; set "
+               "etcd.username and etcd.password",
+               shown);
     rc = CX_EPARSE;
   } else if ((path && strcmp(path, "/") != 0) || query) {
     cx_err_set(err,
                "coord endpoint \"%s\": must be scheme://host:port "
                "without a path or query",
-               ep);
+               shown);
     rc = CX_EPARSE;
   }
 out:
   curl_free(host);
   curl_free(path);
   curl_free(query);
+  curl_free(user);
   curl_url_cleanup(u);
   return rc;
 }
 
 static int parse_endpoints(struct etcd *e, const char *list, char *err)
 {
+  char shown[MAX_ENDPOINT_LEN + 8];
   const char *p = list;
+  cx_url_redact(list, CX_URL_REDACT_LIST, shown, sizeof shown);
   while (*p) {
     const char *comma = strchr(p, ',');
     size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -631,7 +646,7 @@ static int parse_endpoints(struct etcd *e, const char *list, char *err)
     while (len && p[len - 1] == '/')
       len--;
     if (len == 0) {
-      cx_err_set(err, "coord endpoints \"%s\": empty entry", list);
+      cx_err_set(err, "coord endpoints \"%s\": empty entry", shown);
       return CX_EPARSE;
     }
     if (len > MAX_ENDPOINT_LEN || e->nep == MAX_ENDPOINTS) {
@@ -652,7 +667,7 @@ static int parse_endpoints(struct etcd *e, const char *list, char *err)
       break;
     p = comma + 1;
     if (*p == '\0') {
-      cx_err_set(err, "coord endpoints \"%s\": trailing comma", list);
+      cx_err_set(err, "coord endpoints \"%s\": trailing comma", shown);
       return CX_EPARSE;
     }
   }

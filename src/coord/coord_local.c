@@ -359,7 +359,7 @@ static void *clock_main(void *arg)
         wake = x->expires;
       x = x->next;
     }
-    cx__coord_cond_wait_until(&l->cv, &l->mu, wake);
+    cx_cond_wait_until(&l->cv, &l->mu, wake);
   }
   pthread_mutex_unlock(&l->mu);
   return NULL;
@@ -377,7 +377,7 @@ static int local_open(const struct cx__coord_conf *conf, void **impl, char *err)
   l->compact_rev = 0;
   l->lease_seq = 0x1c0ffee000LL;
   pthread_mutex_init(&l->mu, NULL);
-  cx__coord_cond_init(&l->cv);
+  cx_cond_init_mono(&l->cv);
   int rc = pthread_create(&l->clock, NULL, clock_main, l);
   if (rc != 0) {
     cx_err_set(err, "clock thread: %s", strerror(rc));

@@ -19,8 +19,10 @@
  * limit is ever stored.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,7 +30,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -48,18 +52,57 @@ struct route {
   _Atomic uint64_t counts[N_SLOTS];
 };
 
+/* One open connection, for the head deadline (see reaper_main). Lives in
+ * MHD's socket context from its STARTED to its CLOSED notification, which
+ * MHD sends before it closes the socket -- so under conn_mu, fd is the
+ * connection's own. */
+struct conn {
+  int fd;
+  cx_mono deadline; /* 0 = none running */
+  struct conn *prev, *next;
+};
+
 struct cx_http {
   char *host; /* NULL = any address */
   unsigned port_req;
-  unsigned threads, timeout_s, max_conns;
+  unsigned threads, timeout_s, max_conns, max_per_ip, head_timeout_s;
   int per_conn;
   size_t max_body;
+  char *tls_cert, *tls_key; /* paths; NULL = plain HTTP */
+  char *pem_cert, *pem_key; /* their contents while serving */
+  cx_http_gate gate;
+  void *gate_ctx;
   struct route routes[CX_HTTP_MAX_ROUTES];
   size_t n_routes;
   _Atomic uint64_t unmatched[N_SLOTS];
   struct MHD_Daemon *d;
   unsigned port;
   int started;
+  pthread_mutex_t conn_mu; /* conns, reaper_stop */
+  pthread_cond_t conn_cv;
+  struct conn *conns;
+  pthread_t reaper;
+  int reaper_on, reaper_stop;
+  _Atomic uint64_t reaped;   /* connections closed by the head deadline */
+  pthread_mutex_t stream_mu; /* streams */
+  struct cx_http_stream *streams;
+  atomic_int stopping; /* streams end at their next fill */
+};
+
+/* A streamed reply (cx_http_reply_stream). Owned by the request until it
+ * is queued, then by the MHD response (freed by its free callback). refs:
+ * the owner's, plus one per tick holding it outside stream_mu. */
+struct cx_http_stream {
+  struct cx_http *h;
+  struct MHD_Connection *conn; /* set when queued */
+  cx_http_stream_fill fill;
+  cx_http_stream_done done;
+  void *ctx;
+  pthread_mutex_t mu; /* suspended, wake, closed */
+  pthread_cond_t cv;  /* thread-per-connection: fill waits on it */
+  int suspended, wake, closed;
+  atomic_int refs;
+  struct cx_http_stream *prev, *next; /* h->streams (listed once queued) */
 };
 
 struct param {
@@ -85,9 +128,14 @@ struct cx_http_req {
   json_t *json;
   char remote[64];
   cx_mono start;
-  int begun;                 /* begin ran */
-  int queued;                /* (socket) the reply was handed to MHD */
-  struct cx_http_output out; /* out.status 0 = no reply yet */
+  unsigned char note[CX_HTTP_MAX_NOTE];
+  size_t note_len; /* 0 = no note */
+  int admitted;    /* the gate let it through (or the route is public) */
+  int close;       /* (socket) close the connection after the reply */
+  int begun;       /* begin ran */
+  int queued;      /* (socket) the reply was handed to MHD */
+  struct cx_http_output out;     /* out.status 0 = no reply yet */
+  struct cx_http_stream *stream; /* a streamed reply (out has no body) */
 };
 
 /* ---- the code table ----------------------------------------------------- */
@@ -122,69 +170,11 @@ const char *cx_http_code_msg(int code)
 
 /* ---- small text helpers ------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-  unsigned char c = s[0];
-  size_t len;
-  unsigned char lo = 0x80, hi = 0xbf;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf)
-    len = 2;
-  else if (c >= 0xe0 && c <= 0xef) {
-    len = 3;
-    if (c == 0xe0)
-      lo = 0xa0;
-    else if (c == 0xed)
-      hi = 0x9f; /* no surrogates */
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4;
-    if (c == 0xf0)
-      lo = 0x90;
-    else if (c == 0xf4)
-      hi = 0x8f;
-  } else
-    return 0;
-  if (n < len || s[1] < lo || s[1] > hi)
-    return 0;
-  for (size_t i = 2; i < len; i++)
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-  return len;
-}
-
-static int utf8_valid(const char *s, size_t n)
-{
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < n) {
-    size_t k = utf8_seq(p + i, n - i);
-    if (k == 0)
-      return 0;
-    i += k;
-  }
-  return 1;
-}
-
 /* Copies s into out as valid UTF-8 of at most max bytes: invalid bytes
  * become '?', the cut falls between characters. */
 static void utf8_clean(const char *s, size_t max, struct cx_buf *out)
 {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t n = strlen(s), i = 0;
-  while (i < n) {
-    size_t k = utf8_seq(p + i, n - i);
-    if (out->len + (k ? k : 1) > max)
-      break;
-    if (k == 0) {
-      cx_buf_append(out, "?", 1);
-      i++;
-    } else {
-      cx_buf_append(out, p + i, k);
-      i += k;
-    }
-  }
+  cx_utf8_clean(out, s, strlen(s), "?", max);
   if (out->data == NULL)
     cx_buf_append(out, "", 0);
 }
@@ -222,6 +212,35 @@ void cx_http_output_free(struct cx_http_output *out)
   out->n_headers = 0;
 }
 
+static void stream_unref(struct cx_http_stream *st)
+{
+  if (st == NULL || atomic_fetch_sub(&st->refs, 1) != 1)
+    return;
+  pthread_mutex_destroy(&st->mu);
+  pthread_cond_destroy(&st->cv);
+  cx_free(st);
+}
+
+/* Ends a stream for good: its done(ctx) runs, the handle goes. */
+static void stream_close(struct cx_http_stream *st)
+{
+  if (st == NULL)
+    return;
+  st->done(st->ctx); /* no wake after this returns */
+  pthread_mutex_lock(&st->mu);
+  st->closed = 1;
+  pthread_mutex_unlock(&st->mu);
+  stream_unref(st);
+}
+
+/* A request's stream that was never queued (another reply replaced it, or
+ * the request ended first). */
+static void stream_drop(struct cx_http_req *r)
+{
+  stream_close(r->stream);
+  r->stream = NULL;
+}
+
 /* Installs a reply, taking ownership of body (cx_malloc'd, NUL-ended). */
 static int set_reply(struct cx_http_req *r, int status, const char *ctype,
                      char *body, size_t len)
@@ -232,6 +251,7 @@ static int set_reply(struct cx_http_req *r, int status, const char *ctype,
     return -ENOMEM;
   }
   out_body_clear(&r->out);
+  stream_drop(r);
   r->out.status = status;
   r->out.content_type = ct;
   r->out.body = body;
@@ -368,6 +388,48 @@ int cx_http_reply_raw(struct cx_http_req *req, int status,
   return rc;
 }
 
+int cx_http_reply_stream(struct cx_http_req *req, int status,
+                         const char *content_type, cx_http_stream_fill fill,
+                         cx_http_stream_done done, void *ctx,
+                         struct cx_http_stream **handle)
+{
+  int rc = cx_http_reply_raw(req, status, content_type, "", 0);
+  if (rc != 0) {
+    done(ctx);
+    return rc;
+  }
+  struct cx_http_stream *st = cx_calloc(1, sizeof *st);
+  if (st == NULL) {
+    done(ctx);
+    set_internal(req);
+    return -ENOMEM;
+  }
+  st->h = req->h;
+  st->fill = fill;
+  st->done = done;
+  st->ctx = ctx;
+  pthread_mutex_init(&st->mu, NULL);
+  cx_cond_init_mono(&st->cv);
+  atomic_init(&st->refs, 1);
+  req->stream = st;
+  if (handle != NULL)
+    *handle = st;
+  return 0;
+}
+
+void cx_http_stream_wake(struct cx_http_stream *st)
+{
+  pthread_mutex_lock(&st->mu);
+  if (st->suspended && !st->closed) {
+    st->suspended = 0;
+    MHD_resume_connection(st->conn);
+  } else {
+    st->wake = 1;
+    pthread_cond_signal(&st->cv);
+  }
+  pthread_mutex_unlock(&st->mu);
+}
+
 int cx_http_reply_header(struct cx_http_req *req, const char *name,
                          const char *value)
 {
@@ -451,6 +513,23 @@ json_t *cx_http_req_json(const struct cx_http_req *req)
   return req->json;
 }
 
+int cx_http_req_set_note(struct cx_http_req *req, const void *p, size_t len)
+{
+  if (len > sizeof req->note)
+    return CX_ETOOBIG;
+  if (len > 0)
+    memcpy(req->note, p, len);
+  req->note_len = len;
+  return 0;
+}
+
+const void *cx_http_req_note(const struct cx_http_req *req, size_t *len)
+{
+  if (len)
+    *len = req->note_len;
+  return req->note_len ? req->note : NULL;
+}
+
 /* ---- the pipeline ------------------------------------------------------- */
 
 static int hexval(char c)
@@ -489,7 +568,7 @@ static int query_decode(const char *s, size_t n, char **out)
     d[j++] = c;
   }
   d[j] = '\0';
-  if (!utf8_valid(d, j)) {
+  if (!cx_utf8_valid(d, j)) {
     cx_free(d);
     return CX_EPARSE;
   }
@@ -589,11 +668,59 @@ static void req_free(struct cx_http_req *r)
   cx_free(r->method);
   cx_free(r->target);
   cx_http_output_free(&r->out);
+  stream_drop(r);
   cx_free(r);
 }
 
-/* Headers are known: route, method, Content-Length, query. Any reply set
- * here is sent without reading the body. content_length < 0 = unknown. */
+/* Refuses framing that two HTTP parsers could read differently (a proxy
+ * and this server: request smuggling): Content-Length with
+ * Transfer-Encoding, Content-Lengths that differ or are not plain digits,
+ * any transfer coding but a single "chunked". Replies and returns -1;
+ * the connection is then closed, its body unread. */
+static int check_framing(struct cx_http_req *r)
+{
+  const char *cl = NULL, *te = NULL;
+  size_t n_te = 0;
+  for (size_t i = 0; i < r->n_hdrs; i++) {
+    const char *name = r->hdrs[i].name, *v = r->hdrs[i].value;
+    if (name == NULL || v == NULL)
+      continue;
+    if (strcasecmp(name, "Content-Length") == 0) {
+      if (v[0] == '\0' || v[strspn(v, "0123456789")] != '\0') {
+        cx_http_reply_error(r, CX_HTTP_BAD_INPUT, NULL,
+                            "Content-Length is not a decimal number");
+        goto refused;
+      }
+      if (cl != NULL && strcmp(cl, v) != 0) {
+        cx_http_reply_error(r, CX_HTTP_BAD_INPUT, NULL,
+                            "two different Content-Length headers");
+        goto refused;
+      }
+      cl = v;
+    } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+      te = v;
+      n_te++;
+    }
+  }
+  if (te != NULL && cl != NULL) {
+    cx_http_reply_error(r, CX_HTTP_BAD_INPUT, NULL,
+                        "both Content-Length and Transfer-Encoding");
+    goto refused;
+  }
+  if (te != NULL && (n_te > 1 || strcasecmp(te, "chunked") != 0)) {
+    cx_http_reply_error(r, CX_HTTP_BAD_CODING, NULL,
+                        "only Transfer-Encoding: chunked is supported");
+    goto refused;
+  }
+  return 0;
+refused:
+  r->close = 1;
+  return -1;
+}
+
+/* Headers are known: framing, route, method, the gate, Content-Length,
+ * query. Any reply set here is sent without reading the body.
+ * content_length < 0 = unknown. */
 static void req_begin(struct cx_http_req *r, const char *method,
                       int64_t content_length)
 {
@@ -606,19 +733,27 @@ static void req_begin(struct cx_http_req *r, const char *method,
     set_internal(r);
     return;
   }
-  for (size_t i = 0; i < h->n_routes; i++) {
-    const struct route *rt = &h->routes[i];
-    if (strcmp(rt->path, r->path) != 0)
-      continue;
-    if (strcmp(rt->method, r->method) == 0) {
-      r->route = rt;
-      break;
+  if (check_framing(r) != 0)
+    return;
+  /* Exact routes first; prefix routes only for a path none of them has. */
+  for (size_t i = 0, pass = 0; pass < 2 && r->route == NULL && alen == 0;
+       i = 0, pass++)
+    for (; i < h->n_routes; i++) {
+      const struct route *rt = &h->routes[i];
+      int prefix = (rt->flags & CX_HTTP_F_PREFIX) != 0;
+      if (prefix != (int)pass ||
+          (prefix ? strncmp(rt->path, r->path, strlen(rt->path))
+                  : strcmp(rt->path, r->path)) != 0)
+        continue;
+      if (strcmp(rt->method, r->method) == 0) {
+        r->route = rt;
+        break;
+      }
+      int n = snprintf(allow + alen, sizeof allow - alen, "%s%s",
+                       alen ? ", " : "", rt->method);
+      if (n > 0 && (size_t)n < sizeof allow - alen)
+        alen += (size_t)n;
     }
-    int n = snprintf(allow + alen, sizeof allow - alen, "%s%s",
-                     alen ? ", " : "", rt->method);
-    if (n > 0 && (size_t)n < sizeof allow - alen)
-      alen += (size_t)n;
-  }
   if (r->route == NULL) {
     if (alen == 0) {
       cx_http_reply_error(r, CX_HTTP_NO_ROUTE, NULL, "no such route: %.*s",
@@ -631,6 +766,15 @@ static void req_begin(struct cx_http_req *r, const char *method,
         set_internal(r);
     }
     return;
+  }
+  if (h->gate != NULL && !(r->route->flags & CX_HTTP_F_PUBLIC)) {
+    if (h->gate(r, h->gate_ctx) != 0) {
+      if (r->out.status == 0)
+        set_internal(r);
+      r->close = 1; /* refused: not one body byte is read */
+      return;
+    }
+    r->admitted = 1;
   }
   if (content_length >= 0 && (uint64_t)content_length > h->max_body) {
     cx_http_reply_error(r, CX_HTTP_TOO_LARGE, NULL,
@@ -760,6 +904,29 @@ static void req_log(struct cx_http_req *r, const char *why)
 
 /* ---- in-memory dispatch ------------------------------------------------- */
 
+/* Without a socket a stream is read until it ends or has nothing more now
+ * (then it is cut there), up to CX_HTTP_MAX_DRAIN bytes. */
+static void stream_drain(struct cx_http_req *r)
+{
+  struct cx_buf b = {0};
+  char chunk[4096];
+  ssize_t n;
+  while (b.len < CX_HTTP_MAX_DRAIN &&
+         (n = r->stream->fill(r->stream->ctx, chunk, sizeof chunk)) > 0)
+    cx_buf_append(&b, chunk, (size_t)n);
+  stream_drop(r);
+  if (cx_buf_failed(&b)) {
+    cx_buf_free(&b);
+    set_internal(r);
+    return;
+  }
+  size_t len = b.len;
+  char *body = cx_buf_steal(&b);
+  cx_free(r->out.body);
+  r->out.body = body;
+  r->out.body_len = len;
+}
+
 int cx_http_dispatch(struct cx_http *h, const struct cx_http_input *in,
                      struct cx_http_output *out)
 {
@@ -784,6 +951,8 @@ int cx_http_dispatch(struct cx_http *h, const struct cx_http_input *in,
     req_feed(r, in->body, in->body_len);
     req_finish(r);
   }
+  if (r->stream != NULL)
+    stream_drain(r);
   req_count(r);
   req_log(r, NULL);
   *out = r->out;
@@ -802,6 +971,115 @@ int cx_http_dispatch(struct cx_http *h, const struct cx_http_input *in,
 }
 
 /* ---- libmicrohttpd glue ------------------------------------------------- */
+
+/* The head deadline. MHD's own timeout is idle time, which a client
+ * trickling a byte every few seconds never reaches; so every connection
+ * is tracked (on_conn) with an absolute deadline, and a reaper thread shuts
+ * down the socket of one past it -- MHD then sees the connection end and
+ * cleans up as for a client that left. The deadline runs from accept (or,
+ * on a kept-alive connection, from the end of the previous request, plus
+ * the idle timeout) until the gate admits the request; a request it does
+ * not admit must have arrived whole by then. */
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci ? ci->socket_context : NULL;
+}
+
+/* Sets a connection's deadline (0 = none) under conn_mu. */
+static void conn_set_deadline(struct cx_http *h, struct MHD_Connection *c,
+                              cx_mono deadline)
+{
+  struct conn *k = conn_of(c);
+  if (k == NULL)
+    return;
+  pthread_mutex_lock(&h->conn_mu);
+  k->deadline = deadline;
+  pthread_mutex_unlock(&h->conn_mu);
+}
+
+static void on_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+                    enum MHD_ConnectionNotificationCode code)
+{
+  struct cx_http *h = cls;
+  struct conn *k = *socket_context;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci == NULL || (k = cx_calloc(1, sizeof *k)) == NULL)
+      return; /* untracked: MHD's idle timeout still applies */
+    k->fd = ci->connect_fd;
+    pthread_mutex_lock(&h->conn_mu);
+    k->deadline = cx_mono_now() + (cx_mono)h->head_timeout_s * 1000000;
+    k->next = h->conns;
+    if (h->conns)
+      h->conns->prev = k;
+    h->conns = k;
+    pthread_mutex_unlock(&h->conn_mu);
+    *socket_context = k;
+  } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && k != NULL) {
+    pthread_mutex_lock(&h->conn_mu);
+    if (k->prev)
+      k->prev->next = k->next;
+    else
+      h->conns = k->next;
+    if (k->next)
+      k->next->prev = k->prev;
+    pthread_mutex_unlock(&h->conn_mu);
+    cx_free(k);
+    *socket_context = NULL;
+  }
+}
+
+static void streams_wake_all(struct cx_http *h);
+
+static void *reaper_main(void *arg)
+{
+  struct cx_http *h = arg;
+  cx_mono last_log = 0, last_tick = 0;
+  uint64_t unlogged = 0;
+  pthread_mutex_lock(&h->conn_mu);
+  while (!h->reaper_stop) {
+    cx_mono now = cx_mono_now();
+    if (now - last_tick >= CX_HTTP_STREAM_TICK_MS * 1000) {
+      pthread_mutex_unlock(&h->conn_mu);
+      streams_wake_all(h);
+      pthread_mutex_lock(&h->conn_mu);
+      last_tick = now;
+    }
+    for (struct conn *k = h->conns; k != NULL; k = k->next) {
+      if (k->deadline != 0 && now >= k->deadline) {
+        shutdown(k->fd, SHUT_RDWR);
+        k->deadline = 0;
+        unlogged++;
+        atomic_fetch_add_explicit(&h->reaped, 1, memory_order_relaxed);
+      }
+    }
+    if (unlogged > 0 && now - last_log >= 10 * 1000000) {
+      /* at most one line per 10 s, however many slow clients there are */
+      pthread_mutex_unlock(&h->conn_mu);
+      CX_LOG(CX_LOG_WARN, "http",
+             "closed %" PRIu64 " connection(s) whose request did not arrive "
+             "within %u s",
+             unlogged, h->head_timeout_s);
+      pthread_mutex_lock(&h->conn_mu);
+      unlogged = 0;
+      last_log = now;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += 200 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&h->conn_cv, &h->conn_mu, &ts);
+  }
+  pthread_mutex_unlock(&h->conn_mu);
+  return NULL;
+}
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
@@ -839,13 +1117,95 @@ static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind,
   return MHD_YES;
 }
 
+/* MHD's content reader: the stream's bytes, or -- nothing now -- the
+ * connection parked (suspended) until cx_http_stream_wake or the next
+ * tick; with a thread per connection (no suspending there), a wait on
+ * the stream's condition for up to a tick. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+  struct cx_http_stream *st = cls;
+  (void)pos;
+  if (atomic_load(&st->h->stopping))
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  pthread_mutex_lock(&st->mu);
+  st->wake = 0;
+  pthread_mutex_unlock(&st->mu);
+  ssize_t n = st->fill(st->ctx, buf, max);
+  if (n > 0)
+    return n;
+  if (n < 0)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  pthread_mutex_lock(&st->mu);
+  if (!st->wake) {
+    if (st->h->per_conn) {
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      ts.tv_nsec += CX_HTTP_STREAM_TICK_MS * 1000000L;
+      ts.tv_sec += ts.tv_nsec / 1000000000L;
+      ts.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait(&st->cv, &st->mu, &ts);
+    } else {
+      st->suspended = 1;
+      MHD_suspend_connection(st->conn);
+    }
+  }
+  pthread_mutex_unlock(&st->mu);
+  return 0;
+}
+
+static void stream_free(void *cls)
+{
+  struct cx_http_stream *st = cls;
+  struct cx_http *h = st->h;
+  pthread_mutex_lock(&h->stream_mu);
+  if (st->prev != NULL)
+    st->prev->next = st->next;
+  else if (h->streams == st)
+    h->streams = st->next;
+  if (st->next != NULL)
+    st->next->prev = st->prev;
+  st->prev = st->next = NULL;
+  pthread_mutex_unlock(&h->stream_mu);
+  stream_close(st);
+}
+
+/* Wakes every parked stream (the tick, and stop). Each is held by a
+ * reference while stream_mu is not, so its free cannot race the resume. */
+static void streams_wake_all(struct cx_http *h)
+{
+  size_t n = 0, i = 0;
+  pthread_mutex_lock(&h->stream_mu);
+  for (struct cx_http_stream *st = h->streams; st != NULL; st = st->next)
+    n++;
+  struct cx_http_stream **v = n ? cx_calloc(n, sizeof *v) : NULL;
+  for (struct cx_http_stream *st = h->streams; v && st; st = st->next) {
+    atomic_fetch_add(&st->refs, 1);
+    v[i++] = st;
+  }
+  pthread_mutex_unlock(&h->stream_mu);
+  for (size_t k = 0; k < i; k++) {
+    pthread_mutex_lock(&v[k]->mu);
+    if (v[k]->suspended && !v[k]->closed) {
+      v[k]->suspended = 0;
+      MHD_resume_connection(v[k]->conn);
+    }
+    pthread_mutex_unlock(&v[k]->mu);
+    stream_unref(v[k]);
+  }
+  cx_free(v);
+}
+
 static enum MHD_Result queue_reply(struct MHD_Connection *c,
                                    struct cx_http_req *r)
 {
   struct MHD_Response *resp;
   enum MHD_Result ok;
   const struct cx_http_output *o = &r->out;
-  if (o->body != NULL)
+  struct cx_http_stream *st = r->stream;
+  if (st != NULL)
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+                                             stream_read, st, stream_free);
+  else if (o->body != NULL)
     resp = MHD_create_response_from_buffer(o->body_len, o->body,
                                            MHD_RESPMEM_MUST_COPY);
   else
@@ -858,6 +1218,26 @@ static enum MHD_Result queue_reply(struct MHD_Connection *c,
                                                : CX_HTTP_CT_JSON);
   for (size_t i = 0; ok == MHD_YES && i < o->n_headers; i++)
     ok = MHD_add_response_header(resp, o->headers[i].name, o->headers[i].value);
+  if (ok == MHD_YES && r->close)
+    ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  if (ok == MHD_YES && r->h->pem_cert != NULL)
+    ok = MHD_add_response_header(
+        resp, MHD_HTTP_HEADER_STRICT_TRANSPORT_SECURITY, CX_HTTP_HSTS);
+  if (ok == MHD_YES && st != NULL) {
+    /* From here on the response owns the stream (stream_free). */
+    r->stream = NULL;
+    st->conn = c;
+    pthread_mutex_lock(&r->h->stream_mu);
+    st->next = r->h->streams;
+    if (st->next != NULL)
+      st->next->prev = st;
+    r->h->streams = st;
+    pthread_mutex_unlock(&r->h->stream_mu);
+  } else if (st != NULL) {
+    MHD_destroy_response(resp); /* frees the stream: it is no longer ours */
+    r->stream = NULL;
+    return MHD_NO;
+  }
   if (ok == MHD_YES)
     ok = MHD_queue_response(c, (unsigned)o->status, resp);
   MHD_destroy_response(resp);
@@ -913,7 +1293,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
     if (cl == NULL || cx_parse_int64(cl, 0, INT64_MAX, &len) != 0)
       len = -1;
     req_begin(r, method, len);
-    if (r->out.status != 0 && !may_drain(r, len))
+    if (r->admitted)
+      conn_set_deadline(r->h, c, 0);
+    if (r->out.status != 0 && (r->close || !may_drain(r, len)))
       return queue_reply(c, r);
     return MHD_YES;
   }
@@ -934,6 +1316,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
   }
   if (r->queued)
     return MHD_YES;
+  /* All of it arrived in time: a slow handler (a store timing out under
+   * /healthz) must not be cut by the deadline. */
+  conn_set_deadline(r->h, c, 0);
   req_finish(r);
   return queue_reply(c, r);
 }
@@ -950,8 +1335,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
       [MHD_REQUEST_TERMINATED_READ_ERROR] = "read error",
       [MHD_REQUEST_TERMINATED_CLIENT_ABORT] = "client abort",
   };
-  (void)cls;
-  (void)c;
+  struct cx_http *h = cls;
+  /* The next request on this connection: idle time, then its head. */
+  conn_set_deadline(h, c,
+                    cx_mono_now() +
+                        (cx_mono)(h->timeout_s + h->head_timeout_s) * 1000000);
   if (r == NULL)
     return;
   if (r->queued && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -1041,7 +1429,41 @@ int cx_http_create(const struct cx_http_opts *opts, struct cx_http **out,
   h->timeout_s = o.timeout_s ? o.timeout_s : 30;
   h->max_conns = o.max_connections ? o.max_connections : 512;
   h->max_body = o.max_body ? o.max_body : CX_HTTP_MAX_BODY_DEFAULT;
+  h->max_per_ip = o.max_per_ip ? o.max_per_ip : CX_HTTP_PER_IP_DEFAULT;
+  h->head_timeout_s =
+      o.head_timeout_s ? o.head_timeout_s : CX_HTTP_HEAD_TIMEOUT_DEFAULT;
+  if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
+    cx_err_set(err, "TLS needs both a certificate and a key file");
+    rc = CX_EPARSE;
+  } else if (o.tls_cert != NULL &&
+             ((h->tls_cert = cx_strdup(o.tls_cert)) == NULL ||
+              (h->tls_key = cx_strdup(o.tls_key)) == NULL)) {
+    cx_err_set(err, "out of memory");
+    rc = -ENOMEM;
+  }
+  if (rc != 0) {
+    cx_free(h->tls_cert);
+    cx_free(h->host);
+    cx_free(h);
+    return rc;
+  }
+  pthread_mutex_init(&h->conn_mu, NULL);
+  pthread_mutex_init(&h->stream_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&h->conn_cv, &ca);
+  pthread_condattr_destroy(&ca);
   *out = h;
+  return 0;
+}
+
+int cx_http_set_gate(struct cx_http *h, cx_http_gate fn, void *ctx)
+{
+  if (h->started)
+    return -EBUSY;
+  h->gate = fn;
+  h->gate_ctx = ctx;
   return 0;
 }
 
@@ -1071,28 +1493,102 @@ int cx_http_route(struct cx_http *h, const char *method, const char *path,
   return 0;
 }
 
+/* TLS 1.2 and 1.3 only, GnuTLS's default suites otherwise. */
+static const char k_tls_priorities[] =
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+
 static struct MHD_Daemon *start_daemon(struct cx_http *h, unsigned flags,
                                        const struct sockaddr *sa)
 {
-  struct MHD_OptionItem ops[] = {
-      {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
-      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
-      {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)h->timeout_s, NULL},
-      {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)h->max_conns, NULL},
-      {h->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-       (intptr_t)h->threads, NULL},
-      {MHD_OPTION_END, 0, NULL},
-      {MHD_OPTION_END, 0, NULL},
-  };
-  if (sa != NULL) { /* goes where the pool size would or after it */
-    size_t i = h->threads > 1 ? 5 : 4;
-    ops[i].option = MHD_OPTION_SOCK_ADDR;
-    ops[i].value = 0;
-    ops[i].ptr_value = (void *)sa;
+  struct MHD_OptionItem ops[16];
+  size_t n = 0;
+#define OPT(o, v, p) ops[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)}
+  OPT(MHD_OPTION_URI_LOG_CALLBACK, on_uri, h);
+  OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, h);
+  OPT(MHD_OPTION_NOTIFY_CONNECTION, on_conn, h);
+  OPT(MHD_OPTION_CONNECTION_TIMEOUT, h->timeout_s, NULL);
+  OPT(MHD_OPTION_CONNECTION_LIMIT, h->max_conns, NULL);
+  OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->max_per_ip, NULL);
+  if (h->threads > 1)
+    OPT(MHD_OPTION_THREAD_POOL_SIZE, h->threads, NULL);
+  if (sa != NULL)
+    OPT(MHD_OPTION_SOCK_ADDR, 0, (void *)sa);
+  if (h->pem_cert != NULL) {
+    flags |= MHD_USE_TLS;
+    OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, h->pem_cert);
+    OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, h->pem_key);
+    OPT(MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)k_tls_priorities);
   }
+  OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
   return MHD_start_daemon(flags, (uint16_t)h->port_req, NULL, NULL, on_access,
                           h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                           MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+}
+
+/* Reads a PEM file of at most CX_HTTP_MAX_PEM bytes into *out. */
+static int read_pem(const char *what, const char *path, char **out, char *err)
+{
+  struct cx_buf b = {0};
+  char chunk[4096];
+  ssize_t n;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    cx_err_set(err, "%s '%s': %s", what, path, strerror(e));
+    return -e;
+  }
+  while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 || b.len + (size_t)n > CX_HTTP_MAX_PEM) {
+      int e = n < 0 ? errno : 0;
+      cx_err_set(err, "%s '%s': %s", what, path,
+                 e ? strerror(e) : "larger than 256 KiB");
+      close(fd);
+      cx_buf_free(&b);
+      return e ? -e : CX_ETOOBIG;
+    }
+    cx_buf_append(&b, chunk, (size_t)n);
+  }
+  close(fd);
+  cx_buf_append(&b, "", 0); /* NUL-terminated */
+  if (cx_buf_failed(&b)) {
+    cx_buf_free(&b);
+    cx_err_set(err, "out of memory");
+    return -ENOMEM;
+  }
+  if (strstr(b.data, "-----BEGIN ") == NULL) {
+    cx_err_set(err, "%s '%s': not a PEM file", what, path);
+    cx_buf_free(&b);
+    return CX_EPARSE;
+  }
+  *out = cx_buf_steal(&b);
+  return 0;
+}
+
+static void pem_free(struct cx_http *h)
+{
+  if (h->pem_key != NULL) /* a private key: do not leave it in freed memory */
+    explicit_bzero(h->pem_key, strlen(h->pem_key));
+  cx_free(h->pem_key);
+  cx_free(h->pem_cert);
+  h->pem_key = h->pem_cert = NULL;
+}
+
+static int tls_load(struct cx_http *h, char *err)
+{
+  int rc;
+  if (h->tls_cert == NULL)
+    return 0;
+  if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+    cx_err_set(err, "TLS configured but this libmicrohttpd has no TLS");
+    return CX_EUNAVAIL;
+  }
+  if ((rc = read_pem("tls_cert", h->tls_cert, &h->pem_cert, err)) != 0 ||
+      (rc = read_pem("tls_key", h->tls_key, &h->pem_key, err)) != 0)
+    pem_free(h);
+  return rc;
 }
 
 int cx_http_start(struct cx_http *h, char *err)
@@ -1100,9 +1596,14 @@ int cx_http_start(struct cx_http *h, char *err)
   unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
   if (h->per_conn)
     flags |= MHD_USE_THREAD_PER_CONNECTION;
+  else
+    flags |= MHD_ALLOW_SUSPEND_RESUME; /* streamed replies park */
   const union MHD_DaemonInfo *di;
+  int rc;
   if (h->started)
     return -EBUSY;
+  if ((rc = tls_load(h, err)) != 0)
+    return rc;
   if (h->host == NULL) {
     h->d = start_daemon(h, flags | MHD_USE_DUAL_STACK, NULL);
     if (h->d == NULL) /* no IPv6 on this host: IPv4 only */
@@ -1116,6 +1617,7 @@ int cx_http_start(struct cx_http *h, char *err)
     if (g != 0 || ai == NULL) {
       cx_err_set(err, "listen: cannot resolve '%s': %s", h->host,
                  gai_strerror(g));
+      pem_free(h);
       return CX_EPARSE;
     }
     if (ai->ai_family == AF_INET6) {
@@ -1130,16 +1632,33 @@ int cx_http_start(struct cx_http *h, char *err)
     freeaddrinfo(ai);
   }
   if (h->d == NULL) {
-    cx_err_set(err, "cannot listen on %s:%u (address in use or not local?)",
-               h->host ? h->host : "*", h->port_req);
+    if (h->pem_cert != NULL)
+      cx_err_set(err,
+                 "cannot serve HTTPS on %s:%u (address in use, or a bad "
+                 "certificate or key: see the log)",
+                 h->host ? h->host : "*", h->port_req);
+    else
+      cx_err_set(err, "cannot listen on %s:%u (address in use or not local?)",
+                 h->host ? h->host : "*", h->port_req);
+    pem_free(h);
     return CX_EUNAVAIL;
   }
+  h->reaper_stop = 0;
+  if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
+    cx_err_set(err, "cannot start the connection reaper thread");
+    MHD_stop_daemon(h->d);
+    h->d = NULL;
+    pem_free(h);
+    return -EAGAIN;
+  }
+  h->reaper_on = 1;
   di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
   h->port = di ? di->port : h->port_req;
   h->started = 1;
-  CX_LOG(CX_LOG_INFO, "http", "listening on %s%s%s:%u (%s%u)",
+  CX_LOG(CX_LOG_INFO, "http", "listening on %s%s%s:%u%s (%s%u)",
          h->host && strchr(h->host, ':') ? "[" : "", h->host ? h->host : "*",
          h->host && strchr(h->host, ':') ? "]" : "", h->port,
+         h->pem_cert ? " with TLS" : "",
          h->per_conn ? "thread per connection, max " : "threads: ",
          h->per_conn ? h->max_conns : h->threads);
   return 0;
@@ -1154,9 +1673,22 @@ void cx_http_stop(struct cx_http *h)
 {
   if (h == NULL || h->d == NULL)
     return;
+  /* Streams end at their next fill: wake the parked ones (MHD will not
+   * stop with connections suspended). */
+  atomic_store(&h->stopping, 1);
+  streams_wake_all(h);
   MHD_stop_daemon(h->d);
   h->d = NULL;
   h->port = 0;
+  if (h->reaper_on) {
+    pthread_mutex_lock(&h->conn_mu);
+    h->reaper_stop = 1;
+    pthread_cond_signal(&h->conn_cv);
+    pthread_mutex_unlock(&h->conn_mu);
+    pthread_join(h->reaper, NULL);
+    h->reaper_on = 0;
+  }
+  pem_free(h);
 }
 
 void cx_http_destroy(struct cx_http *h)
@@ -1164,6 +1696,11 @@ void cx_http_destroy(struct cx_http *h)
   if (h == NULL)
     return;
   cx_http_stop(h);
+  pthread_mutex_destroy(&h->conn_mu);
+  pthread_cond_destroy(&h->conn_cv);
+  pthread_mutex_destroy(&h->stream_mu);
+  cx_free(h->tls_cert);
+  cx_free(h->tls_key);
   cx_free(h->host);
   cx_free(h);
 }

@@ -36,6 +36,13 @@
  *               missing endpoint for a missing job/node/user)
  *   405 / 1205  route exists, method does not (reply has an Allow header)
  *   500 / 1303  internal error (a handler failed or memory ran out)
+ *   501 / 1304  a Transfer-Encoding other than "chunked"
+ *
+ * Ambiguous framing -- Content-Length together with Transfer-Encoding, two
+ * different Content-Lengths, a Content-Length that is not plain digits, an
+ * unknown transfer coding -- is refused (400/1001, or 501/1304) before
+ * routing, its body unread, and the connection closed: a proxy in front
+ * could frame the same bytes differently (request smuggling).
  *
  * Every request gets one access-log line through CX_LOG (component
  * "http"): method, path (without the query string), status, reply bytes,
@@ -47,6 +54,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -70,7 +78,8 @@
   X(BAD_METHOD, 1205, 405, "method not allowed")                               \
   X(NO_NODE, 1301, 503, "no alive node to place the job on")                   \
   X(UNAVAIL, 1302, 503, "store or coordination service unavailable")           \
-  X(INTERNAL, 1303, 500, "internal error")
+  X(INTERNAL, 1303, 500, "internal error")                                     \
+  X(BAD_CODING, 1304, 501, "unsupported transfer coding")
 
 enum cx_http_code {
   CX_HTTP_OK = 0,
@@ -88,6 +97,7 @@ const char *cx_http_code_msg(int code);
 
 /* Content types of the replies. */
 #define CX_HTTP_CT_JSON "application/json; charset=utf-8"
+#define CX_HTTP_CT_SSE "text/event-stream; charset=utf-8"
 #define CX_HTTP_CT_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
 
 /* ---- limits ------------------------------------------------------------- */
@@ -119,7 +129,29 @@ struct cx_http_opts {
   unsigned timeout_s;        /* idle connection timeout; 0 = 30 s */
   unsigned max_connections;  /* concurrent connections; 0 = 512 */
   size_t max_body;           /* request body limit; 0 = 1 MiB */
+  /* Concurrent connections from one address (past it, a new one is closed
+   * at once); 0 = CX_HTTP_PER_IP_DEFAULT. */
+  unsigned max_per_ip;
+  /* A request's head must be complete within this many seconds of the
+   * connection opening (on a kept-alive connection: of the previous
+   * request's end, plus timeout_s) -- an absolute deadline, not reset by
+   * trickled bytes; past it the connection is closed. A request the gate
+   * has not admitted (public routes, refused ones, no gate) must also have
+   * its whole body in by then. 0 = CX_HTTP_HEAD_TIMEOUT_DEFAULT. */
+  unsigned head_timeout_s;
+  /* PEM certificate chain and private key files: both set = HTTPS only
+   * (TLS 1.2+), every reply carrying Strict-Transport-Security; both NULL
+   * = plain HTTP. Read by cx_http_start. */
+  const char *tls_cert;
+  const char *tls_key;
 };
+
+#define CX_HTTP_PER_IP_DEFAULT 64
+#define CX_HTTP_HEAD_TIMEOUT_DEFAULT 10
+#define CX_HTTP_MAX_PEM (256 * 1024) /* bytes of a TLS cert or key file */
+#define CX_HTTP_HSTS "max-age=31536000"
+/* Bytes a gate may stash in a request (cx_http_req_set_note). */
+#define CX_HTTP_MAX_NOTE 256
 
 /* Route flags. */
 enum {
@@ -135,6 +167,11 @@ enum {
    * is malformed (msg gives line and column), not an object, not UTF-8 or
    * has duplicate keys. An empty body counts as {}. */
   CX_HTTP_F_JSON = 1 << 1 | CX_HTTP_F_BODY,
+  /* The gate (cx_http_set_gate) is not consulted: anyone may call it. */
+  CX_HTTP_F_PUBLIC = 1 << 2,
+  /* The path is a prefix ("/ui/"): the route answers every path that starts
+   * with it and that no exact route has (a web app's deep links). */
+  CX_HTTP_F_PREFIX = 1 << 3,
 };
 
 /* A handler answers through one of the cx_http_reply_* calls (the last one
@@ -154,6 +191,15 @@ int cx_http_create(const struct cx_http_opts *opts, struct cx_http **out,
  * ctx is borrowed and must outlive the server. */
 int cx_http_route(struct cx_http *h, const char *method, const char *path,
                   unsigned flags, cx_http_handler fn, void *ctx);
+
+/* The gate: called once per request to a route without CX_HTTP_F_PUBLIC,
+ * when its head is in and before one byte of its body is read (also for
+ * cx_http_dispatch). It returns 0 to admit the request, or replies (401,
+ * 403, 503 ...) and returns -1: that reply is sent at once, the body is
+ * never read and the connection is closed. It runs on the serving threads,
+ * like a handler. Only before cx_http_start; NULL fn removes it. */
+typedef int (*cx_http_gate)(struct cx_http_req *req, void *ctx);
+int cx_http_set_gate(struct cx_http *h, cx_http_gate fn, void *ctx);
 
 /* Binds and starts serving. Returns 0, or -errno / CX_EUNAVAIL (with a
  * message in err) when the address cannot be bound. Not thread-safe with
@@ -214,6 +260,12 @@ const char *cx_http_req_body(const struct cx_http_req *req, size_t *len);
  * NULL for such routes); NULL for other routes. */
 json_t *cx_http_req_json(const struct cx_http_req *req);
 
+/* A note the gate leaves for the handler (e.g. who was authenticated):
+ * len bytes are copied (CX_ETOOBIG past CX_HTTP_MAX_NOTE). cx_http_req_note
+ * returns it and its length, or NULL when none was set. */
+int cx_http_req_set_note(struct cx_http_req *req, const void *p, size_t len);
+const void *cx_http_req_note(const struct cx_http_req *req, size_t *len);
+
 /* ---- replies ------------------------------------------------------------ */
 
 /* 200 {"code":0,"msg":"ok","data":data}. Takes ownership of data (NULL =
@@ -240,6 +292,38 @@ int cx_http_reply_error_data(struct cx_http_req *req, int code,
  * content type with control characters, or -ENOMEM. */
 int cx_http_reply_raw(struct cx_http_req *req, int status,
                       const char *content_type, const void *body, size_t len);
+
+/* A streamed reply (server-sent events, long downloads): status and
+ * content type now, the body as fill produces it, sent chunked.
+ *   fill(ctx, buf, max) runs on a serving thread whenever the client can
+ *   take bytes: it returns how many it wrote into buf (> 0), 0 when it has
+ *   nothing now, or CX_HTTP_STREAM_END to finish the reply. After a 0 the
+ *   connection is parked -- holding no thread -- until
+ *   cx_http_stream_wake(handle) or the next tick (every
+ *   CX_HTTP_STREAM_TICK_MS), so fill can also send keep-alives, notice
+ *   that its source is gone, and a client that left is noticed.
+ *   (Thread-per-connection servers wait on the connection's thread
+ *   instead.) What MHD buffers per connection is bounded (16 KiB): a
+ *   client that reads slowly only gets fill called less often.
+ *   done(ctx) runs exactly once when the reply is over (ended, client
+ *   gone, server stopping -- fill then sees no more calls --, or the reply
+ *   replaced or never sent); after it returns the handle is invalid, so
+ *   whatever calls cx_http_stream_wake must be stopped inside done.
+ * *handle (optional) gets the handle. On error done(ctx) has run and the
+ * request gets 500. Through cx_http_dispatch the body is what fill gives
+ * until it ends or returns 0. Returns 0, CX_EPARSE or -ENOMEM. */
+#define CX_HTTP_STREAM_END ((ssize_t)-1)
+#define CX_HTTP_STREAM_TICK_MS 500
+struct cx_http_stream;
+typedef ssize_t (*cx_http_stream_fill)(void *ctx, char *buf, size_t max);
+typedef void (*cx_http_stream_done)(void *ctx);
+int cx_http_reply_stream(struct cx_http_req *req, int status,
+                         const char *content_type, cx_http_stream_fill fill,
+                         cx_http_stream_done done, void *ctx,
+                         struct cx_http_stream **handle);
+/* Tells a stream that fill has bytes again. Thread-safe; valid from
+ * cx_http_reply_stream until done(ctx) returns. */
+void cx_http_stream_wake(struct cx_http_stream *s);
 
 /* Adds a header to the reply (e.g. "WWW-Authenticate"); both copied. Kept
  * across later cx_http_reply_* calls. Returns 0, CX_EPARSE for an empty

@@ -241,6 +241,18 @@ int cx_job_from_json(const json_t *obj, struct cx_job *j, char *field,
 }
 
 /* An absolute http(s) URL with a host, no spaces or control characters. */
+/* "" (the node's default) or a portable user name (POSIX's portable
+ * filename characters, as useradd takes them). */
+static int user_name_ok(const char *u)
+{
+  if (u[0] == '-')
+    return 0;
+  for (const char *p = u; *p; p++)
+    if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+      return 0;
+  return 1;
+}
+
 static int valid_url(const char *u)
 {
   const char *rest;
@@ -300,6 +312,11 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
                NULL);
   if (j->workdir != NULL && j->workdir[0] != '\0' && j->workdir[0] != '/')
     return bad(field, err, "workdir", "must be an absolute path%s", NULL);
+  if (j->run_as != NULL && !user_name_ok(j->run_as))
+    return bad(field, err, "run_as",
+               "must be a user name: letters, digits, '.', '_', '-', not "
+               "starting with '-'%s",
+               NULL);
   if (j->timezone != NULL && j->timezone[0] != '\0') {
     const struct cx_tz *tz;
     if (cx_tz_get(j->timezone, &tz, cron_err) != 0)
@@ -408,4 +425,65 @@ int cx_job_alerts_on(const struct cx_job *j, const char *event)
   if (l == NULL || l[0] == '\0')
     return strcmp(event, "success") != 0 && strcmp(event, "max_duration") != 0;
   return events_each(l, ev_is, (void *)event);
+}
+/* ---- the viewer's form -------------------------------------------------- */
+
+/* Ends a URL written in a command: whitespace and the quotes around it. */
+static int url_end(char c)
+{
+  return c == '\0' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+         c == '"' || c == '\'' || c == '`' || c == '<' || c == '>';
+}
+
+/* Each "...://..." stretch (up to the URL's end) goes through
+ * cx_url_redact, the one rule for masking a URL's password (util). */
+char *cx_job_redact_command(const char *s)
+{
+  struct cx_buf b = {0};
+  const char *p = s ? s : "";
+  for (;;) {
+    const char *sep = strstr(p, "://");
+    if (sep == NULL)
+      break;
+    const char *end = sep + 3;
+    while (!url_end(*end))
+      end++;
+    size_t n = (size_t)(end - p);
+    char *seg = cx_strndup(p, n), *out = cx_malloc(n + 4); /* +"***" */
+    if (seg != NULL && out != NULL) {
+      cx_url_redact(seg, 0, out, n + 4);
+      cx_buf_puts(&b, out);
+    } else {
+      b.failed = 1;
+    }
+    cx_free(seg);
+    cx_free(out);
+    p = end;
+  }
+  cx_buf_puts(&b, p);
+  return cx_buf_steal(&b);
+}
+
+int cx_job_redact_json(json_t *o)
+{
+  static const char *const maps[] = {"http_headers", "env"};
+  for (size_t i = 0; i < CX_ARRAY_LEN(maps); i++) {
+    json_t *m = json_object_get(o, maps[i]);
+    const char *k;
+    json_t *v;
+    json_object_foreach(m, k, v)
+    {
+      if (json_object_set_new(m, k, json_string(CX_JOB_REDACTED)) != 0)
+        return -ENOMEM;
+    }
+  }
+  json_t *cmd = json_object_get(o, "command");
+  if (json_is_string(cmd)) {
+    char *r = cx_job_redact_command(json_string_value(cmd));
+    int rc = r ? json_object_set_new(o, "command", json_string(r)) : -1;
+    cx_free(r);
+    if (rc != 0)
+      return -ENOMEM;
+  }
+  return 0;
 }

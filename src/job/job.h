@@ -57,7 +57,14 @@ struct cx_job {
    * timeout, killed, lost, missed, recovered, success, max_duration; ""
    * = the defaults (all but success and max_duration). */
   char *notify_events;
-  int max_duration; /* s; > 0: a run still going after it is an event */
+  int max_duration;    /* s; > 0: a run still going after it is an event */
+  char *run_as;        /* cmd: user to run as, default "" = the node's
+                          node.run_as; admin-only, and only a user on
+                          the node's node.run_as_allow */
+  int limit_memory_mb; /* cmd, per process, 0 = none: RLIMIT_AS */
+  int limit_nproc;     /* RLIMIT_NPROC (counts the user's processes) */
+  int limit_cpu_s;     /* RLIMIT_CPU, CPU seconds per process */
+  int limit_nofile;    /* RLIMIT_NOFILE, open files per process */
 };
 
 /* notify_events: 0 when list names only known events, else CX_EPARSE. */
@@ -93,6 +100,8 @@ int cx_job_copy(struct cx_job *dst, const struct cx_job *src);
 #define CX_JOB_MAX_ENUM 16          /* concurrency, misfire, http_method */
 #define CX_JOB_MAX_HTTP_BODY 65536  /* bytes */
 #define CX_JOB_MAX_WORKDIR 1024     /* bytes: an absolute path */
+#define CX_JOB_MAX_RUN_AS 32        /* bytes: a Linux user name */
+#define CX_JOB_MAX_LIMIT (1 << 20)  /* any limit_* (MiB, processes, s, fds) */
 #define CX_JOB_MAX_MAP 128          /* env / http_headers entries */
 #define CX_JOB_MAX_MAP_KEY 256      /* bytes of an env / header name */
 #define CX_JOB_MAX_MAP_VALUE 8192   /* bytes of an env / header value */
@@ -142,5 +151,19 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
  * fields (notify_to_array, http_headers, env) become arrays/objects and
  * enabled a boolean. */
 json_t *cx_job_to_json(const struct cx_job *j);
+
+/* ---- what a viewer may see ----------------------------------------------
+ * Secrets a job may carry are hidden from viewers (operators and admins see
+ * them): every value of http_headers and env becomes "***", and so does the
+ * password of every URL userinfo in the command ("scheme://user:pw@host"
+ * -> "scheme://user:***@host"; a userinfo without ':' is kept: it is a
+ * user name). Run output and http_body are not touched. */
+#define CX_JOB_REDACTED "***"
+/* Rewrites o (a cx_job_to_json object) in place into its viewer form.
+ * 0 or -ENOMEM (o is then partly redacted: do not show it). */
+int cx_job_redact_json(json_t *o);
+/* The command text with every URL password replaced (cx_malloc'd; NULL on
+ * allocation failure). s NULL = "". For a run log's command as well. */
+char *cx_job_redact_command(const char *s);
 
 #endif

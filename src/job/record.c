@@ -65,6 +65,11 @@ const struct cx__job_field cx__job_fields[] = {
     STR("workdir", workdir, CX_JOB_MAX_WORKDIR, 0),
     STR("notify_events", notify_events, CX_JOB_MAX_EVENTS, 0),
     INT("max_duration", max_duration, 0, CX_JOB_MAX_TIMEOUT),
+    STR("run_as", run_as, CX_JOB_MAX_RUN_AS, 0),
+    INT("limit_memory_mb", limit_memory_mb, 0, CX_JOB_MAX_LIMIT),
+    INT("limit_nproc", limit_nproc, 0, CX_JOB_MAX_LIMIT),
+    INT("limit_cpu_s", limit_cpu_s, 0, CX_JOB_MAX_LIMIT),
+    INT("limit_nofile", limit_nofile, 0, CX_JOB_MAX_LIMIT),
     /* Reply-only fields: accepted so a reply can be posted back. */
     {"next", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},
     {"node_state", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},

@@ -25,14 +25,16 @@ struct cx__capture {
   size_t limit, head_cap, ring_cap;
   size_t head_len, ring_pos, ring_len;
   uint64_t total;
+  struct cx_live *live; /* opts.live: fed every byte too; may be NULL */
 };
 
 /* Test hook: when set, cmd attempts behave as if pidfd_open() were
  * unavailable (seccomp, old kernels) and poll waitpid(WNOHANG) instead. */
 extern atomic_int cx__exec_no_pidfd;
 
-/* Allocates the buffer (limit already clamped). 0 or -ENOMEM. */
-int cx__capture_init(struct cx__capture *c, size_t limit);
+/* Allocates the buffer (opts' clamped limit) and takes opts' live
+ * output (opts may be NULL). 0 or -ENOMEM. */
+int cx__capture_init(struct cx__capture *c, const struct cx_exec_opts *opts);
 void cx__capture_add(struct cx__capture *c, const char *p, size_t n);
 /* Puts the assembled output into res (output, output_len, output_total)
  * and leaves c empty. */
@@ -46,6 +48,26 @@ size_t cx__exec_output_limit(const struct cx_exec_opts *opts);
  * -EBUSY after filling res as an ERROR. */
 int cx__exec_begin(struct cx_exec *x, struct cx_exec_result *res, char *err);
 void cx__exec_end(struct cx_exec *x);
+
+/* A cmd attempt's own cgroup (exec_cg.c): <cgroup_dir>/run-<pid>-<seq>. */
+struct cx__cg {
+  char path[CX_EXEC_PATH_MAX + 64]; /* "" = none */
+  int procs_fd; /* its cgroup.procs, O_WRONLY|O_CLOEXEC, above stdio; the
+                   child writes "0" to it to join before exec */
+};
+
+/* Makes the attempt's cgroup under parent. 0, or -errno with the reason in
+ * why (CX_ERR_LEN); cg is then empty (path "", procs_fd -1). */
+int cx__cg_create(struct cx__cg *cg, const char *parent, char *why);
+/* 1 if a live process is in the cgroup (zombies are not listed), 0 if
+ * none, < 0 if it cannot be read. */
+int cx__cg_alive(const struct cx__cg *cg);
+/* Sends sig to every process in the cgroup; SIGKILL through cgroup.kill
+ * where the kernel has it (5.14+, v2: atomic, no fork can race it), else
+ * pid by pid from cgroup.procs, repeated while new ones appear. */
+void cx__cg_signal(const struct cx__cg *cg, int sig);
+/* Closes the fd and removes the (empty) cgroup; cg becomes empty. */
+void cx__cg_remove(struct cx__cg *cg);
 
 /* Fills res as an ERROR with the message, copies it to err, returns rc. */
 int cx__exec_fail(struct cx_exec_result *res, char *err, int rc,

@@ -1,9 +1,11 @@
 /*
  * node/exec: attempt handles, the head-and-tail output capture, process
  * group helpers and cmd attempts (`shell -c command` in its own session).
- * The design and the choices (no fork lock, pidfd reaping, drain then
- * group cleanup after the shell exits) are described in exec.h.
+ * The design and the choices (vfork-style clone, no spawn lock, pidfd
+ * reaping, drain then group cleanup after the shell exits) are described
+ * in exec.h.
  */
+#include "live/live.h"
 #include "node/exec-int.h"
 
 #include <dirent.h>
@@ -16,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -27,6 +31,23 @@ extern char **environ;
 atomic_int cx__exec_no_pidfd;
 
 #define LOG_COMP "exec"
+
+/* The spawned child must not be instrumented (see child_run). */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define NO_ASAN __attribute__((no_sanitize_address))
+#define ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#define NO_ASAN __attribute__((no_sanitize_address))
+#define ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#endif
+#endif
+#ifndef NO_ASAN
+#define NO_ASAN
+#define ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 #define READ_CHUNK 65536
 #define FALLBACK_POLL_MS 10     /* waitpid polling when pidfd_open fails */
 #define GROUP_POLL_US 10000     /* group liveness polling during cleanup */
@@ -161,9 +182,11 @@ size_t cx__exec_output_limit(const struct cx_exec_opts *opts)
 
 /* ---- output capture ----------------------------------------------------- */
 
-int cx__capture_init(struct cx__capture *c, size_t limit)
+int cx__capture_init(struct cx__capture *c, const struct cx_exec_opts *opts)
 {
+  size_t limit = cx__exec_output_limit(opts);
   memset(c, 0, sizeof *c);
+  c->live = opts ? opts->live : NULL;
   c->buf = cx_malloc(limit + 1);
   if (c->buf == NULL)
     return -ENOMEM;
@@ -177,6 +200,7 @@ void cx__capture_add(struct cx__capture *c, const char *p, size_t n)
 {
   char *ring = c->buf + c->head_cap;
 
+  cx_live_add(c->live, p, n);
   c->total += n;
   if (c->head_len < c->head_cap) {
     size_t k = c->head_cap - c->head_len;
@@ -384,7 +408,16 @@ int cx_exec_group_alive(pid_t pgid)
 
 /* ---- cmd attempts: spawning --------------------------------------------- */
 
-enum child_stage { STAGE_SETSID = 1, STAGE_DUP2, STAGE_CHDIR, STAGE_EXEC };
+enum child_stage {
+  STAGE_SETSID = 1,
+  STAGE_DUP2,
+  STAGE_CHDIR,
+  STAGE_EXEC,
+  STAGE_CGROUP,
+  STAGE_RLIMIT,
+  STAGE_USER,
+  STAGE_NNP
+};
 
 struct child_err {
   int stage;
@@ -397,8 +430,18 @@ struct spawn {
   char *argv[4];
   char **envp; /* pointers; job pairs point into env_mem */
   char *env_mem;
-  int null_fd, out_rd, out_wr, err_rd, err_wr;
+  int null_fd, out_rd, out_wr;
   int max_fd; /* for the close-on-exec fallback loop */
+  int cg_fd;  /* the attempt's cgroup.procs, or -1 */
+  int set_user;
+  uid_t uid;
+  gid_t gid;
+  int nrl; /* rlimits to set */
+  int rl_res[4];
+  struct rlimit rl[4];
+  /* Written by the child before it gives up: it shares our memory
+   * (CLONE_VM) and we run again only once it has exec'd or exited. */
+  volatile struct child_err ce;
 };
 
 /* Moves fd to a number above stdio (so the child's dup2 onto 0..2 can
@@ -491,17 +534,15 @@ static int env_build(struct spawn *sp, const struct cx_exec_opts *opts,
   return 0;
 }
 
-static _Noreturn void child_fail(int fd, int stage, int e)
+/* Runs in the child (see child_run). */
+NO_ASAN static _Noreturn void child_fail(struct spawn *sp, int stage, int e)
 {
-  struct child_err ce = {stage, e};
-  ssize_t r;
-  do
-    r = write(fd, &ce, sizeof ce);
-  while (r < 0 && errno == EINTR);
+  sp->ce.stage = stage;
+  sp->ce.err = e;
   _exit(127);
 }
 
-static int dup2_retry(int from, int to)
+NO_ASAN static int dup2_retry(int from, int to)
 {
   int r;
   do
@@ -510,12 +551,18 @@ static int dup2_retry(int from, int to)
   return r;
 }
 
-/* The child between fork and exec: async-signal-safe calls only (no
- * allocation, no locks, no stdio). Every source fd is above 2, so the
- * dup2 calls cannot clobber one another, and dup2 clears FD_CLOEXEC on
- * the new 0, 1 and 2. */
-static _Noreturn void child_run(const struct spawn *sp)
+/* The child between clone and exec. It runs on its own small stack but
+ * in the parent's memory (CLONE_VM|CLONE_VFORK, like posix_spawn), with
+ * the calling thread suspended until it has exec'd or exited; so only
+ * async-signal-safe calls (no allocation, no locks, no stdio), nothing
+ * written but its own stack and sp->ce, and not instrumented by ASan (its
+ * frames would poison shadow memory the parent owns). It has its own fd
+ * table, cwd and signal dispositions (no CLONE_FILES/FS/SIGHAND). Every
+ * source fd is above 2, so the dup2 calls cannot clobber one another,
+ * and dup2 clears FD_CLOEXEC on the new 0, 1 and 2. */
+NO_ASAN static int child_run(void *arg)
 {
+  struct spawn *sp = arg;
   struct sigaction sa;
   sigset_t none;
 
@@ -524,22 +571,66 @@ static _Noreturn void child_run(const struct spawn *sp)
   for (int s = 1; s < NSIG; s++)
     sigaction(s, &sa, NULL); /* EINVAL for SIGKILL etc.: ignored */
   if (setsid() < 0)
-    child_fail(sp->err_wr, STAGE_SETSID, errno);
+    child_fail(sp, STAGE_SETSID, errno);
   if (dup2_retry(sp->null_fd, 0) < 0 || dup2_retry(sp->out_wr, 1) < 0 ||
       dup2_retry(sp->out_wr, 2) < 0)
-    child_fail(sp->err_wr, STAGE_DUP2, errno);
+    child_fail(sp, STAGE_DUP2, errno);
   /* Whatever another thread opened without O_CLOEXEC must not reach the
-   * job. The error pipe is close-on-exec already and stays usable. */
+   * job. */
   if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
     for (int fd = 3; fd < sp->max_fd; fd++)
-      if (fd != sp->err_wr)
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
+      fcntl(fd, F_SETFD, FD_CLOEXEC);
+  /* Into the cgroup before anything else can fork: "0" is the writer. */
+  if (sp->cg_fd >= 0 && write(sp->cg_fd, "0", 1) != 1)
+    child_fail(sp, STAGE_CGROUP, errno);
+  for (int i = 0; i < sp->nrl; i++)
+    if (setrlimit(sp->rl_res[i], &sp->rl[i]) < 0)
+      child_fail(sp, STAGE_RLIMIT, errno);
+  /* Groups first: after setuid there is no right to change them. Raw
+   * syscalls: glibc's wrappers broadcast the change to every thread of a
+   * multi-threaded process (setxid), which a child made with
+   * clone(CLONE_VM) would try on its parent's threads; the syscalls
+   * change this (single-threaded) process only. */
+  if (sp->set_user &&
+      (syscall(SYS_setgroups, 0, NULL) < 0 ||
+       syscall(SYS_setgid, sp->gid) < 0 || syscall(SYS_setuid, sp->uid) < 0))
+    child_fail(sp, STAGE_USER, errno);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    child_fail(sp, STAGE_NNP, errno);
   if (sp->workdir != NULL && chdir(sp->workdir) < 0)
-    child_fail(sp->err_wr, STAGE_CHDIR, errno);
+    child_fail(sp, STAGE_CHDIR, errno);
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   execve(sp->shell, sp->argv, sp->envp);
-  child_fail(sp->err_wr, STAGE_EXEC, errno);
+  child_fail(sp, STAGE_EXEC, errno);
+}
+
+static void limit_add(struct spawn *sp, int resource, int64_t v, int64_t hard)
+{
+  if (v <= 0)
+    return;
+  sp->rl_res[sp->nrl] = resource;
+  sp->rl[sp->nrl].rlim_cur = (rlim_t)v;
+  sp->rl[sp->nrl].rlim_max = (rlim_t)hard;
+  sp->nrl++;
+}
+
+/* The user and the limits, computed before the fork (the child only
+ * makes the calls). */
+static void spawn_limits(struct spawn *sp, const struct cx_exec_cmd *cmd)
+{
+  const struct cx_exec_limits *l = &cmd->limits;
+  sp->set_user = cmd->set_user;
+  sp->uid = cmd->uid;
+  sp->gid = cmd->gid;
+  sp->nrl = 0;
+  limit_add(sp, RLIMIT_AS, l->memory_mb * 1024 * 1024,
+            l->memory_mb * 1024 * 1024);
+  limit_add(sp, RLIMIT_NPROC, l->nproc, l->nproc);
+  /* The hard limit a second later: SIGXCPU first, which a job may catch
+   * to clean up, then SIGKILL. */
+  limit_add(sp, RLIMIT_CPU, l->cpu_s, l->cpu_s + 1);
+  limit_add(sp, RLIMIT_NOFILE, l->nofile, l->nofile);
 }
 
 static void spawn_free(struct spawn *sp)
@@ -547,8 +638,6 @@ static void spawn_free(struct spawn *sp)
   close_fd(&sp->null_fd);
   close_fd(&sp->out_rd);
   close_fd(&sp->out_wr);
-  close_fd(&sp->err_rd);
-  close_fd(&sp->err_wr);
   cx_free(sp->envp);
   cx_free(sp->env_mem);
 }
@@ -562,15 +651,36 @@ static int wait_retry(pid_t pid, int *st, int flags)
   return (int)r;
 }
 
-/* Forks and execs. On success *pid is the running shell and out_rd the
+/* Starts the child: clone(CLONE_VM|CLONE_VFORK) on a stack of our own
+ * (this thread's, which is idle until the child has exec'd), as
+ * posix_spawn does. fork() of the node cost more than everything else in a
+ * run: copying the page tables of a process with ~80 threads and ~400
+ * mappings, then tearing them down again at exec, serialised on the
+ * process's memory map lock and with copy-on-write faults (TLB shootdowns
+ * to every core) in all the other threads afterwards. posix_spawn itself
+ * cannot say which step failed (chdir or exec) nor set FD_CLOEXEC on fds
+ * another thread leaked, hence our own child. */
+#define CHILD_STACK (64 * 1024)
+
+static pid_t spawn_clone(struct spawn *sp)
+{
+  /* Aligned for any ABI; the stack grows down from its end. */
+  _Alignas(64) char stack[CHILD_STACK];
+  pid_t pid = clone(child_run, stack + sizeof stack,
+                    CLONE_VM | CLONE_VFORK | SIGCHLD, sp);
+  /* The child's uninstrumented frames left no poison, but its stack is
+   * ours again: say so to ASan in case (a no-op otherwise). */
+  ASAN_UNPOISON(stack, sizeof stack);
+  return pid;
+}
+
+/* Spawns the shell. On success *pid is the running shell and out_rd the
  * read end of its output; on failure res is an ERROR. */
 static int spawn_start(struct spawn *sp, pid_t *pid, struct cx_exec_result *res,
                        char *err)
 {
   sigset_t all, old;
-  struct child_err ce;
   int rc, fds[2], e;
-  ssize_t r;
   struct rlimit rl;
 
   sp->max_fd = 65536;
@@ -586,48 +696,35 @@ static int spawn_start(struct spawn *sp, pid_t *pid, struct cx_exec_result *res,
     return cx__exec_fail(res, err, rc, "output pipe: %s", strerror(-rc));
   sp->out_rd = fds[0];
   sp->out_wr = fds[1];
-  rc = pipe_above_stdio(fds);
-  if (rc < 0)
-    return cx__exec_fail(res, err, rc, "exec pipe: %s", strerror(-rc));
-  sp->err_rd = fds[0];
-  sp->err_wr = fds[1];
   if (fcntl(sp->out_rd, F_SETFL, O_NONBLOCK) < 0) {
     rc = -errno;
     return cx__exec_fail(res, err, rc, "output pipe: %s", strerror(errno));
   }
 
-  /* All signals blocked across fork: no handler of ours runs in the
+  /* All signals blocked across the clone: no handler of ours runs in the
    * child before it has reset the dispositions. */
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  sp->ce.stage = 0;
+  sp->ce.err = 0;
   res->start_ms = cx_wall_ms();
-  *pid = fork();
-  if (*pid == 0)
-    child_run(sp);
+  *pid = spawn_clone(sp);
   e = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (*pid < 0)
-    return cx__exec_fail(res, err, -e, "fork: %s", strerror(e));
+    return cx__exec_fail(res, err, -e, "clone: %s", strerror(e));
 
   close_fd(&sp->null_fd);
   close_fd(&sp->out_wr);
-  close_fd(&sp->err_wr);
-  do
-    r = read(sp->err_rd, &ce, sizeof ce);
-  while (r < 0 && errno == EINTR);
-  close_fd(&sp->err_rd);
-  if (r == 0)
-    return 0; /* EOF: the exec closed the pipe */
+  if (sp->ce.stage == 0)
+    return 0; /* exec'd: CLONE_VFORK returned only after it */
 
-  /* The child failed before exec and is exiting with 127. */
+  /* The child failed before exec and has exited with 127. */
   int st = 0;
+  struct child_err ce = {sp->ce.stage, sp->ce.err};
   wait_retry(*pid, &st, 0);
   res->pid = res->pgid = 0;
   res->exit_code = 127;
-  if (r != (ssize_t)sizeof ce) {
-    ce.stage = STAGE_EXEC;
-    ce.err = r < 0 ? errno : EIO;
-  }
   rc = ce.err > 0 ? -ce.err : -EIO;
   switch (ce.stage) {
   case STAGE_CHDIR:
@@ -636,9 +733,16 @@ static int spawn_start(struct spawn *sp, pid_t *pid, struct cx_exec_result *res,
   case STAGE_EXEC:
     return cx__exec_fail(res, err, rc, "shell \"%.200s\": %s", sp->shell,
                          strerror(ce.err));
+  case STAGE_USER:
+    return cx__exec_fail(res, err, rc, "run as uid %ld gid %ld: %s",
+                         (long)sp->uid, (long)sp->gid, strerror(ce.err));
   default:
     return cx__exec_fail(res, err, rc, "child %s: %s",
-                         ce.stage == STAGE_SETSID ? "setsid" : "dup2",
+                         ce.stage == STAGE_SETSID   ? "setsid"
+                         : ce.stage == STAGE_CGROUP ? "join cgroup"
+                         : ce.stage == STAGE_RLIMIT ? "setrlimit"
+                         : ce.stage == STAGE_NNP    ? "no_new_privs"
+                                                    : "dup2",
                          strerror(ce.err));
   }
 }
@@ -683,13 +787,23 @@ struct run_state {
   int killed9;      /* SIGKILL sent to the group */
   enum cx_exec_status reason; /* TIMEOUT or KILLED once stopping */
   int lost;                   /* the exit status could not be had */
+  struct cx__cg *cg;          /* the attempt's cgroup (path "" = none) */
 };
 
+/* The group first (no pid of it can be reused while the shell is
+ * unreaped), then whatever of the cgroup left the group. */
 static void group_signal(struct run_state *s, int sig)
 {
   if (kill(-s->pid, sig) < 0 && errno != ESRCH)
     CX_LOG(CX_LOG_WARN, LOG_COMP, "kill(-%ld, %d): %s", (long)s->pid, sig,
            strerror(errno));
+  cx__cg_signal(s->cg, sig);
+}
+
+/* 1 while anything of the attempt is alive: its group or its cgroup. */
+static int run_alive(const struct run_state *s)
+{
+  return cx_exec_group_alive(s->pid) > 0 || cx__cg_alive(s->cg) > 0;
 }
 
 static void start_stopping(struct run_state *s, enum cx_exec_status why,
@@ -806,7 +920,7 @@ static void reap_orphans(pid_t pgid)
 static int cleanup_group(struct run_state *s)
 {
   reap_orphans(s->pid);
-  if (cx_exec_group_alive(s->pid) <= 0)
+  if (!run_alive(s))
     return 0;
   int64_t now = now_ms();
   if (!s->stopping) {
@@ -816,7 +930,7 @@ static int cleanup_group(struct run_state *s)
   }
   int64_t give_up = INT64_MAX;
   for (;;) {
-    if (cx_exec_group_alive(s->pid) <= 0)
+    if (!run_alive(s))
       break;
     now = now_ms();
     if (!s->killed9 && (now >= s->kill_at || atomic_load(&s->x->kill))) {
@@ -863,6 +977,15 @@ static int cmd_check(const struct cx_exec_opts *opts,
     return cx__exec_fail(res, err, CX_ETOOBIG, "workdir: too long");
   if (cmd->timeout_ms < 0)
     return cx__exec_fail(res, err, CX_EPARSE, "timeout: negative");
+  if (cmd->limits.memory_mb < 0 || cmd->limits.nproc < 0 ||
+      cmd->limits.cpu_s < 0 || cmd->limits.nofile < 0)
+    return cx__exec_fail(res, err, CX_EPARSE, "limits: negative");
+  if (cmd->limits.memory_mb > CX_EXEC_LIMIT_MAX ||
+      cmd->limits.nproc > CX_EXEC_LIMIT_MAX ||
+      cmd->limits.cpu_s > CX_EXEC_LIMIT_MAX ||
+      cmd->limits.nofile > CX_EXEC_LIMIT_MAX)
+    return cx__exec_fail(res, err, CX_EPARSE, "limits: above %lld",
+                         (long long)CX_EXEC_LIMIT_MAX);
   return cx__exec_kv_check(cmd->env, cmd->nenv, CX_EXEC_ENV_MAX,
                            CX_EXEC_ENV_NAME_MAX, CX_EXEC_ENV_VALUE_MAX,
                            env_name_ok, 0, "env", res, err);
@@ -872,8 +995,8 @@ int cx_exec_run_cmd(struct cx_exec *x, const struct cx_exec_opts *opts,
                     const struct cx_exec_cmd *cmd, cx_exec_spawn_cb on_spawn,
                     void *ctx, struct cx_exec_result *res, char *err)
 {
-  struct spawn sp = {
-      .null_fd = -1, .out_rd = -1, .out_wr = -1, .err_rd = -1, .err_wr = -1};
+  struct spawn sp = {.null_fd = -1, .out_rd = -1, .out_wr = -1, .cg_fd = -1};
+  struct cx__cg cg = {.procs_fd = -1};
   struct cx__capture cap = {0};
   struct run_state s;
   const char *shell;
@@ -890,8 +1013,7 @@ int cx_exec_run_cmd(struct cx_exec *x, const struct cx_exec_opts *opts,
     res->status = CX_EXEC_KILLED;
     goto out;
   }
-  if (cx__capture_init(&cap, cx__exec_output_limit(opts)) < 0 ||
-      env_build(&sp, opts, cmd) < 0) {
+  if (cx__capture_init(&cap, opts) < 0 || env_build(&sp, opts, cmd) < 0) {
     rc = cx__exec_fail(res, err, -ENOMEM, "out of memory");
     goto out;
   }
@@ -901,6 +1023,14 @@ int cx_exec_run_cmd(struct cx_exec *x, const struct cx_exec_opts *opts,
   sp.argv[1] = "-c";
   sp.argv[2] = (char *)cmd->command;
   sp.argv[3] = NULL;
+  spawn_limits(&sp, cmd);
+  if (opts != NULL && opts->cgroup_dir != NULL && opts->cgroup_dir[0]) {
+    char why[CX_ERR_LEN];
+    /* Not fatal: the process group still bounds what stays behind. */
+    if (cx__cg_create(&cg, opts->cgroup_dir, why) < 0)
+      CX_LOG(CX_LOG_WARN, LOG_COMP, "no cgroup for this attempt: %s", why);
+    sp.cg_fd = cg.procs_fd;
+  }
   rc = spawn_start(&sp, &pid, res, err);
   if (rc < 0)
     goto out;
@@ -920,6 +1050,7 @@ int cx_exec_run_cmd(struct cx_exec *x, const struct cx_exec_opts *opts,
       opts && opts->drain_ms > 0 ? opts->drain_ms : CX_EXEC_DRAIN_DEFAULT_MS;
   s.deadline = cmd->timeout_ms > 0 ? now_ms() + cmd->timeout_ms : INT64_MAX;
   s.kill_at = INT64_MAX;
+  s.cg = &cg;
   if (on_spawn != NULL)
     on_spawn(ctx, pid, pid);
 
@@ -949,6 +1080,7 @@ out:
   if (cap.buf != NULL)
     cx__capture_finish(&cap, res);
   spawn_free(&sp);
+  cx__cg_remove(&cg);
   res->end_ms = cx_wall_ms();
   cx__exec_end(x);
   return rc;

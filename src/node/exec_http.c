@@ -52,11 +52,13 @@ static int http_check(const struct cx_exec_http *req, const char **method,
     return cx__exec_fail(res, err, CX_ETOOBIG, "url: longer than %d bytes",
                          CX_EXEC_URL_MAX);
   if (strncasecmp(req->url, "http://", 7) != 0 &&
-      strncasecmp(req->url, "https://", 8) != 0)
+      strncasecmp(req->url, "https://", 8) != 0) {
+    char shown[256];
+    cx_url_redact(req->url, 0, shown, sizeof shown);
     return cx__exec_fail(res, err, CX_EPARSE,
-                         "url \"%.200s\": only http:// and https:// are "
-                         "allowed",
-                         req->url);
+                         "url \"%s\": only http:// and https:// are allowed",
+                         shown);
+  }
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)req->url[i];
     if (c <= 0x20 || c == 0x7f)
@@ -181,6 +183,39 @@ static int setup(CURL *e, const struct cx_exec_opts *opts,
   return c == CURLE_OK ? 0 : -1;
 }
 
+/* A transfer that ended in a libcurl error. Before any status arrived
+ * (refused, DNS, TLS, reset, no reply) there is no answer to judge:
+ * ERROR with exit_code -1. A timeout stays TIMEOUT; an error after the
+ * status line (a body cut short) is FAILED with that status. The reason
+ * is libcurl's detail, the system error when there is one, and the curl
+ * code: "Failed to connect to ... : Connection refused (curl 7)". */
+static void transfer_error(CURL *e, CURLcode cc, const char *errbuf, long code,
+                           struct cx_exec_result *res)
+{
+  long os_errno = 0;
+  char sysbuf[96];
+  const char *sys = "", *sep = "";
+  const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(cc);
+  curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
+  if (os_errno > 0 && os_errno < 4096) {
+    sys = strerror_r((int)os_errno, sysbuf, sizeof sysbuf);
+    if (strstr(detail, sys) == NULL)
+      sep = ": ";
+    else
+      sys = "";
+  }
+  snprintf(res->error, sizeof res->error, "%.160s%s%.60s (curl %d)", detail,
+           sep, sys, (int)cc);
+  if (cc == CURLE_OPERATION_TIMEDOUT) {
+    res->status = CX_EXEC_TIMEOUT;
+  } else if (code > 0) {
+    res->status = CX_EXEC_FAILED;
+  } else {
+    res->status = CX_EXEC_ERROR;
+    res->exit_code = -1;
+  }
+}
+
 int cx_exec_run_http(struct cx_exec *x, const struct cx_exec_opts *opts,
                      const struct cx_exec_http *req, struct cx_exec_result *res,
                      char *err)
@@ -210,7 +245,7 @@ int cx_exec_run_http(struct cx_exec *x, const struct cx_exec_opts *opts,
                        curl_easy_strerror(curl_init_rc));
     goto out;
   }
-  if (cx__capture_init(&cap, cx__exec_output_limit(opts)) < 0) {
+  if (cx__capture_init(&cap, opts) < 0) {
     rc = cx__exec_fail(res, err, -ENOMEM, "out of memory");
     goto out;
   }
@@ -270,10 +305,7 @@ int cx_exec_run_http(struct cx_exec *x, const struct cx_exec_opts *opts,
   } else if (cc == CURLE_OK) {
     res->status = code >= 200 && code <= 299 ? CX_EXEC_SUCCESS : CX_EXEC_FAILED;
   } else {
-    res->status =
-        cc == CURLE_OPERATION_TIMEDOUT ? CX_EXEC_TIMEOUT : CX_EXEC_FAILED;
-    snprintf(res->error, sizeof res->error, "%s: %.200s",
-             curl_easy_strerror(cc), errbuf[0] ? errbuf : "no detail");
+    transfer_error(e, cc, errbuf, code, res);
   }
   rc = 0;
 out:

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keys/keys.h"
 #include "node/exec.h"
 #include "node/node.h"
 #include "store/store.h"
@@ -45,7 +46,10 @@ struct cx__nslot {
 
 enum { CX__ITEM_RUN = 1, CX__ITEM_MISFIRE, CX__ITEM_SKIP };
 
-/* One fire on its way through the pool. */
+/* One fire on its way through the pool. A run that failed with retries
+ * left goes back on the timer (retry_key) instead of holding a worker
+ * through the wait, and comes back through the queue for its next
+ * attempt, still the same run (same claim, same row). */
 struct cx__nitem {
   struct cx__nitem *next;          /* queue */
   struct cx__nitem *anext, *aprev; /* active list (RUN, MISFIRE) */
@@ -57,7 +61,21 @@ struct cx__nitem {
   int64_t queued_ms;
   int64_t lease; /* the node's lease when fired: runs only under it */
   struct cx_exec *x;
-  int killed; /* under n->mu */
+  struct cx_live *live; /* its output as it comes (claimed runs) */
+  int killed;           /* under n->mu */
+  /* The run, from its claim on (only the worker holding the item touches
+   * these, except where marked). */
+  int started, claimed;
+  int attempt;                 /* attempts done */
+  struct cx_run run;           /* its row; strings borrowed (def, node) */
+  struct cx_exec_result res;   /* the last attempt */
+  struct cx_run_attempt *pend; /* attempts not stored yet, in order */
+  size_t npend;
+  int64_t retry_key;    /* under n->mu: its timer entry (< 0) while waiting */
+  int finish;           /* under n->mu: record it as it is, no more attempts */
+  int orphan;           /* under n->mu: its job left this node: no retry */
+  int retry_cancelled;  /* under n->mu: a kill ended its wait for a retry */
+  const char *kill_why; /* under n->mu: why it was killed (static) */
 };
 
 /* Settings that SIGHUP may change; copied per run. */
@@ -70,8 +88,48 @@ struct cx__nsettings {
   char workdir[1024];
 };
 
+/* Who cmd jobs run as, their base environment and cgroup (jobuser.c);
+ * fixed at create. */
+#define CX__NUSER_ENV_MAX 64
+struct cx__nuser {
+  int root;      /* the node runs as root: it switches each job's user */
+  char name[64]; /* the default user: node.run_as, or the node's own */
+  uid_t uid;
+  gid_t gid;
+  char home[1024];
+  char allow[1024];                 /* node.run_as_allow */
+  char *env[CX__NUSER_ENV_MAX + 1]; /* node's PATH, LANG, LC_*, TZ */
+  char cgroup[4096];                /* runs' parent cgroup; "" = none */
+};
+
+/* One job's user: what exec needs. */
+struct cx__jobuser {
+  int set_user;
+  uid_t uid;
+  gid_t gid;
+  char home[1030], user[80], logname[80];  /* HOME=, USER=, LOGNAME= */
+  const char *envp[CX__NUSER_ENV_MAX + 4]; /* base env for exec */
+};
+
+/* lateness.c: start lateness histogram and the falling-behind warning;
+ * zero-initialised with the node. Bucket CX__LATE_BUCKETS is +Inf. */
+#define CX__LATE_BUCKETS 12
+struct cx__late {
+  atomic_ullong bucket[CX__LATE_BUCKETS + 1];
+  atomic_llong sum_ms;
+  atomic_ullong late_since; /* runs over the threshold since the warning */
+  atomic_llong worst_since; /* the worst of them, ms */
+  atomic_llong warned_ms;   /* mono ms of the last warning, 0 = never */
+};
+
 struct cx_noded {
   struct cx_store *store;
+  struct cx_live_table *live; /* running runs' output (live_owned: ours) */
+  int live_owned;
+  struct cx_http *live_http; /* node.listen (live_serve.c); NULL = none */
+  char live_url[300];        /* advertised in the node key; "" = none */
+  char live_secret[256];     /* cluster.secret */
+  char live_listen[256];     /* node.listen, read at create */
   struct cx_coord *coord;
   struct cx_notify *notify;
   char uuid[37];
@@ -89,15 +147,16 @@ struct cx_noded {
   struct cx__nsettings set;
 
   pthread_mutex_t mu;
-  pthread_cond_t qcond, kick, idle, mcond;
+  pthread_cond_t qcond, idle, mcond;
   struct cx__nslot **buckets;
   size_t nbuckets, njobs;
   uint64_t gen;
   struct cx__nitem *qhead, *qtail;
   struct cx__nitem *active;
   size_t nactive;
+  int64_t retry_seq; /* timer keys of waiting retries: -1, -2, ... */
   struct cx_noded_stats st;
-  int stopping, draining, workers_quit, maint_quit;
+  int stopping, workers_quit, maint_quit;
 
   atomic_int fenced;        /* lease lost, not yet re-registered */
   atomic_llong lease;       /* current lease id (0 = none) */
@@ -119,6 +178,9 @@ struct cx_noded {
   int pquit, pstarted;
   pthread_t pthread;
 
+  struct cx__nuser user;
+  struct cx__late late;
+
   /* spool */
   pthread_mutex_t spmu;
   int sp_fd;
@@ -132,12 +194,27 @@ void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
                        size_t len, int arriving);
 void cx__noded_job_del(struct cx_noded *n, int64_t id);
 void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
-                       size_t plen, int arriving);
+                       int arriving);
 int cx__noded_once(struct cx_noded *n, int64_t id);
+/* Runs j now, once, on this node without holding it (no table entry, no
+ * schedule): /job/once may name any alive node (SPEC §4). Recorded with
+ * this node's uuid, trigger once. 0, or the refusal of a bad job (then
+ * recorded like a bad job value), -ENOMEM. */
+int cx__noded_once_job(struct cx_noded *n, const struct cx_job *j);
 int cx__noded_kill(struct cx_noded *n, int64_t id);
 
 /* node_coord.c */
+/* The job id of key if it is n's key of kind (job, once, kill), else 0. */
+int64_t cx__noded_key_id(const struct cx_noded *n, enum cx_key_kind kind,
+                         const char *key, size_t key_len);
 int cx__noded_register(struct cx_noded *n, char *err);
+
+/* live_serve.c: the live-output listener on listen (NULL or "" = none),
+ * checking secret (>= 16 bytes, else CX_EPARSE). 0 or the http error. */
+struct cx_http;
+int cx__noded_live_start(struct cx_noded *n, const char *listen,
+                         const char *secret, char *err);
+void cx__noded_live_stop(struct cx_noded *n);
 void cx__noded_unregister(struct cx_noded *n);
 int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err);
 void cx__noded_unwatch(struct cx_noded *n);
@@ -154,13 +231,29 @@ void cx__noded_proc_put(struct cx_noded *n, const char *key, size_t key_len,
                         const char *val, size_t val_len, int64_t lease);
 void cx__noded_proc_del(struct cx_noded *n, const char *key, size_t key_len);
 
+/* jobuser.c */
+/* Resolves node.run_as (and refuses to start without a safe user: see
+ * cx_noded_create) and makes the node's cgroup. 0 or < 0 with err. */
+int cx__nuser_init(struct cx__nuser *u, const struct cx_config *cfg, char *err);
+void cx__nuser_fini(struct cx__nuser *u);
+/* The user a job with run_as ("" or NULL = the default) runs as, and its
+ * environment. 0, or CX_EPARSE / -errno with the reason in why. */
+int cx__nuser_job(const struct cx__nuser *u, const char *run_as,
+                  struct cx__jobuser *out, char *why);
+
+/* lateness.c: records one run's start lateness (ms), warns if late. */
+void cx__noded_late_observe(struct cx_noded *n, int64_t job_id,
+                            int64_t late_ms);
+
 /* spool.c */
 int cx__noded_spool_open(struct cx_noded *n, char *err);
 void cx__noded_spool_close(struct cx_noded *n);
 /* Writes a finished record: claim (with r->claim_token) + finish, or
- * finish only when claimed; to the spool when the store is down. 0 when
+ * finish only when claimed, then the natt attempts given (their run_id
+ * is set here); all of it to the spool when the store is down. 0 when
  * stored or spooled. */
-int cx__noded_record(struct cx_noded *n, struct cx_run *r, int claimed);
+int cx__noded_record(struct cx_noded *n, struct cx_run *r, int claimed,
+                     struct cx_run_attempt *att, size_t natt);
 void cx__noded_record_bad(struct cx_noded *n, int64_t id, const char *why);
 void cx__noded_token(char out[33]);
 

@@ -20,8 +20,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +29,7 @@
 #include "coord/coord.h"
 #include "cron/cron.h"
 #include "job/job.h"
+#include "live/live.h"
 #include "node/exec.h"
 #include "node/node-int.h"
 #include "node/node.h"
@@ -248,6 +249,8 @@ static struct cx__nslot *slot_add(struct cx_noded *n, int64_t id)
   return s;
 }
 
+static void job_left(struct cx_noded *n, int64_t id);
+
 /* Removes the slot of id; returns its def (the caller unrefs). */
 static struct cx__ndef *slot_del(struct cx_noded *n, int64_t id)
 {
@@ -262,6 +265,7 @@ static struct cx__ndef *slot_del(struct cx_noded *n, int64_t id)
       cx_free(s);
       n->njobs--;
       cx_sched_remove(n->sched, id, NULL);
+      job_left(n, id);
       return d;
     }
   }
@@ -306,10 +310,15 @@ static int active_of(struct cx_noded *n, int64_t job_id)
   return s ? s->active : 0;
 }
 
+static void pend_free(struct cx__nitem *it);
+
 static void item_free(struct cx__nitem *it)
 {
   if (it == NULL)
     return;
+  pend_free(it);
+  cx_live_unref(it->live);
+  cx_exec_result_free(&it->res);
   cx_exec_destroy(it->x);
   def_unref(it->def);
   cx_free(it);
@@ -324,6 +333,43 @@ static void queue_push(struct cx_noded *n, struct cx__nitem *it)
     n->qhead = it;
   n->qtail = it;
   pthread_cond_signal(&n->qcond);
+}
+
+/* Kills run a (under n->mu): its attempt now if one runs (the exec kill
+ * is sticky, so one about to start returns at once); a run waiting on the
+ * timer for a retry is taken off it and queued to be recorded as killed,
+ * with why noted in its output. If the timer fired it meanwhile, the
+ * worker that gets it sees `killed` and records it without another
+ * attempt. */
+static void item_kill_locked(struct cx_noded *n, struct cx__nitem *a,
+                             const char *why)
+{
+  a->killed = 1;
+  a->kill_why = why;
+  if (a->x)
+    cx_exec_kill(a->x);
+  if (a->retry_key != 0) {
+    a->retry_cancelled = 1;
+    if (cx_sched_remove(n->sched, a->retry_key, NULL) == 0) {
+      a->retry_key = 0;
+      a->finish = 1;
+      queue_push(n, a);
+    }
+  }
+}
+
+/* Job id left this node (deleted, moved, refused; under n->mu): its runs
+ * waiting for a retry (on the timer, or due and queued) end now, as
+ * killed; a run in an attempt finishes that attempt and is not retried. */
+static void job_left(struct cx_noded *n, int64_t id)
+{
+  for (struct cx__nitem *a = n->active; a; a = a->anext) {
+    if (a->def->job.id != id)
+      continue;
+    a->orphan = 1;
+    if (a->retry_key != 0)
+      item_kill_locked(n, a, "the job left this node");
+  }
 }
 
 /* Makes an item for def (under n->mu). kind RUN and MISFIRE items join the
@@ -363,14 +409,9 @@ static void fire_locked(struct cx_noded *n, struct cx__ndef *d, int kind,
     return;
   }
   if (running > 0 && strcmp(conc, "replace") == 0) {
-    for (struct cx__nitem *a = n->active; a; a = a->anext) {
-      if (a->def->job.id == d->job.id) {
-        a->killed = 1;
-        if (a->x)
-          cx_exec_kill(a->x);
-      }
-    }
-    pthread_cond_broadcast(&n->kick);
+    for (struct cx__nitem *a = n->active; a; a = a->anext)
+      if (a->def->job.id == d->job.id)
+        item_kill_locked(n, a, "replaced by a new run (concurrency replace)");
   }
   struct cx__nitem *it = item_new(n, d, kind, trigger, has_sched, sched_s);
   if (it == NULL) {
@@ -387,7 +428,14 @@ static void fire_locked(struct cx_noded *n, struct cx__ndef *d, int kind,
 static void on_fire(void *ctx, int64_t job_id, int64_t at_ms, void *data)
 {
   struct cx_noded *n = ctx;
-  (void)data;
+  if (job_id < 0) { /* a retry's wait is over: back to the pool */
+    struct cx__nitem *it = data;
+    pthread_mutex_lock(&n->mu);
+    it->retry_key = 0;
+    queue_push(n, it);
+    pthread_mutex_unlock(&n->mu);
+    return;
+  }
   pthread_mutex_lock(&n->mu);
   struct cx__nslot *s = slot_find(n, job_id);
   if (s == NULL || s->def == NULL || !s->def->job.enabled || n->stopping) {
@@ -485,16 +533,15 @@ void cx__noded_job_del(struct cx_noded *n, int64_t id)
 }
 
 void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
-                       size_t plen, int arriving)
+                       int arriving)
 {
   pthread_mutex_lock(&n->mu);
   n->gen++;
   pthread_mutex_unlock(&n->mu);
   for (size_t i = 0; i < kvs->n; i++) {
-    int64_t id;
     const struct cx_coord_kv *kv = &kvs->kvs[i];
-    if (kv->key_len <= plen ||
-        cx_parse_int64(kv->key + plen, 1, INT64_MAX, &id) != 0)
+    int64_t id = cx__noded_key_id(n, CX_KEY_JOB, kv->key, kv->key_len);
+    if (id == 0)
       continue;
     cx__noded_job_put(n, id, kv->value, kv->value_len, arriving);
   }
@@ -519,24 +566,55 @@ void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
   }
 }
 
+/* Queues a once run of d (under n->mu). */
+static int once_locked(struct cx_noded *n, struct cx__ndef *d)
+{
+  if (n->stopping)
+    return 0;
+  struct cx__nitem *it = item_new(n, d, CX__ITEM_RUN, "once", 0, 0);
+  if (it == NULL)
+    return -ENOMEM;
+  n->st.fired++;
+  queue_push(n, it);
+  return 0;
+}
+
 /* Once key: run job id now. Returns 0, or CX_ENOTFOUND for an unknown job. */
 int cx__noded_once(struct cx_noded *n, int64_t id)
 {
-  int rc = 0;
+  int rc;
   pthread_mutex_lock(&n->mu);
   struct cx__nslot *s = slot_find(n, id);
-  if (s == NULL || s->def == NULL) {
+  if (s == NULL || s->def == NULL)
     rc = CX_ENOTFOUND;
-  } else if (!n->stopping) {
-    struct cx__nitem *it = item_new(n, s->def, CX__ITEM_RUN, "once", 0, 0);
-    if (it) {
-      n->st.fired++;
-      queue_push(n, it);
-    } else {
-      rc = -ENOMEM;
-    }
-  }
+  else
+    rc = once_locked(n, s->def);
   pthread_mutex_unlock(&n->mu);
+  return rc;
+}
+
+int cx__noded_once_job(struct cx_noded *n, const struct cx_job *j)
+{
+  char err[CX_ERR_LEN] = "";
+  struct cx__ndef *d = NULL;
+  json_t *o = cx_job_to_json(j);
+  char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  if (o)
+    json_decref(o);
+  if (text == NULL)
+    return -ENOMEM;
+  int rc = def_make(text, strlen(text), j->id, &d, err);
+  free(text);
+  if (rc != 0) {
+    CX_LOG(CX_LOG_ERROR, LOGC, "once for job %lld refused: %s",
+           (long long)j->id, err);
+    cx__noded_record_bad(n, j->id, err);
+    return rc;
+  }
+  pthread_mutex_lock(&n->mu);
+  rc = once_locked(n, d);
+  pthread_mutex_unlock(&n->mu);
+  def_unref(d);
   return rc;
 }
 
@@ -547,13 +625,10 @@ int cx__noded_kill(struct cx_noded *n, int64_t id)
   pthread_mutex_lock(&n->mu);
   for (struct cx__nitem *a = n->active; a; a = a->anext) {
     if (a->def->job.id == id) {
-      a->killed = 1;
-      if (a->x)
-        cx_exec_kill(a->x);
+      item_kill_locked(n, a, "killed (kill request)");
       k++;
     }
   }
-  pthread_cond_broadcast(&n->kick);
   pthread_mutex_unlock(&n->mu);
   return k;
 }
@@ -565,7 +640,7 @@ struct spawn_ctx {
   struct cx__nitem *it;
   int64_t run_id;
   int attempt;
-  char key[512];
+  char key[CX_KEY_LEN];
   size_t key_len;
 };
 
@@ -573,13 +648,10 @@ static void proc_put(struct spawn_ctx *sc, const char *tail)
 {
   struct cx_noded *n = sc->n;
   struct cx__nitem *it = sc->it;
-  int len = snprintf(sc->key, sizeof sc->key, "%s/proc/%s/%lld/%s", n->prefix,
-                     n->uuid, (long long)it->def->job.id, tail);
-  if (len < 0 || (size_t)len >= sizeof sc->key) {
-    sc->key_len = 0;
+  sc->key_len = cx_key_build(sc->key, sizeof sc->key, n->prefix, CX_KEY_PROC,
+                             n->uuid, it->def->job.id, tail);
+  if (sc->key_len == 0)
     return;
-  }
-  sc->key_len = (size_t)len;
   char val[512];
   int vl = snprintf(val, sizeof val,
                     "{\"pid\":%s,\"job_id\":%lld,\"run_id\":%lld,"
@@ -608,29 +680,6 @@ static void on_spawn(void *ctx, pid_t pid, pid_t pgid)
   (void)pgid;
   snprintf(tail, sizeof tail, "%d", (int)pid);
   proc_put(sc, tail);
-}
-
-/* Waits ms or until the item is killed or the node drains. 1 if woken by a
- * kill. */
-static int retry_wait(struct cx_noded *n, struct cx__nitem *it, int64_t ms)
-{
-  int64_t until = cx_wall_ms() + ms;
-  int killed;
-  pthread_mutex_lock(&n->mu);
-  while (!(killed = it->killed) && !n->draining && cx_wall_ms() < until) {
-    int64_t left = until - cx_wall_ms();
-    if (left > 200)
-      left = 200;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long)(left % 1000) * 1000000L;
-    ts.tv_sec += left / 1000 + ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(&n->kick, &n->mu, &ts);
-  }
-  int stop = killed || n->draining;
-  pthread_mutex_unlock(&n->mu);
-  return stop;
 }
 
 static void run_fill(struct cx_noded *n, const struct cx__nitem *it,
@@ -662,9 +711,25 @@ static const char *status_of(enum cx_exec_status s)
     return "timeout";
   case CX_EXEC_KILLED:
     return "killed";
+  case CX_EXEC_ERROR:
+    return "error"; /* no answer to judge: not started, or no http status */
   default:
     return "failed";
   }
+}
+
+/* What an attempt says: its output, or when it has none (an http request
+ * that got no status, a timeout with no body, a job that could not
+ * start) the reason it ended. Borrowed from res. */
+static const char *res_output(const struct cx_exec_result *res, size_t *len)
+{
+  if (res->output && res->output_len > 0 &&
+      !(res->status == CX_EXEC_ERROR && res->error[0])) {
+    *len = res->output_len;
+    return res->output;
+  }
+  *len = strlen(res->error);
+  return res->error;
 }
 
 static void do_skip(struct cx_noded *n, struct cx__nitem *it)
@@ -677,17 +742,32 @@ static void do_skip(struct cx_noded *n, struct cx__nitem *it)
   r.end_time = r.start_time;
   r.output = (char *)msg;
   r.output_len = sizeof msg - 1;
-  if (cx__noded_record(n, &r, 0) == 0) {
+  if (cx__noded_record(n, &r, 0, NULL, 0) == 0) {
     pthread_mutex_lock(&n->mu);
     n->st.skipped++;
     pthread_mutex_unlock(&n->mu);
   }
 }
 
-static void do_run(struct cx_noded *n, struct cx__nitem *it)
+/* Claims the fire (or, store down, goes on to spool it). Returns 0 when
+ * the run starts, -1 when there is nothing to run. */
+/* The output limit now (SIGHUP may change it), clamped as exec does, for
+ * a run's live output. */
+static size_t live_limit(struct cx_noded *n)
 {
-  struct cx_run r;
   struct cx__nsettings set;
+  cx__noded_settings(n, &set);
+  int64_t v =
+      set.output_limit ? set.output_limit : CX_EXEC_OUTPUT_LIMIT_DEFAULT;
+  if (v < CX_EXEC_OUTPUT_LIMIT_MIN)
+    v = CX_EXEC_OUTPUT_LIMIT_MIN;
+  if (v > CX_EXEC_OUTPUT_LIMIT_MAX)
+    v = CX_EXEC_OUTPUT_LIMIT_MAX;
+  return (size_t)v;
+}
+
+static int run_start(struct cx_noded *n, struct cx__nitem *it)
+{
   char err[CX_ERR_LEN] = "";
   const struct cx_job *j = &it->def->job;
   int64_t id = 0;
@@ -696,31 +776,32 @@ static void do_run(struct cx_noded *n, struct cx__nitem *it)
     int64_t last = 0;
     int rc = cx_store_run_last_scheduled(n->store, j->id, &last, NULL);
     if (rc == 0 && last >= it->sched_s)
-      return; /* it did run (or was claimed) */
+      return -1; /* it did run (or was claimed) */
   }
   struct cx_exec *x = NULL;
   if (cx_exec_create(&x) != 0) {
     CX_LOG(CX_LOG_ERROR, LOGC, "job %lld: no exec handle, fire dropped",
            (long long)j->id);
-    return;
+    return -1;
   }
   pthread_mutex_lock(&n->mu);
   it->x = x;
   if (it->killed)
     cx_exec_kill(x);
   pthread_mutex_unlock(&n->mu);
-  cx__noded_settings(n, &set);
-  run_fill(n, it, &r);
-  int rc = cx_store_run_claim(n->store, &r, &id, err);
+  run_fill(n, it, &it->run);
+  int rc = cx_store_run_claim(n->store, &it->run, &id, err);
   if (rc == CX_EEXISTS) {
     pthread_mutex_lock(&n->mu);
     n->st.lost_claims++;
     pthread_mutex_unlock(&n->mu);
-    return;
+    return -1;
   }
-  int claimed = rc == 0;
-  if (claimed) {
-    r.id = id;
+  it->claimed = rc == 0;
+  it->started = 1;
+  if (it->claimed) {
+    it->run.id = id;
+    it->live = cx_live_open(n->live, id, live_limit(n)); /* NULL: none */
     pthread_mutex_lock(&n->mu);
     n->st.claimed++;
     pthread_mutex_unlock(&n->mu);
@@ -729,77 +810,248 @@ static void do_run(struct cx_noded *n, struct cx__nitem *it)
            "job %lld: claim failed (%s); running and spooling the record",
            (long long)j->id, err);
   }
+  return 0;
+}
 
+/* Runs the run's next attempt into it->res. */
+static void attempt_run(struct cx_noded *n, struct cx__nitem *it)
+{
+  struct cx__nsettings set;
+  const struct cx_job *j = &it->def->job;
+  cx__noded_settings(n, &set);
   struct cx_exec_opts xo = {
       .shell = set.shell,
       .output_limit = (size_t)set.output_limit,
       .kill_grace_ms = set.kill_grace_s * 1000,
+      .live = it->live,
   };
-  struct cx_exec_result res;
-  memset(&res, 0, sizeof res);
-  struct spawn_ctx sc = {.n = n, .it = it, .run_id = id};
-  int attempts = 0;
-  for (int k = 0; k <= j->retry_times; k++) {
-    if (k > 0) {
-      int64_t wait_s = j->retry_interval > 0 ? j->retry_interval
-                                             : (int64_t)k * set.retry_base_s;
-      if (retry_wait(n, it, wait_s * 1000))
-        break;
-      cx_exec_result_free(&res);
-    }
-    attempts = k + 1;
-    sc.attempt = attempts;
-    if (j->type == CX_JOB_HTTP) {
-      char tail[64];
-      if (id > 0)
-        snprintf(tail, sizeof tail, "r%lld", (long long)id);
-      else
-        snprintf(tail, sizeof tail, "r%.16s", r.claim_token);
-      proc_put(&sc, tail);
-      struct cx_exec_http req = {
-          .url = j->command,
-          .method = j->http_method,
-          .headers = it->def->hdr,
-          .nheaders = it->def->nhdr,
-          .body = j->http_body,
-          .body_len = j->http_body ? strlen(j->http_body) : 0,
-          .timeout_ms = (int64_t)j->timeout * 1000,
-      };
-      cx_exec_run_http(it->x, &xo, &req, &res, NULL);
-    } else {
-      struct cx_exec_cmd cmd = {
-          .command = j->command,
-          .env = it->def->env,
-          .nenv = it->def->nenv,
-          .workdir = (j->workdir && j->workdir[0]) ? j->workdir : set.workdir,
-          .timeout_ms = (int64_t)j->timeout * 1000,
-      };
-      cx_exec_run_cmd(it->x, &xo, &cmd, on_spawn, &sc, &res, NULL);
-    }
-    proc_del(&sc);
-    if (res.status == CX_EXEC_SUCCESS || res.status == CX_EXEC_KILLED ||
-        it->killed)
-      break;
-  }
-  if (it->killed && res.status != CX_EXEC_SUCCESS)
-    res.status = CX_EXEC_KILLED;
-  r.attempts = attempts;
-  r.status = (char *)status_of(res.status);
-  r.success = res.status == CX_EXEC_SUCCESS;
-  r.exit_code = res.exit_code;
-  r.end_time = cx_wall_ms();
-  if (res.status == CX_EXEC_ERROR && res.error[0]) {
-    r.output = res.error;
-    r.output_len = strlen(res.error);
+  cx_exec_result_free(&it->res);
+  it->attempt++;
+  struct spawn_ctx sc = {
+      .n = n, .it = it, .run_id = it->run.id, .attempt = it->attempt};
+  if (it->attempt == 1 && it->has_sched)
+    cx__noded_late_observe(n, j->id, cx_wall_ms() - it->sched_s * 1000);
+  if (j->type == CX_JOB_HTTP) {
+    char tail[64];
+    if (it->run.id > 0)
+      snprintf(tail, sizeof tail, "r%lld", (long long)it->run.id);
+    else
+      snprintf(tail, sizeof tail, "r%.16s", it->run.claim_token);
+    proc_put(&sc, tail);
+    struct cx_exec_http req = {
+        .url = j->command,
+        .method = j->http_method,
+        .headers = it->def->hdr,
+        .nheaders = it->def->nhdr,
+        .body = j->http_body,
+        .body_len = j->http_body ? strlen(j->http_body) : 0,
+        .timeout_ms = (int64_t)j->timeout * 1000,
+    };
+    cx_exec_run_http(it->x, &xo, &req, &it->res, NULL);
   } else {
-    r.output = res.output;
-    r.output_len = res.output ? res.output_len : 0;
+    struct cx__jobuser ju;
+    char why[CX_ERR_LEN];
+    if (cx__nuser_job(&n->user, j->run_as, &ju, why) != 0) {
+      /* Recorded as an error with the reason, never run as another. */
+      memset(&it->res, 0, sizeof it->res);
+      it->res.status = CX_EXEC_ERROR;
+      it->res.exit_code = -1;
+      it->res.start_ms = it->res.end_ms = cx_wall_ms();
+      snprintf(it->res.error, sizeof it->res.error, "%s", why);
+      proc_del(&sc);
+      return;
+    }
+    xo.base_env = ju.envp;
+    xo.cgroup_dir = n->user.cgroup[0] ? n->user.cgroup : NULL;
+    struct cx_exec_cmd cmd = {
+        .command = j->command,
+        .env = it->def->env,
+        .nenv = it->def->nenv,
+        .workdir = (j->workdir && j->workdir[0]) ? j->workdir : set.workdir,
+        .timeout_ms = (int64_t)j->timeout * 1000,
+        .set_user = ju.set_user,
+        .uid = ju.uid,
+        .gid = ju.gid,
+        .limits = {.memory_mb = j->limit_memory_mb,
+                   .nproc = j->limit_nproc,
+                   .cpu_s = j->limit_cpu_s,
+                   .nofile = j->limit_nofile},
+    };
+    cx_exec_run_cmd(it->x, &xo, &cmd, on_spawn, &sc, &it->res, NULL);
   }
-  cx__noded_record(n, &r, claimed);
+  proc_del(&sc);
+  if (it->attempt == 1 && it->res.start_ms > 0)
+    it->run.start_time = it->res.start_ms; /* spawned or sent, not claimed */
+}
+
+/* Queues the last attempt to be stored (a copy: it->res is reused). */
+static int attempt_keep(struct cx__nitem *it)
+{
+  size_t len;
+  const char *out = res_output(&it->res, &len);
+  struct cx_run_attempt *v =
+      cx_realloc(it->pend, (it->npend + 1) * sizeof *it->pend);
+  if (v == NULL)
+    return -ENOMEM;
+  it->pend = v;
+  struct cx_run_attempt *a = &v[it->npend];
+  memset(a, 0, sizeof *a);
+  a->output = cx_malloc(len + 1);
+  if (a->output == NULL)
+    return -ENOMEM;
+  memcpy(a->output, out, len);
+  a->output[len] = '\0';
+  a->output_len = len;
+  a->run_id = it->run.id;
+  a->attempt = it->attempt;
+  a->start_time = it->res.start_ms;
+  a->end_time = it->res.end_ms;
+  a->status = (char *)status_of(it->res.status);
+  a->exit_code = it->res.exit_code;
+  it->npend++;
+  return 0;
+}
+
+static void pend_free(struct cx__nitem *it)
+{
+  for (size_t i = 0; i < it->npend; i++)
+    cx_free(it->pend[i].output);
+  cx_free(it->pend);
+  it->pend = NULL;
+  it->npend = 0;
+}
+
+/* Before a retry wait: stores the attempts so far and the run row's
+ * progress (attempts, last exit code and output; still running), so the
+ * log shows them during the wait. What the store does not take now goes
+ * with the final record. */
+static void attempt_progress(struct cx_noded *n, struct cx__nitem *it)
+{
+  char err[CX_ERR_LEN] = "";
+  size_t done = 0;
+  int rc = 0;
+  if (!it->claimed)
+    return;
+  for (; done < it->npend; done++)
+    if ((rc = cx_store_run_attempt_put(n->store, &it->pend[done], err)) != 0)
+      break;
+  for (size_t i = 0; i < done; i++)
+    cx_free(it->pend[i].output);
+  memmove(it->pend, it->pend + done, (it->npend - done) * sizeof *it->pend);
+  it->npend -= done;
+  if (rc == 0) {
+    struct cx_run r = it->run;
+    r.attempts = it->attempt;
+    r.exit_code = it->res.exit_code;
+    r.output = (char *)res_output(&it->res, &r.output_len);
+    rc = cx_store_run_finish(n->store, &r, err);
+  }
+  if (rc != 0)
+    CX_LOG(CX_LOG_WARN, LOGC, "job %lld run %lld attempt %d: %s",
+           (long long)it->run.job_id, (long long)it->run.id, it->attempt, err);
+}
+
+/* After an attempt: 1 if the run goes back on the timer for a retry (the
+ * item is then the timer's until it fires), 0 if it ends now. */
+static int retry_park(struct cx_noded *n, struct cx__nitem *it)
+{
+  const struct cx_job *j = &it->def->job;
+  enum cx_exec_status st = it->res.status;
+  if (st == CX_EXEC_SUCCESS || st == CX_EXEC_KILLED ||
+      it->attempt > j->retry_times)
+    return 0;
+  struct cx__nsettings set;
+  cx__noded_settings(n, &set);
+  int64_t wait_s = j->retry_interval > 0
+                       ? j->retry_interval
+                       : (int64_t)it->attempt * set.retry_base_s;
+  if (attempt_keep(it) != 0)
+    return 0;
+  attempt_progress(n, it);
+  int parked = 0;
+  pthread_mutex_lock(&n->mu);
+  if (!it->killed && !it->orphan && !n->stopping) {
+    int64_t key = -++n->retry_seq;
+    if (cx_sched_put(n->sched, key, cx_wall_ms() + wait_s * 1000, it, NULL) ==
+        0) {
+      it->retry_key = key;
+      parked = 1;
+    }
+  }
+  pthread_mutex_unlock(&n->mu);
+  return parked;
+}
+
+/* Records the run as its last attempt left it. */
+static void run_finish(struct cx_noded *n, struct cx__nitem *it)
+{
+  struct cx_run *r = &it->run;
+  struct cx_buf out = {0};
+  enum cx_exec_status st = it->res.status;
+  const char *why;
+
+  pthread_mutex_lock(&n->mu);
+  if (it->killed && st != CX_EXEC_SUCCESS)
+    st = CX_EXEC_KILLED;
+  why = it->retry_cancelled ? it->kill_why : NULL;
+  pthread_mutex_unlock(&n->mu);
+  /* A retried run keeps each attempt; one that never retried is its own
+   * single attempt (the store makes it from the row). */
+  if (it->attempt > 1 &&
+      (it->npend == 0 || it->pend[it->npend - 1].attempt != it->attempt))
+    attempt_keep(it);
+  r->attempts = it->attempt;
+  r->status = (char *)status_of(st);
+  r->success = st == CX_EXEC_SUCCESS;
+  r->exit_code = it->res.exit_code;
+  r->end_time = cx_wall_ms();
+  r->output = (char *)res_output(&it->res, &r->output_len);
+  if (why != NULL) {
+    cx_buf_append(&out, r->output, r->output_len);
+    cx_buf_printf(
+        &out, "%s[retry cancelled: %s]\n",
+        r->output_len && r->output[r->output_len - 1] != '\n' ? "\n" : "", why);
+    if (!cx_buf_failed(&out)) {
+      r->output = out.data;
+      r->output_len = out.len;
+    }
+  }
+  cx__noded_record(n, r, it->claimed, it->pend, it->npend);
+  /* After the record is handed on: a follower told "ended" reads on from
+   * the window (it lingers), then from the store. */
+  cx_live_end(it->live, r->status, r->exit_code);
   pthread_mutex_lock(&n->mu);
   n->st.runs++;
   pthread_mutex_unlock(&n->mu);
-  cx_exec_result_free(&res);
+  cx_buf_free(&out);
+  pend_free(it);
+}
+
+/* One turn of a run on a worker: its claim and first attempt, or its next
+ * attempt after a retry wait, or (finish) just its record. Returns 1 when
+ * it went back on the timer to wait for a retry, 0 when it is over. */
+static int do_run(struct cx_noded *n, struct cx__nitem *it)
+{
+  if (!it->started && run_start(n, it) != 0)
+    return 0;
+  pthread_mutex_lock(&n->mu);
+  if (it->attempt > 0 && !it->finish && (it->killed || it->orphan)) {
+    /* Killed, or its job left, while its retry was due and queued. */
+    it->retry_cancelled = 1;
+    if (!it->killed) {
+      it->killed = 1;
+      it->kill_why = "the job left this node";
+    }
+  }
+  int more = !it->finish && !(it->killed && it->attempt > 0);
+  pthread_mutex_unlock(&n->mu);
+  if (more) {
+    attempt_run(n, it);
+    if (retry_park(n, it))
+      return 1;
+  }
+  run_finish(n, it);
+  return 0;
 }
 
 static void *worker_main(void *arg)
@@ -816,18 +1068,25 @@ static void *worker_main(void *arg)
     if (n->qhead == NULL)
       n->qtail = NULL;
     pthread_mutex_unlock(&n->mu);
+    int parked = 0;
     /* A fire may have waited here while the process was stopped: fail
-     * closed unless the lease is still ours (SPEC §10). */
+     * closed unless the lease is still ours (SPEC §10). A run already
+     * under way is then closed with its last attempt, not retried. */
     if (it->lease != atomic_load(&n->lease) || !cx__noded_lease_held(n)) {
       pthread_mutex_lock(&n->mu);
       n->st.fenced++;
+      it->finish = 1;
       pthread_mutex_unlock(&n->mu);
+      if (it->started)
+        run_finish(n, it);
     } else if (it->kind == CX__ITEM_SKIP) {
       do_skip(n, it);
     } else {
-      do_run(n, it);
+      parked = do_run(n, it);
     }
     pthread_mutex_lock(&n->mu);
+    if (parked) /* the timer has it now */
+      continue;
     if (it->kind != CX__ITEM_SKIP)
       active_unlink(n, it);
     pthread_cond_broadcast(&n->idle);
@@ -874,7 +1133,7 @@ static int uuid_load(const char *dir, char out[37], char *err)
     cx_err_set(err, "%s: %s", path, strerror(errno));
     return rc;
   }
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+  if (cx_random_bytes(b, sizeof b) != 0) {
     cx_err_set(err, "getrandom failed");
     return -EIO;
   }
@@ -943,7 +1202,7 @@ void cx_noded_reload(struct cx_noded *n, const struct cx_config *cfg)
   s.kill_grace_s = cfg->node_kill_grace;
   s.shutdown_grace_s = cfg->node_shutdown_grace;
   snprintf(s.workdir, sizeof s.workdir, "%s",
-           cfg->node_workdir[0] ? cfg->node_workdir : cfg->data_dir);
+           cfg->node_workdir[0] ? cfg->node_workdir : "/");
   pthread_mutex_lock(&n->setmu);
   n->set = s;
   pthread_mutex_unlock(&n->setmu);
@@ -968,16 +1227,18 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   pthread_mutex_init(&n->spmu, NULL);
   pthread_mutex_init(&n->lease_mu, NULL);
   pthread_mutex_init(&n->pmu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_REALTIME);
-  pthread_cond_init(&n->qcond, &ca);
-  pthread_cond_init(&n->kick, &ca);
-  pthread_cond_init(&n->idle, &ca);
-  pthread_cond_init(&n->mcond, &ca);
-  pthread_cond_init(&n->pcond, &ca);
-  pthread_condattr_destroy(&ca);
+  /* Every timed wait here measures a duration: on the monotonic clock. */
+  cx_cond_init_mono(&n->qcond);
+  cx_cond_init_mono(&n->idle);
+  cx_cond_init_mono(&n->mcond);
+  cx_cond_init_mono(&n->pcond);
   n->store = o->store;
+  n->live = o->live;
+  if (n->live == NULL) {
+    if ((rc = cx_live_table_create(&n->live)) != 0)
+      goto fail;
+    n->live_owned = 1;
+  }
   n->coord = o->coord;
   n->notify = o->notify;
   n->fire_hook = o->fire_hook;
@@ -989,10 +1250,16 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
   while (pl > 0 && n->prefix[pl - 1] == '/')
     n->prefix[--pl] = '\0';
   n->ttl = o->cfg->node_ttl;
+  snprintf(n->live_listen, sizeof n->live_listen, "%s",
+           o->cfg->node_listen ? o->cfg->node_listen : "");
+  snprintf(n->live_secret, sizeof n->live_secret, "%s",
+           o->cfg->cluster_secret ? o->cfg->cluster_secret : "");
   n->nworkers = (int)o->cfg->node_max_concurrent;
   if (n->nworkers < 1)
     n->nworkers = 1;
   cx_noded_reload(n, o->cfg);
+  if ((rc = cx__nuser_init(&n->user, o->cfg, err)) != 0)
+    goto fail;
   host_ip(n->hostname, sizeof n->hostname, n->ip, sizeof n->ip);
   if ((rc = uuid_load(n->data_dir, n->uuid, err)) != 0 ||
       (rc = cx__noded_spool_open(n, err)) != 0 ||
@@ -1008,6 +1275,11 @@ fail:
 const char *cx_noded_uuid(const struct cx_noded *n)
 {
   return n->uuid;
+}
+
+struct cx_live_table *cx_noded_live(struct cx_noded *n)
+{
+  return n->live;
 }
 
 int cx_noded_next_fire(struct cx_noded *n, int64_t job_id, int64_t *at_ms)
@@ -1060,6 +1332,9 @@ int cx_noded_start(struct cx_noded *n, char *err)
 {
   int rc;
   close_orphans(n);
+  /* Before registering: the node key advertises the listener's port. */
+  if ((rc = cx__noded_live_start(n, n->live_listen, n->live_secret, err)) != 0)
+    return rc;
   if ((rc = cx__noded_register(n, err)) != 0)
     return rc;
   if ((rc = cx__noded_watch_all(n, 0, err)) != 0)
@@ -1115,44 +1390,47 @@ void cx_noded_stop(struct cx_noded *n)
     n->maint_started = 0;
   }
   cx__noded_unwatch(n);
-  /* Queued fires that have not started are dropped (never claimed). */
+  /* Queued fires that have not started are dropped (never claimed); runs
+   * under way (a retry due, or waiting on the stopped timer) are recorded
+   * as their last attempt left them, no more attempts. */
   struct cx__nitem *drop = NULL;
   pthread_mutex_lock(&n->mu);
   struct cx__nitem **pp = &n->qhead;
   n->qtail = NULL;
   while (*pp) {
     struct cx__nitem *it = *pp;
-    if (it->kind != CX__ITEM_SKIP) {
+    if (it->kind != CX__ITEM_SKIP && !it->started) {
       *pp = it->next;
       active_unlink(n, it);
       it->next = drop;
       drop = it;
     } else {
+      it->finish = 1;
       n->qtail = it;
       pp = &it->next;
     }
   }
+  for (struct cx__nitem *a = n->active; a; a = a->anext) {
+    if (a->retry_key != 0 &&
+        cx_sched_remove(n->sched, a->retry_key, NULL) == 0) {
+      a->retry_key = 0;
+      a->finish = 1;
+      queue_push(n, a);
+    }
+  }
   struct cx__nsettings set;
   cx__noded_settings(n, &set);
-  int64_t until = cx_wall_ms() + set.shutdown_grace_s * 1000;
-  while (n->nactive > 0 && cx_wall_ms() < until) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 100 * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(&n->idle, &n->mu, &ts);
-  }
+  cx_mono until = cx_mono_now() + (cx_mono)set.shutdown_grace_s * 1000000;
+  while (n->nactive > 0 && cx_mono_now() < until)
+    cx_cond_wait_ms(&n->idle, &n->mu, 100);
   if (n->nactive > 0)
     CX_LOG(CX_LOG_WARN, LOGC, "shutdown grace over: killing %zu runs",
            n->nactive);
-  n->draining = 1;
   for (struct cx__nitem *a = n->active; a; a = a->anext) {
     a->killed = 1;
     if (a->x)
       cx_exec_kill(a->x);
   }
-  pthread_cond_broadcast(&n->kick);
   n->workers_quit = 1;
   pthread_cond_broadcast(&n->qcond);
   pthread_mutex_unlock(&n->mu);
@@ -1165,6 +1443,7 @@ void cx_noded_stop(struct cx_noded *n)
     pthread_join(n->workers[i], NULL);
   n->nstarted = 0;
   cx__noded_procs_stop(n);
+  cx__noded_live_stop(n); /* the runs are over: followers had their end */
   if (n->started) {
     cx_noded_flush(n);
     cx__noded_unregister(n);
@@ -1189,6 +1468,9 @@ void cx_noded_destroy(struct cx_noded *n)
   cx_free(n->workers);
   cx_sched_destroy(n->sched);
   cx__noded_spool_close(n);
+  if (n->live_owned)
+    cx_live_table_destroy(n->live);
+  cx__nuser_fini(&n->user);
   pthread_mutex_destroy(&n->mu);
   pthread_mutex_destroy(&n->setmu);
   pthread_mutex_destroy(&n->spmu);
@@ -1196,7 +1478,6 @@ void cx_noded_destroy(struct cx_noded *n)
   pthread_mutex_destroy(&n->pmu);
   pthread_cond_destroy(&n->pcond);
   pthread_cond_destroy(&n->qcond);
-  pthread_cond_destroy(&n->kick);
   pthread_cond_destroy(&n->idle);
   pthread_cond_destroy(&n->mcond);
   cx_free(n);

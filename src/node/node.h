@@ -35,6 +35,16 @@
  *     running is recorded as a run with status "skipped"; replace = the
  *     running ones are killed (recorded "killed") and the fire starts;
  *     allow = overlap. Once runs ignore the policy.
+ *   - Retries: a failed attempt with retries left puts its run back on the
+ *     scheduler (keys below 0, beside the job ids) and frees the worker;
+ *     the run, still active (forbid skips, kill finds it), rejoins the
+ *     queue when due: same claim, same row. A kill, a replace or the job
+ *     leaving the node ends a waiting run as "killed"; stop ends it with
+ *     its last attempt. Each attempt of a run that retries is stored
+ *     (cx_store_run_attempt_put) as it ends.
+ *   - Once keys for a job the node does not hold (/job/once may name any
+ *     alive node) run the job as the store has it, once, without taking
+ *     it into the table.
  *   - An invalid job value is logged, recorded as a failed unscheduled run
  *     whose output says why (when the key names a job id), and unscheduled.
  *
@@ -53,6 +63,7 @@ struct cx_config;
 struct cx_store;
 struct cx_coord;
 struct cx_notify;
+struct cx_live_table;
 
 /* Spool file name inside data_dir. */
 #define CX_NODED_SPOOL "spool.jsonl"
@@ -70,6 +81,9 @@ struct cx_noded_opts {
    * which the node handed it on. Must not block. */
   void (*fire_hook)(void *arg, int64_t job_id, int64_t at_ms, int64_t fired_ms);
   void *fire_hook_arg;
+  /* Optional: the table the output of running runs goes to (standalone
+   * shares one with its admin); NULL = the node makes its own. */
+  struct cx_live_table *live;
 };
 
 struct cx_noded_stats {
@@ -109,8 +123,18 @@ const char *cx_noded_uuid(const struct cx_noded *n);
  * the UI. CX_ENOTFOUND when the job is unknown or paused. */
 int cx_noded_next_fire(struct cx_noded *n, int64_t job_id, int64_t *at_ms);
 
+/* The live output of the runs running here (live.h); valid until
+ * destroy. */
+struct cx_live_table *cx_noded_live(struct cx_noded *n);
+
 /* Counters (a snapshot). */
 void cx_noded_stats_get(struct cx_noded *n, struct cx_noded_stats *out);
+
+/* Appends this node's gauges and histograms (Prometheus text): fires
+ * queued for a worker, runs queued or running, and the start lateness of
+ * cron fires (spawned or sent − scheduled). For an admin's /metrics in
+ * the same process (standalone). */
+void cx_noded_metrics(struct cx_noded *n, struct cx_buf *b);
 
 /* Applies the settings that can change while running (SIGHUP): shell,
  * output limit, retry base, kill grace, shutdown grace, workdir. */

@@ -18,30 +18,24 @@
 
 #define LOGC "node"
 
+/* The watched prefixes: the key kinds under <prefix>/<kind>/<uuid>/. */
 enum { W_JOB, W_ONCE, W_KILL };
+static const enum cx_key_kind w_kind[] = {CX_KEY_JOB, CX_KEY_ONCE, CX_KEY_KILL};
 
 static int prefix_of(const struct cx_noded *n, int kind, char *buf, size_t cap)
 {
-  static const char *const names[] = {"job", "once", "kill"};
-  int len = snprintf(buf, cap, "%s/%s/%s/", n->prefix, names[kind], n->uuid);
-  return len > 0 && (size_t)len < cap ? len : -1;
+  size_t len = cx_key_dir(buf, cap, n->prefix, w_kind[kind], n->uuid);
+  return len > 0 ? (int)len : -1;
 }
 
-/* The job id at the end of key, or 0. */
-static int64_t key_id(const struct cx_noded *n, int kind, const char *key,
-                      size_t key_len)
+int64_t cx__noded_key_id(const struct cx_noded *n, enum cx_key_kind kind,
+                         const char *key, size_t key_len)
 {
-  char p[1024], tail[32];
-  int64_t id;
-  int pl = prefix_of(n, kind, p, sizeof p);
-  if (pl < 0 || key_len <= (size_t)pl || key_len - (size_t)pl >= sizeof tail ||
-      memcmp(key, p, (size_t)pl) != 0)
+  struct cx_key k;
+  if (cx_key_parse(n->prefix, key, key_len, &k) != 0 || k.kind != kind ||
+      strcmp(k.uuid, n->uuid) != 0)
     return 0;
-  memcpy(tail, key + pl, key_len - (size_t)pl);
-  tail[key_len - (size_t)pl] = '\0';
-  if (cx_parse_int64(tail, 1, INT64_MAX, &id) != 0)
-    return 0;
-  return id;
+  return k.id;
 }
 
 static void on_lease_lost(void *arg, int64_t lease, int reason)
@@ -104,17 +98,23 @@ static int row_upsert(struct cx_noded *n, int status)
 int cx__noded_register(struct cx_noded *n, char *err)
 {
   int64_t lease = 0;
-  char key[1024], val[1024];
+  char key[CX_KEY_LEN], val[1024];
   int rc = cx_coord_lease_grant(n->coord, n->ttl, 1, on_lease_lost, n, &lease,
                                 NULL, err);
   if (rc != 0)
     return rc;
   atomic_store(&n->lease, lease);
-  int kl = snprintf(key, sizeof key, "%s/node/%s", n->prefix, n->uuid);
+  size_t kl =
+      cx_key_build(key, sizeof key, n->prefix, CX_KEY_NODE, n->uuid, 0, NULL);
   json_t *o =
       json_pack("{s:s,s:s,s:s,s:I,s:s,s:I}", "uuid", n->uuid, "hostname",
                 n->hostname, "ip", n->ip, "pid", (json_int_t)getpid(),
                 "version", n->version, "up", (json_int_t)cx_wall_s());
+  if (o && n->live_url[0] &&
+      json_object_set_new(o, "live", json_string(n->live_url)) != 0) {
+    json_decref(o);
+    o = NULL;
+  }
   char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
   if (o)
     json_decref(o);
@@ -122,8 +122,7 @@ int cx__noded_register(struct cx_noded *n, char *err)
     return -ENOMEM;
   snprintf(val, sizeof val, "%s", text);
   free(text);
-  rc = cx_coord_put(n->coord, key, (size_t)kl, val, strlen(val), lease, NULL,
-                    err);
+  rc = cx_coord_put(n->coord, key, kl, val, strlen(val), lease, NULL, err);
   if (rc != 0)
     return rc;
   if (!n->row_ok)
@@ -149,7 +148,7 @@ void cx__noded_unregister(struct cx_noded *n)
 static void job_event(void *arg, const struct cx_coord_event *ev)
 {
   struct cx_noded *n = arg;
-  int64_t id = key_id(n, W_JOB, ev->key, ev->key_len);
+  int64_t id = cx__noded_key_id(n, CX_KEY_JOB, ev->key, ev->key_len);
   if (id == 0) {
     CX_LOG(CX_LOG_WARN, LOGC, "ignoring job key %.*s", (int)ev->key_len,
            ev->key);
@@ -164,32 +163,47 @@ static void job_event(void *arg, const struct cx_coord_event *ev)
 static void job_resync(void *arg, const struct cx_coord_kvs *kvs)
 {
   struct cx_noded *n = arg;
-  char p[1024];
-  int pl = prefix_of(n, W_JOB, p, sizeof p);
   CX_LOG(CX_LOG_INFO, LOGC, "job watch resync: %zu jobs", kvs->n);
-  cx__noded_rebuild(n, kvs, (size_t)pl, 0);
+  cx__noded_rebuild(n, kvs, 0);
+}
+
+/* A once key for a job this node does not hold: /job/once may name any
+ * alive node (SPEC §4), so the job is read from the store (the truth; the
+ * admin read the same row to write the key) and run here once. */
+static int once_from_store(struct cx_noded *n, int64_t id)
+{
+  char err[CX_ERR_LEN] = "";
+  struct cx_job j;
+  memset(&j, 0, sizeof j);
+  int rc = cx_store_job_find(n->store, id, &j, err);
+  if (rc == 0)
+    rc = cx__noded_once_job(n, &j);
+  else
+    CX_LOG(CX_LOG_WARN, LOGC, "once for job %lld: reading it: %s",
+           (long long)id, err);
+  cx_job_clear(&j);
+  return rc;
 }
 
 /* A once key can arrive before its job: the three prefixes are separate
  * watches, and `/job/add` followed at once by `/job/once` writes the job key
  * a revision earlier. Read the job's key now instead of dropping the
- * request; the job watch delivers the same PUT later, which is harmless. */
+ * request; the job watch delivers the same PUT later, which is harmless.
+ * No key at all: the job is another node's (once_from_store). */
 static int once_unseen_job(struct cx_noded *n, int64_t id)
 {
-  char key[1024], err[CX_ERR_LEN];
+  char key[CX_KEY_LEN], err[CX_ERR_LEN];
   struct cx_coord_kvs kvs = {0};
-  int pl = prefix_of(n, W_JOB, key, sizeof key);
-  int kl = pl < 0 ? -1
-                  : snprintf(key + pl, sizeof key - (size_t)pl, "%lld",
-                             (long long)id);
-  if (kl < 0 || (size_t)(pl + kl) >= sizeof key)
+  size_t kl =
+      cx_key_build(key, sizeof key, n->prefix, CX_KEY_JOB, n->uuid, id, NULL);
+  if (kl == 0)
     return CX_ENOTFOUND;
-  int rc = cx_coord_get(n->coord, key, (size_t)(pl + kl), &kvs, err);
+  int rc = cx_coord_get(n->coord, key, kl, &kvs, err);
   if (rc == 0 && kvs.n == 1) {
     cx__noded_job_put(n, id, kvs.kvs[0].value, kvs.kvs[0].value_len, 0);
     rc = cx__noded_once(n, id);
-  } else if (rc == 0) {
-    rc = CX_ENOTFOUND;
+  } else if (rc == 0 || rc == CX_ENOTFOUND) {
+    rc = once_from_store(n, id);
   }
   cx_coord_kvs_free(&kvs);
   return rc;
@@ -198,7 +212,7 @@ static int once_unseen_job(struct cx_noded *n, int64_t id)
 static void once_kill_one(struct cx_noded *n, int kind, const char *key,
                           size_t key_len)
 {
-  int64_t id = key_id(n, kind, key, key_len);
+  int64_t id = cx__noded_key_id(n, w_kind[kind], key, key_len);
   if (atomic_load(&n->fenced))
     return; /* acted on after the re-list */
   if (id == 0) {
@@ -249,7 +263,7 @@ static int watch_one(struct cx_noded *n, int kind, int arriving,
       {.event = once_event, .resync = once_resync},
       {.event = kill_event, .resync = kill_resync},
   };
-  char p[1024];
+  char p[CX_KEY_LEN];
   struct cx_coord_kvs kvs;
   int pl = prefix_of(n, kind, p, sizeof p);
   if (pl < 0) {
@@ -260,7 +274,7 @@ static int watch_one(struct cx_noded *n, int kind, int arriving,
   if (rc != 0)
     return rc;
   if (kind == W_JOB) {
-    cx__noded_rebuild(n, &kvs, (size_t)pl, arriving);
+    cx__noded_rebuild(n, &kvs, arriving);
     if (n->sched_started == 0) {
       /* before the scheduler runs, nothing to do */
     }
@@ -322,10 +336,7 @@ void *cx__noded_maint_main(void *arg)
   for (;;) {
     pthread_mutex_lock(&n->mu);
     if (!n->maint_quit && !atomic_load(&n->fenced)) {
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_sec += 1;
-      pthread_cond_timedwait(&n->mcond, &n->mu, &ts);
+      cx_cond_wait_ms(&n->mcond, &n->mu, 1000);
     }
     int quit = n->maint_quit;
     pthread_mutex_unlock(&n->mu);
@@ -336,10 +347,7 @@ void *cx__noded_maint_main(void *arg)
       if (atomic_load(&n->fenced)) {
         pthread_mutex_lock(&n->mu);
         if (!n->maint_quit) {
-          struct timespec ts;
-          clock_gettime(CLOCK_REALTIME, &ts);
-          ts.tv_sec += 1;
-          pthread_cond_timedwait(&n->mcond, &n->mu, &ts);
+          cx_cond_wait_ms(&n->mcond, &n->mu, 1000);
         }
         pthread_mutex_unlock(&n->mu);
       }

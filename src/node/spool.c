@@ -6,13 +6,13 @@
  * flushes the file in order once the store answers: each line is sent as
  * claim (the same token: a line sent twice, e.g. after a crash between the
  * send and the rewrite of the file, is recognised and stored once) then
- * finish. Output bytes are kept hex-encoded, so binary output survives.
+ * finish, then the run's attempts (stored by (run, attempt): once as
+ * well). Output bytes are kept hex-encoded, so binary output survives.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,27 +24,13 @@
 
 void cx__noded_token(char out[33])
 {
-  static const char hex[] = "0123456789abcdef";
-  unsigned char b[16];
-  size_t got = 0;
-  while (got < sizeof b) {
-    ssize_t r = getrandom(b + got, sizeof b - got, 0);
-    if (r > 0)
-      got += (size_t)r;
-    else if (errno != EINTR)
-      break;
-  }
-  if (got < sizeof b) { /* no entropy source: time and a counter */
-    static atomic_ullong ctr;
-    uint64_t v[2] = {(uint64_t)cx_mono_now() ^ (uint64_t)getpid() << 40,
-                     atomic_fetch_add(&ctr, 1) ^ (uint64_t)cx_wall_ms()};
-    memcpy(b, v, sizeof b);
-  }
-  for (size_t i = 0; i < sizeof b; i++) {
-    out[2 * i] = hex[b[i] >> 4];
-    out[2 * i + 1] = hex[b[i] & 15];
-  }
-  out[32] = '\0';
+  if (cx_random_hex(out, 16) == 0)
+    return;
+  /* no entropy source: time and a counter */
+  static atomic_ullong ctr;
+  uint64_t v[2] = {(uint64_t)cx_mono_now() ^ (uint64_t)getpid() << 40,
+                   atomic_fetch_add(&ctr, 1) ^ (uint64_t)cx_wall_ms()};
+  cx_hex(v, sizeof v, out);
 }
 
 static size_t count_lines(int fd)
@@ -121,6 +107,7 @@ static int store_put(struct cx_noded *n, struct cx_run *r, int claimed,
       rc = cx_store_run_claim(n->store, &d, &id, err);
       if (rc == 0) {
         d.id = id;
+        r->id = id; /* its attempts go with this row */
         rc = cx_store_run_finish(n->store, &d, err);
       }
       cx_buf_free(&b);
@@ -131,6 +118,18 @@ static int store_put(struct cx_noded *n, struct cx_run *r, int claimed,
   }
   r->id = id;
   return cx_store_run_finish(n->store, r, err);
+}
+
+/* The run's record, then its attempts. */
+static int store_put_all(struct cx_noded *n, struct cx_run *r, int claimed,
+                         struct cx_run_attempt *att, size_t natt, char *err)
+{
+  int rc = store_put(n, r, claimed, err);
+  for (size_t i = 0; rc == 0 && i < natt && r->id > 0; i++) {
+    att[i].run_id = r->id;
+    rc = cx_store_run_attempt_put(n->store, &att[i], err);
+  }
+  return rc;
 }
 
 static void hex_enc(struct cx_buf *b, const char *p, size_t len)
@@ -159,8 +158,39 @@ static int hex_val(char c)
   return -1;
 }
 
-/* Appends r to the spool (spmu held). */
-static int spool_append(struct cx_noded *n, const struct cx_run *r)
+/* ,"attempt_list":[{...,"output_hex":"..."},...] of the natt attempts. */
+static void attempts_enc(struct cx_buf *b, const struct cx_run_attempt *att,
+                         size_t natt)
+{
+  cx_buf_puts(b, ",\"attempt_list\":[");
+  for (size_t i = 0; i < natt; i++) {
+    const struct cx_run_attempt *a = &att[i];
+    json_t *o = json_pack(
+        "{s:i,s:I,s:I,s:s,s:i}", "attempt", a->attempt, "start_time",
+        (json_int_t)a->start_time, "end_time", (json_int_t)a->end_time,
+        "status", a->status ? a->status : "failed", "exit_code", a->exit_code);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (o)
+      json_decref(o);
+    if (text == NULL) {
+      b->failed = 1;
+      return;
+    }
+    if (i > 0)
+      cx_buf_puts(b, ",");
+    cx_buf_append(b, text, strlen(text) - 1);
+    free(text);
+    cx_buf_puts(b, ",\"output_hex\":\"");
+    if (a->output && a->output_len)
+      hex_enc(b, a->output, a->output_len);
+    cx_buf_puts(b, "\"}");
+  }
+  cx_buf_puts(b, "]");
+}
+
+/* Appends r and its natt attempts to the spool (spmu held). */
+static int spool_append(struct cx_noded *n, const struct cx_run *r,
+                        const struct cx_run_attempt *att, size_t natt)
 {
   struct cx_buf out = {0};
   json_t *o = json_pack(
@@ -187,7 +217,10 @@ static int spool_append(struct cx_noded *n, const struct cx_run *r)
   cx_buf_puts(&out, ",\"output_hex\":\"");
   if (r->output && r->output_len)
     hex_enc(&out, r->output, r->output_len);
-  cx_buf_puts(&out, "\"}\n");
+  cx_buf_puts(&out, "\"");
+  if (natt > 0)
+    attempts_enc(&out, att, natt);
+  cx_buf_puts(&out, "}\n");
   if (cx_buf_failed(&out))
     return -ENOMEM;
   int rc = 0;
@@ -215,18 +248,19 @@ static int spool_append(struct cx_noded *n, const struct cx_run *r)
   return 0;
 }
 
-int cx__noded_record(struct cx_noded *n, struct cx_run *r, int claimed)
+int cx__noded_record(struct cx_noded *n, struct cx_run *r, int claimed,
+                     struct cx_run_attempt *att, size_t natt)
 {
   char err[CX_ERR_LEN] = "";
   int rc;
   pthread_mutex_lock(&n->spmu);
   if (n->sp_pending > 0) {
-    rc = spool_append(n, r);
+    rc = spool_append(n, r, att, natt);
     pthread_mutex_unlock(&n->spmu);
     return rc;
   }
   pthread_mutex_unlock(&n->spmu);
-  rc = store_put(n, r, claimed, err);
+  rc = store_put_all(n, r, claimed, att, natt, err);
   if (rc == 0)
     return 0;
   if (rc == CX_EUNAVAIL) {
@@ -234,7 +268,7 @@ int cx__noded_record(struct cx_noded *n, struct cx_run *r, int claimed)
            "store unreachable (%s): spooling run of job %lld", err,
            (long long)r->job_id);
     pthread_mutex_lock(&n->spmu);
-    rc = spool_append(n, r);
+    rc = spool_append(n, r, att, natt);
     pthread_mutex_unlock(&n->spmu);
     return rc;
   }
@@ -261,7 +295,7 @@ void cx__noded_record_bad(struct cx_noded *n, int64_t id, const char *why)
   r.output = (char *)why;
   r.output_len = strlen(why);
   cx__noded_token(r.claim_token);
-  cx__noded_record(n, &r, 0);
+  cx__noded_record(n, &r, 0, NULL, 0);
 }
 
 /* ---- flush --------------------------------------------------------------- */
@@ -275,6 +309,69 @@ static const char *jstr(json_t *o, const char *k)
 static int64_t jint(json_t *o, const char *k)
 {
   return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+/* The bytes of o's "output_hex" into a new buffer (*out, *len); a bad
+ * digit ends them. 0 or -ENOMEM. */
+static int hex_member(json_t *o, char **out, size_t *len)
+{
+  const char *hx = jstr(o, "output_hex");
+  size_t hl = strlen(hx) / 2;
+  char *b = cx_malloc(hl + 1);
+  *out = b;
+  *len = 0;
+  if (b == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < hl; i++) {
+    int x = hex_val(hx[2 * i]), y = hex_val(hx[2 * i + 1]);
+    if (x < 0 || y < 0) {
+      hl = i;
+      break;
+    }
+    b[i] = (char)(x << 4 | y);
+  }
+  b[hl] = '\0';
+  *len = hl;
+  return 0;
+}
+
+static void attempts_free_spooled(struct cx_run_attempt *v, size_t n)
+{
+  for (size_t i = 0; v && i < n; i++)
+    cx_free(v[i].output);
+  cx_free(v);
+}
+
+/* The "attempt_list" of a spool line (strings borrowed from o, outputs
+ * owned: free with attempts_free_spooled). At most 1000 are read. */
+static int attempts_dec(json_t *o, struct cx_run_attempt **out, size_t *n)
+{
+  json_t *l = json_object_get(o, "attempt_list");
+  size_t k = json_is_array(l) ? json_array_size(l) : 0;
+  *out = NULL;
+  *n = 0;
+  if (k == 0)
+    return 0;
+  if (k > 1000)
+    k = 1000;
+  struct cx_run_attempt *v = cx_calloc(k, sizeof *v);
+  if (v == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < k; i++) {
+    json_t *e = json_array_get(l, i);
+    v[i].attempt = (int)jint(e, "attempt");
+    v[i].start_time = jint(e, "start_time");
+    v[i].end_time = jint(e, "end_time");
+    v[i].status = (char *)jstr(e, "status");
+    v[i].exit_code = (int)jint(e, "exit_code");
+    if (hex_member(e, &v[i].output, &v[i].output_len) != 0) {
+      attempts_free_spooled(v, i);
+      return -ENOMEM;
+    }
+  }
+  *out = v;
+  *n = k;
+  return 0;
 }
 
 /* Sends one line. CX_EUNAVAIL = keep it and stop; anything else = done. */
@@ -309,25 +406,15 @@ static int flush_line(struct cx_noded *n, const char *line, size_t len)
   r.exit_code = (int)jint(o, "exit_code");
   r.attempts = (int)jint(o, "attempts");
   snprintf(r.claim_token, sizeof r.claim_token, "%s", jstr(o, "claim_token"));
-  const char *hx = jstr(o, "output_hex");
-  size_t hl = strlen(hx) / 2;
-  char *out = cx_malloc(hl + 1);
-  int rc = out ? 0 : -ENOMEM;
-  for (size_t i = 0; rc == 0 && i < hl; i++) {
-    int a = hex_val(hx[2 * i]), b = hex_val(hx[2 * i + 1]);
-    if (a < 0 || b < 0) {
-      hl = i;
-      break;
-    }
-    out[i] = (char)(a << 4 | b);
-  }
-  if (out)
-    out[hl] = '\0';
-  r.output = out;
-  r.output_len = hl;
+  struct cx_run_attempt *att = NULL;
+  size_t natt = 0;
+  int rc = hex_member(o, &r.output, &r.output_len);
   if (rc == 0)
-    rc = store_put(n, &r, 0, err);
-  cx_free(out);
+    rc = attempts_dec(o, &att, &natt);
+  if (rc == 0)
+    rc = store_put_all(n, &r, 0, att, natt, err);
+  attempts_free_spooled(att, natt);
+  cx_free(r.output);
   json_decref(o);
   if (rc == CX_EUNAVAIL || rc == -ENOMEM)
     return CX_EUNAVAIL;

@@ -100,9 +100,7 @@ static char *body_once(const struct cx_notify *n,
   if (m->output) {
     size_t len = strlen(m->output), off = 0, cut = m->output_cut;
     if (len > keep) {
-      off = len - keep;
-      while (off < len && ((unsigned char)m->output[off] & 0xC0) == 0x80)
-        off++;
+      off = cx_utf8_ceil(m->output, len, len - keep);
       cut += off;
     }
     cx_buf_reset(&b);

@@ -15,7 +15,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <string.h>
 
 #define LOGC "notify"
@@ -142,8 +141,8 @@ void cx__mail_header_words(struct cx_buf *out, const char *name,
    * splitting a UTF-8 character; folded with CRLF SP */
   while (i < len) {
     size_t k = len - i > 39 ? 39 : len - i;
-    while (k > 1 && i + k < len && ((unsigned char)value[i + k] & 0xC0) == 0x80)
-      k--;
+    size_t end = cx_utf8_floor(value, len, i + k);
+    k = end > i ? end - i : 1;
     if (i > 0)
       cx_buf_append(out, "\r\n ", 3);
     cx_buf_puts(out, "=?UTF-8?B?");
@@ -172,7 +171,7 @@ int cx__mail_build(const struct cx_notify *n, const struct cx__notify_msg *m,
                    int64_t now_s, struct cx_buf *out)
 {
   struct cx_buf body = {0};
-  unsigned char rnd[12];
+  char rnd[25];
   const char *domain = strrchr(n->from_addr, '@') + 1;
 
   rfc5322_date(out, now_s);
@@ -202,12 +201,10 @@ int cx__mail_build(const struct cx_notify *n, const struct cx__notify_msg *m,
     cx_buf_printf(out, "%s%s", i ? ",\r\n " : "", m->to[i]);
   cx_buf_append(out, "\r\n", 2);
   cx__mail_header_words(out, "Subject", m->subject);
-  if (RAND_bytes(rnd, sizeof rnd) != 1)
-    memset(rnd, 0, sizeof rnd);
-  cx_buf_puts(out, "Message-ID: <");
-  for (size_t i = 0; i < sizeof rnd; i++)
-    cx_buf_printf(out, "%02x", rnd[i]);
-  cx_buf_printf(out, ".%" PRId64 ".cronix@%s>\r\n", now_s, domain);
+  if (cx_random_hex(rnd, 12) != 0)
+    snprintf(rnd, sizeof rnd, "%024d", 0);
+  cx_buf_printf(out, "Message-ID: <%s.%" PRId64 ".cronix@%s>\r\n", rnd, now_s,
+                domain);
   cx_buf_puts(out, "MIME-Version: 1.0\r\n"
                    "Content-Type: text/plain; charset=UTF-8\r\n"
                    "Content-Transfer-Encoding: base64\r\n"

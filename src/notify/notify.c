@@ -30,42 +30,6 @@ static void curl_init(void)
 
 /* ---- UTF-8 cleaning ---------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-  unsigned char c = s[0];
-  size_t len;
-  uint32_t cp;
-
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-    cp = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    cp = c & 0x0F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (n < len)
-    return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-      (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return len;
-}
-
-static const char REPL[] = "\xEF\xBF\xBD"; /* U+FFFD */
-
 /* Cleans s[0..len) into out. multiline keeps \n and \t (CR -> LF) and
  * maps other controls to U+FFFD; else every control becomes ' '. */
 static void clean(struct cx_buf *out, const char *s, size_t len, int multiline)
@@ -74,9 +38,9 @@ static void clean(struct cx_buf *out, const char *s, size_t len, int multiline)
   size_t i = 0;
 
   while (i < len) {
-    size_t k = utf8_seq(p + i, len - i);
+    size_t k = cx_utf8_next(s + i, len - i, NULL);
     if (k == 0) {
-      cx_buf_append(out, REPL, 3);
+      cx_buf_append(out, CX_UTF8_REPL, 3);
       i++;
       continue;
     }
@@ -89,22 +53,13 @@ static void clean(struct cx_buf *out, const char *s, size_t len, int multiline)
         if (i + 1 >= len || p[i + 1] != '\n')
           cx_buf_append(out, "\n", 1);
       } else
-        cx_buf_append(out, REPL, 3);
+        cx_buf_append(out, CX_UTF8_REPL, 3);
       i++;
       continue;
     }
     cx_buf_append(out, p + i, k);
     i += k;
   }
-}
-
-/* Largest n' <= n that does not split a UTF-8 sequence of the (valid)
- * text s. */
-static size_t utf8_floor(const char *s, size_t n)
-{
-  while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-    n--;
-  return n;
 }
 
 char *cx__notify_clean_line(const char *s, size_t max)
@@ -122,7 +77,7 @@ char *cx__notify_clean_line(const char *s, size_t max)
     return NULL;
   }
   if (b.len > max) {
-    b.len = utf8_floor(b.data, max);
+    b.len = cx_utf8_floor(b.data, b.len, max);
     b.data[b.len] = '\0';
   }
   return cx_buf_steal(&b);
@@ -139,9 +94,8 @@ char *cx__notify_clean_tail(const char *s, size_t len, size_t max, size_t *cut)
   if (len > max)
     start = len - max;
   /* a cut inside a sequence would leave stray continuation bytes */
-  while (start > 0 && start < len && start - (len - max) < 3 &&
-         ((unsigned char)s[start] & 0xC0) == 0x80)
-    start++;
+  if (start > 0)
+    start = cx_utf8_ceil(s, len < start + 3 ? len : start + 3, start);
   clean(&b, s ? s + start : "", len - start, 1);
   cx_buf_append(&b, "", 0);
   if (cx_buf_failed(&b)) {
@@ -150,9 +104,7 @@ char *cx__notify_clean_tail(const char *s, size_t len, size_t max, size_t *cut)
   }
   /* U+FFFD expansion can make it longer than max again: keep the end */
   if (b.len > max) {
-    off = b.len - max;
-    while (off < b.len && ((unsigned char)b.data[off] & 0xC0) == 0x80)
-      off++;
+    off = cx_utf8_ceil(b.data, b.len, b.len - max);
   }
   /* start at a line when one begins in the first half */
   if (start > 0 || off > 0) {
@@ -609,12 +561,60 @@ static int url_ok(const char *u, const char *const *schemes, size_t n_sch,
         u[strlen(schemes[i])] != '\0' && u[strlen(schemes[i])] != '/')
       sch = 1;
   if (!sch) {
-    cx_err_set(err, "notify.%s: \"%.200s\" must start with %s%s%s", name, u,
+    /* Masked: a webhook's path holds its token, a URL may hold a
+     * password; the scheme, which is what is wrong, stays readable. */
+    char shown[256];
+    cx_url_redact(u, CX_URL_REDACT_PATH, shown, sizeof shown);
+    cx_err_set(err, "notify.%s: \"%s\" must start with %s%s%s", name, shown,
                schemes[0], n_sch > 1 ? " or " : "",
                n_sch > 1 ? schemes[1] : "");
     return CX_EPARSE;
   }
   return 0;
+}
+
+/* 1 when the host of URL u ("scheme://[user@]host[:port][/...]") is the
+ * loopback: mail that never leaves this machine. */
+static int host_is_loopback(const char *u)
+{
+  const char *h = strstr(u, "://") + 3;
+  size_t n = strcspn(h, "/?");
+  const char *at = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (h[i] == '@')
+      at = h + i;
+  if (at != NULL) {
+    n -= (size_t)(at + 1 - h);
+    h = at + 1;
+  }
+  size_t hl = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?");
+  if (hl > n)
+    hl = n;
+  return (hl == 9 && strncasecmp(h, "localhost", 9) == 0) ||
+         (hl == 5 && strncmp(h, "[::1]", 5) == 0) ||
+         (hl >= 4 && strncmp(h, "127.", 4) == 0);
+}
+
+/* AUTH must never cross the network in plain text: with a user name (a
+ * setting or the URL's user info), smtp:// needs starttls = required;
+ * "try" is refused because whoever sits between can strip the STARTTLS
+ * offer, and "off" is allowed only to a loopback relay. */
+static int smtp_auth_safe(const struct cx_notify_conf *c, char *err)
+{
+  const char *u = c->email.smtp_url;
+  const char *auth = strstr(u, "://") + 3;
+  int user = (c->email.username != NULL && c->email.username[0] != '\0') ||
+             memchr(auth, '@', strcspn(auth, "/?")) != NULL;
+  if (!user || strncasecmp(u, "smtps://", 8) == 0 ||
+      c->email.starttls == CX_NOTIFY_STARTTLS_REQUIRED ||
+      (c->email.starttls == CX_NOTIFY_STARTTLS_OFF && host_is_loopback(u)))
+    return 0;
+  cx_err_set(err,
+             "notify.email.starttls: '%s' with a username could send the "
+             "password in plain text; set starttls = required or use "
+             "smtps://",
+             c->email.starttls == CX_NOTIFY_STARTTLS_OFF ? "off" : "try");
+  return CX_EPARSE;
 }
 
 /* smtp_url with an EHLO name: when the URL has no path, the host name. */
@@ -768,7 +768,8 @@ static int conf_load(struct cx_notify *n, const struct cx_notify_conf *c,
   n->mail_insecure = c->email.tls_insecure != 0;
   n->hook_insecure = c->feishu.tls_insecure != 0;
   if (c->email.smtp_url && c->email.smtp_url[0]) {
-    if ((rc = url_ok(c->email.smtp_url, smtp_sch, 2, "email.smtp_url", err)))
+    if ((rc = url_ok(c->email.smtp_url, smtp_sch, 2, "email.smtp_url", err)) ||
+        (rc = smtp_auth_safe(c, err)))
       return rc;
     n->smtps = strncasecmp(c->email.smtp_url, "smtps://", 8) == 0;
     if (c->email.from == NULL || c->email.from[0] == '\0') {
@@ -868,16 +869,13 @@ static void *worker(void *arg)
         next = m->not_before;
     }
     if (pick == NULL) {
-      struct timespec ts;
       if (n->stopping && n->head == NULL)
         break;
       if (next == INT64_MAX) {
         pthread_cond_wait(&n->cv, &n->mu);
         continue;
       }
-      ts.tv_sec = next / 1000000;
-      ts.tv_nsec = (long)(next % 1000000) * 1000;
-      pthread_cond_timedwait(&n->cv, &n->mu, &ts);
+      cx_cond_wait_until(&n->cv, &n->mu, next);
       continue;
     }
     pick->in_flight = 1;
@@ -1166,7 +1164,6 @@ int cx_notify_create(const struct cx_notify_conf *conf, struct cx_notify **out,
                      char *err)
 {
   struct cx_notify *n;
-  pthread_condattr_t ca;
   int rc, mu = 0, cv = 0, rl = 0;
 
   *out = NULL;
@@ -1192,11 +1189,7 @@ int cx_notify_create(const struct cx_notify_conf *conf, struct cx_notify **out,
     goto err;
   cx__bot_init(n);
   rl = 1;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  rc = -pthread_cond_init(&n->cv, &ca);
-  pthread_condattr_destroy(&ca);
-  if (rc != 0)
+  if ((rc = cx_cond_init_mono(&n->cv)) != 0)
     goto err;
   cv = 1;
   for (int i = 0; i < n->workers; i++) {
@@ -1241,11 +1234,8 @@ void cx_notify_destroy(struct cx_notify *n, int drain_ms)
   pthread_mutex_lock(&n->mu);
   n->stopping = 1;
   pthread_cond_broadcast(&n->cv);
-  while (n->head != NULL && cx_mono_now() < deadline) {
-    struct timespec ts = {.tv_sec = deadline / 1000000,
-                          .tv_nsec = (long)(deadline % 1000000) * 1000};
-    pthread_cond_timedwait(&n->cv, &n->mu, &ts);
-  }
+  while (n->head != NULL && cx_mono_now() < deadline)
+    cx_cond_wait_until(&n->cv, &n->mu, deadline);
   atomic_store(&n->abort, 1);
   pthread_cond_broadcast(&n->cv);
   pthread_mutex_unlock(&n->mu);

@@ -1,7 +1,7 @@
 /*
  * store: the alert outbox (cronix_notify_log, the runs' notify_pending
  * flag) and named settings (cronix_setting). See store.h and migrate.c
- * version 5. Kept apart from store.c: its statements take the ids from
+ * version 8. Kept apart from store.c: its statements take the ids from
  * CX__STMT_ALERT up, and it needs only the vtable.
  *
  * Retry policy (as store.c's header): reads, unflag, claim, update and
@@ -448,7 +448,7 @@ static int setting_check(const char *name, const char *value, char *err)
     return CX_EPARSE;
   }
   if (value != NULL && (strlen(value) > CX_STORE_TEXT_MAX ||
-                        !cx__utf8_valid(value, strlen(value)))) {
+                        !cx_utf8_valid(value, strlen(value)))) {
     cx_err_set(err, "setting %s: not UTF-8 text within %d bytes", name,
                CX_STORE_TEXT_MAX);
     return CX_ETOOBIG;

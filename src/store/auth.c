@@ -11,34 +11,8 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define PASSWORD_MAX 1024
-
-static int random_bytes(void *buf, size_t n)
-{
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = getrandom((char *)buf + got, n - got, 0);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    got += (size_t)r;
-  }
-  return 0;
-}
-
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-  static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = digits[in[i] >> 4];
-    out[2 * i + 1] = digits[in[i] & 15];
-  }
-  out[2 * n] = '\0';
-}
 
 int cx_store_password_hash(const char *password, char *out, char *err)
 {
@@ -51,7 +25,7 @@ int cx_store_password_hash(const char *password, char *out, char *err)
     cx_err_set(err, "password: must be 1..%d bytes", PASSWORD_MAX);
     return -EINVAL;
   }
-  rc = random_bytes(rnd, sizeof rnd);
+  rc = cx_random_bytes(rnd, sizeof rnd);
   if (rc != 0)
     goto err;
   if (crypt_gensalt_rn("$y$", 0, (const char *)rnd, sizeof rnd, salt,
@@ -99,19 +73,9 @@ int cx_store_password_verify(const char *password, const char *hash)
   return ok;
 }
 
-/* n random bytes (n <= 32) as 2n hex digits into out. */
-static int random_hex(char *out, size_t n)
-{
-  unsigned char rnd[32];
-  int rc = random_bytes(rnd, n);
-  if (rc == 0)
-    hex(rnd, n, out);
-  return rc;
-}
-
 int cx_store_token_generate(char *out)
 {
-  return random_hex(out, 32);
+  return cx_random_hex(out, 32);
 }
 
 int cx__token_hash(const char *s, char out[65])
@@ -120,11 +84,11 @@ int cx__token_hash(const char *s, char out[65])
   unsigned int n = 0;
   if (EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL) != 1 || n != 32)
     return -EIO;
-  hex(md, n, out);
+  cx_hex(md, n, out);
   return 0;
 }
 
 int cx__claim_token(char out[33])
 {
-  return random_hex(out, 16);
+  return cx_random_hex(out, 16);
 }

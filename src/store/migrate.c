@@ -5,7 +5,9 @@
  * claim_token (the idempotency key that lets a claim be re-sent after a
  * lost connection or from a node's spool without recording a run twice);
  * version 3 an id-only index on jobs for cheap paging; version 4 an index
- * on open runs; version 5 the alert outbox and the settings table.
+ * of open runs by node; version 5 the attempts of runs that retried;
+ * version 6 the user a cmd job runs as and its resource limits; version 7
+ * the audit log; version 8 the alert outbox and the settings table.
  * Append new migrations at the end; never edit an applied one. Each
  * back-end applies them under a lock and records each in cronix_schema.
  *
@@ -180,7 +182,83 @@ static const char *const v4_mysql[] = {
     "node_uuid)",
     NULL};
 
-/* ---- version 5: the alert outbox ---------------------------------------- */
+/* ---- version 5: every attempt of a run ---------------------------------- */
+
+/* A run's row keeps its last attempt; the attempts of runs that retried are
+ * kept here, one row each, keyed by (run_id, attempt) so a re-sent attempt
+ * is stored once. start_time is indexed for the retention purge. No
+ * foreign key: a run's attempts may arrive from a node's spool in any
+ * order, and the run log is purged by time anyway. */
+static const char *const v5_sqlite[] = {
+    "CREATE TABLE cronix_job_attempt ("
+    " run_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+    " start_time INTEGER NOT NULL DEFAULT 0,"
+    " end_time INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL DEFAULT '', exit_code INTEGER NOT NULL DEFAULT 0,"
+    " output TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, attempt))",
+    "CREATE INDEX cronix_job_attempt_start ON cronix_job_attempt(start_time)",
+    NULL};
+static const char *const v5_mysql[] = {
+    "CREATE TABLE IF NOT EXISTS cronix_job_attempt ("
+    " run_id BIGINT NOT NULL, attempt INT NOT NULL,"
+    " start_time BIGINT NOT NULL DEFAULT 0,"
+    " end_time BIGINT NOT NULL DEFAULT 0,"
+    " status VARCHAR(16) NOT NULL DEFAULT '',"
+    " exit_code INT NOT NULL DEFAULT 0, output MEDIUMTEXT NOT NULL,"
+    " PRIMARY KEY (run_id, attempt),"
+    " KEY cronix_job_attempt_start (start_time))" MY_TABLE,
+    NULL};
+
+/* ---- version 6: who a job runs as, what it may use ---------------------- */
+
+static const char *const v6_sqlite[] = {
+    "ALTER TABLE cronix_job ADD COLUMN run_as TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_job ADD COLUMN limit_memory_mb INTEGER NOT NULL"
+    " DEFAULT 0",
+    "ALTER TABLE cronix_job ADD COLUMN limit_nproc INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE cronix_job ADD COLUMN limit_cpu_s INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE cronix_job ADD COLUMN limit_nofile INTEGER NOT NULL"
+    " DEFAULT 0",
+    NULL};
+static const char *const v6_mysql[] = {
+    "ALTER TABLE cronix_job ADD COLUMN run_as VARCHAR(32) NOT NULL DEFAULT '',"
+    " ADD COLUMN limit_memory_mb INT NOT NULL DEFAULT 0,"
+    " ADD COLUMN limit_nproc INT NOT NULL DEFAULT 0,"
+    " ADD COLUMN limit_cpu_s INT NOT NULL DEFAULT 0,"
+    " ADD COLUMN limit_nofile INT NOT NULL DEFAULT 0",
+    NULL};
+
+/* ---- version 7: the audit log ------------------------------------------- */
+
+/* One row per change made through the API (and per login attempt): who,
+ * from where, what, the redacted state before and after. Searched newest
+ * first by time, user or kind, and purged by time (all three indexed). */
+static const char *const v7_sqlite[] = {
+    "CREATE TABLE cronix_audit ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,"
+    " user_id INTEGER NOT NULL DEFAULT 0,"
+    " username TEXT NOT NULL DEFAULT '', addr TEXT NOT NULL DEFAULT '',"
+    " kind TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',"
+    " before_json TEXT NOT NULL DEFAULT '',"
+    " after_json TEXT NOT NULL DEFAULT '')",
+    "CREATE INDEX cronix_audit_at ON cronix_audit(at)",
+    "CREATE INDEX cronix_audit_user ON cronix_audit(username, at)",
+    "CREATE INDEX cronix_audit_kind ON cronix_audit(kind, at)", NULL};
+static const char *const v7_mysql[] = {
+    "CREATE TABLE IF NOT EXISTS cronix_audit ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, at BIGINT NOT NULL,"
+    " user_id BIGINT NOT NULL DEFAULT 0,"
+    " username VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    "  NOT NULL DEFAULT '',"
+    " addr VARCHAR(64) NOT NULL DEFAULT '',"
+    " kind VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " target VARCHAR(255) NOT NULL DEFAULT '',"
+    " before_json MEDIUMTEXT NOT NULL, after_json MEDIUMTEXT NOT NULL,"
+    " KEY cronix_audit_at (at), KEY cronix_audit_user (username, at),"
+    " KEY cronix_audit_kind (kind, at))" MY_TABLE,
+    NULL};
+
+/* ---- version 8: the alert outbox ---------------------------------------- */
 
 /* A run's final record sets notify_pending in the same statement when its
  * job alerts on the outcome (cx_store_run_finish, cx_store_run_mark_lost);
@@ -191,7 +269,7 @@ static const char *const v4_mysql[] = {
  * holds named JSON documents edited through the API (notify channels).
  * Users gain the ids the robots mention them by; jobs the events they
  * alert on and a max_duration. */
-static const char *const v5_sqlite[] = {
+static const char *const v8_sqlite[] = {
     "ALTER TABLE cronix_job_log ADD COLUMN notify_pending INTEGER NOT NULL"
     " DEFAULT 0",
     "CREATE INDEX cronix_job_log_notify ON cronix_job_log(notify_pending)",
@@ -218,7 +296,7 @@ static const char *const v5_sqlite[] = {
     "ALTER TABLE cronix_job ADD COLUMN max_duration INTEGER NOT NULL"
     " DEFAULT 0",
     NULL};
-static const char *const v5_mysql[] = {
+static const char *const v8_mysql[] = {
     "ALTER TABLE cronix_job_log ADD COLUMN notify_pending TINYINT NOT NULL"
     " DEFAULT 0, ADD KEY cronix_job_log_notify (notify_pending)",
     "CREATE TABLE IF NOT EXISTS cronix_notify_log ("
@@ -248,6 +326,7 @@ static const char *const v5_mysql[] = {
 const struct cx__migration cx__migrations[] = {
     {1, {v1_sqlite, v1_mysql}}, {2, {v2_sqlite, v2_mysql}},
     {3, {v3_sqlite, v3_mysql}}, {4, {v4_sqlite, v4_mysql}},
-    {5, {v5_sqlite, v5_mysql}},
+    {5, {v5_sqlite, v5_mysql}}, {6, {v6_sqlite, v6_mysql}},
+    {7, {v7_sqlite, v7_mysql}}, {8, {v8_sqlite, v8_mysql}},
 };
 const int cx__migrations_n = (int)CX_ARRAY_LEN(cx__migrations);

@@ -91,13 +91,77 @@ struct cx_store_ops {
               const struct cx__val *params, int nparams, cx__row_fn fn,
               void *ctx, struct cx__exec_result *res, char *err);
   int (*ping)(struct cx_store *s, char *err);
+  /* Begins, commits or rolls back the calling thread's transaction (see
+   * cx_store_tx_begin): while one is open, exec on this thread uses its
+   * connection and never retries. Separate from txn_* below: those are the
+   * batch writer's, with an explicit handle; both hold the same write
+   * connection (SQLite) or a pooled one (MySQL), so they serialise. */
+  int (*tx)(struct cx_store *s, int op, char *err);
+  /* One transaction on one connection, for group commits (batch.c):
+   * txn_begin opens it (*tx is the back-end's handle), txn_exec runs a
+   * statement in it (no reconnect: a lost connection is an error),
+   * txn_end commits (commit = 1) or rolls back, and always releases the
+   * connection. A failed commit leaves the outcome unknown; the caller
+   * redoes its work through exec, whose statements are retry-safe. */
+  int (*txn_begin)(struct cx_store *s, void **tx, char *err);
+  int (*txn_exec)(struct cx_store *s, void *tx, const struct cx__stmt *q,
+                  const struct cx__val *params, int nparams, cx__row_fn fn,
+                  void *ctx, struct cx__exec_result *res, char *err);
+  int (*txn_end)(struct cx_store *s, void *tx, int commit, char *err);
 };
+enum { CX__TX_BEGIN = 0, CX__TX_COMMIT = 1, CX__TX_ROLLBACK = 2 };
+
+struct cx__batcher;
 
 struct cx_store {
   const struct cx_store_ops *ops;
   void *be;
-  char url[512]; /* redacted */
+  char url[512];             /* redacted */
+  struct cx__batcher *batch; /* group commit writer (batch.c) */
 };
+
+/* ---- group commit (batch.c) ----
+ * Run claims and finishes from every thread go to one writer thread, which
+ * takes everything queued and runs it in one transaction, so concurrent
+ * callers share one commit (one fsync). A caller is woken with its own
+ * result only after that commit returned. While a batch commits, the next
+ * one gathers; a writer that was idle waits 1 ms for the calls arriving
+ * with the first (fires due at the same instant), no more. A row outcome
+ * (0, CX_EEXISTS, CX_ENOTFOUND) does not disturb the batch; any other
+ * error rolls the batch back and every call of it is redone alone through
+ * ops->exec (all of them are retry-safe), so one bad row fails only its
+ * own caller. */
+
+/* One queued call: runs its statements through cx__texec with tx (NULL:
+ * alone, each statement committing on its own). Returns the caller's
+ * result. */
+typedef int (*cx__batch_fn)(struct cx_store *s, void *tx, void *ctx, char *err);
+/* Queues fn and waits for its durable result. A thread inside its own
+ * transaction (cx_store_tx_begin) runs fn there instead: the writer would
+ * wait for the connection that thread holds (SQLite), or commit apart
+ * from it (MySQL). */
+int cx__batch_run(struct cx_store *s, cx__batch_fn fn, void *ctx, char *err);
+/* 1 if the calling thread has a transaction open on s (store.c). */
+int cx__store_in_tx(const struct cx_store *s);
+/* Runs what is queued, then stops the writer (cx_store_close). */
+void cx__batch_stop(struct cx_store *s);
+/* ops->txn_exec when tx is set, else ops->exec. */
+int cx__texec(struct cx_store *s, void *tx, const struct cx__stmt *q,
+              const struct cx__val *p, int np, cx__row_fn fn, void *ctx,
+              struct cx__exec_result *res, char *err);
+
+/* Test hooks. hold = 1 keeps the writer from taking calls (they queue);
+ * 0 releases it. */
+void cx__batch_hold(struct cx_store *s, int hold);
+size_t cx__batch_queued(struct cx_store *s);
+struct cx__batch_counts {
+  uint64_t batches, calls, redone; /* redone: batches rolled back */
+};
+void cx__batch_counts(struct cx_store *s, struct cx__batch_counts *out);
+/* When > 0: the fail_at-th call the writer runs from now on fails with
+ * -EIO, in its batch and again when redone alone, as a row the database
+ * refuses would (then the hook resets itself). */
+extern int cx__batch_fail_at;
 
 extern const struct cx_store_ops cx__store_sqlite_ops;
 extern const struct cx_store_ops cx__store_mysql_ops;
@@ -114,14 +178,8 @@ int cx__store_open_at(const char *url, int target, struct cx_store **out,
 extern const struct cx__migration cx__migrations[];
 extern const int cx__migrations_n;
 
-/* UTF-8 helpers (utf8.c). */
-/* 1 when s[0..len) is valid UTF-8 (no overlongs, surrogates, > U+10FFFF)
- * and has no NUL byte. */
-int cx__utf8_valid(const char *s, size_t len);
-/* Characters (code points) of valid UTF-8. */
-size_t cx__utf8_chars(const char *s, size_t len);
-/* Copies s with invalid sequences as U+FFFD and NUL as U+2400 into a new
- * NUL-terminated string (*out, *outlen). -ENOMEM. */
+/* utf8.c: copies s with invalid sequences as U+FFFD and NUL as U+2400 into a
+ * new NUL-terminated string (*out, *outlen). -ENOMEM. */
 int cx__utf8_sanitize(const char *s, size_t len, char **out, size_t *outlen);
 
 /* auth.c: SHA-256 of s as 64 hex digits; a new random claim token (128

@@ -74,6 +74,7 @@ void cx_store_close(struct cx_store *s)
 {
   if (s == NULL)
     return;
+  cx__batch_stop(s);
   if (s->be != NULL)
     s->ops->close(s);
   cx_free(s);
@@ -92,6 +93,34 @@ const char *cx_store_url(const struct cx_store *s)
 int cx_store_ping(struct cx_store *s, char *err)
 {
   return s->ops->ping(s, err);
+}
+
+/* The store this thread has a transaction open on (cx__store_in_tx). */
+static __thread const struct cx_store *tx_here;
+
+int cx_store_tx_begin(struct cx_store *s, char *err)
+{
+  int rc = s->ops->tx(s, CX__TX_BEGIN, err);
+  if (rc == 0)
+    tx_here = s;
+  return rc;
+}
+
+int cx_store_tx_end(struct cx_store *s, int commit, char *err)
+{
+  int rc = 0;
+  if (!commit)
+    s->ops->tx(s, CX__TX_ROLLBACK, NULL);
+  else
+    rc = s->ops->tx(s, CX__TX_COMMIT, err);
+  if (tx_here == s)
+    tx_here = NULL;
+  return rc;
+}
+
+int cx__store_in_tx(const struct cx_store *s)
+{
+  return tx_here == s;
 }
 
 /* ---- values, rows and lists -------------------------------------------- */
@@ -328,11 +357,11 @@ static int check_text(const char *field, const char *v, size_t max_chars,
     cx_err_set(err, "%s: longer than %d bytes", field, CX_STORE_TEXT_MAX);
     return CX_ETOOBIG;
   }
-  if (!cx__utf8_valid(v, len)) {
+  if (!cx_utf8_valid(v, len)) {
     cx_err_set(err, "%s: not valid UTF-8", field);
     return CX_EPARSE;
   }
-  if (max_chars > 0 && cx__utf8_chars(v, len) > max_chars) {
+  if (max_chars > 0 && cx_utf8_chars(v, len) > max_chars) {
     cx_err_set(err, "%s: longer than %zu characters", field, max_chars);
     return CX_ETOOBIG;
   }
@@ -369,6 +398,7 @@ static int job_check(const struct cx_job *j, char *err)
   CHECK("http_body", j->http_body, 0, 0);
   CHECK("env", j->env, 0, 0);
   CHECK("workdir", j->workdir, 0, 0);
+  CHECK("run_as", j->run_as, 0, 0);
   if (j->type != CX_JOB_CMD && j->type != CX_JOB_HTTP) {
     cx_err_set(err, "type: must be 1 (cmd) or 2 (http)");
     return CX_EPARSE;
@@ -402,6 +432,9 @@ enum {
   Q_RUN_LAST_SCHED,
   Q_RUN_MARK_LOST,
   Q_RUN_COUNTS,
+  Q_ATTEMPT_PUT,
+  Q_ATTEMPT_LIST,
+  Q_ATTEMPT_PURGE,
   Q_NODE_UPSERT,
   Q_NODE_ID,
   Q_NODE_STATUS,
@@ -422,11 +455,19 @@ enum {
   Q_TOKEN_DELETE,
   Q_TOKEN_DELETE_USER,
   Q_TOKEN_PURGE,
+  Q_AUDIT_INSERT,
+  Q_AUDIT_DELETE,
+  Q_AUDIT_PURGE,
+  Q_TOKEN_BY_ID,
+  Q_TOKEN_DELETE_ID,
+  Q_TOKEN_SEARCH,
+  Q_TOKEN_COUNT,
   Q_FIXED_END,
   /* Search variants: a bit per optional filter, list then count. */
-  Q_JOB_SEARCH = Q_FIXED_END,       /* 16 list + 16 count */
-  Q_RUN_SEARCH = Q_JOB_SEARCH + 32, /* 8 list + 8 count + 8 capped count */
-  Q_END = Q_RUN_SEARCH + 24
+  Q_JOB_SEARCH = Q_FIXED_END,         /* 16 list + 16 count */
+  Q_RUN_SEARCH = Q_JOB_SEARCH + 32,   /* 8 list + 8 count + 8 capped count */
+  Q_AUDIT_SEARCH = Q_RUN_SEARCH + 24, /* 4 list + 4 count */
+  Q_END = Q_AUDIT_SEARCH + 8
 };
 _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
 
@@ -441,6 +482,7 @@ _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
   " allocation, run_on, notify_status, notify_type, notify_to_array, note,"    \
   " created, updated, timezone, enabled, concurrency, misfire,"                \
   " starting_deadline, http_method, http_headers, http_body, env, workdir,"    \
+  " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"          \
   " notify_events, max_duration"
 #define JOB_SET                                                                \
   "name = ?, command = ?, type = ?, spec = ?, timeout = ?, retry_times = ?,"   \
@@ -448,6 +490,8 @@ _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
   " notify_type = ?, notify_to_array = ?, note = ?, timezone = ?,"             \
   " enabled = ?, concurrency = ?, misfire = ?, starting_deadline = ?,"         \
   " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?,"   \
+  " run_as = ?, limit_memory_mb = ?, limit_nproc = ?, limit_cpu_s = ?,"        \
+  " limit_nofile = ?,"                                                         \
   " notify_events = ?, max_duration = ?"
 #define BUMP "updated = CASE WHEN updated < ? THEN ? ELSE updated + 1 END"
 #define RUN_COLS                                                               \
@@ -465,8 +509,9 @@ Q1(JOB_INSERT,
    " retry_interval, allocation, run_on, notify_status, notify_type,"
    " notify_to_array, note, timezone, enabled, concurrency, misfire,"
    " starting_deadline, http_method, http_headers, http_body, env, workdir,"
+   " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"
    " notify_events, max_duration, created, updated)"
-   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
    0);
 Q1(JOB_UPDATE,
    "UPDATE cronix_job SET " JOB_SET ", updated = ? WHERE id = ? AND"
@@ -497,7 +542,7 @@ Q1(RUN_INSERT,
    R);
 Q1(RUN_BY_TOKEN, "SELECT id FROM cronix_job_log WHERE claim_token = ?", R);
 /* notify_pending: the alert outbox flag, set in the run's final write (see
- * migrate.c version 5) for every final status of a job that alerts; the
+ * migrate.c version 8) for every final status of a job that alerts; the
  * leader decides which are events (a success only after a failure). The
  * status is bound twice because MySQL's SET sees columns already assigned
  * while SQLite's sees the old row. */
@@ -506,7 +551,8 @@ Q1(RUN_BY_TOKEN, "SELECT id FROM cronix_job_log WHERE claim_token = ?", R);
   " AND j.notify_status = 1)"
 Q1(RUN_FINISH,
    "UPDATE cronix_job_log SET status = ?, success = ?, exit_code = ?,"
-   " end_time = ?, attempts = ?, output = ?, notify_pending = CASE WHEN ?"
+   " end_time = ?, attempts = ?, output = ?, start_time = CASE WHEN ? > 0"
+   " THEN ? ELSE start_time END, notify_pending = CASE WHEN ?"
    " IN ('failed', 'timeout', 'killed', 'lost', 'missed', 'success') "
    "AND " NOTIFY_JOB " THEN 1 ELSE 0 END WHERE id = ?",
    R);
@@ -526,9 +572,34 @@ Q1(RUN_MARK_LOST,
    R);
 Q1(RUN_COUNTS,
    "SELECT COUNT(*), COALESCE(SUM(success = 1), 0),"
-   " COALESCE(SUM(status IN ('failed', 'timeout', 'killed', 'lost')), 0),"
+   " COALESCE(SUM(status IN ('failed', 'timeout', 'killed', 'lost',"
+   " 'error')), 0),"
    " COALESCE(SUM(status = 'running'), 0)"
    " FROM cronix_job_log WHERE start_time >= ? AND start_time < ?",
+   R);
+#define ATTEMPT_VALS                                                           \
+  " (run_id, attempt, start_time, end_time, status, exit_code, output)"        \
+  " VALUES (?,?,?,?,?,?,?)"
+Q2(ATTEMPT_PUT,
+   "INSERT INTO cronix_job_attempt" ATTEMPT_VALS
+   " ON CONFLICT(run_id, attempt) DO UPDATE SET"
+   " start_time = excluded.start_time, end_time = excluded.end_time,"
+   " status = excluded.status, exit_code = excluded.exit_code,"
+   " output = excluded.output",
+   "INSERT INTO cronix_job_attempt" ATTEMPT_VALS
+   " ON DUPLICATE KEY UPDATE start_time = VALUES(start_time),"
+   " end_time = VALUES(end_time), status = VALUES(status),"
+   " exit_code = VALUES(exit_code), output = VALUES(output)",
+   R);
+Q1(ATTEMPT_LIST,
+   "SELECT run_id, attempt, start_time, end_time, status, exit_code, output"
+   " FROM cronix_job_attempt WHERE run_id = ? ORDER BY attempt",
+   R);
+Q2(ATTEMPT_PURGE,
+   "DELETE FROM cronix_job_attempt WHERE rowid IN (SELECT rowid FROM"
+   " cronix_job_attempt WHERE start_time < ? ORDER BY start_time LIMIT ?)",
+   "DELETE FROM cronix_job_attempt WHERE start_time < ? ORDER BY start_time"
+   " LIMIT ?",
    R);
 Q2(NODE_UPSERT,
    "INSERT INTO cronix_node (uuid, hostname, ip, pid, version, status, up,"
@@ -591,8 +662,31 @@ Q1(TOKEN_DELETE_USER,
    "DELETE FROM cronix_token WHERE user_id = ? AND (? IS NULL OR kind = ?)"
    " AND (? IS NULL OR hash <> ?)",
    R);
+#define TOKEN_COLS "id, user_id, kind, expires, created"
+Q1(TOKEN_BY_ID, "SELECT " TOKEN_COLS " FROM cronix_token WHERE id = ?", R);
+Q1(TOKEN_DELETE_ID, "DELETE FROM cronix_token WHERE id = ?", R);
+Q1(TOKEN_SEARCH,
+   "SELECT " TOKEN_COLS " FROM cronix_token WHERE (? = 0 OR user_id = ?)"
+   " AND (expires = 0 OR expires > ?) ORDER BY id LIMIT ? OFFSET ?",
+   R);
+Q1(TOKEN_COUNT,
+   "SELECT COUNT(*) FROM cronix_token WHERE (? = 0 OR user_id = ?)"
+   " AND (expires = 0 OR expires > ?)",
+   R);
 Q1(TOKEN_PURGE, "DELETE FROM cronix_token WHERE expires > 0 AND expires <= ?",
    R);
+
+#define AUDIT_COLS                                                             \
+  "id, at, user_id, username, addr, kind, target, before_json, after_json"
+Q1(AUDIT_INSERT,
+   "INSERT INTO cronix_audit (at, user_id, username, addr, kind, target,"
+   " before_json, after_json) VALUES (?,?,?,?,?,?,?,?)",
+   0);
+Q1(AUDIT_DELETE, "DELETE FROM cronix_audit WHERE id = ?", R);
+Q2(AUDIT_PURGE,
+   "DELETE FROM cronix_audit WHERE id IN (SELECT id FROM cronix_audit"
+   " WHERE at < ? ORDER BY at LIMIT ?)",
+   "DELETE FROM cronix_audit WHERE at < ? ORDER BY at LIMIT ?", R);
 
 /* Search variants, built once from constant fragments. */
 #define JOB_F_NAME 1
@@ -670,6 +764,15 @@ static void build_search(void)
               job_conds, 4, m, "");
   }
   search_q[Q_JOB_SEARCH - Q_FIXED_END].sql[CX__MYSQL] = job_page_mysql;
+  static const char *const audit_conds[] = {
+      "username = ?", "kind LIKE ? ESCAPE '!'", "at >= ? AND at < ?"};
+  for (unsigned m = 0; m < 4; m++) {
+    build_one(Q_AUDIT_SEARCH + (int)m,
+              "SELECT " AUDIT_COLS " FROM cronix_audit", audit_conds, 3, m | 4,
+              " ORDER BY at DESC, id DESC LIMIT ? OFFSET ?");
+    build_one(Q_AUDIT_SEARCH + 4 + (int)m, "SELECT COUNT(*) FROM cronix_audit",
+              audit_conds, 3, m | 4, "");
+  }
   for (unsigned m = 0; m < 8; m++) {
     build_one(Q_RUN_SEARCH + (int)m, "SELECT " RUN_COLS " FROM cronix_job_log",
               run_conds, 4, m | 8,
@@ -718,7 +821,7 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_job *j = item;
   int oom = 0;
-  if (n != 28)
+  if (n != 33)
     return -EIO;
   j->id = col_int(&c[0]);
   j->name = col_str(&c[1], &oom);
@@ -746,15 +849,20 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
   j->http_body = col_str(&c[23], &oom);
   j->env = col_str(&c[24], &oom);
   j->workdir = col_str(&c[25], &oom);
-  j->notify_events = col_str(&c[26], &oom);
-  j->max_duration = (int)col_int(&c[27]);
+  j->run_as = col_str(&c[26], &oom);
+  j->limit_memory_mb = (int)col_int(&c[27]);
+  j->limit_nproc = (int)col_int(&c[28]);
+  j->limit_cpu_s = (int)col_int(&c[29]);
+  j->limit_nofile = (int)col_int(&c[30]);
+  j->notify_events = col_str(&c[31], &oom);
+  j->max_duration = (int)col_int(&c[32]);
   return oom ? -ENOMEM : 0;
 }
 
 static const struct kind job_kind = {sizeof(struct cx_job), job_from_row,
                                      job_clear_v};
 
-/* The 25 settable fields, in JOB_SET / JOB_INSERT order. */
+/* The 30 settable fields, in JOB_SET / JOB_INSERT order. */
 static int job_params(const struct cx_job *j, struct cx__val *p)
 {
   int k = 0;
@@ -781,6 +889,11 @@ static int job_params(const struct cx_job *j, struct cx__val *p)
   p[k++] = vstr(j->http_body, "");
   p[k++] = vstr(j->env, "{}");
   p[k++] = vstr(j->workdir, "");
+  p[k++] = vstr(j->run_as, "");
+  p[k++] = vint(j->limit_memory_mb);
+  p[k++] = vint(j->limit_nproc);
+  p[k++] = vint(j->limit_cpu_s);
+  p[k++] = vint(j->limit_nofile);
   p[k++] = vstr(j->notify_events, "");
   p[k++] = vint(j->max_duration);
   return k;
@@ -794,7 +907,7 @@ static void name_taken(int rc, const char *what, const char *name, char *err)
 
 int cx_store_job_create(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[27];
+  struct cx__val p[32];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -832,7 +945,7 @@ static int job_missing_or_stale(struct cx_store *s, int64_t id, char *err)
 
 int cx_store_job_update(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[28];
+  struct cx__val p[33];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -1135,23 +1248,27 @@ static int run_check(const struct cx_run *r, char *err)
   return 0;
 }
 
-/* The output as stored: sanitized (see store.h). *tofree gets the copy. */
-static int output_val(const struct cx_run *r, struct cx__val *v, char **tofree,
-                      char *err)
+/* An output as stored: sanitized (see store.h). *tofree gets the copy. */
+static int output_bytes_val(const char *output, size_t output_len,
+                            struct cx__val *v, char **tofree, char *err)
 {
-  size_t len = r->output ? r->output_len : 0;
+  size_t len = output ? output_len : 0;
   *tofree = NULL;
+  if (len > CX_STORE_TEXT_MAX) {
+    cx_err_set(err, "output: longer than %d bytes", CX_STORE_TEXT_MAX);
+    return CX_ETOOBIG;
+  }
   if (len == 0) {
     *v = vstr("", NULL);
     return 0;
   }
-  if (cx__utf8_valid(r->output, len)) {
+  if (memchr(output, 0, len) == NULL && cx_utf8_valid(output, len)) {
     v->type = CX__V_TEXT;
-    v->s = r->output;
+    v->s = output;
     v->len = len;
     return 0;
   }
-  int rc = cx__utf8_sanitize(r->output, len, tofree, &v->len);
+  int rc = cx__utf8_sanitize(output, len, tofree, &v->len);
   if (rc != 0)
     return rc;
   if (v->len > 3 * (size_t)CX_STORE_TEXT_MAX) {
@@ -1165,24 +1282,50 @@ static int output_val(const struct cx_run *r, struct cx__val *v, char **tofree,
   return 0;
 }
 
-static int run_by_token(struct cx_store *s, const char *token, int64_t *id,
-                        char *err)
+static int output_val(const struct cx_run *r, struct cx__val *v, char **tofree,
+                      char *err)
 {
-  struct one_int o;
-  struct cx__val p = vstr(token, NULL);
-  int rc = query_int(s, &q_RUN_BY_TOKEN, &p, 1, &o, err);
-  if (rc == 0 && o.rows == 0)
-    rc = CX_ENOTFOUND;
-  if (rc == 0)
-    *id = o.v;
-  return rc;
+  return output_bytes_val(r->output, r->output_len, v, tofree, err);
+}
+
+/* A claim or finish on its way through the group commit (batch.c). */
+struct run_call {
+  struct cx__val p[17];
+  const struct cx_run *r;
+  int64_t id;
+};
+
+static int claim_call(struct cx_store *s, void *tx, void *ctx, char *err)
+{
+  struct run_call *c = ctx;
+  struct cx__exec_result res;
+  struct one_int o = {0};
+  int rc = cx__texec(s, tx, &q_RUN_INSERT, c->p, 17, NULL, NULL, &res, err);
+  if (rc == 0) {
+    c->id = res.insert_id;
+    return 0;
+  }
+  if (rc != CX_EEXISTS)
+    return rc;
+  /* A duplicate: our own claim sent twice (same token) is a success. */
+  rc = cx__texec(s, tx, &q_RUN_BY_TOKEN, &c->p[16], 1, one_int_row, &o, NULL,
+                 err);
+  if (rc != 0)
+    return rc;
+  if (o.rows > 0) {
+    c->id = o.v;
+    return 0;
+  }
+  cx_err_set(err, "job %lld fire %lld: already claimed",
+             (long long)c->r->job_id, (long long)c->r->scheduled_at);
+  return CX_EEXISTS;
 }
 
 int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
                        char *err)
 {
-  struct cx__val p[17];
-  struct cx__exec_result res;
+  struct run_call c = {.r = r};
+  struct cx__val *p = c.p;
   char *out = NULL;
   int rc = run_check(r, err);
   if (rc != 0)
@@ -1215,27 +1358,25 @@ int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
   p[13] = vint(r->exit_code);
   p[14] = vint(r->attempts);
   p[16] = vstr(r->claim_token, NULL);
-  rc = exec(s, &q_RUN_INSERT, p, 17, NULL, NULL, &res, err);
+  rc = cx__batch_run(s, claim_call, &c, err);
   cx_free(out);
-  if (rc == 0) {
-    *id = res.insert_id;
-    return 0;
-  }
-  if (rc != CX_EEXISTS)
-    return rc;
-  /* A duplicate: our own claim sent twice (same token) is a success. */
-  rc = run_by_token(s, r->claim_token, id, err);
-  if (rc != CX_ENOTFOUND)
-    return rc;
-  cx_err_set(err, "job %lld fire %lld: already claimed", (long long)r->job_id,
-             (long long)r->scheduled_at);
-  return CX_EEXISTS;
+  if (rc == 0)
+    *id = c.id;
+  return rc;
+}
+
+static int finish_call(struct cx_store *s, void *tx, void *ctx, char *err)
+{
+  struct run_call *c = ctx;
+  struct cx__exec_result res;
+  int rc = cx__texec(s, tx, &q_RUN_FINISH, c->p, 10, NULL, NULL, &res, err);
+  return rc != 0 ? rc : not_found(res.affected, "run", c->r->id, err);
 }
 
 int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err)
 {
-  struct cx__val p[8];
-  struct cx__exec_result res;
+  struct run_call c = {.r = r};
+  struct cx__val *p = c.p;
   char *out = NULL;
   CHECK("status", r->status, 16, 1);
   int rc = run_check(r, err);
@@ -1248,11 +1389,13 @@ int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err)
   p[2] = vint(r->exit_code);
   p[3] = vint(r->end_time);
   p[4] = vint(r->attempts);
-  p[6] = p[0];
-  p[7] = vint(r->id);
-  rc = exec(s, &q_RUN_FINISH, p, 8, NULL, NULL, &res, err);
+  p[6] = vint(r->start_time);
+  p[7] = vint(r->start_time);
+  p[8] = p[0];
+  p[9] = vint(r->id);
+  rc = cx__batch_run(s, finish_call, &c, err);
   cx_free(out);
-  return rc != 0 ? rc : not_found(res.affected, "run", r->id, err);
+  return rc;
 }
 
 int cx_store_run_mark_lost(struct cx_store *s, const char *node_uuid,
@@ -1330,31 +1473,44 @@ int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
   return 0;
 }
 
+/* Deletes rows of q (params: cutoff, batch) in batches, at most max_rows
+ * (0 = no limit); *total counts them. */
+static int purge_batches(struct cx_store *s, const struct cx__stmt *q,
+                         int64_t cutoff, int64_t max_rows, int64_t *total,
+                         char *err)
+{
+  int rc = 0;
+  *total = 0;
+  for (;;) {
+    int64_t batch = CX_STORE_PURGE_BATCH;
+    if (max_rows > 0 && max_rows - *total < batch)
+      batch = max_rows - *total;
+    if (batch <= 0)
+      break;
+    struct cx__val p[] = {vint(cutoff), vint(batch)};
+    struct cx__exec_result res;
+    rc = exec(s, q, p, 2, NULL, NULL, &res, err);
+    if (rc != 0)
+      break;
+    *total += res.affected;
+    if (res.affected < batch)
+      break;
+  }
+  return rc;
+}
+
 int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
                        int64_t max_rows, int64_t *deleted, char *err)
 {
-  int64_t total = 0;
-  int rc = 0;
+  int64_t total = 0, attempts = 0;
   if (days < 0 || days > 100000) {
     cx_err_set(err, "days: must be 0..100000");
     return CX_EPARSE;
   }
   int64_t cutoff = now_ms - (int64_t)days * 86400 * 1000;
-  for (;;) {
-    int64_t batch = CX_STORE_PURGE_BATCH;
-    if (max_rows > 0 && max_rows - total < batch)
-      batch = max_rows - total;
-    if (batch <= 0)
-      break;
-    struct cx__val p[] = {vint(cutoff), vint(batch)};
-    struct cx__exec_result res;
-    rc = exec(s, &q_RUN_PURGE, p, 2, NULL, NULL, &res, err);
-    if (rc != 0)
-      break;
-    total += res.affected;
-    if (res.affected < batch)
-      break;
-  }
+  int rc = purge_batches(s, &q_RUN_PURGE, cutoff, max_rows, &total, err);
+  if (rc == 0)
+    rc = purge_batches(s, &q_ATTEMPT_PURGE, cutoff, max_rows, &attempts, err);
   if (deleted != NULL)
     *deleted = total;
   return rc;
@@ -1394,6 +1550,112 @@ int cx_store_run_counts(struct cx_store *s, int64_t from_ms, int64_t to_ms,
   struct cx__val p[] = {vint(from_ms), vint(to_ms)};
   memset(out, 0, sizeof *out);
   return exec(s, &q_RUN_COUNTS, p, 2, counts_row, out, NULL, err);
+}
+
+/* ---- attempts ---------------------------------------------------------- */
+
+void cx_run_attempt_clear(struct cx_run_attempt *a)
+{
+  if (a == NULL)
+    return;
+  cx_free(a->status);
+  cx_free(a->output);
+  memset(a, 0, sizeof *a);
+}
+
+static void attempt_clear_v(void *p)
+{
+  cx_run_attempt_clear(p);
+}
+
+void cx_run_attempts_free(struct cx_run_attempt *v, size_t n)
+{
+  if (v != NULL)
+    free_items(v, n, sizeof *v, attempt_clear_v);
+}
+
+static int attempt_from_row(void *item, const struct cx__val *c, int n)
+{
+  struct cx_run_attempt *a = item;
+  int oom = 0;
+  if (n != 7)
+    return -EIO;
+  a->run_id = col_int(&c[0]);
+  a->attempt = (int)col_int(&c[1]);
+  a->start_time = col_int(&c[2]);
+  a->end_time = col_int(&c[3]);
+  a->status = col_str(&c[4], &oom);
+  a->exit_code = (int)col_int(&c[5]);
+  a->output = col_str(&c[6], &oom);
+  a->output_len = c[6].type == CX__V_TEXT ? c[6].len : 0;
+  return oom ? -ENOMEM : 0;
+}
+
+static const struct kind attempt_kind = {sizeof(struct cx_run_attempt),
+                                         attempt_from_row, attempt_clear_v};
+
+int cx_store_run_attempt_put(struct cx_store *s, const struct cx_run_attempt *a,
+                             char *err)
+{
+  struct cx__val p[7];
+  char *out = NULL;
+  CHECK("status", a->status, 16, 1);
+  if (a->attempt < 1 || a->run_id < 1) {
+    cx_err_set(err, "%s: must be positive",
+               a->attempt < 1 ? "attempt" : "run_id");
+    return CX_EPARSE;
+  }
+  int rc = output_bytes_val(a->output, a->output_len, &p[6], &out, err);
+  if (rc != 0)
+    return rc;
+  p[0] = vint(a->run_id);
+  p[1] = vint(a->attempt);
+  p[2] = vint(a->start_time);
+  p[3] = vint(a->end_time);
+  p[4] = vstr(a->status, NULL);
+  p[5] = vint(a->exit_code);
+  rc = exec(s, &q_ATTEMPT_PUT, p, 7, NULL, NULL, NULL, err);
+  cx_free(out);
+  return rc;
+}
+
+int cx_store_run_attempt_list(struct cx_store *s, int64_t run_id,
+                              struct cx_run_attempt **out, size_t *n, char *err)
+{
+  struct collect k = {0};
+  struct cx_run r;
+  struct cx__val p = vint(run_id);
+  *out = NULL;
+  *n = 0;
+  int rc = cx_store_run_find(s, run_id, &r, err);
+  if (rc != 0)
+    return rc;
+  rc = list_query(s, &attempt_kind, &q_ATTEMPT_LIST, &p, 1, &k, err);
+  if (rc == 0 && k.n == 0 && r.attempts == 1 && r.end_time > 0) {
+    /* A run of one attempt: the run row is that attempt. */
+    struct cx_run_attempt *a = cx_calloc(1, sizeof *a);
+    if (a == NULL) {
+      rc = -ENOMEM;
+    } else {
+      a->run_id = r.id;
+      a->attempt = 1;
+      a->start_time = r.start_time;
+      a->end_time = r.end_time;
+      a->status = r.status;
+      a->exit_code = r.exit_code;
+      a->output = r.output;
+      a->output_len = r.output_len;
+      r.status = r.output = NULL;
+      k.items = (char *)a;
+      k.n = 1;
+    }
+  }
+  cx_run_clear(&r);
+  if (rc != 0)
+    return rc;
+  *out = (struct cx_run_attempt *)k.items;
+  *n = k.n;
+  return 0;
 }
 
 /* ---- nodes ------------------------------------------------------------- */
@@ -1722,6 +1984,18 @@ static int token_hash_of(const char *token, char hash[65], char *err)
   return cx__token_hash(token, hash);
 }
 
+/* The kinds of token: a login's "session", a script's "api", the first
+ * admin's "initial" (revoked with a password change). */
+static int token_kind_ok(const char *kind, char *err)
+{
+  if (kind != NULL &&
+      (strcmp(kind, "session") == 0 || strcmp(kind, "api") == 0 ||
+       strcmp(kind, "initial") == 0))
+    return 0;
+  cx_err_set(err, "kind: must be session, api or initial");
+  return CX_EPARSE;
+}
+
 int cx_store_token_create(struct cx_store *s, const char *token,
                           int64_t user_id, const char *kind, int64_t expires,
                           char *err)
@@ -1730,11 +2004,8 @@ int cx_store_token_create(struct cx_store *s, const char *token,
   int rc = token_hash_of(token, hash, err);
   if (rc != 0)
     return rc;
-  if (kind == NULL ||
-      (strcmp(kind, "session") != 0 && strcmp(kind, "api") != 0)) {
-    cx_err_set(err, "kind: must be session or api");
-    return CX_EPARSE;
-  }
+  if ((rc = token_kind_ok(kind, err)) != 0)
+    return rc;
   struct cx__val p[] = {vstr(hash, NULL), vint(user_id), vstr(kind, NULL),
                         vint(expires), vint(cx_wall_s())};
   return exec(s, &q_TOKEN_INSERT, p, 5, NULL, NULL, NULL, err);
@@ -1802,11 +2073,8 @@ int cx_store_token_delete_user(struct cx_store *s, int64_t user_id,
   int rc = 0;
   if (deleted != NULL)
     *deleted = 0;
-  if (kind != NULL && strcmp(kind, "session") != 0 &&
-      strcmp(kind, "api") != 0) {
-    cx_err_set(err, "kind: must be session or api");
-    return CX_EPARSE;
-  }
+  if (kind != NULL && (rc = token_kind_ok(kind, err)) != 0)
+    return rc;
   if (keep_token != NULL && (rc = token_hash_of(keep_token, hash, err)) != 0)
     return rc;
   /* A NULL kind or keep_token binds SQL NULL: that condition holds. */
@@ -1820,6 +2088,60 @@ int cx_store_token_delete_user(struct cx_store *s, int64_t user_id,
   return rc;
 }
 
+/* A token's row holds no pointer: nothing to clear. */
+static void token_clear_v(void *p)
+{
+  (void)p;
+}
+
+static const struct kind token_kind = {sizeof(struct cx_token), token_row,
+                                       token_clear_v};
+
+int cx_store_token_find(struct cx_store *s, int64_t id, struct cx_token *out,
+                        char *err)
+{
+  struct cx__val p = vint(id);
+  return find_one(s, &token_kind, &q_TOKEN_BY_ID, &p, 1, out, "token", err);
+}
+
+int cx_store_token_delete_id(struct cx_store *s, int64_t id, char *err)
+{
+  struct cx__val p = vint(id);
+  struct cx__exec_result res;
+  int rc = exec(s, &q_TOKEN_DELETE_ID, &p, 1, NULL, NULL, &res, err);
+  return rc != 0 ? rc : not_found(res.affected, "token", id, err);
+}
+
+int cx_store_token_search(struct cx_store *s, int64_t user_id, int64_t now,
+                          int page, int page_size, struct cx_token_list *out,
+                          char *err)
+{
+  struct collect k = {0};
+  struct one_int o;
+  int64_t limit, offset;
+  memset(out, 0, sizeof *out);
+  page_of(page, page_size, &limit, &offset);
+  struct cx__val p[] = {vint(user_id), vint(user_id), vint(now), vint(limit),
+                        vint(offset)};
+  int rc = query_int(s, &q_TOKEN_COUNT, p, 3, &o, err);
+  if (rc == 0)
+    rc = list_query(s, &token_kind, &q_TOKEN_SEARCH, p, 5, &k, err);
+  if (rc != 0)
+    return rc;
+  out->items = (struct cx_token *)k.items;
+  out->n = k.n;
+  out->total = o.v;
+  return 0;
+}
+
+void cx_token_list_free(struct cx_token_list *l)
+{
+  if (l == NULL)
+    return;
+  cx_free(l->items);
+  memset(l, 0, sizeof *l);
+}
+
 int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,
                          char *err)
 {
@@ -1828,5 +2150,166 @@ int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,
   int rc = exec(s, &q_TOKEN_PURGE, &p, 1, NULL, NULL, &res, err);
   if (rc == 0 && deleted != NULL)
     *deleted = res.affected;
+  return rc;
+}
+
+/* ---- audit log --------------------------------------------------------- */
+
+void cx_audit_clear(struct cx_audit *a)
+{
+  if (a == NULL)
+    return;
+  char **f[] = {&a->username, &a->addr,   &a->kind,
+                &a->target,   &a->before, &a->after};
+  for (size_t i = 0; i < CX_ARRAY_LEN(f); i++)
+    cx_free(*f[i]);
+  memset(a, 0, sizeof *a);
+}
+
+static void audit_clear_v(void *p)
+{
+  cx_audit_clear(p);
+}
+
+void cx_audit_list_free(struct cx_audit_list *l)
+{
+  if (l == NULL)
+    return;
+  free_items(l->items, l->n, sizeof *l->items, audit_clear_v);
+  memset(l, 0, sizeof *l);
+}
+
+static int audit_from_row(void *item, const struct cx__val *c, int n)
+{
+  struct cx_audit *a = item;
+  int oom = 0;
+  if (n != 9)
+    return -EIO;
+  a->id = col_int(&c[0]);
+  a->at = col_int(&c[1]);
+  a->user_id = col_int(&c[2]);
+  a->username = col_str(&c[3], &oom);
+  a->addr = col_str(&c[4], &oom);
+  a->kind = col_str(&c[5], &oom);
+  a->target = col_str(&c[6], &oom);
+  a->before = col_str(&c[7], &oom);
+  a->after = col_str(&c[8], &oom);
+  return oom ? -ENOMEM : 0;
+}
+
+static const struct kind audit_kind = {sizeof(struct cx_audit), audit_from_row,
+                                       audit_clear_v};
+
+/* kind: 1..32 of [a-z0-9._] (the column is ASCII). */
+static int audit_kind_ok(const char *k)
+{
+  size_t n = k ? strlen(k) : 0;
+  if (n == 0 || n > 32)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') ||
+          k[i] == '.' || k[i] == '_'))
+      return 0;
+  return 1;
+}
+
+int cx_store_audit_add(struct cx_store *s, struct cx_audit *a, char *err)
+{
+  CHECK("username", a->username, 256, 0);
+  CHECK("addr", a->addr, 64, 0);
+  CHECK("target", a->target, 255, 0);
+  CHECK("before", a->before, 0, 0);
+  CHECK("after", a->after, 0, 0);
+  if (!audit_kind_ok(a->kind)) {
+    cx_err_set(err, "kind: 1..32 of a-z, 0-9, '.' and '_'");
+    return CX_EPARSE;
+  }
+  if (a->at == 0)
+    a->at = cx_wall_ms();
+  struct cx__val p[] = {vint(a->at),           vint(a->user_id),
+                        vstr(a->username, ""), vstr(a->addr, ""),
+                        vstr(a->kind, NULL),   vstr(a->target, ""),
+                        vstr(a->before, ""),   vstr(a->after, "")};
+  struct cx__exec_result res;
+  int rc = exec(s, &q_AUDIT_INSERT, p, 8, NULL, NULL, &res, err);
+  if (rc == 0)
+    a->id = res.insert_id;
+  return rc;
+}
+
+int cx_store_audit_delete(struct cx_store *s, int64_t id, char *err)
+{
+  struct cx__val p = vint(id);
+  struct cx__exec_result res;
+  int rc = exec(s, &q_AUDIT_DELETE, &p, 1, NULL, NULL, &res, err);
+  return rc != 0 ? rc : not_found(res.affected, "audit row", id, err);
+}
+
+int cx_store_audit_search(struct cx_store *s, const struct cx_audit_filter *f,
+                          struct cx_audit_list *out, char *err)
+{
+  struct cx__val p[6];
+  struct collect k = {0};
+  struct one_int o;
+  struct cx_buf pat = {0};
+  unsigned mask = 0;
+  int np = 0, rc;
+  int64_t limit, offset;
+  memset(out, 0, sizeof *out);
+  CHECK("username", f->username, 256, 0);
+  CHECK("kind", f->kind, 32, 0);
+  if (f->username != NULL) {
+    mask |= 1;
+    p[np++] = vstr(f->username, NULL);
+  }
+  if (f->kind != NULL) {
+    /* Exact, or a prefix when it ends in '.'; LIKE's metacharacters
+     * escaped either way. */
+    for (const char *c = f->kind; *c; c++) {
+      if (*c == '%' || *c == '_' || *c == '!')
+        cx_buf_puts(&pat, "!");
+      cx_buf_append(&pat, c, 1);
+    }
+    size_t kl = strlen(f->kind);
+    if (kl > 0 && f->kind[kl - 1] == '.')
+      cx_buf_puts(&pat, "%");
+    if (cx_buf_failed(&pat))
+      return -ENOMEM;
+    mask |= 2;
+    p[np++] = vstr(pat.data ? pat.data : "", NULL);
+  }
+  p[np++] = vint(f->from > 0 ? f->from : INT64_MIN);
+  p[np++] = vint(f->to > 0 ? f->to : INT64_MAX);
+  rc =
+      query_int(s, search_stmt(Q_AUDIT_SEARCH + 4 + (int)mask), p, np, &o, err);
+  if (rc != 0)
+    goto out;
+  out->total = o.v;
+  page_of(f->page, f->page_size, &limit, &offset);
+  p[np++] = vint(limit);
+  p[np++] = vint(offset);
+  rc = list_query(s, &audit_kind, search_stmt(Q_AUDIT_SEARCH + (int)mask), p,
+                  np, &k, err);
+  if (rc == 0) {
+    out->items = (struct cx_audit *)k.items;
+    out->n = k.n;
+  }
+out:
+  cx_buf_free(&pat);
+  return rc;
+}
+
+int cx_store_audit_purge(struct cx_store *s, int days, int64_t now_ms,
+                         int64_t max_rows, int64_t *deleted, char *err)
+{
+  int64_t total = 0;
+  if (days < 0 || days > 100000) {
+    cx_err_set(err, "days: must be 0..100000");
+    return CX_EPARSE;
+  }
+  int64_t cutoff = now_ms - (int64_t)days * 86400 * 1000;
+  int rc = purge_batches(s, &q_AUDIT_PURGE, cutoff, max_rows, &total, err);
+  if (deleted != NULL)
+    *deleted = total;
   return rc;
 }

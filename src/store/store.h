@@ -166,7 +166,9 @@ struct cx_run {
   int64_t scheduled_at;         /* the cron fire time, unix s */
   int64_t start_time, end_time; /* unix ms; end_time 0 = not finished */
   int success;                  /* 1 / 0 */
-  char *status; /* running|success|failed|timeout|killed|skipped|lost */
+  char *status; /* running|success|failed|timeout|killed|skipped|lost|
+                   error (an http request that got no status; a job
+                   that could not be started) */
   int exit_code;
   int attempts;
   char *output;      /* any bytes (see the top of this file); NUL-terminated */
@@ -217,7 +219,14 @@ void cx_run_list_free(struct cx_run_list *l);
 int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
                        char *err);
 /* Records the end (or progress) of run r->id: status, success, exit_code,
- * end_time, attempts, output. Idempotent. CX_ENOTFOUND. */
+ * end_time, attempts, output, and start_time when r->start_time > 0 (the
+ * node sends the moment the run's process was spawned or its request
+ * sent; the claim holds the moment it was claimed). Idempotent.
+ * CX_ENOTFOUND.
+ * Claims and finishes of concurrent callers share one transaction (group
+ * commit, one fsync); each returns only once its own row is durable, and
+ * one caller's failure (a duplicate claim, a refused row) is not
+ * another's. */
 int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err);
 int cx_store_run_find(struct cx_store *s, int64_t id, struct cx_run *out,
                       char *err);
@@ -227,7 +236,9 @@ int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
 /* Deletes runs that started more than days days before now_ms, in
  * statements of at most CX_STORE_PURGE_BATCH rows; stops after max_rows
  * (0 = no limit) so a caller can spread the work. *deleted (optional)
- * counts the rows removed. */
+ * counts the run rows removed. Attempts (cronix_job_attempt) that started
+ * before the same cutoff go too, in the same way and with their own
+ * max_rows budget (not counted in *deleted). */
 int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
                        int64_t max_rows, int64_t *deleted, char *err);
 /* The latest scheduled_at recorded for a job (misfire handling).
@@ -245,6 +256,40 @@ int cx_store_run_mark_lost(struct cx_store *s, const char *node_uuid,
 /* Counts of runs that started in [from_ms, to_ms) (/statis). */
 int cx_store_run_counts(struct cx_store *s, int64_t from_ms, int64_t to_ms,
                         struct cx_run_counts *out, char *err);
+
+/* ---- attempts (cronix_job_attempt) ------------------------------------- */
+
+/* One attempt of a run: a run retried k times had k + 1 attempts. */
+struct cx_run_attempt {
+  int64_t run_id;
+  int attempt;                  /* 1, 2, ... */
+  int64_t start_time, end_time; /* unix ms */
+  char *status;                 /* success|failed|timeout|killed|error */
+  int exit_code;
+  char *output;      /* any bytes, stored like a run's output */
+  size_t output_len; /* on input: bytes of output to store */
+};
+
+void cx_run_attempt_clear(struct cx_run_attempt *a);
+/* Clears n attempts and frees the array (NULL allowed). */
+void cx_run_attempts_free(struct cx_run_attempt *v, size_t n);
+
+/* Records attempt a->attempt of run a->run_id, or replaces it when that
+ * pair is already there: a re-sent attempt (a retried write, a spool
+ * flushed twice) is stored once. The run row is not checked. status
+ * 1..16 characters. CX_EPARSE / CX_ETOOBIG for a bad field. */
+int cx_store_run_attempt_put(struct cx_store *s, const struct cx_run_attempt *a,
+                             char *err);
+/* The attempts of run run_id, by attempt number, into *out (*n entries;
+ * free with cx_run_attempts_free). A run that never retried has no
+ * attempt rows (the node writes them only once a run retries, sparing
+ * every other run a write): when a finished run with attempts = 1 has
+ * none, its one attempt is made from the run row. A run still in its
+ * first attempt, or recorded before attempts were kept, may list none.
+ * CX_ENOTFOUND when run run_id does not exist. */
+int cx_store_run_attempt_list(struct cx_store *s, int64_t run_id,
+                              struct cx_run_attempt **out, size_t *n,
+                              char *err);
 
 /* ---- nodes (cronix_node) ----------------------------------------------- */
 
@@ -332,7 +377,7 @@ int cx_store_user_count(struct cx_store *s, int64_t *n, char *err);
 struct cx_token {
   int64_t id;
   int64_t user_id;
-  char kind[16];   /* "session" | "api" */
+  char kind[16];   /* "session" | "api" | "initial" (the first admin's) */
   int64_t expires; /* unix s, 0 = never */
   int64_t created;
 };
@@ -340,7 +385,8 @@ struct cx_token {
 /* Writes a new random token (256 bits, hex) into out (65 bytes). */
 #define CX_STORE_TOKEN_LEN 65
 int cx_store_token_generate(char *out);
-/* Stores the hash of token for user_id. kind "session" or "api". */
+/* Stores the hash of token for user_id. kind "session", "api" or
+ * "initial". */
 int cx_store_token_create(struct cx_store *s, const char *token,
                           int64_t user_id, const char *kind, int64_t expires,
                           char *err);
@@ -349,7 +395,8 @@ int cx_store_token_lookup(struct cx_store *s, const char *token, int64_t now,
                           struct cx_token *out, char *err);
 /* Deletes one token (logout). CX_ENOTFOUND. */
 int cx_store_token_delete(struct cx_store *s, const char *token, char *err);
-/* Deletes every token of user_id of the given kind ("session" or "api";
+/* Deletes every token of user_id of the given kind ("session", "api" or
+ * "initial";
  * NULL = both) except keep_token (NULL = keep none), e.g. to end a user's
  * other sessions when the password changes. *deleted (optional) counts the
  * tokens removed; a user with none to delete is not an error (0 rows).
@@ -358,15 +405,100 @@ int cx_store_token_delete(struct cx_store *s, const char *token, char *err);
 int cx_store_token_delete_user(struct cx_store *s, int64_t user_id,
                                const char *kind, const char *keep_token,
                                int64_t *deleted, char *err);
+/* One token by id (never its text or hash: only the hash is stored).
+ * CX_ENOTFOUND. */
+int cx_store_token_find(struct cx_store *s, int64_t id, struct cx_token *out,
+                        char *err);
+/* Deletes one token by id (revocation). CX_ENOTFOUND. */
+int cx_store_token_delete_id(struct cx_store *s, int64_t id, char *err);
+struct cx_token_list {
+  struct cx_token *items;
+  size_t n;
+  int64_t total; /* matching tokens on all pages */
+};
+/* The tokens not expired at now, ordered by id; user_id > 0 keeps only
+ * that user's. Free with cx_token_list_free. */
+int cx_store_token_search(struct cx_store *s, int64_t user_id, int64_t now,
+                          int page, int page_size, struct cx_token_list *out,
+                          char *err);
+void cx_token_list_free(struct cx_token_list *l);
 /* Deletes every token with 0 < expires <= now; *deleted optional. */
 int cx_store_token_purge(struct cx_store *s, int64_t now, int64_t *deleted,
                          char *err);
+
+/* ---- transactions ------------------------------------------------------ */
+
+/* Makes several writes one: between cx_store_tx_begin and cx_store_tx_end
+ * every call of THIS thread on s runs on one connection inside one
+ * transaction (SQLite: the write connection, held, so other threads' writes
+ * wait and their reads see the state before; MySQL: one pooled connection,
+ * InnoDB), run claims and finishes included (they skip the group commit).
+ * Calls of other threads are unaffected. Used to write a change
+ * and its audit row together (cx_store_audit_add), so neither exists
+ * without the other. Inside a transaction nothing is retried after a lost
+ * connection: the call fails with CX_EUNAVAIL and the transaction is gone
+ * (end it with commit = 0). Keep them short: no network calls inside.
+ * Nesting is refused (-EBUSY). Every successful begin must be followed by
+ * exactly one end on the same thread. */
+int cx_store_tx_begin(struct cx_store *s, char *err);
+/* commit 1: COMMIT (a lost connection then gives CX_EUNAVAIL, "may have
+ * applied"); on failure the transaction is rolled back. commit 0:
+ * ROLLBACK (always ends it; returns 0). */
+int cx_store_tx_end(struct cx_store *s, int commit, char *err);
+
+/* ---- audit log (cronix_audit) ------------------------------------------ */
+
+/* One recorded change. Strings: on input borrowed, NULL = ""; filled by
+ * the store, owned (cx_audit_clear). before/after are JSON texts (already
+ * redacted by the caller) or "". */
+struct cx_audit {
+  int64_t id;
+  int64_t at;      /* unix ms; 0 on input = now */
+  int64_t user_id; /* 0 = nobody known (a failed login) */
+  char *username;  /* who; <= 256 characters */
+  char *addr;      /* the client's address; <= 64 characters */
+  char *kind;      /* what: "job.add", "login.fail", ...; 1..32 chars */
+  char *target;    /* on what: "job 7", "user 3"; <= 255 characters */
+  char *before, *after;
+};
+
+struct cx_audit_list {
+  struct cx_audit *items;
+  size_t n;
+  int64_t total;
+};
+
+/* Audit filter; zero-initialise, then set what you need. */
+struct cx_audit_filter {
+  int page, page_size;  /* as for jobs */
+  const char *username; /* exact, NULL = any */
+  const char *kind;     /* exact, or a prefix ending in '.' ("job."); NULL
+                           = any */
+  int64_t from, to;     /* `at` range in ms, [from, to); 0 = open */
+};
+
+void cx_audit_clear(struct cx_audit *a);
+void cx_audit_list_free(struct cx_audit_list *l);
+/* Appends a row; a->id gets its id (and a->at, when 0, the time used).
+ * CX_EPARSE / CX_ETOOBIG naming a bad field. Not retried after a lost
+ * connection (CX_EUNAVAIL: it may have applied). */
+int cx_store_audit_add(struct cx_store *s, struct cx_audit *a, char *err);
+/* Removes row id: only for undoing a change together with its row (the
+ * job protocol's compensations). CX_ENOTFOUND. */
+int cx_store_audit_delete(struct cx_store *s, int64_t id, char *err);
+/* One page of rows matching f, newest first (at, then id, descending). */
+int cx_store_audit_search(struct cx_store *s, const struct cx_audit_filter *f,
+                          struct cx_audit_list *out, char *err);
+/* Deletes rows older than days days before now_ms, like
+ * cx_store_run_purge (batches, max_rows budget, *deleted optional). */
+int cx_store_audit_purge(struct cx_store *s, int days, int64_t now_ms,
+                         int64_t max_rows, int64_t *deleted, char *err);
 
 /* ---- alerts (cronix_notify_log) and settings (cronix_setting) ---------- */
 
 /* One alert: an event to tell people about, and how telling them went.
  * The leader admin (src/admin/alerts.c) is the only writer after the run
- * flag: see migrate.c version 5 for the outbox. alert.c. */
+ * flag: see migrate.c version 8 for the outbox. alert.c. */
 struct cx_alert {
   int64_t id;
   char *ukey;  /* unique: "run:<run_id>:<event>", "node:<uuid>:<ms>:<ch>" */

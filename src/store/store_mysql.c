@@ -33,8 +33,8 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_PARAMS 32
-#define MAX_COLS 32
+#define MAX_PARAMS 48 /* a job update binds 33 */
+#define MAX_COLS 48 /* a job row has 33 */
 #define POOL_WAIT_S 30
 #define PING_IDLE_US (1000 * 1000)
 /* Reserved statement ids (after store.c's, before CX__STMT_MAX - 1 which
@@ -191,9 +191,7 @@ static int conn_open(struct my *m, struct myconn *c, char *err)
 
 static int pool_get(struct my *m, struct myconn **out, char *err)
 {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += POOL_WAIT_S;
+  cx_mono until = cx_mono_now() + (cx_mono)POOL_WAIT_S * 1000000;
   pthread_mutex_lock(&m->lock);
   for (;;) {
     struct myconn *pick = NULL;
@@ -210,12 +208,13 @@ static int pool_get(struct my *m, struct myconn **out, char *err)
       *out = pick;
       return 0;
     }
-    if (pthread_cond_timedwait(&m->freed, &m->lock, &until) == ETIMEDOUT) {
+    if (cx_mono_now() >= until) {
       pthread_mutex_unlock(&m->lock);
       cx_err_set(err, "mysql: all %d connections busy for %d s", m->n,
                  POOL_WAIT_S);
       return CX_EUNAVAIL;
     }
+    cx_cond_wait_until(&m->freed, &m->lock, until);
   }
 }
 
@@ -488,7 +487,7 @@ static int my_open(struct cx_store *s, const struct cx__url *u, char *err)
     return -ENOMEM;
   s->be = m;
   pthread_mutex_init(&m->lock, NULL);
-  pthread_cond_init(&m->freed, NULL);
+  cx_cond_init_mono(&m->freed);
   m->u = *u;
   m->u.path = NULL;
   m->u.user = dup_or_null(u->user, &oom);
@@ -526,6 +525,39 @@ static void my_close(struct cx_store *s)
   s->be = NULL;
 }
 
+/* The connection this thread holds in a transaction (cx_store_tx_begin). */
+static __thread struct {
+  struct my *m;
+  struct myconn *c;
+} own_tx;
+
+/* A statement inside a transaction on c (a thread's own or a group
+ * commit's): no reconnect, no retry (a new connection would be outside
+ * it); a lost connection ends it. */
+static int tx_exec(struct my *m, struct myconn *c, const struct cx__stmt *q,
+                   const char *sql, const struct cx__val *p, int np,
+                   cx__row_fn fn, void *ctx, struct cx__exec_result *res,
+                   char *err)
+{
+  struct outcome o;
+  if (c->h == NULL) {
+    cx_err_set(err, "mysql: connection to %s:%u lost in a transaction",
+               m->u.host, m->u.port);
+    return CX_EUNAVAIL;
+  }
+  run_stmt(c, q->id, sql, p, np, fn, ctx, res, &o, err);
+  c->last_used = cx_mono_now();
+  if (o.rc != 0 && is_lost(o.e)) {
+    conn_drop(c);
+    cx_err_set(err,
+               "mysql: connection to %s:%u lost in a transaction; nothing "
+               "of it was committed",
+               m->u.host, m->u.port);
+    return CX_EUNAVAIL;
+  }
+  return o.rc;
+}
+
 static int my_exec(struct cx_store *s, const struct cx__stmt *q,
                    const struct cx__val *p, int np, cx__row_fn fn, void *ctx,
                    struct cx__exec_result *res, char *err)
@@ -533,6 +565,8 @@ static int my_exec(struct cx_store *s, const struct cx__stmt *q,
   struct my *m = s->be;
   struct myconn *c;
   const char *sql = q->sql[CX__MYSQL] ? q->sql[CX__MYSQL] : q->sql[0];
+  if (own_tx.m == m)
+    return tx_exec(m, own_tx.c, q, sql, p, np, fn, ctx, res, err);
   int rc = pool_get(m, &c, err);
   if (rc != 0)
     return rc;
@@ -616,6 +650,130 @@ out:
   return rc;
 }
 
+/* Runs a transaction-control statement; a lost connection is dropped. */
+static int tx_control(struct myconn *c, const char *sql, char *err)
+{
+  if (c->h == NULL)
+    return CX_EUNAVAIL;
+  int rc = my_ddl(c, sql, err);
+  if (rc != 0 && is_lost(mysql_errno(c->h)))
+    conn_drop(c);
+  return rc;
+}
+
+static int my_tx(struct cx_store *s, int op, char *err)
+{
+  struct my *m = s->be;
+  struct myconn *c;
+  int rc;
+  if (op == CX__TX_BEGIN) {
+    if (own_tx.m != NULL) {
+      cx_err_set(err, "mysql: a transaction is already open on this thread");
+      return -EBUSY;
+    }
+    if ((rc = pool_get(m, &c, err)) != 0)
+      return rc;
+    /* As before a non-retryable write: a connection idle for a while is
+     * pinged first, and a dead one remade (nothing was sent yet). */
+    for (int attempt = 0; attempt < 2; attempt++) {
+      if (c->h != NULL && cx_mono_now() - c->last_used > PING_IDLE_US &&
+          mysql_ping(c->h) != 0)
+        conn_drop(c);
+      rc = c->h == NULL ? conn_open(m, c, err) : 0;
+      if (rc == 0)
+        rc = tx_control(c, "START TRANSACTION", err);
+      if (rc == 0 || c->h != NULL)
+        break;
+    }
+    if (rc != 0) {
+      pool_put(m, c);
+      return rc;
+    }
+    own_tx.m = m;
+    own_tx.c = c;
+    return 0;
+  }
+  if (own_tx.m != m)
+    return -EINVAL;
+  c = own_tx.c;
+  rc = 0;
+  if (op == CX__TX_COMMIT) {
+    rc = tx_control(c, "COMMIT", err);
+    if (rc != 0 && c->h == NULL) {
+      cx_err_set(err,
+                 "mysql: connection lost while committing to %s:%u; the "
+                 "write may have been applied",
+                 m->u.host, m->u.port);
+      rc = CX_EUNAVAIL;
+    }
+  }
+  if ((op != CX__TX_COMMIT || rc != 0) && c->h != NULL &&
+      tx_control(c, "ROLLBACK", NULL) != 0)
+    conn_drop(c);
+  own_tx.m = NULL;
+  own_tx.c = NULL;
+  pool_put(m, c);
+  return rc;
+}
+
+/* ---- group commit: one transaction on one pooled connection -------------- */
+
+static int my_txn_begin(struct cx_store *s, void **tx, char *err)
+{
+  struct my *m = s->be;
+  struct myconn *c;
+  int rc = pool_get(m, &c, err);
+  if (rc != 0)
+    return rc;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    /* As conn_exec: a connection idle for a while is checked first, so a
+     * server restart between batches costs a reconnect, not a batch. */
+    if (c->h != NULL && cx_mono_now() - c->last_used > PING_IDLE_US &&
+        mysql_ping(c->h) != 0)
+      conn_drop(c);
+    if (c->h == NULL && (rc = conn_open(m, c, err)) != 0)
+      break;
+    rc = my_ddl(c, "START TRANSACTION", err);
+    if (rc == 0) {
+      *tx = c;
+      return 0;
+    }
+    if (!is_lost(mysql_errno(c->h)))
+      break;
+    conn_drop(c);
+  }
+  pool_put(m, c);
+  return rc;
+}
+
+static int my_txn_exec(struct cx_store *s, void *tx, const struct cx__stmt *q,
+                       const struct cx__val *p, int np, cx__row_fn fn,
+                       void *ctx, struct cx__exec_result *res, char *err)
+{
+  const char *sql = q->sql[CX__MYSQL] ? q->sql[CX__MYSQL] : q->sql[0];
+  return tx_exec(s->be, tx, q, sql, p, np, fn, ctx, res, err);
+}
+
+static int my_txn_end(struct cx_store *s, void *tx, int commit, char *err)
+{
+  struct my *m = s->be;
+  struct myconn *c = tx;
+  int rc = 0;
+  if (c->h == NULL) {
+    cx_err_set(err, "mysql: connection lost during the transaction");
+    rc = CX_EUNAVAIL;
+  } else {
+    rc = my_ddl(c, commit ? "COMMIT" : "ROLLBACK", err);
+    if (rc != 0 && is_lost(mysql_errno(c->h)))
+      conn_drop(c);
+    else if (rc != 0 && commit)
+      my_ddl(c, "ROLLBACK", NULL);
+  }
+  c->last_used = cx_mono_now();
+  pool_put(m, c);
+  return commit ? rc : 0;
+}
+
 static int my_ping(struct cx_store *s, char *err)
 {
   static const struct cx__stmt q = {
@@ -631,4 +789,8 @@ const struct cx_store_ops cx__store_mysql_ops = {
     .migrate = my_migrate,
     .exec = my_exec,
     .ping = my_ping,
+    .tx = my_tx,
+    .txn_begin = my_txn_begin,
+    .txn_exec = my_txn_exec,
+    .txn_end = my_txn_end,
 };

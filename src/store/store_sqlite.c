@@ -10,6 +10,15 @@
  * power cut. No foreign keys: run logs outlive their jobs on purpose, and
  * user deletion removes tokens explicitly (store.c).
  *
+ * The writer connection's lock is a ticket lock (first come, first
+ * served): the group-commit writer (batch.c) takes it back to back, and a
+ * plain mutex let it win every time, so the admin API's writes (a job
+ * delete during a burst of runs) waited for tens of seconds. A group
+ * commit is one BEGIN IMMEDIATE ... COMMIT on the writer connection; so
+ * is a thread's own transaction (cx_store_tx_begin), which holds the
+ * ticket until its end and runs all of that thread's statements, reads
+ * included, on the writer connection. The two simply take turns.
+ *
  * Reads (statements beginning with SELECT) go to READERS more connections,
  * opened at the first read, each behind its own mutex with its own
  * statement cache: WAL lets them read while the main connection writes,
@@ -21,12 +30,14 @@
 #include "store/store-int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 5000
-#define MAX_COLS 32
+#define MAX_COLS 48 /* a job row has 33 */
 
 #define READERS 2
 
@@ -36,9 +47,46 @@ struct conn {
   sqlite3_stmt *cache[CX__STMT_MAX];
 };
 
+/* First come, first served. */
+struct ticket {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  unsigned long next, serving;
+};
+
+static void ticket_init(struct ticket *t)
+{
+  pthread_mutex_init(&t->mu, NULL);
+  pthread_cond_init(&t->cv, NULL);
+  t->next = t->serving = 0;
+}
+
+static void ticket_destroy(struct ticket *t)
+{
+  pthread_mutex_destroy(&t->mu);
+  pthread_cond_destroy(&t->cv);
+}
+
+static void ticket_lock(struct ticket *t)
+{
+  pthread_mutex_lock(&t->mu);
+  unsigned long mine = t->next++;
+  while (t->serving != mine)
+    pthread_cond_wait(&t->cv, &t->mu);
+  pthread_mutex_unlock(&t->mu);
+}
+
+static void ticket_unlock(struct ticket *t)
+{
+  pthread_mutex_lock(&t->mu);
+  t->serving++;
+  pthread_cond_broadcast(&t->cv);
+  pthread_mutex_unlock(&t->mu);
+}
+
 struct lite {
   sqlite3 *db;
-  pthread_mutex_t lock;
+  struct ticket lock;
   sqlite3_stmt *cache[CX__STMT_MAX];
   char *path;
   pthread_once_t rd_once;
@@ -94,12 +142,22 @@ static int lite_open(struct cx_store *s, const struct cx__url *u, char *err)
   int rc;
   if (l == NULL)
     return -ENOMEM;
-  pthread_mutex_init(&l->lock, NULL);
+  ticket_init(&l->lock);
   pthread_once_t once = PTHREAD_ONCE_INIT;
   l->rd_once = once;
   s->be = l;
   if ((l->path = cx_strdup(u->path)) == NULL)
     return -ENOMEM;
+  /* A new database is private from its first byte (it holds users and
+   * token hashes); SQLite gives -wal and -shm the database's mode. An
+   * existing file or a symlink is left to the open below. */
+  int fd =
+      strcmp(u->path, ":memory:") == 0
+          ? -1
+          : open(u->path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 0600);
+  if (fd >= 0)
+    close(fd);
   rc = sqlite3_open_v2(
       u->path, &l->db,
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
@@ -132,7 +190,7 @@ static void lite_close(struct cx_store *s)
     pthread_mutex_destroy(&l->rd[r].lock);
   }
   cx_free(l->path);
-  pthread_mutex_destroy(&l->lock);
+  ticket_destroy(&l->lock);
   cx_free(l);
   s->be = NULL;
 }
@@ -143,7 +201,7 @@ static int lite_migrate(struct cx_store *s, const struct cx__migration *m,
   struct lite *l = s->be;
   sqlite3_stmt *st = NULL;
   int rc, cur = 0;
-  pthread_mutex_lock(&l->lock);
+  ticket_lock(&l->lock);
   /* BEGIN IMMEDIATE takes the write lock: a second process starting at the
    * same time waits (busy timeout) and then sees the new version. */
   rc = lite_simple(l->db, "BEGIN IMMEDIATE", err);
@@ -199,7 +257,7 @@ err:
   sqlite3_finalize(st);
   sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 out:
-  pthread_mutex_unlock(&l->lock);
+  ticket_unlock(&l->lock);
   return rc;
 }
 
@@ -247,14 +305,26 @@ static void open_readers(void)
   }
 }
 
+/* The store whose write connection this thread holds in a transaction
+ * (cx_store_tx_begin): its statements, reads included, go there without
+ * locking again (the lock is already this thread's). */
+static __thread struct lite *tx_of;
+
 /* The connection for q: a free reader for a SELECT (else any reader), the
- * main connection for the rest. Returned locked. */
-static void pick_conn(struct lite *l, const struct cx__stmt *q, sqlite3 **db,
-                      pthread_mutex_t **lock, sqlite3_stmt ***cache)
+ * main connection for the rest. Returned locked: *rd is the reader's
+ * mutex, NULL for the main connection (its ticket lock). Returns 1, or 0
+ * when this thread's own transaction holds the main connection already:
+ * then every statement, reads included, runs there (so the transaction
+ * reads its own writes) and nothing is locked again, which would wait for
+ * its own ticket. */
+static int pick_conn(struct lite *l, const struct cx__stmt *q, sqlite3 **db,
+                     pthread_mutex_t **rd, sqlite3_stmt ***cache)
 {
   *db = l->db;
-  *lock = &l->lock;
+  *rd = NULL;
   *cache = l->cache;
+  if (tx_of == l)
+    return 0;
   if (strncmp(q->sql[0], "SELECT", 6) == 0) {
     opening = l;
     pthread_once(&l->rd_once, open_readers);
@@ -265,38 +335,35 @@ static void pick_conn(struct lite *l, const struct cx__stmt *q, sqlite3 **db,
         struct conn *t = &l->rd[(start + (unsigned)i) % (unsigned)l->nrd];
         if (pthread_mutex_trylock(&t->lock) == 0) {
           *db = t->db;
-          *lock = &t->lock;
+          *rd = &t->lock;
           *cache = t->cache;
-          return;
+          return 1;
         }
       }
       *db = c->db;
-      *lock = &c->lock;
+      *rd = &c->lock;
       *cache = c->cache;
+      pthread_mutex_lock(*rd);
+      return 1;
     }
   }
-  pthread_mutex_lock(*lock);
+  ticket_lock(&l->lock);
+  return 1;
 }
 
-static int lite_exec(struct cx_store *s, const struct cx__stmt *q,
-                     const struct cx__val *p, int np, cx__row_fn fn, void *ctx,
-                     struct cx__exec_result *res, char *err)
+/* Runs q on db (locked by the caller) with its statement cache. */
+static int conn_run(sqlite3 *db, sqlite3_stmt **cache, const struct cx__stmt *q,
+                    const struct cx__val *p, int np, cx__row_fn fn, void *ctx,
+                    struct cx__exec_result *res, char *err)
 {
-  struct lite *l = s->be;
   struct cx__val cols[MAX_COLS];
   int rc = 0, src;
-  sqlite3 *db;
-  pthread_mutex_t *lock;
-  sqlite3_stmt **cache;
-  pick_conn(l, q, &db, &lock, &cache);
   sqlite3_stmt *st = cache[q->id];
   if (st == NULL) {
     src = sqlite3_prepare_v3(db, q->sql[0], -1, SQLITE_PREPARE_PERSISTENT, &st,
                              NULL);
-    if (src != SQLITE_OK) {
-      rc = lite_error(db, src, "prepare", err);
-      goto out;
-    }
+    if (src != SQLITE_OK)
+      return lite_error(db, src, "prepare", err);
     cache[q->id] = st;
   }
   src = lite_bind(st, p, np);
@@ -342,8 +409,92 @@ static int lite_exec(struct cx_store *s, const struct cx__stmt *q,
 done:
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
-out:
-  pthread_mutex_unlock(lock);
+  return rc;
+}
+
+static int lite_exec(struct cx_store *s, const struct cx__stmt *q,
+                     const struct cx__val *p, int np, cx__row_fn fn, void *ctx,
+                     struct cx__exec_result *res, char *err)
+{
+  struct lite *l = s->be;
+  sqlite3 *db;
+  pthread_mutex_t *rd;
+  sqlite3_stmt **cache;
+  int locked = pick_conn(l, q, &db, &rd, &cache);
+  int rc = conn_run(db, cache, q, p, np, fn, ctx, res, err);
+  if (locked && rd != NULL)
+    pthread_mutex_unlock(rd);
+  else if (locked)
+    ticket_unlock(&l->lock);
+  return rc;
+}
+
+static int lite_tx(struct cx_store *s, int op, char *err)
+{
+  struct lite *l = s->be;
+  int rc = 0;
+  if (op == CX__TX_BEGIN) {
+    if (tx_of != NULL) {
+      cx_err_set(err, "sqlite: a transaction is already open on this thread");
+      return -EBUSY;
+    }
+    /* The main connection's ticket, held to the end: other threads'
+     * writes and the group commit (lite_txn_begin) queue behind it in
+     * order. IMMEDIATE: take the write lock now, so the transaction cannot
+     * fail half-way on another process's lock. */
+    ticket_lock(&l->lock);
+    rc = lite_simple(l->db, "BEGIN IMMEDIATE", err);
+    if (rc != 0) {
+      ticket_unlock(&l->lock);
+      return rc;
+    }
+    tx_of = l;
+    return 0;
+  }
+  if (tx_of != l)
+    return -EINVAL;
+  if (op == CX__TX_COMMIT)
+    rc = lite_simple(l->db, "COMMIT", err);
+  if (op != CX__TX_COMMIT || rc != 0)
+    sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+  tx_of = NULL;
+  ticket_unlock(&l->lock);
+  return rc;
+}
+
+/* A group commit holds the writer connection from BEGIN to COMMIT. */
+static int lite_txn_begin(struct cx_store *s, void **tx, char *err)
+{
+  struct lite *l = s->be;
+  ticket_lock(&l->lock);
+  int rc = lite_simple(l->db, "BEGIN IMMEDIATE", err);
+  if (rc != 0) {
+    ticket_unlock(&l->lock);
+    return rc;
+  }
+  *tx = l;
+  return 0;
+}
+
+static int lite_txn_exec(struct cx_store *s, void *tx, const struct cx__stmt *q,
+                         const struct cx__val *p, int np, cx__row_fn fn,
+                         void *ctx, struct cx__exec_result *res, char *err)
+{
+  struct lite *l = tx;
+  (void)s;
+  return conn_run(l->db, l->cache, q, p, np, fn, ctx, res, err);
+}
+
+static int lite_txn_end(struct cx_store *s, void *tx, int commit, char *err)
+{
+  struct lite *l = tx;
+  int rc = 0;
+  (void)s;
+  if (commit)
+    rc = lite_simple(l->db, "COMMIT", err);
+  if (!commit || rc != 0)
+    sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+  ticket_unlock(&l->lock);
   return rc;
 }
 
@@ -362,4 +513,8 @@ const struct cx_store_ops cx__store_sqlite_ops = {
     .migrate = lite_migrate,
     .exec = lite_exec,
     .ping = lite_ping,
+    .tx = lite_tx,
+    .txn_begin = lite_txn_begin,
+    .txn_exec = lite_txn_exec,
+    .txn_end = lite_txn_end,
 };

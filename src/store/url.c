@@ -10,6 +10,7 @@
 #include "store/store-int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define URL_MAX 4096
@@ -319,35 +320,9 @@ void cx__url_free(struct cx__url *u)
 
 void cx_store_url_redact(const char *url, char *out, size_t outlen)
 {
-  if (outlen == 0)
-    return;
-  out[0] = '\0';
-  if (url == NULL)
-    return;
-  const char *scheme = strstr(url, "://");
-  const char *rest = scheme ? scheme + 3 : url;
-  const char *stop = rest + strcspn(rest, "/?");
-  const char *at = NULL;
-  for (const char *c = rest; c < stop; c++)
-    if (*c == '@')
-      at = c;
-  const char *colon = at ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
-  if (strncmp(url, "sqlite://", 9) == 0 || colon == NULL) {
-    size_t n = strlen(url);
-    if (n >= outlen)
-      n = outlen - 1;
-    memcpy(out, url, n);
-    out[n] = '\0';
-    return;
-  }
-  struct cx_buf b = {0};
-  cx_buf_append(&b, url, (size_t)(colon + 1 - url));
-  cx_buf_puts(&b, "***");
-  cx_buf_puts(&b, at);
-  if (!cx_buf_failed(&b)) {
-    size_t n = b.len < outlen ? b.len : outlen - 1;
-    memcpy(out, b.data, n);
-    out[n] = '\0';
-  }
-  cx_buf_free(&b);
+  /* A SQLite path may hold ':' and '@' and has no password. */
+  if (url != NULL && strncmp(url, "sqlite://", 9) == 0 && outlen > 0)
+    snprintf(out, outlen, "%s", url);
+  else
+    cx_url_redact(url, 0, out, outlen);
 }

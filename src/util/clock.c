@@ -1,4 +1,5 @@
-/* Clocks and proleptic Gregorian calendar arithmetic. */
+/* Clocks, monotonic condition-variable waits and proleptic Gregorian
+ * calendar arithmetic. */
 #include "util.h"
 
 #include <errno.h>
@@ -34,6 +35,39 @@ void cx_sleep_us(int64_t us)
   ts.tv_nsec = (long)(us % 1000000) * 1000;
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
     ;
+}
+
+int cx_cond_init_mono(pthread_cond_t *cv)
+{
+  pthread_condattr_t ca;
+  int rc = pthread_condattr_init(&ca);
+  if (rc != 0)
+    return -rc;
+  rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  if (rc == 0)
+    rc = pthread_cond_init(cv, &ca);
+  pthread_condattr_destroy(&ca);
+  return -rc;
+}
+
+void cx_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, cx_mono until)
+{
+  struct timespec ts;
+  if (until < 0)
+    until = 0;
+  ts.tv_sec = (time_t)(until / 1000000);
+  ts.tv_nsec = (long)(until % 1000000) * 1000;
+  pthread_cond_timedwait(cv, mu, &ts);
+}
+
+void cx_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
+{
+  cx_mono now = cx_mono_now();
+  if (ms < 0)
+    ms = 0;
+  if (ms > (INT64_MAX - now) / 1000) /* clamp, as a far deadline */
+    ms = (INT64_MAX - now) / 1000;
+  cx_cond_wait_until(cv, mu, now + ms * 1000);
 }
 
 int cx_is_leap_year(int y)

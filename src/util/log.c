@@ -2,6 +2,12 @@
  * Logging: one line per event, "2026-11-24T09:30:00.123Z INFO  node: ...".
  * A line is formatted into a stack buffer and written with one write(2), so
  * lines from different threads never interleave.
+ *
+ * Messages carry user input (usernames, job names, paths), so the message
+ * part is made inert here, once for every caller: CR and LF fold to a space
+ * (one event, one line) and every other control byte (< 0x20, 0x7f) is
+ * written as \xNN, so no escape sequence reaches a terminal or a log viewer
+ * and no line can be forged.
  */
 #include "util.h"
 
@@ -54,7 +60,7 @@ static void write_all(int fd, const char *p, size_t n)
 void cx_log_write(enum cx_log_level level, const char *component,
                   const char *fmt, ...)
 {
-  char line[2048];
+  char line[2048], msg[1536];
   struct cx_civil c;
   int saved_errno = errno;
   int64_t ms = cx_wall_ms();
@@ -68,18 +74,25 @@ void cx_log_write(enum cx_log_level level, const char *component,
                "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s %s: ", c.year, c.month,
                c.day, c.hour, c.min, c.sec, (int)(ms % 1000),
                level_names[level], component);
-  if (n < 0)
-    n = 0;
+  if (n < 0 || (size_t)n > sizeof line - 64)
+    n = 0; /* cannot happen with the components we have; keep it a line */
   va_start(ap, fmt);
-  int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+  int m = vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-  if (len > sizeof line - 2)
-    len = sizeof line - 2; /* truncated: keep the line a line */
-  /* One event, one line: fold embedded newlines. */
-  for (size_t i = (size_t)n; i < len; i++)
-    if (line[i] == '\n' || line[i] == '\r')
-      line[i] = ' ';
+  size_t mlen = m < 0 ? 0 : (size_t)m, len = (size_t)n;
+  if (mlen > sizeof msg - 1)
+    mlen = sizeof msg - 1; /* truncated */
+  /* Escaped, the message fills the line after the prefix; what does not
+   * fit is cut. */
+  for (size_t i = 0; i < mlen && len + 5 < sizeof line; i++) {
+    unsigned char ch = (unsigned char)msg[i];
+    if (ch == '\n' || ch == '\r')
+      line[len++] = ' ';
+    else if (ch < 0x20 || ch == 0x7f)
+      len += (size_t)snprintf(line + len, 5, "\\x%02x", ch);
+    else
+      line[len++] = (char)ch;
+  }
   line[len++] = '\n';
   write_all(log_fd, line, len);
   errno = saved_errno;

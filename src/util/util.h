@@ -8,13 +8,17 @@
  *   - clocks: a monotonic clock for durations, the wall clock for calendars;
  *   - calendar arithmetic on proleptic Gregorian dates (no time zones here:
  *     those live in src/cron/tz.c only);
- *   - a growable byte buffer.
+ *   - a growable byte buffer;
+ *   - UTF-8 checking and cleaning (one strict decoder for all modules);
+ *   - random bytes and hex tokens (one source: getrandom);
+ *   - condition variables timed on CLOCK_MONOTONIC.
  *
  * Everything here is thread-safe unless a comment says otherwise.
  */
 #ifndef CX_UTIL_H
 #define CX_UTIL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -109,6 +113,15 @@ int64_t cx_wall_s(void);
 /* Sleeps for us microseconds, resuming after signals. */
 void cx_sleep_us(int64_t us);
 
+/* Initialises cv to time its waits on CLOCK_MONOTONIC, so that a step of
+ * the wall clock neither stretches nor cuts a wait. 0 or -errno. */
+int cx_cond_init_mono(pthread_cond_t *cv);
+/* Waits on cv (initialised with cx_cond_init_mono, mu held) until the
+ * cx_mono deadline until, or for ms milliseconds. Spurious and early
+ * wake-ups are the caller's loop's to handle. */
+void cx_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, cx_mono until);
+void cx_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms);
+
 /* ---- calendar (proleptic Gregorian, no zones) -------------------------- */
 
 struct cx_civil {
@@ -152,6 +165,45 @@ int cx_buf_failed(const struct cx_buf *b);
  * NULL unless the buffer failed. */
 char *cx_buf_steal(struct cx_buf *b);
 
+/* ---- UTF-8 (utf8.c) ---------------------------------------------------- */
+
+/* Valid means RFC 3629: no overlong forms, no surrogates, nothing past
+ * U+10FFFF. NUL is a valid one-byte character here; callers that refuse it
+ * check for it themselves. */
+
+/* U+FFFD, the replacement character, as UTF-8. */
+#define CX_UTF8_REPL "\xEF\xBF\xBD"
+
+/* Length (1..4) of the valid sequence at s (n bytes left), 0 if there is
+ * none (or n is 0). cp (may be NULL) gets its code point. */
+size_t cx_utf8_next(const char *s, size_t n, uint32_t *cp);
+/* 1 if s[0..n) is valid UTF-8. */
+int cx_utf8_valid(const char *s, size_t n);
+/* Characters in s[0..n): the bytes that are not continuation bytes. */
+size_t cx_utf8_chars(const char *s, size_t n);
+/* The start of the character holding s[i], i.e. the largest j <= i that
+ * does not split a sequence (n if i >= n). */
+size_t cx_utf8_floor(const char *s, size_t n, size_t i);
+/* The smallest j >= i that is not a continuation byte (at most n). */
+size_t cx_utf8_ceil(const char *s, size_t n, size_t i);
+/* Appends s[0..n) to out, each byte that starts no valid sequence replaced
+ * by repl (a NUL-terminated text, e.g. CX_UTF8_REPL or "?"), stopping
+ * before the character that would make the appended part longer than max
+ * bytes (SIZE_MAX: no limit). */
+void cx_utf8_clean(struct cx_buf *out, const char *s, size_t n,
+                   const char *repl, size_t max);
+
+/* ---- random (rand.c) --------------------------------------------------- */
+
+/* Fills buf with n bytes from getrandom(2). 0 or -errno (then buf holds
+ * no usable randomness: the caller decides whether to fail). */
+int cx_random_bytes(void *buf, size_t n);
+/* n random bytes (n <= 64) as 2n lowercase hex digits and a NUL into out.
+ * 0, -EINVAL (n too big) or -errno. */
+int cx_random_hex(char *out, size_t n);
+/* Writes in[0..n) as 2n lowercase hex digits and a NUL into out. */
+void cx_hex(const void *in, size_t n, char *out);
+
 /* ---- small helpers ----------------------------------------------------- */
 
 #define CX_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -161,5 +213,21 @@ char *cx_buf_steal(struct cx_buf *b);
 /* Parses a decimal integer in [min, max] taking the whole string. Returns 0,
  * or CX_EPARSE (empty, junk, or out of range). */
 int cx_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* ---- secrets in URLs --------------------------------------------------- */
+
+/* Flags of cx_url_redact. PATH: also mask the last path segment, every
+ * query value and the fragment (a webhook's token: .../hook/<token>,
+ * ?access_token=...). LIST: url is a comma list, each item masked. */
+#define CX_URL_REDACT_PATH 1u
+#define CX_URL_REDACT_LIST 2u
+
+/* Copies url into out (outlen bytes, always NUL-terminated, cut when
+ * longer) with the password of its user info ("scheme://user:PASS@host/")
+ * replaced by "***". The authority ends at the first '/' or '?', so a
+ * password holding '@', ':' or '#' is masked whole. A cut never shows
+ * what was masked. Text that is not a URL is copied as is. Use it for
+ * every message that names a URL. Thread-safe; never allocates. */
+void cx_url_redact(const char *url, unsigned flags, char *out, size_t outlen);
 
 #endif

@@ -225,7 +225,7 @@ int cx_svc_dir_make(const char *prefix, char *out, size_t cap, char *err)
       set_err(err, "directory path for %s too long", prefix);
       return CX_ETOOBIG;
     }
-    if (mkdir(out, 0755) == 0)
+    if (mkdir(out, 0700) == 0)
       return 0;
     if (errno != EEXIST) {
       rc = -errno;

@@ -98,7 +98,8 @@ int cx_svc_http_auth(const char *method, const char *url, const char *token,
                      char *resp, size_t resp_cap, char *err);
 
 /* Makes a new, empty directory <base>/<prefix>-<n> (base as described at
- * the top) and writes its path to out[cap]. */
+ * the top), mode 0700 (cronix refuses a data dir others can read), and
+ * writes its path to out[cap]. */
 int cx_svc_dir_make(const char *prefix, char *out, size_t cap, char *err);
 
 /* Writes up to the last max_bytes of a file to stderr, with a header line

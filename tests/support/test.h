@@ -11,13 +11,14 @@
  *   TEST_TIMEOUT(store_survives_restart, 120) { ... }
  *
  * Run a suite with no arguments for every test, or with substrings to run
- * the matching ones; `--list` prints the names. The last line is
- * "N passed, N failed" (and ", N skipped" when some were).
+ * the matching ones ("=name" matches exactly one); `--list` prints the names.
+ * The last line is "N passed, N failed" (and ", N skipped" when some were).
  */
 #ifndef CX_TEST_H
 #define CX_TEST_H
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -29,9 +30,22 @@ _Noreturn void cx_test_fail(const char *file, int line, const char *fmt, ...)
 _Noreturn void cx_test_skip(const char *why);
 /* The test's own temporary directory (removed after the test). */
 const char *cx_test_tmpdir(void);
+
+/* Processes a test started with a marker as the last word of their
+ * command line (`sh -c 'sleep 300; : MARKER'`): how many are alive
+ * (zombies have no command line), and a cleanup that SIGKILLs them and
+ * their children, so a failing case leaves nothing running. */
+int cx_test_marked_procs(const char *marker);
+void cx_test_marked_kill(const char *marker);
 /* Path of the directory holding the suite binaries (for helper programs:
  * e.g. "build/san/tests"); the cronix binary is one level up. */
 const char *cx_test_bindir(void);
+
+/* A seven-field cron spec "0 0 0 D M * YYYY" firing once: at 00:00 UTC of
+ * the day holding wall time now + days * 86400, so between days - 1 and
+ * days days from now (days >= 1). For tests that need fires strictly
+ * ordered, or no fire by itself, on whatever date they run. Returns buf. */
+const char *cx_test_spec_days_ahead(int days, char *buf, size_t cap);
 
 #define TEST_TIMEOUT(name, secs)                                               \
   static void name(void);                                                      \

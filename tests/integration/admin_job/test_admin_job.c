@@ -23,6 +23,7 @@
 #include "admin/cluster.h"
 #include "config/config.h"
 #include "coord/coord.h"
+#include "cron/cron.h"
 #include "job/job.h"
 #include "store/store.h"
 #include "integration/admin_job/proxy.h"
@@ -42,6 +43,7 @@ struct fx {
   struct cx_admin *admin;
   unsigned port;
   char op[CX_STORE_TOKEN_LEN], viewer[CX_STORE_TOKEN_LEN];
+  char boss[CX_STORE_TOKEN_LEN]; /* an admin user's token */
   int64_t lease;
 };
 static struct fx F;
@@ -92,6 +94,9 @@ static void setup(int dist)
                        err) == 0);
   ASSERT(cx_config_set(&F.cfg, "notify.email.from", "cron@cronix.test", err) ==
          0);
+  /* What the daemon does with that setting (src/cli/daemon.c): the zone of
+   * jobs with none, else the host's zone leaks into "next" times. */
+  ASSERT_MSG(cx_tz_set_default("UTC", err) == 0, "%s", err);
   struct cx_admin_opts o = {.cfg = &F.cfg,
                             .store = F.store,
                             .coord = F.coord,
@@ -104,6 +109,7 @@ static void setup(int dist)
   F.port = cx_admin_port(F.admin);
   make_user("op", "operator", F.op);
   make_user("viewer", "viewer", F.viewer);
+  make_user("boss", "admin", F.boss);
   ASSERT_MSG(cx_coord_lease_grant(F.coord, 120, 0, NULL, NULL, &F.lease, NULL,
                                   err) == 0,
              "%s", err);
@@ -414,6 +420,20 @@ static int64_t store_count(void)
   return n;
 }
 
+/* Audit rows of kind ("job.add", ...). A change undone by its compensation
+ * must leave none (issue 13: no row for a change that did not happen). */
+static int64_t audit_count(const char *kind)
+{
+  char err[CX_ERR_LEN];
+  struct cx_audit_list l = {0};
+  struct cx_audit_filter f = {0};
+  f.kind = kind;
+  ASSERT_MSG(cx_store_audit_search(F.store, &f, &l, err) == 0, "%s", err);
+  int64_t n = l.total;
+  cx_audit_list_free(&l);
+  return n;
+}
+
 /* ---- /job/add: create ---------------------------------------------------- */
 
 CASE(add_auto_http_publishes_row_and_key)
@@ -534,6 +554,65 @@ CASE(add_bad_spec_is_1002_with_parser_message)
   ASSERT_EQ(store_count(), 0);
 }
 
+/* The console's cron preview (routes_cron.c): the engine's fire times in
+ * the zone asked for, and /job/add's refusals for the same input. */
+CASE(cron_next_previews_with_job_add_checks)
+{
+  char *before = snapshot();
+  call("POST", "/cron/next", F.viewer,
+       "{\"spec\":\"0 30 2 * * *\",\"timezone\":\"Asia/Shanghai\","
+       "\"from\":\"2026-03-01T00:00:00Z\",\"count\":3}");
+  EXPECT(200, 0);
+  json_t *next = json_object_get(rdata(), "next");
+  ASSERT_EQ(json_array_size(next), 3);
+  ASSERT_STREQ(json_string_value(json_array_get(next, 0)),
+               "2026-03-02T02:30:00+08:00");
+  ASSERT_STREQ(json_string_value(json_array_get(next, 2)),
+               "2026-03-04T02:30:00+08:00");
+  ASSERT_STREQ(dstr("timezone"), "Asia/Shanghai");
+  /* Unix seconds work too; count defaults to 10; no zone = the default. */
+  call("POST", "/cron/next", F.viewer, "{\"spec\":\"@hourly\",\"from\":0}");
+  EXPECT(200, 0);
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "next")), 10);
+  ASSERT_STREQ(
+      json_string_value(json_array_get(json_object_get(rdata(), "next"), 0)),
+      "1970-01-01T01:00:00+00:00");
+  /* The messages /job/add gives for the same spec. */
+  post("/job/add", "{\"name\":\"w\",\"type\":2,\"command\":\"http://h/\","
+                   "\"spec\":\"*/0 * * * *\",\"allocation\":2}");
+  char add_msg[512];
+  snprintf(add_msg, sizeof add_msg, "%s", rmsg());
+  call("POST", "/cron/next", F.viewer, "{\"spec\":\"*/0 * * * *\"}");
+  EXPECT(400, 1002);
+  ASSERT_STREQ(rfield(), "spec");
+  ASSERT_STREQ(rmsg(), add_msg);
+  call("POST", "/cron/next", F.viewer, "{\"spec\":\"0 0 30 2 *\"}");
+  EXPECT(400, 1002);
+  call("POST", "/cron/next", F.viewer,
+       "{\"spec\":\"@daily\",\"timezone\":\"Mars/Base\"}");
+  EXPECT(400, 1001);
+  ASSERT_STREQ(rfield(), "timezone");
+  static const struct {
+    const char *body, *field;
+  } bad[] = {
+      {"{}", "spec"},
+      {"{\"spec\":\"@daily\",\"count\":101}", "count"},
+      {"{\"spec\":\"@daily\",\"count\":0}", "count"},
+      {"{\"spec\":\"@daily\",\"from\":\"yesterday\"}", "from"},
+      {"{\"spec\":\"@daily\",\"from\":1e300}", "from"},
+      {"{\"spec\":\"@daily\",\"cout\":3}", "cout"},
+      {"{\"spec\":7}", "spec"},
+  };
+  for (size_t i = 0; i < CX_ARRAY_LEN(bad); i++) {
+    call("POST", "/cron/next", F.viewer, bad[i].body);
+    EXPECT(400, 1001);
+    ASSERT_STREQ(rfield(), bad[i].field);
+  }
+  call("POST", "/cron/next", NULL, "{\"spec\":\"@daily\"}");
+  EXPECT(401, 1101);
+  assert_unchanged(before); /* a preview writes nothing */
+}
+
 CASE(add_bad_fields_are_1001_naming_the_field)
 {
   static const struct {
@@ -578,6 +657,54 @@ CASE(add_bad_fields_are_1001_naming_the_field)
                rfield());
   }
   assert_unchanged(before);
+}
+
+/* run_as picks the Unix user a command runs as: an operator may neither
+ * set it nor change a job that has it (a new command would run as that
+ * user); each refusal changes nothing. */
+CASE(run_as_is_admin_only)
+{
+  node_up("n1");
+  char *before = snapshot();
+  post("/job/add", "{\"name\":\"r\",\"type\":1,\"command\":\"id\","
+                   "\"spec\":\"0 3 * * *\",\"allocation\":1,"
+                   "\"run_on\":\"n1\",\"run_as\":\"root\"}");
+  EXPECT(403, 1102);
+  ASSERT_STREQ(rfield(), "run_as");
+  assert_unchanged(before);
+  int64_t plain = add_cmd_on("plain", "n1");
+  char body[512];
+  before = snapshot();
+  snprintf(body, sizeof body, "{\"id\":%lld,\"run_as\":\"root\"}",
+           (long long)plain);
+  post("/job/add", body);
+  EXPECT(403, 1102);
+  assert_unchanged(before);
+  /* An admin may; the operator then may not edit that job, not even a
+   * field other than run_as. */
+  call("POST", "/job/add", F.boss,
+       "{\"name\":\"backup\",\"type\":1,\"command\":\"id\","
+       "\"spec\":\"0 3 * * *\",\"allocation\":1,\"run_on\":\"n1\","
+       "\"run_as\":\"backup\",\"limit_nofile\":64}");
+  EXPECT(200, 0);
+  int64_t id = dint("id");
+  ASSERT_STREQ(dstr("run_as"), "backup");
+  ASSERT_EQ(dint("limit_nofile"), 64);
+  before = snapshot();
+  snprintf(body, sizeof body, "{\"id\":%lld,\"command\":\"cat /etc/shadow\"}",
+           (long long)id);
+  post("/job/add", body);
+  EXPECT(403, 1102);
+  snprintf(body, sizeof body, "{\"id\":%lld,\"run_as\":\"\"}", (long long)id);
+  post("/job/add", body);
+  EXPECT(403, 1102);
+  assert_unchanged(before);
+  /* limits are not a privilege */
+  snprintf(body, sizeof body, "{\"id\":%lld,\"limit_cpu_s\":5}",
+           (long long)plain);
+  post("/job/add", body);
+  EXPECT(200, 0);
+  ASSERT_EQ(dint("limit_cpu_s"), 5);
 }
 
 CASE(add_name_taken_is_1202)
@@ -1089,6 +1216,76 @@ CASE(log_pages_newest_first_with_filters)
   EXPECT(400, 1001);
 }
 
+/* ---- GET /job/run -------------------------------------------------------- */
+
+static void put_attempt(int64_t run, int k, const char *status, int exit_code,
+                        const char *out, size_t out_len)
+{
+  char err[CX_ERR_LEN];
+  struct cx_run_attempt t = {.run_id = run,
+                             .attempt = k,
+                             .start_time = 1700000000000 + k * 61000,
+                             .end_time = 1700000000000 + k * 61000 + 7,
+                             .status = (char *)status,
+                             .exit_code = exit_code,
+                             .output = (char *)out,
+                             .output_len = out_len};
+  ASSERT_MSG(cx_store_run_attempt_put(F.store, &t, err) == 0, "%s", err);
+}
+
+CASE(run_shows_the_run_and_every_attempt)
+{
+  char path[128];
+  static const char bin[] = "x\xff\0y";
+  node_up("n1");
+  int64_t job = add_http("retried");
+  int64_t run = add_run(job, "n1", 1700000061000, 0, "last", 4);
+  put_attempt(run, 1, "error", -1, "Connection refused (curl 7)", 27);
+  put_attempt(run, 2, "failed", 503, bin, sizeof bin - 1);
+  snprintf(path, sizeof path, "/job/run?id=%lld", (long long)run);
+  call("GET", path, F.viewer, NULL);
+  EXPECT(200, 0);
+  ASSERT_EQ(dint("id"), run);
+  ASSERT_EQ(dint("job_id"), job);
+  ASSERT_STREQ(dstr("status"), "failed");
+  ASSERT_STREQ(dstr("output"), "last");
+  json_t *l = json_object_get(rdata(), "attempt_list");
+  ASSERT_EQ(json_array_size(l), 2);
+  json_t *a1 = json_array_get(l, 0), *a2 = json_array_get(l, 1);
+  ASSERT_EQ(json_integer_value(json_object_get(a1, "attempt")), 1);
+  ASSERT_STREQ(json_string_value(json_object_get(a1, "status")), "error");
+  ASSERT_EQ(json_integer_value(json_object_get(a1, "exit_code")), -1);
+  ASSERT_EQ(json_integer_value(json_object_get(a1, "start_time")),
+            1700000061000);
+  ASSERT_EQ(json_integer_value(json_object_get(a1, "end_time")), 1700000061007);
+  ASSERT_STREQ(json_string_value(json_object_get(a1, "output")),
+               "Connection refused (curl 7)");
+  ASSERT_EQ(json_integer_value(json_object_get(a2, "attempt")), 2);
+  ASSERT_EQ(json_integer_value(json_object_get(a2, "exit_code")), 503);
+  const char *o = json_string_value(json_object_get(a2, "output"));
+  ASSERT(o != NULL && o[0] == 'x');
+  /* A run that never retried lists its one attempt: the run itself. */
+  int64_t once = add_run(job, "n1", 1700000200000, 1, "fine", 4);
+  snprintf(path, sizeof path, "/job/run?id=%lld", (long long)once);
+  call("GET", path, F.viewer, NULL);
+  EXPECT(200, 0);
+  l = json_object_get(rdata(), "attempt_list");
+  ASSERT_EQ(json_array_size(l), 1);
+  ASSERT_STREQ(
+      json_string_value(json_object_get(json_array_get(l, 0), "output")),
+      "fine");
+  /* Errors. */
+  call("GET", "/job/run?id=987654", F.viewer, NULL);
+  EXPECT(404, 1201);
+  call("GET", "/job/run?id=x", F.viewer, NULL);
+  EXPECT(400, 1001);
+  ASSERT_STREQ(rfield(), "id");
+  call("GET", "/job/run", F.viewer, NULL);
+  EXPECT(400, 1001);
+  call("GET", path, NULL, NULL);
+  EXPECT(401, 1101);
+}
+
 /* ---- /job/once, /job/kill ------------------------------------------------ */
 
 static void trigger_case(const char *route, const char *kind)
@@ -1389,9 +1586,11 @@ DIST_CASE(etcd_paused_at_put_rolls_the_row_back)
   ASSERT(cx_svc_proc_signal(&F.etcd.m[0].proc, SIGCONT, err) == 0);
   ASSERT_MSG(cx_svc_etcd_wait_healthy(&F.etcd, 0, 20000, err) == 0, "%s", err);
   ASSERT_EQ(store_count(), 0);
+  ASSERT_EQ(audit_count("job."), 0);
   /* Nothing else changed and the API works again. */
   post("/job/add", add_body);
   EXPECT(200, 0);
+  ASSERT_EQ(audit_count("job.add"), 1);
   teardown();
 }
 
@@ -1417,6 +1616,7 @@ DIST_CASE(etcd_paused_at_move_keeps_the_job_in_place)
   ASSERT(cx_store_job_find(F.store, id, &j, err) == 0);
   ASSERT_STREQ(j.run_on, "n1");
   cx_job_clear(&j);
+  ASSERT_EQ(audit_count("job.update"), 0);
   /* The txn either never applied or applied whole: never both keys, never
    * none. */
   json_t *k1 = job_key_json("n1", id), *k2 = job_key_json("n2", id);
@@ -1451,6 +1651,7 @@ DIST_CASE(etcd_paused_at_pause_keeps_the_job_enabled)
   ASSERT(cx_store_job_find(F.store, id, &j, err) == 0);
   ASSERT_EQ(j.enabled, 1);
   cx_job_clear(&j);
+  ASSERT_EQ(audit_count("job.pause"), 0);
   teardown();
 }
 
@@ -1466,6 +1667,7 @@ DIST_CASE(etcd_down_at_del_keeps_row_and_key)
   post("/job/del", body);
   EXPECT(503, 1302);
   ASSERT(store_has(id));
+  ASSERT_EQ(audit_count("job.del"), 0);
   ASSERT_MSG(cx_svc_etcd_restart(&F.etcd, err) == 0, "%s", err);
   assert_key("n1", id);
   teardown();

@@ -277,6 +277,39 @@ TEST_TIMEOUT(admin_notify_settings_seeded_from_config_secrets_write_only, 30)
   teardown();
 }
 
+/* A change of the settings leaves one audit row (a refused one none), and
+ * the row holds no secret: not the password, the signing secret, the
+ * webhook's token nor the password in the SMTP URL. */
+TEST_TIMEOUT(admin_notify_settings_change_is_audited_without_secrets, 30)
+{
+  char err[CX_ERR_LEN] = "";
+  struct cx_audit_filter f = {.kind = "notify.settings"};
+  struct cx_audit_list l;
+  setup("smtp://127.0.0.1:9/helo.test");
+  json_decref(call("/notify/settings", E.admin_tok,
+                   "{\"email\":{\"smtp_url\":\"smtp://mailer:pw-in-url@"
+                   "127.0.0.1:9/helo.test\",\"password\":\"hunter2-secret\"},"
+                   "\"feishu\":{\"webhook_url\":\"http://127.0.0.1:9/hook/"
+                   "tok-abc\",\"secret\":\"s3cr3t\"},\"language\":\"zh-CN\"}",
+                   200, 0));
+  json_decref(call("/notify/settings", E.admin_tok, "{\"language\":\"fr\"}",
+                   400, 1001));
+  ASSERT_MSG(cx_store_audit_search(E.store, &f, &l, err) == 0, "%s", err);
+  ASSERT_EQ(l.total, 1);
+  ASSERT_STREQ(l.items[0].username, "root");
+  ASSERT_CONTAINS(l.items[0].before, "\"en\"");
+  ASSERT_CONTAINS(l.items[0].after, "\"zh-CN\"");
+  ASSERT_CONTAINS(l.items[0].after, "127.0.0.1:9/helo.test");
+  static const char *const secrets[] = {"pw-in-url", "hunter2", "tok-abc",
+                                        "s3cr3t"};
+  for (size_t i = 0; i < CX_ARRAY_LEN(secrets); i++)
+    ASSERT_MSG(strstr(l.items[0].before, secrets[i]) == NULL &&
+                   strstr(l.items[0].after, secrets[i]) == NULL,
+               "%s in the audit row: %s", secrets[i], l.items[0].after);
+  cx_audit_list_free(&l);
+  teardown();
+}
+
 TEST_TIMEOUT(admin_notify_settings_refusals_name_the_field, 30)
 {
   static const struct {

@@ -19,6 +19,7 @@
 #include "admin/cluster.h"
 #include "config/config.h"
 #include "coord/coord.h"
+#include "cron/cron.h"
 #include "job/job.h"
 #include "store/store.h"
 #include "support/services.h"
@@ -71,6 +72,9 @@ static void setup(int dist)
   open_coord(&F.coord);
   ASSERT(cx_config_init(&F.cfg) == 0);
   ASSERT(cx_config_set(&F.cfg, "system.default_timezone", "UTC", err) == 0);
+  /* What the daemon does with that setting (src/cli/daemon.c): the zone of
+   * jobs with none, else the host's zone leaks into "next" times. */
+  ASSERT_MSG(cx_tz_set_default("UTC", err) == 0, "%s", err);
 }
 
 /* Creates and starts admin i; reconcile_ms 0 = an hour (tests drive it). */
@@ -445,27 +449,34 @@ static int64_t key_rev(const char *node, int64_t id)
 }
 
 /* A dead node's jobs move soonest fire first: the every-second job is not
- * kept waiting behind jobs due next month or next year. */
+ * kept waiting behind jobs due in days or months. Ids go against that
+ * order (the every-second job last), so a move in id order fails. */
 CASE(failover_moves_soonest_fire_first)
 {
+  /* Next fires within a second, in 1-2 days and in 99-100 days, whatever
+   * today is (fixed "monthly" and "yearly" specs tie every December). */
+  char soon_spec[64], later_spec[64];
   int64_t l1 = node_up("n1");
   node_up("n2");
-  int64_t yearly =
-      add_job_spec("y", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "0 0 0 1 1 *");
-  int64_t monthly =
-      add_job_spec("m", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "0 0 0 1 * *");
+  int64_t later =
+      add_job_spec("l", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1",
+                   cx_test_spec_days_ahead(100, later_spec, sizeof later_spec));
+  int64_t soon =
+      add_job_spec("m", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1",
+                   cx_test_spec_days_ahead(2, soon_spec, sizeof soon_spec));
   int64_t secs =
       add_job_spec("s", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", "* * * * * *");
   admin_up(0, 0);
   wait_leader(10);
   node_kill(l1);
-  ASSERT(wait_moved(yearly, "n1", 10) && wait_moved(monthly, "n1", 10) &&
+  ASSERT(wait_moved(later, "n1", 10) && wait_moved(soon, "n1", 10) &&
          wait_moved(secs, "n1", 10));
-  int64_t ry = key_rev("n2", yearly), rm = key_rev("n2", monthly),
+  int64_t rl = key_rev("n2", later), rm = key_rev("n2", soon),
           rs = key_rev("n2", secs);
-  ASSERT_MSG(rs > 0 && rs < rm && rm < ry,
-             "move revisions: every second %lld, monthly %lld, yearly %lld",
-             (long long)rs, (long long)rm, (long long)ry);
+  ASSERT_MSG(rs > 0 && rs < rm && rm < rl,
+             "move revisions: every second %lld, %s %lld, %s %lld",
+             (long long)rs, soon_spec, (long long)rm, later_spec,
+             (long long)rl);
 }
 
 /* A dead node's runs still "running" are marked lost (nobody will finish
@@ -701,15 +712,33 @@ static void add_run(int64_t job_id, int64_t start_ms)
   ASSERT_MSG(cx_store_run_claim(F.store, &r, &id, err) == 0, "%s", err);
 }
 
-CASE(leader_purges_runs_past_retention)
+static int64_t audit_rows(void)
+{
+  char err[CX_ERR_LEN];
+  struct cx_audit_filter f = {0};
+  struct cx_audit_list l = {0};
+  ASSERT_MSG(cx_store_audit_search(F.store, &f, &l, err) == 0, "%s", err);
+  int64_t n = l.total;
+  cx_audit_list_free(&l);
+  return n;
+}
+
+CASE(leader_purges_runs_and_audit_rows_past_retention)
 {
   char err[CX_ERR_LEN];
   F.cfg.log_retention_days = 7;
+  F.cfg.audit_retention_days = 30;
   int64_t now = cx_wall_ms(), day = 86400000;
   for (int i = 0; i < 5; i++)
     add_run(1, now - 10 * day - i * 1000); /* old */
   for (int i = 0; i < 3; i++)
     add_run(1, now - 1 * day - i * 1000); /* kept */
+  for (int i = 0; i < 6; i++) {           /* 4 past 30 days, 2 kept */
+    struct cx_audit r = {0};
+    r.kind = "job.add";
+    r.at = now - (i < 4 ? 31 : 29) * day - i * 1000;
+    ASSERT_MSG(cx_store_audit_add(F.store, &r, err) == 0, "%s", err);
+  }
   admin_up(0, 0);
   wait_leader(10);
   for (int t = 0; t < 200 && stats(0).purged < 5; t++)
@@ -722,6 +751,9 @@ CASE(leader_purges_runs_past_retention)
   for (size_t i = 0; i < rl.n; i++)
     ASSERT(rl.items[i].start_time > now - 7 * day);
   cx_run_list_free(&rl);
+  for (int t = 0; t < 200 && audit_rows() > 2; t++)
+    cx_sleep_us(50000);
+  ASSERT_EQ(audit_rows(), 2);
 }
 
 /* ---- /metrics ------------------------------------------------------------ */

@@ -43,6 +43,10 @@ struct e2e {
   char main_dir[CX_SVC_PATH_LEN], node_dir[CX_SVC_PATH_LEN];
 };
 
+/* cluster.secret of the cluster's admin and node (the node listens for
+ * live output on a free loopback port). */
+#define E2E_SECRET "e2e-cluster-secret-0123456789"
+
 /* The one environment of the running test. */
 extern struct e2e E;
 
@@ -61,6 +65,9 @@ void e2e_dump_logs(void);
 /* Starts the environment of kind k and waits until its API answers, the
  * initial admin token is readable and the node is alive in /node/search. */
 void e2e_up(enum e2e_kind k);
+/* e2e_up with settings ("name=value", NULL-terminated; kept, not copied)
+ * passed as --set to the process that runs jobs. */
+void e2e_up_with(enum e2e_kind k, const char *const *sets);
 /* Stops everything e2e_up started (gracefully, bounded). */
 void e2e_down(void);
 /* (Re)starts the cluster's node process with its usual arguments. */

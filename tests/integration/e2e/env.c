@@ -175,9 +175,27 @@ static void wait_ready(void)
         E.tok[0] ? "read" : "missing", E.node_uuid);
 }
 
+static const char *const *up_sets; /* e2e_up_with's, for the job runner */
+
+/* argv plus "--set s" for each of up_sets, into out (cap entries). */
+static const char *const *with_sets(const char *const *argv, const char **out,
+                                    size_t cap)
+{
+  size_t n = 0;
+  for (; argv[n] && n + 1 < cap; n++)
+    out[n] = argv[n];
+  for (size_t i = 0; up_sets && up_sets[i] && n + 3 < cap; i++) {
+    out[n++] = "--set";
+    out[n++] = up_sets[i];
+  }
+  out[n] = NULL;
+  return out;
+}
+
 void e2e_node_start(void)
 {
   char etcd[sizeof E.etcd.endpoints];
+  const char *all[48];
   snprintf(etcd, sizeof etcd, "%s", E.etcd.endpoints);
   const char *argv[] = {cx_test_cronix_bin(),
                         "node",
@@ -191,15 +209,26 @@ void e2e_node_start(void)
                         "node.ttl=2s",
                         "--set",
                         "node.shutdown_grace=2s",
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--set",
+                        "cluster.secret=" E2E_SECRET,
                         NULL};
-  start_proc(&E.node, "node", argv);
+  start_proc(&E.node, "node", with_sets(argv, all, CX_ARRAY_LEN(all)));
 }
 
 void e2e_up(enum e2e_kind k)
 {
+  e2e_up_with(k, NULL);
+}
+
+void e2e_up_with(enum e2e_kind k, const char *const *sets)
+{
   char err[CX_ERR_LEN] = "", listen[64];
+  const char *all[48];
   int port = 0;
   memset(&E, 0, sizeof E);
+  up_sets = sets;
   E.kind = k;
   CHECK(cx_svc_port_alloc(&port, err) == 0, "%s", err);
   snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
@@ -218,7 +247,7 @@ void e2e_up(enum e2e_kind k)
                           "--set",
                           "node.shutdown_grace=2s",
                           NULL};
-    start_proc(&E.main, "standalone", argv);
+    start_proc(&E.main, "standalone", with_sets(argv, all, CX_ARRAY_LEN(all)));
   } else {
     CHECK(cx_svc_etcd_start(&E.etcd, NULL, err) == 0, "etcd: %s", err);
     CHECK(cx_svc_mariadb_start(&E.db, NULL, err) == 0, "mariadb: %s", err);
@@ -236,6 +265,8 @@ void e2e_up(enum e2e_kind k)
                           "node.ttl=2s",
                           "--set",
                           "system.cmd_auto_allocation=true",
+                          "--set",
+                          "cluster.secret=" E2E_SECRET,
                           NULL};
     start_proc(&E.main, "admin", argv);
     e2e_node_start();

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
+#include "admin/cluster.h"
 #include "config/config.h"
 #include "coord/coord.h"
 #include "cron/cron.h"
@@ -38,13 +41,21 @@ struct fx {
   struct cx_noded *node;
   char dir[512];
   const char *uuid;
+  int shared; /* store and coord are shared_with's */
+  const struct fx *shared_with;
 };
 
-static void fx_up(struct fx *f, const char *store_url, const char *etcd,
-                  const char *sub)
+/* Starts a node; extra is NULL or a NULL-terminated list of setting,
+ * value pairs applied over the test defaults; with (or NULL) is a running
+ * fx whose store and coordination the node shares. */
+static void fx_start(struct fx *f, const char *store_url, const char *etcd,
+                     const char *sub, const char *const *extra,
+                     const struct fx *with)
 {
   char err[CX_ERR_LEN], url[700];
   memset(f, 0, sizeof *f);
+  f->shared = with != NULL;
+  f->shared_with = with;
   snprintf(f->dir, sizeof f->dir, "%s/%s", cx_test_tmpdir(), sub);
   mkdir(f->dir, 0700);
   ASSERT(cx_config_init(&f->cfg) == 0);
@@ -54,6 +65,13 @@ static void fx_up(struct fx *f, const char *store_url, const char *etcd,
              err);
   ASSERT(cx_config_set(&f->cfg, "node.shutdown_grace", "2s", err) == 0);
   ASSERT(cx_config_set(&f->cfg, "node.ttl", "5s", err) == 0);
+  /* As root, jobs run as root unless a case says otherwise (they write
+   * into f->dir, which is 0700). */
+  if (geteuid() == 0)
+    ASSERT(cx_config_set(&f->cfg, "node.run_as", "root", err) == 0);
+  for (size_t i = 0; extra && extra[i]; i += 2)
+    ASSERT_MSG(cx_config_set(&f->cfg, extra[i], extra[i + 1], err) == 0, "%s",
+               err);
   if (store_url == NULL) {
     snprintf(url, sizeof url, "sqlite://%s/cronix.db", f->dir);
     store_url = url;
@@ -61,9 +79,14 @@ static void fx_up(struct fx *f, const char *store_url, const char *etcd,
   ASSERT(cx_config_set(&f->cfg, "store.url", store_url, err) == 0);
   ASSERT_MSG(cx_config_finish(&f->cfg, err) == 0, "%s", err);
   cx_tz_set_default("UTC", err);
-  ASSERT_MSG(cx_store_open(store_url, &f->store, err) == 0, "%s", err);
-  struct cx_coord_cfg cc = {.endpoints = etcd};
-  ASSERT_MSG(cx_coord_open(&cc, &f->coord, err) == 0, "%s", err);
+  if (f->shared) {
+    f->store = f->shared_with->store;
+    f->coord = f->shared_with->coord;
+  } else {
+    ASSERT_MSG(cx_store_open(store_url, &f->store, err) == 0, "%s", err);
+    struct cx_coord_cfg cc = {.endpoints = etcd};
+    ASSERT_MSG(cx_coord_open(&cc, &f->coord, err) == 0, "%s", err);
+  }
   struct cx_noded_opts o = {
       .cfg = &f->cfg, .store = f->store, .coord = f->coord, .version = "t"};
   ASSERT_MSG(cx_noded_create(&o, &f->node, err) == 0, "%s", err);
@@ -71,11 +94,25 @@ static void fx_up(struct fx *f, const char *store_url, const char *etcd,
   f->uuid = cx_noded_uuid(f->node);
 }
 
+static void fx_up(struct fx *f, const char *store_url, const char *etcd,
+                  const char *sub)
+{
+  fx_start(f, store_url, etcd, sub, NULL, NULL);
+}
+
+/* A second node on first's store and coordination (first outlives it). */
+static void fx_up_beside(struct fx *f, const struct fx *first, const char *sub)
+{
+  fx_start(f, first->cfg.store_url, NULL, sub, NULL, first);
+}
+
 static void fx_down(struct fx *f)
 {
   cx_noded_destroy(f->node);
-  cx_coord_close(f->coord);
-  cx_store_close(f->store);
+  if (!f->shared) {
+    cx_coord_close(f->coord);
+    cx_store_close(f->store);
+  }
   cx_config_free(&f->cfg);
 }
 
@@ -171,7 +208,40 @@ static const struct cx_run *first_done(const struct cx_run_list *l)
   return NULL;
 }
 
-static const char *yearly = "0 0 0 1 1 *";
+static size_t count_status(const struct cx_run_list *l, const char *st)
+{
+  size_t k = 0;
+  for (size_t i = 0; i < l->n; i++)
+    k += strcmp(l->items[i].status, st) == 0;
+  return k;
+}
+
+/* A spec that fires by itself only half a year from now (runs come from
+ * once keys). "0 0 0 1 1 *" fired in any test running at New Year. */
+static const char *never(void)
+{
+  static char spec[64];
+  return cx_test_spec_days_ahead(180, spec, sizeof spec);
+}
+
+/* Waits until job id has a run that is still open after its first
+ * attempt (waiting for a retry); returns its id, or 0 after secs. */
+static int64_t wait_retry_pending(struct fx *f, int64_t id, int secs)
+{
+  struct cx_run_list l;
+  for (int i = 0; i < secs * 10; i++) {
+    runs(f, id, &l);
+    int64_t run = 0;
+    for (size_t k = 0; k < l.n; k++)
+      if (strcmp(l.items[k].status, "running") == 0 && l.items[k].attempts >= 1)
+        run = l.items[k].id;
+    cx_run_list_free(&l);
+    if (run > 0)
+      return run;
+    cx_sleep_us(100000);
+  }
+  return 0;
+}
 
 /* ---- identity ------------------------------------------------------------ */
 
@@ -248,35 +318,120 @@ TEST_TIMEOUT(node_six_field_every_two_seconds_on_the_second, 40)
   fx_down(&f);
 }
 
+/* The first midnight after wall time t (s) in a zone off seconds east of
+ * UTC, in ms. */
+static int64_t next_midnight_ms(int64_t t, int64_t off)
+{
+  return (((t + off) / 86400 + 1) * 86400 - off) * 1000;
+}
+
+/* Waits until job id's next fire is the coming midnight of a zone off
+ * seconds east; the wanted midnight is taken from the clock before and
+ * after each look, so a day boundary passing meanwhile does not fail it. */
+static int64_t wait_next_midnight(struct fx *f, int64_t id, int64_t off)
+{
+  int64_t at = 0;
+  for (int i = 0; i < 100; i++) {
+    int64_t before = cx_wall_s();
+    int rc = cx_noded_next_fire(f->node, id, &at);
+    int64_t after = cx_wall_s();
+    if (rc == 0 && (at == next_midnight_ms(before, off) ||
+                    at == next_midnight_ms(after, off)))
+      return at;
+    cx_sleep_us(50000);
+  }
+  ASSERT_MSG(0, "job %lld: next fire %lld, want %lld", (long long)id,
+             (long long)at, (long long)next_midnight_ms(cx_wall_s(), off));
+  return 0;
+}
+
 TEST(node_daily_midnight_scheduled_for_next_midnight)
 {
   struct fx f;
   struct cx_job j;
-  int64_t at = 0;
   fx_up(&f, NULL, NULL, "n");
   job_base(&j, 8, "true", "0 0 * * *");
   j.timezone = "UTC";
   put_job(&f, &j);
-  for (int i = 0; i < 50 && cx_noded_next_fire(f.node, 8, &at) != 0; i++)
-    cx_sleep_us(50000);
-  int64_t now = cx_wall_s();
-  int64_t want = (now / 86400 + 1) * 86400;
-  ASSERT_EQ(at, want * 1000);
+  wait_next_midnight(&f, 8, 0);
   /* Asia/Shanghai midnight is 16:00 UTC. */
   j.timezone = "Asia/Shanghai";
   put_job(&f, &j);
-  int64_t w2 = ((now + 8 * 3600) / 86400 + 1) * 86400 - 8 * 3600;
-  for (int i = 0; i < 50; i++) {
-    cx_noded_next_fire(f.node, 8, &at);
-    if (at == w2 * 1000)
-      break;
-    cx_sleep_us(50000);
-  }
-  ASSERT_EQ(at, w2 * 1000);
+  wait_next_midnight(&f, 8, 8 * 3600);
   fx_down(&f);
 }
 
 /* ---- timeout, retry ------------------------------------------------------ */
+
+/* The node says how far behind it is: queue depth, runs active and the
+ * start lateness of every cron fire's first attempt (issue 12). */
+TEST_TIMEOUT(node_metrics_queue_depth_and_start_lateness, 40)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  struct cx_buf b = {0};
+  fx_up(&f, NULL, NULL, "n");
+  job_base(&j, 9, "true", "* * * * * *");
+  put_job(&f, &j);
+  size_t k = wait_runs(&f, 9, 2, 15, &l);
+  ASSERT_MSG(k >= 2, "only %zu runs", k);
+  cx_run_list_free(&l);
+  cx_noded_metrics(f.node, &b);
+  ASSERT(!cx_buf_failed(&b));
+  const char *t = b.data;
+  ASSERT_CONTAINS(t, "# TYPE cronix_node_queue_depth gauge\n");
+  ASSERT_CONTAINS(t, "\ncronix_node_queue_depth ");
+  ASSERT_CONTAINS(t, "\ncronix_node_runs_active ");
+  ASSERT_CONTAINS(t, "# TYPE cronix_node_start_lateness_seconds histogram\n");
+  const char *c = strstr(t, "\ncronix_node_start_lateness_seconds_count ");
+  const char *inf =
+      strstr(t, "cronix_node_start_lateness_seconds_bucket{le=\"+Inf\"} ");
+  ASSERT(c != NULL && inf != NULL);
+  long long count = strtoll(strchr(c + 1, ' ') + 1, NULL, 10);
+  long long all = strtoll(strrchr(inf, ' ') + 1, NULL, 10);
+  ASSERT_OP(count, >=, 2);
+  ASSERT_OP(all, ==, count);
+  cx_buf_free(&b);
+  fx_down(&f);
+}
+
+/* A node with more due work than workers warns, rate-limited: one worker,
+ * a job due every second that runs for 1.5 s, so each start is 0.5 s
+ * later than the one before; past 1 s late the log says so. */
+TEST_TIMEOUT(node_falling_behind_is_logged, 60)
+{
+  struct fx f;
+  struct cx_job j;
+  char path[600], text[8192];
+  snprintf(path, sizeof path, "%s/log.txt", cx_test_tmpdir());
+  int fd = open(path, O_CREAT | O_RDWR | O_APPEND | O_CLOEXEC, 0600);
+  ASSERT(fd >= 0);
+  cx_log_set_fd(fd);
+  static const char *const one_worker[] = {"node.max_concurrent", "1", NULL};
+  fx_start(&f, NULL, NULL, "n", one_worker, NULL);
+  job_base(&j, 10, "sleep 1.5", "* * * * * *");
+  j.concurrency = "allow";
+  put_job(&f, &j);
+  int found = 0;
+  for (int i = 0; i < 300 && !found; i++) {
+    cx_sleep_us(100000);
+    ssize_t r = pread(fd, text, sizeof text - 1, 0);
+    text[r > 0 ? r : 0] = '\0';
+    found = strstr(text, "falling behind: job 10 started") != NULL;
+  }
+  ASSERT_MSG(found, "no warning in: %s", text);
+  ASSERT_CONTAINS(text, "fires queued");
+  /* Rate-limited: one line although the next starts are later still. */
+  cx_sleep_us(3000000);
+  ssize_t r = pread(fd, text, sizeof text - 1, 0);
+  text[r > 0 ? r : 0] = '\0';
+  const char *first = strstr(text, "falling behind");
+  ASSERT(strstr(first + 1, "falling behind") == NULL);
+  cx_log_set_fd(2);
+  fx_down(&f);
+  close(fd);
+}
 
 TEST(node_timeout_kills_whole_group_and_records_timeout)
 {
@@ -287,7 +442,7 @@ TEST(node_timeout_kills_whole_group_and_records_timeout)
   fx_up(&f, NULL, NULL, "n");
   snprintf(path, sizeof path, "%s/pgid", f.dir);
   snprintf(cmd, sizeof cmd, "echo $$ > %s; sleep 100 & sleep 100; wait", path);
-  job_base(&j, 9, cmd, yearly);
+  job_base(&j, 9, cmd, never());
   j.timeout = 1;
   put_once(&f, &j);
   ASSERT(wait_runs(&f, 9, 1, 15, &l) == 1);
@@ -313,7 +468,7 @@ TEST(node_retry_counts_attempts_and_waits)
   struct cx_job j;
   struct cx_run_list l;
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 10, "echo try; exit 3", yearly);
+  job_base(&j, 10, "echo try; exit 3", never());
   j.retry_times = 2;
   j.retry_interval = 1;
   put_once(&f, &j);
@@ -324,7 +479,107 @@ TEST(node_retry_counts_attempts_and_waits)
   ASSERT_EQ(r->exit_code, 3);
   ASSERT_MSG(r->end_time - r->start_time >= 2000, "took %lld ms",
              (long long)(r->end_time - r->start_time));
+  /* Every attempt is kept, in order, each a second or more after the
+   * last one ended. */
+  struct cx_run_attempt *v = NULL;
+  size_t n = 0;
+  char err[CX_ERR_LEN];
+  ASSERT_MSG(cx_store_run_attempt_list(f.store, r->id, &v, &n, err) == 0, "%s",
+             err);
+  ASSERT_EQ(n, 3);
+  for (size_t i = 0; i < n; i++) {
+    ASSERT_EQ(v[i].attempt, (int)i + 1);
+    ASSERT_STREQ(v[i].status, "failed");
+    ASSERT_EQ(v[i].exit_code, 3);
+    ASSERT_STREQ(v[i].output, "try\n");
+    ASSERT_OP(v[i].end_time, >=, v[i].start_time);
+    if (i > 0)
+      ASSERT_OP(v[i].start_time - v[i - 1].end_time, >=, 900);
+  }
+  cx_run_attempts_free(v, n);
   cx_run_list_free(&l);
+  fx_down(&f);
+}
+
+/* Runs waiting for their retry hold no worker: with 2 workers and 3 runs
+ * waiting an hour for their retry, another job still fires and runs.
+ * (Before, each wait slept inside a worker and the node ran nothing
+ * else.) On stop, the waiting runs end with their last attempt. */
+TEST_TIMEOUT(node_retry_waits_hold_no_worker, 90)
+{
+  static const char *const two[] = {"node.max_concurrent", "2", NULL};
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  fx_start(&f, NULL, NULL, "n", two, NULL);
+  for (int64_t id = 60; id < 63; id++) {
+    job_base(&j, id, "echo no; exit 4", never());
+    j.retry_times = 1;
+    j.retry_interval = 3600;
+    put_once(&f, &j);
+  }
+  cx_sleep_us(1500000);
+  job_base(&j, 63, "echo ok", "* * * * * *");
+  put_job(&f, &j);
+  ASSERT(wait_runs(&f, 63, 3, 30, &l) >= 3);
+  ASSERT_EQ(count_status(&l, "success"), l.n - count_status(&l, "running"));
+  cx_run_list_free(&l);
+  for (int64_t id = 60; id < 63; id++) {
+    int64_t run = wait_retry_pending(&f, id, 10);
+    ASSERT_MSG(run > 0, "job %lld: no run waiting for its retry",
+               (long long)id);
+    struct cx_run_attempt *v = NULL;
+    size_t n = 0;
+    ASSERT(cx_store_run_attempt_list(f.store, run, &v, &n, NULL) == 0);
+    ASSERT_EQ(n, 1);
+    ASSERT_STREQ(v[0].status, "failed");
+    ASSERT_EQ(v[0].exit_code, 4);
+    cx_run_attempts_free(v, n);
+  }
+  cx_noded_stop(f.node);
+  for (int64_t id = 60; id < 63; id++) {
+    ASSERT_EQ(runs(&f, id, &l), 1);
+    const struct cx_run *r = first_done(&l);
+    ASSERT_STREQ(r->status, "failed");
+    ASSERT_EQ(r->attempts, 1);
+    ASSERT_EQ(r->exit_code, 4);
+    ASSERT_STREQ(r->output, "no\n");
+    ASSERT_OP(r->end_time, >, 0);
+    cx_run_list_free(&l);
+  }
+  fx_down(&f);
+}
+
+/* A kill key, or the job leaving the node, ends a run waiting for its
+ * retry at once, as killed, with its last attempt's output. */
+TEST_TIMEOUT(node_kill_or_delete_cancels_a_waiting_retry, 60)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char key[128];
+  fx_up(&f, NULL, NULL, "n");
+  for (int64_t id = 64; id < 66; id++) {
+    job_base(&j, id, "echo k; exit 5", never());
+    j.retry_times = 3;
+    j.retry_interval = 3600;
+    put_once(&f, &j);
+    ASSERT(wait_retry_pending(&f, id, 15) > 0);
+  }
+  put_raw(&f, "kill", 64, "{\"request_id\":\"k\",\"at\":1}");
+  snprintf(key, sizeof key, "/cronix/job/%s/65", f.uuid);
+  ASSERT(cx_coord_delete(f.coord, key, strlen(key), NULL, NULL, NULL) == 0);
+  for (int64_t id = 64; id < 66; id++) {
+    ASSERT_MSG(wait_runs(&f, id, 1, 15, &l) == 1, "job %lld still waiting",
+               (long long)id);
+    const struct cx_run *r = first_done(&l);
+    ASSERT_STREQ(r->status, "killed");
+    ASSERT_EQ(r->attempts, 1);
+    ASSERT_EQ(r->exit_code, 5);
+    ASSERT_CONTAINS(r->output, "k\n");
+    ASSERT_CONTAINS(r->output, "retry cancelled");
+    cx_run_list_free(&l);
+  }
   fx_down(&f);
 }
 
@@ -338,7 +593,7 @@ TEST(node_retry_stops_at_first_success)
   /* fails once, then succeeds (a marker file remembers the first try) */
   snprintf(cmd, sizeof cmd, "test -e %s/m && exit 0; touch %s/m; exit 1", f.dir,
            f.dir);
-  job_base(&j, 11, cmd, yearly);
+  job_base(&j, 11, cmd, never());
   j.retry_times = 5;
   j.retry_interval = 1;
   put_once(&f, &j);
@@ -350,15 +605,40 @@ TEST(node_retry_stops_at_first_success)
   fx_down(&f);
 }
 
-/* ---- concurrency --------------------------------------------------------- */
-
-static size_t count_status(const struct cx_run_list *l, const char *st)
+/* The same when the retry was already due but queued behind a busy
+ * worker: the job left the node, so the retry does not run. */
+TEST_TIMEOUT(node_delete_cancels_a_due_retry_still_queued, 60)
 {
-  size_t k = 0;
-  for (size_t i = 0; i < l->n; i++)
-    k += strcmp(l->items[i].status, st) == 0;
-  return k;
+  static const char *const one[] = {"node.max_concurrent", "1", NULL};
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char key[128];
+  fx_start(&f, NULL, NULL, "n", one, NULL);
+  job_base(&j, 66, "echo q; exit 6", never());
+  j.retry_times = 2;
+  j.retry_interval = 5;
+  put_once(&f, &j);
+  ASSERT(wait_retry_pending(&f, 66, 15) > 0);
+  /* The only worker is busy when the retry comes due. */
+  job_base(&j, 67, "sleep 30", never());
+  put_once(&f, &j);
+  cx_sleep_us(6500000);
+  snprintf(key, sizeof key, "/cronix/job/%s/66", f.uuid);
+  ASSERT(cx_coord_delete(f.coord, key, strlen(key), NULL, NULL, NULL) == 0);
+  cx_sleep_us(300000);
+  put_raw(&f, "kill", 67, "{\"request_id\":\"k\",\"at\":1}");
+  ASSERT(wait_runs(&f, 66, 1, 15, &l) == 1);
+  const struct cx_run *r = first_done(&l);
+  ASSERT_STREQ(r->status, "killed");
+  ASSERT_EQ(r->attempts, 1);
+  ASSERT_CONTAINS(r->output, "q\n");
+  ASSERT_CONTAINS(r->output, "retry cancelled: the job left this node");
+  cx_run_list_free(&l);
+  fx_down(&f);
 }
+
+/* ---- concurrency --------------------------------------------------------- */
 
 TEST_TIMEOUT(node_forbid_skips_and_records_the_skip, 40)
 {
@@ -443,7 +723,7 @@ TEST(node_once_runs_now_and_deletes_the_key)
   struct cx_job j;
   struct cx_run_list l;
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 15, "echo once", yearly);
+  job_base(&j, 15, "echo once", never());
   put_once(&f, &j);
   ASSERT(wait_runs(&f, 15, 1, 10, &l) == 1);
   ASSERT_STREQ(first_done(&l)->output, "once\n");
@@ -453,6 +733,88 @@ TEST(node_once_runs_now_and_deletes_the_key)
     cx_sleep_us(100000);
   ASSERT(!key_exists(&f, "once", 15));
   fx_down(&f);
+}
+
+/* An operator's API call to admin a: path, body; the reply's data (a new
+ * reference) after checking the HTTP status and the reply's code. */
+static json_t *api(struct cx_admin *a, const char *token, const char *path,
+                   const char *body, long want_status, int want_code)
+{
+  char url[128], resp[8192], err[CX_ERR_LEN];
+  long status = 0;
+  snprintf(url, sizeof url, "http://127.0.0.1:%u%s", cx_admin_port(a), path);
+  ASSERT_MSG(cx_svc_http_auth("POST", url, token, body, 10000, &status, resp,
+                              sizeof resp, err) == 0,
+             "%s: %s", path, err);
+  json_t *o = json_loads(resp, 0, NULL);
+  ASSERT_MSG(status == want_status && o != NULL &&
+                 json_integer_value(json_object_get(o, "code")) == want_code,
+             "%s: HTTP %ld %s", path, status, resp);
+  json_t *d = json_incref(json_object_get(o, "data"));
+  json_decref(o);
+  return d;
+}
+
+/* SPEC §4: /job/once naming a live node that does not hold the job runs
+ * it there, once, recorded with that node's uuid; the job's own node runs
+ * nothing. (Before, the other node ignored the key and nothing ran.) */
+TEST_TIMEOUT(node_once_on_a_node_that_does_not_hold_the_job, 60)
+{
+  struct fx a, b;
+  struct cx_admin *adm = NULL;
+  struct cx_run_list l;
+  char err[CX_ERR_LEN], tok[CX_STORE_TOKEN_LEN], body[512];
+  fx_up(&a, NULL, NULL, "a");
+  fx_up_beside(&b, &a, "b");
+  struct cx_admin_opts ao = {.cfg = &a.cfg,
+                             .store = a.store,
+                             .coord = a.coord,
+                             .listen = "127.0.0.1:0"};
+  ASSERT_MSG(cx_admin_create(&ao, &adm, err) == 0, "%s", err);
+  ASSERT(cx_admin_cluster_set(adm, &(struct cx_admin_cluster_opts){.off = 1}) ==
+         0);
+  ASSERT_MSG(cx_admin_start(adm, err) == 0, "%s", err);
+  struct cx_user u = {.username = "op",
+                      .password_hash = "$y$j9T$notused$notused",
+                      .role = "operator",
+                      .email = "",
+                      .feishu_id = ""};
+  ASSERT_MSG(cx_store_user_create(a.store, &u, err) == 0, "%s", err);
+  ASSERT(cx_store_token_generate(tok) == 0);
+  ASSERT(cx_store_token_create(a.store, tok, u.id, "api", 0, err) == 0);
+
+  snprintf(body, sizeof body,
+           "{\"name\":\"elsewhere\",\"command\":\"echo here\",\"type\":1,"
+           "\"spec\":\"0 0 0 1 1 *\",\"allocation\":1,\"run_on\":\"%s\"}",
+           a.uuid);
+  json_t *job = api(adm, tok, "/job/add", body, 200, 0);
+  int64_t id = json_integer_value(json_object_get(job, "id"));
+  json_decref(job);
+  ASSERT_OP(id, >, 0);
+  snprintf(body, sizeof body, "{\"job_id\":%lld,\"node_uuid\":\"%s\"}",
+           (long long)id, b.uuid);
+  json_decref(api(adm, tok, "/job/once", body, 200, 0));
+  ASSERT(wait_runs(&a, id, 1, 20, &l) == 1);
+  const struct cx_run *r = first_done(&l);
+  ASSERT_STREQ(r->node_uuid, b.uuid);
+  ASSERT_STREQ(r->trigger, "once");
+  ASSERT_STREQ(r->status, "success");
+  ASSERT_STREQ(r->output, "here\n");
+  cx_run_list_free(&l);
+  /* Once only, and node b did not take the job on: nothing more runs. */
+  cx_sleep_us(1500000);
+  ASSERT_EQ(runs(&a, id, &l), 1);
+  cx_run_list_free(&l);
+  int64_t at;
+  ASSERT_EQ(cx_noded_next_fire(b.node, id, &at), CX_ENOTFOUND);
+  ASSERT_EQ(cx_noded_next_fire(a.node, id, &at), 0);
+  /* A node that is not alive is refused. */
+  snprintf(body, sizeof body,
+           "{\"job_id\":%lld,\"node_uuid\":\"no-such-node\"}", (long long)id);
+  json_decref(api(adm, tok, "/job/once", body, 400, 1003));
+  cx_admin_destroy(adm);
+  fx_down(&b);
+  fx_down(&a);
 }
 
 /* Keys under <prefix>/proc/<uuid>/<job>/ (in-process coord). */
@@ -479,7 +841,7 @@ TEST(node_proc_key_while_running_then_gone)
   struct cx_run_list l;
   char val[512] = "";
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 16, "sleep 2", yearly);
+  job_base(&j, 16, "sleep 2", never());
   put_once(&f, &j);
   size_t seen = 0;
   for (int i = 0; i < 100 && seen == 0; i++) {
@@ -503,7 +865,7 @@ TEST(node_kill_key_kills_and_records_killed)
   struct cx_job j;
   struct cx_run_list l;
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 16, "sleep 100", yearly);
+  job_base(&j, 16, "sleep 100", never());
   put_once(&f, &j);
   struct cx_noded_stats st;
   for (int i = 0; i < 50; i++) {
@@ -558,7 +920,7 @@ TEST(node_job_updated_while_running)
   struct cx_job j;
   struct cx_run_list l;
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 18, "sleep 2; echo old", yearly);
+  job_base(&j, 18, "sleep 2; echo old", never());
   put_once(&f, &j);
   cx_sleep_us(700000);
   j.command = "echo new";
@@ -579,7 +941,7 @@ TEST(node_delete_unschedules)
   struct cx_job j;
   int64_t at;
   fx_up(&f, NULL, NULL, "n");
-  job_base(&j, 19, "true", yearly);
+  job_base(&j, 19, "true", never());
   put_job(&f, &j);
   for (int i = 0; i < 50 && cx_noded_next_fire(f.node, 19, &at) != 0; i++)
     cx_sleep_us(50000);
@@ -614,7 +976,7 @@ TEST(node_bad_job_is_recorded_and_node_survives)
   cx_noded_stats_get(f.node, &st);
   ASSERT_EQ(st.bad_jobs, 2);
   /* still works */
-  job_base(&j, 22, "echo fine", yearly);
+  job_base(&j, 22, "echo fine", never());
   put_once(&f, &j);
   ASSERT(wait_runs(&f, 22, 1, 10, &l) == 1);
   ASSERT_STREQ(first_done(&l)->output, "fine\n");
@@ -628,7 +990,7 @@ static const struct cx_run *once_run(struct fx *f, int64_t id, const char *cmd,
                                      int timeout, struct cx_run_list *l)
 {
   struct cx_job j;
-  job_base(&j, id, cmd, yearly);
+  job_base(&j, id, cmd, never());
   j.timeout = timeout;
   put_once(f, &j);
   ASSERT(wait_runs(f, id, 1, 20, l) == 1);
@@ -736,7 +1098,7 @@ TEST_TIMEOUT(node_http_job_200_500_slow_never, 60)
     char url[128];
     struct cx_job j;
     snprintf(url, sizeof url, "http://127.0.0.1:%d/%s", s.port, paths[i]);
-    job_base(&j, 40 + i, url, yearly);
+    job_base(&j, 40 + i, url, never());
     j.type = CX_JOB_HTTP;
     j.timeout = 5 - 2 * (i == 3);
     put_job(&f, &j);
@@ -760,6 +1122,39 @@ TEST_TIMEOUT(node_http_job_200_500_slow_never, 60)
   shutdown(s.fd, SHUT_RDWR);
   close(s.fd);
   pthread_join(s.th, NULL);
+}
+
+/* An http job whose request gets no status at all is "error" with the
+ * reason in output, told apart from a 500 ("failed", exit_code 500). */
+TEST(node_http_job_refused_records_error_and_why)
+{
+  struct fx f;
+  struct cx_run_list l;
+  struct cx_job j;
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  socklen_t al = sizeof a;
+  char url[128];
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  /* A loopback port that was just free: bound, then closed unlistened. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+  getsockname(fd, (struct sockaddr *)&a, &al);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(a.sin_port));
+  close(fd);
+  fx_up(&f, NULL, NULL, "n");
+  job_base(&j, 44, url, never());
+  j.type = CX_JOB_HTTP;
+  j.timeout = 5;
+  put_once(&f, &j);
+  ASSERT(wait_runs(&f, 44, 1, 20, &l) == 1);
+  const struct cx_run *r = first_done(&l);
+  ASSERT_STREQ(r->status, "error");
+  ASSERT_EQ(r->success, 0);
+  ASSERT_EQ(r->exit_code, -1);
+  ASSERT_CONTAINS(r->output, "Connection refused");
+  ASSERT_CONTAINS(r->output, "(curl 7)");
+  cx_run_list_free(&l);
+  fx_down(&f);
 }
 
 /* ---- misfire ------------------------------------------------------------- */
@@ -859,6 +1254,60 @@ TEST_TIMEOUT(node_mariadb_down_10s_every_run_recorded_once, 120)
   fx_down(&f);
   cx_svc_mariadb_destroy(&db);
   cx_svc_etcd_destroy(&etcd);
+}
+
+/* A run that retried while the store was down: its record and every
+ * attempt go to the spool and reach the store once it is back. */
+TEST_TIMEOUT(node_store_down_retried_run_keeps_attempts_via_spool, 120)
+{
+  static struct cx_svc_mariadb db;
+  char err[CX_ERR_LEN], url[256];
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  struct cx_noded_stats st;
+  ASSERT_MSG(cx_svc_mariadb_start(&db, NULL, err) == 0, "%s", err);
+  snprintf(url, sizeof url, "%s?connect_timeout=2&read_timeout=3", db.url);
+  fx_up(&f, url, NULL, "n");
+  job_base(&j, 70, "echo try; exit 2", never());
+  j.retry_times = 2;
+  j.retry_interval = 1;
+  put_job(&f, &j);
+  cx_sleep_us(300000);
+  ASSERT_MSG(cx_svc_mariadb_stop(&db, err) == 0, "%s", err);
+  once(&f, 70);
+  for (int i = 0; i < 600; i++) {
+    cx_noded_stats_get(f.node, &st);
+    if (st.runs > 0 && st.pending > 0)
+      break;
+    cx_sleep_us(100000);
+  }
+  ASSERT_MSG(st.runs > 0 && st.pending > 0, "runs %llu, pending %llu",
+             (unsigned long long)st.runs, (unsigned long long)st.pending);
+  ASSERT_MSG(cx_svc_mariadb_restart(&db, err) == 0, "%s", err);
+  for (int i = 0; i < 300 && st.pending > 0; i++) {
+    cx_sleep_us(100000);
+    cx_noded_stats_get(f.node, &st);
+  }
+  ASSERT_EQ(st.pending, 0);
+  ASSERT_EQ(runs(&f, 70, &l), 1);
+  const struct cx_run *r = first_done(&l);
+  ASSERT_STREQ(r->status, "failed");
+  ASSERT_EQ(r->attempts, 3);
+  struct cx_run_attempt *v = NULL;
+  size_t n = 0;
+  ASSERT_MSG(cx_store_run_attempt_list(f.store, r->id, &v, &n, err) == 0, "%s",
+             err);
+  ASSERT_EQ(n, 3);
+  for (size_t i = 0; i < n; i++) {
+    ASSERT_EQ(v[i].attempt, (int)i + 1);
+    ASSERT_EQ(v[i].exit_code, 2);
+    ASSERT_STREQ(v[i].output, "try\n");
+  }
+  cx_run_attempts_free(v, n);
+  cx_run_list_free(&l);
+  fx_down(&f);
+  cx_svc_mariadb_destroy(&db);
 }
 
 /* ---- SIGKILL and restart of a real `cronix node` --------------------------
@@ -1091,7 +1540,7 @@ TEST_TIMEOUT(node_restart_marks_its_orphaned_run_lost, 90)
   char err[CX_ERR_LEN];
   struct cx_job j;
   pnode_up(&p, "orphan-node");
-  job_base(&j, 91, "sleep 8", yearly);
+  job_base(&j, 91, "sleep 8", never());
   pnode_put(&p, "job", &j);
   cx_sleep_us(300000);
   pnode_put(&p, "once", &j);
@@ -1181,9 +1630,9 @@ TEST(node_stop_drains_then_kills_and_records)
   struct cx_job j;
   struct cx_run_list l;
   fx_up(&f, NULL, NULL, "n"); /* node.shutdown_grace = 2s */
-  job_base(&j, 90, "sleep 1; echo done", yearly);
+  job_base(&j, 90, "sleep 1; echo done", never());
   put_once(&f, &j);
-  job_base(&j, 91, "sleep 100", yearly);
+  job_base(&j, 91, "sleep 100", never());
   put_once(&f, &j);
   struct cx_noded_stats st;
   for (int i = 0; i < 50; i++) {
@@ -1205,4 +1654,182 @@ TEST(node_stop_drains_then_kills_and_records)
   ASSERT_STREQ(first_done(&l)->status, "killed");
   cx_run_list_free(&l);
   fx_down(&f);
+}
+
+/* ---- jobs cannot become the scheduler (issue 13) ------------------------- */
+
+static void need_root(void)
+{
+  if (geteuid() != 0)
+    cx_test_skip("needs root (the node switches users only as root)");
+}
+
+/* What a job could do as root: read the first admin's token, the daemon's
+ * environment (CRONIX_* settings carry passwords), write the database.
+ * As node.run_as = nobody each attempt fails and changes nothing. */
+TEST_TIMEOUT(node_job_runs_unprivileged_and_cannot_read_the_node, 60)
+{
+  struct fx f;
+  struct cx_run_list l;
+  char cmd[4096], secret[700], db[700];
+  need_root();
+  setenv("CRONIX_TEST_PASSWORD", "hunter2-env", 1);
+  static const char *const extra[] = {"node.run_as", "nobody", "node.workdir",
+                                      "/", NULL};
+  fx_start(&f, NULL, NULL, "n", extra, NULL);
+  snprintf(secret, sizeof secret, "%s/initial-admin.txt", f.dir);
+  snprintf(db, sizeof db, "%s/cronix.db", f.dir);
+  FILE *fp = fopen(secret, "w");
+  ASSERT(fp != NULL);
+  fputs("token-abc\n", fp);
+  fclose(fp);
+  ASSERT_EQ(chmod(secret, 0600), 0);
+  struct stat before;
+  ASSERT_EQ(stat(db, &before), 0);
+  snprintf(cmd, sizeof cmd,
+           "id -u; id -G; echo \"env:$CRONIX_TEST_PASSWORD\"; "
+           "cat %s; cat /proc/%ld/environ; echo x >> %s; "
+           "echo x >> %s; ls %s; exit 0",
+           secret, (long)getpid(), secret, db, f.dir);
+  const struct cx_run *r = once_run(&f, 41, cmd, 10, &l);
+  ASSERT_STREQ(r->status, "success");
+  ASSERT(strncmp(r->output, "65534\n65534\nenv:\n", 17) == 0);
+  ASSERT_CONTAINS(r->output, "Permission denied");
+  ASSERT(strstr(r->output, "token-abc") == NULL);
+  ASSERT(strstr(r->output, "hunter2") == NULL);
+  ASSERT(strstr(r->output, "\ncronix.db\n") == NULL); /* not even ls */
+  cx_run_list_free(&l);
+  /* nothing changed */
+  char line[64] = "";
+  fp = fopen(secret, "r");
+  ASSERT(fp != NULL && fgets(line, sizeof line, fp) != NULL);
+  ASSERT(fgetc(fp) == EOF);
+  fclose(fp);
+  ASSERT_STREQ(line, "token-abc\n");
+  struct stat after;
+  ASSERT_EQ(stat(db, &after), 0);
+  ASSERT_EQ(after.st_mtime, before.st_mtime);
+  ASSERT_EQ(after.st_size, before.st_size);
+  fx_down(&f);
+}
+
+/* A job's run_as works only from node.run_as_allow; anything else is
+ * recorded as an error with the reason and does not run at all. */
+TEST_TIMEOUT(node_job_run_as_only_from_the_allow_list, 60)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char cmd[1024], mark[700];
+  need_root();
+  static const char *const extra[] = {
+      "node.run_as", "nobody",       "node.run_as_allow",
+      "daemon, bin", "node.workdir", "/",
+      NULL};
+  fx_start(&f, NULL, NULL, "n", extra, NULL);
+  snprintf(mark, sizeof mark, "/tmp/cx-runas-%ld", (long)getpid());
+  unlink(mark);
+  snprintf(cmd, sizeof cmd, "id -u; : > %s", mark);
+  job_base(&j, 42, cmd, never());
+  j.run_as = "root";
+  put_once(&f, &j);
+  ASSERT(wait_runs(&f, 42, 1, 20, &l) == 1);
+  ASSERT_STREQ(first_done(&l)->status, "error");
+  ASSERT_CONTAINS(first_done(&l)->output, "run_as \"root\"");
+  ASSERT_CONTAINS(first_done(&l)->output, "node.run_as_allow");
+  ASSERT(access(mark, F_OK) != 0); /* never ran */
+  cx_run_list_free(&l);
+  job_base(&j, 43, "id -u; echo $HOME $USER", never());
+  j.run_as = "daemon";
+  put_once(&f, &j);
+  ASSERT(wait_runs(&f, 43, 1, 20, &l) == 1);
+  ASSERT_STREQ(first_done(&l)->status, "success");
+  ASSERT_STREQ(first_done(&l)->output, "1\n/usr/sbin daemon\n");
+  cx_run_list_free(&l);
+  fx_down(&f);
+}
+
+/* Root without a user to run jobs as refuses to start, naming the fix. */
+TEST(node_as_root_refuses_to_start_without_a_job_user)
+{
+  char err[CX_ERR_LEN], url[700];
+  struct cx_config cfg;
+  struct cx_store *s;
+  struct cx_coord *c;
+  struct cx_noded *n = NULL;
+  need_root();
+  snprintf(url, sizeof url, "sqlite://%s/cronix.db", cx_test_tmpdir());
+  ASSERT(cx_config_init(&cfg) == 0);
+  ASSERT(cx_config_set(&cfg, "server.data_dir", cx_test_tmpdir(), err) == 0);
+  ASSERT(cx_config_set(&cfg, "store.url", url, err) == 0);
+  ASSERT(cx_config_set(&cfg, "node.run_as", "no-such-user-cx", err) == 0);
+  ASSERT_MSG(cx_config_finish(&cfg, err) == 0, "%s", err);
+  ASSERT(cx_store_open(url, &s, err) == 0);
+  struct cx_coord_cfg cc = {.endpoints = NULL};
+  ASSERT(cx_coord_open(&cc, &c, err) == 0);
+  struct cx_noded_opts o = {.cfg = &cfg, .store = s, .coord = c};
+  ASSERT(cx_noded_create(&o, &n, err) != 0);
+  ASSERT(n == NULL);
+  ASSERT_CONTAINS(err, "node.run_as");
+  ASSERT_CONTAINS(err, "no-such-user-cx");
+  /* the default is the "cronix" user: refused unless it exists */
+  ASSERT(cx_config_set(&cfg, "node.run_as", "", err) == 0);
+  int have = getpwnam("cronix") != NULL;
+  int rc = cx_noded_create(&o, &n, err);
+  if (have) {
+    ASSERT_EQ(rc, 0);
+    cx_noded_destroy(n);
+  } else {
+    ASSERT(rc != 0);
+    ASSERT_CONTAINS(err, "useradd --system");
+  }
+  cx_coord_close(c);
+  cx_store_close(s);
+  cx_config_free(&cfg);
+}
+
+/* A run's processes that left its session or double-forked die with it,
+ * on a timeout and on a kill. */
+static void escape_run(int by_kill)
+{
+  struct fx f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char cmd[1024], marker[64];
+  need_root();
+  static const char *const extra[] = {"node.run_as", "nobody", "node.workdir",
+                                      "/", NULL};
+  fx_start(&f, NULL, NULL, "n", extra, NULL);
+  snprintf(marker, sizeof marker, "cxesc%ld%d", (long)getpid(), by_kill);
+  snprintf(cmd, sizeof cmd,
+           "setsid sh -c 'sleep 300; : %s' >/dev/null 2>&1 & "
+           "(sh -c 'sleep 300; : %s' >/dev/null 2>&1 &); sleep 300",
+           marker, marker);
+  job_base(&j, 44, cmd, never());
+  j.timeout = by_kill ? 0 : 1;
+  put_once(&f, &j);
+  if (by_kill) {
+    for (int i = 0; i < 200 && cx_test_marked_procs(marker) < 2; i++)
+      cx_sleep_us(50000);
+    ASSERT_EQ(cx_test_marked_procs(marker), 2);
+    put_raw(&f, "kill", 44, "{\"request_id\":\"k\",\"at\":1}");
+  }
+  ASSERT(wait_runs(&f, 44, 1, 20, &l) == 1);
+  ASSERT_STREQ(first_done(&l)->status, by_kill ? "killed" : "timeout");
+  cx_run_list_free(&l);
+  int left = cx_test_marked_procs(marker);
+  if (left)
+    cx_test_marked_kill(marker);
+  ASSERT_EQ(left, 0);
+  fx_down(&f);
+}
+
+TEST_TIMEOUT(node_timeout_kills_escaped_children, 60)
+{
+  escape_run(0);
+}
+
+TEST_TIMEOUT(node_kill_kills_escaped_children, 60)
+{
+  escape_run(1);
 }

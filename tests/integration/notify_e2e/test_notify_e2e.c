@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "admin/admin.h"
@@ -68,6 +69,8 @@ static void setup(void)
                           "Cronix <cron@cronix.test>", err),
             0);
   ASSERT_EQ(cx_config_set(&E.cfg, "notify.email.starttls", "off", err), 0);
+  if (geteuid() == 0) /* jobs as root, as before node.run_as */
+    ASSERT_EQ(cx_config_set(&E.cfg, "node.run_as", "root", err), 0);
   ASSERT_MSG(cx_config_finish(&E.cfg, err) == 0, "%s", err);
   ASSERT_MSG(cx_store_open(url, &E.store, err) == 0, "%s", err);
   struct cx_coord_cfg cc = {.endpoints = ""};

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "http/http.h"
+#include "support/rawhttp.h"
 #include "support/test.h"
 #include "util/util.h"
 
@@ -1246,6 +1247,44 @@ TEST_TIMEOUT(http_no_leaks_after_stop, 60)
 #endif
 }
 
+/* A prefix route (the console's deep links) answers every path under it
+ * that no exact route has; an exact route's path keeps its own 405. */
+TEST(http_prefix_route_answers_paths_below_it)
+{
+  struct cx_http *h = NULL;
+  char err[CX_ERR_LEN];
+  ASSERT(cx_http_create(NULL, &h, err) == 0);
+  ASSERT(cx_http_route(h, "GET", "/p/", CX_HTTP_F_PREFIX, h_echo, NULL) == 0);
+  ASSERT(cx_http_route(h, "POST", "/p/x", CX_HTTP_F_JSON, h_json, NULL) == 0);
+  static const struct {
+    const char *method, *uri;
+    int status;
+    const char *path; /* the echo's path, NULL = not the echo */
+  } cases[] = {
+      {"GET", "/p/", 200, "/p/"},  {"GET", "/p/jobs/12?a=b", 200, "/p/jobs/12"},
+      {"GET", "/p", 404, NULL},    {"GET", "/q/p/", 404, NULL},
+      {"POST", "/p/x", 200, NULL}, {"GET", "/p/x", 405, NULL},
+      {"POST", "/p/y", 405, NULL},
+  };
+  for (size_t i = 0; i < CX_ARRAY_LEN(cases); i++) {
+    struct cx_http_output out;
+    struct cx_http_input in = {
+        cases[i].method, cases[i].uri, NULL, 0, NULL, 0, NULL};
+    ASSERT_EQ(cx_http_dispatch(h, &in, &out), 0);
+    ASSERT_MSG(out.status == cases[i].status, "%s %s: %d %s", cases[i].method,
+               cases[i].uri, out.status, out.body);
+    if (cases[i].path != NULL) {
+      json_t *j = json_loads(out.body, 0, NULL);
+      json_t *d = json_object_get(j, "data");
+      ASSERT_STREQ(json_string_value(json_object_get(d, "path")),
+                   cases[i].path);
+      json_decref(j);
+    }
+    cx_http_output_free(&out);
+  }
+  cx_http_destroy(h);
+}
+
 /* ---- the pipeline in memory --------------------------------------------- */
 
 TEST(http_dispatch_runs_the_same_pipeline)
@@ -1310,5 +1349,176 @@ TEST(http_dispatch_survives_allocation_failures)
     }
   }
   ASSERT(saw_ok);
+  cx_http_destroy(h);
+}
+
+/* ---- streamed replies -----------------------------------------------------
+ */
+
+/* A source a producer thread writes "tick N\n" into, waking the stream;
+ * the stream's fill hands out what is there, 0 when nothing is, and ends
+ * after the last tick. */
+struct ticks {
+  pthread_mutex_t mu;
+  struct cx_buf data;
+  size_t sent;
+  int produced, total, done_calls, interval_ms;
+  struct cx_http_stream *hs;
+  pthread_t th;
+};
+static struct ticks g_ticks = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static ssize_t ticks_fill(void *ctx, char *buf, size_t max)
+{
+  struct ticks *t = ctx;
+  pthread_mutex_lock(&t->mu);
+  size_t n = t->data.len - t->sent;
+  int end = n == 0 && t->produced == t->total;
+  if (n > max)
+    n = max;
+  if (n > 0)
+    memcpy(buf, t->data.data + t->sent, n);
+  t->sent += n;
+  pthread_mutex_unlock(&t->mu);
+  return end ? CX_HTTP_STREAM_END : (ssize_t)n;
+}
+
+static void *ticks_main(void *arg)
+{
+  struct ticks *t = arg;
+  for (int i = 1; i <= t->total; i++) {
+    usleep((useconds_t)t->interval_ms * 1000);
+    pthread_mutex_lock(&t->mu);
+    if (t->done_calls > 0) { /* the reply is over: stop producing */
+      pthread_mutex_unlock(&t->mu);
+      break;
+    }
+    cx_buf_printf(&t->data, "tick %d\n", i);
+    t->produced = i;
+    if (t->hs != NULL && t->done_calls == 0)
+      cx_http_stream_wake(t->hs);
+    pthread_mutex_unlock(&t->mu);
+  }
+  return NULL;
+}
+
+static void ticks_done(void *ctx)
+{
+  struct ticks *t = ctx;
+  pthread_mutex_lock(&t->mu);
+  t->done_calls++; /* the producer wakes no more after this */
+  pthread_mutex_unlock(&t->mu);
+}
+
+static void h_ticks(struct cx_http_req *req, void *ctx)
+{
+  struct ticks *t = ctx;
+  struct cx_http_stream *hs = NULL;
+  ASSERT_EQ(cx_http_reply_stream(req, 200, "text/plain", ticks_fill, ticks_done,
+                                 t, &hs),
+            0);
+  pthread_mutex_lock(&t->mu);
+  t->hs = hs;
+  pthread_mutex_unlock(&t->mu);
+  pthread_create(&t->th, NULL, ticks_main, t);
+}
+
+static void stream_case(int per_conn)
+{
+  struct cx_http_opts o = {.listen = "127.0.0.1:0",
+                           .thread_per_connection = per_conn};
+  struct cx_http *h = new_server_opts(&o);
+  char err[CX_ERR_LEN] = "";
+  g_ticks.total = 5;
+  g_ticks.interval_ms = 100;
+  ASSERT_EQ(cx_http_route(h, "GET", "/ticks", 0, h_ticks, &g_ticks), 0);
+  ASSERT_MSG(cx_http_start(h, err) == 0, "start: %s", err);
+  struct resp r;
+  request(cx_http_port(h), "GET", "/ticks", NULL, 0, NULL, &r);
+  pthread_join(g_ticks.th, NULL);
+  ASSERT_EQ(r.status, 200);
+  cx_buf_append(&r.body, "", 1);
+  ASSERT_STREQ(r.body.data, "tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n");
+  ASSERT_CONTAINS(r.headers.data, "text/plain");
+  cx_http_destroy(h);
+  ASSERT_EQ(g_ticks.done_calls, 1);
+  resp_free(&r);
+}
+
+/* The reply parks between ticks (no thread held) and each wake sends the
+ * new bytes; the stream ends when fill says so; done runs once. */
+TEST(http_stream_sends_bytes_as_woken_then_ends)
+{
+  stream_case(0);
+}
+
+TEST(http_stream_with_a_thread_per_connection)
+{
+  stream_case(1);
+}
+
+/* A client that leaves mid-stream: the tick notices, done runs. */
+TEST(http_stream_client_gone_runs_done)
+{
+  char err[CX_ERR_LEN] = "";
+  struct cx_http_opts o = {.listen = "127.0.0.1:0"};
+  struct cx_http *h = new_server_opts(&o);
+  g_ticks.total = 1000; /* far longer than the client stays */
+  g_ticks.interval_ms = 20;
+  ASSERT_EQ(cx_http_route(h, "GET", "/ticks", 0, h_ticks, &g_ticks), 0);
+  ASSERT_MSG(cx_http_start(h, err) == 0, "start: %s", err);
+  int fd = cx_raw_connect(NULL, cx_http_port(h));
+  ASSERT(fd >= 0);
+  const char *req = "GET /ticks HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(cx_raw_send(fd, req, strlen(req)), 0);
+  char buf[256];
+  ASSERT(read(fd, buf, sizeof buf) > 0);
+  close(fd);
+  int done = 0;
+  for (int i = 0; i < 200 && !done; i++) {
+    usleep(50 * 1000);
+    pthread_mutex_lock(&g_ticks.mu);
+    done = g_ticks.done_calls;
+    pthread_mutex_unlock(&g_ticks.mu);
+  }
+  ASSERT_EQ(done, 1);
+  pthread_join(g_ticks.th, NULL);
+  cx_http_destroy(h);
+}
+
+/* Without sockets the body is what fill gives until it has nothing. */
+static ssize_t once_fill(void *ctx, char *buf, size_t max)
+{
+  int *n = ctx;
+  if ((*n)++ > 0 || max < 5)
+    return 0;
+  memcpy(buf, "hello", 5);
+  return 5;
+}
+static int g_once_done;
+static void once_done(void *ctx)
+{
+  (void)ctx;
+  g_once_done++;
+}
+static void h_once_stream(struct cx_http_req *req, void *ctx)
+{
+  cx_http_reply_stream(req, 200, "text/plain", once_fill, once_done, ctx, NULL);
+}
+
+TEST(http_stream_through_dispatch)
+{
+  struct cx_http *h = NULL;
+  char err[CX_ERR_LEN] = "";
+  int calls = 0;
+  ASSERT_EQ(cx_http_create(NULL, &h, err), 0);
+  ASSERT_EQ(cx_http_route(h, "GET", "/s", 0, h_once_stream, &calls), 0);
+  struct cx_http_input in = {.method = "GET", .uri = "/s"};
+  struct cx_http_output out;
+  ASSERT_EQ(cx_http_dispatch(h, &in, &out), 0);
+  ASSERT_EQ(out.status, 200);
+  ASSERT_STREQ(out.body, "hello");
+  ASSERT_EQ(g_once_done, 1);
+  cx_http_output_free(&out);
   cx_http_destroy(h);
 }

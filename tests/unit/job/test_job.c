@@ -85,6 +85,9 @@ TEST(job_decode_rejects_each_bad_field_by_name)
       {"{\"retry_time\":3}", "retry_time", "unknown field"},
       {"{\"id\":0}", "id", "out of range"},
       {"{\"id\":\"7\"}", "id", "integer"},
+      {"{\"limit_nofile\":-1}", "limit_nofile", "out of range"},
+      {"{\"limit_memory_mb\":1048577}", "limit_memory_mb", "out of range"},
+      {"{\"run_as\":7}", "run_as", "string"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct cx_job j;
@@ -133,6 +136,7 @@ TEST(job_limits_one_table_for_decode_validate_and_store)
       {"timezone", CX_JOB_MAX_TIMEZONE, 0},
       {"http_body", CX_JOB_MAX_HTTP_BODY, 0},
       {"workdir", CX_JOB_MAX_WORKDIR, 0},
+      {"run_as", CX_JOB_MAX_RUN_AS, 0},
   };
   for (size_t i = 0; i < CX_ARRAY_LEN(want); i++) {
     size_t max = 0;
@@ -170,6 +174,17 @@ TEST(job_limits_one_table_for_decode_validate_and_store)
   ASSERT_EQ(cx_job_limit("no_such", &max, &chars), CX_ENOTFOUND);
 }
 
+/* The least a valid cmd job has. */
+static void minimal_cmd_job(struct cx_job *j)
+{
+  cx_job_init(j);
+  j->name = (char *)"a";
+  j->type = CX_JOB_CMD;
+  j->command = (char *)"true";
+  j->spec = (char *)"* * * * *";
+  j->allocation = CX_ALLOC_AUTO;
+}
+
 /* A job built in code (the store's view): cx_job_check_limits names the
  * first field over its limit with CX_ETOOBIG, and cx_job_validate refuses
  * it as a bad field. */
@@ -180,12 +195,7 @@ TEST(job_check_limits_names_the_field)
   memset(dir + 1, 'd', sizeof dir - 2);
   dir[sizeof dir - 1] = '\0';
   struct cx_job j;
-  cx_job_init(&j);
-  j.name = (char *)"a";
-  j.type = CX_JOB_CMD;
-  j.command = (char *)"true";
-  j.spec = (char *)"* * * * *";
-  j.allocation = CX_ALLOC_AUTO;
+  minimal_cmd_job(&j);
   char field[CX_JOB_FIELD_LEN] = "", err[CX_ERR_LEN] = "";
   enum cx_job_invalid why = 0;
   ASSERT_EQ(cx_job_check_limits(&j, field, err), 0);
@@ -311,6 +321,23 @@ TEST(job_validate_required_and_cross_field_rules)
 /* The five required fields of SPEC §3 have no defaults: a new job missing
  * any one of them (absent or null) is refused naming it. type and
  * allocation used to default to 1 and 2 before validation. */
+TEST(job_validate_run_as_is_a_user_name)
+{
+  static const char *const bad[] = {"-root", "a b",   "a/b",
+                                    "a;id",  "$(id)", "\xc3\xa9"};
+  struct cx_job j;
+  char field[CX_JOB_FIELD_LEN] = "", err[CX_ERR_LEN] = "";
+  enum cx_job_invalid why = 0;
+  minimal_cmd_job(&j);
+  j.run_as = (char *)"backup-1.x_y";
+  ASSERT_EQ(cx_job_validate(&j, NOW, &why, field, err), 0);
+  for (size_t i = 0; i < CX_ARRAY_LEN(bad); i++) {
+    j.run_as = (char *)bad[i];
+    ASSERT_EQ(cx_job_validate(&j, NOW, &why, field, err), CX_EPARSE);
+    ASSERT_STREQ(field, "run_as");
+  }
+}
+
 TEST(job_validate_each_required_field_missing_is_named)
 {
   static const char *const required[] = {"name", "type", "command", "spec",
@@ -403,4 +430,46 @@ TEST(job_decode_survives_allocation_failures)
     cx_job_clear(&j);
   }
   json_decref(v);
+}
+
+/* What a viewer sees: URL passwords, header and env values hidden; the
+ * rest (and user names in URLs) unchanged. Table-driven. */
+TEST(job_redact_command_hides_url_passwords)
+{
+  static const struct {
+    const char *in, *out;
+  } cases[] = {
+      {"https://u:secret@example.com/x?a=1", "https://u:***@example.com/x?a=1"},
+      {"http://user@example.com/", "http://user@example.com/"},
+      {"http://example.com/a@b", "http://example.com/a@b"},
+      {"curl -s 'ftp://a:b:c@h:21/f' http://x:y@z",
+       "curl -s 'ftp://a:***@h:21/f' http://x:***@z"},
+      {"http://u:p%40x@host", "http://u:***@host"},
+      {"https://u:p#x@host/", "https://u:***@host/"}, /* '#' in a password */
+      {"http://u:p@x@host/?q=@", "http://u:***@host/?q=@"},
+      {"no url here: @ : //", "no url here: @ : //"},
+      {"://:@", "://:***@"},
+      {"", ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *r = cx_job_redact_command(cases[i].in);
+    ASSERT(r != NULL);
+    ASSERT_STREQ(r, cases[i].out);
+    cx_free(r);
+  }
+}
+
+TEST(job_redact_json_hides_header_and_env_values)
+{
+  json_t *o = parse("{\"command\":\"https://a:pw@h/\",\"http_headers\":"
+                    "{\"Authorization\":\"Bearer t0k\",\"X\":\"1\"},"
+                    "\"env\":{\"DB_PASS\":\"hunter2\"},\"http_body\":\"b\","
+                    "\"name\":\"n\"}");
+  ASSERT_EQ(cx_job_redact_json(o), 0);
+  char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+  ASSERT_STREQ(s, "{\"command\":\"https://a:***@h/\",\"env\":{\"DB_PASS\":"
+                  "\"***\"},\"http_body\":\"b\",\"http_headers\":{"
+                  "\"Authorization\":\"***\",\"X\":\"***\"},\"name\":\"n\"}");
+  free(s);
+  json_decref(o);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -404,7 +405,8 @@ TEST(node_exec_capture_matches_reference)
         struct cx_exec_result res = {0};
         for (size_t i = 0; i < total; i++)
           data[i] = (char)('a' + (i * 7 + i / 26) % 26);
-        ASSERT_EQ(cx__capture_init(&cap, limit), 0);
+        struct cx_exec_opts o = {.output_limit = limit};
+        ASSERT_EQ(cx__capture_init(&cap, &o), 0);
         for (size_t off = 0; off < total;) {
           size_t n = chunks[ci] < total - off ? chunks[ci] : total - off;
           cx__capture_add(&cap, data + off, n);
@@ -795,7 +797,7 @@ TEST(node_exec_allocation_failures_cmd)
 
 TEST(node_exec_allocation_failures_http)
 {
-  alloc_walk(alloc_http, CX_EXEC_FAILED);
+  alloc_walk(alloc_http, CX_EXEC_ERROR);
 }
 
 TEST(node_exec_group_alive_reports_live_group)
@@ -1033,20 +1035,29 @@ TEST(node_exec_http_slow_times_out)
   server_stop(&s);
 }
 
-TEST(node_exec_http_never_answering_times_out)
+/* A socket bound to a free loopback port, listening when asked; the
+ * port's URL "/" goes to url. Returns the fd. */
+static int loopback_socket(int do_listen, char *url, size_t cap)
 {
   struct sockaddr_in sa = {.sin_family = AF_INET,
                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t sl = sizeof sa;
-  struct cx_exec_result res;
-  char url[128];
-  /* Listens (the kernel completes the handshake) but never accepts. */
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT(fd >= 0);
   ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-  ASSERT_EQ(listen(fd, 8), 0);
+  if (do_listen)
+    ASSERT_EQ(listen(fd, 8), 0);
   ASSERT_EQ(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-  url_of(url, sizeof url, ntohs(sa.sin_port), "/");
+  url_of(url, cap, ntohs(sa.sin_port), "/");
+  return fd;
+}
+
+TEST(node_exec_http_never_answering_times_out)
+{
+  struct cx_exec_result res;
+  char url[128];
+  /* Listens (the kernel completes the handshake) but never accepts. */
+  int fd = loopback_socket(1, url, sizeof url);
   struct cx_exec_http req = {.url = url, .timeout_ms = 300};
   ASSERT_EQ(run_http(NULL, &req, &res, NULL), 0);
   ASSERT_EQ(res.status, CX_EXEC_TIMEOUT);
@@ -1055,24 +1066,56 @@ TEST(node_exec_http_never_answering_times_out)
   close(fd);
 }
 
-TEST(node_exec_http_connection_refused_failed)
+/* No status ever arrived: ERROR (tried, rc 0), exit_code -1, and the
+ * reason -- libcurl's words, the system error and the curl code -- in
+ * res.error, so the run log can say why. */
+TEST(node_exec_http_connection_refused_is_error_with_reason)
 {
-  struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t sl = sizeof sa;
   struct cx_exec_result res;
   char url[128];
   /* A port that was just free: bound, then closed without listening. */
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-  ASSERT_EQ(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-  url_of(url, sizeof url, ntohs(sa.sin_port), "/");
+  int fd = loopback_socket(0, url, sizeof url);
   struct cx_exec_http req = {.url = url, .timeout_ms = 5000};
   ASSERT_EQ(run_http(NULL, &req, &res, NULL), 0);
   close(fd);
-  ASSERT_EQ(res.status, CX_EXEC_FAILED);
-  ASSERT_EQ(res.exit_code, 0);
-  ASSERT_CONTAINS(res.error, "onnect");
+  ASSERT_EQ(res.status, CX_EXEC_ERROR);
+  ASSERT_EQ(res.exit_code, -1);
+  ASSERT_CONTAINS(res.error, "Connection refused");
+  ASSERT_CONTAINS(res.error, "(curl 7)");
+  cx_exec_result_free(&res);
+}
+
+/* Accepts one connection, reads the request, and resets it (SO_LINGER 0)
+ * before any byte of a response. */
+static void *reset_one(void *arg)
+{
+  int lfd = *(int *)arg, c = accept(lfd, NULL, NULL);
+  if (c < 0)
+    return NULL;
+  char buf[4096];
+  ssize_t got = read(c, buf, sizeof buf);
+  (void)got;
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close(c);
+  return NULL;
+}
+
+TEST(node_exec_http_reset_before_status_is_error_with_reason)
+{
+  struct cx_exec_result res;
+  char url[128];
+  pthread_t t;
+  int fd = loopback_socket(1, url, sizeof url);
+  ASSERT_EQ(pthread_create(&t, NULL, reset_one, &fd), 0);
+  struct cx_exec_http req = {.url = url, .timeout_ms = 5000};
+  ASSERT_EQ(run_http(NULL, &req, &res, NULL), 0);
+  pthread_join(t, NULL);
+  close(fd);
+  ASSERT_EQ(res.status, CX_EXEC_ERROR);
+  ASSERT_EQ(res.exit_code, -1);
+  ASSERT_CONTAINS(res.error, "reset");
+  ASSERT_CONTAINS(res.error, "(curl 56)");
   cx_exec_result_free(&res);
 }
 
@@ -1194,4 +1237,192 @@ TEST(node_exec_status_names)
   ASSERT_STREQ(cx_exec_status_name(CX_EXEC_TIMEOUT), "timeout");
   ASSERT_STREQ(cx_exec_status_name(CX_EXEC_KILLED), "killed");
   ASSERT_STREQ(cx_exec_status_name(CX_EXEC_ERROR), "error");
+}
+
+/* ---- cmd: who a job runs as, what it may use, what it leaves ------------ */
+
+static void need_root(void)
+{
+  if (geteuid() != 0)
+    cx_test_skip("needs root (to switch users and make cgroups)");
+}
+
+static int run_as_nobody(const char *command, struct cx_exec_result *res)
+{
+  struct cx_exec *x;
+  struct cx_exec_cmd cmd = {.command = command,
+                            .workdir = "/",
+                            .set_user = 1,
+                            .uid = 65534,
+                            .gid = 65534};
+  ASSERT_EQ(cx_exec_create(&x), 0);
+  int rc = cx_exec_run_cmd(x, NULL, &cmd, NULL, NULL, res, NULL);
+  cx_exec_destroy(x);
+  return rc;
+}
+
+TEST(node_exec_runs_as_user_without_groups_or_new_privs)
+{
+  struct cx_exec_result res;
+  need_root();
+  ASSERT_EQ(run_as_nobody("id -u; id -g; id -G; "
+                          "grep NoNewPrivs /proc/self/status",
+                          &res),
+            0);
+  ASSERT_EQ(res.status, CX_EXEC_SUCCESS);
+  ASSERT_STREQ(res.output, "65534\n65534\n65534\nNoNewPrivs:\t1\n");
+  cx_exec_result_free(&res);
+}
+
+TEST(node_exec_job_cannot_read_the_daemons_environment)
+{
+  struct cx_exec_result res;
+  char cmd[128];
+  need_root();
+  /* What CRONIX_* settings would put there: readable by the same uid. */
+  ASSERT_EQ(setenv("CX_TEST_SECRET", "hunter2-secret", 1), 0);
+  snprintf(cmd, sizeof cmd, "cat /proc/%ld/environ", (long)getpid());
+  ASSERT_EQ(run_as_nobody(cmd, &res), 0);
+  ASSERT_EQ(res.status, CX_EXEC_FAILED);
+  ASSERT_CONTAINS(res.output, "Permission denied");
+  ASSERT(strstr(res.output, "hunter2") == NULL);
+  cx_exec_result_free(&res);
+  /* and a root-only file stays unread, the file unchanged */
+  char path[64], cat[256];
+  snprintf(path, sizeof path, "/tmp/cx-secret-%ld", (long)getpid());
+  FILE *f = fopen(path, "w");
+  ASSERT(f != NULL);
+  fputs("admin-token\n", f);
+  fclose(f);
+  ASSERT_EQ(chmod(path, 0600), 0);
+  snprintf(cat, sizeof cat, "cat %s; echo x > %s", path, path);
+  ASSERT_EQ(run_as_nobody(cat, &res), 0);
+  ASSERT_EQ(res.status, CX_EXEC_FAILED);
+  ASSERT(strstr(res.output, "admin-token") == NULL);
+  f = fopen(path, "r");
+  char line[64] = "";
+  ASSERT(f != NULL && fgets(line, sizeof line, f) != NULL);
+  fclose(f);
+  unlink(path);
+  ASSERT_STREQ(line, "admin-token\n");
+  cx_exec_result_free(&res);
+}
+
+TEST(node_exec_unknown_user_switch_fails_as_error)
+{
+  struct cx_exec *x;
+  struct cx_exec_result res;
+  if (geteuid() == 0)
+    cx_test_skip("needs a non-root user (setuid must fail)");
+  struct cx_exec_cmd cmd = {
+      .command = "echo ran", .set_user = 1, .uid = 0, .gid = 0};
+  ASSERT_EQ(cx_exec_create(&x), 0);
+  ASSERT(cx_exec_run_cmd(x, NULL, &cmd, NULL, NULL, &res, NULL) < 0);
+  ASSERT_EQ(res.status, CX_EXEC_ERROR);
+  ASSERT_CONTAINS(res.error, "run as uid 0");
+  cx_exec_result_free(&res);
+  cx_exec_destroy(x);
+}
+
+TEST(node_exec_limits_applied)
+{
+  struct cx_exec *x;
+  struct cx_exec_result res;
+  struct cx_exec_cmd cmd = {
+      .command = "ulimit -n; ulimit -v; ulimit -t; ulimit -p",
+      .limits = {.memory_mb = 512, .nproc = 77, .cpu_s = 9, .nofile = 64}};
+  ASSERT_EQ(cx_exec_create(&x), 0);
+  ASSERT_EQ(cx_exec_run_cmd(x, NULL, &cmd, NULL, NULL, &res, NULL), 0);
+  ASSERT_EQ(res.status, CX_EXEC_SUCCESS);
+  ASSERT_STREQ(res.output, "64\n524288\n9\n77\n");
+  cx_exec_result_free(&res);
+  /* a CPU hog is stopped by its CPU seconds */
+  struct cx_exec_cmd hog = {.command = "while :; do :; done",
+                            .limits = {.cpu_s = 1}};
+  ASSERT_EQ(cx_exec_run_cmd(x, NULL, &hog, NULL, NULL, &res, NULL), 0);
+  ASSERT_EQ(res.status, CX_EXEC_FAILED);
+  ASSERT(res.term_signal == SIGXCPU || res.term_signal == SIGKILL);
+  cx_exec_result_free(&res);
+  struct cx_exec_cmd bad = {.command = "true", .limits = {.nofile = -1}};
+  ASSERT(cx_exec_run_cmd(x, NULL, &bad, NULL, NULL, &res, NULL) < 0);
+  ASSERT_CONTAINS(res.error, "limits");
+  cx_exec_result_free(&res);
+  cx_exec_destroy(x);
+}
+
+/* A test cgroup under this process's own (v2, or v1 "pids"). */
+static void test_cgroup(int v1, char *dir, size_t cap)
+{
+  char own[PATH_MAX - 64];
+  need_root();
+  if (cx_exec_cgroup_find(v1, "pids", own, sizeof own) != 0)
+    cx_test_skip(v1 ? "no cgroup v1 pids hierarchy" : "no cgroup2 tree");
+  snprintf(dir, cap, "%s/cx-test-%ld-%d", own, (long)getpid(), v1);
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    cx_test_skip("cgroup tree not writable");
+}
+
+/* A job that leaves two escapees: one in its own session, one double
+ * forked (re-parented away from the shell), both tagged with marker, then
+ * waits; it is ended by a 1 s timeout or a kill. */
+static void escape_case(int v1, int by_kill)
+{
+  struct killer_arg a = {0};
+  char dir[PATH_MAX], marker[64], cmd[1024];
+  pthread_t t;
+  test_cgroup(v1, dir, sizeof dir);
+  snprintf(marker, sizeof marker, "cxmark%ld%d%d", (long)getpid(), v1, by_kill);
+  snprintf(cmd, sizeof cmd,
+           "setsid sh -c 'sleep 300; : %s' >/dev/null 2>&1 & "
+           "(sh -c 'sleep 300; : %s' >/dev/null 2>&1 &) ; sleep 300",
+           marker, marker);
+  a.cmd.command = cmd;
+  a.cmd.timeout_ms = by_kill ? 0 : 1000;
+  a.opts.kill_grace_ms = 300;
+  a.opts.cgroup_dir = dir;
+  ASSERT_EQ(cx_exec_create(&a.x), 0);
+  ASSERT_EQ(pthread_create(&t, NULL, run_thread, &a), 0);
+  if (by_kill) {
+    while (cx_test_marked_procs(marker) < 2)
+      cx_sleep_us(10000);
+    cx_exec_kill(a.x);
+  }
+  ASSERT_EQ(pthread_join(t, NULL), 0);
+  ASSERT_EQ(a.rc, 0);
+  ASSERT_EQ(a.res.status, by_kill ? CX_EXEC_KILLED : CX_EXEC_TIMEOUT);
+  int left = cx_test_marked_procs(marker);
+  /* cleanup for a failing run, so no sleep 300 stays behind the test */
+  if (left)
+    cx_test_marked_kill(marker);
+  ASSERT_EQ(left, 0);
+  /* the run's cgroup is gone, the test's one is empty */
+  char procs[PATH_MAX + 32];
+  snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
+  FILE *f = fopen(procs, "r");
+  ASSERT(f != NULL);
+  ASSERT_EQ(fgetc(f), EOF);
+  fclose(f);
+  ASSERT_EQ(rmdir(dir), 0); /* fails if a run-* child is left */
+  cx_exec_result_free(&a.res);
+  cx_exec_destroy(a.x);
+}
+
+TEST(node_exec_cgroup2_timeout_kills_escaped_children)
+{
+  escape_case(0, 0);
+}
+
+TEST(node_exec_cgroup2_kill_kills_escaped_children)
+{
+  escape_case(0, 1);
+}
+
+TEST(node_exec_cgroup1_timeout_kills_escaped_children)
+{
+  escape_case(1, 0);
+}
+
+TEST(node_exec_cgroup1_kill_kills_escaped_children)
+{
+  escape_case(1, 1);
 }

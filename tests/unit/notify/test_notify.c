@@ -420,6 +420,50 @@ TEST(notify_create_rejects_bad_settings_naming_the_field)
   cx_notify_destroy(n, 0);
 }
 
+TEST(notify_smtp_auth_over_plain_text_is_refused_at_create)
+{
+  /* url, username, starttls, accepted? */
+  static const struct {
+    const char *url, *user;
+    enum cx_notify_starttls tls;
+    int ok;
+  } cases[] = {
+      /* "try" with a user: a stripped STARTTLS offer would leak the
+       * password; refused, like "off" to another host. */
+      {"smtp://mail.example.org:587", "cronix", CX_NOTIFY_STARTTLS_TRY, 0},
+      {"smtp://cronix:pw@mail.example.org:587", NULL, CX_NOTIFY_STARTTLS_TRY,
+       0},
+      {"smtp://mail.example.org:587", "cronix", CX_NOTIFY_STARTTLS_OFF, 0},
+      {"smtp://127.0.0.1@mail.example.org:25", "u", CX_NOTIFY_STARTTLS_OFF, 0},
+      /* Encrypted, no AUTH at all, or a relay on this machine: fine. */
+      {"smtp://mail.example.org:587", "cronix", CX_NOTIFY_STARTTLS_REQUIRED, 1},
+      {"smtps://mail.example.org:465", "cronix", CX_NOTIFY_STARTTLS_TRY, 1},
+      {"smtp://mail.example.org:25", NULL, CX_NOTIFY_STARTTLS_TRY, 1},
+      {"smtp://mail.example.org:25", "", CX_NOTIFY_STARTTLS_OFF, 1},
+      {"smtp://127.0.0.1:25", "cronix", CX_NOTIFY_STARTTLS_OFF, 1},
+      {"smtp://u@localhost:25/helo", "cronix", CX_NOTIFY_STARTTLS_OFF, 1},
+  };
+  for (size_t i = 0; i < CX_ARRAY_LEN(cases); i++) {
+    struct cx_notify *n = NULL;
+    char err[CX_ERR_LEN] = "";
+    struct cx_notify_conf c = {0};
+    c.email.smtp_url = cases[i].url;
+    c.email.username = cases[i].user;
+    c.email.password = "pw";
+    c.email.starttls = cases[i].tls;
+    c.email.from = "cron@example.org";
+    int rc = cx_notify_create(&c, &n, err);
+    ASSERT_MSG(rc == (cases[i].ok ? 0 : CX_EPARSE), "case %zu (%s): %d %s", i,
+               cases[i].url, rc, err);
+    if (!cases[i].ok) {
+      ASSERT(n == NULL);
+      ASSERT_CONTAINS(err, "notify.email.starttls");
+      ASSERT_CONTAINS(err, "required");
+    }
+    cx_notify_destroy(n, 0);
+  }
+}
+
 TEST(notify_nothing_to_send_queues_nothing_and_fails_nothing)
 {
   struct cx_notify *n = mk(NULL);

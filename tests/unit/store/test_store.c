@@ -152,19 +152,20 @@ TEST(store_url_redact_hides_password)
   ASSERT(strstr(out, "secret") == NULL);
 }
 
-TEST(store_utf8_valid_rejects_the_classics)
+TEST(store_utf8_sanitize_maps_nul_and_bad_bytes)
 {
-  ASSERT(cx__utf8_valid("plain", 5));
-  const char *ok = "中文 ✓ \xf0\x9f\x98\x80";
-  ASSERT(cx__utf8_valid(ok, strlen(ok)));
-  ASSERT(!cx__utf8_valid("a\0b", 3));
-  ASSERT(!cx__utf8_valid("\xc0\x80", 2));         /* overlong NUL */
-  ASSERT(!cx__utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
-  ASSERT(!cx__utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
-  ASSERT(!cx__utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-  ASSERT(!cx__utf8_valid("\xe4\xb8", 2));         /* cut */
-  ASSERT(!cx__utf8_valid("\x80", 1));             /* stray continuation */
-  ASSERT_EQ(cx__utf8_chars("中文ab", 8), 4);
+  char *out = NULL;
+  size_t n = 0;
+  ASSERT_EQ(cx__utf8_sanitize("a\0b\xc0\x80\xe4\xb8", 7, &out, &n), 0);
+  ASSERT_STREQ(out, "a\xe2\x90\x80"
+                    "b\xef\xbf\xbd\xef\xbf\xbd"
+                    "\xef\xbf\xbd\xef\xbf\xbd");
+  ASSERT_EQ(n, strlen(out));
+  cx_free(out);
+  ASSERT_EQ(cx__utf8_sanitize("", 0, &out, &n), 0);
+  ASSERT_STREQ(out, "");
+  ASSERT_EQ(n, 0);
+  cx_free(out);
 }
 
 TEST(store_sqlite_open_failure_is_clear)
@@ -188,6 +189,26 @@ TEST(store_sqlite_open_failure_is_clear)
   ASSERT_OP(rc, <, 0);
   ASSERT_CONTAINS(err, "junk.db");
   cx_store_close(NULL);
+}
+
+TEST(store_sqlite_new_database_files_are_private)
+{
+  /* It holds users and token hashes: 0600 whatever the umask, and its
+   * WAL and shared-memory files follow. */
+  struct cx_store *s;
+  char err[CX_ERR_LEN] = "", url[720], path[700];
+  struct stat st;
+  mode_t old = umask(022);
+  snprintf(path, sizeof path, "%s/private.db", cx_test_tmpdir());
+  snprintf(url, sizeof url, "sqlite://%s", path);
+  ASSERT_MSG(cx_store_open(url, &s, err) == 0, "%s", err);
+  umask(old);
+  ASSERT_EQ(stat(path, &st), 0);
+  ASSERT_EQ(st.st_mode & 0777, 0600);
+  snprintf(path, sizeof path, "%s/private.db-wal", cx_test_tmpdir());
+  if (stat(path, &st) == 0)
+    ASSERT_EQ(st.st_mode & 0777, 0600);
+  cx_store_close(s);
 }
 
 TEST(store_sqlite_backend_named)
