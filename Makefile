@@ -97,6 +97,7 @@ DEPS_unit_notify := notify util
 DEPS_unit_webui := webui http util
 DEPS_integration_smoke := util
 DEPS_integration_e2e := util
+DEPS_integration_alerts := util
 DEPS_integration_cli := util
 DEPS_integration_notify_e2e := admin webui node sched http job cron store coord config notify keys live util
 DEPS_integration_admin_notify := admin webui http job cron store coord config notify keys live util

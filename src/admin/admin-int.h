@@ -47,6 +47,7 @@ struct cx_admin {
   char prefix[256]; /* coordination key prefix without a trailing '/' */
   int started;
   struct cx__cluster *cluster; /* cluster.c (election, failover, ...) */
+  struct cx__alerts *alerts;   /* alerts.c (the leader's alert sender) */
   struct cx_notify *notify;    /* borrowed; NULL = no channel configured */
   struct cx_live_table *live;  /* borrowed; runs running in this process */
   struct {                     /* live_proxy.c */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "admin/admin-int.h"
+#include "admin/alerts.h"
 #include "webui/webui.h"
 #include "admin/cluster.h"
 #include "cron/cron.h"
@@ -434,6 +435,10 @@ int cx_admin_start(struct cx_admin *a, char *err)
   rc = cx_http_start(a->http, err);
   if (rc == 0 && (rc = cx__cluster_start(a, err)) != 0)
     cx_http_stop(a->http);
+  if (rc == 0 && (rc = cx__alerts_start(a, err)) != 0) {
+    cx__cluster_stop(a);
+    cx_http_stop(a->http);
+  }
   if (rc != 0)
     cx__admin_alive_stop(a);
   if (rc == 0) {
@@ -452,6 +457,7 @@ unsigned cx_admin_port(const struct cx_admin *a)
 void cx_admin_stop(struct cx_admin *a)
 {
   if (a != NULL && a->started) {
+    cx__alerts_stop(a);
     cx__cluster_stop(a);
     cx_http_stop(a->http);
     cx__admin_proxy_stop(a);

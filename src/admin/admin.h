@@ -59,9 +59,14 @@ int cx_admin_bootstrap(struct cx_store *store, const char *data_dir,
  * username (1..64 characters, valid UTF-8, no control characters, no
  * leading/trailing space), password (8..1024 bytes) and role (admin,
  * operator, viewer) are required; email (name@domain) and feishu_id
- * (letters, digits, '_', '-'; <= 128) may be NULL or "". */
+ * (letters, digits, '_', '-'; <= 128) may be NULL or "", as may the ids
+ * below. */
 struct cx_admin_user_spec {
   const char *username, *password, *email, *feishu_id, *role;
+  /* Optional, where the robots mention the user (issue 14): mobile
+   * (digits, '+', '-'; <= 32), dingtalk_id, wecom_id (<= 128), slack_id
+   * (a member id such as U123ABC; <= 64). */
+  const char *mobile, *dingtalk_id, *wecom_id, *slack_id;
 };
 
 /* Size of the buffer that receives the name of an offending field. */

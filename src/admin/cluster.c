@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "admin/admin-int.h"
+#include "admin/alerts.h"
 #include "admin/cluster.h"
 #include "cron/cron.h"
 #include "job/job.h"
@@ -246,50 +247,15 @@ static int move_job(struct cx__cluster *cl, int64_t rev, int64_t id,
   return rc;
 }
 
-/* Sends the node-down alert to every user with role admin. */
+/* Queues the node-down alert to the admins (alerts.c sends it). */
 static void alert_admins(struct cx__cluster *cl, const char *uuid,
                          const char *const *names, size_t nn)
 {
-  struct cx_admin *a = cl->a;
-  struct cx_user_list ul = {0};
-  char err[CX_ERR_LEN];
-  CX_LOG(CX_LOG_WARN, "cluster",
-         "node %s is down holding %zu manual job(s); they wait for it", uuid,
-         nn);
-  if (cl->o.notify == NULL)
-    return;
-  const char **mail = NULL, **feishu = NULL;
-  size_t nm = 0, nf = 0;
-  if (cx_store_user_search(a->store, NULL, 1, CX_STORE_PAGE_MAX, &ul, err) !=
-      0) {
-    CX_LOG(CX_LOG_WARN, "cluster", "node-down alert: reading users: %s", err);
-    return;
-  }
-  mail = cx_calloc(ul.n + 1, sizeof *mail);
-  feishu = cx_calloc(ul.n + 1, sizeof *feishu);
-  if (mail != NULL && feishu != NULL) {
-    for (size_t i = 0; i < ul.n; i++) {
-      const struct cx_user *u = &ul.items[i];
-      if (u->role == NULL || strcmp(u->role, "admin") != 0)
-        continue;
-      if (u->email != NULL && u->email[0] != '\0')
-        mail[nm++] = u->email;
-      if (u->feishu_id != NULL && u->feishu_id[0] != '\0')
-        feishu[nf++] = u->feishu_id;
-    }
-    struct cx_notify_node nd = {.node_uuid = uuid,
-                                .hostname = "",
-                                .last_seen = -1,
-                                .jobs = names,
-                                .n_jobs = nn};
-    if (nm > 0)
-      cx_notify_node_down(cl->o.notify, CX_NOTIFY_EMAIL, mail, nm, &nd);
-    if (nf > 0)
-      cx_notify_node_down(cl->o.notify, CX_NOTIFY_FEISHU, feishu, nf, &nd);
-  }
-  cx_free(mail);
-  cx_free(feishu);
-  cx_user_list_free(&ul);
+  if (nn > 0)
+    CX_LOG(CX_LOG_WARN, "cluster",
+           "node %s is down holding %zu manual job(s); they wait for it", uuid,
+           nn);
+  cx__alerts_node_down(cl->a, uuid, names, nn);
 }
 
 /* A job of a dead node and its next fire: the moves go soonest fire first,
@@ -399,7 +365,7 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
            "node %s is down and no node is alive: %zu job(s) wait unassigned",
            uuid, stuck);
   }
-  if (alert && nman > 0)
+  if (alert) /* every death goes to the admins, listing stranded jobs */
     alert_admins(cl, uuid, manual, nman);
 out:
   cx_free(order);

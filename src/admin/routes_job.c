@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "admin/admin-int.h"
+#include "admin/alerts.h"
 #include "cron/cron.h"
 #include "job/job.h"
 
@@ -69,10 +70,16 @@ static json_t *job_reply(const struct cx_job *j, const char *node_state,
   return o;
 }
 
+/* warn: /job/add's data.warnings (alerts.h), NULL or empty = none. */
 static void reply_job(struct cx_http_req *req, const struct cx_job *j,
-                      const char *node_state, int redact)
+                      const char *node_state, int redact, json_t *warn)
 {
   json_t *o = job_reply(j, node_state, redact);
+  if (o != NULL && json_array_size(warn) > 0 &&
+      json_object_set(o, "warnings", warn) != 0) {
+    json_decref(o);
+    o = NULL;
+  }
   if (o == NULL)
     cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
   else
@@ -248,7 +255,8 @@ backend:
 }
 
 static void job_create(struct cx_admin *a, struct cx_http_req *req,
-                       const struct cx__admin_who *who, struct cx_job *j)
+                       const struct cx__admin_who *who, struct cx_job *j,
+                       json_t *warn)
 {
   char err[CX_ERR_LEN] = "";
   int in_coord = 0;
@@ -267,7 +275,7 @@ static void job_create(struct cx_admin *a, struct cx_http_req *req,
                         "%s",
                         err[0] ? err : cx_strerror(rc));
   } else {
-    reply_job(req, j, NULL, 0);
+    reply_job(req, j, NULL, 0, warn);
   }
 }
 
@@ -294,6 +302,7 @@ static void job_update(struct cx_admin *a, struct cx_http_req *req,
   char err[CX_ERR_LEN] = "", field[CX_JOB_FIELD_LEN];
   struct cx_job old, j;
   enum cx_job_invalid why;
+  json_t *warn = NULL;
   pthread_mutex_t *mu = cx__jobs_lock(id);
   int rc;
 
@@ -331,7 +340,8 @@ static void job_update(struct cx_admin *a, struct cx_http_req *req,
         field, "%s", err);
     goto out;
   }
-  if (place(a, req, &j, old.run_on) != 0)
+  if (cx__alerts_job_check(a, req, &j, &warn) != 0 ||
+      place(a, req, &j, old.run_on) != 0)
     goto out;
   int in_coord = 0;
   struct cx__actor actor = cx__admin_actor(req, who);
@@ -362,9 +372,10 @@ static void job_update(struct cx_admin *a, struct cx_http_req *req,
                           (long long)id, err[0] ? err : cx_strerror(rc));
     goto out;
   }
-  reply_job(req, &j, NULL, 0);
+  reply_job(req, &j, NULL, 0, warn);
 out:
   pthread_mutex_unlock(mu);
+  json_decref(warn);
   cx_job_clear(&j);
   cx_job_clear(&old);
 }
@@ -377,6 +388,7 @@ static void h_job_add(struct cx_http_req *req, void *ctx)
   enum cx_job_invalid why;
   int64_t id = 0;
   struct cx_job j;
+  json_t *warn = NULL;
   struct cx__admin_who who;
 
   if (cx__admin_auth(a, req, CX_ROLE_OPERATOR, &who) != 0)
@@ -407,11 +419,13 @@ static void h_job_add(struct cx_http_req *req, void *ctx)
         field, "%s", err);
     goto out;
   }
-  if (place(a, req, &j, NULL) != 0)
+  if (cx__alerts_job_check(a, req, &j, &warn) != 0 ||
+      place(a, req, &j, NULL) != 0)
     goto out;
-  job_create(a, req, &who, &j);
+  job_create(a, req, &who, &j, warn);
   totals_forget(a);
 out:
+  json_decref(warn);
   cx_job_clear(&j);
 }
 
@@ -491,7 +505,7 @@ static void h_job_find(struct cx_http_req *req, void *ctx)
     }
     state = alive ? "alive" : "dead";
   }
-  reply_job(req, &j, state, who.role < CX_ROLE_OPERATOR);
+  reply_job(req, &j, state, who.role < CX_ROLE_OPERATOR, NULL);
   cx_job_clear(&j);
 }
 

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "admin/admin-int.h"
+#include "admin/alerts.h"
 #include "admin/cluster.h"
 #include "cron/cron.h"
 
@@ -611,6 +612,7 @@ static void h_metrics(struct cx_http_req *req, void *ctx)
     json_decref(days);
   }
   cx__cluster_metrics(a, &b);
+  cx__alerts_metrics(a, &b);
   if (a->metrics != NULL)
     a->metrics(a->metrics_arg, &b);
   if (cx_buf_failed(&b)) {

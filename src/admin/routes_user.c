@@ -54,6 +54,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -172,6 +173,52 @@ static int check_feishu_id(const char *s, char *err)
   return 0;
 }
 
+/* The robots' ids (issue 14): each in the spec and in struct cx_user. */
+static const struct contact {
+  const char *name;
+  size_t spec_off, user_off, max;
+  const char *chars; /* allowed besides letters and digits */
+} contacts[] = {
+    {"mobile", offsetof(struct cx_admin_user_spec, mobile),
+     offsetof(struct cx_user, mobile), 32, "+-"},
+    {"dingtalk_id", offsetof(struct cx_admin_user_spec, dingtalk_id),
+     offsetof(struct cx_user, dingtalk_id), 128, "_-.@$"},
+    {"wecom_id", offsetof(struct cx_admin_user_spec, wecom_id),
+     offsetof(struct cx_user, wecom_id), 128, "_-.@"},
+    {"slack_id", offsetof(struct cx_admin_user_spec, slack_id),
+     offsetof(struct cx_user, slack_id), 64, ""},
+};
+#define SPEC_FIELD(spec, c) (*(const char **)((char *)(spec) + (c)->spec_off))
+#define USER_FIELD(u, c) (*(char **)((char *)(u) + (c)->user_off))
+
+static int check_contact(const struct contact *c, const char *s, char *err)
+{
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n; i++)
+    if (!is_alnum((unsigned char)s[i]) && strchr(c->chars, s[i]) == NULL) {
+      cx_err_set(err, "%s: only letters, digits%s%s", c->name,
+                 c->chars[0] ? " and " : "", c->chars);
+      return CX_EPARSE;
+    }
+  if (n > c->max) {
+    cx_err_set(err, "%s: longer than %zu bytes", c->name, c->max);
+    return CX_EPARSE;
+  }
+  return 0;
+}
+
+/* Reads the contacts of a /user/add or /user/update body into spec; -1
+ * after replying. */
+static int read_contacts(struct cx_http_req *req, const json_t *body,
+                         struct cx_admin_user_spec *spec)
+{
+  for (size_t i = 0; i < CX_ARRAY_LEN(contacts); i++)
+    if (cx__admin_json_str(req, body, contacts[i].name, 1024,
+                           &SPEC_FIELD(spec, &contacts[i])) < 0)
+      return -1;
+  return 0;
+}
+
 static int check_role(const char *s, char *err)
 {
   if (cx__admin_role_parse(s) == CX_ROLE_NONE) {
@@ -204,6 +251,13 @@ static int check_spec(const struct cx_admin_user_spec *u, int need_all,
       return rc;
     }
   }
+  for (size_t i = 0; i < CX_ARRAY_LEN(contacts); i++) {
+    const char *v = SPEC_FIELD(u, &contacts[i]);
+    if (v != NULL && check_contact(&contacts[i], v, err) != 0) {
+      snprintf(field, CX_ADMIN_FIELD_LEN, "%s", contacts[i].name);
+      return CX_EPARSE;
+    }
+  }
   return 0;
 }
 
@@ -230,6 +284,8 @@ int cx_admin_user_create(struct cx_store *store,
   u.email = (char *)(spec->email ? spec->email : "");
   u.feishu_id = (char *)(spec->feishu_id ? spec->feishu_id : "");
   u.role = (char *)spec->role;
+  for (size_t i = 0; i < CX_ARRAY_LEN(contacts); i++)
+    USER_FIELD(&u, &contacts[i]) = (char *)SPEC_FIELD(spec, &contacts[i]);
   rc = cx_store_user_create(store, &u, err);
   explicit_bzero(hash, sizeof hash);
   if (rc == CX_EEXISTS) {
@@ -381,11 +437,16 @@ static void lock_record(const struct lock_keys *k, int ok, int64_t now)
 
 static json_t *user_json(const struct cx_user *u)
 {
-  return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I}", "id",
-                   (json_int_t)u->id, "username", u->username, "email",
-                   u->email ? u->email : "", "feishu_id",
-                   u->feishu_id ? u->feishu_id : "", "role", u->role, "created",
-                   (json_int_t)u->created, "updated", (json_int_t)u->updated);
+  json_t *o = json_pack(
+      "{s:I, s:s, s:s, s:s, s:s, s:I, s:I}", "id", (json_int_t)u->id,
+      "username", u->username, "email", u->email ? u->email : "", "feishu_id",
+      u->feishu_id ? u->feishu_id : "", "role", u->role, "created",
+      (json_int_t)u->created, "updated", (json_int_t)u->updated);
+  for (size_t i = 0; o != NULL && i < CX_ARRAY_LEN(contacts); i++) {
+    const char *v = USER_FIELD(u, &contacts[i]);
+    json_object_set_new(o, contacts[i].name, json_string(v ? v : ""));
+  }
+  return o;
 }
 
 static json_t *user_item(const void *item, int64_t arg)
@@ -624,8 +685,9 @@ static void h_logout(struct cx_http_req *req, void *ctx)
 
 static void h_user_add(struct cx_http_req *req, void *ctx)
 {
-  static const char *const allowed[] = {"username",  "password", "email",
-                                        "feishu_id", "role",     NULL};
+  static const char *const allowed[] = {
+      "username", "password",    "email",    "feishu_id", "role",
+      "mobile",   "dingtalk_id", "wecom_id", "slack_id",  NULL};
   struct cx_admin *a = ctx;
   json_t *body = cx_http_req_json(req);
   struct cx_admin_user_spec spec = {0};
@@ -639,7 +701,8 @@ static void h_user_add(struct cx_http_req *req, void *ctx)
       cx__admin_json_str(req, body, "password", 1024, &spec.password) < 0 ||
       cx__admin_json_str(req, body, "email", 1024, &spec.email) < 0 ||
       cx__admin_json_str(req, body, "feishu_id", 1024, &spec.feishu_id) < 0 ||
-      cx__admin_json_str(req, body, "role", 64, &spec.role) < 0)
+      cx__admin_json_str(req, body, "role", 64, &spec.role) < 0 ||
+      read_contacts(req, body, &spec) < 0)
     return;
   struct cx_user u = {0};
   int rc = cx_store_tx_begin(a->store, err);
@@ -768,9 +831,9 @@ static void h_user_del(struct cx_http_req *req, void *ctx)
 
 static void h_user_update(struct cx_http_req *req, void *ctx)
 {
-  static const char *const allowed[] = {"id",        "username", "email",
-                                        "feishu_id", "role",     "created",
-                                        "updated",   NULL};
+  static const char *const allowed[] = {
+      "id",      "username", "email",       "feishu_id", "role",     "created",
+      "updated", "mobile",   "dingtalk_id", "wecom_id",  "slack_id", NULL};
   struct cx_admin *a = ctx;
   json_t *body = cx_http_req_json(req);
   struct cx_admin_user_spec spec = {0};
@@ -792,7 +855,8 @@ static void h_user_update(struct cx_http_req *req, void *ctx)
       cx__admin_json_str(req, body, "username", 1024, &spec.username) < 0 ||
       cx__admin_json_str(req, body, "email", 1024, &spec.email) < 0 ||
       cx__admin_json_str(req, body, "feishu_id", 1024, &spec.feishu_id) < 0 ||
-      cx__admin_json_str(req, body, "role", 64, &spec.role) < 0)
+      cx__admin_json_str(req, body, "role", 64, &spec.role) < 0 ||
+      read_contacts(req, body, &spec) < 0)
     return;
   if (check_spec(&spec, 0, field, err) != 0) {
     cx_http_reply_error(req, CX_HTTP_BAD_INPUT, field, "%s", err);
@@ -813,10 +877,15 @@ static void h_user_update(struct cx_http_req *req, void *ctx)
     }
   }
   char *keep[3] = {u.username, u.email, u.feishu_id};
-  char *keep_role = u.role;
+  char *keep_role = u.role, *keep_contact[CX_ARRAY_LEN(contacts)];
+  for (size_t i = 0; i < CX_ARRAY_LEN(contacts); i++)
+    keep_contact[i] = USER_FIELD(&u, &contacts[i]);
   if (rc == 0 && (before = user_json(&u)) == NULL)
     rc = -ENOMEM;
   if (rc == 0 && (rc = cx_store_tx_begin(a->store, err)) == 0) {
+    for (size_t i = 0; i < CX_ARRAY_LEN(contacts); i++)
+      if (SPEC_FIELD(&spec, &contacts[i]) != NULL)
+        USER_FIELD(&u, &contacts[i]) = (char *)SPEC_FIELD(&spec, &contacts[i]);
     if (spec.username)
       u.username = (char *)spec.username;
     if (spec.email)
@@ -849,6 +918,8 @@ static void h_user_update(struct cx_http_req *req, void *ctx)
   u.email = keep[1];
   u.feishu_id = keep[2];
   u.role = keep_role;
+  for (size_t i = 0; i < CX_ARRAY_LEN(contacts); i++)
+    USER_FIELD(&u, &contacts[i]) = keep_contact[i];
   cx_user_clear(&u);
 }
 

@@ -299,9 +299,16 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
                "an http job's command must be an http:// or https:// URL "
                "with a host%s",
                NULL);
-  if (j->notify_status == 1 && j->notify_type != 1 && j->notify_type != 2)
+  if (j->notify_status == 1 && (j->notify_type < 1 || j->notify_type > 6))
     return bad(field, err, "notify_type",
-               "must be 1 (email) or 2 (Feishu) when notify_status is 1%s",
+               "must be 1 (email), 2 (Feishu), 3 (DingTalk), 4 (WeCom), 5 "
+               "(Slack) or 6 (webhook) when notify_status is 1%s",
+               NULL);
+  if (j->notify_events != NULL && j->notify_events[0] != '\0' &&
+      cx_job_events_check(j->notify_events) != 0)
+    return bad(field, err, "notify_events",
+               "comma-separated names from failed, timeout, killed, lost, "
+               "missed, recovered, success, max_duration%s",
                NULL);
   if (j->workdir != NULL && j->workdir[0] != '\0' && j->workdir[0] != '/')
     return bad(field, err, "workdir", "must be an absolute path%s", NULL);
@@ -372,6 +379,53 @@ json_t *cx_job_to_json(const struct cx_job *j)
   return o;
 }
 
+static const char *const events_known[] = {
+    "failed",    "timeout", "killed",       "lost", "missed",
+    "recovered", "success", "max_duration", NULL};
+
+/* Calls fn for each comma-separated name of list (spaces ignored); stops
+ * at the first non-zero. */
+static int events_each(const char *list,
+                       int (*fn)(const char *, size_t, void *), void *ctx)
+{
+  const char *p = list;
+  while (*p) {
+    while (*p == ' ' || *p == ',')
+      p++;
+    size_t n = strcspn(p, ", ");
+    if (n > 0 && fn(p, n, ctx) != 0)
+      return 1;
+    p += n;
+  }
+  return 0;
+}
+
+static int ev_unknown(const char *s, size_t n, void *ctx)
+{
+  (void)ctx;
+  for (size_t i = 0; events_known[i]; i++)
+    if (strlen(events_known[i]) == n && strncmp(s, events_known[i], n) == 0)
+      return 0;
+  return 1;
+}
+
+static int ev_is(const char *s, size_t n, void *ctx)
+{
+  return strlen(ctx) == n && strncmp(s, ctx, n) == 0;
+}
+
+int cx_job_events_check(const char *list)
+{
+  return events_each(list, ev_unknown, NULL) ? CX_EPARSE : 0;
+}
+
+int cx_job_alerts_on(const struct cx_job *j, const char *event)
+{
+  const char *l = j->notify_events;
+  if (l == NULL || l[0] == '\0')
+    return strcmp(event, "success") != 0 && strcmp(event, "max_duration") != 0;
+  return events_each(l, ev_is, (void *)event);
+}
 /* ---- the viewer's form -------------------------------------------------- */
 
 /* Ends a URL written in a command: whitespace and the quotes around it. */

@@ -38,7 +38,8 @@ struct cx_job {
   int allocation;           /* CX_ALLOC_* */
   char *run_on;             /* node uuid, default "" */
   int notify_status;        /* 1 on failure, 2 off */
-  int notify_type;          /* 1 email, 2 Feishu, 0 none */
+  int notify_type;          /* 1 email, 2 Feishu, 3 DingTalk, 4 WeCom, 5 Slack,
+                               6 webhook, 0 none */
   char *notify_to_array;    /* JSON array of user ids, default "[]" */
   char *note;               /* <= 1024 characters, default "" */
   int64_t created, updated; /* unix s, set by the store */
@@ -52,14 +53,24 @@ struct cx_job {
   char *http_body;          /* default "" */
   char *env;                /* JSON object, default "{}" */
   char *workdir;            /* default "" */
-  char *run_as;             /* cmd: user to run as, default "" = the node's
-                               node.run_as; admin-only, and only a user on
-                               the node's node.run_as_allow */
-  int limit_memory_mb;      /* cmd, per process, 0 = none: RLIMIT_AS */
-  int limit_nproc;          /* RLIMIT_NPROC (counts the user's processes) */
-  int limit_cpu_s;          /* RLIMIT_CPU, CPU seconds per process */
-  int limit_nofile;         /* RLIMIT_NOFILE, open files per process */
+  /* Which events alert (issue 14): comma-separated names from failed,
+   * timeout, killed, lost, missed, recovered, success, max_duration; ""
+   * = the defaults (all but success and max_duration). */
+  char *notify_events;
+  int max_duration;    /* s; > 0: a run still going after it is an event */
+  char *run_as;        /* cmd: user to run as, default "" = the node's
+                          node.run_as; admin-only, and only a user on
+                          the node's node.run_as_allow */
+  int limit_memory_mb; /* cmd, per process, 0 = none: RLIMIT_AS */
+  int limit_nproc;     /* RLIMIT_NPROC (counts the user's processes) */
+  int limit_cpu_s;     /* RLIMIT_CPU, CPU seconds per process */
+  int limit_nofile;    /* RLIMIT_NOFILE, open files per process */
 };
+
+/* notify_events: 0 when list names only known events, else CX_EPARSE. */
+int cx_job_events_check(const char *list);
+/* 1 when job j alerts on event (its notify_events, or the defaults). */
+int cx_job_alerts_on(const struct cx_job *j, const char *event);
 
 /* Sets every optional field to its default (enabled = 1, notify_status =
  * 2, starting_deadline = 600, NULL strings) and leaves the required ones
@@ -101,6 +112,7 @@ int cx_job_copy(struct cx_job *dst, const struct cx_job *src);
 #define CX_JOB_MAX_RETRIES 100
 #define CX_JOB_MAX_INTERVAL 86400
 #define CX_JOB_MAX_DEADLINE (7 * 86400)
+#define CX_JOB_MAX_EVENTS 128 /* bytes of notify_events */
 
 /* The limit of text field `name` (a JSON member / column name): *max in
  * bytes, or in characters when *chars is 1. CX_ENOTFOUND for a field that

@@ -727,54 +727,6 @@ static void run_fill(struct cx_noded *n, const struct cx__nitem *it,
   cx__noded_token(r->claim_token);
 }
 
-static void notify_failure(struct cx_noded *n, const struct cx__nitem *it,
-                           const struct cx_run *r, int http_status)
-{
-  const struct cx_job *j = &it->def->job;
-  if (n->notify == NULL || j->notify_status != 1 || it->def->nnotify == 0)
-    return;
-  size_t k = 0, nt = it->def->nnotify;
-  if (nt > CX_NOTIFY_MAX_RCPT)
-    nt = CX_NOTIFY_MAX_RCPT;
-  const char **to = cx_calloc(nt, sizeof *to);
-  struct cx_user *users = cx_calloc(nt, sizeof *users);
-  if (to == NULL || users == NULL)
-    goto out;
-  for (size_t i = 0; i < nt; i++) {
-    if (cx_store_user_find(n->store, it->def->notify_to[i], &users[i], NULL) !=
-        0)
-      continue;
-    const char *a = j->notify_type == CX_NOTIFY_FEISHU ? users[i].feishu_id
-                                                       : users[i].email;
-    if (a && a[0])
-      to[k++] = a;
-  }
-  struct cx_notify_run m = {
-      .job_name = j->name,
-      .job_id = j->id,
-      .run_id = r->id,
-      .node_uuid = n->uuid,
-      .node_host = n->hostname,
-      .scheduled = r->has_scheduled_at ? r->scheduled_at : -1,
-      .trigger = r->trigger,
-      .attempts = r->attempts,
-      .status = r->status,
-      .has_exit_code = j->type == CX_JOB_CMD,
-      .exit_code = r->exit_code,
-      .http_status = http_status,
-      .duration_ms = r->end_time - r->start_time,
-      .output = r->output,
-      .output_len = r->output_len,
-  };
-  if (k > 0)
-    cx_notify_run_failed(n->notify, j->notify_type, to, k, &m);
-out:
-  for (size_t i = 0; users && i < nt; i++)
-    cx_user_clear(&users[i]);
-  cx_free(users);
-  cx_free(to);
-}
-
 static const char *status_of(enum cx_exec_status s)
 {
   switch (s) {
@@ -1245,7 +1197,6 @@ static int retry_park(struct cx_noded *n, struct cx__nitem *it)
 /* Records the run as its last attempt left it. */
 static void run_finish(struct cx_noded *n, struct cx__nitem *it)
 {
-  const struct cx_job *j = &it->def->job;
   struct cx_run *r = &it->run;
   struct cx_buf out = {0};
   enum cx_exec_status st = it->res.status;
@@ -1284,8 +1235,6 @@ static void run_finish(struct cx_noded *n, struct cx__nitem *it)
   pthread_mutex_lock(&n->mu);
   n->st.runs++;
   pthread_mutex_unlock(&n->mu);
-  if (!r->success)
-    notify_failure(n, it, r, j->type == CX_JOB_HTTP ? it->res.exit_code : 0);
   cx_buf_free(&out);
   pend_free(it);
 }

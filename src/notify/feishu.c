@@ -61,19 +61,6 @@ int cx__feishu_id_ok(const char *s)
 
 /* ---- body -------------------------------------------------------------- */
 
-/* Frees a json_dumps result with jansson's own free function (main may
- * install other allocators than malloc). */
-static void dump_free(char *s)
-{
-  json_malloc_t m;
-  json_free_t f;
-
-  if (s == NULL)
-    return;
-  json_get_alloc_funcs(&m, &f);
-  f(s);
-}
-
 /* Appends a paragraph [{"tag":"text","text":t}]; 0 or -1. */
 static int para_text(json_t *paras, const char *t)
 {
@@ -101,10 +88,12 @@ static char *body_once(const struct cx_notify *n,
       goto done;
   }
   if (m->link) {
+    char lab[32];
+    snprintf(lab, sizeof lab, "%s: ",
+             cx__notify_l(m->zh, m->kind == CX__NOTIFY_RUN ? "Run" : "Link"));
     json_t *el =
-        json_pack("[{s:s, s:s}, {s:s, s:s, s:s}]", "tag", "text", "text",
-                  m->kind == CX__NOTIFY_RUN ? "Run: " : "Link: ", "tag", "a",
-                  "text", m->link, "href", m->link);
+        json_pack("[{s:s, s:s}, {s:s, s:s, s:s}]", "tag", "text", "text", lab,
+                  "tag", "a", "text", m->link, "href", m->link);
     if (el == NULL || json_array_append_new(paras, el))
       goto done;
   }
@@ -116,14 +105,17 @@ static char *body_once(const struct cx_notify *n,
     }
     cx_buf_reset(&b);
     if (m->kind == CX__NOTIFY_NODE)
-      cx_buf_puts(&b, "Jobs:\n");
-    else if (cut > 0)
+      cx_buf_printf(&b, "%s:\n", cx__notify_l(m->zh, "Jobs"));
+    else if (m->kind == CX__NOTIFY_DIGEST)
+      cx_buf_printf(&b, "%s:\n", cx__notify_l(m->zh, "Alerts"));
+    else if (cut > 0) {
       cx_buf_printf(&b,
-                    "Output (last %zu bytes, %zu earlier bytes left "
-                    "out):\n",
+                    cx__notify_l(m->zh, "Output (last %zu bytes, %zu earlier "
+                                        "bytes left out)"),
                     len - off, cut);
-    else
-      cx_buf_puts(&b, "Output:\n");
+      cx_buf_puts(&b, ":\n");
+    } else
+      cx_buf_printf(&b, "%s:\n", cx__notify_l(m->zh, "Output"));
     cx_buf_puts(&b, m->output + off);
     if (cx_buf_failed(&b) || para_text(paras, b.data))
       goto done;
@@ -176,7 +168,7 @@ char *cx__feishu_body(const struct cx_notify *n, const struct cx__notify_msg *m,
       *rc = 0;
       return s;
     }
-    dump_free(s);
+    cx__json_free(s);
     if (keep == 0)
       break;
     /* cut by the excess (escaping may expand a byte up to 6 times, so
@@ -233,24 +225,6 @@ static int rl_acquire(struct cx_notify *n)
 
 /* ---- sending ----------------------------------------------------------- */
 
-static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
-{
-  struct cx_buf *b = ud;
-  size_t k = size * nmemb;
-
-  if (b->len + k > CX__NOTIFY_REPLY_MAX)
-    return 0; /* too long: abort the transfer */
-  cx_buf_append(b, p, k);
-  return cx_buf_failed(b) ? 0 : k;
-}
-
-static int xfer_cb(void *ud, curl_off_t a, curl_off_t b, curl_off_t c,
-                   curl_off_t d)
-{
-  (void)a, (void)b, (void)c, (void)d;
-  return cx__notify_aborted(ud);
-}
-
 /* Interprets a 2xx reply body. */
 static int reply_code(const struct cx_buf *r, char *err)
 {
@@ -300,11 +274,7 @@ int cx__feishu_send(struct cx_notify *n, const struct cx__notify_msg *m,
                     char *answer, size_t cap, char *err)
 {
   struct cx_buf reply = {0};
-  struct curl_slist *hdr = NULL;
-  char ebuf[CURL_ERROR_SIZE] = "";
   char *body = NULL;
-  CURL *h = NULL;
-  CURLcode cc;
   long status = 0;
   int rc;
 
@@ -317,42 +287,13 @@ int cx__feishu_send(struct cx_notify *n, const struct cx__notify_msg *m,
     cx_err_set(err, "feishu: cannot build the body: %s", cx_strerror(rc));
     return rc == CX_ETOOBIG ? CX_EPROTO : rc;
   }
-  rc = -ENOMEM;
-  hdr = curl_slist_append(NULL, "Content-Type: application/json; "
-                                "charset=utf-8");
-  h = curl_easy_init();
-  if (hdr == NULL || h == NULL) {
-    cx_err_set(err, "feishu: out of memory");
-    goto done;
-  }
-  curl_easy_setopt(h, CURLOPT_URL, n->hook_url);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
-  curl_easy_setopt(
-      h, CURLOPT_CONNECTTIMEOUT_MS,
-      (long)(n->hook_timeout_ms < 10000 ? n->hook_timeout_ms : 10000));
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)n->hook_timeout_ms);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, n->hook_insecure ? 0L : 1L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, n->hook_insecure ? 0L : 2L);
-  if (n->hook_ca)
-    curl_easy_setopt(h, CURLOPT_CAINFO, n->hook_ca);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
-  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xfer_cb);
-  curl_easy_setopt(h, CURLOPT_XFERINFODATA, n);
-  cc = curl_easy_perform(h);
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  rc =
+      cx__hook_post(n, "feishu", n->hook_url, body, NULL, &status, &reply, err);
   if (answer && cap)
     snprintf(answer, cap, "%.*s", (int)(reply.len < cap ? reply.len : cap),
              reply.data ? reply.data : "");
-  if (cc != CURLE_OK) {
-    cx_err_set(err, "feishu: %s", ebuf[0] ? ebuf : curl_easy_strerror(cc));
-    rc = cc == CURLE_WRITE_ERROR ? CX_EPROTO : CX_EUNAVAIL;
+  if (rc != 0) {
+    /* cx__hook_post said what */
   } else if (status == 429 || status >= 500) {
     cx_err_set(err, "feishu: HTTP %ld", status);
     rc = CX_EUNAVAIL;
@@ -362,10 +303,7 @@ int cx__feishu_send(struct cx_notify *n, const struct cx__notify_msg *m,
   } else {
     rc = reply_code(&reply, err);
   }
-done:
-  curl_easy_cleanup(h);
-  curl_slist_free_all(hdr);
-  dump_free(body);
+  cx__json_free(body);
   cx_buf_free(&reply);
   return rc;
 }

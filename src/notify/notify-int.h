@@ -19,7 +19,22 @@
 #define CX__NOTIFY_RL_MIN_US 61000000
 #define CX__NOTIFY_REPLY_MAX 65536 /* bytes of a webhook reply kept */
 
-enum cx__notify_kind { CX__NOTIFY_RUN, CX__NOTIFY_NODE, CX__NOTIFY_TEST };
+enum cx__notify_kind {
+  CX__NOTIFY_RUN,
+  CX__NOTIFY_NODE,
+  CX__NOTIFY_TEST,
+  CX__NOTIFY_DIGEST /* output holds the list of alerts */
+};
+
+/* A sliding-window limit for one robot (bots.c): at most max sends in any
+ * window_us. max 0 = none. */
+#define CX__RL_RING 20
+struct cx__rl {
+  pthread_mutex_t mu;
+  cx_mono ring[CX__RL_RING];
+  size_t n, pos, max;
+  cx_mono window_us;
+};
 
 struct cx__notify_fact {
   const char *label; /* static */
@@ -38,6 +53,7 @@ struct cx__notify_msg {
   size_t output_cut; /* bytes of the original output left out before it */
   char **to;         /* valid recipients */
   size_t n_to;
+  int zh; /* texts in Chinese (notify.language zh-CN) */
   /* queue state (notify.c) */
   struct cx__notify_msg *prev, *next;
   cx_mono not_before;
@@ -53,8 +69,13 @@ struct cx_notify {
   int mail_insecure, mail_timeout_ms, smtps;
   char *hook_url, *hook_secret, *hook_ca;
   int hook_timeout_ms, hook_insecure;
-  char *public_url; /* without a trailing '/' */
+  char *ding_url, *ding_secret, *wecom_url, *slack_url, *wh_url, *wh_secret;
+  char **wh_headers; /* "Name: value", checked */
+  size_t n_wh_headers;
+  struct cx__rl rl_bot[4]; /* DingTalk, WeCom, Slack, webhook */
+  char *public_url;        /* without a trailing '/' */
   int queue_size, workers, retries, backoff_ms, backoff_max_ms, output_max;
+  int zh; /* language zh-CN */
 
   /* queue */
   pthread_mutex_t mu;
@@ -75,6 +96,9 @@ struct cx_notify {
 };
 
 /* ---- notify.c: text helpers ---- */
+
+/* The label or phrase en in the message's language (zh: Chinese). */
+const char *cx__notify_l(int zh, const char *en);
 
 /* Clean one-line text: valid UTF-8 (bad bytes -> U+FFFD), every control
  * character (and DEL) -> ' ', at most max bytes cut on a character
@@ -123,6 +147,32 @@ int cx__mail_parse_from(const char *from, char **hdr, char **addr);
  * is not plain printable ASCII. */
 void cx__mail_header_words(struct cx_buf *out, const char *name,
                            const char *value);
+
+/* ---- bots.c: DingTalk, WeCom, Slack, generic webhook ---- */
+
+/* 1 if s is a recipient bots.c accepts for type (see notify.h). */
+int cx__bot_rcpt_ok(int type, const char *s);
+/* Frees a json_dumps result with jansson's own free function (main may
+ * install other allocators than malloc). */
+void cx__json_free(char *s);
+/* Sets up and tears down n->rl_bot. */
+void cx__bot_init(struct cx_notify *n);
+void cx__bot_fini(struct cx_notify *n);
+/* One attempt for m (type 3..6), after the robot's rate limit. Codes as
+ * mail. */
+int cx__bot_send(struct cx_notify *n, const struct cx__notify_msg *m,
+                 char *answer, size_t cap, char *err);
+/* DingTalk's sign: urlencoded base64(HMAC-SHA256(key = secret, message =
+ * "<timestamp ms>\n<secret>")) into out (3 * CX_NOTIFY_SIGN_LEN). */
+int cx__dingtalk_sign(int64_t ts_ms, const char *secret, char *out, size_t cap);
+/* POSTs body to url with the webhook TLS options and headers hdr (may be
+ * NULL): *status the HTTP status, reply the body (at most
+ * CX__NOTIFY_REPLY_MAX). CX_EUNAVAIL on a transport failure, CX_EPROTO
+ * when the reply is too long, -ENOMEM; err says which. */
+struct curl_slist;
+int cx__hook_post(struct cx_notify *n, const char *what, const char *url,
+                  const char *body, struct curl_slist *hdr, long *status,
+                  struct cx_buf *reply, char *err);
 
 /* ---- feishu.c ---- */
 

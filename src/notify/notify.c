@@ -153,6 +153,9 @@ void cx__notify_msg_free(struct cx__notify_msg *m)
   cx_free(m);
 }
 
+/* A fact's label in m's language (m must be in scope). */
+#define L(en) cx__notify_l(m->zh, en)
+
 static int fact(struct cx__notify_msg *m, const char *label, const char *value)
 {
   if (m->n_facts >= CX__NOTIFY_MAX_FACTS)
@@ -181,6 +184,13 @@ static int factf(struct cx__notify_msg *m, const char *label, const char *fmt,
 }
 
 /* New message with its validated recipients. */
+static const char *type_name(int type)
+{
+  static const char *const names[] = {"?",     "email", "feishu", "dingtalk",
+                                      "wecom", "slack", "webhook"};
+  return type >= 1 && type <= CX_NOTIFY_TYPE_MAX ? names[type] : "?";
+}
+
 static struct cx__notify_msg *msg_new(int type, int kind, const char *const *to,
                                       size_t n_to, int *rc)
 {
@@ -197,15 +207,16 @@ static struct cx__notify_msg *msg_new(int type, int kind, const char *const *to,
     goto err;
   for (size_t i = 0; to != NULL && i < n_to; i++) {
     const char *r = to[i];
-    int ok = r != NULL && (type == CX_NOTIFY_EMAIL ? cx__mail_addr_ok(r)
-                                                   : cx__feishu_id_ok(r));
+    int ok =
+        r != NULL && (type == CX_NOTIFY_EMAIL    ? cx__mail_addr_ok(r)
+                      : type == CX_NOTIFY_FEISHU ? cx__feishu_id_ok(r)
+                                                 : cx__bot_rcpt_ok(type, r));
     if (!ok) {
       char *shown = cx__notify_clean_line(r ? r : "(none)", 80);
       CX_LOG(CX_LOG_WARN, LOGC,
              "recipient %zu \"%s\" is not a valid %s: "
              "skipped",
-             i, shown ? shown : "?",
-             type == CX_NOTIFY_EMAIL ? "email address" : "feishu id");
+             i, shown ? shown : "?", type_name(type));
       cx_free(shown);
       continue;
     }
@@ -219,7 +230,7 @@ static struct cx__notify_msg *msg_new(int type, int kind, const char *const *to,
       goto err;
     m->n_to++;
   }
-  if (m->n_to == 0) {
+  if (m->n_to == 0 && type <= CX_NOTIFY_FEISHU) { /* robots: the group */
     *rc = CX_EPARSE;
     goto err;
   }
@@ -240,6 +251,65 @@ static int set_output(const struct cx_notify *n, struct cx__notify_msg *m,
   return m->output ? 0 : -ENOMEM;
 }
 
+/* The subject's words for an event of struct cx_notify_run. */
+const char *cx__notify_l(int zh, const char *en)
+{
+  static const char *const t[][2] = {
+      {"Job", "任务"},
+      {"Node", "节点"},
+      {"Scheduled", "计划时间"},
+      {"Trigger", "触发方式"},
+      {"Attempts", "尝试次数"},
+      {"Status", "状态"},
+      {"Exit code", "退出码"},
+      {"HTTP status", "HTTP 状态码"},
+      {"Duration", "耗时"},
+      {"Node id", "节点 ID"},
+      {"Last seen", "最后在线"},
+      {"Jobs affected", "受影响的任务数"},
+      {"Test", "测试"},
+      {"notification settings work", "通知设置可用"},
+      {"Sent by", "发送方"},
+      {"Sent at", "发送时间"},
+      {"Run", "运行记录"},
+      {"Link", "链接"},
+      {"Output", "输出"},
+      {"Jobs", "任务"},
+      {"Alerts", "告警"},
+      {"failed", "失败"},
+      {"timed out", "超时"},
+      {"was killed", "被终止"},
+      {"was lost with its node", "随节点丢失"},
+      {"missed its fire", "错过执行"},
+      {"recovered", "已恢复"},
+      {"succeeded", "成功"},
+      {"has run longer than its max_duration", "运行时间超过 max_duration"},
+      {"Output (last %zu bytes, %zu earlier bytes left out)",
+       "输出（最后 %zu 字节，之前 %zu 字节略去）"},
+  };
+  for (size_t i = 0; zh && i < CX_ARRAY_LEN(t); i++)
+    if (strcmp(en, t[i][0]) == 0)
+      return t[i][1];
+  return en;
+}
+
+/* The subject's words for an event of struct cx_notify_run. */
+static const char *event_text(int zh, const char *ev)
+{
+  static const char *const t[][2] = {
+      {"timeout", "timed out"},
+      {"killed", "was killed"},
+      {"lost", "was lost with its node"},
+      {"missed", "missed its fire"},
+      {"recovered", "recovered"},
+      {"success", "succeeded"},
+      {"max_duration", "has run longer than its max_duration"}};
+  for (size_t i = 0; ev != NULL && i < CX_ARRAY_LEN(t); i++)
+    if (strcmp(ev, t[i][0]) == 0)
+      return cx__notify_l(zh, t[i][1]);
+  return cx__notify_l(zh, "failed");
+}
+
 struct cx__notify_msg *cx__notify_msg_run(const struct cx_notify *n, int type,
                                           const char *const *to, size_t n_to,
                                           const struct cx_notify_run *r,
@@ -256,6 +326,7 @@ struct cx__notify_msg *cx__notify_msg_run(const struct cx_notify *n, int type,
   m = msg_new(type, CX__NOTIFY_RUN, to, n_to, rc);
   if (m == NULL)
     return NULL;
+  m->zh = n->zh;
   name = cx__notify_clean_line(r->job_name, CX_NOTIFY_FIELD_MAX);
   host = cx__notify_clean_line(r->node_host ? r->node_host : r->node_uuid,
                                CX_NOTIFY_FIELD_MAX);
@@ -263,36 +334,40 @@ struct cx__notify_msg *cx__notify_msg_run(const struct cx_notify *n, int type,
     goto nomem;
   {
     struct cx_buf s = {0};
-    cx_buf_printf(&s, "[cronix] job \"%s\" failed", name);
+    if (n->zh)
+      cx_buf_printf(&s, "[cronix] 任务「%s」%s", name, event_text(1, r->event));
+    else
+      cx_buf_printf(&s, "[cronix] job \"%s\" %s", name,
+                    event_text(0, r->event));
     if (host[0])
-      cx_buf_printf(&s, " on %s", host);
+      cx_buf_printf(&s, n->zh ? "（%s）" : " on %s", host);
     if (cx_buf_failed(&s))
       goto nomem;
     m->subject = cx_buf_steal(&s);
   }
   if (r->job_id >= 0)
-    e |= factf(m, "Job", "%s (id %" PRId64 ")", name, r->job_id);
+    e |= factf(m, L("Job"), "%s (id %" PRId64 ")", name, r->job_id);
   else
-    e |= fact(m, "Job", name);
+    e |= fact(m, L("Job"), name);
   if (r->node_host && r->node_uuid)
-    e |= factf(m, "Node", "%.256s (%.64s)", r->node_host, r->node_uuid);
+    e |= factf(m, L("Node"), "%.256s (%.64s)", r->node_host, r->node_uuid);
   else if (host[0])
-    e |= fact(m, "Node", host);
+    e |= fact(m, L("Node"), host);
   if (r->scheduled >= 0) {
     cx__notify_rfc3339(r->scheduled, ts);
-    e |= fact(m, "Scheduled", ts);
+    e |= fact(m, L("Scheduled"), ts);
   }
   if (r->trigger)
-    e |= fact(m, "Trigger", r->trigger);
+    e |= fact(m, L("Trigger"), r->trigger);
   if (r->attempts > 0)
-    e |= factf(m, "Attempts", "%d", r->attempts);
-  e |= fact(m, "Status", r->status ? r->status : "failed");
+    e |= factf(m, L("Attempts"), "%d", r->attempts);
+  e |= fact(m, L("Status"), r->status ? r->status : "failed");
   if (r->has_exit_code)
-    e |= factf(m, "Exit code", "%d", r->exit_code);
+    e |= factf(m, L("Exit code"), "%d", r->exit_code);
   if (r->http_status > 0)
-    e |= factf(m, "HTTP status", "%d", r->http_status);
+    e |= factf(m, L("HTTP status"), "%d", r->http_status);
   if (r->duration_ms >= 0)
-    e |= factf(m, "Duration", "%" PRId64 ".%03d s", r->duration_ms / 1000,
+    e |= factf(m, L("Duration"), "%" PRId64 ".%03d s", r->duration_ms / 1000,
                (int)(r->duration_ms % 1000));
   if (e)
     goto nomem;
@@ -333,22 +408,24 @@ struct cx__notify_msg *cx__notify_msg_node(const struct cx_notify *n, int type,
   m = msg_new(type, CX__NOTIFY_NODE, to, n_to, rc);
   if (m == NULL)
     return NULL;
+  m->zh = n->zh;
   host = cx__notify_clean_line(d->hostname ? d->hostname : d->node_uuid,
                                CX_NOTIFY_FIELD_MAX);
   if (host == NULL)
     goto nomem;
-  cx_buf_printf(&s, "[cronix] node %s is down", host);
+  cx_buf_printf(
+      &s, n->zh ? "[cronix] 节点 %s 已下线" : "[cronix] node %s is down", host);
   if (cx_buf_failed(&s))
     goto nomem;
   m->subject = cx_buf_steal(&s);
-  e |= fact(m, "Node", host);
+  e |= fact(m, L("Node"), host);
   if (d->node_uuid)
-    e |= fact(m, "Node id", d->node_uuid);
+    e |= fact(m, L("Node id"), d->node_uuid);
   if (d->last_seen >= 0) {
     cx__notify_rfc3339(d->last_seen, ts);
-    e |= fact(m, "Last seen", ts);
+    e |= fact(m, L("Last seen"), ts);
   }
-  e |= factf(m, "Jobs affected", "%zu", d->n_jobs);
+  e |= factf(m, L("Jobs affected"), "%zu", d->n_jobs);
   if (e)
     goto nomem;
   /* the job names go where the output goes: one per line */
@@ -397,9 +474,12 @@ static struct cx__notify_msg *msg_test(const struct cx_notify *n, int type,
   if (gethostname(host, sizeof host - 1) != 0)
     host[0] = '\0';
   cx__notify_rfc3339(cx_wall_s(), ts);
-  m->subject = cx_strdup("[cronix] test notification");
-  if (m->subject == NULL || fact(m, "Test", "notification settings work") ||
-      fact(m, "Sent by", host) || fact(m, "Sent at", ts) ||
+  m->zh = n->zh;
+  m->subject =
+      cx_strdup(n->zh ? "[cronix] 测试通知" : "[cronix] test notification");
+  if (m->subject == NULL ||
+      fact(m, L("Test"), cx__notify_l(m->zh, "notification settings work")) ||
+      fact(m, L("Sent by"), host) || fact(m, L("Sent at"), ts) ||
       (n->public_url && (m->link = cx_strdup(n->public_url)) == NULL)) {
     cx__notify_msg_free(m);
     *rc = -ENOMEM;
@@ -414,18 +494,21 @@ int cx__notify_text(const struct cx__notify_msg *m, int with_output,
   for (size_t i = 0; i < m->n_facts; i++)
     cx_buf_printf(out, "%s: %s\n", m->facts[i].label, m->facts[i].value);
   if (m->link)
-    cx_buf_printf(out, "%s: %s\n", m->kind == CX__NOTIFY_RUN ? "Run" : "Link",
-                  m->link);
+    cx_buf_printf(out, "%s: %s\n",
+                  L(m->kind == CX__NOTIFY_RUN ? "Run" : "Link"), m->link);
   if (with_output && m->output) {
     if (m->kind == CX__NOTIFY_NODE)
-      cx_buf_puts(out, "\nJobs:\n");
-    else if (m->output_cut > 0)
+      cx_buf_printf(out, "\n%s:\n", L("Jobs"));
+    else if (m->kind == CX__NOTIFY_DIGEST)
+      cx_buf_printf(out, "\n%s:\n", L("Alerts"));
+    else if (m->output_cut > 0) {
+      cx_buf_puts(out, "\n");
       cx_buf_printf(out,
-                    "\nOutput (last %zu bytes, %zu earlier bytes "
-                    "left out):\n",
+                    L("Output (last %zu bytes, %zu earlier bytes left out)"),
                     strlen(m->output), m->output_cut);
-    else
-      cx_buf_puts(out, "\nOutput:\n");
+      cx_buf_puts(out, ":\n");
+    } else
+      cx_buf_printf(out, "\n%s:\n", L("Output"));
     cx_buf_puts(out, m->output);
     if (m->output[0] && m->output[strlen(m->output) - 1] != '\n')
       cx_buf_puts(out, "\n");
@@ -574,6 +657,76 @@ static void conf_free(struct cx_notify *n)
   cx_free(n->hook_secret);
   cx_free(n->hook_ca);
   cx_free(n->public_url);
+  char **more[] = {&n->ding_url,  &n->ding_secret, &n->wecom_url,
+                   &n->slack_url, &n->wh_url,      &n->wh_secret};
+  for (size_t i = 0; i < CX_ARRAY_LEN(more); i++)
+    cx_free(*more[i]);
+  for (size_t i = 0; i < n->n_wh_headers; i++)
+    cx_free(n->wh_headers[i]);
+  cx_free(n->wh_headers);
+}
+
+/* An extra webhook header: "Name: value", a token name, no CR/LF/NUL, not
+ * one the channel sets itself. */
+static int header_ok(const char *h, char *err)
+{
+  size_t k = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                       "0123456789-_");
+  if (k == 0 || h[k] != ':' || strlen(h) > 1024 || strpbrk(h, "\r\n") != NULL) {
+    cx_err_set(err,
+               "notify.webhook.headers: \"%.80s\" is not \"Name: value\" "
+               "on one line",
+               h);
+    return CX_EPARSE;
+  }
+  if ((k == 12 && strncasecmp(h, "Content-Type", 12) == 0) ||
+      (k == 18 && strncasecmp(h, "X-Cronix-Signature", 18) == 0)) {
+    cx_err_set(err, "notify.webhook.headers: %.*s is set by Cronix", (int)k, h);
+    return CX_EPARSE;
+  }
+  return 0;
+}
+
+/* The robots' settings (bots.c). */
+static int conf_bots(struct cx_notify *n, const struct cx_notify_conf *c,
+                     char *err)
+{
+  static const char *const http_sch[] = {"http://", "https://"};
+  const struct {
+    const char *url, *name;
+    char **dst;
+  } urls[] = {{c->dingtalk.webhook_url, "dingtalk.webhook_url", &n->ding_url},
+              {c->wecom.webhook_url, "wecom.webhook_url", &n->wecom_url},
+              {c->slack.webhook_url, "slack.webhook_url", &n->slack_url},
+              {c->webhook.url, "webhook.url", &n->wh_url}};
+  int rc;
+  for (size_t i = 0; i < CX_ARRAY_LEN(urls); i++) {
+    if (urls[i].url == NULL || urls[i].url[0] == '\0')
+      continue;
+    if ((rc = url_ok(urls[i].url, http_sch, 2, urls[i].name, err)) != 0)
+      return rc;
+    if (dup_opt(urls[i].url, urls[i].dst))
+      return -ENOMEM;
+  }
+  if (c->webhook.n_headers > CX_NOTIFY_MAX_HEADERS) {
+    cx_err_set(err, "notify.webhook.headers: more than %d",
+               CX_NOTIFY_MAX_HEADERS);
+    return CX_EPARSE;
+  }
+  n->wh_headers = cx_calloc(c->webhook.n_headers + 1, sizeof *n->wh_headers);
+  if (n->wh_headers == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < c->webhook.n_headers; i++) {
+    if ((rc = header_ok(c->webhook.headers[i], err)) != 0)
+      return rc;
+    if ((n->wh_headers[i] = cx_strdup(c->webhook.headers[i])) == NULL)
+      return -ENOMEM;
+    n->n_wh_headers++;
+  }
+  if (dup_opt(c->dingtalk.secret, &n->ding_secret) ||
+      dup_opt(c->webhook.secret, &n->wh_secret))
+    return -ENOMEM;
+  return 0;
 }
 
 static int conf_load(struct cx_notify *n, const struct cx_notify_conf *c,
@@ -605,6 +758,13 @@ static int conf_load(struct cx_notify *n, const struct cx_notify_conf *c,
     return CX_EPARSE;
   }
   n->starttls = c->email.starttls;
+  if (c->language && c->language[0] && strcmp(c->language, "en") != 0 &&
+      strcmp(c->language, "zh-CN") != 0) {
+    cx_err_set(err, "notify.language: \"%.40s\" is not en or zh-CN",
+               c->language);
+    return CX_EPARSE;
+  }
+  n->zh = c->language && strcmp(c->language, "zh-CN") == 0;
   n->mail_insecure = c->email.tls_insecure != 0;
   n->hook_insecure = c->feishu.tls_insecure != 0;
   if (c->email.smtp_url && c->email.smtp_url[0]) {
@@ -645,7 +805,7 @@ static int conf_load(struct cx_notify *n, const struct cx_notify_conf *c,
     while (l > 0 && n->public_url[l - 1] == '/')
       n->public_url[--l] = '\0';
   }
-  return 0;
+  return conf_bots(n, c, err);
 }
 
 /* ---- queue and workers -------------------------------------------------- */
@@ -664,17 +824,14 @@ static void q_unlink(struct cx_notify *n, struct cx__notify_msg *m)
   n->len--;
 }
 
-static const char *type_name(int type)
-{
-  return type == CX_NOTIFY_EMAIL ? "email" : "feishu";
-}
-
 static int send_one(struct cx_notify *n, const struct cx__notify_msg *m,
                     char *answer, size_t cap, char *err)
 {
   if (m->type == CX_NOTIFY_EMAIL)
     return cx__mail_send(n, m, answer, cap, err);
-  return cx__feishu_send(n, m, answer, cap, err);
+  if (m->type == CX_NOTIFY_FEISHU)
+    return cx__feishu_send(n, m, answer, cap, err);
+  return cx__bot_send(n, m, answer, cap, err);
 }
 
 static cx_mono backoff_us(const struct cx_notify *n, int attempts)
@@ -798,19 +955,25 @@ static int enqueue(struct cx_notify *n, struct cx__notify_msg *m)
   return 0;
 }
 
-/* 0 when type's channel is configured; else logs (once per call). */
+/* 1 when type's channel is configured; else 0 with err saying so. */
 static int channel_on(const struct cx_notify *n, int type, char *err)
 {
-  if (type == CX_NOTIFY_EMAIL && n->smtp_url)
+  static const char *const setting[] = {"",
+                                        "email.smtp_url",
+                                        "feishu.webhook_url",
+                                        "dingtalk.webhook_url",
+                                        "wecom.webhook_url",
+                                        "slack.webhook_url",
+                                        "webhook.url"};
+  const char *url[] = {NULL,         n->smtp_url,  n->hook_url, n->ding_url,
+                       n->wecom_url, n->slack_url, n->wh_url};
+  if (type < 1 || type > CX_NOTIFY_TYPE_MAX) {
+    cx_err_set(err, "notify_type %d is not 1..%d", type, CX_NOTIFY_TYPE_MAX);
+    return 0;
+  }
+  if (url[type] != NULL)
     return 1;
-  if (type == CX_NOTIFY_FEISHU && n->hook_url)
-    return 1;
-  if (type == CX_NOTIFY_EMAIL || type == CX_NOTIFY_FEISHU)
-    cx_err_set(err, "notify.%s is not configured",
-               type == CX_NOTIFY_EMAIL ? "email.smtp_url"
-                                       : "feishu.webhook_url");
-  else
-    cx_err_set(err, "notify_type %d is not 1 (email) or 2 (feishu)", type);
+  cx_err_set(err, "notify.%s is not configured", setting[type]);
   return 0;
 }
 
@@ -869,33 +1032,124 @@ int cx_notify_node_down(struct cx_notify *n, int type, const char *const *to,
   return enqueue(n, m);
 }
 
+/* One attempt at m now, in this thread; counts the outcome and frees m. */
+static int send_now(struct cx_notify *n, struct cx__notify_msg *m, char *answer,
+                    size_t cap, char *err)
+{
+  char ans[CX_NOTIFY_ANSWER_LEN] = "";
+  int rc = send_one(n, m, ans, sizeof ans, err);
+  if (rc == 0)
+    cx_err_set(err, "accepted");
+  if (answer && cap)
+    snprintf(answer, cap, "%s", ans);
+  pthread_mutex_lock(&n->mu);
+  if (rc == 0)
+    n->st.sent++;
+  else
+    n->st.failed++;
+  pthread_mutex_unlock(&n->mu);
+  cx__notify_msg_free(m);
+  return rc;
+}
+
+/* The checks shared by the synchronous sends: channel on, message built. */
+static int sync_msg(int type, const struct cx__notify_msg *m, int rc, char *err)
+{
+  if (m != NULL)
+    return 0;
+  if (rc == CX_EPARSE)
+    cx_err_set(err, "no valid %s among the recipients", type_name(type));
+  return rc;
+}
+
+int cx_notify_send_run(struct cx_notify *n, int type, const char *const *to,
+                       size_t n_to, const struct cx_notify_run *run,
+                       char *answer, size_t cap, char *err)
+{
+  int rc = 0;
+  if (answer && cap)
+    answer[0] = '\0';
+  if (n == NULL || run == NULL || run->job_name == NULL)
+    return CX_EPARSE;
+  if (!channel_on(n, type, err))
+    return CX_EPARSE;
+  struct cx__notify_msg *m = cx__notify_msg_run(n, type, to, n_to, run, &rc);
+  if ((rc = sync_msg(type, m, rc, err)) != 0)
+    return rc;
+  return send_now(n, m, answer, cap, err);
+}
+
+int cx_notify_send_node(struct cx_notify *n, int type, const char *const *to,
+                        size_t n_to, const struct cx_notify_node *node,
+                        char *answer, size_t cap, char *err)
+{
+  int rc = 0;
+  if (answer && cap)
+    answer[0] = '\0';
+  if (n == NULL || node == NULL ||
+      (node->node_uuid == NULL && node->hostname == NULL))
+    return CX_EPARSE;
+  if (!channel_on(n, type, err))
+    return CX_EPARSE;
+  struct cx__notify_msg *m = cx__notify_msg_node(n, type, to, n_to, node, &rc);
+  if ((rc = sync_msg(type, m, rc, err)) != 0)
+    return rc;
+  return send_now(n, m, answer, cap, err);
+}
+
+int cx_notify_send_digest(struct cx_notify *n, int type, const char *const *to,
+                          size_t n_to, size_t count, size_t distinct,
+                          const char *list, char *answer, size_t cap, char *err)
+{
+  int rc = 0;
+  char subject[128];
+  if (answer && cap)
+    answer[0] = '\0';
+  if (n == NULL || list == NULL)
+    return CX_EPARSE;
+  if (!channel_on(n, type, err))
+    return CX_EPARSE;
+  struct cx__notify_msg *m = msg_new(type, CX__NOTIFY_DIGEST, to, n_to, &rc);
+  if ((rc = sync_msg(type, m, rc, err)) != 0)
+    return rc;
+  m->zh = n->zh;
+  if (n->zh)
+    snprintf(subject, sizeof subject, "[cronix] 一分钟内 %zu 条告警（%zu 项）",
+             count, distinct);
+  else
+    snprintf(subject, sizeof subject,
+             "[cronix] %zu alerts in a minute (%zu distinct)", count, distinct);
+  m->subject = cx__notify_clean_line(subject, CX_NOTIFY_FIELD_MAX);
+  m->output = cx__notify_clean_tail(list, strlen(list), CX_NOTIFY_OUTPUT_MAX,
+                                    &m->output_cut);
+  if (m->subject == NULL || m->output == NULL ||
+      (n->public_url && (m->link = cx_strdup(n->public_url)) == NULL)) {
+    cx__notify_msg_free(m);
+    return -ENOMEM;
+  }
+  return send_now(n, m, answer, cap, err);
+}
+
+int cx_notify_channel_on(const struct cx_notify *n, int type)
+{
+  char err[CX_ERR_LEN];
+  return n != NULL && channel_on(n, type, err);
+}
+
 int cx_notify_send_test(struct cx_notify *n, int type, const char *const *to,
                         size_t n_to, char *answer, size_t cap, char *err)
 {
-  struct cx__notify_msg *m;
-  char ans[CX_NOTIFY_ANSWER_LEN] = "";
-  int rc;
-
+  int rc = 0;
   if (answer && cap)
     answer[0] = '\0';
   if (n == NULL)
     return CX_EPARSE;
   if (!channel_on(n, type, err))
     return CX_EPARSE;
-  m = msg_test(n, type, to, n_to, &rc);
-  if (m == NULL) {
-    if (rc == CX_EPARSE)
-      cx_err_set(err, "notify_to_array: no valid %s",
-                 type == CX_NOTIFY_EMAIL ? "email address" : "feishu id");
+  struct cx__notify_msg *m = msg_test(n, type, to, n_to, &rc);
+  if ((rc = sync_msg(type, m, rc, err)) != 0)
     return rc;
-  }
-  rc = send_one(n, m, ans, sizeof ans, err);
-  if (rc == 0)
-    cx_err_set(err, "accepted");
-  if (answer && cap)
-    snprintf(answer, cap, "%s", ans);
-  cx__notify_msg_free(m);
-  return rc;
+  return send_now(n, m, answer, cap, err);
 }
 
 void cx_notify_stats_get(struct cx_notify *n, struct cx_notify_stats *out)
@@ -933,6 +1187,7 @@ int cx_notify_create(const struct cx_notify_conf *conf, struct cx_notify **out,
   mu = 1;
   if ((rc = -pthread_mutex_init(&n->rl_mu, NULL)) != 0)
     goto err;
+  cx__bot_init(n);
   rl = 1;
   if ((rc = cx_cond_init_mono(&n->cv)) != 0)
     goto err;
@@ -957,8 +1212,10 @@ err:
   }
   if (cv)
     pthread_cond_destroy(&n->cv);
-  if (rl)
+  if (rl) {
+    cx__bot_fini(n);
     pthread_mutex_destroy(&n->rl_mu);
+  }
   if (mu)
     pthread_mutex_destroy(&n->mu);
   conf_free(n);
@@ -998,6 +1255,7 @@ void cx_notify_destroy(struct cx_notify *n, int drain_ms)
            left, drain_ms);
   }
   pthread_cond_destroy(&n->cv);
+  cx__bot_fini(n);
   pthread_mutex_destroy(&n->rl_mu);
   pthread_mutex_destroy(&n->mu);
   conf_free(n);

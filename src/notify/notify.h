@@ -71,7 +71,12 @@
 enum cx_notify_type {
   CX_NOTIFY_EMAIL = 1,
   CX_NOTIFY_FEISHU = 2,
+  CX_NOTIFY_DINGTALK = 3, /* DingTalk custom robot */
+  CX_NOTIFY_WECOM = 4,    /* WeCom (企业微信) group robot */
+  CX_NOTIFY_SLACK = 5,    /* Slack incoming webhook */
+  CX_NOTIFY_WEBHOOK = 6,  /* generic JSON webhook (docs/notify-webhook.md) */
 };
+#define CX_NOTIFY_TYPE_MAX 6
 
 /* STARTTLS on smtp:// URLs (smtps:// is TLS from the first byte). */
 enum cx_notify_starttls {
@@ -86,7 +91,8 @@ enum cx_notify_starttls {
 #define CX_NOTIFY_OUTPUT_MAX 16384 /* ceiling for conf.output_max */
 #define CX_NOTIFY_ANSWER_LEN 512   /* cx_notify_send_test answer */
 #define CX_NOTIFY_FEISHU_BODY_MAX 20000
-#define CX_NOTIFY_SIGN_LEN 64 /* buffer for a base64 HMAC-SHA256 + NUL */
+#define CX_NOTIFY_SIGN_LEN 64    /* buffer for a base64 HMAC-SHA256 + NUL */
+#define CX_NOTIFY_MAX_HEADERS 20 /* extra headers of the generic webhook */
 
 /* Configuration. Strings are copied by cx_notify_create; NULL or "" means
  * unset, a zero number means the default. A channel without its URL is
@@ -115,7 +121,29 @@ struct cx_notify_conf {
     int tls_insecure;        /* 1 = do not verify (tests, private CAs) */
     const char *ca_file;
   } feishu;
+  /* The robots of bots.c share feishu's timeout_ms, tls_insecure and
+   * ca_file. Recipients ("to") per type: DingTalk and WeCom "id:<user
+   * id>" or "mobile:<number>" (mentioned), Slack a member id "U123ABC"
+   * (mentioned as <@U123ABC>), webhook any one-line text (listed in the
+   * body); for these four "to" may be empty: the group still gets it. */
+  struct {
+    const char *webhook_url; /* https://oapi.dingtalk.com/robot/send?... */
+    const char *secret;      /* "SEC..." signing secret; unset = unsigned */
+  } dingtalk;
+  struct {
+    const char *webhook_url; /* https://qyapi.weixin.qq.com/...?key=... */
+  } wecom;
+  struct {
+    const char *webhook_url; /* https://hooks.slack.com/services/... */
+  } slack;
+  struct {
+    const char *url;    /* http(s)://... */
+    const char *secret; /* X-Cronix-Signature: sha256=<hex HMAC of body> */
+    const char *const *headers; /* extra "Name: value" lines */
+    size_t n_headers;           /* at most CX_NOTIFY_MAX_HEADERS */
+  } webhook;
   const char *public_url; /* e.g. https://cron.example.org: run links */
+  const char *language;   /* "en" (NULL, "") or "zh-CN": the texts */
   int queue_size;         /* messages; default 1000, max 1000000 */
   int workers;            /* sending threads, 1..2; default 1 */
   int retries;            /* after the first attempt; default 3, max 20 */
@@ -124,9 +152,13 @@ struct cx_notify_conf {
   int output_max;         /* output tail bytes; default 2048 */
 };
 
-/* A run's final failure. Only job_name is required; NULL strings and
+/* A run's event (a final failure, or a recovery). Only job_name is
+ * required; NULL strings and
  * negative numbers are "unknown" and left out of the message. */
 struct cx_notify_run {
+  /* What happened, for the subject: failed (NULL), timeout, killed, lost,
+   * missed, recovered. */
+  const char *event;
   const char *job_name;
   int64_t job_id;
   int64_t run_id; /* for the link: <public_url>/runs/<run_id> */
@@ -204,6 +236,27 @@ int cx_notify_node_down(struct cx_notify *n, int type, const char *const *to,
  * refusals), -ENOMEM. err says what happened in either case. */
 int cx_notify_send_test(struct cx_notify *n, int type, const char *const *to,
                         size_t n_to, char *answer, size_t cap, char *err);
+
+/* Synchronous sends for the leader's outbox (src/admin/alerts.c): one
+ * attempt now, in the calling thread (the Feishu rate limit is honoured),
+ * no queue and no retry -- the caller keeps the event and decides. Same
+ * recipients as cx_notify_run_failed / cx_notify_node_down, same return
+ * codes and answer as cx_notify_send_test; sent / failed count them. */
+int cx_notify_send_run(struct cx_notify *n, int type, const char *const *to,
+                       size_t n_to, const struct cx_notify_run *run,
+                       char *answer, size_t cap, char *err);
+int cx_notify_send_node(struct cx_notify *n, int type, const char *const *to,
+                        size_t n_to, const struct cx_notify_node *node,
+                        char *answer, size_t cap, char *err);
+/* A digest: count alerts (distinct lines) in one message, the leader's
+ * burst control. list: the alerts, one per line (its last
+ * CX_NOTIFY_OUTPUT_MAX bytes are kept). Same codes as cx_notify_send_run. */
+int cx_notify_send_digest(struct cx_notify *n, int type, const char *const *to,
+                          size_t n_to, size_t count, size_t distinct,
+                          const char *list, char *answer, size_t cap,
+                          char *err);
+/* 1 when n (may be NULL) has the channel of type configured. */
+int cx_notify_channel_on(const struct cx_notify *n, int type);
 
 /* Copies the counters (for /metrics); n must not be NULL. */
 void cx_notify_stats_get(struct cx_notify *n, struct cx_notify_stats *out);

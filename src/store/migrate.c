@@ -8,7 +8,7 @@
  * of open runs by node; version 5 the attempts of runs that retried;
  * version 6 the user a cmd job runs as and its resource limits; version 7
  * the audit log; version 8 the range of fires a `missed` run-log row
- * stands for.
+ * stands for; version 9 the alert outbox and the settings table.
  * Append new migrations at the end; never edit an applied one. Each
  * back-end applies them under a lock and records each in cronix_schema.
  *
@@ -276,10 +276,76 @@ static const char *const v8_mysql[] = {
     " DEFAULT 0, ADD COLUMN missed_last BIGINT NOT NULL DEFAULT 0",
     NULL};
 
+/* ---- version 9: the alert outbox ---------------------------------------- */
+
+/* A run's final record sets notify_pending in the same statement when its
+ * job alerts on the outcome (cx_store_run_finish, cx_store_run_mark_lost);
+ * the leader turns flagged runs into cronix_notify_log rows and sends
+ * those. Few rows are ever flagged, so the index finds them at once.
+ * cronix_notify_log's ukey ("run:<id>:<event>", "node:<uuid>:<ms>:<ch>")
+ * is what makes an event alert once across leader changes. cronix_setting
+ * holds named JSON documents edited through the API (notify channels).
+ * Users gain the ids the robots mention them by; jobs the events they
+ * alert on and a max_duration. */
+static const char *const v9_sqlite[] = {
+    "ALTER TABLE cronix_job_log ADD COLUMN notify_pending INTEGER NOT NULL"
+    " DEFAULT 0",
+    "CREATE INDEX cronix_job_log_notify ON cronix_job_log(notify_pending)",
+    "CREATE TABLE cronix_notify_log ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, ukey TEXT NOT NULL UNIQUE,"
+    " event TEXT NOT NULL, run_id INTEGER NOT NULL DEFAULT 0,"
+    " job_id INTEGER NOT NULL DEFAULT 0,"
+    " node_uuid TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
+    " channel INTEGER NOT NULL DEFAULT 0,"
+    " recipients TEXT NOT NULL DEFAULT '[]',"
+    " state TEXT NOT NULL DEFAULT 'pending',"
+    " attempts INTEGER NOT NULL DEFAULT 0, answer TEXT NOT NULL DEFAULT '',"
+    " created INTEGER NOT NULL, next_at INTEGER NOT NULL DEFAULT 0,"
+    " done_at INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX cronix_notify_log_due ON cronix_notify_log(state, next_at)",
+    "CREATE TABLE cronix_setting (name TEXT PRIMARY KEY NOT NULL,"
+    " value TEXT NOT NULL, updated INTEGER NOT NULL)",
+    "ALTER TABLE cronix_user ADD COLUMN mobile TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_user ADD COLUMN dingtalk_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_user ADD COLUMN wecom_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_user ADD COLUMN slack_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_job ADD COLUMN notify_events TEXT NOT NULL"
+    " DEFAULT ''",
+    "ALTER TABLE cronix_job ADD COLUMN max_duration INTEGER NOT NULL"
+    " DEFAULT 0",
+    NULL};
+static const char *const v9_mysql[] = {
+    "ALTER TABLE cronix_job_log ADD COLUMN notify_pending TINYINT NOT NULL"
+    " DEFAULT 0, ADD KEY cronix_job_log_notify (notify_pending)",
+    "CREATE TABLE IF NOT EXISTS cronix_notify_log ("
+    " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+    " ukey VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+    " event VARCHAR(16) NOT NULL, run_id BIGINT NOT NULL DEFAULT 0,"
+    " job_id BIGINT NOT NULL DEFAULT 0,"
+    " node_uuid VARCHAR(64) NOT NULL DEFAULT '', detail MEDIUMTEXT NOT NULL,"
+    " channel INT NOT NULL DEFAULT 0, recipients MEDIUMTEXT NOT NULL,"
+    " state VARCHAR(16) NOT NULL DEFAULT 'pending',"
+    " attempts INT NOT NULL DEFAULT 0, answer TEXT NOT NULL,"
+    " created BIGINT NOT NULL, next_at BIGINT NOT NULL DEFAULT 0,"
+    " done_at BIGINT NOT NULL DEFAULT 0,"
+    " UNIQUE KEY cronix_notify_log_ukey (ukey),"
+    " KEY cronix_notify_log_due (state, next_at))" MY_TABLE,
+    "CREATE TABLE IF NOT EXISTS cronix_setting ("
+    " name VARCHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY,"
+    " value MEDIUMTEXT NOT NULL, updated BIGINT NOT NULL)" MY_TABLE,
+    "ALTER TABLE cronix_user ADD COLUMN mobile VARCHAR(32) NOT NULL DEFAULT"
+    " '', ADD COLUMN dingtalk_id VARCHAR(128) NOT NULL DEFAULT '',"
+    " ADD COLUMN wecom_id VARCHAR(128) NOT NULL DEFAULT '',"
+    " ADD COLUMN slack_id VARCHAR(64) NOT NULL DEFAULT ''",
+    "ALTER TABLE cronix_job ADD COLUMN notify_events VARCHAR(128) NOT NULL"
+    " DEFAULT '', ADD COLUMN max_duration INT NOT NULL DEFAULT 0",
+    NULL};
+
 const struct cx__migration cx__migrations[] = {
     {1, {v1_sqlite, v1_mysql}}, {2, {v2_sqlite, v2_mysql}},
     {3, {v3_sqlite, v3_mysql}}, {4, {v4_sqlite, v4_mysql}},
     {5, {v5_sqlite, v5_mysql}}, {6, {v6_sqlite, v6_mysql}},
     {7, {v7_sqlite, v7_mysql}}, {8, {v8_sqlite, v8_mysql}},
+    {9, {v9_sqlite, v9_mysql}},
 };
 const int cx__migrations_n = (int)CX_ARRAY_LEN(cx__migrations);

@@ -471,7 +471,7 @@ enum {
   Q_AUDIT_SEARCH = Q_RUN_SEARCH + 24, /* 4 list + 4 count */
   Q_END = Q_AUDIT_SEARCH + 8
 };
-_Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
+_Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
 
 #define R CX__Q_RETRY
 #define Q1(id, sql, flags)                                                     \
@@ -484,7 +484,8 @@ _Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
   " allocation, run_on, notify_status, notify_type, notify_to_array, note,"    \
   " created, updated, timezone, enabled, concurrency, misfire,"                \
   " starting_deadline, http_method, http_headers, http_body, env, workdir,"    \
-  " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile"
+  " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"          \
+  " notify_events, max_duration"
 #define JOB_SET                                                                \
   "name = ?, command = ?, type = ?, spec = ?, timeout = ?, retry_times = ?,"   \
   " retry_interval = ?, allocation = ?, run_on = ?, notify_status = ?,"        \
@@ -492,7 +493,8 @@ _Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
   " enabled = ?, concurrency = ?, misfire = ?, starting_deadline = ?,"         \
   " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?,"   \
   " run_as = ?, limit_memory_mb = ?, limit_nproc = ?, limit_cpu_s = ?,"        \
-  " limit_nofile = ?"
+  " limit_nofile = ?,"                                                         \
+  " notify_events = ?, max_duration = ?"
 #define BUMP "updated = CASE WHEN updated < ? THEN ? ELSE updated + 1 END"
 #define RUN_COLS                                                               \
   "id, job_id, name, node_uuid, hostname, ip, command, spec, `trigger`,"       \
@@ -500,7 +502,8 @@ _Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
   " attempts, output, claim_token, missed_count, missed_last"
 #define NODE_COLS "id, uuid, hostname, ip, pid, version, status, up, down"
 #define USER_COLS                                                              \
-  "id, username, password_hash, email, feishu_id, role, created, updated"
+  "id, username, password_hash, email, feishu_id, role, created, updated,"     \
+  " mobile, dingtalk_id, wecom_id, slack_id"
 
 Q1(SCHEMA_VERSION, "SELECT MAX(version) FROM cronix_schema", R);
 Q1(JOB_INSERT,
@@ -509,8 +512,8 @@ Q1(JOB_INSERT,
    " notify_to_array, note, timezone, enabled, concurrency, misfire,"
    " starting_deadline, http_method, http_headers, http_body, env, workdir,"
    " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"
-   " created, updated)"
-   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   " notify_events, max_duration, created, updated)"
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
    0);
 Q1(JOB_UPDATE,
    "UPDATE cronix_job SET " JOB_SET ", updated = ? WHERE id = ? AND"
@@ -540,10 +543,20 @@ Q1(RUN_INSERT,
    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
    R);
 Q1(RUN_BY_TOKEN, "SELECT id FROM cronix_job_log WHERE claim_token = ?", R);
+/* notify_pending: the alert outbox flag, set in the run's final write (see
+ * migrate.c version 9) for every final status of a job that alerts; the
+ * leader decides which are events (a success only after a failure). The
+ * status is bound twice because MySQL's SET sees columns already assigned
+ * while SQLite's sees the old row. */
+#define NOTIFY_JOB                                                             \
+  "EXISTS (SELECT 1 FROM cronix_job j WHERE j.id = cronix_job_log.job_id"      \
+  " AND j.notify_status = 1)"
 Q1(RUN_FINISH,
    "UPDATE cronix_job_log SET status = ?, success = ?, exit_code = ?,"
    " end_time = ?, attempts = ?, output = ?, start_time = CASE WHEN ? > 0"
-   " THEN ? ELSE start_time END WHERE id = ?",
+   " THEN ? ELSE start_time END, notify_pending = CASE WHEN ?"
+   " IN ('failed', 'timeout', 'killed', 'lost', 'missed', 'success') "
+   "AND " NOTIFY_JOB " THEN 1 ELSE 0 END WHERE id = ?",
    R);
 Q1(RUN_FIND, "SELECT " RUN_COLS " FROM cronix_job_log WHERE id = ?", R);
 Q2(RUN_PURGE,
@@ -580,7 +593,8 @@ Q1(RUN_SPANS,
    R);
 Q1(RUN_MARK_LOST,
    "UPDATE cronix_job_log SET status = 'lost', success = 0, end_time = ?,"
-   " output = ? WHERE status = 'running' AND node_uuid = ? AND start_time < ?",
+   " output = ?, notify_pending = CASE WHEN " NOTIFY_JOB " THEN 1 ELSE 0 END"
+   " WHERE status = 'running' AND node_uuid = ? AND start_time < ?",
    R);
 Q1(RUN_COUNTS,
    "SELECT COUNT(*), COALESCE(SUM(success = 1), 0),"
@@ -642,11 +656,13 @@ Q1(NODE_COUNT, "SELECT COUNT(*) FROM cronix_node WHERE (? = 0 OR status = ?)",
 Q1(NODE_DELETE, "DELETE FROM cronix_node WHERE uuid = ?", R);
 Q1(USER_INSERT,
    "INSERT INTO cronix_user (username, password_hash, email, feishu_id,"
-   " role, created, updated) VALUES (?,?,?,?,?,?,?)",
+   " role, created, updated, mobile, dingtalk_id, wecom_id, slack_id)"
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
    0);
 Q1(USER_UPDATE,
    "UPDATE cronix_user SET username = ?, password_hash = ?, email = ?,"
-   " feishu_id = ?, role = ?, updated = ? WHERE id = ?",
+   " feishu_id = ?, role = ?, updated = ?, mobile = ?, dingtalk_id = ?,"
+   " wecom_id = ?, slack_id = ? WHERE id = ?",
    R);
 Q1(USER_DELETE, "DELETE FROM cronix_user WHERE id = ?", R);
 Q1(USER_TOKENS_DELETE, "DELETE FROM cronix_token WHERE user_id = ?", R);
@@ -833,7 +849,7 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_job *j = item;
   int oom = 0;
-  if (n != 31)
+  if (n != 33)
     return -EIO;
   j->id = col_int(&c[0]);
   j->name = col_str(&c[1], &oom);
@@ -866,13 +882,15 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
   j->limit_nproc = (int)col_int(&c[28]);
   j->limit_cpu_s = (int)col_int(&c[29]);
   j->limit_nofile = (int)col_int(&c[30]);
+  j->notify_events = col_str(&c[31], &oom);
+  j->max_duration = (int)col_int(&c[32]);
   return oom ? -ENOMEM : 0;
 }
 
 static const struct kind job_kind = {sizeof(struct cx_job), job_from_row,
                                      job_clear_v};
 
-/* The 28 settable fields, in JOB_SET / JOB_INSERT order. */
+/* The 30 settable fields, in JOB_SET / JOB_INSERT order. */
 static int job_params(const struct cx_job *j, struct cx__val *p)
 {
   int k = 0;
@@ -904,6 +922,8 @@ static int job_params(const struct cx_job *j, struct cx__val *p)
   p[k++] = vint(j->limit_nproc);
   p[k++] = vint(j->limit_cpu_s);
   p[k++] = vint(j->limit_nofile);
+  p[k++] = vstr(j->notify_events, "");
+  p[k++] = vint(j->max_duration);
   return k;
 }
 
@@ -915,7 +935,7 @@ static void name_taken(int rc, const char *what, const char *name, char *err)
 
 int cx_store_job_create(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[30];
+  struct cx__val p[32];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -953,7 +973,7 @@ static int job_missing_or_stale(struct cx_store *s, int64_t id, char *err)
 
 int cx_store_job_update(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[31];
+  struct cx__val p[33];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -1386,7 +1406,7 @@ static int finish_call(struct cx_store *s, void *tx, void *ctx, char *err)
 {
   struct run_call *c = ctx;
   struct cx__exec_result res;
-  int rc = cx__texec(s, tx, &q_RUN_FINISH, c->p, 9, NULL, NULL, &res, err);
+  int rc = cx__texec(s, tx, &q_RUN_FINISH, c->p, 10, NULL, NULL, &res, err);
   return rc != 0 ? rc : not_found(res.affected, "run", c->r->id, err);
 }
 
@@ -1408,7 +1428,8 @@ int cx_store_run_finish(struct cx_store *s, const struct cx_run *r, char *err)
   p[4] = vint(r->attempts);
   p[6] = vint(r->start_time);
   p[7] = vint(r->start_time);
-  p[8] = vint(r->id);
+  p[8] = p[0];
+  p[9] = vint(r->id);
   rc = cx__batch_run(s, finish_call, &c, err);
   cx_free(out);
   return rc;
@@ -1926,6 +1947,10 @@ void cx_user_clear(struct cx_user *u)
   cx_free(u->email);
   cx_free(u->feishu_id);
   cx_free(u->role);
+  cx_free(u->mobile);
+  cx_free(u->dingtalk_id);
+  cx_free(u->wecom_id);
+  cx_free(u->slack_id);
   memset(u, 0, sizeof *u);
 }
 
@@ -1946,7 +1971,7 @@ static int user_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_user *u = item;
   int oom = 0;
-  if (n != 8)
+  if (n != 12)
     return -EIO;
   u->id = col_int(&c[0]);
   u->username = col_str(&c[1], &oom);
@@ -1956,6 +1981,10 @@ static int user_from_row(void *item, const struct cx__val *c, int n)
   u->role = col_str(&c[5], &oom);
   u->created = col_int(&c[6]);
   u->updated = col_int(&c[7]);
+  u->mobile = col_str(&c[8], &oom);
+  u->dingtalk_id = col_str(&c[9], &oom);
+  u->wecom_id = col_str(&c[10], &oom);
+  u->slack_id = col_str(&c[11], &oom);
   return oom ? -ENOMEM : 0;
 }
 
@@ -1969,6 +1998,10 @@ static int user_check(const struct cx_user *u, char *err)
   CHECK("email", u->email, 255, 0);
   CHECK("feishu_id", u->feishu_id, 128, 0);
   CHECK("role", u->role, 16, 1);
+  CHECK("mobile", u->mobile, 32, 0);
+  CHECK("dingtalk_id", u->dingtalk_id, 128, 0);
+  CHECK("wecom_id", u->wecom_id, 128, 0);
+  CHECK("slack_id", u->slack_id, 64, 0);
   return 0;
 }
 
@@ -1984,9 +2017,13 @@ int cx_store_user_create(struct cx_store *s, struct cx_user *u, char *err)
                         vstr(u->feishu_id, ""),
                         vstr(u->role, NULL),
                         vint(now),
-                        vint(now)};
+                        vint(now),
+                        vstr(u->mobile, ""),
+                        vstr(u->dingtalk_id, ""),
+                        vstr(u->wecom_id, ""),
+                        vstr(u->slack_id, "")};
   struct cx__exec_result res;
-  rc = exec(s, &q_USER_INSERT, p, 7, NULL, NULL, &res, err);
+  rc = exec(s, &q_USER_INSERT, p, 11, NULL, NULL, &res, err);
   name_taken(rc, "username", u->username, err);
   if (rc != 0)
     return rc;
@@ -2007,9 +2044,13 @@ int cx_store_user_update(struct cx_store *s, struct cx_user *u, char *err)
                         vstr(u->feishu_id, ""),
                         vstr(u->role, NULL),
                         vint(now),
+                        vstr(u->mobile, ""),
+                        vstr(u->dingtalk_id, ""),
+                        vstr(u->wecom_id, ""),
+                        vstr(u->slack_id, ""),
                         vint(u->id)};
   struct cx__exec_result res;
-  rc = exec(s, &q_USER_UPDATE, p, 7, NULL, NULL, &res, err);
+  rc = exec(s, &q_USER_UPDATE, p, 11, NULL, NULL, &res, err);
   name_taken(rc, "username", u->username, err);
   if (rc == 0)
     rc = not_found(res.affected, "user", u->id, err);

@@ -365,6 +365,8 @@ struct cx_user {
   char *password_hash; /* from cx_store_password_hash */
   char *email, *feishu_id;
   char *role; /* admin | operator | viewer */
+  /* Where the robots mention them (issue 14); "" = none. */
+  char *mobile, *dingtalk_id, *wecom_id, *slack_id;
   int64_t created, updated;
 };
 
@@ -522,5 +524,90 @@ int cx_store_audit_search(struct cx_store *s, const struct cx_audit_filter *f,
  * cx_store_run_purge (batches, max_rows budget, *deleted optional). */
 int cx_store_audit_purge(struct cx_store *s, int days, int64_t now_ms,
                          int64_t max_rows, int64_t *deleted, char *err);
+
+/* ---- alerts (cronix_notify_log) and settings (cronix_setting) ---------- */
+
+/* One alert: an event to tell people about, and how telling them went.
+ * The leader admin (src/admin/alerts.c) is the only writer after the run
+ * flag: see migrate.c version 9 for the outbox. alert.c. */
+struct cx_alert {
+  int64_t id;
+  char *ukey;  /* unique: "run:<run_id>:<event>", "node:<uuid>:<ms>:<ch>" */
+  char *event; /* failed | timeout | killed | lost | node_down */
+  int64_t run_id, job_id;
+  char *node_uuid;
+  char *detail;     /* node_down: JSON array of the job names it held */
+  int channel;      /* notify_type */
+  char *recipients; /* JSON array of the addresses it went to */
+  char *state;      /* pending | sending | sent | failed | skipped */
+  int attempts;
+  char *answer; /* the server's last reply, or what went wrong */
+  int64_t created, next_at, done_at; /* unix ms */
+};
+
+struct cx_alert_list {
+  struct cx_alert *items;
+  size_t n;
+  int64_t total;
+};
+
+void cx_alert_clear(struct cx_alert *a);
+void cx_alert_list_free(struct cx_alert_list *l);
+
+/* A run whose final record may be an event (cx_store_run_finish and
+ * cx_store_run_mark_lost set the flag when the job has notify_status 1 and
+ * the status is failed, timeout, killed, lost, missed or success). */
+struct cx_alert_flag {
+  int64_t run_id, job_id;
+  int64_t start_time; /* ms */
+  char status[17];
+};
+/* Up to max flagged runs, oldest first, into out[max]; *n the count. */
+int cx_store_alert_flagged(struct cx_store *s, struct cx_alert_flag *out,
+                           size_t max, size_t *n, char *err);
+/* The status of the job's final run before f's ("" when none): a success
+ * after a failure is a recovery. */
+int cx_store_alert_prev_status(struct cx_store *s,
+                               const struct cx_alert_flag *f, char status[17],
+                               char *err);
+/* Up to max runs still "running" at now_ms longer than their alerting
+ * job's max_duration, into out (status "running"); *n the count. */
+int cx_store_alert_overdue(struct cx_store *s, int64_t now_ms,
+                           struct cx_alert_flag *out, size_t max, size_t *n,
+                           char *err);
+/* Clears run f->run_id's flag if its status is still f->status (a finish
+ * that changed the status since keeps its own flag). */
+int cx_store_alert_unflag(struct cx_store *s, const struct cx_alert_flag *f,
+                          char *err);
+/* Inserts a as a new alert (state "pending" unless set; created now when
+ * 0); a->id is set. CX_EEXISTS when an alert with a->ukey exists: the
+ * event was already taken in. Safe to retry. */
+int cx_store_alert_add(struct cx_store *s, struct cx_alert *a, char *err);
+/* Alerts to send now: state pending, or sending with an expired claim,
+ * and next_at <= now_ms; oldest first, at most max. */
+int cx_store_alert_due(struct cx_store *s, int64_t now_ms, int max,
+                       struct cx_alert_list *out, char *err);
+/* Claims alert id for sending until until_ms (state "sending"), if it is
+ * still due at now_ms: *got = 1 when this caller has it. */
+int cx_store_alert_claim(struct cx_store *s, int64_t id, int64_t now_ms,
+                         int64_t until_ms, int *got, char *err);
+/* Records a's state, attempts, answer, recipients, channel, next_at and
+ * done_at. CX_ENOTFOUND. */
+int cx_store_alert_update(struct cx_store *s, const struct cx_alert *a,
+                          char *err);
+/* A page of alerts, newest first; event NULL = any. */
+int cx_store_alert_search(struct cx_store *s, const char *event, int page,
+                          int page_size, struct cx_alert_list *out, char *err);
+
+/* Named settings, each a JSON text (at most CX_STORE_TEXT_MAX bytes).
+ * get: *value (free with cx_free) or CX_ENOTFOUND. put: insert or
+ * replace. add: insert only, CX_EEXISTS when present (first-start seed
+ * that never overwrites an edit). */
+int cx_store_setting_get(struct cx_store *s, const char *name, char **value,
+                         char *err);
+int cx_store_setting_put(struct cx_store *s, const char *name,
+                         const char *value, char *err);
+int cx_store_setting_add(struct cx_store *s, const char *name,
+                         const char *value, char *err);
 
 #endif

@@ -33,8 +33,8 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_PARAMS 32
-#define MAX_COLS 32
+#define MAX_PARAMS 48 /* a job update binds 33 */
+#define MAX_COLS 48 /* a job row has 33 */
 #define POOL_WAIT_S 30
 #define PING_IDLE_US (1000 * 1000)
 /* Reserved statement ids (after store.c's, before CX__STMT_MAX - 1 which

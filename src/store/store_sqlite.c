@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 5000
-#define MAX_COLS 32
+#define MAX_COLS 48 /* a job row has 33 */
 
 #define READERS 2
 

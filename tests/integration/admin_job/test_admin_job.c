@@ -89,6 +89,11 @@ static void setup(int dist)
   ASSERT_MSG(cx_coord_open(&ccfg, &F.coord, err) == 0, "%s", err);
   ASSERT(cx_config_init(&F.cfg) == 0);
   ASSERT(cx_config_set(&F.cfg, "system.default_timezone", "UTC", err) == 0);
+  /* Jobs that alert by email need the channel configured (issue 14). */
+  ASSERT(cx_config_set(&F.cfg, "notify.email.smtp_url", "smtp://127.0.0.1:9",
+                       err) == 0);
+  ASSERT(cx_config_set(&F.cfg, "notify.email.from", "cron@cronix.test", err) ==
+         0);
   /* What the daemon does with that setting (src/cli/daemon.c): the zone of
    * jobs with none, else the host's zone leaks into "next" times. */
   ASSERT_MSG(cx_tz_set_default("UTC", err) == 0, "%s", err);
@@ -856,7 +861,7 @@ CASE(update_naming_one_field_keeps_every_other)
        "{\"name\":\"keep\",\"type\":1,\"command\":\"echo hi\","
        "\"spec\":\"0 3 * * *\",\"allocation\":1,\"run_on\":\"n1\","
        "\"timeout\":30,\"retry_times\":2,\"retry_interval\":5,"
-       "\"notify_status\":1,\"notify_type\":1,\"notify_to_array\":[3],"
+       "\"notify_status\":1,\"notify_type\":1,\"notify_to_array\":[2],"
        "\"note\":\"n\",\"timezone\":\"Asia/Shanghai\",\"enabled\":false,"
        "\"concurrency\":\"allow\",\"misfire\":\"skip\","
        "\"starting_deadline\":60,\"env\":{\"A\":\"1\"},\"workdir\":\"/tmp\"}");

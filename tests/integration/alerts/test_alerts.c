@@ -1,0 +1,400 @@
+/*
+ * Alerts from the center (issue 14), on real processes: MariaDB, etcd,
+ * aiosmtpd, two `cronix admin` and one `cronix node` started with nothing
+ * but --store and --etcd (no notification settings at all). Failures are
+ * mailed by the leader admin from the store: exactly once, also when the
+ * leader is killed while the failing run is on its way.
+ *
+ * The leader is the admin whose /metrics says cronix_leader 1; admin A is
+ * started alone first, so it leads until killed.
+ */
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "support/run.h"
+#include "support/services.h"
+#include "support/smtp_sink.h"
+#include "support/test.h"
+#include "util/util.h"
+
+#define TTL "2s"
+
+struct admin {
+  struct cx_svc_proc p;
+  char dir[CX_SVC_PATH_LEN];
+  char base[64];
+};
+
+static struct {
+  struct cx_svc_etcd etcd;
+  struct cx_svc_mariadb db;
+  struct cx_test_smtp smtp;
+  struct admin a[2];
+  struct cx_svc_proc node;
+  char node_dir[CX_SVC_PATH_LEN];
+  char tok[160];
+  int64_t ops_id;
+} E;
+
+static void dump_logs(void)
+{
+  for (int i = 0; i < 2; i++)
+    if (E.a[i].p.log_path[0])
+      cx_svc_log_dump(E.a[i].p.log_path, 6000);
+  if (E.node.log_path[0])
+    cx_svc_log_dump(E.node.log_path, 4000);
+}
+
+#define CHECK(cond, ...)                                                       \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      dump_logs();                                                             \
+      cx_test_fail(__FILE__, __LINE__, __VA_ARGS__);                           \
+    }                                                                          \
+  } while (0)
+
+static void start(struct cx_svc_proc *p, const char *name,
+                  const char *const *argv)
+{
+  char err[CX_ERR_LEN] = "", log[CX_SVC_PATH_LEN + 16];
+  snprintf(log, sizeof log, "%s/%s.log", cx_test_tmpdir(), name);
+  CHECK(cx_svc_proc_set_argv(p, name, log, argv, err) == 0, "%s", err);
+  CHECK(cx_svc_proc_start(p, err) == 0, "%s: %s", name, err);
+}
+
+/* One API call on admin i; returns the reply's data on HTTP 200 and code
+ * 0 (new reference), else NULL. */
+static json_t *api_try(int i, const char *path, const char *body)
+{
+  char url[128], err[CX_ERR_LEN] = "";
+  static char resp[1 << 16];
+  long status = 0;
+  snprintf(url, sizeof url, "%s%s", E.a[i].base, path);
+  if (cx_svc_http_auth(body ? "POST" : "GET", url, E.tok, body, 20000, &status,
+                       resp, sizeof resp, err) != 0 ||
+      status != 200)
+    return NULL;
+  json_t *j = json_loads(resp, 0, NULL);
+  json_t *d = json_incref(json_object_get(j, "data"));
+  json_decref(j);
+  return d;
+}
+
+static json_t *api(int i, const char *path, const char *body)
+{
+  json_t *d = api_try(i, path, body);
+  CHECK(d != NULL, "admin %d %s %s failed", i, path, body ? body : "");
+  return d;
+}
+
+/* 1 when admin i's /metrics says it leads. */
+static int leads(int i)
+{
+  char url[128], err[CX_ERR_LEN] = "";
+  static char resp[1 << 17];
+  long status = 0;
+  snprintf(url, sizeof url, "%s/metrics", E.a[i].base);
+  if (cx_svc_http_auth("GET", url, E.tok, NULL, 5000, &status, resp,
+                       sizeof resp, err) != 0 ||
+      status != 200)
+    return 0;
+  return strstr(resp, "\ncronix_leader 1\n") != NULL;
+}
+
+static int with_config; /* the admins get [notify.email] in their config */
+
+static void admin_start(int i)
+{
+  char err[CX_ERR_LEN] = "", listen[64], name[16];
+  struct admin *a = &E.a[i];
+  int port = 0;
+  if (a->dir[0] == '\0') {
+    CHECK(cx_svc_port_alloc(&port, err) == 0, "%s", err);
+    snprintf(a->base, sizeof a->base, "http://127.0.0.1:%d", port);
+    snprintf(a->dir, sizeof a->dir, "%s/admin%d", cx_test_tmpdir(), i);
+    CHECK(mkdir(a->dir, 0700) == 0, "mkdir %s", a->dir);
+  }
+  snprintf(listen, sizeof listen, "%s", a->base + strlen("http://"));
+  snprintf(name, sizeof name, "admin%d", i);
+  char smtp[160];
+  snprintf(smtp, sizeof smtp, "notify.email.smtp_url=%s", E.smtp.url);
+  const char *argv[] = {cx_test_cronix_bin(),
+                        "admin",
+                        "--data-dir",
+                        a->dir,
+                        "--listen",
+                        listen,
+                        "--store",
+                        E.db.url,
+                        "--etcd",
+                        E.etcd.endpoints,
+                        "--set",
+                        "node.ttl=" TTL,
+                        "--set",
+                        "system.cmd_auto_allocation=true",
+                        with_config ? "--set" : NULL, /* ends argv */
+                        smtp,
+                        "--set",
+                        "notify.email.from=Cronix <cron@cronix.test>",
+                        "--set",
+                        "notify.email.starttls=off",
+                        NULL};
+  start(&a->p, name, argv);
+}
+
+/* Reads the bootstrap token that admin 0 wrote. */
+static int read_token(void)
+{
+  char path[CX_SVC_PATH_LEN + 32], line[512];
+  snprintf(path, sizeof path, "%s/initial-admin.txt", E.a[0].dir);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return -1;
+  while (fgets(line, sizeof line, f) != NULL)
+    if (strncmp(line, "token = ", 8) == 0) {
+      line[8 + strcspn(line + 8, "\r\n")] = '\0';
+      snprintf(E.tok, sizeof E.tok, "%.150s", line + 8);
+    }
+  fclose(f);
+  return E.tok[0] ? 0 : -1;
+}
+
+static void wait_for(int (*cond)(void), int timeout_s, const char *what)
+{
+  for (int i = 0; i < timeout_s * 10; i++) {
+    if (cond())
+      return;
+    cx_sleep_us(100000);
+  }
+  CHECK(0, "%s: not within %d s", what, timeout_s);
+}
+
+static int a0_leads(void)
+{
+  return E.tok[0] != '\0' || read_token() == 0 ? leads(0) : 0;
+}
+static int a1_leads(void)
+{
+  return leads(1);
+}
+static int node_alive(void)
+{
+  json_t *d = api_try(1, "/node/search", "{}");
+  json_t *first = json_array_get(json_object_get(d, "list"), 0);
+  int ok = first != NULL && json_is_true(json_object_get(first, "alive"));
+  json_decref(d);
+  return ok;
+}
+
+/* etcd, MariaDB, aiosmtpd (unless smtp_later), admin 0 (the leader),
+ * admin 1, the node, and user "ops" (operator, ops@cronix.test). config:
+ * the admins' config files have [notify.email] for the sink. */
+static void up(int config, int smtp_later)
+{
+  char err[CX_ERR_LEN] = "";
+  memset(&E, 0, sizeof E);
+  with_config = config;
+  if (!smtp_later)
+    cx_test_smtp_start(&E.smtp, NULL);
+  CHECK(cx_svc_etcd_start(&E.etcd, NULL, err) == 0, "etcd: %s", err);
+  CHECK(cx_svc_mariadb_start(&E.db, NULL, err) == 0, "mariadb: %s", err);
+  admin_start(0);
+  wait_for(a0_leads, 60, "admin 0 leads");
+  admin_start(1);
+  snprintf(E.node_dir, sizeof E.node_dir, "%s/node", cx_test_tmpdir());
+  CHECK(mkdir(E.node_dir, 0700) == 0, "mkdir node");
+  /* Only where the store and etcd are: no [notify.*] at all. */
+  const char *argv[] = {cx_test_cronix_bin(),
+                        "node",
+                        "--data-dir",
+                        E.node_dir,
+                        "--store",
+                        E.db.url,
+                        "--etcd",
+                        E.etcd.endpoints,
+                        "--set",
+                        "node.ttl=" TTL,
+                        NULL};
+  start(&E.node, "node", argv);
+  wait_for(node_alive, 60, "node alive (seen by admin 1)");
+  json_t *d = api(1, "/user/add",
+                  "{\"username\":\"ops\",\"password\":\"a-long-password\","
+                  "\"role\":\"operator\",\"email\":\"ops@cronix.test\"}");
+  E.ops_id = json_integer_value(json_object_get(d, "id"));
+  json_decref(d);
+  CHECK(E.ops_id > 0, "no user id");
+}
+
+static void down(void)
+{
+  char err[CX_ERR_LEN];
+  cx_svc_proc_stop(&E.node, 20000, err);
+  for (int i = 0; i < 2; i++)
+    cx_svc_proc_stop(&E.a[i].p, 20000, err);
+  cx_svc_mariadb_destroy(&E.db);
+  cx_svc_etcd_destroy(&E.etcd);
+  if (E.smtp.port > 0)
+    cx_test_smtp_stop(&E.smtp);
+}
+
+/* Adds (through admin i) a job that fires once, 3 s from now, runs
+ * command and alerts ops by email on failure; returns its id. */
+static int64_t add_failing_job(int i, const char *name, const char *command)
+{
+  char body[1024];
+  struct cx_civil c;
+  cx_civil_from_seconds(cx_wall_s() + 3, &c);
+  snprintf(body, sizeof body,
+           "{\"name\":\"%s\",\"command\":\"%s\",\"type\":1,"
+           "\"spec\":\"%d %d %d %d %d * %d\",\"timezone\":\"UTC\","
+           "\"allocation\":2,\"notify_status\":1,\"notify_type\":1,"
+           "\"notify_to_array\":[%lld]}",
+           name, command, c.sec, c.min, c.hour, c.day, c.month, c.year,
+           (long long)E.ops_id);
+  json_t *d = api(i, "/job/add", body);
+  int64_t id = json_integer_value(json_object_get(d, "id"));
+  json_decref(d);
+  CHECK(id > 0, "/job/add: no id");
+  return id;
+}
+
+/* The newest run of job id through admin i when its status is st
+ * ("running" or a final one); else NULL. */
+static json_t *run_in(int i, int64_t id, const char *st)
+{
+  char body[96];
+  snprintf(body, sizeof body, "{\"job_id\":%lld,\"page_size\":1}",
+           (long long)id);
+  json_t *d = api_try(i, "/job/log", body);
+  json_t *r = json_array_get(json_object_get(d, "list"), 0);
+  const char *s = json_string_value(json_object_get(r, "status"));
+  json_t *out = s && strcmp(s, st) == 0 ? json_incref(r) : NULL;
+  json_decref(d);
+  return out;
+}
+
+static json_t *wait_run(int i, int64_t id, const char *st, int timeout_s)
+{
+  for (int k = 0; k < timeout_s * 10; k++) {
+    json_t *r = run_in(i, id, st);
+    if (r != NULL)
+      return r;
+    cx_sleep_us(100000);
+  }
+  CHECK(0, "job %lld: no %s run within %d s", (long long)id, st, timeout_s);
+  return NULL;
+}
+
+/* Exactly one message arrives (waiting up to 30 s), and no second one in
+ * the 3 s after it; it names the job and goes to ops alone. */
+static void expect_one_mail(const char *job)
+{
+  CHECK(cx_test_smtp_wait(&E.smtp, 1, 30000) == 1, "no alert mail in 30 s");
+  cx_sleep_us(3000000);
+  CHECK(cx_test_smtp_count(&E.smtp) == 1, "%d mails, want 1",
+        cx_test_smtp_count(&E.smtp));
+  char *env = cx_test_smtp_read(&E.smtp, 1, "env");
+  char *eml = cx_test_smtp_read(&E.smtp, 1, "eml");
+  CHECK(env && strstr(env, "ops@cronix.test"), "rcpt: %s", env);
+  CHECK(eml && strstr(eml, job), "the mail does not name %s", job);
+  cx_free(env);
+  cx_free(eml);
+}
+
+TEST_TIMEOUT(alerts_cluster_node_without_settings_failure_mailed_once, 240)
+{
+  up(1, 0);
+  int64_t id = add_failing_job(0, "db-backup", "echo disk full; exit 3");
+  json_t *r = wait_run(1, id, "failed", 30);
+  json_decref(r);
+  expect_one_mail("db-backup");
+  down();
+}
+
+TEST_TIMEOUT(alerts_leader_killed_during_the_run_next_leader_mails_once, 240)
+{
+  char err[CX_ERR_LEN] = "";
+  up(1, 0);
+  int64_t id = add_failing_job(1, "slow-failure", "sleep 3; exit 4");
+  json_decref(wait_run(1, id, "running", 30));
+  /* The leader dies before the failure is recorded: nobody leads when the
+   * node records it; the outbox holds it for the next leader. */
+  CHECK(cx_svc_proc_signal(&E.a[0].p, SIGKILL, err) == 0, "%s", err);
+  json_decref(wait_run(1, id, "failed", 30));
+  wait_for(a1_leads, 30, "admin 1 leads");
+  expect_one_mail("slow-failure");
+  down();
+}
+
+/* 1 once admin 0's log shows a send that will be retried. */
+static int a0_retrying(void)
+{
+  FILE *f = fopen(E.a[0].p.log_path, "r");
+  char line[2048];
+  int found = 0;
+  while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
+    found = strstr(line, "retried after 1 attempt") != NULL;
+  if (f != NULL)
+    fclose(f);
+  return found;
+}
+
+static void post_smtp_settings(int i, const char *url)
+{
+  char body[512];
+  snprintf(body, sizeof body,
+           "{\"email\":{\"smtp_url\":\"%s\",\"from\":\"cron@cronix.test\","
+           "\"starttls\":\"off\"}}",
+           url);
+  json_decref(api(i, "/notify/settings", body));
+}
+
+TEST_TIMEOUT(alerts_settings_from_the_api_leader_killed_after_a_failed_send,
+             240)
+{
+  char err[CX_ERR_LEN] = "", dead[64];
+  int port = 0;
+  /* No [notify.*] anywhere: the settings come from the API, posted to the
+   * follower, and point at a port where no mail server listens yet. */
+  up(0, 1);
+  CHECK(cx_svc_port_alloc(&port, err) == 0, "%s", err);
+  snprintf(dead, sizeof dead, "smtp://127.0.0.1:%d/helo.test", port);
+  post_smtp_settings(1, dead);
+  int64_t id = add_failing_job(1, "nightly-etl", "exit 9");
+  json_decref(wait_run(1, id, "failed", 30));
+  /* The leader took the failure in and tried: refused, kept for a retry. */
+  wait_for(a0_retrying, 30, "admin 0 tried and will retry");
+  CHECK(cx_svc_proc_signal(&E.a[0].p, SIGKILL, err) == 0, "%s", err);
+  cx_test_smtp_start(&E.smtp, NULL);
+  post_smtp_settings(1, E.smtp.url);
+  wait_for(a1_leads, 30, "admin 1 leads");
+  expect_one_mail("nightly-etl");
+  down();
+}
+
+TEST_TIMEOUT(alerts_node_death_is_mailed_to_the_admins_once, 240)
+{
+  char err[CX_ERR_LEN] = "";
+  up(1, 0);
+  json_decref(api(1, "/user/add",
+                  "{\"username\":\"boss\",\"password\":\"a-long-password\","
+                  "\"role\":\"admin\",\"email\":\"boss@cronix.test\"}"));
+  CHECK(cx_svc_proc_signal(&E.node, SIGKILL, err) == 0, "%s", err);
+  CHECK(cx_test_smtp_wait(&E.smtp, 1, 30000) == 1, "no node-down mail");
+  cx_sleep_us(3000000);
+  CHECK(cx_test_smtp_count(&E.smtp) == 1, "%d mails, want 1",
+        cx_test_smtp_count(&E.smtp));
+  char *env = cx_test_smtp_read(&E.smtp, 1, "env");
+  char *eml = cx_test_smtp_read(&E.smtp, 1, "eml");
+  CHECK(env && strstr(env, "boss@cronix.test") &&
+            !strstr(env, "ops@cronix.test"),
+        "rcpt: %s", env); /* admins only */
+  CHECK(eml && strstr(eml, "is down"), "not a node-down mail");
+  cx_free(env);
+  cx_free(eml);
+  down();
+}
