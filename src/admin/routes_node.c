@@ -37,6 +37,7 @@ struct node_view {
   struct cx_node n; /* strings owned */
   int alive;
   int64_t jobs, running;
+  json_t *labels; /* from the node key (alive nodes only); NULL = none */
 };
 
 struct nodes {
@@ -46,8 +47,10 @@ struct nodes {
 
 static void nodes_free(struct nodes *ns)
 {
-  for (size_t i = 0; i < ns->n; i++)
+  for (size_t i = 0; i < ns->n; i++) {
     cx_node_clear(&ns->v[i].n);
+    json_decref(ns->v[i].labels);
+  }
   cx_free(ns->v);
   memset(ns, 0, sizeof *ns);
 }
@@ -155,6 +158,9 @@ static int nodes_read(struct cx_admin *a, struct nodes *ns, const char **what,
       json_int_t up = json_integer_value(json_object_get(v, "up"));
       if (up > 0)
         nv->n.up = up;
+      json_t *labels = json_object_get(v, "labels");
+      if (json_is_object(labels))
+        nv->labels = json_incref(labels);
     }
     json_decref(v);
   }
@@ -196,15 +202,16 @@ static int nodes_load(struct cx_admin *a, struct cx_http_req *req,
 static json_t *node_json(const struct node_view *nv)
 {
   const struct cx_node *n = &nv->n;
+  json_t *labels = nv->labels ? json_deep_copy(nv->labels) : json_object();
   return json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:i, s:b, s:I, s:I, s:I, "
-                   "s:I}",
+                   "s:I, s:o}",
                    "id", (json_int_t)n->id, "uuid", n->uuid, "hostname",
                    n->hostname ? n->hostname : "", "ip", n->ip ? n->ip : "",
                    "pid", n->pid, "version", n->version ? n->version : "",
                    "status", nv->alive ? CX_NODE_UP : CX_NODE_DOWN, "alive",
                    nv->alive, "up", (json_int_t)n->up, "down",
                    (json_int_t)n->down, "job_count", (json_int_t)nv->jobs,
-                   "running", (json_int_t)nv->running);
+                   "running", (json_int_t)nv->running, "labels", labels);
 }
 
 static void h_node_search(struct cx_http_req *req, void *ctx)

@@ -130,6 +130,7 @@ struct cx_noded {
   char live_url[300];        /* advertised in the node key; "" = none */
   char live_secret[256];     /* cluster.secret */
   char live_listen[256];     /* node.listen, read at create */
+  struct cx_labels labels;   /* node.labels, read at create; in the key */
   struct cx_coord *coord;
   struct cx_notify *notify;
   char uuid[37];

@@ -1305,6 +1305,11 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
            o->cfg->node_listen ? o->cfg->node_listen : "");
   snprintf(n->live_secret, sizeof n->live_secret, "%s",
            o->cfg->cluster_secret ? o->cfg->cluster_secret : "");
+  if (cx_labels_parse(o->cfg->node_labels ? o->cfg->node_labels : "",
+                      &n->labels, err) != 0) {
+    rc = CX_EPARSE;
+    goto fail;
+  }
   n->nworkers = (int)o->cfg->node_max_concurrent;
   if (n->nworkers < 1)
     n->nworkers = 1;
