@@ -124,7 +124,7 @@ static int strv_has(const struct strv *s, const char *u)
 
 static int alive_read(struct cx_admin *a, struct strv *out, char *err)
 {
-  return cx__admin_alive_list(a, 1, &out->v, &out->n, err);
+  return cx__admin_alive_list(a, 1, &out->v, NULL, &out->n, err);
 }
 
 /* ---- guarded writes ----------------------------------------------------- */
@@ -373,7 +373,7 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
       cx_err_set(err, "no longer the leader");
       goto out;
     }
-    long k = cx__jobs_pick(&l);
+    long k = cx__jobs_pick(&l, j->node_selector);
     if (k < 0) {
       stuck++;
       continue;
@@ -396,7 +396,8 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
     cl->st.unassigned += stuck;
     pthread_mutex_unlock(&cl->mu);
     CX_LOG(CX_LOG_WARN, "cluster",
-           "node %s is down and no node is alive: %zu job(s) wait unassigned",
+           "node %s is down and no (matching) node is alive: %zu job(s) wait "
+           "unassigned",
            uuid, stuck);
   }
   if (alert && nman > 0)

@@ -35,9 +35,13 @@
  * Within one admin process, writes to one job are serialised by a striped
  * lock (cx__jobs_lock), so they reach both stores in the same order.
  *
- * Placement: auto = the alive node (key under <prefix>/node/) with the
- * fewest jobs in the store, ties to the lowest uuid (deterministic, and
- * sequential adds still spread because each add changes the counts).
+ * Placement: auto = the alive node (key under <prefix>/node/) whose
+ * labels match the job's node_selector with the fewest jobs in the store,
+ * ties to the lowest uuid (deterministic, and sequential adds still spread
+ * because each add changes the counts). Manual placement and an auto job
+ * staying on its node need that node alive and matching too (cx__jobs_fit);
+ * failover picks like auto placement, so a job never moves to a node its
+ * selector excludes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -151,9 +155,22 @@ int cx__jobs_placement(struct cx_admin *a, int fresh, struct cx__placement *p,
   memset(p, 0, sizeof *p);
   p->cached = !fresh;
   *what = "coordination";
-  int rc = cx__admin_alive_list(a, fresh, &p->alive, &p->n, err);
+  char **labels = NULL;
+  int rc = cx__admin_alive_list(a, fresh, &p->alive, &labels, &p->n, err);
   if (rc != 0)
     return rc;
+  if (p->n > 0 && (p->labels = cx_calloc(p->n, sizeof *p->labels)) == NULL)
+    rc = -ENOMEM;
+  for (size_t k = 0; k < p->n; k++) {
+    if (p->labels != NULL)
+      cx_labels_parse(labels[k], &p->labels[k], NULL); /* checked: alive.c */
+    cx_free(labels[k]);
+  }
+  cx_free(labels);
+  if (rc != 0) {
+    cx__jobs_placement_free(p);
+    return rc;
+  }
   *what = "store";
   if (!fresh && p->n == 0) {
     rc = 0; /* nowhere to place: the counts do not matter */
@@ -175,13 +192,15 @@ int cx__jobs_placement(struct cx_admin *a, int fresh, struct cx__placement *p,
   return rc;
 }
 
-long cx__jobs_pick(struct cx__placement *p)
+long cx__jobs_pick(struct cx__placement *p, const char *selector)
 {
   long best = -1;
   int64_t bc = 0;
   if (p->cached)
     pthread_mutex_lock(&load.mu);
   for (size_t k = 0; k < p->n; k++) {
+    if (!cx_selector_match(selector, &p->labels[k]))
+      continue;
     int64_t c = p->jobs ? p->jobs[k] : 0;
     if (p->cached) {
       struct load_entry *e = load_find(p->alive[k], 0);
@@ -210,11 +229,24 @@ int cx__jobs_placement_has(const struct cx__placement *p, const char *uuid)
   return 0;
 }
 
+int cx__jobs_fit(struct cx_admin *a, const char *uuid, const char *selector,
+                 int *fit, char *err)
+{
+  struct cx_labels l;
+  int alive = 0;
+  int rc = cx__admin_node_labels(a, uuid, &alive, &l, err);
+  *fit = !alive                            ? CX__FIT_DEAD
+         : cx_selector_match(selector, &l) ? CX__FIT_OK
+                                           : CX__FIT_MISMATCH;
+  return rc;
+}
+
 void cx__jobs_placement_free(struct cx__placement *p)
 {
   for (size_t k = 0; k < p->n; k++)
     cx_free(p->alive[k]);
   cx_free(p->alive);
+  cx_free(p->labels);
   cx_free(p->jobs);
   memset(p, 0, sizeof *p);
 }

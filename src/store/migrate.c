@@ -6,7 +6,8 @@
  * lost connection or from a node's spool without recording a run twice);
  * version 3 an id-only index on jobs for cheap paging; version 4 an index
  * of open runs by node; version 5 the attempts of runs that retried;
- * version 6 the user a cmd job runs as and its resource limits.
+ * version 6 the user a cmd job runs as and its resource limits; version 7
+ * a job's node_selector.
  * Append new migrations at the end; never edit an applied one. Each
  * back-end applies them under a lock and records each in cronix_schema.
  *
@@ -227,9 +228,21 @@ static const char *const v6_mysql[] = {
     " ADD COLUMN limit_nofile INT NOT NULL DEFAULT 0",
     NULL};
 
+/* ---- version 7: which nodes may run a job -------------------------------- */
+
+static const char *const v7_sqlite[] = {
+    "ALTER TABLE cronix_job ADD COLUMN node_selector TEXT NOT NULL"
+    " DEFAULT ''",
+    NULL};
+static const char *const v7_mysql[] = {
+    "ALTER TABLE cronix_job ADD COLUMN node_selector VARCHAR(1024) NOT NULL"
+    " DEFAULT ''",
+    NULL};
+
 const struct cx__migration cx__migrations[] = {
     {1, {v1_sqlite, v1_mysql}}, {2, {v2_sqlite, v2_mysql}},
     {3, {v3_sqlite, v3_mysql}}, {4, {v4_sqlite, v4_mysql}},
     {5, {v5_sqlite, v5_mysql}}, {6, {v6_sqlite, v6_mysql}},
+    {7, {v7_sqlite, v7_mysql}},
 };
 const int cx__migrations_n = (int)CX_ARRAY_LEN(cx__migrations);

@@ -450,7 +450,8 @@ _Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
   " allocation, run_on, notify_status, notify_type, notify_to_array, note,"    \
   " created, updated, timezone, enabled, concurrency, misfire,"                \
   " starting_deadline, http_method, http_headers, http_body, env, workdir,"    \
-  " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile"
+  " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"          \
+  " node_selector"
 #define JOB_SET                                                                \
   "name = ?, command = ?, type = ?, spec = ?, timeout = ?, retry_times = ?,"   \
   " retry_interval = ?, allocation = ?, run_on = ?, notify_status = ?,"        \
@@ -458,7 +459,7 @@ _Static_assert(Q_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
   " enabled = ?, concurrency = ?, misfire = ?, starting_deadline = ?,"         \
   " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?,"   \
   " run_as = ?, limit_memory_mb = ?, limit_nproc = ?, limit_cpu_s = ?,"        \
-  " limit_nofile = ?"
+  " limit_nofile = ?, node_selector = ?"
 #define BUMP "updated = CASE WHEN updated < ? THEN ? ELSE updated + 1 END"
 #define RUN_COLS                                                               \
   "id, job_id, name, node_uuid, hostname, ip, command, spec, `trigger`,"       \
@@ -475,8 +476,8 @@ Q1(JOB_INSERT,
    " notify_to_array, note, timezone, enabled, concurrency, misfire,"
    " starting_deadline, http_method, http_headers, http_body, env, workdir,"
    " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"
-   " created, updated)"
-   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   " node_selector, created, updated)"
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
    0);
 Q1(JOB_UPDATE,
    "UPDATE cronix_job SET " JOB_SET ", updated = ? WHERE id = ? AND"
@@ -752,7 +753,7 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_job *j = item;
   int oom = 0;
-  if (n != 31)
+  if (n != 32)
     return -EIO;
   j->id = col_int(&c[0]);
   j->name = col_str(&c[1], &oom);
@@ -785,13 +786,14 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
   j->limit_nproc = (int)col_int(&c[28]);
   j->limit_cpu_s = (int)col_int(&c[29]);
   j->limit_nofile = (int)col_int(&c[30]);
+  j->node_selector = col_str(&c[31], &oom);
   return oom ? -ENOMEM : 0;
 }
 
 static const struct kind job_kind = {sizeof(struct cx_job), job_from_row,
                                      job_clear_v};
 
-/* The 28 settable fields, in JOB_SET / JOB_INSERT order. */
+/* The 29 settable fields, in JOB_SET / JOB_INSERT order. */
 static int job_params(const struct cx_job *j, struct cx__val *p)
 {
   int k = 0;
@@ -823,6 +825,7 @@ static int job_params(const struct cx_job *j, struct cx__val *p)
   p[k++] = vint(j->limit_nproc);
   p[k++] = vint(j->limit_cpu_s);
   p[k++] = vint(j->limit_nofile);
+  p[k++] = vstr(j->node_selector, "");
   return k;
 }
 
@@ -834,7 +837,7 @@ static void name_taken(int rc, const char *what, const char *name, char *err)
 
 int cx_store_job_create(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[30];
+  struct cx__val p[31];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -872,7 +875,7 @@ static int job_missing_or_stale(struct cx_store *s, int64_t id, char *err)
 
 int cx_store_job_update(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[31];
+  struct cx__val p[32];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)

@@ -286,6 +286,26 @@ TEST(node_stop_marks_row_down_and_drops_node_key)
   fx_down(&f);
 }
 
+/* node.labels reach the admins through the node key, as a JSON object. */
+TEST(node_key_carries_its_labels)
+{
+  struct fx f;
+  char key[128];
+  static const char *const extra[] = {"node.labels", " zone=a , role=db", NULL};
+  fx_start(&f, NULL, NULL, "n", extra, NULL);
+  snprintf(key, sizeof key, "/cronix/node/%s", f.uuid);
+  struct cx_coord_kvs kvs;
+  ASSERT(cx_coord_get(f.coord, key, strlen(key), &kvs, NULL) == 0);
+  json_t *v = json_loadb(kvs.kvs[0].value, kvs.kvs[0].value_len, 0, NULL);
+  cx_coord_kvs_free(&kvs);
+  json_t *l = json_object_get(v, "labels");
+  ASSERT_EQ(json_object_size(l), 2);
+  ASSERT_STREQ(json_string_value(json_object_get(l, "zone")), "a");
+  ASSERT_STREQ(json_string_value(json_object_get(l, "role")), "db");
+  json_decref(v);
+  fx_down(&f);
+}
+
 /* ---- schedule ------------------------------------------------------------ */
 
 TEST_TIMEOUT(node_six_field_every_two_seconds_on_the_second, 40)
