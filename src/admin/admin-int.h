@@ -159,13 +159,21 @@ int cx__jobs_placement(struct cx_admin *a, int fresh, struct cx__placement *p,
  * made). */
 long cx__jobs_pick(struct cx__placement *p, const char *selector);
 /* Whether node uuid may run a job with selector: CX__FIT_DEAD (not
- * alive), CX__FIT_MISMATCH (alive, its labels do not match) or CX__FIT_OK
- * into *fit. 0 or a coordination error. */
-enum { CX__FIT_DEAD, CX__FIT_MISMATCH, CX__FIT_OK };
+ * alive), CX__FIT_MISMATCH (alive, its labels do not match),
+ * CX__FIT_DRAINED (alive, drained by /node/drain) or CX__FIT_OK into *fit.
+ * 0 or a coordination error. */
+enum { CX__FIT_DEAD, CX__FIT_MISMATCH, CX__FIT_DRAINED, CX__FIT_OK };
 int cx__jobs_fit(struct cx_admin *a, const char *uuid, const char *selector,
                  int *fit, char *err);
 int cx__jobs_placement_has(const struct cx__placement *p, const char *uuid);
 void cx__jobs_placement_free(struct cx__placement *p);
+/* The drained nodes (keys <prefix>/drain/<uuid>, put by /node/drain),
+ * sorted, into *out (free each and the array with cx_free). Placement
+ * leaves them out; the leader moves their auto jobs away. 0 or a
+ * coordination error. */
+int cx__jobs_drained(struct cx_admin *a, char ***out, size_t *n, char *err);
+/* 1 when uuid is in the sorted list v[0..n). */
+int cx__jobs_listed(char *const *v, size_t n, const char *uuid);
 /* Counts one more job on node (a manual placement of this process). */
 void cx__jobs_placed(const char *node);
 /* Forces a re-read of the counts cache (after deletions and moves). */

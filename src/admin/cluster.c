@@ -424,12 +424,18 @@ static int sweep(struct cx__cluster *cl, int64_t rev, char *err)
     strv_free(&alive);
     return 0; /* nowhere to go */
   }
-  rc = cx_store_job_count_by_node(a->store, &v, &nv, err);
+  /* A drained node counts as gone: its auto jobs move away too. */
+  struct strv drained = {0};
+  rc = cx__jobs_drained(a, &drained.v, &drained.n, err);
+  if (rc == 0)
+    rc = cx_store_job_count_by_node(a->store, &v, &nv, err);
   for (size_t i = 0; rc == 0 && i < nv; i++)
-    if (!strv_has(&alive, v[i].run_on))
+    if (!strv_has(&alive, v[i].run_on) ||
+        cx__jobs_listed(drained.v, drained.n, v[i].run_on))
       rc = failover_node(cl, rev, v[i].run_on, 0, err);
   cx_node_jobs_free(v, nv);
   strv_free(&alive);
+  strv_free(&drained);
   return rc;
 }
 

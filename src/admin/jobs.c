@@ -41,7 +41,8 @@
  * because each add changes the counts). Manual placement and an auto job
  * staying on its node need that node alive and matching too (cx__jobs_fit);
  * failover picks like auto placement, so a job never moves to a node its
- * selector excludes.
+ * selector excludes. A drained node (/node/drain) is no candidate at all:
+ * it keeps its manual jobs, and the leader moves its auto jobs away.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -167,6 +168,24 @@ int cx__jobs_placement(struct cx_admin *a, int fresh, struct cx__placement *p,
     cx_free(labels[k]);
   }
   cx_free(labels);
+  char **drained = NULL;
+  size_t nd = 0;
+  if (rc == 0)
+    rc = cx__jobs_drained(a, &drained, &nd, err);
+  size_t kept = 0; /* drop the drained nodes, keeping the order */
+  for (size_t k = 0; rc == 0 && k < p->n; k++) {
+    if (cx__jobs_listed(drained, nd, p->alive[k])) {
+      cx_free(p->alive[k]);
+      continue;
+    }
+    p->alive[kept] = p->alive[k];
+    p->labels[kept++] = p->labels[k];
+  }
+  if (rc == 0)
+    p->n = kept;
+  for (size_t k = 0; k < nd; k++)
+    cx_free(drained[k]);
+  cx_free(drained);
   if (rc != 0) {
     cx__jobs_placement_free(p);
     return rc;
@@ -238,7 +257,65 @@ int cx__jobs_fit(struct cx_admin *a, const char *uuid, const char *selector,
   *fit = !alive                            ? CX__FIT_DEAD
          : cx_selector_match(selector, &l) ? CX__FIT_OK
                                            : CX__FIT_MISMATCH;
+  char key[CX_KEY_LEN];
+  struct cx_coord_kvs kvs;
+  size_t kl =
+      cx_key_build(key, sizeof key, a->prefix, CX_KEY_DRAIN, uuid, 0, NULL);
+  if (rc == 0 && *fit == CX__FIT_OK && kl > 0) {
+    rc = cx_coord_get(a->coord, key, kl, &kvs, err);
+    if (rc == 0) {
+      *fit = CX__FIT_DRAINED;
+      cx_coord_kvs_free(&kvs);
+    }
+    if (rc == CX_ENOTFOUND)
+      rc = 0;
+  }
   return rc;
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+  return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+int cx__jobs_drained(struct cx_admin *a, char ***out, size_t *n, char *err)
+{
+  char dir[CX_KEY_LEN];
+  struct cx_coord_kvs kvs = {0};
+  struct cx_key k;
+  size_t m = 0;
+  *out = NULL;
+  *n = 0;
+  size_t dl = cx_key_dir(dir, sizeof dir, a->prefix, CX_KEY_DRAIN, NULL);
+  int rc = cx_coord_range(a->coord, dir, dl, &kvs, err);
+  if (rc != 0)
+    return rc;
+  char **v = kvs.n ? cx_calloc(kvs.n, sizeof *v) : NULL;
+  if (kvs.n > 0 && v == NULL)
+    rc = -ENOMEM;
+  for (size_t i = 0; rc == 0 && i < kvs.n; i++)
+    if (cx__admin_key_is(a, CX_KEY_DRAIN, kvs.kvs[i].key, kvs.kvs[i].key_len,
+                         &k) &&
+        (v[m++] = cx_strdup(k.uuid)) == NULL)
+      rc = -ENOMEM;
+  cx_coord_kvs_free(&kvs);
+  if (rc != 0) {
+    for (size_t i = 0; i < m; i++)
+      cx_free(v[i]);
+    cx_free(v);
+    return rc;
+  }
+  if (m > 1)
+    qsort(v, m, sizeof *v, cmp_str);
+  *out = v;
+  *n = m;
+  return 0;
+}
+
+int cx__jobs_listed(char *const *v, size_t n, const char *uuid)
+{
+  return uuid != NULL && n > 0 &&
+         bsearch(&uuid, v, n, sizeof *v, cmp_str) != NULL;
 }
 
 void cx__jobs_placement_free(struct cx__placement *p)

@@ -211,6 +211,12 @@ static int place(struct cx_admin *a, struct cx_http_req *req, struct cx_job *j,
                           j->run_on);
       return -1;
     }
+    if (fit == CX__FIT_DRAINED) {
+      cx_http_reply_error(req, CX_HTTP_NODE_UNAVAIL, "run_on",
+                          "run_on: node %.64s is drained (/node/undrain)",
+                          j->run_on);
+      return -1;
+    }
     if (fit == CX__FIT_MISMATCH) {
       cx_http_reply_error(req, CX_HTTP_NODE_UNAVAIL, "run_on",
                           "run_on: node %.64s does not match node_selector "

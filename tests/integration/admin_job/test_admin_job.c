@@ -579,6 +579,53 @@ static void add_manual_selected(const char *run_on, const char *selector)
   post("/job/add", body);
 }
 
+/* The drain state of node uuid in /node/search ("" when not drained). */
+static const char *drain_state(const char *uuid)
+{
+  static char out[32];
+  out[0] = '\0';
+  post("/node/search", "{}");
+  EXPECT(200, 0);
+  json_t *list = json_object_get(rdata(), "list");
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    json_t *n = json_array_get(list, i);
+    if (strcmp(json_string_value(json_object_get(n, "uuid")), uuid) == 0)
+      snprintf(out, sizeof out, "%s",
+               json_string_value(json_object_get(n, "drain")));
+  }
+  return out;
+}
+
+CASE(drained_node_takes_no_new_jobs_until_undrained)
+{
+  node_up("n1");
+  node_up("n2");
+  call("POST", "/node/drain", F.op, "{\"uuid\":\"n1\"}");
+  ASSERT_EQ(R.status, 403); /* admins only */
+  call("POST", "/node/drain", F.boss, "{\"uuid\":\"ghost\"}");
+  ASSERT_EQ(R.status, 404);
+  call("POST", "/node/drain", F.boss, "{\"uuid\":\"../x\"}");
+  EXPECT(400, 1001);
+  call("POST", "/node/drain", F.boss, "{\"uuid\":\"n1\"}");
+  EXPECT(200, 0);
+  ASSERT_STREQ(drain_state("n1"), "drained"); /* nothing running on it */
+  ASSERT_STREQ(drain_state("n2"), "");
+  for (int i = 0; i < 3; i++) { /* n1 is empty, yet never picked */
+    char name[16];
+    snprintf(name, sizeof name, "d%d", i);
+    add_http(name);
+    ASSERT_STREQ(dstr("run_on"), "n2");
+  }
+  add_manual_selected("n1", "");
+  EXPECT(400, 1003);
+  ASSERT_CONTAINS(rmsg(), "drained");
+  call("POST", "/node/undrain", F.boss, "{\"uuid\":\"n1\"}");
+  EXPECT(200, 0);
+  ASSERT_STREQ(drain_state("n1"), "");
+  add_http("after");
+  ASSERT_STREQ(dstr("run_on"), "n1");
+}
+
 CASE(add_manual_on_node_not_matching_selector_is_1003)
 {
   node_up_labels("n1", "{\"zone\":\"a\"}");

@@ -487,6 +487,28 @@ CASE(failover_moves_only_to_matching_nodes)
   assert_agree(zc);
 }
 
+/* A drained node (<prefix>/drain/<uuid>, as /node/drain puts it) is
+ * treated as gone by the leader's sweep: its auto jobs move to other
+ * nodes, manual ones stay; nothing moves back onto it. */
+CASE(drained_node_auto_jobs_move_away)
+{
+  char err[CX_ERR_LEN];
+  node_up("n1");
+  node_up("n2");
+  int64_t au = add_job("au", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1");
+  int64_t man = add_job("man", CX_JOB_HTTP, CX_ALLOC_MANUAL, "n1");
+  admin_up(0, 0);
+  wait_leader(10);
+  const char *key = PREFIX "/drain/n1";
+  ASSERT(cx_coord_put(F.coord, key, strlen(key), "{}", 2, 0, NULL, err) == 0);
+  ASSERT_MSG(cx_admin_cluster_reconcile(F.admin[0], err) == 0, "%s", err);
+  ASSERT(wait_moved(au, "n1", 10));
+  ASSERT_STREQ(row_node(au), "n2");
+  assert_agree(au);
+  ASSERT_STREQ(row_node(man), "n1");
+  assert_agree(man);
+}
+
 /* The revision of job id's key under node (0 if none). */
 static int64_t key_rev(const char *node, int64_t id)
 {
