@@ -76,6 +76,7 @@ struct cx__nitem {
   int orphan;           /* under n->mu: its job left this node: no retry */
   int retry_cancelled;  /* under n->mu: a kill ended its wait for a retry */
   const char *kill_why; /* under n->mu: why it was killed (static) */
+  const char *skip_why; /* SKIP: why (static); NULL = concurrency forbid */
 };
 
 /* Settings that SIGHUP may change; copied per run. */
@@ -160,6 +161,7 @@ struct cx_noded {
   int stopping, workers_quit, maint_quit;
 
   atomic_int fenced;        /* lease lost, not yet re-registered */
+  atomic_int drained;       /* <prefix>/drain/<uuid> seen (/node/drain) */
   atomic_llong lease;       /* current lease id (0 = none) */
   pthread_mutex_t lease_mu; /* one lease check at a time */
   int row_ok;               /* node row upserted */

@@ -446,10 +446,17 @@ static void on_fire(void *ctx, int64_t job_id, int64_t at_ms, void *data)
   int64_t at_s = at_ms / 1000, next;
   if (cx_cron_next(d->cron, at_s, &next) == 0)
     cx_sched_put(n->sched, job_id, next * 1000, NULL, NULL);
-  if (atomic_load(&n->fenced))
+  struct cx__nitem *skip;
+  if (atomic_load(&n->fenced)) {
     n->st.fenced++;
-  else
+  } else if (atomic_load(&n->drained)) { /* recorded, not run */
+    if ((skip = item_new(n, d, CX__ITEM_SKIP, "cron", 1, at_s)) != NULL) {
+      skip->skip_why = "skipped: the node is drained (/node/drain)";
+      queue_push(n, skip);
+    }
+  } else {
     fire_locked(n, d, CX__ITEM_RUN, "cron", 1, at_s);
+  }
   pthread_mutex_unlock(&n->mu);
   if (n->fire_hook)
     n->fire_hook(n->fire_hook_arg, job_id, at_ms, cx_wall_ms());
@@ -515,7 +522,9 @@ void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
     cx_sched_put(n->sched, id, next * 1000, NULL, NULL);
   else
     cx_sched_remove(n->sched, id, NULL);
-  if (arriving && d->job.enabled && !n->stopping && !atomic_load(&n->fenced)) {
+  /* A drained node catches up nothing either. */
+  if (arriving && d->job.enabled && !n->stopping && !atomic_load(&n->fenced) &&
+      !atomic_load(&n->drained)) {
     int64_t cand = misfire_candidate(d, now_s);
     if (cand > 0)
       fire_locked(n, d, CX__ITEM_MISFIRE, "misfire", 1, cand);
@@ -783,13 +792,15 @@ static const char *res_output(const struct cx_exec_result *res, size_t *len)
 static void do_skip(struct cx_noded *n, struct cx__nitem *it)
 {
   struct cx_run r;
-  static const char msg[] =
-      "skipped: the previous run is still going (concurrency forbid)";
+  const char *msg =
+      it->skip_why ? it->skip_why
+                   : "skipped: the previous run is still going (concurrency "
+                     "forbid)";
   run_fill(n, it, &r);
   r.status = "skipped";
   r.end_time = r.start_time;
   r.output = (char *)msg;
-  r.output_len = sizeof msg - 1;
+  r.output_len = strlen(msg);
   if (cx__noded_record(n, &r, 0, NULL, 0) == 0) {
     pthread_mutex_lock(&n->mu);
     n->st.skipped++;

@@ -95,6 +95,27 @@ static int row_upsert(struct cx_noded *n, int status)
   return rc;
 }
 
+/* A drained node (/node/drain puts <prefix>/drain/<uuid>) records its cron
+ * fires as skipped instead of running them. Read here, about once a second,
+ * rather than watched: one more key read per node and second, and an
+ * unreachable coordination service leaves the last state. */
+static void drain_poll(struct cx_noded *n)
+{
+  char key[CX_KEY_LEN];
+  struct cx_coord_kvs kvs;
+  size_t kl =
+      cx_key_build(key, sizeof key, n->prefix, CX_KEY_DRAIN, n->uuid, 0, NULL);
+  int rc = kl ? cx_coord_get(n->coord, key, kl, &kvs, NULL) : CX_ENOTFOUND;
+  if (rc == 0)
+    cx_coord_kvs_free(&kvs);
+  if (rc != 0 && rc != CX_ENOTFOUND)
+    return;
+  if (atomic_exchange(&n->drained, rc == 0) != (rc == 0))
+    CX_LOG(CX_LOG_INFO, LOGC, "%s: cron fires are %s",
+           rc == 0 ? "drained" : "undrained",
+           rc == 0 ? "recorded as skipped" : "run again");
+}
+
 int cx__noded_register(struct cx_noded *n, char *err)
 {
   int64_t lease = 0;
@@ -130,6 +151,7 @@ int cx__noded_register(struct cx_noded *n, char *err)
   free(val); /* json_dumps allocates with jansson's allocator */
   if (rc != 0)
     return rc;
+  drain_poll(n); /* before the first fire after (re)start */
   if (!n->row_ok)
     n->row_ok = row_upsert(n, CX_NODE_UP) == 0;
   else
@@ -359,6 +381,8 @@ void *cx__noded_maint_main(void *arg)
     }
     if (!n->row_ok)
       n->row_ok = row_upsert(n, CX_NODE_UP) == 0;
+    if (!atomic_load(&n->fenced))
+      drain_poll(n);
     cx_noded_flush(n);
   }
   return NULL;

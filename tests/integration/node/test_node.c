@@ -306,6 +306,51 @@ TEST(node_key_carries_its_labels)
   fx_down(&f);
 }
 
+/* A drained node (its <prefix>/drain/<uuid> key, read when it registers
+ * and about every second after) records its cron fires as skipped, naming
+ * the drain, and runs them again once undrained. The node restarts drained
+ * here, as in a rolling upgrade, so no fire can run before it knows. */
+TEST_TIMEOUT(node_drained_records_fires_as_skipped, 60)
+{
+  struct fx base, f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char key[128], err[CX_ERR_LEN];
+  fx_up(&base, NULL, NULL, "base");
+  fx_start(&f, NULL, NULL, "n", NULL, &base);
+  snprintf(key, sizeof key, "/cronix/drain/%s", f.uuid);
+  fx_down(&f);
+  ASSERT_MSG(
+      cx_coord_put(base.coord, key, strlen(key), "{}", 2, 0, NULL, err) == 0,
+      "%s", err);
+  fx_start(&f, NULL, NULL, "n", NULL, &base);
+  job_base(&j, 31, "echo ran", "* * * * * *");
+  put_job(&f, &j);
+  size_t sk = 0;
+  for (int t = 0; t < 150 && sk < 2; t++) {
+    cx_sleep_us(100000);
+    runs(&f, 31, &l);
+    sk = count_status(&l, "skipped");
+    cx_run_list_free(&l);
+  }
+  runs(&f, 31, &l);
+  ASSERT_MSG(count_status(&l, "skipped") >= 2, "%zu skipped", sk);
+  ASSERT_EQ(count_status(&l, "success"), 0);
+  ASSERT_CONTAINS(l.items[0].output, "drained");
+  cx_run_list_free(&l);
+  ASSERT(cx_coord_delete(base.coord, key, strlen(key), NULL, NULL, err) == 0);
+  size_t ok = 0;
+  for (int t = 0; t < 150 && ok == 0; t++) {
+    cx_sleep_us(100000);
+    runs(&f, 31, &l);
+    ok = count_status(&l, "success");
+    cx_run_list_free(&l);
+  }
+  ASSERT_MSG(ok >= 1, "no run after undrain");
+  fx_down(&f);
+  fx_down(&base);
+}
+
 /* ---- schedule ------------------------------------------------------------ */
 
 TEST_TIMEOUT(node_six_field_every_two_seconds_on_the_second, 40)
