@@ -34,8 +34,9 @@ struct cx__alive {
   int connected; /* the watch streams */
   int synced;    /* the set was read whole at least once (at revision rev) */
   int64_t rev;
-  int64_t seen; /* the newest revision the set reflects */
-  char **uuids; /* sorted, owned */
+  int64_t seen;  /* the newest revision the set reflects */
+  char **uuids;  /* sorted, owned */
+  char **labels; /* per uuid: its key's labels as "k=v,k=v", owned */
   size_t n, cap;
 };
 
@@ -118,12 +119,17 @@ int cx__admin_node_alive(struct cx_admin *a, const char *uuid, int *alive,
 /* The newest coordination revision the alive set reflects (tests wait
  * for a node's deletion to be seen with it). */
 int64_t cx__admin_alive_seen(struct cx_admin *a);
-/* The alive uuids, sorted, into *out (free each and the array with
+/* cx__admin_node_alive, and the node's labels (from its key) into labels
+ * (may be NULL; none when the node is not alive). */
+int cx__admin_node_labels(struct cx_admin *a, const char *uuid, int *alive,
+                          struct cx_labels *labels, char *err);
+/* The alive uuids, sorted, into *out, and (labels not NULL) each one's
+ * labels as "k=v,k=v" text in *labels (free each and the arrays with
  * cx_free); 0 or a coordination error. fresh: read the coordination
  * service now (the leader's failover must not act on a watch that lags);
  * else the watched set when it streams. */
-int cx__admin_alive_list(struct cx_admin *a, int fresh, char ***out, size_t *n,
-                         char *err);
+int cx__admin_alive_list(struct cx_admin *a, int fresh, char ***out,
+                         char ***labels, size_t *n, char *err);
 
 /* ---- the audit log (audit.c) ------------------------------------------- */
 
@@ -195,6 +201,7 @@ pthread_mutex_t *cx__jobs_lock(int64_t id);
 /* Where auto jobs can go: the alive nodes (sorted) and their job counts. */
 struct cx__placement {
   char **alive;
+  struct cx_labels *labels; /* per alive node */
   size_t n;
   int64_t *jobs; /* per alive node (fresh only) */
   int cached;    /* counts from the process's cache (API placements) */
@@ -205,12 +212,28 @@ struct cx__placement {
  * "coordination" or "store"). Free with cx__jobs_placement_free. */
 int cx__jobs_placement(struct cx_admin *a, int fresh, struct cx__placement *p,
                        const char **what, char *err);
-/* The index of the node with the fewest jobs, ties to the lowest uuid; -1
- * when none is alive. A cached placement counts the pick at once (a fresh
- * one leaves that to the caller: p->jobs[k]++ once the move is made). */
-long cx__jobs_pick(struct cx__placement *p);
+/* The index of the node matching selector (a job's node_selector; NULL or
+ * "" = any) with the fewest jobs, ties to the lowest uuid; -1 when none
+ * is alive and matching. A cached placement counts the pick at once (a
+ * fresh one leaves that to the caller: p->jobs[k]++ once the move is
+ * made). */
+long cx__jobs_pick(struct cx__placement *p, const char *selector);
+/* Whether node uuid may run a job with selector: CX__FIT_DEAD (not
+ * alive), CX__FIT_MISMATCH (alive, its labels do not match),
+ * CX__FIT_DRAINED (alive, drained by /node/drain) or CX__FIT_OK into *fit.
+ * 0 or a coordination error. */
+enum { CX__FIT_DEAD, CX__FIT_MISMATCH, CX__FIT_DRAINED, CX__FIT_OK };
+int cx__jobs_fit(struct cx_admin *a, const char *uuid, const char *selector,
+                 int *fit, char *err);
 int cx__jobs_placement_has(const struct cx__placement *p, const char *uuid);
 void cx__jobs_placement_free(struct cx__placement *p);
+/* The drained nodes (keys <prefix>/drain/<uuid>, put by /node/drain),
+ * sorted, into *out (free each and the array with cx_free). Placement
+ * leaves them out; the leader moves their auto jobs away. 0 or a
+ * coordination error. */
+int cx__jobs_drained(struct cx_admin *a, char ***out, size_t *n, char *err);
+/* 1 when uuid is in the sorted list v[0..n). */
+int cx__jobs_listed(char *const *v, size_t n, const char *uuid);
 /* Counts one more job on node (a manual placement of this process). */
 void cx__jobs_placed(const char *node);
 /* Forces a re-read of the counts cache (after deletions and moves). */

@@ -125,7 +125,7 @@ static int strv_has(const struct strv *s, const char *u)
 
 static int alive_read(struct cx_admin *a, struct strv *out, char *err)
 {
-  return cx__admin_alive_list(a, 1, &out->v, &out->n, err);
+  return cx__admin_alive_list(a, 1, &out->v, NULL, &out->n, err);
 }
 
 /* ---- guarded writes ----------------------------------------------------- */
@@ -339,7 +339,7 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
       cx_err_set(err, "no longer the leader");
       goto out;
     }
-    long k = cx__jobs_pick(&l);
+    long k = cx__jobs_pick(&l, j->node_selector);
     if (k < 0) {
       stuck++;
       continue;
@@ -362,7 +362,8 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
     cl->st.unassigned += stuck;
     pthread_mutex_unlock(&cl->mu);
     CX_LOG(CX_LOG_WARN, "cluster",
-           "node %s is down and no node is alive: %zu job(s) wait unassigned",
+           "node %s is down and no (matching) node is alive: %zu job(s) wait "
+           "unassigned",
            uuid, stuck);
   }
   if (alert) /* every death goes to the admins, listing stranded jobs */
@@ -389,12 +390,18 @@ static int sweep(struct cx__cluster *cl, int64_t rev, char *err)
     strv_free(&alive);
     return 0; /* nowhere to go */
   }
-  rc = cx_store_job_count_by_node(a->store, &v, &nv, err);
+  /* A drained node counts as gone: its auto jobs move away too. */
+  struct strv drained = {0};
+  rc = cx__jobs_drained(a, &drained.v, &drained.n, err);
+  if (rc == 0)
+    rc = cx_store_job_count_by_node(a->store, &v, &nv, err);
   for (size_t i = 0; rc == 0 && i < nv; i++)
-    if (!strv_has(&alive, v[i].run_on))
+    if (!strv_has(&alive, v[i].run_on) ||
+        cx__jobs_listed(drained.v, drained.n, v[i].run_on))
       rc = failover_node(cl, rev, v[i].run_on, 0, err);
   cx_node_jobs_free(v, nv);
   strv_free(&alive);
+  strv_free(&drained);
   return rc;
 }
 

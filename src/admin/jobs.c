@@ -35,9 +35,14 @@
  * Within one admin process, writes to one job are serialised by a striped
  * lock (cx__jobs_lock), so they reach both stores in the same order.
  *
- * Placement: auto = the alive node (key under <prefix>/node/) with the
- * fewest jobs in the store, ties to the lowest uuid (deterministic, and
- * sequential adds still spread because each add changes the counts).
+ * Placement: auto = the alive node (key under <prefix>/node/) whose
+ * labels match the job's node_selector with the fewest jobs in the store,
+ * ties to the lowest uuid (deterministic, and sequential adds still spread
+ * because each add changes the counts). Manual placement and an auto job
+ * staying on its node need that node alive and matching too (cx__jobs_fit);
+ * failover picks like auto placement, so a job never moves to a node its
+ * selector excludes. A drained node (/node/drain) is no candidate at all:
+ * it keeps its manual jobs, and the leader moves its auto jobs away.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -151,9 +156,40 @@ int cx__jobs_placement(struct cx_admin *a, int fresh, struct cx__placement *p,
   memset(p, 0, sizeof *p);
   p->cached = !fresh;
   *what = "coordination";
-  int rc = cx__admin_alive_list(a, fresh, &p->alive, &p->n, err);
+  char **labels = NULL;
+  int rc = cx__admin_alive_list(a, fresh, &p->alive, &labels, &p->n, err);
   if (rc != 0)
     return rc;
+  if (p->n > 0 && (p->labels = cx_calloc(p->n, sizeof *p->labels)) == NULL)
+    rc = -ENOMEM;
+  for (size_t k = 0; k < p->n; k++) {
+    if (p->labels != NULL)
+      cx_labels_parse(labels[k], &p->labels[k], NULL); /* checked: alive.c */
+    cx_free(labels[k]);
+  }
+  cx_free(labels);
+  char **drained = NULL;
+  size_t nd = 0;
+  if (rc == 0)
+    rc = cx__jobs_drained(a, &drained, &nd, err);
+  size_t kept = 0; /* drop the drained nodes, keeping the order */
+  for (size_t k = 0; rc == 0 && k < p->n; k++) {
+    if (cx__jobs_listed(drained, nd, p->alive[k])) {
+      cx_free(p->alive[k]);
+      continue;
+    }
+    p->alive[kept] = p->alive[k];
+    p->labels[kept++] = p->labels[k];
+  }
+  if (rc == 0)
+    p->n = kept;
+  for (size_t k = 0; k < nd; k++)
+    cx_free(drained[k]);
+  cx_free(drained);
+  if (rc != 0) {
+    cx__jobs_placement_free(p);
+    return rc;
+  }
   *what = "store";
   if (!fresh && p->n == 0) {
     rc = 0; /* nowhere to place: the counts do not matter */
@@ -175,13 +211,15 @@ int cx__jobs_placement(struct cx_admin *a, int fresh, struct cx__placement *p,
   return rc;
 }
 
-long cx__jobs_pick(struct cx__placement *p)
+long cx__jobs_pick(struct cx__placement *p, const char *selector)
 {
   long best = -1;
   int64_t bc = 0;
   if (p->cached)
     pthread_mutex_lock(&load.mu);
   for (size_t k = 0; k < p->n; k++) {
+    if (!cx_selector_match(selector, &p->labels[k]))
+      continue;
     int64_t c = p->jobs ? p->jobs[k] : 0;
     if (p->cached) {
       struct load_entry *e = load_find(p->alive[k], 0);
@@ -210,11 +248,82 @@ int cx__jobs_placement_has(const struct cx__placement *p, const char *uuid)
   return 0;
 }
 
+int cx__jobs_fit(struct cx_admin *a, const char *uuid, const char *selector,
+                 int *fit, char *err)
+{
+  struct cx_labels l;
+  int alive = 0;
+  int rc = cx__admin_node_labels(a, uuid, &alive, &l, err);
+  *fit = !alive                            ? CX__FIT_DEAD
+         : cx_selector_match(selector, &l) ? CX__FIT_OK
+                                           : CX__FIT_MISMATCH;
+  char key[CX_KEY_LEN];
+  struct cx_coord_kvs kvs;
+  size_t kl =
+      cx_key_build(key, sizeof key, a->prefix, CX_KEY_DRAIN, uuid, 0, NULL);
+  if (rc == 0 && *fit == CX__FIT_OK && kl > 0) {
+    rc = cx_coord_get(a->coord, key, kl, &kvs, err);
+    if (rc == 0) {
+      *fit = CX__FIT_DRAINED;
+      cx_coord_kvs_free(&kvs);
+    }
+    if (rc == CX_ENOTFOUND)
+      rc = 0;
+  }
+  return rc;
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+  return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+int cx__jobs_drained(struct cx_admin *a, char ***out, size_t *n, char *err)
+{
+  char dir[CX_KEY_LEN];
+  struct cx_coord_kvs kvs = {0};
+  struct cx_key k;
+  size_t m = 0;
+  *out = NULL;
+  *n = 0;
+  size_t dl = cx_key_dir(dir, sizeof dir, a->prefix, CX_KEY_DRAIN, NULL);
+  int rc = cx_coord_range(a->coord, dir, dl, &kvs, err);
+  if (rc != 0)
+    return rc;
+  char **v = kvs.n ? cx_calloc(kvs.n, sizeof *v) : NULL;
+  if (kvs.n > 0 && v == NULL)
+    rc = -ENOMEM;
+  for (size_t i = 0; rc == 0 && i < kvs.n; i++)
+    if (cx__admin_key_is(a, CX_KEY_DRAIN, kvs.kvs[i].key, kvs.kvs[i].key_len,
+                         &k) &&
+        (v[m++] = cx_strdup(k.uuid)) == NULL)
+      rc = -ENOMEM;
+  cx_coord_kvs_free(&kvs);
+  if (rc != 0) {
+    for (size_t i = 0; i < m; i++)
+      cx_free(v[i]);
+    cx_free(v);
+    return rc;
+  }
+  if (m > 1)
+    qsort(v, m, sizeof *v, cmp_str);
+  *out = v;
+  *n = m;
+  return 0;
+}
+
+int cx__jobs_listed(char *const *v, size_t n, const char *uuid)
+{
+  return uuid != NULL && n > 0 &&
+         bsearch(&uuid, v, n, sizeof *v, cmp_str) != NULL;
+}
+
 void cx__jobs_placement_free(struct cx__placement *p)
 {
   for (size_t k = 0; k < p->n; k++)
     cx_free(p->alive[k]);
   cx_free(p->alive);
+  cx_free(p->labels);
   cx_free(p->jobs);
   memset(p, 0, sizeof *p);
 }

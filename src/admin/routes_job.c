@@ -210,15 +210,28 @@ static int place(struct cx_admin *a, struct cx_http_req *req, struct cx_job *j,
 {
   char err[CX_ERR_LEN] = "";
   const char *what = "coordination";
-  int alive = 0, rc;
+  int fit = CX__FIT_DEAD, rc;
 
   if (j->allocation == CX_ALLOC_MANUAL) {
-    if ((rc = cx__admin_node_alive(a, j->run_on, &alive, err)) != 0)
+    if ((rc = cx__jobs_fit(a, j->run_on, j->node_selector, &fit, err)) != 0)
       goto backend;
-    if (!alive) {
+    if (fit == CX__FIT_DEAD) {
       cx_http_reply_error(req, CX_HTTP_NODE_UNAVAIL, "run_on",
                           "run_on: node %.64s is not registered or not alive",
                           j->run_on);
+      return -1;
+    }
+    if (fit == CX__FIT_DRAINED) {
+      cx_http_reply_error(req, CX_HTTP_NODE_UNAVAIL, "run_on",
+                          "run_on: node %.64s is drained (/node/undrain)",
+                          j->run_on);
+      return -1;
+    }
+    if (fit == CX__FIT_MISMATCH) {
+      cx_http_reply_error(req, CX_HTTP_NODE_UNAVAIL, "run_on",
+                          "run_on: node %.64s does not match node_selector "
+                          "'%.256s'",
+                          j->run_on, j->node_selector);
       return -1;
     }
     if (prev_node == NULL)
@@ -233,20 +246,22 @@ static int place(struct cx_admin *a, struct cx_http_req *req, struct cx_job *j,
     return -1;
   }
   if (prev_node != NULL && prev_node[0] != '\0') {
-    if ((rc = cx__admin_node_alive(a, prev_node, &alive, err)) != 0)
+    if ((rc = cx__jobs_fit(a, prev_node, j->node_selector, &fit, err)) != 0)
       goto backend;
-    if (alive)
+    if (fit == CX__FIT_OK)
       return set_run_on(req, j, prev_node);
   }
   struct cx__placement p;
   if ((rc = cx__jobs_placement(a, 0, &p, &what, err)) != 0)
     goto backend;
-  long k = cx__jobs_pick(&p);
+  long k = cx__jobs_pick(&p, j->node_selector);
   rc = k < 0 ? 0 : set_run_on(req, j, p.alive[k]);
   cx__jobs_placement_free(&p);
   if (k < 0)
-    cx_http_reply_error(req, CX_HTTP_NO_NODE, NULL,
-                        "no alive node to place the job on");
+    cx_http_reply_error(
+        req, CX_HTTP_NO_NODE, NULL, "no alive node%s to place the job on",
+        j->node_selector && j->node_selector[0] ? " matching node_selector"
+                                                : "");
   return k < 0 ? -1 : rc;
 backend:
   cx__admin_reply_backend_error(req, rc == CX_ENOTFOUND ? CX_EUNAVAIL : rc,

@@ -38,6 +38,8 @@ struct node_view {
   struct cx_node n; /* strings owned */
   int alive;
   int64_t jobs, running;
+  json_t *labels; /* from the node key (alive nodes only); NULL = none */
+  int drained;    /* <prefix>/drain/<uuid> exists */
 };
 
 struct nodes {
@@ -47,8 +49,10 @@ struct nodes {
 
 static void nodes_free(struct nodes *ns)
 {
-  for (size_t i = 0; i < ns->n; i++)
+  for (size_t i = 0; i < ns->n; i++) {
     cx_node_clear(&ns->v[i].n);
+    json_decref(ns->v[i].labels);
+  }
   cx_free(ns->v);
   memset(ns, 0, sizeof *ns);
 }
@@ -156,9 +160,23 @@ static int nodes_read(struct cx_admin *a, struct nodes *ns, const char **what,
       json_int_t up = json_integer_value(json_object_get(v, "up"));
       if (up > 0)
         nv->n.up = up;
+      json_t *labels = json_object_get(v, "labels");
+      if (json_is_object(labels))
+        nv->labels = json_incref(labels);
     }
     json_decref(v);
   }
+  char **drained = NULL;
+  size_t nd = 0;
+  if (rc == 0)
+    rc = cx__jobs_drained(a, &drained, &nd, err);
+  for (size_t i = 0; i < nd; i++) {
+    struct node_view *nv = rc == 0 ? nodes_find(ns, drained[i]) : NULL;
+    if (nv != NULL)
+      nv->drained = 1;
+    cx_free(drained[i]);
+  }
+  cx_free(drained);
   for (size_t i = 0; rc == 0 && i < procs.n; i++) {
     const struct cx_coord_kv *kv = &procs.kvs[i];
     if (!cx__admin_key_is(a, CX_KEY_PROC, kv->key, kv->key_len, &k))
@@ -197,15 +215,20 @@ static int nodes_load(struct cx_admin *a, struct cx_http_req *req,
 static json_t *node_json(const struct node_view *nv)
 {
   const struct cx_node *n = &nv->n;
+  json_t *labels = nv->labels ? json_deep_copy(nv->labels) : json_object();
   return json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:i, s:b, s:I, s:I, s:I, "
-                   "s:I}",
+                   "s:I, s:o, s:s}",
                    "id", (json_int_t)n->id, "uuid", n->uuid, "hostname",
                    n->hostname ? n->hostname : "", "ip", n->ip ? n->ip : "",
                    "pid", n->pid, "version", n->version ? n->version : "",
                    "status", nv->alive ? CX_NODE_UP : CX_NODE_DOWN, "alive",
                    nv->alive, "up", (json_int_t)n->up, "down",
                    (json_int_t)n->down, "job_count", (json_int_t)nv->jobs,
-                   "running", (json_int_t)nv->running);
+                   "running", (json_int_t)nv->running, "labels", labels,
+                   "drain",
+                   !nv->drained      ? ""
+                   : nv->running > 0 ? "draining"
+                                     : "drained");
 }
 
 static void h_node_search(struct cx_http_req *req, void *ctx)
@@ -243,6 +266,69 @@ static void h_node_search(struct cx_http_req *req, void *ctx)
     return;
   }
   cx__admin_reply_page(req, list, total, page, size);
+}
+
+/* POST /node/drain and /node/undrain {uuid}: puts or deletes
+ * <prefix>/drain/<uuid> (no lease: a drain outlives restarts, for rolling
+ * upgrades) and wakes the leader, which moves the node's auto jobs away;
+ * placement leaves a drained node out. */
+static void node_drain(struct cx_http_req *req, struct cx_admin *a, int on)
+{
+  json_t *body = cx_http_req_json(req);
+  const char *uuid = NULL;
+  char err[CX_ERR_LEN] = "", key[CX_KEY_LEN], what[96], val[64];
+  struct cx_node n = {0};
+
+  if (cx__admin_auth(a, req, CX_ROLE_ADMIN, NULL) < 0)
+    return;
+  if (json_object_size(body) == 1 &&
+      cx__admin_json_str(req, body, "uuid", 64, &uuid) < 0)
+    return;
+  if (uuid == NULL || !cx_key_uuid_ok(uuid)) {
+    cx_http_reply_error(req, CX_HTTP_BAD_INPUT, "uuid",
+                        "body must be {\"uuid\": \"<node uuid>\"}: 1..64 of "
+                        "letters, digits, '.', '_', '-'");
+    return;
+  }
+  snprintf(what, sizeof what, "node %s", uuid);
+  int known = 0;
+  int rc = cx_store_node_find(a->store, uuid, &n, err);
+  cx_node_clear(&n);
+  known = rc == 0;
+  if (rc == CX_ENOTFOUND) /* registered in etcd, not yet in the store? */
+    rc = cx__admin_node_alive(a, uuid, &known, err);
+  if (rc == 0 && !known) {
+    rc = CX_ENOTFOUND;
+    cx_err_set(err, "no node %s", uuid);
+  }
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc, what, err);
+    return;
+  }
+  size_t kl =
+      cx_key_build(key, sizeof key, a->prefix, CX_KEY_DRAIN, uuid, 0, NULL);
+  snprintf(val, sizeof val, "{\"at\":%lld}", (long long)cx_wall_s());
+  rc = on ? cx_coord_put(a->coord, key, kl, val, strlen(val), 0, NULL, err)
+          : cx_coord_delete(a->coord, key, kl, NULL, NULL, err);
+  if (rc != 0 && !(rc == CX_ENOTFOUND && !on)) {
+    cx__admin_reply_backend_error(req, rc, "coordination", err);
+    return;
+  }
+  CX_LOG(CX_LOG_INFO, "admin", "node %s %s", uuid,
+         on ? "drained: its auto jobs move away" : "undrained");
+  cx__jobs_load_forget();
+  cx__cluster_kick(a);
+  cx_http_reply_ok(req, NULL);
+}
+
+static void h_node_drain(struct cx_http_req *req, void *ctx)
+{
+  node_drain(req, ctx, 1);
+}
+
+static void h_node_undrain(struct cx_http_req *req, void *ctx)
+{
+  node_drain(req, ctx, 0);
 }
 
 static void h_node_del(struct cx_http_req *req, void *ctx)
@@ -629,6 +715,8 @@ int cx__admin_routes_nodes(struct cx_admin *a)
 {
   static const struct cx__admin_route routes[] = {
       {"POST", "/node/search", h_node_search},
+      {"POST", "/node/drain", h_node_drain},
+      {"POST", "/node/undrain", h_node_undrain},
       {"POST", "/node/del", h_node_del},
       {"GET", "/statis/today", h_statis_today},
       {"GET", "/statis/week", h_statis_week},

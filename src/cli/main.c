@@ -71,7 +71,8 @@ int main(int argc, char **argv)
     return cx_cli_user(argc - 1, argv + 1);
   }
   if (strcmp(cmd, "node") == 0) {
-    if (strcmp(sub, "ls") == 0 || strcmp(sub, "rm") == 0)
+    if (strcmp(sub, "ls") == 0 || strcmp(sub, "rm") == 0 ||
+        strcmp(sub, "drain") == 0 || strcmp(sub, "undrain") == 0)
       return rc_node_remote(argc - 1, argv + 1);
     return cx_cli_node(argc - 1, argv + 1);
   }

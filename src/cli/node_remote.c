@@ -1,5 +1,6 @@
 /*
- * `cronix node ls` and `cronix node rm UUID...`: the nodes through the API
+ * `cronix node ls`, `cronix node rm UUID...` and `cronix node drain|undrain
+ * UUID...`: the nodes through the API
  * (`cronix node` alone still runs a node: src/cli/node_cmd.c).
  */
 #include <string.h>
@@ -10,6 +11,9 @@
 static const char node_usage[] =
     "usage: cronix node ls [--state alive|dead] [-o wide|json]\n"
     "       cronix node rm UUID...     forget dead nodes\n"
+    "       cronix node drain UUID...  no new fires or jobs (rolling "
+    "upgrades)\n"
+    "       cronix node undrain UUID...\n"
     "       cronix node [OPTIONS]      run a node (cronix node --help)\n";
 
 static int node_ls(struct rc_ctx *c, int argc, char **argv)
@@ -76,7 +80,9 @@ static int node_ls(struct rc_ctx *c, int argc, char **argv)
   return 0;
 }
 
-static int node_rm(struct rc_ctx *c, int argc, char **argv)
+/* rm, drain, undrain: route for each UUID, printing "<done> node UUID". */
+static int node_each(struct rc_ctx *c, int argc, char **argv, const char *route,
+                     const char *done)
 {
   struct rc_list pos = {0};
   int rc = rc_parse(c, argc, argv, 1, NULL, &pos, node_usage);
@@ -85,9 +91,9 @@ static int node_rm(struct rc_ctx *c, int argc, char **argv)
   if (pos.n == 0)
     return rc_fail(c, 2, "which nodes? give their UUIDs");
   for (int i = 0; i < pos.n && rc == 0; i++) {
-    rc = rc_post(c, "/node/del", json_pack("{s:s}", "uuid", pos.v[i]), NULL);
+    rc = rc_post(c, route, json_pack("{s:s}", "uuid", pos.v[i]), NULL);
     if (rc == 0)
-      printf("removed node %s\n", pos.v[i]);
+      printf("%s node %s\n", done, pos.v[i]);
   }
   return rc;
 }
@@ -98,7 +104,11 @@ int rc_node_remote(int argc, char **argv)
   snprintf(cmd, sizeof cmd, "node %.40s", argv[1]);
   struct rc_ctx c = {.cmd = cmd};
   int rc = strcmp(argv[1], "ls") == 0 ? node_ls(&c, argc - 1, argv + 1)
-                                      : node_rm(&c, argc - 1, argv + 1);
+           : strcmp(argv[1], "drain") == 0
+               ? node_each(&c, argc - 1, argv + 1, "/node/drain", "drained")
+           : strcmp(argv[1], "undrain") == 0
+               ? node_each(&c, argc - 1, argv + 1, "/node/undrain", "undrained")
+               : node_each(&c, argc - 1, argv + 1, "/node/del", "removed");
   rc_close(&c);
   return rc == RC_HELP ? 0 : rc;
 }

@@ -105,6 +105,10 @@ static const struct cx_config_setting settings[] = {
       "address of the node's live-output listener for the admins, "
       "host:port (flag --listen of `cronix node`); empty = none; needs "
       "cluster.secret"),
+    S("node.labels", node_labels, "",
+      "labels jobs select nodes by (a job's node_selector): comma list of "
+      "key=value, letters, digits, '.', '_', '-', at most 16 of at most 63 "
+      "bytes each, e.g. zone=a, role=db"),
     SX("cluster.secret", cluster_secret, "",
        "secret the admins and nodes share: the admins send it to the "
        "nodes' live-output listeners (at least 16 bytes)",
@@ -503,6 +507,12 @@ int cx_config_finish(struct cx_config *c, char *err)
     /* A listener anyone could read job output from is refused at start. */
     cx_err_set(err, "node.listen: set cluster.secret (at least 16 bytes) "
                     "for the listener to check");
+    return CX_EPARSE;
+  }
+  struct cx_labels labels;
+  char why[CX_ERR_LEN];
+  if (cx_labels_parse(c->node_labels, &labels, why) != 0) {
+    cx_err_set(err, "node.labels: %s", why);
     return CX_EPARSE;
   }
   if (c->cluster_secret[0] != '\0' && strlen(c->cluster_secret) < 16) {

@@ -56,6 +56,7 @@ struct cx_config {
   char *node_run_as;           /* "" = cronix (root) / the node's user */
   char *node_run_as_allow;     /* comma list */
   char *node_cgroup;           /* auto | off | a cgroup directory */
+  char *node_labels;           /* "zone=a, role=db" (cx_labels_parse) */
   char *node_listen;           /* live-output listener "host:port"; "" = none */
   /* [cluster] */
   char *cluster_secret; /* shared by admins and nodes (node.listen) */

@@ -317,6 +317,9 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
                "must be a user name: letters, digits, '.', '_', '-', not "
                "starting with '-'%s",
                NULL);
+  if (j->node_selector != NULL &&
+      cx_selector_check(j->node_selector, cron_err) != 0)
+    return bad(field, err, "node_selector", "%s", cron_err);
   if (j->timezone != NULL && j->timezone[0] != '\0') {
     const struct cx_tz *tz;
     if (cx_tz_get(j->timezone, &tz, cron_err) != 0)

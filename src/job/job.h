@@ -65,6 +65,8 @@ struct cx_job {
   int limit_nproc;     /* RLIMIT_NPROC (counts the user's processes) */
   int limit_cpu_s;     /* RLIMIT_CPU, CPU seconds per process */
   int limit_nofile;    /* RLIMIT_NOFILE, open files per process */
+  char *node_selector; /* which nodes may run it (cx_selector_check),
+                         default "" = any */
 };
 
 /* notify_events: 0 when list names only known events, else CX_EPARSE. */
@@ -91,16 +93,17 @@ int cx_job_copy(struct cx_job *dst, const struct cx_job *src);
  * always answers first: a too-long value is the client's 400, never a
  * store failure. Text limits are bytes unless marked characters (UTF-8
  * code points; MySQL's VARCHAR(n) counts those). */
-#define CX_JOB_MAX_NAME 128         /* characters, after trimming */
-#define CX_JOB_MAX_COMMAND 65536    /* bytes */
-#define CX_JOB_MAX_SPEC 1024        /* bytes (the cron parser's limit) */
-#define CX_JOB_MAX_RUN_ON 64        /* bytes: a node uuid */
-#define CX_JOB_MAX_NOTE 1024        /* characters */
-#define CX_JOB_MAX_TIMEZONE 64      /* bytes: an IANA zone name */
-#define CX_JOB_MAX_ENUM 16          /* concurrency, misfire, http_method */
-#define CX_JOB_MAX_HTTP_BODY 65536  /* bytes */
-#define CX_JOB_MAX_WORKDIR 1024     /* bytes: an absolute path */
-#define CX_JOB_MAX_RUN_AS 32        /* bytes: a Linux user name */
+#define CX_JOB_MAX_NAME 128        /* characters, after trimming */
+#define CX_JOB_MAX_COMMAND 65536   /* bytes */
+#define CX_JOB_MAX_SPEC 1024       /* bytes (the cron parser's limit) */
+#define CX_JOB_MAX_RUN_ON 64       /* bytes: a node uuid */
+#define CX_JOB_MAX_NOTE 1024       /* characters */
+#define CX_JOB_MAX_TIMEZONE 64     /* bytes: an IANA zone name */
+#define CX_JOB_MAX_ENUM 16         /* concurrency, misfire, http_method */
+#define CX_JOB_MAX_HTTP_BODY 65536 /* bytes */
+#define CX_JOB_MAX_WORKDIR 1024    /* bytes: an absolute path */
+#define CX_JOB_MAX_RUN_AS 32       /* bytes: a Linux user name */
+#define CX_JOB_MAX_SELECTOR CX_LABELS_TEXT /* bytes: node_selector */
 #define CX_JOB_MAX_LIMIT (1 << 20)  /* any limit_* (MiB, processes, s, fds) */
 #define CX_JOB_MAX_MAP 128          /* env / http_headers entries */
 #define CX_JOB_MAX_MAP_KEY 256      /* bytes of an env / header name */

@@ -70,6 +70,7 @@ const struct cx__job_field cx__job_fields[] = {
     INT("limit_nproc", limit_nproc, 0, CX_JOB_MAX_LIMIT),
     INT("limit_cpu_s", limit_cpu_s, 0, CX_JOB_MAX_LIMIT),
     INT("limit_nofile", limit_nofile, 0, CX_JOB_MAX_LIMIT),
+    STR("node_selector", node_selector, CX_JOB_MAX_SELECTOR, 0),
     /* Reply-only fields: accepted so a reply can be posted back. */
     {"next", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},
     {"node_state", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},

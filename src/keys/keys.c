@@ -10,8 +10,10 @@
 #include "util/util.h"
 
 static const char *const kind_name[] = {
-    [CX_KEY_JOB] = "job",   [CX_KEY_NODE] = "node", [CX_KEY_PROC] = "proc",
-    [CX_KEY_ONCE] = "once", [CX_KEY_KILL] = "kill", [CX_KEY_LEADER] = "leader",
+    [CX_KEY_JOB] = "job",     [CX_KEY_NODE] = "node",
+    [CX_KEY_PROC] = "proc",   [CX_KEY_ONCE] = "once",
+    [CX_KEY_KILL] = "kill",   [CX_KEY_LEADER] = "leader",
+    [CX_KEY_DRAIN] = "drain",
 };
 
 int cx_key_uuid_ok(const char *u)
@@ -41,7 +43,7 @@ size_t cx_key_build(char *buf, size_t cap, const char *prefix,
     return fit(snprintf(buf, cap, "%s/%s", prefix, k), cap);
   if (!cx_key_uuid_ok(uuid))
     return 0;
-  if (kind == CX_KEY_NODE)
+  if (kind == CX_KEY_NODE || kind == CX_KEY_DRAIN)
     return fit(snprintf(buf, cap, "%s/%s/%s", prefix, k, uuid), cap);
   if (id < 1)
     return 0;
@@ -95,8 +97,9 @@ int cx_key_parse(const char *prefix, const char *key, size_t len,
   /* The parts after the prefix: kind, uuid, id, tail (a trailing '/'
    * makes an empty last part). */
   static const size_t nparts[] = {
-      [CX_KEY_JOB] = 3,  [CX_KEY_NODE] = 2, [CX_KEY_PROC] = 4,
-      [CX_KEY_ONCE] = 3, [CX_KEY_KILL] = 3, [CX_KEY_LEADER] = 1,
+      [CX_KEY_JOB] = 3,   [CX_KEY_NODE] = 2, [CX_KEY_PROC] = 4,
+      [CX_KEY_ONCE] = 3,  [CX_KEY_KILL] = 3, [CX_KEY_LEADER] = 1,
+      [CX_KEY_DRAIN] = 2,
   };
   struct {
     const char *p;

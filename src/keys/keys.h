@@ -8,6 +8,7 @@
  *   <prefix>/once/<uuid>/<id>         run job <id> once now
  *   <prefix>/kill/<uuid>/<id>         kill job <id>'s runs
  *   <prefix>/leader                   the admin leader (cluster.c)
+ *   <prefix>/drain/<uuid>             node <uuid> is drained (no lease)
  *
  * <prefix> is the configured etcd prefix without a trailing '/'. The module
  * owns the node uuid rule too (cx_key_uuid_ok): a key whose uuid breaks it
@@ -31,7 +32,8 @@ enum cx_key_kind {
   CX_KEY_PROC,
   CX_KEY_ONCE,
   CX_KEY_KILL,
-  CX_KEY_LEADER
+  CX_KEY_LEADER,
+  CX_KEY_DRAIN
 };
 
 /* A parsed key. uuid is "" for the leader key; id is the job id of job,

@@ -82,6 +82,7 @@ struct cx__nitem {
   int orphan;           /* under n->mu: its job left this node: no retry */
   int retry_cancelled;  /* under n->mu: a kill ended its wait for a retry */
   const char *kill_why; /* under n->mu: why it was killed (static) */
+  const char *skip_why; /* SKIP: why (static); NULL = concurrency forbid */
 };
 
 /* Settings that SIGHUP may change; copied per run. */
@@ -136,6 +137,7 @@ struct cx_noded {
   char live_url[300];        /* advertised in the node key; "" = none */
   char live_secret[256];     /* cluster.secret */
   char live_listen[256];     /* node.listen, read at create */
+  struct cx_labels labels;   /* node.labels, read at create; in the key */
   struct cx_coord *coord;
   struct cx_notify *notify;
   char uuid[37];
@@ -166,6 +168,7 @@ struct cx_noded {
   int stopping, workers_quit, maint_quit;
 
   atomic_int fenced;        /* lease lost, not yet re-registered */
+  atomic_int drained;       /* <prefix>/drain/<uuid> seen (/node/drain) */
   atomic_llong lease;       /* current lease id (0 = none) */
   pthread_mutex_t lease_mu; /* one lease check at a time */
   int row_ok;               /* node row upserted */

@@ -452,8 +452,14 @@ static void on_fire(void *ctx, int64_t job_id, int64_t at_ms, void *data)
   int64_t at_s = at_ms / 1000, next;
   if (cx_cron_next(d->cron, at_s, &next) == 0)
     cx_sched_put(n->sched, job_id, next * 1000, NULL, NULL);
+  struct cx__nitem *skip;
   if (atomic_load(&n->fenced)) {
     n->st.fenced++;
+  } else if (atomic_load(&n->drained)) { /* recorded, not run */
+    if ((skip = item_new(n, d, CX__ITEM_SKIP, "cron", 1, at_s)) != NULL) {
+      skip->skip_why = "skipped: the node is drained (/node/drain)";
+      queue_push(n, skip);
+    }
   } else {
     int64_t lease = atomic_load(&n->lease);
     if (s->fire_lease != lease) {
@@ -527,7 +533,9 @@ void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
     cx_sched_put(n->sched, id, next * 1000, NULL, NULL);
   else
     cx_sched_remove(n->sched, id, NULL);
-  if (arriving && d->job.enabled && !n->stopping && !atomic_load(&n->fenced)) {
+  /* A drained node catches up nothing either. */
+  if (arriving && d->job.enabled && !n->stopping && !atomic_load(&n->fenced) &&
+      !atomic_load(&n->drained)) {
     /* The gap ends before any fire this node already queued under its
      * lease (a re-listing after a lost lease: the timer runs first). */
     int64_t gap_to = now_s;
@@ -760,13 +768,15 @@ static const char *res_output(const struct cx_exec_result *res, size_t *len)
 static void do_skip(struct cx_noded *n, struct cx__nitem *it)
 {
   struct cx_run r;
-  static const char msg[] =
-      "skipped: the previous run is still going (concurrency forbid)";
+  const char *msg =
+      it->skip_why ? it->skip_why
+                   : "skipped: the previous run is still going (concurrency "
+                     "forbid)";
   run_fill(n, it, &r);
   r.status = "skipped";
   r.end_time = r.start_time;
   r.output = (char *)msg;
-  r.output_len = sizeof msg - 1;
+  r.output_len = strlen(msg);
   if (cx__noded_record(n, &r, 0, NULL, 0) == 0) {
     pthread_mutex_lock(&n->mu);
     n->st.skipped++;
@@ -1468,6 +1478,11 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
            o->cfg->node_listen ? o->cfg->node_listen : "");
   snprintf(n->live_secret, sizeof n->live_secret, "%s",
            o->cfg->cluster_secret ? o->cfg->cluster_secret : "");
+  if (cx_labels_parse(o->cfg->node_labels ? o->cfg->node_labels : "",
+                      &n->labels, err) != 0) {
+    rc = CX_EPARSE;
+    goto fail;
+  }
   n->nworkers = (int)o->cfg->node_max_concurrent;
   if (n->nworkers < 1)
     n->nworkers = 1;

@@ -95,10 +95,31 @@ static int row_upsert(struct cx_noded *n, int status)
   return rc;
 }
 
+/* A drained node (/node/drain puts <prefix>/drain/<uuid>) records its cron
+ * fires as skipped instead of running them. Read here, about once a second,
+ * rather than watched: one more key read per node and second, and an
+ * unreachable coordination service leaves the last state. */
+static void drain_poll(struct cx_noded *n)
+{
+  char key[CX_KEY_LEN];
+  struct cx_coord_kvs kvs;
+  size_t kl =
+      cx_key_build(key, sizeof key, n->prefix, CX_KEY_DRAIN, n->uuid, 0, NULL);
+  int rc = kl ? cx_coord_get(n->coord, key, kl, &kvs, NULL) : CX_ENOTFOUND;
+  if (rc == 0)
+    cx_coord_kvs_free(&kvs);
+  if (rc != 0 && rc != CX_ENOTFOUND)
+    return;
+  if (atomic_exchange(&n->drained, rc == 0) != (rc == 0))
+    CX_LOG(CX_LOG_INFO, LOGC, "%s: cron fires are %s",
+           rc == 0 ? "drained" : "undrained",
+           rc == 0 ? "recorded as skipped" : "run again");
+}
+
 int cx__noded_register(struct cx_noded *n, char *err)
 {
   int64_t lease = 0;
-  char key[CX_KEY_LEN], val[1024];
+  char key[CX_KEY_LEN];
   int rc = cx_coord_lease_grant(n->coord, n->ttl, 1, on_lease_lost, n, &lease,
                                 NULL, err);
   if (rc != 0)
@@ -107,24 +128,30 @@ int cx__noded_register(struct cx_noded *n, char *err)
   size_t kl =
       cx_key_build(key, sizeof key, n->prefix, CX_KEY_NODE, n->uuid, 0, NULL);
   json_t *o =
-      json_pack("{s:s,s:s,s:s,s:I,s:s,s:I}", "uuid", n->uuid, "hostname",
+      json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:{}}", "uuid", n->uuid, "hostname",
                 n->hostname, "ip", n->ip, "pid", (json_int_t)getpid(),
-                "version", n->version, "up", (json_int_t)cx_wall_s());
+                "version", n->version, "up", (json_int_t)cx_wall_s(), "labels");
   if (o && n->live_url[0] &&
       json_object_set_new(o, "live", json_string(n->live_url)) != 0) {
     json_decref(o);
     o = NULL;
   }
-  char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  /* The admins place jobs by these (a job's node_selector). */
+  json_t *lo = o ? json_object_get(o, "labels") : NULL;
+  for (size_t i = 0; lo != NULL && i < n->labels.n; i++)
+    if (json_object_set_new(lo, n->labels.v[i].key,
+                            json_string(n->labels.v[i].value)) != 0)
+      lo = NULL;
+  char *val = o && lo ? json_dumps(o, JSON_COMPACT) : NULL;
   if (o)
     json_decref(o);
-  if (text == NULL)
+  if (val == NULL)
     return -ENOMEM;
-  snprintf(val, sizeof val, "%s", text);
-  free(text);
   rc = cx_coord_put(n->coord, key, kl, val, strlen(val), lease, NULL, err);
+  free(val); /* json_dumps allocates with jansson's allocator */
   if (rc != 0)
     return rc;
+  drain_poll(n); /* before the first fire after (re)start */
   if (!n->row_ok)
     n->row_ok = row_upsert(n, CX_NODE_UP) == 0;
   else
@@ -354,6 +381,8 @@ void *cx__noded_maint_main(void *arg)
     }
     if (!n->row_ok)
       n->row_ok = row_upsert(n, CX_NODE_UP) == 0;
+    if (!atomic_load(&n->fenced))
+      drain_poll(n);
     cx_noded_flush(n);
     cx__noded_gaps_retry(n);
   }

@@ -8,7 +8,8 @@
  * of open runs by node; version 5 the attempts of runs that retried;
  * version 6 the user a cmd job runs as and its resource limits; version 7
  * the audit log; version 8 the range of fires a `missed` run-log row
- * stands for; version 9 the alert outbox and the settings table.
+ * stands for; version 9 the alert outbox and the settings table; version 10
+ * a job's node_selector.
  * Append new migrations at the end; never edit an applied one. Each
  * back-end applies them under a lock and records each in cronix_schema.
  *
@@ -341,11 +342,22 @@ static const char *const v9_mysql[] = {
     " DEFAULT '', ADD COLUMN max_duration INT NOT NULL DEFAULT 0",
     NULL};
 
+/* ---- version 10: which nodes may run a job ------------------------------- */
+
+static const char *const v10_sqlite[] = {
+    "ALTER TABLE cronix_job ADD COLUMN node_selector TEXT NOT NULL"
+    " DEFAULT ''",
+    NULL};
+static const char *const v10_mysql[] = {
+    "ALTER TABLE cronix_job ADD COLUMN node_selector VARCHAR(1024) NOT NULL"
+    " DEFAULT ''",
+    NULL};
+
 const struct cx__migration cx__migrations[] = {
     {1, {v1_sqlite, v1_mysql}}, {2, {v2_sqlite, v2_mysql}},
     {3, {v3_sqlite, v3_mysql}}, {4, {v4_sqlite, v4_mysql}},
     {5, {v5_sqlite, v5_mysql}}, {6, {v6_sqlite, v6_mysql}},
     {7, {v7_sqlite, v7_mysql}}, {8, {v8_sqlite, v8_mysql}},
-    {9, {v9_sqlite, v9_mysql}},
+    {9, {v9_sqlite, v9_mysql}}, {10, {v10_sqlite, v10_mysql}},
 };
 const int cx__migrations_n = (int)CX_ARRAY_LEN(cx__migrations);

@@ -485,7 +485,7 @@ _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
   " created, updated, timezone, enabled, concurrency, misfire,"                \
   " starting_deadline, http_method, http_headers, http_body, env, workdir,"    \
   " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"          \
-  " notify_events, max_duration"
+  " notify_events, max_duration, node_selector"
 #define JOB_SET                                                                \
   "name = ?, command = ?, type = ?, spec = ?, timeout = ?, retry_times = ?,"   \
   " retry_interval = ?, allocation = ?, run_on = ?, notify_status = ?,"        \
@@ -494,7 +494,7 @@ _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
   " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?,"   \
   " run_as = ?, limit_memory_mb = ?, limit_nproc = ?, limit_cpu_s = ?,"        \
   " limit_nofile = ?,"                                                         \
-  " notify_events = ?, max_duration = ?"
+  " notify_events = ?, max_duration = ?, node_selector = ?"
 #define BUMP "updated = CASE WHEN updated < ? THEN ? ELSE updated + 1 END"
 #define RUN_COLS                                                               \
   "id, job_id, name, node_uuid, hostname, ip, command, spec, `trigger`,"       \
@@ -512,8 +512,9 @@ Q1(JOB_INSERT,
    " notify_to_array, note, timezone, enabled, concurrency, misfire,"
    " starting_deadline, http_method, http_headers, http_body, env, workdir,"
    " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"
-   " notify_events, max_duration, created, updated)"
-   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   " notify_events, max_duration, node_selector, created, updated)"
+   " VALUES "
+   "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
    0);
 Q1(JOB_UPDATE,
    "UPDATE cronix_job SET " JOB_SET ", updated = ? WHERE id = ? AND"
@@ -849,7 +850,7 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_job *j = item;
   int oom = 0;
-  if (n != 33)
+  if (n != 34)
     return -EIO;
   j->id = col_int(&c[0]);
   j->name = col_str(&c[1], &oom);
@@ -884,13 +885,14 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
   j->limit_nofile = (int)col_int(&c[30]);
   j->notify_events = col_str(&c[31], &oom);
   j->max_duration = (int)col_int(&c[32]);
+  j->node_selector = col_str(&c[33], &oom);
   return oom ? -ENOMEM : 0;
 }
 
 static const struct kind job_kind = {sizeof(struct cx_job), job_from_row,
                                      job_clear_v};
 
-/* The 30 settable fields, in JOB_SET / JOB_INSERT order. */
+/* The 31 settable fields, in JOB_SET / JOB_INSERT order. */
 static int job_params(const struct cx_job *j, struct cx__val *p)
 {
   int k = 0;
@@ -924,6 +926,7 @@ static int job_params(const struct cx_job *j, struct cx__val *p)
   p[k++] = vint(j->limit_nofile);
   p[k++] = vstr(j->notify_events, "");
   p[k++] = vint(j->max_duration);
+  p[k++] = vstr(j->node_selector, "");
   return k;
 }
 
@@ -935,7 +938,7 @@ static void name_taken(int rc, const char *what, const char *name, char *err)
 
 int cx_store_job_create(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[32];
+  struct cx__val p[33];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -973,7 +976,7 @@ static int job_missing_or_stale(struct cx_store *s, int64_t id, char *err)
 
 int cx_store_job_update(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[33];
+  struct cx__val p[34];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)

@@ -214,6 +214,33 @@ void cx_hex(const void *in, size_t n, char *out);
  * or CX_EPARSE (empty, junk, or out of range). */
 int cx_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/* ---- node labels and job selectors (labels.c) ------------------------- */
+
+#define CX_LABELS_MAX 16 /* labels of a node, terms of a selector, in (...) */
+#define CX_LABEL_MAX 63  /* bytes of a key or a value */
+#define CX_LABELS_TEXT 1024 /* bytes of a labels or selector text */
+
+/* A node's labels: keys and values of letters, digits, '.', '_', '-'. */
+struct cx_labels {
+  size_t n;
+  struct cx_label {
+    char key[CX_LABEL_MAX + 1], value[CX_LABEL_MAX + 1];
+  } v[CX_LABELS_MAX];
+};
+
+/* Parses "zone=a, role=db" ("" = none; a key at most once). 0 or
+ * CX_EPARSE with the reason in err. */
+int cx_labels_parse(const char *text, struct cx_labels *out, char *err);
+/* The value of key, or NULL. */
+const char *cx_labels_get(const struct cx_labels *l, const char *key);
+/* Checks a selector: comma-separated terms, all of which must hold:
+ * `key=v`, `key!=v` (also true without the key), `key in (a,b)`. "" holds
+ * everywhere. 0 or CX_EPARSE with the reason in err. */
+int cx_selector_check(const char *sel, char *err);
+/* 1 when every term of sel holds for l (NULL or "" sel: 1); an invalid
+ * selector matches nothing. */
+int cx_selector_match(const char *sel, const struct cx_labels *l);
+
 /* ---- secrets in URLs --------------------------------------------------- */
 
 /* Flags of cx_url_redact. PATH: also mask the last path segment, every

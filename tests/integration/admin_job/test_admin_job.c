@@ -150,13 +150,20 @@ static void teardown(void)
 
 /* ---- fake nodes and coordination ---------------------------------------- */
 
+/* A node key with labels (a JSON object's text), as a node writes it. */
+static void node_up_labels(const char *uuid, const char *labels)
+{
+  char key[256], val[512], err[CX_ERR_LEN];
+  snprintf(key, sizeof key, PREFIX "/node/%s", uuid);
+  snprintf(val, sizeof val, "{\"uuid\":\"%s\",\"labels\":%s}", uuid, labels);
+  ASSERT_MSG(cx_coord_put(F.coord, key, strlen(key), val, strlen(val), F.lease,
+                          NULL, err) == 0,
+             "%s", err);
+}
+
 static void node_up(const char *uuid)
 {
-  char key[256], err[CX_ERR_LEN];
-  snprintf(key, sizeof key, PREFIX "/node/%s", uuid);
-  ASSERT_MSG(
-      cx_coord_put(F.coord, key, strlen(key), "{}", 2, F.lease, NULL, err) == 0,
-      "%s", err);
+  node_up_labels(uuid, "{}");
 }
 
 /* Deletes the node's key and waits (up to 10 s) until the admin's alive
@@ -514,6 +521,160 @@ CASE(add_manual_dead_or_unknown_node_is_1003)
                    "\"run_on\":\"n1\"}");
   EXPECT(400, 1003);
   assert_unchanged(before);
+}
+
+/* An http job (auto) with a node_selector; the reply is in R. */
+static void add_selected(const char *name, const char *selector)
+{
+  char body[512];
+  snprintf(body, sizeof body,
+           "{\"name\":\"%s\",\"type\":2,\"command\":\"http://h/\","
+           "\"spec\":\"*/5 * * * *\",\"allocation\":2,"
+           "\"node_selector\":\"%s\"}",
+           name, selector);
+  post("/job/add", body);
+}
+
+CASE(add_auto_places_only_on_matching_nodes)
+{
+  node_up_labels("n1", "{\"zone\":\"a\"}");
+  node_up_labels("n2", "{\"zone\":\"b\",\"role\":\"db\"}");
+  node_up("n3");
+  for (int i = 0; i < 3; i++) { /* n2 fills up, yet stays the only match */
+    char name[16];
+    snprintf(name, sizeof name, "b%d", i);
+    add_selected(name, "zone=b, role=db");
+    EXPECT(200, 0);
+    ASSERT_STREQ(dstr("run_on"), "n2");
+    ASSERT_STREQ(dstr("node_selector"), "zone=b, role=db");
+  }
+  add_selected("a", "zone in (a,c)");
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("run_on"), "n1");
+  add_selected("notdb", "role!=db"); /* n1 has 1 job, n3 none */
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("run_on"), "n3");
+  int64_t before = store_count();
+  add_selected("nowhere", "zone=c");
+  EXPECT(503, 1301);
+  ASSERT_CONTAINS(rmsg(), "node_selector");
+  add_selected("bad", "zone");
+  EXPECT(400, 1001);
+  ASSERT_STREQ(rfield(), "node_selector");
+  ASSERT_EQ(store_count(), before);
+}
+
+CASE(node_search_shows_labels_from_the_node_key)
+{
+  node_up_labels("n1", "{\"zone\":\"a\",\"role\":\"db\"}");
+  node_up("n2");
+  post("/node/search", "{}");
+  EXPECT(200, 0);
+  json_t *list = json_object_get(rdata(), "list");
+  ASSERT_EQ(json_array_size(list), 2);
+  for (size_t i = 0; i < 2; i++) {
+    json_t *n = json_array_get(list, i);
+    json_t *l = json_object_get(n, "labels");
+    const char *uuid = json_string_value(json_object_get(n, "uuid"));
+    ASSERT(json_is_object(l));
+    if (strcmp(uuid, "n1") == 0) {
+      ASSERT_EQ(json_object_size(l), 2);
+      ASSERT_STREQ(json_string_value(json_object_get(l, "role")), "db");
+    } else {
+      ASSERT_EQ(json_object_size(l), 0);
+    }
+  }
+}
+
+/* A manual cmd job "m" on run_on with a node_selector; the reply is in R. */
+static void add_manual_selected(const char *run_on, const char *selector)
+{
+  char body[512];
+  snprintf(body, sizeof body,
+           "{\"name\":\"m\",\"type\":1,\"command\":\"true\",\"spec\":"
+           "\"* * * * *\",\"allocation\":1,\"run_on\":\"%s\","
+           "\"node_selector\":\"%s\"}",
+           run_on, selector);
+  post("/job/add", body);
+}
+
+/* The drain state of node uuid in /node/search ("" when not drained). */
+static const char *drain_state(const char *uuid)
+{
+  static char out[32];
+  out[0] = '\0';
+  post("/node/search", "{}");
+  EXPECT(200, 0);
+  json_t *list = json_object_get(rdata(), "list");
+  for (size_t i = 0; i < json_array_size(list); i++) {
+    json_t *n = json_array_get(list, i);
+    if (strcmp(json_string_value(json_object_get(n, "uuid")), uuid) == 0)
+      snprintf(out, sizeof out, "%s",
+               json_string_value(json_object_get(n, "drain")));
+  }
+  return out;
+}
+
+CASE(drained_node_takes_no_new_jobs_until_undrained)
+{
+  node_up("n1");
+  node_up("n2");
+  call("POST", "/node/drain", F.op, "{\"uuid\":\"n1\"}");
+  ASSERT_EQ(R.status, 403); /* admins only */
+  call("POST", "/node/drain", F.boss, "{\"uuid\":\"ghost\"}");
+  ASSERT_EQ(R.status, 404);
+  call("POST", "/node/drain", F.boss, "{\"uuid\":\"../x\"}");
+  EXPECT(400, 1001);
+  call("POST", "/node/drain", F.boss, "{\"uuid\":\"n1\"}");
+  EXPECT(200, 0);
+  ASSERT_STREQ(drain_state("n1"), "drained"); /* nothing running on it */
+  ASSERT_STREQ(drain_state("n2"), "");
+  for (int i = 0; i < 3; i++) { /* n1 is empty, yet never picked */
+    char name[16];
+    snprintf(name, sizeof name, "d%d", i);
+    add_http(name);
+    ASSERT_STREQ(dstr("run_on"), "n2");
+  }
+  add_manual_selected("n1", "");
+  EXPECT(400, 1003);
+  ASSERT_CONTAINS(rmsg(), "drained");
+  call("POST", "/node/undrain", F.boss, "{\"uuid\":\"n1\"}");
+  EXPECT(200, 0);
+  ASSERT_STREQ(drain_state("n1"), "");
+  add_http("after");
+  ASSERT_STREQ(dstr("run_on"), "n1");
+}
+
+CASE(add_manual_on_node_not_matching_selector_is_1003)
+{
+  node_up_labels("n1", "{\"zone\":\"a\"}");
+  char *before = snapshot();
+  add_manual_selected("n1", "zone=b");
+  EXPECT(400, 1003);
+  ASSERT_STREQ(rfield(), "run_on");
+  ASSERT_CONTAINS(rmsg(), "node_selector");
+  assert_unchanged(before);
+  add_manual_selected("n1", "zone=a");
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("run_on"), "n1");
+}
+
+CASE(update_selector_moves_an_auto_job_off_a_node_it_excludes)
+{
+  node_up_labels("n1", "{\"zone\":\"a\"}");
+  node_up_labels("n2", "{\"zone\":\"b\"}");
+  add_selected("j", "zone=a");
+  EXPECT(200, 0);
+  int64_t id = dint("id");
+  ASSERT_STREQ(dstr("run_on"), "n1");
+  char body[256];
+  snprintf(body, sizeof body, "{\"id\":%lld,\"node_selector\":\"zone=b\"}",
+           (long long)id);
+  post("/job/add", body); /* with an id: an update */
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("run_on"), "n2");
+  assert_key("n2", id);
+  ASSERT(job_key_json("n1", id) == NULL);
 }
 
 CASE(add_cmd_auto_refused_unless_configured)

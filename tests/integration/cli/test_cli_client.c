@@ -644,6 +644,21 @@ TEST_TIMEOUT(cli_client_users_nodes_and_hostile_values, 120)
   run(CRONIX("node", "rm", S.node), &o);
   ASSERT_EQ(o.status, 1);
   cx_test_output_free(&o);
+  /* node drain / undrain: the drain shows in node ls -o json */
+  out = expect(CRONIX("node", "drain", S.node), 0);
+  ASSERT_CONTAINS(out, "drained node");
+  free(out);
+  json_t *nodes = expect_json(CRONIX("node", "ls", "-o", "json"));
+  const char *dr =
+      json_string_value(json_object_get(json_array_get(nodes, 0), "drain"));
+  ASSERT(dr != NULL && strncmp(dr, "drain", 5) == 0);
+  json_decref(nodes);
+  free(expect(CRONIX("node", "undrain", S.node), 0));
+  nodes = expect_json(CRONIX("node", "ls", "-o", "json"));
+  ASSERT_STREQ(
+      json_string_value(json_object_get(json_array_get(nodes, 0), "drain")),
+      "");
+  json_decref(nodes);
   /* a value with terminal escapes and a newline is shown inert */
   free(expect(CRONIX("job", "add", "--name", "esc", "--spec", "0 1 * * *",
                      "--command", "printf '\033]0;pwned\007'\necho x", "--node",

@@ -170,17 +170,19 @@ static struct cx_admin_cluster_stats stats(int i)
 }
 
 /* A fake node: its key under its own lease (returned). */
-static int64_t node_up(const char *uuid)
+/* A node key with labels (a JSON object's text), as a node writes it. */
+static int64_t node_up_labels(const char *uuid, const char *labels)
 {
-  char key[256], err[CX_ERR_LEN];
+  char key[256], val[512], err[CX_ERR_LEN];
   int64_t lease;
   ASSERT_MSG(
       cx_coord_lease_grant(F.coord, 120, 0, NULL, NULL, &lease, NULL, err) == 0,
       "%s", err);
   snprintf(key, sizeof key, PREFIX "/node/%s", uuid);
-  ASSERT_MSG(
-      cx_coord_put(F.coord, key, strlen(key), "{}", 2, lease, NULL, err) == 0,
-      "%s", err);
+  snprintf(val, sizeof val, "{\"labels\":%s}", labels);
+  ASSERT_MSG(cx_coord_put(F.coord, key, strlen(key), val, strlen(val), lease,
+                          NULL, err) == 0,
+             "%s", err);
   struct cx_node n = {.uuid = (char *)uuid,
                       .hostname = (char *)"h",
                       .ip = (char *)"127.0.0.1",
@@ -190,6 +192,11 @@ static int64_t node_up(const char *uuid)
                       .up = cx_wall_s()};
   ASSERT_MSG(cx_store_node_upsert(F.store, &n, err) == 0, "%s", err);
   return lease;
+}
+
+static int64_t node_up(const char *uuid)
+{
+  return node_up_labels(uuid, "{}");
 }
 
 static void node_kill(int64_t lease)
@@ -212,12 +219,14 @@ static size_t job_key(char *buf, size_t len, const char *node, int64_t id)
 }
 
 /* A job row and its key, as the API leaves them. */
-static int64_t add_job_spec(const char *name, int type, int alloc,
-                            const char *node, const char *spec)
+static int64_t add_job_sel(const char *name, int type, int alloc,
+                           const char *node, const char *spec,
+                           const char *selector)
 {
   char err[CX_ERR_LEN], key[256];
   struct cx_job j;
   cx_job_init(&j);
+  j.node_selector = (char *)selector;
   j.name = (char *)name;
   j.type = type;
   j.command = (char *)(type == CX_JOB_HTTP ? "http://127.0.0.1:9/x" : "true");
@@ -231,6 +240,12 @@ static int64_t add_job_spec(const char *name, int type, int alloc,
              "%s", err);
   free(v);
   return j.id;
+}
+
+static int64_t add_job_spec(const char *name, int type, int alloc,
+                            const char *node, const char *spec)
+{
+  return add_job_sel(name, type, alloc, node, spec, NULL);
 }
 
 static int64_t add_job(const char *name, int type, int alloc, const char *node)
@@ -432,6 +447,66 @@ CASE(dead_node_auto_jobs_move_to_least_loaded)
   ASSERT_EQ(n.status, CX_NODE_DOWN);
   cx_node_clear(&n);
   ASSERT_EQ(stats(who).failovers, 3);
+}
+
+/* A dead node's auto jobs move only to nodes their node_selector matches,
+ * however loaded; with no matching node alive a job waits on its dead
+ * node, and moves once a matching node appears. */
+CASE(failover_moves_only_to_matching_nodes)
+{
+  int64_t l1 = node_up_labels("n1", "{\"zone\":\"a\"}");
+  node_up_labels("n2", "{\"zone\":\"b\"}"); /* empty, but zone b */
+  node_up_labels("n3", "{\"zone\":\"a\",\"role\":\"db\"}");
+  add_job("l0", CX_JOB_HTTP, CX_ALLOC_AUTO, "n3");
+  add_job("l1", CX_JOB_HTTP, CX_ALLOC_AUTO, "n3");
+  const char *spec = "*/5 * * * * *";
+  int64_t za =
+      add_job_sel("za", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", spec, "zone=a");
+  int64_t db = add_job_sel("db", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", spec,
+                           "zone in (a,b), role!=web");
+  int64_t zc =
+      add_job_sel("zc", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1", spec, "zone=c");
+  admin_up(0, 0);
+  int who = wait_leader(10);
+  node_kill(l1);
+  ASSERT(wait_moved(za, "n1", 10));
+  ASSERT_STREQ(row_node(za), "n3");
+  assert_agree(za);
+  ASSERT(wait_moved(db, "n1", 10));
+  ASSERT_STREQ(row_node(db), "n2"); /* both match: the least loaded */
+  assert_agree(db);
+  for (int t = 0; t < 200 && stats(who).unassigned == 0; t++)
+    cx_sleep_us(50000);
+  ASSERT(stats(who).unassigned >= 1);
+  ASSERT_STREQ(row_node(zc), "n1"); /* waits: no zone c node */
+  assert_agree(zc);
+  node_up("n4"); /* no labels: still no match */
+  node_up_labels("n5", "{\"zone\":\"c\"}");
+  ASSERT(wait_moved(zc, "n1", 10));
+  ASSERT_STREQ(row_node(zc), "n5");
+  assert_agree(zc);
+}
+
+/* A drained node (<prefix>/drain/<uuid>, as /node/drain puts it) is
+ * treated as gone by the leader's sweep: its auto jobs move to other
+ * nodes, manual ones stay; nothing moves back onto it. */
+CASE(drained_node_auto_jobs_move_away)
+{
+  char err[CX_ERR_LEN];
+  node_up("n1");
+  node_up("n2");
+  int64_t au = add_job("au", CX_JOB_HTTP, CX_ALLOC_AUTO, "n1");
+  int64_t man = add_job("man", CX_JOB_HTTP, CX_ALLOC_MANUAL, "n1");
+  admin_up(0, 0);
+  wait_leader(10);
+  const char *key = PREFIX "/drain/n1";
+  ASSERT(cx_coord_put(F.coord, key, strlen(key), "{}", 2, 0, NULL, err) == 0);
+  ASSERT_MSG(cx_admin_cluster_reconcile(F.admin[0], err) == 0, "%s", err);
+  ASSERT(wait_moved(au, "n1", 10));
+  ASSERT_STREQ(row_node(au), "n2");
+  assert_agree(au);
+  ASSERT_STREQ(row_node(man), "n1");
+  assert_agree(man);
 }
 
 /* The revision of job id's key under node (0 if none). */

@@ -303,6 +303,71 @@ TEST(node_stop_marks_row_down_and_drops_node_key)
   fx_down(&f);
 }
 
+/* node.labels reach the admins through the node key, as a JSON object. */
+TEST(node_key_carries_its_labels)
+{
+  struct fx f;
+  char key[128];
+  static const char *const extra[] = {"node.labels", " zone=a , role=db", NULL};
+  fx_start(&f, NULL, NULL, "n", extra, NULL);
+  snprintf(key, sizeof key, "/cronix/node/%s", f.uuid);
+  struct cx_coord_kvs kvs;
+  ASSERT(cx_coord_get(f.coord, key, strlen(key), &kvs, NULL) == 0);
+  json_t *v = json_loadb(kvs.kvs[0].value, kvs.kvs[0].value_len, 0, NULL);
+  cx_coord_kvs_free(&kvs);
+  json_t *l = json_object_get(v, "labels");
+  ASSERT_EQ(json_object_size(l), 2);
+  ASSERT_STREQ(json_string_value(json_object_get(l, "zone")), "a");
+  ASSERT_STREQ(json_string_value(json_object_get(l, "role")), "db");
+  json_decref(v);
+  fx_down(&f);
+}
+
+/* A drained node (its <prefix>/drain/<uuid> key, read when it registers
+ * and about every second after) records its cron fires as skipped, naming
+ * the drain, and runs them again once undrained. The node restarts drained
+ * here, as in a rolling upgrade, so no fire can run before it knows. */
+TEST_TIMEOUT(node_drained_records_fires_as_skipped, 60)
+{
+  struct fx base, f;
+  struct cx_job j;
+  struct cx_run_list l;
+  char key[128], err[CX_ERR_LEN];
+  fx_up(&base, NULL, NULL, "base");
+  fx_start(&f, NULL, NULL, "n", NULL, &base);
+  snprintf(key, sizeof key, "/cronix/drain/%s", f.uuid);
+  fx_down(&f);
+  ASSERT_MSG(
+      cx_coord_put(base.coord, key, strlen(key), "{}", 2, 0, NULL, err) == 0,
+      "%s", err);
+  fx_start(&f, NULL, NULL, "n", NULL, &base);
+  job_base(&j, 31, "echo ran", "* * * * * *");
+  put_job(&f, &j);
+  size_t sk = 0;
+  for (int t = 0; t < 150 && sk < 2; t++) {
+    cx_sleep_us(100000);
+    runs(&f, 31, &l);
+    sk = count_status(&l, "skipped");
+    cx_run_list_free(&l);
+  }
+  runs(&f, 31, &l);
+  ASSERT_MSG(count_status(&l, "skipped") >= 2, "%zu skipped", sk);
+  ASSERT_EQ(count_status(&l, "success"), 0);
+  ASSERT_CONTAINS(l.items[0].output, "drained");
+  cx_run_list_free(&l);
+  ASSERT(cx_coord_delete(base.coord, key, strlen(key), NULL, NULL, err) == 0);
+  size_t ok = 0;
+  for (int t = 0; t < 150 && ok == 0; t++) {
+    cx_sleep_us(100000);
+    runs(&f, 31, &l);
+    ok = count_status(&l, "success");
+    cx_run_list_free(&l);
+  }
+  ASSERT_MSG(ok >= 1, "no run after undrain");
+  fx_down(&f);
+  fx_down(&base);
+}
+
 /* ---- schedule ------------------------------------------------------------ */
 
 TEST_TIMEOUT(node_six_field_every_two_seconds_on_the_second, 40)

@@ -149,6 +149,19 @@ TEST(config_finish_rejects_bad_enums)
   cx_config_free(&c);
 }
 
+TEST(config_finish_checks_node_labels)
+{
+  struct cx_config c;
+  char err[CX_ERR_LEN];
+  ASSERT_EQ(cx_config_init(&c), 0);
+  ASSERT_EQ(cx_config_set(&c, "node.labels", "zone=a, role=db", err), 0);
+  ASSERT_EQ(cx_config_finish(&c, err), 0);
+  ASSERT_EQ(cx_config_set(&c, "node.labels", "zone=a, role", err), 0);
+  ASSERT(cx_config_finish(&c, err) != 0);
+  ASSERT_CONTAINS(err, "node.labels");
+  cx_config_free(&c);
+}
+
 TEST(config_rejects_control_characters)
 {
   struct cx_config c;

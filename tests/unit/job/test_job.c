@@ -137,6 +137,7 @@ TEST(job_limits_one_table_for_decode_validate_and_store)
       {"http_body", CX_JOB_MAX_HTTP_BODY, 0},
       {"workdir", CX_JOB_MAX_WORKDIR, 0},
       {"run_as", CX_JOB_MAX_RUN_AS, 0},
+      {"node_selector", CX_JOB_MAX_SELECTOR, 0},
   };
   for (size_t i = 0; i < CX_ARRAY_LEN(want); i++) {
     size_t max = 0;
@@ -335,6 +336,31 @@ TEST(job_validate_run_as_is_a_user_name)
     j.run_as = (char *)bad[i];
     ASSERT_EQ(cx_job_validate(&j, NOW, &why, field, err), CX_EPARSE);
     ASSERT_STREQ(field, "run_as");
+  }
+}
+
+TEST(job_validate_node_selector)
+{
+  static const char *const good[] = {"", "zone=a", "zone=a, role!=db",
+                                     "zone in (a,b)"};
+  static const char *const bad[] = {"zone", "zone==a", "zone in (a", "zone=a;b",
+                                    "zone=a role=b"};
+  struct cx_job j;
+  char field[CX_JOB_FIELD_LEN] = "", err[CX_ERR_LEN] = "";
+  enum cx_job_invalid why = 0;
+  minimal_cmd_job(&j);
+  for (size_t i = 0; i < CX_ARRAY_LEN(good); i++) {
+    j.node_selector = (char *)good[i];
+    ASSERT_MSG(cx_job_validate(&j, NOW, &why, field, err) == 0, "%s: %s",
+               good[i], err);
+  }
+  for (size_t i = 0; i < CX_ARRAY_LEN(bad); i++) {
+    j.node_selector = (char *)bad[i];
+    ASSERT_MSG(cx_job_validate(&j, NOW, &why, field, err) == CX_EPARSE, "%s",
+               bad[i]);
+    ASSERT_STREQ(field, "node_selector");
+    ASSERT_EQ(why, CX_JOB_BAD_FIELD);
+    ASSERT_CONTAINS(err, "node_selector");
   }
 }
 

@@ -28,6 +28,8 @@ TEST(keys_build_every_kind)
   ASSERT_STREQ(b, "/cronix/kill/" U "/7");
   cx_key_build(b, sizeof b, "/cronix", CX_KEY_LEADER, NULL, 0, NULL);
   ASSERT_STREQ(b, "/cronix/leader");
+  cx_key_build(b, sizeof b, "/cronix", CX_KEY_DRAIN, U, 0, NULL);
+  ASSERT_STREQ(b, "/cronix/drain/" U);
   ASSERT_EQ(cx_key_dir(b, sizeof b, "/cronix", CX_KEY_NODE, NULL),
             strlen("/cronix/node/"));
   ASSERT_STREQ(b, "/cronix/node/");
@@ -76,6 +78,10 @@ TEST(keys_parse_every_kind)
   ASSERT_EQ(k.kind, CX_KEY_JOB);
   ASSERT_STREQ(k.uuid, U);
   ASSERT_EQ(k.id, 42);
+  ASSERT_EQ(parse("/cronix/drain/" U, &k), 0);
+  ASSERT_EQ(k.kind, CX_KEY_DRAIN);
+  ASSERT_STREQ(k.uuid, U);
+  ASSERT(parse("/cronix/drain/" U "/1", &k) != 0);
   ASSERT_EQ(parse("/cronix/node/" U, &k), 0);
   ASSERT_EQ(k.kind, CX_KEY_NODE);
   ASSERT_STREQ(k.uuid, U);
@@ -151,9 +157,9 @@ TEST(keys_parse_refuses_hostile_keys)
 
 TEST(keys_build_then_parse_round_trips)
 {
-  static const enum cx_key_kind kinds[] = {CX_KEY_JOB,  CX_KEY_NODE,
-                                           CX_KEY_PROC, CX_KEY_ONCE,
-                                           CX_KEY_KILL, CX_KEY_LEADER};
+  static const enum cx_key_kind kinds[] = {
+      CX_KEY_JOB,  CX_KEY_NODE,   CX_KEY_PROC, CX_KEY_ONCE,
+      CX_KEY_KILL, CX_KEY_LEADER, CX_KEY_DRAIN};
   for (size_t i = 0; i < CX_ARRAY_LEN(kinds); i++) {
     char b[CX_KEY_LEN];
     struct cx_key k;
