@@ -148,29 +148,6 @@ static struct cx__val txt(const char *s)
   return v;
 }
 
-static int64_t get_int(const struct cx__val *v)
-{
-  int64_t x = 0;
-  if (v->type == CX__V_INT)
-    return v->i;
-  if (v->type == CX__V_TEXT && v->len < 32) {
-    char buf[32];
-    memcpy(buf, v->s, v->len);
-    buf[v->len] = '\0';
-    if (cx_parse_int64(buf, INT64_MIN, INT64_MAX, &x) != 0)
-      x = 0;
-  }
-  return x;
-}
-
-static char *get_str(const struct cx__val *v, int *oom)
-{
-  char *s = v->type == CX__V_TEXT ? cx_strndup(v->s, v->len) : cx_strdup("");
-  if (s == NULL)
-    *oom = 1;
-  return s;
-}
-
 /* Text that came from outside (a server's answer): stored as valid UTF-8
  * of at most max bytes, so neither back-end refuses the row. */
 static int clean(const char *s, size_t max, char **out)
@@ -216,21 +193,21 @@ static int alert_row(void *ctx, const struct cx__val *c, int n)
   }
   struct cx_alert *a = &l->items[l->n];
   memset(a, 0, sizeof *a);
-  a->id = get_int(&c[0]);
-  a->ukey = get_str(&c[1], &oom);
-  a->event = get_str(&c[2], &oom);
-  a->run_id = get_int(&c[3]);
-  a->job_id = get_int(&c[4]);
-  a->node_uuid = get_str(&c[5], &oom);
-  a->detail = get_str(&c[6], &oom);
-  a->channel = (int)get_int(&c[7]);
-  a->recipients = get_str(&c[8], &oom);
-  a->state = get_str(&c[9], &oom);
-  a->attempts = (int)get_int(&c[10]);
-  a->answer = get_str(&c[11], &oom);
-  a->created = get_int(&c[12]);
-  a->next_at = get_int(&c[13]);
-  a->done_at = get_int(&c[14]);
+  a->id = cx__col_int(&c[0]);
+  a->ukey = cx__col_str(&c[1], &oom);
+  a->event = cx__col_str(&c[2], &oom);
+  a->run_id = cx__col_int(&c[3]);
+  a->job_id = cx__col_int(&c[4]);
+  a->node_uuid = cx__col_str(&c[5], &oom);
+  a->detail = cx__col_str(&c[6], &oom);
+  a->channel = (int)cx__col_int(&c[7]);
+  a->recipients = cx__col_str(&c[8], &oom);
+  a->state = cx__col_str(&c[9], &oom);
+  a->attempts = (int)cx__col_int(&c[10]);
+  a->answer = cx__col_str(&c[11], &oom);
+  a->created = cx__col_int(&c[12]);
+  a->next_at = cx__col_int(&c[13]);
+  a->done_at = cx__col_int(&c[14]);
   if (oom) {
     cx_alert_clear(a);
     return -ENOMEM;
@@ -263,9 +240,9 @@ static int flag_row(void *ctx, const struct cx__val *c, int n)
   if (f->n == f->max)
     return 0;
   struct cx_alert_flag *x = &f->v[f->n++];
-  x->run_id = get_int(&c[0]);
-  x->job_id = get_int(&c[1]);
-  x->start_time = get_int(&c[3]);
+  x->run_id = cx__col_int(&c[0]);
+  x->job_id = cx__col_int(&c[1]);
+  x->start_time = cx__col_int(&c[3]);
   size_t len = c[2].type == CX__V_TEXT ? c[2].len : 0;
   if (len >= sizeof x->status)
     len = sizeof x->status - 1;
@@ -413,7 +390,7 @@ static int count_row(void *ctx, const struct cx__val *c, int n)
 {
   if (n < 1)
     return -EIO;
-  *(int64_t *)ctx = get_int(&c[0]);
+  *(int64_t *)ctx = cx__col_int(&c[0]);
   return 0;
 }
 
@@ -462,7 +439,7 @@ static int value_row(void *ctx, const struct cx__val *c, int n)
   if (n < 1)
     return -EIO;
   cx_free(*(char **)ctx);
-  *(char **)ctx = get_str(&c[0], &oom);
+  *(char **)ctx = cx__col_str(&c[0], &oom);
   return oom ? -ENOMEM : 0;
 }
 

@@ -29,6 +29,12 @@ struct cx__val {
   size_t len;
 };
 
+/* A fetched column as an integer (text such as a DECIMAL sum parsed, 0 if
+ * not a number) or as a new string ("" for NULL; sets *oom), for row
+ * mappers in store.c and alert.c. */
+int64_t cx__col_int(const struct cx__val *v);
+char *cx__col_str(const struct cx__val *v, int *oom);
+
 /* Statement flags. */
 enum {
   /* Safe to execute again after the connection was lost during execution

@@ -152,7 +152,7 @@ static struct cx__val vnull(void)
   return v;
 }
 
-static int64_t col_int(const struct cx__val *v)
+int64_t cx__col_int(const struct cx__val *v)
 {
   if (v->type == CX__V_INT)
     return v->i;
@@ -173,7 +173,7 @@ static int64_t col_int(const struct cx__val *v)
 }
 
 /* A fetched text column as a new string ("" for NULL). Sets *oom. */
-static char *col_str(const struct cx__val *v, int *oom)
+char *cx__col_str(const struct cx__val *v, int *oom)
 {
   char *s = v->type == CX__V_TEXT ? cx_strndup(v->s, v->len) : cx_strdup("");
   if (s == NULL)
@@ -288,7 +288,7 @@ static int one_int_row(void *ctx, const struct cx__val *c, int n)
     return -EIO;
   o->rows++;
   o->isnull = c[0].type == CX__V_NULL;
-  o->v = col_int(&c[0]);
+  o->v = cx__col_int(&c[0]);
   return 0;
 }
 
@@ -852,40 +852,40 @@ static int job_from_row(void *item, const struct cx__val *c, int n)
   int oom = 0;
   if (n != 34)
     return -EIO;
-  j->id = col_int(&c[0]);
-  j->name = col_str(&c[1], &oom);
-  j->command = col_str(&c[2], &oom);
-  j->type = (int)col_int(&c[3]);
-  j->spec = col_str(&c[4], &oom);
-  j->timeout = (int)col_int(&c[5]);
-  j->retry_times = (int)col_int(&c[6]);
-  j->retry_interval = (int)col_int(&c[7]);
-  j->allocation = (int)col_int(&c[8]);
-  j->run_on = col_str(&c[9], &oom);
-  j->notify_status = (int)col_int(&c[10]);
-  j->notify_type = (int)col_int(&c[11]);
-  j->notify_to_array = col_str(&c[12], &oom);
-  j->note = col_str(&c[13], &oom);
-  j->created = col_int(&c[14]);
-  j->updated = col_int(&c[15]);
-  j->timezone = col_str(&c[16], &oom);
-  j->enabled = (int)col_int(&c[17]);
-  j->concurrency = col_str(&c[18], &oom);
-  j->misfire = col_str(&c[19], &oom);
-  j->starting_deadline = (int)col_int(&c[20]);
-  j->http_method = col_str(&c[21], &oom);
-  j->http_headers = col_str(&c[22], &oom);
-  j->http_body = col_str(&c[23], &oom);
-  j->env = col_str(&c[24], &oom);
-  j->workdir = col_str(&c[25], &oom);
-  j->run_as = col_str(&c[26], &oom);
-  j->limit_memory_mb = (int)col_int(&c[27]);
-  j->limit_nproc = (int)col_int(&c[28]);
-  j->limit_cpu_s = (int)col_int(&c[29]);
-  j->limit_nofile = (int)col_int(&c[30]);
-  j->notify_events = col_str(&c[31], &oom);
-  j->max_duration = (int)col_int(&c[32]);
-  j->node_selector = col_str(&c[33], &oom);
+  j->id = cx__col_int(&c[0]);
+  j->name = cx__col_str(&c[1], &oom);
+  j->command = cx__col_str(&c[2], &oom);
+  j->type = (int)cx__col_int(&c[3]);
+  j->spec = cx__col_str(&c[4], &oom);
+  j->timeout = (int)cx__col_int(&c[5]);
+  j->retry_times = (int)cx__col_int(&c[6]);
+  j->retry_interval = (int)cx__col_int(&c[7]);
+  j->allocation = (int)cx__col_int(&c[8]);
+  j->run_on = cx__col_str(&c[9], &oom);
+  j->notify_status = (int)cx__col_int(&c[10]);
+  j->notify_type = (int)cx__col_int(&c[11]);
+  j->notify_to_array = cx__col_str(&c[12], &oom);
+  j->note = cx__col_str(&c[13], &oom);
+  j->created = cx__col_int(&c[14]);
+  j->updated = cx__col_int(&c[15]);
+  j->timezone = cx__col_str(&c[16], &oom);
+  j->enabled = (int)cx__col_int(&c[17]);
+  j->concurrency = cx__col_str(&c[18], &oom);
+  j->misfire = cx__col_str(&c[19], &oom);
+  j->starting_deadline = (int)cx__col_int(&c[20]);
+  j->http_method = cx__col_str(&c[21], &oom);
+  j->http_headers = cx__col_str(&c[22], &oom);
+  j->http_body = cx__col_str(&c[23], &oom);
+  j->env = cx__col_str(&c[24], &oom);
+  j->workdir = cx__col_str(&c[25], &oom);
+  j->run_as = cx__col_str(&c[26], &oom);
+  j->limit_memory_mb = (int)cx__col_int(&c[27]);
+  j->limit_nproc = (int)cx__col_int(&c[28]);
+  j->limit_cpu_s = (int)cx__col_int(&c[29]);
+  j->limit_nofile = (int)cx__col_int(&c[30]);
+  j->notify_events = cx__col_str(&c[31], &oom);
+  j->max_duration = (int)cx__col_int(&c[32]);
+  j->node_selector = cx__col_str(&c[33], &oom);
   return oom ? -ENOMEM : 0;
 }
 
@@ -1028,7 +1028,7 @@ static int job_where_row(void *ctx, const struct cx__val *c, int n)
     return -EIO;
   w->rows++;
   cx_free(w->run_on);
-  w->run_on = col_str(&c[1], &oom);
+  w->run_on = cx__col_str(&c[1], &oom);
   return oom ? -ENOMEM : 0;
 }
 
@@ -1165,8 +1165,8 @@ static int node_jobs_row(void *item, const struct cx__val *c, int n)
   int oom = 0;
   if (n != 2)
     return -EIO;
-  v->run_on = col_str(&c[0], &oom);
-  v->count = col_int(&c[1]);
+  v->run_on = cx__col_str(&c[0], &oom);
+  v->count = cx__col_int(&c[1]);
   return oom ? -ENOMEM : 0;
 }
 
@@ -1233,31 +1233,31 @@ static int run_from_row(void *item, const struct cx__val *c, int n)
   int oom = 0;
   if (n != 20)
     return -EIO;
-  r->id = col_int(&c[0]);
-  r->job_id = col_int(&c[1]);
-  r->name = col_str(&c[2], &oom);
-  r->node_uuid = col_str(&c[3], &oom);
-  r->hostname = col_str(&c[4], &oom);
-  r->ip = col_str(&c[5], &oom);
-  r->command = col_str(&c[6], &oom);
-  r->spec = col_str(&c[7], &oom);
-  r->trigger = col_str(&c[8], &oom);
+  r->id = cx__col_int(&c[0]);
+  r->job_id = cx__col_int(&c[1]);
+  r->name = cx__col_str(&c[2], &oom);
+  r->node_uuid = cx__col_str(&c[3], &oom);
+  r->hostname = cx__col_str(&c[4], &oom);
+  r->ip = cx__col_str(&c[5], &oom);
+  r->command = cx__col_str(&c[6], &oom);
+  r->spec = cx__col_str(&c[7], &oom);
+  r->trigger = cx__col_str(&c[8], &oom);
   r->has_scheduled_at = c[9].type != CX__V_NULL;
-  r->scheduled_at = col_int(&c[9]);
-  r->start_time = col_int(&c[10]);
-  r->end_time = col_int(&c[11]);
-  r->success = (int)col_int(&c[12]);
-  r->status = col_str(&c[13], &oom);
-  r->exit_code = (int)col_int(&c[14]);
-  r->attempts = (int)col_int(&c[15]);
-  r->output = col_str(&c[16], &oom);
+  r->scheduled_at = cx__col_int(&c[9]);
+  r->start_time = cx__col_int(&c[10]);
+  r->end_time = cx__col_int(&c[11]);
+  r->success = (int)cx__col_int(&c[12]);
+  r->status = cx__col_str(&c[13], &oom);
+  r->exit_code = (int)cx__col_int(&c[14]);
+  r->attempts = (int)cx__col_int(&c[15]);
+  r->output = cx__col_str(&c[16], &oom);
   r->output_len = c[16].type == CX__V_TEXT ? c[16].len : 0;
   if (c[17].type == CX__V_TEXT && c[17].len < sizeof r->claim_token) {
     memcpy(r->claim_token, c[17].s, c[17].len);
     r->claim_token[c[17].len] = '\0';
   }
-  r->missed_count = col_int(&c[18]);
-  r->missed_last = col_int(&c[19]);
+  r->missed_count = cx__col_int(&c[18]);
+  r->missed_last = cx__col_int(&c[19]);
   return oom ? -ENOMEM : 0;
 }
 
@@ -1619,7 +1619,7 @@ static int last_fire_row(void *ctx, const struct cx__val *c, int n)
   int64_t *at = ctx;
   if (n != 2)
     return -EIO;
-  int64_t first = col_int(&c[0]), last = col_int(&c[1]);
+  int64_t first = cx__col_int(&c[0]), last = cx__col_int(&c[1]);
   *at = last > first ? last : first;
   return 0;
 }
@@ -1652,7 +1652,7 @@ static int span_row(void *ctx, const struct cx__val *c, int n)
     return -EIO;
   if (o->n == o->cap)
     return 0; /* the LIMIT holds it; a defensive stop */
-  int64_t first = col_int(&c[0]), last = col_int(&c[1]);
+  int64_t first = cx__col_int(&c[0]), last = cx__col_int(&c[1]);
   o->v[o->n].first = first;
   o->v[o->n].last = last > first ? last : first;
   o->n++;
@@ -1690,11 +1690,11 @@ static int counts_row(void *ctx, const struct cx__val *c, int n)
   struct cx_run_counts *o = ctx;
   if (n != 5)
     return -EIO;
-  o->total = col_int(&c[0]);
-  o->success = col_int(&c[1]);
-  o->failed = col_int(&c[2]);
-  o->running = col_int(&c[3]);
-  o->missed = col_int(&c[4]);
+  o->total = cx__col_int(&c[0]);
+  o->success = cx__col_int(&c[1]);
+  o->failed = cx__col_int(&c[2]);
+  o->running = cx__col_int(&c[3]);
+  o->missed = cx__col_int(&c[4]);
   return 0;
 }
 
@@ -1734,13 +1734,13 @@ static int attempt_from_row(void *item, const struct cx__val *c, int n)
   int oom = 0;
   if (n != 7)
     return -EIO;
-  a->run_id = col_int(&c[0]);
-  a->attempt = (int)col_int(&c[1]);
-  a->start_time = col_int(&c[2]);
-  a->end_time = col_int(&c[3]);
-  a->status = col_str(&c[4], &oom);
-  a->exit_code = (int)col_int(&c[5]);
-  a->output = col_str(&c[6], &oom);
+  a->run_id = cx__col_int(&c[0]);
+  a->attempt = (int)cx__col_int(&c[1]);
+  a->start_time = cx__col_int(&c[2]);
+  a->end_time = cx__col_int(&c[3]);
+  a->status = cx__col_str(&c[4], &oom);
+  a->exit_code = (int)cx__col_int(&c[5]);
+  a->output = cx__col_str(&c[6], &oom);
   a->output_len = c[6].type == CX__V_TEXT ? c[6].len : 0;
   return oom ? -ENOMEM : 0;
 }
@@ -1844,15 +1844,15 @@ static int node_from_row(void *item, const struct cx__val *c, int n)
   int oom = 0;
   if (n != 9)
     return -EIO;
-  o->id = col_int(&c[0]);
-  o->uuid = col_str(&c[1], &oom);
-  o->hostname = col_str(&c[2], &oom);
-  o->ip = col_str(&c[3], &oom);
-  o->pid = (int)col_int(&c[4]);
-  o->version = col_str(&c[5], &oom);
-  o->status = (int)col_int(&c[6]);
-  o->up = col_int(&c[7]);
-  o->down = col_int(&c[8]);
+  o->id = cx__col_int(&c[0]);
+  o->uuid = cx__col_str(&c[1], &oom);
+  o->hostname = cx__col_str(&c[2], &oom);
+  o->ip = cx__col_str(&c[3], &oom);
+  o->pid = (int)cx__col_int(&c[4]);
+  o->version = cx__col_str(&c[5], &oom);
+  o->status = (int)cx__col_int(&c[6]);
+  o->up = cx__col_int(&c[7]);
+  o->down = cx__col_int(&c[8]);
   return oom ? -ENOMEM : 0;
 }
 
@@ -1976,18 +1976,18 @@ static int user_from_row(void *item, const struct cx__val *c, int n)
   int oom = 0;
   if (n != 12)
     return -EIO;
-  u->id = col_int(&c[0]);
-  u->username = col_str(&c[1], &oom);
-  u->password_hash = col_str(&c[2], &oom);
-  u->email = col_str(&c[3], &oom);
-  u->feishu_id = col_str(&c[4], &oom);
-  u->role = col_str(&c[5], &oom);
-  u->created = col_int(&c[6]);
-  u->updated = col_int(&c[7]);
-  u->mobile = col_str(&c[8], &oom);
-  u->dingtalk_id = col_str(&c[9], &oom);
-  u->wecom_id = col_str(&c[10], &oom);
-  u->slack_id = col_str(&c[11], &oom);
+  u->id = cx__col_int(&c[0]);
+  u->username = cx__col_str(&c[1], &oom);
+  u->password_hash = cx__col_str(&c[2], &oom);
+  u->email = cx__col_str(&c[3], &oom);
+  u->feishu_id = cx__col_str(&c[4], &oom);
+  u->role = cx__col_str(&c[5], &oom);
+  u->created = cx__col_int(&c[6]);
+  u->updated = cx__col_int(&c[7]);
+  u->mobile = cx__col_str(&c[8], &oom);
+  u->dingtalk_id = cx__col_str(&c[9], &oom);
+  u->wecom_id = cx__col_str(&c[10], &oom);
+  u->slack_id = cx__col_str(&c[11], &oom);
   return oom ? -ENOMEM : 0;
 }
 
@@ -2170,16 +2170,16 @@ static int token_row(void *ctx, const struct cx__val *c, int n)
   struct cx_token *t = ctx;
   if (n != 5)
     return -EIO;
-  t->id = col_int(&c[0]);
-  t->user_id = col_int(&c[1]);
+  t->id = cx__col_int(&c[0]);
+  t->user_id = cx__col_int(&c[1]);
   size_t len = c[2].type == CX__V_TEXT ? c[2].len : 0;
   if (len >= sizeof t->kind)
     len = sizeof t->kind - 1;
   if (len > 0)
     memcpy(t->kind, c[2].s, len);
   t->kind[len] = '\0';
-  t->expires = col_int(&c[3]);
-  t->created = col_int(&c[4]);
+  t->expires = cx__col_int(&c[3]);
+  t->created = cx__col_int(&c[4]);
   return 0;
 }
 
@@ -2339,15 +2339,15 @@ static int audit_from_row(void *item, const struct cx__val *c, int n)
   int oom = 0;
   if (n != 9)
     return -EIO;
-  a->id = col_int(&c[0]);
-  a->at = col_int(&c[1]);
-  a->user_id = col_int(&c[2]);
-  a->username = col_str(&c[3], &oom);
-  a->addr = col_str(&c[4], &oom);
-  a->kind = col_str(&c[5], &oom);
-  a->target = col_str(&c[6], &oom);
-  a->before = col_str(&c[7], &oom);
-  a->after = col_str(&c[8], &oom);
+  a->id = cx__col_int(&c[0]);
+  a->at = cx__col_int(&c[1]);
+  a->user_id = cx__col_int(&c[2]);
+  a->username = cx__col_str(&c[3], &oom);
+  a->addr = cx__col_str(&c[4], &oom);
+  a->kind = cx__col_str(&c[5], &oom);
+  a->target = cx__col_str(&c[6], &oom);
+  a->before = cx__col_str(&c[7], &oom);
+  a->after = cx__col_str(&c[8], &oom);
   return oom ? -ENOMEM : 0;
 }
 
