@@ -62,15 +62,17 @@ endef
 $(foreach m,$(LIB_MODULES),$(eval $(call module_lib,$(m))))
 
 # The console (src/webui): every file under web/ becomes C arrays, raw and
-# gzipped, in a generated source that joins libcx_webui.a.
+# gzipped, in a generated source that joins libcx_webui.a; so does the API
+# description docs/openapi.json (served at GET /openapi.json).
 WEB_FILES := $(sort $(shell find web -type f ! -name '.*' 2>/dev/null))
 WEBUI_GEN := $(BUILD)/gen/webui_assets.c
 $(BUILD)/tools/embed: src/webui/gen/embed.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=c11 -O1 -D_GNU_SOURCE $(WARN) -o $@ $<
-$(WEBUI_GEN): $(BUILD)/tools/embed $(WEB_FILES) Makefile
+$(WEBUI_GEN): $(BUILD)/tools/embed $(WEB_FILES) docs/openapi.json Makefile
 	@mkdir -p $(dir $@)
-	$(Q)$(BUILD)/tools/embed $@ web $(patsubst web/%,%,$(WEB_FILES))
+	$(Q)$(BUILD)/tools/embed $@ web $(patsubst web/%,%,$(WEB_FILES)) \
+	  openapi.json=docs/openapi.json
 $(BUILD)/obj/gen/webui_assets.o: $(WEBUI_GEN)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@

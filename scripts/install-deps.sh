@@ -4,7 +4,10 @@
 #   scripts/install-deps.sh build   compile and run cronix
 #   scripts/install-deps.sh test    + real etcd, MariaDB, clang/libFuzzer,
 #                                   libfaketime (the calendar run),
-#                                   headless Chromium + selenium (tests/ui)
+#                                   headless Chromium + selenium (tests/ui),
+#                                   debhelper (the package test), Node.js
+#                                   and the npm OpenAPI validator
+#                                   (tools/openapi, from its lock file)
 #   scripts/install-deps.sh bench   + Go and robfig/cron for the peer bench
 # Purposes add up: `install-deps.sh test bench`.
 # Works as root or through sudo; does nothing (and needs neither) when all
@@ -17,14 +20,19 @@ build_pkgs=(gcc make pkg-config libcurl4-openssl-dev libmicrohttpd-dev
 test_pkgs=(etcd-server etcd-client mariadb-server mariadb-client clang
   libclang-rt-14-dev curl python3 python3-aiosmtpd openssl procps faketime
   python3-jsonschema systemd groff-base chromium chromium-driver
-  python3-selenium)
+  python3-selenium debhelper dpkg-dev fakeroot)
 bench_pkgs=(golang-go golang-github-robfig-cron-dev)
 
 want=("${build_pkgs[@]}")
+testing=0
 for purpose in "$@"; do
   case "$purpose" in
   build) ;;
-  test) want+=("${test_pkgs[@]}") ;;
+  test) want+=("${test_pkgs[@]}"); testing=1
+    # Debian's nodejs and npm, unless a Node.js with npm is there already
+    # (e.g. from NodeSource, whose nodejs bundles npm and conflicts with
+    # Debian's npm).
+    command -v npm >/dev/null 2>&1 || want+=(nodejs npm) ;;
   bench) want+=("${bench_pkgs[@]}") ;;
   *) echo "install-deps: unknown purpose '$purpose' (build|test|bench)" >&2
      exit 2 ;;
@@ -46,7 +54,25 @@ for p in "${want[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+
+# The OpenAPI 3.1 validator (Debian has none): the exact versions of
+# tools/openapi/package-lock.json, installed again only when the lock
+# changes.
+npm_tools() {
+  [ "$testing" = 1 ] || return 0
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools/openapi"
+  if [ ! -e "$dir/node_modules/.package-lock.json" ] ||
+      [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in tools/openapi"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  npm_tools
+  exit 0
+fi
 
 echo "install-deps: installing ${missing[*]}"
 if [ "$(id -u)" -eq 0 ]; then
@@ -61,4 +87,5 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" \
   >/dev/null
+npm_tools
 echo "install-deps: done"

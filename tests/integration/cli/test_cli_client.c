@@ -672,6 +672,30 @@ TEST_TIMEOUT(cli_client_users_nodes_and_hostile_values, 120)
   down();
 }
 
+/* GET /openapi.json (no token: it is public) is docs/openapi.json, plain
+ * and gzipped. */
+static void expect_openapi_served(void)
+{
+  char url[96];
+  snprintf(url, sizeof url, "%s/openapi.json", S.url);
+  json_t *file = json_load_file("docs/openapi.json", 0, NULL);
+  ASSERT(file != NULL);
+  for (int gz = 0; gz < 2; gz++) {
+    char *const plain[] = {"/usr/bin/curl", "-fsS", url, NULL};
+    char *const zipped[] = {"/usr/bin/curl", "-fsS", "--compressed", url, NULL};
+    struct cx_test_output o;
+    cx_test_run(gz ? zipped : plain, 30, &o);
+    ASSERT_MSG(o.status == 0, "GET /openapi.json: %s", o.err);
+    json_t *served = json_loads(o.out, 0, NULL);
+    ASSERT_MSG(json_equal(served, file),
+               "GET /openapi.json%s is not docs/openapi.json",
+               gz ? " (gzip)" : "");
+    json_decref(served);
+    cx_test_output_free(&o);
+  }
+  json_decref(file);
+}
+
 TEST_TIMEOUT(cli_client_job_ls_against_admin_mariadb_etcd, 300)
 {
   /* The same client against the distributed roles: a real MariaDB, a
@@ -732,6 +756,7 @@ TEST_TIMEOUT(cli_client_job_ls_against_admin_mariadb_etcd, 300)
   out = expect(CRONIX("job", "ls"), 0);
   ASSERT_CONTAINS(out, "success");
   free(out);
+  expect_openapi_served();
 
   ASSERT_MSG(cx_svc_proc_stop(&node, 20000, err) == 0, "%s", err);
   down();
@@ -756,8 +781,10 @@ static const char *json_to_file(int slot, const char *name, char *const argv[])
 
 TEST_TIMEOUT(cli_openapi_schemas_match_real_replies, 120)
 {
-  /* The document describes what the server really answers. */
+  /* The document describes what the server really answers, and the
+   * server serves it. */
   up();
+  expect_openapi_served();
   free(expect(CRONIX("job", "add", "--name", "s", "--spec", "0 1 * * *",
                      "--command", "echo hi", "--node", S.node, "--env", "A=1"),
               0));
