@@ -9,6 +9,7 @@
 #                                   and the npm OpenAPI validator
 #                                   (tools/openapi, from its lock file)
 #   scripts/install-deps.sh bench   + Go and robfig/cron for the peer bench
+#   scripts/install-deps.sh deb     + debhelper and dpkg-dev (make deb)
 # Purposes add up: `install-deps.sh test bench`.
 # Works as root or through sudo; does nothing (and needs neither) when all
 # packages are present.
@@ -20,21 +21,23 @@ build_pkgs=(gcc make pkg-config libcurl4-openssl-dev libmicrohttpd-dev
 test_pkgs=(etcd-server etcd-client mariadb-server mariadb-client clang
   libclang-rt-14-dev curl python3 python3-aiosmtpd openssl procps faketime
   python3-jsonschema systemd groff-base chromium chromium-driver
-  python3-selenium debhelper dpkg-dev fakeroot)
+  python3-selenium)
 bench_pkgs=(golang-go golang-github-robfig-cron-dev)
+deb_pkgs=(debhelper dpkg-dev fakeroot)
 
 want=("${build_pkgs[@]}")
 testing=0
 for purpose in "$@"; do
   case "$purpose" in
   build) ;;
-  test) want+=("${test_pkgs[@]}"); testing=1
+  test) want+=("${test_pkgs[@]}" "${deb_pkgs[@]}"); testing=1
     # Debian's nodejs and npm, unless a Node.js with npm is there already
     # (e.g. from NodeSource, whose nodejs bundles npm and conflicts with
     # Debian's npm).
     command -v npm >/dev/null 2>&1 || want+=(nodejs npm) ;;
   bench) want+=("${bench_pkgs[@]}") ;;
-  *) echo "install-deps: unknown purpose '$purpose' (build|test|bench)" >&2
+  deb) want+=("${deb_pkgs[@]}") ;;
+  *) echo "install-deps: unknown purpose '$purpose' (build|test|bench|deb)" >&2
      exit 2 ;;
   esac
 done
