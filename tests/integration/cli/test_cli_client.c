@@ -728,7 +728,7 @@ TEST_TIMEOUT(cli_client_import_crontab, 180)
   down();
 }
 
-TEST(cli_client_bash_completion_offers_real_commands)
+TEST_TIMEOUT(cli_client_bash_completion_offers_real_commands, 120)
 {
   /* The completion's job commands are the binary's: each has --help. */
   char *const argv[] = {
