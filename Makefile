@@ -11,6 +11,9 @@
 #                        1800), printing its summary table
 #   make bench           benchmarks with the peer comparisons (README)
 #   make format          clang-format every C file
+#   make install         release build installed under PREFIX (DESTDIR for
+#                        staging): see "Installing" below
+#   make deb             a Debian package (debhelper): build/deb/*.deb
 #
 # BUILD=dir and MODE=release|san select the output tree and flavour.
 
@@ -44,7 +47,7 @@ lib = $(foreach m,$(1),$(BUILD)/lib/libcx_$(m).a)
 objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 .PHONY: all tests test chaos run fuzz fuzz-build bench bench-build format clean deps-build \
-        deps-test deps-bench
+        deps-test deps-bench install deb
 all: $(BUILD)/cronix
 
 # V=1 shows whole command lines.
@@ -62,15 +65,17 @@ endef
 $(foreach m,$(LIB_MODULES),$(eval $(call module_lib,$(m))))
 
 # The console (src/webui): every file under web/ becomes C arrays, raw and
-# gzipped, in a generated source that joins libcx_webui.a.
+# gzipped, in a generated source that joins libcx_webui.a; so does the API
+# description docs/openapi.json (served at GET /openapi.json).
 WEB_FILES := $(sort $(shell find web -type f ! -name '.*' 2>/dev/null))
 WEBUI_GEN := $(BUILD)/gen/webui_assets.c
 $(BUILD)/tools/embed: src/webui/gen/embed.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=c11 -O1 -D_GNU_SOURCE $(WARN) -o $@ $<
-$(WEBUI_GEN): $(BUILD)/tools/embed $(WEB_FILES) Makefile
+$(WEBUI_GEN): $(BUILD)/tools/embed $(WEB_FILES) docs/openapi.json Makefile
 	@mkdir -p $(dir $@)
-	$(Q)$(BUILD)/tools/embed $@ web $(patsubst web/%,%,$(WEB_FILES))
+	$(Q)$(BUILD)/tools/embed $@ web $(patsubst web/%,%,$(WEB_FILES)) \
+	  openapi.json=docs/openapi.json
 $(BUILD)/obj/gen/webui_assets.o: $(WEBUI_GEN)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -211,6 +216,57 @@ chaos: deps-test
 bench: deps-bench
 	@$(MAKE) --no-print-directory -j2 BUILD=build MODE=release all bench-build
 	@bash bench/run.sh build
+
+# ---- installing --------------------------------------------------------------
+# FHS paths: the program in $(BINDIR), the settings in
+# $(SYSCONFDIR)/cronix/cronix.conf (the documented sample; an existing file
+# is kept), the state directory $(LOCALSTATEDIR)/lib/cronix, the man page
+# cronix(1), the systemd units (ExecStart pointed at $(BINDIR)/cronix) and
+# the bash and zsh completions. `make install PREFIX=/usr` gives
+# /usr/bin/cronix, /etc/cronix/cronix.conf, /var/lib/cronix. Installs
+# $(BUILD)/cronix as built (MODE=release unless told otherwise).
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+LOCALSTATEDIR ?= /var
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+UNITS := $(wildcard contrib/systemd/cronix-*.service)
+
+install: $(BUILD)/cronix
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/cronix \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(BASHCOMPDIR) \
+	  $(DESTDIR)$(ZSHCOMPDIR)
+	install -d -m 0750 $(DESTDIR)$(LOCALSTATEDIR)/lib/cronix
+	install -m 0755 $(BUILD)/cronix $(DESTDIR)$(BINDIR)/cronix
+	[ -e $(DESTDIR)$(SYSCONFDIR)/cronix/cronix.conf ] || \
+	  install -m 0640 cronix.conf.sample $(DESTDIR)$(SYSCONFDIR)/cronix/cronix.conf
+	install -m 0644 contrib/man/cronix.1 $(DESTDIR)$(MANDIR)/man1/cronix.1
+	for u in $(UNITS); do \
+	  sed -e 's|/usr/bin/cronix|$(BINDIR)/cronix|g' \
+	      -e 's|/etc/cronix/|$(SYSCONFDIR)/cronix/|g' \
+	      -e 's|/var/lib/cronix|$(LOCALSTATEDIR)/lib/cronix|g' $$u \
+	    > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+	install -m 0644 contrib/completion/cronix.bash $(DESTDIR)$(BASHCOMPDIR)/cronix
+	install -m 0644 contrib/completion/_cronix $(DESTDIR)$(ZSHCOMPDIR)/_cronix
+
+# The Debian package (debian/: debhelper, compat 13). Built from a copy of
+# the sources under $(DEB_DIR), so dpkg-buildpackage's output (it writes
+# to the parent directory) and debian/'s staging stay inside build/.
+DEB_DIR ?= build/deb
+DEB_SOURCES := Makefile src web docs contrib cronix.conf.sample debian
+deb:
+	@bash scripts/install-deps.sh build deb
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/cronix
+	cp -a $(DEB_SOURCES) $(DEB_DIR)/cronix/
+	cd $(DEB_DIR)/cronix && dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 \
+	  || { tail -n 60 ../build.log; exit 1; }
+	@ls $(DEB_DIR)/*.deb
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

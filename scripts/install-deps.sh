@@ -4,8 +4,12 @@
 #   scripts/install-deps.sh build   compile and run cronix
 #   scripts/install-deps.sh test    + real etcd, MariaDB, clang/libFuzzer,
 #                                   libfaketime (the calendar run),
-#                                   headless Chromium + selenium (tests/ui)
+#                                   headless Chromium + selenium (tests/ui),
+#                                   debhelper (the package test), Node.js
+#                                   and the npm OpenAPI validator
+#                                   (tools/openapi, from its lock file)
 #   scripts/install-deps.sh bench   + Go and robfig/cron for the peer bench
+#   scripts/install-deps.sh deb     + debhelper and dpkg-dev (make deb)
 # Purposes add up: `install-deps.sh test bench`.
 # Works as root or through sudo; does nothing (and needs neither) when all
 # packages are present.
@@ -19,14 +23,21 @@ test_pkgs=(etcd-server etcd-client mariadb-server mariadb-client clang
   python3-jsonschema systemd groff-base chromium chromium-driver
   python3-selenium)
 bench_pkgs=(golang-go golang-github-robfig-cron-dev)
+deb_pkgs=(debhelper dpkg-dev fakeroot)
 
 want=("${build_pkgs[@]}")
+testing=0
 for purpose in "$@"; do
   case "$purpose" in
   build) ;;
-  test) want+=("${test_pkgs[@]}") ;;
+  test) want+=("${test_pkgs[@]}" "${deb_pkgs[@]}"); testing=1
+    # Debian's nodejs and npm, unless a Node.js with npm is there already
+    # (e.g. from NodeSource, whose nodejs bundles npm and conflicts with
+    # Debian's npm).
+    command -v npm >/dev/null 2>&1 || want+=(nodejs npm) ;;
   bench) want+=("${bench_pkgs[@]}") ;;
-  *) echo "install-deps: unknown purpose '$purpose' (build|test|bench)" >&2
+  deb) want+=("${deb_pkgs[@]}") ;;
+  *) echo "install-deps: unknown purpose '$purpose' (build|test|bench|deb)" >&2
      exit 2 ;;
   esac
 done
@@ -46,7 +57,25 @@ for p in "${want[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+
+# The OpenAPI 3.1 validator (Debian has none): the exact versions of
+# tools/openapi/package-lock.json, installed again only when the lock
+# changes.
+npm_tools() {
+  [ "$testing" = 1 ] || return 0
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools/openapi"
+  if [ ! -e "$dir/node_modules/.package-lock.json" ] ||
+      [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in tools/openapi"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  npm_tools
+  exit 0
+fi
 
 echo "install-deps: installing ${missing[*]}"
 if [ "$(id -u)" -eq 0 ]; then
@@ -61,4 +90,5 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" \
   >/dev/null
+npm_tools
 echo "install-deps: done"

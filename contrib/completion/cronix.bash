@@ -21,7 +21,9 @@ _cronix()
   local job_fields="--name --type --command --spec --node --allocation --tz
     --timeout --retry-times --retry-interval --concurrency --misfire
     --starting-deadline --notify --notify-to --env --workdir --http-method
-    --header --body --note --enabled --paused"
+    --header --body --note --enabled --paused --notify-events --max-duration
+    --run-as --limit-memory-mb --limit-nproc --limit-cpu --limit-nofile
+    --selector"
 
   case $prev in
   -o | --output)
@@ -76,7 +78,7 @@ _cronix()
 
   if [ "$COMP_CWORD" -eq 1 ]; then
     COMPREPLY=($(compgen -W "standalone admin node cron config user job token
-      login logout version help" -- "$cur"))
+      audit crontab login logout version help" -- "$cur"))
     return
   fi
 
@@ -93,7 +95,7 @@ _cronix()
     add | edit) opts="$opts $job_fields" ;;
     run) opts="$opts --node --wait --wait-timeout" ;;
     kill) opts="$opts --node" ;;
-    logs) opts="$opts -n --count --status --run" ;;
+    logs) opts="$opts -n --count --status --run -f --follow" ;;
     next) opts="$opts --spec --tz -n --count" ;;
     export) opts="$opts --name" ;;
     apply) opts="$opts -f --file --dry-run --prune" ;;
@@ -118,7 +120,7 @@ _cronix()
     ;;
   node)
     if [ "$COMP_CWORD" -eq 2 ]; then
-      COMPREPLY=($(compgen -W "ls rm --help" -- "$cur"))
+      COMPREPLY=($(compgen -W "ls rm drain undrain --help" -- "$cur"))
     else
       COMPREPLY=($(compgen -W "$client_opts --state" -- "$cur"))
     fi
@@ -136,6 +138,24 @@ _cronix()
       COMPREPLY=($(compgen -W "ls rm" -- "$cur"))
     else
       COMPREPLY=($(compgen -W "$client_opts --user" -- "$cur"))
+    fi
+    ;;
+  audit)
+    if [ "$COMP_CWORD" -eq 2 ]; then
+      COMPREPLY=($(compgen -W "ls" -- "$cur"))
+    else
+      COMPREPLY=($(compgen -W "$client_opts --user --kind --since --from --to
+        -n --count" -- "$cur"))
+    fi
+    ;;
+  crontab)
+    if [ "$COMP_CWORD" -eq 2 ]; then
+      COMPREPLY=($(compgen -W "import" -- "$cur"))
+    elif [[ $cur == -* ]]; then
+      COMPREPLY=($(compgen -W "$client_opts --node --paused --tz --dry-run
+        --system" -- "$cur"))
+    else
+      COMPREPLY=($(compgen -f -- "$cur"))
     fi
     ;;
   login)

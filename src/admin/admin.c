@@ -344,11 +344,13 @@ static int auth_gate(struct cx_http_req *req, void *ctx)
   return cx_http_req_set_note(req, &w, sizeof w) == 0 ? 0 : -1;
 }
 
-/* The routes anyone may call: logging in, the health probe, and /metrics
+/* The routes anyone may call: logging in, the health probe, the API
+ * description, and /metrics
  * when server.metrics_public says so. Every other route is gated. */
 static int is_public(const struct cx_admin *a, const char *path)
 {
   return strcmp(path, "/login") == 0 || strcmp(path, "/healthz") == 0 ||
+         strcmp(path, "/openapi.json") == 0 ||
          (strcmp(path, "/metrics") == 0 && a->cfg->metrics_public);
 }
 

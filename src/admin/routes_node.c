@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "admin/admin-int.h"
+#include "webui/webui.h"
 #include "admin/alerts.h"
 #include "admin/cluster.h"
 #include "cron/cron.h"
@@ -576,6 +577,14 @@ static int probe(struct cx_admin *a, json_t *data, json_t *detail)
   return sok && cok;
 }
 
+/* The API description (docs/openapi.json, built in by src/webui): public,
+ * it holds no data. */
+static void h_openapi(struct cx_http_req *req, void *ctx)
+{
+  (void)ctx;
+  cx_webui_reply_openapi(req);
+}
+
 /* No token: the two words only. With a token (any role; a bad one is
  * refused like anywhere else), also the backends and their errors. */
 static void h_healthz(struct cx_http_req *req, void *ctx)
@@ -722,6 +731,7 @@ int cx__admin_routes_nodes(struct cx_admin *a)
       {"GET", "/statis/week", h_statis_week},
       {"GET", "/healthz", h_healthz},
       {"GET", "/metrics", h_metrics},
+      {"GET", "/openapi.json", h_openapi},
   };
   return cx__admin_register(a, routes, CX_ARRAY_LEN(routes));
 }

@@ -30,6 +30,9 @@ static const char job_usage[] =
     "                        kill the job's running processes\n"
     "  logs ID|NAME [-n N] [--status S]   recent runs, newest first\n"
     "  logs --run R          one run with every attempt and its output\n"
+    "  logs --run R -f | logs ID|NAME -f\n"
+    "                        follow a run's output live (the job's newest\n"
+    "                        run) until it ends; exit 1 unless it succeeded\n"
     "  next ID|NAME|--spec EXPR [--tz ZONE] [-n N]\n"
     "                        the next fire times\n"
     "  export [--name S]     the jobs as a jobs file (docs/jobs-as-code.md)\n"
@@ -130,6 +133,43 @@ static int parse_type(const char *s, int *out)
   return 0;
 }
 
+struct ls_ctx {
+  struct rc_ctx *c;
+  json_t *names; /* node_names */
+  int64_t now;
+};
+
+static void job_row(struct rc_table *tb, const json_t *j, void *arg)
+{
+  struct ls_ctx *lc = arg;
+  int wide = lc->c->output == RC_OUT_WIDE;
+  char id[24], last[64], next[128], node_s[160];
+  enum rc_color colors[10] = {0};
+  const char *uuid = rc_str(j, "run_on");
+  const char *host = rc_str(lc->names, uuid);
+  int on = json_is_true(json_object_get(j, "enabled"));
+  snprintf(id, sizeof id, "%lld", (long long)rc_int(j, "id"));
+  if (wide || host[0] == '\0')
+    snprintf(node_s, sizeof node_s, "%s%s%s%s", host, host[0] ? " (" : "", uuid,
+             host[0] ? ")" : "");
+  else
+    snprintf(node_s, sizeof node_s, "%s", host);
+  last_of(lc->c, rc_int(j, "id"), lc->now, last, sizeof last, &colors[6]);
+  next_of(j, lc->now, next, sizeof next);
+  colors[5] = on ? RC_GREEN : RC_YELLOW;
+  const char *cells[10] = {id,
+                           rc_str(j, "name"),
+                           rc_str(j, "spec"),
+                           rc_str(j, "timezone"),
+                           node_s,
+                           on ? "yes" : "paused",
+                           last,
+                           next,
+                           rc_int(j, "type") == 2 ? "http" : "cmd",
+                           rc_str(j, "command")};
+  rc_table_row(tb, cells, colors);
+}
+
 static int job_ls(struct rc_ctx *c, int argc, char **argv)
 {
   const char *name = NULL, *node = NULL, *type = NULL, *enabled = NULL;
@@ -143,7 +183,7 @@ static int job_ls(struct rc_ctx *c, int argc, char **argv)
   int rc = rc_parse(c, argc, argv, 1, opts, NULL, job_usage), t, e;
   if (rc != 0)
     return rc;
-  json_t *filter = json_object(), *list = NULL;
+  json_t *filter = json_object();
   if (name != NULL)
     json_object_set_new(filter, "name", json_string(name));
   if (node != NULL)
@@ -162,55 +202,19 @@ static int job_ls(struct rc_ctx *c, int argc, char **argv)
     }
     json_object_set_new(filter, "enabled", json_boolean(e));
   }
-  rc = rc_list_all(c, "/job/search", filter, &list);
-  json_decref(filter);
-  if (rc != 0)
-    return rc;
-  if (rc_json_out(c, list))
-    return 0;
-  int wide = c->output == RC_OUT_WIDE;
   struct rc_table tb = {
-      .ncol = wide ? 10 : 8,
+      .ncol = c->output == RC_OUT_WIDE ? 10 : 8,
       .head = {"ID", "NAME", "SCHEDULE", "ZONE", "NODE", "ENABLED", "LAST",
                "NEXT", "TYPE", "COMMAND"},
       .shrink = {0, 1, 1, 1, 1, 0, 1, 1, 0, 1},
   };
-  json_t *names = node_names(c);
-  int64_t now = cx_wall_s();
-  size_t i;
-  json_t *j;
-  json_array_foreach(list, i, j)
-  {
-    char id[24], last[64], next[128], node_s[160];
-    enum rc_color colors[10] = {0};
-    const char *uuid = rc_str(j, "run_on");
-    const char *host = rc_str(names, uuid);
-    int on = json_is_true(json_object_get(j, "enabled"));
-    snprintf(id, sizeof id, "%lld", (long long)rc_int(j, "id"));
-    if (wide || host[0] == '\0')
-      snprintf(node_s, sizeof node_s, "%s%s%s%s", host, host[0] ? " (" : "",
-               uuid, host[0] ? ")" : "");
-    else
-      snprintf(node_s, sizeof node_s, "%s", host);
-    last_of(c, rc_int(j, "id"), now, last, sizeof last, &colors[6]);
-    next_of(j, now, next, sizeof next);
-    colors[5] = on ? RC_GREEN : RC_YELLOW;
-    const char *cells[10] = {id,
-                             rc_str(j, "name"),
-                             rc_str(j, "spec"),
-                             rc_str(j, "timezone"),
-                             node_s,
-                             on ? "yes" : "paused",
-                             last,
-                             next,
-                             rc_int(j, "type") == 2 ? "http" : "cmd",
-                             rc_str(j, "command")};
-    rc_table_row(&tb, cells, colors);
-  }
-  rc_table_print(&tb, c);
-  json_decref(names);
-  json_decref(list);
-  return 0;
+  struct ls_ctx lc = {.c = c, .now = cx_wall_s()};
+  if (c->output != RC_OUT_JSON)
+    lc.names = node_names(c);
+  rc = rc_list_print(c, "/job/search", filter, &tb, job_row, &lc);
+  json_decref(filter);
+  json_decref(lc.names);
+  return rc;
 }
 
 /* ---- job get --------------------------------------------------------- */
@@ -301,6 +305,14 @@ static const struct jfield fields[] = {
     {"--http-method", "http_method", F_STR, 0},
     {"--body", "http_body", F_STR, 0},
     {"--workdir", "workdir", F_STR, 0},
+    {"--notify-events", "notify_events", F_STR, 0},
+    {"--max-duration", "max_duration", F_DUR, 2678400},
+    {"--run-as", "run_as", F_STR, 0},
+    {"--limit-memory-mb", "limit_memory_mb", F_INT, 1 << 20},
+    {"--limit-nproc", "limit_nproc", F_INT, 1 << 20},
+    {"--limit-cpu", "limit_cpu_s", F_DUR, 1 << 20},
+    {"--limit-nofile", "limit_nofile", F_INT, 1 << 20},
+    {"--selector", "node_selector", F_STR, 0},
 };
 #define NFIELDS CX_ARRAY_LEN(fields)
 
@@ -332,6 +344,17 @@ static const char job_add_usage[] =
     "  --header 'Name: value' request header of an http job (repeat)\n"
     "  --body TEXT            request body of an http job\n"
     "  --note TEXT            free text\n"
+    "  --notify-events LIST   events that alert: failed,timeout,killed,lost,\n"
+    "                         missed,recovered,success,max_duration\n"
+    "  --max-duration D       a run longer than D is the event max_duration\n"
+    "  --run-as USER          cmd: the Unix user (admin only; the node's\n"
+    "                         node.run_as_allow must list it)\n"
+    "  --limit-memory-mb N    cmd: address space per process (0 = none)\n"
+    "  --limit-nproc N        cmd: processes of the run-as user\n"
+    "  --limit-cpu D          cmd: CPU time per process\n"
+    "  --limit-nofile N       cmd: open files per process\n"
+    "  --selector EXPR        node labels the job's node must match:\n"
+    "                         'env=prod,disk in (ssd,nvme),gpu!=no'\n"
     "  --enabled true|false   false = paused; --paused is the same\n";
 
 /* Builds the job object from the flags; 0 or 2 after printing why. */
@@ -694,23 +717,101 @@ static int run_detail(struct rc_ctx *c, const char *run)
   return 0;
 }
 
+static void run_row(struct rc_table *tb, const json_t *r, void *arg)
+{
+  (void)arg;
+  char rid[24], started[64], dur[32], ex[24], att[24];
+  enum rc_color colors[8] = {0};
+  int64_t st = rc_int(r, "start_time"), ms = rc_run_ms(r);
+  snprintf(rid, sizeof rid, "%lld", (long long)rc_int(r, "id"));
+  rc_time(st / 1000, NULL, started, sizeof started);
+  if (ms >= 0 && rc_int(r, "end_time") > 0)
+    snprintf(dur, sizeof dur, "%lld.%03llds", (long long)(ms / 1000),
+             (long long)(ms % 1000));
+  else
+    snprintf(dur, sizeof dur, "-");
+  snprintf(ex, sizeof ex, "%lld", (long long)rc_int(r, "exit_code"));
+  snprintf(att, sizeof att, "%lld", (long long)rc_int(r, "attempts"));
+  const char *s = rc_str(r, "status");
+  colors[5] = strcmp(s, "success") == 0   ? RC_GREEN
+              : strcmp(s, "running") == 0 ? RC_YELLOW
+                                          : RC_RED;
+  const char *cells[8] = {
+      rid, started, dur, rc_str(r, "hostname"), rc_str(r, "trigger"),
+      s,   ex,      att};
+  rc_table_row(tb, cells, colors);
+}
+
+/* `logs --run R -f`: prints run R's output as it comes, from the start,
+ * until the run ends (GET /job/output pages from an offset: live from the
+ * node's window while it runs, then the stored output). A gap the window
+ * overwrote is told on stderr. Exit 0 when the run succeeded, 1 when it
+ * did not (its status on stderr). */
+static int follow_run(struct rc_ctx *c, int64_t run)
+{
+  int64_t offset = 0;
+  for (;;) {
+    char path[128];
+    json_t *d = NULL;
+    snprintf(path, sizeof path, "/job/output?run_id=%lld&offset=%lld",
+             (long long)run, (long long)offset);
+    int rc = rc_call(c, path, NULL, &d);
+    if (rc != 0)
+      return rc;
+    const char *out = rc_str(d, "output");
+    int64_t next = rc_int(d, "next_offset"), missed = rc_int(d, "missed");
+    int running = json_is_true(json_object_get(d, "running"));
+    if (missed > 0)
+      fprintf(stderr, "[... %lld bytes missed ...]\n", (long long)missed);
+    fputs(out, stdout);
+    fflush(stdout);
+    if (next <= offset && !running) {
+      const char *st = rc_str(d, "status");
+      int ok = strcmp(st, "success") == 0;
+      fprintf(stderr, "cronix job logs: run %lld ended %s (exit %lld)\n",
+              (long long)run, st, (long long)rc_int(d, "exit_code"));
+      json_decref(d);
+      return ok ? 0 : 1;
+    }
+    int more = next > offset;
+    offset = next > offset ? next : offset;
+    json_decref(d);
+    if (!more)
+      cx_sleep_us(250000);
+  }
+}
+
 static int job_logs(struct rc_ctx *c, int argc, char **argv)
 {
   struct rc_list pos = {0};
   const char *n_s = NULL, *status = NULL, *run = NULL;
+  int follow = 0;
   const struct rc_opt opts[] = {
       {"--count", "-n", RC_VALUE, &n_s},
       {"--status", NULL, RC_VALUE, &status},
       {"--run", NULL, RC_VALUE, &run},
+      {"--follow", "-f", RC_FLAG, &follow},
       {NULL, NULL, 0, NULL},
   };
-  int64_t id, n = 20;
+  int64_t id = 0, n = 20, rid = 0;
   int rc = rc_parse(c, argc, argv, 1, opts, &pos, job_usage);
   if (rc != 0)
     return rc;
+  if (run != NULL && pos.n != 0)
+    return rc_fail(c, 2, "--run R takes no job");
+  if (run != NULL && cx_parse_int64(run, 1, INT64_MAX, &rid) != 0)
+    return rc_fail(c, 2, "--run takes a run id");
+  if (follow) {
+    /* -f: the given run, else the job's newest. */
+    if (run == NULL && ((rc = one_id(c, &pos, &id)) != 0 ||
+                        (rc = newest_run(c, id, &rid)) != 0))
+      return rc;
+    if (rid == 0)
+      return rc_fail(c, 1, "job %lld has not run yet", (long long)id);
+    return follow_run(c, rid);
+  }
   if (run != NULL)
-    return pos.n == 0 ? run_detail(c, run)
-                      : rc_fail(c, 2, "--run R takes no job");
+    return run_detail(c, run);
   if (n_s != NULL && cx_parse_int64(n_s, 1, 500, &n) != 0)
     return rc_fail(c, 2, "-n must be 1..500");
   if ((rc = one_id(c, &pos, &id)) != 0)
@@ -750,40 +851,13 @@ static int job_logs(struct rc_ctx *c, int argc, char **argv)
       json_array_append(all, r);
   }
   json_decref(d);
-  if (rc_json_out(c, all))
-    return 0;
   struct rc_table tb = {
       .ncol = 8,
       .head = {"RUN", "STARTED", "DURATION", "NODE", "TRIGGER", "STATUS",
                "EXIT", "ATTEMPTS"},
       .shrink = {0, 0, 0, 1, 0, 0, 0, 0},
   };
-  json_array_foreach(all, i, r)
-  {
-    char rid[24], started[64], dur[32], ex[24], att[24];
-    enum rc_color colors[8] = {0};
-    int64_t st = rc_int(r, "start_time"), ms = rc_run_ms(r);
-    snprintf(rid, sizeof rid, "%lld", (long long)rc_int(r, "id"));
-    rc_time(st / 1000, NULL, started, sizeof started);
-    if (ms >= 0 && rc_int(r, "end_time") > 0)
-      snprintf(dur, sizeof dur, "%lld.%03llds", (long long)(ms / 1000),
-               (long long)(ms % 1000));
-    else
-      snprintf(dur, sizeof dur, "-");
-    snprintf(ex, sizeof ex, "%lld", (long long)rc_int(r, "exit_code"));
-    snprintf(att, sizeof att, "%lld", (long long)rc_int(r, "attempts"));
-    const char *s = rc_str(r, "status");
-    colors[5] = strcmp(s, "success") == 0   ? RC_GREEN
-                : strcmp(s, "running") == 0 ? RC_YELLOW
-                                            : RC_RED;
-    const char *cells[8] = {
-        rid, started, dur, rc_str(r, "hostname"), rc_str(r, "trigger"),
-        s,   ex,      att};
-    rc_table_row(&tb, cells, colors);
-  }
-  rc_table_print(&tb, c);
-  json_decref(all);
-  return 0;
+  return rc_print_list(c, all, &tb, run_row, NULL);
 }
 
 /* ---- next ------------------------------------------------------------ */

@@ -40,6 +40,14 @@ const char *const rc_job_fields[] = {
     "http_method",
     "http_headers",
     "http_body",
+    "notify_events",
+    "max_duration",
+    "run_as",
+    "limit_memory_mb",
+    "limit_nproc",
+    "limit_cpu_s",
+    "limit_nofile",
+    "node_selector",
 };
 
 const size_t rc_job_nfields = CX_ARRAY_LEN(rc_job_fields);

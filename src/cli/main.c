@@ -33,8 +33,9 @@ static const char usage[] =
     "  login --server URL [--username U] [--password-stdin]\n"
     "  logout\n"
     "  job ls|get|add|edit|rm|pause|resume|run|kill|logs|next\n"
-    "  job export|apply|import-crontab\n"
-    "  node ls|rm    user ls|add|rm|passwd    token ls|rm\n"
+    "  job export|apply|import-crontab    crontab import FILE|-\n"
+    "  node ls|rm|drain|undrain    user ls|add|rm|passwd    token ls|rm\n"
+    "  audit ls\n"
     "exit codes: 0 ok, 1 refused by the server, 2 usage, 3 unreachable\n"
     "  version                 print the version\n"
     "\n"
@@ -80,6 +81,14 @@ int main(int argc, char **argv)
     return rc_job(argc - 1, argv + 1);
   if (strcmp(cmd, "token") == 0)
     return rc_token(argc - 1, argv + 1);
+  if (strcmp(cmd, "audit") == 0)
+    return rc_audit(argc - 1, argv + 1);
+  /* `cronix crontab import ...` = `cronix job import-crontab ...` */
+  if (strcmp(cmd, "crontab") == 0 && strcmp(sub, "import") == 0) {
+    argv[2] = (char *)"import-crontab";
+    argv[1] = (char *)"job";
+    return rc_job(argc - 1, argv + 1);
+  }
   if (strcmp(cmd, "login") == 0)
     return rc_login(argc - 1, argv + 1);
   if (strcmp(cmd, "logout") == 0)

@@ -106,6 +106,17 @@ void rc_table_row(struct rc_table *t, const char *const *cells,
  * is one, else $COLUMNS, else no limit), then frees it. */
 void rc_table_print(struct rc_table *t, const struct rc_ctx *c);
 
+/* The end of every list command: with -o json prints list as is, else
+ * calls row(t, item, arg) for each item (it adds the item's row) and
+ * prints the table. Releases list and returns 0. */
+typedef void rc_row_fn(struct rc_table *t, const json_t *item, void *arg);
+int rc_print_list(const struct rc_ctx *c, json_t *list, struct rc_table *t,
+                  rc_row_fn *row, void *arg);
+/* rc_list_all(path, body) then rc_print_list (t must hold no rows yet);
+ * or the list's exit code. */
+int rc_list_print(struct rc_ctx *c, const char *path, const json_t *body,
+                  struct rc_table *t, rc_row_fn *row, void *arg);
+
 /* Helpers on job objects and times. */
 const char *rc_str(const json_t *o, const char *key); /* "" when absent */
 int64_t rc_int(const json_t *o, const char *key);
@@ -151,6 +162,7 @@ int rc_apply_jobs(struct rc_ctx *c, const json_t *jobs, int dry_run, int prune);
 int rc_node_remote(int argc, char **argv);
 int rc_user_remote(int argc, char **argv);
 int rc_token(int argc, char **argv);
+int rc_audit(int argc, char **argv);
 /* 1 when `cronix user add ARGS` goes through the API: a server is known
  * (--server, --token, CRONIX_SERVER or a login) and no store flag is given. */
 int rc_user_add_is_remote(int argc, char **argv);

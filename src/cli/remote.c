@@ -751,3 +751,27 @@ int rc_json_out(const struct rc_ctx *c, json_t *v)
   json_decref(v);
   return 1;
 }
+
+int rc_print_list(const struct rc_ctx *c, json_t *list, struct rc_table *t,
+                  rc_row_fn *row, void *arg)
+{
+  if (rc_json_out(c, list))
+    return 0;
+  size_t i;
+  json_t *item;
+  json_array_foreach(list, i, item)
+  {
+    row(t, item, arg);
+  }
+  rc_table_print(t, c);
+  json_decref(list);
+  return 0;
+}
+
+int rc_list_print(struct rc_ctx *c, const char *path, const json_t *body,
+                  struct rc_table *t, rc_row_fn *row, void *arg)
+{
+  json_t *list = NULL;
+  int rc = rc_list_all(c, path, body, &list);
+  return rc != 0 ? rc : rc_print_list(c, list, t, row, arg);
+}

@@ -15,47 +15,41 @@ static const char token_usage[] =
     "ls lists your tokens (an admin: everyone's, or --user's); the one in\n"
     "use is marked. rm revokes tokens by id.\n";
 
+static void token_row(struct rc_table *tb, const json_t *t, void *arg)
+{
+  (void)arg;
+  char id[32], uid_s[24], created[48], expires[48];
+  snprintf(id, sizeof id, "%lld%s", (long long)rc_int(t, "id"),
+           json_is_true(json_object_get(t, "current")) ? " *" : "");
+  snprintf(uid_s, sizeof uid_s, "%lld", (long long)rc_int(t, "user_id"));
+  rc_time(rc_int(t, "created"), NULL, created, sizeof created);
+  if (rc_int(t, "expires") == 0)
+    snprintf(expires, sizeof expires, "never");
+  else
+    rc_time(rc_int(t, "expires"), NULL, expires, sizeof expires);
+  const char *cells[5] = {id, uid_s, rc_str(t, "kind"), created, expires};
+  rc_table_row(tb, cells, NULL);
+}
+
 static int token_ls(struct rc_ctx *c, int argc, char **argv)
 {
   const char *user = NULL;
   const struct rc_opt opts[] = {{"--user", NULL, RC_VALUE, &user},
                                 {NULL, NULL, 0, NULL}};
-  json_t *list = NULL, *q = json_object();
+  json_t *q = json_object();
   int64_t uid;
+  struct rc_table tb = {
+      .ncol = 5,
+      .head = {"ID", "USER", "KIND", "CREATED", "EXPIRES"},
+  };
   int rc = rc_parse(c, argc, argv, 1, opts, NULL, token_usage);
   if (rc == 0 && user != NULL &&
       (rc = rc_resolve(c, user, "/user/search", "username", &uid)) == 0)
     json_object_set_new(q, "user_id", json_integer(uid));
   if (rc == 0)
-    rc = rc_list_all(c, "/user/token/search", q, &list);
+    rc = rc_list_print(c, "/user/token/search", q, &tb, token_row, NULL);
   json_decref(q);
-  if (rc != 0)
-    return rc;
-  if (rc_json_out(c, list))
-    return 0;
-  struct rc_table tb = {
-      .ncol = 5,
-      .head = {"ID", "USER", "KIND", "CREATED", "EXPIRES"},
-  };
-  size_t i;
-  json_t *t;
-  json_array_foreach(list, i, t)
-  {
-    char id[32], uid_s[24], created[48], expires[48];
-    snprintf(id, sizeof id, "%lld%s", (long long)rc_int(t, "id"),
-             json_is_true(json_object_get(t, "current")) ? " *" : "");
-    snprintf(uid_s, sizeof uid_s, "%lld", (long long)rc_int(t, "user_id"));
-    rc_time(rc_int(t, "created"), NULL, created, sizeof created);
-    if (rc_int(t, "expires") == 0)
-      snprintf(expires, sizeof expires, "never");
-    else
-      rc_time(rc_int(t, "expires"), NULL, expires, sizeof expires);
-    const char *cells[5] = {id, uid_s, rc_str(t, "kind"), created, expires};
-    rc_table_row(&tb, cells, NULL);
-  }
-  rc_table_print(&tb, c);
-  json_decref(list);
-  return 0;
+  return rc;
 }
 
 static int token_rm(struct rc_ctx *c, int argc, char **argv)

@@ -23,34 +23,26 @@ static const char user_usage[] =
     "NAME an admin sets another user's (--password-stdin: one line).\n"
     "`cronix user add NAME --store URL ...` writes the store directly.\n";
 
+static void user_row(struct rc_table *tb, const json_t *u, void *arg)
+{
+  (void)arg;
+  char id[24];
+  snprintf(id, sizeof id, "%lld", (long long)rc_int(u, "id"));
+  const char *cells[5] = {id, rc_str(u, "username"), rc_str(u, "role"),
+                          rc_str(u, "email"), rc_str(u, "feishu_id")};
+  rc_table_row(tb, cells, NULL);
+}
+
 static int user_ls(struct rc_ctx *c, int argc, char **argv)
 {
-  json_t *list = NULL;
-  int rc = rc_parse(c, argc, argv, 1, NULL, NULL, user_usage);
-  if (rc == 0)
-    rc = rc_list_all(c, "/user/search", NULL, &list);
-  if (rc != 0)
-    return rc;
-  if (rc_json_out(c, list))
-    return 0;
   struct rc_table tb = {
       .ncol = 5,
       .head = {"ID", "USERNAME", "ROLE", "EMAIL", "FEISHU"},
       .shrink = {0, 1, 0, 1, 1},
   };
-  size_t i;
-  json_t *u;
-  json_array_foreach(list, i, u)
-  {
-    char id[24];
-    snprintf(id, sizeof id, "%lld", (long long)rc_int(u, "id"));
-    const char *cells[5] = {id, rc_str(u, "username"), rc_str(u, "role"),
-                            rc_str(u, "email"), rc_str(u, "feishu_id")};
-    rc_table_row(&tb, cells, NULL);
-  }
-  rc_table_print(&tb, c);
-  json_decref(list);
-  return 0;
+  int rc = rc_parse(c, argc, argv, 1, NULL, NULL, user_usage);
+  return rc != 0 ? rc
+                 : rc_list_print(c, "/user/search", NULL, &tb, user_row, NULL);
 }
 
 /* A user id from ID or an exact username. */

@@ -12,6 +12,7 @@
 
 #define MAX_FILE (8 * 1024 * 1024) /* bytes of one file under a web root */
 #define SHELL "index.html"
+#define OPENAPI "openapi.json" /* docs/openapi.json, named by the Makefile */
 #define ASSETS_DIR "assets/"
 
 static const char k_csp[] =
@@ -169,6 +170,27 @@ static void reply_shell(struct cx_http_req *req, const char *root,
   cx_buf_free(&out);
 }
 
+/* One built-in asset with the given Cache-Control: ETag and
+ * If-None-Match -> 304, gzipped when the client takes it. */
+static void reply_builtin(struct cx_http_req *req,
+                          const struct cx__webui_asset *a, const char *cache)
+{
+  secure_headers(req, cache);
+  cx_http_reply_header(req, "ETag", a->etag);
+  cx_http_reply_header(req, "Vary", "Accept-Encoding");
+  const char *inm = cx_http_req_header(req, "If-None-Match");
+  if (inm != NULL && strcmp(inm, a->etag) == 0) {
+    cx_http_reply_raw(req, 304, content_type(a->path), "", 0);
+    return;
+  }
+  if (accepts_gzip(req)) {
+    cx_http_reply_header(req, "Content-Encoding", "gzip");
+    cx_http_reply_raw(req, 200, content_type(a->path), a->gz, a->gz_len);
+  } else {
+    cx_http_reply_raw(req, 200, content_type(a->path), a->raw, a->raw_len);
+  }
+}
+
 static void reply_asset(struct cx_http_req *req, const char *root,
                         const char *rel)
 {
@@ -200,21 +222,18 @@ static void reply_asset(struct cx_http_req *req, const char *root,
   size_t vl = (size_t)(slash - rel);
   int current = vl == strlen(cx__webui_version) &&
                 memcmp(rel, cx__webui_version, vl) == 0;
-  secure_headers(req,
-                 current ? "public, max-age=31536000, immutable" : "no-cache");
-  cx_http_reply_header(req, "ETag", a->etag);
-  cx_http_reply_header(req, "Vary", "Accept-Encoding");
-  const char *inm = cx_http_req_header(req, "If-None-Match");
-  if (inm != NULL && strcmp(inm, a->etag) == 0) {
-    cx_http_reply_raw(req, 304, content_type(file), "", 0);
+  reply_builtin(req, a,
+                current ? "public, max-age=31536000, immutable" : "no-cache");
+}
+
+void cx_webui_reply_openapi(struct cx_http_req *req)
+{
+  const struct cx__webui_asset *a = asset_find(OPENAPI);
+  if (a == NULL) {
+    reply_text(req, 500, "the API description is missing\n");
     return;
   }
-  if (accepts_gzip(req)) {
-    cx_http_reply_header(req, "Content-Encoding", "gzip");
-    cx_http_reply_raw(req, 200, content_type(file), a->gz, a->gz_len);
-  } else {
-    cx_http_reply_raw(req, 200, content_type(file), a->raw, a->raw_len);
-  }
+  reply_builtin(req, a, "no-cache");
 }
 
 static void h_ui(struct cx_http_req *req, void *ctx)

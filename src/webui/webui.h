@@ -15,6 +15,9 @@
  *                     and API calls stay relative behind a proxy);
  *                     no-cache
  *
+ * and the API description docs/openapi.json, built in the same way
+ * (cx_webui_reply_openapi; the admin routes GET /openapi.json to it).
+ *
  * Every reply carries a strict Content-Security-Policy (scripts and styles
  * only from this origin, no inline script, frame-ancestors 'none'),
  * X-Content-Type-Options nosniff and Referrer-Policy no-referrer. The
@@ -30,6 +33,11 @@
  * request (development: edit and reload; never cached). Returns 0 or
  * cx_http_route's error. The string is borrowed and must outlive h. */
 int cx_webui_register(struct cx_http *h, const char *web_root);
+
+/* Replies with the API description (docs/openapi.json, built in like the
+ * assets; application/json, ETag, gzip when taken). The admin serves it
+ * at GET /openapi.json. */
+void cx_webui_reply_openapi(struct cx_http_req *req);
 
 /* Total bytes of the built-in assets, gzipped (the bench prints it). */
 size_t cx_webui_gzip_total(void);

@@ -109,8 +109,14 @@ static void up(void)
   snprintf(S.url, sizeof S.url, "http://127.0.0.1:%d", port);
   snprintf(S.dir, sizeof S.dir, "%s/sa", cx_test_tmpdir());
   ASSERT(mkdir(S.dir, 0700) == 0);
-  const char *args[] = {"standalone", "--data-dir", S.dir,
-                        "--listen",   listen,       NULL};
+  const char *args[] = {"standalone",
+                        "--data-dir",
+                        S.dir,
+                        "--listen",
+                        listen,
+                        "--set",
+                        "node.labels=zone=a,disk=ssd",
+                        NULL};
   start(&S.proc, "standalone", args);
   wait_ready();
 }
@@ -414,11 +420,55 @@ TEST_TIMEOUT(cli_client_job_add_edit_run_rm_round_trip, 180)
   down();
 }
 
+/* Every job of a jobs file holds every field of docs/openapi.json's
+ * JobInput but what the store assigns, and job "a" the values given. */
+static void expect_every_field(const char *exported)
+{
+  static const char *const not_in_file[] = {"id",   "created",    "updated",
+                                            "next", "node_state", "paused"};
+  json_t *doc = json_loads(exported, 0, NULL);
+  json_t *api = json_load_file("docs/openapi.json", 0, NULL);
+  ASSERT(doc != NULL && api != NULL);
+  json_t *props = json_object_get(
+      json_object_get(
+          json_object_get(json_object_get(api, "components"), "schemas"),
+          "JobInput"),
+      "properties");
+  json_t *a = json_array_get(json_object_get(doc, "jobs"), 0);
+  const char *k;
+  json_t *v;
+  json_object_foreach(props, k, v)
+  {
+    int skip = 0;
+    for (size_t i = 0; i < CX_ARRAY_LEN(not_in_file); i++)
+      skip |= strcmp(k, not_in_file[i]) == 0;
+    ASSERT_MSG(skip || json_object_get(a, k) != NULL,
+               "job export lacks the field %s", k);
+  }
+  ASSERT_EQ(json_object_size(a),
+            json_object_size(props) - CX_ARRAY_LEN(not_in_file));
+  ASSERT_STREQ(jstr(a, "node_selector"), "zone=a,disk in (ssd,nvme)");
+  ASSERT_STREQ(jstr(a, "run_as"), "nobody");
+  ASSERT_STREQ(jstr(a, "notify_events"), "failed,timeout");
+  ASSERT_EQ(jint(a, "limit_memory_mb"), 512);
+  ASSERT_EQ(jint(a, "limit_nproc"), 64);
+  ASSERT_EQ(jint(a, "limit_cpu_s"), 60);
+  ASSERT_EQ(jint(a, "limit_nofile"), 256);
+  ASSERT_EQ(jint(a, "max_duration"), 7200);
+  json_decref(api);
+  json_decref(doc);
+}
+
 TEST_TIMEOUT(cli_client_export_apply_round_trip, 180)
 {
   up();
   free(expect(CRONIX("job", "add", "--name", "a", "--spec", "0 1 * * *",
-                     "--command", "true", "--node", S.node, "--env", "X=1"),
+                     "--command", "true", "--node", S.node, "--env", "X=1",
+                     "--selector", "zone=a,disk in (ssd,nvme)", "--run-as",
+                     "nobody", "--limit-memory-mb", "512", "--limit-nproc",
+                     "64", "--limit-cpu", "1m", "--limit-nofile", "256",
+                     "--notify-events", "failed,timeout", "--max-duration",
+                     "2h"),
               0));
   free(expect(CRONIX("job", "add", "--name", "b", "--spec", "0 2 * * *",
                      "--command", "true", "--node", S.node, "--paused",
@@ -431,6 +481,7 @@ TEST_TIMEOUT(cli_client_export_apply_round_trip, 180)
   ASSERT_EQ(shell(line), 0);
   char *exported = file_text(path);
   ASSERT_CONTAINS(exported, "\"cronix_jobs\": 1");
+  expect_every_field(exported);
   /* Applying the export changes nothing. */
   char *out = expect(CRONIX("job", "apply", "-f", path), 0);
   ASSERT_CONTAINS(out, "0 created, 0 changed, 0 deleted, 2 unchanged");
@@ -493,6 +544,99 @@ TEST_TIMEOUT(cli_client_export_apply_round_trip, 180)
   ASSERT_CONTAINS(o.err, "retry_time");
   cx_test_output_free(&o);
   free(exported);
+  down();
+}
+
+/* The newest run of job name (0 when none yet). */
+static int64_t newest_run_of(const char *name)
+{
+  json_t *l = expect_json(CRONIX("job", "logs", (char *)name, "-o", "json"));
+  int64_t id = jint(json_array_get(l, 0), "id");
+  json_decref(l);
+  return id;
+}
+
+TEST_TIMEOUT(cli_client_logs_follow_status_audit_and_node_columns, 180)
+{
+  up();
+  /* logs -f: a run's lines as they come, then its end. */
+  free(expect(CRONIX("job", "add", "--name", "ticker", "--spec", "0 1 * * *",
+                     "--command",
+                     "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.3; done",
+                     "--node", S.node),
+              0));
+  free(expect(CRONIX("job", "run", "ticker"), 0));
+  int64_t run_id = 0;
+  for (int i = 0; i < 100 && run_id == 0; i++) {
+    run_id = newest_run_of("ticker");
+    if (run_id == 0)
+      cx_sleep_us(100000);
+  }
+  ASSERT_MSG(run_id > 0, "the once run never showed in the run log");
+  char rid[24];
+  snprintf(rid, sizeof rid, "%lld", (long long)run_id);
+  struct cx_test_output o;
+  run(CRONIX("job", "logs", "--run", rid, "-f"), &o);
+  ASSERT_MSG(o.status == 0, "logs -f: exit %d: %s %s", o.status, o.out, o.err);
+  ASSERT_STREQ(o.out, "tick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\n");
+  ASSERT_CONTAINS(o.err, "ended success");
+  cx_test_output_free(&o);
+  /* A finished run follows to its end at once; `logs NAME -f` = newest. */
+  run(CRONIX("job", "logs", "ticker", "-f"), &o);
+  ASSERT_EQ(o.status, 0);
+  ASSERT_CONTAINS(o.out, "tick 6\n");
+  cx_test_output_free(&o);
+
+  /* --status failed: only the unsuccessful runs; -f on one exits 1. */
+  free(expect(CRONIX("job", "add", "--name", "bad", "--spec", "0 1 * * *",
+                     "--command", "echo oops; exit 3", "--node", S.node),
+              0));
+  free(expect(CRONIX("job", "run", "bad", "--wait"), 1));
+  json_t *l = expect_json(
+      CRONIX("job", "logs", "bad", "--status", "failed", "-o", "json"));
+  ASSERT_EQ(json_array_size(l), 1);
+  ASSERT_EQ(jint(json_array_get(l, 0), "exit_code"), 3);
+  json_decref(l);
+  l = expect_json(
+      CRONIX("job", "logs", "ticker", "--status", "failed", "-o", "json"));
+  ASSERT_EQ(json_array_size(l), 0);
+  json_decref(l);
+  run(CRONIX("job", "logs", "bad", "-f"), &o);
+  ASSERT_EQ(o.status, 1);
+  ASSERT_CONTAINS(o.out, "oops");
+  ASSERT_CONTAINS(o.err, "exit 3");
+  cx_test_output_free(&o);
+
+  /* audit ls: the adds above, by kind; a user with no rows has none. */
+  char *out = expect(CRONIX("audit", "ls", "--kind", "job."), 0);
+  ASSERT_CONTAINS(out, "KIND");
+  ASSERT_CONTAINS(out, "job.add");
+  free(out);
+  l = expect_json(
+      CRONIX("audit", "ls", "--kind", "job.add", "-n", "1", "-o", "json"));
+  ASSERT_EQ(json_array_size(l), 1);
+  ASSERT_STREQ(jstr(json_array_get(l, 0), "kind"), "job.add");
+  json_decref(l);
+  l = expect_json(CRONIX("audit", "ls", "--since", "1h", "--user",
+                         "nobody-such", "-o", "json"));
+  ASSERT_EQ(json_array_size(l), 0);
+  json_decref(l);
+  out = expect(CRONIX("audit", "ls", "--since", "1h", "-o", "wide"), 0);
+  ASSERT_CONTAINS(out, "AFTER");
+  ASSERT_CONTAINS(out, "\"name\":\"ticker\"");
+  free(out);
+  free(expect(CRONIX("audit", "ls", "--since", "soon"), 2));
+
+  /* node ls: the labels, and the drain state. */
+  out = expect(CRONIX("node", "ls"), 0);
+  ASSERT_CONTAINS(out, "LABELS");
+  ASSERT_CONTAINS(out, "zone=a,disk=ssd");
+  free(out);
+  free(expect(CRONIX("node", "drain", S.node), 0));
+  out = expect(CRONIX("node", "ls"), 0);
+  ASSERT_CONTAINS(out, "alive/drain");
+  free(out);
+  free(expect(CRONIX("node", "undrain", S.node), 0));
   down();
 }
 
@@ -584,7 +728,7 @@ TEST_TIMEOUT(cli_client_import_crontab, 180)
   down();
 }
 
-TEST(cli_client_bash_completion_offers_real_commands)
+TEST_TIMEOUT(cli_client_bash_completion_offers_real_commands, 120)
 {
   /* The completion's job commands are the binary's: each has --help. */
   char *const argv[] = {
@@ -672,6 +816,30 @@ TEST_TIMEOUT(cli_client_users_nodes_and_hostile_values, 120)
   down();
 }
 
+/* GET /openapi.json (no token: it is public) is docs/openapi.json, plain
+ * and gzipped. */
+static void expect_openapi_served(void)
+{
+  char url[96];
+  snprintf(url, sizeof url, "%s/openapi.json", S.url);
+  json_t *file = json_load_file("docs/openapi.json", 0, NULL);
+  ASSERT(file != NULL);
+  for (int gz = 0; gz < 2; gz++) {
+    char *const plain[] = {"/usr/bin/curl", "-fsS", url, NULL};
+    char *const zipped[] = {"/usr/bin/curl", "-fsS", "--compressed", url, NULL};
+    struct cx_test_output o;
+    cx_test_run(gz ? zipped : plain, 30, &o);
+    ASSERT_MSG(o.status == 0, "GET /openapi.json: %s", o.err);
+    json_t *served = json_loads(o.out, 0, NULL);
+    ASSERT_MSG(json_equal(served, file),
+               "GET /openapi.json%s is not docs/openapi.json",
+               gz ? " (gzip)" : "");
+    json_decref(served);
+    cx_test_output_free(&o);
+  }
+  json_decref(file);
+}
+
 TEST_TIMEOUT(cli_client_job_ls_against_admin_mariadb_etcd, 300)
 {
   /* The same client against the distributed roles: a real MariaDB, a
@@ -732,6 +900,7 @@ TEST_TIMEOUT(cli_client_job_ls_against_admin_mariadb_etcd, 300)
   out = expect(CRONIX("job", "ls"), 0);
   ASSERT_CONTAINS(out, "success");
   free(out);
+  expect_openapi_served();
 
   ASSERT_MSG(cx_svc_proc_stop(&node, 20000, err) == 0, "%s", err);
   down();
@@ -756,8 +925,10 @@ static const char *json_to_file(int slot, const char *name, char *const argv[])
 
 TEST_TIMEOUT(cli_openapi_schemas_match_real_replies, 120)
 {
-  /* The document describes what the server really answers. */
+  /* The document describes what the server really answers, and the
+   * server serves it. */
   up();
+  expect_openapi_served();
   free(expect(CRONIX("job", "add", "--name", "s", "--spec", "0 1 * * *",
                      "--command", "echo hi", "--node", S.node, "--env", "A=1"),
               0));

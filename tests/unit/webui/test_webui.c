@@ -192,3 +192,35 @@ TEST(webui_web_root_serves_only_files_inside_it)
   }
   cx_http_destroy(h);
 }
+
+static void h_openapi(struct cx_http_req *req, void *ctx)
+{
+  (void)ctx;
+  cx_webui_reply_openapi(req);
+}
+
+TEST(webui_openapi_document_with_etag_and_gzip)
+{
+  /* cx_webui_reply_openapi: docs/openapi.json as built in. */
+  struct cx_http *h = server(NULL);
+  ASSERT(cx_http_route(h, "GET", "/openapi.json", CX_HTTP_F_PUBLIC, h_openapi,
+                       NULL) == 0);
+  struct cx_http_output o;
+  get(h, "/openapi.json", NULL, NULL, &o);
+  ASSERT_EQ(o.status, 200);
+  ASSERT_STREQ(o.content_type, "application/json; charset=utf-8");
+  ASSERT_CONTAINS(o.body, "\"openapi\": \"3.1.0\"");
+  ASSERT_STREQ(header(&o, "Cache-Control"), "no-cache");
+  char etag[64];
+  snprintf(etag, sizeof etag, "%s", header(&o, "ETag"));
+  ASSERT(etag[0] == '"');
+  cx_http_output_free(&o);
+  get(h, "/openapi.json", "If-None-Match", etag, &o);
+  ASSERT_EQ(o.status, 304);
+  cx_http_output_free(&o);
+  get(h, "/openapi.json", "Accept-Encoding", "gzip", &o);
+  ASSERT_EQ(o.status, 200);
+  ASSERT_STREQ(header(&o, "Content-Encoding"), "gzip");
+  cx_http_output_free(&o);
+  cx_http_destroy(h);
+}
