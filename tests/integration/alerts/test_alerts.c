@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "notify/notify.h"
 #include "support/daemon.h"
 #include "support/http_sink.h"
 #include "support/run.h"
@@ -540,5 +541,131 @@ TEST_TIMEOUT(alerts_node_down_missed_fires_and_node_up_alerted_once, 300)
         "after the leader change: %d down, %d up mails", mails_with("is down"),
         mails_with("is back up"));
   cx_test_sink_stop(&H);
+  down();
+}
+
+/* One receiver per robot channel (3 DingTalk .. 6 webhook, and 2 Feishu). */
+static struct cx_test_sink R[CX_NOTIFY_TYPE_MAX + 1];
+
+/* Runs job id now through admin 1 and waits for a run with status st. */
+static void once(int64_t id, const char *st, int nth)
+{
+  char body[64];
+  snprintf(body, sizeof body, "{\"job_id\":%lld}", (long long)id);
+  json_decref(api(1, "/job/once", body));
+  for (int i = 0; i < 300; i++) {
+    snprintf(body, sizeof body, "{\"job_id\":%lld,\"page_size\":1}",
+             (long long)id);
+    json_t *d = api_try(1, "/job/log", body);
+    json_t *r = json_array_get(json_object_get(d, "list"), 0);
+    const char *s = json_string_value(json_object_get(r, "status"));
+    int done = json_integer_value(json_object_get(d, "total")) == nth && s &&
+               strcmp(s, st) == 0;
+    json_decref(d);
+    if (done)
+      return;
+    cx_sleep_us(100000);
+  }
+  CHECK(0, "job %lld: run %d not %s in 30 s", (long long)id, nth, st);
+}
+
+/* Requests at sink s whose raw body holds what. */
+static int sink_has(const struct cx_test_sink *s, const char *what)
+{
+  int k = 0;
+  for (size_t i = 0; i < s->n && i < CX_TEST_SINK_MAX; i++)
+    k += strstr(s->r[i].body, what) != NULL;
+  return k;
+}
+
+/* The Done-when of issue 14 on a real cluster whose node has no
+ * notification settings: failure, timeout and recovery alerts reach
+ * aiosmtpd and the local receiver of every other channel, once each
+ * (missed fires: alerts_node_down_missed_fires_and_node_up_alerted_once). */
+TEST_TIMEOUT(alerts_cluster_failure_timeout_recovery_on_every_channel, 300)
+{
+  char body[2048], id_s[96];
+  static const char *const feishu_ok = "{\"code\":0,\"msg\":\"success\"}";
+  up(1, 0);
+  for (int c = 2; c <= CX_NOTIFY_TYPE_MAX; c++) {
+    cx_test_sink_start(&R[c]);
+    for (size_t k = 0; c == 2 && k < CX_TEST_SINK_MAX; k++)
+      cx_test_sink_script(&R[c], k, 200, feishu_ok);
+  }
+  snprintf(body, sizeof body,
+           "{\"feishu\":{\"webhook_url\":\"http://127.0.0.1:%d/open-apis/bot/"
+           "v2/hook/T\"},\"dingtalk\":{\"webhook_url\":\"http://127.0.0.1:%d/"
+           "robot/send?access_token=TK\",\"secret\":\"SECx\"},\"wecom\":{"
+           "\"webhook_url\":\"http://127.0.0.1:%d/cgi-bin/webhook/send?key=K\"}"
+           ",\"slack\":{\"webhook_url\":\"http://127.0.0.1:%d/services/T/B/X\"}"
+           ",\"webhook\":{\"url\":\"http://127.0.0.1:%d/hook\",\"secret\":"
+           "\"whsec\"}}",
+           R[2].port, R[3].port, R[4].port, R[5].port, R[6].port);
+  json_decref(api(1, "/notify/settings", body));
+  json_t *d = api(1, "/user/add",
+                  "{\"username\":\"oncall\",\"password\":\"a-long-password\","
+                  "\"role\":\"operator\",\"email\":\"oncall@cronix.test\","
+                  "\"feishu_id\":\"ou_oncall\",\"dingtalk_id\":\"ding7\","
+                  "\"wecom_id\":\"wc7\",\"slack_id\":\"U0ONCALL\"}");
+  int64_t oncall = json_integer_value(json_object_get(d, "id"));
+  json_decref(d);
+  int64_t job[CX_NOTIFY_TYPE_MAX + 1], slow[CX_NOTIFY_TYPE_MAX + 1];
+  char never[64]; /* fires only when run with /job/once */
+  cx_test_spec_days_ahead(300, never, sizeof never);
+  for (int c = 1; c <= CX_NOTIFY_TYPE_MAX; c++) {
+    for (int t = 0; t < 2; t++) {
+      snprintf(body, sizeof body,
+               "{\"name\":\"%s%d\",\"command\":\"%s\",\"type\":1,"
+               "\"spec\":\"%s\",\"timezone\":\"UTC\","
+               "\"allocation\":2,\"timeout\":%d,\"notify_status\":1,"
+               "\"notify_type\":%d,\"notify_to_array\":[%lld]}",
+               t ? "slow" : "ch", c, t ? "sleep 20" : "exit 3", never,
+               t ? 1 : 0, c, (long long)oncall);
+      d = api(1, "/job/add", body);
+      (t ? slow : job)[c] = json_integer_value(json_object_get(d, "id"));
+      json_decref(d);
+    }
+  }
+  for (int c = 1; c <= CX_NOTIFY_TYPE_MAX; c++) {
+    once(job[c], "failed", 1);
+    once(slow[c], "timeout", 1);
+    snprintf(body, sizeof body, "{\"id\":%lld,\"command\":\"true\"}",
+             (long long)job[c]);
+    json_decref(api(1, "/job/add", body));
+    once(job[c], "success", 2);
+  }
+  /* Three alerts on each channel: failed, timeout, recovered. */
+  CHECK(cx_test_smtp_wait(&E.smtp, 3, 60000) == 3, "%d mails, want 3",
+        cx_test_smtp_count(&E.smtp));
+  for (int c = 2; c <= CX_NOTIFY_TYPE_MAX; c++)
+    CHECK(cx_test_sink_wait(&R[c], 3, 60000) == 3, "channel %d: %zu requests",
+          c, R[c].n);
+  cx_sleep_us(3000000); /* and no more */
+  CHECK(cx_test_smtp_count(&E.smtp) == 3, "%d mails",
+        cx_test_smtp_count(&E.smtp));
+  CHECK(mails_with("\"ch1\" failed") == 1 &&
+            mails_with("\"slow1\" timed out") == 1 &&
+            mails_with("\"ch1\" recovered") == 1,
+        "mail subjects");
+  CHECK(mail_with("recovered", "oncall@cronix.test"), "mail recipient");
+  for (int c = 2; c <= CX_NOTIFY_TYPE_MAX; c++) {
+    CHECK(R[c].n == 3, "channel %d: %zu requests", c, R[c].n);
+    snprintf(id_s, sizeof id_s, "ch%d\\\" failed", c);
+    CHECK(sink_has(&R[c], id_s) == 1, "channel %d: no %s", c, id_s);
+    snprintf(id_s, sizeof id_s, "slow%d\\\" timed out", c);
+    CHECK(sink_has(&R[c], id_s) == 1, "channel %d: no %s", c, id_s);
+    snprintf(id_s, sizeof id_s, "ch%d\\\" recovered", c);
+    CHECK(sink_has(&R[c], id_s) == 1, "channel %d: no %s", c, id_s);
+  }
+  /* each channel reached the user by its own id */
+  CHECK(sink_has(&R[2], "ou_oncall") == 3, "feishu mention");
+  CHECK(sink_has(&R[3], "ding7") == 3, "dingtalk mention");
+  CHECK(sink_has(&R[4], "wc7") == 3, "wecom mention");
+  CHECK(sink_has(&R[5], "<@U0ONCALL>") == 3, "slack mention");
+  CHECK(sink_has(&R[5], "\"blocks\"") == 3, "slack blocks");
+  CHECK(strstr(R[6].r[0].headers, "X-Cronix-Signature: sha256=") != NULL,
+        "webhook signature");
+  for (int c = 2; c <= CX_NOTIFY_TYPE_MAX; c++)
+    cx_test_sink_stop(&R[c]);
   down();
 }
