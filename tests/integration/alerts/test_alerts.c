@@ -91,8 +91,8 @@ static json_t *api(int i, const char *path, const char *body)
   return d;
 }
 
-/* 1 when admin i's /metrics says it leads. */
-static int leads(int i)
+/* Admin i's /metrics text (a static buffer), or NULL. */
+static const char *metrics(int i)
 {
   char url[128], err[CX_ERR_LEN] = "";
   static char resp[1 << 17];
@@ -101,8 +101,15 @@ static int leads(int i)
   if (cx_svc_http_auth("GET", url, E.tok, NULL, 5000, &status, resp,
                        sizeof resp, err) != 0 ||
       status != 200)
-    return 0;
-  return strstr(resp, "\ncronix_leader 1\n") != NULL;
+    return NULL;
+  return resp;
+}
+
+/* 1 when admin i's /metrics says it leads. */
+static int leads(int i)
+{
+  const char *m = metrics(i);
+  return m != NULL && strstr(m, "\ncronix_leader 1\n") != NULL;
 }
 
 static int with_config; /* the admins get [notify.email] in their config */
@@ -415,15 +422,10 @@ static struct cx_test_sink H; /* the generic webhook's receiver */
  * absent. */
 static long metric(int i, const char *name)
 {
-  char url[128], err[CX_ERR_LEN] = "";
-  static char resp[1 << 17];
-  long status = 0;
-  snprintf(url, sizeof url, "%s/metrics", E.a[i].base);
-  if (cx_svc_http_auth("GET", url, E.tok, NULL, 5000, &status, resp,
-                       sizeof resp, err) != 0 ||
-      status != 200)
+  const char *resp = metrics(i);
+  if (resp == NULL)
     return -1;
-  for (char *l = resp; l != NULL && *l;
+  for (const char *l = resp; l != NULL && *l;
        l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
     if (strncmp(l, name, strlen(name)) == 0 && l[strlen(name)] == ' ')
       return strtol(l + strlen(name) + 1, NULL, 10);
