@@ -555,6 +555,16 @@ static int send_one(struct cx__alerts *al, struct cx_alert *x)
   struct rcpt r = {0};
   int tried = 0, rc;
   if (!cx_notify_channel_on(al->n, x->channel)) {
+    /* Queued from the store's settings, which another admin may have
+     * changed since this sender last read them: read them again before
+     * giving up on the row. */
+    pthread_mutex_lock(&al->mu);
+    al->dirty = 1;
+    pthread_mutex_unlock(&al->mu);
+    if (refresh(al, err) != 0)
+      return -EAGAIN; /* the store failed: the claim expires, due again */
+  }
+  if (!cx_notify_channel_on(al->n, x->channel)) {
     cx_err_set(err, "channel %d (%s) is not configured", x->channel,
                channel_name(x->channel));
     rc = CX_EPARSE;
