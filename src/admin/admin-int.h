@@ -49,7 +49,6 @@ struct cx_admin {
   int started;
   struct cx__cluster *cluster; /* cluster.c (election, failover, ...) */
   struct cx__alerts *alerts;   /* alerts.c (the leader's alert sender) */
-  struct cx_notify *notify;    /* borrowed; NULL = no channel configured */
   struct cx_live_table *live;  /* borrowed; runs running in this process */
   struct {                     /* live_proxy.c */
     pthread_mutex_t mu;        /* n, stop */

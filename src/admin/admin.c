@@ -380,7 +380,6 @@ int cx_admin_create(const struct cx_admin_opts *opts, struct cx_admin **out,
   a->cfg = opts->cfg;
   a->store = opts->store;
   a->coord = opts->coord;
-  a->notify = opts->notify;
   a->live = opts->live;
   if ((rc = cx__admin_proxy_init(a)) != 0) {
     cx__admin_proxy_free(a);

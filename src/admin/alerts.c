@@ -412,6 +412,7 @@ static int send_run(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
   }
   if (rc == 0) {
     int http = j.type == CX_JOB_HTTP;
+    int missed = run.status != NULL && strcmp(run.status, "missed") == 0;
     struct cx_notify_run m = {
         .event = x->event,
         .job_name = run.name && run.name[0] ? run.name : j.name,
@@ -430,6 +431,8 @@ static int send_run(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
             run.end_time > run.start_time ? run.end_time - run.start_time : 0,
         .output = run.output,
         .output_len = run.output ? strlen(run.output) : 0,
+        .missed_count = missed ? run.missed_count : 0,
+        .missed_last = missed ? run.missed_last : 0,
     };
     *tried = 1;
     rc = cx_notify_send_run(al->n, x->channel, (const char *const *)r->to, r->n,
@@ -438,6 +441,12 @@ static int send_run(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
   cx_job_clear(&j);
   cx_run_clear(&run);
   return rc;
+}
+
+/* A node event (to the admins) rather than a run's. */
+static int is_node(const struct cx_alert *x)
+{
+  return strcmp(x->event, "node_down") == 0 || strcmp(x->event, "node_up") == 0;
 }
 
 static int send_node(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
@@ -461,14 +470,19 @@ static int send_node(struct cx__alerts *al, struct cx_alert *x, struct rcpt *r,
     const char *v = json_string_value(json_array_get(names, i));
     jobs[i] = v ? v : "";
   }
-  struct cx_notify_node nd = {.node_uuid = x->node_uuid,
-                              .hostname = "",
-                              .last_seen = -1,
-                              .jobs = jobs,
-                              .n_jobs = nn};
+  struct cx_node row = {0};
+  cx_store_node_find(al->a->store, x->node_uuid, &row, NULL);
+  struct cx_notify_node nd = {
+      .up = strcmp(x->event, "node_up") == 0,
+      .node_uuid = x->node_uuid,
+      .hostname = row.hostname && row.hostname[0] ? row.hostname : NULL,
+      .last_seen = -1,
+      .jobs = jobs,
+      .n_jobs = nn};
   *tried = 1;
   rc = cx_notify_send_node(al->n, x->channel, (const char *const *)r->to, r->n,
                            &nd, ans, cap, err);
+  cx_node_clear(&row);
   cx_free(jobs);
   json_decref(names);
   return rc;
@@ -541,10 +555,20 @@ static int send_one(struct cx__alerts *al, struct cx_alert *x)
   struct rcpt r = {0};
   int tried = 0, rc;
   if (!cx_notify_channel_on(al->n, x->channel)) {
+    /* Queued from the store's settings, which another admin may have
+     * changed since this sender last read them: read them again before
+     * giving up on the row. */
+    pthread_mutex_lock(&al->mu);
+    al->dirty = 1;
+    pthread_mutex_unlock(&al->mu);
+    if (refresh(al, err) != 0)
+      return -EAGAIN; /* the store failed: the claim expires, due again */
+  }
+  if (!cx_notify_channel_on(al->n, x->channel)) {
     cx_err_set(err, "channel %d (%s) is not configured", x->channel,
                channel_name(x->channel));
     rc = CX_EPARSE;
-  } else if (strcmp(x->event, "node_down") == 0) {
+  } else if (is_node(x)) {
     rc = send_node(al, x, &r, &tried, ans, sizeof ans, err);
   } else {
     rc = send_run(al, x, &r, &tried, ans, sizeof ans, err);
@@ -582,7 +606,7 @@ static int item_of(struct cx__alerts *al, struct cx_alert *x, struct item *it,
                    char *err)
 {
   it->x = x;
-  if (strcmp(x->event, "node_down") == 0) {
+  if (is_node(x)) {
     snprintf(it->key, sizeof it->key, "admins");
     snprintf(it->name, sizeof it->name, "node %.64s", x->node_uuid);
     return 0;
@@ -821,37 +845,72 @@ void cx__alerts_stop(struct cx_admin *a)
   a->alerts = NULL;
 }
 
+/* Queues node event ev (node_down / node_up) of node uuid to the admins:
+ * one row per configured channel, ukey "node:<uuid>:<down|up>:<tag>:<ch>"
+ * so that every leader that sees the same event writes the same rows
+ * (CX_EEXISTS: taken in already). */
+static void node_event(struct cx_admin *a, const char *ev, const char *uuid,
+                       int64_t tag, const char *detail)
+{
+  char err[CX_ERR_LEN] = "", ukey[192];
+  json_t *doc = NULL;
+  if (cx__nset_load(a, &doc, err) != 0) {
+    CX_LOG(CX_LOG_WARN, LOGC, "node %s %s: alert not queued: %s", uuid, ev,
+           err);
+    return;
+  }
+  for (int ch = 1; ch <= CX_NOTIFY_TYPE_MAX; ch++) {
+    if (!cx__nset_configured(doc, ch))
+      continue;
+    snprintf(ukey, sizeof ukey, "node:%.64s:%s:%lld:%d", uuid, ev + 5,
+             (long long)tag, ch);
+    struct cx_alert x = {.ukey = ukey,
+                         .event = (char *)ev,
+                         .node_uuid = (char *)uuid,
+                         .detail = (char *)detail,
+                         .channel = ch};
+    int rc = cx_store_alert_add(a->store, &x, err);
+    if (rc == 0)
+      CX_LOG(CX_LOG_INFO, LOGC, "node %s %s: alert %lld queued (%s)", uuid,
+             ev + 5, (long long)x.id, channel_name(ch));
+    else if (rc != CX_EEXISTS)
+      CX_LOG(CX_LOG_WARN, LOGC, "node %s %s: alert not queued: %s", uuid, ev,
+             err);
+  }
+  json_decref(doc);
+}
+
 void cx__alerts_node_down(struct cx_admin *a, const char *uuid,
                           const char *const *jobs, size_t n_jobs)
 {
-  char err[CX_ERR_LEN] = "", ukey[160];
-  json_t *doc = NULL;
-  if (cx__nset_load(a, &doc, err) != 0) {
-    CX_LOG(CX_LOG_WARN, LOGC, "node %s down: alert not queued: %s", uuid, err);
-    return;
-  }
+  /* The session that ended: the node row's last `up` (a node that
+   * registers again gets a new one), so a death is one event whichever
+   * leader sees it, and how often. */
+  struct cx_node row = {0};
+  int64_t session = 0;
+  if (cx_store_node_find(a->store, uuid, &row, NULL) == 0)
+    session = row.up;
+  cx_node_clear(&row);
   json_t *names = json_array();
   for (size_t i = 0; names != NULL && i < n_jobs; i++)
     json_array_append_new(names, json_string(jobs[i]));
   char *detail = dump(names);
   json_decref(names);
-  int64_t now = cx_wall_ms();
-  for (int ch = 1; ch <= CX_NOTIFY_TYPE_MAX; ch++) {
-    if (!cx__nset_configured(doc, ch))
-      continue;
-    snprintf(ukey, sizeof ukey, "node:%.64s:%lld:%d", uuid, (long long)now, ch);
-    struct cx_alert x = {.ukey = ukey,
-                         .event = "node_down",
-                         .node_uuid = (char *)uuid,
-                         .detail = detail,
-                         .channel = ch};
-    int rc = cx_store_alert_add(a->store, &x, err);
-    if (rc != 0 && rc != CX_EEXISTS)
-      CX_LOG(CX_LOG_WARN, LOGC, "node %s down: alert not queued: %s", uuid,
-             err);
-  }
+  node_event(a, "node_down", uuid, session, detail ? detail : "[]");
   cx_free(detail);
-  json_decref(doc);
+}
+
+void cx__alerts_node_up(struct cx_admin *a, const char *uuid)
+{
+  char prefix[96], err[CX_ERR_LEN] = "";
+  struct cx_alert last = {0};
+  snprintf(prefix, sizeof prefix, "node:%.64s:", uuid);
+  int rc = cx_store_alert_last(a->store, prefix, &last, err);
+  if (rc == 0 && strcmp(last.event, "node_down") == 0)
+    node_event(a, "node_up", uuid, last.id, "[]"); /* once per death */
+  else if (rc != 0 && rc != CX_ENOTFOUND)
+    CX_LOG(CX_LOG_WARN, LOGC, "node %s up: %s", uuid, err);
+  cx_alert_clear(&last);
 }
 
 void cx__alerts_metrics(struct cx_admin *a, struct cx_buf *b)

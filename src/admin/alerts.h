@@ -4,15 +4,15 @@
  *
  * The outbox. A run's final record flags the run (notify_pending, set in
  * the same UPDATE as its status, so a recorded failure always carries its
- * flag); node deaths are written as alert rows by the leader that sees
- * them. The leader's alert thread turns flagged runs into rows of
- * cronix_notify_log (unique per run and event, then clears the flag),
- * claims each due row for a bounded time, sends it with one attempt and
- * records the outcome on the row. So an event is neither lost (it is in
- * the store before anyone tries to send it) nor repeated by a leader
- * change (the row says sent). The one duplicate: a leader that dies after
- * the server accepted a message and before the row says so; its claim
- * expires and the next leader sends again.
+ * flag); node deaths and returns are written as alert rows by the
+ * leader that sees them, keyed by the event (not by who saw it when). The
+ * leader's alert thread turns flagged runs into rows of cronix_notify_log
+ * (unique per run and event, then clears the flag), claims each due row for a
+ * bounded time, sends it with one attempt and records the outcome on the row.
+ * So an event is neither lost (it is in the store before anyone tries to send
+ * it) nor repeated by a leader change (the row says sent). The one duplicate: a
+ * leader that dies after the server accepted a message and before the row says
+ * so; its claim expires and the next leader sends again.
  *
  * A thread of its own rather than a step of the cluster loop: a send may
  * wait for an SMTP server's timeout, which must not hold up failover.
@@ -34,9 +34,15 @@ struct cx_notify;
 int cx__alerts_start(struct cx_admin *a, char *err);
 void cx__alerts_stop(struct cx_admin *a);
 /* cluster.c: node uuid died holding the named manual jobs; queues the
- * alert to the admins in the store (never blocks on a channel). */
+ * alert to the admins in the store (never blocks on a channel). The
+ * event is the end of the node row's session (its `up`): repeated calls,
+ * by this leader or the next, queue it once. */
 void cx__alerts_node_down(struct cx_admin *a, const char *uuid,
                           const char *const *jobs, size_t n_jobs);
+/* cluster.c: node uuid is alive; if the last node event queued for it is
+ * a death, queues "back up" to the admins, once per death (its ukey
+ * names the death's row). Cheap: one read on the ukey index. */
+void cx__alerts_node_up(struct cx_admin *a, const char *uuid);
 /* routes_node.c: Prometheus counters of this admin's sends. */
 void cx__alerts_metrics(struct cx_admin *a, struct cx_buf *b);
 /* routes_notify.c: the settings changed through this admin; the sender

@@ -50,6 +50,7 @@
 
 #define PURGE_BATCH 10000 /* rows per cx_store_run_purge call */
 #define IDLE_MS 1000      /* longest sleep of the worker */
+#define NODE_ALERT_S 600  /* a recent death is alerted by reconciliation */
 
 struct cx__cluster {
   struct cx_admin *a;
@@ -247,11 +248,12 @@ static int move_job(struct cx__cluster *cl, int64_t rev, int64_t id,
   return rc;
 }
 
-/* Queues the node-down alert to the admins (alerts.c sends it). */
+/* Queues the node-down alert to the admins (alerts.c sends it; a repeat
+ * queues nothing); loud logs the stranded jobs. */
 static void alert_admins(struct cx__cluster *cl, const char *uuid,
-                         const char *const *names, size_t nn)
+                         const char *const *names, size_t nn, int loud)
 {
-  if (nn > 0)
+  if (nn > 0 && loud)
     CX_LOG(CX_LOG_WARN, "cluster",
            "node %s is down holding %zu manual job(s); they wait for it", uuid,
            nn);
@@ -294,7 +296,9 @@ static struct due *soonest_first(const struct cx_job_list *jl)
   return d;
 }
 
-/* Moves every movable job off node uuid (if it is dead). */
+/* Moves every movable job off node uuid (if it is dead); alert: 0, or
+ * queue the node-down alert (ALERT_LOUD also logs the stranded jobs). */
+enum { ALERT_NO, ALERT_LOUD, ALERT_QUIET };
 static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
                          int alert, char *err)
 {
@@ -367,7 +371,7 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
            uuid, stuck);
   }
   if (alert) /* every death goes to the admins, listing stranded jobs */
-    alert_admins(cl, uuid, manual, nman);
+    alert_admins(cl, uuid, manual, nman, alert == ALERT_LOUD);
 out:
   cx_free(order);
   cx_free(manual);
@@ -398,7 +402,7 @@ static int sweep(struct cx__cluster *cl, int64_t rev, char *err)
   for (size_t i = 0; rc == 0 && i < nv; i++)
     if (!strv_has(&alive, v[i].run_on) ||
         cx__jobs_listed(drained.v, drained.n, v[i].run_on))
-      rc = failover_node(cl, rev, v[i].run_on, 0, err);
+      rc = failover_node(cl, rev, v[i].run_on, ALERT_NO, err);
   cx_node_jobs_free(v, nv);
   strv_free(&alive);
   strv_free(&drained);
@@ -428,21 +432,37 @@ static void close_runs(struct cx__cluster *cl, const char *uuid)
   }
 }
 
+/* The row is marked down only after the failover queued the node-down
+ * alert: a leader that dies in between leaves the row up, and the next
+ * leader's reconcile_nodes queues the same alert (same ukey) and marks
+ * it. */
 static void node_dead(struct cx__cluster *cl, int64_t rev, const char *uuid)
 {
   char err[CX_ERR_LEN] = "";
-  int rc = cx_store_node_set_status(cl->a->store, uuid, CX_NODE_DOWN,
-                                    cx_wall_s(), err);
-  if (rc != 0 && rc != CX_ENOTFOUND)
-    CX_LOG(CX_LOG_WARN, "cluster", "node %s: marking it down: %s", uuid, err);
   close_runs(cl, uuid);
   CX_LOG(CX_LOG_INFO, "cluster", "node %s is down: failing its jobs over",
          uuid);
-  rc = failover_node(cl, rev, uuid, 1, err);
+  int rc = failover_node(cl, rev, uuid, ALERT_LOUD, err);
   if (rc != 0)
     CX_LOG(CX_LOG_WARN, "cluster",
            "node %s: failover incomplete (%s); reconciliation retries", uuid,
            err);
+  rc = cx_store_node_set_status(cl->a->store, uuid, CX_NODE_DOWN, cx_wall_s(),
+                                err);
+  if (rc != 0 && rc != CX_ENOTFOUND)
+    CX_LOG(CX_LOG_WARN, "cluster", "node %s: marking it down: %s", uuid, err);
+}
+
+/* Node-up alerts: every alive node whose last alerted event is a death
+ * (alerts.c decides, once per death). */
+static void nodes_up(struct cx__cluster *cl)
+{
+  struct strv alive;
+  if (alive_read(cl->a, &alive, NULL) != 0)
+    return;
+  for (size_t i = 0; i < alive.n; i++)
+    cx__alerts_node_up(cl->a, alive.v[i]);
+  strv_free(&alive);
 }
 
 /* ---- reconciliation ----------------------------------------------------- */
@@ -608,19 +628,33 @@ static int reconcile_nodes(struct cx__cluster *cl, int64_t rev, char *err)
                 &cl->st.fix_proc, "removed stale proc key");
   }
   cx_coord_kvs_free(&kvs);
+  /* Rows: an up row whose key is gone died unseen (no leader then, or one
+   * that died before marking it): alert, close its runs, mark it down. A
+   * row marked down in the last NODE_ALERT_S (the node stopping itself
+   * marks its own row) gets its alert again in case the leader that saw
+   * it died first -- the same ukey, so at most once. Alive rows may owe a
+   * "back up". */
+  int64_t now_s = cx_wall_s();
   for (int page = 1; rc == 0; page++) {
     struct cx_node_list nl = {0};
-    if (cx_store_node_search(a->store, CX_NODE_UP, page, CX_STORE_PAGE_MAX, &nl,
-                             err) != 0)
+    if (cx_store_node_search(a->store, 0, page, CX_STORE_PAGE_MAX, &nl, err) !=
+        0)
       break;
-    for (size_t i = 0; i < nl.n; i++)
-      if (!strv_has(&alive, nl.items[i].uuid)) {
+    for (size_t i = 0; i < nl.n; i++) {
+      const struct cx_node *nd = &nl.items[i];
+      char e2[CX_ERR_LEN] = "";
+      if (strv_has(&alive, nd->uuid)) {
+        cx__alerts_node_up(a, nd->uuid);
+      } else if (nd->status == CX_NODE_UP) {
         CX_LOG(CX_LOG_INFO, "cluster", "reconcile: node %s marked down",
-               nl.items[i].uuid);
-        cx_store_node_set_status(a->store, nl.items[i].uuid, CX_NODE_DOWN,
-                                 cx_wall_s(), NULL);
-        close_runs(cl, nl.items[i].uuid);
+               nd->uuid);
+        close_runs(cl, nd->uuid);
+        failover_node(cl, rev, nd->uuid, ALERT_LOUD, e2);
+        cx_store_node_set_status(a->store, nd->uuid, CX_NODE_DOWN, now_s, NULL);
+      } else if (nd->down >= now_s - NODE_ALERT_S) {
+        failover_node(cl, rev, nd->uuid, ALERT_QUIET, e2);
       }
+    }
     size_t n = nl.n;
     cx_node_list_free(&nl);
     if (n < CX_STORE_PAGE_MAX)
@@ -911,6 +945,8 @@ static void *worker(void *arg)
     cx_free(dead);
     if (sw && lead_rev(cl) == rev && sweep(cl, rev, err) != 0)
       CX_LOG(CX_LOG_WARN, "cluster", "unassigned sweep: %s", err);
+    if (sw && lead_rev(cl) == rev) /* a node key appeared */
+      nodes_up(cl);
     int64_t t = now_ms();
     if ((rs || t >= next_rec) && lead_rev(cl) == rev) {
       if (reconcile(cl, rev, err) != 0)

@@ -139,7 +139,6 @@ struct cx_noded {
   char live_listen[256];     /* node.listen, read at create */
   struct cx_labels labels;   /* node.labels, read at create; in the key */
   struct cx_coord *coord;
-  struct cx_notify *notify;
   char uuid[37];
   char hostname[256];
   char ip[64];

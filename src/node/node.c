@@ -1464,7 +1464,6 @@ int cx_noded_create(const struct cx_noded_opts *o, struct cx_noded **out,
     n->live_owned = 1;
   }
   n->coord = o->coord;
-  n->notify = o->notify;
   n->fire_hook = o->fire_hook;
   n->fire_hook_arg = o->fire_hook_arg;
   snprintf(n->version, sizeof n->version, "%s", o->version ? o->version : "");

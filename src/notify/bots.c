@@ -12,13 +12,14 @@
  *     {"content":...,"mentioned_list":[...],"mentioned_mobile_list":[...]}}
  *     content at most 2048 bytes. Reply {"errcode":0}; 45009 (frequency
  *     limit) transient, 93000 (bad webhook key) an authentication failure.
- *   Slack incoming webhook POST <webhook_url> {"text":...}: mentions as
- *     <@U123>; &, < and > escaped so no text of a job can mention or
- *     link. Reply 200 "ok"; 429 and 5xx transient, other errors
- *     (invalid_payload, channel_not_found, ...) permanent.
- *   Generic webhook        POST <url>, the JSON of docs/notify-webhook.md,
- *     X-Cronix-Signature: sha256=<hex HMAC-SHA256(secret, body)>, extra
- *     headers. 2xx accepted; 429 and 5xx transient.
+ *   Slack incoming webhook POST <webhook_url> {"text":...,"blocks":[...]}:
+ *     Block Kit (header, fact fields, mentions, output, link) with the
+ *     whole message as "text", the fallback; mentions as <@U123>; &, <
+ *     and > escaped so no text of a job can mention or link. Reply 200 "ok";
+ * 429 and 5xx transient, other errors (invalid_payload, channel_not_found, ...)
+ * permanent. Generic webhook        POST <url>, the JSON of
+ * docs/notify-webhook.md, X-Cronix-Signature: sha256=<hex HMAC-SHA256(secret,
+ * body)>, extra headers. 2xx accepted; 429 and 5xx transient.
  *
  * Rate limits, per robot, on send times: DingTalk and WeCom 20 in any 61 s
  * (both allow 20 a minute), Slack 1 in any 1.1 s (about 1 a second).
@@ -35,9 +36,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WECOM_TEXT_MAX 2048  /* bytes of a WeCom text message */
-#define DING_TEXT_MAX 18000  /* DingTalk's body limit is about 20 000 */
-#define SLACK_TEXT_MAX 38000 /* Slack cuts text after 40 000 characters */
+#define WECOM_TEXT_MAX 2048    /* bytes of a WeCom text message */
+#define DING_TEXT_MAX 18000    /* DingTalk's body limit is about 20 000 */
+#define SLACK_TEXT_MAX 38000   /* Slack cuts text after 40 000 characters */
+#define SLACK_HEADER_MAX 150   /* a header block's text */
+#define SLACK_SECTION_MAX 3000 /* a section block's text */
+#define SLACK_FIELDS_MAX 10    /* fields of one section block */
 
 enum { RL_DING, RL_WECOM, RL_SLACK, RL_HOOK };
 
@@ -302,6 +306,112 @@ static char *body_wecom(const struct cx__notify_msg *m)
   return s;
 }
 
+/* Slack's three escapes (&, <, >) of n bytes of s, appended to b. */
+static void slack_escape(struct cx_buf *b, const char *s, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c == '&')
+      cx_buf_puts(b, "&amp;");
+    else if (c == '<')
+      cx_buf_puts(b, "&lt;");
+    else if (c == '>')
+      cx_buf_puts(b, "&gt;");
+    else
+      cx_buf_append(b, &c, 1);
+  }
+}
+
+/* Where the tail of s (n bytes) starts whose escaped form fits in max
+ * bytes: on a character boundary, and at a line start when one is near. */
+static size_t slack_tail(const char *s, size_t n, size_t max)
+{
+  size_t i = n, len = 0;
+  while (i > 0) {
+    char c = s[i - 1];
+    size_t w = c == '&' ? 5 : c == '<' || c == '>' ? 4 : 1;
+    if (len + w > max)
+      break;
+    len += w;
+    i--;
+  }
+  if (i == 0)
+    return 0;
+  while (i < n && ((unsigned char)s[i] & 0xC0) == 0x80)
+    i++;
+  const char *nl = memchr(s + i, '\n', n - i < 200 ? n - i : 200);
+  return nl != NULL ? (size_t)(nl - s) + 1 : i;
+}
+
+/* A mrkdwn text object holding b's text (cx_buf_puts'd). */
+static json_t *slack_mrkdwn(const struct cx_buf *b)
+{
+  return json_pack("{s:s, s:s%}", "type", "mrkdwn", "text",
+                   b->data ? b->data : "", b->len);
+}
+
+/* Block Kit (docs.slack.dev/block-kit): a header (plain_text, at most
+ * 150 characters), the facts as sections of at most 10 mrkdwn fields
+ * ("*Label*\nvalue", escaped), the mentions, the output tail in a code
+ * block (a section's text is at most 3000 characters) and the run link;
+ * "text" is the fallback notifications and old clients show: the whole
+ * message, escaped, mentions first. Job text never reaches mrkdwn
+ * unescaped, so no output can mention @channel or forge a link. */
+static json_t *slack_blocks(const struct cx__notify_msg *m)
+{
+  json_t *blocks = json_array(), *fields = NULL;
+  struct cx_buf t = {0};
+  cx_buf_puts(&t, m->subject);
+  cut(&t, SLACK_HEADER_MAX);
+  json_array_append_new(blocks,
+                        json_pack("{s:s, s:{s:s, s:s%}}", "type", "header",
+                                  "text", "type", "plain_text", "text",
+                                  t.data ? t.data : "", t.len));
+  for (size_t i = 0; i < m->n_facts; i++) {
+    if (i % SLACK_FIELDS_MAX == 0) {
+      fields = json_array();
+      json_array_append_new(
+          blocks, json_pack("{s:s, s:o}", "type", "section", "fields", fields));
+    }
+    cx_buf_reset(&t);
+    cx_buf_puts(&t, "*");
+    slack_escape(&t, m->facts[i].label, strlen(m->facts[i].label));
+    cx_buf_puts(&t, "*\n");
+    slack_escape(&t, m->facts[i].value, strlen(m->facts[i].value));
+    json_array_append_new(fields, slack_mrkdwn(&t));
+  }
+  if (m->n_to > 0) {
+    cx_buf_reset(&t);
+    for (size_t i = 0; i < m->n_to; i++)
+      cx_buf_printf(&t, "%s<@%s>", i ? " " : "", m->to[i]);
+    json_array_append_new(blocks, json_pack("{s:s, s:o}", "type", "section",
+                                            "text", slack_mrkdwn(&t)));
+  }
+  if (m->output != NULL && m->output[0] != '\0') {
+    size_t n = strlen(m->output), from;
+    from = slack_tail(m->output, n, SLACK_SECTION_MAX - 8);
+    cx_buf_reset(&t);
+    slack_escape(&t, m->output + from, n - from);
+    struct cx_buf code = {0};
+    cx_buf_printf(&code, "```%s```", t.data ? t.data : "");
+    json_array_append_new(blocks, json_pack("{s:s, s:o}", "type", "section",
+                                            "text", slack_mrkdwn(&code)));
+    cx_buf_free(&code);
+  }
+  if (m->link != NULL) {
+    cx_buf_reset(&t);
+    slack_escape(&t, m->link, strlen(m->link));
+    json_array_append_new(blocks, json_pack("{s:s, s:[o]}", "type", "context",
+                                            "elements", slack_mrkdwn(&t)));
+  }
+  if (cx_buf_failed(&t)) {
+    json_decref(blocks);
+    blocks = NULL;
+  }
+  cx_buf_free(&t);
+  return blocks;
+}
+
 static char *body_slack(const struct cx__notify_msg *m)
 {
   struct cx_buf t = {0}, e = {0};
@@ -310,20 +420,14 @@ static char *body_slack(const struct cx__notify_msg *m)
     cut(&t, SLACK_TEXT_MAX);
     for (size_t i = 0; i < m->n_to; i++)
       cx_buf_printf(&e, "<@%s> ", m->to[i]);
-    for (size_t i = 0; i < t.len; i++) { /* Slack's three escapes */
-      char c = t.data[i];
-      if (c == '&')
-        cx_buf_puts(&e, "&amp;");
-      else if (c == '<')
-        cx_buf_puts(&e, "&lt;");
-      else if (c == '>')
-        cx_buf_puts(&e, "&gt;");
-      else
-        cx_buf_append(&e, &c, 1);
-    }
+    slack_escape(&e, t.data, t.len);
     cx_buf_puts(&e, "");
-    if (!cx_buf_failed(&e))
-      s = dumps(json_pack("{s:s%}", "text", e.data, e.len));
+    json_t *blocks = slack_blocks(m);
+    if (!cx_buf_failed(&e) && blocks != NULL)
+      s = dumps(
+          json_pack("{s:s%, s:o}", "text", e.data, e.len, "blocks", blocks));
+    else
+      json_decref(blocks);
   }
   cx_buf_free(&t);
   cx_buf_free(&e);

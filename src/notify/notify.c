@@ -281,6 +281,8 @@ const char *cx__notify_l(int zh, const char *en)
       {"was killed", "被终止"},
       {"was lost with its node", "随节点丢失"},
       {"missed its fire", "错过执行"},
+      {"Missed fires", "错过的执行"},
+      {"is back up", "已恢复上线"},
       {"recovered", "已恢复"},
       {"succeeded", "成功"},
       {"has run longer than its max_duration", "运行时间超过 max_duration"},
@@ -357,6 +359,13 @@ struct cx__notify_msg *cx__notify_msg_run(const struct cx_notify *n, int type,
     cx__notify_rfc3339(r->scheduled, ts);
     e |= fact(m, L("Scheduled"), ts);
   }
+  if (r->missed_count > 0 && r->scheduled >= 0 &&
+      r->missed_last >= r->scheduled) { /* the range a missed row holds */
+    char last[32];
+    cx__notify_rfc3339(r->missed_last, last);
+    e |= factf(m, L("Missed fires"), "%" PRId64 " (%s .. %s)", r->missed_count,
+               ts, last);
+  }
   if (r->trigger)
     e |= fact(m, L("Trigger"), r->trigger);
   if (r->attempts > 0)
@@ -413,8 +422,15 @@ struct cx__notify_msg *cx__notify_msg_node(const struct cx_notify *n, int type,
                                CX_NOTIFY_FIELD_MAX);
   if (host == NULL)
     goto nomem;
-  cx_buf_printf(
-      &s, n->zh ? "[cronix] 节点 %s 已下线" : "[cronix] node %s is down", host);
+  if (d->up)
+    cx_buf_printf(&s,
+                  n->zh ? "[cronix] 节点 %s 已恢复上线"
+                        : "[cronix] node %s is back up",
+                  host);
+  else
+    cx_buf_printf(
+        &s, n->zh ? "[cronix] 节点 %s 已下线" : "[cronix] node %s is down",
+        host);
   if (cx_buf_failed(&s))
     goto nomem;
   m->subject = cx_buf_steal(&s);
@@ -425,7 +441,8 @@ struct cx__notify_msg *cx__notify_msg_node(const struct cx_notify *n, int type,
     cx__notify_rfc3339(d->last_seen, ts);
     e |= fact(m, L("Last seen"), ts);
   }
-  e |= factf(m, L("Jobs affected"), "%zu", d->n_jobs);
+  if (!d->up)
+    e |= factf(m, L("Jobs affected"), "%zu", d->n_jobs);
   if (e)
     goto nomem;
   /* the job names go where the output goes: one per line */

@@ -174,15 +174,19 @@ struct cx_notify_run {
   int64_t duration_ms;
   const char *output; /* captured output (any bytes), may be NULL */
   size_t output_len;
+  /* A missed row's range: missed_count fires from scheduled to
+   * missed_last (seconds); 0 = not a range. */
+  int64_t missed_count, missed_last;
 };
 
-/* A node that stopped renewing its lease. */
+/* A node that stopped renewing its lease (or, with up, came back). */
 struct cx_notify_node {
   const char *node_uuid;
   const char *hostname;
   int64_t last_seen;       /* seconds since the epoch; <0 unknown */
   const char *const *jobs; /* names of the jobs it held (NULL = none) */
   size_t n_jobs;           /* at most 50 are listed, then "and N more" */
+  int up;                  /* 1: the node is back up; 0: it is down */
 };
 
 /* Counters since create; a snapshot, each read under the queue lock. */

@@ -30,6 +30,7 @@ enum {
   A_SET_ADD,
   A_PREV,
   A_OVERDUE,
+  A_LAST,
   A_END
 };
 _Static_assert(A_END <= CX__STMT_MAX - CX__STMT_RESERVED, "raise CX__STMT_MAX");
@@ -125,6 +126,14 @@ static const struct cx__stmt q_overdue = {
      " JOIN cronix_job j ON j.id = l.job_id WHERE l.status = 'running' AND"
      " j.notify_status = 1 AND j.max_duration > 0 AND"
      " l.start_time < ? - j.max_duration * 1000 ORDER BY l.id LIMIT ?",
+     NULL},
+    R};
+/* The newest alert whose ukey lies in [?, ?): a prefix's range, on the
+ * ukey's unique index (both back-ends), so no scan of the log. */
+static const struct cx__stmt q_last = {
+    A_LAST,
+    {"SELECT " A_COLS " FROM cronix_notify_log WHERE ukey >= ? AND ukey < ?"
+     " ORDER BY id DESC LIMIT 1",
      NULL},
     R};
 static const struct cx__stmt q_set_add = {
@@ -383,6 +392,32 @@ int cx_store_alert_update(struct cx_store *s, const struct cx_alert *a,
     cx_err_set(err, "alert %lld: not found", (long long)a->id);
     rc = CX_ENOTFOUND;
   }
+  return rc;
+}
+
+int cx_store_alert_last(struct cx_store *s, const char *prefix,
+                        struct cx_alert *out, char *err)
+{
+  char hi[200];
+  size_t n = prefix ? strlen(prefix) : 0;
+  struct cx_alert_list l = {0};
+  memset(out, 0, sizeof *out);
+  if (n == 0 || n >= sizeof hi || (unsigned char)prefix[n - 1] == 0x7f) {
+    cx_err_set(err, "alert: prefix of 1..%zu bytes required", sizeof hi - 1);
+    return CX_EPARSE;
+  }
+  memcpy(hi, prefix, n + 1); /* the first string past every prefix match */
+  hi[n - 1]++;
+  struct cx__val p[] = {txt(prefix), txt(hi)};
+  int rc = list(s, &q_last, p, 2, &l, err);
+  if (rc == 0 && l.n == 0) {
+    cx_err_set(err, "no alert with ukey %s...", prefix);
+    rc = CX_ENOTFOUND;
+  } else if (rc == 0) {
+    *out = l.items[0];
+    l.n = 0;
+  }
+  cx_alert_list_free(&l);
   return rc;
 }
 

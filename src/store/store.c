@@ -570,12 +570,16 @@ Q2(RUN_PURGE,
  * it and the row before it does not reach into it: one statement, so
  * SQLite's single writer and InnoDB's locks on the range it reads make the
  * check and the insert one step (two writers of overlapping ranges cannot
- * both succeed). */
+ * both succeed). The row is final from the start, so the same statement
+ * flags it for the alert outbox when its job alerts (notify_pending, as
+ * RUN_FINISH does): a missed range is never recorded without its alert. */
 #define MISSED_COLS                                                            \
   "INSERT INTO cronix_job_log (job_id, name, node_uuid, hostname, ip,"         \
   " command, spec, `trigger`, scheduled_at, start_time, end_time, success,"    \
   " status, exit_code, attempts, output, claim_token, missed_count,"           \
-  " missed_last) SELECT ?,?,?,?,?,?,?,?,?,?,?,0,'missed',0,0,?,?,?,?"
+  " missed_last, notify_pending) SELECT ?,?,?,?,?,?,?,?,?,?,?,0,'missed',0,0," \
+  "?,?,?,?,(SELECT COUNT(*) FROM cronix_job j WHERE j.id = ? AND"              \
+  " j.notify_status = 1)"
 #define MISSED_FREE                                                            \
   " WHERE NOT EXISTS (SELECT 1 FROM cronix_job_log WHERE job_id = ? AND"       \
   " scheduled_at >= ? AND scheduled_at <= ?) AND NOT EXISTS (SELECT 1 FROM"    \
@@ -1562,7 +1566,7 @@ int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
 int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
                         char *err)
 {
-  struct cx__val p[21];
+  struct cx__val p[22];
   struct cx__exec_result res;
   char *out = NULL;
   int rc = run_check(r, err);
@@ -1585,13 +1589,14 @@ int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
   p[12] = vstr(r->claim_token, NULL);
   p[13] = vint(r->missed_count);
   p[14] = vint(r->missed_last);
-  p[15] = vint(r->job_id);
-  p[16] = vint(r->scheduled_at);
-  p[17] = vint(r->missed_last);
-  p[18] = vint(r->job_id);
-  p[19] = vint(r->scheduled_at);
+  p[15] = vint(r->job_id); /* notify_pending: does the job alert? */
+  p[16] = vint(r->job_id);
+  p[17] = vint(r->scheduled_at);
+  p[18] = vint(r->missed_last);
+  p[19] = vint(r->job_id);
   p[20] = vint(r->scheduled_at);
-  rc = exec(s, &q_RUN_MISSED, p, 21, NULL, NULL, &res, err);
+  p[21] = vint(r->scheduled_at);
+  rc = exec(s, &q_RUN_MISSED, p, 22, NULL, NULL, &res, err);
   cx_free(out);
   if (rc == 0 && res.affected > 0) {
     *id = res.insert_id;

@@ -257,7 +257,9 @@ int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
  * cx_store_run_claim only if it is its first: callers write a range only
  * of fires nobody may still claim (see src/node). A fresh claim_token is
  * made; a re-send after a lost connection is recognised by it. CX_EPARSE
- * when the count does not fit the range. */
+ * when the count does not fit the range. The row is flagged for the alert
+ * outbox (cx_store_alert_flagged) in the same statement when the job has
+ * notify_status 1. */
 int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
                         char *err);
 /* The latest fire recorded for job_id at or before at_most (unix s): the
@@ -532,8 +534,9 @@ int cx_store_audit_purge(struct cx_store *s, int days, int64_t now_ms,
  * flag: see migrate.c version 9 for the outbox. alert.c. */
 struct cx_alert {
   int64_t id;
-  char *ukey;  /* unique: "run:<run_id>:<event>", "node:<uuid>:<ms>:<ch>" */
-  char *event; /* failed | timeout | killed | lost | node_down */
+  char *ukey;  /* unique: "run:<run_id>:<event>",
+                  "node:<uuid>:<down|up>:<session>:<ch>" */
+  char *event; /* a run's event, node_down or node_up */
   int64_t run_id, job_id;
   char *node_uuid;
   char *detail;     /* node_down: JSON array of the job names it held */
@@ -595,6 +598,11 @@ int cx_store_alert_claim(struct cx_store *s, int64_t id, int64_t now_ms,
  * done_at. CX_ENOTFOUND. */
 int cx_store_alert_update(struct cx_store *s, const struct cx_alert *a,
                           char *err);
+/* The newest alert (highest id) whose ukey starts with prefix (plain
+ * bytes, no wildcards), into *out (free with cx_alert_clear): e.g. the
+ * last node event of a node, "node:<uuid>:". CX_ENOTFOUND when none. */
+int cx_store_alert_last(struct cx_store *s, const char *prefix,
+                        struct cx_alert *out, char *err);
 /* A page of alerts, newest first; event NULL = any. */
 int cx_store_alert_search(struct cx_store *s, const char *event, int page,
                           int page_size, struct cx_alert_list *out, char *err);

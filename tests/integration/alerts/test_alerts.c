@@ -15,6 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "notify/notify.h"
+#include "support/daemon.h"
+#include "support/http_sink.h"
 #include "support/run.h"
 #include "support/services.h"
 #include "support/smtp_sink.h"
@@ -57,13 +60,10 @@ static void dump_logs(void)
     }                                                                          \
   } while (0)
 
-static void start(struct cx_svc_proc *p, const char *name,
-                  const char *const *argv)
+static void start(struct cx_svc_proc *p, const struct cx_test_daemon *d)
 {
-  char err[CX_ERR_LEN] = "", log[CX_SVC_PATH_LEN + 16];
-  snprintf(log, sizeof log, "%s/%s.log", cx_test_tmpdir(), name);
-  CHECK(cx_svc_proc_set_argv(p, name, log, argv, err) == 0, "%s", err);
-  CHECK(cx_svc_proc_start(p, err) == 0, "%s: %s", name, err);
+  char err[CX_ERR_LEN] = "";
+  CHECK(cx_test_daemon_start(p, d, err) == 0, "%s: %s", d->name, err);
 }
 
 /* One API call on admin i; returns the reply's data on HTTP 200 and code
@@ -91,8 +91,8 @@ static json_t *api(int i, const char *path, const char *body)
   return d;
 }
 
-/* 1 when admin i's /metrics says it leads. */
-static int leads(int i)
+/* Admin i's /metrics text (a static buffer), or NULL. */
+static const char *metrics(int i)
 {
   char url[128], err[CX_ERR_LEN] = "";
   static char resp[1 << 17];
@@ -101,15 +101,22 @@ static int leads(int i)
   if (cx_svc_http_auth("GET", url, E.tok, NULL, 5000, &status, resp,
                        sizeof resp, err) != 0 ||
       status != 200)
-    return 0;
-  return strstr(resp, "\ncronix_leader 1\n") != NULL;
+    return NULL;
+  return resp;
+}
+
+/* 1 when admin i's /metrics says it leads. */
+static int leads(int i)
+{
+  const char *m = metrics(i);
+  return m != NULL && strstr(m, "\ncronix_leader 1\n") != NULL;
 }
 
 static int with_config; /* the admins get [notify.email] in their config */
 
 static void admin_start(int i)
 {
-  char err[CX_ERR_LEN] = "", listen[64], name[16];
+  char err[CX_ERR_LEN] = "", listen[64], name[16], smtp[160];
   struct admin *a = &E.a[i];
   int port = 0;
   if (a->dir[0] == '\0') {
@@ -120,47 +127,21 @@ static void admin_start(int i)
   }
   snprintf(listen, sizeof listen, "%s", a->base + strlen("http://"));
   snprintf(name, sizeof name, "admin%d", i);
-  char smtp[160];
   snprintf(smtp, sizeof smtp, "notify.email.smtp_url=%s", E.smtp.url);
-  const char *argv[] = {cx_test_cronix_bin(),
-                        "admin",
-                        "--data-dir",
-                        a->dir,
-                        "--listen",
-                        listen,
-                        "--store",
-                        E.db.url,
-                        "--etcd",
-                        E.etcd.endpoints,
-                        "--set",
-                        "node.ttl=" TTL,
-                        "--set",
-                        "system.cmd_auto_allocation=true",
-                        with_config ? "--set" : NULL, /* ends argv */
-                        smtp,
-                        "--set",
-                        "notify.email.from=Cronix <cron@cronix.test>",
-                        "--set",
-                        "notify.email.starttls=off",
-                        NULL};
-  start(&a->p, name, argv);
-}
-
-/* Reads the bootstrap token that admin 0 wrote. */
-static int read_token(void)
-{
-  char path[CX_SVC_PATH_LEN + 32], line[512];
-  snprintf(path, sizeof path, "%s/initial-admin.txt", E.a[0].dir);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return -1;
-  while (fgets(line, sizeof line, f) != NULL)
-    if (strncmp(line, "token = ", 8) == 0) {
-      line[8 + strcspn(line + 8, "\r\n")] = '\0';
-      snprintf(E.tok, sizeof E.tok, "%.150s", line + 8);
-    }
-  fclose(f);
-  return E.tok[0] ? 0 : -1;
+  static const char *const sets[] = {"node.ttl=" TTL,
+                                     "system.cmd_auto_allocation=true", NULL};
+  const char *const mail[] = {smtp,
+                              "notify.email.from=Cronix <cron@cronix.test>",
+                              "notify.email.starttls=off", NULL};
+  struct cx_test_daemon d = {.cmd = "admin",
+                             .name = name,
+                             .data_dir = a->dir,
+                             .listen = listen,
+                             .store = E.db.url,
+                             .etcd = E.etcd.endpoints,
+                             .sets = sets,
+                             .more = with_config ? mail : NULL};
+  start(&a->p, &d);
 }
 
 static void wait_for(int (*cond)(void), int timeout_s, const char *what)
@@ -175,7 +156,10 @@ static void wait_for(int (*cond)(void), int timeout_s, const char *what)
 
 static int a0_leads(void)
 {
-  return E.tok[0] != '\0' || read_token() == 0 ? leads(0) : 0;
+  return E.tok[0] != '\0' ||
+                 cx_test_daemon_token(E.a[0].dir, E.tok, sizeof E.tok) == 0
+             ? leads(0)
+             : 0;
 }
 static int a1_leads(void)
 {
@@ -188,6 +172,19 @@ static int node_alive(void)
   int ok = first != NULL && json_is_true(json_object_get(first, "alive"));
   json_decref(d);
   return ok;
+}
+
+/* The node: only where the store and etcd are, no [notify.*] at all. */
+static void node_start(void)
+{
+  static const char *const sets[] = {"node.ttl=" TTL, NULL};
+  struct cx_test_daemon d = {.cmd = "node",
+                             .name = "node",
+                             .data_dir = E.node_dir,
+                             .store = E.db.url,
+                             .etcd = E.etcd.endpoints,
+                             .sets = sets};
+  start(&E.node, &d);
 }
 
 /* etcd, MariaDB, aiosmtpd (unless smtp_later), admin 0 (the leader),
@@ -207,19 +204,7 @@ static void up(int config, int smtp_later)
   admin_start(1);
   snprintf(E.node_dir, sizeof E.node_dir, "%s/node", cx_test_tmpdir());
   CHECK(mkdir(E.node_dir, 0700) == 0, "mkdir node");
-  /* Only where the store and etcd are: no [notify.*] at all. */
-  const char *argv[] = {cx_test_cronix_bin(),
-                        "node",
-                        "--data-dir",
-                        E.node_dir,
-                        "--store",
-                        E.db.url,
-                        "--etcd",
-                        E.etcd.endpoints,
-                        "--set",
-                        "node.ttl=" TTL,
-                        NULL};
-  start(&E.node, "node", argv);
+  node_start();
   wait_for(node_alive, 60, "node alive (seen by admin 1)");
   json_t *d = api(1, "/user/add",
                   "{\"username\":\"ops\",\"password\":\"a-long-password\","
@@ -289,11 +274,13 @@ static json_t *wait_run(int i, int64_t id, const char *st, int timeout_s)
   return NULL;
 }
 
-/* Exactly one message arrives (waiting up to 30 s), and no second one in
- * the 3 s after it; it names the job and goes to ops alone. */
+/* Exactly one message arrives (waiting up to 60 s: a leader killed while
+ * it held the row's claim leaves it to expire, notify.timeout + 30 s), and
+ * no second one in the 3 s after it; it names the job and goes to ops
+ * alone. */
 static void expect_one_mail(const char *job)
 {
-  CHECK(cx_test_smtp_wait(&E.smtp, 1, 30000) == 1, "no alert mail in 30 s");
+  CHECK(cx_test_smtp_wait(&E.smtp, 1, 60000) == 1, "no alert mail in 60 s");
   cx_sleep_us(3000000);
   CHECK(cx_test_smtp_count(&E.smtp) == 1, "%d mails, want 1",
         cx_test_smtp_count(&E.smtp));
@@ -330,17 +317,23 @@ TEST_TIMEOUT(alerts_leader_killed_during_the_run_next_leader_mails_once, 240)
   down();
 }
 
-/* 1 once admin 0's log shows a send that will be retried. */
-static int a0_retrying(void)
+/* 1 when admin i's log has a line holding what. */
+static int log_has(int i, const char *what)
 {
-  FILE *f = fopen(E.a[0].p.log_path, "r");
+  FILE *f = fopen(E.a[i].p.log_path, "r");
   char line[2048];
   int found = 0;
   while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
-    found = strstr(line, "retried after 1 attempt") != NULL;
+    found = strstr(line, what) != NULL;
   if (f != NULL)
     fclose(f);
   return found;
+}
+
+/* 1 once admin 0's log shows a send that will be retried. */
+static int a0_retrying(void)
+{
+  return log_has(0, "retried after 1 attempt");
 }
 
 static void post_smtp_settings(int i, const char *url)
@@ -396,5 +389,287 @@ TEST_TIMEOUT(alerts_node_death_is_mailed_to_the_admins_once, 240)
   CHECK(eml && strstr(eml, "is down"), "not a node-down mail");
   cx_free(env);
   cx_free(eml);
+  down();
+}
+
+/* Message k (from 1) whose subject holds what: its number, or 0. */
+static int mail_with(const char *what, const char *rcpt)
+{
+  int n = cx_test_smtp_count(&E.smtp), found = 0;
+  for (int k = 1; k <= n && !found; k++) {
+    char *env = cx_test_smtp_read(&E.smtp, k, "env");
+    char *eml = cx_test_smtp_read(&E.smtp, k, "eml");
+    if (eml && strstr(eml, what) && env && strstr(env, rcpt))
+      found = k;
+    cx_free(env);
+    cx_free(eml);
+  }
+  return found;
+}
+
+static int mails_with(const char *what)
+{
+  int n = cx_test_smtp_count(&E.smtp), k, found = 0;
+  for (k = 1; k <= n; k++) {
+    char *eml = cx_test_smtp_read(&E.smtp, k, "eml");
+    found += eml && strstr(eml, what);
+    cx_free(eml);
+  }
+  return found;
+}
+
+static struct cx_test_sink H; /* the generic webhook's receiver */
+
+/* The value of the /metrics line of admin i starting with name; -1 when
+ * absent. */
+static long metric(int i, const char *name)
+{
+  const char *resp = metrics(i);
+  if (resp == NULL)
+    return -1;
+  for (const char *l = resp; l != NULL && *l;
+       l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+    if (strncmp(l, name, strlen(name)) == 0 && l[strlen(name)] == ' ')
+      return strtol(l + strlen(name) + 1, NULL, 10);
+  return -1;
+}
+
+/* The webhook body (parsed) of a run alert whose subject holds what. */
+static json_t *hook_with(const char *what)
+{
+  for (size_t i = 0; i < H.n && i < CX_TEST_SINK_MAX; i++) {
+    json_t *b = json_loads(H.r[i].body, 0, NULL);
+    const char *subj = json_string_value(json_object_get(b, "subject"));
+    if (subj && strstr(subj, what))
+      return b;
+    json_decref(b);
+  }
+  return NULL;
+}
+
+static const char *fact(const json_t *b, const char *label)
+{
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(b, "facts"), i, f)
+  {
+    const char *l = json_string_value(json_object_get(f, "label"));
+    if (l && strcmp(l, label) == 0)
+      return json_string_value(json_object_get(f, "value"));
+  }
+  return NULL;
+}
+
+/* A node without notification settings stops for a few seconds: the
+ * admins get "down" and "back up" (mail and the webhook, the channels
+ * configured), and the job that fires every second gets its missed
+ * fires alerted, the range named, through the outbox the missed row was
+ * flagged in. */
+TEST_TIMEOUT(alerts_node_down_missed_fires_and_node_up_alerted_once, 300)
+{
+  char err[CX_ERR_LEN] = "", body[1024];
+  up(1, 0);
+  cx_test_sink_start(&H);
+  snprintf(body, sizeof body,
+           "{\"webhook\":{\"url\":\"http://127.0.0.1:%d/hook\"}}", H.port);
+  json_decref(api(1, "/notify/settings", body));
+  json_decref(api(1, "/user/add",
+                  "{\"username\":\"boss\",\"password\":\"a-long-password\","
+                  "\"role\":\"admin\",\"email\":\"boss@cronix.test\"}"));
+  /* An admin without an address: left out of the mail, with a log line. */
+  json_decref(api(1, "/user/add",
+                  "{\"username\":\"nomail\",\"password\":\"a-long-password\","
+                  "\"role\":\"admin\"}"));
+  snprintf(body, sizeof body,
+           "{\"name\":\"every-second\",\"command\":\"true\",\"type\":1,"
+           "\"spec\":\"* * * * * *\",\"timezone\":\"UTC\",\"allocation\":2,"
+           "\"misfire\":\"skip\",\"notify_status\":1,\"notify_type\":6,"
+           "\"notify_events\":\"missed\",\"notify_to_array\":[%lld]}",
+           (long long)E.ops_id);
+  json_t *d = api(1, "/job/add", body);
+  int64_t id = json_integer_value(json_object_get(d, "id"));
+  json_decref(d);
+  json_decref(wait_run(1, id, "success", 30));
+  /* A clean stop: its lease is revoked, the leader sees the key go. */
+  CHECK(cx_svc_proc_stop(&E.node, 20000, err) == 0, "%s", err);
+  for (int i = 0; i < 300 && !mail_with("is down", "boss@cronix.test"); i++)
+    cx_sleep_us(100000);
+  CHECK(mail_with("is down", "boss@cronix.test"), "no node-down mail");
+  cx_sleep_us(4000000); /* fires nobody runs */
+  node_start();
+  wait_for(node_alive, 60, "node alive again");
+  for (int i = 0; i < 300 && !mail_with("is back up", "boss@cronix.test"); i++)
+    cx_sleep_us(100000);
+  CHECK(mail_with("is back up", "boss@cronix.test"), "no node-up mail");
+  json_t *b = NULL;
+  for (int i = 0; i < 300 && (b = hook_with("missed its fire")) == NULL; i++)
+    cx_sleep_us(100000);
+  CHECK(b != NULL, "no missed alert at the webhook (%zu requests)", H.n);
+  const char *range = fact(b, "Missed fires");
+  CHECK(range != NULL && strstr(range, " .. ") != NULL,
+        "the missed alert names no range: %s", range ? range : "(none)");
+  CHECK(strstr(json_string_value(json_object_get(b, "subject")),
+               "every-second") != NULL,
+        "the missed alert names no job");
+  json_decref(b);
+  /* The webhook, configured, had the node events too. */
+  b = hook_with("is down");
+  CHECK(b != NULL, "no node-down at the webhook");
+  json_decref(b);
+  b = hook_with("is back up");
+  CHECK(b != NULL, "no node-up at the webhook");
+  json_decref(b);
+  /* Once each: reconciliation and the next leader see the same events. */
+  cx_sleep_us(3000000);
+  CHECK(mails_with("is down") == 1 && mails_with("is back up") == 1,
+        "node mails: %d down, %d up", mails_with("is down"),
+        mails_with("is back up"));
+  json_t *log = api(1, "/notify/log", "{\"event\":\"missed\"}");
+  CHECK(json_integer_value(json_object_get(log, "total")) >= 1,
+        "no missed row in /notify/log");
+  json_decref(log);
+  CHECK(log_has(0, "(nomail) has no email; left out"),
+        "no log line for the admin without an address");
+  /* The leader counted its sends per channel and result. */
+  CHECK(metric(0, "cronix_alerts_total{channel=\"email\",result=\"sent\"}") >=
+            2,
+        "email sent counter");
+  CHECK(metric(0, "cronix_alerts_total{channel=\"webhook\",result=\"sent\"}") >=
+            3,
+        "webhook sent counter");
+  /* A new leader reconciles at once: it repeats none of the node events. */
+  CHECK(cx_svc_proc_signal(&E.a[0].p, SIGKILL, err) == 0, "%s", err);
+  wait_for(a1_leads, 30, "admin 1 leads");
+  cx_sleep_us(4000000);
+  CHECK(mails_with("is down") == 1 && mails_with("is back up") == 1,
+        "after the leader change: %d down, %d up mails", mails_with("is down"),
+        mails_with("is back up"));
+  cx_test_sink_stop(&H);
+  down();
+}
+
+/* One receiver per robot channel (3 DingTalk .. 6 webhook, and 2 Feishu). */
+static struct cx_test_sink R[CX_NOTIFY_TYPE_MAX + 1];
+
+/* Runs job id now through admin 1 and waits for a run with status st. */
+static void once(int64_t id, const char *st, int nth)
+{
+  char body[64];
+  snprintf(body, sizeof body, "{\"job_id\":%lld}", (long long)id);
+  json_decref(api(1, "/job/once", body));
+  for (int i = 0; i < 300; i++) {
+    snprintf(body, sizeof body, "{\"job_id\":%lld,\"page_size\":1}",
+             (long long)id);
+    json_t *d = api_try(1, "/job/log", body);
+    json_t *r = json_array_get(json_object_get(d, "list"), 0);
+    const char *s = json_string_value(json_object_get(r, "status"));
+    int done = json_integer_value(json_object_get(d, "total")) == nth && s &&
+               strcmp(s, st) == 0;
+    json_decref(d);
+    if (done)
+      return;
+    cx_sleep_us(100000);
+  }
+  CHECK(0, "job %lld: run %d not %s in 30 s", (long long)id, nth, st);
+}
+
+/* Requests at sink s whose raw body holds what. */
+static int sink_has(const struct cx_test_sink *s, const char *what)
+{
+  int k = 0;
+  for (size_t i = 0; i < s->n && i < CX_TEST_SINK_MAX; i++)
+    k += strstr(s->r[i].body, what) != NULL;
+  return k;
+}
+
+/* The Done-when of issue 14 on a real cluster whose node has no
+ * notification settings: failure, timeout and recovery alerts reach
+ * aiosmtpd and the local receiver of every other channel, once each
+ * (missed fires: alerts_node_down_missed_fires_and_node_up_alerted_once). */
+TEST_TIMEOUT(alerts_cluster_failure_timeout_recovery_on_every_channel, 300)
+{
+  char body[2048], id_s[96];
+  static const char *const feishu_ok = "{\"code\":0,\"msg\":\"success\"}";
+  up(1, 0);
+  for (int c = 2; c <= CX_NOTIFY_TYPE_MAX; c++) {
+    cx_test_sink_start(&R[c]);
+    for (size_t k = 0; c == 2 && k < CX_TEST_SINK_MAX; k++)
+      cx_test_sink_script(&R[c], k, 200, feishu_ok);
+  }
+  snprintf(body, sizeof body,
+           "{\"feishu\":{\"webhook_url\":\"http://127.0.0.1:%d/open-apis/bot/"
+           "v2/hook/T\"},\"dingtalk\":{\"webhook_url\":\"http://127.0.0.1:%d/"
+           "robot/send?access_token=TK\",\"secret\":\"SECx\"},\"wecom\":{"
+           "\"webhook_url\":\"http://127.0.0.1:%d/cgi-bin/webhook/send?key=K\"}"
+           ",\"slack\":{\"webhook_url\":\"http://127.0.0.1:%d/services/T/B/X\"}"
+           ",\"webhook\":{\"url\":\"http://127.0.0.1:%d/hook\",\"secret\":"
+           "\"whsec\"}}",
+           R[2].port, R[3].port, R[4].port, R[5].port, R[6].port);
+  json_decref(api(1, "/notify/settings", body));
+  json_t *d = api(1, "/user/add",
+                  "{\"username\":\"oncall\",\"password\":\"a-long-password\","
+                  "\"role\":\"operator\",\"email\":\"oncall@cronix.test\","
+                  "\"feishu_id\":\"ou_oncall\",\"dingtalk_id\":\"ding7\","
+                  "\"wecom_id\":\"wc7\",\"slack_id\":\"U0ONCALL\"}");
+  int64_t oncall = json_integer_value(json_object_get(d, "id"));
+  json_decref(d);
+  int64_t job[CX_NOTIFY_TYPE_MAX + 1], slow[CX_NOTIFY_TYPE_MAX + 1];
+  char never[64]; /* fires only when run with /job/once */
+  cx_test_spec_days_ahead(300, never, sizeof never);
+  for (int c = 1; c <= CX_NOTIFY_TYPE_MAX; c++) {
+    for (int t = 0; t < 2; t++) {
+      snprintf(body, sizeof body,
+               "{\"name\":\"%s%d\",\"command\":\"%s\",\"type\":1,"
+               "\"spec\":\"%s\",\"timezone\":\"UTC\","
+               "\"allocation\":2,\"timeout\":%d,\"notify_status\":1,"
+               "\"notify_type\":%d,\"notify_to_array\":[%lld]}",
+               t ? "slow" : "ch", c, t ? "sleep 20" : "exit 3", never,
+               t ? 1 : 0, c, (long long)oncall);
+      d = api(1, "/job/add", body);
+      (t ? slow : job)[c] = json_integer_value(json_object_get(d, "id"));
+      json_decref(d);
+    }
+  }
+  for (int c = 1; c <= CX_NOTIFY_TYPE_MAX; c++) {
+    once(job[c], "failed", 1);
+    once(slow[c], "timeout", 1);
+    snprintf(body, sizeof body, "{\"id\":%lld,\"command\":\"true\"}",
+             (long long)job[c]);
+    json_decref(api(1, "/job/add", body));
+    once(job[c], "success", 2);
+  }
+  /* Three alerts on each channel: failed, timeout, recovered. */
+  CHECK(cx_test_smtp_wait(&E.smtp, 3, 60000) == 3, "%d mails, want 3",
+        cx_test_smtp_count(&E.smtp));
+  for (int c = 2; c <= CX_NOTIFY_TYPE_MAX; c++)
+    CHECK(cx_test_sink_wait(&R[c], 3, 60000) == 3, "channel %d: %zu requests",
+          c, R[c].n);
+  cx_sleep_us(3000000); /* and no more */
+  CHECK(cx_test_smtp_count(&E.smtp) == 3, "%d mails",
+        cx_test_smtp_count(&E.smtp));
+  CHECK(mails_with("\"ch1\" failed") == 1 &&
+            mails_with("\"slow1\" timed out") == 1 &&
+            mails_with("\"ch1\" recovered") == 1,
+        "mail subjects");
+  CHECK(mail_with("recovered", "oncall@cronix.test"), "mail recipient");
+  for (int c = 2; c <= CX_NOTIFY_TYPE_MAX; c++) {
+    CHECK(R[c].n == 3, "channel %d: %zu requests", c, R[c].n);
+    snprintf(id_s, sizeof id_s, "ch%d\\\" failed", c);
+    CHECK(sink_has(&R[c], id_s) == 1, "channel %d: no %s", c, id_s);
+    snprintf(id_s, sizeof id_s, "slow%d\\\" timed out", c);
+    CHECK(sink_has(&R[c], id_s) == 1, "channel %d: no %s", c, id_s);
+    snprintf(id_s, sizeof id_s, "ch%d\\\" recovered", c);
+    CHECK(sink_has(&R[c], id_s) == 1, "channel %d: no %s", c, id_s);
+  }
+  /* each channel reached the user by its own id */
+  CHECK(sink_has(&R[2], "ou_oncall") == 3, "feishu mention");
+  CHECK(sink_has(&R[3], "ding7") == 3, "dingtalk mention");
+  CHECK(sink_has(&R[4], "wc7") == 3, "wecom mention");
+  CHECK(sink_has(&R[5], "<@U0ONCALL>") == 3, "slack mention");
+  CHECK(sink_has(&R[5], "\"blocks\"") == 3, "slack blocks");
+  CHECK(strstr(R[6].r[0].headers, "X-Cronix-Signature: sha256=") != NULL,
+        "webhook signature");
+  for (int c = 2; c <= CX_NOTIFY_TYPE_MAX; c++)
+    cx_test_sink_stop(&R[c]);
   down();
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "e2e.h"
+#include "support/daemon.h"
 #include "support/run.h"
 #include "util/util.h"
 
@@ -116,37 +117,11 @@ const char *e2e_str(const json_t *o, const char *k)
 
 /* ---- environment --------------------------------------------------------- */
 
-static void start_proc(struct cx_svc_proc *p, const char *name,
-                       const char *const *argv)
+/* Starts daemon d as p, or fails the test. */
+static void start_daemon(struct cx_svc_proc *p, const struct cx_test_daemon *d)
 {
-  char err[CX_ERR_LEN] = "", log[CX_SVC_PATH_LEN + 16];
-  snprintf(log, sizeof log, "%s/%s.log", cx_test_tmpdir(), name);
-  CHECK(cx_svc_proc_set_argv(p, name, log, argv, err) == 0, "%s", err);
-  CHECK(cx_svc_proc_start(p, err) == 0, "%s: %s", name, err);
-}
-
-/* Reads the token line of <dir>/initial-admin.txt into E.tok; 0 when
- * found. */
-static int read_token(const char *dir)
-{
-  char path[CX_SVC_PATH_LEN + 32], line[512];
-  snprintf(path, sizeof path, "%s/initial-admin.txt", dir);
-  FILE *f = fopen(path, "r");
-  int found = -1;
-  if (f == NULL)
-    return -1;
-  while (fgets(line, sizeof line, f) != NULL) {
-    if (strncmp(line, "token = ", 8) != 0)
-      continue;
-    size_t n = strcspn(line + 8, "\r\n");
-    if (n > 0 && n < sizeof E.tok) {
-      memcpy(E.tok, line + 8, n);
-      E.tok[n] = '\0';
-      found = 0;
-    }
-  }
-  fclose(f);
-  return found;
+  char err[CX_ERR_LEN] = "";
+  CHECK(cx_test_daemon_start(p, d, err) == 0, "%s: %s", d->name, err);
 }
 
 /* Waits until the API answers with the token and one alive node is
@@ -156,7 +131,8 @@ static void wait_ready(void)
   int64_t until = cx_wall_ms() + 60000;
   while (cx_wall_ms() < until) {
     CHECK(cx_svc_proc_alive(&E.main), "%s exited during start", E.main.name);
-    if (E.tok[0] == '\0' && read_token(E.main_dir) != 0) {
+    if (E.tok[0] == '\0' &&
+        cx_test_daemon_token(E.main_dir, E.tok, sizeof E.tok) != 0) {
       cx_sleep_us(100000);
       continue;
     }
@@ -177,44 +153,19 @@ static void wait_ready(void)
 
 static const char *const *up_sets; /* e2e_up_with's, for the job runner */
 
-/* argv plus "--set s" for each of up_sets, into out (cap entries). */
-static const char *const *with_sets(const char *const *argv, const char **out,
-                                    size_t cap)
-{
-  size_t n = 0;
-  for (; argv[n] && n + 1 < cap; n++)
-    out[n] = argv[n];
-  for (size_t i = 0; up_sets && up_sets[i] && n + 3 < cap; i++) {
-    out[n++] = "--set";
-    out[n++] = up_sets[i];
-  }
-  out[n] = NULL;
-  return out;
-}
-
 void e2e_node_start(void)
 {
-  char etcd[sizeof E.etcd.endpoints];
-  const char *all[48];
-  snprintf(etcd, sizeof etcd, "%s", E.etcd.endpoints);
-  const char *argv[] = {cx_test_cronix_bin(),
-                        "node",
-                        "--data-dir",
-                        E.node_dir,
-                        "--store",
-                        E.db.url,
-                        "--etcd",
-                        etcd,
-                        "--set",
-                        "node.ttl=2s",
-                        "--set",
-                        "node.shutdown_grace=2s",
-                        "--listen",
-                        "127.0.0.1:0",
-                        "--set",
-                        "cluster.secret=" E2E_SECRET,
-                        NULL};
-  start_proc(&E.node, "node", with_sets(argv, all, CX_ARRAY_LEN(all)));
+  static const char *const sets[] = {"node.ttl=2s", "node.shutdown_grace=2s",
+                                     "cluster.secret=" E2E_SECRET, NULL};
+  struct cx_test_daemon d = {.cmd = "node",
+                             .name = "node",
+                             .data_dir = E.node_dir,
+                             .listen = "127.0.0.1:0",
+                             .store = E.db.url,
+                             .etcd = E.etcd.endpoints,
+                             .sets = sets,
+                             .more = up_sets};
+  start_daemon(&E.node, &d);
 }
 
 void e2e_up(enum e2e_kind k)
@@ -222,13 +173,12 @@ void e2e_up(enum e2e_kind k)
   e2e_up_with(k, NULL);
 }
 
-void e2e_up_with(enum e2e_kind k, const char *const *sets)
+void e2e_up_with(enum e2e_kind k, const char *const *sets_in)
 {
   char err[CX_ERR_LEN] = "", listen[64];
-  const char *all[48];
   int port = 0;
   memset(&E, 0, sizeof E);
-  up_sets = sets;
+  up_sets = sets_in;
   E.kind = k;
   CHECK(cx_svc_port_alloc(&port, err) == 0, "%s", err);
   snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
@@ -238,37 +188,28 @@ void e2e_up_with(enum e2e_kind k, const char *const *sets)
   CHECK(mkdir(E.main_dir, 0700) == 0 && mkdir(E.node_dir, 0700) == 0,
         "mkdir: %s", strerror(errno));
   if (k == E2E_STANDALONE) {
-    const char *argv[] = {cx_test_cronix_bin(),
-                          "standalone",
-                          "--data-dir",
-                          E.main_dir,
-                          "--listen",
-                          listen,
-                          "--set",
-                          "node.shutdown_grace=2s",
-                          NULL};
-    start_proc(&E.main, "standalone", with_sets(argv, all, CX_ARRAY_LEN(all)));
+    static const char *const sets[] = {"node.shutdown_grace=2s", NULL};
+    struct cx_test_daemon d = {.cmd = "standalone",
+                               .name = "standalone",
+                               .data_dir = E.main_dir,
+                               .listen = listen,
+                               .sets = sets,
+                               .more = sets_in};
+    start_daemon(&E.main, &d);
   } else {
+    static const char *const sets[] = {"node.ttl=2s",
+                                       "system.cmd_auto_allocation=true",
+                                       "cluster.secret=" E2E_SECRET, NULL};
     CHECK(cx_svc_etcd_start(&E.etcd, NULL, err) == 0, "etcd: %s", err);
     CHECK(cx_svc_mariadb_start(&E.db, NULL, err) == 0, "mariadb: %s", err);
-    const char *argv[] = {cx_test_cronix_bin(),
-                          "admin",
-                          "--data-dir",
-                          E.main_dir,
-                          "--listen",
-                          listen,
-                          "--store",
-                          E.db.url,
-                          "--etcd",
-                          E.etcd.endpoints,
-                          "--set",
-                          "node.ttl=2s",
-                          "--set",
-                          "system.cmd_auto_allocation=true",
-                          "--set",
-                          "cluster.secret=" E2E_SECRET,
-                          NULL};
-    start_proc(&E.main, "admin", argv);
+    struct cx_test_daemon d = {.cmd = "admin",
+                               .name = "admin",
+                               .data_dir = E.main_dir,
+                               .listen = listen,
+                               .store = E.db.url,
+                               .etcd = E.etcd.endpoints,
+                               .sets = sets};
+    start_daemon(&E.main, &d);
     e2e_node_start();
   }
   wait_ready();

@@ -232,6 +232,130 @@ TEST_TIMEOUT(notify_bots_slack_text_escaped_mentions_errors_and_pace, 60)
   sink_stop();
 }
 
+/* Characters (code points) of UTF-8 text s: Slack's limits count them. */
+static size_t chars(const char *s)
+{
+  size_t k = 0;
+  for (; s && *s; s++)
+    k += ((unsigned char)*s & 0xC0) != 0x80;
+  return k;
+}
+
+/* The Block Kit limits Slack documents (docs.slack.dev/reference/block-kit):
+ * at most 50 blocks; a header's plain_text at most 150 characters; a
+ * section's text at most 3000, its fields at most 10 of at most 2000
+ * each; a context's elements at most 10. Fails the test otherwise. */
+static void check_block_kit(const json_t *blocks)
+{
+  size_t i, k;
+  json_t *b, *f;
+  ASSERT(json_is_array(blocks));
+  ASSERT_OP(json_array_size(blocks), >=, 1);
+  ASSERT_OP(json_array_size(blocks), <=, 50);
+  json_array_foreach(blocks, i, b)
+  {
+    const char *type = jstr(b, "type", NULL);
+    json_t *text = json_object_get(b, "text");
+    if (strcmp(type, "header") == 0) {
+      ASSERT_STREQ(jstr(text, "type", NULL), "plain_text");
+      ASSERT_OP(chars(jstr(text, "text", NULL)), <=, 150);
+    } else if (strcmp(type, "section") == 0) {
+      json_t *fields = json_object_get(b, "fields");
+      ASSERT(text != NULL || fields != NULL);
+      if (text != NULL) {
+        ASSERT_STREQ(jstr(text, "type", NULL), "mrkdwn");
+        ASSERT_OP(chars(jstr(text, "text", NULL)), <=, 3000);
+      }
+      ASSERT_OP(json_array_size(fields), <=, 10);
+      json_array_foreach(fields, k, f)
+      {
+        ASSERT_STREQ(jstr(f, "type", NULL), "mrkdwn");
+        ASSERT_OP(chars(jstr(f, "text", NULL)), <=, 2000);
+      }
+    } else if (strcmp(type, "context") == 0) {
+      json_t *el = json_object_get(b, "elements");
+      ASSERT_OP(json_array_size(el), >=, 1);
+      ASSERT_OP(json_array_size(el), <=, 10);
+    } else {
+      ASSERT_MSG(0, "block %zu: unexpected type \"%s\"", i, type);
+    }
+  }
+}
+
+/* Every mrkdwn text of the blocks, one per line. */
+static void blocks_text(const json_t *blocks, struct cx_buf *out)
+{
+  size_t i, k;
+  json_t *b, *f;
+  json_array_foreach(blocks, i, b)
+  {
+    if (strcmp(jstr(b, "type", NULL), "header") == 0)
+      continue; /* plain_text: Slack parses no markup there */
+    cx_buf_printf(out, "%s\n", jstr(b, "text", "text"));
+    json_array_foreach(json_object_get(b, "fields"), k, f)
+        cx_buf_printf(out, "%s\n", jstr(f, "text", NULL));
+    json_array_foreach(json_object_get(b, "elements"), k, f)
+        cx_buf_printf(out, "%s\n", jstr(f, "text", NULL));
+  }
+}
+
+TEST_TIMEOUT(notify_bots_slack_block_kit_shape_mentions_and_fallback, 60)
+{
+  char url[160], err[CX_ERR_LEN] = "", ans[CX_NOTIFY_ANSWER_LEN];
+  struct cx_buf out = {0}, all = {0};
+  sink_start();
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/services/T1/B2/XYZ", S.port);
+  struct cx_notify_conf c = {0};
+  c.slack.webhook_url = url;
+  c.public_url = "https://cron.example.org";
+  c.output_max = 16384;
+  struct cx_notify *n = make(&c);
+  /* A long name (the header's limit), output full of markup and longer
+   * than a section may hold, two mentions. */
+  for (int i = 0; i < 1200; i++)
+    cx_buf_puts(&out, "<!here> & <https://evil.example|click> é\n");
+  cx_buf_puts(&out, "LAST-LINE\n");
+  struct cx_buf name = {0};
+  for (int i = 0; i < 40; i++)
+    cx_buf_puts(&name, "nightly-<!channel>-");
+  struct cx_notify_run r = run_of(name.data, out.data);
+  const char *to[] = {"U123ABC", "W0PQR"};
+  script(0, 200, "ok");
+  ASSERT_MSG(cx_notify_send_run(n, CX_NOTIFY_SLACK, to, 2, &r, ans, sizeof ans,
+                                err) == 0,
+             "%s", err);
+  ASSERT_EQ(S.n, 1);
+  ASSERT_STREQ(S.r[0].method, "POST");
+  json_t *b = body_of(0);
+  json_t *blocks = json_object_get(b, "blocks");
+  check_block_kit(blocks);
+  ASSERT_STREQ(jstr(json_array_get(blocks, 0), "type", NULL), "header");
+  ASSERT_CONTAINS(jstr(json_array_get(blocks, 0), "text", "text"), "nightly-");
+  blocks_text(blocks, &all);
+  cx_buf_puts(&all, "");
+  /* the facts, the mentions, the output's end and the run link */
+  ASSERT_CONTAINS(all.data, "*Exit code*\n3");
+  ASSERT_CONTAINS(all.data, "<@U123ABC> <@W0PQR>");
+  ASSERT_CONTAINS(all.data, "LAST-LINE");
+  ASSERT_CONTAINS(all.data, "```");
+  ASSERT_CONTAINS(all.data, "https://cron.example.org/runs/42");
+  ASSERT_CONTAINS(all.data, "&lt;!here&gt; &amp; &lt;https://evil.example");
+  /* no markup of the job's reaches Slack unescaped */
+  ASSERT(strstr(all.data, "<!here>") == NULL);
+  ASSERT(strstr(all.data, "<!channel>") == NULL);
+  ASSERT(strstr(all.data, "<https://evil") == NULL);
+  /* the fallback text: everything, mentions first, escaped */
+  const char *text = jstr(b, "text", NULL);
+  ASSERT(strncmp(text, "<@U123ABC> <@W0PQR> ", 20) == 0);
+  ASSERT(strstr(text, "<!here>") == NULL && strstr(text, "<!channel>") == NULL);
+  json_decref(b);
+  cx_buf_free(&all);
+  cx_buf_free(&out);
+  cx_buf_free(&name);
+  cx_notify_destroy(n, 0);
+  sink_stop();
+}
+
 TEST_TIMEOUT(notify_bots_webhook_json_signed_with_extra_headers, 60)
 {
   char url[160], err[CX_ERR_LEN] = "";

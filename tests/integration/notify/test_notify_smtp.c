@@ -407,7 +407,7 @@ TEST_TIMEOUT(notify_email_node_down_alert_arrives, 60)
   struct cx_notify *n = mk(s.url, NULL);
   const char *const admins[] = {"admin@cronix.test"};
   const char *const jobs[] = {"backup", "report"};
-  struct cx_notify_node d = {"0b6e-node", "host1", 1795000000, jobs, 2};
+  struct cx_notify_node d = {"0b6e-node", "host1", 1795000000, jobs, 2, 0};
   ASSERT_EQ(cx_notify_node_down(n, CX_NOTIFY_EMAIL, admins, 1, &d), 0);
   cx_notify_destroy(n, 10000);
   ASSERT_EQ(cx_test_smtp_wait(&s, 1, 1000), 1);

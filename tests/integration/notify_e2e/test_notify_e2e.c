@@ -513,3 +513,66 @@ TEST_TIMEOUT(notify_e2e_a_run_past_max_duration_alerts_once_while_running, 90)
   ASSERT_EQ(cx_test_smtp_count(&E.sink), 1); /* once, not every 5 s */
   teardown();
 }
+
+/* The issue's burst: 500 jobs fail in the same moment (their final
+ * records written to the store as a node writes them). The channel sends
+ * 5 messages, and when its minute ends the other 495 go out as one
+ * digest that counts them; every alert keeps its row. */
+TEST_TIMEOUT(notify_e2e_500_failing_jobs_make_five_messages_and_a_digest, 240)
+{
+  char err[CX_ERR_LEN] = "", name[32], to[32], spec[64];
+  setup();
+  snprintf(to, sizeof to, "[%lld]", (long long)E.ops_id);
+  cx_test_spec_days_ahead(300, spec, sizeof spec);
+  int64_t now = cx_wall_ms();
+  for (int i = 0; i < 500; i++) {
+    struct cx_job j;
+    struct cx_run r;
+    int64_t run = 0;
+    cx_job_init(&j);
+    snprintf(name, sizeof name, "db-%03d", i);
+    j.name = name;
+    j.command = (char *)"exit 1";
+    j.type = CX_JOB_CMD;
+    j.spec = spec;
+    j.timezone = (char *)"UTC";
+    j.allocation = CX_ALLOC_MANUAL;
+    j.run_on = (char *)cx_noded_uuid(E.node);
+    j.notify_status = 1;
+    j.notify_type = 1;
+    j.notify_to_array = to;
+    j.enabled = 0;
+    ASSERT_MSG(cx_store_job_create(E.store, &j, err) == 0, "%s", err);
+    memset(&r, 0, sizeof r);
+    r.job_id = j.id;
+    r.name = name;
+    r.node_uuid = (char *)cx_noded_uuid(E.node);
+    r.hostname = (char *)"host-a";
+    r.ip = (char *)"127.0.0.1";
+    r.command = (char *)"exit 1";
+    r.spec = spec;
+    r.trigger = (char *)"once";
+    r.start_time = now;
+    ASSERT_MSG(cx_store_run_claim(E.store, &r, &run, err) == 0, "%s", err);
+    r.id = run;
+    r.status = (char *)"failed";
+    r.exit_code = 1;
+    r.end_time = now + 10;
+    r.attempts = 1;
+    ASSERT_MSG(cx_store_run_finish(E.store, &r, err) == 0, "%s", err);
+  }
+  ASSERT_EQ(cx_test_smtp_wait(&E.sink, 6, 180000), 6);
+  cx_sleep_us(3000000);
+  ASSERT_EQ(cx_test_smtp_count(&E.sink), 6);
+  int digests = 0;
+  for (int k = 1; k <= 6; k++) {
+    char *eml = cx_test_smtp_read(&E.sink, k, "eml");
+    digests += strstr(eml, "495 alerts in a minute (495 distinct)") != NULL;
+    cx_free(eml);
+  }
+  ASSERT_EQ(digests, 1);
+  json_t *d = api("/notify/log", "{\"page_size\":1}");
+  ASSERT_EQ(json_integer_value(json_object_get(d, "total")), 500);
+  json_decref(d);
+  teardown();
+}

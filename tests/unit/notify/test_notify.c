@@ -506,7 +506,7 @@ TEST(notify_node_down_lists_jobs_capped)
     snprintf(names[i], sizeof names[i], "job-%d", i);
     jobs[i] = names[i];
   }
-  struct cx_notify_node d = {"uuid-1", "web-3", 1795000000, jobs, 60};
+  struct cx_notify_node d = {"uuid-1", "web-3", 1795000000, jobs, 60, 0};
   int rc;
   struct cx__notify_msg *m =
       cx__notify_msg_node(n, CX_NOTIFY_EMAIL, one_mail, 1, &d, &rc);
@@ -532,7 +532,7 @@ TEST(notify_build_survives_each_allocation_failing)
   const char *const to[] = {"ou_a", "ou_b"};
   const char *jobs[] = {"j1", "j2"};
   struct cx_notify_run r = hostile_run("some output\nlast\n", 17);
-  struct cx_notify_node d = {"u", "h", 1, jobs, 2};
+  struct cx_notify_node d = {"u", "h", 1, jobs, 2, 0};
   int completed = 0;
   for (long k = 1; k < 400 && !completed; k++) {
     int rc = 0, rc2 = 0;
