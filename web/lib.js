@@ -191,7 +191,9 @@ export function showError(form, e) {
   form.querySelectorAll('.field.bad').forEach((f) => f.classList.remove('bad'));
   form.querySelectorAll('.err').forEach((x) => { x.textContent = ''; });
   const box = form.querySelector('.form-err');
-  const f = e.field && form.querySelector('.field[data-field="' + CSS.escape(e.field) + '"]');
+  // "env.PATH", "notify_to_array[2]": the member the API names.
+  const name = e.field && String(e.field).replace(/[[.].*$/, '');
+  const f = name && form.querySelector('.field[data-field="' + CSS.escape(name) + '"]');
   if (f) {
     f.classList.add('bad');
     f.querySelector('.err').textContent = e.message;

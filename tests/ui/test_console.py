@@ -6,7 +6,10 @@ on a free loopback port with a temporary data dir. Each case prints
 browser's console log in the temp dir (kept then). The last line is
 "ui: N passed, N failed" (scripts/run-tests.sh counts it).
 
-    tests/ui/test_console.py [NAME-SUBSTRING...]
+With --cluster the cases of CLUSTER_CASES run against `cronix admin` +
+`cronix node` on a real MariaDB and etcd instead (tests/ui/cluster.py).
+
+    tests/ui/test_console.py [--cluster] [NAME-SUBSTRING...]
 """
 import json
 import os
@@ -201,6 +204,32 @@ def case_editor_preview_and_create(ui):
     ui.job_id = jid
 
 
+def case_editor_selector_and_limits(ui):
+    """node_selector, run_as and the limits: sent, stored, and an error from
+    the API shown under the field it names."""
+    ui.go("jobs/new")
+    ui.el("#f-name").send_keys("ui selector")
+    ui.el("#f-command").send_keys("true")
+    ui.el("#f-spec").send_keys("0 0 4 * * *")
+    Select(ui.el("#f-run_on")).select_by_index(1)
+    ui.el("#f-node_selector").send_keys("zone in (a,")
+    ui.el("#f-limit_nofile").send_keys("64")
+    ui.el("#f-limit_memory_mb").send_keys("256")
+    ui.el("#save").click()
+    ui.wait(lambda: ui.el("#err-node_selector").text, "the error under node_selector")
+    assert "bad" in ui.el(".field[data-field=node_selector]").get_attribute("class")
+    sel = ui.el("#f-node_selector")
+    sel.clear()
+    sel.send_keys("env!=test")
+    ui.el("#save").click()
+    ui.wait(lambda: "/ui/jobs/" in ui.d.current_url and not ui.d.current_url.endswith("new"), "the saved job")
+    j = ui.srv.api("/job/find?id=%s" % ui.d.current_url.rsplit("/", 1)[1])["data"]
+    assert j["node_selector"] == "env!=test" and j["limit_nofile"] == 64 and j["limit_memory_mb"] == 256, j
+    # http jobs have no run_as or limits: hidden
+    Select(ui.el("#f-type")).select_by_value("2")
+    assert not ui.el("#f-run_as").is_displayed() and ui.el("#f-node_selector").is_displayed()
+
+
 def case_run_now_and_run_log(ui):
     jid = getattr(ui, "job_id", None) or make_node_job(ui.srv, "ui job", "echo hello-ui")
     ui.go("jobs?q=ui+job")
@@ -217,6 +246,48 @@ def case_run_now_and_run_log(ui):
     assert ui.el("#rjob").get_attribute("value") == str(jid)  # filter kept in the URL
     ui.els("table.runs tbody tr a")[0].click()
     ui.wait(lambda: "hello-ui" in ui.el("#run-output").text, "the run's output")
+
+
+def case_run_log_filters(ui):
+    """Status and trigger filters, kept in the URL, answered by the API."""
+    jid = getattr(ui, "job_id", None)
+    if jid is None:
+        jid = make_node_job(ui.srv, "ui filtered", "echo filtered")
+        assert ui.srv.api("/job/once", {"job_id": jid})["code"] == 0
+    ui.wait(lambda: [r for r in ui.srv.api("/job/log", {"job_id": jid})["data"]["list"] if r["status"] == "success"],
+            "a successful run", timeout=40)
+    ui.go("runs?job=%d" % jid)
+    Select(ui.el("#rstatus")).select_by_value("success")
+    Select(ui.el("#rtrigger")).select_by_value("once")
+    ui.el("form.filters button[type=submit]").click()
+    ui.wait(lambda: "status=success" in ui.d.current_url and "trigger=once" in ui.d.current_url, "the filters in the URL")
+    ui.wait(lambda: ui.els("table.runs tbody tr"), "the run listed")
+    statuses = {r.find_elements(By.CSS_SELECTOR, "td")[4].text for r in ui.els("table.runs tbody tr")}
+    assert statuses == {"success"}, statuses
+    ui.d.refresh()
+    assert Select(ui.el("#rstatus")).first_selected_option.get_attribute("value") == "success"
+    assert Select(ui.el("#rtrigger")).first_selected_option.get_attribute("value") == "once"
+    ui.go("runs?job=%d&status=failed,timeout,killed,lost,error" % jid)
+    ui.el("p.empty")
+    ui.go("runs?job=%d&trigger=cron" % jid)
+    ui.el("p.empty")
+    assert Select(ui.el("#rtrigger")).first_selected_option.get_attribute("value") == "cron"
+
+
+def case_nodes_and_leader(ui):
+    nodes = ui.srv.api("/node/search", {})["data"]["list"]
+    assert nodes, "no node"
+    ui.go("nodes")
+    ui.wait(lambda: (nodes[0]["hostname"] or nodes[0]["uuid"]) in ui.el("main").text, "the node listed")
+    c = ui.srv.api("/cluster")["data"]
+    ui.go("")
+    leader = ui.el("#dash-leader")
+    if c["mode"] == "standalone":
+        ui.wait(lambda: "standalone" in leader.text, "standalone on the dashboard")
+    else:
+        assert c["leader"], c
+        ui.wait(lambda: c["leader"]["hostname"] in leader.text and "pid " + c["leader"]["pid"] in leader.text,
+                "the leader on the dashboard")
 
 
 def case_pause_edit_clone_delete(ui):
@@ -293,14 +364,16 @@ def case_zh_cn_and_remembered(ui):
 
 def case_deep_url_reload(ui):
     jid = make_node_job(ui.srv, "ui deep", "true")
-    for page, sel in (("jobs/%d" % jid, "#f-name"), ("runs?result=failed", "#rresult"), ("nodes", "main h1"),
-                      ("account", "#new_password")):
+    for page, sel in (("jobs/%d" % jid, "#f-name"), ("runs?status=failed", "#rstatus"), ("nodes", "main h1"),
+                      ("account", "#new_password"), ("", "#dash-leader"), ("users", "main h1"),
+                      ("audit", "main h1"), ("settings", "main h1"), ("jobs/new", "#f-name"),
+                      ("runs?view=running", "#runs-running")):
         ui.go(page)
         ui.el(sel)
         ui.d.refresh()
         ui.el(sel)
-    ui.go("runs?result=failed")
-    assert Select(ui.el("#rresult")).first_selected_option.get_attribute("value") == "failed"
+    ui.go("runs?status=failed")
+    assert Select(ui.el("#rstatus")).first_selected_option.get_attribute("value") == "failed"
     ui.go("jobs/%d" % jid)
     assert ui.el("#f-name").get_attribute("value") == "ui deep"
     # The shell's links are relative (a proxy's sub-path is kept).
@@ -385,6 +458,28 @@ def case_live_output(ui):
     ui.wait(lambda: "line10" in ui.el("#run-output").text, "the stored output")
     assert not ui.els("#run-pause")
     ui.assert_no_xss()
+
+
+def case_live_follow(ui):
+    """A run's output arriving live on its page while it runs (on a cluster
+    through the admin, from the node that runs it), then its end."""
+    jid = make_node_job(ui.srv, "ui follow", "for i in $(seq 1 40); do echo tick$i; sleep 0.5; done")
+    assert ui.srv.api("/job/once", {"job_id": jid})["code"] == 0
+
+    def running():
+        lst = ui.srv.api("/job/running", {"job_id": jid})["data"]["list"]
+        return lst and lst[0]["run_id"]
+    run = ui.wait(running, "the run in /job/running")
+    ui.go("runs/%d" % run)
+    snap = "const m = document.getElementById('main'), o = document.getElementById('run-output');" \
+           "return [m.dataset.live || '', o ? o.textContent : ''];"
+    s = ui.wait(lambda: (lambda s: s[0] == "live" and "tick" in s[1] and s)(ui.d.execute_script(snap)),
+                "live lines while the run goes on")
+    assert "tick40" not in s[1], s
+    ui.wait(lambda: ui.d.execute_script(snap)[0] == "end", "the end event", timeout=60)
+    text = ui.d.execute_script(snap)[1]
+    assert [l for l in text.splitlines() if l.startswith("tick")] == ["tick%d" % i for i in range(1, 41)], text
+    ui.wait(lambda: "success" in ui.el("#run-details").text, "the stored status")
 
 
 def case_audit_page(ui):
@@ -507,22 +602,32 @@ def case_security_headers(ui):
         assert r.geturl().endswith("/ui/"), r.geturl()
 
 
-CASES = [case_login_form, case_editor_preview_and_create, case_run_now_and_run_log,
-         case_pause_edit_clone_delete, case_bulk_pause, case_viewer_sees_no_write_actions,
+CASES = [case_login_form, case_editor_preview_and_create, case_editor_selector_and_limits, case_run_now_and_run_log, case_run_log_filters,
+         case_nodes_and_leader, case_pause_edit_clone_delete, case_bulk_pause, case_viewer_sees_no_write_actions,
          case_zh_cn_and_remembered, case_deep_url_reload, case_xss_renders_as_text,
          case_live_output, case_audit_page, case_audit_settings_hidden_from_others, case_settings_page,
          case_security_headers]
+# Against admin + node on MariaDB + etcd (--cluster).
+CLUSTER_CASES = [case_login_form, case_editor_preview_and_create, case_editor_selector_and_limits, case_run_now_and_run_log, case_run_log_filters,
+                 case_nodes_and_leader, case_live_follow, case_viewer_sees_no_write_actions]
 
 
 def main():
-    want = sys.argv[1:]
-    cases = [c for c in CASES if not want or any(w in c.__name__ for w in want)]
+    want = [a for a in sys.argv[1:] if a != "--cluster"]
+    cluster = "--cluster" in sys.argv[1:]
+    cases = [c for c in (CLUSTER_CASES if cluster else CASES) if not want or any(w in c.__name__ for w in want)]
     tmp = tempfile.mkdtemp(prefix="cx-ui-")
     passed = failed = 0
     srv = d = None
     try:
         # A small output cap (the least allowed) so a run's live stream has a cut.
-        srv = Server(tmp, ["--set", "node.output_limit=1KiB"])
+        extra = ["--set", "node.output_limit=1KiB"]
+        if cluster:
+            from cluster import Cluster  # tests/ui/cluster.py
+            srv = Cluster(tmp, BIN, extra)
+            print("ui: admin + node on MariaDB + etcd at " + srv.url, flush=True)
+        else:
+            srv = Server(tmp, extra)
         d = browser()
         ui = UI(srv, d)
         if cases and cases[0] is not case_login_form:
@@ -561,7 +666,7 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print("ui: logs kept in " + tmp)
-    print("ui: %d passed, %d failed" % (passed, failed))
+    print("ui%s: %d passed, %d failed" % (" (cluster)" if cluster else "", passed, failed))
     return 1 if failed else 0
 
 
