@@ -191,9 +191,10 @@ export function showError(form, e) {
   form.querySelectorAll('.field.bad').forEach((f) => f.classList.remove('bad'));
   form.querySelectorAll('.err').forEach((x) => { x.textContent = ''; });
   const box = form.querySelector('.form-err');
-  // "env.PATH", "notify_to_array[2]": the member the API names.
-  const name = e.field && String(e.field).replace(/[[.].*$/, '');
-  const f = name && form.querySelector('.field[data-field="' + CSS.escape(name) + '"]');
+  // The field the API names; else its member ("env.PATH" -> env,
+  // "notify_to_array[2]" -> notify_to_array).
+  const at = (n) => form.querySelector('.field[data-field="' + CSS.escape(n) + '"]');
+  const f = e.field && (at(e.field) || at(String(e.field).replace(/[[.].*$/, '')));
   if (f) {
     f.classList.add('bad');
     f.querySelector('.err').textContent = e.message;

@@ -279,6 +279,15 @@ def case_nodes_and_leader(ui):
     assert nodes, "no node"
     ui.go("nodes")
     ui.wait(lambda: (nodes[0]["hostname"] or nodes[0]["uuid"]) in ui.el("main").text, "the node listed")
+    # An admin drains the node and undrains it (a rolling upgrade's steps).
+    uuid = nodes[0]["uuid"]
+    drain = lambda: [n for n in ui.srv.api("/node/search", {})["data"]["list"] if n["uuid"] == uuid][0]["drain"]
+    ui.el("tr[data-uuid='%s'] [data-act=drain]" % uuid).click()
+    ui.wait(lambda: ui.d.switch_to.alert, "the confirm").accept()
+    ui.wait(lambda: drain() != "", "the node drained")
+    ui.el("tr[data-uuid='%s'] [data-act=undrain]" % uuid).click()
+    ui.wait(lambda: drain() == "", "the node undrained")
+    ui.el("tr[data-uuid='%s'] [data-act=drain]" % uuid)
     c = ui.srv.api("/cluster")["data"]
     ui.go("")
     leader = ui.el("#dash-leader")
