@@ -9,21 +9,13 @@ import getpass
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
-import urllib.error
 import urllib.request
 
+from harness import ApiServer, free_port
+
 SECRET = "ui-cluster-secret-0123456789abcdef"  # cluster.secret: admin <-> node
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_for(fn, what, proc=None, timeout=90):
@@ -42,7 +34,7 @@ def wait_for(fn, what, proc=None, timeout=90):
     raise RuntimeError("%s: not ready after %d s (%s)" % (what, timeout, last))
 
 
-class Cluster:
+class Cluster(ApiServer):
     def __init__(self, tmp, binary, extra=()):
         self.tmp, self.procs, self.logs = tmp, [], []
         try:
@@ -120,26 +112,10 @@ class Cluster:
         node = self._spawn("node", [binary, "node", "--data-dir", node_dir, "--store", store, "--etcd", etcd,
                                     "--listen", "127.0.0.1:0", "--log-level", "warn",
                                     "--set", "node.shutdown_grace=2s", *sets])
-        creds = {}
-        with open(os.path.join(admin_dir, "initial-admin.txt")) as f:
-            for line in f:
-                if " = " in line and not line.startswith("#"):
-                    k, v = line.strip().split(" = ", 1)
-                    creds[k] = v
-        self.password, self.token = creds["password"], creds["token"]
+        self.read_creds(admin_dir)
         # Ready: the node alive and an admin leading.
         wait_for(lambda: [n for n in self.api("/node/search", {})["data"]["list"] if n["alive"]], "cronix node", node)
         wait_for(lambda: self.api("/cluster")["data"]["leader"], "the leader election", admin)
-
-    def api(self, path, body=None, token=None):
-        req = urllib.request.Request(
-            self.url + path, data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": "Bearer " + (token or self.token)})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return json.load(r)
-        except urllib.error.HTTPError as e:
-            return json.load(e)
 
     def stop(self):
         # Node, admin, etcd, mariadbd: the reverse of the start.

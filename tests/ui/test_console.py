@@ -14,7 +14,6 @@ With --cluster the cases of CLUSTER_CASES run against `cronix admin` +
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,20 +32,14 @@ except ImportError:  # counted as skipped, not passed
     print("ui: 0 passed, 0 failed, 1 skipped")
     sys.exit(0)
 
+from harness import ApiServer, free_port  # noqa: E402  (tests/ui/harness.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("CX_CRONIX_BIN") or os.path.join(ROOT, "build/san/cronix")
 WAIT = 20  # seconds any one thing may take to show (a loaded machine)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Server:
+class Server(ApiServer):
     def __init__(self, tmp, extra=()):
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -64,23 +57,7 @@ class Server:
                 if time.time() > deadline or self.proc.poll() is not None:
                     raise RuntimeError("cronix standalone did not come up")
                 time.sleep(0.2)
-        creds = {}
-        with open(os.path.join(tmp, "data", "initial-admin.txt")) as f:
-            for line in f:
-                if " = " in line and not line.startswith("#"):
-                    k, v = line.strip().split(" = ", 1)
-                    creds[k] = v
-        self.password, self.token = creds["password"], creds["token"]
-
-    def api(self, path, body=None, token=None):
-        req = urllib.request.Request(
-            self.url + path, data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": "Bearer " + (token or self.token)})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return json.load(r)
-        except urllib.error.HTTPError as e:
-            return json.load(e)
+        self.read_creds(os.path.join(tmp, "data"))
 
     def stop(self):
         self.proc.terminate()
