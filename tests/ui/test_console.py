@@ -249,6 +249,16 @@ def case_run_log_filters(ui):
     ui.go("runs?job=%d&trigger=cron" % jid)
     ui.el("p.empty")
     assert Select(ui.el("#rtrigger")).first_selected_option.get_attribute("value") == "cron"
+    # The node filter (its box offers the known nodes) and a time range.
+    node = ui.srv.api("/job/log", {"job_id": jid})["data"]["list"][0]["node_uuid"]
+    ui.go("runs?job=%d&node=%s" % (jid, node))
+    ui.el("table.runs tbody tr")
+    ui.wait(lambda: ui.els("#rnodes option[value='%s']" % node), "the node offered")
+    ui.go("runs?job=%d&node=no-such-node" % jid)
+    ui.el("p.empty")
+    ui.go("runs?job=%d&from=2000-01-01T00:00&to=2000-01-02T00:00" % jid)
+    ui.el("p.empty")
+    assert ui.el("#rfrom").get_attribute("value") == "2000-01-01T00:00"
 
 
 def case_nodes_and_leader(ui):

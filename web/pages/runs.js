@@ -31,12 +31,15 @@ export async function runsPage(main, _m, live) {
 
   const inp = {
     job: h('input', { id: 'rjob', inputmode: 'numeric', value: f.job, placeholder: t('f.job_id'), 'aria-label': t('f.job_id') }),
-    node: h('input', { id: 'rnode', value: f.node, placeholder: t('f.node_uuid'), 'aria-label': t('f.node_uuid') }),
+    node: h('input', { id: 'rnode', value: f.node, placeholder: t('f.node_uuid'), 'aria-label': t('f.node_uuid'), list: 'rnodes', autocomplete: 'off' }),
     status: pick('rstatus', t('f.status'), t('any.status'), STATUSES, 'st.', f.status, [[FAILS, t('runs.failed')]]),
     trigger: pick('rtrigger', t('f.trigger'), t('any.trigger'), TRIGGERS, 'tr.', f.trigger),
     from: h('input', { id: 'rfrom', type: 'datetime-local', value: f.from, 'aria-label': t('f.from') }),
     to: h('input', { id: 'rto', type: 'datetime-local', value: f.to, 'aria-label': t('f.to') }),
   };
+  // The node box offers the known nodes (uuid, labelled by host name).
+  const nodeList = h('datalist#rnodes');
+  api('/node/search', { page_size: 500 }).then((d) => nodeList.append(...d.list.map((n) => h('option', { value: n.uuid }, `${n.hostname || n.uuid} ${n.ip || ''}`)))).catch(() => {});
   const filters = h('form.filters', {
     role: 'search',
     onsubmit: (e) => {
@@ -44,7 +47,7 @@ export async function runsPage(main, _m, live) {
       const v = Object.fromEntries(Object.entries(inp).map(([k, el]) => [k, el.value.trim()]));
       setQuery(running ? { view: 'running', job: v.job, node: v.node } : v);
     },
-  }, inp.job, inp.node, running ? null : [inp.status, inp.trigger, h('label.inline', t('f.from'), ' ', inp.from), h('label.inline', t('f.to'), ' ', inp.to)],
+  }, inp.job, inp.node, nodeList, running ? null : [inp.status, inp.trigger, h('label.inline', t('f.from'), ' ', inp.from), h('label.inline', t('f.to'), ' ', inp.to)],
   h('button', { type: 'submit' }, t('search')));
   const keep = (extra) => '?' + new URLSearchParams(Object.entries({ job: f.job, node: f.node, ...extra }).filter(([, v]) => v)).toString();
   const tabs = h('nav.tabs', { 'aria-label': t('nav.runs') },
