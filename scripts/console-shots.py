@@ -5,6 +5,9 @@ live), light + English and dark + Simplified Chinese, against a `cronix
 standalone` seeded with a few jobs.
 
     scripts/console-shots.py [OUTDIR]      (CX_CRONIX_BIN = the binary)
+
+The zh-CN shots need a CJK font (Debian: fonts-wqy-microhei), else the
+browser draws boxes.
 """
 import os
 import sys

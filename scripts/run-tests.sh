@@ -49,6 +49,11 @@ log=$(mktemp)
 /usr/bin/python3 tests/ui/test_console.py 2>&1 | tee "$log"
 count "ui tests" "${PIPESTATUS[0]}" "$log"
 rm -f "$log"
+# The same console against cronix admin + node on MariaDB + etcd.
+log=$(mktemp)
+/usr/bin/python3 tests/ui/test_console.py --cluster 2>&1 | tee "$log"
+count "ui tests (cluster)" "${PIPESTATUS[0]}" "$log"
+rm -f "$log"
 
 # The calendar run: date-sensitive suites and cases under libfaketime at
 # year end, leap days, DST changes and 2038 (README, Tests).

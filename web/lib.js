@@ -191,7 +191,10 @@ export function showError(form, e) {
   form.querySelectorAll('.field.bad').forEach((f) => f.classList.remove('bad'));
   form.querySelectorAll('.err').forEach((x) => { x.textContent = ''; });
   const box = form.querySelector('.form-err');
-  const f = e.field && form.querySelector('.field[data-field="' + CSS.escape(e.field) + '"]');
+  // The field the API names; else its member ("env.PATH" -> env,
+  // "notify_to_array[2]" -> notify_to_array).
+  const at = (n) => form.querySelector('.field[data-field="' + CSS.escape(n) + '"]');
+  const f = e.field && (at(e.field) || at(String(e.field).replace(/[[.].*$/, '')));
   if (f) {
     f.classList.add('bad');
     f.querySelector('.err').textContent = e.message;

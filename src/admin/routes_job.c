@@ -161,6 +161,46 @@ static int read_yesno(struct cx_http_req *req, const json_t *body,
   return -1;
 }
 
+/* Reads an optional set filter: one of the strings in `known`, or an array
+ * of 1..CX_RUN_FILTER_SET distinct ones. The values point into body (or
+ * known). 0, or -1 after replying 400 naming the field. */
+static int read_set(struct cx_http_req *req, const json_t *body,
+                    const char *name, const char *const *known,
+                    const char **out, int *n)
+{
+  json_t *v = json_object_get(body, name);
+  *n = 0;
+  if (v == NULL || json_is_null(v))
+    return 0;
+  size_t count = json_is_array(v) ? json_array_size(v) : 1;
+  if (count == 0 || count > CX_RUN_FILTER_SET)
+    goto bad;
+  for (size_t i = 0; i < count; i++) {
+    json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+    const char *s = json_string_value(e);
+    size_t k = 0;
+    while (s != NULL && known[k] != NULL && strcmp(known[k], s) != 0)
+      k++;
+    if (s == NULL || known[k] == NULL)
+      goto bad;
+    for (int j = 0; j < *n; j++)
+      if (out[j] == known[k])
+        goto bad;
+    out[(*n)++] = known[k];
+  }
+  return 0;
+bad:;
+  struct cx_buf b = {0};
+  for (size_t k = 0; known[k] != NULL; k++)
+    cx_buf_printf(&b, "%s%s", k ? ", " : "", known[k]);
+  cx_http_reply_error(req, CX_HTTP_BAD_INPUT, name,
+                      "%s: must be one of %s, or an array of distinct ones",
+                      name, cx_buf_failed(&b) || !b.data ? "?" : b.data);
+  cx_buf_free(&b);
+  *n = 0;
+  return -1;
+}
+
 /* The common part of /job/del, /job/pause, /job/resume: an operator, a
  * body {ids}, and every id naming a job (all or nothing: a missing id is
  * 404 before anything changes). Replies and returns -1 on failure;
@@ -810,9 +850,15 @@ static json_t *enc_run_viewer(const void *r)
 
 static void h_job_log(struct cx_http_req *req, void *ctx)
 {
-  static const char *const allowed[] = {"page",      "page_size", "job_id",
-                                        "node_uuid", "success",   "from",
-                                        "to",        NULL};
+  static const char *const allowed[] = {
+      "page", "page_size", "job_id", "node_uuid", "success",
+      "from", "to",        "status", "trigger",   NULL};
+  static const char *const statuses[] = {
+      "running", "success", "failed", "timeout", "killed",
+      "skipped", "lost",    "error",  "missed",  NULL};
+  static const char *const triggers[] = {"cron",    "once",   "retry",
+                                         "misfire", "missed", NULL};
+  const char *sv[CX_RUN_FILTER_SET], *tv[CX_RUN_FILTER_SET];
   struct cx_admin *a = ctx;
   json_t *body = cx_http_req_json(req);
   char err[CX_ERR_LEN] = "";
@@ -829,8 +875,12 @@ static void h_job_log(struct cx_http_req *req, void *ctx)
                          &f.node_uuid) < 0 ||
       read_yesno(req, body, "success", &f.success) != 0 ||
       cx__admin_json_time_ms(req, body, "from", &f.from) != 0 ||
-      cx__admin_json_time_ms(req, body, "to", &f.to) != 0)
+      cx__admin_json_time_ms(req, body, "to", &f.to) != 0 ||
+      read_set(req, body, "status", statuses, sv, &f.nstatuses) != 0 ||
+      read_set(req, body, "trigger", triggers, tv, &f.ntriggers) != 0)
     return;
+  f.statuses = sv;
+  f.triggers = tv;
   if (f.node_uuid != NULL && f.node_uuid[0] == '\0')
     f.node_uuid = NULL;
   int rc = cx_store_run_search(a->store, &f, &l, err);

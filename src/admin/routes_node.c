@@ -610,6 +610,58 @@ static void h_healthz(struct cx_http_req *req, void *ctx)
                              "store or coordination service unavailable");
 }
 
+/* ---- GET /cluster -------------------------------------------------------- */
+
+/* {mode, leader, self}: mode "standalone" (in-process coordination) or
+ * "cluster" (etcd); leader is the admin holding <prefix>/leader, whose
+ * value cluster.c writes as "hostname:pid:random" ({id, hostname, pid}),
+ * or null when no admin leads right now; self is 1 when this admin is it. */
+static void h_cluster(struct cx_http_req *req, void *ctx)
+{
+  struct cx_admin *a = ctx;
+  char key[CX_KEY_LEN], err[CX_ERR_LEN] = "";
+  struct cx_coord_kvs kvs = {0};
+  struct cx_admin_cluster_stats st;
+  if (cx__admin_auth(a, req, CX_ROLE_VIEWER, NULL) != 0)
+    return;
+  size_t klen =
+      cx_key_build(key, sizeof key, a->prefix, CX_KEY_LEADER, NULL, 0, NULL);
+  int rc = cx_coord_get(a->coord, key, klen, &kvs, err);
+  if (rc != 0 && rc != CX_ENOTFOUND) {
+    cx__admin_reply_backend_error(req, rc, "coordination", err);
+    return;
+  }
+  cx_admin_cluster_stats(a, &st);
+  const char *ep = a->cfg->etcd_endpoints;
+  json_t *leader = json_null();
+  if (rc == 0 && kvs.n == 1) {
+    const char *v = kvs.kvs[0].value;
+    size_t n = kvs.kvs[0].value_len, r = n, p;
+    while (r > 0 && v[r - 1] != ':') /* r - 1: the last ':' */
+      r--;
+    p = r > 0 ? r - 1 : 0;
+    while (p > 0 && v[p - 1] != ':') /* p - 1: the one before it */
+      p--;
+    int split = r > 0 && p > 0;
+    json_decref(leader);
+    leader = json_pack(
+        "{s:o, s:o, s:o}", "id", cx__admin_json_bytes(v, n), "hostname",
+        cx__admin_json_bytes(v, split ? p - 1 : n), "pid",
+        cx__admin_json_bytes(v + (split ? p : n), split ? r - 1 - p : 0));
+  }
+  cx_coord_kvs_free(&kvs);
+  json_t *o =
+      leader == NULL
+          ? NULL
+          : json_pack("{s:s, s:o, s:b}", "mode",
+                      ep != NULL && ep[0] != '\0' ? "cluster" : "standalone",
+                      "leader", leader, "self", st.leader);
+  if (o == NULL)
+    cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
+  else
+    cx_http_reply_ok(req, o);
+}
+
 /* ---- metrics (Prometheus text format 0.0.4) ---------------------------- */
 
 /* Appends s as a label value: backslash, double quote and newline escaped. */
@@ -732,6 +784,7 @@ int cx__admin_routes_nodes(struct cx_admin *a)
       {"GET", "/healthz", h_healthz},
       {"GET", "/metrics", h_metrics},
       {"GET", "/openapi.json", h_openapi},
+      {"GET", "/cluster", h_cluster},
   };
   return cx__admin_register(a, routes, CX_ARRAY_LEN(routes));
 }

@@ -48,9 +48,9 @@ struct cx__stmt {
   const char *sql[2]; /* by dialect; sql[1] NULL = same as sql[0] */
   int flags;
 };
-#define CX__STMT_MAX 160
+#define CX__STMT_MAX 224
 /* Ids from CX__STMT_ALERT up to the reserved ones belong to alert.c. */
-#define CX__STMT_ALERT 128
+#define CX__STMT_ALERT 192
 /* Ids from CX__STMT_MAX - CX__STMT_RESERVED up belong to the back-ends
  * (ping, migrations) and to tools such as the benchmark's loader. */
 #define CX__STMT_RESERVED 8

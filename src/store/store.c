@@ -467,8 +467,8 @@ enum {
   Q_FIXED_END,
   /* Search variants: a bit per optional filter, list then count. */
   Q_JOB_SEARCH = Q_FIXED_END,         /* 16 list + 16 count */
-  Q_RUN_SEARCH = Q_JOB_SEARCH + 32,   /* 8 list + 8 count + 8 capped count */
-  Q_AUDIT_SEARCH = Q_RUN_SEARCH + 24, /* 4 list + 4 count */
+  Q_RUN_SEARCH = Q_JOB_SEARCH + 32,   /* 32 list + 32 count + 32 capped */
+  Q_AUDIT_SEARCH = Q_RUN_SEARCH + 96, /* 4 list + 4 count */
   Q_END = Q_AUDIT_SEARCH + 8
 };
 _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
@@ -729,6 +729,12 @@ Q2(AUDIT_PURGE,
 #define RUN_F_JOB 1
 #define RUN_F_NODE 2
 #define RUN_F_SUCCESS 4
+#define RUN_F_STATUS 8
+#define RUN_F_TRIGGER 16
+#define RUN_F_RANGE 32
+/* CX_RUN_FILTER_SET placeholders. */
+#define IN_SET "(?,?,?,?,?,?,?,?,?,?)"
+_Static_assert(CX_RUN_FILTER_SET == 10, "IN_SET has 10 placeholders");
 #define SQL_LEN 768
 
 static struct cx__stmt search_q[Q_END - Q_FIXED_END];
@@ -782,9 +788,10 @@ static void build_search(void)
       "enabled = ?"};
   /* The time range is always bound ([INT64_MIN, INT64_MAX) when open) so
    * the (job_id, start_time) and (start_time) indexes serve the order. */
-  static const char *const run_conds[] = {"job_id = ?", "node_uuid = ?",
-                                          "success = ?",
-                                          "start_time >= ? AND start_time < ?"};
+  static const char *const run_conds[] = {
+      "job_id = ?",           "node_uuid = ?",
+      "success = ?",          "status IN " IN_SET,
+      "`trigger` IN " IN_SET, "start_time >= ? AND start_time < ?"};
   for (unsigned m = 0; m < 16; m++) {
     /* Deferred join: the OFFSET walk reads ids only; whole rows are read
      * for the page alone. */
@@ -806,15 +813,15 @@ static void build_search(void)
     build_one(Q_AUDIT_SEARCH + 4 + (int)m, "SELECT COUNT(*) FROM cronix_audit",
               audit_conds, 3, m | 4, "");
   }
-  for (unsigned m = 0; m < 8; m++) {
+  for (unsigned m = 0; m < 32; m++) {
     build_one(Q_RUN_SEARCH + (int)m, "SELECT " RUN_COLS " FROM cronix_job_log",
-              run_conds, 4, m | 8,
+              run_conds, 6, m | RUN_F_RANGE,
               " ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?");
-    build_one(Q_RUN_SEARCH + 8 + (int)m, "SELECT COUNT(*) FROM cronix_job_log",
-              run_conds, 4, m | 8, "");
-    build_one(Q_RUN_SEARCH + 16 + (int)m,
+    build_one(Q_RUN_SEARCH + 32 + (int)m, "SELECT COUNT(*) FROM cronix_job_log",
+              run_conds, 6, m | RUN_F_RANGE, "");
+    build_one(Q_RUN_SEARCH + 64 + (int)m,
               "SELECT COUNT(*) FROM (SELECT 1 FROM cronix_job_log", run_conds,
-              4, m | 8, " LIMIT ?) capped");
+              6, m | RUN_F_RANGE, " LIMIT ?) capped");
   }
 }
 
@@ -1464,10 +1471,19 @@ int cx_store_run_find(struct cx_store *s, int64_t id, struct cx_run *out,
   return find_one(s, &run_kind, &q_RUN_FIND, &p, 1, out, "run", err);
 }
 
+/* Binds the n (1..CX_RUN_FILTER_SET) values of an IN_SET at p[np]; the
+ * spare placeholders repeat the first value. Returns the new np. */
+static int bind_set(struct cx__val *p, int np, const char *const *v, int n)
+{
+  for (int i = 0; i < CX_RUN_FILTER_SET; i++)
+    p[np++] = vstr(v[i < n ? i : 0], NULL);
+  return np;
+}
+
 int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
                         struct cx_run_list *out, char *err)
 {
-  struct cx__val p[8];
+  struct cx__val p[8 + 2 * CX_RUN_FILTER_SET];
   struct collect k = {0};
   struct one_int o;
   unsigned mask = 0;
@@ -1475,6 +1491,11 @@ int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
   int64_t limit, offset;
   memset(out, 0, sizeof *out);
   CHECK("node_uuid", f->node_uuid, 0, 0);
+  if (f->nstatuses < 0 || f->nstatuses > CX_RUN_FILTER_SET ||
+      f->ntriggers < 0 || f->ntriggers > CX_RUN_FILTER_SET) {
+    cx_err_set(err, "status/trigger: at most %d values", CX_RUN_FILTER_SET);
+    return CX_EPARSE;
+  }
   if (f->job_id != 0) {
     mask |= RUN_F_JOB;
     p[np++] = vint(f->job_id);
@@ -1487,20 +1508,28 @@ int cx_store_run_search(struct cx_store *s, const struct cx_run_filter *f,
     mask |= RUN_F_SUCCESS;
     p[np++] = vint(f->success == CX_STORE_YES);
   }
+  if (f->nstatuses > 0) {
+    mask |= RUN_F_STATUS;
+    np = bind_set(p, np, f->statuses, f->nstatuses);
+  }
+  if (f->ntriggers > 0) {
+    mask |= RUN_F_TRIGGER;
+    np = bind_set(p, np, f->triggers, f->ntriggers);
+  }
   p[np++] = vint(f->from != 0 ? f->from : INT64_MIN);
   p[np++] = vint(f->to != 0 ? f->to : INT64_MAX);
   if (f->count_limit > 0) {
     /* Count one more than the cap to know whether there are more. */
     p[np] = vint(f->count_limit + 1);
-    rc = query_int(s, search_stmt(Q_RUN_SEARCH + 16 + (int)mask), p, np + 1, &o,
+    rc = query_int(s, search_stmt(Q_RUN_SEARCH + 64 + (int)mask), p, np + 1, &o,
                    err);
     if (rc == 0 && o.v > f->count_limit) {
       o.v = f->count_limit;
       out->total_capped = 1;
     }
   } else {
-    rc =
-        query_int(s, search_stmt(Q_RUN_SEARCH + 8 + (int)mask), p, np, &o, err);
+    rc = query_int(s, search_stmt(Q_RUN_SEARCH + 32 + (int)mask), p, np, &o,
+                   err);
   }
   if (rc != 0)
     return rc;

@@ -190,6 +190,9 @@ struct cx_run_list {
   int total_capped; /* 1: more than count_limit rows match; total = cap */
 };
 
+/* Values a run-log filter may list for one column. */
+#define CX_RUN_FILTER_SET 10
+
 /* Run-log filter; zero-initialise, then set what you need. */
 struct cx_run_filter {
   int page, page_size;   /* as for jobs */
@@ -197,6 +200,13 @@ struct cx_run_filter {
   const char *node_uuid; /* NULL = any */
   int success;           /* CX_STORE_ANY | CX_STORE_YES | CX_STORE_NO */
   int64_t from, to;      /* start_time range in ms, [from, to); 0 = open */
+  /* status IN statuses[0..nstatuses), trigger IN triggers[0..ntriggers);
+   * 0 = any; at most CX_RUN_FILTER_SET each (more: CX_EPARSE). The store
+   * matches the strings as given: the caller checks them. */
+  const char *const *statuses;
+  int nstatuses;
+  const char *const *triggers;
+  int ntriggers;
   /* 0: total counts every matching row (exact; on MySQL that costs a scan
    * of the matches, ~0.2 s per million rows). N > 0: count at most N, and
    * set total_capped when there are more (a UI shows "N+"). */

@@ -6,12 +6,14 @@ on a free loopback port with a temporary data dir. Each case prints
 browser's console log in the temp dir (kept then). The last line is
 "ui: N passed, N failed" (scripts/run-tests.sh counts it).
 
-    tests/ui/test_console.py [NAME-SUBSTRING...]
+With --cluster the cases of CLUSTER_CASES run against `cronix admin` +
+`cronix node` on a real MariaDB and etcd instead (tests/ui/cluster.py).
+
+    tests/ui/test_console.py [--cluster] [NAME-SUBSTRING...]
 """
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,20 +32,14 @@ except ImportError:  # counted as skipped, not passed
     print("ui: 0 passed, 0 failed, 1 skipped")
     sys.exit(0)
 
+from harness import ApiServer, free_port  # noqa: E402  (tests/ui/harness.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("CX_CRONIX_BIN") or os.path.join(ROOT, "build/san/cronix")
 WAIT = 20  # seconds any one thing may take to show (a loaded machine)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Server:
+class Server(ApiServer):
     def __init__(self, tmp, extra=()):
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -61,23 +57,7 @@ class Server:
                 if time.time() > deadline or self.proc.poll() is not None:
                     raise RuntimeError("cronix standalone did not come up")
                 time.sleep(0.2)
-        creds = {}
-        with open(os.path.join(tmp, "data", "initial-admin.txt")) as f:
-            for line in f:
-                if " = " in line and not line.startswith("#"):
-                    k, v = line.strip().split(" = ", 1)
-                    creds[k] = v
-        self.password, self.token = creds["password"], creds["token"]
-
-    def api(self, path, body=None, token=None):
-        req = urllib.request.Request(
-            self.url + path, data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": "Bearer " + (token or self.token)})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return json.load(r)
-        except urllib.error.HTTPError as e:
-            return json.load(e)
+        self.read_creds(os.path.join(tmp, "data"))
 
     def stop(self):
         self.proc.terminate()
@@ -201,6 +181,32 @@ def case_editor_preview_and_create(ui):
     ui.job_id = jid
 
 
+def case_editor_selector_and_limits(ui):
+    """node_selector, run_as and the limits: sent, stored, and an error from
+    the API shown under the field it names."""
+    ui.go("jobs/new")
+    ui.el("#f-name").send_keys("ui selector")
+    ui.el("#f-command").send_keys("true")
+    ui.el("#f-spec").send_keys("0 0 4 * * *")
+    Select(ui.el("#f-run_on")).select_by_index(1)
+    ui.el("#f-node_selector").send_keys("zone in (a,")
+    ui.el("#f-limit_nofile").send_keys("64")
+    ui.el("#f-limit_memory_mb").send_keys("256")
+    ui.el("#save").click()
+    ui.wait(lambda: ui.el("#err-node_selector").text, "the error under node_selector")
+    assert "bad" in ui.el(".field[data-field=node_selector]").get_attribute("class")
+    sel = ui.el("#f-node_selector")
+    sel.clear()
+    sel.send_keys("env!=test")
+    ui.el("#save").click()
+    ui.wait(lambda: "/ui/jobs/" in ui.d.current_url and not ui.d.current_url.endswith("new"), "the saved job")
+    j = ui.srv.api("/job/find?id=%s" % ui.d.current_url.rsplit("/", 1)[1])["data"]
+    assert j["node_selector"] == "env!=test" and j["limit_nofile"] == 64 and j["limit_memory_mb"] == 256, j
+    # http jobs have no run_as or limits: hidden
+    Select(ui.el("#f-type")).select_by_value("2")
+    assert not ui.el("#f-run_as").is_displayed() and ui.el("#f-node_selector").is_displayed()
+
+
 def case_run_now_and_run_log(ui):
     jid = getattr(ui, "job_id", None) or make_node_job(ui.srv, "ui job", "echo hello-ui")
     ui.go("jobs?q=ui+job")
@@ -217,6 +223,67 @@ def case_run_now_and_run_log(ui):
     assert ui.el("#rjob").get_attribute("value") == str(jid)  # filter kept in the URL
     ui.els("table.runs tbody tr a")[0].click()
     ui.wait(lambda: "hello-ui" in ui.el("#run-output").text, "the run's output")
+
+
+def case_run_log_filters(ui):
+    """Status and trigger filters, kept in the URL, answered by the API."""
+    jid = getattr(ui, "job_id", None)
+    if jid is None:
+        jid = make_node_job(ui.srv, "ui filtered", "echo filtered")
+        assert ui.srv.api("/job/once", {"job_id": jid})["code"] == 0
+    ui.wait(lambda: [r for r in ui.srv.api("/job/log", {"job_id": jid})["data"]["list"] if r["status"] == "success"],
+            "a successful run", timeout=40)
+    ui.go("runs?job=%d" % jid)
+    Select(ui.el("#rstatus")).select_by_value("success")
+    Select(ui.el("#rtrigger")).select_by_value("once")
+    ui.el("form.filters button[type=submit]").click()
+    ui.wait(lambda: "status=success" in ui.d.current_url and "trigger=once" in ui.d.current_url, "the filters in the URL")
+    ui.wait(lambda: ui.els("table.runs tbody tr"), "the run listed")
+    statuses = {r.find_elements(By.CSS_SELECTOR, "td")[4].text for r in ui.els("table.runs tbody tr")}
+    assert statuses == {"success"}, statuses
+    ui.d.refresh()
+    assert Select(ui.el("#rstatus")).first_selected_option.get_attribute("value") == "success"
+    assert Select(ui.el("#rtrigger")).first_selected_option.get_attribute("value") == "once"
+    ui.go("runs?job=%d&status=failed,timeout,killed,lost,error" % jid)
+    ui.el("p.empty")
+    ui.go("runs?job=%d&trigger=cron" % jid)
+    ui.el("p.empty")
+    assert Select(ui.el("#rtrigger")).first_selected_option.get_attribute("value") == "cron"
+    # The node filter (its box offers the known nodes) and a time range.
+    node = ui.srv.api("/job/log", {"job_id": jid})["data"]["list"][0]["node_uuid"]
+    ui.go("runs?job=%d&node=%s" % (jid, node))
+    ui.el("table.runs tbody tr")
+    ui.wait(lambda: ui.els("#rnodes option[value='%s']" % node), "the node offered")
+    ui.go("runs?job=%d&node=no-such-node" % jid)
+    ui.el("p.empty")
+    ui.go("runs?job=%d&from=2000-01-01T00:00&to=2000-01-02T00:00" % jid)
+    ui.el("p.empty")
+    assert ui.el("#rfrom").get_attribute("value") == "2000-01-01T00:00"
+
+
+def case_nodes_and_leader(ui):
+    nodes = ui.srv.api("/node/search", {})["data"]["list"]
+    assert nodes, "no node"
+    ui.go("nodes")
+    ui.wait(lambda: (nodes[0]["hostname"] or nodes[0]["uuid"]) in ui.el("main").text, "the node listed")
+    # An admin drains the node and undrains it (a rolling upgrade's steps).
+    uuid = nodes[0]["uuid"]
+    drain = lambda: [n for n in ui.srv.api("/node/search", {})["data"]["list"] if n["uuid"] == uuid][0]["drain"]
+    ui.el("tr[data-uuid='%s'] [data-act=drain]" % uuid).click()
+    ui.wait(lambda: ui.d.switch_to.alert, "the confirm").accept()
+    ui.wait(lambda: drain() != "", "the node drained")
+    ui.el("tr[data-uuid='%s'] [data-act=undrain]" % uuid).click()
+    ui.wait(lambda: drain() == "", "the node undrained")
+    ui.el("tr[data-uuid='%s'] [data-act=drain]" % uuid)
+    c = ui.srv.api("/cluster")["data"]
+    ui.go("")
+    leader = ui.el("#dash-leader")
+    if c["mode"] == "standalone":
+        ui.wait(lambda: "standalone" in leader.text, "standalone on the dashboard")
+    else:
+        assert c["leader"], c
+        ui.wait(lambda: c["leader"]["hostname"] in leader.text and "pid " + c["leader"]["pid"] in leader.text,
+                "the leader on the dashboard")
 
 
 def case_pause_edit_clone_delete(ui):
@@ -293,14 +360,16 @@ def case_zh_cn_and_remembered(ui):
 
 def case_deep_url_reload(ui):
     jid = make_node_job(ui.srv, "ui deep", "true")
-    for page, sel in (("jobs/%d" % jid, "#f-name"), ("runs?result=failed", "#rresult"), ("nodes", "main h1"),
-                      ("account", "#new_password")):
+    for page, sel in (("jobs/%d" % jid, "#f-name"), ("runs?status=failed", "#rstatus"), ("nodes", "main h1"),
+                      ("account", "#new_password"), ("", "#dash-leader"), ("users", "main h1"),
+                      ("audit", "main h1"), ("settings", "main h1"), ("jobs/new", "#f-name"),
+                      ("runs?view=running", "#runs-running")):
         ui.go(page)
         ui.el(sel)
         ui.d.refresh()
         ui.el(sel)
-    ui.go("runs?result=failed")
-    assert Select(ui.el("#rresult")).first_selected_option.get_attribute("value") == "failed"
+    ui.go("runs?status=failed")
+    assert Select(ui.el("#rstatus")).first_selected_option.get_attribute("value") == "failed"
     ui.go("jobs/%d" % jid)
     assert ui.el("#f-name").get_attribute("value") == "ui deep"
     # The shell's links are relative (a proxy's sub-path is kept).
@@ -385,6 +454,28 @@ def case_live_output(ui):
     ui.wait(lambda: "line10" in ui.el("#run-output").text, "the stored output")
     assert not ui.els("#run-pause")
     ui.assert_no_xss()
+
+
+def case_live_follow(ui):
+    """A run's output arriving live on its page while it runs (on a cluster
+    through the admin, from the node that runs it), then its end."""
+    jid = make_node_job(ui.srv, "ui follow", "for i in $(seq 1 40); do echo tick$i; sleep 0.5; done")
+    assert ui.srv.api("/job/once", {"job_id": jid})["code"] == 0
+
+    def running():
+        lst = ui.srv.api("/job/running", {"job_id": jid})["data"]["list"]
+        return lst and lst[0]["run_id"]
+    run = ui.wait(running, "the run in /job/running")
+    ui.go("runs/%d" % run)
+    snap = "const m = document.getElementById('main'), o = document.getElementById('run-output');" \
+           "return [m.dataset.live || '', o ? o.textContent : ''];"
+    s = ui.wait(lambda: (lambda s: s[0] == "live" and "tick" in s[1] and s)(ui.d.execute_script(snap)),
+                "live lines while the run goes on")
+    assert "tick40" not in s[1], s
+    ui.wait(lambda: ui.d.execute_script(snap)[0] == "end", "the end event", timeout=60)
+    text = ui.d.execute_script(snap)[1]
+    assert [l for l in text.splitlines() if l.startswith("tick")] == ["tick%d" % i for i in range(1, 41)], text
+    ui.wait(lambda: "success" in ui.el("#run-details").text, "the stored status")
 
 
 def case_audit_page(ui):
@@ -507,22 +598,32 @@ def case_security_headers(ui):
         assert r.geturl().endswith("/ui/"), r.geturl()
 
 
-CASES = [case_login_form, case_editor_preview_and_create, case_run_now_and_run_log,
-         case_pause_edit_clone_delete, case_bulk_pause, case_viewer_sees_no_write_actions,
+CASES = [case_login_form, case_editor_preview_and_create, case_editor_selector_and_limits, case_run_now_and_run_log, case_run_log_filters,
+         case_nodes_and_leader, case_pause_edit_clone_delete, case_bulk_pause, case_viewer_sees_no_write_actions,
          case_zh_cn_and_remembered, case_deep_url_reload, case_xss_renders_as_text,
          case_live_output, case_audit_page, case_audit_settings_hidden_from_others, case_settings_page,
          case_security_headers]
+# Against admin + node on MariaDB + etcd (--cluster).
+CLUSTER_CASES = [case_login_form, case_editor_preview_and_create, case_editor_selector_and_limits, case_run_now_and_run_log, case_run_log_filters,
+                 case_nodes_and_leader, case_live_follow, case_viewer_sees_no_write_actions]
 
 
 def main():
-    want = sys.argv[1:]
-    cases = [c for c in CASES if not want or any(w in c.__name__ for w in want)]
+    want = [a for a in sys.argv[1:] if a != "--cluster"]
+    cluster = "--cluster" in sys.argv[1:]
+    cases = [c for c in (CLUSTER_CASES if cluster else CASES) if not want or any(w in c.__name__ for w in want)]
     tmp = tempfile.mkdtemp(prefix="cx-ui-")
     passed = failed = 0
     srv = d = None
     try:
         # A small output cap (the least allowed) so a run's live stream has a cut.
-        srv = Server(tmp, ["--set", "node.output_limit=1KiB"])
+        extra = ["--set", "node.output_limit=1KiB"]
+        if cluster:
+            from cluster import Cluster  # tests/ui/cluster.py
+            srv = Cluster(tmp, BIN, extra)
+            print("ui: admin + node on MariaDB + etcd at " + srv.url, flush=True)
+        else:
+            srv = Server(tmp, extra)
         d = browser()
         ui = UI(srv, d)
         if cases and cases[0] is not case_login_form:
@@ -561,7 +662,7 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print("ui: logs kept in " + tmp)
-    print("ui: %d passed, %d failed" % (passed, failed))
+    print("ui%s: %d passed, %d failed" % (" (cluster)" if cluster else "", passed, failed))
     return 1 if failed else 0
 
 

@@ -23,15 +23,26 @@ function card(label, value, sub) {
   return h('div.card.stat', h('div.muted', label), h('div.big', String(value)), sub ? h('div.muted', sub) : null);
 }
 
+// GET /cluster: standalone, or the admin that leads (host and pid).
+function leaderCard(c) {
+  const el = c.error ? h('div.error', c.error)
+    : c.mode === 'standalone' ? h('div.big', t('dash.standalone'))
+      : c.leader ? h('div.big', { title: c.leader.id }, c.leader.hostname)
+        : h('div.muted', t('dash.noleader'));
+  const sub = c.leader && c.mode !== 'standalone' ? `pid ${c.leader.pid}${c.self ? ' · ' + t('dash.thisadmin') : ''}` : null;
+  return h('div#dash-leader.card.stat', h('div.muted', t('dash.leader')), el, sub ? h('div.muted', sub) : null);
+}
+
 export async function dashboardPage(main, _m, live) {
   clear(main, h('h1', t('nav.dashboard')), h('p.muted', t('loading')));
   const day = 86400000;
-  const [today, week, fails, nodes, running] = await Promise.all([
+  const [today, week, fails, nodes, running, cluster] = await Promise.all([
     api('/statis/today'), api('/statis/week'),
     api('/job/log', { success: false, from: Date.now() - day, page_size: 10 }),
     api('/node/search', { page_size: 100 }),
     // Optional: without it (coordination unreachable) the rest still shows.
     api('/job/running', {}).catch((e) => ({ error: e.message })),
+    api('/cluster').catch((e) => ({ error: e.message })),
   ]);
   if (!live()) return;
   clear(main,
@@ -40,7 +51,8 @@ export async function dashboardPage(main, _m, live) {
       card(t('dash.today'), today.total, `${today.success} ${t('st.success')} · ${today.failed} ${t('st.failed')} · ${today.running} ${t('st.running')}`),
       card(t('dash.running'), running.error ? today.procs_running : running.total),
       card(t('dash.jobs'), today.jobs_total, t('dash.enabled', { n: today.jobs_enabled })),
-      card(t('dash.nodes'), today.nodes_alive, t('dash.dead', { n: today.nodes_dead }))),
+      card(t('dash.nodes'), today.nodes_alive, t('dash.dead', { n: today.nodes_dead })),
+      leaderCard(cluster)),
     h('section#dash-running.card', h('div.head', h('h2', t('dash.running')), h('a', { href: 'runs?view=running' }, t('runs.running') + ' →')),
       running.error ? h('p.error', running.error) :
         running.list.length === 0 ? h('p.muted', t('live.none')) : runningTable(running.list.slice(0, 10), nodes.list)),

@@ -4,15 +4,21 @@ import { h, clear, t, api, can, query, go, field, showError, toast, lang } from 
 const FIELDS = [
   ['name', 'text'], ['type', 'select', [[1, 'cmd'], [2, 'http']]],
   ['command', 'area'], ['spec', 'text'], ['timezone', 'zone'],
-  ['allocation', 'select', [[1, 'alloc.manual'], [2, 'alloc.auto']]], ['run_on', 'node'],
+  ['allocation', 'select', [[1, 'alloc.manual'], [2, 'alloc.auto'], [3, 'alloc.broadcast']]], ['run_on', 'node'],
+  ['node_selector', 'text'],
   ['enabled', 'check'], ['timeout', 'int'], ['retry_times', 'int'], ['retry_interval', 'int'],
   ['concurrency', 'select', [['forbid', 'forbid'], ['allow', 'allow'], ['replace', 'replace']]],
   ['misfire', 'select', [['run_once', 'run_once'], ['skip', 'skip']]], ['starting_deadline', 'int'],
   ['notify_status', 'select', [[2, 'off'], [1, 'notify.fail']]],
-  ['notify_type', 'select', [[0, '—'], [1, 'email'], [2, 'Feishu']]], ['notify_to_array', 'ids'],
+  ['notify_type', 'select', [[0, '—'], [1, 'email'], [2, 'Feishu'], [3, 'DingTalk'], [4, 'WeCom'], [5, 'Slack'], [6, 'webhook']]], ['notify_to_array', 'ids'],
+  ['notify_events', 'text'], ['max_duration', 'int'],
   ['http_method', 'select', ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'].map((m) => [m, m])],
-  ['http_headers', 'json'], ['http_body', 'area'], ['env', 'json'], ['workdir', 'text'], ['note', 'area'],
+  ['http_headers', 'json'], ['http_body', 'area'], ['env', 'json'], ['workdir', 'text'],
+  ['run_as', 'text'], ['limit_memory_mb', 'int'], ['limit_nproc', 'int'], ['limit_cpu_s', 'int'], ['limit_nofile', 'int'],
+  ['note', 'area'],
 ];
+// Fields that only cmd jobs have (hidden for http jobs, values kept).
+const CMD_ONLY = ['env', 'workdir', 'run_as', 'limit_memory_mb', 'limit_nproc', 'limit_cpu_s', 'limit_nofile'];
 const DEFAULTS = { type: 1, allocation: 1, enabled: true, timeout: 0, retry_times: 0, retry_interval: 0, concurrency: 'forbid', misfire: 'run_once', starting_deadline: 600, notify_status: 2, notify_type: 0, http_method: 'GET', http_headers: {}, env: {}, notify_to_array: [] };
 
 // A plain-language reading of common cron forms; anything else is read
@@ -124,7 +130,7 @@ export async function jobEditPage(main, m, live) {
   const byType = () => {
     const http = els.type.value === '2';
     for (const n of ['http_method', 'http_headers', 'http_body']) els[n].closest('.field').hidden = !http;
-    for (const n of ['env', 'workdir']) els[n].closest('.field').hidden = http;
+    for (const n of CMD_ONLY) els[n].closest('.field').hidden = http;
   };
   els.type.addEventListener('change', byType);
   byType();

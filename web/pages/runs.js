@@ -1,29 +1,45 @@
 import { h, clear, t, api, query, setQuery, when, duration, badge, pager } from '../lib.js';
 
 const SIZE = 20;
+const STATUSES = ['running', 'success', 'failed', 'timeout', 'killed', 'skipped', 'lost', 'error', 'missed'];
+const TRIGGERS = ['cron', 'once', 'retry', 'misfire', 'missed'];
+// "failed,timeout" -> the known values among them (the API refuses others).
+const list = (v, known) => [...new Set(v.split(',').map((x) => x.trim()).filter((x) => known.includes(x)))];
+// Every way a run can fail, as one choice.
+const FAILS = ['failed', 'timeout', 'killed', 'lost', 'error'].join(',');
+// A select of '' (any), the presets, each value, and the URL's value when
+// it lists several of them otherwise.
+const pick = (id, label, any, known, prefix, cur, presets = []) => h('select', { id, 'aria-label': label },
+  [['', any], ...presets, ...known.map((v) => [v, t(prefix + v)]),
+    ...(cur.includes(',') && !presets.some(([v]) => v === cur) ? [[cur, cur]] : [])]
+    .map(([v, l]) => h('option', { value: v, selected: v === cur }, l)));
 // datetime-local value (browser zone) -> unix ms
 const local = (v) => (v ? new Date(v).getTime() : undefined);
 
 export async function runsPage(main, _m, live) {
   const q = query();
-  const f = { job: q.get('job') || '', node: q.get('node') || '', result: q.get('result') || '', from: q.get('from') || '', to: q.get('to') || '' };
+  const f = { job: q.get('job') || '', node: q.get('node') || '', status: list(q.get('status') || '', STATUSES).join(','), trigger: list(q.get('trigger') || '', TRIGGERS).join(','), from: q.get('from') || '', to: q.get('to') || '' };
   const running = q.get('view') === 'running';
   const page = Math.max(1, parseInt(q.get('page') || '1', 10) || 1);
   const body = { page, page_size: SIZE };
   if (/^\d+$/.test(f.job)) body.job_id = +f.job;
   if (f.node) body.node_uuid = f.node;
-  if (f.result) body.success = f.result === 'success';
+  if (f.status) body.status = f.status.split(',');
+  if (f.trigger) body.trigger = f.trigger.split(',');
   if (f.from) body.from = local(f.from);
   if (f.to) body.to = local(f.to);
 
   const inp = {
     job: h('input', { id: 'rjob', inputmode: 'numeric', value: f.job, placeholder: t('f.job_id'), 'aria-label': t('f.job_id') }),
-    node: h('input', { id: 'rnode', value: f.node, placeholder: t('f.node_uuid'), 'aria-label': t('f.node_uuid') }),
-    result: h('select', { id: 'rresult', 'aria-label': t('f.status') },
-      [['', t('any.result')], ['success', t('st.success')], ['failed', t('runs.failed')]].map(([v, l]) => h('option', { value: v, selected: v === f.result }, l))),
+    node: h('input', { id: 'rnode', value: f.node, placeholder: t('f.node_uuid'), 'aria-label': t('f.node_uuid'), list: 'rnodes', autocomplete: 'off' }),
+    status: pick('rstatus', t('f.status'), t('any.status'), STATUSES, 'st.', f.status, [[FAILS, t('runs.failed')]]),
+    trigger: pick('rtrigger', t('f.trigger'), t('any.trigger'), TRIGGERS, 'tr.', f.trigger),
     from: h('input', { id: 'rfrom', type: 'datetime-local', value: f.from, 'aria-label': t('f.from') }),
     to: h('input', { id: 'rto', type: 'datetime-local', value: f.to, 'aria-label': t('f.to') }),
   };
+  // The node box offers the known nodes (uuid, labelled by host name).
+  const nodeList = h('datalist#rnodes');
+  api('/node/search', { page_size: 500 }).then((d) => nodeList.append(...d.list.map((n) => h('option', { value: n.uuid }, `${n.hostname || n.uuid} ${n.ip || ''}`)))).catch(() => {});
   const filters = h('form.filters', {
     role: 'search',
     onsubmit: (e) => {
@@ -31,7 +47,7 @@ export async function runsPage(main, _m, live) {
       const v = Object.fromEntries(Object.entries(inp).map(([k, el]) => [k, el.value.trim()]));
       setQuery(running ? { view: 'running', job: v.job, node: v.node } : v);
     },
-  }, inp.job, inp.node, running ? null : [inp.result, h('label.inline', t('f.from'), ' ', inp.from), h('label.inline', t('f.to'), ' ', inp.to)],
+  }, inp.job, inp.node, nodeList, running ? null : [inp.status, inp.trigger, h('label.inline', t('f.from'), ' ', inp.from), h('label.inline', t('f.to'), ' ', inp.to)],
   h('button', { type: 'submit' }, t('search')));
   const keep = (extra) => '?' + new URLSearchParams(Object.entries({ job: f.job, node: f.node, ...extra }).filter(([, v]) => v)).toString();
   const tabs = h('nav.tabs', { 'aria-label': t('nav.runs') },

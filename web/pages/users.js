@@ -1,6 +1,8 @@
 import { h, clear, t, api, session, when, toast, field, showError } from '../lib.js';
 
 const ROLES = ['viewer', 'operator', 'admin'];
+// Where alerts reach a user (the robots mention them by these).
+const CONTACTS = ['email', 'feishu_id', 'mobile', 'dingtalk_id', 'wecom_id', 'slack_id'];
 
 export async function usersPage(main, _m, live) {
   const d = await api('/user/search', { page_size: 500 });
@@ -12,6 +14,10 @@ export async function usersPage(main, _m, live) {
     role: h('select', { name: 'role', id: 'nu-role' }, ROLES.map((r) => h('option', { value: r }, t('role.' + r)))),
     email: h('input', { name: 'email', id: 'nu-email', type: 'email' }),
     feishu_id: h('input', { name: 'feishu_id', id: 'nu-feishu' }),
+    mobile: h('input', { name: 'mobile', id: 'nu-mobile', type: 'tel' }),
+    dingtalk_id: h('input', { name: 'dingtalk_id', id: 'nu-dingtalk' }),
+    wecom_id: h('input', { name: 'wecom_id', id: 'nu-wecom' }),
+    slack_id: h('input', { name: 'slack_id', id: 'nu-slack' }),
   };
   const add = h('form.card.inline-form', {
     onsubmit: async (e) => {
@@ -38,8 +44,10 @@ export async function usersPage(main, _m, live) {
     return h('tr', { 'data-id': u.id },
       h('td', String(u.id)), h('td', u.username), h('td', role), h('td', u.email || '—'), h('td', u.feishu_id || '—'), h('td', when(u.created * 1000)),
       h('td.actions',
-        h('button', { type: 'button', onclick: () => contact('email') }, t('f.email')),
-        h('button', { type: 'button', onclick: () => contact('feishu_id') }, 'Feishu'),
+        h('select', { 'aria-label': t('users.contact') + ' ' + u.username, 'data-act': 'contact',
+          onchange: (e) => { const k = e.target.value; e.target.value = ''; if (k) contact(k); } },
+        h('option', { value: '' }, t('users.contact')),
+        CONTACTS.map((k) => h('option', { value: k }, t('f.' + k) + (u[k] ? ': ' + u[k] : '')))),
         h('button', { type: 'button', onclick: async () => {
           const p = prompt(t('users.newpw', { u: u.username }));
           if (!p) return;

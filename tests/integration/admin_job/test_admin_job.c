@@ -1377,6 +1377,78 @@ CASE(log_pages_newest_first_with_filters)
   EXPECT(400, 1001);
 }
 
+CASE(log_filters_by_status_and_trigger)
+{
+  char body[256];
+  node_up("n1");
+  int64_t job = add_http("statuses");
+  int64_t base = 1700000000000;
+  add_run(job, "n1", base, 1, "a", 1);
+  add_run(job, "n1", base + 1000, 0, "b", 1);
+  add_run(job, "n1", base + 2000, 0, "c", 1);
+  snprintf(body, sizeof body, "{\"job_id\":%lld,\"status\":\"failed\"}",
+           (long long)job);
+  call("POST", "/job/log", F.viewer, body);
+  EXPECT(200, 0);
+  ASSERT_EQ(dint("total"), 2);
+  snprintf(body, sizeof body,
+           "{\"job_id\":%lld,\"status\":[\"success\",\"timeout\"],"
+           "\"trigger\":[\"cron\"]}",
+           (long long)job);
+  call("POST", "/job/log", F.viewer, body);
+  EXPECT(200, 0);
+  ASSERT_EQ(dint("total"), 1);
+  snprintf(body, sizeof body, "{\"job_id\":%lld,\"trigger\":\"once\"}",
+           (long long)job);
+  call("POST", "/job/log", F.viewer, body);
+  EXPECT(200, 0);
+  ASSERT_EQ(dint("total"), 0);
+  static const char *const bad[][2] = {
+      {"{\"status\":\"FAILED\"}", "status"},
+      {"{\"status\":[]}", "status"},
+      {"{\"status\":[\"failed\",\"failed\"]}", "status"},
+      {"{\"status\":[1]}", "status"},
+      {"{\"status\":\"failed' OR 1=1 --\"}", "status"},
+      {"{\"status\":[\"running\",\"success\",\"failed\",\"timeout\","
+       "\"killed\",\"skipped\",\"lost\",\"error\",\"missed\",\"x\",\"y\"]}",
+       "status"},
+      {"{\"trigger\":\"manual\"}", "trigger"},
+      {"{\"trigger\":{}}", "trigger"},
+  };
+  for (size_t i = 0; i < CX_ARRAY_LEN(bad); i++) {
+    call("POST", "/job/log", F.viewer, bad[i][0]);
+    EXPECT(400, 1001);
+    ASSERT_STREQ(rfield(), bad[i][1]);
+  }
+}
+
+/* ---- GET /cluster ---------------------------------------------------------
+ */
+
+CASE(cluster_names_the_leader)
+{
+  char err[CX_ERR_LEN];
+  call("GET", "/cluster", F.viewer, NULL);
+  EXPECT(200, 0);
+  ASSERT(json_is_null(json_object_get(rdata(), "leader")));
+  ASSERT(json_is_false(json_object_get(rdata(), "self")));
+  if (!F.dist)
+    ASSERT_STREQ(dstr("mode"), "standalone");
+  /* the value an admin's campaign writes (cluster.c) */
+  static const char key[] = PREFIX "/leader", val[] = "adm-1.lan:4242:0a1b2c";
+  ASSERT_MSG(cx_coord_put(F.coord, key, strlen(key), val, strlen(val), F.lease,
+                          NULL, err) == 0,
+             "%s", err);
+  call("GET", "/cluster", F.viewer, NULL);
+  EXPECT(200, 0);
+  json_t *l = json_object_get(rdata(), "leader");
+  ASSERT_STREQ(json_string_value(json_object_get(l, "id")), val);
+  ASSERT_STREQ(json_string_value(json_object_get(l, "hostname")), "adm-1.lan");
+  ASSERT_STREQ(json_string_value(json_object_get(l, "pid")), "4242");
+  call("GET", "/cluster", NULL, NULL);
+  EXPECT(401, 1101);
+}
+
 /* ---- GET /job/run -------------------------------------------------------- */
 
 static void put_attempt(int64_t run, int k, const char *status, int exit_code,
