@@ -226,6 +226,11 @@ int cx__jobs_fit(struct cx_admin *a, const char *uuid, const char *selector,
                  int *fit, char *err);
 int cx__jobs_placement_has(const struct cx__placement *p, const char *uuid);
 void cx__jobs_placement_free(struct cx__placement *p);
+/* The nodes a broadcast job with selector runs on now: alive, not
+ * drained, matching; sorted (their shard order) into *out (free each and
+ * the array with cx_free). 0 or a coordination error. */
+int cx__jobs_bcast_nodes(struct cx_admin *a, const char *selector, char ***out,
+                         size_t *n, char *err);
 /* The drained nodes (keys <prefix>/drain/<uuid>, put by /node/drain),
  * sorted, into *out (free each and the array with cx_free). Placement
  * leaves them out; the leader moves their auto jobs away. 0 or a
@@ -240,19 +245,26 @@ void cx__jobs_load_forget(void);
 
 /* The job's published value (its JSON, compact); free() it. NULL on
  * allocation failure. */
+/* The key job j is published under: <prefix>/bcast/<id> for a broadcast
+ * job, <prefix>/job/<run_on>/<id> otherwise; its length, 0 when it has
+ * none (unassigned) or it does not fit. */
+size_t cx__jobs_key(struct cx_admin *a, const struct cx_job *j,
+                    char key[CX_KEY_LEN]);
 char *cx__jobs_value(const struct cx_job *j);
 /* Runs ops as one coordination transaction: 0 applied, CX_ECONFLICT
  * refused, or a backend error (cluster.c's leader-guarded txn). */
 typedef int (*cx__jobs_txn_fn)(void *arg, const struct cx_coord_op *ops,
                                size_t nops, char *err);
 /* Puts j's key <prefix>/job/<j->run_on>/<id>, deleting the key under
- * old_node (NULL or "": none) in the same transaction when it differs.
+ * old_node (NULL: none) in the same transaction when it differs; old_node
+ * "" (the job was broadcast or unassigned) deletes its bcast key instead,
+ * unless j is broadcast.
  * txn NULL: an unguarded put or txn. */
 int cx__jobs_publish(struct cx_admin *a, const struct cx_job *j,
                      const char *old_node, cx__jobs_txn_fn txn, void *arg,
                      char *err);
 /* Best-effort removal of a job's key (a compensation); logs failures. */
-void cx__jobs_unpublish(struct cx_admin *a, const char *node, int64_t id);
+void cx__jobs_unpublish(struct cx_admin *a, const struct cx_job *j);
 
 /* The writes, each with its compensation (jobs.c's header). They return 0
  * or the failing code; *in_coord tells a coordination failure (the store

@@ -43,6 +43,13 @@
  * failover picks like auto placement, so a job never moves to a node its
  * selector excludes. A drained node (/node/drain) is no candidate at all:
  * it keeps its manual jobs, and the leader moves its auto jobs away.
+ *
+ * Broadcast (allocation 3): no placement. The row keeps run_on = "" and
+ * the published copy is one key, <prefix>/bcast/<id>, that every node
+ * watches; a node takes the jobs whose node_selector its own labels match.
+ * So a node that joins later needs nobody to publish to it, a dead node
+ * is simply absent, and no failover applies. The same write protocol
+ * holds with this key in place of the node's (cx__jobs_key).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -240,6 +247,30 @@ long cx__jobs_pick(struct cx__placement *p, const char *selector)
   return best;
 }
 
+int cx__jobs_bcast_nodes(struct cx_admin *a, const char *selector, char ***out,
+                         size_t *n, char *err)
+{
+  struct cx__placement p;
+  const char *what;
+  *out = NULL;
+  *n = 0;
+  int rc = cx__jobs_placement(a, 0, &p, &what, err);
+  if (rc != 0)
+    return rc;
+  char **v = cx_calloc(p.n + 1, sizeof *v);
+  for (size_t k = 0; v != NULL && k < p.n; k++)
+    if (cx_selector_match(selector, &p.labels[k])) {
+      v[*n] = p.alive[k]; /* sorted, as the nodes sort their shards */
+      p.alive[k] = NULL;
+      (*n)++;
+    }
+  cx__jobs_placement_free(&p);
+  if (v == NULL)
+    return -ENOMEM;
+  *out = v;
+  return 0;
+}
+
 int cx__jobs_placement_has(const struct cx__placement *p, const char *uuid)
 {
   for (size_t k = 0; uuid != NULL && k < p->n; k++)
@@ -338,6 +369,18 @@ char *cx__jobs_value(const struct cx_job *j)
   return s;
 }
 
+size_t cx__jobs_key(struct cx_admin *a, const struct cx_job *j,
+                    char key[CX_KEY_LEN])
+{
+  if (j->allocation == CX_ALLOC_BROADCAST)
+    return cx_key_build(key, CX_KEY_LEN, a->prefix, CX_KEY_BCAST, NULL, j->id,
+                        NULL);
+  return j->run_on && j->run_on[0]
+             ? cx_key_build(key, CX_KEY_LEN, a->prefix, CX_KEY_JOB, j->run_on,
+                            j->id, NULL)
+             : 0;
+}
+
 int cx__jobs_publish(struct cx_admin *a, const struct cx_job *j,
                      const char *old_node, cx__jobs_txn_fn txn, void *arg,
                      char *err)
@@ -347,8 +390,7 @@ int cx__jobs_publish(struct cx_admin *a, const struct cx_job *j,
   size_t nops = 0;
   int ok = 0, rc;
 
-  size_t kl = cx_key_build(key, sizeof key, a->prefix, CX_KEY_JOB, j->run_on,
-                           j->id, NULL);
+  size_t kl = cx__jobs_key(a, j, key);
   if (kl == 0) {
     cx_err_set(err, "job key too long");
     return CX_ETOOBIG;
@@ -356,14 +398,19 @@ int cx__jobs_publish(struct cx_admin *a, const struct cx_job *j,
   char *val = cx__jobs_value(j);
   if (val == NULL)
     return -ENOMEM;
+  size_t ol = 0;
   if (old_node != NULL && old_node[0] != '\0' &&
-      strcmp(old_node, j->run_on) != 0) {
-    size_t ol = cx_key_build(old, sizeof old, a->prefix, CX_KEY_JOB, old_node,
-                             j->id, NULL);
-    if (ol > 0)
-      ops[nops++] = (struct cx_coord_op){
-          .type = CX_COORD_OP_DELETE, .key = old, .key_len = ol};
-  }
+      strcmp(old_node, j->run_on) != 0)
+    ol = cx_key_build(old, sizeof old, a->prefix, CX_KEY_JOB, old_node, j->id,
+                      NULL);
+  else if (old_node != NULL && old_node[0] == '\0' &&
+           j->allocation != CX_ALLOC_BROADCAST)
+    /* was broadcast (or unassigned: then the delete finds nothing) */
+    ol = cx_key_build(old, sizeof old, a->prefix, CX_KEY_BCAST, NULL, j->id,
+                      NULL);
+  if (ol > 0)
+    ops[nops++] = (struct cx_coord_op){
+        .type = CX_COORD_OP_DELETE, .key = old, .key_len = ol};
   ops[nops++] = (struct cx_coord_op){.type = CX_COORD_OP_PUT,
                                      .key = key,
                                      .key_len = kl,
@@ -380,16 +427,14 @@ int cx__jobs_publish(struct cx_admin *a, const struct cx_job *j,
   return rc;
 }
 
-void cx__jobs_unpublish(struct cx_admin *a, const char *node, int64_t id)
+void cx__jobs_unpublish(struct cx_admin *a, const struct cx_job *j)
 {
   char key[CX_KEY_LEN], err[CX_ERR_LEN];
-  size_t kl = node && node[0] ? cx_key_build(key, sizeof key, a->prefix,
-                                             CX_KEY_JOB, node, id, NULL)
-                              : 0;
+  size_t kl = cx__jobs_key(a, j, key);
   if (kl > 0 && cx_coord_delete(a->coord, key, kl, NULL, NULL, err) != 0)
     CX_LOG(CX_LOG_ERROR, "admin",
            "job %lld: could not remove key %s (%s); the reconciler must",
-           (long long)id, key, err);
+           (long long)j->id, key, err);
 }
 
 /* ---- the writes ---------------------------------------------------------- */
@@ -496,7 +541,7 @@ int cx__jobs_create(struct cx_admin *a, struct cx_job *j,
              "job %lld: unpublished row left in the store (%s); the "
              "reconciler will publish it",
              (long long)j->id, serr);
-    cx__jobs_unpublish(a, j->run_on, j->id);
+    cx__jobs_unpublish(a, j);
   }
   pthread_mutex_unlock(mu);
   return rc;
@@ -547,9 +592,8 @@ int cx__jobs_delete(struct cx_admin *a, int64_t id, const struct cx__actor *who,
   memset(&j, 0, sizeof j);
   pthread_mutex_lock(mu);
   rc = cx_store_job_find(a->store, id, &j, err);
-  if (rc == 0 && j.run_on[0] != '\0') {
-    size_t kl = cx_key_build(key, sizeof key, a->prefix, CX_KEY_JOB, j.run_on,
-                             j.id, NULL);
+  size_t kl = rc == 0 ? cx__jobs_key(a, &j, key) : 0;
+  if (kl > 0) {
     rc = cx_coord_delete(a->coord, key, kl, NULL, NULL, cerr);
     if (rc != 0)
       cx_err_set(err, "%s", cerr);
@@ -565,7 +609,7 @@ int cx__jobs_delete(struct cx_admin *a, int64_t id, const struct cx__actor *who,
     }
     if (rc == CX_ENOTFOUND)
       rc = 0;
-    else if (rc != 0 && j.run_on[0] != '\0' &&
+    else if (rc != 0 && kl > 0 &&
              cx__jobs_publish(a, &j, NULL, NULL, NULL, cerr) != 0)
       CX_LOG(CX_LOG_ERROR, "admin",
              "job %lld: row kept, key gone (%s); the reconciler will "
@@ -604,7 +648,8 @@ int cx__jobs_set_enabled(struct cx_admin *a, int64_t id, int enabled,
                    enabled_json(was), enabled_json(enabled), 3, &row, err);
   if (began)
     rc = tx_end(a, who, rc, err);
-  if (rc == 0 && out->run_on[0] != '\0' &&
+  if (rc == 0 &&
+      (out->run_on[0] != '\0' || out->allocation == CX_ALLOC_BROADCAST) &&
       (rc = cx__jobs_publish(a, out, NULL, NULL, NULL, cerr)) != 0) {
     cx_err_set(err, "%s", cerr);
     char berr[CX_ERR_LEN];

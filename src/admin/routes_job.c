@@ -285,6 +285,8 @@ static int place(struct cx_admin *a, struct cx_http_req *req, struct cx_job *j,
                         "system.cmd_auto_allocation is on");
     return -1;
   }
+  if (j->allocation == CX_ALLOC_BROADCAST) /* every matching node: no pick */
+    return set_run_on(req, j, "");
   if (prev_node != NULL && prev_node[0] != '\0') {
     if ((rc = cx__jobs_fit(a, prev_node, j->node_selector, &fit, err)) != 0)
       goto backend;
@@ -527,6 +529,37 @@ out:
 
 /* ---- GET /job/find ------------------------------------------------------- */
 
+/* /job/find of a broadcast job: "nodes", the uuids it runs on now (alive,
+ * not drained, matching; in shard order), node_state "broadcast". */
+static void reply_bcast(struct cx_admin *a, struct cx_http_req *req,
+                        const struct cx_job *j, int redact)
+{
+  char err[CX_ERR_LEN] = "";
+  char **nodes = NULL;
+  size_t nn = 0;
+  int rc = cx__jobs_bcast_nodes(a, j->node_selector, &nodes, &nn, err);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc == CX_ENOTFOUND ? CX_EUNAVAIL : rc,
+                                  "coordination", err);
+    return;
+  }
+  json_t *o = job_reply(j, "broadcast", redact), *list = json_array();
+  for (size_t i = 0; i < nn; i++) {
+    if (list != NULL && json_array_append_new(list, json_string(nodes[i]))) {
+      json_decref(list);
+      list = NULL;
+    }
+    cx_free(nodes[i]);
+  }
+  cx_free(nodes);
+  if (o == NULL || list == NULL || json_object_set_new(o, "nodes", list) != 0) {
+    json_decref(o);
+    cx_http_reply_error(req, CX_HTTP_INTERNAL, NULL, "out of memory");
+    return;
+  }
+  cx_http_reply_ok(req, o);
+}
+
 static void h_job_find(struct cx_http_req *req, void *ctx)
 {
   struct cx_admin *a = ctx;
@@ -551,6 +584,11 @@ static void h_job_find(struct cx_http_req *req, void *ctx)
     return;
   }
   const char *state = "unassigned";
+  if (j.allocation == CX_ALLOC_BROADCAST) {
+    reply_bcast(a, req, &j, who.role < CX_ROLE_OPERATOR);
+    cx_job_clear(&j);
+    return;
+  }
   if (j.run_on[0] != '\0') {
     rc = cx__admin_node_alive(a, j.run_on, &alive, err);
     if (rc != 0) {
@@ -896,6 +934,79 @@ static void h_job_log(struct cx_http_req *req, void *ctx)
 
 /* ---- POST /job/once, /job/kill ------------------------------------------- */
 
+/* A broadcast job's once (or kill) with no node named: the key for every
+ * node it runs on now, under one TRIGGER_TTL lease, one audit row. */
+static void trigger_all(struct cx_http_req *req, struct cx_admin *a,
+                        enum cx_key_kind kind, const struct cx_job *j,
+                        const struct cx__admin_who *who)
+{
+  char err[CX_ERR_LEN] = "", key[CX_KEY_LEN], rid[33], target[32];
+  char **nodes = NULL;
+  size_t nn = 0;
+  int64_t lease = 0;
+  int rc = cx__jobs_bcast_nodes(a, j->node_selector, &nodes, &nn, err);
+  if (rc != 0) {
+    cx__admin_reply_backend_error(req, rc == CX_ENOTFOUND ? CX_EUNAVAIL : rc,
+                                  "coordination", err);
+    return;
+  }
+  json_t *list = json_array(), *v = NULL;
+  for (size_t i = 0; list != NULL && i < nn; i++)
+    if (json_array_append_new(list, json_string(nodes[i])) != 0) {
+      json_decref(list);
+      list = NULL;
+    }
+  if (nn == 0) {
+    cx_http_reply_error(req, CX_HTTP_NODE_UNAVAIL, "node_uuid",
+                        "no alive node%s runs broadcast job %lld",
+                        j->node_selector && j->node_selector[0]
+                            ? " matching its node_selector"
+                            : "",
+                        (long long)j->id);
+    goto out;
+  }
+  if (list == NULL || cx_random_hex(rid, 16) != 0 ||
+      (v = json_pack("{s:s, s:I}", "request_id", rid, "at",
+                     (json_int_t)cx_wall_s())) == NULL) {
+    reply_oom(req);
+    goto out;
+  }
+  snprintf(target, sizeof target, "job %lld", (long long)j->id);
+  struct cx__actor actor = cx__admin_actor(req, who);
+  json_t *after = json_pack("{s:O, s:s}", "nodes", list, "request_id", rid);
+  rc = after == NULL
+           ? -ENOMEM
+           : cx__admin_audit(a, &actor,
+                             kind == CX_KEY_ONCE ? "job.once" : "job.kill",
+                             target, NULL, after, NULL, err);
+  json_decref(after);
+  if (rc == 0)
+    rc = cx_coord_lease_grant(a->coord, TRIGGER_TTL, 0, NULL, NULL, &lease,
+                              NULL, err);
+  char *val = rc == 0 ? json_dumps(v, JSON_COMPACT) : NULL;
+  for (size_t i = 0; rc == 0 && i < nn; i++) {
+    size_t kl =
+        cx_key_build(key, sizeof key, a->prefix, kind, nodes[i], j->id, NULL);
+    rc = val == NULL ? -ENOMEM
+                     : cx_coord_put(a->coord, key, kl, val, strlen(val), lease,
+                                    NULL, err);
+  }
+  free(val);
+  if (rc != 0)
+    cx__admin_reply_backend_error(req, rc == CX_ENOTFOUND ? CX_EUNAVAIL : rc,
+                                  "coordination", err);
+  else
+    cx_http_reply_ok(req, json_pack("{s:s, s:I, s:s, s:O}", "request_id", rid,
+                                    "job_id", (json_int_t)j->id, "node_uuid",
+                                    "", "nodes", list));
+out:
+  json_decref(v);
+  json_decref(list);
+  for (size_t i = 0; i < nn; i++)
+    cx_free(nodes[i]);
+  cx_free(nodes);
+}
+
 /* Writes <prefix>/<kind>/<node>/<job_id> = {request_id, at} under a fresh
  * TRIGGER_TTL lease. */
 static void trigger(struct cx_http_req *req, struct cx_admin *a,
@@ -929,6 +1040,10 @@ static void trigger(struct cx_http_req *req, struct cx_admin *a,
   }
   if (node == NULL || node[0] == '\0')
     node = j.run_on;
+  if (node[0] == '\0' && j.allocation == CX_ALLOC_BROADCAST) {
+    trigger_all(req, a, kind, &j, &who);
+    goto out;
+  }
   if (node[0] == '\0') {
     cx_http_reply_error(req, CX_HTTP_NODE_UNAVAIL, "node_uuid",
                         "job %lld is not placed on any node; name one in "

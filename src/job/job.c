@@ -283,9 +283,10 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
     return bad(field, err, "command", "required%s", NULL);
   if (j->type != CX_JOB_CMD && j->type != CX_JOB_HTTP)
     return bad(field, err, "type", "required: 1 (cmd) or 2 (http)%s", NULL);
-  if (j->allocation != CX_ALLOC_MANUAL && j->allocation != CX_ALLOC_AUTO)
-    return bad(field, err, "allocation", "required: 1 (manual) or 2 (auto)%s",
-               NULL);
+  if (j->allocation != CX_ALLOC_MANUAL && j->allocation != CX_ALLOC_AUTO &&
+      j->allocation != CX_ALLOC_BROADCAST)
+    return bad(field, err, "allocation",
+               "required: 1 (manual), 2 (auto) or 3 (broadcast)%s", NULL);
   if (j->spec == NULL || j->spec[0] == '\0')
     return bad(field, err, "spec", "required%s", NULL);
   if (cx_job_check_limits(j, field, err) != 0)
@@ -294,6 +295,9 @@ int cx_job_validate(const struct cx_job *j, int64_t now,
       (j->run_on == NULL || j->run_on[0] == '\0'))
     return bad(field, err, "run_on", "required when allocation is 1 (manual)%s",
                NULL);
+  if (j->max_running != 0 && j->allocation != CX_ALLOC_BROADCAST)
+    return bad(field, err, "max_running",
+               "only for allocation 3 (broadcast); 0 otherwise%s", NULL);
   if (j->type == CX_JOB_HTTP && !valid_url(j->command))
     return bad(field, err, "command",
                "an http job's command must be an http:// or https:// URL "

@@ -8,8 +8,8 @@
  * for type and range; an unknown field is an error (a typo such as
  * "retry_time" must not be silently ignored), except the read-only fields
  * a reply carries (created, updated is used for the optimistic check,
- * next, paused, node_state), so a /job/find reply can be posted back as an
- * update. paused is read-only: enabled is what pauses a job.
+ * next, paused, node_state, nodes), so a /job/find reply can be posted back as
+ * an update. paused is read-only: enabled is what pauses a job.
  */
 #ifndef CX_JOB_H
 #define CX_JOB_H
@@ -20,7 +20,8 @@
 #include "util/util.h"
 
 enum { CX_JOB_CMD = 1, CX_JOB_HTTP = 2 };
-enum { CX_ALLOC_MANUAL = 1, CX_ALLOC_AUTO = 2 };
+/* Broadcast: every alive matching node runs each fire (run_on stays ""). */
+enum { CX_ALLOC_MANUAL = 1, CX_ALLOC_AUTO = 2, CX_ALLOC_BROADCAST = 3 };
 
 /* A job: the fields of SPEC §3. JSON-typed fields are JSON text as is
  * (the store does not parse them). On input NULL strings take the default
@@ -67,6 +68,8 @@ struct cx_job {
   int limit_nofile;    /* RLIMIT_NOFILE, open files per process */
   char *node_selector; /* which nodes may run it (cx_selector_check),
                          default "" = any */
+  int max_running;     /* broadcast: at most this many nodes run one fire
+                          (the rest record it as skipped); 0 = all */
 };
 
 /* notify_events: 0 when list names only known events, else CX_EPARSE. */
@@ -115,7 +118,8 @@ int cx_job_copy(struct cx_job *dst, const struct cx_job *src);
 #define CX_JOB_MAX_RETRIES 100
 #define CX_JOB_MAX_INTERVAL 86400
 #define CX_JOB_MAX_DEADLINE (7 * 86400)
-#define CX_JOB_MAX_EVENTS 128 /* bytes of notify_events */
+#define CX_JOB_MAX_EVENTS 128    /* bytes of notify_events */
+#define CX_JOB_MAX_RUNNING 10000 /* max_running */
 
 /* The limit of text field `name` (a JSON member / column name): *max in
  * bytes, or in characters when *chars is 1. CX_ENOTFOUND for a field that

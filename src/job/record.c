@@ -42,7 +42,7 @@ const struct cx__job_field cx__job_fields[] = {
     INT("timeout", timeout, 0, CX_JOB_MAX_TIMEOUT),
     INT("retry_times", retry_times, 0, CX_JOB_MAX_RETRIES),
     INT("retry_interval", retry_interval, 0, CX_JOB_MAX_INTERVAL),
-    INT("allocation", allocation, CX_ALLOC_MANUAL, CX_ALLOC_AUTO),
+    INT("allocation", allocation, CX_ALLOC_MANUAL, CX_ALLOC_BROADCAST),
     STR("run_on", run_on, CX_JOB_MAX_RUN_ON, 0),
     INT("notify_status", notify_status, 1, 2),
     INT("notify_type", notify_type, 0, 6),
@@ -71,9 +71,11 @@ const struct cx__job_field cx__job_fields[] = {
     INT("limit_cpu_s", limit_cpu_s, 0, CX_JOB_MAX_LIMIT),
     INT("limit_nofile", limit_nofile, 0, CX_JOB_MAX_LIMIT),
     STR("node_selector", node_selector, CX_JOB_MAX_SELECTOR, 0),
+    INT("max_running", max_running, 0, CX_JOB_MAX_RUNNING),
     /* Reply-only fields: accepted so a reply can be posted back. */
     {"next", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},
     {"node_state", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},
+    {"nodes", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},
     {"paused", CX__K_IGNORED, 0, 0, 0, 0, 0, NULL},
 };
 #undef OFF

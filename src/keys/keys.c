@@ -13,7 +13,7 @@ static const char *const kind_name[] = {
     [CX_KEY_JOB] = "job",     [CX_KEY_NODE] = "node",
     [CX_KEY_PROC] = "proc",   [CX_KEY_ONCE] = "once",
     [CX_KEY_KILL] = "kill",   [CX_KEY_LEADER] = "leader",
-    [CX_KEY_DRAIN] = "drain",
+    [CX_KEY_DRAIN] = "drain", [CX_KEY_BCAST] = "bcast",
 };
 
 int cx_key_uuid_ok(const char *u)
@@ -41,6 +41,11 @@ size_t cx_key_build(char *buf, size_t cap, const char *prefix,
   const char *k = kind_name[kind];
   if (kind == CX_KEY_LEADER)
     return fit(snprintf(buf, cap, "%s/%s", prefix, k), cap);
+  if (kind == CX_KEY_BCAST)
+    return id < 1
+               ? 0
+               : fit(snprintf(buf, cap, "%s/%s/%lld", prefix, k, (long long)id),
+                     cap);
   if (!cx_key_uuid_ok(uuid))
     return 0;
   if (kind == CX_KEY_NODE || kind == CX_KEY_DRAIN)
@@ -65,7 +70,7 @@ size_t cx_key_dir(char *buf, size_t cap, const char *prefix,
     return 0;
   if (uuid == NULL)
     return fit(snprintf(buf, cap, "%s/%s/", prefix, kind_name[kind]), cap);
-  if (!cx_key_uuid_ok(uuid))
+  if (kind == CX_KEY_BCAST || !cx_key_uuid_ok(uuid))
     return 0;
   return fit(snprintf(buf, cap, "%s/%s/%s/", prefix, kind_name[kind], uuid),
              cap);
@@ -97,9 +102,9 @@ int cx_key_parse(const char *prefix, const char *key, size_t len,
   /* The parts after the prefix: kind, uuid, id, tail (a trailing '/'
    * makes an empty last part). */
   static const size_t nparts[] = {
-      [CX_KEY_JOB] = 3,   [CX_KEY_NODE] = 2, [CX_KEY_PROC] = 4,
-      [CX_KEY_ONCE] = 3,  [CX_KEY_KILL] = 3, [CX_KEY_LEADER] = 1,
-      [CX_KEY_DRAIN] = 2,
+      [CX_KEY_JOB] = 3,   [CX_KEY_NODE] = 2,  [CX_KEY_PROC] = 4,
+      [CX_KEY_ONCE] = 3,  [CX_KEY_KILL] = 3,  [CX_KEY_LEADER] = 1,
+      [CX_KEY_DRAIN] = 2, [CX_KEY_BCAST] = 2,
   };
   struct {
     const char *p;
@@ -125,6 +130,8 @@ int cx_key_parse(const char *prefix, const char *key, size_t len,
   if (kind < 0 || np != nparts[kind])
     return CX_EPARSE;
   out->kind = (enum cx_key_kind)kind;
+  if (kind == CX_KEY_BCAST)
+    return parse_id(part[1].p, part[1].n, &out->id);
   if (np >= 2) {
     if (part[1].n == 0 || part[1].n > CX_KEY_UUID_MAX)
       return CX_EPARSE;

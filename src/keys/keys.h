@@ -9,6 +9,10 @@
  *   <prefix>/kill/<uuid>/<id>         kill job <id>'s runs
  *   <prefix>/leader                   the admin leader (cluster.c)
  *   <prefix>/drain/<uuid>             node <uuid> is drained (no lease)
+ *   <prefix>/bcast/<id>               a broadcast job (allocation 3): every
+ *                                     node watches the directory and runs
+ *                                     the jobs whose node_selector its
+ *                                     labels match
  *
  * <prefix> is the configured etcd prefix without a trailing '/'. The module
  * owns the node uuid rule too (cx_key_uuid_ok): a key whose uuid breaks it
@@ -33,12 +37,13 @@ enum cx_key_kind {
   CX_KEY_ONCE,
   CX_KEY_KILL,
   CX_KEY_LEADER,
-  CX_KEY_DRAIN
+  CX_KEY_DRAIN,
+  CX_KEY_BCAST
 };
 
-/* A parsed key. uuid is "" for the leader key; id is the job id of job,
- * proc, once and kill keys (0 otherwise); tail/tail_len the last part of
- * a proc key (pid or "r<run id>"), pointing into the parsed key. */
+/* A parsed key. uuid is "" for the leader and bcast keys; id is the job id of
+ * job, proc, once, kill and bcast keys (0 otherwise); tail/tail_len the last
+ * part of a proc key (pid or "r<run id>"), pointing into the parsed key. */
 struct cx_key {
   enum cx_key_kind kind;
   char uuid[CX_KEY_UUID_MAX + 1];
@@ -54,13 +59,14 @@ int cx_key_uuid_ok(const char *u);
 /* The key for kind into buf (cap bytes, NUL-terminated); its length, or 0
  * when it does not fit or a part is invalid (a uuid failing
  * cx_key_uuid_ok, an id < 1 where one is needed, an empty or '/'-holding
- * tail). uuid, id and tail are used only by the kinds that have them. */
+ * tail). uuid, id and tail are used only by the kinds that have them
+ * (bcast: id only). */
 size_t cx_key_build(char *buf, size_t cap, const char *prefix,
                     enum cx_key_kind kind, const char *uuid, int64_t id,
                     const char *tail);
 /* The watch/range prefix "<prefix>/<kind>/" (uuid NULL) or
  * "<prefix>/<kind>/<uuid>/" into buf; its length, or 0 as above. Not for
- * the leader kind. */
+ * the leader kind; bcast takes uuid NULL only. */
 size_t cx_key_dir(char *buf, size_t cap, const char *prefix,
                   enum cx_key_kind kind, const char *uuid);
 

@@ -83,6 +83,9 @@ struct cx__nitem {
   int retry_cancelled;  /* under n->mu: a kill ended its wait for a retry */
   const char *kill_why; /* under n->mu: why it was killed (static) */
   const char *skip_why; /* SKIP: why (static); NULL = concurrency forbid */
+  /* Broadcast runs: this node's place among the nodes running the fire
+   * (CRONIX_SHARD_INDEX / _TOTAL); total 0 = not a broadcast run. */
+  int shard_index, shard_total;
 };
 
 /* Settings that SIGHUP may change; copied per run. */
@@ -171,7 +174,7 @@ struct cx_noded {
   atomic_llong lease;       /* current lease id (0 = none) */
   pthread_mutex_t lease_mu; /* one lease check at a time */
   int row_ok;               /* node row upserted */
-  struct cx_coord_watch *wjob, *wonce, *wkill;
+  struct cx_coord_watch *wjob, *wonce, *wkill, *wbcast;
 
   struct cx_sched *sched;
   pthread_t *workers;
@@ -204,9 +207,21 @@ void cx__noded_settings(struct cx_noded *n, struct cx__nsettings *out);
 void cx__noded_gaps_retry(struct cx_noded *n);
 void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
                        size_t len, int arriving);
-void cx__noded_job_del(struct cx_noded *n, int64_t id);
+/* Drops job id when it came from the same kind of key: bcast 1 = a
+ * <prefix>/bcast/<id> key (a broadcast job), 0 = this node's job key. The
+ * two are separate watches, so a job turning broadcast (or back) may see
+ * the new key's put before the old key's delete; the delete must not drop
+ * the new version. */
+void cx__noded_job_del(struct cx_noded *n, int64_t id, int bcast);
+/* Replaces the jobs of one kind (bcast as above) with the listing's. A
+ * broadcast job is taken only when its node_selector matches this node's
+ * labels. */
 void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
-                       int arriving);
+                       int arriving, int bcast);
+/* A broadcast job's value: taken when its selector matches this node's
+ * labels, dropped otherwise. */
+void cx__noded_bcast_put(struct cx_noded *n, int64_t id, const char *val,
+                         size_t len, int arriving);
 int cx__noded_once(struct cx_noded *n, int64_t id);
 /* Runs j now, once, on this node without holding it (no table entry, no
  * schedule): /job/once may name any alive node (SPEC §4). Recorded with
@@ -220,6 +235,12 @@ int cx__noded_kill(struct cx_noded *n, int64_t id);
 int64_t cx__noded_key_id(const struct cx_noded *n, enum cx_key_kind kind,
                          const char *key, size_t key_len);
 int cx__noded_register(struct cx_noded *n, char *err);
+/* The nodes that run a fire of broadcast job j: the alive ones (node
+ * keys) whose labels match its node_selector, minus the drained ones,
+ * sorted by uuid (this node always counted). This node's 0-based place in
+ * *index, their number in *total. 0, or the coordination error. */
+int cx__noded_shard(struct cx_noded *n, const struct cx_job *j, int *index,
+                    int *total, char *err);
 
 /* live_serve.c: the live-output listener on listen (NULL or "" = none),
  * checking secret (>= 16 bytes, else CX_EPARSE). 0 or the http error. */

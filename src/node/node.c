@@ -557,23 +557,57 @@ void cx__noded_job_put(struct cx_noded *n, int64_t id, const char *val,
   def_unref(old);
 }
 
-void cx__noded_job_del(struct cx_noded *n, int64_t id)
+static int def_bcast(const struct cx__ndef *d)
 {
+  return d != NULL && d->job.allocation == CX_ALLOC_BROADCAST;
+}
+
+void cx__noded_job_del(struct cx_noded *n, int64_t id, int bcast)
+{
+  struct cx__ndef *old = NULL;
   pthread_mutex_lock(&n->mu);
-  struct cx__ndef *old = slot_del(n, id);
+  struct cx__nslot *s = slot_find(n, id);
+  if (s != NULL && def_bcast(s->def) == bcast)
+    old = slot_del(n, id);
   pthread_mutex_unlock(&n->mu);
   def_unref(old);
 }
 
+/* The selector of a broadcast job's value, read without the whole job. */
+static int bcast_matches(struct cx_noded *n, const char *val, size_t len)
+{
+  json_t *o = json_loadb(val, len, 0, NULL);
+  json_t *sel = json_object_get(o, "node_selector");
+  int m = sel == NULL || cx_selector_match(json_string_value(sel), &n->labels);
+  json_decref(o);
+  return m;
+}
+
+void cx__noded_bcast_put(struct cx_noded *n, int64_t id, const char *val,
+                         size_t len, int arriving)
+{
+  if (bcast_matches(n, val, len))
+    cx__noded_job_put(n, id, val, len, arriving);
+  else
+    cx__noded_job_del(n, id, 1);
+}
+
 void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
-                       int arriving)
+                       int arriving, int bcast)
 {
   pthread_mutex_lock(&n->mu);
   n->gen++;
   pthread_mutex_unlock(&n->mu);
   for (size_t i = 0; i < kvs->n; i++) {
     const struct cx_coord_kv *kv = &kvs->kvs[i];
-    int64_t id = cx__noded_key_id(n, CX_KEY_JOB, kv->key, kv->key_len);
+    struct cx_key k;
+    int64_t id = 0;
+    if (!bcast)
+      id = cx__noded_key_id(n, CX_KEY_JOB, kv->key, kv->key_len);
+    else if (cx_key_parse(n->prefix, kv->key, kv->key_len, &k) == 0 &&
+             k.kind == CX_KEY_BCAST &&
+             bcast_matches(n, kv->value, kv->value_len))
+      id = k.id;
     if (id == 0)
       continue;
     cx__noded_job_put(n, id, kv->value, kv->value_len, arriving);
@@ -585,7 +619,7 @@ void cx__noded_rebuild(struct cx_noded *n, const struct cx_coord_kvs *kvs,
     pthread_mutex_lock(&n->mu);
     for (size_t b = 0; b < n->nbuckets && !found; b++) {
       for (struct cx__nslot *s = n->buckets[b]; s; s = s->next) {
-        if (s->gen != n->gen) {
+        if (s->gen != n->gen && def_bcast(s->def) == bcast) {
           old = slot_del(n, s->id);
           found = 1;
           break;
@@ -732,7 +766,14 @@ static void run_fill(struct cx_noded *n, const struct cx__nitem *it,
   r->scheduled_at = it->sched_s;
   r->start_time = cx_wall_ms();
   r->status = "running";
+  r->per_node = j->allocation == CX_ALLOC_BROADCAST;
   cx__noded_token(r->claim_token);
+}
+
+/* The claim key part of j's rows on this node (see cx_store_run_claim). */
+static const char *claim_node(const struct cx_noded *n, const struct cx_job *j)
+{
+  return j->allocation == CX_ALLOC_BROADCAST ? n->uuid : "";
 }
 
 static const char *status_of(enum cx_exec_status s)
@@ -845,13 +886,14 @@ static void holes_account(struct cx_noded *n, struct cx__nitem *it,
   if (after < floor)
     after = floor;
   /* a range row from before the window may reach into it */
-  if (cx_store_run_last_fire(n->store, j->id, after, &prev, NULL) == 0 &&
+  if (cx_store_run_last_fire(n->store, j->id, claim_node(n, j), after, &prev,
+                             NULL) == 0 &&
       prev > after)
     after = prev;
   struct cx_run_span *sp = NULL;
   size_t nsp = 0, k = 0;
   if (after >= last ||
-      cx_store_run_spans(n->store, j->id, after + 1, last,
+      cx_store_run_spans(n->store, j->id, claim_node(n, j), after + 1, last,
                          2 * HOLE_WINDOW_S + 2, &sp, &nsp, err) != 0)
     return;
   int64_t t = after, f, hfirst = 0, hlast = 0, hcount = 0;
@@ -915,8 +957,11 @@ static int gap_account(struct cx_noded *n, struct cx__nitem *it)
   int64_t floor = it->gap_to - GAP_LOOKBACK_S;
   if (floor < j->created)
     floor = j->created; /* a fire in its second of creation was not due */
-  int rc = cx_store_run_last_fire(n->store, j->id, it->gap_to, &last, err);
-  if (rc == CX_ENOTFOUND) {
+  int rc = cx_store_run_last_fire(n->store, j->id, claim_node(n, j), it->gap_to,
+                                  &last, err);
+  if (rc == CX_ENOTFOUND && j->allocation == CX_ALLOC_BROADCAST) {
+    return 0; /* a node new to a broadcast job runs it from its next fire */
+  } else if (rc == CX_ENOTFOUND) {
     last = floor;
   } else if (rc != 0) {
     CX_LOG(CX_LOG_WARN, LOGC, "job %lld: missed fires not accounted: %s",
@@ -986,6 +1031,36 @@ static size_t live_limit(struct cx_noded *n)
   return (size_t)v;
 }
 
+/* A broadcast run's place among the fire's nodes; with max_running, the
+ * fire's runners are the max_running nodes from a start that rotates with
+ * the fire (its second), so the load spreads and every node agreeing on
+ * the set picks the same ones without talking. The others record the fire
+ * as skipped. Returns -1 when this node does not run it (recorded). */
+static int shard_place(struct cx_noded *n, struct cx__nitem *it)
+{
+  char err[CX_ERR_LEN] = "";
+  const struct cx_job *j = &it->def->job;
+  int idx = 0, total = 1;
+  if (cx__noded_shard(n, j, &idx, &total, err) != 0) {
+    it->skip_why = "skipped: the node set of this broadcast fire could not be "
+                   "read from coordination";
+    CX_LOG(CX_LOG_WARN, LOGC, "job %lld: %s", (long long)j->id, err);
+    do_skip(n, it);
+    return -1;
+  }
+  it->shard_index = idx;
+  it->shard_total = total;
+  int64_t turn = it->has_sched ? it->sched_s : it->queued_ms / 1000;
+  if (j->max_running > 0 && j->max_running < total &&
+      ((int64_t)idx - turn % total + total) % total >= j->max_running) {
+    it->skip_why = "skipped: max_running nodes run this broadcast fire, this "
+                   "one is not among them";
+    do_skip(n, it);
+    return -1;
+  }
+  return 0;
+}
+
 /* Claims the fire (or, store down, goes on to spool it). Returns 0 when
  * the run starts, -1 when there is nothing to run. */
 static int run_start(struct cx_noded *n, struct cx__nitem *it)
@@ -996,10 +1071,15 @@ static int run_start(struct cx_noded *n, struct cx__nitem *it)
 
   if (it->kind == CX__ITEM_MISFIRE) {
     int64_t last = 0;
-    int rc = cx_store_run_last_fire(n->store, j->id, it->sched_s, &last, NULL);
+    int rc = cx_store_run_last_fire(n->store, j->id, claim_node(n, j),
+                                    it->sched_s, &last, NULL);
     if (rc == 0 && last >= it->sched_s)
       return -1; /* it has a row already (run, claimed, or missed) */
+    if (rc == CX_ENOTFOUND && j->allocation == CX_ALLOC_BROADCAST)
+      return -1; /* new to this node: from its next fire on */
   }
+  if (j->allocation == CX_ALLOC_BROADCAST && shard_place(n, it) != 0)
+    return -1;
   struct cx_exec *x = NULL;
   if (cx_exec_create(&x) != 0) {
     CX_LOG(CX_LOG_ERROR, LOGC, "job %lld: no exec handle, fire dropped",
@@ -1035,9 +1115,31 @@ static int run_start(struct cx_noded *n, struct cx__nitem *it)
   return 0;
 }
 
+/* The job's env (or headers) plus, for a broadcast run, its shard: the
+ * pairs into kv (CX_EXEC_ENV_MAX + 2), numbers into buf. */
+static const struct cx_exec_kv *shard_kv(const struct cx__nitem *it,
+                                         const struct cx_exec_kv *v, size_t nv,
+                                         int http, struct cx_exec_kv *kv,
+                                         char (*buf)[24])
+{
+  if (it->shard_total <= 0 || nv > CX_EXEC_ENV_MAX)
+    return v;
+  for (size_t i = 0; i < nv; i++)
+    kv[i] = v[i];
+  snprintf(buf[0], sizeof buf[0], "%d", it->shard_index);
+  snprintf(buf[1], sizeof buf[1], "%d", it->shard_total);
+  kv[nv] = (struct cx_exec_kv){
+      http ? "X-Cronix-Shard-Index" : "CRONIX_SHARD_INDEX", buf[0]};
+  kv[nv + 1] = (struct cx_exec_kv){
+      http ? "X-Cronix-Shard-Total" : "CRONIX_SHARD_TOTAL", buf[1]};
+  return kv;
+}
+
 /* Runs the run's next attempt into it->res. */
 static void attempt_run(struct cx_noded *n, struct cx__nitem *it)
 {
+  struct cx_exec_kv kv[CX_EXEC_ENV_MAX + 2];
+  char sbuf[2][24];
   struct cx__nsettings set;
   const struct cx_job *j = &it->def->job;
   cx__noded_settings(n, &set);
@@ -1063,8 +1165,8 @@ static void attempt_run(struct cx_noded *n, struct cx__nitem *it)
     struct cx_exec_http req = {
         .url = j->command,
         .method = j->http_method,
-        .headers = it->def->hdr,
-        .nheaders = it->def->nhdr,
+        .headers = shard_kv(it, it->def->hdr, it->def->nhdr, 1, kv, sbuf),
+        .nheaders = it->def->nhdr + (it->shard_total > 0 ? 2 : 0),
         .body = j->http_body,
         .body_len = j->http_body ? strlen(j->http_body) : 0,
         .timeout_ms = (int64_t)j->timeout * 1000,
@@ -1087,8 +1189,8 @@ static void attempt_run(struct cx_noded *n, struct cx__nitem *it)
     xo.cgroup_dir = n->user.cgroup[0] ? n->user.cgroup : NULL;
     struct cx_exec_cmd cmd = {
         .command = j->command,
-        .env = it->def->env,
-        .nenv = it->def->nenv,
+        .env = shard_kv(it, it->def->env, it->def->nenv, 0, kv, sbuf),
+        .nenv = it->def->nenv + (it->shard_total > 0 ? 2 : 0),
         .workdir = (j->workdir && j->workdir[0]) ? j->workdir : set.workdir,
         .timeout_ms = (int64_t)j->timeout * 1000,
         .set_user = ju.set_user,

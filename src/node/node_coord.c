@@ -18,13 +18,16 @@
 
 #define LOGC "node"
 
-/* The watched prefixes: the key kinds under <prefix>/<kind>/<uuid>/. */
-enum { W_JOB, W_ONCE, W_KILL };
-static const enum cx_key_kind w_kind[] = {CX_KEY_JOB, CX_KEY_ONCE, CX_KEY_KILL};
+/* The watched prefixes: the key kinds under <prefix>/<kind>/<uuid>/, and
+ * the broadcast jobs under <prefix>/bcast/ (every node's). */
+enum { W_JOB, W_ONCE, W_KILL, W_BCAST };
+static const enum cx_key_kind w_kind[] = {CX_KEY_JOB, CX_KEY_ONCE, CX_KEY_KILL,
+                                          CX_KEY_BCAST};
 
 static int prefix_of(const struct cx_noded *n, int kind, char *buf, size_t cap)
 {
-  size_t len = cx_key_dir(buf, cap, n->prefix, w_kind[kind], n->uuid);
+  size_t len = cx_key_dir(buf, cap, n->prefix, w_kind[kind],
+                          kind == W_BCAST ? NULL : n->uuid);
   return len > 0 ? (int)len : -1;
 }
 
@@ -170,6 +173,78 @@ void cx__noded_unregister(struct cx_noded *n)
     CX_LOG(CX_LOG_WARN, LOGC, "revoking the lease: %s", err);
 }
 
+/* ---- broadcast shards ---------------------------------------------------- */
+
+static int cmp_uuid(const void *x, const void *y)
+{
+  return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The labels of a node key's value ({"labels":{"k":"v"}}). */
+static void key_labels(const struct cx_coord_kv *kv, struct cx_labels *l)
+{
+  json_t *o = json_loadb(kv->value, kv->value_len, 0, NULL);
+  const char *k;
+  json_t *v;
+  memset(l, 0, sizeof *l);
+  json_object_foreach(json_object_get(o, "labels"), k, v)
+  {
+    const char *s = json_string_value(v);
+    if (l->n == CX_LABELS_MAX || s == NULL || strlen(k) > CX_LABEL_MAX ||
+        strlen(s) > CX_LABEL_MAX)
+      continue;
+    snprintf(l->v[l->n].key, sizeof l->v[l->n].key, "%s", k);
+    snprintf(l->v[l->n].value, sizeof l->v[l->n].value, "%s", s);
+    l->n++;
+  }
+  json_decref(o);
+}
+
+int cx__noded_shard(struct cx_noded *n, const struct cx_job *j, int *index,
+                    int *total, char *err)
+{
+  char p[CX_KEY_LEN];
+  struct cx_coord_kvs nodes = {0}, drains = {0};
+  size_t pl = cx_key_dir(p, sizeof p, n->prefix, CX_KEY_NODE, NULL);
+  int rc = pl ? cx_coord_range(n->coord, p, pl, &nodes, err) : CX_ETOOBIG;
+  if (rc == 0) {
+    pl = cx_key_dir(p, sizeof p, n->prefix, CX_KEY_DRAIN, NULL);
+    rc = pl ? cx_coord_range(n->coord, p, pl, &drains, err) : CX_ETOOBIG;
+  }
+  const char **v = rc == 0 ? cx_calloc(nodes.n + 1, sizeof *v) : NULL;
+  if (rc == 0 && v == NULL)
+    rc = -ENOMEM;
+  size_t nv = 0;
+  for (size_t i = 0; rc == 0 && i < nodes.n; i++) {
+    struct cx_key k, d;
+    struct cx_labels l;
+    const struct cx_coord_kv *kv = &nodes.kvs[i];
+    if (cx_key_parse(n->prefix, kv->key, kv->key_len, &k) != 0 ||
+        k.kind != CX_KEY_NODE || strcmp(k.uuid, n->uuid) == 0)
+      continue;
+    int drained = 0;
+    for (size_t m = 0; m < drains.n && !drained; m++)
+      drained = cx_key_parse(n->prefix, drains.kvs[m].key,
+                             drains.kvs[m].key_len, &d) == 0 &&
+                strcmp(d.uuid, k.uuid) == 0;
+    key_labels(kv, &l);
+    if (!drained && cx_selector_match(j->node_selector, &l))
+      v[nv++] = kv->key + (kv->key_len - strlen(k.uuid)); /* the uuid */
+  }
+  if (rc == 0) {
+    v[nv++] = n->uuid; /* it runs the fire, so it is in the set */
+    qsort(v, nv, sizeof *v, cmp_uuid);
+    for (size_t i = 0; i < nv; i++)
+      if (v[i] == n->uuid)
+        *index = (int)i;
+    *total = (int)nv;
+  }
+  cx_free(v);
+  cx_coord_kvs_free(&nodes);
+  cx_coord_kvs_free(&drains);
+  return rc;
+}
+
 /* ---- watches ------------------------------------------------------------- */
 
 static void job_event(void *arg, const struct cx_coord_event *ev)
@@ -184,14 +259,37 @@ static void job_event(void *arg, const struct cx_coord_event *ev)
   if (ev->type == CX_COORD_EV_PUT)
     cx__noded_job_put(n, id, ev->value, ev->value_len, 0);
   else
-    cx__noded_job_del(n, id);
+    cx__noded_job_del(n, id, 0);
 }
 
 static void job_resync(void *arg, const struct cx_coord_kvs *kvs)
 {
   struct cx_noded *n = arg;
   CX_LOG(CX_LOG_INFO, LOGC, "job watch resync: %zu jobs", kvs->n);
-  cx__noded_rebuild(n, kvs, 0);
+  cx__noded_rebuild(n, kvs, 0, 0);
+}
+
+static void bcast_event(void *arg, const struct cx_coord_event *ev)
+{
+  struct cx_noded *n = arg;
+  struct cx_key k;
+  if (cx_key_parse(n->prefix, ev->key, ev->key_len, &k) != 0 ||
+      k.kind != CX_KEY_BCAST) {
+    CX_LOG(CX_LOG_WARN, LOGC, "ignoring broadcast key %.*s", (int)ev->key_len,
+           ev->key);
+    return;
+  }
+  if (ev->type == CX_COORD_EV_PUT)
+    cx__noded_bcast_put(n, k.id, ev->value, ev->value_len, 0);
+  else
+    cx__noded_job_del(n, k.id, 1);
+}
+
+static void bcast_resync(void *arg, const struct cx_coord_kvs *kvs)
+{
+  struct cx_noded *n = arg;
+  CX_LOG(CX_LOG_INFO, LOGC, "broadcast watch resync: %zu jobs", kvs->n);
+  cx__noded_rebuild(n, kvs, 0, 1);
 }
 
 /* A once key for a job this node does not hold: /job/once may name any
@@ -289,6 +387,7 @@ static int watch_one(struct cx_noded *n, int kind, int arriving,
       {.event = job_event, .resync = job_resync},
       {.event = once_event, .resync = once_resync},
       {.event = kill_event, .resync = kill_resync},
+      {.event = bcast_event, .resync = bcast_resync},
   };
   char p[CX_KEY_LEN];
   struct cx_coord_kvs kvs;
@@ -300,8 +399,8 @@ static int watch_one(struct cx_noded *n, int kind, int arriving,
   int rc = cx_coord_range(n->coord, p, (size_t)pl, &kvs, err);
   if (rc != 0)
     return rc;
-  if (kind == W_JOB) {
-    cx__noded_rebuild(n, &kvs, arriving);
+  if (kind == W_JOB || kind == W_BCAST) {
+    cx__noded_rebuild(n, &kvs, arriving, kind == W_BCAST);
     if (n->sched_started == 0) {
       /* before the scheduler runs, nothing to do */
     }
@@ -319,6 +418,7 @@ int cx__noded_watch_all(struct cx_noded *n, int arriving, char *err)
   int rc;
   if ((rc = watch_one(n, W_JOB, arriving, &n->wjob, err)) != 0 ||
       (rc = watch_one(n, W_ONCE, 0, &n->wonce, err)) != 0 ||
+      (rc = watch_one(n, W_BCAST, arriving, &n->wbcast, err)) != 0 ||
       (rc = watch_one(n, W_KILL, 0, &n->wkill, err)) != 0)
     cx__noded_unwatch(n);
   return rc;
@@ -329,7 +429,8 @@ void cx__noded_unwatch(struct cx_noded *n)
   cx_coord_watch_cancel(n->wjob);
   cx_coord_watch_cancel(n->wonce);
   cx_coord_watch_cancel(n->wkill);
-  n->wjob = n->wonce = n->wkill = NULL;
+  cx_coord_watch_cancel(n->wbcast);
+  n->wjob = n->wonce = n->wkill = n->wbcast = NULL;
 }
 
 /* ---- maintenance --------------------------------------------------------- */

@@ -194,7 +194,8 @@ static int spool_append(struct cx_noded *n, const struct cx_run *r,
 {
   struct cx_buf out = {0};
   json_t *o = json_pack(
-      "{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:b,s:s,s:i,s:i,s:s}",
+      "{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:b,s:s,s:i,s:i,s:s,"
+      "s:b}",
       "job_id", (json_int_t)r->job_id, "name", r->name ? r->name : "",
       "node_uuid", r->node_uuid ? r->node_uuid : "", "hostname",
       r->hostname ? r->hostname : "", "ip", r->ip ? r->ip : "", "command",
@@ -203,7 +204,8 @@ static int spool_append(struct cx_noded *n, const struct cx_run *r,
       "scheduled_at", (json_int_t)r->scheduled_at, "start_time",
       (json_int_t)r->start_time, "end_time", (json_int_t)r->end_time, "success",
       r->success, "status", r->status ? r->status : "failed", "exit_code",
-      r->exit_code, "attempts", r->attempts, "claim_token", r->claim_token);
+      r->exit_code, "attempts", r->attempts, "claim_token", r->claim_token,
+      "per_node", r->per_node);
   if (o == NULL)
     return -ENOMEM;
   char *text = json_dumps(o, JSON_COMPACT);
@@ -405,6 +407,7 @@ static int flush_line(struct cx_noded *n, const char *line, size_t len)
   r.status = (char *)jstr(o, "status");
   r.exit_code = (int)jint(o, "exit_code");
   r.attempts = (int)jint(o, "attempts");
+  r.per_node = json_is_true(json_object_get(o, "per_node"));
   snprintf(r.claim_token, sizeof r.claim_token, "%s", jstr(o, "claim_token"));
   struct cx_run_attempt *att = NULL;
   size_t natt = 0;

@@ -9,7 +9,8 @@
  * version 6 the user a cmd job runs as and its resource limits; version 7
  * the audit log; version 8 the range of fires a `missed` run-log row
  * stands for; version 9 the alert outbox and the settings table; version 10
- * a job's node_selector.
+ * a job's node_selector; version 11 broadcast jobs (max_running, the run
+ * log's per-node claim key claim_node).
  * Append new migrations at the end; never edit an applied one. Each
  * back-end applies them under a lock and records each in cronix_schema.
  *
@@ -353,11 +354,36 @@ static const char *const v10_mysql[] = {
     " DEFAULT ''",
     NULL};
 
+/* ---- version 11: broadcast jobs ----------------------------------------- */
+
+/* A broadcast job (allocation 3) runs each fire once on every matching
+ * node: its rows carry the node in claim_node, every other row '', and the
+ * fire's unique key becomes (job_id, scheduled_at, claim_node) -- still
+ * exactly one row per fire for single-node jobs, one per node for
+ * broadcast ones. max_running bounds how many nodes run one fire. */
+static const char *const v11_sqlite[] = {
+    "ALTER TABLE cronix_job ADD COLUMN max_running INTEGER NOT NULL"
+    " DEFAULT 0",
+    "ALTER TABLE cronix_job_log ADD COLUMN claim_node TEXT NOT NULL"
+    " DEFAULT ''",
+    "DROP INDEX cronix_job_log_fire",
+    "CREATE UNIQUE INDEX cronix_job_log_fire"
+    " ON cronix_job_log(job_id, scheduled_at, claim_node)",
+    NULL};
+static const char *const v11_mysql[] = {
+    "ALTER TABLE cronix_job ADD COLUMN max_running INT NOT NULL DEFAULT 0",
+    "ALTER TABLE cronix_job_log ADD COLUMN claim_node VARCHAR(64)"
+    " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL DEFAULT '',"
+    " DROP INDEX cronix_job_log_fire, ADD UNIQUE KEY cronix_job_log_fire"
+    " (job_id, scheduled_at, claim_node)",
+    NULL};
+
 const struct cx__migration cx__migrations[] = {
-    {1, {v1_sqlite, v1_mysql}}, {2, {v2_sqlite, v2_mysql}},
-    {3, {v3_sqlite, v3_mysql}}, {4, {v4_sqlite, v4_mysql}},
-    {5, {v5_sqlite, v5_mysql}}, {6, {v6_sqlite, v6_mysql}},
-    {7, {v7_sqlite, v7_mysql}}, {8, {v8_sqlite, v8_mysql}},
-    {9, {v9_sqlite, v9_mysql}}, {10, {v10_sqlite, v10_mysql}},
+    {1, {v1_sqlite, v1_mysql}},    {2, {v2_sqlite, v2_mysql}},
+    {3, {v3_sqlite, v3_mysql}},    {4, {v4_sqlite, v4_mysql}},
+    {5, {v5_sqlite, v5_mysql}},    {6, {v6_sqlite, v6_mysql}},
+    {7, {v7_sqlite, v7_mysql}},    {8, {v8_sqlite, v8_mysql}},
+    {9, {v9_sqlite, v9_mysql}},    {10, {v10_sqlite, v10_mysql}},
+    {11, {v11_sqlite, v11_mysql}},
 };
 const int cx__migrations_n = (int)CX_ARRAY_LEN(cx__migrations);

@@ -403,8 +403,9 @@ static int job_check(const struct cx_job *j, char *err)
     cx_err_set(err, "type: must be 1 (cmd) or 2 (http)");
     return CX_EPARSE;
   }
-  if (j->allocation != CX_ALLOC_MANUAL && j->allocation != CX_ALLOC_AUTO) {
-    cx_err_set(err, "allocation: must be 1 (manual) or 2 (auto)");
+  if (j->allocation < CX_ALLOC_MANUAL || j->allocation > CX_ALLOC_BROADCAST) {
+    cx_err_set(err, "allocation: must be 1 (manual), 2 (auto) or 3 "
+                    "(broadcast)");
     return CX_EPARSE;
   }
   return 0;
@@ -479,27 +480,36 @@ _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
 #define Q2(id, lite, my, flags)                                                \
   static const struct cx__stmt q_##id = {Q_##id, {lite, my}, flags}
 
-#define JOB_COLS                                                               \
-  "id, name, command, type, spec, timeout, retry_times, retry_interval,"       \
-  " allocation, run_on, notify_status, notify_type, notify_to_array, note,"    \
-  " created, updated, timezone, enabled, concurrency, misfire,"                \
-  " starting_deadline, http_method, http_headers, http_body, env, workdir,"    \
-  " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"          \
-  " notify_events, max_duration, node_selector"
-#define JOB_SET                                                                \
-  "name = ?, command = ?, type = ?, spec = ?, timeout = ?, retry_times = ?,"   \
-  " retry_interval = ?, allocation = ?, run_on = ?, notify_status = ?,"        \
-  " notify_type = ?, notify_to_array = ?, note = ?, timezone = ?,"             \
-  " enabled = ?, concurrency = ?, misfire = ?, starting_deadline = ?,"         \
-  " http_method = ?, http_headers = ?, http_body = ?, env = ?, workdir = ?,"   \
-  " run_as = ?, limit_memory_mb = ?, limit_nproc = ?, limit_cpu_s = ?,"        \
-  " limit_nofile = ?,"                                                         \
-  " notify_events = ?, max_duration = ?, node_selector = ?"
+/* The job's settable columns, once: name, kind (S text with its default,
+ * NULL = required; I int; B bool) -- every column list, the bound
+ * parameters and the row reader below are made from this table, so they
+ * cannot drift. The rows read are "id, created, updated" and then these. */
+#define JOB_FIELDS(S, I, B)                                                    \
+  S(name, NULL)                                                                \
+  S(command, NULL)                                                             \
+  I(type) S(spec, NULL) I(timeout) I(retry_times) I(retry_interval)            \
+      I(allocation) S(run_on, "") I(notify_status) I(notify_type)              \
+          S(notify_to_array, "[]") S(note, "") S(timezone, "") B(enabled)      \
+              S(concurrency, "forbid") S(misfire, "run_once")                  \
+                  I(starting_deadline) S(http_method, "GET")                   \
+                      S(http_headers, "{}") S(http_body, "") S(env, "{}")      \
+                          S(workdir, "") S(run_as, "") I(limit_memory_mb)      \
+                              I(limit_nproc) I(limit_cpu_s) I(limit_nofile)    \
+                                  S(notify_events, "") I(max_duration)         \
+                                      S(node_selector, "") I(max_running)
+#define JF_COL(f, ...) ", " #f
+#define JF_SET(f, ...) #f " = ?, "
+#define JF_INS(f, ...) #f ", "
+#define JF_Q(f, ...) "?, "
+#define JF_ONE(f, ...) +1
+#define JOB_COLS "id, created, updated" JOB_FIELDS(JF_COL, JF_COL, JF_COL)
+#define JOB_SET JOB_FIELDS(JF_SET, JF_SET, JF_SET)
+enum { JOB_NFIELDS = 0 JOB_FIELDS(JF_ONE, JF_ONE, JF_ONE) };
 #define BUMP "updated = CASE WHEN updated < ? THEN ? ELSE updated + 1 END"
 #define RUN_COLS                                                               \
   "id, job_id, name, node_uuid, hostname, ip, command, spec, `trigger`,"       \
   " scheduled_at, start_time, end_time, success, status, exit_code,"           \
-  " attempts, output, claim_token, missed_count, missed_last"
+  " attempts, output, claim_token, missed_count, missed_last, claim_node"
 #define NODE_COLS "id, uuid, hostname, ip, pid, version, status, up, down"
 #define USER_COLS                                                              \
   "id, username, password_hash, email, feishu_id, role, created, updated,"     \
@@ -507,17 +517,13 @@ _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
 
 Q1(SCHEMA_VERSION, "SELECT MAX(version) FROM cronix_schema", R);
 Q1(JOB_INSERT,
-   "INSERT INTO cronix_job (name, command, type, spec, timeout, retry_times,"
-   " retry_interval, allocation, run_on, notify_status, notify_type,"
-   " notify_to_array, note, timezone, enabled, concurrency, misfire,"
-   " starting_deadline, http_method, http_headers, http_body, env, workdir,"
-   " run_as, limit_memory_mb, limit_nproc, limit_cpu_s, limit_nofile,"
-   " notify_events, max_duration, node_selector, created, updated)"
-   " VALUES "
-   "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   "INSERT INTO cronix_job (" JOB_FIELDS(
+       JF_INS, JF_INS,
+       JF_INS) "created, updated) VALUES (" JOB_FIELDS(JF_Q, JF_Q,
+                                                       JF_Q) "?, ?)",
    0);
 Q1(JOB_UPDATE,
-   "UPDATE cronix_job SET " JOB_SET ", updated = ? WHERE id = ? AND"
+   "UPDATE cronix_job SET " JOB_SET "updated = ? WHERE id = ? AND"
    " updated = ?",
    0);
 Q1(JOB_UPDATED, "SELECT updated, run_on FROM cronix_job WHERE id = ?", R);
@@ -540,8 +546,8 @@ Q1(JOB_COUNT_BY_NODE,
 Q1(RUN_INSERT,
    "INSERT INTO cronix_job_log (job_id, name, node_uuid, hostname, ip,"
    " command, spec, `trigger`, scheduled_at, start_time, end_time, success,"
-   " status, exit_code, attempts, output, claim_token)"
-   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   " status, exit_code, attempts, output, claim_token, claim_node)"
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
    R);
 Q1(RUN_BY_TOKEN, "SELECT id FROM cronix_job_log WHERE claim_token = ?", R);
 /* notify_pending: the alert outbox flag, set in the run's final write (see
@@ -577,24 +583,25 @@ Q2(RUN_PURGE,
   "INSERT INTO cronix_job_log (job_id, name, node_uuid, hostname, ip,"         \
   " command, spec, `trigger`, scheduled_at, start_time, end_time, success,"    \
   " status, exit_code, attempts, output, claim_token, missed_count,"           \
-  " missed_last, notify_pending) SELECT ?,?,?,?,?,?,?,?,?,?,?,0,'missed',0,0," \
-  "?,?,?,?,(SELECT COUNT(*) FROM cronix_job j WHERE j.id = ? AND"              \
-  " j.notify_status = 1)"
+  " missed_last, claim_node, notify_pending) SELECT ?,?,?,?,?,?,?,?,?,?,?,0,"  \
+  "'missed',0,0,?,?,?,?,?,(SELECT COUNT(*) FROM cronix_job j WHERE j.id = ?"   \
+  " AND j.notify_status = 1)"
 #define MISSED_FREE                                                            \
   " WHERE NOT EXISTS (SELECT 1 FROM cronix_job_log WHERE job_id = ? AND"       \
-  " scheduled_at >= ? AND scheduled_at <= ?) AND NOT EXISTS (SELECT 1 FROM"    \
-  " (SELECT missed_last FROM cronix_job_log WHERE job_id = ? AND"              \
-  " scheduled_at < ? ORDER BY scheduled_at DESC LIMIT 1) p WHERE"              \
-  " p.missed_last >= ?)"
+  " claim_node = ? AND scheduled_at >= ? AND scheduled_at <= ?) AND NOT"       \
+  " EXISTS (SELECT 1 FROM (SELECT missed_last FROM cronix_job_log WHERE"       \
+  " job_id = ? AND claim_node = ? AND scheduled_at < ? ORDER BY scheduled_at"  \
+  " DESC LIMIT 1) p WHERE p.missed_last >= ?)"
 Q2(RUN_MISSED, MISSED_COLS MISSED_FREE, MISSED_COLS " FROM DUAL" MISSED_FREE,
    R);
 Q1(RUN_LAST_FIRE,
    "SELECT scheduled_at, missed_last FROM cronix_job_log WHERE job_id = ? AND"
-   " scheduled_at <= ? ORDER BY scheduled_at DESC LIMIT 1",
+   " claim_node = ? AND scheduled_at <= ? ORDER BY scheduled_at DESC LIMIT 1",
    R);
 Q1(RUN_SPANS,
    "SELECT scheduled_at, missed_last FROM cronix_job_log WHERE job_id = ? AND"
-   " scheduled_at >= ? AND scheduled_at <= ? ORDER BY scheduled_at LIMIT ?",
+   " claim_node = ? AND scheduled_at >= ? AND scheduled_at <= ? ORDER BY"
+   " scheduled_at LIMIT ?",
    R);
 Q1(RUN_MARK_LOST,
    "UPDATE cronix_job_log SET status = 'lost', success = 0, end_time = ?,"
@@ -857,87 +864,32 @@ void cx_job_list_free(struct cx_job_list *l)
   memset(l, 0, sizeof *l);
 }
 
+#define JF_RS(f, d) j->f = cx__col_str(&c[k++], &oom);
+#define JF_RI(f) j->f = (int)cx__col_int(&c[k++]);
 static int job_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_job *j = item;
-  int oom = 0;
-  if (n != 34)
+  int oom = 0, k = 3;
+  if (n != 3 + JOB_NFIELDS)
     return -EIO;
   j->id = cx__col_int(&c[0]);
-  j->name = cx__col_str(&c[1], &oom);
-  j->command = cx__col_str(&c[2], &oom);
-  j->type = (int)cx__col_int(&c[3]);
-  j->spec = cx__col_str(&c[4], &oom);
-  j->timeout = (int)cx__col_int(&c[5]);
-  j->retry_times = (int)cx__col_int(&c[6]);
-  j->retry_interval = (int)cx__col_int(&c[7]);
-  j->allocation = (int)cx__col_int(&c[8]);
-  j->run_on = cx__col_str(&c[9], &oom);
-  j->notify_status = (int)cx__col_int(&c[10]);
-  j->notify_type = (int)cx__col_int(&c[11]);
-  j->notify_to_array = cx__col_str(&c[12], &oom);
-  j->note = cx__col_str(&c[13], &oom);
-  j->created = cx__col_int(&c[14]);
-  j->updated = cx__col_int(&c[15]);
-  j->timezone = cx__col_str(&c[16], &oom);
-  j->enabled = (int)cx__col_int(&c[17]);
-  j->concurrency = cx__col_str(&c[18], &oom);
-  j->misfire = cx__col_str(&c[19], &oom);
-  j->starting_deadline = (int)cx__col_int(&c[20]);
-  j->http_method = cx__col_str(&c[21], &oom);
-  j->http_headers = cx__col_str(&c[22], &oom);
-  j->http_body = cx__col_str(&c[23], &oom);
-  j->env = cx__col_str(&c[24], &oom);
-  j->workdir = cx__col_str(&c[25], &oom);
-  j->run_as = cx__col_str(&c[26], &oom);
-  j->limit_memory_mb = (int)cx__col_int(&c[27]);
-  j->limit_nproc = (int)cx__col_int(&c[28]);
-  j->limit_cpu_s = (int)cx__col_int(&c[29]);
-  j->limit_nofile = (int)cx__col_int(&c[30]);
-  j->notify_events = cx__col_str(&c[31], &oom);
-  j->max_duration = (int)cx__col_int(&c[32]);
-  j->node_selector = cx__col_str(&c[33], &oom);
+  j->created = cx__col_int(&c[1]);
+  j->updated = cx__col_int(&c[2]);
+  JOB_FIELDS(JF_RS, JF_RI, JF_RI)
   return oom ? -ENOMEM : 0;
 }
 
 static const struct kind job_kind = {sizeof(struct cx_job), job_from_row,
                                      job_clear_v};
 
-/* The 31 settable fields, in JOB_SET / JOB_INSERT order. */
+/* The settable fields, in JOB_FIELDS order. */
+#define JF_PS(f, d) p[k++] = vstr(j->f, d);
+#define JF_PI(f) p[k++] = vint(j->f);
+#define JF_PB(f) p[k++] = vint(j->f ? 1 : 0);
 static int job_params(const struct cx_job *j, struct cx__val *p)
 {
   int k = 0;
-  p[k++] = vstr(j->name, NULL);
-  p[k++] = vstr(j->command, NULL);
-  p[k++] = vint(j->type);
-  p[k++] = vstr(j->spec, NULL);
-  p[k++] = vint(j->timeout);
-  p[k++] = vint(j->retry_times);
-  p[k++] = vint(j->retry_interval);
-  p[k++] = vint(j->allocation);
-  p[k++] = vstr(j->run_on, "");
-  p[k++] = vint(j->notify_status);
-  p[k++] = vint(j->notify_type);
-  p[k++] = vstr(j->notify_to_array, "[]");
-  p[k++] = vstr(j->note, "");
-  p[k++] = vstr(j->timezone, "");
-  p[k++] = vint(j->enabled ? 1 : 0);
-  p[k++] = vstr(j->concurrency, "forbid");
-  p[k++] = vstr(j->misfire, "run_once");
-  p[k++] = vint(j->starting_deadline);
-  p[k++] = vstr(j->http_method, "GET");
-  p[k++] = vstr(j->http_headers, "{}");
-  p[k++] = vstr(j->http_body, "");
-  p[k++] = vstr(j->env, "{}");
-  p[k++] = vstr(j->workdir, "");
-  p[k++] = vstr(j->run_as, "");
-  p[k++] = vint(j->limit_memory_mb);
-  p[k++] = vint(j->limit_nproc);
-  p[k++] = vint(j->limit_cpu_s);
-  p[k++] = vint(j->limit_nofile);
-  p[k++] = vstr(j->notify_events, "");
-  p[k++] = vint(j->max_duration);
-  p[k++] = vstr(j->node_selector, "");
+  JOB_FIELDS(JF_PS, JF_PI, JF_PB)
   return k;
 }
 
@@ -949,7 +901,7 @@ static void name_taken(int rc, const char *what, const char *name, char *err)
 
 int cx_store_job_create(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[33];
+  struct cx__val p[JOB_NFIELDS + 2];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -987,7 +939,7 @@ static int job_missing_or_stale(struct cx_store *s, int64_t id, char *err)
 
 int cx_store_job_update(struct cx_store *s, struct cx_job *j, char *err)
 {
-  struct cx__val p[34];
+  struct cx__val p[JOB_NFIELDS + 3];
   struct cx__exec_result res;
   int rc = job_check(j, err);
   if (rc != 0)
@@ -1242,7 +1194,7 @@ static int run_from_row(void *item, const struct cx__val *c, int n)
 {
   struct cx_run *r = item;
   int oom = 0;
-  if (n != 20)
+  if (n != 21)
     return -EIO;
   r->id = cx__col_int(&c[0]);
   r->job_id = cx__col_int(&c[1]);
@@ -1269,6 +1221,7 @@ static int run_from_row(void *item, const struct cx__val *c, int n)
   }
   r->missed_count = cx__col_int(&c[18]);
   r->missed_last = cx__col_int(&c[19]);
+  r->per_node = c[20].type == CX__V_TEXT && c[20].len > 0;
   return oom ? -ENOMEM : 0;
 }
 
@@ -1334,7 +1287,7 @@ static int output_val(const struct cx_run *r, struct cx__val *v, char **tofree,
 
 /* A claim or finish on its way through the group commit (batch.c). */
 struct run_call {
-  struct cx__val p[17];
+  struct cx__val p[18];
   const struct cx_run *r;
   int64_t id;
 };
@@ -1344,7 +1297,7 @@ static int claim_call(struct cx_store *s, void *tx, void *ctx, char *err)
   struct run_call *c = ctx;
   struct cx__exec_result res;
   struct one_int o = {0};
-  int rc = cx__texec(s, tx, &q_RUN_INSERT, c->p, 17, NULL, NULL, &res, err);
+  int rc = cx__texec(s, tx, &q_RUN_INSERT, c->p, 18, NULL, NULL, &res, err);
   if (rc == 0) {
     c->id = res.insert_id;
     return 0;
@@ -1363,6 +1316,12 @@ static int claim_call(struct cx_store *s, void *tx, void *ctx, char *err)
   cx_err_set(err, "job %lld fire %lld: already claimed",
              (long long)c->r->job_id, (long long)c->r->scheduled_at);
   return CX_EEXISTS;
+}
+
+/* The row's claim key part: its node for a broadcast job's row, else "". */
+static const char *claim_node_of(const struct cx_run *r)
+{
+  return r->per_node && r->node_uuid ? r->node_uuid : "";
 }
 
 /* p[0..10]: a new row's job_id .. end_time, as RUN_INSERT and RUN_MISSED
@@ -1409,6 +1368,7 @@ int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
   p[13] = vint(r->exit_code);
   p[14] = vint(r->attempts);
   p[16] = vstr(r->claim_token, NULL);
+  p[17] = vstr(claim_node_of(r), "");
   rc = cx__batch_run(s, claim_call, &c, err);
   cx_free(out);
   if (rc == 0)
@@ -1595,7 +1555,7 @@ int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
 int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
                         char *err)
 {
-  struct cx__val p[22];
+  struct cx__val p[25];
   struct cx__exec_result res;
   char *out = NULL;
   int rc = run_check(r, err);
@@ -1618,14 +1578,17 @@ int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
   p[12] = vstr(r->claim_token, NULL);
   p[13] = vint(r->missed_count);
   p[14] = vint(r->missed_last);
-  p[15] = vint(r->job_id); /* notify_pending: does the job alert? */
-  p[16] = vint(r->job_id);
-  p[17] = vint(r->scheduled_at);
-  p[18] = vint(r->missed_last);
-  p[19] = vint(r->job_id);
-  p[20] = vint(r->scheduled_at);
-  p[21] = vint(r->scheduled_at);
-  rc = exec(s, &q_RUN_MISSED, p, 22, NULL, NULL, &res, err);
+  p[15] = vstr(claim_node_of(r), "");
+  p[16] = vint(r->job_id); /* notify_pending: does the job alert? */
+  p[17] = vint(r->job_id);
+  p[18] = vstr(claim_node_of(r), "");
+  p[19] = vint(r->scheduled_at);
+  p[20] = vint(r->missed_last);
+  p[21] = vint(r->job_id);
+  p[22] = vstr(claim_node_of(r), "");
+  p[23] = vint(r->scheduled_at);
+  p[24] = vint(r->scheduled_at);
+  rc = exec(s, &q_RUN_MISSED, p, 25, NULL, NULL, &res, err);
   cx_free(out);
   if (rc == 0 && res.affected > 0) {
     *id = res.insert_id;
@@ -1658,12 +1621,13 @@ static int last_fire_row(void *ctx, const struct cx__val *c, int n)
   return 0;
 }
 
-int cx_store_run_last_fire(struct cx_store *s, int64_t job_id, int64_t at_most,
-                           int64_t *at, char *err)
+int cx_store_run_last_fire(struct cx_store *s, int64_t job_id,
+                           const char *claim_node, int64_t at_most, int64_t *at,
+                           char *err)
 {
-  struct cx__val p[] = {vint(job_id), vint(at_most)};
+  struct cx__val p[] = {vint(job_id), vstr(claim_node, ""), vint(at_most)};
   int64_t v = INT64_MIN;
-  int rc = exec(s, &q_RUN_LAST_FIRE, p, 2, last_fire_row, &v, NULL, err);
+  int rc = exec(s, &q_RUN_LAST_FIRE, p, 3, last_fire_row, &v, NULL, err);
   if (rc != 0)
     return rc;
   if (v == INT64_MIN) {
@@ -1693,9 +1657,10 @@ static int span_row(void *ctx, const struct cx__val *c, int n)
   return 0;
 }
 
-int cx_store_run_spans(struct cx_store *s, int64_t job_id, int64_t from,
-                       int64_t to, size_t max, struct cx_run_span **out,
-                       size_t *n, char *err)
+int cx_store_run_spans(struct cx_store *s, int64_t job_id,
+                       const char *claim_node, int64_t from, int64_t to,
+                       size_t max, struct cx_run_span **out, size_t *n,
+                       char *err)
 {
   struct spans o = {0};
   *out = NULL;
@@ -1708,8 +1673,9 @@ int cx_store_run_spans(struct cx_store *s, int64_t job_id, int64_t from,
   o.v = cx_calloc(max, sizeof *o.v);
   if (o.v == NULL)
     return -ENOMEM;
-  struct cx__val p[] = {vint(job_id), vint(from), vint(to), vint((int64_t)max)};
-  int rc = exec(s, &q_RUN_SPANS, p, 4, span_row, &o, NULL, err);
+  struct cx__val p[] = {vint(job_id), vstr(claim_node, ""), vint(from),
+                        vint(to), vint((int64_t)max)};
+  int rc = exec(s, &q_RUN_SPANS, p, 5, span_row, &o, NULL, err);
   if (rc != 0) {
     cx_free(o.v);
     return rc;

@@ -181,6 +181,11 @@ struct cx_run {
   /* A missed row stands for missed_count fires from scheduled_at to
    * missed_last (unix s) inclusive; 0 on every other row. */
   int64_t missed_count, missed_last;
+  /* 1: a broadcast job's row (allocation 3): its fire is claimed per node,
+   * the claim key being (job_id, scheduled_at, node_uuid) instead of
+   * (job_id, scheduled_at); stored as claim_node = node_uuid, '' on every
+   * other row (schema version 11). */
+  int per_node;
 };
 
 struct cx_run_list {
@@ -222,7 +227,8 @@ void cx_run_clear(struct cx_run *r);
 void cx_run_list_free(struct cx_run_list *l);
 
 /* Claims a fire: inserts r as a new row. With r->has_scheduled_at, the
- * pair (job_id, scheduled_at) is unique across the cluster: if another
+ * pair (job_id, scheduled_at) -- with r->per_node, the triple (job_id,
+ * scheduled_at, node_uuid) -- is unique across the cluster: if another
  * claim has it, returns CX_EEXISTS ("already claimed" — a normal outcome,
  * not an error to log). Runs without scheduled_at never conflict.
  * On success *id is the run's id (and r->claim_token is set).
@@ -267,27 +273,34 @@ int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
  * cx_store_run_claim only if it is its first: callers write a range only
  * of fires nobody may still claim (see src/node). A fresh claim_token is
  * made; a re-send after a lost connection is recognised by it. CX_EPARSE
- * when the count does not fit the range. The row is flagged for the alert
- * outbox (cx_store_alert_flagged) in the same statement when the job has
+ * when the count does not fit the range. With r->per_node only the rows of
+ * the same node (claim_node) count: a broadcast job's nodes account their
+ * fires apart. The row is flagged for the alert outbox
+ * (cx_store_alert_flagged) in the same statement when the job has
  * notify_status 1. */
 int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
                         char *err);
-/* The latest fire recorded for job_id at or before at_most (unix s): the
+/* The latest fire recorded for job_id (claim_node: "" or NULL for a
+ * single-node job, a node uuid for that node's rows of a broadcast job)
+ * at or before at_most (unix s): the
  * scheduled_at of the latest row up to at_most, or the end of its range
  * for a missed row. CX_ENOTFOUND when there is none. */
-int cx_store_run_last_fire(struct cx_store *s, int64_t job_id, int64_t at_most,
-                           int64_t *at, char *err);
+int cx_store_run_last_fire(struct cx_store *s, int64_t job_id,
+                           const char *claim_node, int64_t at_most, int64_t *at,
+                           char *err);
 /* The fires a row accounts for: one, or a missed row's range. */
 struct cx_run_span {
   int64_t first, last;
 };
 #define CX_STORE_SPANS_MAX 100000
-/* The spans of the rows of job_id with scheduled_at in [from, to], by
- * scheduled_at, at most max (1..CX_STORE_SPANS_MAX) of them, into *out
+/* The spans of the rows of job_id (and claim_node, as above) with scheduled_at
+ * in [from, to], by scheduled_at, at most max (1..CX_STORE_SPANS_MAX) of them,
+ * into *out
  * (*n entries; free with cx_free): to find fires without a row. */
-int cx_store_run_spans(struct cx_store *s, int64_t job_id, int64_t from,
-                       int64_t to, size_t max, struct cx_run_span **out,
-                       size_t *n, char *err);
+int cx_store_run_spans(struct cx_store *s, int64_t job_id,
+                       const char *claim_node, int64_t from, int64_t to,
+                       size_t max, struct cx_run_span **out, size_t *n,
+                       char *err);
 /* Marks the runs of node_uuid still "running" that started before
  * started_before (ms) as "lost" (success 0, end_time now, output why): the
  * node died, so nobody will record how they ended. A run that was in fact

@@ -63,6 +63,7 @@
 #include "util/util.h"
 
 #define NJOBS 200
+#define NBCAST 2 /* broadcast jobs (allocation 3) besides the NJOBS */
 #define NNODES 3
 #define NADMINS 2
 #define TTL_S 2
@@ -111,6 +112,7 @@ static struct {
   int http_port;
   pthread_mutex_t mu;
   struct job jobs[NJOBS];
+  struct job bjobs[NBCAST];
   struct fault faults[MAX_FAULTS];
   int nfaults;
   uint64_t rng;
@@ -378,6 +380,39 @@ static void load_jobs(void)
   }
 }
 
+/* Broadcast jobs: a cmd job every second and an http one every 3 s, run
+ * by every node. */
+static void load_bcast(void)
+{
+  static char resp[65536];
+  char body[1024], err[CX_ERR_LEN];
+  for (int i = 0; i < NBCAST; i++) {
+    struct job *j = &C.bjobs[i];
+    j->type = i == 0 ? 1 : 2;
+    j->period = i == 0 ? 1 : 3;
+    snprintf(j->spec, sizeof j->spec, i == 0 ? "* * * * * *" : "*/3 * * * * *");
+    char cmd[128];
+    if (j->type == 2)
+      snprintf(cmd, sizeof cmd, "http://127.0.0.1:%d/b/%d", C.http_port, i);
+    else
+      snprintf(cmd, sizeof cmd, "true");
+    snprintf(body, sizeof body,
+             "{\"name\":\"chaos-bcast-%d\",\"command\":\"%s\",\"type\":%d,"
+             "\"spec\":\"%s\",\"allocation\":3,\"timezone\":\"UTC\","
+             "\"timeout\":20}",
+             i, cmd, j->type, j->spec);
+    long st = api(0, "POST", "/job/add", body, resp, sizeof resp);
+    ASSERT_MSG(st == 200, "bcast %d: /job/add %ld: %s", i, st, resp);
+    json_t *o = json_loads(resp, 0, NULL);
+    j->id =
+        json_integer_value(json_object_get(json_object_get(o, "data"), "id"));
+    json_decref(o);
+    ASSERT(j->id > 0);
+    struct cx_cron_opts co = {.timezone = "UTC"};
+    ASSERT_MSG(cx_cron_parse(j->spec, &co, &j->cron, err) == 0, "%s", err);
+  }
+}
+
 /* ---- faults -------------------------------------------------------------- */
 
 static double rel(int64_t ms, int64_t t0_ms)
@@ -473,6 +508,8 @@ struct tally {
   int64_t max_failover_ms;      /* node fault -> first run elsewhere */
   int64_t max_late_ms; /* the job's next fire after the fault -> ditto */
   long failovers;
+  /* broadcast jobs, per (fire, node) from the node's first row on */
+  long b_expected, b_dup, b_unaccounted;
 };
 
 static int i64_cmp(const void *a, const void *b)
@@ -694,6 +731,63 @@ static int allowed_lost(const struct job *j, const char *owner, int64_t t)
   return 0;
 }
 
+/* 1 when node (a uuid) was out by an injected node fault around fire t. */
+static int node_out(const char *node, int64_t t)
+{
+  for (int fi = 0; fi < C.nfaults; fi++) {
+    const struct fault *x = &C.faults[fi];
+    if ((x->kind == F_NODE_KILL || x->kind == F_PARTITION) &&
+        strcmp(x->node_uuid, node) == 0 && t * 1000 >= x->start_ms - 1000 &&
+        t * 1000 <= x->back_ms + (TTL_S + 1 + CHAOS_SLACK_S) * 1000)
+      return 1;
+  }
+  return 0;
+}
+
+/* Broadcast jobs: per node, from its first row of the job to t1, every
+ * fire needs exactly one row of that node (its run, or its missed range);
+ * none outside the node's own fault windows may lack one, and no (fire,
+ * node) may have two. */
+static void check_bcast(const struct row *r, size_t nr, int64_t t1,
+                        struct tally *all)
+{
+  for (int b = 0; b < NBCAST; b++) {
+    const struct job *j = &C.bjobs[b];
+    for (int i = 0; i < NNODES; i++) {
+      const char *node = C.node_uuid[i];
+      int64_t first = 0;
+      for (size_t k = 0; k < nr; k++)
+        if (r[k].job_id == j->id && strcmp(r[k].node, node) == 0 &&
+            (first == 0 || r[k].sched < first))
+          first = r[k].sched;
+      if (first == 0)
+        continue;
+      for (int64_t t = first - 1, f;
+           cx_cron_next(j->cron, t, &f) == 0 && f <= t1; t = f) {
+        int n = 0;
+        for (size_t k = 0; k < nr; k++)
+          n += r[k].job_id == j->id && strcmp(r[k].node, node) == 0 &&
+               r[k].sched <= f && r[k].last >= f &&
+               (r[k].sched == f || is_missed(&r[k]));
+        all->b_expected++;
+        if (n > 1) {
+          all->b_dup++;
+          say("BROADCAST DUPLICATE job %lld fire %lld node %s: %d rows\n",
+              (long long)j->id, (long long)f, node, n);
+        } else if (n == 0 && !node_out(node, f)) {
+          all->b_unaccounted++;
+          if (all->b_unaccounted <= 20)
+            say("BROADCAST NO ROW job %lld fire %lld node %s\n",
+                (long long)j->id, (long long)f, node);
+        }
+      }
+    }
+  }
+  say("broadcast: %ld (fire, node) pairs expected, %ld duplicates, %ld "
+      "without a row outside the node's own fault windows\n",
+      all->b_expected, all->b_dup, all->b_unaccounted);
+}
+
 static void check(int64_t t0, int64_t t1, int64_t t0_ms, struct tally *all)
 {
   char err[CX_ERR_LEN];
@@ -845,6 +939,7 @@ static void check(int64_t t0, int64_t t1, int64_t t0_ms, struct tally *all)
           }
       }
   }
+  check_bcast(r, nr, t1, all);
   cx_free(r);
   mysql_close(m);
   (void)err;
@@ -944,6 +1039,7 @@ TEST_TIMEOUT(chaos_no_duplicate_and_no_lost_fire, chaos_timeout())
   for (int i = 0; i < NNODES; i++)
     wait_node_id(i);
   load_jobs();
+  load_bcast();
   say("loaded %d jobs\n", NJOBS);
 
   int64_t t0 = cx_wall_s() + 3, t0_ms = t0 * 1000;
@@ -982,6 +1078,9 @@ TEST_TIMEOUT(chaos_no_duplicate_and_no_lost_fire, chaos_timeout())
   C.report = NULL;
   ASSERT_MSG(all.expected > 0 && all.recorded > 0, "nothing fired");
   ASSERT_EQ(all.dup, 0);
+  ASSERT_MSG(all.b_expected > 0, "no broadcast fire");
+  ASSERT_EQ(all.b_dup, 0);
+  ASSERT_EQ(all.b_unaccounted, 0);
   ASSERT_EQ(all.lost_outside, 0);
   ASSERT_EQ(all.silent, 0);
   ASSERT_EQ(all.overlap, 0);

@@ -2007,3 +2007,128 @@ CASE(a_node_registered_a_moment_ago_is_alive_at_once)
   node_up("fresh");
   add_cmd_on("at-once", "fresh");
 }
+
+/* ---- broadcast jobs (allocation 3, issue 18) ------------------------------
+ */
+
+static json_t *bcast_key_json(int64_t id)
+{
+  char key[256];
+  snprintf(key, sizeof key, PREFIX "/bcast/%lld", (long long)id);
+  return coord_json(key, NULL);
+}
+
+/* A broadcast cmd job needs system.cmd_auto_allocation like any auto-placed
+ * cmd job; once allowed it is published once, under <prefix>/bcast/<id>,
+ * with run_on "" and no node key at all. */
+CASE(broadcast_cmd_needs_cmd_auto_and_publishes_one_bcast_key)
+{
+  node_up("n1");
+  node_up("n2");
+  const char *body = "{\"name\":\"logs\",\"type\":1,\"command\":\"rm -f "
+                     "/tmp/x.log\",\"spec\":\"0 0 * * *\",\"allocation\":3}";
+  post("/job/add", body);
+  EXPECT(400, 1004);
+  ASSERT_STREQ(rfield(), "allocation");
+  ASSERT_EQ(store_count(), 0);
+  F.cfg.cmd_auto_allocation = 1;
+  post("/job/add", body);
+  EXPECT(200, 0);
+  int64_t id = dint("id");
+  ASSERT_STREQ(dstr("run_on"), "");
+  ASSERT_EQ(dint("allocation"), 3);
+  json_t *k = bcast_key_json(id);
+  ASSERT_MSG(k != NULL, "no bcast key");
+  ASSERT_EQ(json_integer_value(json_object_get(k, "allocation")), 3);
+  json_decref(k);
+  ASSERT_EQ(count_prefix(PREFIX "/job/"), 0);
+}
+
+/* max_running: 0..10000, and only for broadcast jobs; allocation 4 does
+ * not exist. */
+CASE(broadcast_max_running_bounds)
+{
+  node_up("n1");
+  static const struct {
+    int alloc;
+    long max_running;
+    int status, code;
+    const char *field;
+  } v[] = {
+      {3, -1, 400, 1001, "max_running"}, {3, 10001, 400, 1001, "max_running"},
+      {2, 1, 400, 1001, "max_running"},  {4, 0, 400, 1001, "allocation"},
+      {3, 10000, 200, 0, NULL},
+  };
+  for (size_t i = 0; i < CX_ARRAY_LEN(v); i++) {
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"name\":\"b%zu\",\"type\":2,\"command\":\"http://h/\","
+             "\"spec\":\"* * * * *\",\"allocation\":%d,\"max_running\":%ld}",
+             i, v[i].alloc, v[i].max_running);
+    post("/job/add", body);
+    EXPECT(v[i].status, v[i].code);
+    if (v[i].field)
+      ASSERT_STREQ(rfield(), v[i].field);
+  }
+  ASSERT_EQ(dint("max_running"), 10000);
+}
+
+/* /job/find lists the nodes a broadcast job runs on (alive, matching, not
+ * drained; sorted); /job/once without a node writes a once key for each;
+ * turning it auto moves it to one node's key and drops the bcast key;
+ * deleting removes every key. */
+CASE(broadcast_find_once_update_delete)
+{
+  char target[64], body[512];
+  node_up_labels("n1", "{\"role\":\"web\"}");
+  node_up_labels("n2", "{\"role\":\"db\"}");
+  node_up_labels("n3", "{\"role\":\"web\"}");
+  post("/job/add", "{\"name\":\"b\",\"type\":2,\"command\":\"http://h/\","
+                   "\"spec\":\"* * * * *\",\"allocation\":3,"
+                   "\"node_selector\":\"role=web\",\"max_running\":1}");
+  EXPECT(200, 0);
+  int64_t id = dint("id");
+  snprintf(target, sizeof target, "/job/find?id=%lld", (long long)id);
+  call("GET", target, F.viewer, NULL);
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("node_state"), "broadcast");
+  json_t *nodes = json_object_get(rdata(), "nodes");
+  ASSERT_EQ(json_array_size(nodes), 2);
+  ASSERT_STREQ(json_string_value(json_array_get(nodes, 0)), "n1");
+  ASSERT_STREQ(json_string_value(json_array_get(nodes, 1)), "n3");
+  snprintf(body, sizeof body, "{\"job_id\":%lld}", (long long)id);
+  post("/job/once", body);
+  EXPECT(200, 0);
+  ASSERT_EQ(json_array_size(json_object_get(rdata(), "nodes")), 2);
+  ASSERT_EQ(count_prefix(PREFIX "/once/n1/"), 1);
+  ASSERT_EQ(count_prefix(PREFIX "/once/n3/"), 1);
+  ASSERT_EQ(count_prefix(PREFIX "/once/n2/"), 0);
+  /* the one named */
+  snprintf(body, sizeof body, "{\"job_id\":%lld,\"node_uuid\":\"n2\"}",
+           (long long)id);
+  post("/job/once", body);
+  EXPECT(200, 0);
+  ASSERT_EQ(count_prefix(PREFIX "/once/n2/"), 1);
+  /* broadcast -> auto: one node key, the bcast key gone */
+  snprintf(body, sizeof body,
+           "{\"id\":%lld,\"allocation\":2,\"max_running\":0}", (long long)id);
+  post("/job/add", body);
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("run_on"), "n1");
+  assert_key("n1", id);
+  ASSERT(bcast_key_json(id) == NULL);
+  /* and back */
+  snprintf(body, sizeof body, "{\"id\":%lld,\"allocation\":3}", (long long)id);
+  post("/job/add", body);
+  EXPECT(200, 0);
+  ASSERT_STREQ(dstr("run_on"), "");
+  ASSERT(job_key_json("n1", id) == NULL);
+  json_t *k = bcast_key_json(id);
+  ASSERT(k != NULL);
+  json_decref(k);
+  snprintf(body, sizeof body, "{\"ids\":[%lld]}", (long long)id);
+  post("/job/del", body);
+  EXPECT(200, 0);
+  ASSERT(bcast_key_json(id) == NULL);
+  ASSERT_EQ(store_count(), 0);
+}

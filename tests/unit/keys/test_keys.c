@@ -158,8 +158,8 @@ TEST(keys_parse_refuses_hostile_keys)
 TEST(keys_build_then_parse_round_trips)
 {
   static const enum cx_key_kind kinds[] = {
-      CX_KEY_JOB,  CX_KEY_NODE,   CX_KEY_PROC, CX_KEY_ONCE,
-      CX_KEY_KILL, CX_KEY_LEADER, CX_KEY_DRAIN};
+      CX_KEY_JOB,  CX_KEY_NODE,   CX_KEY_PROC,  CX_KEY_ONCE,
+      CX_KEY_KILL, CX_KEY_LEADER, CX_KEY_DRAIN, CX_KEY_BCAST};
   for (size_t i = 0; i < CX_ARRAY_LEN(kinds); i++) {
     char b[CX_KEY_LEN];
     struct cx_key k;
@@ -168,4 +168,25 @@ TEST(keys_build_then_parse_round_trips)
     ASSERT_EQ(cx_key_parse("/p/q", b, n, &k), 0);
     ASSERT_EQ(k.kind, kinds[i]);
   }
+}
+
+/* <prefix>/bcast/<id>: no uuid; the id as for job keys; the directory
+ * only without a uuid. */
+TEST(keys_bcast_layout)
+{
+  char b[CX_KEY_LEN];
+  struct cx_key k;
+  size_t n = cx_key_build(b, sizeof b, "/cronix", CX_KEY_BCAST, NULL, 42, NULL);
+  ASSERT_STREQ(b, "/cronix/bcast/42");
+  ASSERT_EQ(cx_key_parse("/cronix", b, n, &k), 0);
+  ASSERT_EQ(k.kind, CX_KEY_BCAST);
+  ASSERT_EQ(k.id, 42);
+  ASSERT_STREQ(k.uuid, "");
+  ASSERT_EQ(cx_key_build(b, sizeof b, "/cronix", CX_KEY_BCAST, NULL, 0, NULL),
+            0);
+  ASSERT_EQ(cx_key_dir(b, sizeof b, "/cronix", CX_KEY_BCAST, NULL), 14);
+  ASSERT_EQ(cx_key_dir(b, sizeof b, "/cronix", CX_KEY_BCAST, U), 0);
+  ASSERT_EQ(cx_key_parse("/cronix", "/cronix/bcast/042", 17, &k), CX_EPARSE);
+  ASSERT_EQ(cx_key_parse("/cronix", "/cronix/bcast/n1/4", 18, &k), CX_EPARSE);
+  ASSERT_EQ(cx_key_parse("/cronix", "/cronix/bcast/", 14, &k), CX_EPARSE);
 }
