@@ -13,7 +13,6 @@
 #include "store/store.h"
 
 struct cx_admin;
-struct cx_notify;
 struct cx_live_table;
 
 struct cx_admin_opts {
@@ -21,9 +20,6 @@ struct cx_admin_opts {
   struct cx_store *store;      /* borrowed */
   struct cx_coord *coord;      /* borrowed */
   const char *listen;          /* NULL = cfg->listen ("host:0" for tests) */
-  struct cx_notify *notify;    /* ignored: /notify/test and alerts use the
-                                  store's settings (kept until src/cli
-                                  stops setting it) */
   /* borrowed, optional: the live output of runs running in this process
    * (standalone: the node's, cx_noded_live) for /job/output. */
   struct cx_live_table *live;

@@ -15,15 +15,12 @@
 #include <stdint.h>
 
 struct cx_admin;
-struct cx_notify;
 
 /* Tunables; zero fields take the defaults shown. */
 struct cx_admin_cluster_opts {
-  int64_t leader_ttl_s;     /* lease of the leader key; 0 = cfg node_ttl */
-  int64_t reconcile_ms;     /* period of reconciliation; 0 = 60000 */
-  int64_t purge_ms;         /* period of log retention; 0 = 3600000 */
-  struct cx_notify *notify; /* ignored: node alerts go through the store
-                               (kept until src/cli stops setting it) */
+  int64_t leader_ttl_s; /* lease of the leader key; 0 = cfg node_ttl */
+  int64_t reconcile_ms; /* period of reconciliation; 0 = 60000 */
+  int64_t purge_ms;     /* period of log retention; 0 = 3600000 */
   /* 1 = serve the API only: no election, no cluster duties (tests of the
    * API alone, where failover or retention would race the test). */
   int off;

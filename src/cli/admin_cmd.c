@@ -25,8 +25,8 @@ int cx_cli_admin(int argc, char **argv)
   if (rc != 0 || (rc = cx_cli_bootstrap(&d.cfg, d.store, "admin")) != 0)
     goto out;
   struct cx_admin_opts opts = {
-      .cfg = &d.cfg, .store = d.store, .coord = d.coord, .notify = d.notify};
-  struct cx_admin_cluster_opts copts = {.notify = d.notify};
+      .cfg = &d.cfg, .store = d.store, .coord = d.coord};
+  struct cx_admin_cluster_opts copts = {0};
   if (cx_admin_create(&opts, &admin, err) != 0 ||
       cx_admin_cluster_set(admin, &copts) != 0 ||
       cx_admin_start(admin, err) != 0) {

@@ -37,8 +37,7 @@ struct cx_cli_daemon {
   struct cx_config cfg;
   struct cx_store *store;
   struct cx_coord *coord;
-  struct cx_notify *notify; /* NULL when no channel is configured */
-  sigset_t signals;         /* blocked; wait with cx_cli_wait_signal */
+  sigset_t signals; /* blocked; wait with cx_cli_wait_signal */
   int cfg_loaded;
 };
 /* Prints usage for --help (returns -1: exit 0), loads the configuration,
@@ -74,15 +73,6 @@ void cx_cli_sd_notify(const char *state);
 /* Says READY=1, waits for SIGTERM or SIGINT (returned, after saying
  * STOPPING=1); logs SIGHUP and goes on. */
 int cx_cli_wait_signal(const sigset_t *set, const char *cmd);
-
-/* The notifier's settings from cfg (pointers borrowed from cfg). */
-struct cx_notify_conf;
-void cx_cli_notify_conf(const struct cx_config *cfg, struct cx_notify_conf *n);
-/* Creates the notifier when a channel is configured (*out stays NULL when
- * none is). */
-struct cx_notify;
-int cx_cli_notify_open(const struct cx_config *cfg, const char *cmd,
-                       struct cx_notify **out);
 
 /* Prints the help of the flags cx_cli_load_config understands for cmd
  * (its argv[0]: "admin", "node", "user add", ...; --listen only where the

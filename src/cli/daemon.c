@@ -20,7 +20,6 @@
 #include "config/config.h"
 #include "coord/coord.h"
 #include "cron/cron.h"
-#include "notify/notify.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -192,46 +191,6 @@ int cx_cli_wait_signal(const sigset_t *set, const char *cmd)
   }
 }
 
-void cx_cli_notify_conf(const struct cx_config *cfg, struct cx_notify_conf *n)
-{
-  memset(n, 0, sizeof *n);
-  n->email.smtp_url = cfg->email_smtp_url[0] ? cfg->email_smtp_url : NULL;
-  n->email.username = cfg->email_username[0] ? cfg->email_username : NULL;
-  n->email.password = cfg->email_password[0] ? cfg->email_password : NULL;
-  n->email.from = cfg->email_from[0] ? cfg->email_from : NULL;
-  n->email.starttls =
-      strcmp(cfg->email_starttls, "required") == 0 ? CX_NOTIFY_STARTTLS_REQUIRED
-      : strcmp(cfg->email_starttls, "off") == 0    ? CX_NOTIFY_STARTTLS_OFF
-                                                   : CX_NOTIFY_STARTTLS_TRY;
-  n->email.tls_insecure = !cfg->email_tls_verify;
-  n->email.ca_file = cfg->email_ca_file[0] ? cfg->email_ca_file : NULL;
-  n->email.timeout_ms = (int)cfg->notify_timeout * 1000;
-  n->feishu.webhook_url =
-      cfg->feishu_webhook_url[0] ? cfg->feishu_webhook_url : NULL;
-  n->feishu.secret = cfg->feishu_secret[0] ? cfg->feishu_secret : NULL;
-  n->feishu.timeout_ms = (int)cfg->notify_timeout * 1000;
-  n->public_url = cfg->public_url[0] ? cfg->public_url : NULL;
-  n->queue_size = (int)cfg->notify_queue_size;
-  n->retries = (int)cfg->notify_retries;
-}
-
-int cx_cli_notify_open(const struct cx_config *cfg, const char *cmd,
-                       struct cx_notify **out)
-{
-  char err[CX_ERR_LEN];
-  struct cx_notify_conf c;
-
-  *out = NULL;
-  if (cfg->email_smtp_url[0] == '\0' && cfg->feishu_webhook_url[0] == '\0')
-    return 0; /* no channel configured: nothing to send through */
-  cx_cli_notify_conf(cfg, &c);
-  if (cx_notify_create(&c, out, err) != 0) {
-    fprintf(stderr, "cronix %s: notifications: %s\n", cmd, err);
-    return 2;
-  }
-  return 0;
-}
-
 int cx_cli_daemon_open(struct cx_cli_daemon *d, int argc, char **argv,
                        const char *cmd, const char *usage, int need_etcd)
 {
@@ -258,15 +217,13 @@ int cx_cli_daemon_open(struct cx_cli_daemon *d, int argc, char **argv,
   }
   cx_cli_block_signals(&d->signals);
   if ((rc = cx_cli_prepare(&d->cfg, cmd)) != 0 ||
-      (rc = cx_cli_open_backends(&d->cfg, cmd, &d->store, &d->coord)) != 0 ||
-      (rc = cx_cli_notify_open(&d->cfg, cmd, &d->notify)) != 0)
+      (rc = cx_cli_open_backends(&d->cfg, cmd, &d->store, &d->coord)) != 0)
     return rc;
   return 0;
 }
 
 void cx_cli_daemon_close(struct cx_cli_daemon *d)
 {
-  cx_notify_destroy(d->notify, 5000);
   cx_coord_close(d->coord);
   cx_store_close(d->store);
   if (d->cfg_loaded)

@@ -7,6 +7,7 @@
 
 #include "cli/remote-int.h"
 #include "cron/cron.h"
+#include "job/job.h"
 #include "util/util.h"
 
 #define MAX_NEXT 1000
@@ -307,6 +308,7 @@ static const struct jfield fields[] = {
     {"--workdir", "workdir", F_STR, 0},
     {"--notify-events", "notify_events", F_STR, 0},
     {"--max-duration", "max_duration", F_DUR, 2678400},
+    {"--max-running", "max_running", F_INT, CX_JOB_MAX_RUNNING},
     {"--run-as", "run_as", F_STR, 0},
     {"--limit-memory-mb", "limit_memory_mb", F_INT, 1 << 20},
     {"--limit-nproc", "limit_nproc", F_INT, 1 << 20},
@@ -327,7 +329,9 @@ static const char job_add_usage[] =
     "  --command C            shell line (cmd), or URL (http)\n"
     "  --type cmd|http        default: http when --command is an http(s) URL\n"
     "  --node UUID            run on this node (allocation manual)\n"
-    "  --allocation manual|auto   default: manual with --node, else auto\n"
+    "  --allocation manual|auto|broadcast   default: manual with --node,\n"
+    "                         else auto; broadcast: every matching node\n"
+    "  --max-running N        broadcast: at most N nodes run a fire (0: all)\n"
     "  --tz ZONE              IANA zone the spec is read in\n"
     "  --timeout D            kill a run after D (90, 90s, 5m, 2h, 1d; 0 "
     "none)\n"
@@ -336,7 +340,8 @@ static const char job_add_usage[] =
     "  --concurrency forbid|allow|replace\n"
     "  --misfire run_once|skip\n"
     "  --starting-deadline D  how late a missed fire may still run\n"
-    "  --notify email|feishu|off   alert on the final failure\n"
+    "  --notify CHANNEL       alert through email, feishu, dingtalk, wecom,\n"
+    "                         slack or webhook; off: no alerts\n"
     "  --notify-to USER_ID    who is alerted (repeat)\n"
     "  --env NAME=VALUE       environment of a cmd job (repeat)\n"
     "  --workdir DIR          working directory of a cmd job\n"
@@ -392,6 +397,8 @@ static int build_job(struct rc_ctx *c, const char *const *vals,
         x = json_integer(1);
       else if (strcmp(v, "auto") == 0 || strcmp(v, "2") == 0)
         x = json_integer(2);
+      else if (strcmp(v, "broadcast") == 0 || strcmp(v, "3") == 0)
+        x = json_integer(3);
       break;
     case F_BOOL:
       if (parse_bool(v, &b) == 0)
@@ -453,12 +460,17 @@ static int build_job(struct rc_ctx *c, const char *const *vals,
     json_object_set_new(job, "notify_to_array", a);
   }
   if (notify != NULL) {
-    int type = strcmp(notify, "email") == 0    ? 1
-               : strcmp(notify, "feishu") == 0 ? 2
-               : strcmp(notify, "off") == 0    ? 0
-                                               : -1;
+    /* notify_type's numbers (SPEC, issue 14); "off" turns alerts off. */
+    static const char *const channels[] = {
+        "off", "email", "feishu", "dingtalk", "wecom", "slack", "webhook"};
+    int type = -1;
+    for (int i = 0; i < (int)CX_ARRAY_LEN(channels); i++)
+      if (strcmp(notify, channels[i]) == 0)
+        type = i;
     if (type < 0)
-      return rc_fail(c, 2, "--notify must be email, feishu or off");
+      return rc_fail(c, 2,
+                     "--notify must be email, feishu, dingtalk, wecom, slack, "
+                     "webhook or off");
     json_object_set_new(job, "notify_status", json_integer(type ? 1 : 2));
     json_object_set_new(job, "notify_type", json_integer(type));
   }

@@ -48,6 +48,7 @@ const char *const rc_job_fields[] = {
     "limit_cpu_s",
     "limit_nofile",
     "node_selector",
+    "max_running",
 };
 
 const size_t rc_job_nfields = CX_ARRAY_LEN(rc_job_fields);
@@ -66,7 +67,7 @@ static int auto_placed(const json_t *want, const json_t *have)
   json_t *a = json_object_get(want, "allocation");
   if (a == NULL)
     a = json_object_get(have, "allocation");
-  return json_integer_value(a) == 2;
+  return a != NULL && json_integer_value(a) != 1; /* auto 2, broadcast 3 */
 }
 
 /* The jobs-file form of a job as the API answers it. */

@@ -14,7 +14,6 @@
 #include "coord/coord.h"
 #include "cron/cron.h"
 #include "node/node.h"
-#include "notify/notify.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -37,11 +36,14 @@ int cx_cli_node(int argc, char **argv)
 
   if (rc != 0)
     goto out;
-  struct cx_noded_opts opts = {.cfg = &d.cfg,
-                               .store = d.store,
-                               .coord = d.coord,
-                               .notify = d.notify,
-                               .version = CX_VERSION};
+  /* Alerts go out from the leader admin with the store's channel settings;
+   * a node's [notify.*] would silently do nothing, so say so. */
+  if (d.cfg.email_smtp_url[0] != '\0' || d.cfg.feishu_webhook_url[0] != '\0')
+    CX_LOG(CX_LOG_WARN, "node",
+           "notify.* settings are ignored on a node: alerts are sent by the "
+           "leader admin with the channels set through POST /notify/settings");
+  struct cx_noded_opts opts = {
+      .cfg = &d.cfg, .store = d.store, .coord = d.coord, .version = CX_VERSION};
   if (cx_noded_create(&opts, &node, err) != 0 ||
       cx_noded_start(node, err) != 0) {
     fprintf(stderr, "cronix node: %s\n", err);

@@ -45,11 +45,8 @@ int cx_cli_standalone(int argc, char **argv)
   if (rc != 0 || (rc = cx_cli_bootstrap(&d.cfg, d.store, "standalone")) != 0)
     goto out;
   /* The node first, so the admin's first placement finds it alive. */
-  struct cx_noded_opts nopts = {.cfg = &d.cfg,
-                                .store = d.store,
-                                .coord = d.coord,
-                                .notify = d.notify,
-                                .version = CX_VERSION};
+  struct cx_noded_opts nopts = {
+      .cfg = &d.cfg, .store = d.store, .coord = d.coord, .version = CX_VERSION};
   rc = 1;
   if (cx_noded_create(&nopts, &node, err) != 0 ||
       cx_noded_start(node, err) != 0) {
@@ -59,11 +56,10 @@ int cx_cli_standalone(int argc, char **argv)
   struct cx_admin_opts aopts = {.cfg = &d.cfg,
                                 .store = d.store,
                                 .coord = d.coord,
-                                .notify = d.notify,
                                 .live = cx_noded_live(node),
                                 .metrics = node_metrics,
                                 .metrics_arg = node};
-  struct cx_admin_cluster_opts copts = {.notify = d.notify};
+  struct cx_admin_cluster_opts copts = {0};
   if (cx_admin_create(&aopts, &admin, err) != 0 ||
       cx_admin_cluster_set(admin, &copts) != 0 ||
       cx_admin_start(admin, err) != 0) {

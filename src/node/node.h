@@ -62,7 +62,6 @@
 struct cx_config;
 struct cx_store;
 struct cx_coord;
-struct cx_notify;
 struct cx_live_table;
 
 /* Spool file name inside data_dir. */
@@ -74,8 +73,6 @@ struct cx_noded_opts {
   const struct cx_config *cfg; /* read at create (copied) */
   struct cx_store *store;      /* required; borrowed, outlives the node */
   struct cx_coord *coord;      /* required; borrowed */
-  struct cx_notify *notify;    /* ignored: alerts come from the leader admin
-                                  (kept until src/cli stops setting it) */
   const char *version;         /* for the node key/row; NULL = "" */
   /* Optional, for benchmarks and tests: called on the scheduler thread for
    * each cron fire with the instant it was due and the wall-clock ms at

@@ -20,7 +20,6 @@ struct env {
   struct cx_config cfg;
   struct cx_store *store;
   struct cx_coord *coord;
-  struct cx_notify *notify;
   struct cx_admin *admin;
   char base[64];
   char admin_tok[CX_STORE_TOKEN_LEN], viewer_tok[CX_STORE_TOKEN_LEN];
@@ -68,7 +67,6 @@ static void setup(const char *smtp_url)
   struct cx_admin_opts o = {.cfg = &E.cfg,
                             .store = E.store,
                             .coord = E.coord,
-                            .notify = E.notify,
                             .listen = "127.0.0.1:0"};
   ASSERT_MSG(cx_admin_create(&o, &E.admin, err) == 0, "%s", err);
   ASSERT_MSG(cx_admin_start(E.admin, err) == 0, "%s", err);
@@ -83,7 +81,6 @@ static void setup(const char *smtp_url)
 static void teardown(void)
 {
   cx_admin_destroy(E.admin);
-  cx_notify_destroy(E.notify, 1000);
   cx_coord_close(E.coord);
   cx_store_close(E.store);
   cx_config_free(&E.cfg);

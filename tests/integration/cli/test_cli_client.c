@@ -547,6 +547,34 @@ TEST_TIMEOUT(cli_client_export_apply_round_trip, 180)
   down();
 }
 
+/* Broadcast placement and every alert channel are reachable from the flags;
+ * a channel the CLI does not know is a usage error naming the choices. */
+TEST_TIMEOUT(cli_client_broadcast_and_channel_flags, 120)
+{
+  up();
+  free(
+      expect(CRONIX("job", "add", "--name", "everywhere", "--spec", "0 0 * * *",
+                    "--type", "http", "--command", "http://127.0.0.1:9/clean",
+                    "--allocation", "broadcast", "--max-running", "2"),
+             0));
+  json_t *j = job_json("everywhere");
+  ASSERT_EQ(jint(j, "allocation"), 3);
+  ASSERT_EQ(jint(j, "max_running"), 2);
+  json_decref(j);
+  struct cx_test_output o;
+  run(CRONIX("job", "edit", "everywhere", "--notify", "pager"), &o);
+  ASSERT_EQ(o.status, 2);
+  ASSERT_CONTAINS(o.err, "dingtalk, wecom, slack, webhook or off");
+  cx_test_output_free(&o);
+  /* slack is a channel name the CLI maps to notify_type 5; the server then
+   * refuses it because no Slack webhook is configured here. */
+  run(CRONIX("job", "edit", "everywhere", "--notify", "slack"), &o);
+  ASSERT_EQ(o.status, 1);
+  ASSERT_CONTAINS(o.err, "notify_type");
+  cx_test_output_free(&o);
+  down();
+}
+
 /* The newest run of job name (0 when none yet). */
 static int64_t newest_run_of(const char *name)
 {
