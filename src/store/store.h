@@ -260,6 +260,10 @@ int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
  * when the count does not fit the range. */
 int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
                         char *err);
+/* Makes r (its other fields kept) the missed row of count fires from
+ * first to last (unix s): trigger "cron", status "missed", the range. */
+void cx_run_set_missed(struct cx_run *r, int64_t first, int64_t last,
+                       int64_t count);
 /* The latest fire recorded for job_id at or before at_most (unix s): the
  * scheduled_at of the latest row up to at_most, or the end of its range
  * for a missed row. CX_ENOTFOUND when there is none. */
