@@ -51,26 +51,10 @@
 
 #include "bench.h"
 
-static char tmpdir[256];
+BENCH_TEST_TMPDIR
 
-const char *cx_test_tmpdir(void);
-const char *cx_test_tmpdir(void)
-{
-  return tmpdir;
-}
-
-#define DIE(...)                                                               \
-  do {                                                                         \
-    fprintf(stderr, "node_run_bench: " __VA_ARGS__);                           \
-    fputc('\n', stderr);                                                       \
-    exit(1);                                                                   \
-  } while (0)
-
-static int env_int(const char *name, int def)
-{
-  const char *v = getenv(name);
-  return v && atoi(v) > 0 ? atoi(v) : def;
-}
+#define DIE(...) bench_die(__VA_ARGS__)
+#define env_int bench_env_int
 
 /* ---- the system under test ------------------------------------------------
  */
@@ -94,7 +78,7 @@ static void sut_up(struct sut *s)
 {
   char err[CX_ERR_LEN] = "", url[600], dir[400];
   struct cx_coord_cfg cc = {.max_reply_bytes = (size_t)64 << 20};
-  snprintf(dir, sizeof dir, "%s/%s", tmpdir, s->name);
+  snprintf(dir, sizeof dir, "%s/%s", bench_tmp, s->name);
   mkdir(dir, 0700);
   if (s->dist) {
     struct cx_svc_etcd_opts eo = {.progress_notify_interval = "5s"};
@@ -460,10 +444,7 @@ static void steady(struct sut *s, int n, int secs, double floor_rate)
 int main(int argc, char **argv)
 {
   char err[CX_ERR_LEN];
-  snprintf(tmpdir, sizeof tmpdir, "%s/cx-node-run-bench.XXXXXX",
-           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  if (mkdtemp(tmpdir) == NULL)
-    DIE("mkdtemp");
+  bench_tmpdir_make("cx-node-run-bench");
   cx_log_set_level(getenv("BENCH_DEBUG") ? CX_LOG_DEBUG : CX_LOG_ERROR);
   cx_tz_set_default("UTC", err);
   int do_sa = argc < 2, do_cl = argc < 2;
