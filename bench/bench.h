@@ -1,20 +1,76 @@
 /*
  * What several benchmarks share (header only: each bench/<name>.c is its
- * own program): latency samples and percentiles, the bare fork+exec floor,
- * an operator's API token.
+ * own program): the program's temp dir and fatal errors, latency samples
+ * and percentiles, the bare fork+exec floor, an operator's API token.
  */
 #ifndef CX_BENCH_H
 #define CX_BENCH_H
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "store/store.h"
 #include "util/util.h"
+
+/* ---- the program: fatal errors, temp dir, knobs ---- */
+
+/* Prints "<program>: <message>" on stderr and exits 1. */
+__attribute__((format(printf, 1, 2), noreturn)) static inline void
+bench_die(const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", program_invocation_short_name);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(1);
+}
+
+/* The program's temp dir (tests/support/services.c puts the servers it
+ * starts there, through cx_test_tmpdir). */
+static char bench_tmp[256] __attribute__((unused));
+
+/* Defines cx_test_tmpdir() as bench_tmp: once per program that links
+ * tests/support. */
+#define BENCH_TEST_TMPDIR                                                      \
+  const char *cx_test_tmpdir(void);                                            \
+  const char *cx_test_tmpdir(void)                                             \
+  {                                                                            \
+    return bench_tmp;                                                          \
+  }
+
+/* Makes bench_tmp: $TMPDIR (or /tmp)/<name>.XXXXXX; dies on failure. */
+static inline void bench_tmpdir_make(const char *name)
+{
+  const char *t = getenv("TMPDIR");
+  snprintf(bench_tmp, sizeof bench_tmp, "%s/%s.XXXXXX", t && *t ? t : "/tmp",
+           name);
+  if (mkdtemp(bench_tmp) == NULL)
+    bench_die("mkdtemp %s", bench_tmp);
+}
+
+/* Removes bench_tmp and all in it; 0 on success. */
+static inline int bench_tmpdir_remove(void)
+{
+  char rm[300];
+  snprintf(rm, sizeof rm, "rm -rf '%s'", bench_tmp);
+  return system(rm) == 0 ? 0 : -1;
+}
+
+/* The positive integer in environment variable name, else def. */
+static inline int bench_env_int(const char *name, int def)
+{
+  const char *v = getenv(name);
+  return v && atoi(v) > 0 ? atoi(v) : def;
+}
 
 /* Samples; initialise with {.mu = PTHREAD_MUTEX_INITIALIZER}. */
 struct lat {

@@ -36,19 +36,11 @@
 #include "support/services.h"
 #include "util/util.h"
 
-static char tmpdir[256];
-const char *cx_test_tmpdir(void);
-const char *cx_test_tmpdir(void)
-{
-  return tmpdir;
-}
+#include "bench.h"
 
-#define DIE(...)                                                               \
-  do {                                                                         \
-    fprintf(stderr, "live_bench: " __VA_ARGS__);                               \
-    fputc('\n', stderr);                                                       \
-    exit(1);                                                                   \
-  } while (0)
+BENCH_TEST_TMPDIR
+
+#define DIE(...) bench_die(__VA_ARGS__)
 
 #define SECRET "bench-cluster-secret-0123456789"
 #define FOLLOWERS 100
@@ -286,12 +278,6 @@ static void on_line(const char *line, int64_t now_ns)
     g_lat[g_nlat++] = (double)(now_ns - ts) / 1e6;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* ---- processes ------------------------------------------------------------
  */
 
@@ -303,7 +289,7 @@ static void start(struct cx_svc_proc *p, const char *name,
                   const char *const *argv)
 {
   char err[CX_ERR_LEN], log[512];
-  snprintf(log, sizeof log, "%s/%s.log", tmpdir, name);
+  snprintf(log, sizeof log, "%s/%s.log", bench_tmp, name);
   if (cx_svc_proc_set_argv(p, name, log, argv, err) != 0 ||
       cx_svc_proc_start(p, err) != 0)
     DIE("%s: %s", name, err);
@@ -380,14 +366,12 @@ int main(int argc, char **argv)
   if (argc != 3)
     DIE("usage: live_bench CRONIX_BIN standalone|cluster");
   int cluster = strcmp(argv[2], "cluster") == 0;
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/cx-live-bench.XXXXXX");
-  if (mkdtemp(tmpdir) == NULL)
-    DIE("mkdtemp");
+  bench_tmpdir_make("cx-live-bench");
   curl_global_init(CURL_GLOBAL_DEFAULT);
   g_port = (unsigned)free_port();
   snprintf(listen, sizeof listen, "127.0.0.1:%u", g_port);
-  snprintf(adir, sizeof adir, "%s/admin", tmpdir);
-  snprintf(ndir, sizeof ndir, "%s/node", tmpdir);
+  snprintf(adir, sizeof adir, "%s/admin", bench_tmp);
+  snprintf(ndir, sizeof ndir, "%s/node", bench_tmp);
   mkdir(adir, 0700);
   mkdir(ndir, 0700);
   if (!cluster) {
@@ -437,7 +421,7 @@ int main(int argc, char **argv)
   follow_open(&one, run, 0);
   follow_run(&one, 1, on_line);
   run_ms(run);
-  qsort(g_lat, (size_t)g_nlat, sizeof *g_lat, cmp_d);
+  qsort(g_lat, (size_t)g_nlat, sizeof *g_lat, bench_cmp_d);
   printf("lines %d\n", g_nlat);
   if (g_nlat > 0) {
     printf("latency_p50_ms %.1f\n", g_lat[g_nlat / 2]);
@@ -486,7 +470,5 @@ int main(int argc, char **argv)
     cx_svc_mariadb_destroy(&g_db);
     cx_svc_etcd_destroy(&g_etcd);
   }
-  char rm[300]; /* the processes' data dirs and logs */
-  snprintf(rm, sizeof rm, "rm -rf '%s'", tmpdir);
-  return system(rm) == 0 ? 0 : 1;
+  return bench_tmpdir_remove() == 0 ? 0 : 1; /* data dirs and logs */
 }

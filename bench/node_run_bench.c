@@ -15,6 +15,8 @@
  *           instant), concurrency forbid (the default): fires without a
  *           row, skipped fires, lateness; meanwhile POST /job/search page 1,
  *           and at the end POST /job/del of all N jobs, timed;
+ *   1000    1000 jobs `* * * * * *` (forbid): the same numbers as the
+ *           burst plus the node's queue, with no target (what happens);
  *   steady  three times as many `allow` jobs `* * * * * *` as the floor (more
  *           than can run: the node's own limit shows): runs finished per
  *           second, then (after deleting them and draining) every run
@@ -22,8 +24,9 @@
  *
  *   node_run_bench [standalone|cluster]...   (default: both)
  *   BENCH_LIGHT_SECONDS (30), BENCH_BURST_SECONDS (60),
- *   BENCH_STEADY_SECONDS (20), BENCH_BURST_N (floor / 2),
- *   BENCH_STEADY_JOBS (3 x floor): fixed sizes, to compare two builds
+ *   BENCH_STEADY_SECONDS (20), BENCH_THOUSAND_SECONDS (20), BENCH_BURST_N
+ * (floor / 2), BENCH_STEADY_JOBS (3 x floor): fixed sizes, to compare two
+ * builds
  *
  * Prints a Markdown table on stdout (progress on stderr).
  */
@@ -51,26 +54,10 @@
 
 #include "bench.h"
 
-static char tmpdir[256];
+BENCH_TEST_TMPDIR
 
-const char *cx_test_tmpdir(void);
-const char *cx_test_tmpdir(void)
-{
-  return tmpdir;
-}
-
-#define DIE(...)                                                               \
-  do {                                                                         \
-    fprintf(stderr, "node_run_bench: " __VA_ARGS__);                           \
-    fputc('\n', stderr);                                                       \
-    exit(1);                                                                   \
-  } while (0)
-
-static int env_int(const char *name, int def)
-{
-  const char *v = getenv(name);
-  return v && atoi(v) > 0 ? atoi(v) : def;
-}
+#define DIE(...) bench_die(__VA_ARGS__)
+#define env_int bench_env_int
 
 /* ---- the system under test ------------------------------------------------
  */
@@ -94,7 +81,7 @@ static void sut_up(struct sut *s)
 {
   char err[CX_ERR_LEN] = "", url[600], dir[400];
   struct cx_coord_cfg cc = {.max_reply_bytes = (size_t)64 << 20};
-  snprintf(dir, sizeof dir, "%s/%s", tmpdir, s->name);
+  snprintf(dir, sizeof dir, "%s/%s", bench_tmp, s->name);
   mkdir(dir, 0700);
   if (s->dist) {
     struct cx_svc_etcd_opts eo = {.progress_notify_interval = "5s"};
@@ -250,7 +237,7 @@ struct tally {
   int span, njobs;
   int mod; /* 0: every job due every second; else due when s % mod == j % mod */
   unsigned char *seen;
-  int64_t rows, skipped, running, dups;
+  int64_t rows, skipped, running, dups, missed;
   struct lat late;
 };
 
@@ -271,6 +258,8 @@ static int tally_row(void *ctx, const struct cx__val *c, int n)
     t->skipped++;
   else if (strcmp(c[3].s, "running") == 0)
     t->running++;
+  else if (strcmp(c[3].s, "missed") == 0)
+    t->missed++;
   else
     lat_add(&t->late, (double)(c[2].i - c[1].i * 1000));
   return 0;
@@ -368,9 +357,15 @@ static void light(struct sut *s, int secs)
   free(ids);
 }
 
-static void burst(struct sut *s, int n, int secs, double floor_rate)
+/* n jobs `* * * * * *` (forbid) for secs: rows, lateness, the node's
+ * queue, and the API meanwhile. what names the scenario in the table;
+ * judged 0 = no targets (report what happens). */
+static void burst(struct sut *s, const char *what, int judged, int n, int secs,
+                  double floor_rate)
 {
-  fprintf(stderr, "%s: burst, %d jobs * * * * * *, %d s\n", s->name, n, secs);
+  char m[128];
+  fprintf(stderr, "%s: %s, %d jobs * * * * * *, %d s\n", s->name, what, n,
+          secs);
   int64_t *ids = add_jobs(s, n, "burst", "* * * * * *", 0, 0);
   cx_sleep_us(3000000);
   sleep_to_second();
@@ -379,15 +374,19 @@ static void burst(struct sut *s, int n, int secs, double floor_rate)
   int64_t until = from + secs;
   /* /job/search page 1 while the node is busy, every 0.5 s in the middle
    * of the window. */
-  cx_sleep_us((int64_t)secs * 1000000 / 4);
-  while (cx_wall_s() < until - secs / 4) {
-    double ms;
-    json_decref(api(s, "/job/search", "{\"page\":1}", &ms));
-    lat_add(&search, ms);
+  uint64_t qmax = 0; /* runs queued or running, sampled */
+  while (cx_wall_s() < until) {
+    struct cx_noded_stats st;
+    cx_noded_stats_get(s->node, &st);
+    qmax = st.active > qmax ? st.active : qmax;
+    int64_t now = cx_wall_s();
+    if (now >= from + secs / 4 && now < until - secs / 4) {
+      double ms;
+      json_decref(api(s, "/job/search", "{\"page\":1}", &ms));
+      lat_add(&search, ms);
+    }
     cx_sleep_us(500000);
   }
-  while (cx_wall_s() < until)
-    cx_sleep_us(50000);
   int64_t to = cx_wall_s();
   double del_ms = del_jobs(s, ids, n);
   drain(s, 120);
@@ -398,22 +397,28 @@ static void burst(struct sut *s, int n, int secs, double floor_rate)
   int64_t miss = missing(&t);
   char v[300], tg[128];
   snprintf(v, sizeof v,
-           "%lld due, %lld without a row, %lld skipped, %lld duplicate rows, "
-           "%lld left running",
+           "%lld due, %lld without a row, %lld skipped, %lld missed, %lld "
+           "duplicate rows, %lld left running",
            (long long)expected(&t), (long long)miss, (long long)t.skipped,
-           (long long)t.dups, (long long)t.running);
-  row(s, "burst: fires recorded", v, "0 skipped, 0 without a row",
+           (long long)t.missed, (long long)t.dups, (long long)t.running);
+  snprintf(m, sizeof m, "%s: fires recorded", what);
+  row(s, m, v, judged ? "0 skipped, 0 without a row" : "",
       t.skipped == 0 && miss == 0 && t.dups == 0);
-  snprintf(v, sizeof v, "p50 %.0f / p99 %.0f / max %.0f ms", pct(&t.late, 50),
-           p99, pct(&t.late, 100));
+  snprintf(v, sizeof v, "p50 %.0f / p99 %.0f / max %.0f ms (%zu runs)",
+           pct(&t.late, 50), p99, pct(&t.late, 100), t.late.n);
   snprintf(tg, sizeof tg, "p99 <= N / (0.6 x floor) = %.0f ms", bound_ms);
-  row(s, "burst: start_time - scheduled_at", v, tg, p99 <= bound_ms);
+  snprintf(m, sizeof m, "%s: start_time - scheduled_at", what);
+  row(s, m, v, judged ? tg : "", p99 <= bound_ms);
+  snprintf(v, sizeof v, "max %llu", (unsigned long long)qmax);
+  snprintf(m, sizeof m, "%s: runs queued or running (node), sampled", what);
+  row(s, m, v, "", 1);
   snprintf(v, sizeof v, "p50 %.1f / p99 %.1f / max %.1f ms (%zu requests)",
            pct(&search, 50), pct(&search, 99), pct(&search, 100), search.n);
-  row(s, "burst: POST /job/search page 1 meanwhile", v, "<= 100 ms",
-      pct(&search, 100) <= 100);
+  snprintf(m, sizeof m, "%s: POST /job/search page 1 meanwhile", what);
+  row(s, m, v, judged ? "<= 100 ms" : "", pct(&search, 100) <= 100);
   snprintf(v, sizeof v, "%.0f ms", del_ms);
-  row(s, "burst: POST /job/del of all its jobs", v, "<= 10 s", del_ms <= 10000);
+  snprintf(m, sizeof m, "%s: POST /job/del of all its jobs", what);
+  row(s, m, v, judged ? "<= 10 s" : "", del_ms <= 10000);
   free(t.seen);
   free(t.late.v);
   free(search.v);
@@ -460,10 +465,7 @@ static void steady(struct sut *s, int n, int secs, double floor_rate)
 int main(int argc, char **argv)
 {
   char err[CX_ERR_LEN];
-  snprintf(tmpdir, sizeof tmpdir, "%s/cx-node-run-bench.XXXXXX",
-           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  if (mkdtemp(tmpdir) == NULL)
-    DIE("mkdtemp");
+  bench_tmpdir_make("cx-node-run-bench");
   cx_log_set_level(getenv("BENCH_DEBUG") ? CX_LOG_DEBUG : CX_LOG_ERROR);
   cx_tz_set_default("UTC", err);
   int do_sa = argc < 2, do_cl = argc < 2;
@@ -474,6 +476,7 @@ int main(int argc, char **argv)
   int light_s = env_int("BENCH_LIGHT_SECONDS", 30);
   int burst_s = env_int("BENCH_BURST_SECONDS", 60);
   int steady_s = env_int("BENCH_STEADY_SECONDS", 20);
+  int thousand_s = env_int("BENCH_THOUSAND_SECONDS", 20);
 
   fprintf(stderr, "floor: fork+exec+wait of sh -c true, 64 threads, 5 s\n");
   double floor_rate = bench_spawn_floor(64, 5);
@@ -494,7 +497,8 @@ int main(int argc, char **argv)
       continue;
     sut_up(s);
     light(s, light_s);
-    burst(s, n, burst_s, floor_rate);
+    burst(s, "burst", 1, n, burst_s, floor_rate);
+    burst(s, "1000 jobs every second", 0, 1000, thousand_s, floor_rate);
     steady(s, env_int("BENCH_STEADY_JOBS", (int)(3 * floor_rate)), steady_s,
            floor_rate);
     sut_down(s);

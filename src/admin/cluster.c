@@ -296,8 +296,30 @@ static struct due *soonest_first(const struct cx_job_list *jl)
   return d;
 }
 
-/* Moves every movable job off node uuid (if it is dead); alert: 0, or
- * queue the node-down alert (ALERT_LOUD also logs the stranded jobs). */
+/* The gaps of the n jobs left on node uuid, if it is dead (not merely
+ * drained: a drained node records its fires itself). */
+static void stay_gaps(struct cx__cluster *cl, const char *uuid,
+                      const struct cx_job *const *v, size_t n)
+{
+  int64_t fires = 0, seen_s = cx_wall_s(); /* before the read */
+  int alive = 1;
+  if (n == 0 || cx__admin_node_alive(cl->a, uuid, &alive, NULL) != 0 || alive)
+    return;
+  for (size_t i = 0; i < n; i++)
+    fires += cx__cluster_dead_gaps(cl->a, uuid, v[i], seen_s);
+  if (fires > 0) {
+    CX_LOG(CX_LOG_INFO, "cluster",
+           "node %s is down: %lld missed fire(s) of its jobs recorded", uuid,
+           (long long)fires);
+    pthread_mutex_lock(&cl->mu);
+    cl->st.dead_missed += (uint64_t)fires;
+    pthread_mutex_unlock(&cl->mu);
+  }
+}
+
+/* Moves every movable job off node uuid (if it is dead) and records the
+ * gaps of those that stay; alert: 0, or queue the node-down alert
+ * (ALERT_LOUD also logs the stranded jobs). */
 enum { ALERT_NO, ALERT_LOUD, ALERT_QUIET };
 static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
                          int alert, char *err)
@@ -306,8 +328,9 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
   struct cx__placement l;
   struct cx_job_list jl = {0};
   const char **manual = NULL;
+  const struct cx_job **stay = NULL; /* the jobs left on the dead node */
   struct due *order = NULL;
-  size_t nman = 0, stuck = 0;
+  size_t nman = 0, stuck = 0, nstay = 0;
   const char *what;
   int rc = cx__jobs_placement(a, 1, &l, &what, err);
   if (rc != 0)
@@ -318,7 +341,8 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
   if (rc != 0)
     goto out;
   manual = cx_calloc(jl.n + 1, sizeof *manual);
-  if (manual == NULL) {
+  stay = cx_calloc(jl.n + 1, sizeof *stay);
+  if (manual == NULL || stay == NULL) {
     rc = -ENOMEM;
     goto out;
   }
@@ -336,6 +360,7 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
     if (j->allocation != CX_ALLOC_AUTO ||
         (j->type == CX_JOB_CMD && !a->cfg->cmd_auto_allocation)) {
       manual[nman++] = j->name;
+      stay[nstay++] = j;
       continue;
     }
     if (lead_rev(cl) != rev) {
@@ -346,6 +371,7 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
     long k = cx__jobs_pick(&l, j->node_selector);
     if (k < 0) {
       stuck++;
+      stay[nstay++] = j;
       continue;
     }
     char e2[CX_ERR_LEN] = "";
@@ -372,11 +398,37 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
   }
   if (alert) /* every death goes to the admins, listing stranded jobs */
     alert_admins(cl, uuid, manual, nman, alert == ALERT_LOUD);
+  stay_gaps(cl, uuid, stay, nstay);
 out:
+  cx_free(stay);
   cx_free(order);
   cx_free(manual);
   cx_job_list_free(&jl);
   cx__jobs_placement_free(&l);
+  return rc;
+}
+
+/* No node is alive: every job stays where it is; records their gaps. */
+static int all_dead_gaps(struct cx__cluster *cl, char *err)
+{
+  struct cx_node_jobs *v = NULL;
+  size_t nv = 0;
+  int rc = cx_store_job_count_by_node(cl->a->store, &v, &nv, err);
+  for (size_t i = 0; rc == 0 && i < nv; i++) {
+    struct cx_job_list jl = {0};
+    const struct cx_job **p = NULL;
+    if (v[i].run_on == NULL || v[i].run_on[0] == '\0')
+      continue;
+    rc = cx_store_job_list(cl->a->store, v[i].run_on, 0, &jl, err);
+    if (rc == 0 && (p = cx_calloc(jl.n + 1, sizeof *p)) != NULL) {
+      for (size_t k = 0; k < jl.n; k++)
+        p[k] = &jl.items[k];
+      stay_gaps(cl, v[i].run_on, p, jl.n);
+    }
+    cx_free(p);
+    cx_job_list_free(&jl);
+  }
+  cx_node_jobs_free(v, nv);
   return rc;
 }
 
@@ -390,9 +442,9 @@ static int sweep(struct cx__cluster *cl, int64_t rev, char *err)
   int rc = alive_read(a, &alive, err);
   if (rc != 0)
     return rc;
-  if (alive.n == 0) {
+  if (alive.n == 0) { /* nowhere to go: only the gaps of those left */
     strv_free(&alive);
-    return 0; /* nowhere to go */
+    return all_dead_gaps(cl, err);
   }
   /* A drained node counts as gone: its auto jobs move away too. */
   struct strv drained = {0};

@@ -41,6 +41,7 @@ struct cx_admin_cluster_stats {
   uint64_t lost_runs;     /* dead nodes' running runs marked lost */
   uint64_t refused;       /* leader writes refused by the revision guard */
   uint64_t purged;        /* run rows removed by log retention */
+  uint64_t dead_missed;   /* fires of dead nodes' jobs recorded missed */
   double last_reconcile_ms;
 };
 
@@ -49,6 +50,14 @@ int cx_admin_cluster_set(struct cx_admin *a,
                          const struct cx_admin_cluster_opts *o);
 void cx_admin_cluster_stats(struct cx_admin *a,
                             struct cx_admin_cluster_stats *out);
+
+struct cx_job;
+/* Writes `missed` range rows for the fires of job j (left on dead node
+ * uuid: it does not fail over) that have no row and that nobody may still
+ * claim, given that the node was seen dead at seen_s (unix s). Returns the
+ * fires written. dead_gaps.c. */
+int64_t cx__cluster_dead_gaps(struct cx_admin *a, const char *uuid,
+                              const struct cx_job *j, int64_t seen_s);
 
 /* For tests and benchmarks: runs one reconciliation round now in the
  * calling thread (only while leader: CX_ECONFLICT otherwise). */

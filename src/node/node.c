@@ -841,12 +841,7 @@ static int missed_write(struct cx_noded *n, struct cx__nitem *it, int64_t first,
   cx_buf_printf(&out, "missed: %lld fire%s from %s to %s; %s", (long long)count,
                 count > 1 ? "s" : "", a, b, why);
   run_fill(n, it, &r);
-  r.trigger = "cron";
-  r.status = "missed";
-  r.has_scheduled_at = 1;
-  r.scheduled_at = first;
-  r.missed_last = last;
-  r.missed_count = count;
+  cx_run_set_missed(&r, first, last, count);
   r.end_time = r.start_time;
   if (!cx_buf_failed(&out)) {
     r.output = out.data;
@@ -949,7 +944,21 @@ static int64_t fires_in(const struct cx_cron *c, int64_t after, int64_t upto,
  * fires it had queued (fail closed), so no fire in a range can be claimed
  * later; the store refuses overlapping ranges. Returns 1 when the store
  * could not be reached (to be tried again), else 0. */
+static int gap_account_once(struct cx_noded *n, struct cx__nitem *it);
+
+/* gap_account_once, again when its range was refused because a row came
+ * in meanwhile (the leader writes the gaps of a dead node's jobs; the
+ * node may have returned while it did): the rest after that row. */
 static int gap_account(struct cx_noded *n, struct cx__nitem *it)
+{
+  int rc = CX_EEXISTS;
+  for (int i = 0; i < 3 && rc == CX_EEXISTS; i++)
+    rc = gap_account_once(n, it);
+  return rc == CX_EUNAVAIL;
+}
+
+/* One pass of gap_account: 0, or the range's CX_EEXISTS / CX_EUNAVAIL. */
+static int gap_account_once(struct cx_noded *n, struct cx__nitem *it)
 {
   char err[CX_ERR_LEN] = "", a[32], why[160];
   const struct cx_job *j = &it->def->job;
@@ -966,7 +975,7 @@ static int gap_account(struct cx_noded *n, struct cx__nitem *it)
   } else if (rc != 0) {
     CX_LOG(CX_LOG_WARN, LOGC, "job %lld: missed fires not accounted: %s",
            (long long)j->id, err);
-    return rc == CX_EUNAVAIL;
+    return rc == CX_EUNAVAIL ? rc : 0;
   } else if (last > floor) {
     holes_account(n, it, last, floor);
   }
@@ -988,7 +997,8 @@ static int gap_account(struct cx_noded *n, struct cx__nitem *it)
     snprintf(why, sizeof why, "%s; all past starting_deadline (%d s)", base,
              j->starting_deadline);
   }
-  return missed_write(n, it, first, end, count, why) == CX_EUNAVAIL;
+  rc = missed_write(n, it, first, end, count, why);
+  return rc == CX_EUNAVAIL || rc == CX_EEXISTS ? rc : 0;
 }
 
 /* Keeps a GAP item whose store was unavailable for cx__noded_gaps_retry

@@ -1552,6 +1552,17 @@ int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
 /* The fires a missed row may stand for: one row per gap, however long. */
 #define MISSED_COUNT_MAX ((int64_t)1 << 40)
 
+void cx_run_set_missed(struct cx_run *r, int64_t first, int64_t last,
+                       int64_t count)
+{
+  r->trigger = "cron";
+  r->status = "missed";
+  r->has_scheduled_at = 1;
+  r->scheduled_at = first;
+  r->missed_last = last;
+  r->missed_count = count;
+}
+
 int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
                         char *err)
 {

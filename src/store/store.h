@@ -280,6 +280,10 @@ int cx_store_run_purge(struct cx_store *s, int days, int64_t now_ms,
  * notify_status 1. */
 int cx_store_run_missed(struct cx_store *s, struct cx_run *r, int64_t *id,
                         char *err);
+/* Makes r (its other fields kept) the missed row of count fires from
+ * first to last (unix s): trigger "cron", status "missed", the range. */
+void cx_run_set_missed(struct cx_run *r, int64_t first, int64_t last,
+                       int64_t count);
 /* The latest fire recorded for job_id (claim_node: "" or NULL for a
  * single-node job, a node uuid for that node's rows of a broadcast job)
  * at or before at_most (unix s): the

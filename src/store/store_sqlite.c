@@ -26,6 +26,15 @@
  * another or behind writes. Every write commits before its exec returns,
  * so a read that starts afterwards sees it. A reader that cannot be
  * opened leaves reads on the main connection.
+ *
+ * Checkpoints (copying the WAL back into the database, with its fsyncs)
+ * run on a thread of their own with its own connection, every
+ * CKPT_PERIOD_MS (PASSIVE: never waiting for a reader or the writer), not
+ * in the commit that happens to cross SQLite's auto-checkpoint size: that
+ * commit (a group commit of run claims) used to wait for the whole
+ * checkpoint, the tail of a light load's start latency. Durability is
+ * unchanged: every commit still fsyncs the WAL (synchronous=FULL); the
+ * WAL is checkpointed on close as before.
  */
 #include "store/store-int.h"
 
@@ -40,6 +49,7 @@
 #define MAX_COLS 48 /* a job row has 33 */
 
 #define READERS 2
+#define CKPT_PERIOD_MS 1000
 
 struct conn {
   sqlite3 *db;
@@ -93,6 +103,12 @@ struct lite {
   struct conn rd[READERS];
   int nrd; /* readers opened */
   unsigned next;
+  /* the checkpointer: its connection, thread, and stop flag under ck_mu */
+  sqlite3 *ck_db;
+  pthread_t ck_th;
+  int ck_init, ck_running, ck_stop;
+  pthread_mutex_t ck_mu;
+  pthread_cond_t ck_cv;
 };
 
 /* Maps an SQLite result code to a Cronix code and message. */
@@ -136,6 +152,8 @@ static int lite_simple(sqlite3 *db, const char *sql, char *err)
   return 0;
 }
 
+static void ckpt_start(struct lite *l);
+
 static int lite_open(struct cx_store *s, const struct cx__url *u, char *err)
 {
   struct lite *l = cx_calloc(1, sizeof *l);
@@ -174,12 +192,76 @@ static int lite_open(struct cx_store *s, const struct cx__url *u, char *err)
   if (rc != 0) /* typically "file is not a database" */
     cx_err_set(err, "sqlite: cannot use \"%s\": %s", u->path,
                sqlite3_errmsg(l->db));
+  else
+    ckpt_start(l);
   return rc;
+}
+
+static void *ckpt_main(void *arg)
+{
+  struct lite *l = arg;
+  pthread_mutex_lock(&l->ck_mu);
+  while (!l->ck_stop) {
+    cx_cond_wait_ms(&l->ck_cv, &l->ck_mu, CKPT_PERIOD_MS);
+    if (l->ck_stop)
+      break;
+    pthread_mutex_unlock(&l->ck_mu);
+    sqlite3_wal_checkpoint_v2(l->ck_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                              NULL);
+    pthread_mutex_lock(&l->ck_mu);
+  }
+  pthread_mutex_unlock(&l->ck_mu);
+  return NULL;
+}
+
+/* Moves checkpoints off the writer (see the top). If the checkpointer
+ * cannot start, SQLite's auto-checkpoint stays on. */
+static void ckpt_start(struct lite *l)
+{
+  pthread_mutex_init(&l->ck_mu, NULL);
+  cx_cond_init_mono(&l->ck_cv);
+  l->ck_init = 1;
+  if (strcmp(l->path, ":memory:") == 0 ||
+      sqlite3_open_v2(l->path, &l->ck_db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+                      NULL) != SQLITE_OK ||
+      lite_simple(l->ck_db, "PRAGMA synchronous=FULL", NULL) != 0) {
+    sqlite3_close_v2(l->ck_db);
+    l->ck_db = NULL;
+    return;
+  }
+  sqlite3_busy_timeout(l->ck_db, BUSY_TIMEOUT_MS);
+  if (pthread_create(&l->ck_th, NULL, ckpt_main, l) != 0) {
+    sqlite3_close_v2(l->ck_db);
+    l->ck_db = NULL;
+    return;
+  }
+  l->ck_running = 1;
+  lite_simple(l->db, "PRAGMA wal_autocheckpoint=0", NULL);
+}
+
+static void ckpt_stop(struct lite *l)
+{
+  if (!l->ck_init)
+    return;
+  if (l->ck_running) {
+    pthread_mutex_lock(&l->ck_mu);
+    l->ck_stop = 1;
+    pthread_cond_broadcast(&l->ck_cv);
+    pthread_mutex_unlock(&l->ck_mu);
+    pthread_join(l->ck_th, NULL);
+    l->ck_running = 0;
+  }
+  sqlite3_close_v2(l->ck_db);
+  l->ck_db = NULL;
+  pthread_mutex_destroy(&l->ck_mu);
+  pthread_cond_destroy(&l->ck_cv);
 }
 
 static void lite_close(struct cx_store *s)
 {
   struct lite *l = s->be;
+  ckpt_stop(l);
   for (int i = 0; i < CX__STMT_MAX; i++)
     sqlite3_finalize(l->cache[i]);
   sqlite3_close_v2(l->db);

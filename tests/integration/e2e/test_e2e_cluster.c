@@ -52,6 +52,23 @@ static int check_every_second_once(int64_t id, const char *what, int64_t *first,
   return (int)n;
 }
 
+/* No two rows of job id have the same scheduled_at (what names the case). */
+static void no_fire_twice(int64_t id, const char *what)
+{
+  json_t *l = e2e_runs(id, 500);
+  size_t i, k;
+  json_t *a, *b;
+  json_array_foreach(l, i, a) json_array_foreach(l, k, b)
+  {
+    if (k <= i || json_is_null(json_object_get(a, "scheduled_at")))
+      continue;
+    CHECK(e2e_int(a, "scheduled_at") != e2e_int(b, "scheduled_at"),
+          "%s: scheduled_at %lld recorded twice", what,
+          (long long)e2e_int(a, "scheduled_at"));
+  }
+  json_decref(l);
+}
+
 CASE(mariadb_down_10s_every_fire_recorded_once, 150)
 {
   char err[CX_ERR_LEN] = "";
@@ -154,18 +171,86 @@ CASE(node_sigkill_restart_same_uuid_no_duplicate_fires, 120)
    * (the seconds no node ran, before the one misfire run_once runs: the
    * restarted node writes them; with a 1 s outage there may be none) */
   e2e_each_second_once(id, from, restart_at);
-  /* no fire recorded twice */
-  json_t *l = e2e_runs(id, 500);
-  size_t i, k;
-  json_t *a, *b;
-  json_array_foreach(l, i, a) json_array_foreach(l, k, b)
-  {
-    if (k <= i || json_is_null(json_object_get(a, "scheduled_at")))
-      continue;
-    CHECK(e2e_int(a, "scheduled_at") != e2e_int(b, "scheduled_at"),
-          "sigkill: scheduled_at %lld recorded twice",
-          (long long)e2e_int(a, "scheduled_at"));
+  no_fire_twice(id, "sigkill");
+  e2e_down();
+}
+
+/* The node holding a manual (pinned) every-second job is killed and stays
+ * dead: its job does not fail over, so the leader writes the gap as
+ * missed range rows (at the death, and at each reconciliation while the
+ * node stays dead: every 60 s); the node, back, writes the rest and no
+ * fire has two rows. */
+CASE(dead_node_pinned_job_gap_written_by_leader_once, 200)
+{
+  char err[CX_ERR_LEN] = "", extra[200];
+  e2e_up(E2E_ENV);
+  snprintf(extra, sizeof extra, "{\"allocation\":1,\"run_on\":\"%s\"}",
+           E.node_uuid);
+  int64_t id = e2e_job_put(0, "pinned", "* * * * * *", 1, "echo tick", extra);
+  json_t *l0 = e2e_wait_runs(id, 2, 20, "dead node: before the kill");
+  int64_t from = INT64_MAX;
+  size_t i0;
+  json_t *r0;
+  json_array_foreach(l0, i0, r0) if (e2e_int(r0, "scheduled_at") < from) from =
+      e2e_int(r0, "scheduled_at");
+  json_decref(l0);
+  CHECK(cx_svc_proc_signal(&E.node, SIGKILL, err) == 0, "SIGKILL: %s", err);
+  while (cx_svc_proc_alive(&E.node))
+    cx_sleep_us(20000);
+  int64_t kill_at = cx_wall_s();
+
+  /* the leader's rows reach well past the kill within a reconciliation */
+  int64_t until = cx_wall_ms() + 90000, reach = 0;
+  int leader_rows = 0;
+  while (reach < kill_at + 10 && cx_wall_ms() < until) {
+    json_t *l = e2e_runs(id, 500);
+    size_t i;
+    json_t *r;
+    leader_rows = 0;
+    json_array_foreach(l, i, r)
+    {
+      if (strcmp(e2e_str(r, "status"), "missed") != 0 ||
+          strstr(e2e_str(r, "output"), "written by the leader") == NULL)
+        continue;
+      leader_rows++;
+      CHECK(strcmp(e2e_str(r, "node_uuid"), E.node_uuid) == 0,
+            "dead node: leader's row names node %s", e2e_str(r, "node_uuid"));
+      if (e2e_int(r, "missed_last") > reach)
+        reach = e2e_int(r, "missed_last");
+    }
+    json_decref(l);
+    cx_sleep_us(500000);
   }
-  json_decref(l);
+  CHECK(reach >= kill_at + 10,
+        "dead node: the leader's %d missed row(s) reach %lld, the node died "
+        "at %lld",
+        leader_rows, (long long)reach, (long long)kill_at);
+  CHECK(leader_rows <= 3, "dead node: %d leader rows for one gap", leader_rows);
+  /* every second up to there has its one row while the node is dead */
+  long missed = e2e_each_second_once(id, from, reach);
+  CHECK(missed >= reach - kill_at, "dead node: %ld missed of %lld s", missed,
+        (long long)(reach - kill_at));
+
+  /* the node comes back: it writes the rest, nothing twice */
+  int64_t restart_at = cx_wall_s();
+  e2e_node_start();
+  until = cx_wall_ms() + 30000;
+  int later = 0;
+  while (later < 3 && cx_wall_ms() < until) {
+    json_t *l = e2e_runs(id, 100);
+    size_t i;
+    json_t *r;
+    later = 0;
+    json_array_foreach(l, i, r) later +=
+        e2e_int(r, "scheduled_at") > restart_at + 1 &&
+        strcmp(e2e_str(r, "status"), "success") == 0;
+    json_decref(l);
+    cx_sleep_us(200000);
+  }
+  CHECK(later >= 3, "dead node: %d runs after the restart in 30 s", later);
+  e2e_job_action("pause", id);
+  cx_sleep_us(2500000);
+  e2e_each_second_once(id, from, restart_at);
+  no_fire_twice(id, "dead node");
   e2e_down();
 }
