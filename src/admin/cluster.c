@@ -657,6 +657,79 @@ out:
   return rc;
 }
 
+/* The broadcast keys (<prefix>/bcast/<id>) against the broadcast rows:
+ * a key whose row is gone or no longer broadcast is removed, a stale one
+ * rewritten, a missing one published. */
+static int reconcile_bcast(struct cx__cluster *cl, int64_t rev, char *err)
+{
+  struct cx_admin *a = cl->a;
+  char key[CX_KEY_LEN];
+  struct cx_coord_kvs kvs = {0};
+  struct cx_job_list jl = {0};
+  unsigned char *have = NULL;
+  size_t kl = cx_key_dir(key, sizeof key, a->prefix, CX_KEY_BCAST, NULL);
+  int rc = kl == 0 ? -ENOMEM : cx_coord_range(a->coord, key, kl, &kvs, err);
+  if (rc != 0)
+    return rc;
+  rc = cx_store_job_list(a->store, NULL, CX_ALLOC_BROADCAST, &jl, err);
+  if (rc == 0 && (have = cx_calloc(jl.n + 1, 1)) == NULL)
+    rc = -ENOMEM;
+  for (size_t i = 0; rc == 0 && i < kvs.n; i++) {
+    const struct cx_coord_kv *kv = &kvs.kvs[i];
+    struct cx_key k;
+    const struct cx_job *j = NULL;
+    size_t r = jl.n;
+    if (cx__admin_key_is(a, CX_KEY_BCAST, kv->key, kv->key_len, &k)) {
+      size_t lo = 0, hi = jl.n; /* the rows come ordered by id */
+      while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (jl.items[mid].id < k.id)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      if (lo < jl.n && jl.items[lo].id == k.id)
+        r = lo;
+    }
+    if (r == jl.n) {
+      rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, NULL,
+                  &cl->st.fix_removed, "removed (no broadcast row)");
+      continue;
+    }
+    j = &jl.items[r];
+    have[r] = 1;
+    char *val = cx__jobs_value(j);
+    if (val == NULL) {
+      rc = -ENOMEM;
+      break;
+    }
+    json_t *x = json_loadb(kv->value, kv->value_len, 0, NULL),
+           *y = json_loads(val, 0, NULL);
+    int same = x != NULL && y != NULL && json_equal(x, y);
+    json_decref(x);
+    json_decref(y);
+    free(val);
+    if (!same)
+      rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, j,
+                  &cl->st.fix_rewritten, "rewrote");
+  }
+  for (size_t r = 0; rc == 0 && r < jl.n; r++) {
+    if (have[r])
+      continue;
+    kl = cx_key_build(key, sizeof key, a->prefix, CX_KEY_BCAST, NULL,
+                      jl.items[r].id, NULL);
+    rc = kl == 0 ? -ENOMEM
+                 : repair(cl, rev, key, kl, 0, &jl.items[r],
+                          &cl->st.fix_published, "published");
+  }
+  if (rc == CX_ECONFLICT)
+    cx_err_set(err, "deposed during reconciliation");
+  cx_free(have);
+  cx_job_list_free(&jl);
+  cx_coord_kvs_free(&kvs);
+  return rc;
+}
+
 /* Proc keys of dead nodes; node rows still up whose key is gone. */
 static int reconcile_nodes(struct cx__cluster *cl, int64_t rev, char *err)
 {
@@ -721,6 +794,8 @@ static int reconcile(struct cx__cluster *cl, int64_t rev, char *err)
 {
   cx_mono t0 = cx_mono_now();
   int rc = reconcile_jobs(cl, rev, err);
+  if (rc == 0)
+    rc = reconcile_bcast(cl, rev, err);
   if (rc == 0)
     rc = sweep(cl, rev, err);
   if (rc == 0)

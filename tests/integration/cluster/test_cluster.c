@@ -746,6 +746,79 @@ CASE(reconcile_repairs_each_drift_and_counts_it)
             s1.fix_rewritten + s1.fix_published + s1.fix_removed + s1.fix_proc);
 }
 
+/* Broadcast jobs live under <prefix>/bcast/<id>: the reconciler publishes
+ * a missing one, rewrites a stale one and removes one without a broadcast
+ * row; a second round finds nothing. */
+CASE(reconcile_repairs_broadcast_keys)
+{
+  char err[CX_ERR_LEN], key[256];
+  struct cx_job a, b;
+  int64_t ids[2];
+  struct cx_job *v[2] = {&a, &b};
+  node_up("n1");
+  for (int i = 0; i < 2; i++) {
+    cx_job_init(v[i]);
+    v[i]->name = (char *)(i ? "bcast-stale" : "bcast-unpublished");
+    v[i]->type = CX_JOB_HTTP;
+    v[i]->command = (char *)"http://127.0.0.1:9/x";
+    v[i]->spec = (char *)"0 0 * * *";
+    v[i]->allocation = CX_ALLOC_BROADCAST;
+    v[i]->run_on = (char *)"";
+    ASSERT_MSG(cx_store_job_create(F.store, v[i], err) == 0, "%s", err);
+    ids[i] = v[i]->id;
+  }
+  size_t kl = (size_t)snprintf(key, sizeof key, PREFIX "/bcast/%lld",
+                               (long long)ids[1]);
+  ASSERT(cx_coord_put(F.coord, key, kl, "{\"x\":1}", 7, 0, NULL, err) == 0);
+  const char *stray = PREFIX "/bcast/999998";
+  ASSERT(cx_coord_put(F.coord, stray, strlen(stray), "{}", 2, 0, NULL, err) ==
+         0);
+  admin_up(0, 0);
+  wait_leader(10);
+  for (int t = 0; t < 200 && stats(0).reconciles == 0; t++)
+    cx_sleep_us(50000);
+  /* The first round (at election) may have repaired them already; drift
+   * them again so this round's counts are exact. */
+  kl = (size_t)snprintf(key, sizeof key, PREFIX "/bcast/%lld",
+                        (long long)ids[0]);
+  cx_coord_delete(F.coord, key, kl, NULL, NULL, err);
+  kl = (size_t)snprintf(key, sizeof key, PREFIX "/bcast/%lld",
+                        (long long)ids[1]);
+  ASSERT(cx_coord_put(F.coord, key, kl, "{\"x\":1}", 7, 0, NULL, err) == 0);
+  ASSERT(cx_coord_put(F.coord, stray, strlen(stray), "{}", 2, 0, NULL, err) ==
+         0);
+  struct cx_admin_cluster_stats s0 = stats(0);
+  ASSERT_MSG(cx_admin_cluster_reconcile(F.admin[0], err) == 0, "%s", err);
+  struct cx_admin_cluster_stats s1 = stats(0);
+  ASSERT_EQ(s1.fix_published - s0.fix_published, 1);
+  ASSERT_EQ(s1.fix_rewritten - s0.fix_rewritten, 1);
+  ASSERT_EQ(s1.fix_removed - s0.fix_removed, 1);
+  struct cx_coord_kvs kvs;
+  ASSERT_EQ(cx_coord_get(F.coord, stray, strlen(stray), &kvs, err),
+            CX_ENOTFOUND);
+  for (int i = 0; i < 2; i++) {
+    struct cx_job row;
+    kl = (size_t)snprintf(key, sizeof key, PREFIX "/bcast/%lld",
+                          (long long)ids[i]);
+    ASSERT_MSG(cx_coord_get(F.coord, key, kl, &kvs, err) == 0, "%s", err);
+    ASSERT_MSG(cx_store_job_find(F.store, ids[i], &row, err) == 0, "%s", err);
+    char *want = value_of(&row);
+    json_t *x = json_loadb(kvs.kvs[0].value, kvs.kvs[0].value_len, 0, NULL),
+           *y = json_loads(want, 0, NULL);
+    ASSERT_MSG(json_equal(x, y), "bcast key of job %lld differs from its row",
+               (long long)ids[i]);
+    json_decref(x);
+    json_decref(y);
+    free(want);
+    cx_job_clear(&row);
+    cx_coord_kvs_free(&kvs);
+  }
+  ASSERT_MSG(cx_admin_cluster_reconcile(F.admin[0], err) == 0, "%s", err);
+  struct cx_admin_cluster_stats s2 = stats(0);
+  ASSERT_EQ(s2.fix_rewritten + s2.fix_published + s2.fix_removed,
+            s1.fix_rewritten + s1.fix_published + s1.fix_removed);
+}
+
 CASE(reconcile_runs_periodically)
 {
   char err[CX_ERR_LEN], key[256];
