@@ -116,3 +116,44 @@ TEST_TIMEOUT(e2e_standalone_cmd_job_runs_unprivileged, 60)
   free(after);
   e2e_down();
 }
+
+/* ---- placement (issue 18) ------------------------------------------------ */
+
+/* A broadcast job on a standalone runs on its one node, every fire once, as
+ * shard 0 of 1; /job/find lists that node. */
+TEST_TIMEOUT(e2e_standalone_broadcast_job_runs_as_shard_0_of_1, 60)
+{
+  static const char *const sets[] = {"system.cmd_auto_allocation=true", NULL};
+  e2e_up_with(E2E_STANDALONE, sets);
+  json_t *d = e2e_api("/job/add",
+                      "{\"name\":\"everywhere\",\"type\":1,\"spec\":\"* * * * "
+                      "* *\",\"timezone\":\"UTC\",\"allocation\":3,"
+                      "\"command\":\"echo "
+                      "$CRONIX_SHARD_INDEX/$CRONIX_SHARD_TOTAL\"}");
+  int64_t id = e2e_int(d, "id");
+  json_decref(d);
+  json_t *runs = e2e_wait_runs(id, 3, 20, "broadcast runs");
+  int64_t from = INT64_MAX, to = 0;
+  for (size_t i = 0; i < json_array_size(runs); i++) {
+    json_t *r = json_array_get(runs, i);
+    if (strcmp(e2e_str(r, "status"), "success") != 0)
+      continue;
+    CHECK(strcmp(e2e_str(r, "output"), "0/1\n") == 0, "shard: %s",
+          e2e_str(r, "output"));
+    int64_t s = e2e_int(r, "scheduled_at");
+    from = s < from ? s : from;
+    to = s > to ? s : to;
+  }
+  json_decref(runs);
+  CHECK(to > from, "fewer than two successful fires");
+  e2e_each_second_once(id, from, to);
+  char path[64];
+  snprintf(path, sizeof path, "/job/find?id=%lld", (long long)id);
+  d = e2e_api(path, NULL);
+  CHECK(strcmp(e2e_str(d, "node_state"), "broadcast") == 0, "node_state %s",
+        e2e_str(d, "node_state"));
+  CHECK(json_array_size(json_object_get(d, "nodes")) == 1, "nodes: %zu",
+        json_array_size(json_object_get(d, "nodes")));
+  json_decref(d);
+  e2e_down();
+}
