@@ -50,6 +50,7 @@ struct cx__alerts {
   pthread_cond_t cv;
   int stop;
   uint64_t count[N_CH][R_N];
+  uint64_t tests[N_CH][2]; /* POST /notify/test: [ch][delivered] */
   struct win {
     cx_mono start; /* of the channel's current window */
     int sent;      /* messages sent in it */
@@ -913,15 +914,35 @@ void cx__alerts_node_up(struct cx_admin *a, const char *uuid)
   cx_alert_clear(&last);
 }
 
+void cx__alerts_test_done(struct cx_admin *a, int ch, int ok)
+{
+  struct cx__alerts *al = a->alerts;
+  if (al == NULL)
+    return;
+  pthread_mutex_lock(&al->mu);
+  al->tests[ch > 0 && ch < N_CH ? ch : 0][ok != 0]++;
+  pthread_mutex_unlock(&al->mu);
+}
+
 void cx__alerts_metrics(struct cx_admin *a, struct cx_buf *b)
 {
   struct cx__alerts *al = a->alerts;
-  uint64_t c[N_CH][R_N] = {{0}};
+  uint64_t c[N_CH][R_N] = {{0}}, t[N_CH][2] = {{0}};
   if (al != NULL) {
     pthread_mutex_lock(&al->mu);
     memcpy(c, al->count, sizeof c);
+    memcpy(t, al->tests, sizeof t);
     pthread_mutex_unlock(&al->mu);
   }
+  cx_buf_puts(b, "# HELP cronix_notify_tests_total Test messages of POST "
+                 "/notify/test through this admin, by channel and result.\n"
+                 "# TYPE cronix_notify_tests_total counter\n");
+  for (int ch = 1; ch < N_CH; ch++)
+    for (int r = 0; r < 2; r++)
+      cx_buf_printf(
+          b, "cronix_notify_tests_total{channel=\"%s\",result=\"%s\"} %llu\n",
+          channel_name(ch), r ? "sent" : "failed",
+          (unsigned long long)t[ch][r]);
   cx_buf_puts(b, "# HELP cronix_alerts_total Alerts this admin handled as "
                  "leader, by channel and result.\n"
                  "# TYPE cronix_alerts_total counter\n");

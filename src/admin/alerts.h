@@ -45,6 +45,9 @@ void cx__alerts_node_down(struct cx_admin *a, const char *uuid,
 void cx__alerts_node_up(struct cx_admin *a, const char *uuid);
 /* routes_node.c: Prometheus counters of this admin's sends. */
 void cx__alerts_metrics(struct cx_admin *a, struct cx_buf *b);
+/* routes_notify.c: a POST /notify/test on channel ch was delivered (ok 1)
+ * or not, for cronix_notify_tests_total. */
+void cx__alerts_test_done(struct cx_admin *a, int ch, int ok);
 /* routes_notify.c: the settings changed through this admin; the sender
  * reads them again now (other admins' changes show within 2 s). */
 void cx__alerts_settings_changed(struct cx_admin *a);

@@ -148,6 +148,7 @@ static void notify_test(struct cx_http_req *req, void *ctx)
   }
   rc = cx_notify_send_test(n, (int)type, to, nto, answer, sizeof answer, err);
   log_test(a, (int)type, to, nto, rc, answer, err);
+  cx__alerts_test_done(a, (int)type, rc == 0);
   json_t *data = json_pack("{s:s, s:I, s:O}", "answer", answer, "sent_to",
                            (json_int_t)nto, "skipped", skipped);
   if (rc == 0) {

@@ -129,6 +129,27 @@ static json_t *call(const char *path, const char *token, const char *body,
   return j;
 }
 
+/* GET /metrics as the admin (a text reply; cx_buf_free it). */
+static void metrics(struct cx_buf *b)
+{
+  char url[128], auth[128];
+  struct curl_slist *h = NULL;
+  CURL *c = curl_easy_init();
+  snprintf(url, sizeof url, "%s/metrics", E.base);
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", E.admin_tok);
+  h = curl_slist_append(h, auth);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+  ASSERT_EQ(curl_easy_perform(c), CURLE_OK);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  cx_buf_puts(b, "");
+}
+
 /* POSTs body to /notify/test (see call). */
 static json_t *post(const char *token, const char *body, long want_status,
                     int want_code)
@@ -157,6 +178,16 @@ TEST_TIMEOUT(admin_notify_test_email_arrives_with_the_servers_answer, 60)
   ASSERT_CONTAINS(env, "ops@cronix.test");
   ASSERT(strstr(env, "root@cronix.test") == NULL);
   cx_free(env);
+  /* The test went through the counted path: /metrics shows it. */
+  struct cx_buf m = {0};
+  metrics(&m);
+  ASSERT_CONTAINS(
+      m.data,
+      "cronix_notify_tests_total{channel=\"email\",result=\"sent\"} 1\n");
+  ASSERT_CONTAINS(
+      m.data,
+      "cronix_notify_tests_total{channel=\"email\",result=\"failed\"} 0\n");
+  cx_buf_free(&m);
   teardown();
   cx_test_smtp_stop(&sink);
 }
@@ -198,6 +229,12 @@ TEST_TIMEOUT(admin_notify_test_refusals_name_their_reason, 60)
   snprintf(body, sizeof body, "{\"notify_type\":1,\"notify_to_array\":[%lld]}",
            (long long)E.ops_id);
   json_decref(post(E.admin_tok, body, 503, 1302));
+  struct cx_buf m = {0};
+  metrics(&m);
+  ASSERT_CONTAINS(
+      m.data,
+      "cronix_notify_tests_total{channel=\"email\",result=\"failed\"} 1\n");
+  cx_buf_free(&m);
   teardown();
 }
 
