@@ -317,6 +317,35 @@ static void stay_gaps(struct cx__cluster *cl, const char *uuid,
   }
 }
 
+/* The fires of the broadcast jobs node uuid ran that fell due before it
+ * was seen dead and have no row: once, at its death. */
+static void bcast_gaps(struct cx__cluster *cl, const char *uuid)
+{
+  char err[CX_ERR_LEN] = "";
+  struct cx_job_list jl = {0};
+  int64_t fires = 0, seen_s = cx_wall_s();
+  int alive = 1;
+  if (cx__admin_node_alive(cl->a, uuid, &alive, NULL) != 0 || alive)
+    return;
+  if (cx_store_job_list(cl->a->store, NULL, CX_ALLOC_BROADCAST, &jl, err) !=
+      0) {
+    CX_LOG(CX_LOG_WARN, "cluster", "node %s: broadcast gaps: %s", uuid, err);
+    return;
+  }
+  for (size_t i = 0; i < jl.n; i++)
+    fires += cx__cluster_dead_gaps(cl->a, uuid, &jl.items[i], seen_s);
+  cx_job_list_free(&jl);
+  if (fires > 0) {
+    CX_LOG(CX_LOG_INFO, "cluster",
+           "node %s is down: %lld missed fire(s) of its broadcast jobs "
+           "recorded",
+           uuid, (long long)fires);
+    pthread_mutex_lock(&cl->mu);
+    cl->st.dead_missed += (uint64_t)fires;
+    pthread_mutex_unlock(&cl->mu);
+  }
+}
+
 /* Moves every movable job off node uuid (if it is dead) and records the
  * gaps of those that stay; alert: 0, or queue the node-down alert
  * (ALERT_LOUD also logs the stranded jobs). */
@@ -499,6 +528,7 @@ static void node_dead(struct cx__cluster *cl, int64_t rev, const char *uuid)
     CX_LOG(CX_LOG_WARN, "cluster",
            "node %s: failover incomplete (%s); reconciliation retries", uuid,
            err);
+  bcast_gaps(cl, uuid);
   rc = cx_store_node_set_status(cl->a->store, uuid, CX_NODE_DOWN, cx_wall_s(),
                                 err);
   if (rc != 0 && rc != CX_ENOTFOUND)
@@ -775,6 +805,7 @@ static int reconcile_nodes(struct cx__cluster *cl, int64_t rev, char *err)
                nd->uuid);
         close_runs(cl, nd->uuid);
         failover_node(cl, rev, nd->uuid, ALERT_LOUD, e2);
+        bcast_gaps(cl, nd->uuid);
         cx_store_node_set_status(a->store, nd->uuid, CX_NODE_DOWN, now_s, NULL);
       } else if (nd->down >= now_s - NODE_ALERT_S) {
         failover_node(cl, rev, nd->uuid, ALERT_QUIET, e2);

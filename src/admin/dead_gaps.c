@@ -23,6 +23,13 @@
  *   - At most once: the store refuses a range that overlaps any row
  *     (CX_EEXISTS, a normal outcome when the node came back and wrote its
  *     own, or another leader did).
+ *   - Broadcast jobs (allocation 3): a dead node is simply absent, so its
+ *     own rows (claim_node = its uuid) are accounted up to its death only
+ *     (once, when the leader sees it die, not at every reconciliation),
+ *     every fire then included: no other node takes its fires over, and a
+ *     claim the node might still make inside the range is refused by the
+ *     store as already recorded. A node that never ran the job is left
+ *     alone (it may not match the selector, or joined after).
  */
 #include <stdio.h>
 #include <string.h>
@@ -49,12 +56,17 @@ static int write_range(struct cx_admin *a, const struct cx_job *j,
   struct cx_run r;
   cx_time_format(first, NULL, fa, sizeof fa);
   cx_time_format(last, NULL, fb, sizeof fb);
+  int bcast = j->allocation == CX_ALLOC_BROADCAST;
   int len = snprintf(out, sizeof out,
-                     "missed: %lld fire%s from %s to %s; no node ran them: "
-                     "node %s is down and the job stays on it (written by "
-                     "the leader)",
-                     (long long)count, count > 1 ? "s" : "", fa, fb, uuid);
+                     "missed: %lld fire%s from %s to %s; %s %s is down%s "
+                     "(written by the leader)",
+                     (long long)count, count > 1 ? "s" : "", fa, fb,
+                     bcast ? "this broadcast job's node"
+                           : "no node ran them: "
+                             "node",
+                     uuid, bcast ? "" : " and the job stays on it");
   memset(&r, 0, sizeof r);
+  r.per_node = bcast;
   r.job_id = j->id;
   r.name = j->name;
   r.node_uuid = (char *)uuid;
@@ -81,6 +93,8 @@ int64_t cx__cluster_dead_gaps(struct cx_admin *a, const char *uuid,
   struct cx_run_span *sp = NULL;
   size_t nsp = 0, k = 0;
   int64_t written = 0;
+  int bcast = j->allocation == CX_ALLOC_BROADCAST;
+  const char *claim = bcast ? uuid : "";
   if (!j->enabled || j->spec == NULL || j->spec[0] == '\0')
     return 0;
   int64_t end = seen_s - DEAD_SKEW_S;
@@ -89,19 +103,25 @@ int64_t cx__cluster_dead_gaps(struct cx_admin *a, const char *uuid,
     floor = j->created; /* a fire in its second of creation was not due */
   if (end <= floor)
     return 0;
-  int rc = cx_store_run_last_fire(a->store, j->id, "", end, &last, err);
+  int rc = cx_store_run_last_fire(a->store, j->id, claim, end, &last, err);
+  if (rc == CX_ENOTFOUND && bcast)
+    return 0; /* the node never ran it */
   if (rc == CX_ENOTFOUND)
     last = floor;
   else if (rc != 0)
     return 0;
-  int64_t from = last - DEAD_HOLE_S < floor ? floor : last - DEAD_HOLE_S;
+  /* holes below the last fire are re-checked, except for a broadcast node,
+   * whose first fire of the job may lie anywhere below it */
+  int64_t from = bcast                        ? last
+                 : last - DEAD_HOLE_S < floor ? floor
+                                              : last - DEAD_HOLE_S;
   /* a range row from before the window may reach into it */
-  if (cx_store_run_last_fire(a->store, j->id, "", from, &prev, NULL) == 0 &&
+  if (cx_store_run_last_fire(a->store, j->id, claim, from, &prev, NULL) == 0 &&
       prev > from)
     from = prev;
   if (from >= end || cx_cron_parse(j->spec, &opts, &c, NULL) != 0)
     return 0;
-  if (cx_store_run_spans(a->store, j->id, "", from + 1, end, DEAD_SPANS_MAX,
+  if (cx_store_run_spans(a->store, j->id, claim, from + 1, end, DEAD_SPANS_MAX,
                          &sp, &nsp, err) != 0) {
     cx_cron_free(c);
     return 0;
@@ -110,9 +130,17 @@ int64_t cx__cluster_dead_gaps(struct cx_admin *a, const char *uuid,
   int rows = 0, due = cx_cron_next(c, from, &f) == 0 && f <= end;
   for (;;) {
     /* f counts only if a later fire is due too: the latest due one is left
-     * to whoever takes the job (misfire run_once may run it) */
-    int more = due && rows < DEAD_ROWS_MAX && cx_cron_next(c, f, &nf) == 0 &&
-               nf <= end;
+     * to whoever takes the job (misfire run_once may run it); a broadcast
+     * node's fires are nobody else's, so all of them count. */
+    int more;
+    if (bcast) {
+      more = due && rows < DEAD_ROWS_MAX && f <= end;
+      if (more && cx_cron_next(c, f, &nf) != 0)
+        nf = INT64_MAX;
+    } else {
+      more = due && rows < DEAD_ROWS_MAX && cx_cron_next(c, f, &nf) == 0 &&
+             nf <= end;
+    }
     int covered = 0;
     if (more) {
       while (k < nsp && sp[k].last < f)

@@ -256,6 +256,46 @@ static void shards_ok(int64_t id, int64_t from, int64_t to, unsigned want,
   cx_run_list_free(&l);
 }
 
+/* Every fire in [from, to] of a job with max_running m among NNODES nodes:
+ * m success rows and NNODES - m skipped ones naming max_running, one per
+ * node; the skipped nodes rotate with the fire (each node sits out some
+ * fire when the window is long enough). */
+static void max_running_ok(int64_t id, int64_t from, int64_t to, int m)
+{
+  struct cx_run_list l;
+  unsigned sat_out = 0;
+  rows(id, &l);
+  for (int64_t t = from; t <= to; t++) {
+    unsigned seen = 0;
+    int ran = 0, skipped = 0;
+    for (size_t r = 0; r < l.n; r++) {
+      const struct cx_run *x = &l.items[r];
+      if (!x->has_scheduled_at || x->scheduled_at != t)
+        continue;
+      int i = node_of(x->node_uuid);
+      ASSERT_MSG(i >= 0 && !(seen >> i & 1),
+                 "fire %lld: node%d twice or "
+                 "unknown",
+                 (long long)t, i);
+      seen |= 1u << i;
+      if (strcmp(x->status, "success") == 0) {
+        ran++;
+      } else {
+        ASSERT_STREQ(x->status, "skipped");
+        ASSERT_CONTAINS(x->output, "max_running");
+        skipped++;
+        sat_out |= 1u << i;
+      }
+    }
+    ASSERT_MSG(ran == m && skipped == NNODES - m,
+               "job %lld fire %lld: %d ran, %d skipped; want %d and %d",
+               (long long)id, (long long)t, ran, skipped, m, NNODES - m);
+  }
+  ASSERT_MSG(to - from + 1 < NNODES || sat_out == (1u << NNODES) - 1,
+             "the skipped node does not rotate: %x", sat_out);
+  cx_run_list_free(&l);
+}
+
 TEST_TIMEOUT(broadcast_every_node_shards_and_a_restart_leaves_no_gap, 240)
 {
   static char resp[65536];
@@ -285,6 +325,12 @@ TEST_TIMEOUT(broadcast_every_node_shards_and_a_restart_leaves_no_gap, 240)
            "\"node_selector\":\"role=web\"}",
            cmd);
   int64_t web = add(body);
+  /* max_running 2 of 3: one node sits each fire out, in turn. */
+  snprintf(body, sizeof body,
+           "{\"name\":\"two\",\"type\":1,\"command\":\"true\",\"spec\":"
+           "\"* * * * * *\",\"allocation\":3,\"timezone\":\"UTC\","
+           "\"max_running\":2}");
+  int64_t two = add(body);
 
   /* Every node running both (the web one on two): from then on, 4 s of
    * fires with every shard once. */
@@ -297,11 +343,16 @@ TEST_TIMEOUT(broadcast_every_node_shards_and_a_restart_leaves_no_gap, 240)
     int64_t f = wait_success_after(web, i, 0);
     from = f > from ? f : from;
   }
+  for (int i = 0; i < NNODES; i++) {
+    int64_t f = wait_success_after(two, i, 0);
+    from = f > from ? f : from;
+  }
   from += 1;
   cx_sleep_us(5000000);
   int64_t to = cx_wall_s() - 2;
   shards_ok(all, from, to, 7, 3);
   shards_ok(web, from, to, 3, 2);
+  max_running_ok(two, from, to, 2);
   ASSERT_EQ(first_success(web, 2), 0);
 
   char path[64];
@@ -321,7 +372,14 @@ TEST_TIMEOUT(broadcast_every_node_shards_and_a_restart_leaves_no_gap, 240)
   int64_t back = wait_success_after(all, 1, killed + 4);
   cx_sleep_us(3000000);
   int64_t end = cx_wall_s() - 2;
-  for (int i = 0; i < NNODES; i++)
+  /* node2 dies for good: the leader accounts its fires up to its death
+   * (seen at least TTL = 3 s after the kill; it covers the fires due by 2 s
+   * before that, so at least the one after the kill) as missed, once. */
+  ASSERT(cx_svc_proc_signal(&B.node[2], SIGKILL, err) == 0);
+  cx_svc_proc_stop(&B.node[2], 1000, err);
+  int64_t killed2 = cx_wall_s();
+  cx_sleep_us(8000000);
+  for (int i = 0; i < 2; i++)
     ASSERT(cx_svc_proc_stop(&B.node[i], 10000, err) == 0);
 
   struct cx_run_list l;
@@ -336,6 +394,20 @@ TEST_TIMEOUT(broadcast_every_node_shards_and_a_restart_leaves_no_gap, 240)
     }
   cx_run_list_free(&l);
   ASSERT_MSG(missed > 0, "node1 was down yet missed nothing");
+  rows(all, &l);
+  int by_leader = 0;
+  for (int64_t t = end + 1; t <= killed2 + 1; t++)
+    ASSERT_MSG(accounted(&l, 2, t) == 1,
+               "dead node2 fire %lld (%+lld s from "
+               "its death): %d rows",
+               (long long)t, (long long)(t - killed2), accounted(&l, 2, t));
+  for (size_t r = 0; r < l.n; r++)
+    by_leader += node_of(l.items[r].node_uuid) == 2 &&
+                 strcmp(l.items[r].status, "missed") == 0 &&
+                 strstr(l.items[r].output, "written by the leader") != NULL;
+  ASSERT_MSG(by_leader == 1, "%d missed rows by the leader for node2",
+             by_leader);
+  cx_run_list_free(&l);
   cx_svc_proc_stop(&B.admin, 10000, err);
   cx_store_close(B.store);
   cx_svc_mariadb_destroy(&B.db);
