@@ -584,9 +584,10 @@ static int sink_has(const struct cx_test_sink *s, const char *what)
 
 /* The Done-when of issue 14 on a real cluster whose node has no
  * notification settings: failure, timeout and recovery alerts reach
- * aiosmtpd and the local receiver of every other channel, once each
- * (missed fires: alerts_node_down_missed_fires_and_node_up_alerted_once). */
-TEST_TIMEOUT(alerts_cluster_failure_timeout_recovery_on_every_channel, 300)
+ * aiosmtpd and the local receiver of every other channel, once each; then
+ * missed fires of a stopped node reach every channel too. */
+TEST_TIMEOUT(alerts_cluster_failure_timeout_recovery_missed_on_every_channel,
+             360)
 {
   char body[2048], id_s[96];
   static const char *const feishu_ok = "{\"code\":0,\"msg\":\"success\"}";
@@ -669,6 +670,66 @@ TEST_TIMEOUT(alerts_cluster_failure_timeout_recovery_on_every_channel, 300)
   CHECK(sink_has(&R[5], "\"blocks\"") == 3, "slack blocks");
   CHECK(strstr(R[6].r[0].headers, "X-Cronix-Signature: sha256=") != NULL,
         "webhook signature");
+
+  /* Missed fires on every channel: a job per channel firing every second,
+   * its only node stopped for 4 s; the missed range is alerted once on
+   * each (node down/up alerts to the admins may come too: counted by
+   * their own words, not here). */
+  int64_t miss[CX_NOTIFY_TYPE_MAX + 1];
+  for (int c = 1; c <= CX_NOTIFY_TYPE_MAX; c++) {
+    snprintf(body, sizeof body,
+             "{\"name\":\"miss%d\",\"command\":\"true\",\"type\":1,"
+             "\"spec\":\"* * * * * *\",\"timezone\":\"UTC\","
+             "\"allocation\":2,\"misfire\":\"skip\",\"notify_status\":1,"
+             "\"notify_type\":%d,\"notify_events\":\"missed\","
+             "\"notify_to_array\":[%lld]}",
+             c, c, (long long)oncall);
+    d = api(1, "/job/add", body);
+    miss[c] = json_integer_value(json_object_get(d, "id"));
+    json_decref(d);
+  }
+  for (int c = 1; c <= CX_NOTIFY_TYPE_MAX; c++)
+    json_decref(wait_run(1, miss[c], "success", 30));
+  char err[CX_ERR_LEN] = "";
+  CHECK(cx_svc_proc_stop(&E.node, 20000, err) == 0, "%s", err);
+  cx_sleep_us(4000000);
+  node_start();
+  wait_for(node_alive, 60, "node alive again");
+  /* Each channel has had five messages this minute (failed, timeout,
+   * recovered, node down and up), so the missed alert may wait for the
+   * window's digest: the log says which, the receivers hold the job. */
+  int sent = 0;
+  for (int i = 0; i < 900 && sent != CX_NOTIFY_TYPE_MAX; i++) {
+    json_t *log =
+        api_try(1, "/notify/log", "{\"event\":\"missed\",\"page_size\":100}");
+    size_t k;
+    json_t *row;
+    unsigned seen = 0;
+    json_array_foreach(json_object_get(log, "list"), k, row)
+    {
+      const char *res = json_string_value(json_object_get(row, "result"));
+      int64_t jid = json_integer_value(json_object_get(row, "job_id"));
+      int64_t ch = json_integer_value(json_object_get(row, "channel"));
+      if (res && strcmp(res, "sent") == 0 && ch >= 1 &&
+          ch <= CX_NOTIFY_TYPE_MAX && jid == miss[ch])
+        seen |= 1u << ch;
+    }
+    json_decref(log);
+    sent = __builtin_popcount(seen);
+    if (sent != CX_NOTIFY_TYPE_MAX)
+      cx_sleep_us(100000);
+  }
+  CHECK(sent == CX_NOTIFY_TYPE_MAX, "missed alerts sent on %d of %d channels",
+        sent, CX_NOTIFY_TYPE_MAX);
+  CHECK(cx_test_smtp_count(&E.smtp) >= 4, "no missed mail");
+  for (int c = 2; c <= CX_NOTIFY_TYPE_MAX; c++) { /* alone, or in a digest */
+    char in_digest[64];
+    snprintf(id_s, sizeof id_s, "miss%d\\\" missed its fire", c);
+    snprintf(in_digest, sizeof in_digest, "miss%d (job %lld): missed", c,
+             (long long)miss[c]);
+    CHECK(sink_has(&R[c], id_s) + sink_has(&R[c], in_digest) >= 1,
+          "channel %d: neither %s nor %s", c, id_s, in_digest);
+  }
   for (int c = 2; c <= CX_NOTIFY_TYPE_MAX; c++)
     cx_test_sink_stop(&R[c]);
   down();
