@@ -34,7 +34,7 @@
 #include <time.h>
 
 #define MAX_PARAMS 48 /* a job update binds 33 */
-#define MAX_COLS 48 /* a job row has 33 */
+#define MAX_COLS 48   /* a job row has 33 */
 #define POOL_WAIT_S 30
 #define PING_IDLE_US (1000 * 1000)
 /* Reserved statement ids (after store.c's, before CX__STMT_MAX - 1 which
@@ -78,6 +78,10 @@ static int is_lost(unsigned e)
   case ER_CONNECTION_KILLED:    /* 1927 */
   case ER_SERVER_SHUTDOWN:      /* 1053 */
   case ER_QUERY_INTERRUPTED:    /* 1317 */
+  /* An INSERT ... SELECT (a claim, a missed range) whose connection is
+   * killed while InnoDB reads the auto-increment value fails with this
+   * instead; the connection is gone all the same. */
+  case ER_AUTOINC_READ_FAILED: /* 1467 */
     return 1;
   default:
     return 0;
