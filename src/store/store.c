@@ -426,6 +426,7 @@ enum {
   Q_JOB_LIST_NODE,
   Q_JOB_COUNT_BY_NODE,
   Q_RUN_INSERT,
+  Q_RUN_COVERED,
   Q_RUN_BY_TOKEN,
   Q_RUN_FINISH,
   Q_RUN_FIND,
@@ -488,9 +489,10 @@ _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
   S(name, NULL)                                                                \
   S(command, NULL)                                                             \
   I(type)                                                                      \
-  S(spec, NULL) I(timeout) I(retry_times) I(retry_interval) I(allocation)      \
-      S(run_on, "") I(notify_status) I(notify_type) S(notify_to_array, "[]")   \
-          S(note, "") S(timezone, "") B(enabled) S(concurrency, "forbid")      \
+  S(spec, NULL)                                                                \
+  I(timeout) I(retry_times) I(retry_interval) I(allocation) S(run_on, "")      \
+      I(notify_status) I(notify_type) S(notify_to_array, "[]") S(note, "")     \
+          S(timezone, "") B(enabled) S(concurrency, "forbid")                  \
               S(misfire, "run_once") I(starting_deadline)                      \
                   S(http_method, "GET") S(http_headers, "{}") S(http_body, "") \
                       S(env, "{}") S(workdir, "") S(run_as, "")                \
@@ -544,23 +546,28 @@ Q1(JOB_LIST_NODE,
 Q1(JOB_COUNT_BY_NODE,
    "SELECT run_on, COUNT(*) FROM cronix_job GROUP BY run_on ORDER BY run_on",
    R);
+Q1(RUN_INSERT,
+   "INSERT INTO cronix_job_log (job_id, name, node_uuid, hostname, ip,"
+   " command, spec, `trigger`, scheduled_at, start_time, end_time, success,"
+   " status, exit_code, attempts, output, claim_token, claim_node)"
+   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+   R);
 /* A claim goes in only when no missed range already accounts for its fire:
  * the row before it (of the same claim_node) must not reach it. Whoever
  * wrote the range (the leader for a dead node, a node that took the job
  * over) said that fire will not run, so a late claim of it -- a node that
- * was stopped, not dead, catching up -- is refused like a duplicate. One
- * statement, as RUN_MISSED below: SQLite's single writer and InnoDB's
- * locks on what it reads make the check and the insert one step. */
-#define CLAIM_COLS                                                             \
-  "INSERT INTO cronix_job_log (job_id, name, node_uuid, hostname, ip,"         \
-  " command, spec, `trigger`, scheduled_at, start_time, end_time, success,"    \
-  " status, exit_code, attempts, output, claim_token, claim_node)"             \
-  " SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
-#define CLAIM_FREE                                                             \
-  " WHERE NOT EXISTS (SELECT 1 FROM (SELECT missed_last FROM cronix_job_log"   \
-  " WHERE job_id = ? AND claim_node = ? AND scheduled_at < ? ORDER BY"         \
-  " scheduled_at DESC LIMIT 1) p WHERE p.missed_last >= ?)"
-Q2(RUN_INSERT, CLAIM_COLS CLAIM_FREE, CLAIM_COLS " FROM DUAL" CLAIM_FREE, R);
+ * was stopped, not dead, catching up -- is refused like a duplicate. A
+ * plain read before the insert, in the claim's transaction: on SQLite the
+ * single writer makes the two one step; on InnoDB it is a consistent read
+ * that takes no lock (an INSERT ... SELECT took shared next-key locks, and
+ * claims of several nodes' group commits then deadlocked). What InnoDB
+ * leaves is a range committed between the read and the insert, which
+ * range writers avoid by design: they cover only fires nobody may still
+ * claim. */
+Q1(RUN_COVERED,
+   "SELECT missed_last FROM cronix_job_log WHERE job_id = ? AND claim_node = ?"
+   " AND scheduled_at < ? ORDER BY scheduled_at DESC LIMIT 1",
+   R);
 Q1(RUN_BY_TOKEN, "SELECT id FROM cronix_job_log WHERE claim_token = ?", R);
 /* notify_pending: the alert outbox flag, set in the run's final write (see
  * migrate.c version 9) for every final status of a job that alerts; the
@@ -1299,7 +1306,7 @@ static int output_val(const struct cx_run *r, struct cx__val *v, char **tofree,
 
 /* A claim or finish on its way through the group commit (batch.c). */
 struct run_call {
-  struct cx__val p[22];
+  struct cx__val p[21];
   const struct cx_run *r;
   int64_t id;
 };
@@ -1309,15 +1316,23 @@ static int claim_call(struct cx_store *s, void *tx, void *ctx, char *err)
   struct run_call *c = ctx;
   struct cx__exec_result res;
   struct one_int o = {0};
-  int rc = cx__texec(s, tx, &q_RUN_INSERT, c->p, 22, NULL, NULL, &res, err);
-  if (rc == 0 && res.affected > 0) {
+  int rc;
+  if (c->r->has_scheduled_at) {
+    rc = cx__texec(s, tx, &q_RUN_COVERED, &c->p[18], 3, one_int_row, &o, NULL,
+                   err);
+    if (rc != 0)
+      return rc;
+    if (o.rows > 0 && o.v >= c->r->scheduled_at) {
+      cx_err_set(err, "job %lld fire %lld: already recorded as missed",
+                 (long long)c->r->job_id, (long long)c->r->scheduled_at);
+      return CX_EEXISTS;
+    }
+    o = (struct one_int){0};
+  }
+  rc = cx__texec(s, tx, &q_RUN_INSERT, c->p, 18, NULL, NULL, &res, err);
+  if (rc == 0) {
     c->id = res.insert_id;
     return 0;
-  }
-  if (rc == 0) { /* inside a missed range: that fire is accounted for */
-    cx_err_set(err, "job %lld fire %lld: already recorded as missed",
-               (long long)c->r->job_id, (long long)c->r->scheduled_at);
-    return CX_EEXISTS;
   }
   if (rc != CX_EEXISTS)
     return rc;
@@ -1386,10 +1401,9 @@ int cx_store_run_claim(struct cx_store *s, struct cx_run *r, int64_t *id,
   p[14] = vint(r->attempts);
   p[16] = vstr(r->claim_token, NULL);
   p[17] = vstr(claim_node_of(r), "");
-  p[18] = vint(r->job_id); /* CLAIM_FREE: no missed range reaches the fire */
+  p[18] = vint(r->job_id); /* RUN_COVERED: no missed range reaches it */
   p[19] = p[17];
   p[20] = p[8];
-  p[21] = p[8];
   rc = cx__batch_run(s, claim_call, &c, err);
   cx_free(out);
   if (rc == 0)
