@@ -144,11 +144,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     abort();
   if (strstr(out.body, g_root_hash) != NULL)
     abort();
-  /* Every JSON reply is the API's {code, msg} envelope except the API
-   * description itself, a JSON document served as it is. */
+  /* Every JSON reply is the API's {code, msg} envelope except documents
+   * served as they are: the API description, at /openapi.json and among
+   * the console's assets (/ui/assets/<version>/openapi.json). */
   size_t path_len = strcspn(target, "?");
-  int is_document = path_len == sizeof "/openapi.json" - 1 &&
-                    memcmp(target, "/openapi.json", path_len) == 0;
+  int is_document = (path_len == sizeof "/openapi.json" - 1 &&
+                     memcmp(target, "/openapi.json", path_len) == 0) ||
+                    strncmp(target, "/ui/", 4) == 0;
   if (strcmp(out.content_type, CX_HTTP_CT_JSON) == 0 && !is_document) {
     json_t *j = json_loadb(out.body, out.body_len, 0, NULL);
     json_t *code = json_object_get(j, "code");
