@@ -317,47 +317,6 @@ static void stay_gaps(struct cx__cluster *cl, const char *uuid,
   }
 }
 
-/* A planned move of a dead node's job to alive node k of a placement,
- * and how it went. */
-#define FAILOVER_THREADS 4
-#define MOVE_NOT_TRIED 1 /* not started: the leader was deposed first */
-struct move {
-  const struct cx_job *job;
-  long k;
-  int rc;
-  char err[CX_ERR_LEN];
-};
-
-/* The moves of one failover, taken in order by FAILOVER_THREADS movers. */
-struct move_run {
-  struct cx__cluster *cl;
-  int64_t rev;
-  const char *from;
-  const struct cx__placement *l;
-  struct move *v;
-  size_t n, next;
-  pthread_mutex_t mu;
-};
-
-static void *move_worker(void *arg)
-{
-  struct move_run *mr = arg;
-  for (;;) {
-    pthread_mutex_lock(&mr->mu);
-    size_t i = mr->next < mr->n ? mr->next++ : mr->n;
-    pthread_mutex_unlock(&mr->mu);
-    if (i == mr->n)
-      return NULL;
-    struct move *m = &mr->v[i];
-    if (lead_rev(mr->cl) != mr->rev) {
-      m->rc = MOVE_NOT_TRIED;
-      continue;
-    }
-    m->rc = move_job(mr->cl, mr->rev, m->job->id, mr->from, mr->l->alive[m->k],
-                     0, m->err);
-  }
-}
-
 /* The fires of the broadcast jobs node uuid ran that fell due before it
  * was seen dead and have no row: once, at its death. */
 static void bcast_gaps(struct cx__cluster *cl, const char *uuid)
@@ -400,8 +359,7 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
   const char **manual = NULL;
   const struct cx_job **stay = NULL; /* the jobs left on the dead node */
   struct due *order = NULL;
-  struct move *moves = NULL;
-  size_t nman = 0, stuck = 0, nstay = 0, nmoves = 0;
+  size_t nman = 0, stuck = 0, nstay = 0;
   const char *what;
   int rc = cx__jobs_placement(a, 1, &l, &what, err);
   if (rc != 0)
@@ -426,16 +384,6 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
     rc = -ENOMEM;
     goto out;
   }
-  /* Plan every move first (soonest fire first, each counted on its target
-   * at once so the next pick sees it), then run them a few at a time: a
-   * move is a store write and a guarded etcd txn, each waiting on an
-   * fsync, so one after another they made the last job of a busy node
-   * seconds late (issue 12's TTL + 1 s). */
-  moves = cx_calloc(jl.n + 1, sizeof *moves);
-  if (moves == NULL) {
-    rc = -ENOMEM;
-    goto out;
-  }
   for (size_t o = 0; o < jl.n; o++) {
     const struct cx_job *j = &jl.items[order[o].i];
     if (j->allocation != CX_ALLOC_AUTO ||
@@ -444,40 +392,28 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
       stay[nstay++] = j;
       continue;
     }
+    if (lead_rev(cl) != rev) {
+      rc = CX_ECONFLICT;
+      cx_err_set(err, "no longer the leader");
+      goto out;
+    }
     long k = cx__jobs_pick(&l, j->node_selector);
     if (k < 0) {
       stuck++;
       stay[nstay++] = j;
       continue;
     }
-    l.jobs[k]++;
-    moves[nmoves++] = (struct move){.job = j, .k = k};
-  }
-  struct move_run mr = {
-      .cl = cl, .rev = rev, .from = uuid, .l = &l, .v = moves, .n = nmoves};
-  pthread_mutex_init(&mr.mu, NULL);
-  pthread_t th[FAILOVER_THREADS];
-  int nth = 0;
-  for (; nth < FAILOVER_THREADS - 1 && (size_t)nth + 1 < nmoves; nth++)
-    if (pthread_create(&th[nth], NULL, move_worker, &mr) != 0)
-      break;
-  move_worker(&mr); /* this thread is one of the movers */
-  for (int t = 0; t < nth; t++)
-    pthread_join(th[t], NULL);
-  pthread_mutex_destroy(&mr.mu);
-  for (size_t m = 0; m < nmoves; m++) {
-    if (moves[m].rc == 0)
-      continue;
-    l.jobs[moves[m].k]--;
-    if ((moves[m].rc == CX_ECONFLICT || moves[m].rc == MOVE_NOT_TRIED) &&
-        lead_rev(cl) != rev) {
+    char e2[CX_ERR_LEN] = "";
+    int mrc = move_job(cl, rev, j->id, uuid, l.alive[k], 0, e2);
+    if (mrc == 0) {
+      l.jobs[k]++;
+    } else if (mrc == CX_ECONFLICT && lead_rev(cl) != rev) {
       rc = CX_ECONFLICT; /* deposed: stop */
-      cx_err_set(err, "%s",
-                 moves[m].err[0] ? moves[m].err : "no longer the leader");
+      cx_err_set(err, "%s", e2);
       goto out;
-    } else if (moves[m].rc != CX_ECONFLICT && moves[m].rc != MOVE_NOT_TRIED) {
+    } else if (mrc != CX_ECONFLICT) {
       CX_LOG(CX_LOG_WARN, "cluster", "job %lld: moving off node %s: %s",
-             (long long)moves[m].job->id, uuid, moves[m].err);
+             (long long)j->id, uuid, e2);
     }
   }
   if (stuck > 0) {
@@ -493,7 +429,6 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
     alert_admins(cl, uuid, manual, nman, alert == ALERT_LOUD);
   stay_gaps(cl, uuid, stay, nstay);
 out:
-  cx_free(moves);
   cx_free(stay);
   cx_free(order);
   cx_free(manual);
