@@ -485,21 +485,41 @@ _Static_assert(Q_END <= CX__STMT_ALERT, "raise CX__STMT_ALERT and _MAX");
  * NULL = required; I int; B bool) -- every column list, the bound
  * parameters and the row reader below are made from this table, so they
  * cannot drift. The rows read are "id, created, updated" and then these. */
-#define JOB_FIELDS(S, I, B)                                                    \
-  S(name, NULL)                                                                \
-  S(command, NULL)                                                             \
-  I(type)                                                                      \
-  S(spec, NULL)                                                                \
-  I(timeout) I(retry_times) I(retry_interval) I(allocation) S(run_on, "")      \
-      I(notify_status) I(notify_type) S(notify_to_array, "[]") S(note, "")     \
-          S(timezone, "") B(enabled) S(concurrency, "forbid")                  \
-              S(misfire, "run_once") I(starting_deadline)                      \
-                  S(http_method, "GET") S(http_headers, "{}") S(http_body, "") \
-                      S(env, "{}") S(workdir, "") S(run_as, "")                \
-                          I(limit_memory_mb) I(limit_nproc) I(limit_cpu_s)     \
-                              I(limit_nofile) S(notify_events, "")             \
-                                  I(max_duration) S(node_selector, "")         \
-                                      I(max_running)
+// clang-format off
+#define JOB_FIELDS(S, I, B) \
+  S(name, NULL) \
+  S(command, NULL) \
+  I(type) \
+  S(spec, NULL) \
+  I(timeout) \
+  I(retry_times) \
+  I(retry_interval) \
+  I(allocation) \
+  S(run_on, "") \
+  I(notify_status) \
+  I(notify_type) \
+  S(notify_to_array, "[]") \
+  S(note, "") \
+  S(timezone, "") \
+  B(enabled) \
+  S(concurrency, "forbid") \
+  S(misfire, "run_once") \
+  I(starting_deadline) \
+  S(http_method, "GET") \
+  S(http_headers, "{}") \
+  S(http_body, "") \
+  S(env, "{}") \
+  S(workdir, "") \
+  S(run_as, "") \
+  I(limit_memory_mb) \
+  I(limit_nproc) \
+  I(limit_cpu_s) \
+  I(limit_nofile) \
+  S(notify_events, "") \
+  I(max_duration) \
+  S(node_selector, "") \
+  I(max_running)
+// clang-format on
 #define JF_COL(f, ...) ", " #f
 #define JF_SET(f, ...) #f " = ?, "
 #define JF_INS(f, ...) #f ", "
