@@ -585,6 +585,21 @@ static int repair(struct cx__cluster *cl, int64_t rev, const char *key,
   return rc == CX_ECONFLICT && lead_rev(cl) != rev ? rc : 0;
 }
 
+/* Whether a key's value says what val (a row's published form) says: the
+ * same bytes, or the same JSON. */
+static int value_same(const struct cx_coord_kv *kv, const char *val)
+{
+  if (kv->value_len == strlen(val) &&
+      memcmp(kv->value, val, kv->value_len) == 0)
+    return 1;
+  json_t *x = json_loadb(kv->value, kv->value_len, 0, NULL),
+         *y = json_loads(val, 0, NULL);
+  int same = x != NULL && y != NULL && json_equal(x, y);
+  json_decref(x);
+  json_decref(y);
+  return same;
+}
+
 /* The row's key, compared with the keys that carry its id. */
 static int reconcile_row(struct cx__cluster *cl, int64_t rev,
                          const struct cx_job *j, const struct cx_coord_kvs *kvs,
@@ -601,15 +616,7 @@ static int reconcile_row(struct cx__cluster *cl, int64_t rev,
       have = 1;
       if (val == NULL && (val = cx__jobs_value(j)) == NULL)
         return -ENOMEM;
-      if (kv->value_len == strlen(val) &&
-          memcmp(kv->value, val, kv->value_len) == 0)
-        continue;
-      json_t *x = json_loadb(kv->value, kv->value_len, 0, NULL),
-             *y = json_loads(val, 0, NULL);
-      int same = x != NULL && y != NULL && json_equal(x, y);
-      json_decref(x);
-      json_decref(y);
-      if (!same)
+      if (!value_same(kv, val))
         rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, j,
                     &cl->st.fix_rewritten, "rewrote");
     } else {
@@ -733,11 +740,7 @@ static int reconcile_bcast(struct cx__cluster *cl, int64_t rev, char *err)
       rc = -ENOMEM;
       break;
     }
-    json_t *x = json_loadb(kv->value, kv->value_len, 0, NULL),
-           *y = json_loads(val, 0, NULL);
-    int same = x != NULL && y != NULL && json_equal(x, y);
-    json_decref(x);
-    json_decref(y);
+    int same = value_same(kv, val);
     free(val);
     if (!same)
       rc = repair(cl, rev, kv->key, kv->key_len, kv->mod_rev, j,
