@@ -296,6 +296,21 @@ static struct due *soonest_first(const struct cx_job_list *jl)
   return d;
 }
 
+/* Logs and counts the fires of dead node uuid's jobs (kind: "" or
+ * "broadcast ") that the leader just recorded as missed. */
+static void dead_missed(struct cx__cluster *cl, const char *uuid, int64_t fires,
+                        const char *kind)
+{
+  if (fires <= 0)
+    return;
+  CX_LOG(CX_LOG_INFO, "cluster",
+         "node %s is down: %lld missed fire(s) of its %sjobs recorded", uuid,
+         (long long)fires, kind);
+  pthread_mutex_lock(&cl->mu);
+  cl->st.dead_missed += (uint64_t)fires;
+  pthread_mutex_unlock(&cl->mu);
+}
+
 /* The gaps of the n jobs left on node uuid, if it is dead (not merely
  * drained: a drained node records its fires itself). */
 static void stay_gaps(struct cx__cluster *cl, const char *uuid,
@@ -307,14 +322,7 @@ static void stay_gaps(struct cx__cluster *cl, const char *uuid,
     return;
   for (size_t i = 0; i < n; i++)
     fires += cx__cluster_dead_gaps(cl->a, uuid, v[i], seen_s);
-  if (fires > 0) {
-    CX_LOG(CX_LOG_INFO, "cluster",
-           "node %s is down: %lld missed fire(s) of its jobs recorded", uuid,
-           (long long)fires);
-    pthread_mutex_lock(&cl->mu);
-    cl->st.dead_missed += (uint64_t)fires;
-    pthread_mutex_unlock(&cl->mu);
-  }
+  dead_missed(cl, uuid, fires, "");
 }
 
 /* The fires of the broadcast jobs node uuid ran that fell due before it
@@ -335,15 +343,7 @@ static void bcast_gaps(struct cx__cluster *cl, const char *uuid)
   for (size_t i = 0; i < jl.n; i++)
     fires += cx__cluster_dead_gaps(cl->a, uuid, &jl.items[i], seen_s);
   cx_job_list_free(&jl);
-  if (fires > 0) {
-    CX_LOG(CX_LOG_INFO, "cluster",
-           "node %s is down: %lld missed fire(s) of its broadcast jobs "
-           "recorded",
-           uuid, (long long)fires);
-    pthread_mutex_lock(&cl->mu);
-    cl->st.dead_missed += (uint64_t)fires;
-    pthread_mutex_unlock(&cl->mu);
-  }
+  dead_missed(cl, uuid, fires, "broadcast ");
 }
 
 /* Moves every movable job off node uuid (if it is dead) and records the
