@@ -56,7 +56,7 @@ struct cx_job;
  * uuid: it does not fail over) that have no row and that nobody may still
  * claim, given that the node was seen dead at seen_s (unix s). Returns the
  * fires written. For a broadcast job, the node's own fires up to its death
- * (see dead_gaps.c). dead_gaps.c. */
+ * (see dead_gaps.c). */
 int64_t cx__cluster_dead_gaps(struct cx_admin *a, const char *uuid,
                               const struct cx_job *j, int64_t seen_s);
 

@@ -26,10 +26,15 @@
  *   - Broadcast jobs (allocation 3): a dead node is simply absent, so its
  *     own rows (claim_node = its uuid) are accounted up to its death only
  *     (once, when the leader sees it die, not at every reconciliation),
- *     every fire then included: no other node takes its fires over, and a
- *     claim the node might still make inside the range is refused by the
- *     store as already recorded. A node that never ran the job is left
- *     alone (it may not match the selector, or joined after).
+ *     every fire due by seen_s included, with no skew: no other node takes
+ *     its fires over, a node claims nothing once its lease is past (by its
+ *     monotonic clock, which ends no later than etcd's expiry, which the
+ *     leader saw), and a claim it might still make inside the range is
+ *     refused by the store as already recorded. A claim committed between
+ *     the leader's read of the rows and its write makes the store refuse
+ *     the range; the pass is then redone once on fresh rows. A node that
+ *     never ran the job is left alone (it may not match the selector, or
+ *     joined after).
  */
 #include <stdio.h>
 #include <string.h>
@@ -84,8 +89,8 @@ static int write_range(struct cx_admin *a, const struct cx_job *j,
   return rc;
 }
 
-int64_t cx__cluster_dead_gaps(struct cx_admin *a, const char *uuid,
-                              const struct cx_job *j, int64_t seen_s)
+static int64_t gaps_pass(struct cx_admin *a, const char *uuid,
+                         const struct cx_job *j, int64_t seen_s, int *conflict)
 {
   char err[CX_ERR_LEN] = "";
   struct cx_cron_opts opts = {.timezone = j->timezone, .anchor = j->created};
@@ -97,7 +102,7 @@ int64_t cx__cluster_dead_gaps(struct cx_admin *a, const char *uuid,
   const char *claim = bcast ? uuid : "";
   if (!j->enabled || j->spec == NULL || j->spec[0] == '\0')
     return 0;
-  int64_t end = seen_s - DEAD_SKEW_S;
+  int64_t end = bcast ? seen_s : seen_s - DEAD_SKEW_S;
   int64_t floor = end - DEAD_LOOKBACK_S, last = 0, prev = 0;
   if (floor < j->created)
     floor = j->created; /* a fire in its second of creation was not due */
@@ -153,8 +158,11 @@ int64_t cx__cluster_dead_gaps(struct cx_admin *a, const char *uuid,
       }
     }
     if ((!more || covered) && hcount > 0) {
-      if (write_range(a, j, uuid, hfirst, hlast, hcount) == 0)
+      int wrc = write_range(a, j, uuid, hfirst, hlast, hcount);
+      if (wrc == 0)
         written += hcount;
+      else if (wrc == CX_EEXISTS)
+        *conflict = 1;
       rows++;
       hcount = 0;
     }
@@ -164,5 +172,15 @@ int64_t cx__cluster_dead_gaps(struct cx_admin *a, const char *uuid,
   }
   cx_free(sp);
   cx_cron_free(c);
+  return written;
+}
+
+int64_t cx__cluster_dead_gaps(struct cx_admin *a, const char *uuid,
+                              const struct cx_job *j, int64_t seen_s)
+{
+  int conflict = 0;
+  int64_t written = gaps_pass(a, uuid, j, seen_s, &conflict);
+  if (conflict && j->allocation == CX_ALLOC_BROADCAST)
+    written += gaps_pass(a, uuid, j, seen_s, &conflict);
   return written;
 }
