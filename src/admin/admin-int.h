@@ -287,12 +287,25 @@ int cx__jobs_delete(struct cx_admin *a, int64_t id, const struct cx__actor *who,
 int cx__jobs_set_enabled(struct cx_admin *a, int64_t id, int enabled,
                          const struct cx__actor *who, struct cx_job *out,
                          char *err);
-/* Moves job id from node from to node to (store only if still on from),
- * then its key in one txn through txn; a refused txn moves the row back.
- * out gets the moved job (caller zeroes it before and clears it after). */
-int cx__jobs_move(struct cx_admin *a, int64_t id, const char *from,
-                  const char *to, cx__jobs_txn_fn txn, void *arg,
-                  struct cx_job *out, char *err);
+/* One job of a batch move: id to node `to` (in); moved and the moved
+ * row (out; cx_job_clear it). */
+struct cx__jobs_move {
+  int64_t id;
+  const char *to;
+  int moved;
+  struct cx_job job;
+};
+/* Most jobs a batch moves: two ops each, within etcd's default limit of
+ * 128 ops per transaction. */
+#define CX_JOBS_MOVE_MAX 32
+/* Moves the n jobs of mv off node from as cx__jobs_move does for one, but
+ * all rows in one store transaction and all keys in one txn: a job that
+ * is gone or no longer on from is skipped (moved 0); any other failure
+ * moves none (a refused txn puts the rows back; after a coordination
+ * failure the rows stay moved and the reconciler publishes them). */
+int cx__jobs_move_batch(struct cx_admin *a, struct cx__jobs_move *mv, size_t n,
+                        const char *from, cx__jobs_txn_fn txn, void *arg,
+                        char *err);
 
 /* Replies with the §4 error matching a store or coord failure code rc:
  * CX_ENOTFOUND 404/1201, CX_EEXISTS / CX_ECONFLICT 409/1202, CX_EUNAVAIL

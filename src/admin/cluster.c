@@ -223,28 +223,23 @@ static int guarded(void *arg, const struct cx_coord_op *ops, size_t nops,
 
 /* ---- failover ----------------------------------------------------------- */
 
-/* Moves job id from dead node from to node to (jobs.c: store first, then
- * the key move in one guarded txn; a refused txn undoes the store move). */
-static int move_job(struct cx__cluster *cl, int64_t rev, int64_t id,
-                    const char *from, const char *to, int precheck, char *err)
+/* Moves the n jobs of mv off dead node from as one batch (jobs.c: one
+ * store transaction, one guarded txn); logs and counts each job moved. */
+static int move_batch(struct cx__cluster *cl, int64_t rev,
+                      struct cx__jobs_move *mv, size_t n, const char *from,
+                      char *err)
 {
   struct guard g = {.cl = cl, .rev = rev};
-  struct cx_job j;
-  int rc = 0;
-  /* Still the leader? (a read-only guarded txn): a deposed leader then
-   * leaves the store alone. The guarded move below closes the window (a
-   * refused one puts the row back, with `updated` bumped). A failover
-   * checks once per node instead, one round trip less per job. */
-  if (precheck && (rc = gtxn(cl, rev, NULL, 0, NULL, 0, err)) != 0)
-    return rc;
-  memset(&j, 0, sizeof j);
-  rc = cx__jobs_move(cl->a, id, from, to, guarded, &g, &j, err);
-  if (rc == 0) {
-    count(cl, &cl->st.failovers);
-    CX_LOG(CX_LOG_INFO, "cluster", "job %lld (%s) moved from node %s to %s",
-           (long long)id, j.name ? j.name : "", from, to);
+  int rc = cx__jobs_move_batch(cl->a, mv, n, from, guarded, &g, err);
+  for (size_t i = 0; i < n; i++) {
+    if (mv[i].moved) {
+      count(cl, &cl->st.failovers);
+      CX_LOG(CX_LOG_INFO, "cluster", "job %lld (%s) moved from node %s to %s",
+             (long long)mv[i].id, mv[i].job.name ? mv[i].job.name : "", from,
+             mv[i].to);
+    }
+    cx_job_clear(&mv[i].job);
   }
-  cx_job_clear(&j);
   return rc;
 }
 
@@ -384,36 +379,46 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
     rc = -ENOMEM;
     goto out;
   }
-  for (size_t o = 0; o < jl.n; o++) {
-    const struct cx_job *j = &jl.items[order[o].i];
-    if (j->allocation != CX_ALLOC_AUTO ||
-        (j->type == CX_JOB_CMD && !a->cfg->cmd_auto_allocation)) {
-      manual[nman++] = j->name;
-      stay[nstay++] = j;
-      continue;
+  /* Batches of 1, 2, 4, ... CX_JOBS_MOVE_MAX jobs, soonest fire first: the
+   * soonest job waits for one move, not for the whole node's, and a node
+   * of hundreds of jobs moves in a few round trips, not one per job. */
+  for (size_t o = 0, cap = 1; o < jl.n;
+       cap = cap * 2 < CX_JOBS_MOVE_MAX ? cap * 2 : CX_JOBS_MOVE_MAX) {
+    struct cx__jobs_move mv[CX_JOBS_MOVE_MAX];
+    size_t nb = 0;
+    for (; o < jl.n && nb < cap; o++) {
+      const struct cx_job *j = &jl.items[order[o].i];
+      if (j->allocation != CX_ALLOC_AUTO ||
+          (j->type == CX_JOB_CMD && !a->cfg->cmd_auto_allocation)) {
+        manual[nman++] = j->name;
+        stay[nstay++] = j;
+        continue;
+      }
+      long k = cx__jobs_pick(&l, j->node_selector);
+      if (k < 0) {
+        stuck++;
+        stay[nstay++] = j;
+        continue;
+      }
+      l.jobs[k]++; /* the next pick sees it there */
+      mv[nb++] = (struct cx__jobs_move){.id = j->id, .to = l.alive[k]};
     }
+    if (nb == 0)
+      continue;
     if (lead_rev(cl) != rev) {
       rc = CX_ECONFLICT;
       cx_err_set(err, "no longer the leader");
       goto out;
     }
-    long k = cx__jobs_pick(&l, j->node_selector);
-    if (k < 0) {
-      stuck++;
-      stay[nstay++] = j;
-      continue;
-    }
     char e2[CX_ERR_LEN] = "";
-    int mrc = move_job(cl, rev, j->id, uuid, l.alive[k], 0, e2);
-    if (mrc == 0) {
-      l.jobs[k]++;
-    } else if (mrc == CX_ECONFLICT && lead_rev(cl) != rev) {
+    int mrc = move_batch(cl, rev, mv, nb, uuid, e2);
+    if (mrc == CX_ECONFLICT && lead_rev(cl) != rev) {
       rc = CX_ECONFLICT; /* deposed: stop */
       cx_err_set(err, "%s", e2);
       goto out;
-    } else if (mrc != CX_ECONFLICT) {
-      CX_LOG(CX_LOG_WARN, "cluster", "job %lld: moving off node %s: %s",
-             (long long)j->id, uuid, e2);
+    } else if (mrc != 0 && mrc != CX_ECONFLICT) {
+      CX_LOG(CX_LOG_WARN, "cluster", "%zu job(s): moving off node %s: %s", nb,
+             uuid, e2);
     }
   }
   if (stuck > 0) {
@@ -1198,9 +1203,20 @@ int cx_admin_cluster_move(struct cx_admin *a, int64_t id, const char *from,
     cx_err_set(err, "never was the leader");
     return CX_ECONFLICT;
   }
+  /* Still the leader? (a read-only guarded txn): a deposed leader then
+   * leaves the store alone. The guarded move closes the window (a refused
+   * one puts the row back, with `updated` bumped: the reconciler
+   * republishes it). Failover checks once per node instead. */
+  struct cx__jobs_move mv = {.id = id, .to = to};
   pthread_mutex_lock(&cl->work_mu);
-  int rc = move_job(cl, rev, id, from, to, 1, err);
+  int rc = gtxn(cl, rev, NULL, 0, NULL, 0, err);
+  if (rc == 0)
+    rc = move_batch(cl, rev, &mv, 1, from, err);
   pthread_mutex_unlock(&cl->work_mu);
+  if (rc == 0 && !mv.moved) {
+    cx_err_set(err, "job %lld: not on node %s", (long long)id, from);
+    rc = CX_ECONFLICT;
+  }
   return rc;
 }
 

@@ -381,32 +381,33 @@ size_t cx__jobs_key(struct cx_admin *a, const struct cx_job *j,
              : 0;
 }
 
-int cx__jobs_publish(struct cx_admin *a, const struct cx_job *j,
-                     const char *old_node, cx__jobs_txn_fn txn, void *arg,
-                     char *err)
+/* The ops that publish j (its put, after the delete of its key under
+ * old_node when that differs: see cx__jobs_publish) into ops[0..2), with
+ * key and old as their key buffers and *val the put's value (free() it).
+ * Returns how many ops, or a negative code. */
+static int publish_ops(struct cx_admin *a, const struct cx_job *j,
+                       const char *old_node, struct cx_coord_op ops[2],
+                       char key[CX_KEY_LEN], char old[CX_KEY_LEN], char **val,
+                       char *err)
 {
-  char key[CX_KEY_LEN], old[CX_KEY_LEN];
-  struct cx_coord_op ops[2];
-  size_t nops = 0;
-  int ok = 0, rc;
-
+  int nops = 0;
   size_t kl = cx__jobs_key(a, j, key);
   if (kl == 0) {
     cx_err_set(err, "job key too long");
     return CX_ETOOBIG;
   }
-  char *val = cx__jobs_value(j);
-  if (val == NULL)
+  *val = cx__jobs_value(j);
+  if (*val == NULL)
     return -ENOMEM;
   size_t ol = 0;
   if (old_node != NULL && old_node[0] != '\0' &&
       strcmp(old_node, j->run_on) != 0)
-    ol = cx_key_build(old, sizeof old, a->prefix, CX_KEY_JOB, old_node, j->id,
+    ol = cx_key_build(old, CX_KEY_LEN, a->prefix, CX_KEY_JOB, old_node, j->id,
                       NULL);
   else if (old_node != NULL && old_node[0] == '\0' &&
            j->allocation != CX_ALLOC_BROADCAST)
     /* was broadcast (or unassigned: then the delete finds nothing) */
-    ol = cx_key_build(old, sizeof old, a->prefix, CX_KEY_BCAST, NULL, j->id,
+    ol = cx_key_build(old, CX_KEY_LEN, a->prefix, CX_KEY_BCAST, NULL, j->id,
                       NULL);
   if (ol > 0)
     ops[nops++] = (struct cx_coord_op){
@@ -414,13 +415,27 @@ int cx__jobs_publish(struct cx_admin *a, const struct cx_job *j,
   ops[nops++] = (struct cx_coord_op){.type = CX_COORD_OP_PUT,
                                      .key = key,
                                      .key_len = kl,
-                                     .value = val,
-                                     .value_len = strlen(val)};
-  struct cx_coord_txn t = {.success = ops, .nsuccess = nops};
+                                     .value = *val,
+                                     .value_len = strlen(*val)};
+  return nops;
+}
+
+int cx__jobs_publish(struct cx_admin *a, const struct cx_job *j,
+                     const char *old_node, cx__jobs_txn_fn txn, void *arg,
+                     char *err)
+{
+  char key[CX_KEY_LEN], old[CX_KEY_LEN], *val = NULL;
+  struct cx_coord_op ops[2];
+  int ok = 0, rc;
+  int nops = publish_ops(a, j, old_node, ops, key, old, &val, err);
+  if (nops < 0)
+    return nops;
+  struct cx_coord_txn t = {.success = ops, .nsuccess = (size_t)nops};
   if (txn != NULL)
-    rc = txn(arg, ops, nops, err);
+    rc = txn(arg, ops, (size_t)nops, err);
   else if (nops == 1)
-    rc = cx_coord_put(a->coord, key, kl, val, strlen(val), 0, NULL, err);
+    rc = cx_coord_put(a->coord, key, ops[0].key_len, val, strlen(val), 0, NULL,
+                      err);
   else
     rc = cx_coord_txn(a->coord, &t, &ok, NULL, err);
   free(val); /* json_dumps allocates with jansson's allocator */
@@ -664,26 +679,86 @@ int cx__jobs_set_enabled(struct cx_admin *a, int64_t id, int enabled,
   return rc;
 }
 
-int cx__jobs_move(struct cx_admin *a, int64_t id, const char *from,
-                  const char *to, cx__jobs_txn_fn txn, void *arg,
-                  struct cx_job *out, char *err)
+/* Puts the store rows of the batch back on node from (a refused txn). */
+static void unmove(struct cx_admin *a, const struct cx__jobs_move *mv, size_t n,
+                   const char *from)
 {
-  int rc = cx_store_job_move(a->store, id, from, to, err);
-  if (rc != 0)
-    return rc;
-  rc = cx_store_job_find(a->store, id, out, err);
-  if (rc != 0)
-    return rc; /* the reconciler publishes the moved row */
+  char err[CX_ERR_LEN];
+  for (size_t i = 0; i < n; i++)
+    if (mv[i].moved &&
+        cx_store_job_move(a->store, mv[i].id, mv[i].to, from, err) != 0)
+      CX_LOG(CX_LOG_WARN, "cluster", "job %lld: undoing a refused move: %s",
+             (long long)mv[i].id, err);
+}
+
+int cx__jobs_move_batch(struct cx_admin *a, struct cx__jobs_move *mv, size_t n,
+                        const char *from, cx__jobs_txn_fn txn, void *arg,
+                        char *err)
+{
+  size_t nops = 0;
+  int rc = 0;
+  if (n == 0 || n > CX_JOBS_MOVE_MAX)
+    return -EINVAL;
   if (!cx_key_uuid_ok(from))
     return -ENOMEM; /* as a key that cannot be built */
-  rc = cx__jobs_publish(a, out, from, txn, arg, err);
-  if (rc == CX_ETOOBIG)
-    rc = -ENOMEM;
-  if (rc == CX_ECONFLICT) {
-    char e2[CX_ERR_LEN];
-    if (cx_store_job_move(a->store, id, to, from, e2) != 0)
-      CX_LOG(CX_LOG_WARN, "cluster", "job %lld: undoing a refused move: %s",
-             (long long)id, e2);
+  /* Every row in one store transaction: one commit (one fsync) a batch. */
+  if ((rc = cx_store_tx_begin(a->store, err)) != 0)
+    return rc;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    char e2[CX_ERR_LEN] = "";
+    mv[i].moved = 0;
+    memset(&mv[i].job, 0, sizeof mv[i].job);
+    int mrc = cx_store_job_move(a->store, mv[i].id, from, mv[i].to, e2);
+    if (mrc == 0)
+      mrc = cx_store_job_find(a->store, mv[i].id, &mv[i].job, e2);
+    if (mrc == 0)
+      mv[i].moved = 1;
+    else if (mrc == CX_ENOTFOUND || mrc == CX_ECONFLICT)
+      CX_LOG(CX_LOG_INFO, "cluster", "job %lld: not moved off node %s: %s",
+             (long long)mv[i].id, from, e2); /* deleted, or moved by a user */
+    else {
+      rc = mrc;
+      cx_err_set(err, "%s", e2);
+    }
   }
+  char e3[CX_ERR_LEN] = "";
+  int erc = cx_store_tx_end(a->store, rc == 0, e3);
+  if (rc == 0 && erc != 0) {
+    rc = erc;
+    cx_err_set(err, "%s", e3);
+  }
+  if (rc != 0) {
+    for (size_t i = 0; i < n; i++)
+      mv[i].moved = 0; /* rolled back (or unknown: the reconciler sees) */
+    return rc;
+  }
+  /* Every key in one guarded coordination transaction. */
+  struct cx_coord_op *ops = cx_calloc(2 * n, sizeof *ops);
+  char(*keys)[CX_KEY_LEN] = cx_calloc(2 * n, CX_KEY_LEN);
+  char **vals = cx_calloc(n, sizeof *vals);
+  if (ops == NULL || keys == NULL || vals == NULL)
+    rc = -ENOMEM;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    if (!mv[i].moved)
+      continue;
+    int k = publish_ops(a, &mv[i].job, from, &ops[nops], keys[2 * i],
+                        keys[2 * i + 1], &vals[i], err);
+    if (k < 0)
+      rc = k == CX_ETOOBIG ? -ENOMEM : k;
+    else
+      nops += (size_t)k;
+  }
+  if (rc == 0 && nops > 0)
+    rc = txn(arg, ops, nops, err);
+  if (rc == CX_ECONFLICT)
+    unmove(a, mv, n, from);
+  if (rc != 0) /* the rows stay moved otherwise: the reconciler publishes */
+    for (size_t i = 0; i < n; i++)
+      mv[i].moved = 0;
+  for (size_t i = 0; vals != NULL && i < n; i++)
+    free(vals[i]); /* json_dumps allocates with jansson's allocator */
+  cx_free(vals);
+  cx_free(keys);
+  cx_free(ops);
   return rc;
 }
