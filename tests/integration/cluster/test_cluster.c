@@ -557,6 +557,44 @@ CASE(failover_moves_soonest_fire_first)
              (long long)rl);
 }
 
+/* A node holding 100 auto jobs dies: every one moves on its death event
+ * (reconciliation is an hour away here), spread over the two others, row
+ * and key agreeing, in batches of 1, 2, 4 ... 32 (one txn, one revision
+ * each): 8 revisions, not 100 one after another. */
+CASE(dead_node_hundred_jobs_move_in_batches)
+{
+  enum { N = 100 };
+  int64_t l1 = node_up("n1");
+  node_up("n2");
+  node_up("n3");
+  int64_t id[N];
+  for (int i = 0; i < N; i++) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "h%d", i);
+    id[i] = add_job(nm, CX_JOB_HTTP, CX_ALLOC_AUTO, "n1");
+  }
+  admin_up(0, 0);
+  int who = wait_leader(10);
+  node_kill(l1);
+  int64_t revs[N];
+  int on2 = 0, nrev = 0;
+  for (int i = 0; i < N; i++) {
+    ASSERT_MSG(wait_moved(id[i], "n1", 10), "job h%d not moved", i);
+    assert_agree(id[i]);
+    const char *to = row_node(id[i]);
+    on2 += strcmp(to, "n2") == 0;
+    int64_t r = key_rev(to, id[i]);
+    int seen = 0;
+    for (int k = 0; k < nrev; k++)
+      seen |= revs[k] == r;
+    if (!seen)
+      revs[nrev++] = r;
+  }
+  ASSERT_EQ(on2, N / 2);
+  ASSERT_EQ(nrev, 8);
+  ASSERT_EQ(stats(who).failovers, N);
+}
+
 /* A dead node's runs still "running" are marked lost (nobody will finish
  * them); another node's running run is left alone. */
 CASE(dead_node_running_runs_marked_lost)
