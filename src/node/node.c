@@ -1071,6 +1071,36 @@ static int shard_place(struct cx_noded *n, struct cx__nitem *it)
   return 0;
 }
 
+/* A misfire fire (the latest one missed before the job arrived here) that
+ * the store cannot confirm unclaimed: not run blind, since the job's
+ * previous node may have run it before it lost the job (a run claimed
+ * there and one spooled here would be two runs of one fire). Recorded as
+ * missed instead, through the spool when the store is down; a row already
+ * there (that node's run) makes the record a no-op. */
+static void misfire_unconfirmed(struct cx_noded *n, struct cx__nitem *it,
+                                const char *err)
+{
+  struct cx_run r;
+  char msg[CX_ERR_LEN + 160];
+  snprintf(msg, sizeof msg,
+           "missed: the store could not be reached when this node took the "
+           "job over (%s), so its latest missed fire was not run: the "
+           "previous node may have run it",
+           err);
+  CX_LOG(CX_LOG_WARN, LOGC, "job %lld: misfire %lld not run: %s",
+         (long long)it->def->job.id, (long long)it->sched_s, err);
+  run_fill(n, it, &r);
+  r.status = "missed";
+  r.end_time = r.start_time;
+  r.output = msg;
+  r.output_len = strlen(msg);
+  if (cx__noded_record(n, &r, 0, NULL, 0) == 0) {
+    pthread_mutex_lock(&n->mu);
+    n->st.missed++;
+    pthread_mutex_unlock(&n->mu);
+  }
+}
+
 /* Claims the fire (or, store down, goes on to spool it). Returns 0 when
  * the run starts, -1 when there is nothing to run. */
 static int run_start(struct cx_noded *n, struct cx__nitem *it)
@@ -1082,11 +1112,15 @@ static int run_start(struct cx_noded *n, struct cx__nitem *it)
   if (it->kind == CX__ITEM_MISFIRE) {
     int64_t last = 0;
     int rc = cx_store_run_last_fire(n->store, j->id, claim_node(n, j),
-                                    it->sched_s, &last, NULL);
+                                    it->sched_s, &last, err);
     if (rc == 0 && last >= it->sched_s)
       return -1; /* it has a row already (run, claimed, or missed) */
     if (rc == CX_ENOTFOUND && j->allocation == CX_ALLOC_BROADCAST)
       return -1; /* new to this node: from its next fire on */
+    if (rc != 0 && rc != CX_ENOTFOUND) {
+      misfire_unconfirmed(n, it, err);
+      return -1;
+    }
   }
   if (j->allocation == CX_ALLOC_BROADCAST && shard_place(n, it) != 0)
     return -1;
@@ -1107,6 +1141,10 @@ static int run_start(struct cx_noded *n, struct cx__nitem *it)
     pthread_mutex_lock(&n->mu);
     n->st.lost_claims++;
     pthread_mutex_unlock(&n->mu);
+    return -1;
+  }
+  if (rc != 0 && it->kind == CX__ITEM_MISFIRE) {
+    misfire_unconfirmed(n, it, err);
     return -1;
   }
   it->claimed = rc == 0;

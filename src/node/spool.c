@@ -82,7 +82,8 @@ static int store_put(struct cx_noded *n, struct cx_run *r, int claimed,
   int64_t id = r->id;
   if (!claimed) {
     rc = cx_store_run_claim(n->store, r, &id, err);
-    if (rc == CX_EEXISTS && r->status && strcmp(r->status, "skipped") == 0)
+    if (rc == CX_EEXISTS && r->status &&
+        (strcmp(r->status, "skipped") == 0 || strcmp(r->status, "missed") == 0))
       return 0; /* nothing ran here; the fire belongs to its claimer */
     if (rc == CX_EEXISTS) {
       CX_LOG(CX_LOG_WARN, LOGC,
