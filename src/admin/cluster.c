@@ -839,12 +839,15 @@ static int reconcile(struct cx__cluster *cl, int64_t rev, char *err)
     rc = sweep(cl, rev, err);
   if (rc == 0)
     rc = reconcile_nodes(cl, rev, err);
+  double ms = (double)(cx_mono_now() - t0) / 1000.0;
   if (rc == 0) {
     pthread_mutex_lock(&cl->mu);
     cl->st.reconciles++;
-    cl->st.last_reconcile_ms = (double)(cx_mono_now() - t0) / 1000.0;
+    cl->st.last_reconcile_ms = ms;
     pthread_mutex_unlock(&cl->mu);
   }
+  CX_LOG(ms >= 1000 ? CX_LOG_WARN : CX_LOG_DEBUG, "cluster",
+         "reconciliation took %.0f ms%s", ms, rc == 0 ? "" : " (incomplete)");
   return rc;
 }
 
@@ -972,9 +975,10 @@ static void on_node_event(void *arg, const struct cx_coord_event *ev)
           cl->capdead = nc;
         }
       }
-      if (cl->ndead < cl->capdead && (cl->dead[cl->ndead] = cx_strdup(u)))
+      if (cl->ndead < cl->capdead && (cl->dead[cl->ndead] = cx_strdup(u))) {
         cl->ndead++;
-      else
+        CX_LOG(CX_LOG_INFO, "cluster", "node %s: key gone; failover queued", u);
+      } else
         cl->resync = 1; /* out of memory: reconcile instead */
     }
     cl->wake = 1;

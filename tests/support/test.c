@@ -199,9 +199,10 @@ static int run_one(const struct test *t, const char *suite)
     result = 1;
   }
   /* CX_TEST_KEEP=1 keeps a failed test's directory (logs of the servers
-   * and daemons it ran) for a post-mortem. */
+   * and daemons it ran) for a post-mortem; CX_TEST_KEEP=2 every test's
+   * (a passing chaos run's logs explain its tail). */
   const char *keep = getenv("CX_TEST_KEEP");
-  if (result == 1 && keep && keep[0] == '1')
+  if (keep && ((result == 1 && keep[0] == '1') || keep[0] == '2'))
     printf("kept %s\n", tmpdir);
   else
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
