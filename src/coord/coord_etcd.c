@@ -226,6 +226,13 @@ static int64_t header_rev(const json_t *reply)
   return rev;
 }
 
+/* The revision after rev, which comes from the wire: a hostile or broken
+ * reply may say INT64_MAX (the fuzzer did), and one past it overflows. */
+static int64_t rev_after(int64_t rev)
+{
+  return rev < INT64_MAX ? rev + 1 : INT64_MAX;
+}
+
 /* Appends one etcd KeyValue to kvs. */
 static int push_kv(struct cx_coord_kvs *kvs, const json_t *kv)
 {
@@ -1099,7 +1106,7 @@ static int watch_message(struct ewatch *w, const char *s, size_t len)
   int created = json_is_true(json_object_get(res, "created"));
   if (created) {
     if (w->next_rev == 0)
-      w->next_rev = header_rev(res) + 1;
+      w->next_rev = rev_after(header_rev(res));
     set_connected(w, 1);
   }
   json_t *evs = json_object_get(res, "events");
@@ -1114,7 +1121,7 @@ static int watch_message(struct ewatch *w, const char *s, size_t len)
     int64_t wid = 0, rev = header_rev(res);
     j_i64(res, "watch_id", &wid);
     if (wid != -1 && rev >= w->next_rev)
-      w->next_rev = rev + 1;
+      w->next_rev = rev_after(rev);
   }
   int64_t last = 0;
   for (size_t i = 0; i < json_array_size(evs); i++) {
@@ -1129,7 +1136,7 @@ static int watch_message(struct ewatch *w, const char *s, size_t len)
       last = mr;
   }
   if (last >= w->next_rev)
-    w->next_rev = last + 1;
+    w->next_rev = rev_after(last);
   rc = 0;
 out:
   json_decref(j);
@@ -1177,7 +1184,7 @@ static int watch_relist(struct ewatch *w)
   char err[CX_ERR_LEN] = "";
   int rc = etcd_range(w->e, w->prefix, w->plen, 1, &kvs, err);
   if (rc == 0) {
-    w->next_rev = kvs.revision + 1;
+    w->next_rev = rev_after(kvs.revision);
     w->resync = 0;
     if (!w->stop)
       w->cbs.resync(w->arg, &kvs);
