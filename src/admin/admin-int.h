@@ -298,8 +298,9 @@ struct cx__jobs_move {
 /* Most jobs a batch moves: two ops each, within etcd's default limit of
  * 128 ops per transaction. */
 #define CX_JOBS_MOVE_MAX 32
-/* Moves the n jobs of mv off node from as cx__jobs_move does for one, but
- * all rows in one store transaction and all keys in one txn: a job that
+/* Moves the n jobs of mv off node from: each row only if still on from
+ * (then its key, the delete under from and the put under `to`), all rows
+ * in one store transaction and all keys in one txn through txn: a job that
  * is gone or no longer on from is skipped (moved 0); any other failure
  * moves none (a refused txn puts the rows back; after a coordination
  * failure the rows stay moved and the reconciler publishes them). */
