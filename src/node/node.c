@@ -806,23 +806,31 @@ static const char *res_output(const struct cx_exec_result *res, size_t *len)
   return res->error;
 }
 
-static void do_skip(struct cx_noded *n, struct cx__nitem *it)
+/* Records it's fire as not run here (status "skipped" or "missed", why
+ * in msg), through the spool when the store is down, and counts it. */
+static void record_unrun(struct cx_noded *n, struct cx__nitem *it,
+                         const char *status, const char *msg, uint64_t *counter)
 {
   struct cx_run r;
-  const char *msg =
-      it->skip_why ? it->skip_why
-                   : "skipped: the previous run is still going (concurrency "
-                     "forbid)";
   run_fill(n, it, &r);
-  r.status = "skipped";
+  r.status = (char *)status;
   r.end_time = r.start_time;
   r.output = (char *)msg;
   r.output_len = strlen(msg);
   if (cx__noded_record(n, &r, 0, NULL, 0) == 0) {
     pthread_mutex_lock(&n->mu);
-    n->st.skipped++;
+    (*counter)++;
     pthread_mutex_unlock(&n->mu);
   }
+}
+
+static void do_skip(struct cx_noded *n, struct cx__nitem *it)
+{
+  const char *msg =
+      it->skip_why ? it->skip_why
+                   : "skipped: the previous run is still going (concurrency "
+                     "forbid)";
+  record_unrun(n, it, "skipped", msg, &n->st.skipped);
 }
 
 /* ---- fires no node ran -------------------------------------------------- */
@@ -1080,7 +1088,6 @@ static int shard_place(struct cx_noded *n, struct cx__nitem *it)
 static void misfire_unconfirmed(struct cx_noded *n, struct cx__nitem *it,
                                 const char *err)
 {
-  struct cx_run r;
   char msg[CX_ERR_LEN + 160];
   snprintf(msg, sizeof msg,
            "missed: the store could not be reached when this node took the "
@@ -1089,16 +1096,7 @@ static void misfire_unconfirmed(struct cx_noded *n, struct cx__nitem *it,
            err);
   CX_LOG(CX_LOG_WARN, LOGC, "job %lld: misfire %lld not run: %s",
          (long long)it->def->job.id, (long long)it->sched_s, err);
-  run_fill(n, it, &r);
-  r.status = "missed";
-  r.end_time = r.start_time;
-  r.output = msg;
-  r.output_len = strlen(msg);
-  if (cx__noded_record(n, &r, 0, NULL, 0) == 0) {
-    pthread_mutex_lock(&n->mu);
-    n->st.missed++;
-    pthread_mutex_unlock(&n->mu);
-  }
+  record_unrun(n, it, "missed", msg, &n->st.missed);
 }
 
 /* Claims the fire (or, store down, goes on to spool it). Returns 0 when
