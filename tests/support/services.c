@@ -1051,6 +1051,11 @@ static MYSQL *mdb_connect(const struct cx_svc_mariadb *m, int as_root,
   return h;
 }
 
+MYSQL *cx_svc_mariadb_connect(const struct cx_svc_mariadb *m, char *err)
+{
+  return mdb_connect(m, 0, err);
+}
+
 static int mdb_query(MYSQL *h, const char *sql, char *err)
 {
   MYSQL_RES *res;

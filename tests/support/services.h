@@ -272,6 +272,12 @@ int cx_svc_mariadb_resume(struct cx_svc_mariadb *m, char *err);
  * the server's message). */
 int cx_svc_mariadb_admin(struct cx_svc_mariadb *m, const char *sql, char *err);
 
+/* A client connection as the test user over TCP (libmariadb's MYSQL;
+ * close with mysql_close): connect timeout 2 s, reads and writes 10 s.
+ * NULL on failure, with the client's message in err. */
+struct st_mysql *cx_svc_mariadb_connect(const struct cx_svc_mariadb *m,
+                                        char *err);
+
 /* Kills (SIGKILL) and reaps the server; files stay. Accepts NULL. */
 void cx_svc_mariadb_destroy(struct cx_svc_mariadb *m);
 

@@ -160,14 +160,9 @@ TEST_TIMEOUT(smoke_etcd_put_then_range_returns_value, 120)
 
 static MYSQL *db_connect(void)
 {
-  unsigned timeout = 10;
-  MYSQL *h = mysql_init(NULL);
-  ASSERT(h != NULL);
-  mysql_options(h, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-  mysql_options(h, MYSQL_OPT_READ_TIMEOUT, &timeout);
-  ASSERT_MSG(mysql_real_connect(h, db.host, db.user, db.password, db.database,
-                                (unsigned)db.port, NULL, 0) != NULL,
-             "connect %s: %s", db.url, mysql_error(h));
+  char err[CX_ERR_LEN];
+  MYSQL *h = cx_svc_mariadb_connect(&db, err);
+  ASSERT_MSG(h != NULL, "%s", err);
   return h;
 }
 
