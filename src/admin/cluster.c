@@ -50,6 +50,8 @@
 
 #define PURGE_BATCH 10000 /* rows per cx_store_run_purge call */
 #define IDLE_MS 1000      /* longest sleep of the worker */
+#define RETRY_MIN_MS 500  /* first retry of a failover that met an error */
+#define RETRY_MAX_MS 4000 /* retries back off to this */
 #define NODE_ALERT_S 600  /* a recent death is alerted by reconciliation */
 
 struct cx__cluster {
@@ -355,6 +357,8 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
   const struct cx_job **stay = NULL; /* the jobs left on the dead node */
   struct due *order = NULL;
   size_t nman = 0, stuck = 0, nstay = 0;
+  size_t unmoved = 0; /* jobs whose batch met an error */
+  char move_err[CX_ERR_LEN] = "";
   const char *what;
   int rc = cx__jobs_placement(a, 1, &l, &what, err);
   if (rc != 0)
@@ -419,6 +423,9 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
     } else if (mrc != 0 && mrc != CX_ECONFLICT) {
       CX_LOG(CX_LOG_WARN, "cluster", "%zu job(s): moving off node %s: %s", nb,
              uuid, e2);
+      if (unmoved == 0)
+        snprintf(move_err, sizeof move_err, "%s", e2);
+      unmoved += nb;
     }
   }
   if (stuck > 0) {
@@ -433,6 +440,10 @@ static int failover_node(struct cx__cluster *cl, int64_t rev, const char *uuid,
   if (alert) /* every death goes to the admins, listing stranded jobs */
     alert_admins(cl, uuid, manual, nman, alert == ALERT_LOUD);
   stay_gaps(cl, uuid, stay, nstay);
+  if (unmoved > 0) { /* the caller retries the whole node */
+    rc = CX_EUNAVAIL;
+    cx_err_set(err, "%zu job(s) not moved: %s", unmoved, move_err);
+  }
 out:
   cx_free(stay);
   cx_free(order);
@@ -496,9 +507,9 @@ static int sweep(struct cx__cluster *cl, int64_t rev, char *err)
 }
 
 /* A dead node's runs still "running" will never be finished by it: mark
- * them lost (a partitioned node that comes back overwrites this with the
- * real end). */
-static void close_runs(struct cx__cluster *cl, const char *uuid)
+ * those started before `before` (ms) lost (a partitioned node that comes
+ * back overwrites this with the real end). 0, or the store's error. */
+static int close_runs(struct cx__cluster *cl, const char *uuid, int64_t before)
 {
   char err[CX_ERR_LEN] = "", why[200];
   int64_t marked = 0;
@@ -506,8 +517,9 @@ static void close_runs(struct cx__cluster *cl, const char *uuid)
            "lost: node %s went down (its lease ended) while this run was "
            "going; how it ended is unknown",
            uuid);
-  if (cx_store_run_mark_lost(cl->a->store, uuid, cx_wall_ms(), why, &marked,
-                             err) != 0) {
+  int rc =
+      cx_store_run_mark_lost(cl->a->store, uuid, before, why, &marked, err);
+  if (rc != 0) {
     CX_LOG(CX_LOG_WARN, "cluster", "node %s: closing its runs: %s", uuid, err);
   } else if (marked > 0) {
     CX_LOG(CX_LOG_INFO, "cluster", "node %s: %lld running run(s) marked lost",
@@ -516,28 +528,128 @@ static void close_runs(struct cx__cluster *cl, const char *uuid)
     cl->st.lost_runs += (uint64_t)marked;
     pthread_mutex_unlock(&cl->mu);
   }
+  return rc;
 }
 
-/* The row is marked down only after the failover queued the node-down
- * alert: a leader that dies in between leaves the row up, and the next
- * leader's reconcile_nodes queues the same alert (same ukey) and marks
- * it. */
-static void node_dead(struct cx__cluster *cl, int64_t rev, const char *uuid)
+/* What of a node's death is still to do (node_dead's result, the retry
+ * list's entries). */
+enum { DEAD_MOVE = 1, DEAD_CLOSE = 2 };
+
+/* The jobs move first: closing the node's runs waits for the rows its own
+ * open transaction holds -- a node stopped in the middle of a group
+ * commit (SIGSTOP, a frozen VM) keeps them locked until it resumes, and
+ * its jobs' fires must not wait for that (the chaos run's partition tail:
+ * the moves came after the node was back, so they never happened). The
+ * row is marked down only after the failover queued the node-down alert:
+ * a leader that dies in between leaves the row up, and the next leader's
+ * reconcile_nodes queues the same alert (same ukey) and marks it. Returns
+ * the DEAD_* parts that failed. */
+static int node_dead(struct cx__cluster *cl, int64_t rev, const char *uuid,
+                     int64_t seen_ms)
 {
   char err[CX_ERR_LEN] = "";
-  close_runs(cl, uuid);
+  int todo = 0;
   CX_LOG(CX_LOG_INFO, "cluster", "node %s is down: failing its jobs over",
          uuid);
-  int rc = failover_node(cl, rev, uuid, ALERT_LOUD, err);
-  if (rc != 0)
+  if (failover_node(cl, rev, uuid, ALERT_LOUD, err) != 0) {
     CX_LOG(CX_LOG_WARN, "cluster",
-           "node %s: failover incomplete (%s); reconciliation retries", uuid,
+           "node %s: failover incomplete (%s); retried within seconds", uuid,
            err);
+    todo |= DEAD_MOVE;
+  }
+  if (close_runs(cl, uuid, seen_ms) != 0)
+    todo |= DEAD_CLOSE;
   bcast_gaps(cl, uuid);
-  rc = cx_store_node_set_status(cl->a->store, uuid, CX_NODE_DOWN, cx_wall_s(),
-                                err);
+  int rc = cx_store_node_set_status(cl->a->store, uuid, CX_NODE_DOWN,
+                                    cx_wall_s(), err);
   if (rc != 0 && rc != CX_ENOTFOUND)
     CX_LOG(CX_LOG_WARN, "cluster", "node %s: marking it down: %s", uuid, err);
+  return todo;
+}
+
+/* Dead nodes whose failover or run closing met an error (MariaDB
+ * restarting, etcd unreachable, rows locked by the node's stalled
+ * transaction) are retried within seconds by the worker, not left to the
+ * next reconciliation a minute later: their jobs' fires are waiting. The
+ * failover checks the node is still dead; runs are closed only if they
+ * started before the death was seen, so a node that came back keeps its
+ * new ones. */
+struct retry_item {
+  char *uuid;
+  int todo;        /* DEAD_* */
+  int64_t seen_ms; /* when its death was seen */
+};
+
+struct retry {
+  struct retry_item *v;
+  size_t n;
+  int64_t rev;   /* the leadership they were queued under */
+  int64_t at_ms; /* the next attempt */
+  int64_t wait_ms;
+};
+
+static void retry_clear(struct retry *r)
+{
+  for (size_t i = 0; i < r->n; i++)
+    cx_free(r->v[i].uuid);
+  cx_free(r->v);
+  r->v = NULL;
+  r->n = 0;
+  r->wait_ms = RETRY_MIN_MS;
+}
+
+/* Queues uuid (taking it); drops the queue of an older leadership. */
+static void retry_add(struct retry *r, int64_t rev, char *uuid, int todo,
+                      int64_t seen_ms)
+{
+  if (r->n > 0 && r->rev != rev)
+    retry_clear(r);
+  struct retry_item *nv = cx_realloc(r->v, (r->n + 1) * sizeof *nv);
+  if (nv == NULL) { /* reconciliation is the fallback */
+    cx_free(uuid);
+    return;
+  }
+  r->v = nv;
+  r->v[r->n++] = (struct retry_item){uuid, todo, seen_ms};
+  if (r->n == 1)
+    r->at_ms = now_ms() + r->wait_ms;
+  r->rev = rev;
+}
+
+static void retry_run(struct cx__cluster *cl, struct retry *r, int64_t rev)
+{
+  size_t keep = 0;
+  for (size_t i = 0; i < r->n; i++) {
+    struct retry_item *it = &r->v[i];
+    char err[CX_ERR_LEN] = "";
+    if (lead_rev(cl) != rev) {
+      cx_free(it->uuid);
+      continue;
+    }
+    if ((it->todo & DEAD_MOVE) &&
+        failover_node(cl, rev, it->uuid, ALERT_QUIET, err) == 0) {
+      CX_LOG(CX_LOG_INFO, "cluster", "node %s: failover retry done", it->uuid);
+      it->todo &= ~DEAD_MOVE;
+    }
+    if ((it->todo & DEAD_CLOSE) && close_runs(cl, it->uuid, it->seen_ms) == 0)
+      it->todo &= ~DEAD_CLOSE;
+    if (it->todo == 0) {
+      cx_free(it->uuid);
+      continue;
+    }
+    if (it->todo & DEAD_MOVE)
+      CX_LOG(CX_LOG_WARN, "cluster",
+             "node %s: failover retry failed (%s); again in %lld ms", it->uuid,
+             err, (long long)r->wait_ms * 2);
+    r->v[keep++] = *it;
+  }
+  r->n = keep;
+  if (keep == 0) {
+    retry_clear(r);
+    return;
+  }
+  r->wait_ms = r->wait_ms * 2 < RETRY_MAX_MS ? r->wait_ms * 2 : RETRY_MAX_MS;
+  r->at_ms = now_ms() + r->wait_ms;
 }
 
 /* Node-up alerts: every alive node whose last alerted event is a death
@@ -811,8 +923,9 @@ static int reconcile_nodes(struct cx__cluster *cl, int64_t rev, char *err)
       } else if (nd->status == CX_NODE_UP) {
         CX_LOG(CX_LOG_INFO, "cluster", "reconcile: node %s marked down",
                nd->uuid);
-        close_runs(cl, nd->uuid);
+        /* moves first, as in node_dead */
         failover_node(cl, rev, nd->uuid, ALERT_LOUD, e2);
+        close_runs(cl, nd->uuid, cx_wall_ms());
         bcast_gaps(cl, nd->uuid);
         cx_store_node_set_status(a->store, nd->uuid, CX_NODE_DOWN, now_s, NULL);
       } else if (nd->down >= now_s - NODE_ALERT_S) {
@@ -1081,6 +1194,7 @@ static void *worker(void *arg)
 {
   struct cx__cluster *cl = arg;
   int64_t next_rec = 0, next_purge = 0;
+  struct retry retry = {.wait_ms = RETRY_MIN_MS};
   int64_t rec_ms = cl->o.reconcile_ms > 0 ? cl->o.reconcile_ms : 60000;
   int64_t purge_ms = cl->o.purge_ms > 0 ? cl->o.purge_ms : 3600000;
   pthread_mutex_lock(&cl->mu);
@@ -1108,11 +1222,19 @@ static void *worker(void *arg)
     char err[CX_ERR_LEN] = "";
     pthread_mutex_lock(&cl->work_mu);
     for (size_t i = 0; i < ndead; i++) {
-      if (lead_rev(cl) == rev)
-        node_dead(cl, rev, dead[i]);
-      cx_free(dead[i]);
+      int64_t seen_ms = cx_wall_ms();
+      int todo = 0;
+      if (lead_rev(cl) == rev &&
+          (todo = node_dead(cl, rev, dead[i], seen_ms)) != 0)
+        retry_add(&retry, rev, dead[i], todo, seen_ms);
+      else
+        cx_free(dead[i]);
     }
     cx_free(dead);
+    if (retry.n > 0 && (retry.rev != rev || lead_rev(cl) != rev))
+      retry_clear(&retry); /* a new leadership reconciles at once */
+    if (retry.n > 0 && now_ms() >= retry.at_ms)
+      retry_run(cl, &retry, rev);
     if (sw && lead_rev(cl) == rev && sweep(cl, rev, err) != 0)
       CX_LOG(CX_LOG_WARN, "cluster", "unassigned sweep: %s", err);
     if (sw && lead_rev(cl) == rev) /* a node key appeared */
@@ -1130,11 +1252,15 @@ static void *worker(void *arg)
     pthread_mutex_unlock(&cl->work_mu);
 
     pthread_mutex_lock(&cl->mu);
-    int64_t due = (next_rec < next_purge ? next_rec : next_purge) - now_ms();
+    int64_t due = next_rec < next_purge ? next_rec : next_purge;
+    if (retry.n > 0 && retry.at_ms < due)
+      due = retry.at_ms;
+    due -= now_ms();
     if (cl->ndead == 0 && !cl->sweep && !cl->resync)
       wait_ms(cl, due < 1 ? 1 : (due > IDLE_MS ? IDLE_MS : due));
   }
   pthread_mutex_unlock(&cl->mu);
+  retry_clear(&retry);
   return NULL;
 }
 

@@ -642,11 +642,15 @@ Q1(RUN_SPANS,
    " claim_node = ? AND scheduled_at >= ? AND scheduled_at <= ? ORDER BY"
    " scheduled_at LIMIT ?",
    R);
-Q1(RUN_MARK_LOST,
-   "UPDATE cronix_job_log SET status = 'lost', success = 0, end_time = ?,"
-   " output = ?, notify_pending = CASE WHEN " NOTIFY_JOB " THEN 1 ELSE 0 END"
-   " WHERE status = 'running' AND node_uuid = ? AND start_time < ?",
-   R);
+/* MariaDB waits at most 2 s for a row lock: the rows are the dead node's,
+ * and a node stopped inside its group commit holds them until it resumes
+ * (the caller retries; the default 50 s would stall the leader). */
+#define MARK_LOST                                                              \
+  "UPDATE cronix_job_log SET status = 'lost', success = 0, end_time = ?,"      \
+  " output = ?, notify_pending = CASE WHEN " NOTIFY_JOB " THEN 1 ELSE 0 END"   \
+  " WHERE status = 'running' AND node_uuid = ? AND start_time < ?"
+Q2(RUN_MARK_LOST, MARK_LOST,
+   "SET STATEMENT innodb_lock_wait_timeout = 2 FOR " MARK_LOST, R);
 Q1(RUN_COUNTS,
    "SELECT COUNT(*), COALESCE(SUM(success = 1), 0),"
    " COALESCE(SUM(status IN ('failed', 'timeout', 'killed', 'lost',"

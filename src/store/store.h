@@ -309,7 +309,9 @@ int cx_store_run_spans(struct cx_store *s, int64_t job_id,
  * started_before (ms) as "lost" (success 0, end_time now, output why): the
  * node died, so nobody will record how they ended. A run that was in fact
  * still going (a partitioned node) overwrites this when it finishes.
- * *marked (optional) gets the number of runs marked. Safe to retry. */
+ * *marked (optional) gets the number of runs marked. Safe to retry. On
+ * MariaDB it waits at most 2 s for rows another connection has locked (the
+ * node's own transaction, stalled with the node): CX_EUNAVAIL, retry. */
 int cx_store_run_mark_lost(struct cx_store *s, const char *node_uuid,
                            int64_t started_before, const char *why,
                            int64_t *marked, char *err);
