@@ -597,6 +597,8 @@ Q1(RUN_BY_TOKEN, "SELECT id FROM cronix_job_log WHERE claim_token = ?", R);
 #define NOTIFY_JOB                                                             \
   "EXISTS (SELECT 1 FROM cronix_job j WHERE j.id = cronix_job_log.job_id"      \
   " AND j.notify_status = 1)"
+/* NOTIFY_JOB reads the job row: on MariaDB without a shared lock only
+ * because explicit transactions run at READ COMMITTED (store_mysql.c). */
 Q1(RUN_FINISH,
    "UPDATE cronix_job_log SET status = ?, success = ?, exit_code = ?,"
    " end_time = ?, attempts = ?, output = ?, start_time = CASE WHEN ? > 0"

@@ -654,6 +654,18 @@ out:
   return rc;
 }
 
+/* Explicit transactions (the group commit, cx_store_tx_begin) run at READ
+ * COMMITTED, so an UPDATE's subquery reads the rows it consults without a
+ * shared lock: a run's finish reads its job's alert flag, and under
+ * REPEATABLE READ a node stopped inside its group commit kept those job
+ * rows locked -- the leader's move of the node's own jobs then waited for
+ * it to resume (the chaos run's partition tail). Nothing in a transaction
+ * relies on one snapshot across statements (the claim's range check reads
+ * the latest committed rows, which is stricter). The missed-range insert,
+ * whose check needs InnoDB's locking read, runs outside transactions at
+ * the session's REPEATABLE READ. Applies to the next transaction only. */
+#define TX_ISOLATION "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
+
 /* Runs a transaction-control statement; a lost connection is dropped. */
 static int tx_control(struct myconn *c, const char *sql, char *err)
 {
@@ -684,6 +696,8 @@ static int my_tx(struct cx_store *s, int op, char *err)
           mysql_ping(c->h) != 0)
         conn_drop(c);
       rc = c->h == NULL ? conn_open(m, c, err) : 0;
+      if (rc == 0)
+        rc = tx_control(c, TX_ISOLATION, err);
       if (rc == 0)
         rc = tx_control(c, "START TRANSACTION", err);
       if (rc == 0 || c->h != NULL)
@@ -737,7 +751,9 @@ static int my_txn_begin(struct cx_store *s, void **tx, char *err)
       conn_drop(c);
     if (c->h == NULL && (rc = conn_open(m, c, err)) != 0)
       break;
-    rc = my_ddl(c, "START TRANSACTION", err);
+    rc = my_ddl(c, TX_ISOLATION, err);
+    if (rc == 0)
+      rc = my_ddl(c, "START TRANSACTION", err);
     if (rc == 0) {
       *tx = c;
       return 0;

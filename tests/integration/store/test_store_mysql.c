@@ -332,3 +332,43 @@ TEST_TIMEOUT(store_mysql_down_then_back, 120)
   OK(cx_store_run_claim(s, &r, &id, err));
   cx_store_close(s);
 }
+
+/* A transaction that finishes a run leaves the run's job row unlocked:
+ * the leader moving that job must not wait for its commit. A node stopped
+ * inside its group commit (SIGSTOP, a frozen VM) would otherwise hold up
+ * the move of its own jobs until it resumed -- the chaos run's partition
+ * tail. The finish's alert flag reads the job row; under REPEATABLE READ
+ * an UPDATE's subquery takes a shared lock on what it reads. The test
+ * holds the transaction open with cx_store_tx_begin, which begins like
+ * the group commit (store_mysql.c, TX_ISOLATION). */
+TEST_TIMEOUT(store_mysql_open_finish_does_not_lock_the_job_row, 60)
+{
+  struct cx_store *node, *leader;
+  char err[CX_ERR_LEN] = "", url[300];
+  OPEN_OK(my_url(), &node);
+  /* a lock wait longer than 3 s shows as an error, not a hang */
+  snprintf(url, sizeof url, "%s?read_timeout=3", my_url());
+  OPEN_OK(url, &leader);
+  int64_t job = create_job(node, "held", "A", CX_JOB_CMD, 1, CX_ALLOC_AUTO);
+  int64_t id = claim(node, job, 1700000000, 1700000000000, "A");
+  struct cx_run r;
+  memset(&r, 0, sizeof r);
+  r.id = id;
+  r.status = (char *)"success";
+  r.success = 1;
+  r.end_time = 1700000001000;
+  r.attempts = 1;
+  OK(cx_store_tx_begin(node, err)); /* the group commit, left open */
+  OK(cx_store_run_finish(node, &r, err));
+  int64_t t0 = cx_mono_now();
+  int rc = cx_store_job_move(leader, job, "A", "B", err);
+  int64_t waited_ms = (cx_mono_now() - t0) / 1000;
+  ASSERT_MSG(rc == 0, "move: %s (after %lld ms)", err, (long long)waited_ms);
+  OK(cx_store_tx_end(node, 1, err));
+  struct cx_job got;
+  OK(cx_store_job_find(leader, job, &got, err));
+  ASSERT_STREQ(got.run_on, "B");
+  cx_job_clear(&got);
+  cx_store_close(leader);
+  cx_store_close(node);
+}
