@@ -618,6 +618,8 @@ static void retry_add(struct retry *r, int64_t rev, char *uuid, int todo,
 
 static void retry_run(struct cx__cluster *cl, struct retry *r, int64_t rev)
 {
+  int64_t next_ms =
+      r->wait_ms * 2 < RETRY_MAX_MS ? r->wait_ms * 2 : RETRY_MAX_MS;
   size_t keep = 0;
   for (size_t i = 0; i < r->n; i++) {
     struct retry_item *it = &r->v[i];
@@ -640,7 +642,7 @@ static void retry_run(struct cx__cluster *cl, struct retry *r, int64_t rev)
     if (it->todo & DEAD_MOVE)
       CX_LOG(CX_LOG_WARN, "cluster",
              "node %s: failover retry failed (%s); again in %lld ms", it->uuid,
-             err, (long long)r->wait_ms * 2);
+             err, (long long)next_ms);
     r->v[keep++] = *it;
   }
   r->n = keep;
@@ -648,7 +650,7 @@ static void retry_run(struct cx__cluster *cl, struct retry *r, int64_t rev)
     retry_clear(r);
     return;
   }
-  r->wait_ms = r->wait_ms * 2 < RETRY_MAX_MS ? r->wait_ms * 2 : RETRY_MAX_MS;
+  r->wait_ms = next_ms;
   r->at_ms = now_ms() + r->wait_ms;
 }
 
